@@ -1,0 +1,119 @@
+// The whole stack, in the order the tutorial does it by hand: network, image, primary, role,
+// then each standby cloned with pg_basebackup, then the commit policy once they all stream.
+
+import * as docker from "@pulumi/docker";
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import { loadConfig } from "./config";
+import { PostgresPrimary } from "./primary";
+import { ReplicationPolicy } from "./replication";
+import { configuredOrGenerated } from "./secrets";
+import { StandbyReplica } from "./standby";
+
+export type LoadedConfig = ReturnType<typeof loadConfig>;
+
+export interface NodeOutput {
+    host: string;
+    port: number;
+    /** "primary", or the sync_state the primary reports for this standby. */
+    mode: string;
+    containerName: pulumi.Output<string>;
+    /** postgresql:// URL for the superuser; a secret. */
+    connectionString: pulumi.Output<string>;
+}
+
+export interface ClusterOutputs {
+    network: { name: pulumi.Output<string>; subnet: string };
+    primary: NodeOutput;
+    standbys: Record<string, NodeOutput>;
+    replication: { mode: string; user: string; synchronousStandbyNames: string; synchronousCommit: string };
+}
+
+export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
+    if (cfg.replication.mode === "sync" && cfg.replication.syncCount === cfg.replication.syncStandbys.length) {
+        pulumi.log.warn(`synchronous_standby_names = '${cfg.replication.synchronousStandbyNames}' waits for every ` +
+            "listed standby: while any of them is down, commits on the primary wait. With two or more standbys " +
+            "and syncCount below their number, one can be down without blocking writes.");
+    }
+
+    const network = new docker.Network("network", {
+        name: cfg.networkName,
+        driver: "bridge",
+        ipamConfigs: [{ subnet: cfg.subnet, gateway: cfg.gateway }],
+        labels: Object.entries(cfg.labels).map(([label, value]) => ({ label, value })),
+    }, { deleteBeforeReplace: true });
+
+    // A local image of the same name is used as is; destroy leaves it for the next stack.
+    const image = new docker.RemoteImage("image", { name: cfg.image, keepLocally: true });
+
+    const superuserPassword = configuredOrGenerated("superuser-password", cfg.superuserPassword);
+    const replicationPassword = configuredOrGenerated("replication-password", cfg.replicationPassword);
+
+    const primary = new PostgresPrimary("primary", {
+        cfg,
+        imageId: image.imageId,
+        networkName: network.name,
+        superuserPassword,
+    });
+
+    // Configured from the primary container's outputs, so nothing connects before it is healthy.
+    const sql = new postgresql.Provider("primary-sql", {
+        host: primary.container.id.apply(() => cfg.clientHost),
+        port: cfg.primary.port,
+        username: "postgres",
+        password: superuserPassword,
+        database: "postgres",
+        sslmode: "disable",
+        superuser: true,
+        connectTimeout: 15,
+    });
+    const role = new postgresql.Role("replication-role", {
+        name: cfg.replication.user,
+        login: true,
+        replication: true,
+        connectionLimit: cfg.replication.connectionLimit,
+        password: replicationPassword,
+    }, { provider: sql, dependsOn: [primary] });
+
+    const standbys = cfg.standbys.map((spec) => new StandbyReplica(`standby-${spec.name}`, {
+        cfg,
+        spec,
+        imageId: image.imageId,
+        imageName: image.name,
+        networkName: network.name,
+        primaryContainer: primary.containerName,
+        replicationPassword,
+    }, { dependsOn: [primary, role] }));
+
+    new ReplicationPolicy("replication-policy", {
+        cfg,
+        primaryContainer: primary.containerName,
+        primaryContainerId: primary.container.id,
+    }, { dependsOn: [primary, ...standbys] });
+
+    const url = (host: string, port: number) => pulumi.secret(pulumi.interpolate
+        `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${host}:${port}/postgres`);
+    return {
+        network: { name: network.name, subnet: cfg.subnet },
+        primary: {
+            host: primary.host,
+            port: primary.port,
+            mode: "primary",
+            containerName: primary.containerName,
+            connectionString: url(primary.host, primary.port),
+        },
+        standbys: Object.fromEntries(standbys.map((s, i) => [cfg.standbys[i].name, {
+            host: s.host,
+            port: s.port,
+            mode: s.syncState,
+            containerName: s.container.name,
+            connectionString: url(s.host, s.port),
+        }])),
+        replication: {
+            mode: cfg.replication.mode,
+            user: cfg.replication.user,
+            synchronousStandbyNames: cfg.replication.synchronousStandbyNames,
+            synchronousCommit: cfg.replication.synchronousCommit,
+        },
+    };
+}

@@ -1,0 +1,375 @@
+// The one place where stack configuration is read and checked. Every problem is reported at
+// once, before any resource exists, naming the key, the value given and what is allowed.
+
+import * as pulumi from "@pulumi/pulumi";
+import { formatIPv4, parseIPv4, parseSubnet, Subnet } from "./ipv4";
+
+export const NAMESPACE = "pg-replication";
+
+export type ReplicationMode = "async" | "sync";
+/** What pg_stat_replication.sync_state should say for a standby once the policy is applied. */
+export type SyncState = "async" | "sync" | "quorum";
+
+export interface StandbySpec {
+    readonly name: string;
+    readonly address: string;
+    readonly port: number;
+}
+
+export interface ReplicationSettings {
+    readonly user: string;
+    readonly connectionLimit: number;
+    readonly mode: ReplicationMode;
+    /** synchronous_commit; "on" in async mode, where no standby is waited for. */
+    readonly synchronousCommit: string;
+    /** The standbys that count for synchronous commit (empty in async mode). */
+    readonly syncStandbys: readonly string[];
+    readonly syncCount: number;
+    /** The synchronous_standby_names value the primary gets. */
+    readonly synchronousStandbyNames: string;
+    readonly walKeepSize: string;
+    readonly maxSlotWalKeepSize: string;
+    readonly maxWalSenders: number;
+}
+
+export interface ClusterConfig {
+    readonly namePrefix: string;
+    readonly image: string;
+    readonly networkName: string;
+    readonly subnet: string;
+    readonly gateway: string;
+    readonly bindAddress: string;
+    /** Where this machine reaches the published ports (the postgresql provider, outputs). */
+    readonly clientHost: string;
+    readonly primary: { readonly address: string; readonly port: number };
+    readonly standbys: readonly StandbySpec[];
+    readonly replication: ReplicationSettings;
+    readonly archiveCommand?: string;
+    readonly readyTimeoutSeconds: number;
+    /** Docker engine the docker provider talks to (docker:host); commands are pointed at it too. */
+    readonly dockerHost?: string;
+    /** Put on every Docker object so a stack's leftovers can always be found. */
+    readonly labels: Readonly<Record<string, string>>;
+    readonly superuserPasswordSet: boolean;
+    readonly replicationPasswordSet: boolean;
+}
+
+/** Keys this program understands; anything else under the namespace is a typo worth stopping for. */
+export const KNOWN_KEYS = [
+    "image", "namePrefix", "networkName", "subnet", "bindAddress",
+    "primaryAddress", "primaryPort", "standbys",
+    "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
+    "mode", "synchronousCommit", "syncStandbys", "syncCount",
+    "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "archiveCommand", "readyTimeoutSeconds",
+] as const;
+
+const SECRET_KEYS = new Set(["replicationPassword", "superuserPassword"]);
+
+export const DEFAULTS = {
+    image: "postgres:13",
+    subnet: "172.18.0.0/24",
+    bindAddress: "127.0.0.1",
+    primaryAddress: "172.18.0.101",
+    primaryPort: 5432,
+    replicationUser: "repuser",
+    replicationConnectionLimit: 5,
+    mode: "async" as ReplicationMode,
+    synchronousCommit: "on",
+    syncCount: 1,
+    walKeepSize: "128MB",
+    maxSlotWalKeepSize: "1GB",
+    maxWalSenders: 10,
+    readyTimeoutSeconds: 120,
+};
+
+const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+// Standby names double as replication slot names and application_name: lower case, digits, _.
+const STANDBY_NAME = /^[a-z][a-z0-9_]{0,30}$/;
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const IMAGE_REF = /^[a-z0-9][a-z0-9._\/:-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+const WAL_SIZE = /^[1-9][0-9]{0,8}(kB|MB|GB|TB)$/;
+const SYNC_COMMIT_LEVELS = ["on", "remote_write", "remote_apply"];
+const STANDBY_FIELDS = ["name", "address", "port"];
+
+/** Config as it arrives: key → raw text (objects as JSON), secrets only as "set". */
+export type RawConfig = Readonly<Record<string, string | undefined>>;
+
+export interface ConfigContext {
+    readonly project: string;
+    readonly stack: string;
+    readonly dockerHost?: string;
+}
+
+export class ConfigError extends pulumi.RunError {
+    constructor(readonly problems: readonly string[]) {
+        super(`invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
+    }
+}
+
+/** Checks raw config and returns the cluster plan; throws ConfigError listing every problem. */
+export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfig {
+    const problems: string[] = [];
+    const bad = (key: string, value: unknown, allowed: string) =>
+        problems.push(`${NAMESPACE}:${key} = ${JSON.stringify(value)} is not allowed: ${allowed}`);
+
+    for (const key of Object.keys(raw)) {
+        if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
+            bad(key, raw[key], `unknown key; known keys are ${KNOWN_KEYS.join(", ")}`);
+        }
+    }
+
+    const text = (key: string, fallback: string, pattern: RegExp, allowed: string): string => {
+        const value = raw[key];
+        if (value === undefined) {
+            return fallback;
+        }
+        if (!pattern.test(value)) {
+            bad(key, value, allowed);
+        }
+        return value;
+    };
+    const integer = (key: string, value: unknown, fallback: number, min: number, max: number): number => {
+        if (value === undefined) {
+            return fallback;
+        }
+        const str = typeof value === "number" ? String(value) : value;
+        if (typeof str !== "string" || !/^-?\d+$/.test(str) || Number(str) < min || Number(str) > max) {
+            bad(key, value, `expected a whole number from ${min} to ${max}`);
+            return fallback;
+        }
+        return Number(str);
+    };
+    const json = (key: string): unknown => {
+        const value = raw[key];
+        if (value === undefined) {
+            return undefined;
+        }
+        try {
+            return JSON.parse(value);
+        } catch {
+            bad(key, value, "expected a YAML list");
+            return null;
+        }
+    };
+
+    const defaultPrefix = `${ctx.project}-${ctx.stack}`.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+    const namePrefix = text("namePrefix", defaultPrefix, /^[a-z0-9][a-z0-9_.-]{0,39}$/,
+        "expected 1 to 40 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit");
+    const image = text("image", DEFAULTS.image, IMAGE_REF, "expected a Docker image reference such as postgres:13");
+    const networkName = text("networkName", `${namePrefix}-net`, DOCKER_NAME,
+        "expected a Docker network name: letters, digits, '_', '.', '-', up to 63 characters");
+    const bindAddress = raw.bindAddress ?? DEFAULTS.bindAddress;
+    if (parseIPv4(bindAddress) === undefined) {
+        bad("bindAddress", bindAddress, "expected an IPv4 address of this host, such as 127.0.0.1 (or 0.0.0.0 for all)");
+    }
+
+    const subnetText = raw.subnet ?? DEFAULTS.subnet;
+    const parsed = parseSubnet(subnetText, 16, 29);
+    let subnet: Subnet | undefined;
+    if ("problem" in parsed) {
+        bad("subnet", subnetText, parsed.problem);
+    } else {
+        subnet = parsed.subnet;
+    }
+    const checkAddress = (key: string, value: unknown): string => {
+        const ip = typeof value === "string" ? parseIPv4(value) : undefined;
+        if (ip === undefined) {
+            bad(key, value, "expected an IPv4 address such as 172.18.0.101");
+        } else if (subnet && (ip <= subnet.network || ip >= subnet.broadcast || ip === subnet.gateway)) {
+            bad(key, value, `expected a host address inside ${subnet.cidr} from ${formatIPv4(subnet.gateway + 1)} to ` +
+                `${formatIPv4(subnet.broadcast - 1)} (${formatIPv4(subnet.gateway)} is the gateway)`);
+        }
+        return String(value);
+    };
+
+    const primaryAddress = checkAddress("primaryAddress", raw.primaryAddress ?? DEFAULTS.primaryAddress);
+    const primaryPort = integer("primaryPort", raw.primaryPort, DEFAULTS.primaryPort, 1, 65535);
+
+    const standbys: StandbySpec[] = [];
+    const rawStandbys = json("standbys");
+    if (rawStandbys !== undefined && rawStandbys !== null && !Array.isArray(rawStandbys)) {
+        bad("standbys", rawStandbys, "expected a list of {name, address, port}");
+    } else if (Array.isArray(rawStandbys)) {
+        rawStandbys.forEach((entry: unknown, i: number) => {
+            const key = `standbys[${i}]`;
+            if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+                bad(key, entry, "expected {name, address, port}");
+                return;
+            }
+            const fields = entry as Record<string, unknown>;
+            for (const field of Object.keys(fields).filter((f) => !STANDBY_FIELDS.includes(f))) {
+                bad(`${key}.${field}`, fields[field], `unknown field; a standby has ${STANDBY_FIELDS.join(", ")}`);
+            }
+            const name = fields.name;
+            if (typeof name !== "string" || !STANDBY_NAME.test(name)) {
+                bad(`${key}.name`, name ?? null, "expected 1 to 31 characters of a-z, 0-9, '_', starting with a letter " +
+                    "(it is also the replication slot name)");
+            } else if (name === "primary") {
+                bad(`${key}.name`, name, "'primary' names the primary; choose another name");
+            }
+            const address = checkAddress(`${key}.address`, fields.address ?? null);
+            const port = fields.port === undefined
+                ? (bad(`${key}.port`, null, "expected a whole number from 1 to 65535"), 0)
+                : integer(`${key}.port`, fields.port, 0, 1, 65535);
+            standbys.push({ name: String(name), address, port });
+        });
+    }
+
+    const seen = (what: string, values: { key: string; value: string | number }[]) => {
+        const first = new Map<string | number, string>();
+        for (const { key, value } of values) {
+            const earlier = first.get(value);
+            if (earlier !== undefined) {
+                bad(key, value, `${what} already used by ${NAMESPACE}:${earlier}; each node needs its own`);
+            } else {
+                first.set(value, key);
+            }
+        }
+    };
+    seen("name", standbys.map((s, i) => ({ key: `standbys[${i}].name`, value: s.name })));
+    seen("address", [{ key: "primaryAddress", value: primaryAddress },
+        ...standbys.map((s, i) => ({ key: `standbys[${i}].address`, value: s.address }))]);
+    seen("host port", [{ key: "primaryPort", value: primaryPort },
+        ...standbys.map((s, i) => ({ key: `standbys[${i}].port`, value: s.port }))]);
+
+    const user = text("replicationUser", DEFAULTS.replicationUser, ROLE_NAME,
+        "expected a role name of a-z, 0-9, '_' (up to 63 characters), not starting with a digit");
+    if (user === "postgres") {
+        bad("replicationUser", user, "the superuser must not double as the replication role");
+    }
+    // pg_basebackup -Xs holds two walsender connections while a standby is cloned, and standbys
+    // are cloned in parallel, so both limits need room for two per standby.
+    const perCloneNeed = Math.max(2 * standbys.length, 1);
+    const connectionLimit = integer("replicationConnectionLimit", raw.replicationConnectionLimit,
+        DEFAULTS.replicationConnectionLimit, -1, 10000);
+    if (connectionLimit !== -1 && connectionLimit < perCloneNeed) {
+        bad("replicationConnectionLimit", raw.replicationConnectionLimit ?? `${connectionLimit} (the default)`,
+            `expected -1 (no limit) or at least ${perCloneNeed}: each of the ${standbys.length} standbys uses ` +
+            "two connections while pg_basebackup -Xs clones it");
+    }
+    const maxWalSenders = integer("maxWalSenders", raw.maxWalSenders, DEFAULTS.maxWalSenders, 1, 1000);
+    if (maxWalSenders < perCloneNeed) {
+        bad("maxWalSenders", raw.maxWalSenders ?? `${maxWalSenders} (the default)`,
+            `expected at least ${perCloneNeed}: two WAL senders per standby while it is cloned`);
+    }
+
+    const mode = (raw.mode ?? DEFAULTS.mode) as ReplicationMode;
+    if (mode !== "async" && mode !== "sync") {
+        bad("mode", mode, "expected async or sync");
+    }
+    const standbyNames = standbys.map((s) => s.name);
+    let syncStandbys: string[] = [];
+    let syncCount = 0;
+    let synchronousCommit = DEFAULTS.synchronousCommit;
+    if (mode === "sync") {
+        if (standbys.length === 0) {
+            bad("mode", mode, `sync needs at least one standby in ${NAMESPACE}:standbys (there are none)`);
+        }
+        const listed = json("syncStandbys");
+        if (listed === undefined) {
+            syncStandbys = standbyNames;
+        } else if (!Array.isArray(listed) || listed.length === 0 || !listed.every((n) => typeof n === "string")) {
+            bad("syncStandbys", listed, "expected a non-empty list of standby names");
+        } else {
+            syncStandbys = listed as string[];
+            for (const name of syncStandbys.filter((n) => !standbyNames.includes(n))) {
+                bad("syncStandbys", name, `not a standby of this stack; standbys are ${standbyNames.join(", ") || "(none)"}`);
+            }
+            seen("name", syncStandbys.map((n) => ({ key: "syncStandbys", value: n })));
+        }
+        syncCount = integer("syncCount", raw.syncCount, DEFAULTS.syncCount, 1, Math.max(syncStandbys.length, 1));
+        synchronousCommit = raw.synchronousCommit ?? DEFAULTS.synchronousCommit;
+        if (!SYNC_COMMIT_LEVELS.includes(synchronousCommit)) {
+            bad("synchronousCommit", synchronousCommit, `expected one of ${SYNC_COMMIT_LEVELS.join(", ")}`);
+        }
+    } else {
+        for (const key of ["syncStandbys", "syncCount", "synchronousCommit"]) {
+            if (raw[key] !== undefined) {
+                bad(key, raw[key], `only used when ${NAMESPACE}:mode is sync (it is ${mode})`);
+            }
+        }
+    }
+
+    const walKeepSize = text("walKeepSize", DEFAULTS.walKeepSize, WAL_SIZE, "expected a size such as 128MB (units kB, MB, GB, TB)");
+    const maxSlotWalKeepSize = text("maxSlotWalKeepSize", DEFAULTS.maxSlotWalKeepSize, WAL_SIZE,
+        "expected a size such as 1GB (units kB, MB, GB, TB); it bounds the WAL a slot may hold for an absent standby");
+    const archiveCommand = raw.archiveCommand;
+    if (archiveCommand !== undefined && (archiveCommand.trim() === "" || /[\n\r']/.test(archiveCommand))) {
+        bad("archiveCommand", archiveCommand, "expected a one-line shell command without single quotes, using %p and %f");
+    }
+    const readyTimeoutSeconds = integer("readyTimeoutSeconds", raw.readyTimeoutSeconds, DEFAULTS.readyTimeoutSeconds, 10, 3600);
+
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+
+    const synchronousStandbyNames = mode === "sync" ? standbyNamesSetting(syncStandbys, syncCount) : "";
+    return {
+        namePrefix,
+        image,
+        networkName,
+        subnet: subnet!.cidr,
+        gateway: formatIPv4(subnet!.gateway),
+        bindAddress,
+        clientHost: clientHostFor(bindAddress, ctx.dockerHost),
+        primary: { address: primaryAddress, port: primaryPort },
+        standbys,
+        replication: {
+            user, connectionLimit, mode, synchronousCommit, syncStandbys, syncCount,
+            synchronousStandbyNames, walKeepSize, maxSlotWalKeepSize, maxWalSenders,
+        },
+        archiveCommand,
+        readyTimeoutSeconds,
+        dockerHost: ctx.dockerHost,
+        labels: { "pg-replication.project": ctx.project, "pg-replication.stack": ctx.stack },
+        superuserPasswordSet: raw.superuserPassword !== undefined,
+        replicationPasswordSet: raw.replicationPassword !== undefined,
+    };
+}
+
+/** One standby counts as FIRST 1; two or more form a quorum, so one can be down without blocking commits. */
+export function standbyNamesSetting(names: readonly string[], count: number): string {
+    const list = names.map((n) => `"${n}"`).join(", ");
+    return names.length === 1 ? `FIRST 1 (${list})` : `ANY ${count} (${list})`;
+}
+
+/** The sync_state pg_stat_replication must show for a standby under the configured policy. */
+export function expectedSyncState(replication: ReplicationSettings, standby: string): SyncState {
+    if (replication.mode === "async" || !replication.syncStandbys.includes(standby)) {
+        return "async";
+    }
+    return replication.syncStandbys.length === 1 ? "sync" : "quorum";
+}
+
+function clientHostFor(bindAddress: string, dockerHost: string | undefined): string {
+    // A remote engine publishes ports on its own host, not on this one.
+    const remote = dockerHost && /^(tcp|ssh):\/\/(?:[^@/]+@)?([^:/]+)/.exec(dockerHost);
+    if (remote) {
+        return remote[2];
+    }
+    return bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress;
+}
+
+/** Reads this stack's config through Pulumi and validates it. */
+export function loadConfig(): ClusterConfig & {
+    superuserPassword?: pulumi.Output<string>;
+    replicationPassword?: pulumi.Output<string>;
+} {
+    const all = pulumi.runtime.allConfig();
+    const raw: Record<string, string> = {};
+    for (const [fullKey, value] of Object.entries(all)) {
+        if (fullKey.startsWith(`${NAMESPACE}:`)) {
+            const key = fullKey.slice(NAMESPACE.length + 1);
+            // A secret's text never enters the plan: only that it is set.
+            raw[key] = SECRET_KEYS.has(key) ? "(secret)" : value;
+        }
+    }
+    const dockerHost = new pulumi.Config("docker").get("host");
+    const cfg = validateConfig(raw, { project: pulumi.getProject(), stack: pulumi.getStack(), dockerHost });
+    const config = new pulumi.Config(NAMESPACE);
+    return {
+        ...cfg,
+        superuserPassword: config.getSecret("superuserPassword"),
+        replicationPassword: config.getSecret("replicationPassword"),
+    };
+}

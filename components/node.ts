@@ -1,0 +1,89 @@
+// What the primary and the standbys share: the server settings they start with and the shape of
+// their containers. Keeping one definition means a standby could be promoted with no surprises.
+
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "./config";
+
+/** Where the volume is mounted; the image declares it as a VOLUME, so mounting there leaves no anonymous volume. */
+export const VOLUME_PATH = "/var/lib/postgresql/data";
+/** The cluster lives one level down, so the volume can also hold the standby's passfile outside it. */
+export const PGDATA = `${VOLUME_PATH}/pgdata`;
+export const CONTAINER_PORT = 5432;
+
+/** Settings that need a restart, fixed at first start; everything reloadable is set later by commands. */
+export function serverArgs(cfg: ClusterConfig): string[] {
+    const r = cfg.replication;
+    const settings: [string, string | number][] = [
+        ["listen_addresses", "*"],
+        ["wal_level", "replica"],
+        ["max_wal_senders", r.maxWalSenders],
+        ["max_replication_slots", r.maxWalSenders],
+        ["hot_standby", "on"],
+        ["password_encryption", "scram-sha-256"],
+        ["archive_mode", cfg.archiveCommand ? "on" : "off"],
+    ];
+    if (cfg.archiveCommand) {
+        settings.push(["archive_command", cfg.archiveCommand]);
+    }
+    return ["postgres", ...settings.flatMap(([key, value]) => ["-c", `${key}=${value}`])];
+}
+
+export function dockerLabels(cfg: ClusterConfig, role: string, node: string): docker.types.input.ContainerLabel[] {
+    return Object.entries({ ...cfg.labels, "pg-replication.role": role, "pg-replication.node": node })
+        .map(([label, value]) => ({ label, value }));
+}
+
+export interface NodeContainerArgs {
+    readonly cfg: ClusterConfig;
+    readonly role: "primary" | "standby";
+    readonly node: string;
+    readonly containerName: string;
+    readonly imageId: pulumi.Input<string>;
+    readonly networkName: pulumi.Input<string>;
+    readonly address: string;
+    readonly port: number;
+    readonly volumeName: pulumi.Input<string>;
+    readonly envs?: pulumi.Input<string>[];
+    readonly uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
+    readonly extraLabels?: Record<string, pulumi.Input<string>>;
+}
+
+export function nodeContainerArgs(a: NodeContainerArgs): docker.ContainerArgs {
+    return {
+        name: a.containerName,
+        hostname: a.node.replace(/_/g, "-"),
+        image: a.imageId,
+        command: serverArgs(a.cfg),
+        envs: [`PGDATA=${PGDATA}`, ...(a.envs ?? [])],
+        uploads: a.uploads,
+        labels: [
+            ...dockerLabels(a.cfg, a.role, a.node),
+            ...Object.entries(a.extraLabels ?? {}).map(([label, value]) => ({ label, value })),
+        ],
+        networksAdvanced: [{ name: a.networkName, ipv4Address: a.address }],
+        ports: [{ internal: CONTAINER_PORT, external: a.port, ip: a.cfg.bindAddress }],
+        volumes: [{ volumeName: a.volumeName, containerPath: VOLUME_PATH }],
+        // Over TCP as a named user: the image's init-time server listens on the socket only,
+        // so this cannot pass before the real server is up.
+        healthcheck: {
+            tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", String(CONTAINER_PORT), "-U", "postgres", "-d", "postgres"],
+            interval: "1s",
+            timeout: "5s",
+            retries: 10,
+            startPeriod: `${a.cfg.readyTimeoutSeconds}s`,
+        },
+        wait: true,
+        waitTimeout: a.cfg.readyTimeoutSeconds,
+        restart: "unless-stopped",
+        mustRun: true,
+    };
+}
+
+export function nodeVolume(name: string, volumeName: string, cfg: ClusterConfig, role: string, node: string,
+    parent: pulumi.Resource): docker.Volume {
+    return new docker.Volume(name, {
+        name: volumeName,
+        labels: dockerLabels(cfg, role, node),
+    }, { parent, deleteBeforeReplace: true });
+}

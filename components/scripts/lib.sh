@@ -1,0 +1,30 @@
+# Shared by every command this program runs on the Pulumi host. Commands reach the database
+# through `docker exec` as the OS user postgres (peer auth on the socket), so no password is
+# ever on a command line.
+set -eu
+
+log() { printf '%s\n' "$*" >&2; }
+fail() { log "error: $*"; exit 1; }
+
+running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+
+# primary_sql [SQL]: runs SQL (argument or stdin) on the primary, prints unaligned tuples.
+primary_sql() {
+    if [ $# -gt 0 ]; then
+        printf '%s\n' "$1" | primary_sql
+    else
+        docker exec -i -u postgres "$PRIMARY_CONTAINER" \
+            psql -X -q -A -t -v ON_ERROR_STOP=1 -d postgres
+    fi
+}
+
+# wait_for SECONDS DESCRIPTION CHECK...: polls CHECK once a second until it succeeds.
+wait_for() {
+    _limit=$1 _what=$2
+    shift 2
+    _deadline=$(( $(date +%s) + _limit ))
+    until "$@"; do
+        [ "$(date +%s)" -lt "$_deadline" ] || return 1
+        sleep 1
+    done
+}

@@ -1,0 +1,22 @@
+# Applies the commit policy once the standbys stream, then waits until pg_stat_replication shows
+# every standby in the state the policy promises. A reload, never a restart.
+# env: PRIMARY_CONTAINER SYNC_NAMES SYNC_COMMIT EXPECTED ("name=state ...") TIMEOUT
+
+primary_sql <<SQL
+ALTER SYSTEM SET synchronous_standby_names = '$SYNC_NAMES';
+ALTER SYSTEM SET synchronous_commit = '$SYNC_COMMIT';
+SELECT pg_reload_conf();
+SQL
+
+for pair in $EXPECTED; do
+    name=${pair%%=*} want=${pair#*=} seen=
+    in_state() {
+        seen=$(primary_sql "SELECT state || '/' || sync_state FROM pg_stat_replication
+                            WHERE application_name = '$name'") || seen=
+        [ "$seen" = "streaming/$want" ]
+    }
+    wait_for "$TIMEOUT" "$name $want" in_state ||
+        fail "standby $name should be streaming/$want under synchronous_standby_names='$SYNC_NAMES'" \
+            "but is ${seen:-not connected} after ${TIMEOUT}s"
+    log "standby $name: streaming, sync_state $want"
+done

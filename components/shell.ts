@@ -1,0 +1,50 @@
+// Commands run by @pulumi/command on the Pulumi host. Their scripts live in ./scripts as plain
+// shell files (easy to read and to `sh -n`); each gets the shared lib.sh in front.
+
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+
+const cache = new Map<string, string>();
+
+function read(file: string): string {
+    let text = cache.get(file);
+    if (text === undefined) {
+        text = fs.readFileSync(path.join(__dirname, "scripts", file), "utf8");
+        cache.set(file, text);
+    }
+    return text;
+}
+
+/** A script with lib.sh in front; `prelude` sets variables before the body runs. */
+export function script(file: string, prelude = ""): string {
+    return [read("lib.sh"), prelude, read(file)].filter((part) => part !== "").join("\n");
+}
+
+export interface DockerCommandArgs {
+    readonly create: string;
+    readonly update?: string;
+    readonly delete?: string;
+    /** Plain values only: they are stored in state and visible to `ps e` of the command's process. */
+    readonly environment: Record<string, pulumi.Input<string>>;
+    /** Secret material goes here: it reaches the script on stdin and stays a secret in state. */
+    readonly stdin?: pulumi.Input<string>;
+    /** Re-run from scratch (replace) when any of these change. */
+    readonly triggers?: pulumi.Input<unknown>[];
+    /** The Docker engine the docker provider uses (docker:host), when not the default one. */
+    readonly dockerHost?: string;
+}
+
+/** A local command that drives the same Docker engine as the docker provider. */
+export function dockerCommand(name: string, args: DockerCommandArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
+    return new command.local.Command(name, {
+        create: args.create,
+        update: args.update,
+        delete: args.delete,
+        environment: args.dockerHost ? { ...args.environment, DOCKER_HOST: args.dockerHost } : args.environment,
+        stdin: args.stdin,
+        triggers: args.triggers,
+        interpreter: ["/bin/sh", "-c"],
+    }, opts);
+}
