@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Checks that the locally built postgres:<major> images honour the official image's
+# documented interface (the part our stacks rely on). Talks only to containers it
+# creates; every container/volume carries a label and a unique name prefix and is removed
+# on exit, pass or fail. Last line: "N passed, N failed" (read by CI).
+#   usage: tests/images/test-entrypoint.sh [MAJOR...]      (default: 13 17)
+set -euo pipefail
+
+me=$(basename "$0")
+majors=("$@")
+((${#majors[@]})) || majors=(13 17)
+ready_timeout=${READY_TIMEOUT:-90}
+label=org.pg-replication.test=entrypoint
+prefix=pgr-entrytest-$$-$RANDOM
+passed=0
+failed=0
+
+say() { echo "$me: $*"; }
+
+work=$(mktemp -d /tmp/pgr-entrytest.XXXXXX)
+cleanup() {
+  local ids=()
+  mapfile -t ids < <(docker ps -aq --filter "label=$label" --filter "name=$prefix" 2>/dev/null)
+  ((${#ids[@]} == 0)) || docker rm -f -v "${ids[@]}" >/dev/null 2>&1 || true
+  mapfile -t ids < <(docker volume ls -q --filter "label=$label" --filter "name=$prefix" 2>/dev/null)
+  ((${#ids[@]} == 0)) || docker volume rm -f "${ids[@]}" >/dev/null 2>&1 || true
+  rm -rf "$work"
+  # Aborted by an unexpected error: still give CI its closing line, counting the abort.
+  if ((!finished)); then
+    echo "$me: aborted by an unexpected error" >&2
+    echo "$passed passed, $((failed + 1)) failed"
+  fi
+}
+finished=0
+trap cleanup EXIT
+
+check() {  # check NAME COMMAND...: one result line per check, never aborts the run
+  local name=$1; shift
+  if "$@"; then
+    passed=$((passed + 1)); echo "ok   - $name"
+  else
+    failed=$((failed + 1)); echo "FAIL - $name"
+  fi
+}
+equals() {  # equals EXPECTED COMMAND...: command's trimmed output must be EXPECTED
+  local want=$1 got; shift
+  got=$("$@" 2>&1) || true
+  [[ $got == "$want" ]] || { echo "    expected '$want', got '$got'" >&2; return 1; }
+}
+
+# Poll readiness over TCP: during initialization only the unix socket listens, so this
+# answers once the real server is up. Fails early if the container stopped.
+wait_ready() {
+  local c=$1 start=$SECONDS
+  until docker exec "$c" pg_isready -q -h 127.0.0.1 -U postgres 2>/dev/null; do
+    if [[ $(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null) != true ]] ||
+       ((SECONDS - start >= ready_timeout)); then
+      echo "    $c not ready; its log:" >&2
+      docker logs --tail 30 "$c" 2>&1 | sed 's/^/    | /' >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+run() {  # run NAME [docker run options...] IMAGE [ARGS...]: detached, labelled container
+  local name=$1; shift
+  docker run -d --name "$name" --label "$label" "$@" >/dev/null
+}
+sql() {  # sql CONTAINER USER DB QUERY: over the unix socket (trusted locally, as upstream)
+  docker exec "$1" psql -X -qtA -v ON_ERROR_STOP=1 -U "$2" -d "$3" -c "$4"
+}
+tcp_login() {  # tcp_login CONTAINER USER DB PASSWORD: over TCP to the container's own address
+  local ip
+  ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1")
+  docker exec -e PGPASSWORD="$4" "$1" psql -X -qtA -h "$ip" -U "$2" -d "$3" -c 'select 1' 2>&1
+}
+login_ok() { equals 1 tcp_login "$@"; }
+login_refused() {
+  local out
+  if out=$(tcp_login "$@"); then echo "    login succeeded: $out" >&2; return 1; fi
+  [[ $out == *"password authentication failed"* ]] || { echo "    unexpected: $out" >&2; return 1; }
+}
+
+# Init scripts, readable by uid 999: a sourced .sh, a .sql, and an executable .sh that
+# counts its runs in a file inside PGDATA.
+initdir=$work/initdb.d
+mkdir -p "$initdir"
+cat >"$initdir/01-schema.sh" <<'EOF'
+# not executable: sourced by the entrypoint, so it sees its variables
+psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c 'CREATE TABLE seed (id int)'
+EOF
+cat >"$initdir/02-data.sql" <<'EOF'
+INSERT INTO seed VALUES (1);
+EOF
+cat >"$initdir/03-count.sh" <<'EOF'
+#!/bin/bash
+echo ran >>"$PGDATA/init-runs"
+EOF
+chmod 0755 "$work" "$initdir" "$initdir/03-count.sh"
+chmod 0644 "$initdir/01-schema.sh" "$initdir/02-data.sql"
+printf 'from-a-file\n' >"$work/pw"
+chmod 0644 "$work/pw"
+
+for major in "${majors[@]}"; do
+  image=postgres:$major
+  if ! docker image inspect "$image" >/dev/null 2>&1; then
+    check "$image exists (scripts/build-images.sh $major)" false
+    continue
+  fi
+  say "testing $image"
+  main=$prefix-main-$major
+  file=$prefix-file-$major
+  data=/var/lib/postgresql/data/pgdata   # PGDATA below the volume, as often deployed
+  docker volume create --label "$label" "$main" >/dev/null
+
+  # Both long-running containers start at once; their initializations overlap.
+  run "$main" -e POSTGRES_PASSWORD=s3cret -e POSTGRES_DB=appdb -e PGDATA=$data \
+    -v "$main:/var/lib/postgresql/data" -v "$initdir:/docker-entrypoint-initdb.d:ro" \
+    "$image" postgres -c max_connections=42
+  # POSTGRES_INITDB_ARGS --auth-host=scram-sha-256 is the documented way to get scram
+  # on 13 (whose password_encryption defaults to md5); a leading "-c" means postgres.
+  run "$file" -e POSTGRES_PASSWORD_FILE=/run/secrets/pw -e POSTGRES_USER=alice \
+    -e POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 -v "$work/pw:/run/secrets/pw:ro" \
+    "$image" -c shared_buffers=16MB
+
+  if check "$major: server with init scripts becomes ready" wait_ready "$main"; then
+    check "$major: .sql ran once (one row)" equals 1 sql "$main" postgres appdb 'select count(*) from seed'
+    check "$major: executable .sh ran once" equals ran docker exec "$main" cat "$data/init-runs"
+    check "$major: -c max_connections=42 reaches the server" equals 42 sql "$main" postgres appdb 'show max_connections'
+    check "$major: uid 999 owns PGDATA" equals 999 docker exec "$main" stat -c %u "$data"
+    check "$major: PGDATA mode 0700" equals 700 docker exec "$main" stat -c %a "$data"
+    check "$major: PID 1 is postgres" equals postgres docker exec "$main" cat /proc/1/comm
+    check "$major: PID 1 runs as uid 999" equals 999 docker exec "$main" stat -c %u /proc/1
+    check "$major: TCP login with wrong password refused" login_refused "$main" postgres appdb wrong
+    check "$major: TCP login with right password accepted" login_ok "$main" postgres appdb s3cret
+    want=scram-sha-256; [[ $major -lt 14 ]] && want=md5   # upstream's documented default
+    check "$major: default host auth method is $want" equals "$want" \
+      sql "$main" postgres appdb "select auth_method from pg_hba_file_rules where address = 'all'"
+
+    docker restart -t 30 "$main" >/dev/null
+    if check "$major: restarts on its existing data" wait_ready "$main"; then
+      check "$major: init .sql not rerun (still one row)" equals 1 sql "$main" postgres appdb 'select count(*) from seed'
+      check "$major: init .sh not rerun" equals ran docker exec "$main" cat "$data/init-runs"
+      check "$major: -c settings survive restart" equals 42 sql "$main" postgres appdb 'show max_connections'
+    fi
+  fi
+
+  if check "$major: server with POSTGRES_PASSWORD_FILE becomes ready" wait_ready "$file"; then
+    check "$major: POSTGRES_USER=alice also names the database" equals alice sql "$file" alice alice 'select current_database()'
+    check "$major: leading -c means postgres -c" equals 16MB sql "$file" alice alice 'show shared_buffers'
+    check "$major: password from file accepted over TCP (scram)" login_ok "$file" alice alice from-a-file
+    check "$major: wrong password refused over TCP (scram)" login_refused "$file" alice alice s3cret
+    check "$major: password stored as SCRAM" equals t \
+      sql "$file" alice alice "select rolpassword like 'SCRAM-SHA-256\$%' from pg_authid where rolname = 'alice'"
+  fi
+
+  # Empty data directory, no password, not trust: must refuse with a clear message.
+  refuse=$prefix-refuse-$major
+  out=$(docker run --name "$refuse" --label "$label" "$image" 2>&1) && rc=0 || rc=$?
+  check "$major: refuses to initialize without a password" \
+    test "$rc" -ne 0 -a "${out/no superuser password/}" != "$out"
+  # Other commands run as given, without dropping root.
+  check "$major: non-postgres command runs as-is" \
+    equals 0 docker run --rm --name "$prefix-cmd-$major" --label "$label" "$image" id -u
+
+  docker rm -f -v "$main" "$file" "$refuse" >/dev/null 2>&1 || true
+done
+
+finished=1
+echo "$passed passed, $failed failed"
+((failed == 0))
