@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Deploys a stack on this machine's Docker engine, first bringing up what it needs: Node >= 22,
+# the npm packages, a Docker engine, the PostgreSQL image, and the Pulumi CLI with its plugins.
+#
+#   scripts/deploy.sh [STACK] [up|preview|destroy|refresh|output] [extra pulumi args...]
+#
+# State goes to the Pulumi backend you are logged in to; with none, to a local file backend in
+# ${PG_REPLICATION_STATE:-~/.local/share/pg-replication/state}. Secrets are encrypted with
+# PULUMI_CONFIG_PASSPHRASE(_FILE) if set, else with a passphrase generated once into
+# ~/.config/pg-replication/passphrase (mode 0600).
+# PG_REPLICATION_LOCAL_IMAGES=0 skips building postgres:<major> locally, so Pulumi pulls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stack=${1:-dev}
+action=${2:-up}
+shift $(( $# < 2 ? $# : 2 ))
+me=deploy
+[[ -f "Pulumi.$stack.yaml" ]] || { echo "$me: no Pulumi.$stack.yaml in $(pwd)" >&2; exit 2; }
+
+. scripts/node-env.sh
+[[ -d node_modules/@pulumi/pulumi ]] || npm ci --no-audit --no-fund
+bash scripts/docker-engine.sh
+
+image=$(sed -n 's/^ *pg-replication:image: *//p' "Pulumi.$stack.yaml" | tr -d '"'"'")
+image=${image:-postgres:13}
+if [[ "${PG_REPLICATION_LOCAL_IMAGES:-1}" != 0 && "$image" =~ ^postgres:([0-9]+)$ ]]; then
+    bash scripts/build-images.sh "${BASH_REMATCH[1]}"
+fi
+
+toolchain=$(bash scripts/pulumi-toolchain.sh)
+eval "$toolchain"
+export PULUMI_SKIP_UPDATE_CHECK=true
+if ! pulumi whoami >/dev/null 2>&1; then
+    state=${PG_REPLICATION_STATE:-$HOME/.local/share/pg-replication/state}
+    mkdir -p "$state"
+    export PULUMI_BACKEND_URL="file://$state"
+fi
+if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
+    passfile="$HOME/.config/pg-replication/passphrase"
+    if [[ ! -s "$passfile" ]]; then
+        mkdir -p "$(dirname "$passfile")"
+        (umask 077 && LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 > "$passfile")
+    fi
+    export PULUMI_CONFIG_PASSPHRASE_FILE="$passfile"
+fi
+
+pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+case "$action" in
+    up|destroy|refresh) pulumi "$action" --stack "$stack" --yes "$@" ;;
+    *) pulumi "$action" --stack "$stack" "$@" ;;
+esac
