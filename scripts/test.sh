@@ -2,7 +2,8 @@
 # Every test this project has, on a fresh machine: it brings up what each layer needs first.
 #   1. unit tests (Pulumi mocks, command scripts): need only Node >= 22 and the npm packages;
 #   2. the PostgreSQL image interface: needs a Docker engine and the postgres:13/17 images;
-#   3. end to end: needs the Pulumi CLI and its plugins too. When the toolchain cannot be had
+#   3. integration: the declared resources played against that engine with real PostgreSQL;
+#   4. end to end: needs the Pulumi CLI and its plugins too. When the toolchain cannot be had
 #      on this machine (the Go module proxy refuses a piece), this layer is NOT run and a
 #      banner says so; set PG_REPLICATION_REQUIRE_E2E=1 to make that a failure.
 set -euo pipefail
@@ -18,6 +19,9 @@ step "PostgreSQL images"
 bash scripts/docker-engine.sh
 bash scripts/build-images.sh 13 17
 bash tests/images/test-entrypoint.sh 13 17
+
+step "integration tests (declared graph on real Docker and PostgreSQL)"
+npm run test:integration
 
 step "end-to-end tests"
 set +e

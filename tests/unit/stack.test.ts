@@ -2,8 +2,8 @@ import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "../../components/config";
-import * as harness from "./harness";
-import { clearStrings, DEV, isSecret, outputValue, plain, Recorded, Run, runProgram } from "./harness";
+import * as harness from "../support/mocked-program";
+import { clearStrings, DEV, isSecret, outputValue, plain, Recorded, Run, runProgram } from "../support/mocked-program";
 
 const SUPER = "super-Secret:pw\\1";
 const REPL = "repl-Secret:pw\\2";

@@ -1,0 +1,208 @@
+// The cluster for real: `up` against Docker, checked from outside with a Postgres client, scaled,
+// broken on purpose, and destroyed. Ports and subnets are moved off the dev stack's so a
+// developer's own dev stack is never touched. Every stack is destroyed in `after`, pass or fail.
+
+import * as assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
+
+const TIMEOUT = 15 * 60 * 1000;
+
+function plan(major: 13 | 17, net: number, portBase: number, standbys: number, extra: Record<string, unknown> = {}) {
+    return {
+        image: `postgres:${major}`,
+        subnet: `172.30.${net}.0/24`,
+        primaryAddress: `172.30.${net}.101`,
+        primaryPort: String(portBase),
+        standbys: Array.from({ length: standbys }, (_, i) => ({
+            name: `standby${i + 1}`, address: `172.30.${net}.${102 + i}`, port: portBase + 1 + i,
+        })),
+        replicationUser: "repuser",
+        replicationConnectionLimit: "5",
+        readyTimeoutSeconds: "60",
+        ...extra,
+    };
+}
+
+function inspect(container: string): { id: string; startedAt: string } {
+    const [id, startedAt] = docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container).split(" ");
+    return { id, startedAt };
+}
+
+/** Waits until a standby has replayed everything the primary has written so far. */
+async function caughtUp(primaryUrl: string, standbyUrl: string): Promise<void> {
+    const [{ lsn }] = await rows(primaryUrl, "SELECT pg_current_wal_lsn()::text AS lsn");
+    const replayed = await eventually(30, () => rows(standbyUrl,
+        `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (r) => r[0].done === true);
+    assert.equal(replayed[0].done, true, `standby did not replay up to ${lsn} within 30 s`);
+}
+
+async function replicationStates(primaryUrl: string): Promise<Record<string, string>> {
+    const found = await rows(primaryUrl, "SELECT application_name, state, sync_state FROM pg_stat_replication");
+    return Object.fromEntries(found.map((r) => [r.application_name, `${r.state}/${r.sync_state}`]));
+}
+
+async function testTable(url: string): Promise<string> {
+    const found = await rows(url, "SELECT id, value FROM test ORDER BY id", "test");
+    return JSON.stringify(found);
+}
+
+describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, destroy", { timeout: TIMEOUT }, () => {
+    const name = "e2e-pg13";
+    const config = plan(13, 13, 55432, 1, { mode: "async" });
+    let s: E2EStack;
+    let primaryUrl: string;
+    let standby1Url: string;
+
+    before(async () => {
+        s = await e2eStack(name, config);
+    });
+    after(async () => {
+        await s?.destroyAndRemove();
+    });
+
+    test("up builds a primary and a standby that streams asynchronously", async () => {
+        await s.up();
+        const out = await s.outputs();
+        primaryUrl = out.primary.connectionString;
+        standby1Url = out.standbys.standby1.connectionString;
+        assert.equal(out.standbys.standby1.mode, "async");
+        assert.deepEqual(await replicationStates(primaryUrl), { standby1: "streaming/async" });
+    });
+
+    test("the tutorial's own check: rows written on the primary are on the standby", async () => {
+        await withClient(primaryUrl, (c) => c.query("CREATE DATABASE test"));
+        await withClient(primaryUrl, async (c) => {
+            await c.query('CREATE TABLE test ("id" int4 NOT NULL, "value" varchar(255), PRIMARY KEY ("id"))');
+            await c.query("INSERT INTO test SELECT generate_series(1,10), md5(random()::text)");
+        }, "test");
+        await caughtUp(primaryUrl, standby1Url);
+        const onPrimary = await testTable(primaryUrl);
+        assert.equal(JSON.parse(onPrimary).length, 10);
+        assert.equal(await testTable(standby1Url), onPrimary);
+    });
+
+    test("the standby refuses writes", async () => {
+        await assert.rejects(rows(standby1Url, "CREATE TABLE nope (id int)", "test"), /read-only transaction/);
+    });
+
+    test("the replication role has LOGIN, REPLICATION, the connection limit and a SCRAM password", async () => {
+        const [role] = await rows(primaryUrl, `SELECT rolcanlogin, rolreplication, rolconnlimit,
+            rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname = 'repuser'`);
+        assert.deepEqual(role, { rolcanlogin: true, rolreplication: true, rolconnlimit: 5, scram: true });
+    });
+
+    test("replication is allowed from the standby's address only, and no password sits in its config", async () => {
+        const rules = await rows(primaryUrl, `SELECT address, netmask, auth_method FROM pg_hba_file_rules
+            WHERE 'replication' = ANY(database)`);
+        assert.deepEqual(rules, [{ address: "172.30.13.102", netmask: "255.255.255.255", auth_method: "scram-sha-256" }]);
+        const conf = docker("exec", `pg-replication-${name}-standby1`, "cat", "/var/lib/postgresql/data/pgdata/postgresql.auto.conf");
+        assert.doesNotMatch(conf, /password=/);
+        assert.match(conf, /passfile=\/var\/lib\/postgresql\/data\/replication\.pgpass/);
+        assert.equal(docker("exec", `pg-replication-${name}-standby1`, "stat", "-c", "%a %U", "/var/lib/postgresql/data/replication.pgpass"),
+            "600 postgres");
+    });
+
+    test("a second up changes nothing, and preview expects no changes", async () => {
+        const result = await s.up();
+        const changed = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
+        assert.deepEqual(changed, []);
+        await s.stack.preview({ expectNoChanges: true, onOutput: () => undefined });
+    });
+
+    test("scaling to two standbys and back keeps the primary running and drops the removed slot", async () => {
+        const primary = `pg-replication-${name}-primary`;
+        const before = inspect(primary);
+
+        await s.setConfig({ standbys: plan(13, 13, 55432, 2).standbys });
+        await s.up();
+        const out = await s.outputs();
+        const standby2Url = out.standbys.standby2.connectionString;
+        assert.deepEqual(inspect(primary), before, "the primary was not replaced or restarted");
+        assert.deepEqual(await replicationStates(primaryUrl), { standby1: "streaming/async", standby2: "streaming/async" });
+        await caughtUp(primaryUrl, standby2Url);
+        assert.equal(await testTable(standby2Url), await testTable(primaryUrl), "rows written before are on the new standby");
+
+        await withClient(primaryUrl, (c) => c.query("INSERT INTO test SELECT generate_series(11,20), md5(random()::text)"), "test");
+        await s.setConfig({ standbys: plan(13, 13, 55432, 1).standbys });
+        await s.up();
+        assert.deepEqual(inspect(primary), before, "the primary was not replaced or restarted");
+        assert.deepEqual(await rows(primaryUrl, "SELECT slot_name FROM pg_replication_slots ORDER BY 1"), [{ slot_name: "standby1" }]);
+        assert.equal(docker("ps", "-aq", "--filter", `name=^pg-replication-${name}-standby2$`), "");
+        await caughtUp(primaryUrl, standby1Url);
+        const primaryRows = await testTable(primaryUrl);
+        assert.equal(JSON.parse(primaryRows).length, 20);
+        assert.equal(await testTable(standby1Url), primaryRows, "rows written between the steps are on the standby");
+    });
+
+    test("destroy leaves no container, volume or network of the stack, and keeps the image", async () => {
+        await s.destroyAndRemove();
+        s = undefined as unknown as E2EStack;
+        assert.deepEqual(leftovers(name), []);
+        assert.notEqual(docker("image", "ls", "-q", "postgres:13"), "");
+    });
+});
+
+for (const { major, mode, standbys, net, port, expected } of [
+    { major: 13 as const, mode: "sync", standbys: 1, net: 14, port: 55442, expected: { standby1: "streaming/sync" } },
+    { major: 17 as const, mode: "async", standbys: 1, net: 17, port: 55452, expected: { standby1: "streaming/async" } },
+    { major: 17 as const, mode: "sync", standbys: 2, net: 18, port: 55462,
+        expected: { standby1: "streaming/quorum", standby2: "streaming/quorum" } },
+]) {
+    describe(`PostgreSQL ${major}, ${mode}, ${standbys} standby(s)`, { timeout: TIMEOUT }, () => {
+        const name = `e2e-pg${major}-${mode}-${standbys}`;
+        let s: E2EStack;
+        before(async () => {
+            s = await e2eStack(name, plan(major, net, port, standbys, { mode }));
+        });
+        after(async () => {
+            await s?.destroyAndRemove();
+            assert.deepEqual(leftovers(name), []);
+        });
+
+        test("up gates on the promised sync_state and a committed row reaches every standby", async () => {
+            await s.up();
+            const out = await s.outputs();
+            assert.deepEqual(await replicationStates(out.primary.connectionString), expected);
+            await withClient(out.primary.connectionString, async (c) => {
+                await c.query("CREATE TABLE t (id int PRIMARY KEY)");
+                await c.query("INSERT INTO t VALUES (1)");
+            });
+            for (const standby of Object.keys(expected)) {
+                const found = await eventually(30, () => rows(out.standbys[standby].connectionString,
+                    "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 't'"), (r) => r[0].n === 1);
+                assert.equal(found[0].n, 1, standby);
+            }
+        });
+    });
+}
+
+describe("a standby that cannot replicate fails the deployment within its bound", { timeout: TIMEOUT }, () => {
+    const name = "e2e-broken";
+    let s: E2EStack;
+    before(async () => {
+        s = await e2eStack(name, plan(13, 19, 55472, 1, { replicationPassword: "right-password" }));
+        await s.up();
+    });
+    after(async () => {
+        await s?.destroyAndRemove();
+    });
+
+    test("up fails naming the standby and the reason, not hanging", async () => {
+        // The role's password is changed behind Pulumi's back, so a new standby's clone is refused.
+        const out = await s.outputs();
+        await withClient(out.primary.connectionString, (c) => c.query("ALTER ROLE repuser PASSWORD 'changed-elsewhere'"));
+        await s.setConfig({ standbys: plan(13, 19, 55472, 2).standbys });
+        const started = Date.now();
+        await assert.rejects(s.up(), (err: Error) => {
+            assert.match(err.message, /standby-standby2/);
+            assert.match(err.message, /password authentication failed for user "repuser"/);
+            return true;
+        });
+        const seconds = (Date.now() - started) / 1000;
+        log(`failed up took ${seconds.toFixed(1)} s`);
+        assert.ok(seconds < 60 + 60, `took ${seconds}s, more than the readiness bound`);
+        // Restore the password so destroy can drop what exists.
+        await withClient(out.primary.connectionString, (c) => c.query("ALTER ROLE repuser PASSWORD 'right-password'"));
+    });
+});
