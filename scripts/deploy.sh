@@ -30,6 +30,10 @@ fi
 toolchain=$(bash scripts/pulumi-toolchain.sh)
 eval "$toolchain"
 export PULUMI_SKIP_UPDATE_CHECK=true
+# A toolchain built by our script has its plugins installed; it must never try a download.
+case "$(command -v pulumi)" in
+    "${PG_REPLICATION_CACHE:-$HOME/.cache/pg-replication}"/*) export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true ;;
+esac
 if ! pulumi whoami >/dev/null 2>&1; then
     state=${PG_REPLICATION_STATE:-$HOME/.local/share/pg-replication/state}
     mkdir -p "$state"

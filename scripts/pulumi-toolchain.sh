@@ -48,10 +48,13 @@ has_plugins() { # the three resource plugins at the exact versions, in PULUMI_HO
   for p in "${PLUGIN_LIST[@]}"; do listed "$ls" $p || return 1; done
 }
 
-# (a) A usable installation wins: building takes many minutes.
-if command -v pulumi >/dev/null 2>&1 && { [[ "${PULUMI_TOOLCHAIN_USE_INSTALLED:-}" == 1 ]] || has_plugins; }; then
-  log "using installed $(command -v pulumi) ($(pulumi version 2>/dev/null || echo '?')); nothing to build"
-  echo "export PATH=\"$(dirname "$(command -v pulumi)"):\$PATH\""
+# (a) A usable installation wins: building takes many minutes. A pulumi installed the usual
+# way (not from this script's cache) fetches its own plugins when the stack needs them.
+installed=$(command -v pulumi 2>/dev/null || true)
+cache_root="${PG_REPLICATION_CACHE:-$HOME/.cache/pg-replication}/pulumi"
+if [[ -n "$installed" ]] && { [[ "${PULUMI_TOOLCHAIN_USE_INSTALLED:-}" == 1 || "$installed" != "$cache_root"/* ]] || has_plugins; }; then
+  log "using installed $installed ($(pulumi version 2>/dev/null || echo '?')); nothing to build"
+  echo "export PATH=\"$(dirname "$installed"):\$PATH\""
   exit 0
 elif [[ "${PULUMI_TOOLCHAIN_USE_INSTALLED:-}" == 1 ]]; then
   log "PULUMI_TOOLCHAIN_USE_INSTALLED=1 but no pulumi on PATH"; exit 1

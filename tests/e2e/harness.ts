@@ -34,6 +34,12 @@ async function timed<T>(what: string, run: () => Promise<T>): Promise<T> {
     }
 }
 
+function builtToolchain(): boolean {
+    const cache = process.env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication");
+    const found = (process.env.PATH ?? "").split(path.delimiter).find((dir) => fs.existsSync(path.join(dir, "pulumi")));
+    return found !== undefined && path.resolve(found).startsWith(path.resolve(cache) + path.sep);
+}
+
 function configMap(values: Record<string, unknown>): ConfigMap {
     return Object.fromEntries(Object.entries(values).map(([k, v]) =>
         [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") }]));
@@ -52,6 +58,9 @@ export async function e2eStack(name: string, config: Record<string, unknown>): P
             PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase",
             PULUMI_BACKEND_URL: `file://${backend}`,
             PULUMI_SKIP_UPDATE_CHECK: "true",
+            // A toolchain built by scripts/pulumi-toolchain.sh has its plugins installed and
+            // must never try to download one; a usual install may fetch its own.
+            ...(builtToolchain() ? { PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
         },
     });
     await stack.setAllConfig(configMap(config));
