@@ -9,19 +9,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n=== %s\n' "$*"; }
+# Each layer's output is kept so the last line can total what ran.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+counted() { "$@" 2>&1 | tee -a "$log"; }
 
 step "unit tests"
 . scripts/node-env.sh
 npm ci --no-audit --no-fund
-npm test
+counted npm test
 
 step "PostgreSQL images"
 bash scripts/docker-engine.sh
 bash scripts/build-images.sh 13 17
-bash tests/images/test-entrypoint.sh 13 17
+counted bash tests/images/test-entrypoint.sh 13 17
 
 step "integration tests (declared graph on real Docker and PostgreSQL)"
-npm run test:integration
+counted npm run test:integration
 
 step "end-to-end tests"
 set +e
@@ -30,17 +34,22 @@ rc=$?
 set -e
 if [[ $rc -eq 0 ]]; then
     eval "$toolchain"
-    npm run test:e2e
+    counted npm run test:e2e
 elif [[ $rc -eq 3 && "${PG_REPLICATION_REQUIRE_E2E:-0}" != 1 ]]; then
     cat >&2 <<'BANNER'
 
 ################################################################################
 #  END-TO-END TESTS NOT RUN                                                    #
 #  The Pulumi toolchain is incomplete on this machine: scripts/pulumi-toolchain #
-#  listed above which pieces the Go module proxy refused. Unit and image tests #
-#  ran; `pulumi up` against Docker was not exercised.                           #
+#  .sh listed above which pieces the Go module proxy refused. The unit, image  #
+#  and integration tests ran; the real Pulumi engine was not exercised.        #
 ################################################################################
 BANNER
 else
     exit "$rc"
 fi
+
+# node's runner prints "ℹ pass N" / "ℹ fail N"; the image test prints "N passed, N failed".
+awk '/^ℹ pass [0-9]+$/ {p += $3} /^ℹ fail [0-9]+$/ {f += $3}
+     /^[0-9]+ passed, [0-9]+ failed$/ {p += $1; f += $3}
+     END {printf "total: %d passed, %d failed\n", p, f}' "$log"
