@@ -11,6 +11,17 @@ export const VOLUME_PATH = "/var/lib/postgresql/data";
 export const PGDATA = `${VOLUME_PATH}/pgdata`;
 export const CONTAINER_PORT = 5432;
 
+/**
+ * A duration as Go prints it ("2m0s", not "120s"): the docker provider reads the health check
+ * back in that form, so any other spelling would show as a change on every `pulumi up`.
+ */
+export function goDuration(totalSeconds: number): string {
+    const h = Math.floor(totalSeconds / 3600);
+    const m = Math.floor((totalSeconds % 3600) / 60);
+    const s = totalSeconds % 60;
+    return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
 /** Settings that need a restart, fixed at first start; everything reloadable is set later by commands. */
 export function serverArgs(cfg: ClusterConfig): string[] {
     const r = cfg.replication;
@@ -71,7 +82,7 @@ export function nodeContainerArgs(a: NodeContainerArgs): docker.ContainerArgs {
             interval: "1s",
             timeout: "5s",
             retries: 10,
-            startPeriod: `${a.cfg.readyTimeoutSeconds}s`,
+            startPeriod: goDuration(a.cfg.readyTimeoutSeconds),
         },
         wait: true,
         waitTimeout: a.cfg.readyTimeoutSeconds,

@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "../../components/config";
+import { goDuration } from "../../components/node";
 import * as harness from "../support/mocked-program";
 import { clearStrings, DEV, isSecret, outputValue, plain, Recorded, Run, runProgram } from "../support/mocked-program";
 
@@ -96,6 +97,8 @@ describe("the dev stack (the tutorial's plan)", () => {
                 ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", "postgres"]);
             assert.equal(c.wait, true);
             assert.equal(c.waitTimeout, 120);
+            // Go's spelling, as the provider reads it back: anything else is a diff on every up.
+            assert.deepEqual([c.healthcheck.interval, c.healthcheck.timeout, c.healthcheck.startPeriod], ["1s", "5s", "2m0s"]);
         }
     });
 
@@ -227,6 +230,12 @@ describe("the dev stack (the tutorial's plan)", () => {
         }
         assert.equal(await outputValue(out.primary.connectionString),
             `postgresql://postgres:${encodeURIComponent(SUPER)}@127.0.0.1:5432/postgres`);
+    });
+});
+
+describe("durations are spelled as Go prints them", () => {
+    test("goDuration matches time.Duration.String for whole seconds", () => {
+        assert.deepEqual([1, 59, 60, 61, 120, 3600, 3661].map(goDuration), ["1s", "59s", "1m0s", "1m1s", "2m0s", "1h0m0s", "1h1m1s"]);
     });
 });
 
