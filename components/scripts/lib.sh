@@ -18,13 +18,14 @@ primary_sql() {
     fi
 }
 
-# wait_for SECONDS DESCRIPTION CHECK...: polls CHECK once a second until it succeeds.
+# wait_for SECONDS DESCRIPTION CHECK...: polls CHECK every POLL_INTERVAL seconds until it
+# succeeds, or gives up after SECONDS.
 wait_for() {
     _limit=$1 _what=$2
     shift 2
     _deadline=$(( $(date +%s) + _limit ))
     until "$@"; do
         [ "$(date +%s)" -lt "$_deadline" ] || return 1
-        sleep 1
+        sleep "${POLL_INTERVAL:-0.2}"
     done
 }

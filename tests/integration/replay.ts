@@ -35,10 +35,18 @@ function runShell(script: string, env: Record<string, string>, stdin: string): P
 const kind = (r: Recorded) => r.type.split(":").pop()!;
 
 export class Replayer {
+    /** How long each resource took to create, in creation order. */
+    readonly timings: { type: string; name: string; ms: number }[] = [];
     private readonly imageNames = new Map<string, string>();
     private readonly providers = new Map<string, Record<string, any>>();
 
     async create(r: Recorded): Promise<void> {
+        const started = Date.now();
+        await this.make(r);
+        this.timings.push({ type: kind(r), name: r.name, ms: Date.now() - started });
+    }
+
+    private async make(r: Recorded): Promise<void> {
         const i = plain(r.inputs);
         switch (kind(r)) {
             case "Network":
