@@ -1,28 +1,54 @@
 // End-to-end plumbing: the real Pulumi engine through the Automation API (inline program = the
-// same declareCluster the CLI runs), a file:// backend in a temporary folder, a Postgres client
-// from outside, and `docker` to look at what is left behind.
+// same declareCluster the CLI runs; each operation in its own process, see driver.ts), a
+// file:// backend in a temporary folder, a Postgres client from outside, and `docker` to look at
+// what is left behind.
 
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { Client } from "pg";
-import { declareCluster } from "../../components/cluster";
-import { loadConfig } from "../../components/config";
 
 export interface E2EStack {
-    stack: Stack;
     name: string;
-    /** Timed `up`; the timing is printed. */
-    up(): Promise<Awaited<ReturnType<Stack["up"]>>>;
+    /** Timed `up`; the timing is printed. Rejects with the engine's message on failure. */
+    up(): Promise<{ summary: { resourceChanges?: Record<string, number> } }>;
+    preview(expectNoChanges?: boolean): Promise<{ changes: Record<string, number> }>;
+    destroy(): Promise<void>;
     destroyAndRemove(): Promise<void>;
+    /** Removes the stack and its backend without a destroy (for stacks that made nothing). */
+    removeOnly(): Promise<void>;
     setConfig(values: Record<string, unknown>): Promise<void>;
     outputs(): Promise<Record<string, any>>;
+    /** The types of the resources the stack's state holds. */
+    resourceTypes(): Promise<string[]>;
 }
 
 export function log(message: string): void {
     process.stderr.write(`[e2e] ${message}\n`);
+}
+
+const DRIVER = path.join(__dirname, "driver.js");
+
+function drive(op: string, stack: string, backend: string, config?: Record<string, unknown>): Promise<any> {
+    const args = [DRIVER, op, stack, backend, ...(config ? [JSON.stringify(config)] : [])];
+    return new Promise((resolve, reject) => {
+        execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+            const line = stdout.trim().split("\n").pop() ?? "";
+            let result: any;
+            try {
+                result = JSON.parse(line);
+            } catch {
+                reject(new Error(`driver ${op} ${stack} gave no result (${err?.message ?? "no error"}):\n${stderr}`));
+                return;
+            }
+            if (result.ok) {
+                resolve(result);
+            } else {
+                reject(new Error(result.error));
+            }
+        });
+    });
 }
 
 async function timed<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -34,52 +60,43 @@ async function timed<T>(what: string, run: () => Promise<T>): Promise<T> {
     }
 }
 
-function builtToolchain(): boolean {
-    const cache = process.env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication");
-    const found = (process.env.PATH ?? "").split(path.delimiter).find((dir) => fs.existsSync(path.join(dir, "pulumi")));
-    return found !== undefined && path.resolve(found).startsWith(path.resolve(cache) + path.sep);
-}
-
-function configMap(values: Record<string, unknown>): ConfigMap {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) =>
-        [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") }]));
-}
-
 export async function e2eStack(name: string, config: Record<string, unknown>): Promise<E2EStack> {
     const backend = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-e2e-"));
-    const stack = await LocalWorkspace.createOrSelectStack({
-        stackName: name,
-        projectName: "pg-replication",
-        program: async () => declareCluster(loadConfig()),
-    }, {
-        projectSettings: { name: "pg-replication", runtime: "nodejs", backend: { url: `file://${backend}` } },
-        secretsProvider: "passphrase",
-        envVars: {
-            PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase",
-            PULUMI_BACKEND_URL: `file://${backend}`,
-            PULUMI_SKIP_UPDATE_CHECK: "true",
-            // A toolchain built by scripts/pulumi-toolchain.sh has its plugins installed and
-            // must never try to download one; a usual install may fetch its own.
-            ...(builtToolchain() ? { PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
-        },
-    });
-    await stack.setAllConfig(configMap(config));
+    // Stack config lives in the workspace folder, which each driver process makes anew, so the
+    // whole config travels with every operation.
+    let current: Record<string, unknown> = { ...config };
+    const take = () => current;
+    const cleanup = () => fs.rmSync(backend, { recursive: true, force: true });
     return {
-        stack,
         name,
-        up: () => timed(`up ${name}`, () => stack.up({ onOutput: () => undefined })),
+        up: () => timed(`up ${name}`, () => drive("up", name, backend, take())),
+        preview: (expectNoChanges = false) => drive(expectNoChanges ? "preview-no-changes" : "preview", name, backend, take()),
+        async destroy() {
+            await timed(`destroy ${name}`, () => drive("destroy", name, backend, take()));
+        },
         async destroyAndRemove() {
             try {
-                await timed(`destroy ${name}`, () => stack.destroy({ onOutput: () => undefined }));
-                await stack.workspace.removeStack(name);
+                await timed(`destroy ${name}`, () => drive("destroy", name, backend, take()));
+                await drive("rm", name, backend);
             } finally {
-                fs.rmSync(backend, { recursive: true, force: true });
+                cleanup();
             }
         },
-        setConfig: (values) => stack.setAllConfig(configMap(values)),
+        async removeOnly() {
+            try {
+                await drive("rm", name, backend, take());
+            } finally {
+                cleanup();
+            }
+        },
+        async setConfig(values) {
+            current = { ...current, ...values };
+        },
         async outputs() {
-            const out = await stack.outputs();
-            return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.value]));
+            return (await drive("outputs", name, backend, take())).outputs;
+        },
+        async resourceTypes() {
+            return (await drive("outputs", name, backend, take())).resourceTypes;
         },
     };
 }
@@ -103,7 +120,7 @@ export async function rows(url: string, sql: string, database?: string): Promise
     return withClient(url, async (c) => (await c.query(sql)).rows, database);
 }
 
-/** Polls until check passes or the bound runs out; returns the last value either way. */
+/** Polls until ok(value) or the bound runs out; returns the last value either way. */
 export async function eventually<T>(seconds: number, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
     const deadline = Date.now() + seconds * 1000;
     let value = await probe();

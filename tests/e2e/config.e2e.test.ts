@@ -1,0 +1,30 @@
+// The real Pulumi engine rejects a bad plan before any resource exists. This part
+// of the end-to-end suite needs only the CLI (no provider plugin is loaded when the program
+// stops in its config check), so it runs where the plugins cannot be had.
+
+import * as assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { e2eStack, leftovers } from "./harness";
+
+describe("bad config on the real engine", { timeout: 5 * 60 * 1000 }, () => {
+    test("up fails at once naming each key, value and what is allowed, and nothing is created", async () => {
+        const s = await e2eStack("e2e-bad-config", {
+            primaryPort: "99999",
+            mode: "sometimes",
+            standbys: [{ name: "standby1", address: "10.0.0.5", port: 5433 }],
+        });
+        try {
+            await assert.rejects(s.up(), (err: Error) => {
+                assert.match(err.message, /pg-replication:primaryPort = "99999" is not allowed: expected a whole number from 1 to 65535/);
+                assert.match(err.message, /pg-replication:mode = "sometimes" is not allowed: expected async or sync/);
+                assert.match(err.message, /pg-replication:standbys\[0\]\.address = "10\.0\.0\.5" is not allowed: expected a host address inside 172\.18\.0\.0\/24/);
+                assert.doesNotMatch(err.message, /at .*\.js:\d+/, "a RunError: no stack trace");
+                return true;
+            });
+            assert.deepEqual(await s.resourceTypes(), ["pulumi:pulumi:Stack"], "only the stack itself is in the state");
+            assert.deepEqual(leftovers("e2e-bad-config"), []);
+        } finally {
+            await s.removeOnly();
+        }
+    });
+});

@@ -1,0 +1,83 @@
+// One Automation API operation on one stack, in a process of its own: the inline program runs in
+// the process that drives it, and when the program or a resource fails the SDK leaves promise
+// rejections behind that node's test runner would count against whichever test is running.
+//
+//   node driver.js OP STACK BACKEND_DIR [CONFIG_JSON]    OP: up | preview | preview-no-changes |
+//                                                             destroy | outputs | rm
+// Prints one JSON line: {"ok":true, ...} or {"ok":false,"error":"..."}.
+
+import * as os from "node:os";
+import * as path from "node:path";
+import * as fs from "node:fs";
+import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
+import { declareCluster } from "../../components/cluster";
+import { loadConfig } from "../../components/config";
+
+function builtToolchain(): boolean {
+    const cache = process.env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication");
+    const found = (process.env.PATH ?? "").split(path.delimiter).find((dir) => fs.existsSync(path.join(dir, "pulumi")));
+    return found !== undefined && path.resolve(found).startsWith(path.resolve(cache) + path.sep);
+}
+
+function configMap(values: Record<string, unknown>): ConfigMap {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) =>
+        [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") }]));
+}
+
+async function main(): Promise<unknown> {
+    const [op, stackName, backend, configJson] = process.argv.slice(2);
+    const stack = await LocalWorkspace.createOrSelectStack({
+        stackName,
+        projectName: "pg-replication",
+        program: async () => declareCluster(loadConfig()),
+    }, {
+        projectSettings: { name: "pg-replication", runtime: "nodejs", backend: { url: `file://${backend}` } },
+        secretsProvider: "passphrase",
+        envVars: {
+            PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase",
+            PULUMI_BACKEND_URL: `file://${backend}`,
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            // A toolchain built by scripts/pulumi-toolchain.sh has its plugins installed and
+            // must never try to download one; a usual install may fetch its own.
+            ...(builtToolchain() ? { PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
+        },
+    });
+    if (configJson) {
+        await stack.setAllConfig(configMap(JSON.parse(configJson)));
+    }
+    const quiet = { onOutput: () => undefined };
+    switch (op) {
+        case "up":
+            return { summary: (await stack.up(quiet)).summary };
+        case "preview":
+            return { changes: (await stack.preview(quiet)).changeSummary };
+        case "preview-no-changes":
+            return { changes: (await stack.preview({ ...quiet, expectNoChanges: true })).changeSummary };
+        case "destroy":
+            return { summary: (await stack.destroy(quiet)).summary };
+        case "outputs": {
+            const out = await stack.outputs();
+            const state = await stack.exportStack();
+            return {
+                outputs: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.value])),
+                resourceTypes: (state.deployment.resources ?? []).map((r: { type: string }) => r.type),
+            };
+        }
+        case "rm":
+            await stack.workspace.removeStack(stackName);
+            return {};
+        default:
+            throw new Error(`unknown operation ${op}`);
+    }
+}
+
+main().then(
+    (result) => {
+        process.stdout.write(`${JSON.stringify({ ok: true, ...(result as object) })}\n`);
+        process.exit(0);
+    },
+    (err: Error) => {
+        process.stdout.write(`${JSON.stringify({ ok: false, error: String(err?.message ?? err) })}\n`);
+        process.exit(0);
+    },
+);
