@@ -9,7 +9,8 @@
 // readiness (initdb, first health check) was 47% of up, the clone 21%, the standby 19%.
 
 import { DEV, runProgram } from "../tests/support/mocked-program";
-import { Replayer, sh } from "../tests/integration/replay";
+import { Replayer } from "../tests/integration/replay";
+import { removeStackObjects } from "../tests/support/docker-objects";
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const VARIANTS = ["1", "0.2"];
@@ -23,11 +24,6 @@ function plan() {
     };
 }
 
-function sweep(): void {
-    const f = `label=pg-replication.stack=${STACK}`;
-    sh(["sh", "-c", `docker rm -f -v $(docker ps -aq --filter ${f}) 2>/dev/null; docker volume rm $(docker volume ls -q --filter ${f}) 2>/dev/null; docker network rm $(docker network ls -q --filter ${f}) 2>/dev/null; true`]);
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
@@ -35,7 +31,7 @@ async function main(): Promise<void> {
     const phases = new Map<string, Map<string, number[]>>(VARIANTS.map((v) => [v, new Map()]));
     for (let round = 0; round < ROUNDS; round++) {
         for (const variant of VARIANTS) {
-            sweep();
+            removeStackObjects(STACK);
             process.env.POLL_INTERVAL = variant;
             const run = await runProgram(plan(), ["superuserPassword", "replicationPassword"], STACK);
             const replay = new Replayer();
@@ -51,7 +47,7 @@ async function main(): Promise<void> {
             await replay.destroy(run);
         }
     }
-    sweep();
+    removeStackObjects(STACK);
     const base = median(totals.get(VARIANTS[0])!);
     console.log(`up of the dev plan (1 standby), median of ${ROUNDS} interleaved rounds, relative to POLL_INTERVAL=${VARIANTS[0]}:`);
     for (const v of VARIANTS) {
@@ -69,7 +65,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-    sweep();
+    removeStackObjects(STACK);
     console.error(err);
     process.exit(1);
 });

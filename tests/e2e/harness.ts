@@ -3,7 +3,7 @@
 // file:// backend in a temporary folder, a Postgres client from outside, and `docker` to look at
 // what is left behind.
 
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -131,16 +131,4 @@ export async function eventually<T>(seconds: number, probe: () => Promise<T>, ok
     return value;
 }
 
-export function docker(...args: string[]): string {
-    return execFileSync("docker", args, { encoding: "utf8" }).trim();
-}
-
-/** Containers, volumes and networks that carry this stack's label. */
-export function leftovers(stackName: string): string[] {
-    const filter = `label=pg-replication.stack=${stackName}`;
-    return [
-        ...docker("ps", "-aq", "--filter", filter).split("\n").filter(Boolean).map((id) => `container ${id}`),
-        ...docker("volume", "ls", "-q", "--filter", filter).split("\n").filter(Boolean).map((v) => `volume ${v}`),
-        ...docker("network", "ls", "-q", "--filter", filter).split("\n").filter(Boolean).map((n) => `network ${n}`),
-    ];
-}
+export { docker, stackObjects as leftovers } from "../support/docker-objects";

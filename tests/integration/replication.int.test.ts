@@ -4,10 +4,10 @@
 // Subnets and ports are moved off the dev stack's; everything is removed afterwards by label.
 
 import * as assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { Client } from "pg";
 import { DEV, Run, runProgram } from "../support/mocked-program";
+import { removeStackObjects } from "../support/docker-objects";
 import { Replayer, sh } from "./replay";
 
 // Characters that need escaping in a passfile (: and \), in SQL (') and in a URL (@).
@@ -41,19 +41,6 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
     } finally {
         process.stderr.write(`[integration] ${what} took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     }
-}
-
-function sweep(stack: string): string[] {
-    const filter = `label=pg-replication.stack=${stack}`;
-    const left = [
-        ...sh(["docker", "ps", "-aq", "--filter", filter]).split("\n").filter(Boolean).map((x) => `container ${x}`),
-        ...sh(["docker", "volume", "ls", "-q", "--filter", filter]).split("\n").filter(Boolean).map((x) => `volume ${x}`),
-        ...sh(["docker", "network", "ls", "-q", "--filter", filter]).split("\n").filter(Boolean).map((x) => `network ${x}`),
-    ];
-    spawnSync("sh", ["-c", `docker rm -f -v $(docker ps -aq --filter ${filter}) 2>/dev/null; ` +
-        `docker volume rm $(docker volume ls -q --filter ${filter}) 2>/dev/null; ` +
-        `docker network rm $(docker network ls -q --filter ${filter}) 2>/dev/null; true`]);
-    return left;
 }
 
 async function query(port: number, sql: string, database = "postgres"): Promise<any[]> {
@@ -93,13 +80,13 @@ describe("PostgreSQL 13, the dev plan (async): up, check, scale 1→2→1, destr
     let current: Run;
 
     before(async () => {
-        sweep(stack);
+        removeStackObjects(stack);
         current = await program(stack, plan(13, 13, 56432, 1));
         await timed(`up ${stack}`, () => replay.up(current));
     });
     after(async () => {
         await replay.destroy(current).catch(() => undefined);
-        sweep(stack);
+        removeStackObjects(stack);
     });
 
     test("the standby streams asynchronously", async () => {
@@ -191,7 +178,7 @@ describe("PostgreSQL 13, the dev plan (async): up, check, scale 1→2→1, destr
 
     test("destroy leaves nothing with the stack's label and keeps the image", async () => {
         await timed(`destroy ${stack}`, () => replay.destroy(current));
-        assert.deepEqual(sweep(stack), []);
+        assert.deepEqual(removeStackObjects(stack), []);
         assert.notEqual(sh(["docker", "image", "ls", "-q", "postgres:13"]), "");
     });
 });
@@ -206,13 +193,13 @@ for (const c of [
         const replay = new Replayer();
         let run: Run;
         before(async () => {
-            sweep(stack);
+            removeStackObjects(stack);
             run = await program(stack, plan(c.major, c.net, c.port, c.standbys, { mode: c.mode }));
             await timed(`up ${stack}`, () => replay.up(run));
         });
         after(async () => {
             await timed(`destroy ${stack}`, () => replay.destroy(run)).catch(() => undefined);
-            assert.deepEqual(sweep(stack), []);
+            assert.deepEqual(removeStackObjects(stack), []);
         });
 
         test("every standby is in the promised sync_state, and a commit reaches each", async () => {
@@ -244,14 +231,14 @@ describe("a standby that cannot replicate fails within the bound and says why", 
     const replay = new Replayer();
     let run: Run;
     before(async () => {
-        sweep(stack);
+        removeStackObjects(stack);
         run = await program(stack, plan(13, 19, 56472, 1, { readyTimeoutSeconds: "15" }));
         await timed(`up ${stack}`, () => replay.up(run));
     });
     after(async () => {
         await query(56472, `ALTER ROLE repuser PASSWORD '${REPL.replace(/'/g, "''")}'`).catch(() => undefined);
         await replay.destroy(run).catch(() => undefined);
-        sweep(stack);
+        removeStackObjects(stack);
     });
 
     test("the readiness gate reports the standby and its log's reason", async () => {
