@@ -26,6 +26,6 @@ wait_for() {
     _deadline=$(( $(date +%s) + _limit ))
     until "$@"; do
         [ "$(date +%s)" -lt "$_deadline" ] || return 1
-        sleep "${POLL_INTERVAL:-0.2}"
+        sleep "${POLL_INTERVAL:-1}"
     done
 }
