@@ -18,11 +18,11 @@ primary_sql() {
     fi
 }
 
-# wait_for SECONDS DESCRIPTION CHECK...: polls CHECK every POLL_INTERVAL seconds until it
+# wait_for SECONDS CHECK...: polls CHECK every POLL_INTERVAL seconds until it
 # succeeds, or gives up after SECONDS.
 wait_for() {
-    _limit=$1 _what=$2
-    shift 2
+    _limit=$1
+    shift
     _deadline=$(( $(date +%s) + _limit ))
     until "$@"; do
         [ "$(date +%s)" -lt "$_deadline" ] || return 1

@@ -10,7 +10,7 @@ fi
 slot_released() {
     [ "$(primary_sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active")" = 0 ]
 }
-wait_for "$TIMEOUT" "slot $SLOT released" slot_released ||
+wait_for "$TIMEOUT" slot_released ||
     fail "replication slot $SLOT on $PRIMARY_CONTAINER is still in use after ${TIMEOUT}s"
 primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
 log "dropped replication slot $SLOT"

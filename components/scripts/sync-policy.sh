@@ -15,7 +15,7 @@ for pair in $EXPECTED; do
                             WHERE application_name = '$name'") || seen=
         [ "$seen" = "streaming/$want" ]
     }
-    wait_for "$TIMEOUT" "$name $want" in_state ||
+    wait_for "$TIMEOUT" in_state ||
         fail "standby $name should be streaming/$want under synchronous_standby_names='$SYNC_NAMES'" \
             "but is ${seen:-not connected} after ${TIMEOUT}s"
     log "standby $name: streaming, sync_state $want"
