@@ -5,6 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
+import { labelList } from "./node";
 import { PostgresPrimary } from "./primary";
 import { ReplicationPolicy } from "./replication";
 import { configuredOrGenerated } from "./secrets";
@@ -40,7 +41,7 @@ export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
         name: cfg.networkName,
         driver: "bridge",
         ipamConfigs: [{ subnet: cfg.subnet, gateway: cfg.gateway }],
-        labels: Object.entries(cfg.labels).map(([label, value]) => ({ label, value })),
+        labels: labelList(cfg.labels),
     }, { deleteBeforeReplace: true });
 
     // A local image of the same name is used as is; destroy leaves it for the next stack.

@@ -40,9 +40,14 @@ export function serverArgs(cfg: ClusterConfig): string[] {
     return ["postgres", ...settings.flatMap(([key, value]) => ["-c", `${key}=${value}`])];
 }
 
-export function dockerLabels(cfg: ClusterConfig, role: string, node: string): docker.types.input.ContainerLabel[] {
-    return Object.entries({ ...cfg.labels, "pg-replication.role": role, "pg-replication.node": node })
-        .map(([label, value]) => ({ label, value }));
+/** The stack's labels plus what this object is: role (primary, standby, clone) and node name. */
+export function nodeLabels(cfg: ClusterConfig, role: string, node: string): Record<string, string> {
+    return { ...cfg.labels, "pg-replication.role": role, "pg-replication.node": node };
+}
+
+/** Labels in the docker provider's list form. */
+export function labelList(labels: Record<string, pulumi.Input<string>>): docker.types.input.ContainerLabel[] {
+    return Object.entries(labels).map(([label, value]) => ({ label, value }));
 }
 
 export interface NodeContainerArgs {
@@ -68,10 +73,7 @@ export function nodeContainerArgs(a: NodeContainerArgs): docker.ContainerArgs {
         command: serverArgs(a.cfg),
         envs: [`PGDATA=${PGDATA}`, ...(a.envs ?? [])],
         uploads: a.uploads,
-        labels: [
-            ...dockerLabels(a.cfg, a.role, a.node),
-            ...Object.entries(a.extraLabels ?? {}).map(([label, value]) => ({ label, value })),
-        ],
+        labels: labelList({ ...nodeLabels(a.cfg, a.role, a.node), ...a.extraLabels }),
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.address }],
         ports: [{ internal: CONTAINER_PORT, external: a.port, ip: a.cfg.bindAddress }],
         volumes: [{ volumeName: a.volumeName, containerPath: VOLUME_PATH }],
@@ -95,6 +97,6 @@ export function nodeVolume(name: string, volumeName: string, cfg: ClusterConfig,
     parent: pulumi.Resource): docker.Volume {
     return new docker.Volume(name, {
         name: volumeName,
-        labels: dockerLabels(cfg, role, node),
+        labels: labelList(nodeLabels(cfg, role, node)),
     }, { parent, deleteBeforeReplace: true });
 }

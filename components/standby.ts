@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, expectedSyncState, StandbySpec, SyncState } from "./config";
-import { CONTAINER_PORT, nodeContainerArgs, nodeVolume } from "./node";
+import { CONTAINER_PORT, nodeContainerArgs, nodeLabels, nodeVolume } from "./node";
 import { dockerCommand, script } from "./shell";
 
 export interface StandbyReplicaArgs {
@@ -60,8 +60,7 @@ export class StandbyReplica extends pulumi.ComponentResource {
             SLOT: spec.name,
             REPLICATION_USER: user,
             HELPER_CONTAINER: `${prefix}-clone`,
-            DOCKER_LABELS: Object.entries({ ...cfg.labels, "pg-replication.role": "clone", "pg-replication.node": spec.name })
-                .map(([k, v]) => `${k}=${v}`).join(" "),
+            DOCKER_LABELS: Object.entries(nodeLabels(cfg, "clone", spec.name)).map(([k, v]) => `${k}=${v}`).join(" "),
             TIMEOUT: String(cfg.readyTimeoutSeconds),
         };
         this.clone = dockerCommand(`${name}-clone`, {
