@@ -5,6 +5,7 @@
 //   node driver.js OP STACK BACKEND_DIR [CONFIG_JSON]    OP: up | preview | preview-no-changes |
 //                                                             destroy | outputs | rm
 // Prints one JSON line: {"ok":true, ...} or {"ok":false,"error":"..."}.
+// E2E_PROGRAM=smoke runs the toolchain smoke program (smoke.ts) instead of the cluster.
 
 import * as os from "node:os";
 import * as path from "node:path";
@@ -12,6 +13,7 @@ import * as fs from "node:fs";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
 import { declareCluster } from "../../components/cluster";
 import { loadConfig } from "../../components/config";
+import { smokeProgram } from "./smoke";
 
 function builtToolchain(): boolean {
     const cache = process.env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication");
@@ -29,7 +31,7 @@ async function main(): Promise<unknown> {
     const stack = await LocalWorkspace.createOrSelectStack({
         stackName,
         projectName: "pg-replication",
-        program: async () => declareCluster(loadConfig()),
+        program: process.env.E2E_PROGRAM === "smoke" ? smokeProgram : async () => declareCluster(loadConfig()),
     }, {
         projectSettings: { name: "pg-replication", runtime: "nodejs", backend: { url: `file://${backend}` } },
         secretsProvider: "passphrase",

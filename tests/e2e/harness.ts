@@ -30,10 +30,11 @@ export function log(message: string): void {
 
 const DRIVER = path.join(__dirname, "driver.js");
 
-function drive(op: string, stack: string, backend: string, config?: Record<string, unknown>): Promise<any> {
+function drive(op: string, stack: string, backend: string, config?: Record<string, unknown>, program = "cluster"): Promise<any> {
     const args = [DRIVER, op, stack, backend, ...(config ? [JSON.stringify(config)] : [])];
+    const env = { ...process.env, E2E_PROGRAM: program };
     return new Promise((resolve, reject) => {
-        execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024, env }, (err, stdout, stderr) => {
             const line = stdout.trim().split("\n").pop() ?? "";
             let result: any;
             try {
@@ -60,7 +61,8 @@ async function timed<T>(what: string, run: () => Promise<T>): Promise<T> {
     }
 }
 
-export async function e2eStack(name: string, config: Record<string, unknown>): Promise<E2EStack> {
+/** A stack of the cluster program (or, with program "smoke", of the toolchain smoke program). */
+export async function e2eStack(name: string, config: Record<string, unknown>, program = "cluster"): Promise<E2EStack> {
     const backend = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-e2e-"));
     // Stack config lives in the workspace folder, which each driver process makes anew, so the
     // whole config travels with every operation.
@@ -69,22 +71,22 @@ export async function e2eStack(name: string, config: Record<string, unknown>): P
     const cleanup = () => fs.rmSync(backend, { recursive: true, force: true });
     return {
         name,
-        up: () => timed(`up ${name}`, () => drive("up", name, backend, take())),
-        preview: (expectNoChanges = false) => drive(expectNoChanges ? "preview-no-changes" : "preview", name, backend, take()),
+        up: () => timed(`up ${name}`, () => drive("up", name, backend, take(), program)),
+        preview: (expectNoChanges = false) => drive(expectNoChanges ? "preview-no-changes" : "preview", name, backend, take(), program),
         async destroy() {
-            await timed(`destroy ${name}`, () => drive("destroy", name, backend, take()));
+            await timed(`destroy ${name}`, () => drive("destroy", name, backend, take(), program));
         },
         async destroyAndRemove() {
             try {
-                await timed(`destroy ${name}`, () => drive("destroy", name, backend, take()));
-                await drive("rm", name, backend);
+                await timed(`destroy ${name}`, () => drive("destroy", name, backend, take(), program));
+                await drive("rm", name, backend, undefined, program);
             } finally {
                 cleanup();
             }
         },
         async removeOnly() {
             try {
-                await drive("rm", name, backend, take());
+                await drive("rm", name, backend, take(), program);
             } finally {
                 cleanup();
             }
@@ -93,10 +95,10 @@ export async function e2eStack(name: string, config: Record<string, unknown>): P
             current = { ...current, ...values };
         },
         async outputs() {
-            return (await drive("outputs", name, backend, take())).outputs;
+            return (await drive("outputs", name, backend, take(), program)).outputs;
         },
         async resourceTypes() {
-            return (await drive("outputs", name, backend, take())).resourceTypes;
+            return (await drive("outputs", name, backend, take(), program)).resourceTypes;
         },
     };
 }
