@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
+import { timed as timedIn } from "../support/timed";
 
 export interface E2EStack {
     name: string;
@@ -52,14 +53,7 @@ function drive(op: string, stack: string, backend: string, config?: Record<strin
     });
 }
 
-async function timed<T>(what: string, run: () => Promise<T>): Promise<T> {
-    const started = Date.now();
-    try {
-        return await run();
-    } finally {
-        log(`${what} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    }
-}
+const timed = <T>(what: string, fn: () => Promise<T>) => timedIn("e2e", what, fn);
 
 /** A stack of the cluster program (or, with program "smoke", of the toolchain smoke program). */
 export async function e2eStack(name: string, config: Record<string, unknown>, program = "cluster"): Promise<E2EStack> {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { Client } from "pg";
 import { DEV, Run, runProgram } from "../support/mocked-program";
 import { removeStackObjects } from "../support/docker-objects";
+import { timed as timedIn } from "../support/timed";
 import { Replayer, sh } from "./replay";
 
 // Characters that need escaping in a passfile (: and \), in SQL (') and in a URL (@).
@@ -34,13 +35,15 @@ function plan(major: number, net: number, port: number, standbys: number, extra:
 const program = (stack: string, config: Record<string, unknown>) =>
     runProgram(config, ["superuserPassword", "replicationPassword"], stack);
 
-async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const started = Date.now();
-    try {
-        return await fn();
-    } finally {
-        process.stderr.write(`[integration] ${what} took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-    }
+const timed = <T>(what: string, fn: () => Promise<T>) => timedIn("integration", what, fn);
+
+/** Clears anything left with the stack's label, then replays the program's first `up`. */
+async function freshCluster(stack: string, config: Record<string, unknown>): Promise<{ replay: Replayer; run: Run }> {
+    removeStackObjects(stack);
+    const run = await program(stack, config);
+    const replay = new Replayer();
+    await timed(`up ${stack}`, () => replay.up(run));
+    return { replay, run };
 }
 
 async function query(port: number, sql: string, database = "postgres"): Promise<any[]> {
@@ -76,16 +79,14 @@ const started = (name: string) => sh(["docker", "inspect", "-f", "{{.Id}} {{.Sta
 
 describe("PostgreSQL 13, the dev plan (async): up, check, scale 1→2→1, destroy", { timeout: TIMEOUT }, () => {
     const stack = "int-pg13";
-    const replay = new Replayer();
+    let replay: Replayer;
     let current: Run;
 
     before(async () => {
-        removeStackObjects(stack);
-        current = await program(stack, plan(13, 13, 56432, 1));
-        await timed(`up ${stack}`, () => replay.up(current));
+        ({ replay, run: current } = await freshCluster(stack, plan(13, 13, 56432, 1)));
     });
     after(async () => {
-        await replay.destroy(current).catch(() => undefined);
+        await replay?.destroy(current).catch(() => undefined);
         removeStackObjects(stack);
     });
 
@@ -190,15 +191,13 @@ for (const c of [
 ]) {
     describe(`PostgreSQL ${c.major}, ${c.mode}, ${c.standbys} standby(s)`, { timeout: TIMEOUT }, () => {
         const stack = `int-pg${c.major}-${c.mode}-${c.standbys}`;
-        const replay = new Replayer();
+        let replay: Replayer;
         let run: Run;
         before(async () => {
-            removeStackObjects(stack);
-            run = await program(stack, plan(c.major, c.net, c.port, c.standbys, { mode: c.mode }));
-            await timed(`up ${stack}`, () => replay.up(run));
+            ({ replay, run } = await freshCluster(stack, plan(c.major, c.net, c.port, c.standbys, { mode: c.mode })));
         });
         after(async () => {
-            await timed(`destroy ${stack}`, () => replay.destroy(run)).catch(() => undefined);
+            await timed(`destroy ${stack}`, async () => replay?.destroy(run)).catch(() => undefined);
             assert.deepEqual(removeStackObjects(stack), []);
         });
 
@@ -228,16 +227,14 @@ for (const c of [
 
 describe("a standby that cannot replicate fails within the bound and says why", { timeout: TIMEOUT }, () => {
     const stack = "int-broken";
-    const replay = new Replayer();
+    let replay: Replayer;
     let run: Run;
     before(async () => {
-        removeStackObjects(stack);
-        run = await program(stack, plan(13, 19, 56472, 1, { readyTimeoutSeconds: "15" }));
-        await timed(`up ${stack}`, () => replay.up(run));
+        ({ replay, run } = await freshCluster(stack, plan(13, 19, 56472, 1, { readyTimeoutSeconds: "15" })));
     });
     after(async () => {
         await query(56472, `ALTER ROLE repuser PASSWORD '${REPL.replace(/'/g, "''")}'`).catch(() => undefined);
-        await replay.destroy(run).catch(() => undefined);
+        await replay?.destroy(run).catch(() => undefined);
         removeStackObjects(stack);
     });
 
