@@ -8,8 +8,9 @@
 #
 # Env: PULUMI_TOOLCHAIN_USE_INSTALLED=1 trusts a `pulumi` already on PATH;
 #      PG_REPLICATION_CACHE moves the cache; PULUMI_HOME is where plugins get installed.
-# Exit: 0 all pieces present; 3 some pieces refused by the Go module proxy (nothing
-#       else wrong); 1 anything else (build failure, proxy time-out, bad setup).
+# Exit: 0 all pieces present; 3 provider plugins refused by the Go module proxy but the CLI and
+#       the language host are there (the stand-in plugins can stand in for the refused ones);
+#       1 anything else (build failure, proxy time-out, bad setup).
 set -euo pipefail
 
 # 3.276.0 (npm's newest @pulumi/pulumi) builds with its whole dependency graph; 3.274.1 is
@@ -30,7 +31,12 @@ POSTGRESQL_MODULE=github.com/pulumi/pulumi-postgresql/provider/v3
 POSTGRESQL_REF=b57d264d8aee0707e2c0135720c8e2115a9970d4       # tag v3.18.0
 POSTGRESQL_UPSTREAM=github.com/cyrilgdn/terraform-provider-postgresql
 POSTGRESQL_UPSTREAM_REF=ff936b9548c1076f498523a2bd116915ff977142
-LANGHOST_MODULE=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+# The language host module of the CLI's own version is refused by the proxy; sdk/v3 releases up
+# to v3.68.0 still carry it inside sdk/v3 (nodejs/cmd/pulumi-language-nodejs), and v3.68.0 is
+# the newest of them. It only launches `node` on the SDK's own run script (the SDK in
+# node_modules, 3.276, does the work) and answers GetRequiredPlugins/InstallDependencies; the CLI
+# falls back for the RPCs it lacks. Built once per version into its own cache folder.
+LANGHOST_SDK_VERSION=v3.68.0
 PKG_MODULE=github.com/pulumi/pulumi/pkg/v3
 SDK_MODULE=github.com/pulumi/pulumi/sdk/v3
 
@@ -65,6 +71,7 @@ command -v go >/dev/null || { log "go is required to build the toolchain"; exit 
 CACHE="${PG_REPLICATION_CACHE:-$HOME/.cache/pg-replication}/pulumi/v$PULUMI_VERSION"
 BIN="$CACHE/bin"
 PLUGINS="$CACHE/plugins"   # kept off PATH so the engine doesn't pick them up as ambient plugins
+LANGHOST_DIR="${PG_REPLICATION_CACHE:-$HOME/.cache/pg-replication}/pulumi/langhost-$LANGHOST_SDK_VERSION"
 mkdir -p "$BIN" "$PLUGINS"
 export PATH="$BIN:$PATH"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pulumi-toolchain.XXXXXX")
@@ -153,14 +160,15 @@ build_cli() {
 }
 
 build_langhost() {
-  # Ask for the commit of the CLI's tag when the proxy tells it, else for the tag itself.
-  local ref ver
-  ref=$(go mod download -json "$SDK_MODULE@v$PULUMI_VERSION" | jq -r '.Origin.Hash // empty')
-  ver=$(probe language-host "$LANGHOST_MODULE" "${ref:-v$PULUMI_VERSION}") || return 99
-  wrapper "$WORK/langhost" "$LANGHOST_MODULE" "$LANGHOST_MODULE $ver"
-  (cd "$WORK/langhost" && go build -trimpath -o "$BIN/pulumi-language-nodejs.tmp" \
-    -ldflags "-s -w -X $SDK_MODULE/go/common/version.Version=v$PULUMI_VERSION" "$LANGHOST_MODULE")
-  mv "$BIN/pulumi-language-nodejs.tmp" "$BIN/pulumi-language-nodejs"
+  local dir="$WORK/langhost" out="$LANGHOST_DIR/pulumi-language-nodejs"
+  probe language-host "$SDK_MODULE" "$LANGHOST_SDK_VERSION" >/dev/null || return 99
+  mkdir -p "$dir" "$LANGHOST_DIR"
+  printf 'module pg-replication.local/langhost\ngo 1.21\n' >"$dir/go.mod"
+  (cd "$dir" && go get "$SDK_MODULE/nodejs/cmd/pulumi-language-nodejs@$LANGHOST_SDK_VERSION" &&
+    go build -trimpath -o "$out.tmp" \
+      -ldflags "-s -w -X $SDK_MODULE/go/common/version.Version=$LANGHOST_SDK_VERSION" \
+      "$SDK_MODULE/nodejs/cmd/pulumi-language-nodejs")
+  mv "$out.tmp" "$out"
 }
 
 build_command() {
@@ -212,7 +220,9 @@ piece() { # piece BINARY LABEL FUNCTION ARGS...: build unless the binary is cach
   local bin=$1 label=$2; shift 2
   if [[ -x "$bin" ]]; then log "$label: cached ($bin)"; else timed "$label" "$@"; fi
 }
-piece "$BIN/pulumi-language-nodejs" "language host pulumi-language-nodejs" build_langhost
+piece "$LANGHOST_DIR/pulumi-language-nodejs" "language host pulumi-language-nodejs ($LANGHOST_SDK_VERSION)" build_langhost
+# Beside the CLI, where it looks first (no "from \$PATH" warning).
+[[ -x "$LANGHOST_DIR/pulumi-language-nodejs" ]] && ln -sf "$LANGHOST_DIR/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
 piece "$PLUGINS/pulumi-resource-command-v$COMMAND_VERSION" "plugin command $COMMAND_VERSION" build_command
 piece "$PLUGINS/pulumi-resource-docker-v$DOCKER_VERSION" "plugin docker $DOCKER_VERSION" \
   build_bridged docker "$DOCKER_VERSION" "$DOCKER_MODULE" "$DOCKER_REF" \
@@ -220,14 +230,9 @@ piece "$PLUGINS/pulumi-resource-docker-v$DOCKER_VERSION" "plugin docker $DOCKER_
 piece "$PLUGINS/pulumi-resource-postgresql-v$POSTGRESQL_VERSION" "plugin postgresql $POSTGRESQL_VERSION" \
   build_bridged postgresql "$POSTGRESQL_VERSION" "$POSTGRESQL_MODULE" "$POSTGRESQL_REF" \
   "$POSTGRESQL_UPSTREAM" "$POSTGRESQL_UPSTREAM_REF" fixup_postgresql
-# The CLI last: it takes many minutes cold and is no use for this stack without the
-# plugins, so a refused plugin skips it unless PULUMI_TOOLCHAIN_BUILD_ALL=1.
-if grep -q '^plugin\|^command\|^docker\|^postgresql' "$WORK/refused" && [[ ! -x "$BIN/pulumi" ]] \
-    && [[ "${PULUMI_TOOLCHAIN_BUILD_ALL:-}" != 1 ]]; then
-  log "cli pulumi v$PULUMI_VERSION: not built, a plugin was refused (PULUMI_TOOLCHAIN_BUILD_ALL=1 builds it anyway)"
-else
-  piece "$BIN/pulumi" "cli pulumi v$PULUMI_VERSION" build_cli
-fi
+# The CLI last: it takes many minutes cold. It is built even when a plugin is refused: the
+# stand-in plugins (stand-ins/, PG_REPLICATION_STAND_IN_PLUGINS=1) need the real CLI.
+piece "$BIN/pulumi" "cli pulumi v$PULUMI_VERSION" build_cli
 
 # Install built plugins under PULUMI_HOME at the exact versions the npm SDKs request.
 if [[ -x "$BIN/pulumi" ]]; then
@@ -248,6 +253,8 @@ if [[ -s "$WORK/refused" || -s "$WORK/failed" ]]; then
   log "missing pieces:"
   sed "s/^/$me:   /" "$WORK/refused" "$WORK/failed" >&2
   [[ -s "$WORK/failed" ]] && exit 1
+  # Only refused provider plugins leave a usable CLI (stand-ins can take their place).
+  grep -qv -E '^(command|docker|postgresql) ' "$WORK/refused" && exit 1
   exit 3
 fi
 log "toolchain complete in $BIN"
