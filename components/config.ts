@@ -2,7 +2,8 @@
 // once, before any resource exists, naming the key, the value given and what is allowed.
 
 import * as pulumi from "@pulumi/pulumi";
-import { formatIPv4, parseIPv4, parseSubnet, Subnet } from "./ipv4";
+import { DEFAULT_HOST, Engine, EngineProblems, resolveEngine } from "./engine";
+import { isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
 
 export const NAMESPACE = "pg-replication";
 
@@ -46,8 +47,10 @@ export interface ClusterConfig {
     readonly replication: ReplicationSettings;
     readonly archiveCommand?: string;
     readonly readyTimeoutSeconds: number;
-    /** Docker engine the docker provider talks to (docker:host); commands are pointed at it too. */
-    readonly dockerHost?: string;
+    /** The Docker engine (components/engine.ts) that the docker provider and every command use. */
+    readonly engine: Engine;
+    /** engine.host: what the commands get as DOCKER_HOST. */
+    readonly dockerHost: string;
     /** Put on every Docker object so a stack's leftovers can always be found. */
     readonly labels: Readonly<Record<string, string>>;
     readonly superuserPasswordSet: boolean;
@@ -97,7 +100,10 @@ export type RawConfig = Readonly<Record<string, string | undefined>>;
 export interface ConfigContext {
     readonly project: string;
     readonly stack: string;
-    readonly dockerHost?: string;
+    /** The resolved engine; the local default socket when not given. */
+    readonly engine?: Engine;
+    /** Why the engine could not be resolved (components/engine.ts); reported with the rest. */
+    readonly engineProblems?: readonly string[];
 }
 
 export class ConfigError extends pulumi.RunError {
@@ -158,9 +164,21 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     const image = text("image", DEFAULTS.image, IMAGE_REF, "expected a Docker image reference such as postgres:13");
     const networkName = text("networkName", `${namePrefix}-net`, DOCKER_NAME,
         "expected a Docker network name: letters, digits, '_', '.', '-', up to 63 characters");
+    for (const problem of ctx.engineProblems ?? []) {
+        problems.push(`Docker engine: ${problem}`);
+    }
+    const engine = ctx.engine ?? { host: DEFAULT_HOST, source: "default socket", local: true };
     const bindAddress = raw.bindAddress ?? DEFAULTS.bindAddress;
-    if (parseIPv4(bindAddress) === undefined) {
+    if (!isIPv4(bindAddress)) {
         bad("bindAddress", bindAddress, "expected an IPv4 address of this host, such as 127.0.0.1 (or 0.0.0.0 for all)");
+    } else if (!engine.local && isLoopback(bindAddress)) {
+        // The ports would be on the remote host's loopback, out of this machine's reach.
+        bad("bindAddress", bindAddress, `the Docker engine is remote (${engine.host}, from ${engine.source}), so ports ` +
+            `published on its loopback cannot be reached from here: set ${NAMESPACE}:bindAddress to 0.0.0.0 or to an ` +
+            "address of that host this machine can reach (mind that the database then listens there)");
+    } else if (!engine.local && !engine.remoteHost) {
+        problems.push(`Docker engine: ${engine.host} (from ${engine.source}) is neither a local socket nor a tcp:// or ` +
+            "ssh:// address, so where its published ports can be reached is unknown; use one of those forms");
     }
 
     const subnetText = raw.subnet ?? DEFAULTS.subnet;
@@ -172,12 +190,11 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         subnet = parsed.subnet;
     }
     const checkAddress = (key: string, value: unknown): string => {
-        const ip = typeof value === "string" ? parseIPv4(value) : undefined;
-        if (ip === undefined) {
+        if (typeof value !== "string" || !isIPv4(value)) {
             bad(key, value, "expected an IPv4 address such as 172.18.0.101");
-        } else if (subnet && (ip <= subnet.network || ip >= subnet.broadcast || ip === subnet.gateway)) {
-            bad(key, value, `expected a host address inside ${subnet.cidr} from ${formatIPv4(subnet.gateway + 1)} to ` +
-                `${formatIPv4(subnet.broadcast - 1)} (${formatIPv4(subnet.gateway)} is the gateway)`);
+        } else if (subnet && !isHostIn(value, subnet)) {
+            bad(key, value, `expected a host address inside ${subnet.cidr} from ${subnet.firstHost} to ` +
+                `${subnet.lastHost} (${subnet.gateway} is the gateway)`);
         }
         return String(value);
     };
@@ -309,9 +326,9 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         image,
         networkName,
         subnet: subnet!.cidr,
-        gateway: formatIPv4(subnet!.gateway),
+        gateway: subnet!.gateway,
         bindAddress,
-        clientHost: clientHostFor(bindAddress, ctx.dockerHost),
+        clientHost: clientHostFor(bindAddress, engine),
         primary: { address: primaryAddress, port: primaryPort },
         standbys,
         replication: {
@@ -320,7 +337,8 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         },
         archiveCommand,
         readyTimeoutSeconds,
-        dockerHost: ctx.dockerHost,
+        engine,
+        dockerHost: engine.host,
         labels: { "pg-replication.project": ctx.project, "pg-replication.stack": ctx.stack },
         superuserPasswordSet: raw.superuserPassword !== undefined,
         replicationPasswordSet: raw.replicationPassword !== undefined,
@@ -341,13 +359,12 @@ export function expectedSyncState(replication: ReplicationSettings, standby: str
     return replication.syncStandbys.length === 1 ? "sync" : "quorum";
 }
 
-function clientHostFor(bindAddress: string, dockerHost: string | undefined): string {
-    // A remote engine publishes ports on its own host, not on this one.
-    const remote = dockerHost && /^(tcp|ssh):\/\/(?:[^@/]+@)?([^:/]+)/.exec(dockerHost);
-    if (remote) {
-        return remote[2];
+/** Where this machine reaches a published port: the engine's host decides, then the bind address. */
+function clientHostFor(bindAddress: string, engine: Engine): string {
+    if (bindAddress !== "0.0.0.0") {
+        return bindAddress;
     }
-    return bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress;
+    return engine.local ? "127.0.0.1" : engine.remoteHost ?? "127.0.0.1";
 }
 
 /** Reads this stack's config through Pulumi and validates it. */
@@ -364,8 +381,17 @@ export function loadConfig(): ClusterConfig & {
             raw[key] = SECRET_KEYS.has(key) ? "(secret)" : value;
         }
     }
-    const dockerHost = new pulumi.Config("docker").get("host");
-    const cfg = validateConfig(raw, { project: pulumi.getProject(), stack: pulumi.getStack(), dockerHost });
+    let engine: Engine | undefined;
+    let engineProblems: readonly string[] = [];
+    try {
+        engine = resolveEngine({ configHost: new pulumi.Config("docker").get("host"), env: process.env });
+    } catch (err) {
+        if (!(err instanceof EngineProblems)) {
+            throw err;
+        }
+        engineProblems = err.problems;
+    }
+    const cfg = validateConfig(raw, { project: pulumi.getProject(), stack: pulumi.getStack(), engine, engineProblems });
     const config = new pulumi.Config(NAMESPACE);
     return {
         ...cfg,

@@ -4,8 +4,9 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as yaml from "js-yaml";
 import {
-    ConfigError, expectedSyncState, RawConfig, standbyNamesSetting, validateConfig,
+    ConfigContext, ConfigError, expectedSyncState, RawConfig, standbyNamesSetting, validateConfig,
 } from "../../components/config";
+import { Engine, resolveEngine } from "../../components/engine";
 
 const ctx = { project: "pg-replication", stack: "dev" };
 const S1 = { name: "standby1", address: "172.18.0.102", port: 5433 };
@@ -16,7 +17,7 @@ function raw(values: Record<string, unknown>): RawConfig {
 }
 
 /** The problems validateConfig reports, in order; fails if it accepts the config. */
-function problems(values: Record<string, unknown>, context = ctx): string[] {
+function problems(values: Record<string, unknown>, context: ConfigContext = ctx): string[] {
     try {
         validateConfig(raw(values), context);
     } catch (err) {
@@ -197,14 +198,41 @@ describe("validation names the key, the value and what is allowed", () => {
 });
 
 describe("where this machine reaches the published ports", () => {
-    test("bound to all interfaces: loopback", () => {
+    const engine = (host: string): Engine => resolveEngine({ configHost: host, env: {} });
+
+    test("bound to all interfaces on a local engine: loopback", () => {
         assert.equal(validateConfig(raw({ bindAddress: "0.0.0.0" }), ctx).clientHost, "127.0.0.1");
+        assert.equal(validateConfig(raw({ bindAddress: "0.0.0.0" }), { ...ctx, engine: engine("tcp://127.0.0.1:2375") }).clientHost,
+            "127.0.0.1");
     });
-    test("a remote engine publishes on its own host", () => {
-        assert.equal(validateConfig({}, { ...ctx, dockerHost: "ssh://deploy@db-host.example:22" }).clientHost, "db-host.example");
-        assert.equal(validateConfig({}, { ...ctx, dockerHost: "tcp://10.1.2.3:2376" }).clientHost, "10.1.2.3");
+    test("a remote engine publishing on all its interfaces is reached by its host name", () => {
+        const all = raw({ bindAddress: "0.0.0.0" });
+        assert.equal(validateConfig(all, { ...ctx, engine: engine("ssh://deploy@db-host.example:22") }).clientHost, "db-host.example");
+        assert.equal(validateConfig(all, { ...ctx, engine: engine("tcp://10.1.2.3:2376") }).clientHost, "10.1.2.3");
+    });
+    test("a remote engine publishing on one of its addresses is reached there", () => {
+        assert.equal(validateConfig(raw({ bindAddress: "10.1.2.3" }), { ...ctx, engine: engine("ssh://db-host.example") }).clientHost,
+            "10.1.2.3");
+    });
+    test("a remote engine with ports on its loopback fails naming the key, the value, the engine and what to set", () => {
+        assert.deepEqual(problems({}, { ...ctx, engine: engine("tcp://10.1.2.3:2376") }), [
+            'pg-replication:bindAddress = "127.0.0.1" is not allowed: the Docker engine is remote (tcp://10.1.2.3:2376, from ' +
+            "docker:host), so ports published on its loopback cannot be reached from here: set pg-replication:bindAddress " +
+            "to 0.0.0.0 or to an address of that host this machine can reach (mind that the database then listens there)",
+        ]);
     });
     test("a local socket keeps the bind address", () => {
-        assert.equal(validateConfig({}, { ...ctx, dockerHost: "unix:///var/run/docker.sock" }).clientHost, "127.0.0.1");
+        const cfg = validateConfig({}, { ...ctx, engine: engine("unix:///run/user/1000/docker.sock") });
+        assert.equal(cfg.clientHost, "127.0.0.1");
+        assert.equal(cfg.dockerHost, "unix:///run/user/1000/docker.sock");
+    });
+    test("without a resolved engine the default socket is used", () => {
+        assert.equal(validateConfig({}, ctx).dockerHost, "unix:///var/run/docker.sock");
+    });
+    test("an engine that cannot be resolved is reported with the other problems", () => {
+        assert.deepEqual(problems({ mode: "x" }, { ...ctx, engineProblems: ["DOCKER_CONTEXT=default cannot be loaded"] }), [
+            "Docker engine: DOCKER_CONTEXT=default cannot be loaded",
+            'pg-replication:mode = "x" is not allowed: expected async or sync',
+        ]);
     });
 });
