@@ -45,7 +45,7 @@ export const RULES: readonly Rule[] = [
     { id: "run.dir", behaviour: "The working directory is `dir`, else the provider process's cwd (the engine starts plugins in the project directory); a missing dir fails with `chdir DIR: no such file or directory`.", source: `${CMD}/local/commandOutputs.go:73-80; Go os.StartProcess (chdir pre-check); pulumi sdk resource/plugin/plugin.go:599` },
     { id: "run.trim", behaviour: "One trailing newline is removed from stdout and from stderr (no more, and not \\r).", source: `${CMD}/local/commandOutputs.go:142-143` },
     { id: "run.logging", behaviour: "`logging` unset or stdoutAndStderr streams both; stdout / stderr only that one; none nothing. Capturing into the outputs is unaffected.", source: `${CMD}/local/logging.go:27-32, local/commandOutputs.go:61-71` },
-    { id: "run.log-lines", behaviour: "Logged output goes line by line (bufio.Scanner: \\n split, trailing \\r dropped, the two streams share one pipe) as info messages for the resource, while the command runs. The real provider sends them as LogStatus (ephemeral status), not Log. A line of 64 KiB or more stops the scanner and the real provider hangs: the stand-in throws StandInError instead.", source: `${CMD}/util/util.go:32-53; ${INFER} logging.go:56` },
+    { id: "run.log-lines", behaviour: "Logged output goes line by line (bufio.Scanner: \\n split, trailing \\r dropped; the two streams share one pipe, so an unfinished line of one can run into a line of the other) as info messages for the resource, while the command runs. The real provider sends them as LogStatus (ephemeral status), not Log. A line of 64 KiB or more stops the scanner and the real provider hangs: the stand-in throws StandInError instead.", source: `${CMD}/util/util.go:32-53; ${INFER} logging.go:56` },
     { id: "run.error", behaviour: "A failed command is the error `<exit status N | signal: NAME>: running <Go %q of the command text>:\\n<stdout and stderr interleaved, untrimmed>`; stdin is never in it. A start failure reads `fork/exec PATH: ...` or `exec: \"NAME\": executable file not found in $PATH`.", source: `${CMD}/local/commandOutputs.go:104-114` },
     { id: "run.timeout", behaviour: "A customTimeouts value (seconds) cancels the request context: the interpreter is killed with SIGKILL and the error reads `signal: killed: running ...`.", source: `${INFER} middleware/cancel/cancel.go:76-87; ${CMD}/local/commandOutputs.go:59` },
     { id: "run.utf8", behaviour: "Output that is not valid UTF-8 cannot be sent as a protobuf string by the real provider; not modelled: StandInError.", source: `${CMD}/local/commandOutputs.go:142-143 (Go strings are bytes)` },
@@ -113,7 +113,7 @@ function checkTypes(props: Props, what: string, extraKeys: readonly string[] = [
         if (v === undefined || v === null || v === UNKNOWN) {
             continue;
         }
-        if ((STRING_INPUTS as readonly string[]).includes(key) || key === "stdout" || key === "stderr") {
+        if ((STRING_INPUTS as readonly string[]).includes(key) || (extraKeys.includes(key) && (key === "stdout" || key === "stderr"))) {
             if (typeof v !== "string") bad(key, "a string");
         } else if ((LIST_INPUTS as readonly string[]).includes(key)) {
             if (!Array.isArray(v) || v.some((e) => { const i = inner(e); return i !== UNKNOWN && typeof i !== "string"; })) bad(key, "a list of strings");
