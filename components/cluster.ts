@@ -37,32 +37,40 @@ export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
             "and syncCount below their number, one can be down without blocking writes.");
     }
 
+    // One explicit provider on the engine the commands use too (components/engine.ts); the
+    // components pass it on to their children through `providers`.
+    const engine = new docker.Provider("docker", { host: cfg.engine.host });
+    const onEngine: pulumi.ComponentResourceOptions = { providers: [engine] };
+
     const network = new docker.Network("network", {
         name: cfg.networkName,
         driver: "bridge",
         ipamConfigs: [{ subnet: cfg.subnet, gateway: cfg.gateway }],
         labels: labelList(cfg.labels),
-    }, { deleteBeforeReplace: true });
+    }, { provider: engine, deleteBeforeReplace: true });
 
     // A local image of the same name is used as is; destroy leaves it for the next stack.
-    const image = new docker.RemoteImage("image", { name: cfg.image, keepLocally: true });
+    const image = new docker.RemoteImage("image", { name: cfg.image, keepLocally: true }, { provider: engine });
 
     const superuserPassword = configuredOrGenerated("superuser-password", cfg.superuserPassword);
     const replicationPassword = configuredOrGenerated("replication-password", cfg.replicationPassword);
 
     const primary = new PostgresPrimary("primary", {
         cfg,
-        imageId: image.imageId,
+        // By name, not id: a moved local tag then replaces nothing on refresh; an upgrade is a
+        // change of the image key.
+        image: image.name,
         networkName: network.name,
         superuserPassword,
-    });
+    }, onEngine);
 
-    // Configured from the primary container's outputs, so nothing connects before it is healthy.
+    // Configured from the primary's readiness gate and the password it holds, so nothing connects
+    // before the server is ready or with a password it does not have yet.
     const sql = new postgresql.Provider("primary-sql", {
-        host: primary.container.id.apply(() => cfg.clientHost),
+        host: primary.ready.id.apply(() => cfg.clientHost),
         port: cfg.primary.port,
         username: "postgres",
-        password: superuserPassword,
+        password: primary.superuserPassword,
         database: "postgres",
         sslmode: "disable",
         superuser: true,
@@ -74,17 +82,22 @@ export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
         replication: true,
         connectionLimit: cfg.replication.connectionLimit,
         password: replicationPassword,
-    }, { provider: sql, dependsOn: [primary] });
+    }, {
+        provider: sql,
+        dependsOn: [primary],
+        // The role lives in the primary's volume: when both go (destroy), nothing needs to connect,
+        // so destroy succeeds with the primary stopped or gone.
+        deletedWith: primary.volume,
+    });
 
     const standbys = cfg.standbys.map((spec) => new StandbyReplica(`standby-${spec.name}`, {
         cfg,
         spec,
-        imageId: image.imageId,
-        imageName: image.name,
+        image: image.name,
         networkName: network.name,
         primaryContainer: primary.containerName,
         replicationPassword,
-    }, { dependsOn: [primary, role] }));
+    }, pulumi.mergeOptions(onEngine, { dependsOn: [primary, role] })));
 
     new ReplicationPolicy("replication-policy", {
         cfg,

@@ -32,8 +32,8 @@ export interface DockerCommandArgs {
     readonly stdin?: pulumi.Input<string>;
     /** Re-run from scratch (replace) when any of these change. */
     readonly triggers?: pulumi.Input<unknown>[];
-    /** The Docker engine the docker provider uses (docker:host), when not the default one. */
-    readonly dockerHost?: string;
+    /** The engine the docker provider uses (ClusterConfig.dockerHost, from components/engine.ts). */
+    readonly dockerHost: string;
 }
 
 /** A local command that drives the same Docker engine as the docker provider. */
@@ -42,7 +42,10 @@ export function dockerCommand(name: string, args: DockerCommandArgs, opts: pulum
         create: args.create,
         update: args.update,
         delete: args.delete,
-        environment: args.dockerHost ? { ...args.environment, DOCKER_HOST: args.dockerHost } : args.environment,
+        // The command inherits the provider's environment. An explicit DOCKER_HOST makes the docker
+        // CLI take its default context whatever DOCKER_CONTEXT or currentContext say (docker/cli
+        // cli/command/cli.go resolveContextName), so it reaches the provider's engine.
+        environment: { ...args.environment, DOCKER_HOST: args.dockerHost },
         stdin: args.stdin,
         triggers: args.triggers,
         interpreter: ["/bin/sh", "-c"],

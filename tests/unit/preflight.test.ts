@@ -1,0 +1,173 @@
+// The collision check against a stand-in `docker` on PATH that answers `network ls`,
+// `network inspect` and `ps` from canned files and records each call: every kind of
+// collision and its message, what counts as this stack's own, the engine it asks, and
+// that it costs three calls.
+
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, test } from "node:test";
+import { ClusterConfig, validateConfig } from "../../components/config";
+import { resolveEngine } from "../../components/engine";
+import { collisions, PreflightError, preflight, publishedPorts } from "../../components/preflight";
+
+const FAKE_DOCKER = `#!/bin/sh
+echo "DOCKER_HOST=$DOCKER_HOST $*" >> "$FAKE_DIR/calls"
+[ -f "$FAKE_DIR/fail" ] && { cat "$FAKE_DIR/fail" >&2; exit 1; }
+[ -f "$FAKE_DIR/hang" ] && exec sleep 5
+case "$1 $2" in
+  "network ls") cat "$FAKE_DIR/ids" 2>/dev/null ;;
+  "network inspect") cat "$FAKE_DIR/inspect" ;;
+  ps*) cat "$FAKE_DIR/ps" 2>/dev/null ;;
+esac
+`;
+
+const OURS = { "pg-replication.project": "pg-replication", "pg-replication.stack": "pf" };
+let dir: string;
+
+function engineAnswers(nets: { Name: string; Id: string; Labels?: Record<string, string>; subnet?: string }[], ps: string[]): void {
+    fs.writeFileSync(path.join(dir, "ids"), nets.map((n) => n.Id).join("\n") + "\n");
+    fs.writeFileSync(path.join(dir, "inspect"), JSON.stringify(nets.map((n) => ({
+        Name: n.Name, Id: n.Id, Labels: n.Labels ?? {}, IPAM: { Config: n.subnet ? [{ Subnet: n.subnet, Gateway: "x" }] : [] },
+    }))));
+    fs.writeFileSync(path.join(dir, "ps"), ps.map((l) => `${l}\n`).join(""));
+}
+
+function plan(values: Record<string, unknown> = {}, dockerHost?: string): ClusterConfig {
+    const raw = Object.fromEntries(Object.entries({
+        networkName: "dockernetwork", subnet: "172.28.44.0/24", primaryAddress: "172.28.44.101", primaryPort: "58441",
+        standbys: [{ name: "standby1", address: "172.28.44.102", port: 58442 }], ...values,
+    }).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    const engine = dockerHost ? resolveEngine({ configHost: dockerHost, env: {} }) : undefined;
+    return validateConfig(raw, { project: "pg-replication", stack: "pf", engine });
+}
+
+const env = () => ({ PATH: `${dir}:/usr/bin:/bin`, FAKE_DIR: dir });
+const check = (cfg: ClusterConfig) => collisions(cfg, { env: env(), timeoutMs: 2000 });
+const calls = () => fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n");
+
+describe("preflight: collisions fail before anything is created", () => {
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-preflight-"));
+        fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    test("nothing in the way: no problem, in three docker calls to the resolved engine", async () => {
+        engineAnswers([{ Name: "bridge", Id: "b1", subnet: "172.17.0.0/16" }], ["other\t\t\t0.0.0.0:8080->80/tcp"]);
+        assert.deepEqual(await check(plan()), []);
+        const made = calls();
+        assert.equal(made.length, 3, made.join("\n"));
+        assert.ok(made.every((c) => c.startsWith("DOCKER_HOST=unix:///var/run/docker.sock ")));
+        assert.deepEqual(made.map((c) => c.split(" ").slice(1, 3).join(" ")).sort(), ["network inspect", "network ls", "ps --no-trunc"]);
+    });
+
+    test("a foreign network with the configured name", async () => {
+        engineAnswers([{ Name: "dockernetwork", Id: "0123456789abcdef", subnet: "10.9.0.0/24" }], []);
+        assert.deepEqual(await check(plan()), [
+            'pg-replication:networkName = "dockernetwork" is not allowed: a network of that name already exists on the ' +
+            "Docker engine unix:///var/run/docker.sock (id 0123456789ab) and is not this stack's; set " +
+            "pg-replication:networkName to another name, or remove that network",
+        ]);
+    });
+
+    test("a foreign network whose subnet overlaps, wider or narrower", async () => {
+        engineAnswers([{ Name: "compose_default", Id: "c1", subnet: "172.28.0.0/16" },
+            { Name: "tiny", Id: "t1", subnet: "172.28.44.128/25" }, { Name: "beside", Id: "n1", subnet: "172.28.45.0/24" }], []);
+        const found = await check(plan());
+        assert.deepEqual(found, [
+            'pg-replication:subnet = "172.28.44.0/24" is not allowed: it overlaps 172.28.0.0/16 of the network ' +
+            '"compose_default" on the Docker engine unix:///var/run/docker.sock; set pg-replication:subnet to a range ' +
+            "no network uses (and pg-replication:primaryAddress and the standbys' addresses inside it)",
+            'pg-replication:subnet = "172.28.44.0/24" is not allowed: it overlaps 172.28.44.128/25 of the network ' +
+            '"tiny" on the Docker engine unix:///var/run/docker.sock; set pg-replication:subnet to a range ' +
+            "no network uses (and pg-replication:primaryAddress and the standbys' addresses inside it)",
+        ]);
+    });
+
+    test("this stack's own network (second up) is no collision; the same name from another stack is", async () => {
+        engineAnswers([{ Name: "dockernetwork", Id: "o1", subnet: "172.28.44.0/24", Labels: OURS }], []);
+        assert.deepEqual(await check(plan()), []);
+        engineAnswers([{ Name: "dockernetwork", Id: "o2", subnet: "172.28.44.0/24", Labels: { ...OURS, "pg-replication.stack": "pg17" } }], []);
+        assert.equal((await check(plan())).length, 2);
+    });
+
+    test("a host port published by a foreign container, on the same address or on all", async () => {
+        engineAnswers([], [
+            "pg-replication-dev-primary\tpg-replication\tdev\t127.0.0.1:58441->5432/tcp",
+            "web\t\t\t0.0.0.0:58440-58442->58440-58442/tcp, :::58440-58442->58440-58442/tcp",
+        ]);
+        assert.deepEqual(await check(plan()), [
+            'pg-replication:primaryPort = 58441 is not allowed: 127.0.0.1:58441 is already published by the container ' +
+            '"pg-replication-dev-primary" (127.0.0.1:58441->5432/tcp) on the Docker engine unix:///var/run/docker.sock; ' +
+            "choose a free port for pg-replication:primaryPort, or stop that container",
+            'pg-replication:standbys[0].port = 58442 is not allowed: 127.0.0.1:58442 is already published by the ' +
+            'container "web" (0.0.0.0:58440-58442->58440-58442/tcp) on the Docker engine unix:///var/run/docker.sock; ' +
+            "choose a free port for pg-replication:standbys[0].port, or stop that container",
+        ]);
+    });
+
+    test("another address, another protocol or this stack's own container do not collide", async () => {
+        engineAnswers([], [
+            "a\t\t\t10.0.0.5:58441->5432/tcp",
+            "b\t\t\t127.0.0.1:58442->53/udp",
+            "pg-replication-pf-standby1\tpg-replication\tpf\t127.0.0.1:58442->5432/tcp",
+        ]);
+        assert.deepEqual(await check(plan()), []);
+    });
+
+    test("a port in use on this machine (local engine); not when this stack's container holds it", async () => {
+        const server = net.createServer();
+        await new Promise<void>((resolve) => server.listen(58443, "127.0.0.1", resolve));
+        try {
+            engineAnswers([], []);
+            assert.deepEqual(await check(plan({ primaryPort: "58443" })), [
+                "pg-replication:primaryPort = 58443 is not allowed: 127.0.0.1:58443 is in use on this machine (a program " +
+                "other than Docker listens there, a local PostgreSQL for example); choose a free port for pg-replication:primaryPort",
+            ]);
+            engineAnswers([], ["pg-replication-pf-primary\tpg-replication\tpf\t127.0.0.1:58443->5432/tcp"]);
+            assert.deepEqual(await check(plan({ primaryPort: "58443" })), []);
+            // A remote engine publishes on its own host: this machine's listeners do not matter.
+            engineAnswers([], []);
+            assert.deepEqual(await check(plan({ primaryPort: "58443", bindAddress: "0.0.0.0" }, "tcp://10.1.2.3:2375")), []);
+        } finally {
+            await new Promise((resolve) => server.close(resolve));
+        }
+    });
+
+    test("every problem at once, as a RunError naming them all", async () => {
+        engineAnswers([{ Name: "dockernetwork", Id: "f1", subnet: "172.28.44.0/24" }], ["x\t\t\t127.0.0.1:58441->1/tcp"]);
+        await assert.rejects(preflight(plan(), { env: env() }), (err: Error) => {
+            assert.ok(err instanceof PreflightError);
+            assert.equal(err.problems.length, 3);
+            assert.match(err.message, /^the stack would collide with what is already there:\n {2}- pg-replication:networkName = .*\n {2}- pg-replication:subnet = .*\n {2}- pg-replication:primaryPort = /);
+            return true;
+        });
+    });
+
+    test("an engine that cannot be reached says so and which one", async () => {
+        fs.writeFileSync(path.join(dir, "fail"), "Cannot connect to the Docker daemon at tcp://10.1.2.3:2375. Is the docker daemon running?\n");
+        await assert.rejects(check(plan({ bindAddress: "0.0.0.0" }, "tcp://10.1.2.3:2375")), (err: Error) => {
+            assert.ok(err instanceof PreflightError);
+            assert.match(err.message, /cannot check the plan against the Docker engine tcp:\/\/10\.1\.2\.3:2375 \(from docker:host\): `docker (network ls|ps --no-trunc)` failed: Cannot connect to the Docker daemon/);
+            return true;
+        });
+    });
+
+    test("an engine that does not answer is given up on within the bound", async () => {
+        fs.writeFileSync(path.join(dir, "hang"), "");
+        const started = Date.now();
+        await assert.rejects(collisions(plan(), { env: env(), timeoutMs: 300 }), /no answer within 0\.3 s/);
+        assert.ok(Date.now() - started < 3000);
+    });
+});
+
+describe("docker ps's Ports column", () => {
+    test("single ports, ranges, IPv6 and unpublished ports", () => {
+        assert.deepEqual(publishedPorts("0.0.0.0:5432->5432/tcp, :::5432->5432/tcp, 8080/tcp, 127.0.0.1:7000-7001->7000-7001/tcp")
+            .map((p) => `${p.ip} ${p.port}`), ["0.0.0.0 5432", ":: 5432", "127.0.0.1 7000", "127.0.0.1 7001"]);
+    });
+});
+
