@@ -3,7 +3,11 @@
 # reached here). Each is Debian's own PostgreSQL package on a debootstrapped Debian base,
 # tagged with the official name so stacks that name postgres:13 / postgres:17 run
 # unchanged. Builds only what is missing unless --force.
-#   usage: scripts/build-images.sh [--force] [MAJOR...]     (default majors: 13 17)
+#   usage: scripts/build-images.sh [--force] [--pull-first] [MAJOR...]     (default majors: 13 17)
+# --pull-first (what deploy.sh uses): a missing image is pulled first, bounded by
+# PG_REPLICATION_PULL_TIMEOUT seconds (default 300), and built only when the pull fails. It never
+# pulls offline, i.e. with PG_REPLICATION_LOCAL_IMAGES=1 or PG_REPLICATION_STAND_IN_PLUGINS=1
+# (machines without a registry, CI): there it builds at once.
 set -euo pipefail
 
 me=$(basename "$0")
@@ -15,11 +19,13 @@ say() { echo "$me: $*"; }
 die() { echo "$me: $*" >&2; exit 1; }
 
 force=0
+pull_first=0
 majors=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --pull-first) pull_first=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     [0-9]*) majors+=("$arg") ;;
     *) die "unknown argument: $arg" ;;
   esac
@@ -122,6 +128,19 @@ for major in "${majors[@]}"; do
   if ((!force)) && have_image "$image"; then
     say "$image present; skipping (use --force to rebuild)"
     continue
+  fi
+  if ((pull_first && !force)); then
+    if [[ ${PG_REPLICATION_LOCAL_IMAGES:-0} == 1 || ${PG_REPLICATION_STAND_IN_PLUGINS:-0} == 1 ]]; then
+      say "$image missing; offline (PG_REPLICATION_LOCAL_IMAGES or PG_REPLICATION_STAND_IN_PLUGINS): building, no pull"
+    else
+      pull_timeout=${PG_REPLICATION_PULL_TIMEOUT:-300}
+      say "$image missing; pulling it (at most ${pull_timeout}s)"
+      if timeout "$pull_timeout" docker pull "$image"; then
+        say "pulled $image"
+        continue
+      fi
+      say "pull of $image failed or timed out; building it locally instead"
+    fi
   fi
   build_base "$suite"
   say "building $image on pg-replication/debian:$suite"

@@ -8,7 +8,9 @@
 # ${PG_REPLICATION_STATE:-~/.local/share/pg-replication/state}. Secrets are encrypted with
 # PULUMI_CONFIG_PASSPHRASE(_FILE) if set, else with a passphrase generated once into
 # ~/.config/pg-replication/passphrase (mode 0600).
-# PG_REPLICATION_LOCAL_IMAGES=0 skips building postgres:<major> locally, so Pulumi pulls it.
+# postgres:<major> is used as is when present; else pulled (bounded, PG_REPLICATION_PULL_TIMEOUT)
+# and built locally only when the pull fails. PG_REPLICATION_LOCAL_IMAGES=1 (or
+# PG_REPLICATION_STAND_IN_PLUGINS=1) means no registry: build at once, never pull.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack=${1:-dev}
@@ -23,8 +25,8 @@ bash scripts/docker-engine.sh
 
 image=$(sed -n 's/^ *pg-replication:image: *//p' "Pulumi.$stack.yaml" | tr -d '"'"'")
 image=${image:-postgres:13}
-if [[ "${PG_REPLICATION_LOCAL_IMAGES:-1}" != 0 && "$image" =~ ^postgres:([0-9]+)$ ]]; then
-    bash scripts/build-images.sh "${BASH_REMATCH[1]}"
+if [[ "$image" =~ ^postgres:([0-9]+)$ ]]; then
+    bash scripts/build-images.sh --pull-first "${BASH_REMATCH[1]}"
 fi
 
 toolchain=$(bash scripts/pulumi-toolchain.sh)

@@ -1,0 +1,68 @@
+// scripts/build-images.sh --pull-first (what deploy.sh runs) against a stand-in `docker` that
+// records every call: a present image is used, offline nothing is pulled, otherwise a bounded
+// pull comes first and a build only when it fails. No real pull or build happens here.
+
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+
+const SCRIPT = path.join(__dirname, "../../../scripts/build-images.sh");
+
+// `image inspect` succeeds for the names listed in $FAKE_DIR/present; `pull` exits with the
+// code in $FAKE_DIR/pull (default 1).
+const FAKE_DOCKER = `#!/bin/sh
+echo "$*" >> "$FAKE_DIR/calls"
+case "$1 $2" in
+  "image inspect") grep -qx "$3" "$FAKE_DIR/present" 2>/dev/null ;;
+  pull*) exit "$(cat "$FAKE_DIR/pull" 2>/dev/null || echo 1)" ;;
+  *) exit 0 ;;
+esac
+`;
+
+function deployImages(env: Record<string, string>, present: string[], pullExit?: number): string[] {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-images-"));
+    try {
+        fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
+        fs.writeFileSync(path.join(dir, "present"), present.map((p) => `${p}\n`).join(""));
+        if (pullExit !== undefined) {
+            fs.writeFileSync(path.join(dir, "pull"), String(pullExit));
+        }
+        const res = spawnSync("bash", [SCRIPT, "--pull-first", "13"], {
+            env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_DIR: dir, ...env }, encoding: "utf8", timeout: 30_000,
+        });
+        assert.equal(res.status, 0, res.stderr + res.stdout);
+        const calls = path.join(dir, "calls");
+        return fs.existsSync(calls) ? fs.readFileSync(calls, "utf8").trim().split("\n").map((c) => c.split(" ").slice(0, 2).join(" ")) : [];
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+// The debootstrapped base is "present", so a build goes straight to `docker build`.
+const BASE = "pg-replication/debian:bullseye";
+
+describe("deploy.sh's image: pull where a registry answers, build only where it does not", () => {
+    test("a present image is used as is: no pull, no build", () => {
+        assert.deepEqual(deployImages({}, ["postgres:13"]), ["image inspect"]);
+    });
+    test("offline (PG_REPLICATION_LOCAL_IMAGES=1): built, never pulled", () => {
+        const calls = deployImages({ PG_REPLICATION_LOCAL_IMAGES: "1" }, [BASE], 0);
+        assert.ok(!calls.includes("pull postgres:13"), calls.join("\n"));
+        assert.ok(calls.includes("build --build-arg"), calls.join("\n"));
+    });
+    test("with the stand-in plugins (this machine, CI): built, never pulled", () => {
+        const calls = deployImages({ PG_REPLICATION_STAND_IN_PLUGINS: "1" }, [BASE], 0);
+        assert.ok(!calls.some((c) => c.startsWith("pull")), calls.join("\n"));
+    });
+    test("a pull that works: the official image, no build", () => {
+        assert.deepEqual(deployImages({}, [BASE], 0), ["image inspect", "pull postgres:13"]);
+    });
+    test("a pull that fails: then the local build", () => {
+        const calls = deployImages({ PG_REPLICATION_PULL_TIMEOUT: "5" }, [BASE], 1);
+        assert.deepEqual(calls.slice(0, 2), ["image inspect", "pull postgres:13"]);
+        assert.ok(calls.includes("build --build-arg"), calls.join("\n"));
+    });
+});
