@@ -431,7 +431,7 @@ export const commandStandIn: StandInProvider = {
     // secrets.same-path: infer v1.3.0's default is exactly the path rule below with nothing
     // sensitive, which provider.ts calls "bridge"; its "infer" rule (everything secret when any
     // input is) is not what this version does.
-    secrets: { kind: "bridge", sensitive: {} },
+    secrets: { kind: "infer" },
 
     async checkConfig(_olds, news) {
         const extra = Object.keys(news).filter((k) => k !== "version");

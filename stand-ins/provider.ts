@@ -175,8 +175,9 @@ export interface ResourceHandler {
  * How a provider marks outputs secret:
  * - "bridge" (pulumi-terraform-bridge): an output is secret where the input at the same path was
  *   secret, plus the properties the schema marks sensitive (`sensitive`, per resource type);
- * - "infer" (pulumi-go-provider infer, used by pulumi-command): every output depends on every
- *   input, so when any input is secret, every output is.
+ * - "infer" (pulumi-go-provider infer v1.3.0, used by pulumi-command): an output is secret only
+ *   where the input of the same name or path was secret (infer/resource.go:592-630, 754-807) — so
+ *   a secret stdin does not make stdout secret.
  */
 export type SecretRule =
     | { readonly kind: "bridge"; readonly sensitive: Readonly<Record<string, readonly string[]>> }

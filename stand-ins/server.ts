@@ -62,13 +62,7 @@ function wrapAt(value: any, path: (string | number)[]): any {
 /** Marks outputs secret the way the real provider does (see SecretRule in provider.ts). */
 export function secretOutputs(provider: StandInProvider, type: string, inputs: Props, outputs: Props): Props {
     const fromInputs = secretPaths(inputs);
-    if (provider.secrets.kind === "infer") {
-        if (fromInputs.length === 0) {
-            return outputs;
-        }
-        return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, secret(v)]));
-    }
-    const sensitive = (provider.secrets.sensitive[type] ?? []).map((name) => [name]);
+    const sensitive = provider.secrets.kind === "bridge" ? (provider.secrets.sensitive[type] ?? []).map((name) => [name]) : [];
     return markSecret(outputs, [...fromInputs, ...sensitive]);
 }
 
