@@ -10,6 +10,28 @@ export const VOLUME_PATH = "/var/lib/postgresql/data";
 /** The cluster lives one level down, so the volume can also hold the standby's passfile outside it. */
 export const PGDATA = `${VOLUME_PATH}/pgdata`;
 export const CONTAINER_PORT = 5432;
+/**
+ * How long a node container gets to stop before the docker provider kills it (on destroy and on
+ * replacement): PostgreSQL's fast shutdown takes seconds; without it the provider stops with a
+ * 0 s timeout and the server runs crash recovery on its next start.
+ */
+export const DESTROY_GRACE_SECONDS = 60;
+
+/**
+ * The containers' health check. Constant, so changing readyTimeoutSeconds never makes a
+ * container diff that the provider would not apply (it applies no health check change in place);
+ * the readiness gates (primary-ready.sh, standby-gate.sh) are what readyTimeoutSeconds bounds.
+ * Over TCP as a named user: the image's init-time server listens on the socket only, so this
+ * cannot pass before the real server is up. The start period is the old default's 2m0s, so
+ * stacks made before keep their containers.
+ */
+export const HEALTHCHECK = {
+    tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", String(CONTAINER_PORT), "-U", "postgres", "-d", "postgres"],
+    interval: goDuration(1),
+    timeout: goDuration(5),
+    retries: 10,
+    startPeriod: goDuration(120),
+};
 
 /**
  * A duration as Go prints it ("2m0s", not "120s"): the docker provider reads the health check
@@ -45,6 +67,17 @@ export function nodeLabels(cfg: ClusterConfig, role: string, node: string): Reco
     return { ...cfg.labels, "pg-replication.role": role, "pg-replication.node": node };
 }
 
+/**
+ * Applied to the components: their commands log stderr only (pulumi-command 1.2.1 `logging`:
+ * "stdout", "stderr", "stdoutAndStderr", "none"; unset logs both). The scripts print nothing on
+ * stdout on success and one summary line on stderr. Belongs in shell.ts dockerCommand; kept here
+ * until that file takes it.
+ */
+export const logStderrOnly: pulumi.ResourceTransformation = (a) =>
+    a.type === "command:local:Command" && a.props.logging === undefined
+        ? { props: { ...a.props, logging: "stderr" }, opts: a.opts }
+        : undefined;
+
 /** Labels in the docker provider's list form. */
 export function labelList(labels: Record<string, pulumi.Input<string>>): docker.types.input.ContainerLabel[] {
     return Object.entries(labels).map(([label, value]) => ({ label, value }));
@@ -55,7 +88,8 @@ export interface NodeContainerArgs {
     readonly role: "primary" | "standby";
     readonly node: string;
     readonly containerName: string;
-    readonly imageId: pulumi.Input<string>;
+    /** The image by name (RemoteImage.name): a moved local tag then replaces nothing on refresh. */
+    readonly image: pulumi.Input<string>;
     readonly networkName: pulumi.Input<string>;
     readonly address: string;
     readonly port: number;
@@ -69,7 +103,7 @@ export function nodeContainerArgs(a: NodeContainerArgs): docker.ContainerArgs {
     return {
         name: a.containerName,
         hostname: a.node.replace(/_/g, "-"),
-        image: a.imageId,
+        image: a.image,
         command: serverArgs(a.cfg),
         envs: [`PGDATA=${PGDATA}`, ...(a.envs ?? [])],
         uploads: a.uploads,
@@ -77,17 +111,10 @@ export function nodeContainerArgs(a: NodeContainerArgs): docker.ContainerArgs {
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.address }],
         ports: [{ internal: CONTAINER_PORT, external: a.port, ip: a.cfg.bindAddress }],
         volumes: [{ volumeName: a.volumeName, containerPath: VOLUME_PATH }],
-        // Over TCP as a named user: the image's init-time server listens on the socket only,
-        // so this cannot pass before the real server is up.
-        healthcheck: {
-            tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", String(CONTAINER_PORT), "-U", "postgres", "-d", "postgres"],
-            interval: "1s",
-            timeout: "5s",
-            retries: 10,
-            startPeriod: goDuration(a.cfg.readyTimeoutSeconds),
-        },
-        wait: true,
-        waitTimeout: a.cfg.readyTimeoutSeconds,
+        // No provider `wait`: it runs on create only and accepts an unhealthy container on the
+        // next up; the readiness gates check every up instead.
+        healthcheck: HEALTHCHECK,
+        destroyGraceSeconds: DESTROY_GRACE_SECONDS,
         restart: "unless-stopped",
         mustRun: true,
     };

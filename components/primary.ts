@@ -1,7 +1,8 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "./config";
-import { nodeContainerArgs, nodeVolume } from "./node";
+import { logStderrOnly, nodeContainerArgs, nodeVolume } from "./node";
 import { dockerCommand, script } from "./shell";
 
 /** Read once by the image's entrypoint when it initialises an empty data directory. */
@@ -10,30 +11,40 @@ const PASSWORD_FILE = "/run/secrets/pg-replication/superuser-password";
 export interface PostgresPrimaryArgs {
     /** The validated stack plan. */
     readonly cfg: ClusterConfig;
-    /** Image to run (RemoteImage.imageId). */
-    readonly imageId: pulumi.Input<string>;
+    /** Image to run, by name (RemoteImage.name). */
+    readonly image: pulumi.Input<string>;
     /** The bridge network the cluster lives on. */
     readonly networkName: pulumi.Input<string>;
     /** The postgres superuser's password; a secret. */
     readonly superuserPassword: pulumi.Input<string>;
 }
 
+/** `ALTER ROLE postgres PASSWORD '…'` with the password as a SQL string literal. */
+export function alterSuperuserSql(password: string): string {
+    return `ALTER ROLE postgres PASSWORD '${password.replace(/'/g, "''")}';\n`;
+}
+
 /**
  * The primary: its volume, its container configured for replication from the first start (no
- * restart step), and the access rules that let the replication role in from the standbys only.
+ * restart step), the gate that waits until it is ready, the superuser password as configured, and
+ * the access rules that let the replication role in from the standbys only.
  */
 export class PostgresPrimary extends pulumi.ComponentResource {
     readonly volume: docker.Volume;
     readonly container: docker.Container;
+    /** Succeeds once the container is healthy and the server answers over TCP; run on every new container. */
+    readonly ready: command.local.Command;
     /** Done once pg_hba.conf admits the standbys and WAL retention is set. */
     readonly access: pulumi.Resource;
+    /** The superuser password, available only once the server has it (a secret). */
+    readonly superuserPassword: pulumi.Output<string>;
     readonly containerName: pulumi.Output<string>;
     readonly host: string;
     readonly port: number;
 
     constructor(name: string, args: PostgresPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         // Args stay out of super(): they hold a secret, and component inputs are saved in state.
-        super("pg-replication:index:Primary", name, {}, opts);
+        super("pg-replication:index:Primary", name, {}, pulumi.mergeOptions(opts, { transformations: [logStderrOnly] }));
         const { cfg } = args;
         const prefix = `${cfg.namePrefix}-primary`;
 
@@ -43,7 +54,7 @@ export class PostgresPrimary extends pulumi.ComponentResource {
             role: "primary",
             node: "primary",
             containerName: prefix,
-            imageId: args.imageId,
+            image: args.image,
             networkName: args.networkName,
             address: cfg.primary.address,
             port: cfg.primary.port,
@@ -57,10 +68,31 @@ export class PostgresPrimary extends pulumi.ComponentResource {
         }), {
             parent: this,
             deleteBeforeReplace: true,
-            // The file only seeds an empty data directory; a new password must not restart the primary.
+            // The file only seeds an empty data directory (a new password is set by the
+            // superuser-password command); a changed upload would replace the primary.
             ignoreChanges: ["uploads"],
         });
         this.containerName = this.container.name;
+
+        this.ready = dockerCommand(`${name}-ready`, {
+            create: script("primary-ready.sh"),
+            environment: {
+                PRIMARY_CONTAINER: this.container.name,
+                TIMEOUT: String(cfg.readyTimeoutSeconds),
+            },
+            triggers: [this.container.id],
+            dockerHost: cfg.dockerHost,
+        }, { parent: this });
+
+        const setPassword = dockerCommand(`${name}-superuser-password`, {
+            create: script("superuser-password.sh"),
+            environment: { PRIMARY_CONTAINER: this.container.name },
+            stdin: pulumi.secret(pulumi.output(args.superuserPassword).apply(alterSuperuserSql)),
+            triggers: [this.container.id],
+            dockerHost: cfg.dockerHost,
+        }, { parent: this, dependsOn: [this.ready] });
+        this.superuserPassword = pulumi.secret(pulumi.all([setPassword.id, args.superuserPassword])
+            .apply(([, password]) => password));
 
         this.access = dockerCommand(`${name}-access`, {
             create: script("primary-access.sh"),
@@ -74,7 +106,7 @@ export class PostgresPrimary extends pulumi.ComponentResource {
             // A new container (same volume or not) gets its rules written again.
             triggers: [this.container.id],
             dockerHost: cfg.dockerHost,
-        }, { parent: this });
+        }, { parent: this, dependsOn: [this.ready] });
 
         this.host = cfg.clientHost;
         this.port = cfg.primary.port;

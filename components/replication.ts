@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, expectedSyncState } from "./config";
+import { logStderrOnly } from "./node";
 import { dockerCommand, script } from "./shell";
 
 export interface ReplicationPolicyArgs {
@@ -20,7 +21,7 @@ export class ReplicationPolicy extends pulumi.ComponentResource {
     readonly synchronousStandbyNames: string;
 
     constructor(name: string, args: ReplicationPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("pg-replication:index:ReplicationPolicy", name, {}, opts);
+        super("pg-replication:index:ReplicationPolicy", name, {}, pulumi.mergeOptions(opts, { transformations: [logStderrOnly] }));
         const { cfg } = args;
         const r = cfg.replication;
         dockerCommand(`${name}-apply`, {

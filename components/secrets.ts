@@ -1,6 +1,18 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 
+/** Prints 32 random letters and digits, no newline. */
+export const GENERATE = "LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32";
+
+/**
+ * Any update of the generator (its create text edited, an input added) prints the value it
+ * already has: pulumi-command 1.2.1 runs `update` with the previous stdout in
+ * PULUMI_COMMAND_STDOUT (local/commandOutputs.go, addPreviousOutputInEnv defaults to true), and
+ * without an `update` it would run `create` and generate a new password.
+ */
+export const KEEP_PREVIOUS = '[ -n "${PULUMI_COMMAND_STDOUT:-}" ] || { echo "the previous password is not available" >&2; exit 1; }; ' +
+    'printf %s "$PULUMI_COMMAND_STDOUT"';
+
 /**
  * A configured secret, or a password generated once on first `up` and kept in state as a secret,
  * so a stack deploys with no set-up. A command rather than @pulumi/random keeps the plugin set to
@@ -12,8 +24,9 @@ export function configuredOrGenerated(name: string, configured: pulumi.Output<st
         return pulumi.secret(configured);
     }
     const generated = new command.local.Command(name, {
-        create: "LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32",
+        create: GENERATE,
+        update: KEEP_PREVIOUS,
         logging: "none",
-    }, { parent, additionalSecretOutputs: ["stdout"] });
+    }, { parent, additionalSecretOutputs: ["stdout", "stderr"] });
     return pulumi.secret(generated.stdout);
 }

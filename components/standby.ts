@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, expectedSyncState, StandbySpec, SyncState } from "./config";
-import { CONTAINER_PORT, nodeContainerArgs, nodeLabels, nodeVolume } from "./node";
+import { CONTAINER_PORT, logStderrOnly, nodeContainerArgs, nodeLabels, nodeVolume } from "./node";
 import { dockerCommand, script } from "./shell";
 
 export interface StandbyReplicaArgs {
@@ -10,9 +10,8 @@ export interface StandbyReplicaArgs {
     readonly cfg: ClusterConfig;
     /** This standby's name, address and host port. */
     readonly spec: StandbySpec;
-    /** Image to run (RemoteImage.imageId) and the same image by name, for the clone's `docker run`. */
-    readonly imageId: pulumi.Input<string>;
-    readonly imageName: pulumi.Input<string>;
+    /** Image to run, by name (RemoteImage.name); also what the clone's `docker run` uses. */
+    readonly image: pulumi.Input<string>;
     /** The bridge network the cluster lives on. */
     readonly networkName: pulumi.Input<string>;
     /** Name of the primary's container, for commands that run SQL on it. */
@@ -27,12 +26,14 @@ export function passfileField(value: string): string {
 }
 
 /**
- * One streaming standby: its volume, the pg_basebackup clone into it (with its own physical slot,
- * dropped again when the standby is removed), its container, and the gate that waits until the
- * primary sees it streaming.
+ * One streaming standby: its volume, the replication passfile in it, the pg_basebackup clone into
+ * it (with its own physical slot, dropped again when the standby is removed), its container, and
+ * the gate that waits until the primary sees it streaming.
  */
 export class StandbyReplica extends pulumi.ComponentResource {
     readonly volume: docker.Volume;
+    /** Writes the passfile; the only part a password change touches. */
+    readonly passfile: command.local.Command;
     readonly clone: command.local.Command;
     readonly container: docker.Container;
     readonly streaming: command.local.Command;
@@ -41,40 +42,50 @@ export class StandbyReplica extends pulumi.ComponentResource {
     readonly syncState: SyncState;
 
     constructor(name: string, args: StandbyReplicaArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("pg-replication:index:StandbyReplica", name, {}, opts);
+        super("pg-replication:index:StandbyReplica", name, {}, pulumi.mergeOptions(opts, { transformations: [logStderrOnly] }));
         const { cfg, spec } = args;
         const prefix = `${cfg.namePrefix}-${spec.name}`;
         const user = cfg.replication.user;
 
         this.volume = nodeVolume(`${name}-data`, `${prefix}-data`, cfg, "standby", spec.name, this);
-
-        const passfileLine = pulumi.secret(pulumi.output(args.replicationPassword).apply((password) =>
-            `${cfg.primary.address}:${CONTAINER_PORT}:*:${passfileField(user)}:${passfileField(password)}\n`));
-        const environment = {
-            PRIMARY_CONTAINER: args.primaryContainer,
-            PRIMARY_ADDRESS: cfg.primary.address,
-            NETWORK: args.networkName,
-            IMAGE: args.imageName,
+        const helper = {
+            IMAGE: args.image,
             VOLUME: this.volume.name,
-            STANDBY_ADDRESS: spec.address,
             SLOT: spec.name,
-            REPLICATION_USER: user,
-            HELPER_CONTAINER: `${prefix}-clone`,
             DOCKER_LABELS: Object.entries(nodeLabels(cfg, "clone", spec.name)).map(([k, v]) => `${k}=${v}`).join(" "),
-            TIMEOUT: String(cfg.readyTimeoutSeconds),
         };
+
+        // Written before the clone (which reads it) and rewritten, in place, on a new password.
+        this.passfile = dockerCommand(`${name}-passfile`, {
+            create: script("standby-passfile.sh"),
+            environment: helper,
+            stdin: pulumi.secret(pulumi.output(args.replicationPassword).apply((password) =>
+                `${cfg.primary.address}:${CONTAINER_PORT}:*:${passfileField(user)}:${passfileField(password)}\n`)),
+            triggers: [this.volume.name],
+            dockerHost: cfg.dockerHost,
+        }, { parent: this });
+
+        // No secret and no readyTimeoutSeconds among its inputs, so neither a password nor a
+        // timeout change reaches it; and whatever does change, its update never clones.
         this.clone = dockerCommand(`${name}-clone`, {
             create: script("standby-clone.sh"),
-            // A changed password only needs the passfile rewritten; never re-clone a running standby.
-            update: script("standby-clone.sh", "PASSFILE_ONLY=1"),
+            update: script("standby-clone-check.sh"),
             delete: script("standby-drop-slot.sh"),
-            environment,
-            stdin: passfileLine,
+            environment: {
+                ...helper,
+                PRIMARY_CONTAINER: args.primaryContainer,
+                PRIMARY_ADDRESS: cfg.primary.address,
+                NETWORK: args.networkName,
+                STANDBY_ADDRESS: spec.address,
+                REPLICATION_USER: user,
+                HELPER_CONTAINER: `${prefix}-clone`,
+            },
             // A new volume or a moved primary means cloning afresh.
             triggers: [this.volume.name, cfg.primary.address],
             dockerHost: cfg.dockerHost,
         }, {
             parent: this,
+            dependsOn: [this.passfile],
             // The old slot must be dropped before the new clone creates one of the same name.
             deleteBeforeReplace: true,
         });
@@ -84,14 +95,14 @@ export class StandbyReplica extends pulumi.ComponentResource {
             role: "standby",
             node: spec.name,
             containerName: prefix,
-            imageId: args.imageId,
+            image: args.image,
             networkName: args.networkName,
             address: spec.address,
             port: spec.port,
             volumeName: this.volume.name,
             // Ties the container to one clone: a new clone replaces it rather than swapping data under it.
             extraLabels: { "pg-replication.clone": this.clone.id },
-        }), { parent: this, deleteBeforeReplace: true, dependsOn: [this.clone] });
+        }), { parent: this, deleteBeforeReplace: true, dependsOn: [this.passfile, this.clone] });
 
         this.streaming = dockerCommand(`${name}-streaming`, {
             create: script("standby-gate.sh"),

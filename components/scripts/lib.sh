@@ -3,6 +3,8 @@
 # ever on a command line.
 set -eu
 
+# On success a script prints nothing on stdout (it would be stored in state) and one summary
+# line on stderr (the only stream the commands log).
 log() { printf '%s\n' "$*" >&2; }
 fail() { log "error: $*"; exit 1; }
 
@@ -18,14 +20,14 @@ primary_sql() {
     fi
 }
 
-# wait_for SECONDS CHECK...: polls CHECK every POLL_INTERVAL seconds until it
-# succeeds, or gives up after SECONDS.
+# wait_for SECONDS CHECK...: polls CHECK every POLL_INTERVAL seconds (0.2 by default: each look
+# is one `docker exec` or `docker inspect`) until it succeeds, or gives up after SECONDS.
 wait_for() {
     _limit=$1
     shift
     _deadline=$(( $(date +%s) + _limit ))
     until "$@"; do
         [ "$(date +%s)" -lt "$_deadline" ] || return 1
-        sleep "${POLL_INTERVAL:-1}"
+        sleep "${POLL_INTERVAL:-0.2}"
     done
 }

@@ -12,7 +12,7 @@
 } | docker exec -i -u postgres "$PRIMARY_CONTAINER" \
     sh -c 'cat > "$PGDATA/pg_hba.conf.new" && mv "$PGDATA/pg_hba.conf.new" "$PGDATA/pg_hba.conf"'
 
-primary_sql <<SQL
+primary_sql >/dev/null <<SQL
 ALTER SYSTEM SET wal_keep_size = '$WAL_KEEP_SIZE';
 ALTER SYSTEM SET max_slot_wal_keep_size = '$MAX_SLOT_WAL_KEEP_SIZE';
 SELECT pg_reload_conf();

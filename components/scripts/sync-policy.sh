@@ -2,7 +2,7 @@
 # every standby in the state the policy promises. A reload, never a restart.
 # env: PRIMARY_CONTAINER SYNC_NAMES SYNC_COMMIT EXPECTED ("name=state ...") TIMEOUT
 
-primary_sql <<SQL
+primary_sql >/dev/null <<SQL
 ALTER SYSTEM SET synchronous_standby_names = '$SYNC_NAMES';
 ALTER SYSTEM SET synchronous_commit = '$SYNC_COMMIT';
 SELECT pg_reload_conf();
@@ -18,5 +18,6 @@ for pair in $EXPECTED; do
     wait_for "$TIMEOUT" in_state ||
         fail "standby $name should be streaming/$want under synchronous_standby_names='$SYNC_NAMES'" \
             "but is ${seen:-not connected} after ${TIMEOUT}s"
-    log "standby $name: streaming, sync_state $want"
 done
+log "commit policy applied (synchronous_standby_names='$SYNC_NAMES', synchronous_commit=$SYNC_COMMIT);" \
+    "standbys: ${EXPECTED:-none}"

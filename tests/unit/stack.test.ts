@@ -1,8 +1,10 @@
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "../../components/config";
 import { goDuration } from "../../components/node";
+import { KEEP_PREVIOUS } from "../../components/secrets";
 import * as harness from "../support/mocked-program";
 import { clearStrings, DEV, isSecret, outputValue, plain, Recorded, Run, runProgram } from "../support/mocked-program";
 
@@ -10,7 +12,11 @@ const SUPER = "super-Secret:pw\\1";
 const REPL = "repl-Secret:pw\\2";
 const S2 = { name: "standby2", address: "172.18.0.103", port: 5434 };
 
-const env = (r: Recorded) => plain(r.inputs.environment) as Record<string, string>;
+/** A command's environment without DOCKER_HOST (the engine's, asserted in config.test.ts). */
+const env = (r: Recorded) => {
+    const { DOCKER_HOST: _engine, ...rest } = plain(r.inputs.environment) as Record<string, string>;
+    return rest;
+};
 const labels = (r: Recorded) => Object.fromEntries((plain(r.inputs.labels) as { label: string; value: string }[])
     .map((l) => [l.label, l.value]));
 
@@ -23,16 +29,20 @@ describe("the dev stack (the tutorial's plan)", () => {
 
     test("declares exactly the resources of the plan", () => {
         assert.deepEqual(run.resources.map((r) => `${r.type}::${r.name}`), [
+            "pulumi:providers:docker::docker",
             "docker:index/network:Network::network",
             "docker:index/remoteImage:RemoteImage::image",
             "pg-replication:index:Primary::primary",
             "docker:index/volume:Volume::primary-data",
             "docker:index/container:Container::primary",
+            "command:local:Command::primary-ready",
+            "command:local:Command::primary-superuser-password",
             "command:local:Command::primary-access",
             "pulumi:providers:postgresql::primary-sql",
             "postgresql:index/role:Role::replication-role",
             "pg-replication:index:StandbyReplica::standby-standby1",
             "docker:index/volume:Volume::standby-standby1-data",
+            "command:local:Command::standby-standby1-passfile",
             "command:local:Command::standby-standby1-clone",
             "docker:index/container:Container::standby-standby1",
             "command:local:Command::standby-standby1-streaming",
@@ -90,15 +100,54 @@ describe("the dev stack (the tutorial's plan)", () => {
         assert.deepEqual(c.opts.ignoreChanges, ["uploads"]);
     });
 
-    test("readiness is a TCP check as a named user, and the deployment waits for it", () => {
+    test("containers get a grace period for PostgreSQL's fast shutdown before the provider kills them", () => {
+        for (const c of run.ofType("Container")) {
+            assert.equal(c.inputs.destroyGraceSeconds, 60, c.name);
+        }
+    });
+
+    test("containers name the image, so a moved local tag replaces nothing on refresh", () => {
+        for (const c of run.ofType("Container")) {
+            assert.equal(plain(c.inputs.image), "postgres:13", c.name);
+            assert.ok(c.dataDeps.includes("image"), `${c.name} still waits for the RemoteImage`);
+        }
+    });
+
+    test("readiness is a constant TCP health check as a named user, with no provider wait", () => {
         for (const name of ["primary", "standby-standby1"]) {
             const c = plain(run.get("Container", name).inputs);
             assert.deepEqual(c.healthcheck.tests,
                 ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", "postgres"]);
-            assert.equal(c.wait, true);
-            assert.equal(c.waitTimeout, 120);
+            // The provider's wait runs on create only and accepts an unhealthy container next time.
+            assert.equal(c.wait, undefined);
+            assert.equal(c.waitTimeout, undefined);
             // Go's spelling, as the provider reads it back: anything else is a diff on every up.
-            assert.deepEqual([c.healthcheck.interval, c.healthcheck.timeout, c.healthcheck.startPeriod], ["1s", "5s", "2m0s"]);
+            assert.deepEqual([c.healthcheck.interval, c.healthcheck.timeout, c.healthcheck.retries, c.healthcheck.startPeriod],
+                ["1s", "5s", 10, "2m0s"]);
+        }
+    });
+
+    test("the primary's readiness gate runs on every new container; what talks to the primary waits for it", () => {
+        const ready = run.get("Command", "primary-ready");
+        assert.equal(ready.parent, "primary");
+        assert.deepEqual(env(ready), { PRIMARY_CONTAINER: "pg-replication-dev-primary", TIMEOUT: "120" });
+        assert.deepEqual(plain(ready.inputs.triggers), ["primary-id"]);
+        assert.match(ready.inputs.create, /pg_isready -q -h 127\.0\.0\.1/);
+        assert.match(ready.inputs.create, /\.State\.Health\.Status/);
+        for (const name of ["primary-access", "primary-superuser-password"]) {
+            assert.deepEqual(run.get("Command", name).dependsOn, ["primary-ready"], name);
+        }
+        assert.ok(run.get("pulumi:providers:postgresql", "primary-sql").dataDeps.includes("primary-ready"));
+        // The standbys and the policy depend on the Primary component, which holds the gate.
+        assert.ok(run.get("StandbyReplica", "standby-standby1").dependsOn.includes("primary"));
+        assert.ok(run.get("ReplicationPolicy", "replication-policy").dependsOn.includes("primary"));
+    });
+
+    test("every command but the password generators logs stderr only", () => {
+        const commands = run.ofType("Command");
+        assert.equal(commands.length, 7);
+        for (const c of commands) {
+            assert.equal(c.inputs.logging, "stderr", c.name);
         }
     });
 
@@ -123,13 +172,25 @@ describe("the dev stack (the tutorial's plan)", () => {
         assert.equal(access.parent, "primary");
     });
 
+    test("the superuser password is set on the primary over peer auth, and the provider waits for it", () => {
+        const set = run.get("Command", "primary-superuser-password");
+        assert.equal(set.parent, "primary");
+        assert.deepEqual(env(set), { PRIMARY_CONTAINER: "pg-replication-dev-primary" });
+        assert.ok(isSecret(set.inputs.stdin));
+        assert.equal(plain(set.inputs.stdin), "ALTER ROLE postgres PASSWORD 'super-Secret:pw\\1';\n");
+        assert.deepEqual(plain(set.inputs.triggers), ["primary-id"]);
+        const provider = run.get("pulumi:providers:postgresql", "primary-sql");
+        assert.ok(provider.dataDeps.includes("primary-superuser-password"), "the provider's password comes after ALTER ROLE");
+        assert.ok(isSecret(provider.inputs.password));
+        assert.equal(plain(provider.inputs.password), SUPER);
+    });
+
     test("the replication role goes through an explicit provider pointed at the primary", () => {
         const provider = run.get("pulumi:providers:postgresql", "primary-sql");
         assert.equal(plain(provider.inputs.host), "127.0.0.1");
         assert.equal(plain(provider.inputs.port), "5432");
         assert.equal(provider.inputs.username, "postgres");
         assert.ok(isSecret(provider.inputs.password));
-        assert.ok(provider.dataDeps.includes("primary"), "the provider waits for the healthy primary container");
 
         const role = run.get("Role", "replication-role");
         assert.equal(role.provider, "primary-sql");
@@ -140,20 +201,23 @@ describe("the dev stack (the tutorial's plan)", () => {
         assert.equal(role.inputs.connectionLimit, 5);
         assert.ok(isSecret(role.inputs.password));
         assert.equal(plain(role.inputs.password), REPL);
+        // Destroy skips DROP ROLE (no connection to a primary that may be stopped or gone).
+        assert.equal((role.opts.deletedWith as any)?.__name, "primary-data");
     });
 
     test("each standby is a component that clones, then runs, then proves it streams", () => {
         const standby = run.get("StandbyReplica", "standby-standby1");
         assert.deepEqual(standby.dependsOn, ["primary", "replication-role"]);
-        for (const child of ["standby-standby1-data", "standby-standby1-clone", "standby-standby1", "standby-standby1-streaming"]) {
+        for (const child of ["standby-standby1-data", "standby-standby1-passfile", "standby-standby1-clone", "standby-standby1",
+            "standby-standby1-streaming"]) {
             assert.equal(run.resources.find((r) => r.name === child && r.type !== standby.type)?.parent, "standby-standby1", child);
         }
 
         const clone = run.get("Command", "standby-standby1-clone");
-        assert.match(clone.inputs.create, /pg_basebackup -D "\$pgdata" -R -X stream -C -S "\$SLOT"/);
-        assert.match(clone.inputs.update, /^PASSFILE_ONLY=1$/m);
+        assert.match(clone.inputs.create, /pg_basebackup -D "\$staging" -R -X stream -C -S "\$SLOT"/);
         assert.match(clone.inputs.delete, /pg_drop_replication_slot/);
         assert.equal(clone.opts.deleteBeforeReplace, true);
+        assert.deepEqual(clone.dependsOn, ["standby-standby1-passfile"]);
         assert.deepEqual(plain(clone.inputs.triggers), ["pg-replication-dev-standby1-data", "172.18.0.101"]);
         assert.deepEqual(env(clone), {
             PRIMARY_CONTAINER: "pg-replication-dev-primary",
@@ -166,11 +230,10 @@ describe("the dev stack (the tutorial's plan)", () => {
             REPLICATION_USER: "repuser",
             HELPER_CONTAINER: "pg-replication-dev-standby1-clone",
             DOCKER_LABELS: "pg-replication.project=pg-replication pg-replication.stack=dev pg-replication.role=clone pg-replication.node=standby1",
-            TIMEOUT: "120",
         });
 
         const container = run.get("Container", "standby-standby1");
-        assert.deepEqual(container.dependsOn, ["standby-standby1-clone"]);
+        assert.deepEqual(container.dependsOn, ["standby-standby1-passfile", "standby-standby1-clone"]);
         assert.equal(labels(container)["pg-replication.clone"], "standby-standby1-clone-id");
         const inputs = plain(container.inputs);
         assert.deepEqual(inputs.ports, [{ internal: 5432, external: 5433, ip: "127.0.0.1" }]);
@@ -183,10 +246,31 @@ describe("the dev stack (the tutorial's plan)", () => {
         assert.match(gate.inputs.create, /pg_stat_replication WHERE application_name = '\$SLOT'/);
     });
 
-    test("the clone gets the replication password on stdin, escaped for a passfile, as a secret", () => {
+    test("the passfile command gets the replication password on stdin, escaped for a passfile, as a secret", () => {
+        const passfile = run.get("Command", "standby-standby1-passfile");
+        assert.ok(isSecret(passfile.inputs.stdin));
+        assert.equal(plain(passfile.inputs.stdin), "172.18.0.101:5432:*:repuser:repl-Secret\\:pw\\\\2\n");
+        assert.equal(passfile.inputs.update, undefined, "create and update are the same script");
+        assert.match(passfile.inputs.create, /--network none/);
+        assert.deepEqual(plain(passfile.inputs.triggers), ["pg-replication-dev-standby1-data"]);
+        assert.deepEqual(env(passfile), {
+            IMAGE: "postgres:13",
+            VOLUME: "pg-replication-dev-standby1-data",
+            SLOT: "standby1",
+            DOCKER_LABELS: "pg-replication.project=pg-replication pg-replication.stack=dev pg-replication.role=clone pg-replication.node=standby1",
+        });
+    });
+
+    test("F1: the clone holds no password and its update can never clone or delete", () => {
         const clone = run.get("Command", "standby-standby1-clone");
-        assert.ok(isSecret(clone.inputs.stdin));
-        assert.equal(plain(clone.inputs.stdin), "172.18.0.101:5432:*:repuser:repl-Secret\\:pw\\\\2\n");
+        assert.equal(clone.inputs.stdin, undefined);
+        assert.ok(!clone.dataDeps.includes("replication-password"));
+        const update: string = clone.inputs.update;
+        assert.match(update, /test -f \/var\/lib\/postgresql\/data\/pgdata\/PG_VERSION/);
+        assert.match(update, /data\/pgdata|data:ro/);
+        assert.ok(!/pg_basebackup|rm -rf|PASSFILE_ONLY/.test(update), "the update script must not be able to re-clone");
+        // The create never removes a cluster before a complete new clone is in place.
+        assert.match(clone.inputs.create, /pg_basebackup -D "\$staging"[^\n]*\n(?:.*\n)*rm -rf "\$pgdata"\nmv "\$staging" "\$pgdata"/);
     });
 
     test("the commit policy comes last and expects each standby's sync_state", () => {
@@ -248,17 +332,31 @@ describe("passwords left unset are generated once, as secrets", () => {
     test("one generator command per password, its output secret and out of the logs", () => {
         for (const name of ["superuser-password", "replication-password"]) {
             const gen = run.get("Command", name);
-            assert.deepEqual(gen.opts.additionalSecretOutputs, ["stdout"]);
+            assert.deepEqual(gen.opts.additionalSecretOutputs, ["stdout", "stderr"]);
             assert.equal(gen.inputs.logging, "none");
             assert.match(gen.inputs.create, /\/dev\/urandom/);
+            assert.equal(gen.inputs.update, KEEP_PREVIOUS);
         }
+    });
+
+    test("an update of a generator prints the password it already has, and never a new one", () => {
+        const kept = spawnSync("/bin/sh", ["-c", KEEP_PREVIOUS], {
+            env: { PATH: "/usr/bin:/bin", PULUMI_COMMAND_STDOUT: "Abc123previous" }, encoding: "utf8",
+        });
+        assert.equal(kept.status, 0, kept.stderr);
+        assert.equal(kept.stdout, "Abc123previous");
+        const lost = spawnSync("/bin/sh", ["-c", KEEP_PREVIOUS], { env: { PATH: "/usr/bin:/bin" }, encoding: "utf8" });
+        assert.notEqual(lost.status, 0);
+        assert.equal(lost.stdout, "");
+        assert.match(lost.stderr, /the previous password is not available/);
     });
 
     test("the generated passwords flow, as secrets, to the container, the role and the clone", () => {
         assert.ok(isSecret(run.get("Container", "primary").inputs.uploads));
         assert.equal(plain(run.get("Role", "replication-role").inputs.password), "stdout-of-replication-password");
         assert.ok(isSecret(run.get("Role", "replication-role").inputs.password));
-        assert.ok(run.get("Command", "standby-standby1-clone").dataDeps.includes("replication-password"));
+        assert.ok(run.get("Command", "standby-standby1-passfile").dataDeps.includes("replication-password"));
+        assert.ok(run.get("Command", "primary-superuser-password").dataDeps.includes("superuser-password"));
     });
 });
 
@@ -281,6 +379,33 @@ describe("changing the plan", () => {
         assert.equal(env(two.get("Command", "primary-access")).STANDBY_ADDRESSES, "172.18.0.102 172.18.0.103");
         assert.equal(env(two.get("Command", "replication-policy-apply")).EXPECTED, "standby1=async standby2=async");
         assert.equal(two.get("Container", "standby-standby2").inputs.name, "pg-replication-dev-standby2");
+    });
+
+    test("F1/M2: a new replicationPassword or readyTimeoutSeconds changes no container and no clone", async () => {
+        const changed = await runProgram({ ...DEV, replicationPassword: "another-one", readyTimeoutSeconds: "300" }, ["replicationPassword"]);
+        const base = await runProgram({ ...DEV, replicationPassword: "first-one" }, ["replicationPassword"]);
+        const differing = base.resources.filter((r) => r.type.startsWith("pulumi:providers:") === false &&
+            JSON.stringify(plain(r.inputs)) !== JSON.stringify(plain(changed.get(r.type, r.name).inputs))).map((r) => r.name);
+        assert.deepEqual(differing, ["primary-ready", "replication-role", "standby-standby1-passfile",
+            "standby-standby1-streaming", "replication-policy-apply"]);
+    });
+
+    test("a new superuserPassword changes only the ALTER ROLE command (the upload is ignored)", async () => {
+        const a = await runProgram({ ...DEV, superuserPassword: "first-one" }, ["superuserPassword"]);
+        const b = await runProgram({ ...DEV, superuserPassword: "another-one" }, ["superuserPassword"]);
+        const differing = a.resources.filter((r) => JSON.stringify(plain(r.inputs)) !== JSON.stringify(plain(b.get(r.type, r.name).inputs)))
+            .map((r) => r.name);
+        assert.deepEqual(differing, ["primary", "primary-superuser-password", "primary-sql"]);
+        const before = plain(a.get("Container", "primary").inputs);
+        const after = plain(b.get("Container", "primary").inputs);
+        assert.deepEqual({ ...after, uploads: undefined }, { ...before, uploads: undefined }, "only uploads, which ignoreChanges covers");
+    });
+
+    test("an image upgrade is an explicit change of the image key", async () => {
+        const upgraded = await runProgram({ ...DEV, image: "postgres:13.99" });
+        for (const name of ["primary", "standby-standby1"]) {
+            assert.equal(plain(upgraded.get("Container", name).inputs.image), "postgres:13.99");
+        }
     });
 
     test("the same config gives the same names and inputs (deterministic)", async () => {
