@@ -29,13 +29,38 @@ if [[ "$image" =~ ^postgres:([0-9]+)$ ]]; then
     bash scripts/build-images.sh --pull-first "${BASH_REMATCH[1]}"
 fi
 
+set +e
 toolchain=$(bash scripts/pulumi-toolchain.sh)
+rc=$?
+set -e
+if [[ $rc -eq 3 && "${PG_REPLICATION_STAND_IN_PLUGINS:-}" != 1 ]]; then
+    cat >&2 <<MSG
+$me: the provider plugins listed above cannot be had on this machine, so the real engine has
+$me: nothing to drive Docker and PostgreSQL with. To run through pg-replication's own stand-ins
+$me: for them (stand-ins/, see the README), say so explicitly:
+$me:     PG_REPLICATION_STAND_IN_PLUGINS=1 scripts/deploy.sh $stack $action
+MSG
+    exit 3
+elif [[ $rc -ne 0 && $rc -ne 3 ]]; then
+    exit "$rc"
+fi
 eval "$toolchain"
 export PULUMI_SKIP_UPDATE_CHECK=true
-# A toolchain built by our script has its plugins installed; it must never try a download.
+# A toolchain built by our script never downloads plugins: it has them, or stand-ins replace them.
 case "$(command -v pulumi)" in
     "${PG_REPLICATION_CACHE:-$HOME/.cache/pg-replication}"/*) export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true ;;
 esac
+if [[ "${PG_REPLICATION_STAND_IN_PLUGINS:-}" == 1 ]]; then
+    # The engine attaches to the stand-ins' servers (PULUMI_DEBUG_PROVIDERS) instead of loading
+    # plugins; nothing is installed into any plugin cache. They stop when this script ends.
+    export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+    npx tsc -p tsconfig.json
+    standin_log=${PG_REPLICATION_STAND_IN_LOG:-${TMPDIR:-/tmp}/pg-replication-stand-ins.log}
+    coproc STANDINS { exec node bin/stand-ins/main.js --log "$standin_log"; }
+    trap 'kill "$STANDINS_PID" 2>/dev/null || true' EXIT
+    read -r -t 30 line <&"${STANDINS[0]}" || { echo "$me: the stand-ins did not start (log: $standin_log)" >&2; exit 1; }
+    export "${line?}"   # PULUMI_DEBUG_PROVIDERS=docker:PORT,command:PORT,postgresql:PORT
+fi
 if ! pulumi whoami >/dev/null 2>&1; then
     state=${PG_REPLICATION_STATE:-$HOME/.local/share/pg-replication/state}
     mkdir -p "$state"

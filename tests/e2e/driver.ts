@@ -2,18 +2,19 @@
 // the process that drives it, and when the program or a resource fails the SDK leaves promise
 // rejections behind that node's test runner would count against whichever test is running.
 //
-//   node driver.js OP STACK BACKEND_DIR [CONFIG_JSON]    OP: up | preview | preview-no-changes |
-//                                                             destroy | outputs | rm
+//   node driver.js OP STACK BACKEND_DIR [CONFIG_JSON]    OP: up | refresh | preview |
+//                                        preview-no-changes | destroy | outputs | rm
 // Prints one JSON line: {"ok":true, ...} or {"ok":false,"error":"..."}.
-// E2E_PROGRAM=smoke runs the toolchain smoke program (smoke.ts) instead of the cluster.
+// With PG_REPLICATION_STAND_IN_PLUGINS=1 the engine attaches to the stand-in plugins, served from
+// this process for the one operation (stand-ins/launch.ts); nothing is installed as a plugin.
 
 import * as os from "node:os";
 import * as path from "node:path";
 import * as fs from "node:fs";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
 import { declareCluster } from "../../components/cluster";
-import { loadConfig } from "../../components/config";
-import { smokeProgram } from "./smoke";
+import { checkedConfig } from "../../components/preflight";
+import { startStandIns, StandIns } from "../../stand-ins/launch";
 
 function builtToolchain(): boolean {
     const cache = process.env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication");
@@ -26,12 +27,18 @@ function configMap(values: Record<string, unknown>): ConfigMap {
         [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") }]));
 }
 
+let standIns: StandIns | undefined;
+
 async function main(): Promise<unknown> {
     const [op, stackName, backend, configJson] = process.argv.slice(2);
+    if (process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
+        standIns = await startStandIns();
+    }
     const stack = await LocalWorkspace.createOrSelectStack({
         stackName,
         projectName: "pg-replication",
-        program: process.env.E2E_PROGRAM === "smoke" ? smokeProgram : async () => declareCluster(loadConfig()),
+        // What index.ts runs: the config read and checked against the engine, then the cluster.
+        program: async () => declareCluster(await checkedConfig()),
     }, {
         projectSettings: { name: "pg-replication", runtime: "nodejs", backend: { url: `file://${backend}` } },
         secretsProvider: "passphrase",
@@ -41,7 +48,8 @@ async function main(): Promise<unknown> {
             PULUMI_SKIP_UPDATE_CHECK: "true",
             // A toolchain built by scripts/pulumi-toolchain.sh has its plugins installed and
             // must never try to download one; a usual install may fetch its own.
-            ...(builtToolchain() ? { PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
+            ...(builtToolchain() || standIns ? { PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
+            ...(standIns ? { PULUMI_DEBUG_PROVIDERS: standIns.debugProviders } : {}),
         },
     });
     if (configJson) {
@@ -51,6 +59,8 @@ async function main(): Promise<unknown> {
     switch (op) {
         case "up":
             return { summary: (await stack.up(quiet)).summary };
+        case "refresh":
+            return { summary: (await stack.refresh(quiet)).summary };
         case "preview":
             return { changes: (await stack.preview(quiet)).changeSummary };
         case "preview-no-changes":
@@ -74,11 +84,13 @@ async function main(): Promise<unknown> {
 }
 
 main().then(
-    (result) => {
+    async (result) => {
+        await standIns?.stop();
         process.stdout.write(`${JSON.stringify({ ok: true, ...(result as object) })}\n`);
         process.exit(0);
     },
-    (err: Error) => {
+    async (err: Error) => {
+        await standIns?.stop();
         process.stdout.write(`${JSON.stringify({ ok: false, error: String(err?.message ?? err) })}\n`);
         process.exit(0);
     },

@@ -14,6 +14,8 @@ export interface E2EStack {
     name: string;
     /** Timed `up`; the timing is printed. Rejects with the engine's message on failure. */
     up(): Promise<{ summary: { resourceChanges?: Record<string, number> } }>;
+    /** `pulumi refresh`: state read back from Docker and PostgreSQL through the providers. */
+    refresh(): Promise<{ summary: { resourceChanges?: Record<string, number> } }>;
     preview(expectNoChanges?: boolean): Promise<{ changes: Record<string, number> }>;
     destroy(): Promise<void>;
     destroyAndRemove(): Promise<void>;
@@ -31,11 +33,10 @@ export function log(message: string): void {
 
 const DRIVER = path.join(__dirname, "driver.js");
 
-function drive(op: string, stack: string, backend: string, config?: Record<string, unknown>, program = "cluster"): Promise<any> {
+function drive(op: string, stack: string, backend: string, config?: Record<string, unknown>): Promise<any> {
     const args = [DRIVER, op, stack, backend, ...(config ? [JSON.stringify(config)] : [])];
-    const env = { ...process.env, E2E_PROGRAM: program };
     return new Promise((resolve, reject) => {
-        execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024, env }, (err, stdout, stderr) => {
+        execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
             const line = stdout.trim().split("\n").pop() ?? "";
             let result: any;
             try {
@@ -55,8 +56,8 @@ function drive(op: string, stack: string, backend: string, config?: Record<strin
 
 const timed = <T>(what: string, fn: () => Promise<T>) => timedIn("e2e", what, fn);
 
-/** A stack of the cluster program (or, with program "smoke", of the toolchain smoke program). */
-export async function e2eStack(name: string, config: Record<string, unknown>, program = "cluster"): Promise<E2EStack> {
+/** A stack of the cluster program, with its own file:// backend in a temporary folder. */
+export async function e2eStack(name: string, config: Record<string, unknown>): Promise<E2EStack> {
     const backend = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-e2e-"));
     // Stack config lives in the workspace folder, which each driver process makes anew, so the
     // whole config travels with every operation.
@@ -65,22 +66,23 @@ export async function e2eStack(name: string, config: Record<string, unknown>, pr
     const cleanup = () => fs.rmSync(backend, { recursive: true, force: true });
     return {
         name,
-        up: () => timed(`up ${name}`, () => drive("up", name, backend, take(), program)),
-        preview: (expectNoChanges = false) => drive(expectNoChanges ? "preview-no-changes" : "preview", name, backend, take(), program),
+        up: () => timed(`up ${name}`, () => drive("up", name, backend, take())),
+        refresh: () => timed(`refresh ${name}`, () => drive("refresh", name, backend, take())),
+        preview: (expectNoChanges = false) => drive(expectNoChanges ? "preview-no-changes" : "preview", name, backend, take()),
         async destroy() {
-            await timed(`destroy ${name}`, () => drive("destroy", name, backend, take(), program));
+            await timed(`destroy ${name}`, () => drive("destroy", name, backend, take()));
         },
         async destroyAndRemove() {
             try {
-                await timed(`destroy ${name}`, () => drive("destroy", name, backend, take(), program));
-                await drive("rm", name, backend, undefined, program);
+                await timed(`destroy ${name}`, () => drive("destroy", name, backend, take()));
+                await drive("rm", name, backend, undefined);
             } finally {
                 cleanup();
             }
         },
         async removeOnly() {
             try {
-                await drive("rm", name, backend, take(), program);
+                await drive("rm", name, backend, take());
             } finally {
                 cleanup();
             }
@@ -89,10 +91,10 @@ export async function e2eStack(name: string, config: Record<string, unknown>, pr
             current = { ...current, ...values };
         },
         async outputs() {
-            return (await drive("outputs", name, backend, take(), program)).outputs;
+            return (await drive("outputs", name, backend, take())).outputs;
         },
         async resourceTypes() {
-            return (await drive("outputs", name, backend, take(), program)).resourceTypes;
+            return (await drive("outputs", name, backend, take())).resourceTypes;
         },
     };
 }
