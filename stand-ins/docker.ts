@@ -442,8 +442,15 @@ export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env,
     return config.host || env.DOCKER_HOST || DEFAULT_HOST;
 }
 
-function engine(ctx: ProviderContext): DockerEngine {
-    return engineFor(resolveHost(ctx.config));
+/** MakeClient: the cached client for the configured host, pinged before its first use. */
+async function client(ctx: ProviderContext): Promise<DockerEngine> {
+    const e = engineFor(resolveHost(ctx.config));
+    try {
+        await e.apiVersion();
+    } catch (err) {
+        throw new Error(`failed to create Docker client: ${(err as Error).message}`);
+    }
+    return e;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -485,14 +492,25 @@ const labelList = (labels: Record<string, string> | null | undefined) =>
 const labelMap = (labels: unknown) =>
     Object.fromEntries((Array.isArray(labels) ? labels : []).map((l: Props) => [l.label, l.value]));
 
+/** Outputs come from the TF state: every schema attribute, no __defaults bookkeeping. */
 function withAll(all: readonly string[], values: Props): Props {
     const out: Props = Object.fromEntries(all.map((k) => [k, null]));
     for (const [k, v] of Object.entries(values)) {
         if (k !== DEFAULTS_KEY) {
-            out[k] = v;
+            out[k] = withoutDefaults(v);
         }
     }
     return out;
+}
+
+function withoutDefaults(value: unknown): unknown {
+    if (Array.isArray(value)) {
+        return value.map(withoutDefaults);
+    }
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).filter(([k]) => k !== DEFAULTS_KEY).map(([k, v]) => [k, withoutDefaults(v)]));
+    }
+    return value;
 }
 
 /** The planned state of a preview: inputs, computed attributes unknown. */
@@ -513,10 +531,11 @@ function planned(all: readonly string[], inputs: Props, computed: readonly strin
 const NETWORK_TYPE = "docker:index/network:Network";
 
 async function readNetwork(ctx: ProviderContext, id: string, base: Props): Promise<Props | undefined> {
+    const e = await client(ctx);
     let found: Props | undefined;
     await stateChange(2000, 5000, 30_000, "all_fields", async () => {
         try {
-            const n = (await engine(ctx).call("GET", `/networks/${encodeURIComponent(id)}`)).body;
+            const n = (await e.call("GET", `/networks/${encodeURIComponent(id)}`)).body;
             if (n.Scope === "overlay") {
                 throw new StandInError("overlay networks are not modelled by the stand-in");
             }
@@ -566,7 +585,7 @@ const network: ResourceHandler = {
         if (req.preview) {
             return { id: "", outputs: planned(NETWORK_ALL, inputs, ["driver", "internal", "ipamConfigs", "options", "scope"]) };
         }
-        const e = engine(ctx);
+        const e = await client(ctx);
         const body: Props = { Name: inputs.name };
         if (versionLessThan(await e.apiVersion(), "1.44")) {
             body.CheckDuplicate = true;
@@ -605,7 +624,7 @@ const network: ResourceHandler = {
         throw new StandInError(`${NETWORK_TYPE}: an in-place update is not possible (every attribute is ForceNew)`);
     },
     async delete(ctx, req) {
-        const e = engine(ctx);
+        const e = await client(ctx);
         await stateChange(2000, 5000, 30_000, "removed", async () => {
             try {
                 await e.call("GET", `/networks/${encodeURIComponent(req.id)}`);
@@ -639,9 +658,10 @@ function requireInputs(type: string, inputs: Props): Props {
 const VOLUME_TYPE = "docker:index/volume:Volume";
 
 async function readVolume(ctx: ProviderContext, id: string, base: Props): Promise<Props | undefined> {
+    const e = await client(ctx);
     let v: Props;
     try {
-        v = (await engine(ctx).call("GET", `/volumes/${encodeURIComponent(id)}`)).body;
+        v = (await e.call("GET", `/volumes/${encodeURIComponent(id)}`)).body;
     } catch (err) {
         if (isNotFound(err)) {
             return undefined;
@@ -684,9 +704,10 @@ const volume: ResourceHandler = {
         if (inputs.driver) {
             body.Driver = inputs.driver;
         }
+        const e = await client(ctx);
         let name: string;
         try {
-            name = (await engine(ctx).call("POST", "/volumes/create", { json: body })).body.Name;
+            name = (await e.call("POST", "/volumes/create", { json: body })).body.Name;
         } catch (err) {
             throw new Error(`Unable to create volume: ${(err as Error).message}`);
         }
@@ -706,7 +727,7 @@ const volume: ResourceHandler = {
         return { outputs: withAll(VOLUME_ALL, { ...req.oldOutputs, ...req.news }) };
     },
     async delete(ctx, req) {
-        const e = engine(ctx);
+        const e = await client(ctx);
         await stateChange(2000, 5000, 30_000, "removed", async () => {
             try {
                 await e.call("DELETE", `/volumes/${encodeURIComponent(req.id)}`, { query: { force: "true" } });
@@ -766,7 +787,7 @@ function repoDigestOf(name: string, image: LocalImage): string {
 }
 
 async function findOrRefuse(ctx: ProviderContext, name: string): Promise<LocalImage> {
-    const found = await findLocalImage(engine(ctx), name);
+    const found = await findLocalImage(await client(ctx), name);
     if (!found) {
         throw new StandInError(`Unable to read Docker image into resource: image ${name} is not present locally, and the docker stand-in does not pull images (the real provider would pull it here)`);
     }
@@ -793,7 +814,7 @@ const remoteImage: ResourceHandler = {
     },
     async read(ctx, req) {
         const name = req.state.name;
-        const image = await findLocalImage(engine(ctx), name);
+        const image = await findLocalImage(await client(ctx), name);
         return image && { id: image.Id + name, outputs: imageOutputs(name, image, req.state), inputs: requireInputs(IMAGE_TYPE, req.inputs) };
     },
     async update(ctx, req) {
@@ -809,7 +830,7 @@ const remoteImage: ResourceHandler = {
         if (state.keepLocally) {
             return;
         }
-        const e = engine(ctx);
+        const e = await client(ctx);
         if (await findLocalImage(e, state.name)) {
             try {
                 await e.call("DELETE", `/images/${encodeURIComponent(state.name)}`, { query: { force: String(Boolean(state.forceRemove)) } });
@@ -905,7 +926,7 @@ function containerCreateBody(inputs: Props): { config: Props; query: Record<stri
 
 /** resourceDockerContainerRead over the state `base` (planned or stored); undefined when gone. */
 async function readContainer(ctx: ProviderContext, id: string, base: Props): Promise<Props | undefined> {
-    const e = engine(ctx);
+    const e = await client(ctx);
     const list: Props[] = (await e.call("GET", "/containers/json", { query: { all: "true" } })).body;
     if (!list.some((c) => c.Id === id)) {
         return undefined;
@@ -1005,7 +1026,7 @@ function plannedContainer(id: string, inputs: Props): Props {
 async function waitHealthy(ctx: ProviderContext, id: string, timeoutSeconds: number): Promise<void> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
-        const c = (await engine(ctx).call("GET", `/containers/${id}/json`)).body;
+        const c = (await (await client(ctx)).call("GET", `/containers/${id}/json`)).body;
         if (!c.State?.Health) {
             throw new Error("you have supplied a 'wait' argument, but the container does not have a healthcheck defined. Please remove the 'wait' argument or add a 'healthcheck' attribute");
         }
@@ -1034,7 +1055,7 @@ const container: ResourceHandler = {
         if (req.preview) {
             return { id: "", outputs: planned(CONTAINER_ALL, inputs, CONTAINER_COMPUTED) };
         }
-        const e = engine(ctx);
+        const e = await client(ctx);
         if (!(await findLocalImage(e, inputs.image))) {
             throw new StandInError(`Unable to create container with image ${inputs.image}: not present locally, and the docker stand-in does not pull images (the real provider would pull it here)`);
         }
@@ -1119,7 +1140,7 @@ const container: ResourceHandler = {
         if (req.preview) {
             return { outputs: next };
         }
-        const e = engine(ctx);
+        const e = await client(ctx);
         if (!old.mustRun && next.mustRun) {
             ctx.log(`mustRun false -> true: starting container ${req.id}`);
             try {
@@ -1144,7 +1165,7 @@ const container: ResourceHandler = {
         return { outputs: next };
     },
     async delete(ctx, req) {
-        const e = engine(ctx);
+        const e = await client(ctx);
         const state = req.outputs;
         const id = req.id;
         if (state.attach) {

@@ -1,0 +1,481 @@
+// The docker stand-in against the real Docker engine: each test names the RULES ids it proves,
+// and the last test checks that every row of the table is proved by some test.
+
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { dockerStandIn, formatGoDuration, parseGoDuration, resolveHost, RULES } from "../../stand-ins/docker";
+import { InitError, Props, ProviderContext, StandInError, UNKNOWN } from "../../stand-ins/provider";
+
+const STACK = "standin-docker";
+const HOST = process.env.DOCKER_HOST || "unix:///var/run/docker.sock";
+const SUBNET = "172.28.1.0/24";
+const NET = `pgr-${STACK}-net`;
+const LABELS = [{ label: "pg-replication.stack", value: STACK }];
+const logs: string[] = [];
+const ctx: ProviderContext = { config: { host: HOST }, log: (m) => logs.push(m), engineLog: async () => undefined };
+
+const NETWORK = "docker:index/network:Network";
+const VOLUME = "docker:index/volume:Volume";
+const IMAGE = "docker:index/remoteImage:RemoteImage";
+const CONTAINER = "docker:index/container:Container";
+const h = (type: string) => dockerStandIn.resources[type];
+const urn = (type: string, name: string) => `urn:pulumi:test::pg::${type}::${name}`;
+
+const proved = new Set<string>();
+/** A test that proves the given RULES ids. */
+function rule(ids: string[], name: string, fn: () => Promise<void> | void) {
+    ids.forEach((id) => proved.add(id));
+    test(`[${ids.join(", ")}] ${name}`, fn);
+}
+
+function docker(...args: string[]): string {
+    return execFileSync("docker", ["-H", HOST, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+function inspect(id: string): any {
+    return JSON.parse(docker("inspect", id))[0];
+}
+
+async function check(type: string, news: Props, olds: Props = {}) {
+    return h(type).check(ctx, { urn: urn(type, "x"), type, olds, news });
+}
+async function create(type: string, news: Props, name = "x") {
+    const { inputs, failures } = await check(type, news);
+    assert.deepEqual(failures ?? [], []);
+    const res = await h(type).create(ctx, { urn: urn(type, name), type, inputs, preview: false, timeout: 0 });
+    return { ...res, inputs };
+}
+async function diff(type: string, oldInputs: Props, oldOutputs: Props, news: Props, ignoreChanges: string[] = []) {
+    const { inputs } = await check(type, news, oldInputs);
+    return h(type).diff(ctx, { urn: urn(type, "x"), type, id: "id", oldInputs, oldOutputs, news: inputs, ignoreChanges });
+}
+async function del(type: string, id: string, outputs: Props, oldInputs: Props = outputs) {
+    await h(type).delete(ctx, { urn: urn(type, "x"), type, id, outputs, oldInputs, timeout: 0 });
+}
+
+const IMAGE_ID = () => docker("image", "inspect", "postgres:13", "--format", "{{.Id}}");
+
+let network: { id: string; outputs: Props; inputs: Props };
+
+before(async () => {
+    cleanup();
+    network = await create(NETWORK, {
+        name: NET, driver: "bridge", ipamConfigs: [{ subnet: SUBNET, gateway: "172.28.1.1" }], labels: LABELS,
+    });
+});
+
+function cleanup() {
+    const ids = docker("ps", "-aq", "--filter", `label=pg-replication.stack=${STACK}`).split("\n").filter(Boolean);
+    if (ids.length) {
+        docker("rm", "-f", "-v", ...ids);
+    }
+    for (const kind of ["network", "volume"]) {
+        const names = docker(kind, "ls", "-q", "--filter", `label=pg-replication.stack=${STACK}`).split("\n").filter(Boolean);
+        if (names.length) {
+            docker(kind, "rm", ...names);
+        }
+    }
+    try {
+        docker("image", "rm", "pgr-standin-docker/tag:tmp");
+    } catch {
+        // not there
+    }
+}
+
+after(() => cleanup());
+
+// ---------------------------------------------------------------------------------------------
+// Provider configuration
+
+rule(["config.host"], "host: docker:host, else DOCKER_HOST, else the default socket; the CLI's context file is ignored", () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "standin-docker-"));
+    fs.mkdirSync(path.join(home, ".docker"));
+    fs.writeFileSync(path.join(home, ".docker", "config.json"), JSON.stringify({ currentContext: "elsewhere" }));
+    assert.equal(resolveHost({ host: "tcp://10.0.0.1:2375" }, { DOCKER_HOST: "unix:///env.sock" }, home), "tcp://10.0.0.1:2375");
+    assert.equal(resolveHost({}, { DOCKER_HOST: "unix:///env.sock" }, home), "unix:///env.sock");
+    assert.equal(resolveHost({}, { DOCKER_HOST: "" }, home), "unix:///var/run/docker.sock");
+    assert.equal(resolveHost({}, {}, home), "unix:///var/run/docker.sock");
+});
+
+rule(["config.context"], "DOCKER_CONTEXT overrides host with the context's docker endpoint; an unknown one fails", () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "standin-docker-"));
+    const dir = path.join(home, ".docker", "contexts", "meta", "0123abcd");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "meta.json"), JSON.stringify({ Name: "rootless", Endpoints: { docker: { Host: "unix:///run/user/1000/docker.sock" } } }));
+    assert.equal(resolveHost({ host: "unix:///x.sock" }, { DOCKER_CONTEXT: "rootless" }, home), "unix:///run/user/1000/docker.sock");
+    assert.equal(resolveHost({ context: "rootless" }, {}, home), "unix:///run/user/1000/docker.sock");
+    assert.throws(() => resolveHost({}, { DOCKER_CONTEXT: "other" }, home), { message: "Error loading Docker context 'other': context 'other' not found" });
+});
+
+rule(["config.check", "config.diff"], "CheckConfig keeps the inputs as given, refuses unmodelled keys; DiffConfig never replaces", async () => {
+    assert.deepEqual((await dockerStandIn.checkConfig({}, { host: "unix:///a.sock", version: "5.0.0" })).inputs, { host: "unix:///a.sock", version: "5.0.0" });
+    assert.deepEqual((await dockerStandIn.checkConfig({}, {})).inputs, {});
+    await assert.rejects(dockerStandIn.checkConfig({}, { certPath: "/x" }), StandInError);
+    const d = await dockerStandIn.diffConfig({ host: "unix:///a.sock" }, {}, { host: "unix:///b.sock" });
+    assert.equal(d.changes, "some");
+    assert.deepEqual(d.replaces, []);
+    assert.deepEqual(d.diffs, ["host"]);
+    assert.equal((await dockerStandIn.diffConfig({ host: "x" }, {}, { host: "x" })).changes, "none");
+});
+
+rule(["config.ping"], "an unreachable engine fails with the provider's ping message", async () => {
+    const bad: ProviderContext = { ...ctx, config: { host: "unix:///nonexistent/standin-docker.sock" } };
+    await assert.rejects(h(VOLUME).read(bad, { urn: "u", type: VOLUME, id: "v", state: {}, inputs: { name: "v" } }),
+        /^Error: failed to create Docker client: Error pinging Docker server, please make sure that unix:\/\/\/nonexistent\/standin-docker.sock is reachable and has a  '_ping' endpoint/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Check
+
+rule(["check.defaults"], "Check fills the TF defaults, top level and nested, and records them in __defaults", async () => {
+    const { inputs } = await check(CONTAINER, {
+        name: "c", image: "postgres:13",
+        ports: [{ internal: 5432, external: 58101 }],
+        healthcheck: { tests: ["CMD", "true"], interval: "1s" },
+        restart: "unless-stopped",
+    });
+    assert.equal(inputs.mustRun, true);
+    assert.equal(inputs.wait, false);
+    assert.equal(inputs.waitTimeout, 60);
+    assert.equal(inputs.removeVolumes, true);
+    assert.equal(inputs.networkMode, "bridge");
+    assert.equal(inputs.restart, "unless-stopped");
+    assert.deepEqual(inputs.__defaults, ["attach", "containerReadRefreshTimeoutMilliseconds", "logs", "memoryReservation", "mustRun",
+        "networkMode", "readOnly", "removeVolumes", "rm", "start", "stdinOpen", "tty", "wait", "waitTimeout"]);
+    assert.deepEqual(inputs.ports, [{ internal: 5432, external: 58101, ip: "0.0.0.0", protocol: "tcp", __defaults: ["ip", "protocol"] }]);
+    assert.deepEqual(inputs.healthcheck, {
+        tests: ["CMD", "true"], interval: "1s", timeout: "0s", startPeriod: "0s", startInterval: "0s", retries: 0,
+        __defaults: ["retries", "startInterval", "startPeriod", "timeout"],
+    });
+    const network = (await check(NETWORK, { name: "n" })).inputs;
+    assert.deepEqual(network, { name: "n", ipamDriver: "default", __defaults: ["ipamDriver"] });
+    const image = (await check(IMAGE, { name: "postgres:13", keepLocally: true })).inputs;
+    assert.deepEqual(image, { name: "postgres:13", keepLocally: true, platform: "", __defaults: ["platform"] });
+    // An old value that was a default is kept.
+    const again = (await check(CONTAINER, { name: "c", image: "i" }, { waitTimeout: 90, __defaults: ["waitTimeout"] })).inputs;
+    assert.equal(again.waitTimeout, 90);
+});
+
+rule(["check.validate"], "restart and health-check durations are validated with the provider's messages", async () => {
+    const { failures } = await check(CONTAINER, { name: "c", image: "i", restart: "sometimes", healthcheck: { tests: ["CMD", "true"], interval: "5x", timeout: "-1s" } });
+    assert.deepEqual(failures, [
+        { property: "restart", reason: "'sometimes' doesn't match the pattern '^(no|on-failure|always|unless-stopped)$'" },
+        { property: "healthcheck.interval", reason: "'5x' is not a valid duration" },
+        { property: "healthcheck.timeout", reason: "'-1s' duration must not be negative" },
+    ]);
+});
+
+rule(["check.unmodelled"], "a property the stand-in does not model fails Check naming it", async () => {
+    await assert.rejects(check(CONTAINER, { name: "c", image: "i", privileged: true }), { message: /property "privileged" is not modelled by the stand-in/ });
+    await assert.rejects(check(CONTAINER, { name: "c", image: "i", rm: true }), { message: /property "rm" = true is not modelled by the stand-in/ });
+    await assert.rejects(check(CONTAINER, { name: "c", image: "i", networksAdvanced: [{ name: "n", aliases: ["a"] }] }), { message: /"networksAdvanced.aliases" is not modelled/ });
+    await assert.rejects(check(NETWORK, { name: "n", internal: true }), StandInError);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Diff (no engine)
+
+const STATE: Props = {
+    name: "c", image: "sha256:1", hostname: "node1", command: ["postgres"], envs: ["A=1", "B=2"], labels: LABELS,
+    ports: [{ internal: 5432, external: 58101, ip: "127.0.0.1", protocol: "tcp" }],
+    healthcheck: { tests: ["CMD", "true"], interval: "1s", timeout: "5s", startPeriod: "2m0s", startInterval: "0s", retries: 10 },
+    restart: "unless-stopped", mustRun: true, wait: true, waitTimeout: 120, removeVolumes: true, networkMode: "bridge",
+    rm: false, readOnly: false, start: true, attach: false, logs: false, memoryReservation: 0, tty: false, stdinOpen: false,
+    containerReadRefreshTimeoutMilliseconds: 15000, maxRetryCount: 0, stopSignal: "", stopTimeout: 0,
+};
+const CONFIG: Props = {
+    name: "c", image: "sha256:1", hostname: "node1", command: ["postgres"], envs: ["B=2", "A=1"], labels: LABELS,
+    ports: [{ internal: 5432, external: 58101, ip: "127.0.0.1" }],
+    healthcheck: { tests: ["CMD", "true"], interval: "1s", timeout: "5s", startPeriod: "2m0s", retries: 10 },
+    restart: "unless-stopped", wait: true, waitTimeout: 120,
+};
+
+rule(["diff.computed"], "no diff when config matches the read-back state; unset computed attributes never diff; sets ignore order", async () => {
+    assert.equal((await diff(CONTAINER, CONFIG, STATE, CONFIG)).changes, "none");
+    const { hostname: _h, command: _c, ...noComputed } = CONFIG;
+    assert.equal((await diff(CONTAINER, CONFIG, STATE, noComputed)).changes, "none");
+    const d = await diff(CONTAINER, CONFIG, { ...STATE, destroyGraceSeconds: 30 }, CONFIG);
+    assert.deepEqual([d.changes, d.diffs, d.replaces], ["some", ["destroyGraceSeconds"], []]);
+});
+
+rule(["container.diff.update"], "healthcheck, wait, waitTimeout, restart, mustRun, destroyGraceSeconds changes are updates", async () => {
+    for (const change of [
+        { healthcheck: { ...CONFIG.healthcheck, startPeriod: "120s" } },
+        { wait: false }, { waitTimeout: 30 }, { restart: "no" }, { mustRun: false }, { destroyGraceSeconds: 30 }, { removeVolumes: false },
+    ]) {
+        const d = await diff(CONTAINER, CONFIG, STATE, { ...CONFIG, ...change });
+        assert.equal(d.changes, "some", JSON.stringify(change));
+        assert.deepEqual(d.replaces, [], JSON.stringify(change));
+        assert.deepEqual(d.diffs, Object.keys(change));
+    }
+});
+
+rule(["container.diff.replace", "container.dbr"], "name, image, hostname, command, envs, labels, uploads, networks, ports, volumes replace, delete first", async () => {
+    for (const change of [
+        { name: "d" }, { image: "sha256:2" }, { hostname: "other" }, { command: ["postgres", "-c", "x=1"] }, { envs: ["A=1"] },
+        { labels: [{ label: "l", value: "v" }] }, { uploads: [{ file: "/f", content: "c" }] }, { networksAdvanced: [{ name: "n" }] },
+        { ports: [{ internal: 5432, external: 58102, ip: "127.0.0.1" }] }, { volumes: [{ volumeName: "v", containerPath: "/v" }] },
+        { stopSignal: "SIGTERM" },
+    ]) {
+        const d = await diff(CONTAINER, CONFIG, STATE, { ...CONFIG, ...change });
+        assert.deepEqual(d.replaces, Object.keys(change), JSON.stringify(change));
+        assert.equal(d.deleteBeforeReplace, true);
+    }
+});
+
+rule(["container.diff.ports"], "ports: same length and same per-internal values suppress; a second read-back binding replaces", async () => {
+    const two = { ...STATE, ports: [STATE.ports[0], { ...STATE.ports[0], ip: "::" }] };
+    const d = await diff(CONTAINER, CONFIG, two, CONFIG);
+    assert.deepEqual(d.replaces, ["ports"]);
+    const reordered = { ...STATE, ports: [{ internal: 1, external: 58103, ip: "127.0.0.1", protocol: "tcp" }, STATE.ports[0]] };
+    const cfg = { ...CONFIG, ports: [CONFIG.ports[0], { internal: 1, external: 58103, ip: "127.0.0.1" }] };
+    assert.equal((await diff(CONTAINER, cfg, reordered, cfg)).changes, "none");
+});
+
+rule(["network.diff", "volume.diff", "image.diff"], "network/volume attributes replace (no provider DBR); image keepLocally updates, name replaces", async () => {
+    const net = { name: "n", driver: "bridge", ipamConfigs: [{ subnet: SUBNET, gateway: "172.28.1.1" }], labels: LABELS };
+    const netState = { ...net, ipamDriver: "default", scope: "local", options: {}, internal: false };
+    assert.equal((await diff(NETWORK, net, netState, net)).changes, "none");
+    const d = await diff(NETWORK, net, netState, { ...net, labels: [{ label: "pg-replication.stack", value: "other" }] });
+    assert.deepEqual([d.replaces, d.deleteBeforeReplace], [["labels"], false]);
+    const vol = { name: "v", labels: LABELS };
+    const vd = await diff(VOLUME, vol, { ...vol, driver: "local", mountpoint: "/m" }, { ...vol, name: "w" });
+    assert.deepEqual([vd.replaces, vd.deleteBeforeReplace], [["name"], false]);
+    const img = { name: "postgres:13", keepLocally: true };
+    const imgState = { ...img, platform: "", imageId: "sha256:1", repoDigest: "" };
+    const u = await diff(IMAGE, img, imgState, { ...img, keepLocally: false });
+    assert.deepEqual([u.changes, u.replaces], ["some", []]);
+    assert.deepEqual((await diff(IMAGE, img, imgState, { ...img, name: "postgres:17" })).replaces, ["name"]);
+});
+
+rule(["container.read.healthcheck"], "Go durations parse and print as Go does", () => {
+    assert.equal(parseGoDuration("120s"), 120e9);
+    assert.equal(parseGoDuration("1m30s"), 90e9);
+    assert.equal(parseGoDuration("1.5h"), 5400e9);
+    assert.equal(parseGoDuration("5x"), undefined);
+    assert.deepEqual([0, 1e9, 5e9, 120e9, 3600e9, 1.5e9, 2e6, 90e9].map(formatGoDuration),
+        ["0s", "1s", "5s", "2m0s", "1h0m0s", "1.5s", "2ms", "1m30s"]);
+});
+
+rule(["secrets.none"], "no sensitive attributes: outputs are secret only where inputs were", () => {
+    assert.deepEqual(dockerStandIn.secrets, { kind: "bridge", sensitive: {} });
+});
+
+rule(["preview"], "preview creates nothing and leaves computed attributes unknown", async () => {
+    const { inputs } = await check(CONTAINER, { name: `pgr-${STACK}-preview`, image: "postgres:13", labels: LABELS });
+    const res = await h(CONTAINER).create(ctx, { urn: "u", type: CONTAINER, inputs, preview: true, timeout: 0 });
+    assert.equal(res.id, "");
+    assert.equal(res.outputs.bridge, UNKNOWN);
+    assert.equal(res.outputs.name, `pgr-${STACK}-preview`);
+    assert.equal(docker("ps", "-aq", "--filter", `name=pgr-${STACK}-preview`), "");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Network, volume, image on the engine
+
+rule(["network.create", "network.read"], "the network is created as declared and reads back the same, with no diff", async () => {
+    const n = inspect(network.id);
+    assert.equal(n.Name, NET);
+    assert.deepEqual(n.IPAM.Config, [{ Subnet: SUBNET, Gateway: "172.28.1.1" }]);
+    assert.equal(network.outputs.driver, "bridge");
+    assert.deepEqual(network.outputs.ipamConfigs, [{ subnet: SUBNET, gateway: "172.28.1.1" }]);
+    assert.deepEqual(network.outputs.labels, LABELS);
+    assert.equal(network.outputs.scope, "local");
+    const read = await h(NETWORK).read(ctx, { urn: "u", type: NETWORK, id: network.id, state: network.outputs, inputs: network.inputs });
+    assert.deepEqual(read?.outputs, network.outputs);
+    assert.equal((await diff(NETWORK, network.inputs, read!.outputs, network.inputs)).changes, "none");
+});
+
+rule(["network.delete"], "network delete retries while it has active endpoints, then removes it; a gone network deletes fine", async () => {
+    const n = await create(NETWORK, { name: `${NET}-2`, labels: LABELS, ipamConfigs: [{ subnet: "172.28.2.0/24" }] });
+    const blocker = docker("run", "-d", "--label", `pg-replication.stack=${STACK}`, "--network", `${NET}-2`, "postgres:13", "sleep", "60");
+    setTimeout(() => docker("rm", "-f", blocker), 3000);
+    const started = Date.now();
+    await del(NETWORK, n.id, n.outputs);
+    assert.ok(Date.now() - started >= 6500, "the first retry comes 5 s after the 2 s delay");
+    assert.throws(() => docker("network", "inspect", n.id));
+    assert.ok(logs.some((l) => l.includes("active endpoints")));
+    await del(NETWORK, n.id, n.outputs);
+    assert.equal(await h(NETWORK).read(ctx, { urn: "u", type: NETWORK, id: n.id, state: n.outputs, inputs: n.inputs }), undefined);
+});
+
+rule(["volume.create", "volume.delete"], "volume create/read, delete retrying while in use", async () => {
+    const v = await create(VOLUME, { name: `pgr-${STACK}-vol`, labels: LABELS });
+    assert.equal(v.id, `pgr-${STACK}-vol`);
+    assert.equal(v.outputs.driver, "local");
+    assert.match(v.outputs.mountpoint, /pgr-standin-docker-vol/);
+    assert.deepEqual(v.outputs.labels, LABELS);
+    assert.equal((await diff(VOLUME, v.inputs, v.outputs, v.inputs)).changes, "none");
+    const user = docker("create", "--label", `pg-replication.stack=${STACK}`, "-v", `${v.id}:/data`, "postgres:13", "true");
+    setTimeout(() => docker("rm", "-f", user), 3000);
+    await del(VOLUME, v.id, v.outputs);
+    assert.throws(() => docker("volume", "inspect", v.id));
+    assert.equal(await h(VOLUME).read(ctx, { urn: "u", type: VOLUME, id: v.id, state: v.outputs, inputs: v.inputs }), undefined);
+});
+
+rule(["image.local", "image.delete"], "RemoteImage uses the local image; keepLocally keeps it, otherwise the tag is removed", async () => {
+    const img = await create(IMAGE, { name: "postgres:13", keepLocally: true });
+    assert.equal(img.outputs.imageId, IMAGE_ID());
+    assert.equal(img.id, IMAGE_ID() + "postgres:13");
+    assert.equal(img.outputs.repoDigest, "");
+    await del(IMAGE, img.id, img.outputs);
+    assert.equal(docker("image", "inspect", "postgres:13", "--format", "{{.Id}}"), IMAGE_ID());
+    docker("tag", "postgres:13", "pgr-standin-docker/tag:tmp");
+    const tmp = await create(IMAGE, { name: "pgr-standin-docker/tag:tmp" });
+    await del(IMAGE, tmp.id, tmp.outputs);
+    assert.throws(() => docker("image", "inspect", "pgr-standin-docker/tag:tmp"));
+    assert.equal(IMAGE_ID(), img.outputs.imageId);
+});
+
+rule(["image.nopull"], "a missing image is refused: the stand-in never pulls", async () => {
+    await assert.rejects(create(IMAGE, { name: "pgr-standin-docker/missing:never" }), (err: Error) =>
+        err instanceof StandInError && /does not pull/.test(err.message));
+    await assert.rejects(create(CONTAINER, { name: `pgr-${STACK}-nopull`, image: "pgr-standin-docker/missing:never", labels: LABELS }), /does not pull/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Containers on the engine
+
+/** What the server logged after its last start (the image's init phase also logs a shutdown). */
+function afterLastStart(log: string): string {
+    return log.slice(log.lastIndexOf("database system is ready to accept connections"));
+}
+
+/** Collects a container's log until it is removed. */
+function followLogs(id: string): Promise<string> {
+    return new Promise((resolve) => {
+        const child = spawn("docker", ["-H", HOST, "logs", "-f", id]);
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        child.on("close", () => resolve(out));
+    });
+}
+
+function postgresArgs(name: string, ip: string, port: number, extra: Props = {}): Props {
+    return {
+        name, hostname: "node1", image: IMAGE_ID(),
+        command: ["postgres", "-c", "listen_addresses=*"],
+        envs: ["PGDATA=/var/lib/postgresql/data/pgdata", "POSTGRES_PASSWORD_FILE=/run/secrets/standin/pw"],
+        uploads: [{ file: "/run/secrets/standin/pw", content: "s3cret" }],
+        labels: LABELS,
+        networksAdvanced: [{ name: NET, ipv4Address: ip }],
+        ports: [{ internal: 5432, external: port, ip: "127.0.0.1" }],
+        healthcheck: { tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-U", "postgres"], interval: "1s", timeout: "5s", retries: 10, startPeriod: "120s" },
+        wait: true, waitTimeout: 60, restart: "unless-stopped", mustRun: true,
+        ...extra,
+    };
+}
+
+rule(["container.create.sequence", "container.create.uploads", "container.create.wait", "container.read.healthcheck",
+    "container.read.env-labels", "container.read.networks", "container.read.image", "container.update.applies", "container.delete.stop"],
+"a postgres container: networks, upload, healthy wait, read-back, update applies restart only, clean stop with a grace period", async () => {
+    const volume = await create(VOLUME, { name: `pgr-${STACK}-data1`, labels: LABELS });
+    const c = await create(CONTAINER, postgresArgs(`pgr-${STACK}-pg1`, "172.28.1.10", 58101,
+        { volumes: [{ volumeName: volume.id, containerPath: "/var/lib/postgresql/data" }] }));
+    const info = inspect(c.id);
+    assert.equal(info.State.Health.Status, "healthy");
+    assert.deepEqual(Object.keys(info.NetworkSettings.Networks), [NET]);
+    assert.equal(info.NetworkSettings.Networks[NET].IPAddress, "172.28.1.10");
+    assert.equal(info.HostConfig.Init, false);
+    assert.deepEqual(info.HostConfig.Binds, [`${volume.id}:/var/lib/postgresql/data:rw`]);
+    assert.equal(docker("exec", c.id, "cat", "/run/secrets/standin/pw"), "s3cret");
+    assert.equal(docker("exec", c.id, "stat", "-c", "%a %u", "/run/secrets/standin/pw"), "644 0");
+    // Read-back forms.
+    assert.equal(c.outputs.healthcheck.startPeriod, "2m0s");
+    assert.equal(c.outputs.healthcheck.interval, "1s");
+    assert.deepEqual(c.outputs.envs, c.inputs.envs);
+    assert.deepEqual(c.outputs.labels, LABELS);
+    assert.deepEqual(c.outputs.networksAdvanced, [{ name: NET, ipv4Address: "172.28.1.10" }]);
+    assert.deepEqual(c.outputs.networkDatas.map((n: Props) => [n.networkName, n.ipAddress]), [[NET, "172.28.1.10"]]);
+    assert.equal(c.outputs.image, IMAGE_ID());
+    assert.deepEqual(c.outputs.ports, [{ internal: 5432, external: 58101, ip: "127.0.0.1", protocol: "tcp" }]);
+    assert.equal(c.outputs.exitCode, null);
+    // "120s" in config against "2m0s" read back: an update, every time.
+    const d = await diff(CONTAINER, c.inputs, c.outputs, postgresArgs(`pgr-${STACK}-pg1`, "172.28.1.10", 58101,
+        { volumes: [{ volumeName: volume.id, containerPath: "/var/lib/postgresql/data" }] }));
+    assert.deepEqual([d.diffs, d.replaces], [["healthcheck"], []]);
+    // Update: restart is applied, healthcheck and destroyGraceSeconds only reach the state.
+    const news = (await check(CONTAINER, { ...c.inputs, restart: "no", destroyGraceSeconds: 30, healthcheck: { ...c.inputs.healthcheck, retries: 3 } })).inputs;
+    const upd = await h(CONTAINER).update(ctx, { urn: "u", type: CONTAINER, id: c.id, oldInputs: c.inputs, oldOutputs: c.outputs, news, preview: false, timeout: 0, ignoreChanges: [] });
+    const after = inspect(c.id);
+    assert.equal(after.HostConfig.RestartPolicy.Name, "no");
+    assert.equal(after.Config.Healthcheck.Retries, 10);
+    assert.equal(upd.outputs.healthcheck.retries, 3);
+    assert.equal(upd.outputs.destroyGraceSeconds, 30);
+    // Delete with the grace period from state: PostgreSQL shuts down cleanly.
+    const log = followLogs(c.id);
+    await del(CONTAINER, c.id, upd.outputs);
+    assert.match(afterLastStart(await log), /received fast shutdown request[^]*database system is shut down/);
+    assert.throws(() => inspect(c.id));
+    await del(VOLUME, volume.id, volume.outputs);
+});
+
+rule(["container.delete.stop", "container.read.image"], "without destroyGraceSeconds the server is killed at once; image by name reads back as the name", async () => {
+    const c = await create(CONTAINER, postgresArgs(`pgr-${STACK}-pg2`, "172.28.1.11", 58102, { image: "postgres:13" }));
+    assert.equal(c.outputs.image, "postgres:13");
+    assert.equal(inspect(c.id).Config.Image, "postgres:13");
+    const log = followLogs(c.id);
+    const started = Date.now();
+    await del(CONTAINER, c.id, c.outputs);
+    assert.doesNotMatch(afterLastStart(await log), /database system is shut down/);
+    assert.ok(Date.now() - started < 5000);
+});
+
+rule(["container.create.initerror", "container.create.wait"], "a health check that never passes: InitError with the container's id after waitTimeout", async () => {
+    const args = {
+        name: `pgr-${STACK}-unhealthy`, image: "postgres:13", command: ["sleep", "300"], labels: LABELS,
+        healthcheck: { tests: ["CMD", "false"], interval: "1s", retries: 1 }, wait: true, waitTimeout: 3, mustRun: true,
+    };
+    const started = Date.now();
+    const err = await create(CONTAINER, args).then(() => undefined, (e) => e);
+    assert.ok(err instanceof InitError, String(err));
+    assert.match(err.message, /container failed to be in healthy state/);
+    assert.ok(Date.now() - started >= 3000);
+    assert.equal(inspect(err.id).Id, err.id);
+    assert.equal(err.outputs.id, err.id);
+    assert.equal(err.outputs.healthcheck.interval, "1s");
+    await del(CONTAINER, err.id, err.outputs);
+});
+
+rule(["container.create.wait", "container.create.initerror"], "wait without a health check fails at once, after the start", async () => {
+    const err = await create(CONTAINER, { name: `pgr-${STACK}-nohc`, image: "postgres:13", command: ["sleep", "300"], labels: LABELS, wait: true })
+        .then(() => undefined, (e) => e);
+    assert.ok(err instanceof InitError, String(err));
+    assert.match(err.message, /you have supplied a 'wait' argument, but the container does not have a healthcheck defined/);
+    assert.equal(inspect(err.id).State.Running, true);
+    await del(CONTAINER, err.id, err.outputs);
+});
+
+rule(["container.read.ports", "container.read.stopped", "container.update.applies", "container.read.gone", "container.delete.gone"],
+"0.0.0.0 reads back as one binding; a stopped container reads mustRun=false and no ports (so ports replace), Update starts it; a removed one is gone", async () => {
+    const c = await create(CONTAINER, {
+        name: `pgr-${STACK}-sleep`, image: "postgres:13", command: ["sleep", "300"], labels: LABELS,
+        ports: [{ internal: 5432, external: 58103, ip: "0.0.0.0" }], stopSignal: "SIGKILL",
+    });
+    assert.deepEqual(inspect(c.id).NetworkSettings.Ports["5432/tcp"], [{ HostIp: "0.0.0.0", HostPort: "58103" }]);
+    assert.deepEqual(c.outputs.ports, [{ internal: 5432, external: 58103, ip: "0.0.0.0", protocol: "tcp" }]);
+    assert.equal((await diff(CONTAINER, c.inputs, c.outputs, c.inputs)).changes, "none");
+    docker("stop", c.id);
+    const read = await h(CONTAINER).read(ctx, { urn: "u", type: CONTAINER, id: c.id, state: c.outputs, inputs: c.inputs });
+    assert.equal(read?.outputs.mustRun, false);
+    assert.equal(read?.outputs.exitCode, 137);
+    // Read sets ports from the stopped container (mustRun is still true in state at that point): none.
+    assert.deepEqual(read?.outputs.ports, []);
+    const d = await diff(CONTAINER, c.inputs, read!.outputs, c.inputs);
+    assert.deepEqual([d.diffs, d.replaces], [["mustRun", "ports"], ["ports"]]);
+    const upd = await h(CONTAINER).update(ctx, { urn: "u", type: CONTAINER, id: c.id, oldInputs: c.inputs, oldOutputs: read!.outputs, news: c.inputs, preview: false, timeout: 0, ignoreChanges: [] });
+    assert.equal(upd.outputs.mustRun, true);
+    assert.equal(inspect(c.id).State.Running, true);
+    docker("rm", "-f", c.id);
+    assert.equal(await h(CONTAINER).read(ctx, { urn: "u", type: CONTAINER, id: c.id, state: c.outputs, inputs: c.inputs }), undefined);
+    await del(CONTAINER, c.id, c.outputs);
+});
+
+test("every RULES row is proved by a test", () => {
+    assert.deepEqual(RULES.map((r) => r.id).filter((id) => !proved.has(id)), []);
+    assert.deepEqual([...proved].filter((id) => !RULES.some((r) => r.id === id)), []);
+});
