@@ -146,7 +146,7 @@ describe("PostgreSQL 13, the dev plan (async): up, check, scale 1→2→1, destr
         current = next;
         assert.deepEqual(steps, [
             "update primary-access",
-            "create standby-standby2", "create standby-standby2-data", "create standby-standby2-clone",
+            "create standby-standby2", "create standby-standby2-data", "create standby-standby2-passfile", "create standby-standby2-clone",
             "create standby-standby2", "create standby-standby2-streaming",
             "update replication-policy-apply",
         ]);
@@ -166,7 +166,7 @@ describe("PostgreSQL 13, the dev plan (async): up, check, scale 1→2→1, destr
         assert.deepEqual(steps, [
             "update primary-access", "update replication-policy-apply",
             "delete standby-standby2-streaming", "delete standby-standby2", "delete standby-standby2-clone",
-            "delete standby-standby2-data", "delete standby-standby2",
+            "delete standby-standby2-passfile", "delete standby-standby2-data", "delete standby-standby2",
         ]);
         assert.equal(started("pg-replication-int-pg13-primary"), primaryBefore);
         assert.deepEqual(await query(56432, "SELECT slot_name FROM pg_replication_slots ORDER BY 1"), [{ slot_name: "standby1" }]);
