@@ -67,17 +67,6 @@ export function nodeLabels(cfg: ClusterConfig, role: string, node: string): Reco
     return { ...cfg.labels, "pg-replication.role": role, "pg-replication.node": node };
 }
 
-/**
- * Applied to the components: their commands log stderr only (pulumi-command 1.2.1 `logging`:
- * "stdout", "stderr", "stdoutAndStderr", "none"; unset logs both). The scripts print nothing on
- * stdout on success and one summary line on stderr. Belongs in shell.ts dockerCommand; kept here
- * until that file takes it.
- */
-export const logStderrOnly: pulumi.ResourceTransformation = (a) =>
-    a.type === "command:local:Command" && a.props.logging === undefined
-        ? { props: { ...a.props, logging: "stderr" }, opts: a.opts }
-        : undefined;
-
 /** Labels in the docker provider's list form. */
 export function labelList(labels: Record<string, pulumi.Input<string>>): docker.types.input.ContainerLabel[] {
     return Object.entries(labels).map(([label, value]) => ({ label, value }));

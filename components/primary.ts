@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "./config";
-import { logStderrOnly, nodeContainerArgs, nodeVolume } from "./node";
+import { nodeContainerArgs, nodeVolume } from "./node";
 import { dockerCommand, script } from "./shell";
 
 /** Read once by the image's entrypoint when it initialises an empty data directory. */
@@ -44,7 +44,7 @@ export class PostgresPrimary extends pulumi.ComponentResource {
 
     constructor(name: string, args: PostgresPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         // Args stay out of super(): they hold a secret, and component inputs are saved in state.
-        super("pg-replication:index:Primary", name, {}, pulumi.mergeOptions(opts, { transformations: [logStderrOnly] }));
+        super("pg-replication:index:Primary", name, {}, opts);
         const { cfg } = args;
         const prefix = `${cfg.namePrefix}-primary`;
 

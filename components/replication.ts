@@ -1,6 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, expectedSyncState } from "./config";
-import { logStderrOnly } from "./node";
 import { dockerCommand, script } from "./shell";
 
 export interface ReplicationPolicyArgs {
@@ -21,7 +20,7 @@ export class ReplicationPolicy extends pulumi.ComponentResource {
     readonly synchronousStandbyNames: string;
 
     constructor(name: string, args: ReplicationPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("pg-replication:index:ReplicationPolicy", name, {}, pulumi.mergeOptions(opts, { transformations: [logStderrOnly] }));
+        super("pg-replication:index:ReplicationPolicy", name, {}, opts);
         const { cfg } = args;
         const r = cfg.replication;
         dockerCommand(`${name}-apply`, {

@@ -49,5 +49,8 @@ export function dockerCommand(name: string, args: DockerCommandArgs, opts: pulum
         stdin: args.stdin,
         triggers: args.triggers,
         interpreter: ["/bin/sh", "-c"],
+        // Scripts print nothing on stdout and one summary line on stderr (more only on failure),
+        // so the engine's log gets that line and nothing else.
+        logging: "stderr",
     }, opts);
 }

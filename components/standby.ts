@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, expectedSyncState, StandbySpec, SyncState } from "./config";
-import { CONTAINER_PORT, logStderrOnly, nodeContainerArgs, nodeLabels, nodeVolume } from "./node";
+import { CONTAINER_PORT, nodeContainerArgs, nodeLabels, nodeVolume } from "./node";
 import { dockerCommand, script } from "./shell";
 
 export interface StandbyReplicaArgs {
@@ -42,7 +42,7 @@ export class StandbyReplica extends pulumi.ComponentResource {
     readonly syncState: SyncState;
 
     constructor(name: string, args: StandbyReplicaArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("pg-replication:index:StandbyReplica", name, {}, pulumi.mergeOptions(opts, { transformations: [logStderrOnly] }));
+        super("pg-replication:index:StandbyReplica", name, {}, opts);
         const { cfg, spec } = args;
         const prefix = `${cfg.namePrefix}-${spec.name}`;
         const user = cfg.replication.user;

@@ -50,7 +50,7 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 case "$(command -v pulumi)" in
     "${PG_REPLICATION_CACHE:-$HOME/.cache/pg-replication}"/*) export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true ;;
 esac
-if [[ "${PG_REPLICATION_STAND_IN_PLUGINS:-}" == 1 ]]; then
+if [[ "${PG_REPLICATION_STAND_IN_PLUGINS:-}" == 1 && "$action" != output ]]; then
     # The engine attaches to the stand-ins' servers (PULUMI_DEBUG_PROVIDERS) instead of loading
     # plugins; nothing is installed into any plugin cache. They stop when this script ends.
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
@@ -78,5 +78,6 @@ fi
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 case "$action" in
     up|destroy|refresh) pulumi "$action" --stack "$stack" --yes "$@" ;;
+    output) pulumi stack output --stack "$stack" "$@" ;;
     *) pulumi "$action" --stack "$stack" "$@" ;;
 esac

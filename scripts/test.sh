@@ -2,8 +2,9 @@
 # Every test this project has, on a fresh machine: it brings up what each layer needs first.
 #   1. unit tests (Pulumi mocks, command scripts): need only Node >= 22 and the npm packages;
 #   2. the PostgreSQL image interface: needs a Docker engine and the postgres:13/17 images;
-#   3. the stand-in plugins against real Docker and PostgreSQL (each behaviour of the table);
-#   4. end to end: the real Pulumi engine drives the program against Docker and PostgreSQL. With
+#   3. integration: the command scripts' in-container parts on a real data directory;
+#   4. the stand-in plugins against real Docker and PostgreSQL (each behaviour of the table);
+#   5. end to end: the real Pulumi engine drives the program against Docker and PostgreSQL. With
 #      the real provider plugins when they can be had; otherwise through the stand-ins, said in a
 #      banner and in the total. PG_REPLICATION_REQUIRE_REAL_PLUGINS=1 makes the latter a failure.
 # Each layer's time is printed; the last line totals every test that ran.
@@ -31,6 +32,9 @@ layer "Docker engine and PostgreSQL images"
 bash scripts/docker-engine.sh
 bash scripts/build-images.sh 13 17
 counted bash tests/images/test-entrypoint.sh 13 17
+
+layer "integration: the clone scripts on a real PostgreSQL data directory"
+counted npm run test:integration
 
 layer "stand-in plugins against real Docker and PostgreSQL"
 counted npm run test:stand-ins

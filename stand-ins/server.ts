@@ -261,11 +261,12 @@ export async function serveStandIn(provider: StandInProvider, logFile: string, p
         create: unary("Create", async (call: grpc.ServerUnaryCall<provproto.CreateRequest, provproto.CreateResponse>) => {
             const r = call.request;
             const inputs = fromStruct(r.getProperties());
+            const started = Date.now();
             try {
                 const result = await handlerFor(r.getType()).create(contextFor(call), {
                     urn: r.getUrn(), type: r.getType(), inputs: reveal(inputs), preview: r.getPreview(), timeout: r.getTimeout(),
                 });
-                log(`Create${r.getPreview() ? " (preview)" : ""} ${r.getUrn()} -> ${result.id}`);
+                log(`Create${r.getPreview() ? " (preview)" : ""} ${r.getUrn()} -> ${result.id} (took ${Date.now() - started} ms)`);
                 const resp = new provproto.CreateResponse();
                 resp.setId(result.id);
                 resp.setProperties(toStruct(secretOutputs(provider, r.getType(), inputs, result.outputs)));
@@ -297,23 +298,25 @@ export async function serveStandIn(provider: StandInProvider, logFile: string, p
         update: unary("Update", async (call: grpc.ServerUnaryCall<provproto.UpdateRequest, provproto.UpdateResponse>) => {
             const r = call.request;
             const news = fromStruct(r.getNews());
+            const started = Date.now();
             const result = await handlerFor(r.getType()).update(contextFor(call), {
                 urn: r.getUrn(), type: r.getType(), id: r.getId(),
                 oldInputs: reveal(fromStruct(r.getOldInputs())), oldOutputs: reveal(fromStruct(r.getOlds())),
                 news: reveal(news), preview: r.getPreview(), timeout: r.getTimeout(), ignoreChanges: r.getIgnorechangesList(),
             });
-            log(`Update${r.getPreview() ? " (preview)" : ""} ${r.getUrn()}`);
+            log(`Update${r.getPreview() ? " (preview)" : ""} ${r.getUrn()} (took ${Date.now() - started} ms)`);
             const resp = new provproto.UpdateResponse();
             resp.setProperties(toStruct(secretOutputs(provider, r.getType(), news, result.outputs)));
             return resp;
         }),
         delete: unary("Delete", async (call: grpc.ServerUnaryCall<provproto.DeleteRequest, emptyproto.Empty>) => {
             const r = call.request;
+            const started = Date.now();
             await handlerFor(r.getType()).delete(contextFor(call), {
                 urn: r.getUrn(), type: r.getType(), id: r.getId(),
                 outputs: reveal(fromStruct(r.getProperties())), oldInputs: reveal(fromStruct(r.getOldInputs())), timeout: r.getTimeout(),
             });
-            log(`Delete ${r.getUrn()} (${r.getId()})`);
+            log(`Delete ${r.getUrn()} (${r.getId()}) (took ${Date.now() - started} ms)`);
             return new emptyproto.Empty();
         }),
         getMapping: unary("GetMapping", async () => new provproto.GetMappingResponse()),

@@ -4,7 +4,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
+import { caughtUp, docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
 
 const TIMEOUT = 15 * 60 * 1000;
 
@@ -29,14 +29,6 @@ function inspect(container: string): { id: string; startedAt: string } {
     return { id, startedAt };
 }
 
-/** Waits until a standby has replayed everything the primary has written so far. */
-async function caughtUp(primaryUrl: string, standbyUrl: string): Promise<void> {
-    const [{ lsn }] = await rows(primaryUrl, "SELECT pg_current_wal_lsn()::text AS lsn");
-    const replayed = await eventually(30, () => rows(standbyUrl,
-        `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (r) => r[0].done === true);
-    assert.equal(replayed[0].done, true, `standby did not replay up to ${lsn} within 30 s`);
-}
-
 async function replicationStates(primaryUrl: string): Promise<Record<string, string>> {
     const found = await rows(primaryUrl, "SELECT application_name, state, sync_state FROM pg_stat_replication");
     return Object.fromEntries(found.map((r) => [r.application_name, `${r.state}/${r.sync_state}`]));
@@ -49,7 +41,8 @@ async function testTable(url: string): Promise<string> {
 
 describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, destroy", { timeout: TIMEOUT }, () => {
     const name = "e2e-pg13";
-    const config = plan(13, 13, 55432, 1, { mode: "async" });
+    // Characters that need escaping in a passfile (: and \\), in SQL (') and in a URL (@).
+    const config = plan(13, 13, 55432, 1, { mode: "async", superuserPassword: "su'per:p@ss\\1", replicationPassword: "re'pl:p@ss\\2" });
     let s: E2EStack;
     let primaryUrl: string;
     let standby1Url: string;
@@ -93,14 +86,22 @@ describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, 
     });
 
     test("replication is allowed from the standby's address only, and no password sits in its config", async () => {
-        const rules = await rows(primaryUrl, `SELECT address, netmask, auth_method FROM pg_hba_file_rules
-            WHERE 'replication' = ANY(database)`);
-        assert.deepEqual(rules, [{ address: "172.30.13.102", netmask: "255.255.255.255", auth_method: "scram-sha-256" }]);
+        const rules = await rows(primaryUrl, `SELECT type, database, address, netmask, auth_method, error
+            FROM pg_hba_file_rules ORDER BY line_number`);
+        assert.deepEqual(rules.filter((r) => r.database?.includes("replication")).map(({ error, type, database, ...r }) => r),
+            [{ address: "172.30.13.102", netmask: "255.255.255.255", auth_method: "scram-sha-256" }]);
+        assert.deepEqual(rules.filter((r) => r.type !== "local").map((r) => r.auth_method), ["scram-sha-256", "scram-sha-256"],
+            "every TCP rule is scram-sha-256");
+        assert.deepEqual(rules.filter((r) => r.error !== null), []);
         const conf = docker("exec", `pg-replication-${name}-standby1`, "cat", "/var/lib/postgresql/data/pgdata/postgresql.auto.conf");
         assert.doesNotMatch(conf, /password=/);
         assert.match(conf, /passfile=\/var\/lib\/postgresql\/data\/replication\.pgpass/);
+        assert.match(conf, /primary_slot_name = 'standby1'/);
         assert.equal(docker("exec", `pg-replication-${name}-standby1`, "stat", "-c", "%a %U", "/var/lib/postgresql/data/replication.pgpass"),
             "600 postgres");
+        for (const container of [`pg-replication-${name}-standby1`, `pg-replication-${name}-primary`]) {
+            assert.ok(!docker("inspect", container).includes("p@ss"), `a password is visible in docker inspect ${container}`);
+        }
     });
 
     test("a second up changes nothing, and preview expects no changes", async () => {
@@ -174,6 +175,20 @@ for (const { major, mode, standbys, net, port, expected } of [
                 assert.equal(found[0].n, 1, standby);
             }
         });
+
+        if (standbys >= 2) {
+            test("with a quorum (ANY 1), writes go on while one standby is down", async () => {
+                const out = await s.outputs();
+                docker("stop", `pg-replication-${name}-standby2`);
+                try {
+                    const t0 = Date.now();
+                    await rows(out.primary.connectionString, "INSERT INTO t VALUES (2)");
+                    assert.ok(Date.now() - t0 < 5000, "the commit waited for the stopped standby");
+                } finally {
+                    docker("start", `pg-replication-${name}-standby2`);
+                }
+            });
+        }
     });
 }
 

@@ -129,4 +129,14 @@ export async function eventually<T>(seconds: number, probe: () => Promise<T>, ok
     return value;
 }
 
-export { docker, stackObjects as leftovers } from "../support/docker-objects";
+/** Waits until a standby has replayed everything the primary has written so far. */
+export async function caughtUp(primaryUrl: string, standbyUrl: string): Promise<void> {
+    const [{ lsn }] = await rows(primaryUrl, "SELECT pg_current_wal_lsn()::text AS lsn");
+    const replayed = await eventually(30, () => rows(standbyUrl,
+        `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (r) => r[0].done === true);
+    if (replayed[0].done !== true) {
+        throw new Error(`standby did not replay up to ${lsn} within 30 s`);
+    }
+}
+
+export { containerLog, docker, stackObjects as leftovers } from "../support/docker-objects";

@@ -7,7 +7,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { docker, e2eStack, E2EStack, eventually, leftovers, rows, withClient } from "./harness";
+import { containerLog, docker, e2eStack, E2EStack, eventually, leftovers, rows, withClient } from "./harness";
 
 const TIMEOUT = 15 * 60 * 1000;
 const NAME = "e2e-regressions";
@@ -139,7 +139,7 @@ describe("regressions of the real-provider fixes (issue 7)", { timeout: TIMEOUT 
         await s.up();
         const newId = identity(PRIMARY).split(" ")[0];
         assert.notEqual(newId, oldId, "changing the port replaces the primary on its volume");
-        const log = docker("logs", PRIMARY);
+        const log = containerLog(PRIMARY);
         assert.match(log, /database system was shut down at/);
         assert.doesNotMatch(log, /database system was interrupted|not properly shut down|automatic recovery in progress/);
         const out = await s.outputs();

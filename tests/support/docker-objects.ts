@@ -7,6 +7,11 @@ export function docker(...args: string[]): string {
     return execFileSync("docker", args, { encoding: "utf8" }).trim();
 }
 
+/** A container's log, both streams (PostgreSQL writes its log to stderr). */
+export function containerLog(container: string): string {
+    return execFileSync("sh", ["-c", 'docker logs "$1" 2>&1', "sh", container], { encoding: "utf8" });
+}
+
 const KINDS = [
     { kind: "container", list: ["ps", "-aq"], remove: ["rm", "-f", "-v"] },
     { kind: "volume", list: ["volume", "ls", "-q"], remove: ["volume", "rm", "-f"] },

@@ -1,0 +1,171 @@
+// `npm run bench [-- ROUNDS]`: the user's path against the tutorial's own steps, interleaved in
+// one run and reported as ratios (absolute seconds depend on the machine; ratios from one run do
+// not). Each round runs, in this order:
+//   tutorial   bench/tutorial.sh up, then down (the docker CLI, as the tutorial does it by hand)
+//   dev        `pulumi up --yes` of the dev plan (CLI + language host on this project), a no-op
+//              `pulumi up --yes`, `pulumi preview`, then `pulumi destroy --yes`
+//   pg17       `pulumi up --yes` and `pulumi destroy --yes` of the pg17 plan (two standbys)
+//   empty      `pulumi up --yes` of a project with no resource (bench/empty-project): the engine's
+//              and the language host's fixed cost
+// Plans are the shipped stack files' with subnets and ports moved off them. With
+// PG_REPLICATION_STAND_IN_PLUGINS=1 the engine attaches to the stand-in plugins (said in the
+// output), and their log gives each resource's create time.
+
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { removeStackObjects } from "../tests/support/docker-objects";
+import { banner, startStandIns, StandIns } from "../stand-ins/launch";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const ROUNDS = Number(process.argv[2] ?? 3);
+
+const DEV_PLAN = `config:
+  pg-replication:image: postgres:13
+  pg-replication:networkName: bench-dev-net
+  pg-replication:subnet: 172.31.61.0/24
+  pg-replication:primaryAddress: 172.31.61.101
+  pg-replication:primaryPort: 56610
+  pg-replication:standbys:
+    - name: standby1
+      address: 172.31.61.102
+      port: 56611
+  pg-replication:replicationUser: repuser
+  pg-replication:replicationConnectionLimit: 5
+  pg-replication:mode: async
+`;
+const PG17_PLAN = `config:
+  pg-replication:image: postgres:17
+  pg-replication:subnet: 172.31.62.0/24
+  pg-replication:primaryAddress: 172.31.62.101
+  pg-replication:primaryPort: 56620
+  pg-replication:standbys:
+    - name: standby1
+      address: 172.31.62.102
+      port: 56621
+    - name: standby2
+      address: 172.31.62.103
+      port: 56622
+  pg-replication:mode: sync
+  pg-replication:syncCount: 1
+`;
+
+interface Run {
+    ms: number;
+    /** Stand-in log lines written during the run. */
+    standInLog: string[];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-bench-"));
+    const standInLog = path.join(work, "stand-ins.log");
+    let standIns: StandIns | undefined;
+    if (process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
+        standIns = await startStandIns(standInLog);
+        process.stderr.write(`${banner()}\n`);
+    }
+    fs.mkdirSync(path.join(work, "state"));
+    const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
+        PULUMI_CONFIG_PASSPHRASE: "bench-only",
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        ...(standIns ? { PULUMI_DEBUG_PROVIDERS: standIns.debugProviders, PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
+    };
+    const plans: Record<string, string> = { "bench-dev": DEV_PLAN, "bench-pg17": PG17_PLAN };
+    for (const [stack, plan] of Object.entries(plans)) {
+        fs.writeFileSync(path.join(work, `${stack}.yaml`), plan);
+    }
+
+    const logLines = () => (fs.existsSync(standInLog) ? fs.readFileSync(standInLog, "utf8").split("\n") : []);
+    const timed = async (fn: () => Promise<void>): Promise<Run> => {
+        const before = logLines().length;
+        const started = process.hrtime.bigint();
+        await fn();
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        return { ms, standInLog: logLines().slice(before) };
+    };
+    const run = (cmd: string, args: string[], cwd: string) => new Promise<void>((resolve, reject) => {
+        const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`))));
+    });
+    const pulumi = (stack: string, ...args: string[]) => run("pulumi", [...args, "--stack", stack, "--non-interactive",
+        ...(plans[stack] ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])], stack === "bench-empty"
+        ? path.join(ROOT, "bench", "empty-project") : ROOT);
+    const tutorial = (...args: string[]) => run("bash", [path.join(ROOT, "bench", "tutorial.sh"), ...args], ROOT);
+
+    for (const stack of ["bench-dev", "bench-pg17", "bench-empty"]) {
+        removeStackObjects(stack);
+        await pulumi(stack, "stack", "init", "--secrets-provider", "passphrase");
+    }
+    removeStackObjects("bench-tutorial");
+
+    const results = new Map<string, Run[]>();
+    const add = (key: string, r: Run) => results.set(key, [...(results.get(key) ?? []), r]);
+    try {
+        for (let round = 1; round <= ROUNDS; round++) {
+            process.stderr.write(`round ${round}/${ROUNDS}\n`);
+            add("tutorial up", await timed(() => tutorial("up", "bench-tutorial", "172.31.60", "56600")));
+            add("tutorial down", await timed(() => tutorial("down", "bench-tutorial")));
+            add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes")));
+            add("dev no-op up", await timed(() => pulumi("bench-dev", "up", "--yes")));
+            add("dev preview", await timed(() => pulumi("bench-dev", "preview")));
+            add("dev destroy", await timed(() => pulumi("bench-dev", "destroy", "--yes")));
+            add("pg17 up", await timed(() => pulumi("bench-pg17", "up", "--yes")));
+            add("pg17 destroy", await timed(() => pulumi("bench-pg17", "destroy", "--yes")));
+            add("empty up", await timed(() => pulumi("bench-empty", "up", "--yes")));
+        }
+    } finally {
+        for (const stack of ["bench-dev", "bench-pg17"]) {
+            await pulumi(stack, "destroy", "--yes").catch(() => undefined);
+            removeStackObjects(stack);
+        }
+        await tutorial("down", "bench-tutorial").catch(() => undefined);
+        await standIns?.stop();
+    }
+
+    const m = (key: string) => median(results.get(key)!.map((r) => r.ms));
+    const ratio = (a: string, b: string, goal?: number) =>
+        `  ${a} / ${b}: ${(m(a) / m(b)).toFixed(2)}${goal === undefined ? "" : `  (goal ≤ ${goal})`}`;
+    const lines = [
+        `pg-replication benchmark: medians of ${ROUNDS} interleaved rounds, as ratios (${standIns ? "through the STAND-IN plugins" : "real plugins"}; CLI ${execFileSync("pulumi", ["version"], { encoding: "utf8" }).trim()})`,
+        ratio("dev up", "tutorial up", 1.0),
+        ratio("dev no-op up", "tutorial up", 0.4),
+        ratio("dev destroy", "tutorial down", 1.5),
+        ratio("dev destroy", "tutorial up"),
+        ratio("pg17 up", "dev up", 1.3),
+        ratio("dev preview", "tutorial up"),
+        ratio("empty up", "tutorial up"),
+        ratio("empty up", "dev up"),
+    ];
+    if (standIns) {
+        // Where dev up's time goes: each resource's create, from the stand-ins' own log.
+        const shares = new Map<string, number[]>();
+        for (const r of results.get("dev up")!) {
+            for (const line of r.standInLog) {
+                const found = /Create (urn:\S+) -> .* \(took (\d+) ms\)/.exec(line);
+                if (found) {
+                    const name = found[1].split("::").pop()!;
+                    shares.set(name, [...(shares.get(name) ?? []), Number(found[2]) / r.ms]);
+                }
+            }
+        }
+        const top = [...shares.entries()].map(([k, v]) => [k, median(v)] as const).filter(([, v]) => v >= 0.02)
+            .sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`);
+        lines.push(`  share of dev up spent in each resource's create (≥ 2%): ${top.join(", ")}`);
+        lines.push(`  program and engine outside creates: see dev preview and empty up above`);
+    }
+    console.log(lines.join("\n"));
+    fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+});

@@ -1,0 +1,104 @@
+// The main job as a user runs it: `scripts/deploy.sh STACK up` — the Pulumi CLI and the Node.js
+// language host on the project directory (TypeScript compiled by the SDK, preview then update),
+// then the tutorial's checks from outside with a Postgres client, `output`, and `destroy`. It runs
+// on a copy of the project (so no stack file lands in the repository) with the dev stack's plan
+// moved to its own subnet and ports, and a file:// backend of its own.
+
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { caughtUp, leftovers, log, rows, withClient } from "./harness";
+
+const ROOT = path.resolve(__dirname, "..", "..", "..");
+const STACK = "e2e-deploy";
+const COPIED = ["Pulumi.yaml", "index.ts", "components", "stand-ins", "scripts", "images", "package.json",
+    "package-lock.json", "tsconfig.json"];
+
+const STACK_FILE = `config:
+  pg-replication:image: postgres:13
+  pg-replication:networkName: pg-replication-e2e-deploy
+  pg-replication:subnet: 172.30.80.0/24
+  pg-replication:primaryAddress: 172.30.80.101
+  pg-replication:primaryPort: 55800
+  pg-replication:standbys:
+    - name: standby1
+      address: 172.30.80.102
+      port: 55801
+  pg-replication:replicationUser: repuser
+  pg-replication:replicationConnectionLimit: 5
+`;
+
+function deploy(dir: string, env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+        execFile("bash", [path.join(dir, "scripts", "deploy.sh"), STACK, ...args], { env, maxBuffer: 64 * 1024 * 1024 },
+            (err, stdout, stderr) => {
+                log(`deploy.sh ${STACK} ${args.join(" ")} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+                if (err) {
+                    reject(new Error(`deploy.sh ${args.join(" ")} failed: ${err.message}\n${stdout}\n${stderr}`));
+                } else {
+                    resolve({ stdout, stderr });
+                }
+            });
+    });
+}
+
+describe("scripts/deploy.sh: the user's path through the CLI and the language host", { timeout: 10 * 60 * 1000 }, () => {
+    let dir: string;
+    let env: NodeJS.ProcessEnv;
+    before(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-deploy-"));
+        for (const entry of COPIED) {
+            fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+        }
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+        fs.writeFileSync(path.join(dir, `Pulumi.${STACK}.yaml`), STACK_FILE);
+        fs.mkdirSync(path.join(dir, ".state"));
+        env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${path.join(dir, ".state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase",
+            PG_REPLICATION_STAND_IN_LOG: path.join(dir, "stand-ins.log"),
+        };
+    });
+    after(async () => {
+        try {
+            await deploy(dir, env, "destroy");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        assert.deepEqual(leftovers(STACK), []);
+    });
+
+    test("up builds the dev plan, the tutorial's rows reach the standby, destroy removes it all", async () => {
+        const up = await deploy(dir, env, "up");
+        if (env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
+            assert.match(up.stderr, /STAND-IN PLUGINS IN USE/, "the run says the stand-ins are in use");
+            assert.match(up.stdout, /stand-in plugin in use: docker 5\.0\.0/, "so does the update's own output");
+        }
+        assert.match(up.stdout, /Resources:\s+\+ \d+ created/);
+
+        const { stdout } = await deploy(dir, env, "output", "--json", "--show-secrets");
+        const out = JSON.parse(stdout);
+        const primary = out.primary.connectionString;
+        const standby = out.standbys.standby1.connectionString;
+        await withClient(primary, (c) => c.query("CREATE DATABASE test"));
+        await withClient(primary, async (c) => {
+            await c.query('CREATE TABLE test ("id" int4 NOT NULL, "value" varchar(255), PRIMARY KEY ("id"))');
+            await c.query("INSERT INTO test SELECT generate_series(1,10), md5(random()::text)");
+        }, "test");
+        await caughtUp(primary, standby);
+        const onPrimary = await rows(primary, "SELECT id, value FROM test ORDER BY id", "test");
+        assert.equal(onPrimary.length, 10);
+        assert.deepEqual(await rows(standby, "SELECT id, value FROM test ORDER BY id", "test"), onPrimary);
+
+        const again = await deploy(dir, env, "up");
+        assert.doesNotMatch(again.stdout, /[+~-] \d+ (created|updated|deleted|replaced)/, "a second up changes nothing");
+
+        await deploy(dir, env, "destroy");
+        assert.deepEqual(leftovers(STACK), []);
+    });
+});
