@@ -23,10 +23,28 @@ export interface NodeOutput {
     connectionString: pulumi.Output<string>;
 }
 
+/** One node of the plan, as the status tool (status/) reads it. */
+export interface PlannedNode {
+    name: string;
+    host: string;
+    port: number;
+    /** The node's address on the cluster network. */
+    address: string;
+    containerName: pulumi.Output<string>;
+    role: "primary" | "standby";
+    /** Standbys only: the sync_state the commit policy promises. */
+    syncState?: string;
+    /** postgresql:// URL for the superuser; a secret. */
+    connectionString: pulumi.Output<string>;
+}
+
 export interface ClusterOutputs {
     network: { name: pulumi.Output<string>; subnet: string };
     primary: NodeOutput;
     standbys: Record<string, NodeOutput>;
+    nodes: Record<string, PlannedNode>;
+    /** The Docker engine everything runs on (components/engine.ts). */
+    engine: { host: string };
     replication: { mode: string; user: string; synchronousStandbyNames: string; synchronousCommit: string };
 }
 
@@ -123,6 +141,28 @@ export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
             containerName: s.container.name,
             connectionString: url(s.host, s.port),
         }])),
+        nodes: Object.fromEntries([
+            ["primary", {
+                name: "primary",
+                host: primary.host,
+                port: primary.port,
+                address: cfg.primary.address,
+                containerName: primary.containerName,
+                role: "primary" as const,
+                connectionString: url(primary.host, primary.port),
+            }],
+            ...standbys.map((s, i): [string, PlannedNode] => [cfg.standbys[i].name, {
+                name: cfg.standbys[i].name,
+                host: s.host,
+                port: s.port,
+                address: cfg.standbys[i].address,
+                containerName: s.container.name,
+                role: "standby",
+                syncState: s.syncState,
+                connectionString: url(s.host, s.port),
+            }]),
+        ]),
+        engine: { host: cfg.dockerHost },
         replication: {
             mode: cfg.replication.mode,
             user: cfg.replication.user,
