@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { commandStandIn, goQuote, RULES } from "../../stand-ins/command";
-import { Props, ProviderContext, secret, StandInError, UNKNOWN } from "../../stand-ins/provider";
+import { isSecret, Props, ProviderContext, secret, StandInError, UNKNOWN } from "../../stand-ins/provider";
+import { secretOutputs } from "../../stand-ins/server";
 
 const TYPE = "command:local:Command";
 const URN = "urn:pulumi:test::pg-replication::command:local:Command::clone";
@@ -298,10 +299,14 @@ describe("command stand-in", () => {
     });
 
     rule("secrets.same-path: outputs are secret only where the same input is; stdout is not", async () => {
-        assert.deepEqual(commandStandIn.secrets, { kind: "bridge", sensitive: {} });
+        assert.deepEqual(commandStandIn.secrets, { kind: "infer" });
         // The server marks outputs by that rule; the stand-in's outputs mirror the inputs' paths.
         const { outputs } = await create({ create: "cat", stdin: "pw" });
         assert.deepEqual(outputs, { create: "cat", stdin: "pw", stdout: "pw", stderr: "" });
+        const marked = secretOutputs(commandStandIn, "command:local:Command", { create: "cat", stdin: secret("pw") }, outputs);
+        assert.ok(isSecret(marked.stdin), "the secret input stays secret");
+        assert.equal(marked.stdout, "pw", "stdout is not secret although it came from a secret stdin");
+        assert.equal(marked.create, "cat");
     });
 
     rule("assets.strict: assetPaths and archivePaths are refused", async () => {
