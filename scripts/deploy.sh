@@ -19,14 +19,15 @@ shift $(( $# < 2 ? $# : 2 ))
 me=deploy
 [[ -f "Pulumi.$stack.yaml" ]] || { echo "$me: no Pulumi.$stack.yaml in $(pwd)" >&2; exit 2; }
 
+# Set-up talks on stderr: stdout is Pulumi's alone (`deploy.sh dev output --json` is machine-readable).
 . scripts/node-env.sh
-[[ -d node_modules/@pulumi/pulumi ]] || npm ci --no-audit --no-fund
-bash scripts/docker-engine.sh
+[[ -d node_modules/@pulumi/pulumi ]] || npm ci --no-audit --no-fund >&2
+bash scripts/docker-engine.sh >&2
 
 image=$(sed -n 's/^ *pg-replication:image: *//p' "Pulumi.$stack.yaml" | tr -d '"'"'")
 image=${image:-postgres:13}
 if [[ "$image" =~ ^postgres:([0-9]+)$ ]]; then
-    bash scripts/build-images.sh --pull-first "${BASH_REMATCH[1]}"
+    bash scripts/build-images.sh --pull-first "${BASH_REMATCH[1]}" >&2
 fi
 
 set +e
@@ -54,7 +55,7 @@ if [[ "${PG_REPLICATION_STAND_IN_PLUGINS:-}" == 1 && "$action" != output ]]; the
     # The engine attaches to the stand-ins' servers (PULUMI_DEBUG_PROVIDERS) instead of loading
     # plugins; nothing is installed into any plugin cache. They stop when this script ends.
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-    npx tsc -p tsconfig.json
+    npx tsc -p tsconfig.json >&2
     standin_log=${PG_REPLICATION_STAND_IN_LOG:-${TMPDIR:-/tmp}/pg-replication-stand-ins.log}
     coproc STANDINS { exec node bin/stand-ins/main.js --log "$standin_log"; }
     trap 'kill "$STANDINS_PID" 2>/dev/null || true' EXIT
