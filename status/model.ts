@@ -1,0 +1,107 @@
+// The status tool's data: the plan (read from the stack's outputs and state), what was observed
+// (one probe per node and per container, status/collect.ts), and the report built from both
+// (status/report.ts). Only plain data here, so the report can be tested on fixtures.
+
+/** A node as the stack declares it. */
+export interface PlannedNode {
+    readonly name: string;
+    /** Where this machine reaches the node's published port. */
+    readonly host: string;
+    readonly port: number;
+    /** The node's address on the cluster network. */
+    readonly address?: string;
+    readonly containerName: string;
+    readonly role: "primary" | "standby";
+    /** Standbys: the sync_state the commit policy promises (async, sync or quorum). */
+    readonly syncState?: string;
+    readonly connectionString: string;
+    /** The container id Pulumi's state holds for this node, when the state could be read. */
+    readonly containerId?: string;
+}
+
+export interface Plan {
+    readonly stack: string;
+    /** The declared primary's node name. */
+    readonly primary: string;
+    readonly nodes: readonly PlannedNode[];
+    readonly replication: {
+        readonly mode: string;
+        readonly user?: string;
+        readonly synchronousStandbyNames: string;
+        readonly synchronousCommit: string;
+        readonly walKeepSize?: string;
+        readonly maxSlotWalKeepSize?: string;
+    };
+    readonly network?: { readonly name?: string; readonly subnet?: string };
+    /** The Docker engine (docker -H). */
+    readonly engineHost: string;
+}
+
+/** A row of the primary's pg_stat_replication. LSNs as PostgreSQL prints them (X/Y). */
+export interface ReplicationRow {
+    readonly applicationName: string;
+    readonly clientAddr: string | null;
+    readonly state: string;
+    readonly syncState: string;
+    readonly sentLsn: string | null;
+    readonly flushLsn: string | null;
+    readonly replayLsn: string | null;
+    /** pg_current_wal_lsn() - flush_lsn, taken in the same query. */
+    readonly flushLagBytes: number | null;
+    /** pg_current_wal_lsn() - replay_lsn, taken in the same query. */
+    readonly replayLagBytes: number | null;
+    readonly writeLagSeconds: number | null;
+    readonly flushLagSeconds: number | null;
+    readonly replayLagSeconds: number | null;
+}
+
+/** A row of the primary's pg_replication_slots. */
+export interface SlotRow {
+    readonly name: string;
+    readonly type: string;
+    readonly active: boolean;
+    readonly restartLsn: string | null;
+    /** reserved, extended, unreserved or lost (PostgreSQL 13+). */
+    readonly walStatus: string | null;
+    /** pg_current_wal_lsn() - restart_lsn. */
+    readonly heldBytes: number | null;
+}
+
+export interface ReachableNode {
+    readonly reachable: true;
+    readonly inRecovery: boolean;
+    readonly systemIdentifier: string;
+    readonly version: string;
+    readonly timeline: number | null;
+    /** Not in recovery: pg_current_wal_lsn(). */
+    readonly currentLsn: string | null;
+    /** In recovery: pg_last_wal_receive_lsn() and pg_last_wal_replay_lsn(). */
+    readonly receiveLsn: string | null;
+    readonly replayLsn: string | null;
+    /** In recovery: pg_stat_wal_receiver's status, or null when no receiver runs. */
+    readonly receiverStatus: string | null;
+    readonly synchronousStandbyNames: string;
+    readonly synchronousCommit: string;
+    /** max_slot_wal_keep_size in bytes; -1 is unlimited. */
+    readonly maxSlotWalKeepSizeBytes: number;
+    readonly walKeepSizeBytes: number;
+    readonly replication: readonly ReplicationRow[];
+    readonly slots: readonly SlotRow[];
+}
+
+export type NodeProbe = ReachableNode | { readonly reachable: false; readonly error: string };
+
+export interface ContainerProbe {
+    /** unknown: the engine could not be asked. */
+    readonly state: "running" | "stopped" | "missing" | "unknown";
+    readonly id?: string;
+    readonly status?: string;
+    readonly startedAt?: string;
+    readonly image?: string;
+    readonly error?: string;
+}
+
+export interface Observation {
+    readonly checkedAt: string;
+    readonly nodes: Readonly<Record<string, { readonly probe: NodeProbe; readonly container: ContainerProbe }>>;
+}

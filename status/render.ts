@@ -1,0 +1,85 @@
+// The report as text: a header, one row per node, the data at risk, the warnings.
+
+import Table from "cli-table3";
+import { formatBytes, NodeReport, Report } from "./report";
+
+const NO_BORDER = {
+    top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "",
+    "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  ",
+};
+
+function seconds(s: number | null): string {
+    return s === null ? "-" : `${s < 10 ? s.toFixed(3) : s.toFixed(0)}s`;
+}
+
+function roleWords(n: NodeReport): string {
+    if (n.role === "primary") {
+        return "primary";
+    }
+    if (n.role !== null) {
+        return `${n.role} standby`;
+    }
+    return n.plannedRole === "primary" ? "primary (planned)" : `${n.plannedRole} standby (planned)`;
+}
+
+function slotWords(n: NodeReport): string {
+    if (!n.slot) {
+        return "-";
+    }
+    const held = `${formatBytes(n.slot.heldBytes)}/${n.slot.limitBytes === null ? "unlimited" : formatBytes(n.slot.limitBytes)}`;
+    return `${n.slot.active ? "active" : "inactive"} ${held} ${n.slot.walStatus ?? ""}`.trim();
+}
+
+export function renderText(r: Report): string {
+    const c = r.cluster;
+    const p = r.policy;
+    const found = c.primary.found.length === 0 ? "none" : c.primary.found.join(", ");
+    const live = p.live
+        ? `synchronous_standby_names='${p.live.synchronousStandbyNames}' synchronous_commit=${p.live.synchronousCommit}`
+        : "unknown (no primary reachable)";
+    const needs = p.method === "none"
+        ? "commits wait for no standby"
+        : `needs ${p.required} of ${p.candidates.join(", ")}; streaming: ${p.confirming.join(", ") || "none"}`;
+    const lines = [
+        `stack ${r.stack}   checked ${r.checkedAt}   ${r.healthy ? "HEALTHY" : `${r.warnings.length} WARNING${r.warnings.length === 1 ? "" : "S"}`}`,
+        `cluster   system ${c.systemIdentifier ?? "?"}   PostgreSQL ${c.version ?? "?"}   timeline ${c.timeline ?? "?"}   WAL ${c.currentLsn ?? "?"}`,
+        `primary   declared ${c.primary.declared}   found ${found}`,
+        `policy    configured ${p.configured.mode} ('${p.configured.synchronousStandbyNames}', ${p.configured.synchronousCommit})`,
+        `          live ${live}`,
+        `          ${needs}   satisfied now: ${p.satisfied === null ? "unknown" : p.satisfied ? "yes" : "NO"}`,
+        "",
+    ];
+    const table = new Table({
+        head: ["NODE", "ADDRESS", "ROLE", "STATE", "TL", "RECEIVED", "REPLAYED", "LAG", "LAG TIME w/f/r", "SLOT held/limit"],
+        chars: NO_BORDER,
+        style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
+    });
+    for (const n of r.nodes) {
+        table.push([
+            n.name,
+            `${n.host}:${n.port}`,
+            roleWords(n),
+            n.state,
+            n.timeline === null ? "-" : String(n.timeline),
+            n.receivedLsn ?? "-",
+            n.replayedLsn ?? "-",
+            n.lag ? formatBytes(n.lag.replayedBytes) : "-",
+            n.lag ? [n.lag.writeSeconds, n.lag.flushSeconds, n.lag.replaySeconds].map(seconds).join(" ") : "-",
+            slotWords(n),
+        ]);
+    }
+    lines.push(...table.toString().split("\n").map((l) => l.trimEnd()), "");
+    lines.push(`data at risk: ${r.dataAtRisk.text}`);
+    if (r.warnings.length > 0) {
+        lines.push("", "warnings:");
+        for (const w of r.warnings) {
+            lines.push(`  ! ${w.message}`, `    → ${w.action}`);
+        }
+    }
+    return lines.join("\n") + "\n";
+}
+
+/** One frame of --watch: cursor home, each line cleared to its end, the rest of the screen cleared; no full clear, so no flicker. */
+export function watchFrame(text: string): string {
+    return "\x1b[H" + text.replace(/\n$/, "").split("\n").map((l) => `${l}\x1b[K`).join("\n") + "\n\x1b[J";
+}

@@ -1,0 +1,423 @@
+// From plan + observation to the report: each node's role and state, the commit policy as
+// configured and as live, the data at risk, and the warnings with what to do. Pure functions, so
+// every rule is tested on fixtures (tests/unit/status.test.ts); status/render.ts prints it.
+
+import { ContainerProbe, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
+
+/** A standby further behind than this (bytes not yet replayed) is "behind". */
+export const BEHIND_BYTES = 16 * 1024 * 1024;
+/** ...or whose replay lags by more than this many seconds. */
+export const BEHIND_SECONDS = 30;
+/** A slot holding this share of max_slot_wal_keep_size is near its limit. */
+export const SLOT_NEAR_LIMIT = 0.8;
+
+export type Role = "primary" | "sync" | "quorum" | "async" | "potential";
+
+export interface NodeReport {
+    name: string;
+    host: string;
+    port: number;
+    address: string | null;
+    containerName: string;
+    /** primary, or the sync_state the plan promises (async, sync, quorum). */
+    plannedRole: string;
+    /** What the node is now: primary (accepts writes), or the sync_state the primary reports; null when unknown. */
+    role: Role | null;
+    /** running (a primary), streaming, catching up, starting, backing up, stopping, not streaming,
+     *  promoted (a standby that accepts writes), in recovery (the declared primary as a standby),
+     *  down (PostgreSQL does not answer), stopped or missing (its container). */
+    state: string;
+    reachable: boolean;
+    /** Why the node could not be queried. */
+    error: string | null;
+    systemIdentifier: string | null;
+    version: string | null;
+    timeline: number | null;
+    /** Standbys: WAL received and flushed, and replayed (X/Y). Primary: null. */
+    receivedLsn: string | null;
+    replayedLsn: string | null;
+    lag: {
+        /** WAL the primary has written that this standby has not flushed / not replayed. */
+        receivedBytes: number | null;
+        replayedBytes: number | null;
+        /** pg_stat_replication write_lag, flush_lag, replay_lag in seconds (null when idle or unknown). */
+        writeSeconds: number | null;
+        flushSeconds: number | null;
+        replaySeconds: number | null;
+    } | null;
+    slot: {
+        name: string;
+        active: boolean;
+        /** WAL the slot holds on the primary: pg_current_wal_lsn() - restart_lsn. */
+        heldBytes: number | null;
+        /** max_slot_wal_keep_size in bytes; null when unlimited. */
+        limitBytes: number | null;
+        walStatus: string | null;
+    } | null;
+    container: {
+        state: ContainerProbe["state"];
+        id: string | null;
+        /** The id Pulumi's state holds. */
+        plannedId: string | null;
+        image: string | null;
+        startedAt: string | null;
+    };
+}
+
+export interface Warning {
+    /** A stable identifier of the kind of problem. */
+    code: string;
+    node: string | null;
+    message: string;
+    action: string;
+}
+
+export interface ParsedPolicy {
+    method: "none" | "first" | "any";
+    count: number;
+    /** The listed standby names; ["*"] for any standby. */
+    names: string[];
+}
+
+export interface Report {
+    stack: string;
+    checkedAt: string;
+    healthy: boolean;
+    cluster: {
+        systemIdentifier: string | null;
+        version: string | null;
+        primary: { declared: string; found: string[] };
+        timeline: number | null;
+        currentLsn: string | null;
+    };
+    policy: {
+        configured: { mode: string; synchronousStandbyNames: string; synchronousCommit: string };
+        live: { synchronousStandbyNames: string; synchronousCommit: string } | null;
+        method: ParsedPolicy["method"];
+        required: number;
+        candidates: string[];
+        /** Listed standbys streaming now. */
+        confirming: string[];
+        /** Whether commits can complete now; null when no primary was reachable. */
+        satisfied: boolean | null;
+    };
+    nodes: NodeReport[];
+    dataAtRisk: { bytes: number | null; promote: string | null; text: string };
+    warnings: Warning[];
+}
+
+/** "X/Y" (hex) to a byte position. Positions fit a double exactly up to 8 PiB. */
+export function lsnBytes(lsn: string): number {
+    const m = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+)$/.exec(lsn);
+    if (!m) {
+        throw new Error(`not a WAL position: ${JSON.stringify(lsn)}`);
+    }
+    return parseInt(m[1], 16) * 2 ** 32 + parseInt(m[2], 16);
+}
+
+function laterLsn(a: string | null, b: string | null): string | null {
+    if (a === null || b === null) {
+        return a ?? b;
+    }
+    return lsnBytes(a) >= lsnBytes(b) ? a : b;
+}
+
+/** synchronous_standby_names as the server reads it: '', '*', 'a, b', 'FIRST n (...)', 'ANY n (...)', 'n (...)'. */
+export function parsePolicy(setting: string): ParsedPolicy {
+    const s = setting.trim();
+    if (s === "") {
+        return { method: "none", count: 0, names: [] };
+    }
+    const m = /^(?:(FIRST|ANY)\s+)?(\d+)\s*\((.*)\)$/is.exec(s);
+    const list = (text: string) => text.split(",").map((n) => n.trim().replace(/^"(.*)"$/, "$1")).filter(Boolean);
+    if (m) {
+        return { method: m[1]?.toUpperCase() === "ANY" ? "any" : "first", count: Number(m[2]), names: list(m[3]) };
+    }
+    return { method: "first", count: 1, names: list(s) };
+}
+
+export function formatBytes(bytes: number | null): string {
+    if (bytes === null) {
+        return "-";
+    }
+    const units = ["B", "kB", "MB", "GB", "TB"];
+    let v = bytes;
+    let i = 0;
+    while (Math.abs(v) >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+const STATE_WORDS: Record<string, string> = {
+    streaming: "streaming", catchup: "catching up", startup: "starting", backup: "backing up", stopping: "stopping",
+};
+
+function reachable(p: NodeProbe): p is ReachableNode {
+    return p.reachable;
+}
+
+export function buildReport(plan: Plan, obs: Observation): Report {
+    const probe = (n: PlannedNode): NodeProbe => obs.nodes[n.name]?.probe ?? { reachable: false, error: "not probed" };
+    const containerOf = (n: PlannedNode): ContainerProbe => obs.nodes[n.name]?.container ?? { state: "unknown" };
+    const writers = plan.nodes.filter((n) => { const p = probe(n); return reachable(p) && !p.inRecovery; });
+    // The node whose views of replication count: the declared primary when it accepts writes.
+    const primaryNode = writers.find((n) => n.name === plan.primary) ?? writers[0];
+    const primary = primaryNode ? probe(primaryNode) as ReachableNode : null;
+    const rowOf = (name: string): ReplicationRow | undefined => primary?.replication.find((r) => r.applicationName === name);
+    const slotOf = (name: string): SlotRow | undefined => primary?.slots.find((s) => s.name === name);
+    const limit = primary && primary.maxSlotWalKeepSizeBytes >= 0 ? primary.maxSlotWalKeepSizeBytes : null;
+    const warnings: Warning[] = [];
+    const warn = (code: string, node: string | null, message: string, action: string) =>
+        warnings.push({ code, node, message, action });
+    const deploy = `scripts/deploy.sh ${plan.stack}`;
+    const dockerCmd = `docker -H ${plan.engineHost}`;
+
+    const nodes: NodeReport[] = plan.nodes.map((n) => {
+        const p = probe(n);
+        const c = containerOf(n);
+        const isWriter = reachable(p) && !p.inRecovery;
+        const row = n === primaryNode ? undefined : rowOf(n.name);
+        const slot = n !== primaryNode ? slotOf(n.name) : undefined;
+        let state: string;
+        let role: Role | null = null;
+        if (!reachable(p)) {
+            state = c.state === "stopped" || c.state === "missing" ? c.state : "down";
+        } else if (isWriter) {
+            role = "primary";
+            state = n.name === plan.primary ? "running" : "promoted";
+        } else if (row) {
+            role = row.syncState as Role;
+            state = STATE_WORDS[row.state] ?? row.state;
+        } else {
+            state = n.name === plan.primary ? "in recovery" : "not streaming";
+        }
+        const standbyView = reachable(p) && p.inRecovery;
+        const receivedLsn = standbyView ? laterLsn(row?.flushLsn ?? null, p.receiveLsn) : row?.flushLsn ?? null;
+        const replayedLsn = standbyView ? laterLsn(row?.replayLsn ?? null, p.replayLsn) : row?.replayLsn ?? null;
+        const behind = (lsn: string | null, fromRow: number | null | undefined): number | null => {
+            if (fromRow !== null && fromRow !== undefined) {
+                return Math.max(0, fromRow);
+            }
+            return lsn && primary?.currentLsn ? Math.max(0, lsnBytes(primary.currentLsn) - lsnBytes(lsn)) : null;
+        };
+        return {
+            name: n.name,
+            host: n.host,
+            port: n.port,
+            address: n.address ?? null,
+            containerName: n.containerName,
+            plannedRole: n.role === "primary" ? "primary" : n.syncState ?? "async",
+            role,
+            state,
+            reachable: p.reachable,
+            error: reachable(p) ? null : p.error,
+            systemIdentifier: reachable(p) ? p.systemIdentifier : null,
+            version: reachable(p) ? p.version : null,
+            timeline: reachable(p) ? p.timeline : null,
+            receivedLsn: isWriter ? null : receivedLsn,
+            replayedLsn: isWriter ? null : replayedLsn,
+            lag: isWriter || n === primaryNode ? null : {
+                receivedBytes: row ? behind(row.flushLsn, row.flushLagBytes) : behind(receivedLsn, null),
+                replayedBytes: row ? behind(row.replayLsn, row.replayLagBytes) : behind(replayedLsn, null),
+                writeSeconds: row?.writeLagSeconds ?? null,
+                flushSeconds: row?.flushLagSeconds ?? null,
+                replaySeconds: row?.replayLagSeconds ?? null,
+            },
+            slot: slot ? { name: slot.name, active: slot.active, heldBytes: slot.heldBytes, limitBytes: limit, walStatus: slot.walStatus } : null,
+            container: {
+                state: c.state,
+                id: c.id ?? null,
+                plannedId: n.containerId ?? null,
+                image: c.image ?? null,
+                startedAt: c.startedAt ?? null,
+            },
+        };
+    });
+    const byName = new Map(nodes.map((n) => [n.name, n]));
+
+    // The commit policy: what the plan says, what the primary runs, and whether it can be met now.
+    const live = primary ? { synchronousStandbyNames: primary.synchronousStandbyNames, synchronousCommit: primary.synchronousCommit } : null;
+    const policy = parsePolicy(live?.synchronousStandbyNames ?? plan.replication.synchronousStandbyNames);
+    const standbyNames = plan.nodes.filter((n) => n !== primaryNode).map((n) => n.name);
+    const candidates = policy.names.includes("*") ? standbyNames : policy.names;
+    const streamingNow = (primary?.replication ?? []).filter((r) => r.state === "streaming").map((r) => r.applicationName);
+    const confirming = candidates.filter((name) => streamingNow.includes(name));
+    const waits = live !== null && !["off", "local"].includes(live.synchronousCommit);
+    const satisfied = primary === null ? null : policy.method === "none" || !waits || confirming.length >= policy.count;
+
+    // Who to promote: the reachable standby with the most WAL received.
+    const promotable = nodes.filter((n) => n.reachable && n.role !== "primary" && n.receivedLsn !== null &&
+        (primary === null || n.timeline === null || n.timeline === primary.timeline));
+    const best = promotable.sort((a, b) => lsnBytes(b.receivedLsn!) - lsnBytes(a.receivedLsn!) || a.name.localeCompare(b.name))[0];
+    const dataAtRisk = riskInWords(primary, best, policy, candidates, confirming, satisfied, live?.synchronousCommit ?? "");
+
+    // Warnings, each with what to do.
+    const containerIssues = nodes.filter((n) => n.container.state === "unknown");
+    if (containerIssues.length > 0) {
+        const err = (obs.nodes[containerIssues[0].name]?.container.error ?? "no answer").split("\n")[0];
+        warn("engine-unreachable", null, `the Docker engine ${plan.engineHost} could not be asked about the containers: ${err}`,
+            `check the engine: ${dockerCmd} info`);
+    }
+    for (const n of nodes) {
+        const planned = plan.nodes.find((p) => p.name === n.name)!;
+        const isStandby = planned.role === "standby";
+        if (n.container.state === "missing") {
+            warn("container-missing", n.name, `${n.name}: its container ${n.containerName} does not exist`,
+                `recreate it from the plan: pulumi refresh, then pulumi up (${deploy} refresh; ${deploy})`);
+        } else if (n.container.state === "stopped") {
+            warn("container-stopped", n.name, `${n.name}: its container ${n.containerName} is stopped`,
+                `start it: ${dockerCmd} start ${n.containerName}` + (isStandby ? " (it resumes from its slot)" : ""));
+        } else if (n.container.id && n.container.plannedId && n.container.id !== n.container.plannedId) {
+            warn("container-replaced", n.name, `${n.name}: container ${n.containerName} is ${n.container.id.slice(0, 12)}, ` +
+                `not the ${n.container.plannedId.slice(0, 12)} Pulumi made: it was replaced by hand`,
+                `bring state and engine together: pulumi refresh, then pulumi up (${deploy} refresh; ${deploy})`);
+        } else if (!n.reachable && n.container.state === "running") {
+            warn("node-unreachable", n.name, `${n.name}: the container runs but PostgreSQL does not answer at ${n.host}:${n.port} (${n.error})`,
+                `look at its log: ${dockerCmd} logs --tail 50 ${n.containerName}`);
+        } else if (!n.reachable) {
+            warn("node-unreachable", n.name, `${n.name}: PostgreSQL does not answer at ${n.host}:${n.port} (${n.error})`,
+                `check the container: ${dockerCmd} ps -a --filter name=${n.containerName}`);
+        }
+        if (n.state === "promoted") {
+            const declaredWrites = byName.get(plan.primary)?.role === "primary";
+            warn("primary-not-declared", n.name, declaredWrites
+                ? `${n.name} accepts writes while the declared primary ${plan.primary} does too: two primaries`
+                : `the primary is ${n.name}, not the declared ${plan.primary}`,
+            declaredWrites
+                ? `stop the one that must not take writes (${dockerCmd} stop <container>) before clients write to both`
+                : `make the plan match: declare ${n.name} as the primary in the stack config, then pulumi up (${deploy})`);
+        }
+        if (n.name === plan.primary && n.state === "in recovery") {
+            warn("primary-not-declared", n.name, `the declared primary ${n.name} is in recovery (a standby)`,
+                `promote the right node or declare the one that accepts writes as the primary, then pulumi up (${deploy})`);
+        }
+        if (n.reachable && primary && n.systemIdentifier !== primary.systemIdentifier) {
+            warn("foreign-cluster", n.name, `${n.name} belongs to another cluster (system identifier ${n.systemIdentifier}, ` +
+                `the primary's is ${primary.systemIdentifier})`, `re-clone it from the primary: remove its volume, then pulumi up (${deploy})`);
+            continue;
+        }
+        if (!isStandby || n.role === "primary") {
+            continue;
+        }
+        if (n.reachable && primary && n.timeline !== null && n.timeline !== primary.timeline) {
+            warn("timeline", n.name, `${n.name} is on timeline ${n.timeline}, the primary on ${primary.timeline}`,
+                `it cannot follow the primary: re-clone it (remove its volume, then pulumi up: ${deploy})`);
+        } else if (n.reachable && primary && n.state === "not streaming") {
+            warn("not-streaming", n.name, `${n.name} is up but not streaming from the primary`,
+                `look at its log: ${dockerCmd} logs --tail 50 ${n.containerName}`);
+        }
+        if (n.lag && ((n.lag.replayedBytes ?? 0) > BEHIND_BYTES || (n.lag.replaySeconds ?? 0) > BEHIND_SECONDS)) {
+            warn("behind", n.name, `${n.name} is behind: ${formatBytes(n.lag.replayedBytes)} not replayed` +
+                (n.lag.replaySeconds !== null ? `, replay lag ${n.lag.replaySeconds.toFixed(1)} s` : ""),
+            `check its disk and load, and the network to the primary; queries on it see old data meanwhile`);
+        }
+        if (n.role !== null && n.role !== "potential" && n.plannedRole !== n.role) {
+            warn("role-differs", n.name, `${n.name} is ${n.role}, the plan says ${n.plannedRole}`,
+                `re-apply the commit policy: pulumi up (${deploy})`);
+        }
+        if (primary && !n.slot) {
+            warn("slot-missing", n.name, `${n.name} has no replication slot on the primary: the primary may remove WAL it still needs`,
+                `create it on the primary: SELECT pg_create_physical_replication_slot('${n.name}')`);
+        } else if (n.slot?.walStatus === "lost") {
+            warn("slot-lost", n.name, `${n.name}'s slot has lost WAL it needs: the standby can no longer catch up`,
+                `re-clone it: remove its volume, then pulumi up (${deploy})`);
+        } else if (n.slot && (n.slot.walStatus === "unreserved" ||
+            (limit !== null && n.slot.heldBytes !== null && n.slot.heldBytes >= SLOT_NEAR_LIMIT * limit))) {
+            warn("slot-near-limit", n.name, `${n.name}'s slot holds ${formatBytes(n.slot.heldBytes)} of WAL, ` +
+                `limit ${formatBytes(limit)} (max_slot_wal_keep_size), wal_status ${n.slot.walStatus}`,
+            `bring ${n.name} back to streaming soon, or it will need a re-clone`);
+        }
+    }
+    for (const s of primary?.slots ?? []) {
+        if (!plan.nodes.some((n) => n.name === s.name) && !s.active) {
+            warn("slot-unplanned", null, `slot ${s.name} belongs to no node of the plan and holds ${formatBytes(s.heldBytes)} of WAL`,
+                `drop it on the primary: SELECT pg_drop_replication_slot('${s.name}')`);
+        }
+    }
+    if (primary === null) {
+        warn("no-primary", null, "no node accepts writes: the cluster has no primary", dataAtRisk.promote
+            ? `start the primary (${dockerCmd} start ${byName.get(plan.primary)?.containerName}), or promote ${dataAtRisk.promote}`
+            : `start the primary: ${dockerCmd} start ${byName.get(plan.primary)?.containerName}`);
+    } else {
+        if (satisfied === false) {
+            warn("sync-unmet", null, `commits on the primary hang: synchronous_standby_names = '${live!.synchronousStandbyNames}' ` +
+                `needs ${policy.count} of ${candidates.join(", ")} and ${confirming.length === 0 ? "none streams" : `only ${confirming.join(", ")} streams`}`,
+            `bring ${candidates.filter((c) => !confirming.includes(c)).join(" or ")} back, or relax the policy ` +
+                `(pulumi config set pg-replication:mode async, then pulumi up)`);
+        }
+        if (live && (norm(live.synchronousStandbyNames) !== norm(plan.replication.synchronousStandbyNames) ||
+            live.synchronousCommit !== plan.replication.synchronousCommit)) {
+            warn("policy-differs", null, `the live commit policy (synchronous_standby_names = '${live.synchronousStandbyNames}', ` +
+                `synchronous_commit = ${live.synchronousCommit}) differs from the plan ('${plan.replication.synchronousStandbyNames}', ` +
+                `${plan.replication.synchronousCommit})`, `re-apply the plan: pulumi up (${deploy})`);
+        }
+    }
+    const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
+    return {
+        stack: plan.stack,
+        checkedAt: obs.checkedAt,
+        healthy: warnings.length === 0,
+        cluster: {
+            systemIdentifier: primary?.systemIdentifier ?? sysIds[0] ?? null,
+            version: primary?.version ?? nodes.find((n) => n.version)?.version ?? null,
+            primary: { declared: plan.primary, found: writers.map((n) => n.name) },
+            timeline: primary?.timeline ?? null,
+            currentLsn: primary?.currentLsn ?? null,
+        },
+        policy: {
+            configured: {
+                mode: plan.replication.mode,
+                synchronousStandbyNames: plan.replication.synchronousStandbyNames,
+                synchronousCommit: plan.replication.synchronousCommit,
+            },
+            live,
+            method: policy.method,
+            required: policy.count,
+            candidates,
+            confirming,
+            satisfied,
+        },
+        nodes,
+        dataAtRisk,
+        warnings,
+    };
+}
+
+function norm(s: string): string {
+    return s.replace(/\s+/g, " ").trim();
+}
+
+function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined, policy: ParsedPolicy, candidates: string[],
+    confirming: string[], satisfied: boolean | null, synchronousCommit: string): Report["dataAtRisk"] {
+    const promote = best?.name ?? null;
+    const promoteWords = best ? `; promote ${best.name}: it has received the most WAL` : "";
+    if (primary === null) {
+        return { bytes: null, promote, text: best
+            ? `no primary is reachable; the standby to promote is ${best.name}: it has received the most WAL (${best.receivedLsn})`
+            : "no primary and no standby is reachable" };
+    }
+    if (policy.method !== "none" && !["off", "local"].includes(synchronousCommit)) {
+        const soft = synchronousCommit === "remote_write" ? " (remote_write: a commit is lost only if that standby's machine also fails)" : "";
+        if (!satisfied) {
+            return { bytes: 0, promote, text: `commits wait for ${policy.count} of ${candidates.join(", ")} to confirm, so none is ` +
+                `acknowledged and none acknowledged can be lost; but writes hang until then${promoteWords}` };
+        }
+        const who = policy.method === "first" && policy.count === 1
+            ? `standby ${confirming[0]} confirms`
+            : `${policy.count} of ${confirming.join(", ")} confirm${policy.count === 1 ? "s" : ""}`;
+        return { bytes: 0, promote, text: `no acknowledged commit can be lost while ${who}${soft}${promoteWords}` };
+    }
+    if (!best || !primary.currentLsn) {
+        return { bytes: null, promote: null, text: "if the primary failed now, no standby could take over: every commit since the last backup could be lost" };
+    }
+    const bytes = Math.max(0, lsnBytes(primary.currentLsn) - lsnBytes(best.receivedLsn!));
+    return { bytes, promote, text: `if the primary failed now, up to ${bytes} bytes (${formatBytes(bytes)}) of acknowledged ` +
+        `commits could be lost${promoteWords}` };
+}
+
+/** 0 healthy, 1 with warnings. */
+export function exitCode(report: Report): number {
+    return report.healthy ? 0 : 1;
+}
