@@ -1,0 +1,297 @@
+// What the status tool reads: the stack's outputs and state through the Automation API (the
+// stack's own backend and secrets, found the way scripts/deploy.sh sets them), then every node
+// over SQL and every container through the docker CLI, all in parallel and each within a bound.
+
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
+import { Client } from "pg";
+import { ContainerProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
+
+/** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
+export const CONNECT_TIMEOUT_MS = 2000;
+export const STATEMENT_TIMEOUT_MS = 2000;
+export const NODE_BOUND_MS = 6000;
+export const DOCKER_TIMEOUT_MS = 5000;
+
+/** A stack that cannot be read: exit code 2, the message says why. */
+export class StackUnreadable extends Error {}
+
+export interface ReadOptions {
+    /** The Pulumi project folder (Pulumi.yaml); the repository root by default. */
+    readonly workDir: string;
+    readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The repository root: the nearest folder above this file with a Pulumi.yaml. */
+export function projectRoot(from = __dirname): string {
+    for (let dir = from; ; dir = path.dirname(dir)) {
+        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
+            return dir;
+        }
+        if (path.dirname(dir) === dir) {
+            return process.cwd();
+        }
+    }
+}
+
+/** The pulumi CLI: on PATH, else the one scripts/pulumi-toolchain.sh built into the cache. */
+async function pulumiCommand(env: NodeJS.ProcessEnv): Promise<PulumiCommand | undefined> {
+    const onPath = (env.PATH ?? "").split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, "pulumi")));
+    if (onPath) {
+        return undefined;
+    }
+    const cache = path.join(env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication"), "pulumi");
+    const built = fs.existsSync(cache) ? fs.readdirSync(cache).filter((d) => /^v\d/.test(d) &&
+        fs.existsSync(path.join(cache, d, "bin", "pulumi"))).sort() : [];
+    if (built.length === 0) {
+        throw new StackUnreadable("no pulumi CLI: none on PATH and none built by scripts/pulumi-toolchain.sh " +
+            `in ${cache}; run scripts/deploy.sh once, or install Pulumi`);
+    }
+    return PulumiCommand.get({ root: path.join(cache, built[built.length - 1]), skipVersionCheck: true });
+}
+
+/** The CLI's own words from an Automation API error: its "error:" lines, else its first lines. */
+export function cliReason(err: unknown): string {
+    const text = String((err as Error)?.message ?? err);
+    const errors = text.split("\n").map((l) => l.trim()).filter((l) => /^error:/i.test(l));
+    return [...new Set(errors.length > 0 ? errors : text.split("\n").filter((l) => l.trim()).slice(0, 3))].join("; ");
+}
+
+/** Backend and passphrase as scripts/deploy.sh chooses them, unless the environment already says. */
+async function workspace(opts: ReadOptions): Promise<LocalWorkspace> {
+    const env = opts.env ?? process.env;
+    const envVars: Record<string, string> = { PULUMI_SKIP_UPDATE_CHECK: "true" };
+    if (!env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+        const passfile = path.join(os.homedir(), ".config", "pg-replication", "passphrase");
+        if (fs.existsSync(passfile)) {
+            envVars.PULUMI_CONFIG_PASSPHRASE_FILE = passfile;
+        }
+    }
+    const cmd = await pulumiCommand(env);
+    let ws = await LocalWorkspace.create({ workDir: opts.workDir, envVars, pulumiCommand: cmd });
+    if (!env.PULUMI_BACKEND_URL) {
+        const loggedIn = await ws.whoAmI().then(() => true, () => false);
+        if (!loggedIn) {
+            const state = env.PG_REPLICATION_STATE ?? path.join(os.homedir(), ".local", "share", "pg-replication", "state");
+            envVars.PULUMI_BACKEND_URL = `file://${state}`;
+            ws = await LocalWorkspace.create({ workDir: opts.workDir, envVars, pulumiCommand: cmd });
+        }
+    }
+    return ws;
+}
+
+type Json = Record<string, any>;
+
+/** The plan from the stack's outputs (see the README for the contract) and the container ids in its state. */
+export async function readPlan(stack: string, opts: ReadOptions): Promise<Plan> {
+    let outputs: Json;
+    let resources: Json[];
+    try {
+        const ws = await workspace(opts);
+        const out = await ws.stackOutputs(stack);
+        outputs = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.value]));
+        resources = (await ws.exportStack(stack)).deployment?.resources ?? [];
+    } catch (err) {
+        if (err instanceof StackUnreadable) {
+            throw err;
+        }
+        throw new StackUnreadable(`cannot read stack ${stack}: ${cliReason(err)}`);
+    }
+    return planFromOutputs(stack, outputs, resources);
+}
+
+/** Pure: the plan from outputs and state resources. Accepts the older outputs without `nodes`. */
+export function planFromOutputs(stack: string, outputs: Json, resources: Json[] = []): Plan {
+    const primary = outputs.primary as Json | undefined;
+    if (!primary || typeof primary.connectionString !== "string") {
+        throw new StackUnreadable(`stack ${stack} has no primary among its outputs: it was never deployed, or was destroyed ` +
+            `(run scripts/deploy.sh ${stack})`);
+    }
+    const primaryName: string = typeof primary.name === "string" ? primary.name : "primary";
+    const containerIds = new Map<string, string>();
+    for (const r of resources) {
+        if (r.type === "docker:index/container:Container" && typeof r.outputs?.name === "string" && typeof r.id === "string") {
+            containerIds.set(r.outputs.name, r.id);
+        }
+    }
+    const raw: Json[] = outputs.nodes && typeof outputs.nodes === "object"
+        ? Object.entries(outputs.nodes as Json).map(([name, n]) => ({ name, ...(n as Json) }))
+        : [{ ...primary, name: primaryName, role: "primary" },
+            ...Object.entries((outputs.standbys ?? {}) as Json).map(([name, s]) =>
+                ({ ...(s as Json), name, role: "standby", syncState: (s as Json).mode }))];
+    const nodes: PlannedNode[] = raw.map((n) => ({
+        name: String(n.name),
+        host: String(n.host),
+        port: Number(n.port),
+        address: typeof n.address === "string" ? n.address : undefined,
+        containerName: String(n.containerName),
+        role: n.role === "primary" || n.name === primaryName ? "primary" : "standby",
+        syncState: typeof n.syncState === "string" ? n.syncState : undefined,
+        connectionString: String(n.connectionString),
+        containerId: containerIds.get(String(n.containerName)),
+    }));
+    // The declared primary first, then standbys by name: a stable order for rows and JSON.
+    nodes.sort((a, b) => Number(b.name === primaryName) - Number(a.name === primaryName) || a.name.localeCompare(b.name));
+    const rep = (outputs.replication ?? {}) as Json;
+    return {
+        stack,
+        primary: primaryName,
+        nodes,
+        replication: {
+            mode: String(rep.mode ?? "async"),
+            user: rep.user,
+            synchronousStandbyNames: String(rep.synchronousStandbyNames ?? ""),
+            synchronousCommit: String(rep.synchronousCommit ?? "on"),
+            walKeepSize: rep.walKeepSize,
+            maxSlotWalKeepSize: rep.maxSlotWalKeepSize,
+        },
+        network: outputs.network,
+        engineHost: String(outputs.engine?.host ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock"),
+    };
+}
+
+const NODE_SQL = `
+SELECT pg_is_in_recovery() AS in_recovery,
+       (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
+       current_setting('server_version') AS version,
+       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS walfile,
+       (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
+       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
+       pg_last_wal_receive_lsn()::text AS receive_lsn,
+       pg_last_wal_replay_lsn()::text AS replay_lsn,
+       current_setting('synchronous_standby_names') AS ssn,
+       current_setting('synchronous_commit') AS sc,
+       pg_size_bytes(current_setting('max_slot_wal_keep_size'))::float8 AS max_slot_wal_keep_size,
+       pg_size_bytes(current_setting('wal_keep_size'))::float8 AS wal_keep_size`;
+
+const RECEIVER_SQL = "SELECT status, received_tli FROM pg_stat_wal_receiver";
+
+const REPLICATION_SQL = `
+SELECT application_name, client_addr::text, state, sync_state,
+       sent_lsn::text, flush_lsn::text, replay_lsn::text,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::float8 AS flush_lag_bytes,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS replay_lag_bytes,
+       extract(epoch FROM write_lag)::float8 AS write_lag, extract(epoch FROM flush_lag)::float8 AS flush_lag,
+       extract(epoch FROM replay_lag)::float8 AS replay_lag
+  FROM pg_stat_replication ORDER BY application_name`;
+
+const SLOTS_SQL = `
+SELECT slot_name, slot_type, active, restart_lsn::text, wal_status,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS held
+  FROM pg_replication_slots ORDER BY slot_name`;
+
+function withBound<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout;
+    const bound = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s (${what})`)), ms);
+    });
+    return Promise.race([p, bound]).finally(() => clearTimeout(timer));
+}
+
+/** One node over SQL; never throws: a node that cannot be queried comes back unreachable, with why. */
+export async function probeNode(connectionString: string): Promise<NodeProbe> {
+    const client = new Client({
+        connectionString,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+        query_timeout: STATEMENT_TIMEOUT_MS + 500,
+        application_name: "pg-replication-status",
+    });
+    // A server that goes away mid-session emits 'error' on the client; the query rejects anyway.
+    client.on("error", () => undefined);
+    const work = (async (): Promise<NodeProbe> => {
+        await client.connect();
+        const [n] = (await client.query(NODE_SQL)).rows;
+        const inRecovery: boolean = n.in_recovery;
+        const receiver = inRecovery ? (await client.query(RECEIVER_SQL)).rows[0] : undefined;
+        const replication: ReplicationRow[] = inRecovery ? [] : (await client.query(REPLICATION_SQL)).rows.map((r) => ({
+            applicationName: r.application_name,
+            clientAddr: r.client_addr,
+            state: r.state,
+            syncState: r.sync_state,
+            sentLsn: r.sent_lsn,
+            flushLsn: r.flush_lsn,
+            replayLsn: r.replay_lsn,
+            flushLagBytes: r.flush_lag_bytes,
+            replayLagBytes: r.replay_lag_bytes,
+            writeLagSeconds: r.write_lag,
+            flushLagSeconds: r.flush_lag,
+            replayLagSeconds: r.replay_lag,
+        }));
+        const slots: SlotRow[] = inRecovery ? [] : (await client.query(SLOTS_SQL)).rows.map((s) => ({
+            name: s.slot_name,
+            type: s.slot_type,
+            active: s.active,
+            restartLsn: s.restart_lsn,
+            walStatus: s.wal_status,
+            heldBytes: s.held,
+        }));
+        // A primary's timeline is in its current WAL file's name; a standby's is the one it receives.
+        const timeline = n.walfile ? parseInt(String(n.walfile).slice(0, 8), 16) : receiver?.received_tli ?? n.checkpoint_tli;
+        return {
+            reachable: true,
+            inRecovery,
+            systemIdentifier: n.system_identifier,
+            version: n.version,
+            timeline: timeline === null || timeline === undefined ? null : Number(timeline),
+            currentLsn: n.current_lsn,
+            receiveLsn: n.receive_lsn,
+            replayLsn: n.replay_lsn,
+            receiverStatus: receiver?.status ?? null,
+            synchronousStandbyNames: n.ssn,
+            synchronousCommit: n.sc,
+            maxSlotWalKeepSizeBytes: n.max_slot_wal_keep_size,
+            walKeepSizeBytes: n.wal_keep_size,
+            replication,
+            slots,
+        };
+    })();
+    try {
+        return await withBound(NODE_BOUND_MS, "node", work);
+    } catch (err) {
+        work.catch(() => undefined);
+        return { reachable: false, error: String((err as Error)?.message ?? err).split("\n")[0] };
+    } finally {
+        client.end().catch(() => undefined);
+    }
+}
+
+function dockerCli(host: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        execFile("docker", ["-H", host, ...args], { timeout: DOCKER_TIMEOUT_MS, encoding: "utf8" }, (err, stdout, stderr) => {
+            const code = err ? (typeof (err as any).code === "number" ? (err as any).code : -1) : 0;
+            resolve({ code, stdout, stderr: stderr || (err && !stderr ? String(err.message) : "") });
+        });
+    });
+}
+
+/** One container through the docker CLI on the stack's engine; never throws. */
+export async function probeContainer(host: string, name: string): Promise<ContainerProbe> {
+    const r = await dockerCli(host, ["container", "inspect", "--format", "{{json .}}", name]);
+    if (r.code !== 0) {
+        return /no such (container|object)/i.test(r.stderr)
+            ? { state: "missing" }
+            : { state: "unknown", error: r.stderr.trim() || `docker exited with ${r.code}` };
+    }
+    const c = JSON.parse(r.stdout);
+    return {
+        state: c.State?.Running ? "running" : "stopped",
+        id: c.Id,
+        status: c.State?.Status,
+        startedAt: c.State?.StartedAt,
+        image: c.Config?.Image,
+    };
+}
+
+/** Every node and container at once; bounded by the slowest probe's bound. */
+export async function observe(plan: Plan): Promise<Observation> {
+    const checkedAt = new Date().toISOString();
+    const entries = await Promise.all(plan.nodes.map(async (n) => {
+        const [probe, container] = await Promise.all([probeNode(n.connectionString), probeContainer(plan.engineHost, n.containerName)]);
+        return [n.name, { probe, container }] as const;
+    }));
+    return { checkedAt, nodes: Object.fromEntries(entries) };
+}
