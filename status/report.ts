@@ -392,7 +392,9 @@ function norm(s: string): string {
 function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined, policy: ParsedPolicy, candidates: string[],
     confirming: string[], satisfied: boolean | null, synchronousCommit: string): Report["dataAtRisk"] {
     const promote = best?.name ?? null;
-    const promoteWords = best ? `; promote ${best.name}: it has received the most WAL` : "";
+    const behind = best && primary?.currentLsn ? Math.max(0, lsnBytes(primary.currentLsn) - lsnBytes(best.receivedLsn!)) : null;
+    const promoteWords = !best ? "" : `; promote ${best.name}: it has received the most WAL` +
+        (behind !== null && behind > 0 ? ` (${formatBytes(behind)} behind the primary)` : "");
     if (primary === null) {
         return { bytes: null, promote, text: best
             ? `no primary is reachable; the standby to promote is ${best.name}: it has received the most WAL (${best.receivedLsn})`
@@ -412,9 +414,9 @@ function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined
     if (!best || !primary.currentLsn) {
         return { bytes: null, promote: null, text: "if the primary failed now, no standby could take over: every commit since the last backup could be lost" };
     }
-    const bytes = Math.max(0, lsnBytes(primary.currentLsn) - lsnBytes(best.receivedLsn!));
+    const bytes = behind ?? 0;
     return { bytes, promote, text: `if the primary failed now, up to ${bytes} bytes (${formatBytes(bytes)}) of acknowledged ` +
-        `commits could be lost${promoteWords}` };
+        `commits could be lost; promote ${best.name}: it has received the most WAL` };
 }
 
 /** 0 healthy, 1 with warnings. */

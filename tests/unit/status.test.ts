@@ -177,7 +177,14 @@ describe("status: report", () => {
         const w = r.warnings[1];
         assert.equal(w.message, "commits on the primary hang: synchronous_standby_names = 'FIRST 1 (s1)' needs 1 of s1 and none streams");
         assert.match(w.action, /^bring s1 back, or relax the policy \(pulumi config set pg-replication:mode async, then pulumi up\)/);
-        assert.match(r.dataAtRisk.text, /^commits wait for 1 of s1 to confirm, so none is acknowledged/);
+        assert.equal(r.dataAtRisk.text, "commits wait for 1 of s1 to confirm, so none is acknowledged and none acknowledged " +
+            "can be lost; but writes hang until then");
+        const lagging = buildReport(planFromOutputs("dev", outputs("sync", "FIRST 1 (s1)"), STATE), observation({
+            primary: [primaryProbe({ synchronousStandbyNames: "FIRST 1 (s1)", replication: [row("s2", "0/3000000")] }), running("aaa111")],
+            s1: [DOWN, { state: "stopped", id: "bbb222" }],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        }));
+        assert.match(lagging.dataAtRisk.text, /; promote s2: it has received the most WAL \(256 B behind the primary\)$/);
     });
 
     test("quorum met: no acknowledged commit can be lost, promote the one with the most WAL", () => {
