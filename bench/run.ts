@@ -95,9 +95,10 @@ async function main(): Promise<void> {
         child.stderr.on("data", (d) => (out += d));
         child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`))));
     });
+    const withConfig = ["up", "preview", "destroy", "refresh"];
     const pulumi = (stack: string, ...args: string[]) => run("pulumi", [...args, "--stack", stack, "--non-interactive",
-        ...(plans[stack] ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])], stack === "bench-empty"
-        ? path.join(ROOT, "bench", "empty-project") : ROOT);
+        ...(plans[stack] && withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])],
+        stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project") : ROOT);
     const tutorial = (...args: string[]) => run("bash", [path.join(ROOT, "bench", "tutorial.sh"), ...args], ROOT);
 
     for (const stack of ["bench-dev", "bench-pg17", "bench-empty"]) {
