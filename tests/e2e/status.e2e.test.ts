@@ -246,7 +246,8 @@ describe("status tool on a real cluster", { timeout: TIMEOUT }, () => {
         const frames = stdout.split("\x1b[H").slice(1);
         assert.ok(frames.length >= 3, `only ${frames.length} frames`);
         assert.equal(stdout.split("\x1b[2J").length - 1, 1, "the screen is cleared once, at the start");
-        for (const f of frames.slice(0, 3)) {
+        assert.match(stdout, /\x1b\[\?25h$/, "the cursor is shown again on exit");
+        for (const f of frames.slice(0, -1)) {
             assert.match(f, /^stack e2e-status /);
             assert.match(f, /\x1b\[J$/);
         }
