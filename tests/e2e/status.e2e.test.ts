@@ -18,19 +18,18 @@ const TOOL = path.join(ROOT, "bin", "status", "main.js");
 const PRIMARY = "primary";
 
 /**
- * The stack config for this test. Written in one place because issue 9 changes its form
- * (from primaryAddress/standbys to nodes + primary); node names stay the same either way.
+ * The stack config for this test, in one place because issue 9 changes its form: from
+ * primaryAddress/primaryPort/standbys to `nodes` + `primary`. Set NODES_FORM once that has
+ * landed; node names, addresses and ports stay the same either way.
  */
+const NODES_FORM = false;
+
 function clusterConfig(standbys: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return {
-        image: "postgres:13",
-        subnet: "172.30.90.0/24",
-        primaryAddress: "172.30.90.101",
-        primaryPort: "55900",
-        standbys: standbys.map((name, i) => ({ name, address: `172.30.90.${102 + i}`, port: 55901 + i })),
-        readyTimeoutSeconds: "60",
-        ...extra,
-    };
+    const nodes = [PRIMARY, ...standbys].map((name, i) => ({ name, address: `172.30.90.${101 + i}`, port: 55900 + i }));
+    const placement = NODES_FORM
+        ? { nodes, primary: PRIMARY }
+        : { primaryAddress: nodes[0].address, primaryPort: String(nodes[0].port), standbys: nodes.slice(1) };
+    return { image: "postgres:13", subnet: "172.30.90.0/24", ...placement, readyTimeoutSeconds: "60", ...extra };
 }
 
 /** The harness keeps each stack's file:// backend in a temporary folder of its own; find this stack's. */
