@@ -12,6 +12,8 @@ import { timed as timedIn } from "../support/timed";
 
 export interface E2EStack {
     name: string;
+    /** The stack's file:// backend folder (for tools pointed at it with PULUMI_BACKEND_URL). */
+    backend: string;
     /** Timed `up`; the timing is printed. Rejects with the engine's message on failure. */
     up(): Promise<{ summary: { resourceChanges?: Record<string, number> } }>;
     /** `pulumi refresh`: state read back from Docker and PostgreSQL through the providers. */
@@ -66,6 +68,7 @@ export async function e2eStack(name: string, config: Record<string, unknown>): P
     const cleanup = () => fs.rmSync(backend, { recursive: true, force: true });
     return {
         name,
+        backend,
         up: () => timed(`up ${name}`, () => drive("up", name, backend, take())),
         refresh: () => timed(`refresh ${name}`, () => drive("refresh", name, backend, take())),
         preview: (expectNoChanges = false) => drive(expectNoChanges ? "preview-no-changes" : "preview", name, backend, take()),

@@ -5,8 +5,6 @@
 
 import * as assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
@@ -30,17 +28,6 @@ function clusterConfig(standbys: string[], extra: Record<string, unknown> = {}):
         ? { nodes, primary: PRIMARY }
         : { primaryAddress: nodes[0].address, primaryPort: String(nodes[0].port), standbys: nodes.slice(1) };
     return { image: "postgres:13", subnet: "172.30.90.0/24", ...placement, readyTimeoutSeconds: "60", ...extra };
-}
-
-/** The harness keeps each stack's file:// backend in a temporary folder of its own; find this stack's. */
-function backendOf(stack: string): string {
-    const found = fs.readdirSync(os.tmpdir())
-        .filter((d) => d.startsWith("pg-replication-e2e-"))
-        .map((d) => path.join(os.tmpdir(), d))
-        .filter((d) => fs.existsSync(path.join(d, ".pulumi", "stacks", "pg-replication", `${stack}.json`)))
-        .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-    assert.ok(found.length > 0, `no file:// backend holding stack ${stack} in ${os.tmpdir()}`);
-    return found[0];
 }
 
 interface Run { code: number; stdout: string; stderr: string; ms: number }
@@ -76,7 +63,7 @@ describe("status tool on a real cluster", { timeout: TIMEOUT }, () => {
         s = await e2eStack(STACK, clusterConfig(["standby1", "standby2"], { mode: "async" }));
         await s.up();
         out = await s.outputs();
-        backend = backendOf(STACK);
+        backend = s.backend;
     });
     after(async () => {
         try {
