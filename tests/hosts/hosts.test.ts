@@ -1,0 +1,131 @@
+// The test hosts themselves (tests/support/hosts.ts): three engines on three addresses, a
+// PostgreSQL on each reachable from this machine and from a container on another host (the path
+// replication takes), and a teardown that leaves nothing behind.
+
+import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { Client } from "pg";
+import { createHostSet, HostSet, hostSetLeftovers, removeHostSet } from "../support/hosts";
+
+const SET = "hst";
+const SUBNET = 1;
+const IMAGE = "postgres:13";
+const PASSWORD = "hosts-test-only";
+const LABEL = `pg-replication.stack=${SET}`;
+
+let hostSet: HostSet;
+
+async function query(host: string, sql: string): Promise<any[]> {
+    const client = new Client({ host, port: 5432, user: "postgres", password: PASSWORD, database: "postgres", connectionTimeoutMillis: 3000 });
+    await client.connect();
+    try {
+        return (await client.query(sql)).rows;
+    } finally {
+        await client.end();
+    }
+}
+
+/** Retries fn until it resolves, up to timeoutMs; the last error is in the message. */
+async function eventually<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        try {
+            return await fn();
+        } catch (err) {
+            if (Date.now() > deadline) {
+                throw new Error(`${what}: still failing after ${timeoutMs / 1000} s: ${(err as Error).message}`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+    }
+}
+
+describe("test hosts: three Docker engines in network namespaces", { timeout: 300_000 }, () => {
+    before(async () => {
+        const started = Date.now();
+        hostSet = await createHostSet({ set: SET, subnet: SUBNET, count: 3, images: [IMAGE] });
+        process.stderr.write(`[hosts] three hosts up in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    });
+
+    after(async () => {
+        // The teardown is itself under test below; this one only runs when a test failed before it.
+        if (hostSetLeftovers(SET).length > 0) {
+            await removeHostSet(SET, SUBNET);
+        }
+    });
+
+    test("each host is its own engine on its own address, with the image", () => {
+        // Engine ids come from the shared /etc/docker/key.json, so the data root and the default
+        // bridge's range tell the engines apart.
+        const roots = hostSet.hosts.map((h) => h.docker("info", "--format", "{{.DockerRootDir}}"));
+        assert.deepEqual(roots, hostSet.hosts.map((h) => `/var/lib/pg-replication-hosts/${SET}/${h.name}`));
+        const bridges = hostSet.hosts.map((h) => h.docker("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Subnet}}"));
+        assert.deepEqual(bridges, ["172.29.4.0/24", "172.29.5.0/24", "172.29.6.0/24"]);
+        assert.deepEqual(hostSet.hosts.map((h) => h.address), ["10.231.1.11", "10.231.1.12", "10.231.1.13"]);
+        for (const h of hostSet.hosts) {
+            assert.match(h.docker("image", "inspect", "--format", "{{.Id}}", IMAGE), /^sha256:/);
+        }
+    });
+
+    test("a PostgreSQL on each host answers on the host's address, from here and from another host", async () => {
+        for (const h of hostSet.hosts) {
+            h.docker("run", "-d", "--name", `${SET}-pg`, "--label", LABEL, "-e", `POSTGRES_PASSWORD=${PASSWORD}`,
+                "-p", `${h.address}:5432:5432`, IMAGE);
+        }
+        for (const h of hostSet.hosts) {
+            const rows = await eventually(`postgres on ${h.name} from the root namespace`, 60_000,
+                () => query(h.address, "SELECT inet_server_addr()::text AS addr, current_setting('port') AS port"));
+            assert.equal(rows[0].port, "5432");
+        }
+        // A client container on host 1 reaching host 0's published port: the path a standby's
+        // replication connection takes. Host 0 sees it as host 1's address (masqueraded by host 1).
+        const [a, b] = hostSet.hosts;
+        const seen = b.docker("run", "--rm", "--label", LABEL, "-e", `PGPASSWORD=${PASSWORD}`, IMAGE,
+            "psql", "-h", a.address, "-U", "postgres", "-Atc", "SELECT host(inet_client_addr())");
+        assert.equal(seen, b.address);
+        // And from here, host 0 sees the root namespace's end.
+        const rows = await query(a.address, "SELECT host(inet_client_addr()) AS client");
+        assert.equal(rows[0].client, hostSet.gateway);
+    });
+
+    test("a host has no default route: it reaches the other hosts and the root's end, nothing else", () => {
+        for (const h of hostSet.hosts) {
+            const routes = execFileSync("ip", ["-n", h.name, "route"], { encoding: "utf8" });
+            assert.doesNotMatch(routes, /^default/m, `${h.name}: ${routes}`);
+            assert.match(routes, /^10\.231\.1\.0\/24 dev eth0/m);
+        }
+    });
+
+    test("teardown leaves no namespace, link, dockerd, mount or directory", async () => {
+        await hostSet.teardown();
+        assert.deepEqual(hostSetLeftovers(SET), []);
+    });
+});
+
+describe("test hosts: what a killed run leaves is removed by the next", { timeout: 120_000 }, () => {
+    const KILLED = "hsk";
+
+    after(async () => {
+        await removeHostSet(KILLED, 2);
+    });
+
+    test("dockerd and containerd killed with a container running: the next run finds and removes it all", async () => {
+        const first = await createHostSet({ set: KILLED, subnet: 2, count: 1, images: [IMAGE] });
+        const [h] = first.hosts;
+        h.docker("run", "-d", "--label", `pg-replication.stack=${KILLED}`, "-e", `POSTGRES_PASSWORD=${PASSWORD}`, IMAGE);
+        // As if the test process had been killed: SIGKILL to everything in the host's namespace,
+        // so nothing stops the container or unmounts its layers.
+        const pids = execFileSync("ip", ["netns", "pids", h.name], { encoding: "utf8" }).split("\n").filter(Boolean);
+        assert.ok(pids.length >= 2, `expected dockerd and containerd in ${h.name}, found ${pids.join(" ")}`);
+        execFileSync("kill", ["-9", ...pids]);
+        const left = hostSetLeftovers(KILLED);
+        assert.ok(left.some((l) => l.startsWith("process ")), `no stray process among ${left.join(", ")}`);
+        assert.ok(left.some((l) => l.startsWith("mount ")), `no mount among ${left.join(", ")}`);
+
+        const second = await createHostSet({ set: KILLED, subnet: 2, count: 1, images: [IMAGE] });
+        assert.equal(second.hosts[0].docker("ps", "-aq"), "", "the new host inherited a container");
+        await second.teardown();
+        assert.deepEqual(hostSetLeftovers(KILLED), []);
+    });
+});
