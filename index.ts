@@ -1,7 +1,8 @@
-// pg-replication: a PostgreSQL primary with streaming standbys on Docker.
+// pg-replication: PostgreSQL nodes on Docker, one of them primary, the others streaming from it.
 // The plan comes from this stack's config (Pulumi.<stack>.yaml), checked before anything is made
-// (components/config.ts), then against what the Docker engine already has (components/preflight.ts);
-// components/cluster.ts declares the resources, one file per part (primary.ts, standby.ts, ...).
+// (components/config.ts), then against what the Docker engine already has and runs
+// (components/preflight.ts, components/topology.ts); the PostgresCluster component
+// (components/cluster.ts) declares the resources.
 
 import { declareCluster } from "./components/cluster";
 import { checkedConfig } from "./components/preflight";

@@ -1,30 +1,54 @@
-// The whole stack, in the order the tutorial does it by hand: network, image, primary, role,
-// then each standby cloned with pg_basebackup, then the commit policy once they all stream.
+// The whole cluster as one reusable component: network, image, one PostgresNode per node, the
+// replication role through the postgresql provider, the topology command that makes the declared
+// primary the actual one (a switchover when it is not), and the commit policy once every node
+// streams. index.ts reads the stack's config and creates one; another program can do the same.
 
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { loadConfig } from "./config";
-import { labelList } from "./node";
-import { PostgresPrimary } from "./primary";
-import { ReplicationPolicy } from "./replication";
+import {
+    expectedSyncState, loadConfig, NodeSpec, ReplicationSettings, SyncState, synchronousStandbyNamesFor,
+} from "./config";
+import { parseSubnet } from "./ipv4";
+import { labelList, labelWords, NodeSettings, PostgresNode } from "./node";
 import { configuredOrGenerated } from "./secrets";
-import { StandbyReplica } from "./standby";
+import { dockerCommand, script } from "./shell";
 
 export type LoadedConfig = ReturnType<typeof loadConfig>;
 
-export interface NodeOutput {
-    host: string;
-    port: number;
-    /** "primary", or the sync_state the primary reports for this standby. */
-    mode: string;
-    containerName: pulumi.Output<string>;
-    /** postgresql:// URL for the superuser; a secret. */
-    connectionString: pulumi.Output<string>;
+export interface PostgresClusterArgs {
+    /** PostgreSQL image by name (13 or later); a local image of that name is used as is and kept on destroy. */
+    readonly image: string;
+    /** The bridge network the cluster gets: its name and IPv4 subnet (the gateway is its first address). */
+    readonly network: { readonly name: string; readonly subnet: string };
+    /** Every node: name (also slot name and container suffix), address in the subnet, host port. */
+    readonly nodes: readonly NodeSpec[];
+    /** The name of the node that is to be primary. Changing it on a running cluster is a switchover. */
+    readonly primary: string;
+    /** The replication role, the commit policy, WAL retention and the switchover's lag bound. */
+    readonly replication: ReplicationSettings;
+    /** The postgres superuser's password (a secret); generated once and kept in state when omitted. */
+    readonly superuserPassword?: pulumi.Input<string>;
+    /** The replication role's password (a secret); generated once and kept in state when omitted. */
+    readonly replicationPassword?: pulumi.Input<string>;
+    /** The Docker engine (DOCKER_HOST form) for the docker provider and every command's docker CLI. */
+    readonly engineHost: string;
+    /** Host address the ports are published on. */
+    readonly bindAddress: string;
+    /** Where this machine reaches the published ports (the postgresql provider, the outputs). */
+    readonly clientHost: string;
+    /** Prefix of every container and volume name. */
+    readonly namePrefix: string;
+    /** Put on every Docker object; they must tell this cluster's objects from any other's. */
+    readonly labels: Readonly<Record<string, string>>;
+    /** archive_command; archiving is off without it. */
+    readonly archiveCommand?: string;
+    /** Bound, in seconds, on each readiness check, gate and switchover step. */
+    readonly readyTimeoutSeconds: number;
 }
 
-/** One node of the plan, as the status tool (status/) reads it. */
-export interface PlannedNode {
+/** One node as the outputs describe it. */
+export interface NodeOutput {
     name: string;
     host: string;
     port: number;
@@ -33,141 +57,257 @@ export interface PlannedNode {
     containerName: pulumi.Output<string>;
     role: "primary" | "standby";
     /** Standbys only: the sync_state the commit policy promises. */
-    syncState?: string;
+    syncState?: SyncState;
     /** postgresql:// URL for the superuser; a secret. */
     connectionString: pulumi.Output<string>;
 }
 
 export interface ClusterOutputs {
+    /** The declared primary. */
+    primary: { name: string; host: string; port: number; containerName: pulumi.Output<string>; connectionString: pulumi.Output<string> };
+    nodes: Record<string, NodeOutput>;
+    replication: {
+        mode: string;
+        user: string;
+        synchronousStandbyNames: string;
+        synchronousCommit: string;
+        walKeepSize: string;
+        maxSlotWalKeepSize: string;
+    };
     network: { name: pulumi.Output<string>; subnet: string };
-    primary: NodeOutput;
-    standbys: Record<string, NodeOutput>;
-    nodes: Record<string, PlannedNode>;
-    /** The Docker engine everything runs on (components/engine.ts). */
+    /** The Docker engine everything runs on. */
     engine: { host: string };
-    replication: { mode: string; user: string; synchronousStandbyNames: string; synchronousCommit: string };
 }
 
-export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
-    if (cfg.replication.mode === "sync" && cfg.replication.syncCount === cfg.replication.syncStandbys.length) {
-        pulumi.log.warn(`synchronous_standby_names = '${cfg.replication.synchronousStandbyNames}' waits for every ` +
-            "listed standby: while any of them is down, commits on the primary wait. With two or more standbys " +
-            "and syncCount below their number, one can be down without blocking writes.");
-    }
+export class PostgresCluster extends pulumi.ComponentResource {
+    readonly nodes: Readonly<Record<string, PostgresNode>>;
+    readonly outputs: ClusterOutputs;
 
-    // One explicit provider on the engine the commands use too (components/engine.ts); the
-    // components pass it on to their children through `providers`.
-    const engine = new docker.Provider("docker", { host: cfg.engine.host });
-    const onEngine: pulumi.ComponentResourceOptions = { providers: [engine] };
+    constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        const problems = checkArgs(args);
+        if (problems.length > 0) {
+            throw new Error(`PostgresCluster ${name}: ${problems.join("; ")}`);
+        }
+        // Args stay out of super(): they hold secrets, and component inputs are saved in state.
+        super("pg-replication:index:PostgresCluster", name, {}, opts);
+        const r = args.replication;
+        const subnet = parseSubnet(args.network.subnet, 16, 29);
+        const gateway = "subnet" in subnet ? subnet.subnet.gateway : undefined;
+        const primary = args.nodes.find((n) => n.name === args.primary)!;
+        const syncNames = synchronousStandbyNamesFor(r, args.primary);
+        if (r.mode === "sync" && r.syncStandbys.filter((n) => n !== args.primary).length === r.syncCount) {
+            pulumi.log.warn(`synchronous_standby_names = '${syncNames}' waits for every listed standby: while any of ` +
+                "them is down, commits on the primary wait. With two or more standbys and syncCount below their " +
+                "number, one can be down without blocking writes.", this);
+        }
 
-    const network = new docker.Network("network", {
-        name: cfg.networkName,
-        driver: "bridge",
-        ipamConfigs: [{ subnet: cfg.subnet, gateway: cfg.gateway }],
-        labels: labelList(cfg.labels),
-    }, { provider: engine, deleteBeforeReplace: true });
+        // One explicit provider on the engine the commands use too; children get it through `providers`.
+        const engine = new docker.Provider(`${name}-docker`, { host: args.engineHost }, { parent: this });
+        const onEngine = { parent: this, providers: [engine] };
+        const dockerOpts = { parent: this, provider: engine };
 
-    // A local image of the same name is used as is; destroy leaves it for the next stack.
-    const image = new docker.RemoteImage("image", { name: cfg.image, keepLocally: true }, { provider: engine });
+        const network = new docker.Network(`${name}-network`, {
+            name: args.network.name,
+            driver: "bridge",
+            ipamConfigs: [{ subnet: args.network.subnet, gateway }],
+            labels: labelList({ ...args.labels }),
+        }, { ...dockerOpts, deleteBeforeReplace: true });
 
-    const superuserPassword = configuredOrGenerated("superuser-password", cfg.superuserPassword);
-    const replicationPassword = configuredOrGenerated("replication-password", cfg.replicationPassword);
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, dockerOpts);
 
-    const primary = new PostgresPrimary("primary", {
-        cfg,
-        // By name, not id: a moved local tag then replaces nothing on refresh; an upgrade is a
-        // change of the image key.
-        image: image.name,
-        networkName: network.name,
-        superuserPassword,
-    }, onEngine);
+        const superuserPassword = args.superuserPassword
+            ? pulumi.secret(args.superuserPassword) : configuredOrGenerated(`${name}-superuser-password`, undefined, this);
+        const replicationPassword = args.replicationPassword
+            ? pulumi.secret(args.replicationPassword) : configuredOrGenerated(`${name}-replication-password`, undefined, this);
 
-    // Configured from the primary's readiness gate and the password it holds, so nothing connects
-    // before the server is ready or with a password it does not have yet.
-    const sql = new postgresql.Provider("primary-sql", {
-        host: primary.ready.id.apply(() => cfg.clientHost),
-        port: cfg.primary.port,
-        username: "postgres",
-        password: primary.superuserPassword,
-        database: "postgres",
-        sslmode: "disable",
-        superuser: true,
-        connectTimeout: 15,
-    });
-    const role = new postgresql.Role("replication-role", {
-        name: cfg.replication.user,
-        login: true,
-        replication: true,
-        connectionLimit: cfg.replication.connectionLimit,
-        password: replicationPassword,
-    }, {
-        provider: sql,
-        dependsOn: [primary],
-        // The role lives in the primary's volume: when both go (destroy), nothing needs to connect,
-        // so destroy succeeds with the primary stopped or gone.
-        deletedWith: primary.volume,
-    });
+        const settings: NodeSettings = {
+            namePrefix: args.namePrefix,
+            // By name, not id: a moved local tag then replaces nothing on refresh; an upgrade is a change of `image`.
+            image: image.name,
+            networkName: network.name,
+            allAddresses: args.nodes.map((n) => n.address),
+            bindAddress: args.bindAddress,
+            replication: r,
+            archiveCommand: args.archiveCommand,
+            readyTimeoutSeconds: args.readyTimeoutSeconds,
+            labels: args.labels,
+            dockerHost: args.engineHost,
+            superuserPassword,
+            replicationPassword,
+        };
+        const nodeName = (n: NodeSpec) => `${name}-${n.name}`;
 
-    const standbys = cfg.standbys.map((spec) => new StandbyReplica(`standby-${spec.name}`, {
-        cfg,
-        spec,
-        image: image.name,
-        networkName: network.name,
-        primaryContainer: primary.containerName,
-        replicationPassword,
-    }, pulumi.mergeOptions(onEngine, { dependsOn: [primary, role] })));
+        // The declared primary first: on a new cluster it is the bootstrap node, and everything
+        // that talks to the primary waits for its readiness gate.
+        const primaryNode = new PostgresNode(nodeName(primary), { spec: primary, settings }, onEngine);
 
-    new ReplicationPolicy("replication-policy", {
-        cfg,
-        primaryContainer: primary.containerName,
-        primaryContainerId: primary.container.id,
-    }, { dependsOn: [primary, ...standbys] });
+        // Makes the declared primary the actual one: nothing when it already is, a switchover when
+        // another node is primary (components/scripts/topology.sh). Before the role and the seeds,
+        // so they talk to the primary the configuration names.
+        const nodeList = args.nodes.map((n) => `${n.name}:${args.namePrefix}-${n.name}:${n.address}:${args.namePrefix}-${n.name}-data`);
+        const expected = args.nodes.filter((n) => n.name !== args.primary)
+            .map((n) => `${n.name}=${expectedSyncState(r, args.primary, n.name)}`).join(" ");
+        const topology = dockerCommand(`${name}-topology`, {
+            create: script("topology.sh"),
+            environment: {
+                NODES: nodeList.join(" "),
+                PRIMARY: args.primary,
+                SYNC_NAMES: syncNames,
+                SYNC_COMMIT: r.synchronousCommit,
+                EXPECTED: expected,
+                MAX_LAG_BYTES: String(r.maxSwitchoverLagBytes),
+                REPLICATION_USER: r.user,
+                IMAGE: image.name,
+                NETWORK: network.name,
+                DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
+                TIMEOUT: String(args.readyTimeoutSeconds),
+            },
+            dockerHost: args.engineHost,
+        }, { parent: this, dependsOn: [primaryNode] });
 
-    const url = (host: string, port: number) => pulumi.secret(pulumi.interpolate
-        `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${host}:${port}/postgres`);
-    return {
-        network: { name: network.name, subnet: cfg.subnet },
-        primary: {
-            host: primary.host,
+        // The superuser password as configured, on the declared primary once it is primary.
+        const setPassword = dockerCommand(`${name}-set-superuser-password`, {
+            create: script("superuser-password.sh"),
+            environment: { PRIMARY_CONTAINER: primaryNode.containerName, PRIMARY_CONTAINER_ID: primaryNode.container.id },
+            stdin: pulumi.secret(pulumi.output(superuserPassword).apply(alterSuperuserSql)),
+            dockerHost: args.engineHost,
+        }, { parent: this, dependsOn: [topology] });
+
+        // Pointed at the declared primary, configured only once topology made it primary and it
+        // has the password, so nothing connects to a standby or with a password it does not have.
+        const sql = new postgresql.Provider(`${name}-sql`, {
+            host: setPassword.id.apply(() => args.clientHost),
             port: primary.port,
-            mode: "primary",
-            containerName: primary.containerName,
-            connectionString: url(primary.host, primary.port),
-        },
-        standbys: Object.fromEntries(standbys.map((s, i) => [cfg.standbys[i].name, {
-            host: s.host,
-            port: s.port,
-            mode: s.syncState,
-            containerName: s.container.name,
-            connectionString: url(s.host, s.port),
-        }])),
-        nodes: Object.fromEntries([
-            ["primary", {
-                name: "primary",
-                host: primary.host,
+            username: "postgres",
+            password: pulumi.secret(pulumi.all([setPassword.id, superuserPassword]).apply(([, p]) => p)),
+            database: "postgres",
+            sslmode: "disable",
+            superuser: true,
+            connectTimeout: 15,
+        }, { parent: this });
+        const role = new postgresql.Role(`${name}-replication-role`, {
+            name: r.user,
+            login: true,
+            replication: true,
+            connectionLimit: r.connectionLimit,
+            password: replicationPassword,
+        }, {
+            parent: this,
+            provider: sql,
+            // The role lives in the volumes: when they go (destroy), nothing needs to connect, so
+            // destroy succeeds with the primary stopped or gone.
+            deletedWith: primaryNode.volume,
+        });
+
+        // The other nodes are seeded (cloned) from the primary once it has the role.
+        const byName: Record<string, PostgresNode> = { [primary.name]: primaryNode };
+        for (const spec of args.nodes.filter((n) => n.name !== args.primary)) {
+            byName[spec.name] = new PostgresNode(nodeName(spec), { spec, settings },
+                { ...onEngine, dependsOn: [primaryNode, topology, role] });
+        }
+        this.nodes = byName;
+        const all = Object.values(byName);
+
+        // The commit policy on the declared primary once every node streams, and the last gate:
+        // each standby in the promised sync_state.
+        dockerCommand(`${name}-replication-policy`, {
+            create: script("sync-policy.sh"),
+            delete: script("sync-policy-reset.sh"),
+            environment: {
+                PRIMARY_CONTAINER: primaryNode.containerName,
+                PRIMARY_CONTAINER_ID: primaryNode.container.id,
+                SYNC_NAMES: syncNames,
+                SYNC_COMMIT: r.synchronousCommit,
+                EXPECTED: expected,
+                TIMEOUT: String(args.readyTimeoutSeconds),
+            },
+            dockerHost: args.engineHost,
+        }, { parent: this, dependsOn: all });
+
+        const url = (port: number) => pulumi.secret(pulumi.interpolate
+            `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${args.clientHost}:${port}/postgres`);
+        const nodes: Record<string, NodeOutput> = Object.fromEntries(args.nodes.map((n): [string, NodeOutput] => [n.name, {
+            name: n.name,
+            host: args.clientHost,
+            port: n.port,
+            address: n.address,
+            containerName: this.nodes[n.name].container.name,
+            role: n.name === args.primary ? "primary" : "standby",
+            ...(n.name === args.primary ? {} : { syncState: expectedSyncState(r, args.primary, n.name) }),
+            connectionString: url(n.port),
+        }]));
+        this.outputs = {
+            primary: {
+                name: primary.name,
+                host: args.clientHost,
                 port: primary.port,
-                address: cfg.primary.address,
-                containerName: primary.containerName,
-                role: "primary" as const,
-                connectionString: url(primary.host, primary.port),
-            }],
-            ...standbys.map((s, i): [string, PlannedNode] => [cfg.standbys[i].name, {
-                name: cfg.standbys[i].name,
-                host: s.host,
-                port: s.port,
-                address: cfg.standbys[i].address,
-                containerName: s.container.name,
-                role: "standby",
-                syncState: s.syncState,
-                connectionString: url(s.host, s.port),
-            }]),
-        ]),
-        engine: { host: cfg.dockerHost },
-        replication: {
-            mode: cfg.replication.mode,
-            user: cfg.replication.user,
-            synchronousStandbyNames: cfg.replication.synchronousStandbyNames,
-            synchronousCommit: cfg.replication.synchronousCommit,
-        },
+                containerName: primaryNode.container.name,
+                connectionString: nodes[primary.name].connectionString,
+            },
+            nodes,
+            replication: {
+                mode: r.mode,
+                user: r.user,
+                synchronousStandbyNames: syncNames,
+                synchronousCommit: r.synchronousCommit,
+                walKeepSize: r.walKeepSize,
+                maxSlotWalKeepSize: r.maxSlotWalKeepSize,
+            },
+            network: { name: network.name, subnet: args.network.subnet },
+            engine: { host: args.engineHost },
+        };
+        this.registerOutputs({ primary: primary.name });
+    }
+}
+
+/** `ALTER ROLE postgres PASSWORD '…'` with the password as a SQL string literal. */
+export function alterSuperuserSql(password: string): string {
+    return `ALTER ROLE postgres PASSWORD '${password.replace(/'/g, "''")}';\n`;
+}
+
+/** What the component cannot work with, checked before any child exists (config.ts checks more, with keys). */
+function checkArgs(args: PostgresClusterArgs): string[] {
+    const problems: string[] = [];
+    const names = args.nodes.map((n) => n.name);
+    if (names.length === 0) {
+        problems.push("nodes is empty");
+    }
+    for (const n of names.filter((x) => !/^[a-z][a-z0-9_]{0,30}$/.test(x))) {
+        problems.push(`node name "${n}" is not 1 to 31 characters of a-z, 0-9, '_' starting with a letter`);
+    }
+    if (new Set(names).size !== names.length) {
+        problems.push(`node names repeat: ${names.join(", ")}`);
+    }
+    if (!names.includes(args.primary)) {
+        problems.push(`primary "${args.primary}" is not one of the nodes (${names.join(", ")})`);
+    }
+    if ("problem" in parseSubnet(args.network.subnet, 16, 29)) {
+        problems.push(`network.subnet "${args.network.subnet}" is not an IPv4 CIDR from /16 to /29`);
+    }
+    return problems;
+}
+
+/** The component's args from the stack's validated config (config.ts). */
+export function clusterArgs(cfg: LoadedConfig): PostgresClusterArgs {
+    return {
+        image: cfg.image,
+        network: { name: cfg.networkName, subnet: cfg.subnet },
+        nodes: cfg.nodes,
+        primary: cfg.primary,
+        replication: cfg.replication,
+        superuserPassword: cfg.superuserPassword,
+        replicationPassword: cfg.replicationPassword,
+        engineHost: cfg.dockerHost,
+        bindAddress: cfg.bindAddress,
+        clientHost: cfg.clientHost,
+        namePrefix: cfg.namePrefix,
+        labels: cfg.labels,
+        archiveCommand: cfg.archiveCommand,
+        readyTimeoutSeconds: cfg.readyTimeoutSeconds,
     };
+}
+
+/** The stack: one cluster from the stack's config; its outputs are the stack's outputs. */
+export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
+    return new PostgresCluster("cluster", clusterArgs(cfg)).outputs;
 }

@@ -11,9 +11,12 @@ export type ReplicationMode = "async" | "sync";
 /** What pg_stat_replication.sync_state should say for a standby once the policy is applied. */
 export type SyncState = "async" | "sync" | "quorum";
 
-export interface StandbySpec {
+/** One PostgreSQL node: the same container whatever its role; the name is also its slot name. */
+export interface NodeSpec {
     readonly name: string;
+    /** Its address on the cluster network. */
     readonly address: string;
+    /** The host port its 5432 is published on. */
     readonly port: number;
 }
 
@@ -23,14 +26,19 @@ export interface ReplicationSettings {
     readonly mode: ReplicationMode;
     /** synchronous_commit; "on" in async mode, where no standby is waited for. */
     readonly synchronousCommit: string;
-    /** The standbys that count for synchronous commit (empty in async mode). */
+    /**
+     * The nodes that count for synchronous commit as configured (empty in async mode); whichever
+     * of them is the primary is left out when the policy is applied.
+     */
     readonly syncStandbys: readonly string[];
     readonly syncCount: number;
-    /** The synchronous_standby_names value the primary gets. */
+    /** The synchronous_standby_names value the declared primary gets. */
     readonly synchronousStandbyNames: string;
     readonly walKeepSize: string;
     readonly maxSlotWalKeepSize: string;
     readonly maxWalSenders: number;
+    /** A switchover refuses a target whose replay is further behind than this (bytes of WAL). */
+    readonly maxSwitchoverLagBytes: number;
 }
 
 export interface ClusterConfig {
@@ -42,8 +50,10 @@ export interface ClusterConfig {
     readonly bindAddress: string;
     /** Where this machine reaches the published ports (the postgresql provider, outputs). */
     readonly clientHost: string;
-    readonly primary: { readonly address: string; readonly port: number };
-    readonly standbys: readonly StandbySpec[];
+    /** Every node, in the configured order. */
+    readonly nodes: readonly NodeSpec[];
+    /** The declared primary's node name. */
+    readonly primary: string;
     readonly replication: ReplicationSettings;
     readonly archiveCommand?: string;
     readonly readyTimeoutSeconds: number;
@@ -60,11 +70,14 @@ export interface ClusterConfig {
 /** Keys this program understands; anything else under the namespace is a typo worth stopping for. */
 export const KNOWN_KEYS = [
     "image", "namePrefix", "networkName", "subnet", "bindAddress",
-    "primaryAddress", "primaryPort", "standbys",
+    "nodes", "primary",
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
-    "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "archiveCommand", "readyTimeoutSeconds",
+    "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
 ] as const;
+
+/** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
+const OLD_KEYS = ["primaryAddress", "primaryPort", "standbys"];
 
 const SECRET_KEYS = new Set(["replicationPassword", "superuserPassword"]);
 
@@ -72,8 +85,7 @@ export const DEFAULTS = {
     image: "postgres:13",
     subnet: "172.18.0.0/24",
     bindAddress: "127.0.0.1",
-    primaryAddress: "172.18.0.101",
-    primaryPort: 5432,
+    nodes: [{ name: "pg1", address: "172.18.0.101", port: 5432 }] as NodeSpec[],
     replicationUser: "repuser",
     replicationConnectionLimit: 5,
     mode: "async" as ReplicationMode,
@@ -82,17 +94,19 @@ export const DEFAULTS = {
     walKeepSize: "128MB",
     maxSlotWalKeepSize: "1GB",
     maxWalSenders: 10,
+    maxSwitchoverLagBytes: 16 * 1024 * 1024,
     readyTimeoutSeconds: 120,
 };
 
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-// Standby names double as replication slot names and application_name: lower case, digits, _.
-const STANDBY_NAME = /^[a-z][a-z0-9_]{0,30}$/;
+// Node names double as replication slot names, application_name and container suffixes.
+const NODE_NAME = /^[a-z][a-z0-9_]{0,30}$/;
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const IMAGE_REF = /^[a-z0-9][a-z0-9._\/:-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 const WAL_SIZE = /^[1-9][0-9]{0,8}(kB|MB|GB|TB)$/;
+const UNIT_BYTES: Record<string, number> = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
 const SYNC_COMMIT_LEVELS = ["on", "remote_write", "remote_apply"];
-const STANDBY_FIELDS = ["name", "address", "port"];
+const NODE_FIELDS = ["name", "address", "port"];
 
 /** Config as it arrives: key → raw text (objects as JSON), secrets only as "set". */
 export type RawConfig = Readonly<Record<string, string | undefined>>;
@@ -119,7 +133,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         problems.push(`${NAMESPACE}:${key} = ${JSON.stringify(value)} is not allowed: ${allowed}`);
 
     for (const key of Object.keys(raw)) {
-        if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
+        if (!(KNOWN_KEYS as readonly string[]).includes(key) && !OLD_KEYS.includes(key)) {
             bad(key, raw[key], `unknown key; known keys are ${KNOWN_KEYS.join(", ")}`);
         }
     }
@@ -199,36 +213,39 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         return String(value);
     };
 
-    const primaryAddress = checkAddress("primaryAddress", raw.primaryAddress ?? DEFAULTS.primaryAddress);
-    const primaryPort = integer("primaryPort", raw.primaryPort, DEFAULTS.primaryPort, 1, 65535);
+    const oldForm = OLD_KEYS.filter((k) => raw[k] !== undefined);
+    if (oldForm.length > 0) {
+        problems.push(oldFormProblem(raw, json));
+    }
 
-    const standbys: StandbySpec[] = [];
-    const rawStandbys = json("standbys");
-    if (rawStandbys !== undefined && rawStandbys !== null && !Array.isArray(rawStandbys)) {
-        bad("standbys", rawStandbys, "expected a list of {name, address, port}");
-    } else if (Array.isArray(rawStandbys)) {
-        rawStandbys.forEach((entry: unknown, i: number) => {
-            const key = `standbys[${i}]`;
+    const nodes: NodeSpec[] = [];
+    const rawNodes = raw.nodes === undefined ? (oldForm.length > 0 ? [] : DEFAULTS.nodes) : json("nodes");
+    if (rawNodes !== null && !Array.isArray(rawNodes)) {
+        bad("nodes", rawNodes, "expected a list of {name, address, port}");
+    } else if (Array.isArray(rawNodes)) {
+        if (rawNodes.length === 0 && oldForm.length === 0) {
+            bad("nodes", rawNodes, "expected at least one node {name, address, port}");
+        }
+        rawNodes.forEach((entry: unknown, i: number) => {
+            const key = `nodes[${i}]`;
             if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
                 bad(key, entry, "expected {name, address, port}");
                 return;
             }
             const fields = entry as Record<string, unknown>;
-            for (const field of Object.keys(fields).filter((f) => !STANDBY_FIELDS.includes(f))) {
-                bad(`${key}.${field}`, fields[field], `unknown field; a standby has ${STANDBY_FIELDS.join(", ")}`);
+            for (const field of Object.keys(fields).filter((f) => !NODE_FIELDS.includes(f))) {
+                bad(`${key}.${field}`, fields[field], `unknown field; a node has ${NODE_FIELDS.join(", ")}`);
             }
             const name = fields.name;
-            if (typeof name !== "string" || !STANDBY_NAME.test(name)) {
+            if (typeof name !== "string" || !NODE_NAME.test(name)) {
                 bad(`${key}.name`, name ?? null, "expected 1 to 31 characters of a-z, 0-9, '_', starting with a letter " +
-                    "(it is also the replication slot name)");
-            } else if (name === "primary") {
-                bad(`${key}.name`, name, "'primary' names the primary; choose another name");
+                    "(it is also the replication slot name and the container name's suffix)");
             }
             const address = checkAddress(`${key}.address`, fields.address ?? null);
             const port = fields.port === undefined
                 ? (bad(`${key}.port`, null, "expected a whole number from 1 to 65535"), 0)
                 : integer(`${key}.port`, fields.port, 0, 1, 65535);
-            standbys.push({ name: String(name), address, port });
+            nodes.push({ name: String(name), address, port });
         });
     }
 
@@ -243,11 +260,18 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
             }
         }
     };
-    seen("name", standbys.map((s, i) => ({ key: `standbys[${i}].name`, value: s.name })));
-    seen("address", [{ key: "primaryAddress", value: primaryAddress },
-        ...standbys.map((s, i) => ({ key: `standbys[${i}].address`, value: s.address }))]);
-    seen("host port", [{ key: "primaryPort", value: primaryPort },
-        ...standbys.map((s, i) => ({ key: `standbys[${i}].port`, value: s.port }))]);
+    seen("name", nodes.map((n, i) => ({ key: `nodes[${i}].name`, value: n.name })));
+    seen("address", nodes.map((n, i) => ({ key: `nodes[${i}].address`, value: n.address })));
+    seen("host port", nodes.map((n, i) => ({ key: `nodes[${i}].port`, value: n.port })));
+
+    const nodeNames = nodes.map((n) => n.name);
+    const primary = raw.primary ?? nodeNames[0] ?? "";
+    if (raw.primary === undefined && nodes.length > 1) {
+        bad("primary", null, `expected the name of the node that is primary, one of ${nodeNames.join(", ")}`);
+    } else if (nodes.length > 0 && !nodeNames.includes(primary)) {
+        bad("primary", primary, `expected one of the nodes: ${nodeNames.join(", ")}`);
+    }
+    const standbyCount = Math.max(nodes.length - 1, 0);
 
     const user = text("replicationUser", DEFAULTS.replicationUser, ROLE_NAME,
         "expected a role name of a-z, 0-9, '_' (up to 63 characters), not starting with a digit");
@@ -256,12 +280,12 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     }
     // pg_basebackup -Xs holds two walsender connections while a standby is cloned, and standbys
     // are cloned in parallel, so both limits need room for two per standby.
-    const perCloneNeed = Math.max(2 * standbys.length, 1);
+    const perCloneNeed = Math.max(2 * standbyCount, 1);
     const connectionLimit = integer("replicationConnectionLimit", raw.replicationConnectionLimit,
         DEFAULTS.replicationConnectionLimit, -1, 10000);
     if (connectionLimit !== -1 && connectionLimit < perCloneNeed) {
         bad("replicationConnectionLimit", raw.replicationConnectionLimit ?? `${connectionLimit} (the default)`,
-            `expected -1 (no limit) or at least ${perCloneNeed}: each of the ${standbys.length} standbys uses ` +
+            `expected -1 (no limit) or at least ${perCloneNeed}: each of the ${standbyCount} standbys uses ` +
             "two connections while pg_basebackup -Xs clones it");
     }
     const maxWalSenders = integer("maxWalSenders", raw.maxWalSenders, DEFAULTS.maxWalSenders, 1, 1000);
@@ -269,32 +293,37 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         bad("maxWalSenders", raw.maxWalSenders ?? `${maxWalSenders} (the default)`,
             `expected at least ${perCloneNeed}: two WAL senders per standby while it is cloned`);
     }
+    const maxSwitchoverLagBytes = byteSize("maxSwitchoverLagBytes", raw.maxSwitchoverLagBytes,
+        DEFAULTS.maxSwitchoverLagBytes, bad);
 
     const mode = (raw.mode ?? DEFAULTS.mode) as ReplicationMode;
     if (mode !== "async" && mode !== "sync") {
         bad("mode", mode, "expected async or sync");
     }
-    const standbyNames = standbys.map((s) => s.name);
     let syncStandbys: string[] = [];
     let syncCount = 0;
     let synchronousCommit = DEFAULTS.synchronousCommit;
     if (mode === "sync") {
-        if (standbys.length === 0) {
-            bad("mode", mode, `sync needs at least one standby in ${NAMESPACE}:standbys (there are none)`);
+        if (standbyCount === 0) {
+            bad("mode", mode, `sync needs at least two nodes in ${NAMESPACE}:nodes (a primary and a standby)`);
         }
         const listed = json("syncStandbys");
         if (listed === undefined) {
-            syncStandbys = standbyNames;
+            syncStandbys = nodeNames;
         } else if (!Array.isArray(listed) || listed.length === 0 || !listed.every((n) => typeof n === "string")) {
-            bad("syncStandbys", listed, "expected a non-empty list of standby names");
+            bad("syncStandbys", listed, "expected a non-empty list of node names");
         } else {
             syncStandbys = listed as string[];
-            for (const name of syncStandbys.filter((n) => !standbyNames.includes(n))) {
-                bad("syncStandbys", name, `not a standby of this stack; standbys are ${standbyNames.join(", ") || "(none)"}`);
+            for (const name of syncStandbys.filter((n) => !nodeNames.includes(n))) {
+                bad("syncStandbys", name, `not a node of this stack; nodes are ${nodeNames.join(", ") || "(none)"}`);
             }
             seen("name", syncStandbys.map((n) => ({ key: "syncStandbys", value: n })));
+            if (syncStandbys.every((n) => n === primary)) {
+                bad("syncStandbys", listed, `lists only the primary (${primary}); name at least one other node`);
+            }
         }
-        syncCount = integer("syncCount", raw.syncCount, DEFAULTS.syncCount, 1, Math.max(syncStandbys.length, 1));
+        const effective = syncStandbys.filter((n) => n !== primary).length;
+        syncCount = integer("syncCount", raw.syncCount, DEFAULTS.syncCount, 1, Math.max(effective, 1));
         synchronousCommit = raw.synchronousCommit ?? DEFAULTS.synchronousCommit;
         if (!SYNC_COMMIT_LEVELS.includes(synchronousCommit)) {
             bad("synchronousCommit", synchronousCommit, `expected one of ${SYNC_COMMIT_LEVELS.join(", ")}`);
@@ -320,7 +349,8 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         throw new ConfigError(problems);
     }
 
-    const synchronousStandbyNames = mode === "sync" ? standbyNamesSetting(syncStandbys, syncCount) : "";
+    const synchronousStandbyNames = mode === "sync"
+        ? standbyNamesSetting(syncStandbys.filter((n) => n !== primary), syncCount) : "";
     return {
         namePrefix,
         image,
@@ -329,11 +359,11 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         gateway: subnet!.gateway,
         bindAddress,
         clientHost: clientHostFor(bindAddress, engine),
-        primary: { address: primaryAddress, port: primaryPort },
-        standbys,
+        nodes,
+        primary,
         replication: {
             user, connectionLimit, mode, synchronousCommit, syncStandbys, syncCount,
-            synchronousStandbyNames, walKeepSize, maxSlotWalKeepSize, maxWalSenders,
+            synchronousStandbyNames, walKeepSize, maxSlotWalKeepSize, maxWalSenders, maxSwitchoverLagBytes,
         },
         archiveCommand,
         readyTimeoutSeconds,
@@ -351,12 +381,66 @@ export function standbyNamesSetting(names: readonly string[], count: number): st
     return names.length === 1 ? `FIRST 1 (${list})` : `ANY ${count} (${list})`;
 }
 
-/** The sync_state pg_stat_replication must show for a standby under the configured policy. */
-export function expectedSyncState(replication: ReplicationSettings, standby: string): SyncState {
-    if (replication.mode === "async" || !replication.syncStandbys.includes(standby)) {
+/** The nodes whose confirmation a commit on `primary` waits for (the configured set minus the primary). */
+export function syncSet(replication: ReplicationSettings, primary: string): string[] {
+    return replication.mode === "sync" ? replication.syncStandbys.filter((n) => n !== primary) : [];
+}
+
+/** synchronous_standby_names for `primary` under the configured policy ("" when async). */
+export function synchronousStandbyNamesFor(replication: ReplicationSettings, primary: string): string {
+    const set = syncSet(replication, primary);
+    return set.length === 0 ? "" : standbyNamesSetting(set, Math.min(replication.syncCount, set.length));
+}
+
+/** The sync_state pg_stat_replication must show for a standby of `primary` under the configured policy. */
+export function expectedSyncState(replication: ReplicationSettings, primary: string, standby: string): SyncState {
+    const set = syncSet(replication, primary);
+    if (!set.includes(standby)) {
         return "async";
     }
-    return replication.syncStandbys.length === 1 ? "sync" : "quorum";
+    return set.length === 1 ? "sync" : "quorum";
+}
+
+/** The declared primary's spec. */
+export function primaryNode(cfg: Pick<ClusterConfig, "nodes" | "primary">): NodeSpec {
+    return cfg.nodes.find((n) => n.name === cfg.primary)!;
+}
+
+/** A WAL size as bytes: a whole number of bytes, or a number with kB, MB, GB or TB. */
+function byteSize(key: string, value: string | undefined, fallback: number,
+    bad: (key: string, value: unknown, allowed: string) => void): number {
+    if (value === undefined) {
+        return fallback;
+    }
+    const m = /^([1-9][0-9]{0,12})(kB|MB|GB|TB)?$/.exec(value);
+    if (!m) {
+        bad(key, value, "expected a whole number of bytes or a size such as 16MB (units kB, MB, GB, TB)");
+        return fallback;
+    }
+    return Number(m[1]) * (m[2] ? UNIT_BYTES[m[2]] : 1);
+}
+
+/**
+ * The problem for a stack file in the old form (primaryAddress, primaryPort, standbys), with the
+ * new form written out from the values it gives, ready to paste.
+ */
+function oldFormProblem(raw: RawConfig, json: (key: string) => unknown): string {
+    const standbys = json("standbys");
+    const list = Array.isArray(standbys) ? standbys.filter((s) => typeof s === "object" && s !== null) as Record<string, unknown>[] : [];
+    const taken = new Set(list.map((s) => String(s.name)));
+    const primaryName = ["pg1", "primary", "node0"].find((n) => !taken.has(n))!;
+    const lines = [
+        `${NAMESPACE}:primary: ${primaryName}`,
+        `${NAMESPACE}:nodes:`,
+        `  - name: ${primaryName}`,
+        `    address: ${raw.primaryAddress ?? "172.18.0.101"}`,
+        `    port: ${raw.primaryPort ?? 5432}`,
+        ...list.flatMap((s) => [`  - name: ${s.name}`, `    address: ${s.address}`, `    port: ${s.port}`]),
+    ];
+    const given = OLD_KEYS.filter((k) => raw[k] !== undefined).map((k) => `${NAMESPACE}:${k}`).join(", ");
+    return `${given}: the old form (a fixed primary and a list of standbys) is no longer read; every node is named ` +
+        `once in ${NAMESPACE}:nodes and ${NAMESPACE}:primary names the primary. In Pulumi.<stack>.yaml, instead of ` +
+        `${given}:\n${lines.map((l) => `      ${l}`).join("\n")}`;
 }
 
 /** Where this machine reaches a published port: the engine's host decides, then the bind address. */

@@ -1,15 +1,20 @@
-// What the primary and the standbys share: the server settings they start with and the shape of
-// their containers. Keeping one definition means a standby could be promoted with no surprises.
+// One PostgreSQL node: the same definition whatever its role. Which node is primary is state in
+// the data directory (standby.signal, primary_conninfo), set by the seed and by the topology
+// command (components/scripts/topology.sh), never a different resource type.
 
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig } from "./config";
+import { NodeSpec, ReplicationSettings } from "./config";
+import { dockerCommand, script } from "./shell";
 
 /** Where the volume is mounted; the image declares it as a VOLUME, so mounting there leaves no anonymous volume. */
 export const VOLUME_PATH = "/var/lib/postgresql/data";
-/** The cluster lives one level down, so the volume can also hold the standby's passfile outside it. */
+/** The cluster lives one level down, so the volume can also hold the node's passfile outside it. */
 export const PGDATA = `${VOLUME_PATH}/pgdata`;
 export const CONTAINER_PORT = 5432;
+/** Read once by the image's entrypoint when it initialises an empty data directory. */
+export const PASSWORD_FILE = "/run/secrets/pg-replication/superuser-password";
 /**
  * How long a node container gets to stop before the docker provider kills it (on destroy and on
  * replacement): PostgreSQL's fast shutdown takes seconds; without it the provider stops with a
@@ -20,10 +25,9 @@ export const DESTROY_GRACE_SECONDS = 60;
 /**
  * The containers' health check. Constant, so changing readyTimeoutSeconds never makes a
  * container diff that the provider would not apply (it applies no health check change in place);
- * the readiness gates (primary-ready.sh, standby-gate.sh) are what readyTimeoutSeconds bounds.
+ * the readiness gates (node-ready.sh, the policy) are what readyTimeoutSeconds bounds.
  * Over TCP as a named user: the image's init-time server listens on the socket only, so this
- * cannot pass before the real server is up. The start period is the old default's 2m0s, so
- * stacks made before keep their containers.
+ * cannot pass before the real server is up.
  */
 export const HEALTHCHECK = {
     tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", String(CONTAINER_PORT), "-U", "postgres", "-d", "postgres"],
@@ -44,27 +48,26 @@ export function goDuration(totalSeconds: number): string {
     return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
 }
 
-/** Settings that need a restart, fixed at first start; everything reloadable is set later by commands. */
-export function serverArgs(cfg: ClusterConfig): string[] {
-    const r = cfg.replication;
+/**
+ * Settings that need a restart, fixed at first start and the same on every node; everything
+ * reloadable is set later by commands. wal_log_hints lets pg_rewind bring back a former primary
+ * whose timeline diverged.
+ */
+export function serverArgs(replication: Pick<ReplicationSettings, "maxWalSenders">, archiveCommand?: string): string[] {
     const settings: [string, string | number][] = [
         ["listen_addresses", "*"],
         ["wal_level", "replica"],
-        ["max_wal_senders", r.maxWalSenders],
-        ["max_replication_slots", r.maxWalSenders],
+        ["max_wal_senders", replication.maxWalSenders],
+        ["max_replication_slots", replication.maxWalSenders],
         ["hot_standby", "on"],
+        ["wal_log_hints", "on"],
         ["password_encryption", "scram-sha-256"],
-        ["archive_mode", cfg.archiveCommand ? "on" : "off"],
+        ["archive_mode", archiveCommand ? "on" : "off"],
     ];
-    if (cfg.archiveCommand) {
-        settings.push(["archive_command", cfg.archiveCommand]);
+    if (archiveCommand) {
+        settings.push(["archive_command", archiveCommand]);
     }
     return ["postgres", ...settings.flatMap(([key, value]) => ["-c", `${key}=${value}`])];
-}
-
-/** The stack's labels plus what this object is: role (primary, standby, clone) and node name. */
-export function nodeLabels(cfg: ClusterConfig, role: string, node: string): Record<string, string> {
-    return { ...cfg.labels, "pg-replication.role": role, "pg-replication.node": node };
 }
 
 /** Labels in the docker provider's list form. */
@@ -72,47 +75,177 @@ export function labelList(labels: Record<string, pulumi.Input<string>>): docker.
     return Object.entries(labels).map(([label, value]) => ({ label, value }));
 }
 
-export interface NodeContainerArgs {
-    readonly cfg: ClusterConfig;
-    readonly role: "primary" | "standby";
-    readonly node: string;
-    readonly containerName: string;
+/** "k=v k=v": labels as the scripts take them. */
+export function labelWords(labels: Record<string, string>): string {
+    return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+/** Escapes a value for one field of a libpq passfile line. */
+export function passfileField(value: string): string {
+    return value.replace(/\\/g, "\\\\").replace(/:/g, "\\:");
+}
+
+/** What every node of one cluster shares. */
+export interface NodeSettings {
+    /** Prefix of container and volume names: `<prefix>-<node>`, `<prefix>-<node>-data`. */
+    readonly namePrefix: string;
     /** The image by name (RemoteImage.name): a moved local tag then replaces nothing on refresh. */
     readonly image: pulumi.Input<string>;
     readonly networkName: pulumi.Input<string>;
-    readonly address: string;
-    readonly port: number;
-    readonly volumeName: pulumi.Input<string>;
-    readonly envs?: pulumi.Input<string>[];
-    readonly uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
-    readonly extraLabels?: Record<string, pulumi.Input<string>>;
+    /** Every node's address: each node admits replication from all of them (any can become primary). */
+    readonly allAddresses: readonly string[];
+    readonly bindAddress: string;
+    readonly replication: ReplicationSettings;
+    readonly archiveCommand?: string;
+    readonly readyTimeoutSeconds: number;
+    /** The stack's labels, on every Docker object; the scripts find the nodes by them. */
+    readonly labels: Readonly<Record<string, string>>;
+    readonly dockerHost: string;
+    /** A secret: seeds an empty data directory (the bootstrap primary's) through an uploaded file. */
+    readonly superuserPassword: pulumi.Input<string>;
+    /** A secret: written to the node's passfile. */
+    readonly replicationPassword: pulumi.Input<string>;
 }
 
-export function nodeContainerArgs(a: NodeContainerArgs): docker.ContainerArgs {
-    return {
-        name: a.containerName,
-        hostname: a.node.replace(/_/g, "-"),
-        image: a.image,
-        command: serverArgs(a.cfg),
-        envs: [`PGDATA=${PGDATA}`, ...(a.envs ?? [])],
-        uploads: a.uploads,
-        labels: labelList({ ...nodeLabels(a.cfg, a.role, a.node), ...a.extraLabels }),
-        networksAdvanced: [{ name: a.networkName, ipv4Address: a.address }],
-        ports: [{ internal: CONTAINER_PORT, external: a.port, ip: a.cfg.bindAddress }],
-        volumes: [{ volumeName: a.volumeName, containerPath: VOLUME_PATH }],
-        // No provider `wait`: it runs on create only and accepts an unhealthy container on the
-        // next up; the readiness gates check every up instead.
-        healthcheck: HEALTHCHECK,
-        destroyGraceSeconds: DESTROY_GRACE_SECONDS,
-        restart: "unless-stopped",
-        mustRun: true,
-    };
+export interface PostgresNodeArgs {
+    /** The node's name, address and host port. */
+    readonly spec: NodeSpec;
+    readonly settings: NodeSettings;
 }
 
-export function nodeVolume(name: string, volumeName: string, cfg: ClusterConfig, role: string, node: string,
-    parent: pulumi.Resource): docker.Volume {
-    return new docker.Volume(name, {
-        name: volumeName,
-        labels: labelList(nodeLabels(cfg, role, node)),
-    }, { parent, deleteBeforeReplace: true });
+/**
+ * A node: its volume, the replication passfile in it, the seed (a clone of the current primary
+ * when the volume is empty, nothing for the bootstrap primary), its container, its readiness gate,
+ * and its access rules. A seed's update never touches data; its delete drops the node's slot on
+ * whichever node is primary then.
+ */
+export class PostgresNode extends pulumi.ComponentResource {
+    readonly volume: docker.Volume;
+    readonly passfile: command.local.Command;
+    readonly seed: command.local.Command;
+    readonly container: docker.Container;
+    /** Succeeds once the container is healthy and the server answers over TCP; runs for every new container. */
+    readonly ready: command.local.Command;
+    /** Done once pg_hba.conf admits every node and WAL retention is set. */
+    readonly access: command.local.Command;
+    readonly containerName: string;
+
+    constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        // Args stay out of super(): they hold secrets, and component inputs are saved in state.
+        super("pg-replication:index:PostgresNode", name, {}, opts);
+        const { spec, settings: s } = args;
+        const prefix = `${s.namePrefix}-${spec.name}`;
+        this.containerName = prefix;
+        const nodeLabels = { ...s.labels, "pg-replication.node": spec.name };
+        const user = s.replication.user;
+
+        this.volume = new docker.Volume(`${name}-data`, {
+            name: `${prefix}-data`,
+            labels: labelList({ ...nodeLabels, "pg-replication.role": "node-data" }),
+        }, { parent: this, deleteBeforeReplace: true });
+
+        const helper = {
+            IMAGE: s.image,
+            VOLUME: this.volume.name,
+            NODE: spec.name,
+            DOCKER_LABELS: labelWords({ ...nodeLabels, "pg-replication.role": "helper" }),
+        };
+
+        // Written before the seed (whose clone reads it) and rewritten, in place, on a new password.
+        // Any host: the node follows whichever node is primary.
+        this.passfile = dockerCommand(`${name}-passfile`, {
+            create: script("node-passfile.sh"),
+            environment: helper,
+            stdin: pulumi.secret(pulumi.output(s.replicationPassword).apply((password) =>
+                `*:${CONTAINER_PORT}:*:${passfileField(user)}:${passfileField(password)}\n`)),
+            triggers: [this.volume.name],
+            dockerHost: s.dockerHost,
+        }, { parent: this });
+
+        // No secret, no timeout and nothing about roles among its inputs: a switchover, a password
+        // or a timeout change never reaches it, and whatever does change, its update never clones.
+        this.seed = dockerCommand(`${name}-seed`, {
+            create: script("node-seed.sh"),
+            update: script("node-seed-check.sh"),
+            delete: script("node-drop-slot.sh"),
+            environment: {
+                ...helper,
+                STACK_LABELS: labelWords(s.labels),
+                NETWORK: s.networkName,
+                NODE_ADDRESS: spec.address,
+                REPLICATION_USER: user,
+                HELPER_CONTAINER: `${prefix}-seed`,
+            },
+            // A new volume means seeding afresh.
+            triggers: [this.volume.name],
+            dockerHost: s.dockerHost,
+        }, {
+            parent: this,
+            dependsOn: [this.passfile],
+            // The old slot must be dropped before the new seed creates one of the same name.
+            deleteBeforeReplace: true,
+        });
+
+        this.container = new docker.Container(name, {
+            name: prefix,
+            hostname: spec.name.replace(/_/g, "-"),
+            image: s.image,
+            command: serverArgs(s.replication, s.archiveCommand),
+            // The same on every node: the password file only matters to an empty data directory.
+            envs: [
+                `PGDATA=${PGDATA}`,
+                `POSTGRES_PASSWORD_FILE=${PASSWORD_FILE}`,
+                "POSTGRES_HOST_AUTH_METHOD=scram-sha-256",
+                "POSTGRES_INITDB_ARGS=--auth-local=peer --auth-host=scram-sha-256",
+            ],
+            uploads: [{ file: PASSWORD_FILE, content: s.superuserPassword }],
+            labels: labelList({
+                ...nodeLabels,
+                "pg-replication.role": "node",
+                "pg-replication.address": spec.address,
+                // Ties the container to one seed: a new seed replaces it rather than swapping data under it.
+                "pg-replication.seed": this.seed.id,
+            }),
+            networksAdvanced: [{ name: s.networkName, ipv4Address: spec.address }],
+            ports: [{ internal: CONTAINER_PORT, external: spec.port, ip: s.bindAddress }],
+            volumes: [{ volumeName: this.volume.name, containerPath: VOLUME_PATH }],
+            // No provider `wait`: it runs on create only and accepts an unhealthy container on the
+            // next up; the readiness gate checks every new container instead.
+            healthcheck: HEALTHCHECK,
+            destroyGraceSeconds: DESTROY_GRACE_SECONDS,
+            // A container stopped with `docker stop` (the switchover's clean stop) stays stopped.
+            restart: "unless-stopped",
+            mustRun: true,
+        }, {
+            parent: this,
+            deleteBeforeReplace: true,
+            dependsOn: [this.passfile, this.seed],
+            // The file only seeds an empty data directory (a new password is set by the
+            // superuser-password command); a changed upload would replace the node.
+            ignoreChanges: ["uploads"],
+        });
+
+        this.ready = dockerCommand(`${name}-ready`, {
+            create: script("node-ready.sh"),
+            environment: { NODE_CONTAINER: this.container.name, TIMEOUT: String(s.readyTimeoutSeconds) },
+            triggers: [this.container.id],
+            dockerHost: s.dockerHost,
+        }, { parent: this });
+
+        this.access = dockerCommand(`${name}-access`, {
+            create: script("node-access.sh"),
+            environment: {
+                NODE_CONTAINER: this.container.name,
+                REPLICATION_USER: user,
+                NODE_ADDRESSES: s.allAddresses.join(" "),
+                WAL_KEEP_SIZE: s.replication.walKeepSize,
+                MAX_SLOT_WAL_KEEP_SIZE: s.replication.maxSlotWalKeepSize,
+            },
+            // A new container (same volume or not) gets its rules written again.
+            triggers: [this.container.id],
+            dockerHost: s.dockerHost,
+        }, { parent: this, dependsOn: [this.ready] });
+
+        this.registerOutputs({ containerName: this.containerName });
+    }
 }

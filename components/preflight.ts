@@ -10,6 +10,7 @@ import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, loadConfig, NAMESPACE } from "./config";
 import { subnetsOverlap } from "./ipv4";
+import { checkTopology } from "./topology";
 
 export class PreflightError extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
@@ -123,13 +124,12 @@ export async function collisions(cfg: ClusterConfig, opts: PreflightOptions = {}
         for (const subnet of (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => !!s)) {
             if (subnetsOverlap(cfg.subnet, subnet)) {
                 bad("subnet", cfg.subnet, `it overlaps ${subnet} of the network "${n.Name}" ${on}; set ${NAMESPACE}:subnet ` +
-                    `to a range no network uses (and ${NAMESPACE}:primaryAddress and the standbys' addresses inside it)`);
+                    `to a range no network uses (and the addresses in ${NAMESPACE}:nodes inside it)`);
             }
         }
     }
 
-    const wanted = [{ key: "primaryPort", port: cfg.primary.port },
-        ...cfg.standbys.map((s, i) => ({ key: `standbys[${i}].port`, port: s.port }))];
+    const wanted = cfg.nodes.map((n, i) => ({ key: `nodes[${i}].port`, port: n.port }));
     const held = new Set<number>();
     for (const { key, port } of wanted) {
         const clash = ports.filter((p) => p.port === port && sameBinding(p.ip, cfg.bindAddress));
@@ -166,9 +166,13 @@ export async function preflight(cfg: ClusterConfig, opts: PreflightOptions = {})
     }
 }
 
-/** The program's start: config checked (config.ts), then checked against the engine. */
+/**
+ * The program's start: config checked (config.ts), then against the engine: collisions here,
+ * and whether the declared primary is the actual one, a switchover to it safe (topology.ts).
+ */
 export async function checkedConfig(): Promise<ReturnType<typeof loadConfig>> {
     const cfg = loadConfig();
     await preflight(cfg);
+    await checkTopology(cfg);
     return cfg;
 }

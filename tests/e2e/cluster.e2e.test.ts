@@ -8,15 +8,15 @@ import { caughtUp, docker, e2eStack, E2EStack, eventually, leftovers, log, rows,
 
 const TIMEOUT = 15 * 60 * 1000;
 
+/** pg1 primary at .101 on portBase, then `standbys` more nodes pg2, pg3, ... */
 function plan(major: 13 | 17, net: number, portBase: number, standbys: number, extra: Record<string, unknown> = {}) {
     return {
         image: `postgres:${major}`,
         subnet: `172.30.${net}.0/24`,
-        primaryAddress: `172.30.${net}.101`,
-        primaryPort: String(portBase),
-        standbys: Array.from({ length: standbys }, (_, i) => ({
-            name: `standby${i + 1}`, address: `172.30.${net}.${102 + i}`, port: portBase + 1 + i,
+        nodes: Array.from({ length: standbys + 1 }, (_, i) => ({
+            name: `pg${i + 1}`, address: `172.30.${net}.${101 + i}`, port: portBase + i,
         })),
+        primary: "pg1",
         replicationUser: "repuser",
         replicationConnectionLimit: "5",
         readyTimeoutSeconds: "60",
@@ -58,9 +58,9 @@ describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, 
         await s.up();
         const out = await s.outputs();
         primaryUrl = out.primary.connectionString;
-        standby1Url = out.standbys.standby1.connectionString;
-        assert.equal(out.standbys.standby1.mode, "async");
-        assert.deepEqual(await replicationStates(primaryUrl), { standby1: "streaming/async" });
+        standby1Url = out.nodes.pg2.connectionString;
+        assert.equal(out.nodes.pg2.syncState, "async");
+        assert.deepEqual(await replicationStates(primaryUrl), { pg2: "streaming/async" });
     });
 
     test("the tutorial's own check: rows written on the primary are on the standby", async () => {
@@ -85,21 +85,22 @@ describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, 
         assert.deepEqual(role, { rolcanlogin: true, rolreplication: true, rolconnlimit: 5, scram: true });
     });
 
-    test("replication is allowed from the standby's address only, and no password sits in its config", async () => {
+    test("replication is allowed from the nodes' addresses only, and no password sits in its config", async () => {
         const rules = await rows(primaryUrl, `SELECT type, database, address, netmask, auth_method, error
             FROM pg_hba_file_rules ORDER BY line_number`);
         assert.deepEqual(rules.filter((r) => r.database?.includes("replication")).map(({ error, type, database, ...r }) => r),
-            [{ address: "172.30.13.102", netmask: "255.255.255.255", auth_method: "scram-sha-256" }]);
+            [{ address: "172.30.13.101", netmask: "255.255.255.255", auth_method: "scram-sha-256" },
+                { address: "172.30.13.102", netmask: "255.255.255.255", auth_method: "scram-sha-256" }]);
         assert.deepEqual(rules.filter((r) => r.type !== "local").map((r) => r.auth_method), ["scram-sha-256", "scram-sha-256"],
             "every TCP rule is scram-sha-256");
         assert.deepEqual(rules.filter((r) => r.error !== null), []);
-        const conf = docker("exec", `pg-replication-${name}-standby1`, "cat", "/var/lib/postgresql/data/pgdata/postgresql.auto.conf");
+        const conf = docker("exec", `pg-replication-${name}-pg2`, "cat", "/var/lib/postgresql/data/pgdata/postgresql.auto.conf");
         assert.doesNotMatch(conf, /password=/);
         assert.match(conf, /passfile=\/var\/lib\/postgresql\/data\/replication\.pgpass/);
-        assert.match(conf, /primary_slot_name = 'standby1'/);
-        assert.equal(docker("exec", `pg-replication-${name}-standby1`, "stat", "-c", "%a %U", "/var/lib/postgresql/data/replication.pgpass"),
+        assert.match(conf, /primary_slot_name = 'pg2'/);
+        assert.equal(docker("exec", `pg-replication-${name}-pg2`, "stat", "-c", "%a %U", "/var/lib/postgresql/data/replication.pgpass"),
             "600 postgres");
-        for (const container of [`pg-replication-${name}-standby1`, `pg-replication-${name}-primary`]) {
+        for (const container of [`pg-replication-${name}-pg2`, `pg-replication-${name}-pg1`]) {
             assert.ok(!docker("inspect", container).includes("p@ss"), `a password is visible in docker inspect ${container}`);
         }
     });
@@ -112,24 +113,24 @@ describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, 
     });
 
     test("scaling to two standbys and back keeps the primary running and drops the removed slot", async () => {
-        const primary = `pg-replication-${name}-primary`;
+        const primary = `pg-replication-${name}-pg1`;
         const before = inspect(primary);
 
-        await s.setConfig({ standbys: plan(13, 13, 55432, 2).standbys });
+        await s.setConfig({ nodes: plan(13, 13, 55432, 2).nodes });
         await s.up();
         const out = await s.outputs();
-        const standby2Url = out.standbys.standby2.connectionString;
+        const standby2Url = out.nodes.pg3.connectionString;
         assert.deepEqual(inspect(primary), before, "the primary was not replaced or restarted");
-        assert.deepEqual(await replicationStates(primaryUrl), { standby1: "streaming/async", standby2: "streaming/async" });
+        assert.deepEqual(await replicationStates(primaryUrl), { pg2: "streaming/async", pg3: "streaming/async" });
         await caughtUp(primaryUrl, standby2Url);
         assert.equal(await testTable(standby2Url), await testTable(primaryUrl), "rows written before are on the new standby");
 
         await withClient(primaryUrl, (c) => c.query("INSERT INTO test SELECT generate_series(11,20), md5(random()::text)"), "test");
-        await s.setConfig({ standbys: plan(13, 13, 55432, 1).standbys });
+        await s.setConfig({ nodes: plan(13, 13, 55432, 1).nodes });
         await s.up();
         assert.deepEqual(inspect(primary), before, "the primary was not replaced or restarted");
-        assert.deepEqual(await rows(primaryUrl, "SELECT slot_name FROM pg_replication_slots ORDER BY 1"), [{ slot_name: "standby1" }]);
-        assert.equal(docker("ps", "-aq", "--filter", `name=^pg-replication-${name}-standby2$`), "");
+        assert.deepEqual(await rows(primaryUrl, "SELECT slot_name FROM pg_replication_slots ORDER BY 1"), [{ slot_name: "pg2" }]);
+        assert.equal(docker("ps", "-aq", "--filter", `name=^pg-replication-${name}-pg3$`), "");
         await caughtUp(primaryUrl, standby1Url);
         const primaryRows = await testTable(primaryUrl);
         assert.equal(JSON.parse(primaryRows).length, 20);
@@ -145,10 +146,10 @@ describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, 
 });
 
 for (const { major, mode, standbys, net, port, expected } of [
-    { major: 13 as const, mode: "sync", standbys: 1, net: 14, port: 55442, expected: { standby1: "streaming/sync" } },
-    { major: 17 as const, mode: "async", standbys: 1, net: 17, port: 55452, expected: { standby1: "streaming/async" } },
+    { major: 13 as const, mode: "sync", standbys: 1, net: 14, port: 55442, expected: { pg2: "streaming/sync" } },
+    { major: 17 as const, mode: "async", standbys: 1, net: 17, port: 55452, expected: { pg2: "streaming/async" } },
     { major: 17 as const, mode: "sync", standbys: 2, net: 18, port: 55462,
-        expected: { standby1: "streaming/quorum", standby2: "streaming/quorum" } },
+        expected: { pg2: "streaming/quorum", pg3: "streaming/quorum" } },
 ]) {
     describe(`PostgreSQL ${major}, ${mode}, ${standbys} standby(s)`, { timeout: TIMEOUT }, () => {
         const name = `e2e-pg${major}-${mode}-${standbys}`;
@@ -170,7 +171,7 @@ for (const { major, mode, standbys, net, port, expected } of [
                 await c.query("INSERT INTO t VALUES (1)");
             });
             for (const standby of Object.keys(expected)) {
-                const found = await eventually(30, () => rows(out.standbys[standby].connectionString,
+                const found = await eventually(30, () => rows(out.nodes[standby].connectionString,
                     "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 't'"), (r) => r[0].n === 1);
                 assert.equal(found[0].n, 1, standby);
             }
@@ -179,13 +180,13 @@ for (const { major, mode, standbys, net, port, expected } of [
         if (standbys >= 2) {
             test("with a quorum (ANY 1), writes go on while one standby is down", async () => {
                 const out = await s.outputs();
-                docker("stop", `pg-replication-${name}-standby2`);
+                docker("stop", `pg-replication-${name}-pg3`);
                 try {
                     const t0 = Date.now();
                     await rows(out.primary.connectionString, "INSERT INTO t VALUES (2)");
                     assert.ok(Date.now() - t0 < 5000, "the commit waited for the stopped standby");
                 } finally {
-                    docker("start", `pg-replication-${name}-standby2`);
+                    docker("start", `pg-replication-${name}-pg3`);
                 }
             });
         }
@@ -207,10 +208,10 @@ describe("a standby that cannot replicate fails the deployment within its bound"
         // The role's password is changed behind Pulumi's back, so a new standby's clone is refused.
         const out = await s.outputs();
         await withClient(out.primary.connectionString, (c) => c.query("ALTER ROLE repuser PASSWORD 'changed-elsewhere'"));
-        await s.setConfig({ standbys: plan(13, 19, 55472, 2).standbys });
+        await s.setConfig({ nodes: plan(13, 19, 55472, 2).nodes });
         const started = Date.now();
         await assert.rejects(s.up(), (err: Error) => {
-            assert.match(err.message, /standby-standby2/);
+            assert.match(err.message, /cluster-pg3-seed/);
             assert.match(err.message, /password authentication failed for user "repuser"/);
             return true;
         });

@@ -21,12 +21,14 @@ const STACK_FILE = `config:
   pg-replication:image: postgres:13
   pg-replication:networkName: pg-replication-e2e-deploy
   pg-replication:subnet: 172.30.80.0/24
-  pg-replication:primaryAddress: 172.30.80.101
-  pg-replication:primaryPort: 55800
-  pg-replication:standbys:
-    - name: standby1
+  pg-replication:nodes:
+    - name: pg1
+      address: 172.30.80.101
+      port: 55800
+    - name: pg2
       address: 172.30.80.102
       port: 55801
+  pg-replication:primary: pg1
   pg-replication:replicationUser: repuser
   pg-replication:replicationConnectionLimit: 5
 `;
@@ -84,7 +86,7 @@ describe("scripts/deploy.sh: the user's path through the CLI and the language ho
         const { stdout } = await deploy(dir, env, "output", "--json", "--show-secrets");
         const out = JSON.parse(stdout);
         const primary = out.primary.connectionString;
-        const standby = out.standbys.standby1.connectionString;
+        const standby = out.nodes.pg2.connectionString;
         await withClient(primary, (c) => c.query("CREATE DATABASE test"));
         await withClient(primary, async (c) => {
             await c.query('CREATE TABLE test ("id" int4 NOT NULL, "value" varchar(255), PRIMARY KEY ("id"))');

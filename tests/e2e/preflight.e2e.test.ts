@@ -36,16 +36,15 @@ describe("collisions on the real engine", { timeout: 5 * 60 * 1000 }, () => {
         const s = await e2eStack(STACK, {
             networkName: NETWORK,
             subnet: "172.28.46.0/24",
-            primaryAddress: "172.28.46.101",
-            primaryPort: "58461",
-            standbys: [{ name: "standby1", address: "172.28.46.102", port: 58462 }],
+            nodes: [{ name: "pg1", address: "172.28.46.101", port: 58461 }, { name: "pg2", address: "172.28.46.102", port: 58462 }],
+            primary: "pg1",
         });
         try {
             await assert.rejects(s.up(), (err: Error) => {
                 assert.match(err.message, new RegExp(`pg-replication:networkName = "${NETWORK}" is not allowed: a network of that name already exists`));
                 assert.match(err.message, /pg-replication:subnet = "172\.28\.46\.0\/24" is not allowed: it overlaps 172\.28\.46\.0\/24 of the network "e2e-preflight-taken"/);
-                assert.match(err.message, /pg-replication:primaryPort = 58461 is not allowed: 127\.0\.0\.1:58461 is already published by the container "e2e-preflight-foreign-port"/);
-                assert.match(err.message, /pg-replication:standbys\[0\]\.port = 58462 is not allowed: 127\.0\.0\.1:58462 is in use on this machine/);
+                assert.match(err.message, /pg-replication:nodes\[0\]\.port = 58461 is not allowed: 127\.0\.0\.1:58461 is already published by the container "e2e-preflight-foreign-port"/);
+                assert.match(err.message, /pg-replication:nodes\[1\]\.port = 58462 is not allowed: 127\.0\.0\.1:58462 is in use on this machine/);
                 assert.doesNotMatch(err.message, /at .*\.js:\d+/, "a RunError: no stack trace");
                 return true;
             });
@@ -58,7 +57,7 @@ describe("collisions on the real engine", { timeout: 5 * 60 * 1000 }, () => {
 
     test("preview fails the same way", async () => {
         const s = await e2eStack(`${STACK}-preview`, {
-            networkName: NETWORK, subnet: "172.28.47.0/24", primaryAddress: "172.28.47.101", primaryPort: "58463",
+            networkName: NETWORK, subnet: "172.28.47.0/24", nodes: [{ name: "pg1", address: "172.28.47.101", port: 58463 }],
         });
         try {
             await assert.rejects(s.preview(), /pg-replication:networkName = "e2e-preflight-taken" is not allowed/);

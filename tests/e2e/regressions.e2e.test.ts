@@ -11,15 +11,16 @@ import { containerLog, docker, e2eStack, E2EStack, eventually, leftovers, rows, 
 
 const TIMEOUT = 15 * 60 * 1000;
 const NAME = "e2e-regressions";
-const PRIMARY = `pg-replication-${NAME}-primary`;
-const STANDBY = `pg-replication-${NAME}-standby1`;
+const PRIMARY = `pg-replication-${NAME}-pg1`;
+const STANDBY = `pg-replication-${NAME}-pg2`;
+const nodes = (port1: number) => [{ name: "pg1", address: "172.28.42.101", port: port1 },
+    { name: "pg2", address: "172.28.42.102", port: 58421 }];
 
 const CONFIG = {
     image: "postgres:13",
     subnet: "172.28.42.0/24",
-    primaryAddress: "172.28.42.101",
-    primaryPort: "58420",
-    standbys: [{ name: "standby1", address: "172.28.42.102", port: 58421 }],
+    nodes: nodes(58420),
+    primary: "pg1",
     replicationUser: "repuser",
     replicationConnectionLimit: "5",
     mode: "async",
@@ -44,7 +45,7 @@ async function systemIdentifier(url: string): Promise<string> {
 }
 
 async function streamingState(primaryUrl: string): Promise<string> {
-    const found = await rows(primaryUrl, "SELECT state FROM pg_stat_replication WHERE application_name = 'standby1'");
+    const found = await rows(primaryUrl, "SELECT state FROM pg_stat_replication WHERE application_name = 'pg2'");
     return found[0]?.state ?? "not connected";
 }
 
@@ -68,7 +69,7 @@ describe("regressions of the real-provider fixes (issue 7)", { timeout: TIMEOUT 
         await s.up();
         const out = await s.outputs();
         primaryUrl = out.primary.connectionString;
-        standbyUrl = out.standbys.standby1.connectionString;
+        standbyUrl = out.nodes.pg2.connectionString;
         await withClient(primaryUrl, async (c) => {
             await c.query("CREATE TABLE kept (id int PRIMARY KEY, v text)");
             await c.query("INSERT INTO kept SELECT g, md5(g::text) FROM generate_series(1, 100) g");
@@ -85,8 +86,8 @@ describe("regressions of the real-provider fixes (issue 7)", { timeout: TIMEOUT 
         const before = [identity(PRIMARY), identity(STANDBY)];
         await s.setConfig({ readyTimeoutSeconds: "90" });
         const result = await s.up();
-        // primary-ready, standby1's streaming gate and the policy carry TIMEOUT; nothing else may change.
-        assert.deepEqual(changes(result), { update: 3 });
+        // The two readiness gates, topology and the policy carry TIMEOUT; nothing else may change.
+        assert.deepEqual(changes(result), { update: 4 });
         assert.deepEqual([identity(PRIMARY), identity(STANDBY)], before);
     });
 
@@ -94,14 +95,14 @@ describe("regressions of the real-provider fixes (issue 7)", { timeout: TIMEOUT 
         const before = [identity(PRIMARY), identity(STANDBY)];
         await s.setConfig({ replicationPassword: "second-repl:pw" });
         const result = await s.up();
-        // The Role (ALTER ROLE) and the standby's passfile; the clone and the containers stay.
-        assert.deepEqual(changes(result), { update: 2 });
+        // The Role (ALTER ROLE) and both nodes' passfiles; the seeds and the containers stay.
+        assert.deepEqual(changes(result), { update: 3 });
         assert.deepEqual([identity(PRIMARY), identity(STANDBY)], before);
         assert.equal(await systemIdentifier(standbyUrl), clonedAs, "the standby is the same cluster, not a new clone");
         assert.equal(await table(standbyUrl), await table(primaryUrl), "the rows written before are on the standby");
 
         // Force a reconnect: the old password no longer works, so streaming again proves the passfile.
-        await rows(primaryUrl, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'standby1'");
+        await rows(primaryUrl, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'pg2'");
         const state = await eventually(60, () => streamingState(primaryUrl).catch(() => "error"), (v) => v === "streaming");
         assert.equal(state, "streaming");
         await withClient(primaryUrl, (c) => c.query("INSERT INTO kept SELECT g, md5(g::text) FROM generate_series(101, 110) g"));
@@ -124,7 +125,7 @@ describe("regressions of the real-provider fixes (issue 7)", { timeout: TIMEOUT 
         assert.deepEqual(await rows(out.primary.connectionString, "SELECT 1 AS one"), [{ one: 1 }]);
         await assert.rejects(rows(primaryUrl, "SELECT 1"), /password authentication failed/);
         primaryUrl = out.primary.connectionString;
-        standbyUrl = out.standbys.standby1.connectionString;
+        standbyUrl = out.nodes.pg2.connectionString;
     });
 
     test("M4: refresh, then up, changes nothing", async () => {
@@ -135,7 +136,7 @@ describe("regressions of the real-provider fixes (issue 7)", { timeout: TIMEOUT 
 
     test("M1: a replaced primary was shut down cleanly, not killed", async () => {
         const oldId = identity(PRIMARY).split(" ")[0];
-        await s.setConfig({ primaryPort: "58422" });
+        await s.setConfig({ nodes: nodes(58422) });
         await s.up();
         const newId = identity(PRIMARY).split(" ")[0];
         assert.notEqual(newId, oldId, "changing the port replaces the primary on its volume");

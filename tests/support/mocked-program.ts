@@ -146,6 +146,11 @@ export async function runProgram(config: StackConfig, secretKeys: string[] = [],
         outputs = declareCluster(cfg);
         return outputs;
     });
+    // Outputs need not depend on every resource: wait until each declared one reached the mocks.
+    const custom = () => seen.filter((r) => !r.type.startsWith("pg-replication:") && r.type !== "pulumi:pulumi:Stack");
+    for (let i = 0; i < 200 && custom().some((r) => !registered.has(`${r.type}::${r.name}`)); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+    }
     const resources: Recorded[] = [];
     for (const r of seen) {
         resources.push({
@@ -177,9 +182,8 @@ export const DEV: StackConfig = {
     image: "postgres:13",
     networkName: "dockernetwork",
     subnet: "172.18.0.0/24",
-    primaryAddress: "172.18.0.101",
-    primaryPort: "5432",
-    standbys: [{ name: "standby1", address: "172.18.0.102", port: 5433 }],
+    nodes: [{ name: "pg1", address: "172.18.0.101", port: 5432 }, { name: "pg2", address: "172.18.0.102", port: 5433 }],
+    primary: "pg1",
     replicationUser: "repuser",
     replicationConnectionLimit: "5",
     mode: "async",

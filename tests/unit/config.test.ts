@@ -4,13 +4,16 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as yaml from "js-yaml";
 import {
-    ConfigContext, ConfigError, expectedSyncState, RawConfig, standbyNamesSetting, validateConfig,
+    ConfigContext, ConfigError, expectedSyncState, RawConfig, standbyNamesSetting, synchronousStandbyNamesFor, validateConfig,
 } from "../../components/config";
 import { Engine, resolveEngine } from "../../components/engine";
 
 const ctx = { project: "pg-replication", stack: "dev" };
+const P1 = { name: "pg1", address: "172.18.0.101", port: 5432 };
 const S1 = { name: "standby1", address: "172.18.0.102", port: 5433 };
 const S2 = { name: "standby2", address: "172.18.0.103", port: 5434 };
+/** A plan of pg1 as primary and the given standbys, in the new form. */
+const with_ = (...standbys: object[]) => ({ nodes: [P1, ...standbys], primary: "pg1" });
 
 function raw(values: Record<string, unknown>): RawConfig {
     return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
@@ -37,8 +40,9 @@ describe("defaults", () => {
         assert.equal(cfg.image, "postgres:13");
         assert.equal(cfg.subnet, "172.18.0.0/24");
         assert.equal(cfg.gateway, "172.18.0.1");
-        assert.deepEqual(cfg.primary, { address: "172.18.0.101", port: 5432 });
-        assert.deepEqual(cfg.standbys, []);
+        assert.deepEqual(cfg.nodes, [{ name: "pg1", address: "172.18.0.101", port: 5432 }]);
+        assert.equal(cfg.primary, "pg1");
+        assert.equal(cfg.replication.maxSwitchoverLagBytes, 16 * 1024 * 1024);
         assert.equal(cfg.bindAddress, "127.0.0.1");
         assert.equal(cfg.clientHost, "127.0.0.1");
         assert.equal(cfg.namePrefix, "pg-replication-dev");
@@ -64,39 +68,44 @@ describe("defaults", () => {
             const doc = yaml.load(fs.readFileSync(path.join(__dirname, "../../..", file), "utf8")) as { config: Record<string, unknown> };
             const values = Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^pg-replication:/, ""), v]));
             const cfg = validateConfig(raw(values), { project: "pg-replication", stack: file.split(".")[1] });
-            assert.ok(cfg.standbys.length >= 1);
+            assert.ok(cfg.nodes.length >= 2);
+            assert.ok(cfg.nodes.some((n) => n.name === cfg.primary));
         });
     }
 });
 
 describe("replication policy", () => {
     test("async: no standby is waited for", () => {
-        const cfg = validateConfig(raw({ standbys: [S1, S2] }), ctx);
+        const cfg = validateConfig(raw(with_(S1, S2)), ctx);
         assert.equal(cfg.replication.synchronousStandbyNames, "");
         assert.equal(cfg.replication.synchronousCommit, "on");
-        assert.equal(expectedSyncState(cfg.replication, "standby1"), "async");
+        assert.equal(expectedSyncState(cfg.replication, "pg1", "standby1"), "async");
     });
 
     test("sync with one standby names it FIRST 1 and expects sync", () => {
-        const cfg = validateConfig(raw({ standbys: [S1], mode: "sync" }), ctx);
+        const cfg = validateConfig(raw({ ...with_(S1), mode: "sync" }), ctx);
         assert.equal(cfg.replication.synchronousStandbyNames, 'FIRST 1 ("standby1")');
-        assert.equal(expectedSyncState(cfg.replication, "standby1"), "sync");
+        assert.equal(expectedSyncState(cfg.replication, "pg1", "standby1"), "sync");
+        assert.equal(synchronousStandbyNamesFor(cfg.replication, "standby1"), 'FIRST 1 ("pg1")', "after a switchover the old primary counts");
     });
 
     test("sync with two or more standbys is a quorum", () => {
-        const cfg = validateConfig(raw({ standbys: [S1, S2], mode: "sync", synchronousCommit: "remote_apply" }), ctx);
+        const cfg = validateConfig(raw({ ...with_(S1, S2), mode: "sync", synchronousCommit: "remote_apply" }), ctx);
         assert.equal(cfg.replication.synchronousStandbyNames, 'ANY 1 ("standby1", "standby2")');
         assert.equal(cfg.replication.synchronousCommit, "remote_apply");
-        assert.equal(expectedSyncState(cfg.replication, "standby2"), "quorum");
+        assert.equal(expectedSyncState(cfg.replication, "pg1", "standby2"), "quorum");
+        assert.equal(synchronousStandbyNamesFor(cfg.replication, "standby1"), 'ANY 1 ("pg1", "standby2")');
     });
 
     test("only the listed standbys count; the rest stay async", () => {
         const s3 = { name: "reports", address: "172.18.0.104", port: 5435 };
-        const cfg = validateConfig(raw({ standbys: [S1, S2, s3], mode: "sync", syncStandbys: ["standby1", "standby2"], syncCount: 2,
+        const cfg = validateConfig(raw({ ...with_(S1, S2, s3), mode: "sync", syncStandbys: ["standby1", "standby2"], syncCount: 2,
             replicationConnectionLimit: "6" }), ctx);
         assert.equal(cfg.replication.synchronousStandbyNames, 'ANY 2 ("standby1", "standby2")');
-        assert.equal(expectedSyncState(cfg.replication, "reports"), "async");
-        assert.equal(expectedSyncState(cfg.replication, "standby1"), "quorum");
+        assert.equal(expectedSyncState(cfg.replication, "pg1", "reports"), "async");
+        assert.equal(expectedSyncState(cfg.replication, "pg1", "standby1"), "quorum");
+        // With standby1 primary, the listed set minus the primary is standby2 alone.
+        assert.equal(synchronousStandbyNamesFor(cfg.replication, "standby1"), 'FIRST 1 ("standby2")');
     });
 
     test("standbyNamesSetting quotes each name", () => {
@@ -111,61 +120,91 @@ describe("validation names the key, the value and what is allowed", () => {
     });
     test("subnet that is not CIDR", () => rejects({ subnet: "172.18.0/24" },
         'pg-replication:subnet = "172.18.0/24" is not allowed: expected an IPv4 network in CIDR form, such as 172.18.0.0/24'));
-    test("subnet with host bits set", () => rejects({ subnet: "172.18.0.5/24", primaryAddress: "172.18.0.101" },
+    test("subnet with host bits set", () => rejects({ subnet: "172.18.0.5/24" },
         'pg-replication:subnet = "172.18.0.5/24" is not allowed: expected the network address itself (host bits zero): 172.18.0.0/24'));
     test("subnet too small", () => rejects({ subnet: "172.18.0.0/30" },
         'pg-replication:subnet = "172.18.0.0/30" is not allowed: expected a prefix length from /16 to /29'));
-    test("octet out of range", () => rejects({ primaryAddress: "172.18.0.256" },
-        'pg-replication:primaryAddress = "172.18.0.256" is not allowed: expected an IPv4 address such as 172.18.0.101'));
-    test("address outside the subnet", () => rejects({ standbys: [{ ...S1, address: "172.19.0.102" }] },
-        'pg-replication:standbys[0].address = "172.19.0.102" is not allowed: expected a host address inside ' +
+    test("octet out of range", () => rejects({ nodes: [{ ...P1, address: "172.18.0.256" }] },
+        'pg-replication:nodes[0].address = "172.18.0.256" is not allowed: expected an IPv4 address such as 172.18.0.101'));
+    test("address outside the subnet", () => rejects(with_({ ...S1, address: "172.19.0.102" }),
+        'pg-replication:nodes[1].address = "172.19.0.102" is not allowed: expected a host address inside ' +
         "172.18.0.0/24 from 172.18.0.2 to 172.18.0.254 (172.18.0.1 is the gateway)"));
-    test("address on the gateway", () => rejects({ primaryAddress: "172.18.0.1" },
-        'pg-replication:primaryAddress = "172.18.0.1" is not allowed: expected a host address inside ' +
+    test("address on the gateway", () => rejects({ nodes: [{ ...P1, address: "172.18.0.1" }] },
+        'pg-replication:nodes[0].address = "172.18.0.1" is not allowed: expected a host address inside ' +
         "172.18.0.0/24 from 172.18.0.2 to 172.18.0.254 (172.18.0.1 is the gateway)"));
-    test("broadcast address", () => assert.match(problems({ primaryAddress: "172.18.0.255" })[0],
-        /^pg-replication:primaryAddress = "172.18.0.255" is not allowed: expected a host address inside/));
-    test("duplicate standby names", () => rejects({ standbys: [S1, { ...S2, name: "standby1" }] },
-        'pg-replication:standbys[1].name = "standby1" is not allowed: name already used by pg-replication:standbys[0].name; each node needs its own'));
-    test("duplicate addresses, primary included", () => rejects({ standbys: [{ ...S1, address: "172.18.0.101" }] },
-        'pg-replication:standbys[0].address = "172.18.0.101" is not allowed: address already used by pg-replication:primaryAddress; each node needs its own'));
-    test("duplicate host ports", () => rejects({ standbys: [S1, { ...S2, port: 5433 }] },
-        "pg-replication:standbys[1].port = 5433 is not allowed: host port already used by pg-replication:standbys[0].port; each node needs its own"));
-    test("port out of range", () => rejects({ primaryPort: "70000" },
-        'pg-replication:primaryPort = "70000" is not allowed: expected a whole number from 1 to 65535'));
-    test("port that is not a number", () => rejects({ standbys: [{ ...S1, port: "fast" }] },
-        'pg-replication:standbys[0].port = "fast" is not allowed: expected a whole number from 1 to 65535'));
-    test("standby without a port", () => rejects({ standbys: [{ name: "standby1", address: "172.18.0.102" }] },
-        "pg-replication:standbys[0].port = null is not allowed: expected a whole number from 1 to 65535"));
-    test("standby field that does not exist", () => rejects({ standbys: [{ ...S1, ip: "x" }] },
-        'pg-replication:standbys[0].ip = "x" is not allowed: unknown field; a standby has name, address, port'));
-    test("standby name that cannot be a slot name", () => rejects({ standbys: [{ ...S1, name: "Standby-1" }] },
-        'pg-replication:standbys[0].name = "Standby-1" is not allowed: expected 1 to 31 characters of a-z, 0-9, \'_\', ' +
-        "starting with a letter (it is also the replication slot name)"));
-    test("standby named primary", () => rejects({ standbys: [{ ...S1, name: "primary" }] },
-        "pg-replication:standbys[0].name = \"primary\" is not allowed: 'primary' names the primary; choose another name"));
-    test("standbys that are not a list", () => rejects({ standbys: { name: "x" } },
-        'pg-replication:standbys = {"name":"x"} is not allowed: expected a list of {name, address, port}'));
-    test("unknown mode", () => rejects({ mode: "semi-sync", standbys: [S1] },
+    test("broadcast address", () => assert.match(problems({ nodes: [{ ...P1, address: "172.18.0.255" }] })[0],
+        /^pg-replication:nodes\[0\]\.address = "172.18.0.255" is not allowed: expected a host address inside/));
+    test("duplicate node names", () => rejects(with_(S1, { ...S2, name: "standby1" }),
+        'pg-replication:nodes[2].name = "standby1" is not allowed: name already used by pg-replication:nodes[1].name; each node needs its own'));
+    test("duplicate addresses", () => rejects(with_({ ...S1, address: "172.18.0.101" }),
+        'pg-replication:nodes[1].address = "172.18.0.101" is not allowed: address already used by pg-replication:nodes[0].address; each node needs its own'));
+    test("duplicate host ports", () => rejects(with_(S1, { ...S2, port: 5433 }),
+        "pg-replication:nodes[2].port = 5433 is not allowed: host port already used by pg-replication:nodes[1].port; each node needs its own"));
+    test("port out of range", () => rejects({ nodes: [{ ...P1, port: "70000" }] },
+        'pg-replication:nodes[0].port = "70000" is not allowed: expected a whole number from 1 to 65535'));
+    test("port that is not a number", () => rejects(with_({ ...S1, port: "fast" }),
+        'pg-replication:nodes[1].port = "fast" is not allowed: expected a whole number from 1 to 65535'));
+    test("node without a port", () => rejects(with_({ name: "standby1", address: "172.18.0.102" }),
+        "pg-replication:nodes[1].port = null is not allowed: expected a whole number from 1 to 65535"));
+    test("node field that does not exist", () => rejects(with_({ ...S1, ip: "x" }),
+        'pg-replication:nodes[1].ip = "x" is not allowed: unknown field; a node has name, address, port'));
+    test("node name that cannot be a slot name", () => rejects(with_({ ...S1, name: "Standby-1" }),
+        'pg-replication:nodes[1].name = "Standby-1" is not allowed: expected 1 to 31 characters of a-z, 0-9, \'_\', ' +
+        "starting with a letter (it is also the replication slot name and the container name's suffix)"));
+    test("nodes that are not a list", () => rejects({ nodes: { name: "x" } },
+        'pg-replication:nodes = {"name":"x"} is not allowed: expected a list of {name, address, port}'));
+    test("no nodes", () => rejects({ nodes: [] },
+        "pg-replication:nodes = [] is not allowed: expected at least one node {name, address, port}"));
+    test("a primary that is not a node", () => rejects({ ...with_(S1), primary: "pg9" },
+        'pg-replication:primary = "pg9" is not allowed: expected one of the nodes: pg1, standby1'));
+    test("two nodes and no primary", () => rejects({ nodes: [P1, S1] },
+        "pg-replication:primary = null is not allowed: expected the name of the node that is primary, one of pg1, standby1"));
+    test("the switchover's lag bound takes bytes or a size", () => {
+        assert.equal(validateConfig(raw({ maxSwitchoverLagBytes: "1MB" }), ctx).replication.maxSwitchoverLagBytes, 1048576);
+        assert.equal(validateConfig(raw({ maxSwitchoverLagBytes: "4096" }), ctx).replication.maxSwitchoverLagBytes, 4096);
+        rejects({ maxSwitchoverLagBytes: "lots" }, 'pg-replication:maxSwitchoverLagBytes = "lots" is not allowed: ' +
+            "expected a whole number of bytes or a size such as 16MB (units kB, MB, GB, TB)");
+    });
+    test("unknown mode", () => rejects({ ...with_(S1), mode: "semi-sync" },
         'pg-replication:mode = "semi-sync" is not allowed: expected async or sync'));
-    test("sync mode with no standby", () => rejects({ mode: "sync" },
-        'pg-replication:mode = "sync" is not allowed: sync needs at least one standby in pg-replication:standbys (there are none)'));
-    test("sync standby that does not exist", () => rejects({ mode: "sync", standbys: [S1], syncStandbys: ["standby9"] },
-        'pg-replication:syncStandbys = "standby9" is not allowed: not a standby of this stack; standbys are standby1'));
-    test("sync count above the sync standbys", () => rejects({ mode: "sync", standbys: [S1, S2], syncCount: "3" },
+    test("sync mode with one node", () => rejects({ mode: "sync" },
+        'pg-replication:mode = "sync" is not allowed: sync needs at least two nodes in pg-replication:nodes (a primary and a standby)'));
+    test("sync standby that does not exist", () => rejects({ ...with_(S1), mode: "sync", syncStandbys: ["standby9"] },
+        'pg-replication:syncStandbys = "standby9" is not allowed: not a node of this stack; nodes are pg1, standby1'));
+    test("sync standbys that are only the primary", () => rejects({ ...with_(S1), mode: "sync", syncStandbys: ["pg1"] },
+        'pg-replication:syncStandbys = ["pg1"] is not allowed: lists only the primary (pg1); name at least one other node'));
+    test("sync count above the sync standbys other than the primary", () => rejects({ ...with_(S1, S2), mode: "sync", syncCount: "3" },
         'pg-replication:syncCount = "3" is not allowed: expected a whole number from 1 to 2'));
-    test("synchronous_commit that waits for no standby", () => rejects({ mode: "sync", standbys: [S1], synchronousCommit: "local" },
+    test("synchronous_commit that waits for no standby", () => rejects({ ...with_(S1), mode: "sync", synchronousCommit: "local" },
         'pg-replication:synchronousCommit = "local" is not allowed: expected one of on, remote_write, remote_apply'));
-    test("sync settings in async mode", () => rejects({ standbys: [S1], syncCount: "1" },
+    test("sync settings in async mode", () => rejects({ ...with_(S1), syncCount: "1" },
         'pg-replication:syncCount = "1" is not allowed: only used when pg-replication:mode is sync (it is async)'));
-    test("connection limit too low for the standbys", () => rejects({ standbys: [S1, S2], replicationConnectionLimit: "3" },
+    test("connection limit too low for the standbys", () => rejects({ ...with_(S1, S2), replicationConnectionLimit: "3" },
         'pg-replication:replicationConnectionLimit = "3" is not allowed: expected -1 (no limit) or at least 4: ' +
         "each of the 2 standbys uses two connections while pg_basebackup -Xs clones it"));
-    test("a default that no longer fits says so", () => rejects({ standbys: [S1, S2, { ...S2, name: "s3", address: "172.18.0.104", port: 5435 }] },
+    test("a default that no longer fits says so", () => rejects(with_(S1, S2, { ...S2, name: "s3", address: "172.18.0.104", port: 5435 }),
         'pg-replication:replicationConnectionLimit = "5 (the default)" is not allowed: expected -1 (no limit) or at least 6: ' +
         "each of the 3 standbys uses two connections while pg_basebackup -Xs clones it"));
-    test("too few WAL senders", () => rejects({ standbys: [S1, S2], maxWalSenders: "3" },
+    test("too few WAL senders", () => rejects({ ...with_(S1, S2), maxWalSenders: "3" },
         'pg-replication:maxWalSenders = "3" is not allowed: expected at least 4: two WAL senders per standby while it is cloned'));
+
+    test("the old form fails with the new form written out from its values", () => {
+        const found = problems({ primaryAddress: "172.18.0.101", primaryPort: "5432", standbys: [S1], mode: "async" });
+        assert.deepEqual(found, [
+            "pg-replication:primaryAddress, pg-replication:primaryPort, pg-replication:standbys: the old form (a fixed primary " +
+            "and a list of standbys) is no longer read; every node is named once in pg-replication:nodes and " +
+            "pg-replication:primary names the primary. In Pulumi.<stack>.yaml, instead of pg-replication:primaryAddress, " +
+            "pg-replication:primaryPort, pg-replication:standbys:\n" +
+            "      pg-replication:primary: pg1\n" +
+            "      pg-replication:nodes:\n" +
+            "        - name: pg1\n" +
+            "          address: 172.18.0.101\n" +
+            "          port: 5432\n" +
+            "        - name: standby1\n" +
+            "          address: 172.18.0.102\n" +
+            "          port: 5433",
+        ]);
+    });
     test("WAL size without a unit", () => rejects({ walKeepSize: "16" },
         'pg-replication:walKeepSize = "16" is not allowed: expected a size such as 128MB (units kB, MB, GB, TB)'));
     test("unbounded slot retention", () => assert.match(problems({ maxSlotWalKeepSize: "-1" })[0],
@@ -182,18 +221,18 @@ describe("validation names the key, the value and what is allowed", () => {
         'pg-replication:readyTimeoutSeconds = "1" is not allowed: expected a whole number from 10 to 3600'));
 
     test("every problem is reported at once, in one error", () => {
-        const found = problems({ mode: "sometimes", primaryPort: "0", subnet: "10.0.0.0/8", standbys: [{ ...S1, port: 5432 }] });
+        const found = problems({ mode: "sometimes", nodes: [{ ...P1, port: "0" }, S1, { ...S2, port: 5433 }], primary: "pg1", subnet: "10.0.0.0/8" });
         assert.equal(found.length, 4, found.join("\n"));
         const err = (() => {
             try {
-                validateConfig(raw({ primaryPort: "0", mode: "x" }), ctx);
+                validateConfig(raw({ nodes: [{ ...P1, port: "0" }], mode: "x" }), ctx);
             } catch (e) {
                 return e as Error;
             }
             return undefined;
         })();
         assert.ok(err);
-        assert.match(err.message, /^invalid stack configuration:\n {2}- pg-replication:primaryPort = "0".*\n {2}- pg-replication:mode = "x"/);
+        assert.match(err.message, /^invalid stack configuration:\n {2}- pg-replication:nodes\[0\]\.port = "0".*\n {2}- pg-replication:mode = "x"/);
     });
 });
 

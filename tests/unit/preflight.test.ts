@@ -37,8 +37,10 @@ function engineAnswers(nets: { Name: string; Id: string; Labels?: Record<string,
 
 function plan(values: Record<string, unknown> = {}, dockerHost?: string): ClusterConfig {
     const raw = Object.fromEntries(Object.entries({
-        networkName: "dockernetwork", subnet: "172.28.44.0/24", primaryAddress: "172.28.44.101", primaryPort: "58441",
-        standbys: [{ name: "standby1", address: "172.28.44.102", port: 58442 }], ...values,
+        networkName: "dockernetwork", subnet: "172.28.44.0/24", primary: "pg1",
+        nodes: [{ name: "pg1", address: "172.28.44.101", port: values.port1 ?? 58441 },
+            { name: "pg2", address: "172.28.44.102", port: 58442 }],
+        ...Object.fromEntries(Object.entries(values).filter(([k]) => k !== "port1")),
     }).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
     const engine = dockerHost ? resolveEngine({ configHost: dockerHost, env: {} }) : undefined;
     return validateConfig(raw, { project: "pg-replication", stack: "pf", engine });
@@ -80,10 +82,10 @@ describe("preflight: collisions fail before anything is created", () => {
         assert.deepEqual(found, [
             'pg-replication:subnet = "172.28.44.0/24" is not allowed: it overlaps 172.28.0.0/16 of the network ' +
             '"compose_default" on the Docker engine unix:///var/run/docker.sock; set pg-replication:subnet to a range ' +
-            "no network uses (and pg-replication:primaryAddress and the standbys' addresses inside it)",
+            "no network uses (and the addresses in pg-replication:nodes inside it)",
             'pg-replication:subnet = "172.28.44.0/24" is not allowed: it overlaps 172.28.44.128/25 of the network ' +
             '"tiny" on the Docker engine unix:///var/run/docker.sock; set pg-replication:subnet to a range ' +
-            "no network uses (and pg-replication:primaryAddress and the standbys' addresses inside it)",
+            "no network uses (and the addresses in pg-replication:nodes inside it)",
         ]);
     });
 
@@ -100,12 +102,12 @@ describe("preflight: collisions fail before anything is created", () => {
             "web\t\t\t0.0.0.0:58440-58442->58440-58442/tcp, :::58440-58442->58440-58442/tcp",
         ]);
         assert.deepEqual(await check(plan()), [
-            'pg-replication:primaryPort = 58441 is not allowed: 127.0.0.1:58441 is already published by the container ' +
+            'pg-replication:nodes[0].port = 58441 is not allowed: 127.0.0.1:58441 is already published by the container ' +
             '"pg-replication-dev-primary" (127.0.0.1:58441->5432/tcp) on the Docker engine unix:///var/run/docker.sock; ' +
-            "choose a free port for pg-replication:primaryPort, or stop that container",
-            'pg-replication:standbys[0].port = 58442 is not allowed: 127.0.0.1:58442 is already published by the ' +
+            "choose a free port for pg-replication:nodes[0].port, or stop that container",
+            'pg-replication:nodes[1].port = 58442 is not allowed: 127.0.0.1:58442 is already published by the ' +
             'container "web" (0.0.0.0:58440-58442->58440-58442/tcp) on the Docker engine unix:///var/run/docker.sock; ' +
-            "choose a free port for pg-replication:standbys[0].port, or stop that container",
+            "choose a free port for pg-replication:nodes[1].port, or stop that container",
         ]);
     });
 
@@ -123,15 +125,15 @@ describe("preflight: collisions fail before anything is created", () => {
         await new Promise<void>((resolve) => server.listen(58443, "127.0.0.1", resolve));
         try {
             engineAnswers([], []);
-            assert.deepEqual(await check(plan({ primaryPort: "58443" })), [
-                "pg-replication:primaryPort = 58443 is not allowed: 127.0.0.1:58443 is in use on this machine (a program " +
-                "other than Docker listens there, a local PostgreSQL for example); choose a free port for pg-replication:primaryPort",
+            assert.deepEqual(await check(plan({ port1: 58443 })), [
+                "pg-replication:nodes[0].port = 58443 is not allowed: 127.0.0.1:58443 is in use on this machine (a program " +
+                "other than Docker listens there, a local PostgreSQL for example); choose a free port for pg-replication:nodes[0].port",
             ]);
             engineAnswers([], ["pg-replication-pf-primary\tpg-replication\tpf\t127.0.0.1:58443->5432/tcp"]);
-            assert.deepEqual(await check(plan({ primaryPort: "58443" })), []);
+            assert.deepEqual(await check(plan({ port1: 58443 })), []);
             // A remote engine publishes on its own host: this machine's listeners do not matter.
             engineAnswers([], []);
-            assert.deepEqual(await check(plan({ primaryPort: "58443", bindAddress: "0.0.0.0" }, "tcp://10.1.2.3:2375")), []);
+            assert.deepEqual(await check(plan({ port1: 58443, bindAddress: "0.0.0.0" }, "tcp://10.1.2.3:2375")), []);
         } finally {
             await new Promise((resolve) => server.close(resolve));
         }
@@ -142,7 +144,7 @@ describe("preflight: collisions fail before anything is created", () => {
         await assert.rejects(preflight(plan(), { env: env() }), (err: Error) => {
             assert.ok(err instanceof PreflightError);
             assert.equal(err.problems.length, 3);
-            assert.match(err.message, /^the stack would collide with what is already there:\n {2}- pg-replication:networkName = .*\n {2}- pg-replication:subnet = .*\n {2}- pg-replication:primaryPort = /);
+            assert.match(err.message, /^the stack would collide with what is already there:\n {2}- pg-replication:networkName = .*\n {2}- pg-replication:subnet = .*\n {2}- pg-replication:nodes\[0\]\.port = /);
             return true;
         });
     });

@@ -1,0 +1,21 @@
+# Runs when a node is removed: drops its replication slot on whichever node is the primary now
+# (found by label and pg_is_in_recovery, not from stored inputs: the primary may have moved since
+# this node was seeded), so the primary stops keeping WAL for it. The slot stays active until
+# the walsender notices its standby has gone: at once after a clean stop, at the latest after
+# wal_sender_timeout (60 s by default), hence the fixed bound.
+# env: STACK_LABELS NODE HELPER_CONTAINER
+
+SLOT_RELEASE_SECONDS=${SLOT_RELEASE_SECONDS:-90}
+docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+find_primary
+if [ -z "$PRIMARY_CONTAINER" ]; then
+    log "no node runs as primary; slot $NODE goes with the cluster"
+    exit 0
+fi
+slot_released() {
+    [ "$(primary_sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$NODE' AND active")" = 0 ]
+}
+wait_for "$SLOT_RELEASE_SECONDS" slot_released ||
+    fail "replication slot $NODE on $PRIMARY_CONTAINER is still in use after ${SLOT_RELEASE_SECONDS}s"
+primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$NODE'" >/dev/null
+log "dropped replication slot $NODE on $PRIMARY_CONTAINER"

@@ -1,0 +1,73 @@
+# Seeds a node's volume, before its container exists. Three cases:
+#  - the volume already holds a cluster: kept as it is (the node's role is in it);
+#  - no node of the stack exists yet: this is the bootstrap primary, and the image initialises
+#    the empty data directory on first start;
+#  - otherwise: a clone of whichever node is the primary now (found by label and
+#    pg_is_in_recovery), with pg_basebackup -R -Xs and a physical slot named after the node,
+#    from a throwaway container at the node's own address (the only address the primary
+#    accepts replication from for it). The password comes from the passfile the node's passfile
+#    command wrote into the volume; it never reaches argv or env.
+# This is the seed's create only: its update (node-seed-check.sh) never clones.
+# env: STACK_LABELS NETWORK IMAGE VOLUME NODE NODE_ADDRESS REPLICATION_USER HELPER_CONTAINER DOCKER_LABELS
+
+clone=$(cat <<'IN_CONTAINER'
+set -eu
+umask 077
+root=/var/lib/postgresql/data
+pgdata=$root/pgdata
+# pg_basebackup writes here; only a finished clone becomes $pgdata, so whatever is found here is
+# a clone that died half way and never a cluster a server has run on.
+staging=$root/pgdata.clone
+passfile=$root/replication.pgpass
+[ -s "$passfile" ] || { echo "no replication passfile at $passfile" >&2; exit 1; }
+rm -rf "$staging"
+conninfo="host=$PRIMARY_ADDRESS port=5432 user=$REPLICATION_USER application_name=$NODE passfile=$passfile"
+if ! out=$(pg_basebackup -D "$staging" -R -X stream -C -S "$NODE" -c fast -d "$conninfo" 2>&1); then
+    printf '%s\n' "$out" >&2
+    rm -rf "$staging"
+    exit 1
+fi
+# -R copies into primary_conninfo the password libpq read from the passfile; name the passfile
+# instead. The primary's commit policy came along in the copy: a standby has none.
+auto=$staging/postgresql.auto.conf
+grep -v -E '^(primary_conninfo|primary_slot_name|synchronous_standby_names|synchronous_commit) ' "$auto" > "$auto.new" || true
+printf "primary_conninfo = '%s'\nprimary_slot_name = '%s'\n" "$conninfo" "$NODE" >> "$auto.new"
+mv "$auto.new" "$auto"
+if grep -q 'password=' "$auto"; then echo "a password is still in $auto" >&2; exit 1; fi
+# A complete new clone exists: only now may it take the place of an older copy (no server runs
+# on the volume, the host side checked).
+rm -rf "$pgdata"
+mv "$staging" "$pgdata"
+IN_CONTAINER
+)
+
+# shellcheck disable=SC2046
+if docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:/var/lib/postgresql/data:ro" \
+    --entrypoint /bin/sh "$IMAGE" -c 'test -f /var/lib/postgresql/data/pgdata/PG_VERSION'; then
+    log "node $NODE: volume $VOLUME already holds a cluster; kept"
+    exit 0
+fi
+
+find_primary
+if [ -z "$PRIMARY_CONTAINER" ]; then
+    others=$(node_containers)
+    [ -z "$others" ] || fail "node $NODE: no node runs as primary to clone from (nodes: $(echo $others))"
+    log "node $NODE: the first node of the stack; its container initialises the cluster"
+    exit 0
+fi
+
+# A server running on this volume means this is not a fresh seed: refuse rather than swap its
+# data under it.
+users=$(docker ps -a --filter "volume=$VOLUME" --format '{{.Names}}')
+[ -z "$users" ] || fail "volume $VOLUME is in use by $users; a node is cloned only into a volume no container uses"
+
+docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+# A slot left by an attempt that failed after creating it would make --create-slot fail.
+primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+             WHERE slot_name = '$NODE' AND NOT active" >/dev/null
+# shellcheck disable=SC2046
+docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network "$NETWORK" --ip "$NODE_ADDRESS" \
+    --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
+    -e PRIMARY_ADDRESS="$PRIMARY_ADDRESS" -e REPLICATION_USER="$REPLICATION_USER" -e NODE="$NODE" \
+    --entrypoint /bin/sh "$IMAGE" -c "$clone"
+log "node $NODE: cloned $PRIMARY_CONTAINER ($PRIMARY_ADDRESS) into volume $VOLUME with slot $NODE"

@@ -1,0 +1,93 @@
+// A sequence-numbered write probe: one connection at a time, inserting 1, 2, 3, ... into a
+// table of its own and recording each commit the server acknowledged, with its time and the node
+// that acknowledged it. When a write fails (the primary stopping, a standby refusing writes), it
+// moves on to the next candidate URL, with a bounded retry, so it follows a switchover to the new
+// primary by itself. What it measures: acknowledged commits (to be found on the new primary) and
+// the write downtime (last acknowledged write on one node to the first on another).
+
+import { Client } from "pg";
+
+export interface Ack {
+    readonly seq: number;
+    readonly at: number;
+    readonly node: string;
+}
+
+export interface ProbeResult {
+    readonly acks: readonly Ack[];
+    /** Failed attempts, for the log. */
+    readonly errors: number;
+    /** Longest gap between two acknowledged writes on different nodes (ms); 0 when all went to one node. */
+    readonly downtimeMs: number;
+    /** The node that acknowledged the last write. */
+    readonly lastNode: string | undefined;
+}
+
+export const PROBE_TABLE = "switchover_probe";
+
+export class WriteProbe {
+    private stopped = false;
+    private readonly acks: Ack[] = [];
+    private errors = 0;
+    private running: Promise<void> | undefined;
+
+    /** candidates: node name → connection URL; the first is where writes start. */
+    constructor(private readonly candidates: Record<string, string>, private readonly retrySeconds = 60) {}
+
+    async start(): Promise<void> {
+        const [first] = Object.values(this.candidates);
+        const c = new Client({ connectionString: first, connectionTimeoutMillis: 5000 });
+        await c.connect();
+        await c.query(`CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (seq bigint PRIMARY KEY, node text, at timestamptz DEFAULT now())`);
+        const { rows } = await c.query(`SELECT coalesce(max(seq), 0)::bigint AS last FROM ${PROBE_TABLE}`);
+        await c.end();
+        this.running = this.loop(Number(rows[0].last) + 1);
+    }
+
+    private async loop(firstSeq: number): Promise<void> {
+        const names = Object.keys(this.candidates);
+        let i = 0;
+        let seq = firstSeq;
+        let failingSince: number | undefined;
+        while (!this.stopped) {
+            const node = names[i % names.length];
+            const client = new Client({ connectionString: this.candidates[node], connectionTimeoutMillis: 2000,
+                query_timeout: 10_000 });
+            try {
+                await client.connect();
+                client.on("error", () => undefined);
+                while (!this.stopped) {
+                    await client.query(`INSERT INTO ${PROBE_TABLE} (seq, node) VALUES ($1, $2)`, [seq, node]);
+                    this.acks.push({ seq, at: Date.now(), node });
+                    seq++;
+                    failingSince = undefined;
+                }
+            } catch {
+                this.errors++;
+                // A failed INSERT may have committed or not: that sequence number is never reused.
+                seq++;
+                failingSince ??= Date.now();
+                if (Date.now() - failingSince > this.retrySeconds * 1000) {
+                    throw new Error(`the probe found no writable node for ${this.retrySeconds} s`);
+                }
+                i++;
+                await new Promise((r) => setTimeout(r, 50));
+            } finally {
+                await client.end().catch(() => undefined);
+            }
+        }
+    }
+
+    /** Stops writing and returns what was acknowledged. */
+    async stop(): Promise<ProbeResult> {
+        this.stopped = true;
+        await this.running;
+        let downtimeMs = 0;
+        for (let k = 1; k < this.acks.length; k++) {
+            if (this.acks[k].node !== this.acks[k - 1].node) {
+                downtimeMs = Math.max(downtimeMs, this.acks[k].at - this.acks[k - 1].at);
+            }
+        }
+        return { acks: [...this.acks], errors: this.errors, downtimeMs, lastNode: this.acks.at(-1)?.node };
+    }
+}
