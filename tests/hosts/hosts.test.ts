@@ -4,6 +4,7 @@
 
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { Client } from "pg";
 import { createHostSet, HostSet, hostSetLeftovers, removeHostSet } from "../support/hosts";
@@ -100,6 +101,7 @@ describe("test hosts: three Docker engines in network namespaces", { timeout: 30
     test("teardown leaves no namespace, link, dockerd, mount or directory", async () => {
         await hostSet.teardown();
         assert.deepEqual(hostSetLeftovers(SET), []);
+        assert.ok(!fs.existsSync("/var/lib/pg-replication-hosts/hst"), "the set's data roots are still there");
     });
 });
 

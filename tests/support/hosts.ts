@@ -325,6 +325,13 @@ export async function removeHostSet(set: string, subnet = 0, timeoutMs = 30_000)
             fs.rmSync(dir, { recursive: true, force: true });
         }
     }
+    for (const root of [RUN_ROOT, DATA_ROOT]) {
+        try {
+            fs.rmdirSync(root); // only when no other set is using it
+        } catch {
+            // not empty, or already gone
+        }
+    }
     return found;
 }
 
