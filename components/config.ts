@@ -118,6 +118,23 @@ export interface ConfigContext {
     readonly engine?: Engine;
     /** Why the engine could not be resolved (components/engine.ts); reported with the rest. */
     readonly engineProblems?: readonly string[];
+    /** What is wrong with a secret's value (secretProblems), named by key only; reported with the rest. */
+    readonly secretProblems?: readonly string[];
+}
+
+/**
+ * Problems with the secrets' values that must stop a deployment, worded without the value.
+ * The postgresql provider sends a role's password as '...' with every backslash doubled
+ * (cyrilgdn/terraform-provider-postgresql@ff936b9 postgresql/helpers.go:51-55 pqQuoteLiteral,
+ * used by resource_postgresql_role.go:299 and :808), and with standard_conforming_strings on
+ * the server keeps both: the role would get another password than the standbys' passfiles.
+ */
+export function secretProblems(secrets: { readonly replicationPassword?: string }): string[] {
+    return secrets.replicationPassword?.includes("\\")
+        ? [`${NAMESPACE}:replicationPassword (secret) contains a backslash, which is not allowed: the postgresql ` +
+            "provider stores each backslash doubled in the role's password, so the standbys could not log in; " +
+            "choose a password without '\\'"]
+        : [];
 }
 
 export class ConfigError extends pulumi.RunError {
@@ -181,6 +198,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     for (const problem of ctx.engineProblems ?? []) {
         problems.push(`Docker engine: ${problem}`);
     }
+    problems.push(...ctx.secretProblems ?? []);
     const engine = ctx.engine ?? { host: DEFAULT_HOST, source: "default socket", local: true };
     const bindAddress = raw.bindAddress ?? DEFAULTS.bindAddress;
     if (!isIPv4(bindAddress)) {
@@ -475,7 +493,10 @@ export function loadConfig(): ClusterConfig & {
         }
         engineProblems = err.problems;
     }
-    const cfg = validateConfig(raw, { project: pulumi.getProject(), stack: pulumi.getStack(), engine, engineProblems });
+    const cfg = validateConfig(raw, {
+        project: pulumi.getProject(), stack: pulumi.getStack(), engine, engineProblems,
+        secretProblems: secretProblems({ replicationPassword: all[`${NAMESPACE}:replicationPassword`] }),
+    });
     const config = new pulumi.Config(NAMESPACE);
     return {
         ...cfg,

@@ -4,8 +4,10 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as yaml from "js-yaml";
 import {
-    ConfigContext, ConfigError, expectedSyncState, RawConfig, standbyNamesSetting, synchronousStandbyNamesFor, validateConfig,
+    ConfigContext, ConfigError, expectedSyncState, RawConfig, secretProblems, standbyNamesSetting, synchronousStandbyNamesFor,
+    validateConfig,
 } from "../../components/config";
+import { runProgram } from "../support/mocked-program";
 import { Engine, resolveEngine } from "../../components/engine";
 
 const ctx = { project: "pg-replication", stack: "dev" };
@@ -273,5 +275,24 @@ describe("where this machine reaches the published ports", () => {
             "Docker engine: DOCKER_CONTEXT=default cannot be loaded",
             'pg-replication:mode = "x" is not allowed: expected async or sync',
         ]);
+    });
+});
+
+describe("secrets", () => {
+    const BACKSLASH = "pg-replication:replicationPassword (secret) contains a backslash, which is not allowed: the " +
+        "postgresql provider stores each backslash doubled in the role's password, so the standbys could not log in; " +
+        "choose a password without '\\'";
+    test("a replication password with a backslash is refused, without showing it", () => {
+        assert.deepEqual(secretProblems({ replicationPassword: "a\\b" }), [BACKSLASH]);
+        assert.deepEqual(secretProblems({ replicationPassword: "a'b:c@d" }), []);
+        assert.deepEqual(secretProblems({}), [], "a generated password has no backslash");
+    });
+    test("the program stops at preview with that message, before any resource", async () => {
+        await assert.rejects(runProgram({ replicationPassword: "top\\secret" }, ["replicationPassword"]), (err: unknown) => {
+            assert.ok(err instanceof ConfigError);
+            assert.deepEqual(err.problems, [BACKSLASH]);
+            assert.doesNotMatch(err.message, /top/, "the secret's value is not in the message");
+            return true;
+        });
     });
 });

@@ -3,13 +3,14 @@ import { spawnSync } from "node:child_process";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "../../components/config";
-import { goDuration } from "../../components/node";
+import { goDuration, passfileField } from "../../components/node";
 import { KEEP_PREVIOUS } from "../../components/secrets";
 import * as harness from "../support/mocked-program";
 import { clearStrings, DEV, isSecret, outputValue, plain, Recorded, Run, runProgram } from "../support/mocked-program";
 
 const SUPER = "super-Secret:pw\\1";
-const REPL = "repl-Secret:pw\\2";
+// No backslash: the postgresql provider would store it doubled (config.ts secretProblems).
+const REPL = "repl-Secret:pw'2";
 const PG3 = { name: "pg3", address: "172.18.0.103", port: 5434 };
 
 /** A command's environment without DOCKER_HOST (the engine's, asserted in config.test.ts). */
@@ -122,7 +123,8 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
     test("every node's passfile matches any host (it follows whichever node is primary), as a secret", () => {
         const passfile = run.get("Command", "cluster-pg2-passfile");
         assert.ok(isSecret(passfile.inputs.stdin));
-        assert.equal(plain(passfile.inputs.stdin), "*:5432:*:repuser:repl-Secret\\:pw\\\\2\n");
+        assert.equal(plain(passfile.inputs.stdin), "*:5432:*:repuser:repl-Secret\\:pw'2\n");
+        assert.equal(passfileField("a\\b:c"), "a\\\\b\\:c", "libpq's passfile escapes \\ and :");
         assert.match(passfile.inputs.create, /--network none/);
         assert.ok(isSecret(run.get("Command", "cluster-pg1-passfile").inputs.stdin));
     });
