@@ -15,18 +15,10 @@ const ROOT = path.resolve(__dirname, "..", "..", "..");
 const TOOL = path.join(ROOT, "bin", "status", "main.js");
 const PRIMARY = "primary";
 
-/**
- * The stack config for this test, in one place because issue 9 changes its form: from
- * primaryAddress/primaryPort/standbys to `nodes` + `primary`. Set NODES_FORM once that has
- * landed; node names, addresses and ports stay the same either way.
- */
-const NODES_FORM = false;
-
+/** The stack config for this test: PRIMARY and the given standbys as named nodes. */
 function clusterConfig(standbys: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
     const nodes = [PRIMARY, ...standbys].map((name, i) => ({ name, address: `172.30.90.${101 + i}`, port: 55900 + i }));
-    const placement = NODES_FORM
-        ? { nodes, primary: PRIMARY }
-        : { primaryAddress: nodes[0].address, primaryPort: String(nodes[0].port), standbys: nodes.slice(1) };
+    const placement = { nodes, primary: PRIMARY };
     return { image: "postgres:13", subnet: "172.30.90.0/24", ...placement, readyTimeoutSeconds: "60", ...extra };
 }
 
