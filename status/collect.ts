@@ -103,25 +103,25 @@ export async function readPlan(stack: string, opts: ReadOptions): Promise<Plan> 
     return planFromOutputs(stack, outputs, resources);
 }
 
-/** Pure: the plan from outputs and state resources. Accepts the older outputs without `nodes`. */
+/** Pure: the plan from the stack's outputs (primary, nodes, replication, engine) and state resources. */
 export function planFromOutputs(stack: string, outputs: Json, resources: Json[] = []): Plan {
     const primary = outputs.primary as Json | undefined;
     if (!primary || typeof primary.connectionString !== "string") {
         throw new StackUnreadable(`stack ${stack} has no primary among its outputs: it was never deployed, or was destroyed ` +
             `(run scripts/deploy.sh ${stack})`);
     }
-    const primaryName: string = typeof primary.name === "string" ? primary.name : "primary";
+    if (typeof primary.name !== "string" || !outputs.nodes || typeof outputs.nodes !== "object") {
+        throw new StackUnreadable(`stack ${stack} was deployed by an older pg-replication (its outputs name no nodes): ` +
+            `run scripts/deploy.sh ${stack} once with this version`);
+    }
+    const primaryName: string = primary.name;
     const containerIds = new Map<string, string>();
     for (const r of resources) {
         if (r.type === "docker:index/container:Container" && typeof r.outputs?.name === "string" && typeof r.id === "string") {
             containerIds.set(r.outputs.name, r.id);
         }
     }
-    const raw: Json[] = outputs.nodes && typeof outputs.nodes === "object"
-        ? Object.entries(outputs.nodes as Json).map(([name, n]) => ({ name, ...(n as Json) }))
-        : [{ ...primary, name: primaryName, role: "primary" },
-            ...Object.entries((outputs.standbys ?? {}) as Json).map(([name, s]) =>
-                ({ ...(s as Json), name, role: "standby", syncState: (s as Json).mode }))];
+    const raw: Json[] = Object.entries(outputs.nodes as Json).map(([name, n]) => ({ name, ...(n as Json) }));
     const nodes: PlannedNode[] = raw.map((n) => ({
         name: String(n.name),
         host: String(n.host),

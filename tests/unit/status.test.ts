@@ -17,8 +17,7 @@ function outputs(mode: "async" | "sync", ssn = ""): Record<string, any> {
     });
     const s = mode === "async" ? "async" : "quorum";
     return {
-        primary: { host: "127.0.0.1", port: 5432, mode: "primary", containerName: "pgr-dev-primary", connectionString: url(5432) },
-        standbys: {},
+        primary: { name: "primary", host: "127.0.0.1", port: 5432, containerName: "pgr-dev-primary", connectionString: url(5432) },
         nodes: { primary: node("primary", 5432, "primary"), s1: node("s1", 5433, "standby", s), s2: node("s2", 5434, "standby", s) },
         replication: { mode, user: "repuser", synchronousStandbyNames: ssn, synchronousCommit: "on" },
         network: { name: "pgr-dev-net", subnet: "172.18.0.0/24" },
@@ -94,12 +93,11 @@ describe("status: plan from outputs", () => {
         assert.equal(plan.engineHost, "unix:///var/run/docker.sock");
     });
 
-    test("older outputs without `nodes`: the primary and `standbys` (mode = sync_state)", () => {
+    test("outputs of an older version (no `nodes`) cannot be read, and say what to do", () => {
         const out = outputs("async");
         delete out.nodes;
-        out.standbys = { s1: { host: "127.0.0.1", port: 5433, mode: "sync", containerName: "c-s1", connectionString: url(5433) } };
-        const plan = planFromOutputs("dev", out);
-        assert.deepEqual(plan.nodes.map((n) => [n.name, n.role, n.syncState]), [["primary", "primary", undefined], ["s1", "standby", "sync"]]);
+        assert.throws(() => planFromOutputs("dev", out), (e: Error) => e instanceof StackUnreadable &&
+            /stack dev was deployed by an older pg-replication \(its outputs name no nodes\): run scripts\/deploy.sh dev/.test(e.message));
     });
 
     test("a stack without outputs cannot be read, and says why", () => {
