@@ -4,7 +4,8 @@
 #   2. the PostgreSQL image interface: needs a Docker engine and the postgres:13/17 images;
 #   3. integration: the command scripts' in-container parts on a real data directory;
 #   4. the stand-in plugins against real Docker and PostgreSQL (each behaviour of the table);
-#   5. end to end: the real Pulumi engine drives the program against Docker and PostgreSQL. With
+#   5. test hosts of our own (network namespaces, each with a dockerd) and TLS across them;
+#   6. end to end: the real Pulumi engine drives the program against Docker and PostgreSQL. With
 #      the real provider plugins when they can be had; otherwise through the stand-ins, said in a
 #      banner and in the total. PG_REPLICATION_REQUIRE_REAL_PLUGINS=1 makes the latter a failure.
 # Each layer's time is printed; the last line totals every test that ran.
@@ -38,6 +39,9 @@ counted npm run test:integration
 
 layer "stand-in plugins against real Docker and PostgreSQL"
 counted npm run test:stand-ins
+
+layer "test hosts: Docker engines in network namespaces, and TLS across them"
+counted npm run test:hosts
 
 layer "Pulumi toolchain (CLI, language host, plugins)"
 set +e
