@@ -4,18 +4,22 @@
 //   tutorial   bench/tutorial.sh up, then down (the docker CLI, as the tutorial does it by hand)
 //   dev        `pulumi up --yes` of the dev plan (CLI + language host on this project), a no-op
 //              `pulumi up --yes`, `pulumi preview`, then `pulumi destroy --yes`
-//   pg17       `pulumi up --yes` and `pulumi destroy --yes` of the pg17 plan (two standbys)
+//              between the no-op up and the destroy, two switchovers (pg1 → pg2, then back) under
+//              the e2e suite's write probe (tests/e2e/probe.ts): the write downtime (last
+//              acknowledged write on the old primary to the first on the new one) and the `up`
+//   pg17       `pulumi up --yes` and `pulumi destroy --yes` of the pg17 plan (three nodes)
 //   empty      `pulumi up --yes` of a project with no resource (bench/empty-project): the engine's
 //              and the language host's fixed cost
 // Plans are the shipped stack files' with subnets and ports moved off them. With
 // PG_REPLICATION_STAND_IN_PLUGINS=1 the engine attaches to the stand-in plugins (said in the
 // output), and their log gives each resource's create time.
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { removeStackObjects } from "../tests/support/docker-objects";
+import { WriteProbe } from "../tests/e2e/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -25,12 +29,14 @@ const DEV_PLAN = `config:
   pg-replication:image: postgres:13
   pg-replication:networkName: bench-dev-net
   pg-replication:subnet: 172.31.61.0/24
-  pg-replication:primaryAddress: 172.31.61.101
-  pg-replication:primaryPort: 56610
-  pg-replication:standbys:
-    - name: standby1
+  pg-replication:nodes:
+    - name: pg1
+      address: 172.31.61.101
+      port: 56610
+    - name: pg2
       address: 172.31.61.102
       port: 56611
+  pg-replication:primary: pg1
   pg-replication:replicationUser: repuser
   pg-replication:replicationConnectionLimit: 5
   pg-replication:mode: async
@@ -38,15 +44,17 @@ const DEV_PLAN = `config:
 const PG17_PLAN = `config:
   pg-replication:image: postgres:17
   pg-replication:subnet: 172.31.62.0/24
-  pg-replication:primaryAddress: 172.31.62.101
-  pg-replication:primaryPort: 56620
-  pg-replication:standbys:
-    - name: standby1
+  pg-replication:nodes:
+    - name: pg1
+      address: 172.31.62.101
+      port: 56620
+    - name: pg2
       address: 172.31.62.102
       port: 56621
-    - name: standby2
+    - name: pg3
       address: 172.31.62.103
       port: 56622
+  pg-replication:primary: pg1
   pg-replication:mode: sync
   pg-replication:syncCount: 1
 `;
@@ -100,6 +108,24 @@ async function main(): Promise<void> {
         ...(plans[stack] && withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])],
         stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project") : ROOT);
     const tutorial = (...args: string[]) => run("bash", [path.join(ROOT, "bench", "tutorial.sh"), ...args], ROOT);
+    const outputs = (stack: string) => new Promise<Record<string, any>>((resolve, reject) => execFile("pulumi",
+        ["stack", "output", "--json", "--show-secrets", "--stack", stack, "--non-interactive"], { cwd: ROOT, env },
+        (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout)))));
+    /** A switchover of the dev plan to `to` under the write probe: the `up`, and the probe's write downtime. */
+    const switchover = async (from: string, to: string): Promise<{ up: Run; downtime: Run }> => {
+        const nodes = (await outputs("bench-dev")).nodes;
+        const probe = new WriteProbe({ [from]: nodes[from].connectionString, [to]: nodes[to].connectionString });
+        await probe.start();
+        await new Promise((r) => setTimeout(r, 1000));
+        fs.writeFileSync(path.join(work, "bench-dev.yaml"), DEV_PLAN.replace("pg-replication:primary: pg1", `pg-replication:primary: ${to}`));
+        const up = await timed(() => pulumi("bench-dev", "up", "--yes"));
+        await new Promise((r) => setTimeout(r, 1000));
+        const result = await probe.stop();
+        if (result.lastNode !== to) {
+            throw new Error(`after the switchover to ${to} the probe wrote to ${result.lastNode}`);
+        }
+        return { up, downtime: { ms: result.downtimeMs, standInLog: [] } };
+    };
 
     for (const stack of ["bench-dev", "bench-pg17", "bench-empty"]) {
         removeStackObjects(stack);
@@ -117,6 +143,11 @@ async function main(): Promise<void> {
             add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes")));
             add("dev no-op up", await timed(() => pulumi("bench-dev", "up", "--yes")));
             add("dev preview", await timed(() => pulumi("bench-dev", "preview")));
+            for (const [from, to] of [["pg1", "pg2"], ["pg2", "pg1"]]) {
+                const { up, downtime } = await switchover(from, to);
+                add("dev switchover up", up);
+                add("dev switchover write downtime", downtime);
+            }
             add("dev destroy", await timed(() => pulumi("bench-dev", "destroy", "--yes")));
             add("pg17 up", await timed(() => pulumi("bench-pg17", "up", "--yes")));
             add("pg17 destroy", await timed(() => pulumi("bench-pg17", "destroy", "--yes")));
@@ -144,6 +175,10 @@ async function main(): Promise<void> {
         ratio("dev preview", "tutorial up"),
         ratio("empty up", "tutorial up"),
         ratio("empty up", "dev up"),
+        `  switchover (dev plan, PostgreSQL 13, async; medians of ${results.get("dev switchover up")!.length} switchovers): ` +
+        `write downtime ${(m("dev switchover write downtime") / 1000).toFixed(2)} s (goal < 5 s), ` +
+        `whole up ${(m("dev switchover up") / 1000).toFixed(1)} s; ` +
+        `up / tutorial up ${(m("dev switchover up") / m("tutorial up")).toFixed(2)}`,
     ];
     if (standIns) {
         // Where dev up's time goes: each resource's create, from the stand-ins' own log.
