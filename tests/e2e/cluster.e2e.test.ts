@@ -92,8 +92,8 @@ describe("dev plan on PostgreSQL 13 (async): up, check, re-up, scale 1→2→1, 
         assert.deepEqual(rules.filter((r) => r.database?.includes("replication")).map(({ error, type, database, ...r }) => r),
             [{ address: "172.30.13.101", netmask: "255.255.255.255", auth_method: "scram-sha-256" },
                 { address: "172.30.13.102", netmask: "255.255.255.255", auth_method: "scram-sha-256" }]);
-        assert.deepEqual(rules.filter((r) => r.type !== "local").map((r) => r.auth_method), ["scram-sha-256", "scram-sha-256"],
-            "every TCP rule is scram-sha-256");
+        assert.deepEqual(rules.filter((r) => r.type !== "local").map((r) => r.auth_method),
+            ["scram-sha-256", "scram-sha-256", "scram-sha-256"], "every TCP rule is scram-sha-256");
         assert.deepEqual(rules.filter((r) => r.error !== null), []);
         const conf = docker("exec", `pg-replication-${name}-pg2`, "cat", "/var/lib/postgresql/data/pgdata/postgresql.auto.conf");
         assert.doesNotMatch(conf, /password=/);
