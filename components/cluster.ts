@@ -45,6 +45,14 @@ export interface PostgresClusterArgs {
     readonly archiveCommand?: string;
     /** Bound, in seconds, on each readiness check, gate and switchover step. */
     readonly readyTimeoutSeconds: number;
+    /**
+     * Nodes whose containers exist but are down (stopped, paused, off the network), as observed
+     * before the update (topology.ts downNodes). A change re-runs the topology step, so the `up`
+     * after a node is back brings it in as a standby of the primary. Omit when not observed.
+     */
+    readonly downNodes?: readonly string[];
+    /** A failover may promote a node that cannot be shown to hold every acknowledged commit (checked at preview). */
+    readonly allowDataLoss?: boolean;
 }
 
 /** One node as the outputs describe it. */
@@ -161,6 +169,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 NETWORK: network.name,
                 DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
                 TIMEOUT: String(args.readyTimeoutSeconds),
+                // Only when set, so a cluster with every node up and no override keeps its inputs.
+                ...(args.downNodes && args.downNodes.length > 0 ? { DOWN_NODES: args.downNodes.join(" ") } : {}),
+                ...(args.allowDataLoss ? { ALLOW_DATA_LOSS: "true" } : {}),
             },
             dockerHost: args.engineHost,
         }, { parent: this, dependsOn: [primaryNode] });
@@ -288,7 +299,7 @@ function checkArgs(args: PostgresClusterArgs): string[] {
 }
 
 /** The component's args from the stack's validated config (config.ts). */
-export function clusterArgs(cfg: LoadedConfig): PostgresClusterArgs {
+export function clusterArgs(cfg: LoadedConfig & { downNodes?: readonly string[] }): PostgresClusterArgs {
     return {
         image: cfg.image,
         network: { name: cfg.networkName, subnet: cfg.subnet },
@@ -304,10 +315,12 @@ export function clusterArgs(cfg: LoadedConfig): PostgresClusterArgs {
         labels: cfg.labels,
         archiveCommand: cfg.archiveCommand,
         readyTimeoutSeconds: cfg.readyTimeoutSeconds,
+        downNodes: cfg.downNodes,
+        allowDataLoss: cfg.allowDataLoss,
     };
 }
 
 /** The stack: one cluster from the stack's config; its outputs are the stack's outputs. */
-export function declareCluster(cfg: LoadedConfig): ClusterOutputs {
+export function declareCluster(cfg: LoadedConfig & { downNodes?: readonly string[] }): ClusterOutputs {
     return new PostgresCluster("cluster", clusterArgs(cfg)).outputs;
 }

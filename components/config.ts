@@ -65,6 +65,11 @@ export interface ClusterConfig {
     readonly labels: Readonly<Record<string, string>>;
     readonly superuserPasswordSet: boolean;
     readonly replicationPasswordSet: boolean;
+    /**
+     * A failover may promote a node that cannot be shown to hold every acknowledged commit
+     * (components/topology.ts); the plan then says how much could be lost. Off by default.
+     */
+    readonly allowDataLoss: boolean;
 }
 
 /** Keys this program understands; anything else under the namespace is a typo worth stopping for. */
@@ -74,6 +79,7 @@ export const KNOWN_KEYS = [
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
     "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
+    "allowDataLoss",
 ] as const;
 
 /** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
@@ -361,6 +367,10 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     if (archiveCommand !== undefined && (archiveCommand.trim() === "" || /[\n\r']/.test(archiveCommand))) {
         bad("archiveCommand", archiveCommand, "expected a one-line shell command without single quotes, using %p and %f");
     }
+    const allowDataLoss = raw.allowDataLoss ?? "false";
+    if (allowDataLoss !== "true" && allowDataLoss !== "false") {
+        bad("allowDataLoss", allowDataLoss, "expected true or false");
+    }
     const readyTimeoutSeconds = integer("readyTimeoutSeconds", raw.readyTimeoutSeconds, DEFAULTS.readyTimeoutSeconds, 10, 3600);
 
     if (problems.length > 0) {
@@ -390,6 +400,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         labels: { "pg-replication.project": ctx.project, "pg-replication.stack": ctx.stack },
         superuserPasswordSet: raw.superuserPassword !== undefined,
         replicationPasswordSet: raw.replicationPassword !== undefined,
+        allowDataLoss: allowDataLoss === "true",
     };
 }
 

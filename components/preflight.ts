@@ -168,11 +168,13 @@ export async function preflight(cfg: ClusterConfig, opts: PreflightOptions = {})
 
 /**
  * The program's start: config checked (config.ts), then against the engine: collisions here,
- * and whether the declared primary is the actual one, a switchover to it safe (topology.ts).
+ * and whether the declared primary is the actual one, a switchover or failover to it safe
+ * (topology.ts); which nodes are down goes to the topology command (a node that is back is
+ * brought in as a standby by the next up).
  */
-export async function checkedConfig(): Promise<ReturnType<typeof loadConfig>> {
+export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & { downNodes: readonly string[] }> {
     const cfg = loadConfig();
     await preflight(cfg);
-    await checkTopology(cfg);
-    return cfg;
+    const plan = await checkTopology(cfg);
+    return { ...cfg, downNodes: plan.down };
 }

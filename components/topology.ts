@@ -1,11 +1,12 @@
 // Before anything changes: which node is primary now, and, when the configuration names another
-// one, is a switchover to it safe? One bounded `docker exec psql` per node, in parallel. The plan
-// is logged (pulumi.log.info) and an unsafe switchover fails preview and up with its reasons
+// one, is a switchover to it safe, or, when the primary is unreachable, a failover to it? One
+// bounded `docker exec psql` and one `docker inspect` per node, in parallel. The plan is logged
+// (pulumi.log.info) and an unsafe switchover or failover fails preview and up with its reasons
 // (a RunError: message only). topology.sh checks the same things again when it runs.
 
 import { execFile } from "node:child_process";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, NodeSpec, synchronousStandbyNamesFor } from "./config";
+import { ClusterConfig, NAMESPACE, NodeSpec, syncSet, synchronousStandbyNamesFor } from "./config";
 
 /** What one node says about itself. */
 export interface NodeState {
@@ -22,6 +23,12 @@ export interface NodeState {
     readonly timeline?: number | null;
     /** Standby: its WAL receiver's status and the address it streams from. */
     readonly receiver?: { readonly status: string; readonly senderHost: string } | null;
+    /** Standby: the furthest WAL it holds, received (flushed) or replayed; what a promotion would keep. */
+    readonly receivedLsn?: string;
+    /** Standby: the host its primary_conninfo names (whom it follows, streaming or not). */
+    readonly upstream?: string;
+    /** What Docker says about its container (undefined when Docker could not be asked). */
+    readonly container?: { readonly status: string; readonly onNetwork: boolean; readonly restartPolicy: string };
 }
 
 export type TopologyPlan =
@@ -29,13 +36,38 @@ export type TopologyPlan =
     /** A new cluster, or no container yet: nothing to compare with. */
     | { readonly kind: "new" }
     | { readonly kind: "switchover"; readonly from: string; readonly to: string; readonly problems: readonly string[] }
-    /** No node runs as primary: a failover (not done by this version: topology.sh refuses it). */
+    /** No reachable node runs as primary and the declared one is a reachable standby: promote it. */
+    | FailoverPlan
+    /** No reachable node runs as primary, and the declared primary cannot be promoted (it is the one gone). */
     | { readonly kind: "no-primary"; readonly problems: readonly string[] }
     | { readonly kind: "several-primaries"; readonly primaries: readonly string[] };
+
+export interface FailoverPlan {
+    readonly kind: "failover";
+    /** The node that was primary, when it can be told (it answers, or the standbys name it); else undefined. */
+    readonly from: string | undefined;
+    readonly to: string;
+    /** Why `from` is unreachable. */
+    readonly why: string;
+    /** Refusals that no switch overrides (the target is unreachable, paused, ...). */
+    readonly problems: readonly string[];
+    /** Refusals that pg-replication:allowDataLoss overrides: the target may lack acknowledged commits. */
+    readonly risks: readonly string[];
+    /** How much could be lost, in words (bytes and positions), for the output. */
+    readonly loss: string;
+    /** Nodes to fence before the promotion: every existing node other than the target that is unreachable. */
+    readonly fence: readonly string[];
+}
 
 export class SwitchoverRefused extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
         super(`the switchover is refused, nothing was changed:\n  - ${problems.join("\n  - ")}`);
+    }
+}
+
+export class FailoverRefused extends pulumi.RunError {
+    constructor(readonly problems: readonly string[]) {
+        super(`the failover is refused, nothing was changed:\n  - ${problems.join("\n  - ")}`);
     }
 }
 
@@ -44,7 +76,12 @@ const STATE_SQL = `SELECT pg_is_in_recovery(),
   CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,
   CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver)
        ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
-  (SELECT status || ' ' || coalesce(sender_host, '') FROM pg_stat_wal_receiver)`;
+  (SELECT status || ' ' || coalesce(sender_host, '') FROM pg_stat_wal_receiver),
+  CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END,
+  substring(current_setting('primary_conninfo') from 'host=([^ ]+)')`;
+
+/** "status|network,network|restart policy" of a container; a container's networks say whether it is cut off. */
+const INSPECT_FORMAT = "{{.State.Status}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}|{{.HostConfig.RestartPolicy.Name}}";
 
 export interface ObserveOptions {
     /** Environment for the docker CLI (tests put a fake `docker` first on PATH). */
@@ -53,40 +90,70 @@ export interface ObserveOptions {
     readonly timeoutMs?: number;
 }
 
-/** Asks one node, by its container name, for its role and WAL position. */
-function observeNode(node: NodeSpec, container: string, dockerHost: string, opts: ObserveOptions): Promise<NodeState> {
-    const timeout = opts.timeoutMs ?? 10_000;
+function dockerCli(args: string[], dockerHost: string, opts: ObserveOptions): Promise<{ err: (Error & { killed?: boolean }) | null; stdout: string; stderr: string }> {
     const env = { ...(opts.env ?? process.env), DOCKER_HOST: dockerHost };
     return new Promise((resolve) => {
-        execFile("docker", ["exec", "-u", "postgres", container, "psql", "-X", "-A", "-t", "-F", "|", "-d", "postgres",
-            "-c", STATE_SQL], { env, timeout }, (err, stdout, stderr) => {
-            if (err) {
-                const text = `${stderr}`.trim();
-                const exists = !/No such container/i.test(text);
-                const why = err.killed ? `no answer within ${timeout / 1000} s`
-                    : /is not running/i.test(text) ? "its container is not running"
-                        : !exists ? "its container does not exist" : (text.split("\n").pop() || err.message);
-                resolve({ name: node.name, unreachable: why, exists });
-                return;
-            }
-            const [recovery, lsn, paused, tli, receiver] = stdout.trim().split("|");
-            const [status, senderHost] = (receiver ?? "").split(" ");
-            resolve({
-                name: node.name,
-                exists: true,
-                inRecovery: recovery === "t",
-                lsn,
-                replayPaused: paused === "t",
-                timeline: tli === "" || tli === undefined ? null : Number(tli),
-                receiver: receiver ? { status, senderHost: senderHost ?? "" } : null,
-            });
-        });
+        execFile("docker", args, { env, timeout: opts.timeoutMs ?? 10_000 }, (err, stdout, stderr) =>
+            resolve({ err, stdout: `${stdout}`, stderr: `${stderr}` }));
     });
 }
 
+/** Asks one node, by its container name, for its role and WAL position, and Docker for its container. */
+async function observeNode(node: NodeSpec, container: string, network: string, dockerHost: string,
+    opts: ObserveOptions): Promise<NodeState> {
+    const timeout = opts.timeoutMs ?? 10_000;
+    const [sql, inspect] = await Promise.all([
+        dockerCli(["exec", "-u", "postgres", container, "psql", "-X", "-A", "-t", "-F", "|", "-d", "postgres",
+            "-c", STATE_SQL], dockerHost, opts),
+        dockerCli(["inspect", "-f", INSPECT_FORMAT, container], dockerHost, opts),
+    ]);
+    let docker: NodeState["container"];
+    if (!inspect.err) {
+        const [status, networks, restartPolicy] = inspect.stdout.trim().split("|");
+        docker = { status, onNetwork: networks.split(",").includes(network), restartPolicy };
+    }
+    if (sql.err) {
+        const text = sql.stderr.trim();
+        const exists = !/No such container/i.test(text) && !/No such object/i.test(inspect.stderr);
+        const why = sql.err.killed ? `no answer within ${timeout / 1000} s`
+            : /is paused/i.test(text) ? "its container is paused"
+                : /is not running/i.test(text) ? "its container is not running"
+                    : !exists ? "its container does not exist" : (text.split("\n").pop() || sql.err.message);
+        return { name: node.name, unreachable: why, exists, container: docker };
+    }
+    const [recovery, lsn, paused, tli, receiver, received, upstream] = sql.stdout.trim().split("|");
+    const [status, senderHost] = (receiver ?? "").split(" ");
+    return {
+        name: node.name,
+        // Answering `docker exec` is not enough: a node cut off from the cluster network reaches nobody.
+        unreachable: docker && !docker.onNetwork ? `its container is not connected to the network ${network}` : undefined,
+        exists: true,
+        inRecovery: recovery === "t",
+        lsn,
+        replayPaused: paused === "t",
+        timeline: tli === "" || tli === undefined ? null : Number(tli),
+        receiver: receiver ? { status, senderHost: senderHost ?? "" } : null,
+        receivedLsn: received || undefined,
+        upstream: upstream || undefined,
+        container: docker,
+    };
+}
+
 /** Every node's state, asked in parallel. */
-export function observe(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "dockerHost">, opts: ObserveOptions = {}): Promise<NodeState[]> {
-    return Promise.all(cfg.nodes.map((n) => observeNode(n, `${cfg.namePrefix}-${n.name}`, cfg.dockerHost, opts)));
+export function observe(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "dockerHost" | "networkName">,
+    opts: ObserveOptions = {}): Promise<NodeState[]> {
+    return Promise.all(cfg.nodes.map((n) => observeNode(n, `${cfg.namePrefix}-${n.name}`, cfg.networkName, cfg.dockerHost, opts)));
+}
+
+/**
+ * Nodes whose container exists but is down (stopped, paused, cut off from the network): this `up`
+ * will not start them. The topology command takes this list as an input, so the `up` after such
+ * a node is back (its container runs on the network again) runs the topology step, which brings
+ * it in as a standby of the primary (pg_rewind when it diverged).
+ */
+export function downNodes(states: readonly NodeState[]): string[] {
+    return states.filter((s) => s.exists && s.container !== undefined &&
+        (s.container.status !== "running" || !s.container.onNetwork)).map((s) => s.name).sort();
 }
 
 /** An LSN ("16/B374D848") as a byte position. */
@@ -105,8 +172,7 @@ export function planTopology(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
         if (states.every((s) => !s.exists)) {
             return { kind: "new" };
         }
-        const seen = states.map((s) => `${s.name}: ${s.unreachable ?? "a standby"}`).join(", ");
-        return { kind: "no-primary", problems: [`no node runs as primary (${seen})`] };
+        return planFailover(cfg, states);
     }
     const from = primaries[0];
     const to = cfg.primary;
@@ -140,13 +206,100 @@ export function planTopology(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
     return { kind: "switchover", from: from.name, to, problems };
 }
 
+/** The reachable standbys, furthest WAL first. */
+function standbysByWal(states: readonly NodeState[]): NodeState[] {
+    return states.filter((s) => s.unreachable === undefined && s.inRecovery === true && s.receivedLsn)
+        .sort((a, b) => (lsnBytes(b.receivedLsn!) > lsnBytes(a.receivedLsn!) ? 1 : lsnBytes(b.receivedLsn!) < lsnBytes(a.receivedLsn!) ? -1 : 0));
+}
+
+/**
+ * No reachable primary: can the declared primary take over without losing an acknowledged commit?
+ * A promotion keeps exactly the WAL the target holds, so:
+ *  - another reachable standby holding more WAL means the target would drop what that one has;
+ *  - under a synchronous policy each acknowledged commit was confirmed (flushed) by k members of
+ *    the old primary's set (FIRST k: the k highest-priority members connected at the time, which
+ *    may change from commit to commit; ANY k: any k). If fewer than k members are unreachable,
+ *    every acknowledged commit is on at least one reachable member, hence on the reachable standby
+ *    with the most WAL, which the rule above makes the target. With k or more unreachable, a
+ *    commit confirmed only by them cannot be shown to be anywhere else. A target outside the set
+ *    never confirmed anything, so it may lack commits even when it has the most WAL of those left.
+ *  - under async no standby confirmed anything: whatever the old primary acknowledged after the
+ *    target's position is lost, and how much is unknown unless the old primary still answers.
+ */
+export function planFailover(cfg: Pick<ClusterConfig, "nodes" | "primary" | "replication">,
+    states: readonly NodeState[]): FailoverPlan | { kind: "no-primary"; problems: string[] } {
+    const to = cfg.primary;
+    const byName = new Map(states.map((s) => [s.name, s]));
+    const target = byName.get(to)!;
+    const ranked = standbysByWal(states);
+    const best = ranked[0];
+    // The old primary: one that still answers as primary (cut off), else the one the standbys follow.
+    const isolated = states.find((s) => s.inRecovery === false);
+    const followed = states.map((s) => s.upstream).find((u) => u !== undefined);
+    const from = isolated?.name ?? cfg.nodes.find((n) => n.address === followed)?.name;
+    const seen = states.map((s) => `${s.name}: ${s.unreachable ?? (s.inRecovery ? "a standby" : "primary")}`).join(", ");
+    if (from === to || target.unreachable !== undefined && from === undefined) {
+        const hint = best && best.name !== to
+            ? `; to fail over, set ${NAMESPACE}:primary to ${best.name} (of the reachable standbys it has received the most WAL, ` +
+              `up to ${best.receivedLsn}) and run up`
+            : "";
+        return { kind: "no-primary", problems: [`no reachable node runs as primary (${seen})${hint}`] };
+    }
+    const why = from ? byName.get(from)!.unreachable ?? "unreachable" : "unknown";
+    const problems: string[] = [];
+    const risks: string[] = [];
+    if (target.unreachable !== undefined) {
+        problems.push(`${to} cannot take over: ${target.unreachable}`);
+    } else if (target.replayPaused) {
+        problems.push(`${to} has its replay paused; run SELECT pg_wal_replay_resume() on it first`);
+    }
+    const targetLsn = target.receivedLsn;
+    const lossParts: string[] = [];
+    if (best && targetLsn && best.name !== to && lsnBytes(best.receivedLsn!) > lsnBytes(targetLsn)) {
+        const bytes = lsnBytes(best.receivedLsn!) - lsnBytes(targetLsn);
+        risks.push(`${best.name} has received more WAL than ${to}: ${best.name} up to ${best.receivedLsn}, ${to} up to ` +
+            `${targetLsn} (${bytes} bytes more); promote ${best.name} instead`);
+        lossParts.push(`${bytes} bytes of WAL that ${best.name} holds beyond ${to}'s ${targetLsn} (up to ${best.receivedLsn})`);
+    }
+    const oldState = from ? byName.get(from) : undefined;
+    if (oldState?.lsn && targetLsn && oldState.inRecovery === false) {
+        const bytes = lsnBytes(oldState.lsn) - lsnBytes(targetLsn);
+        if (bytes > 0n) {
+            lossParts.push(`${bytes} bytes the old primary ${from} wrote beyond ${targetLsn} (it is at ${oldState.lsn})`);
+        }
+    }
+    if (cfg.replication.mode === "sync" && from) {
+        const set = syncSet(cfg.replication, from);
+        const names = synchronousStandbyNamesFor(cfg.replication, from);
+        const k = Math.min(cfg.replication.syncCount, set.length);
+        const gone = set.filter((n) => n !== to && byName.get(n)?.unreachable !== undefined);
+        if (!set.includes(to)) {
+            risks.push(`${to} is not a synchronous standby of ${from} (synchronous_standby_names = '${names}'), so it ` +
+                `confirmed no commit and may lack some that ${from} acknowledged; promote one of ${set.join(", ")}`);
+        } else if (gone.length >= k) {
+            risks.push(`under '${names}' each commit ${from} acknowledged was confirmed by ${k} of ${set.join(", ")}; ` +
+                `${gone.join(", ")} cannot be asked, so a commit confirmed only by ${gone.length === 1 ? "it" : "them"} ` +
+                `may be missing on ${to}`);
+        }
+    } else if (cfg.replication.mode === "sync") {
+        risks.push("the old primary cannot be told (it does not answer and no standby names it), so whether " +
+            `${to} confirmed every acknowledged commit cannot be shown`);
+    } else if (cfg.replication.mode === "async" && !(oldState?.lsn && oldState.inRecovery === false)) {
+        lossParts.push(`whatever ${from ?? "the old primary"} acknowledged after ${targetLsn ?? "the target's position"} ` +
+            "(the policy is async and it cannot be asked: the amount is unknown)");
+    }
+    const fence = states.filter((s) => s.name !== to && s.exists && s.unreachable !== undefined).map((s) => s.name);
+    return { kind: "failover", from, to, why, problems, risks, loss: lossParts.join("; ") || "nothing", fence };
+}
+
 /**
  * The program's check: logs the switchover plan when the declared primary is not the actual
  * one, and throws SwitchoverRefused when it would be unsafe. A new cluster, or one whose primary
  * is already the declared one, costs one parallel round of `docker exec`.
  */
-export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan> {
-    const plan = planTopology(cfg, await observe(cfg, opts));
+export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[] }> {
+    const states = await observe(cfg, opts);
+    const plan = { ...planTopology(cfg, states), down: downNodes(states) };
     if (plan.kind === "switchover") {
         const names = synchronousStandbyNamesFor(cfg.replication, plan.to);
         pulumi.log.info(`switchover planned: ${plan.to} will be promoted, ${plan.from} demoted to a standby of ` +
@@ -158,9 +311,30 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
     } else if (plan.kind === "several-primaries") {
         throw new SwitchoverRefused([`more than one node runs as primary: ${plan.primaries.join(", ")}; ` +
             "stop all but one before running up"]);
+    } else if (plan.kind === "failover") {
+        const names = synchronousStandbyNamesFor(cfg.replication, plan.to);
+        pulumi.log.info(`failover planned: the primary ${plan.from ?? "(unknown)"} is unreachable (${plan.why}); ` +
+            `${plan.fence.join(", ") || "nothing"} fenced first (restart policy no, stopped, standby.signal pointing at ` +
+            `${plan.to}), then ${plan.to} promoted; synchronous_standby_names on ${plan.to} = '${names}'. A fenced node ` +
+            "comes back read-only; once its container runs again, the next up brings it in as a standby (pg_rewind " +
+            "when it diverged)");
+        if (plan.problems.length > 0) {
+            throw new FailoverRefused(plan.problems);
+        }
+        if (plan.risks.length > 0 && !cfg.allowDataLoss) {
+            throw new FailoverRefused([...plan.risks, `to promote ${plan.to} anyway, set ${NAMESPACE}:allowDataLoss to ` +
+                `true; what could be lost: ${plan.loss}`]);
+        }
+        if (plan.risks.length > 0 || plan.loss !== "nothing") {
+            pulumi.log.warn(`failover to ${plan.to}${plan.risks.length > 0 ? ` with data loss accepted ` +
+                `(${NAMESPACE}:allowDataLoss): ${plan.risks.join("; ")}` : ""}; could be lost: ${plan.loss}`);
+        }
     } else if (plan.kind === "no-primary") {
         pulumi.log.warn(`${plan.problems.join("; ")}: up will fail at the topology step unless ${cfg.primary} ` +
-            "runs as primary by then (failover is not part of this version)");
+            "runs as primary by then");
+    }
+    if (cfg.allowDataLoss && plan.kind !== "failover") {
+        pulumi.log.warn(`${NAMESPACE}:allowDataLoss is true but no failover is planned; set it back to false`);
     }
     return plan;
 }

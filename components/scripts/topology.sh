@@ -20,8 +20,21 @@
 #   7. gates: every running standby streams from the new primary in its promised sync_state.
 # If the old primary has not been stopped yet when a check fails, nothing has changed. If the
 # target does not replay the shutdown checkpoint, the old primary is started again as it was.
+#
+# When no reachable node runs as primary (its container killed, paused, cut off from NETWORK),
+# this is a failover to the declared primary, a reachable standby (preview already refused a
+# target that may lack acknowledged commits, components/topology.ts; the WAL check is repeated):
+#   F1. every other node that is down is FENCED first: restart policy `no` (Docker never starts it
+#       again by itself, not on a daemon restart or a reboot), stopped or killed (a paused one is
+#       killed), and standby.signal + primary_conninfo pointing at the target written into its
+#       volume, so whoever starts it gets a read-only standby, never a second primary;
+#   F2. slots and the commit policy on the target, promotion, the other standbys repointed (as 2, 4, 5).
+# Then, for every up: each running node that does not stream from the primary (a fenced node whose
+# container was started again, a standby that diverged) is brought in: pg_rewind (it says when no
+# rewind is needed), a fresh clone only when that fails, said in the output; its restart policy
+# is set back to unless-stopped.
 # env: NODES ("name:container:address:volume ...") PRIMARY SYNC_NAMES SYNC_COMMIT EXPECTED ("name=state ...")
-#      MAX_LAG_BYTES REPLICATION_USER IMAGE NETWORK DOCKER_LABELS TIMEOUT
+#      MAX_LAG_BYTES REPLICATION_USER IMAGE NETWORK DOCKER_LABELS TIMEOUT [DOWN_NODES] [ALLOW_DATA_LOSS]
 
 PASSFILE=/var/lib/postgresql/data/replication.pgpass
 PGDATA_IN_VOLUME=/var/lib/postgresql/data/pgdata
@@ -43,11 +56,19 @@ conninfo() { # conninfo PRIMARY_ADDRESS NODE
     printf 'host=%s port=5432 user=%s application_name=%s passfile=%s' "$1" "$REPLICATION_USER" "$2" "$PASSFILE"
 }
 
-# Which nodes run, and which of them is primary.
+# up CONTAINER: running, not paused, and on the cluster network (a node cut off from it reaches nobody).
+up() {
+    [ "$(docker inspect -f "{{.State.Status}} {{if index .NetworkSettings.Networks \"$NETWORK\"}}on{{end}}" "$1" \
+        2>/dev/null)" = "running on" ]
+}
+# received CONTAINER: the furthest WAL a standby holds (what a promotion keeps).
+received() { node_sql "$1" "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"; }
+
+# Which nodes are up, and which of them is primary.
 primaries=
 for name in $(names); do
     container=$(field "$name" 1)
-    if running "$container" && [ "$(node_sql "$container" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
+    if up "$container" && [ "$(node_sql "$container" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
         primaries="$primaries $name"
     fi
 done
@@ -55,107 +76,41 @@ set -- $primaries
 if [ $# -gt 1 ]; then
     fail "more than one node runs as primary:$primaries; stop all but one before running up again"
 fi
-if [ $# -eq 0 ]; then
-    fail "no node runs as primary (nodes: $(names | tr '\n' ' ')); the declared primary $PRIMARY cannot be" \
-        "made primary by a switchover"
-fi
-old=$1
-if [ "$old" = "$PRIMARY" ]; then
-    log "$PRIMARY is the primary; nothing to switch"
-    exit 0
-fi
-
 new=$PRIMARY
-oc=$(field "$old" 1) oa=$(field "$old" 2) ov=$(field "$old" 3)
 nc=$(field "$new" 1) na=$(field "$new" 2)
-log "switchover: $new ($nc) becomes the primary, $old ($oc) a standby of it"
+FOLLOW_SECONDS=${FOLLOW_SECONDS:-30}
+follows() { # follows NAME
+    [ "$(node_sql "$nc" "SELECT state FROM pg_stat_replication WHERE application_name = '$1'")" = streaming ]
+}
 
-# 1. checks, before anything changes.
-running "$nc" || fail "switchover refused: $new ($nc) is not running"
-[ "$(node_sql "$nc" "SELECT pg_is_wal_replay_paused()")" = f ] ||
-    fail "switchover refused: replay on $new is paused (SELECT pg_wal_replay_resume() on it, then run up again)"
-receiver=$(node_sql "$nc" "SELECT status || ' ' || coalesce(sender_host, '') || ' ' || received_tli FROM pg_stat_wal_receiver")
-set -- $receiver
-[ "${1:-}" = streaming ] && [ "${2:-}" = "$oa" ] ||
-    fail "switchover refused: $new is not streaming from $old ($oa): its WAL receiver reports '${receiver:-none}'"
-tli=$(node_sql "$oc" "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
-[ "$3" = "$tli" ] || fail "switchover refused: $new is on timeline $3, $old on timeline $tli"
-replayed=$(node_sql "$nc" "SELECT pg_last_wal_replay_lsn()")
-lag=$(node_sql "$oc" "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$replayed')::bigint")
-[ "$lag" -le "$MAX_LAG_BYTES" ] ||
-    fail "switchover refused: $new has replayed up to $replayed, $lag bytes behind $old (more than $MAX_LAG_BYTES)"
-
-# 2. slots and the commit policy on the target while it is still a standby.
-for name in $(names); do
-    [ "$name" = "$new" ] && continue
-    node_sql "$nc" "SELECT pg_create_physical_replication_slot('$name', true)
-                    WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$name')" >/dev/null
-done
-node_sql "$nc" >/dev/null <<SQL
-ALTER SYSTEM SET synchronous_standby_names = '$SYNC_NAMES';
-ALTER SYSTEM SET synchronous_commit = '$SYNC_COMMIT';
-SELECT pg_reload_conf();
-SQL
-
-# 3. the old primary stopped cleanly; the target replays its shutdown checkpoint.
-docker stop -t "$STOP_SECONDS" "$oc" >/dev/null
-control=$(docker run --rm $(docker_labels) --network none --user postgres -v "$ov:/var/lib/postgresql/data:ro" \
-    --entrypoint pg_controldata "$IMAGE" "$PGDATA_IN_VOLUME")
-state=$(printf '%s\n' "$control" | sed -n 's/^Database cluster state: *//p')
-checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *//p')
-if [ "$state" != "shut down" ]; then
-    docker start "$oc" >/dev/null
-    fail "switchover aborted: $old did not shut down cleanly (cluster state '$state'); it was started again as primary"
-fi
-has_checkpoint() { [ "$(node_sql "$nc" "SELECT pg_last_wal_replay_lsn() > '$checkpoint'::pg_lsn")" = t ]; }
-if ! wait_for "$TIMEOUT" has_checkpoint; then
-    docker start "$oc" >/dev/null
-    fail "switchover aborted: $new did not replay $old's shutdown checkpoint $checkpoint within ${TIMEOUT}s" \
-        "(replayed: $(node_sql "$nc" "SELECT pg_last_wal_replay_lsn()")); $old was started again as primary"
-fi
-
-# 4. promotion.
-[ "$(node_sql "$nc" "SELECT pg_promote(true, $TIMEOUT)")" = t ] || fail "$new did not finish promotion within ${TIMEOUT}s"
-
-# 5. the other standbys follow the new primary, by reload.
-for name in $(names); do
-    { [ "$name" = "$new" ] || [ "$name" = "$old" ]; } && continue
-    container=$(field "$name" 1)
-    if ! running "$container"; then
-        log "$name ($container) is not running; it is not repointed"
-        continue
-    fi
-    node_sql "$container" >/dev/null <<SQL
-ALTER SYSTEM SET primary_conninfo = '$(conninfo "$na" "$name")';
-ALTER SYSTEM SET primary_slot_name = '$name';
-SELECT pg_reload_conf();
-SQL
-done
-
-# 6. the old primary rejoins as a standby of the new one.
-as_standby=$(cat <<IN_CONTAINER
+# rewrite NAME: NAME's volume made a standby of the new primary (standby.signal, primary_conninfo
+# with the passfile, its slot, no commit policy), through a throwaway container without network.
+rewrite() {
+    docker run --rm $(docker_labels) --network none --user postgres -v "$(field "$1" 3):/var/lib/postgresql/data" \
+        --entrypoint /bin/sh "$IMAGE" -c "
 set -eu
 cd $PGDATA_IN_VOLUME
 touch standby.signal
 grep -v -E '^(primary_conninfo|primary_slot_name|synchronous_standby_names|synchronous_commit) ' postgresql.auto.conf > auto.new || true
-printf "primary_conninfo = '%s'\nprimary_slot_name = '%s'\n" '$(conninfo "$na" "$old")' '$old' >> auto.new
-mv auto.new postgresql.auto.conf
-IN_CONTAINER
-)
-rewrite() {
-    docker run --rm $(docker_labels) --network none --user postgres -v "$ov:/var/lib/postgresql/data" \
-        --entrypoint /bin/sh "$IMAGE" -c "$as_standby"
+printf \"primary_conninfo = '%s'\\nprimary_slot_name = '%s'\\n\" '$(conninfo "$na" "$1")' '$1' >> auto.new
+mv auto.new postgresql.auto.conf"
 }
-follows() {
-    [ "$(node_sql "$nc" "SELECT state FROM pg_stat_replication WHERE application_name = '$old'")" = streaming ]
-}
-FOLLOW_SECONDS=${FOLLOW_SECONDS:-30}
-rewrite
-docker start "$oc" >/dev/null
-how="after its clean shutdown, without a rewind"
-if ! wait_for "$FOLLOW_SECONDS" follows; then
-    log "$old does not follow $new after ${FOLLOW_SECONDS}s; rewinding it with pg_rewind"
-    docker stop -t "$STOP_SECONDS" "$oc" >/dev/null
+
+# rejoin NAME FIRST: brings NAME in as a standby of the new primary and sets \$how. FIRST is
+# "start" after a clean switchover (nothing to rewind), "rewind" for a node that may have diverged.
+rejoin() {
+    _n=$1 _c=$(field "$1" 1) _a=$(field "$1" 2) _v=$(field "$1" 3)
+    docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
+    # Fenced nodes had their restart policy set to no; a node that follows is an ordinary node again.
+    docker update --restart=unless-stopped "$_c" >/dev/null
+    if [ "$2" = start ]; then
+        rewrite "$_n"
+        docker start "$_c" >/dev/null
+        how="after its clean shutdown, without a rewind"
+        wait_for "$FOLLOW_SECONDS" follows "$_n" && return 0
+        log "$_n does not follow $new after ${FOLLOW_SECONDS}s; rewinding it with pg_rewind"
+        docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
+    fi
     # pg_rewind reads the source's control file, which promotion updates only at its checkpoint.
     node_sql "$nc" "CHECKPOINT" >/dev/null
     node_sql "$nc" >/dev/null <<SQL
@@ -164,37 +119,202 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO "$REPLICATIO
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO "$REPLICATION_USER";
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "$REPLICATION_USER";
 SQL
-    source="host=$na port=5432 user=$REPLICATION_USER dbname=postgres passfile=$PASSFILE"
-    if docker run --rm $(docker_labels) --network "$NETWORK" --ip "$oa" --user postgres \
-        -v "$ov:/var/lib/postgresql/data" --entrypoint pg_rewind "$IMAGE" \
-        --target-pgdata="$PGDATA_IN_VOLUME" --source-server="$source" >&2 && rewrite && docker start "$oc" >/dev/null &&
-        wait_for "$FOLLOW_SECONDS" follows; then
-        how="after pg_rewind"
-    else
-        log "pg_rewind did not bring $old back; LAST RESORT: $old is cloned afresh from $new (its data is replaced)"
-        docker stop -t "$STOP_SECONDS" "$oc" >/dev/null
-        node_sql "$nc" "SELECT pg_drop_replication_slot('$old') FROM pg_replication_slots WHERE slot_name = '$old' AND NOT active" >/dev/null
-        docker run --rm $(docker_labels) --network "$NETWORK" --ip "$oa" --user postgres \
-            -v "$ov:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "
+    _source="host=$na port=5432 user=$REPLICATION_USER dbname=postgres passfile=$PASSFILE"
+    if _out=$(docker run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
+        -v "$_v:/var/lib/postgresql/data" --entrypoint pg_rewind "$IMAGE" \
+        --target-pgdata="$PGDATA_IN_VOLUME" --source-server="$_source" 2>&1) && rewrite "$_n" &&
+        docker start "$_c" >/dev/null && wait_for "$FOLLOW_SECONDS" follows "$_n"; then
+        _said=$(printf '%s\n' "$_out" | grep -E 'diverged at|no rewind required' | sed 's/^pg_rewind: //' | head -n 1)
+        how="after pg_rewind (${_said:-rewound})"
+        return 0
+    fi
+    printf '%s\n' "$_out" >&2
+    log "pg_rewind did not bring $_n back; LAST RESORT: $_n is cloned afresh from $new (its data is replaced)"
+    docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
+    node_sql "$nc" "SELECT pg_drop_replication_slot('$_n') FROM pg_replication_slots WHERE slot_name = '$_n' AND NOT active" >/dev/null
+    docker run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
+        -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "
 set -eu
 rm -rf $PGDATA_IN_VOLUME.clone
-pg_basebackup -D $PGDATA_IN_VOLUME.clone -X stream -C -S $old -c fast -d '$(conninfo "$na" "$old")'
+pg_basebackup -D $PGDATA_IN_VOLUME.clone -X stream -C -S $_n -c fast -d '$(conninfo "$na" "$_n")'
 rm -rf $PGDATA_IN_VOLUME
 mv $PGDATA_IN_VOLUME.clone $PGDATA_IN_VOLUME" >&2
-        rewrite
-        docker start "$oc" >/dev/null
-        wait_for "$TIMEOUT" follows || fail "$old does not follow $new even after a fresh clone"
-        how="after a FRESH CLONE (last resort)"
-    fi
-fi
-# Slots the old primary kept for its standbys would hold WAL on it now that nobody uses them.
-node_sql "$oc" "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active" >/dev/null ||
-    log "the old slots on $old could not be dropped; drop them by hand (SELECT * FROM pg_replication_slots on $oc)"
+    rewrite "$_n"
+    docker start "$_c" >/dev/null
+    wait_for "$TIMEOUT" follows "$_n" || fail "$_n does not follow $new even after a fresh clone"
+    how="after a FRESH CLONE (last resort)"
+}
 
-# 7. gates.
+# prepare_target: a slot for every other node and the commit policy, on the target while it is
+# still a standby, so both are in place the moment it is promoted.
+prepare_target() {
+    for name in $(names); do
+        [ "$name" = "$new" ] && continue
+        node_sql "$nc" "SELECT pg_create_physical_replication_slot('$name', true)
+                        WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$name')" >/dev/null
+    done
+    node_sql "$nc" >/dev/null <<SQL
+ALTER SYSTEM SET synchronous_standby_names = '$SYNC_NAMES';
+ALTER SYSTEM SET synchronous_commit = '$SYNC_COMMIT';
+SELECT pg_reload_conf();
+SQL
+}
+
+promote() {
+    [ "$(node_sql "$nc" "SELECT pg_promote(true, $TIMEOUT)")" = t ] || fail "$new did not finish promotion within ${TIMEOUT}s"
+}
+
+# repoint SKIP: every other running standby follows the new primary, by reload (no restart).
+repoint() {
+    for name in $(names); do
+        { [ "$name" = "$new" ] || [ "$name" = "$1" ]; } && continue
+        container=$(field "$name" 1)
+        if ! up "$container"; then
+            log "$name ($container) is not running; it is not repointed"
+            continue
+        fi
+        node_sql "$container" >/dev/null <<SQL
+ALTER SYSTEM SET primary_conninfo = '$(conninfo "$na" "$name")';
+ALTER SYSTEM SET primary_slot_name = '$name';
+SELECT pg_reload_conf();
+SQL
+    done
+}
+
+switchover() {
+    oc=$(field "$old" 1) oa=$(field "$old" 2) ov=$(field "$old" 3)
+    log "switchover: $new ($nc) becomes the primary, $old ($oc) a standby of it"
+    # 1. checks, before anything changes.
+    running "$nc" || fail "switchover refused: $new ($nc) is not running"
+    [ "$(node_sql "$nc" "SELECT pg_is_wal_replay_paused()")" = f ] ||
+        fail "switchover refused: replay on $new is paused (SELECT pg_wal_replay_resume() on it, then run up again)"
+    receiver=$(node_sql "$nc" "SELECT status || ' ' || coalesce(sender_host, '') || ' ' || received_tli FROM pg_stat_wal_receiver")
+    set -- $receiver
+    [ "${1:-}" = streaming ] && [ "${2:-}" = "$oa" ] ||
+        fail "switchover refused: $new is not streaming from $old ($oa): its WAL receiver reports '${receiver:-none}'"
+    tli=$(node_sql "$oc" "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
+    [ "$3" = "$tli" ] || fail "switchover refused: $new is on timeline $3, $old on timeline $tli"
+    replayed=$(node_sql "$nc" "SELECT pg_last_wal_replay_lsn()")
+    lag=$(node_sql "$oc" "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$replayed')::bigint")
+    [ "$lag" -le "$MAX_LAG_BYTES" ] ||
+        fail "switchover refused: $new has replayed up to $replayed, $lag bytes behind $old (more than $MAX_LAG_BYTES)"
+
+    # 2. slots and the commit policy on the target while it is still a standby.
+    prepare_target
+
+    # 3. the old primary stopped cleanly; the target replays its shutdown checkpoint.
+    docker stop -t "$STOP_SECONDS" "$oc" >/dev/null
+    control=$(docker run --rm $(docker_labels) --network none --user postgres -v "$ov:/var/lib/postgresql/data:ro" \
+        --entrypoint pg_controldata "$IMAGE" "$PGDATA_IN_VOLUME")
+    state=$(printf '%s\n' "$control" | sed -n 's/^Database cluster state: *//p')
+    checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *//p')
+    if [ "$state" != "shut down" ]; then
+        docker start "$oc" >/dev/null
+        fail "switchover aborted: $old did not shut down cleanly (cluster state '$state'); it was started again as primary"
+    fi
+    has_checkpoint() { [ "$(node_sql "$nc" "SELECT pg_last_wal_replay_lsn() > '$checkpoint'::pg_lsn")" = t ]; }
+    if ! wait_for "$TIMEOUT" has_checkpoint; then
+        docker start "$oc" >/dev/null
+        fail "switchover aborted: $new did not replay $old's shutdown checkpoint $checkpoint within ${TIMEOUT}s" \
+            "(replayed: $(node_sql "$nc" "SELECT pg_last_wal_replay_lsn()")); $old was started again as primary"
+    fi
+
+    # 4.-6. promotion, the other standbys repointed, the old primary rejoins.
+    promote
+    repoint "$old"
+    rejoin "$old" start
+    # Slots the old primary kept for its standbys would hold WAL on it now that nobody uses them.
+    node_sql "$oc" "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active" >/dev/null ||
+        log "the old slots on $old could not be dropped; drop them by hand (SELECT * FROM pg_replication_slots on $oc)"
+    log "switchover: $new is the primary; $old rejoined as its standby $how"
+}
+
+# fence NAME: NAME can never come back as a primary: Docker will not start it by itself (restart
+# policy no, which a daemon restart or a reboot honours), it is not running (a paused container is
+# killed: unpausing it would let it take writes), and its volume says standby of the new primary.
+fence() {
+    _c=$(field "$1" 1) _v=$(field "$1" 3)
+    if docker inspect "$_c" >/dev/null 2>&1; then
+        docker update --restart=no "$_c" >/dev/null
+        case $(docker inspect -f '{{.State.Status}}' "$_c") in
+            paused | restarting) docker kill "$_c" >/dev/null ;;
+            running) docker stop -t 10 "$_c" >/dev/null || docker kill "$_c" >/dev/null ;;
+        esac
+        _seen=$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}' "$_c")
+        [ "$_seen" = "no false" ] || fail "$1 ($_c) could not be fenced (restart policy, running: $_seen); nothing was promoted"
+    fi
+    if docker volume inspect "$_v" >/dev/null 2>&1; then
+        rewrite "$1" || fail "$1's volume $_v could not be rewritten as a standby of $new; nothing was promoted"
+    fi
+    log "$1 fenced: restart policy no, stopped, its volume a standby of $new"
+}
+
+failover() {
+    up "$nc" && [ "$(node_sql "$nc" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ] ||
+        fail "failover refused: no reachable node runs as primary, and $new ($nc) is not a reachable standby to promote"
+    [ "$(node_sql "$nc" "SELECT pg_is_wal_replay_paused()")" = f ] ||
+        fail "failover refused: replay on $new is paused (SELECT pg_wal_replay_resume() on it, then run up again)"
+    # F1. preview checked that the target holds every acknowledged commit it can be shown to; again
+    # here, as WAL may have arrived since: no reachable standby may hold more.
+    mine=$(received "$nc")
+    down=
+    for name in $(names); do
+        [ "$name" = "$new" ] && continue
+        container=$(field "$name" 1)
+        if up "$container" && [ "$(node_sql "$container" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]; then
+            theirs=$(received "$container")
+            ahead=$(node_sql "$nc" "SELECT pg_wal_lsn_diff('$theirs', '$mine')::bigint")
+            if [ "$ahead" -gt 0 ] && [ "${ALLOW_DATA_LOSS:-}" != true ]; then
+                fail "failover refused: $name has received more WAL than $new: $name up to $theirs, $new up to $mine" \
+                    "($ahead bytes more); promote $name instead, or set pg-replication:allowDataLoss to true"
+            fi
+        else
+            down="$down $name"
+        fi
+    done
+    log "failover: no reachable primary; $new ($nc, WAL up to $mine) becomes the primary; fencing:${down:- nothing}"
+    for name in $down; do
+        fence "$name"
+    done
+    # F2. as a switchover from here on.
+    prepare_target
+    promote
+    repoint ""
+    log "failover: $new is the primary (timeline $(node_sql "$nc" "SELECT timeline_id FROM pg_control_checkpoint()"))"
+}
+
+changed=
+set -- $primaries
+if [ $# -eq 0 ]; then
+    failover
+    changed=1
+elif [ "$1" != "$PRIMARY" ]; then
+    old=$1
+    switchover
+    changed=1
+fi
+
+# Every running node that does not stream from the primary is brought in as its standby.
+for name in $(names); do
+    [ "$name" = "$new" ] && continue
+    container=$(field "$name" 1)
+    if ! up "$container"; then
+        policy=$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$container" 2>/dev/null) || policy=
+        [ "$policy" = no ] && log "$name is fenced (stopped, restart policy no, a standby of $new in its volume):" \
+            "start its container ($container) and run up again to bring it in"
+        continue
+    fi
+    wait_for "${JOIN_CHECK_SECONDS:-10}" follows "$name" && continue
+    log "$name runs but does not stream from $new; bringing it in as a standby"
+    rejoin "$name" rewind
+    log "$name rejoined as a standby of $new $how"
+    changed=1
+done
+
+# Gates: every running standby streams from the primary in its promised sync_state.
 for pair in $EXPECTED; do
     name=${pair%%=*} want=${pair#*=} seen=
-    if ! running "$(field "$name" 1)"; then
+    if ! up "$(field "$name" 1)"; then
         log "$name is not running; not waited for"
         continue
     fi
@@ -203,6 +323,10 @@ for pair in $EXPECTED; do
         [ "$seen" = "streaming/$want" ]
     }
     wait_for "$TIMEOUT" in_state ||
-        fail "after the switchover, $name should stream from $new as $want but is ${seen:-not connected} after ${TIMEOUT}s"
+        fail "$name should stream from $new as $want but is ${seen:-not connected} after ${TIMEOUT}s"
 done
-log "switchover done: $new is the primary; $old rejoined as its standby $how; standbys: ${EXPECTED:-none}"
+if [ -n "$changed" ]; then
+    log "topology: $new is the primary; standbys: ${EXPECTED:-none}"
+else
+    log "$new is the primary; nothing to switch"
+fi

@@ -21,7 +21,11 @@ const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
 case "$1" in
-  inspect) case "$*" in *Health*) echo "\${FAKE_HEALTH:-healthy}" ;; *) echo true ;; esac ;;
+  inspect) case "$*" in
+             *Health*) echo "\${FAKE_HEALTH:-healthy}" ;;
+             *State.Status*Networks*) echo "\${FAKE_UP:-running on}" ;;
+             *) echo true ;;
+           esac ;;
   ps) case "$*" in
         *role=node*) [ -z "\${FAKE_NODES:-}" ] || printf '%s\\n' $FAKE_NODES ;;
         *) [ -z "\${FAKE_VOLUME_USERS:-}" ] || echo "$FAKE_VOLUME_USERS" ;;
@@ -252,11 +256,11 @@ describe("command scripts", () => {
         assert.match(res.stderr, /more than one node runs as primary: pg1 pg2/);
     });
 
-    test("topology refuses when no node runs as primary, before stopping anything", () => {
-        const res = runScript(script("topology.sh"), { ...topologyEnv, PRIMARY: "pg2", FAKE_RECOVERY: "t" });
+    test("topology refuses a failover to a target that is down, before fencing or stopping anything", () => {
+        const res = runScript(script("topology.sh"), { ...topologyEnv, PRIMARY: "pg2", FAKE_UP: "exited " });
         assert.notEqual(res.status, 0);
-        assert.match(res.stderr, /no node runs as primary \(nodes: pg1 pg2 \)/);
-        assert.ok(!res.argv.some((a) => a.startsWith("stop ")), "nothing was stopped");
+        assert.match(res.stderr, /failover refused: no reachable node runs as primary, and pg2 \(pg-pg2\) is not a reachable standby to promote/);
+        assert.ok(!res.argv.some((a) => /^(stop|kill|update) /.test(a)), "nothing was stopped or fenced");
     });
 });
 
@@ -274,7 +278,7 @@ describe("on success a script prints nothing on stdout and one summary line on s
         ["node-seed.sh", { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:172.18.0.101" }, {},
             /^node standby1: cloned pg-pg1 \(172\.18\.0\.101\) into volume pg-standby1-data with slot standby1$/],
         ["node-seed-check.sh", helperEnv, {}, /^node standby1: the seed's inputs changed; its data in pg-standby1-data is kept$/],
-        ["topology.sh", { ...topologyEnv, NODES: "pg1:pg-pg1:172.18.0.101:pg-pg1-data" }, {},
+        ["topology.sh", { ...topologyEnv, NODES: "pg1:pg-pg1:172.18.0.101:pg-pg1-data", EXPECTED: "" }, {},
             /^pg1 is the primary; nothing to switch$/],
         ["sync-policy.sh", { PRIMARY_CONTAINER: "pg-primary", SYNC_NAMES: "", SYNC_COMMIT: "on", EXPECTED: "standby1=async", TIMEOUT: "5" },
             { reply: "streaming/async\n" }, /^commit policy applied \(synchronous_standby_names='', synchronous_commit=on\); standbys: standby1=async$/],

@@ -1,0 +1,104 @@
+// The failover plan (components/topology.ts planFailover, downNodes) from observed node states,
+// and the allowDataLoss key: which target is refused and with which words, what counts as
+// could-be-lost, which nodes get fenced.
+
+import * as assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { validateConfig } from "../../components/config";
+import { downNodes, NodeState, planFailover, planTopology } from "../../components/topology";
+
+const ctx = { project: "pg-replication", stack: "t" };
+const nodes = [
+    { name: "pg1", address: "172.18.0.101", port: 5432 },
+    { name: "pg2", address: "172.18.0.102", port: 5433 },
+    { name: "pg3", address: "172.18.0.103", port: 5434 },
+];
+
+function cfg(extra: Record<string, string> = {}) {
+    return validateConfig({ nodes: JSON.stringify(nodes), primary: "pg2", ...extra }, ctx);
+}
+
+const up = { status: "running", onNetwork: true, restartPolicy: "unless-stopped" };
+const killed: NodeState = { name: "pg1", exists: true, unreachable: "its container is not running",
+    container: { status: "exited", onNetwork: true, restartPolicy: "unless-stopped" } };
+function standby(name: string, receivedLsn: string, over: Partial<NodeState> = {}): NodeState {
+    return { name, exists: true, inRecovery: true, lsn: receivedLsn, receivedLsn, replayPaused: false, timeline: 1,
+        receiver: null, upstream: "172.18.0.101", container: up, ...over };
+}
+
+describe("failover plan", () => {
+    test("the standby with the most WAL is promoted without a refusal; the old primary is fenced", () => {
+        const plan = planTopology(cfg(), [killed, standby("pg2", "0/3000200"), standby("pg3", "0/3000100")]);
+        assert.equal(plan.kind, "failover");
+        if (plan.kind !== "failover") return;
+        assert.deepEqual([plan.from, plan.to, plan.why, plan.problems, plan.risks, plan.fence],
+            ["pg1", "pg2", "its container is not running", [], [], ["pg1"]]);
+        assert.match(plan.loss, /^whatever pg1 acknowledged after 0\/3000200 \(the policy is async and it cannot be asked/);
+    });
+
+    test("another reachable standby with more WAL: named with both positions and the bytes", () => {
+        const plan = planFailover(cfg(), [killed, standby("pg2", "0/3000100"), standby("pg3", "0/3000200")]);
+        assert.equal(plan.kind, "failover");
+        if (plan.kind !== "failover") return;
+        assert.deepEqual(plan.risks, ["pg3 has received more WAL than pg2: pg3 up to 0/3000200, pg2 up to 0/3000100 " +
+            "(256 bytes more); promote pg3 instead"]);
+        assert.match(plan.loss, /^256 bytes of WAL that pg3 holds beyond pg2's 0\/3000100 \(up to 0\/3000200\)/);
+    });
+
+    test("sync, FIRST 1 (pg2): pg2 confirmed every commit; pg3 (async) is refused", () => {
+        const sync = cfg({ mode: "sync", syncStandbys: JSON.stringify(["pg1", "pg2"]) });
+        const ok = planFailover(sync, [killed, standby("pg2", "0/3000200"), standby("pg3", "0/3000100")]);
+        assert.deepEqual(ok.kind === "failover" && ok.risks, []);
+        const pg3 = { ...sync, primary: "pg3" };
+        const refused = planFailover(pg3, [killed, standby("pg2", "0/3000100"), standby("pg3", "0/3000100")]);
+        assert.equal(refused.kind, "failover");
+        assert.deepEqual(refused.kind === "failover" && refused.risks, [
+            "pg3 is not a synchronous standby of pg1 (synchronous_standby_names = 'FIRST 1 (\"pg2\")'), so it confirmed " +
+            "no commit and may lack some that pg1 acknowledged; promote one of pg2"]);
+    });
+
+    test("sync, ANY 1 (pg2, pg3): safe with both reachable, refused when the other member is down", () => {
+        const quorum = cfg({ mode: "sync" });
+        const ok = planFailover(quorum, [killed, standby("pg2", "0/3000200"), standby("pg3", "0/3000200")]);
+        assert.deepEqual(ok.kind === "failover" && [ok.risks, ok.loss], [[], "nothing"]);
+        const pg3Down: NodeState = { name: "pg3", exists: true, unreachable: "its container is paused",
+            container: { ...up, status: "paused" } };
+        const refused = planFailover(quorum, [killed, standby("pg2", "0/3000200"), pg3Down]);
+        assert.equal(refused.kind, "failover");
+        if (refused.kind !== "failover") return;
+        assert.deepEqual(refused.risks, ["under 'ANY 1 (\"pg2\", \"pg3\")' each commit pg1 acknowledged was confirmed " +
+            "by 1 of pg2, pg3; pg3 cannot be asked, so a commit confirmed only by it may be missing on pg2"]);
+        assert.deepEqual(refused.fence, ["pg1", "pg3"]);
+    });
+
+    test("a primary cut off from the network is the old primary, with its position known", () => {
+        const cut: NodeState = { name: "pg1", exists: true, inRecovery: false, lsn: "0/3000300",
+            unreachable: "its container is not connected to the network n", container: { ...up, onNetwork: false } };
+        const plan = planTopology(cfg(), [cut, standby("pg2", "0/3000200"), standby("pg3", "0/3000100")]);
+        assert.equal(plan.kind, "failover");
+        if (plan.kind !== "failover") return;
+        assert.equal(plan.from, "pg1");
+        assert.equal(plan.loss, "256 bytes the old primary pg1 wrote beyond 0/3000200 (it is at 0/3000300)");
+    });
+
+    test("a paused target is refused outright; the declared primary being the one gone names the best standby", () => {
+        const paused = planFailover(cfg(), [killed, standby("pg2", "0/3000200", { replayPaused: true }), standby("pg3", "0/1")]);
+        assert.deepEqual(paused.kind === "failover" && paused.problems,
+            ["pg2 has its replay paused; run SELECT pg_wal_replay_resume() on it first"]);
+        const same = planFailover({ ...cfg(), primary: "pg1" }, [killed, standby("pg2", "0/3000100"), standby("pg3", "0/3000200")]);
+        assert.equal(same.kind, "no-primary");
+        assert.match(same.problems[0], /to fail over, set pg-replication:primary to pg3 \(of the reachable standbys it has received the most WAL, up to 0\/3000200\) and run up$/);
+    });
+
+    test("down nodes: existing containers that are not running or not on the network", () => {
+        assert.deepEqual(downNodes([killed, standby("pg2", "0/1"), { name: "pg3", exists: false }]), ["pg1"]);
+        assert.deepEqual(downNodes([standby("pg3", "0/1", { container: { ...up, onNetwork: false } }), standby("pg2", "0/1")]), ["pg3"]);
+    });
+
+    test("allowDataLoss: true or false, default false", () => {
+        assert.equal(cfg().allowDataLoss, false);
+        assert.equal(cfg({ allowDataLoss: "true" }).allowDataLoss, true);
+        assert.throws(() => cfg({ allowDataLoss: "yes" }),
+            /pg-replication:allowDataLoss = "yes" is not allowed: expected true or false/);
+    });
+});
