@@ -31,8 +31,12 @@ export class WriteProbe {
     private errors = 0;
     private running: Promise<void> | undefined;
 
-    /** candidates: node name → connection URL; the first is where writes start. */
-    constructor(private readonly candidates: Record<string, string>, private readonly retrySeconds = 60) {}
+    /**
+     * candidates: node name → connection URL; the first is where writes start. queryTimeoutMs
+     * bounds one INSERT: a paused primary holds it until then (the drill keeps it short).
+     */
+    constructor(private readonly candidates: Record<string, string>, private readonly retrySeconds = 60,
+        private readonly queryTimeoutMs = 10_000) {}
 
     async start(): Promise<void> {
         const [first] = Object.values(this.candidates);
@@ -52,7 +56,7 @@ export class WriteProbe {
         while (!this.stopped) {
             const node = names[i % names.length];
             const client = new Client({ connectionString: this.candidates[node], connectionTimeoutMillis: 2000,
-                query_timeout: 10_000 });
+                query_timeout: this.queryTimeoutMs });
             try {
                 await client.connect();
                 client.on("error", () => undefined);
@@ -76,6 +80,11 @@ export class WriteProbe {
                 await client.end().catch(() => undefined);
             }
         }
+    }
+
+    /** What was acknowledged so far, while it keeps writing. */
+    peek(): readonly Ack[] {
+        return this.acks;
     }
 
     /** Stops writing and returns what was acknowledged. */

@@ -6,6 +6,8 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { validateConfig } from "../../components/config";
 import { downNodes, NodeState, planFailover, planTopology } from "../../components/topology";
+import { DrillResult, rejoinPath } from "../../drill/core";
+import { renderTable } from "../../drill/main";
 
 const ctx = { project: "pg-replication", stack: "t" };
 const nodes = [
@@ -100,5 +102,29 @@ describe("failover plan", () => {
         assert.equal(cfg({ allowDataLoss: "true" }).allowDataLoss, true);
         assert.throws(() => cfg({ allowDataLoss: "yes" }),
             /pg-replication:allowDataLoss = "yes" is not allowed: expected true or false/);
+    });
+});
+
+describe("drill report", () => {
+    const r: DrillResult = {
+        fault: "kill", from: "pg1", to: "pg2", chosen: "pg2: most WAL received (0/3000200)",
+        faultToFirstWriteSeconds: 4.5, upSeconds: 6.8, acknowledged: 7099, lost: 2, lostSeqs: [7098, 7099],
+        rowsOnNewPrimary: 7097, fencedAfterRestart: "read-only", fencedAfterDockerRestart: "read-only",
+        rejoinSeconds: 4.7, rejoinPath: "pg_rewind: servers diverged at WAL location 0/3000100 on timeline 1",
+        consistentAfterRejoin: true,
+    };
+    test("the table names every figure", () => {
+        const text = renderTable(r);
+        for (const want of [/fault → first acknowledged write on new primary\s*│ 4\.50 s/, /up alone\s*│ 6\.80 s/,
+            /acknowledged commits lost\s*│ 2 \(seq 7098, 7099\)/, /rows on new primary\s*│ 7097/,
+            /pg1 after docker start \/ docker restart\s*│ read-only \/ read-only/, /pg1 rejoin \(second up\)\s*│ pg_rewind: servers diverged/]) {
+            assert.match(text, want);
+        }
+    });
+    test("the rejoin path is read from the topology step's line", () => {
+        assert.equal(rejoinPath("pg1 rejoined as a standby of pg2 after pg_rewind (servers diverged at WAL location 0/3000100 on timeline 1)\n", "pg1"),
+            "pg_rewind: servers diverged at WAL location 0/3000100 on timeline 1");
+        assert.equal(rejoinPath("x\npg1 rejoined as a standby of pg2 after a FRESH CLONE (last resort)\n", "pg1"), "fresh clone (last resort)");
+        assert.equal(rejoinPath("", "pg1"), "unknown (no output)");
     });
 });

@@ -1,0 +1,217 @@
+// The fault drill: a sequence-numbered write probe runs against the stack's nodes, a fault hits
+// the current primary (kill, pause, disconnect), the stack fails over through its own config and
+// `up` (the caller says how: the Automation API for a user's stack, the e2e harness in tests),
+// and what the probe saw is measured: time from the fault to the first acknowledged write on the
+// new primary, the `up` alone, acknowledged commits missing on the new primary, its rows. Then
+// the fault is undone, A is checked to be fenced (read-only), a second `up` brings it back, and
+// its data is compared with the new primary's.
+
+import { execFile } from "node:child_process";
+import { Client } from "pg";
+import { PROBE_TABLE, WriteProbe } from "../tests/e2e/probe";
+
+export const FAULTS = ["kill", "pause", "disconnect"] as const;
+export type Fault = (typeof FAULTS)[number];
+
+/** What the drill needs from a stack: its outputs, and the user's two moves. */
+export interface DrillStack {
+    outputs(): Promise<Record<string, any>>;
+    /** Sets pg-replication:primary to `to` and runs `up`; resolves to the engine's output when known. */
+    failover(to: string): Promise<string>;
+    /** Runs `up` with the config as it is; resolves to the engine's output when known. */
+    up(): Promise<string>;
+}
+
+export interface DrillResult {
+    fault: Fault;
+    from: string;
+    to: string;
+    /** Why `to`: the standby with the most WAL, and its position. */
+    chosen: string;
+    faultToFirstWriteSeconds: number;
+    upSeconds: number;
+    acknowledged: number;
+    /** Acknowledged before the fault and missing on the new primary. */
+    lost: number;
+    lostSeqs: number[];
+    rowsOnNewPrimary: number;
+    /** After the fault was undone and A started: was A read-only (pg_is_in_recovery) or not running? */
+    fencedAfterRestart: "read-only" | "not running" | "WRITABLE";
+    /** The same after `docker restart` of A. */
+    fencedAfterDockerRestart: DrillResult["fencedAfterRestart"];
+    rejoinSeconds: number;
+    /** How A came back, from the up's output when available. */
+    rejoinPath: string;
+    /** After the rejoin: A's probe rows equal the new primary's (same count and checksum). */
+    consistentAfterRejoin: boolean;
+}
+
+function dockerCli(host: string, ...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+        execFile("docker", args, { env: { ...process.env, DOCKER_HOST: host }, timeout: 60_000 }, (err, stdout, stderr) =>
+            err ? reject(new Error(`docker ${args.join(" ")}: ${`${stderr}`.trim() || err.message}`)) : resolve(`${stdout}`.trim()));
+    });
+}
+
+async function query<T = any>(url: string, sql: string, timeoutMs = 3000): Promise<T[]> {
+    const c = new Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+    c.on("error", () => undefined);
+    await c.connect();
+    try {
+        return (await c.query(sql)).rows;
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Applies the fault to a container. */
+export async function injectFault(host: string, fault: Fault, container: string, network: string): Promise<void> {
+    if (fault === "kill") {
+        await dockerCli(host, "kill", "--signal", "KILL", container);
+    } else if (fault === "pause") {
+        await dockerCli(host, "pause", container);
+    } else {
+        await dockerCli(host, "network", "disconnect", network, container);
+    }
+}
+
+/** Undoes the fault: the container runs on its network again (fencing may have stopped or killed it). */
+export async function undoFault(host: string, fault: Fault, container: string, network: string, address: string): Promise<void> {
+    const state = await dockerCli(host, "inspect", "-f", "{{.State.Status}}", container);
+    if (state === "paused") {
+        await dockerCli(host, "unpause", container);
+    }
+    if (fault === "disconnect") {
+        const nets = await dockerCli(host, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", container);
+        if (!nets.split(" ").includes(network)) {
+            await dockerCli(host, "network", "connect", "--ip", address, network, container);
+        }
+    }
+    if ((await dockerCli(host, "inspect", "-f", "{{.State.Running}}", container)) !== "true") {
+        await dockerCli(host, "start", container);
+    }
+}
+
+/** Whether the container's server is in recovery, once it answers (bounded); "not running" when it is not. */
+export async function fencedState(host: string, container: string, seconds = 60): Promise<DrillResult["fencedAfterRestart"]> {
+    const deadline = Date.now() + seconds * 1000;
+    for (;;) {
+        if ((await dockerCli(host, "inspect", "-f", "{{.State.Running}}", container)) !== "true") {
+            return "not running";
+        }
+        const answer = await dockerCli(host, "exec", "-u", "postgres", container, "psql", "-X", "-A", "-t", "-d", "postgres",
+            "-c", "SELECT pg_is_in_recovery()").catch(() => "");
+        if (answer === "t") {
+            return "read-only";
+        }
+        if (answer === "f") {
+            return "WRITABLE";
+        }
+        if (Date.now() > deadline) {
+            return "not running";
+        }
+        await sleep(250);
+    }
+}
+
+/** The rejoin path from the topology step's output line, when the output is known. */
+export function rejoinPath(output: string, node: string): string {
+    const line = output.split("\n").find((l) => l.includes(`${node} rejoined as a standby of`));
+    if (!line) {
+        return output ? "not in the output" : "unknown (no output)";
+    }
+    return /FRESH CLONE/.test(line) ? "fresh clone (last resort)" : /pg_rewind \(([^)]*)\)/.exec(line)?.[1]
+        ? `pg_rewind: ${/pg_rewind \(([^)]*)\)/.exec(line)![1]}` : line.replace(/^.*rejoined as a standby of \S+ /, "");
+}
+
+const CHECKSUM_SQL = `SELECT count(*)::int AS n, coalesce(md5(string_agg(seq::text || ':' || node, ',' ORDER BY seq)), '') AS sum
+  FROM ${PROBE_TABLE}`;
+
+export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string) => void = () => undefined): Promise<DrillResult> {
+    const out = await stack.outputs();
+    const host: string = out.engine.host;
+    const network: string = out.network.name;
+    const from: string = out.primary.name;
+    const nodes: Record<string, any> = out.nodes;
+    const url = (n: string): string => nodes[n].connectionString;
+    const order = [from, ...Object.keys(nodes).filter((n) => n !== from)];
+    if (order.length < 2) {
+        throw new Error(`stack has one node (${from}); a failover needs a standby`);
+    }
+    const probe = new WriteProbe(Object.fromEntries(order.map((n) => [n, url(n)])), 120, 2000);
+    await probe.start();
+    await sleep(2000);
+
+    log(`fault: ${fault} on ${from} (${nodes[from].containerName})`);
+    const faultAt = Date.now();
+    await injectFault(host, fault, nodes[from].containerName, network);
+    // The standby that has received the most WAL, as an operator would pick it.
+    const positions = await Promise.all(order.slice(1).map(async (n) => {
+        const r = await query(url(n), "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn")
+            .catch(() => [{ lsn: null }]);
+        return { n, lsn: r[0].lsn as string | null };
+    }));
+    const bytes = (lsn: string) => { const [h, l] = lsn.split("/"); return BigInt(`0x${h}`) * 2n ** 32n + BigInt(`0x${l}`); };
+    const best = positions.filter((p) => p.lsn).sort((a, b) => (bytes(b.lsn!) > bytes(a.lsn!) ? 1 : -1))[0];
+    if (!best) {
+        await probe.stop();
+        throw new Error("no standby answers; nothing to fail over to");
+    }
+    const to = best.n;
+    log(`failover: primary = ${to} (it has received the most WAL, up to ${best.lsn}); up`);
+    const upStart = Date.now();
+    await stack.failover(to);
+    const upSeconds = (Date.now() - upStart) / 1000;
+    // The first write the new primary acknowledged after the fault.
+    const firstDeadline = Date.now() + 30_000;
+    let first: number | undefined;
+    while (first === undefined && Date.now() < firstDeadline) {
+        first = probe.peek().find((a) => a.node === to && a.at > faultAt)?.at;
+        if (first === undefined) {
+            await sleep(100);
+        }
+    }
+    await sleep(1000);
+    const result = await probe.stop();
+    const found = new Set((await query(url(to), `SELECT seq FROM ${PROBE_TABLE}`, 10_000)).map((r) => Number(r.seq)));
+    const lostSeqs = result.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
+    log(`${result.acks.length} acknowledged, ${lostSeqs.length} missing on ${to}`);
+
+    await undoFault(host, fault, nodes[from].containerName, network, nodes[from].address);
+    const fenced = await fencedState(host, nodes[from].containerName);
+    await dockerCli(host, "restart", "-t", "10", nodes[from].containerName);
+    const fencedRestart = await fencedState(host, nodes[from].containerName);
+    log(`${from} started after the fault was undone: ${fenced}; after docker restart: ${fencedRestart}`);
+    const rejoinStart = Date.now();
+    const output = await stack.up();
+    const rejoinSeconds = (Date.now() - rejoinStart) / 1000;
+    // A caught up: same rows and checksum as the new primary.
+    const [{ lsn }] = await query(url(to), "SELECT pg_current_wal_lsn()::text AS lsn");
+    let consistent = false;
+    for (const deadline = Date.now() + 30_000; !consistent && Date.now() < deadline; await sleep(250)) {
+        const [done] = await query(url(from), `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS d`).catch(() => [{ d: false }]);
+        if (done.d) {
+            const [a, b] = await Promise.all([query(url(from), CHECKSUM_SQL), query(url(to), CHECKSUM_SQL)]);
+            consistent = a[0].n === b[0].n && a[0].sum === b[0].sum;
+            break;
+        }
+    }
+    const [{ n }] = await query(url(to), `SELECT count(*)::int AS n FROM ${PROBE_TABLE}`);
+    return {
+        fault, from, to,
+        chosen: `${to}: most WAL received (${best.lsn})`,
+        faultToFirstWriteSeconds: first === undefined ? NaN : (first - faultAt) / 1000,
+        upSeconds,
+        acknowledged: result.acks.length,
+        lost: lostSeqs.length,
+        lostSeqs,
+        rowsOnNewPrimary: n,
+        fencedAfterRestart: fenced,
+        fencedAfterDockerRestart: fencedRestart,
+        rejoinSeconds,
+        rejoinPath: rejoinPath(output, from),
+        consistentAfterRejoin: consistent,
+    };
+}

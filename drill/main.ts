@@ -1,0 +1,114 @@
+// npm run drill -- STACK FAULT [--json] [--cwd DIR]      FAULT: kill | pause | disconnect
+//
+// Runs the fault drill (drill/core.ts) on a running stack, the way a user fails over: the stack's
+// config `pg-replication:primary` set to the standby with the most WAL and `pulumi up`, through
+// the Automation API on the project folder, with the backend and passphrase scripts/deploy.sh
+// uses (unless the environment already names them). Prints a table, or one JSON object with --json.
+// Exit code: 0 when no acknowledged commit was lost, the old primary stayed fenced and rejoined
+// with the same rows; 1 otherwise; 2 when the drill could not run.
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import Table = require("cli-table3");
+import { startStandIns, StandIns } from "../stand-ins/launch";
+import { DrillResult, DrillStack, Fault, FAULTS, runDrill } from "./core";
+
+const USAGE = `usage: npm run drill -- STACK FAULT [--json] [--cwd DIR]   (FAULT: ${FAULTS.join(", ")})`;
+
+/** The project folder: the nearest folder above this file with a Pulumi.yaml. */
+function projectRoot(from = __dirname): string {
+    for (let dir = from; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
+            return dir;
+        }
+    }
+    return process.cwd();
+}
+
+/** The stack on its backend, as scripts/deploy.sh and the status tool find it. */
+async function selectStack(name: string, workDir: string, standIns?: StandIns): Promise<Stack> {
+    const envVars: Record<string, string> = { PULUMI_SKIP_UPDATE_CHECK: "true" };
+    if (!process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+        const passfile = path.join(os.homedir(), ".config", "pg-replication", "passphrase");
+        if (fs.existsSync(passfile)) {
+            envVars.PULUMI_CONFIG_PASSPHRASE_FILE = passfile;
+        }
+    }
+    if (!process.env.PULUMI_BACKEND_URL) {
+        const probe = await LocalWorkspace.create({ workDir, envVars });
+        if (!(await probe.whoAmI().then(() => true, () => false))) {
+            const state = process.env.PG_REPLICATION_STATE ?? path.join(os.homedir(), ".local", "share", "pg-replication", "state");
+            envVars.PULUMI_BACKEND_URL = `file://${state}`;
+        }
+    }
+    if (standIns) {
+        envVars.PULUMI_DEBUG_PROVIDERS = standIns.debugProviders;
+        envVars.PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION = "true";
+    }
+    return LocalWorkspace.selectStack({ stackName: name, workDir }, { envVars });
+}
+
+function asDrillStack(stack: Stack): DrillStack {
+    const up = async () => {
+        let text = "";
+        await stack.up({ onOutput: (o) => { text += o; } });
+        return text;
+    };
+    return {
+        outputs: async () => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value])),
+        async failover(to) {
+            await stack.setConfig("pg-replication:primary", { value: to });
+            return up();
+        },
+        up,
+    };
+}
+
+export function renderTable(r: DrillResult): string {
+    // No colours: the text goes to logs and pipes as often as to a terminal.
+    const t = new Table({ head: ["drill", r.fault], style: { head: [], border: [] } });
+    t.push(
+        ["failed over", `${r.from} → ${r.to} (${r.chosen})`],
+        ["fault → first acknowledged write on new primary", `${r.faultToFirstWriteSeconds.toFixed(2)} s`],
+        ["up alone", `${r.upSeconds.toFixed(2)} s`],
+        ["acknowledged commits", String(r.acknowledged)],
+        ["acknowledged commits lost", r.lost === 0 ? "0" : `${r.lost} (seq ${r.lostSeqs.slice(0, 10).join(", ")}${r.lost > 10 ? ", …" : ""})`],
+        ["rows on new primary", String(r.rowsOnNewPrimary)],
+        [`${r.from} after docker start / docker restart`, `${r.fencedAfterRestart} / ${r.fencedAfterDockerRestart}`],
+        [`${r.from} rejoin (second up)`, `${r.rejoinPath}, ${r.rejoinSeconds.toFixed(2)} s`],
+        [`${r.from} rows = ${r.to} rows after rejoin`, r.consistentAfterRejoin ? "yes" : "NO"],
+    );
+    return t.toString();
+}
+
+async function main(argv: string[]): Promise<number> {
+    const json = argv.includes("--json");
+    const cwdAt = argv.indexOf("--cwd");
+    const workDir = cwdAt >= 0 ? path.resolve(argv[cwdAt + 1] ?? ".") : projectRoot();
+    const [stackName, fault] = argv.filter((a, i) => !a.startsWith("--") && (cwdAt < 0 || i !== cwdAt + 1));
+    if (!stackName || !(FAULTS as readonly string[]).includes(fault)) {
+        process.stderr.write(`${USAGE}\n`);
+        return 2;
+    }
+    const standIns = process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1" ? await startStandIns() : undefined;
+    try {
+        const stack = await selectStack(stackName, workDir, standIns);
+        const log = json ? () => undefined : (m: string) => process.stderr.write(`drill: ${m}\n`);
+        const r = await runDrill(asDrillStack(stack), fault as Fault, log);
+        process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${renderTable(r)}\n`);
+        const ok = r.lost === 0 && r.fencedAfterRestart !== "WRITABLE" && r.fencedAfterDockerRestart !== "WRITABLE" &&
+            r.consistentAfterRejoin;
+        return ok ? 0 : 1;
+    } finally {
+        await standIns?.stop();
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
+        process.stderr.write(`drill: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(2);
+    });
+}
