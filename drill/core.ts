@@ -40,7 +40,7 @@ export interface DrillResult {
     /** The same after `docker restart` of A. */
     fencedAfterDockerRestart: DrillResult["fencedAfterRestart"];
     rejoinSeconds: number;
-    /** How A came back, from the up's output when available. */
+    /** How A came back, from the output of the failover's or the second up when available. */
     rejoinPath: string;
     /** After the rejoin: A's probe rows equal the new primary's (same count and checksum). */
     consistentAfterRejoin: boolean;
@@ -162,7 +162,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     const to = best.n;
     log(`failover: primary = ${to} (it has received the most WAL, up to ${best.lsn}); up`);
     const upStart = Date.now();
-    await stack.failover(to);
+    const failoverOutput = await stack.failover(to);
     const upSeconds = (Date.now() - upStart) / 1000;
     // The first write the new primary acknowledged after the fault.
     const firstDeadline = Date.now() + 30_000;
@@ -211,7 +211,8 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         fencedAfterRestart: fenced,
         fencedAfterDockerRestart: fencedRestart,
         rejoinSeconds,
-        rejoinPath: rejoinPath(output, from),
+        // A killed or paused primary is back at once (stopped on its network): the failover's own up rewinds it.
+        rejoinPath: rejoinPath(`${failoverOutput}${output}`, from),
         consistentAfterRejoin: consistent,
     };
 }

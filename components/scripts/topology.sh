@@ -101,13 +101,11 @@ mv auto.new postgresql.auto.conf"
 rejoin() {
     _n=$1 _c=$(field "$1" 1) _a=$(field "$1" 2) _v=$(field "$1" 3)
     docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
-    # Fenced nodes had their restart policy set to no; a node that follows is an ordinary node again.
-    docker update --restart=unless-stopped "$_c" >/dev/null
     if [ "$2" = start ]; then
         rewrite "$_n"
         docker start "$_c" >/dev/null
         how="after its clean shutdown, without a rewind"
-        wait_for "$FOLLOW_SECONDS" follows "$_n" && return 0
+        wait_for "$FOLLOW_SECONDS" follows "$_n" && docker update --restart=unless-stopped "$_c" >/dev/null && return 0
         log "$_n does not follow $new after ${FOLLOW_SECONDS}s; rewinding it with pg_rewind"
         docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
     fi
@@ -120,10 +118,16 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO "$REPLICATION_
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "$REPLICATION_USER";
 SQL
     _source="host=$na port=5432 user=$REPLICATION_USER dbname=postgres passfile=$PASSFILE"
-    if _out=$(docker run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
-        -v "$_v:/var/lib/postgresql/data" --entrypoint pg_rewind "$IMAGE" \
-        --target-pgdata="$PGDATA_IN_VOLUME" --source-server="$_source" 2>&1) && rewrite "$_n" &&
-        docker start "$_c" >/dev/null && wait_for "$FOLLOW_SECONDS" follows "$_n"; then
+    # A killed node is rewound too: pg_rewind (13+) first finishes its crash recovery in single-user
+    # mode, which refuses standby.signal (a single-user server takes no connections), and rewrite
+    # puts the signal back whatever happens.
+    _rc=0
+    _out=$(docker run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
+        -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "rm -f $PGDATA_IN_VOLUME/standby.signal &&
+        exec pg_rewind --target-pgdata=$PGDATA_IN_VOLUME --source-server='$_source'" 2>&1) || _rc=$?
+    rewrite "$_n"
+    if [ "$_rc" -eq 0 ] && docker start "$_c" >/dev/null && wait_for "$FOLLOW_SECONDS" follows "$_n"; then
+        docker update --restart=unless-stopped "$_c" >/dev/null
         _said=$(printf '%s\n' "$_out" | grep -E 'diverged at|no rewind required' | sed 's/^pg_rewind: //' | head -n 1)
         how="after pg_rewind (${_said:-rewound})"
         return 0
@@ -142,6 +146,7 @@ mv $PGDATA_IN_VOLUME.clone $PGDATA_IN_VOLUME" >&2
     rewrite "$_n"
     docker start "$_c" >/dev/null
     wait_for "$TIMEOUT" follows "$_n" || fail "$_n does not follow $new even after a fresh clone"
+    docker update --restart=unless-stopped "$_c" >/dev/null
     how="after a FRESH CLONE (last resort)"
 }
 
@@ -230,15 +235,16 @@ switchover() {
 }
 
 # fence NAME: NAME can never come back as a primary: Docker will not start it by itself (restart
-# policy no, which a daemon restart or a reboot honours), it is not running (a paused container is
-# killed: unpausing it would let it take writes), and its volume says standby of the new primary.
+# policy no, which a daemon restart or a reboot honours), it is not running (killed; a paused one
+# too: unpausing it would let it take writes), and its volume says standby of the new primary.
 fence() {
     _c=$(field "$1" 1) _v=$(field "$1" 3)
     if docker inspect "$_c" >/dev/null 2>&1; then
         docker update --restart=no "$_c" >/dev/null
+        # Killed, not stopped: a server cut off from its standbys would hold a clean shutdown until its
+        # walsenders gave up, and the node diverged anyway (it is rewound when it comes back).
         case $(docker inspect -f '{{.State.Status}}' "$_c") in
-            paused | restarting) docker kill "$_c" >/dev/null ;;
-            running) docker stop -t 10 "$_c" >/dev/null || docker kill "$_c" >/dev/null ;;
+            paused | restarting | running) docker kill "$_c" >/dev/null ;;
         esac
         _seen=$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}' "$_c")
         [ "$_seen" = "no false" ] || fail "$1 ($_c) could not be fenced (restart policy, running: $_seen); nothing was promoted"
@@ -299,9 +305,20 @@ for name in $(names); do
     [ "$name" = "$new" ] && continue
     container=$(field "$name" 1)
     if ! up "$container"; then
-        policy=$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$container" 2>/dev/null) || policy=
-        [ "$policy" = no ] && log "$name is fenced (stopped, restart policy no, a standby of $new in its volume):" \
-            "start its container ($container) and run up again to bring it in"
+        # A fenced node that is stopped on the cluster network (killed, or its fault undone) is back:
+        # it is rewound now. One still paused or cut off waits for the up after its fault is undone.
+        seen=$(docker inspect -f "{{.HostConfig.RestartPolicy.Name}} {{.State.Status}} {{if index .NetworkSettings.Networks \"$NETWORK\"}}on{{end}}" \
+            "$container" 2>/dev/null) || seen=
+        case $seen in
+            "no exited on" | "no created on") ;;
+            no\ *) log "$name is fenced ($seen): undo its fault (unpause it, connect it to $NETWORK) and run up again" \
+                "to bring it in as a standby of $new"; continue ;;
+            *) continue ;;
+        esac
+        log "$name is fenced and stopped on $NETWORK; bringing it in as a standby of $new"
+        rejoin "$name" rewind
+        log "$name rejoined as a standby of $new $how"
+        changed=1
         continue
     fi
     wait_for "${JOIN_CHECK_SECONDS:-10}" follows "$name" && continue
