@@ -84,9 +84,6 @@ async function main(): Promise<void> {
         ...(standIns ? { PULUMI_DEBUG_PROVIDERS: standIns.debugProviders, PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
     };
     const plans: Record<string, string> = { "bench-dev": DEV_PLAN, "bench-pg17": PG17_PLAN };
-    for (const [stack, plan] of Object.entries(plans)) {
-        fs.writeFileSync(path.join(work, `${stack}.yaml`), plan);
-    }
 
     const logLines = () => (fs.existsSync(standInLog) ? fs.readFileSync(standInLog, "utf8").split("\n") : []);
     const timed = async (fn: () => Promise<void>): Promise<Run> => {
@@ -104,9 +101,14 @@ async function main(): Promise<void> {
         child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`))));
     });
     const withConfig = ["up", "preview", "destroy", "refresh"];
+    const projectDir = (stack: string) => (stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project") : ROOT);
     const pulumi = (stack: string, ...args: string[]) => run("pulumi", [...args, "--stack", stack, "--non-interactive",
-        ...(plans[stack] && withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])],
-        stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project") : ROOT);
+        ...(withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])], projectDir(stack));
+    // `stack init` writes Pulumi.<stack>.yaml (the passphrase's salt) into the project; it moves to
+    // the run's own config file, so the repository is left as it was.
+    const salts = new Map<string, string>();
+    const writePlan = (stack: string, plan: string) =>
+        fs.writeFileSync(path.join(work, `${stack}.yaml`), `${salts.get(stack) ?? ""}\n${plan}`);
     const tutorial = (...args: string[]) => run("bash", [path.join(ROOT, "bench", "tutorial.sh"), ...args], ROOT);
     const outputs = (stack: string) => new Promise<Record<string, any>>((resolve, reject) => execFile("pulumi",
         ["stack", "output", "--json", "--show-secrets", "--stack", stack, "--non-interactive"], { cwd: ROOT, env },
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
         const probe = new WriteProbe({ [from]: nodes[from].connectionString, [to]: nodes[to].connectionString });
         await probe.start();
         await new Promise((r) => setTimeout(r, 1000));
-        fs.writeFileSync(path.join(work, "bench-dev.yaml"), DEV_PLAN.replace("pg-replication:primary: pg1", `pg-replication:primary: ${to}`));
+        writePlan("bench-dev", DEV_PLAN.replace("pg-replication:primary: pg1", `pg-replication:primary: ${to}`));
         const up = await timed(() => pulumi("bench-dev", "up", "--yes"));
         await new Promise((r) => setTimeout(r, 1000));
         const result = await probe.stop();
@@ -130,6 +132,10 @@ async function main(): Promise<void> {
     for (const stack of ["bench-dev", "bench-pg17", "bench-empty"]) {
         removeStackObjects(stack);
         await pulumi(stack, "stack", "init", "--secrets-provider", "passphrase");
+        const stackFile = path.join(projectDir(stack), `Pulumi.${stack}.yaml`);
+        salts.set(stack, fs.readFileSync(stackFile, "utf8").split("\n").find((l) => l.startsWith("encryptionsalt:")) ?? "");
+        fs.rmSync(stackFile);
+        writePlan(stack, plans[stack] ?? "");
     }
     removeStackObjects("bench-tutorial");
 
