@@ -1,19 +1,19 @@
-# A node's readiness gate: everything that talks to the node waits for it. Ready means Docker
-# reports the container healthy and the server answers over TCP (the image's init-time server
-# listens on the socket only). A failed gate records nothing, so the next `up` runs it again:
-# an unhealthy node is never accepted silently.
+# A node's readiness gate: everything that talks to the node waits for it. Ready means the server
+# answers pg_isready over TCP inside the container (the image's init-time server listens on the
+# socket only, so it cannot pass). Docker's health check runs the same probe, but only once a
+# second: waiting for its "healthy" would add up to a second to every gate. A failed gate records
+# nothing, so the next `up` runs it again: an unhealthy node is never accepted silently.
 # env: NODE_CONTAINER TIMEOUT
 
-health=
+state=
 ready() {
-    health=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}no health check{{end}}' \
-        "$NODE_CONTAINER" 2>/dev/null) || health="no such container"
-    [ "$health" = healthy ] &&
+    state=$(docker inspect -f '{{.State.Status}}' "$NODE_CONTAINER" 2>/dev/null) || state="no such container"
+    [ "$state" = running ] &&
         docker exec "$NODE_CONTAINER" pg_isready -q -h 127.0.0.1 -p 5432 -U postgres -d postgres >/dev/null 2>&1
 }
 if ! wait_for "$TIMEOUT" ready; then
     reason=$(docker logs --tail 20 "$NODE_CONTAINER" 2>&1 | tail -n 20) || reason=
-    fail "node $NODE_CONTAINER is not ready after ${TIMEOUT}s (health: ${health:-unknown}). Its last log lines:
+    fail "node $NODE_CONTAINER is not ready after ${TIMEOUT}s (container: ${state:-unknown}). Its last log lines:
 $reason"
 fi
 log "node $NODE_CONTAINER is ready"

@@ -13,7 +13,8 @@ import { alterSuperuserSql } from "../../components/cluster";
 import { script } from "../../components/shell";
 
 // exec/run read stdin and answer like psql would: 't' for SELECT pg_reload_conf(), else the
-// reply file. FAKE_HEALTH is what `docker inspect` reports for a health status, FAKE_VOLUME_USERS
+// reply file. FAKE_HEALTH is what `docker inspect` reports for a health status, FAKE_STATE for a
+// container's state, FAKE_VOLUME_USERS
 // what `docker ps --filter volume=` lists, FAKE_NODES what the node listing (label filter) lists,
 // FAKE_RUN_STATUS the exit status of `docker run` (FAKE_DATA_STATUS for the PG_VERSION check),
 // FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary).
@@ -24,6 +25,7 @@ case "$1" in
   inspect) case "$*" in
              *Health*) echo "\${FAKE_HEALTH:-healthy}" ;;
              *State.Status*Networks*) echo "\${FAKE_UP:-running on}" ;;
+             *State.Status*) echo "\${FAKE_STATE:-running}" ;;
              *) echo true ;;
            esac ;;
   ps) case "$*" in
@@ -139,18 +141,19 @@ describe("command scripts", () => {
         assert.match(res.stderr, /pg_hba.conf on pg-pg1 was rejected: 3: invalid IP address/);
     });
 
-    test("a node's gate passes when Docker says healthy and the server answers over TCP", () => {
-        const res = runScript(script("node-ready.sh"), { NODE_CONTAINER: "pg-pg1", TIMEOUT: "5" });
+    test("a node's gate passes as soon as the server answers over TCP, without waiting for Docker's health", () => {
+        const res = runScript(script("node-ready.sh"), { NODE_CONTAINER: "pg-pg1", TIMEOUT: "5", FAKE_HEALTH: "starting" });
         assert.equal(res.status, 0, res.stderr);
-        assert.match(res.argv[0], /^inspect -f .*\.State\.Health\.Status.* pg-pg1$/);
+        assert.match(res.argv[0], /^inspect -f \{\{\.State\.Status\}\} pg-pg1$/);
         assert.equal(res.argv[1], "exec pg-pg1 pg_isready -q -h 127.0.0.1 -p 5432 -U postgres -d postgres");
+        assert.equal(res.argv.length, 2, "one look was enough");
     });
 
-    test("a node's gate fails within its bound with the health status and the server's last log lines", () => {
-        const res = runScript(script("node-ready.sh"), { NODE_CONTAINER: "pg-pg1", TIMEOUT: "2", FAKE_HEALTH: "unhealthy" });
+    test("a node's gate fails within its bound with the container's state and the server's last log lines", () => {
+        const res = runScript(script("node-ready.sh"), { NODE_CONTAINER: "pg-pg1", TIMEOUT: "2", FAKE_STATE: "exited" });
         assert.notEqual(res.status, 0);
         assert.ok(res.seconds < 10, `took ${res.seconds}s`);
-        assert.match(res.stderr, /node pg-pg1 is not ready after 2s \(health: unhealthy\)\. Its last log lines:\n/);
+        assert.match(res.stderr, /node pg-pg1 is not ready after 2s \(container: exited\)\. Its last log lines:\n/);
         assert.ok(!res.argv.some((a) => a.includes("pg_isready")));
     });
 
