@@ -34,7 +34,8 @@ set +e
 toolchain=$(bash scripts/pulumi-toolchain.sh)
 rc=$?
 set -e
-if [[ $rc -eq 3 && "${PG_REPLICATION_STAND_IN_PLUGINS:-}" != 1 ]]; then
+# `output` reads the state only: it needs no provider, real or stand-in.
+if [[ $rc -eq 3 && "${PG_REPLICATION_STAND_IN_PLUGINS:-}" != 1 && "$action" != output ]]; then
     cat >&2 <<MSG
 $me: the provider plugins listed above cannot be had on this machine, so the real engine has
 $me: nothing to drive Docker and PostgreSQL with. To run through pg-replication's own stand-ins
@@ -71,7 +72,8 @@ if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:
     passfile="$HOME/.config/pg-replication/passphrase"
     if [[ ! -s "$passfile" ]]; then
         mkdir -p "$(dirname "$passfile")"
-        (umask 077 && LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 > "$passfile")
+        # Not `tr </dev/urandom | head`: under pipefail tr's SIGPIPE would end this script.
+        (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(30).toString("base64url"))' > "$passfile")
     fi
     export PULUMI_CONFIG_PASSPHRASE_FILE="$passfile"
 fi
