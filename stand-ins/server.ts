@@ -16,7 +16,7 @@ import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import * as statusproto from "@pulumi/pulumi/proto/status_pb";
 import {
-    DiffKind, DiffResult, InitError, isSecret, Props, ProviderContext, ResourceHandler, reveal, secret, StandInProvider,
+    CheckResult, DiffKind, DiffResult, InitError, isSecret, Props, ProviderContext, ResourceHandler, reveal, secret, StandInProvider,
 } from "./provider";
 
 /** Paths (property names and list indexes) at which a value holds a secret marker. */
@@ -101,6 +101,19 @@ function diffResponse(result: DiffResult): provproto.DiffResponse {
             d.setInputdiff(true);
             map.set(path, d);
         }
+    }
+    return resp;
+}
+
+/** Check's answer: the inputs to keep, secret where the engine's were, and any failures. */
+function checkResponse(result: CheckResult, news: Props): provproto.CheckResponse {
+    const resp = new provproto.CheckResponse();
+    resp.setInputs(toStruct(markSecret(result.inputs, secretPaths(news))));
+    for (const f of result.failures ?? []) {
+        const failure = new provproto.CheckFailure();
+        failure.setProperty(f.property);
+        failure.setReason(f.reason);
+        resp.addFailures(failure);
     }
     return resp;
 }
@@ -193,15 +206,7 @@ export async function serveStandIn(provider: StandInProvider, logFile: string, p
         checkConfig: unary("CheckConfig", async (call: grpc.ServerUnaryCall<provproto.CheckRequest, provproto.CheckResponse>) => {
             const news = fromStruct(call.request.getNews());
             const result = await provider.checkConfig(reveal(fromStruct(call.request.getOlds())), reveal(news));
-            const resp = new provproto.CheckResponse();
-            resp.setInputs(toStruct(markSecret(result.inputs, secretPaths(news))));
-            for (const f of result.failures ?? []) {
-                const failure = new provproto.CheckFailure();
-                failure.setProperty(f.property);
-                failure.setReason(f.reason);
-                resp.addFailures(failure);
-            }
-            return resp;
+            return checkResponse(result, news);
         }),
         diffConfig: unary("DiffConfig", async (call: grpc.ServerUnaryCall<provproto.DiffRequest, provproto.DiffResponse>) => {
             const r = call.request;
@@ -238,15 +243,7 @@ export async function serveStandIn(provider: StandInProvider, logFile: string, p
             const result = await handlerFor(r.getType()).check(contextFor(call), {
                 urn: r.getUrn(), type: r.getType(), olds: reveal(fromStruct(r.getOlds())), news: reveal(news),
             });
-            const resp = new provproto.CheckResponse();
-            resp.setInputs(toStruct(markSecret(result.inputs, secretPaths(news))));
-            for (const f of result.failures ?? []) {
-                const failure = new provproto.CheckFailure();
-                failure.setProperty(f.property);
-                failure.setReason(f.reason);
-                resp.addFailures(failure);
-            }
-            return resp;
+            return checkResponse(result, news);
         }),
         diff: unary("Diff", async (call: grpc.ServerUnaryCall<provproto.DiffRequest, provproto.DiffResponse>) => {
             const r = call.request;

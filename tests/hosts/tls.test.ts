@@ -14,27 +14,12 @@ import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { CertificateAuthority } from "../../components/tls";
 import { createHostSet, HostSet, removeHostSet } from "../support/hosts";
+import { plain } from "../support/mocked-program";
 
 const SET = "htl";
 const SUBNET = 3;
 const LABEL = `pg-replication.stack=${SET}`;
 const PASSWORD = "tls-test-only";
-
-// Pulumi's wire marker for a secret value (sdk/nodejs/runtime/rpc.ts).
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-
-function plain(value: any): any {
-    if (typeof value === "object" && value !== null && SIG_KEY in value) {
-        return plain(value.value);
-    }
-    if (Array.isArray(value)) {
-        return value.map(plain);
-    }
-    if (typeof value === "object" && value !== null) {
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-    }
-    return value;
-}
 
 const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
 
