@@ -146,14 +146,27 @@ export function observe(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "docke
 }
 
 /**
- * Nodes whose container exists but is down (stopped, paused, cut off from the network): this `up`
- * will not start them. The topology command takes this list as an input, so the `up` after such
- * a node is back (its container runs on the network again) runs the topology step, which brings
- * it in as a standby of the primary (pg_rewind when it diverged).
+ * Nodes whose container exists but that this `up` will leave out: cut off from the network, paused,
+ * or stopped by someone (restart policy not `no`). Not down: a fenced node (restart policy `no`)
+ * stopped on the network, and, in a failover, a paused or stopped node about to be fenced: the
+ * topology step brings both in at once (pg_rewind). The topology command takes this list as an
+ * input, so the `up` after a node's fault is undone runs the topology step and brings it in.
  */
-export function downNodes(states: readonly NodeState[]): string[] {
-    return states.filter((s) => s.exists && s.container !== undefined &&
-        (s.container.status !== "running" || !s.container.onNetwork)).map((s) => s.name).sort();
+export function downNodes(states: readonly NodeState[], plan?: TopologyPlan): string[] {
+    const fencing = plan?.kind === "failover" ? plan.fence : [];
+    return states.filter((s) => {
+        const c = s.container;
+        if (!s.exists || c === undefined || (c.status === "running" && c.onNetwork)) {
+            return false;
+        }
+        if (!c.onNetwork) {
+            return true;
+        }
+        if (fencing.includes(s.name)) {
+            return false;
+        }
+        return c.status === "paused" || c.restartPolicy !== "no";
+    }).map((s) => s.name).sort();
 }
 
 /** An LSN ("16/B374D848") as a byte position. */
@@ -299,7 +312,8 @@ export function planFailover(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
  */
 export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[] }> {
     const states = await observe(cfg, opts);
-    const plan = { ...planTopology(cfg, states), down: downNodes(states) };
+    const planned = planTopology(cfg, states);
+    const plan = { ...planned, down: downNodes(states, planned) };
     if (plan.kind === "switchover") {
         const names = synchronousStandbyNamesFor(cfg.replication, plan.to);
         pulumi.log.info(`switchover planned: ${plan.to} will be promoted, ${plan.from} demoted to a standby of ` +

@@ -321,7 +321,15 @@ for name in $(names); do
         changed=1
         continue
     fi
-    wait_for "${JOIN_CHECK_SECONDS:-10}" follows "$name" && continue
+    if wait_for "${JOIN_CHECK_SECONDS:-10}" follows "$name"; then
+        # A fenced node that followed by itself once started (it had not diverged) is ordinary again.
+        if [ "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$container")" = no ]; then
+            docker update --restart=unless-stopped "$container" >/dev/null
+            log "$name follows $new; its restart policy is unless-stopped again"
+            changed=1
+        fi
+        continue
+    fi
     log "$name runs but does not stream from $new; bringing it in as a standby"
     rejoin "$name" rewind
     log "$name rejoined as a standby of $new $how"

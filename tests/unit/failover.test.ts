@@ -92,8 +92,12 @@ describe("failover plan", () => {
         assert.match(same.problems[0], /to fail over, set pg-replication:primary to pg3 \(of the reachable standbys it has received the most WAL, up to 0\/3000200\) and run up$/);
     });
 
-    test("down nodes: existing containers that are not running or not on the network", () => {
-        assert.deepEqual(downNodes([killed, standby("pg2", "0/1"), { name: "pg3", exists: false }]), ["pg1"]);
+    test("down nodes: what this up leaves out; a node about to be fenced and rewound, or fenced on its network, is not", () => {
+        const states = [killed, standby("pg2", "0/3000200"), { name: "pg3", exists: false }];
+        assert.deepEqual(downNodes(states), ["pg1"], "a stopped node, no failover: left out");
+        assert.deepEqual(downNodes(states, planTopology(cfg(), states)), [], "the failover fences and rewinds it");
+        const fenced = { ...killed, container: { status: "exited", onNetwork: true, restartPolicy: "no" } };
+        assert.deepEqual(downNodes([fenced, standby("pg2", "0/1")]), [], "fenced and back on its network: brought in");
         assert.deepEqual(downNodes([standby("pg3", "0/1", { container: { ...up, onNetwork: false } }), standby("pg2", "0/1")]), ["pg3"]);
     });
 
