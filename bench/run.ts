@@ -5,7 +5,7 @@
 //   dev        `pulumi up --yes` of the dev plan (CLI + language host on this project), a no-op
 //              `pulumi up --yes`, `pulumi preview`, then `pulumi destroy --yes`
 //              between the no-op up and the destroy, two switchovers (pg1 → pg2, then back) under
-//              the e2e suite's write probe (tests/e2e/probe.ts): the write downtime (last
+//              the write probe (drill/probe.ts): the write downtime (last
 //              acknowledged write on the old primary to the first on the new one) and the `up`
 //   pg17       `pulumi up --yes` and `pulumi destroy --yes` of the pg17 plan (three nodes)
 //   empty      `pulumi up --yes` of a project with no resource (bench/empty-project): the engine's
@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { removeStackObjects } from "../tests/support/docker-objects";
-import { WriteProbe } from "../tests/e2e/probe";
+import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 
 const ROOT = path.resolve(__dirname, "..", "..");

@@ -8,7 +8,7 @@
 
 import { execFile } from "node:child_process";
 import { Client } from "pg";
-import { PROBE_TABLE, WriteProbe } from "../tests/e2e/probe";
+import { PROBE_TABLE, WriteProbe } from "./probe";
 
 export const FAULTS = ["kill", "pause", "disconnect"] as const;
 export type Fault = (typeof FAULTS)[number];

@@ -9,7 +9,7 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
-import { PROBE_TABLE, ProbeResult, WriteProbe } from "./probe";
+import { PROBE_TABLE, ProbeResult, WriteProbe } from "../../drill/probe";
 
 const TIMEOUT = 20 * 60 * 1000;
 

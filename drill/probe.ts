@@ -1,4 +1,5 @@
-// A sequence-numbered write probe: one connection at a time, inserting 1, 2, 3, ... into a
+// A sequence-numbered write probe (used by the drill, the switchover and failover tests, and the
+// benchmark): one connection at a time, inserting 1, 2, 3, ... into a
 // table of its own and recording each commit the server acknowledged, with its time and the node
 // that acknowledged it. When a write fails (the primary stopping, a standby refusing writes), it
 // moves on to the next candidate URL, with a bounded retry, so it follows a switchover to the new
