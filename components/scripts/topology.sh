@@ -120,15 +120,22 @@ SQL
     _source="host=$na port=5432 user=$REPLICATION_USER dbname=postgres passfile=$PASSFILE"
     # A killed node is rewound too: pg_rewind (13+) first finishes its crash recovery in single-user
     # mode, which refuses standby.signal (a single-user server takes no connections), and rewrite
-    # puts the signal back whatever happens.
+    # puts the signal back whatever happens. The killed server's postmaster.pid names PID 1, which
+    # in this throwaway container is alive (and not the single-user server's parent), so postgres
+    # would take the lock for a running server and refuse; the container was stopped above, so
+    # the lock is stale. That single-user server does not get the node's command line, so
+    # wal_log_hints (on there from the first start) goes into postgresql.auto.conf as well, or
+    # the control file it leaves would say off and pg_rewind would refuse the target.
     _rc=0
     _out=$(docker run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
-        -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "rm -f $PGDATA_IN_VOLUME/standby.signal &&
+        -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "
+        cd $PGDATA_IN_VOLUME && rm -f standby.signal postmaster.pid &&
+        { grep -q '^wal_log_hints' postgresql.auto.conf || echo \"wal_log_hints = 'on'\" >> postgresql.auto.conf; } &&
         exec pg_rewind --target-pgdata=$PGDATA_IN_VOLUME --source-server='$_source'" 2>&1) || _rc=$?
     rewrite "$_n"
     if [ "$_rc" -eq 0 ] && docker start "$_c" >/dev/null && wait_for "$FOLLOW_SECONDS" follows "$_n"; then
         docker update --restart=unless-stopped "$_c" >/dev/null
-        _said=$(printf '%s\n' "$_out" | grep -E 'diverged at|no rewind required' | sed 's/^pg_rewind: //' | head -n 1)
+        _said=$(printf '%s\n' "$_out" | grep -E 'diverged at|no rewind required' | sed 's/^.*pg_rewind: //' | head -n 1)
         how="after pg_rewind (${_said:-rewound})"
         return 0
     fi
