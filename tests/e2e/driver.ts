@@ -57,8 +57,11 @@ async function main(): Promise<unknown> {
     }
     const quiet = { onOutput: () => undefined };
     switch (op) {
-        case "up":
-            return { summary: (await stack.up(quiet)).summary };
+        case "up": {
+            // The engine's own output comes back too: the commands' summary lines are in it.
+            const result = await stack.up(quiet);
+            return { summary: result.summary, stdout: result.stdout };
+        }
         case "refresh":
             return { summary: (await stack.refresh(quiet)).summary };
         case "preview":

@@ -30,12 +30,10 @@ function drillStack(s: E2EStack): DrillStack {
         outputs: () => s.outputs(),
         async failover(to) {
             await s.setConfig({ primary: to });
-            await s.up();
-            return "";
+            return (await s.up()).stdout;
         },
         async up() {
-            await s.up();
-            return "";
+            return (await s.up()).stdout;
         },
     };
 }
@@ -118,6 +116,9 @@ for (const { major, mode, net, port, faults } of [
                 assert.notEqual(r.fencedAfterRestart, "WRITABLE", "the old primary came back writable on docker start");
                 assert.notEqual(r.fencedAfterDockerRestart, "WRITABLE", "the old primary came back writable on docker restart");
                 assert.ok(r.consistentAfterRejoin, `${r.from}'s rows differ from ${r.to}'s after the rejoin`);
+                // A fresh clone is the last resort; every fault here leaves a node pg_rewind can bring back.
+                assert.match(r.rejoinPath, /^pg_rewind: (servers diverged at WAL location|no rewind required)/,
+                    `${r.from} rejoined by ${r.rejoinPath}`);
                 assert.ok(Number.isFinite(r.faultToFirstWriteSeconds), "no write on the new primary");
                 if (mode === "sync") {
                     assert.deepEqual(r.lostSeqs, [], "acknowledged commits lost under the quorum");

@@ -15,7 +15,7 @@ export interface E2EStack {
     /** The stack's file:// backend folder (for tools pointed at it with PULUMI_BACKEND_URL). */
     backend: string;
     /** Timed `up`; the timing is printed. Rejects with the engine's message on failure. */
-    up(): Promise<{ summary: { resourceChanges?: Record<string, number> } }>;
+    up(): Promise<{ summary: { resourceChanges?: Record<string, number> }; stdout: string }>;
     /** `pulumi refresh`: state read back from Docker and PostgreSQL through the providers. */
     refresh(): Promise<{ summary: { resourceChanges?: Record<string, number> } }>;
     preview(expectNoChanges?: boolean): Promise<{ changes: Record<string, number> }>;
