@@ -35,6 +35,12 @@ export interface DrillResult {
     lost: number;
     lostSeqs: number[];
     rowsOnNewPrimary: number;
+    /**
+     * A's restart policy as Docker holds it right after the failover's up, before the fault is
+     * undone: "no" while A is fenced (no restart by Docker, a daemon restart or a reboot), back to
+     * "unless-stopped" once the same up has already brought A in.
+     */
+    restartPolicyAfterFailover: string;
     /** After the fault was undone and A started: was A read-only (pg_is_in_recovery) or not running? */
     fencedAfterRestart: "read-only" | "not running" | "WRITABLE";
     /** The same after `docker restart` of A. */
@@ -179,6 +185,8 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     const lostSeqs = result.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
     log(`${result.acks.length} acknowledged, ${lostSeqs.length} missing on ${to}`);
 
+    const restartPolicyAfterFailover = await dockerCli(host, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}",
+        nodes[from].containerName);
     await undoFault(host, fault, nodes[from].containerName, network, nodes[from].address);
     const fenced = await fencedState(host, nodes[from].containerName);
     await dockerCli(host, "restart", "-t", "10", nodes[from].containerName);
@@ -208,6 +216,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         lost: lostSeqs.length,
         lostSeqs,
         rowsOnNewPrimary: n,
+        restartPolicyAfterFailover,
         fencedAfterRestart: fenced,
         fencedAfterDockerRestart: fencedRestart,
         rejoinSeconds,

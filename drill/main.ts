@@ -76,6 +76,7 @@ export function renderTable(r: DrillResult): string {
         ["acknowledged commits", String(r.acknowledged)],
         ["acknowledged commits lost", r.lost === 0 ? "0" : `${r.lost} (seq ${r.lostSeqs.slice(0, 10).join(", ")}${r.lost > 10 ? ", …" : ""})`],
         ["rows on new primary", String(r.rowsOnNewPrimary)],
+        [`${r.from} restart policy after the failover`, r.restartPolicyAfterFailover],
         [`${r.from} after docker start / docker restart`, `${r.fencedAfterRestart} / ${r.fencedAfterDockerRestart}`],
         [`${r.from} rejoin (second up)`, `${r.rejoinPath}, ${r.rejoinSeconds.toFixed(2)} s`],
         [`${r.from} rows = ${r.to} rows after rejoin`, r.consistentAfterRejoin ? "yes" : "NO"],

@@ -113,6 +113,11 @@ for (const { major, mode, net, port, faults } of [
                 const r = await runDrill(drillStack(s), fault, (m) => log(`[drill ${major} ${fault}] ${m}`));
                 results.push(r);
                 log(`drill ${major} ${fault}: ${JSON.stringify(r)}`);
+                if (fault === "disconnect") {
+                    // Still cut off after the failover: fenced, so neither Docker nor a daemon restart or
+                    // a reboot starts it again by itself.
+                    assert.equal(r.restartPolicyAfterFailover, "no", "the cut-off old primary is fenced");
+                }
                 assert.notEqual(r.fencedAfterRestart, "WRITABLE", "the old primary came back writable on docker start");
                 assert.notEqual(r.fencedAfterDockerRestart, "WRITABLE", "the old primary came back writable on docker restart");
                 assert.ok(r.consistentAfterRejoin, `${r.from}'s rows differ from ${r.to}'s after the rejoin`);

@@ -113,7 +113,7 @@ describe("drill report", () => {
     const r: DrillResult = {
         fault: "kill", from: "pg1", to: "pg2", chosen: "pg2: most WAL received (0/3000200)",
         faultToFirstWriteSeconds: 4.5, upSeconds: 6.8, acknowledged: 7099, lost: 2, lostSeqs: [7098, 7099],
-        rowsOnNewPrimary: 7097, fencedAfterRestart: "read-only", fencedAfterDockerRestart: "read-only",
+        rowsOnNewPrimary: 7097, restartPolicyAfterFailover: "no", fencedAfterRestart: "read-only", fencedAfterDockerRestart: "read-only",
         rejoinSeconds: 4.7, rejoinPath: "pg_rewind: servers diverged at WAL location 0/3000100 on timeline 1",
         consistentAfterRejoin: true,
     };
@@ -121,6 +121,7 @@ describe("drill report", () => {
         const text = renderTable(r);
         for (const want of [/fault → first acknowledged write on new primary\s*│ 4\.50 s/, /up alone\s*│ 6\.80 s/,
             /acknowledged commits lost\s*│ 2 \(seq 7098, 7099\)/, /rows on new primary\s*│ 7097/,
+            /pg1 restart policy after the failover\s*│ no/,
             /pg1 after docker start \/ docker restart\s*│ read-only \/ read-only/, /pg1 rejoin \(second up\)\s*│ pg_rewind: servers diverged/]) {
             assert.match(text, want);
         }
