@@ -3,7 +3,8 @@
 // not). Each round runs, in this order:
 //   tutorial   bench/tutorial.sh up, then down (the docker CLI, as the tutorial does it by hand)
 //   dev        `pulumi up --yes` of the dev plan (CLI + language host on this project), a no-op
-//              `pulumi up --yes`, `pulumi preview`, then `pulumi destroy --yes`
+//              `pulumi up --yes` (also with the program type-checked, as before the transpile-only
+//              setting), `pulumi preview`, then `pulumi destroy --yes`
 //              between the no-op up and the destroy, two switchovers (pg1 → pg2, then back) under
 //              the write probe (drill/probe.ts): the write downtime (last
 //              acknowledged write on the old primary to the first on the new one) and the `up`
@@ -93,8 +94,8 @@ async function main(): Promise<void> {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         return { ms, standInLog: logLines().slice(before) };
     };
-    const run = (cmd: string, args: string[], cwd: string) => new Promise<void>((resolve, reject) => {
-        const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    const run = (cmd: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) => new Promise<void>((resolve, reject) => {
+        const child = spawn(cmd, args, { cwd, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
         child.stdout.on("data", (d) => (out += d));
         child.stderr.on("data", (d) => (out += d));
@@ -148,6 +149,9 @@ async function main(): Promise<void> {
             add("tutorial down", await timed(() => tutorial("down", "bench-tutorial")));
             add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes")));
             add("dev no-op up", await timed(() => pulumi("bench-dev", "up", "--yes")));
+            // As before tsconfig's ts-node transpileOnly: the program type-checked on each of up's two runs.
+            add("dev no-op up, type-checked", await timed(() => run("pulumi", ["up", "--yes", "--stack", "bench-dev",
+                "--non-interactive", "--config-file", path.join(work, "bench-dev.yaml")], ROOT, { PULUMI_NODEJS_TRANSPILE_ONLY: "false" })));
             add("dev preview", await timed(() => pulumi("bench-dev", "preview")));
             for (const [from, to] of [["pg1", "pg2"], ["pg2", "pg1"]]) {
                 const { up, downtime } = await switchover(from, to);
@@ -175,6 +179,7 @@ async function main(): Promise<void> {
         `pg-replication benchmark: medians of ${ROUNDS} interleaved rounds, as ratios (${standIns ? "through the STAND-IN plugins" : "real plugins"}; CLI ${execFileSync("pulumi", ["version"], { encoding: "utf8" }).trim()})`,
         ratio("dev up", "tutorial up", 1.0),
         ratio("dev no-op up", "tutorial up", 0.4),
+        ratio("dev no-op up", "dev no-op up, type-checked"),
         ratio("dev destroy", "tutorial down", 1.5),
         ratio("dev destroy", "tutorial up"),
         ratio("pg17 up", "dev up", 1.3),
