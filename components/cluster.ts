@@ -7,10 +7,11 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import {
-    expectedSyncState, loadConfig, NodeSpec, ReplicationSettings, SyncState, synchronousStandbyNamesFor,
+    expectedSyncState, loadConfig, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { parseSubnet } from "./ipv4";
-import { labelList, labelWords, NodeSettings, PostgresNode } from "./node";
+import { labelList, labelWords, NodeSettings, PostgresNode, ReplicationSource } from "./node";
+import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
 
@@ -21,7 +22,11 @@ export interface PostgresClusterArgs {
     readonly image: string;
     /** The bridge network the cluster gets: its name and IPv4 subnet (the gateway is its first address). */
     readonly network: { readonly name: string; readonly subnet: string };
-    /** Every node: name (also slot name and container suffix), address in the subnet, host port. */
+    /**
+     * Every node: name (also slot name and container suffix), address in the subnet, host port, and
+     * optionally its own Docker engine (host) and the address of that engine's host (hostAddress).
+     * Nodes on several engines replicate across hosts over TLS (a CA of the stack's own).
+     */
     readonly nodes: readonly NodeSpec[];
     /** The name of the node that is to be primary. Changing it on a running cluster is a switchover. */
     readonly primary: string;
@@ -62,6 +67,8 @@ export interface NodeOutput {
     port: number;
     /** The node's address on the cluster network. */
     address: string;
+    /** The Docker engine it runs on. */
+    engine: string;
     containerName: pulumi.Output<string>;
     role: "primary" | "standby";
     /** Standbys only: the sync_state the commit policy promises. */
@@ -109,19 +116,37 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 "number, one can be down without blocking writes.", this);
         }
 
-        // One explicit provider on the engine the commands use too; children get it through `providers`.
-        const engine = new docker.Provider(`${name}-docker`, { host: args.engineHost }, { parent: this });
-        const onEngine = { parent: this, providers: [engine] };
-        const dockerOpts = { parent: this, provider: engine };
-
-        const network = new docker.Network(`${name}-network`, {
-            name: args.network.name,
-            driver: "bridge",
-            ipamConfigs: [{ subnet: args.network.subnet, gateway }],
-            labels: labelList({ ...args.labels }),
-        }, { ...dockerOpts, deleteBeforeReplace: true });
-
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, dockerOpts);
+        // One explicit provider per engine, shared with the commands for that engine's nodes; each
+        // engine gets the image and a bridge network of the same name and subnet. The stack's own
+        // engine keeps the names it always had.
+        const engineOf = (n: NodeSpec) => nodeEngine(n, args.engineHost);
+        const spans = spansEngines(args.nodes, args.engineHost);
+        const perEngine = new Map<string, { provider: docker.Provider; network: docker.Network; image: docker.RemoteImage }>();
+        for (const n of args.nodes) {
+            const host = engineOf(n);
+            if (perEngine.has(host)) {
+                continue;
+            }
+            const suffix = host === args.engineHost ? "" : `-${n.name}`;
+            const provider = new docker.Provider(`${name}-docker${suffix}`, { host }, { parent: this });
+            const dockerOpts = { parent: this, provider };
+            perEngine.set(host, {
+                provider,
+                network: new docker.Network(`${name}-network${suffix}`, {
+                    name: args.network.name,
+                    driver: "bridge",
+                    ipamConfigs: [{ subnet: args.network.subnet, gateway }],
+                    labels: labelList({ ...args.labels }),
+                }, { ...dockerOpts, deleteBeforeReplace: true }),
+                image: new docker.RemoteImage(`${name}-image${suffix}`, { name: args.image, keepLocally: true }, dockerOpts),
+            });
+        }
+        const on = (n: NodeSpec) => perEngine.get(engineOf(n))!;
+        const network = on(primary).network;
+        const image = on(primary).image;
+        const primaryEngine = engineOf(primary);
+        /** Where this machine reaches a node's published port: its host's address when it has one. */
+        const clientHost = (n: NodeSpec) => n.hostAddress ?? args.clientHost;
 
         const superuserPassword = args.superuserPassword
             ? pulumi.secret(args.superuserPassword) : configuredOrGenerated(`${name}-superuser-password`, undefined, this);
@@ -144,10 +169,39 @@ export class PostgresCluster extends pulumi.ComponentResource {
             replicationPassword,
         };
         const nodeName = (n: NodeSpec) => `${name}-${n.name}`;
+        const peers = spans ? args.nodes.map((n) =>
+            [n.name, `${args.namePrefix}-${n.name}`, engineOf(n), n.address, n.hostAddress, n.port].join("|")).join(" ") : undefined;
+        // Across engines: a CA of the stack's own and a certificate per node for both its addresses.
+        const ca = spans ? new CertificateAuthority(`${name}-tls`, {
+            nodes: args.nodes.map((n) => ({ name: n.name, addresses: [n.hostAddress!, n.address] })),
+            image: image.name,
+            dockerHost: primaryEngine,
+            labels: { ...args.labels, "pg-replication.role": "helper" },
+        }, { parent: this, dependsOn: [image] }) : undefined;
+        /** A node admits replication from the nodes on its engine at their cluster address, from the others at their host's address over TLS. */
+        const sources = (n: NodeSpec): ReplicationSource[] | undefined => spans ? [
+            ...args.nodes.filter((m) => engineOf(m) === engineOf(n)).map((m) => ({ address: m.address, tls: false })),
+            ...[...new Set(args.nodes.filter((m) => engineOf(m) !== engineOf(n)).map((m) => m.hostAddress!))]
+                .map((address) => ({ address, tls: true })),
+        ] : undefined;
+        const nodeArgs = (spec: NodeSpec) => ({
+            spec,
+            settings: {
+                ...settings,
+                image: on(spec).image.name,
+                networkName: on(spec).network.name,
+                dockerHost: engineOf(spec),
+                bindAddress: spans ? spec.hostAddress! : args.bindAddress,
+            },
+            replicationSources: sources(spec),
+            tls: ca ? { ...ca.certificates[spec.name], ca: ca.caCert } : undefined,
+            peers,
+        });
+        const nodeOpts = (spec: NodeSpec) => ({ parent: this, providers: [on(spec).provider] });
 
         // The declared primary first: on a new cluster it is the bootstrap node, and everything
         // that talks to the primary waits for its readiness gate.
-        const primaryNode = new PostgresNode(nodeName(primary), { spec: primary, settings }, onEngine);
+        const primaryNode = new PostgresNode(nodeName(primary), nodeArgs(primary), nodeOpts(primary));
 
         // Makes the declared primary the actual one: nothing when it already is, a switchover when
         // another node is primary (components/scripts/topology.sh). Before the role and the seeds,
@@ -172,8 +226,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 // Only when set, so a cluster with every node up and no override keeps its inputs.
                 ...(args.downNodes && args.downNodes.length > 0 ? { DOWN_NODES: args.downNodes.join(" ") } : {}),
                 ...(args.allowDataLoss ? { ALLOW_DATA_LOSS: "true" } : {}),
+                ...(peers ? { PEERS: peers } : {}),
             },
-            dockerHost: args.engineHost,
+            dockerHost: primaryEngine,
         }, { parent: this, dependsOn: [primaryNode] });
 
         // The superuser password as configured, on the declared primary once it is primary.
@@ -181,13 +236,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
             create: script("superuser-password.sh"),
             environment: { PRIMARY_CONTAINER: primaryNode.containerName, PRIMARY_CONTAINER_ID: primaryNode.container.id },
             stdin: pulumi.secret(pulumi.output(superuserPassword).apply(alterSuperuserSql)),
-            dockerHost: args.engineHost,
+            dockerHost: primaryEngine,
         }, { parent: this, dependsOn: [topology] });
 
         // Pointed at the declared primary, configured only once topology made it primary and it
         // has the password, so nothing connects to a standby or with a password it does not have.
         const sql = new postgresql.Provider(`${name}-sql`, {
-            host: setPassword.id.apply(() => args.clientHost),
+            host: setPassword.id.apply(() => clientHost(primary)),
             port: primary.port,
             username: "postgres",
             password: pulumi.secret(pulumi.all([setPassword.id, superuserPassword]).apply(([, p]) => p)),
@@ -213,8 +268,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // The other nodes are seeded (cloned) from the primary once it has the role.
         const byName: Record<string, PostgresNode> = { [primary.name]: primaryNode };
         for (const spec of args.nodes.filter((n) => n.name !== args.primary)) {
-            byName[spec.name] = new PostgresNode(nodeName(spec), { spec, settings },
-                { ...onEngine, dependsOn: [primaryNode, topology, role] });
+            byName[spec.name] = new PostgresNode(nodeName(spec), nodeArgs(spec),
+                { ...nodeOpts(spec), dependsOn: [primaryNode, topology, role] });
         }
         this.nodes = byName;
         const all = Object.values(byName);
@@ -232,25 +287,26 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 EXPECTED: expected,
                 TIMEOUT: String(args.readyTimeoutSeconds),
             },
-            dockerHost: args.engineHost,
+            dockerHost: primaryEngine,
         }, { parent: this, dependsOn: all });
 
-        const url = (port: number) => pulumi.secret(pulumi.interpolate
-            `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${args.clientHost}:${port}/postgres`);
+        const url = (n: NodeSpec) => pulumi.secret(pulumi.interpolate
+            `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${clientHost(n)}:${n.port}/postgres`);
         const nodes: Record<string, NodeOutput> = Object.fromEntries(args.nodes.map((n): [string, NodeOutput] => [n.name, {
             name: n.name,
-            host: args.clientHost,
+            host: clientHost(n),
             port: n.port,
             address: n.address,
+            engine: engineOf(n),
             containerName: this.nodes[n.name].container.name,
             role: n.name === args.primary ? "primary" : "standby",
             ...(n.name === args.primary ? {} : { syncState: expectedSyncState(r, args.primary, n.name) }),
-            connectionString: url(n.port),
+            connectionString: url(n),
         }]));
         this.outputs = {
             primary: {
                 name: primary.name,
-                host: args.clientHost,
+                host: clientHost(primary),
                 port: primary.port,
                 containerName: primaryNode.container.name,
                 connectionString: nodes[primary.name].connectionString,

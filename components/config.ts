@@ -18,6 +18,26 @@ export interface NodeSpec {
     readonly address: string;
     /** The host port its 5432 is published on. */
     readonly port: number;
+    /**
+     * The Docker engine it runs on (DOCKER_HOST form: unix://, tcp:// or ssh://); the stack's
+     * engine when absent.
+     */
+    readonly host?: string;
+    /**
+     * The address of its engine's host that its port is published on and that other nodes and
+     * clients reach it at; needed once the nodes span more than one engine.
+     */
+    readonly hostAddress?: string;
+}
+
+/** The engine a node runs on: its own `host`, else the stack's. */
+export function nodeEngine(node: Pick<NodeSpec, "host">, stackEngine: string): string {
+    return node.host ?? stackEngine;
+}
+
+/** Whether the nodes run on more than one Docker engine (then replication crosses hosts, over TLS). */
+export function spansEngines(nodes: readonly Pick<NodeSpec, "host">[], stackEngine: string): boolean {
+    return new Set(nodes.map((n) => nodeEngine(n, stackEngine))).size > 1;
 }
 
 export interface ReplicationSettings {
@@ -112,7 +132,8 @@ const IMAGE_REF = /^[a-z0-9][a-z0-9._\/:-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{
 const WAL_SIZE = /^[1-9][0-9]{0,8}(kB|MB|GB|TB)$/;
 const UNIT_BYTES: Record<string, number> = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
 const SYNC_COMMIT_LEVELS = ["on", "remote_write", "remote_apply"];
-const NODE_FIELDS = ["name", "address", "port"];
+const NODE_FIELDS = ["name", "address", "port", "host", "hostAddress"];
+const ENGINE_URL = /^(unix:\/\/\/\S+|tcp:\/\/[^\s/]+|ssh:\/\/[^\s/]+)$/;
 
 /** Config as it arrives: key → raw text (objects as JSON), secrets only as "set". */
 export type RawConfig = Readonly<Record<string, string | undefined>>;
@@ -269,7 +290,30 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
             const port = fields.port === undefined
                 ? (bad(`${key}.port`, null, "expected a whole number from 1 to 65535"), 0)
                 : integer(`${key}.port`, fields.port, 0, 1, 65535);
-            nodes.push({ name: String(name), address, port });
+            const node: { -readonly [K in keyof NodeSpec]: NodeSpec[K] } = { name: String(name), address, port };
+            if (fields.host !== undefined) {
+                if (typeof fields.host !== "string" || !ENGINE_URL.test(fields.host)) {
+                    bad(`${key}.host`, fields.host, "expected a Docker engine as the docker provider takes it: " +
+                        "unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://USER@HOST");
+                } else {
+                    node.host = fields.host;
+                }
+            }
+            if (fields.hostAddress !== undefined) {
+                if (typeof fields.hostAddress !== "string" || !isIPv4(fields.hostAddress) || isLoopback(fields.hostAddress)) {
+                    bad(`${key}.hostAddress`, fields.hostAddress, "expected the IPv4 address of the node's Docker host " +
+                        "that other nodes and clients reach it at (not a loopback address)");
+                } else {
+                    node.hostAddress = fields.hostAddress;
+                    // A tcp:// or ssh:// engine named by its address says which host it is.
+                    const named = node.host ? /^(?:tcp|ssh):\/\/(?:[^@/]+@)?([^:/]+)/.exec(node.host)?.[1] : undefined;
+                    if (named && isIPv4(named) && named !== node.hostAddress) {
+                        bad(`${key}.hostAddress`, node.hostAddress, `the node's engine ${node.host} is on ${named}, ` +
+                            `so its ports are published there: expected ${named}`);
+                    }
+                }
+            }
+            nodes.push(node);
         });
     }
 
@@ -286,7 +330,29 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     };
     seen("name", nodes.map((n, i) => ({ key: `nodes[${i}].name`, value: n.name })));
     seen("address", nodes.map((n, i) => ({ key: `nodes[${i}].address`, value: n.address })));
-    seen("host port", nodes.map((n, i) => ({ key: `nodes[${i}].port`, value: n.port })));
+    // Ports are per engine: two nodes on different hosts may publish the same one.
+    const stackEngine = engine.host;
+    const portOwner = new Map<string, number>();
+    nodes.forEach((n, i) => {
+        const where = `${nodeEngine(n, stackEngine)} ${n.port}`;
+        const earlier = portOwner.get(where);
+        if (earlier === undefined) {
+            portOwner.set(where, i);
+        } else {
+            bad(`nodes[${i}].port`, n.port, `host port already used by ${NAMESPACE}:nodes[${earlier}].port on the same ` +
+                `Docker engine (${nodeEngine(n, stackEngine)}); each node on an engine needs its own`);
+        }
+    });
+    if (spansEngines(nodes, stackEngine)) {
+        nodes.forEach((n, i) => {
+            if (n.hostAddress === undefined) {
+                bad(`nodes[${i}].hostAddress`, null, `the nodes run on more than one Docker engine, so ${n.name} needs ` +
+                    `the address of its engine's host (${nodeEngine(n, stackEngine)}) that the other nodes reach it at`);
+            }
+        });
+        seen("host address and port", nodes.filter((n) => n.hostAddress).map((n) =>
+            ({ key: `nodes[${nodes.indexOf(n)}].hostAddress`, value: `${n.hostAddress}:${n.port}` })));
+    }
 
     const nodeNames = nodes.map((n) => n.name);
     const primary = raw.primary ?? nodeNames[0] ?? "";

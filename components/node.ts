@@ -107,10 +107,36 @@ export interface NodeSettings {
     readonly replicationPassword: pulumi.Input<string>;
 }
 
+/** Where the node's TLS material lives in its volume, outside the data directory (a clone does not copy it). */
+export const TLS_DIR = `${VOLUME_PATH}/tls`;
+
+/** A node's TLS material (PEM; key and cert secrets), for replication that leaves its host. */
+export interface NodeTls {
+    readonly key: pulumi.Input<string>;
+    readonly cert: pulumi.Input<string>;
+    /** The stack's CA certificate: what the node verifies the primary against (verify-full). */
+    readonly ca: pulumi.Input<string>;
+}
+
+/** One pg_hba replication rule's source: a node as this node sees it, over TLS when it comes from another host. */
+export interface ReplicationSource {
+    readonly address: string;
+    readonly tls: boolean;
+}
+
 export interface PostgresNodeArgs {
     /** The node's name, address and host port. */
     readonly spec: NodeSpec;
     readonly settings: NodeSettings;
+    /** Whom it admits for replication; every node's cluster address (settings.allAddresses) when omitted. */
+    readonly replicationSources?: readonly ReplicationSource[];
+    /** TLS on (ssl=on with this key, certificate and CA); off when omitted. */
+    readonly tls?: NodeTls;
+    /**
+     * Every node as "name|container|engine|address|hostAddress|port", for the scripts that look for
+     * the primary on more than one engine (components/scripts/lib.sh PEERS); omitted on one engine.
+     */
+    readonly peers?: string;
 }
 
 /**
@@ -152,15 +178,29 @@ export class PostgresNode extends pulumi.ComponentResource {
         };
 
         // Written before the seed (whose clone reads it) and rewritten, in place, on a new password.
-        // Any host: the node follows whichever node is primary.
+        // Any host: the node follows whichever node is primary. Across engines the primary is
+        // reached at its published port, so any port.
+        const passPort = args.peers ? "*" : String(CONTAINER_PORT);
         this.passfile = dockerCommand(`${name}-passfile`, {
             create: script("node-passfile.sh"),
             environment: helper,
             stdin: pulumi.secret(pulumi.output(s.replicationPassword).apply((password) =>
-                `*:${CONTAINER_PORT}:*:${passfileField(user)}:${passfileField(password)}\n`)),
+                `*:${passPort}:*:${passfileField(user)}:${passfileField(password)}\n`)),
             triggers: [this.volume.name],
             dockerHost: s.dockerHost,
         }, { parent: this });
+
+        // The key, certificate and CA in the volume before the seed (a clone across hosts verifies
+        // the primary against the CA) and before the container; through a throwaway container so a
+        // new certificate never replaces the node's container.
+        const tlsFiles = args.tls ? [dockerCommand(`${name}-tls`, {
+            create: script("node-tls.sh"),
+            environment: { ...helper, TLS_DIR },
+            stdin: pulumi.secret(pulumi.all([args.tls.key, args.tls.cert, args.tls.ca])
+                .apply(([key, cert, ca]) => [key, cert, ca].map((pem) => pem.trim()).join("\n") + "\n")),
+            triggers: [this.volume.name],
+            dockerHost: s.dockerHost,
+        }, { parent: this })] : [];
 
         // No secret, no timeout and nothing about roles among its inputs: a switchover, a password
         // or a timeout change never reaches it, and whatever does change, its update never clones.
@@ -175,13 +215,14 @@ export class PostgresNode extends pulumi.ComponentResource {
                 NODE_ADDRESS: spec.address,
                 REPLICATION_USER: user,
                 HELPER_CONTAINER: `${prefix}-seed`,
+                ...(args.peers ? { PEERS: args.peers, TLS_DIR } : {}),
             },
             // A new volume means seeding afresh.
             triggers: [this.volume.name],
             dockerHost: s.dockerHost,
         }, {
             parent: this,
-            dependsOn: [this.passfile],
+            dependsOn: [this.passfile, ...tlsFiles],
             // The old slot must be dropped before the new seed creates one of the same name.
             deleteBeforeReplace: true,
         });
@@ -219,7 +260,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         }, {
             parent: this,
             deleteBeforeReplace: true,
-            dependsOn: [this.passfile, this.seed],
+            dependsOn: [this.passfile, ...tlsFiles, this.seed],
             // The file only seeds an empty data directory (a new password is set by the
             // superuser-password command); a changed upload would replace the node.
             ignoreChanges: ["uploads"],
@@ -237,7 +278,11 @@ export class PostgresNode extends pulumi.ComponentResource {
             environment: {
                 NODE_CONTAINER: this.container.name,
                 REPLICATION_USER: user,
-                NODE_ADDRESSES: s.allAddresses.join(" "),
+                NODE_ADDRESSES: (args.replicationSources?.filter((r) => !r.tls).map((r) => r.address) ?? s.allAddresses).join(" "),
+                ...(args.tls ? {
+                    TLS_DIR,
+                    TLS_ADDRESSES: (args.replicationSources ?? []).filter((r) => r.tls).map((r) => r.address).join(" "),
+                } : {}),
                 WAL_KEEP_SIZE: s.replication.walKeepSize,
                 MAX_SLOT_WAL_KEEP_SIZE: s.replication.maxSlotWalKeepSize,
             },

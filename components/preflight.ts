@@ -8,7 +8,7 @@
 import { execFile } from "node:child_process";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, loadConfig, NAMESPACE } from "./config";
+import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
 import { subnetsOverlap } from "./ipv4";
 import { checkTopology } from "./topology";
 
@@ -44,7 +44,17 @@ const PROJECT_LABEL = "pg-replication.project";
 const STACK_LABEL = "pg-replication.stack";
 const ALL_V4 = "0.0.0.0";
 
-function run(args: string[], cfg: ClusterConfig, opts: PreflightOptions): Promise<string> {
+/** The part of the plan on one engine: the engine, its nodes (with their index in nodes) and where each publishes. */
+interface OnEngine {
+    readonly engine: ClusterConfig["engine"];
+    /** The config key that names the engine, for messages (docker:host or nodes[i].host). */
+    readonly engineKey: string;
+    readonly nodes: readonly { readonly index: number; readonly port: number; readonly bind: string }[];
+    /** Whether ports on this engine can be tried on this machine (the stack's own local engine). */
+    readonly tryHere: boolean;
+}
+
+function run(args: string[], cfg: OnEngine, opts: PreflightOptions): Promise<string> {
     const timeout = opts.timeoutMs ?? 15_000;
     // The same engine the commands reach: DOCKER_HOST wins over any DOCKER_CONTEXT in the CLI.
     const env = { ...(opts.env ?? process.env), DOCKER_HOST: cfg.engine.host };
@@ -63,7 +73,7 @@ function run(args: string[], cfg: ClusterConfig, opts: PreflightOptions): Promis
     });
 }
 
-async function networks(cfg: ClusterConfig, opts: PreflightOptions): Promise<NetworkInfo[]> {
+async function networks(cfg: OnEngine, opts: PreflightOptions): Promise<NetworkInfo[]> {
     const ids = (await run(["network", "ls", "-q", "--no-trunc"], cfg, opts)).split("\n").filter(Boolean);
     return ids.length === 0 ? [] : JSON.parse(await run(["network", "inspect", ...ids], cfg, opts));
 }
@@ -82,12 +92,12 @@ export function publishedPorts(column: string): { ip: string; port: number; mapp
     return found;
 }
 
-async function published(cfg: ClusterConfig, opts: PreflightOptions): Promise<Published[]> {
+async function published(cfg: OnEngine, labels: ClusterConfig["labels"], opts: PreflightOptions): Promise<Published[]> {
     const format = `{{.Names}}\t{{.Label "${PROJECT_LABEL}"}}\t{{.Label "${STACK_LABEL}"}}\t{{.Ports}}`;
     const lines = (await run(["ps", "--no-trunc", "--format", format], cfg, opts)).split("\n").filter(Boolean);
     return lines.flatMap((line) => {
         const [container, project, stack, ports] = line.split("\t");
-        const ours = project === cfg.labels[PROJECT_LABEL] && stack === cfg.labels[STACK_LABEL];
+        const ours = project === labels[PROJECT_LABEL] && stack === labels[STACK_LABEL];
         return publishedPorts(ports ?? "").map((p) => ({ ...p, container, ours }));
     });
 }
@@ -106,13 +116,51 @@ function tryListen(host: string, port: number): Promise<string | undefined> {
     });
 }
 
-/** Every collision of the plan with the engine (and, for a local engine, this machine); [] when none. */
+/** The plan split by engine: the stack's engine and each engine a node names, with where each node publishes. */
+export function byEngine(cfg: ClusterConfig): OnEngine[] {
+    const spans = spansEngines(cfg.nodes, cfg.dockerHost);
+    const groups = new Map<string, OnEngine & { nodes: OnEngine["nodes"][number][] }>();
+    cfg.nodes.forEach((n, index) => {
+        const host = nodeEngine(n, cfg.dockerHost);
+        let group = groups.get(host);
+        if (!group) {
+            const own = host === cfg.dockerHost;
+            group = {
+                engine: own ? cfg.engine : { host, source: `${NAMESPACE}:nodes[${index}].host`, local: false },
+                engineKey: own ? "" : `nodes[${index}].host`,
+                nodes: [],
+                tryHere: own && cfg.engine.local && !spans,
+            };
+            groups.set(host, group);
+        }
+        group.nodes.push({ index, port: n.port, bind: spans ? n.hostAddress! : cfg.bindAddress });
+    });
+    return [...groups.values()];
+}
+
+/** Every collision of the plan with each engine (and, for a local engine, this machine); [] when none. */
 export async function collisions(cfg: ClusterConfig, opts: PreflightOptions = {}): Promise<string[]> {
-    const [nets, ports] = await Promise.all([networks(cfg, opts), published(cfg, opts)]);
+    const found = await Promise.all(byEngine(cfg).map(async (group) => {
+        try {
+            return await engineCollisions(cfg, group, opts);
+        } catch (err) {
+            if (err instanceof PreflightError && group.engineKey) {
+                // A node's own engine that does not answer is a problem of that node's config.
+                return [`${NAMESPACE}:${group.engineKey} = ${JSON.stringify(group.engine.host)} is not allowed: the Docker ` +
+                    `engine does not answer (${err.problems.join("; ")})`];
+            }
+            throw err;
+        }
+    }));
+    return found.flat();
+}
+
+async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: PreflightOptions): Promise<string[]> {
+    const [nets, ports] = await Promise.all([networks(group, opts), published(group, cfg.labels, opts)]);
     const problems: string[] = [];
     const bad = (key: string, value: unknown, why: string) =>
         problems.push(`${NAMESPACE}:${key} = ${JSON.stringify(value)} is not allowed: ${why}`);
-    const on = `on the Docker engine ${cfg.engine.host}`;
+    const on = `on the Docker engine ${group.engine.host}`;
     const ours = (n: NetworkInfo) =>
         n.Labels?.[PROJECT_LABEL] === cfg.labels[PROJECT_LABEL] && n.Labels?.[STACK_LABEL] === cfg.labels[STACK_LABEL];
 
@@ -129,19 +177,19 @@ export async function collisions(cfg: ClusterConfig, opts: PreflightOptions = {}
         }
     }
 
-    const wanted = cfg.nodes.map((n, i) => ({ key: `nodes[${i}].port`, port: n.port }));
+    const wanted = group.nodes.map((n) => ({ key: `nodes[${n.index}].port`, port: n.port, bind: n.bind }));
     const held = new Set<number>();
-    for (const { key, port } of wanted) {
-        const clash = ports.filter((p) => p.port === port && sameBinding(p.ip, cfg.bindAddress));
+    for (const { key, port, bind } of wanted) {
+        const clash = ports.filter((p) => p.port === port && sameBinding(p.ip, bind));
         clash.filter((p) => p.ours).forEach(() => held.add(port));
         const foreign = clash.find((p) => !p.ours);
         if (foreign) {
             held.add(port);
-            bad(key, port, `${cfg.bindAddress}:${port} is already published by the container "${foreign.container}" ` +
+            bad(key, port, `${bind}:${port} is already published by the container "${foreign.container}" ` +
                 `(${foreign.mapping}) ${on}; choose a free port for ${NAMESPACE}:${key}, or stop that container`);
         }
     }
-    if (cfg.engine.local) {
+    if (group.tryHere) {
         // A port the stack's own container holds is busy on purpose; anything else listening is not.
         for (const { key, port } of wanted.filter((w) => !held.has(w.port))) {
             const code = await tryListen(cfg.bindAddress, port);

@@ -6,7 +6,7 @@
 
 import { execFile } from "node:child_process";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, NAMESPACE, NodeSpec, syncSet, synchronousStandbyNamesFor } from "./config";
+import { ClusterConfig, NAMESPACE, nodeEngine, NodeSpec, syncSet, synchronousStandbyNamesFor } from "./config";
 
 /** What one node says about itself. */
 export interface NodeState {
@@ -142,7 +142,8 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
 /** Every node's state, asked in parallel. */
 export function observe(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "dockerHost" | "networkName">,
     opts: ObserveOptions = {}): Promise<NodeState[]> {
-    return Promise.all(cfg.nodes.map((n) => observeNode(n, `${cfg.namePrefix}-${n.name}`, cfg.networkName, cfg.dockerHost, opts)));
+    return Promise.all(cfg.nodes.map((n) =>
+        observeNode(n, `${cfg.namePrefix}-${n.name}`, cfg.networkName, nodeEngine(n, cfg.dockerHost), opts)));
 }
 
 /**
@@ -193,12 +194,15 @@ export function planTopology(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
         return { kind: "none", primary: to };
     }
     const target = states.find((s) => s.name === to)!;
-    const fromAddress = cfg.nodes.find((n) => n.name === from.name)!.address;
+    const fromSpec = cfg.nodes.find((n) => n.name === from.name)!;
+    const fromAddress = fromSpec.address;
+    // From another engine the target streams from the primary's published address.
+    const senders = [fromSpec.address, ...fromSpec.hostAddress ? [fromSpec.hostAddress] : []];
     const problems: string[] = [];
     if (target.unreachable !== undefined) {
         problems.push(`${to} cannot take over: ${target.unreachable}`);
     } else {
-        if (target.receiver?.status !== "streaming" || target.receiver.senderHost !== fromAddress) {
+        if (target.receiver?.status !== "streaming" || !senders.includes(target.receiver.senderHost)) {
             problems.push(`${to} is not streaming from the primary ${from.name} (${fromAddress}): its WAL receiver ` +
                 (target.receiver ? `is ${target.receiver.status} from ${target.receiver.senderHost || "nowhere"}` : "is not running"));
         }
@@ -249,7 +253,7 @@ export function planFailover(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
     // The old primary: one that still answers as primary (cut off), else the one the standbys follow.
     const isolated = states.find((s) => s.inRecovery === false);
     const followed = states.map((s) => s.upstream).find((u) => u !== undefined);
-    const from = isolated?.name ?? cfg.nodes.find((n) => n.address === followed)?.name;
+    const from = isolated?.name ?? cfg.nodes.find((n) => n.address === followed || n.hostAddress === followed)?.name;
     const seen = states.map((s) => `${s.name}: ${s.unreachable ?? (s.inRecovery ? "a standby" : "primary")}`).join(", ");
     if (from === to || target.unreachable !== undefined && from === undefined) {
         const hint = best && best.name !== to

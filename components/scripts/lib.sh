@@ -8,7 +8,41 @@ set -eu
 log() { printf '%s\n' "$*" >&2; }
 fail() { log "error: $*"; exit 1; }
 
-running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+# With nodes on several Docker engines, PEERS lists every node as
+# "name|container|engine|address|hostAddress|port", and every docker call about a node goes to
+# that node's engine (dk). Without PEERS, everything is on the command's own DOCKER_HOST.
+# peer_field MATCH_FIELD VALUE FIELD: FIELD of the node whose MATCH_FIELD is VALUE (fails when none).
+peer_field() {
+    for _pf in ${PEERS:-}; do
+        if [ "$(printf '%s' "$_pf" | cut -d'|' -f"$1")" = "$2" ]; then
+            printf '%s\n' "$_pf" | cut -d'|' -f"$3"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# dk CONTAINER ARGS...: the docker CLI on CONTAINER's engine.
+dk() {
+    _dk_c=$1
+    shift
+    _dk_e=$(peer_field 2 "$_dk_c" 3) || _dk_e=${DOCKER_HOST:-}
+    DOCKER_HOST=$_dk_e docker "$@"
+}
+
+# route FROM TO TO_ADDRESS: the host part of a conninfo for node FROM to reach node TO: TO's
+# cluster address over the bridge when both are on one engine; else TO's published address and
+# port, over TLS, verifying TO's certificate against the stack's CA in FROM's volume.
+route() {
+    if [ -n "${PEERS:-}" ] && [ "$(peer_field 1 "$1" 3)" != "$(peer_field 1 "$2" 3)" ]; then
+        printf 'host=%s port=%s sslmode=verify-full sslrootcert=%s/ca.crt' \
+            "$(peer_field 1 "$2" 5)" "$(peer_field 1 "$2" 6)" "${TLS_DIR:-/var/lib/postgresql/data/tls}"
+    else
+        printf 'host=%s port=5432' "$3"
+    fi
+}
+
+running() { [ "$(dk "$1" inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 
 # node_sql CONTAINER [SQL]: runs SQL (argument or stdin) on a node, prints unaligned tuples.
 node_sql() {
@@ -17,35 +51,47 @@ node_sql() {
     if [ $# -gt 0 ]; then
         printf '%s\n' "$1" | node_sql "$_container"
     else
-        docker exec -i -u postgres "$_container" psql -X -q -A -t -v ON_ERROR_STOP=1 -d postgres
+        dk "$_container" exec -i -u postgres "$_container" psql -X -q -A -t -v ON_ERROR_STOP=1 -d postgres
     fi
 }
 
 # primary_sql [SQL]: node_sql on $PRIMARY_CONTAINER.
 primary_sql() { node_sql "$PRIMARY_CONTAINER" "$@"; }
 
-# find_primary: sets PRIMARY_CONTAINER and PRIMARY_ADDRESS to the stack's one running node that
-# is not in recovery (both empty when there is none; fails when there are two). The role is
-# state in the data directory, so it is asked for, never taken from stored inputs.
-# env: STACK_LABELS ("key=value ..." of the stack's node containers)
+# find_primary: sets PRIMARY_CONTAINER, PRIMARY_NAME and PRIMARY_ADDRESS to the stack's one
+# running node that is not in recovery (all empty when there is none; fails when there are two).
+# The role is state in the data directory, so it is asked for, never taken from stored inputs.
+# env: STACK_LABELS ("key=value ..." of the stack's node containers), or PEERS
 find_primary() {
-    PRIMARY_CONTAINER= PRIMARY_ADDRESS=
+    PRIMARY_CONTAINER= PRIMARY_NAME= PRIMARY_ADDRESS=
     _filters=
     for _label in $STACK_LABELS; do _filters="$_filters --filter label=$_label"; done
-    # shellcheck disable=SC2086
-    _nodes=$(docker ps $_filters --filter label=pg-replication.role=node \
-        --format '{{.Names}}:{{.Label "pg-replication.address"}}')
+    if [ -n "${PEERS:-}" ]; then
+        _nodes=$(for _p in $PEERS; do printf '%s\n' "$_p" | cut -d'|' -f2,1,4 | awk -F'|' '{ print $2 ":" $1 ":" $3 }'; done)
+    else
+        # shellcheck disable=SC2086
+        _nodes=$(docker ps $_filters --filter label=pg-replication.role=node \
+            --format '{{.Names}}:{{.Label "pg-replication.node"}}:{{.Label "pg-replication.address"}}')
+    fi
     for _node in $_nodes; do
         if [ "$(node_sql "${_node%%:*}" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
             [ -z "$PRIMARY_CONTAINER" ] ||
                 fail "two nodes run as primary: $PRIMARY_CONTAINER and ${_node%%:*}; stop one of them first"
-            PRIMARY_CONTAINER=${_node%%:*} PRIMARY_ADDRESS=${_node#*:}
+            PRIMARY_CONTAINER=${_node%%:*} PRIMARY_ADDRESS=${_node##*:}
+            PRIMARY_NAME=${_node#*:} PRIMARY_NAME=${PRIMARY_NAME%%:*}
         fi
     done
 }
 
 # node_containers: every node container of the stack, running or not.
 node_containers() {
+    if [ -n "${PEERS:-}" ]; then
+        for _p in $PEERS; do
+            _c=$(printf '%s' "$_p" | cut -d'|' -f2)
+            if dk "$_c" inspect "$_c" >/dev/null 2>&1; then printf '%s\n' "$_c"; fi
+        done
+        return 0
+    fi
     _filters=
     for _label in $STACK_LABELS; do _filters="$_filters --filter label=$_label"; done
     # shellcheck disable=SC2086

@@ -5,10 +5,11 @@
 #  - otherwise: a clone of whichever node is the primary now (found by label and
 #    pg_is_in_recovery), with pg_basebackup -R -Xs and a physical slot named after the node,
 #    from a throwaway container at the node's own address (the only address the primary
-#    accepts replication from for it). The password comes from the passfile the node's passfile
+#    accepts replication from for it); with the primary on another engine (PEERS), to its
+#    published address and port over TLS with verify-full. The password comes from the passfile the node's passfile
 #    command wrote into the volume; it never reaches argv or env.
 # This is the seed's create only: its update (node-seed-check.sh) never clones.
-# env: STACK_LABELS NETWORK IMAGE VOLUME NODE NODE_ADDRESS REPLICATION_USER HELPER_CONTAINER DOCKER_LABELS
+# env: STACK_LABELS NETWORK IMAGE VOLUME NODE NODE_ADDRESS REPLICATION_USER HELPER_CONTAINER DOCKER_LABELS [PEERS TLS_DIR]
 
 clone=$(cat <<'IN_CONTAINER'
 set -eu
@@ -21,7 +22,7 @@ staging=$root/pgdata.clone
 passfile=$root/replication.pgpass
 [ -s "$passfile" ] || { echo "no replication passfile at $passfile" >&2; exit 1; }
 rm -rf "$staging"
-conninfo="host=$PRIMARY_ADDRESS port=5432 user=$REPLICATION_USER application_name=$NODE passfile=$passfile"
+conninfo="$PRIMARY_ROUTE user=$REPLICATION_USER application_name=$NODE passfile=$passfile"
 if ! out=$(pg_basebackup -D "$staging" -R -X stream -C -S "$NODE" -c fast -d "$conninfo" 2>&1); then
     printf '%s\n' "$out" >&2
     rm -rf "$staging"
@@ -65,9 +66,12 @@ docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
 # A slot left by an attempt that failed after creating it would make --create-slot fail.
 primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
              WHERE slot_name = '$NODE' AND NOT active" >/dev/null
+primary_route=$(route "$NODE" "$PRIMARY_NAME" "$PRIMARY_ADDRESS")
+via=
+case $primary_route in *sslmode=*) via=", over TLS at ${primary_route%% sslrootcert=*}" ;; esac
 # shellcheck disable=SC2046
 docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network "$NETWORK" --ip "$NODE_ADDRESS" \
     --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
-    -e PRIMARY_ADDRESS="$PRIMARY_ADDRESS" -e REPLICATION_USER="$REPLICATION_USER" -e NODE="$NODE" \
+    -e PRIMARY_ROUTE="$primary_route" -e REPLICATION_USER="$REPLICATION_USER" -e NODE="$NODE" \
     --entrypoint /bin/sh "$IMAGE" -c "$clone"
-log "node $NODE: cloned $PRIMARY_CONTAINER ($PRIMARY_ADDRESS) into volume $VOLUME with slot $NODE"
+log "node $NODE: cloned $PRIMARY_CONTAINER ($PRIMARY_ADDRESS$via) into volume $VOLUME with slot $NODE"

@@ -33,7 +33,9 @@
 # container was started again, a standby that diverged) is brought in: pg_rewind (it says when no
 # rewind is needed), a fresh clone only when that fails, said in the output; its restart policy
 # is set back to unless-stopped.
-# env: NODES ("name:container:address:volume ...") PRIMARY SYNC_NAMES SYNC_COMMIT EXPECTED ("name=state ...")
+# Across Docker engines (PEERS, lib.sh) each docker call goes to the node's own engine and a node
+# follows a primary on another engine at its published address over TLS (route, lib.sh).
+# env: NODES ("name:container:address:volume ...") [PEERS] PRIMARY SYNC_NAMES SYNC_COMMIT EXPECTED ("name=state ...")
 #      MAX_LAG_BYTES REPLICATION_USER IMAGE NETWORK DOCKER_LABELS TIMEOUT [DOWN_NODES] [ALLOW_DATA_LOSS]
 
 PASSFILE=/var/lib/postgresql/data/replication.pgpass
@@ -52,13 +54,13 @@ field() {
 }
 names() { for _entry in $NODES; do printf '%s\n' "${_entry%%:*}"; done; }
 
-conninfo() { # conninfo PRIMARY_ADDRESS NODE
-    printf 'host=%s port=5432 user=%s application_name=%s passfile=%s' "$1" "$REPLICATION_USER" "$2" "$PASSFILE"
+conninfo() { # conninfo NODE: NODE's primary_conninfo for following the new primary (route, lib.sh)
+    printf '%s user=%s application_name=%s passfile=%s' "$(route "$1" "$new" "$na")" "$REPLICATION_USER" "$1" "$PASSFILE"
 }
 
 # up CONTAINER: running, not paused, and on the cluster network (a node cut off from it reaches nobody).
 up() {
-    [ "$(docker inspect -f "{{.State.Status}} {{if index .NetworkSettings.Networks \"$NETWORK\"}}on{{end}}" "$1" \
+    [ "$(dk "$1" inspect -f "{{.State.Status}} {{if index .NetworkSettings.Networks \"$NETWORK\"}}on{{end}}" "$1" \
         2>/dev/null)" = "running on" ]
 }
 # received CONTAINER: the furthest WAL a standby holds (what a promotion keeps).
@@ -86,13 +88,13 @@ follows() { # follows NAME
 # rewrite NAME: NAME's volume made a standby of the new primary (standby.signal, primary_conninfo
 # with the passfile, its slot, no commit policy), through a throwaway container without network.
 rewrite() {
-    docker run --rm $(docker_labels) --network none --user postgres -v "$(field "$1" 3):/var/lib/postgresql/data" \
+    dk "$(field "$1" 1)" run --rm $(docker_labels) --network none --user postgres -v "$(field "$1" 3):/var/lib/postgresql/data" \
         --entrypoint /bin/sh "$IMAGE" -c "
 set -eu
 cd $PGDATA_IN_VOLUME
 touch standby.signal
 grep -v -E '^(primary_conninfo|primary_slot_name|synchronous_standby_names|synchronous_commit) ' postgresql.auto.conf > auto.new || true
-printf \"primary_conninfo = '%s'\\nprimary_slot_name = '%s'\\n\" '$(conninfo "$na" "$1")' '$1' >> auto.new
+printf \"primary_conninfo = '%s'\\nprimary_slot_name = '%s'\\n\" '$(conninfo "$1")' '$1' >> auto.new
 mv auto.new postgresql.auto.conf"
 }
 
@@ -100,14 +102,14 @@ mv auto.new postgresql.auto.conf"
 # "start" after a clean switchover (nothing to rewind), "rewind" for a node that may have diverged.
 rejoin() {
     _n=$1 _c=$(field "$1" 1) _a=$(field "$1" 2) _v=$(field "$1" 3)
-    docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
+    dk "$_c" stop -t "$STOP_SECONDS" "$_c" >/dev/null
     if [ "$2" = start ]; then
         rewrite "$_n"
-        docker start "$_c" >/dev/null
+        dk "$_c" start "$_c" >/dev/null
         how="after its clean shutdown, without a rewind"
-        wait_for "$FOLLOW_SECONDS" follows "$_n" && docker update --restart=unless-stopped "$_c" >/dev/null && return 0
+        wait_for "$FOLLOW_SECONDS" follows "$_n" && dk "$_c" update --restart=unless-stopped "$_c" >/dev/null && return 0
         log "$_n does not follow $new after ${FOLLOW_SECONDS}s; rewinding it with pg_rewind"
-        docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
+        dk "$_c" stop -t "$STOP_SECONDS" "$_c" >/dev/null
     fi
     # pg_rewind reads the source's control file, which promotion updates only at its checkpoint.
     node_sql "$nc" "CHECKPOINT" >/dev/null
@@ -117,7 +119,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO "$REPLICATIO
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO "$REPLICATION_USER";
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "$REPLICATION_USER";
 SQL
-    _source="host=$na port=5432 user=$REPLICATION_USER dbname=postgres passfile=$PASSFILE"
+    _source="$(route "$_n" "$new" "$na") user=$REPLICATION_USER dbname=postgres passfile=$PASSFILE"
     # A killed node is rewound too: pg_rewind (13+) first finishes its crash recovery in single-user
     # mode, which refuses standby.signal (a single-user server takes no connections), and rewrite
     # puts the signal back whatever happens. The killed server's postmaster.pid names PID 1, which
@@ -127,33 +129,33 @@ SQL
     # wal_log_hints (on there from the first start) goes into postgresql.auto.conf as well, or
     # the control file it leaves would say off and pg_rewind would refuse the target.
     _rc=0
-    _out=$(docker run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
+    _out=$(dk "$_c" run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
         -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "
         cd $PGDATA_IN_VOLUME && rm -f standby.signal postmaster.pid &&
         { grep -q '^wal_log_hints' postgresql.auto.conf || echo \"wal_log_hints = 'on'\" >> postgresql.auto.conf; } &&
         exec pg_rewind --target-pgdata=$PGDATA_IN_VOLUME --source-server='$_source'" 2>&1) || _rc=$?
     rewrite "$_n"
-    if [ "$_rc" -eq 0 ] && docker start "$_c" >/dev/null && wait_for "$FOLLOW_SECONDS" follows "$_n"; then
-        docker update --restart=unless-stopped "$_c" >/dev/null
+    if [ "$_rc" -eq 0 ] && dk "$_c" start "$_c" >/dev/null && wait_for "$FOLLOW_SECONDS" follows "$_n"; then
+        dk "$_c" update --restart=unless-stopped "$_c" >/dev/null
         _said=$(printf '%s\n' "$_out" | grep -E 'diverged at|no rewind required' | sed 's/^.*pg_rewind: //' | head -n 1)
         how="after pg_rewind (${_said:-rewound})"
         return 0
     fi
     printf '%s\n' "$_out" >&2
     log "pg_rewind did not bring $_n back; LAST RESORT: $_n is cloned afresh from $new (its data is replaced)"
-    docker stop -t "$STOP_SECONDS" "$_c" >/dev/null
+    dk "$_c" stop -t "$STOP_SECONDS" "$_c" >/dev/null
     node_sql "$nc" "SELECT pg_drop_replication_slot('$_n') FROM pg_replication_slots WHERE slot_name = '$_n' AND NOT active" >/dev/null
-    docker run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
+    dk "$_c" run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
         -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "
 set -eu
 rm -rf $PGDATA_IN_VOLUME.clone
-pg_basebackup -D $PGDATA_IN_VOLUME.clone -X stream -C -S $_n -c fast -d '$(conninfo "$na" "$_n")'
+pg_basebackup -D $PGDATA_IN_VOLUME.clone -X stream -C -S $_n -c fast -d '$(conninfo "$_n")'
 rm -rf $PGDATA_IN_VOLUME
 mv $PGDATA_IN_VOLUME.clone $PGDATA_IN_VOLUME" >&2
     rewrite "$_n"
-    docker start "$_c" >/dev/null
+    dk "$_c" start "$_c" >/dev/null
     wait_for "$TIMEOUT" follows "$_n" || fail "$_n does not follow $new even after a fresh clone"
-    docker update --restart=unless-stopped "$_c" >/dev/null
+    dk "$_c" update --restart=unless-stopped "$_c" >/dev/null
     how="after a FRESH CLONE (last resort)"
 }
 
@@ -186,7 +188,7 @@ repoint() {
             continue
         fi
         node_sql "$container" >/dev/null <<SQL
-ALTER SYSTEM SET primary_conninfo = '$(conninfo "$na" "$name")';
+ALTER SYSTEM SET primary_conninfo = '$(conninfo "$name")';
 ALTER SYSTEM SET primary_slot_name = '$name';
 SELECT pg_reload_conf();
 SQL
@@ -202,8 +204,9 @@ switchover() {
         fail "switchover refused: replay on $new is paused (SELECT pg_wal_replay_resume() on it, then run up again)"
     receiver=$(node_sql "$nc" "SELECT status || ' ' || coalesce(sender_host, '') || ' ' || received_tli FROM pg_stat_wal_receiver")
     set -- $receiver
-    [ "${1:-}" = streaming ] && [ "${2:-}" = "$oa" ] ||
-        fail "switchover refused: $new is not streaming from $old ($oa): its WAL receiver reports '${receiver:-none}'"
+    from_host=$(route "$new" "$old" "$oa" | sed 's/^host=\([^ ]*\).*/\1/')
+    [ "${1:-}" = streaming ] && [ "${2:-}" = "$from_host" ] ||
+        fail "switchover refused: $new is not streaming from $old ($from_host): its WAL receiver reports '${receiver:-none}'"
     tli=$(node_sql "$oc" "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
     [ "$3" = "$tli" ] || fail "switchover refused: $new is on timeline $3, $old on timeline $tli"
     replayed=$(node_sql "$nc" "SELECT pg_last_wal_replay_lsn()")
@@ -215,18 +218,18 @@ switchover() {
     prepare_target
 
     # 3. the old primary stopped cleanly; the target replays its shutdown checkpoint.
-    docker stop -t "$STOP_SECONDS" "$oc" >/dev/null
-    control=$(docker run --rm $(docker_labels) --network none --user postgres -v "$ov:/var/lib/postgresql/data:ro" \
+    dk "$oc" stop -t "$STOP_SECONDS" "$oc" >/dev/null
+    control=$(dk "$oc" run --rm $(docker_labels) --network none --user postgres -v "$ov:/var/lib/postgresql/data:ro" \
         --entrypoint pg_controldata "$IMAGE" "$PGDATA_IN_VOLUME")
     state=$(printf '%s\n' "$control" | sed -n 's/^Database cluster state: *//p')
     checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *//p')
     if [ "$state" != "shut down" ]; then
-        docker start "$oc" >/dev/null
+        dk "$oc" start "$oc" >/dev/null
         fail "switchover aborted: $old did not shut down cleanly (cluster state '$state'); it was started again as primary"
     fi
     has_checkpoint() { [ "$(node_sql "$nc" "SELECT pg_last_wal_replay_lsn() > '$checkpoint'::pg_lsn")" = t ]; }
     if ! wait_for "$TIMEOUT" has_checkpoint; then
-        docker start "$oc" >/dev/null
+        dk "$oc" start "$oc" >/dev/null
         fail "switchover aborted: $new did not replay $old's shutdown checkpoint $checkpoint within ${TIMEOUT}s" \
             "(replayed: $(node_sql "$nc" "SELECT pg_last_wal_replay_lsn()")); $old was started again as primary"
     fi
@@ -246,17 +249,17 @@ switchover() {
 # too: unpausing it would let it take writes), and its volume says standby of the new primary.
 fence() {
     _c=$(field "$1" 1) _v=$(field "$1" 3)
-    if docker inspect "$_c" >/dev/null 2>&1; then
-        docker update --restart=no "$_c" >/dev/null
+    if dk "$_c" inspect "$_c" >/dev/null 2>&1; then
+        dk "$_c" update --restart=no "$_c" >/dev/null
         # Killed, not stopped: a server cut off from its standbys would hold a clean shutdown until its
         # walsenders gave up, and the node diverged anyway (it is rewound when it comes back).
-        case $(docker inspect -f '{{.State.Status}}' "$_c") in
-            paused | restarting | running) docker kill "$_c" >/dev/null ;;
+        case $(dk "$_c" inspect -f '{{.State.Status}}' "$_c") in
+            paused | restarting | running) dk "$_c" kill "$_c" >/dev/null ;;
         esac
-        _seen=$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}' "$_c")
+        _seen=$(dk "$_c" inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}' "$_c")
         [ "$_seen" = "no false" ] || fail "$1 ($_c) could not be fenced (restart policy, running: $_seen); nothing was promoted"
     fi
-    if docker volume inspect "$_v" >/dev/null 2>&1; then
+    if dk "$_c" volume inspect "$_v" >/dev/null 2>&1; then
         rewrite "$1" || fail "$1's volume $_v could not be rewritten as a standby of $new; nothing was promoted"
     fi
     log "$1 fenced: restart policy no, stopped, its volume a standby of $new"
@@ -314,7 +317,7 @@ for name in $(names); do
     if ! up "$container"; then
         # A fenced node that is stopped on the cluster network (killed, or its fault undone) is back:
         # it is rewound now. One still paused or cut off waits for the up after its fault is undone.
-        seen=$(docker inspect -f "{{.HostConfig.RestartPolicy.Name}} {{.State.Status}} {{if index .NetworkSettings.Networks \"$NETWORK\"}}on{{end}}" \
+        seen=$(dk "$container" inspect -f "{{.HostConfig.RestartPolicy.Name}} {{.State.Status}} {{if index .NetworkSettings.Networks \"$NETWORK\"}}on{{end}}" \
             "$container" 2>/dev/null) || seen=
         case $seen in
             "no exited on" | "no created on") ;;
@@ -330,8 +333,8 @@ for name in $(names); do
     fi
     if wait_for "${JOIN_CHECK_SECONDS:-10}" follows "$name"; then
         # A fenced node that followed by itself once started (it had not diverged) is ordinary again.
-        if [ "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$container")" = no ]; then
-            docker update --restart=unless-stopped "$container" >/dev/null
+        if [ "$(dk "$container" inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$container")" = no ]; then
+            dk "$container" update --restart=unless-stopped "$container" >/dev/null
             log "$name follows $new; its restart policy is unless-stopped again"
             changed=1
         fi

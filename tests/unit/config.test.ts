@@ -141,7 +141,29 @@ describe("validation names the key, the value and what is allowed", () => {
     test("duplicate addresses", () => rejects(with_({ ...S1, address: "172.18.0.101" }),
         'pg-replication:nodes[1].address = "172.18.0.101" is not allowed: address already used by pg-replication:nodes[0].address; each node needs its own'));
     test("duplicate host ports", () => rejects(with_(S1, { ...S2, port: 5433 }),
-        "pg-replication:nodes[2].port = 5433 is not allowed: host port already used by pg-replication:nodes[1].port; each node needs its own"));
+        "pg-replication:nodes[2].port = 5433 is not allowed: host port already used by pg-replication:nodes[1].port on the same Docker engine (unix:///var/run/docker.sock); each node on an engine needs its own"));
+    test("nodes on several engines: the same port on two engines is fine, and each node has its host address", () => {
+        const cfg = validateConfig(raw({
+            nodes: [{ ...P1, host: "unix:///run/a.sock", hostAddress: "10.0.0.11" },
+                { ...S1, port: 5432, host: "ssh://pg@10.0.0.12", hostAddress: "10.0.0.12" }],
+            primary: "pg1",
+        }), ctx);
+        assert.deepEqual(cfg.nodes.map((n) => [n.host, n.hostAddress, n.port]),
+            [["unix:///run/a.sock", "10.0.0.11", 5432], ["ssh://pg@10.0.0.12", "10.0.0.12", 5432]]);
+    });
+    test("two nodes on one engine with the same port", () => rejects(
+        with_({ ...S1, port: 5432, host: "unix:///var/run/docker.sock" }),
+        "pg-replication:nodes[1].port = 5432 is not allowed: host port already used by pg-replication:nodes[0].port on the same Docker engine (unix:///var/run/docker.sock); each node on an engine needs its own"));
+    test("a node on another engine needs host addresses for every node", () => assert.deepEqual(
+        problems(with_({ ...S1, host: "tcp://10.0.0.12:2375" })), [
+            "pg-replication:nodes[0].hostAddress = null is not allowed: the nodes run on more than one Docker engine, so pg1 needs the address of its engine's host (unix:///var/run/docker.sock) that the other nodes reach it at",
+            "pg-replication:nodes[1].hostAddress = null is not allowed: the nodes run on more than one Docker engine, so standby1 needs the address of its engine's host (tcp://10.0.0.12:2375) that the other nodes reach it at",
+        ]));
+    test("an engine that is not a docker host form", () => rejects(with_({ ...S1, host: "10.0.0.12" }),
+        'pg-replication:nodes[1].host = "10.0.0.12" is not allowed: expected a Docker engine as the docker provider takes it: unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://USER@HOST'));
+    test("a host address that is not the engine's host", () => rejects(
+        { nodes: [{ ...P1, hostAddress: "10.0.0.11" }, { ...S1, host: "tcp://10.0.0.12:2375", hostAddress: "10.0.0.13" }], primary: "pg1" },
+        'pg-replication:nodes[1].hostAddress = "10.0.0.13" is not allowed: the node\'s engine tcp://10.0.0.12:2375 is on 10.0.0.12, so its ports are published there: expected 10.0.0.12'));
     test("port out of range", () => rejects({ nodes: [{ ...P1, port: "70000" }] },
         'pg-replication:nodes[0].port = "70000" is not allowed: expected a whole number from 1 to 65535'));
     test("port that is not a number", () => rejects(with_({ ...S1, port: "fast" }),
@@ -149,7 +171,7 @@ describe("validation names the key, the value and what is allowed", () => {
     test("node without a port", () => rejects(with_({ name: "standby1", address: "172.18.0.102" }),
         "pg-replication:nodes[1].port = null is not allowed: expected a whole number from 1 to 65535"));
     test("node field that does not exist", () => rejects(with_({ ...S1, ip: "x" }),
-        'pg-replication:nodes[1].ip = "x" is not allowed: unknown field; a node has name, address, port'));
+        'pg-replication:nodes[1].ip = "x" is not allowed: unknown field; a node has name, address, port, host, hostAddress'));
     test("node name that cannot be a slot name", () => rejects(with_({ ...S1, name: "Standby-1" }),
         'pg-replication:nodes[1].name = "Standby-1" is not allowed: expected 1 to 31 characters of a-z, 0-9, \'_\', ' +
         "starting with a letter (it is also the replication slot name and the container name's suffix)"));

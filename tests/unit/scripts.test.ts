@@ -90,7 +90,7 @@ function runScript(text: string, env: Record<string, string>, opts: { stdin?: st
 }
 
 const SCRIPTS = ["node-ready.sh", "superuser-password.sh", "node-access.sh", "node-passfile.sh", "node-seed.sh",
-    "node-seed-check.sh", "node-drop-slot.sh", "topology.sh", "sync-policy.sh", "sync-policy-reset.sh"];
+    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "topology.sh", "sync-policy.sh", "sync-policy-reset.sh"];
 
 const helperEnv = {
     IMAGE: "postgres:13", VOLUME: "pg-standby1-data", NODE: "standby1",
@@ -176,7 +176,7 @@ describe("command scripts", () => {
     });
 
     test("the seed clones the node that answers as primary, from the node's own address", () => {
-        const res = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:172.18.0.101" });
+        const res = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:pg1:172.18.0.101" });
         assert.equal(res.status, 0, res.stderr);
         assert.ok(res.argv.some((a) => /^ps --filter label=pg-replication\.project=p --filter label=pg-replication\.stack=s --filter label=pg-replication\.role=node /.test(a)),
             res.argv.join("\n"));
@@ -185,7 +185,9 @@ describe("command scripts", () => {
         assert.match(run, /--network pgnet --ip 172\.18\.0\.102 --user postgres -v pg-standby1-data:\/var\/lib\/postgresql\/data /);
         assert.match(run, /pg_basebackup -D "\$staging" -R -X stream -C -S "\$NODE" -c fast/);
         const envs = [...run.matchAll(/ -e (\S+)/g)].map((m) => m[1]);
-        assert.deepEqual(envs, ["PRIMARY_ADDRESS=172.18.0.101", "REPLICATION_USER=repuser", "NODE=standby1"]);
+        assert.deepEqual(envs, ["PRIMARY_ROUTE=host=172.18.0.101", "REPLICATION_USER=repuser", "NODE=standby1"]);
+        // One engine: over the bridge to the primary's cluster address, no TLS.
+        assert.match(run, / -e PRIMARY_ROUTE=host=172\.18\.0\.101 port=5432 -e /);
         assert.match(res.stderr, /node standby1: cloned pg-pg1 \(172\.18\.0\.101\) into volume pg-standby1-data with slot standby1/);
     });
 
@@ -201,14 +203,14 @@ describe("command scripts", () => {
     });
 
     test("the seed refuses when nodes exist but none runs as primary", () => {
-        const res = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:172.18.0.101",
+        const res = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:pg1:172.18.0.101",
             FAKE_RECOVERY: "t" });
         assert.notEqual(res.status, 0);
-        assert.match(res.stderr, /node standby1: no node runs as primary to clone from \(nodes: pg-pg1:172\.18\.0\.101\)/);
+        assert.match(res.stderr, /node standby1: no node runs as primary to clone from \(nodes: pg-pg1:pg1:172\.18\.0\.101\)/);
     });
 
     test("the seed refuses a volume a container uses", () => {
-        const res = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:172.18.0.101",
+        const res = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:pg1:172.18.0.101",
             FAKE_VOLUME_USERS: "pg-standby1" });
         assert.notEqual(res.status, 0);
         assert.match(res.stderr, /volume pg-standby1-data is in use by pg-standby1; a node is cloned only into a volume no container uses/);
@@ -237,7 +239,7 @@ describe("command scripts", () => {
 
     test("a removed node's slot is dropped on whichever node answers as primary", () => {
         const res = runScript(script("node-drop-slot.sh"), {
-            STACK_LABELS: "pg-replication.stack=s", NODE: "standby1", HELPER_CONTAINER: "pg-standby1-seed", FAKE_NODES: "pg-pg2:172.18.0.102",
+            STACK_LABELS: "pg-replication.stack=s", NODE: "standby1", HELPER_CONTAINER: "pg-standby1-seed", FAKE_NODES: "pg-pg2:pg2:172.18.0.102",
         }, { reply: "0\n" });
         assert.equal(res.status, 0, res.stderr);
         assert.ok(res.stdins.some((x) => /SELECT pg_drop_replication_slot\(slot_name\) FROM pg_replication_slots WHERE slot_name = 'standby1'/.test(x)));
@@ -277,8 +279,12 @@ describe("on success a script prints nothing on stdout and one summary line on s
             NODE_CONTAINER: "pg-pg1", REPLICATION_USER: "repuser", NODE_ADDRESSES: "172.18.0.101 172.18.0.102",
             WAL_KEEP_SIZE: "128MB", MAX_SLOT_WAL_KEEP_SIZE: "1GB",
         }, {}, /^pg-pg1: replication allowed for repuser from: 172\.18\.0\.101 172\.18\.0\.102$/],
+        ["node-tls.sh", { ...helperEnv, TLS_DIR: "/var/lib/postgresql/data/tls" },
+            { stdin: "-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nc\n-----END CERTIFICATE-----\n" +
+                "-----BEGIN CERTIFICATE-----\na\n-----END CERTIFICATE-----\n" },
+            /^node standby1: TLS key, certificate and CA written to volume pg-standby1-data$/],
         ["node-passfile.sh", helperEnv, { stdin: PASSLINE }, /^node standby1: replication passfile written to volume pg-standby1-data$/],
-        ["node-seed.sh", { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:172.18.0.101" }, {},
+        ["node-seed.sh", { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:pg1:172.18.0.101" }, {},
             /^node standby1: cloned pg-pg1 \(172\.18\.0\.101\) into volume pg-standby1-data with slot standby1$/],
         ["node-seed-check.sh", helperEnv, {}, /^node standby1: the seed's inputs changed; its data in pg-standby1-data is kept$/],
         ["topology.sh", { ...topologyEnv, NODES: "pg1:pg-pg1:172.18.0.101:pg-pg1-data", EXPECTED: "" }, {},
@@ -287,7 +293,7 @@ describe("on success a script prints nothing on stdout and one summary line on s
             { reply: "streaming/async\n" }, /^commit policy applied \(synchronous_standby_names='', synchronous_commit=on\); standbys: standby1=async$/],
         ["sync-policy-reset.sh", { PRIMARY_CONTAINER: "pg-primary" }, {}, /^commit policy on pg-primary reset to asynchronous$/],
         ["node-drop-slot.sh", { STACK_LABELS: "pg-replication.stack=s", NODE: "standby1", HELPER_CONTAINER: "pg-standby1-seed",
-            FAKE_NODES: "pg-pg1:172.18.0.101" }, { reply: "0\n" }, /^dropped replication slot standby1 on pg-pg1$/],
+            FAKE_NODES: "pg-pg1:pg1:172.18.0.101" }, { reply: "0\n" }, /^dropped replication slot standby1 on pg-pg1$/],
     ];
     test("every script has a case here", () => {
         assert.deepEqual(cases.map(([file]) => file).sort(), [...SCRIPTS].sort());

@@ -159,7 +159,7 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         });
         assert.equal(topology.inputs.triggers, undefined, "a change is an update (a switchover), never a replacement");
         assert.deepEqual(topology.dependsOn, ["cluster-pg1"]);
-        assert.match(topology.inputs.create, /docker stop -t "\$STOP_SECONDS"/);
+        assert.match(topology.inputs.create, /dk "\$oc" stop -t "\$STOP_SECONDS"/);
         assert.match(topology.inputs.create, /pg_promote/);
         assert.deepEqual(run.get("Command", "cluster-set-superuser-password").dependsOn, ["cluster-topology"]);
         assert.ok(run.get("pulumi:providers:postgresql", "cluster-sql").dataDeps.includes("cluster-set-superuser-password"));
@@ -217,7 +217,7 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         });
         assert.deepEqual({ ...out.nodes.pg2, connectionString: undefined, containerName: await outputValue(out.nodes.pg2.containerName) }, {
             name: "pg2", host: "127.0.0.1", port: 5433, address: "172.18.0.102", containerName: "pg-replication-dev-pg2",
-            role: "standby", syncState: "async", connectionString: undefined,
+            engine: "unix:///var/run/docker.sock", role: "standby", syncState: "async", connectionString: undefined,
         });
         assert.equal(out.nodes.pg1.role, "primary");
         assert.equal(out.nodes.pg1.syncState, undefined);

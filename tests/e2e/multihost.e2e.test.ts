@@ -1,0 +1,128 @@
+// Nodes on three Docker engines of our own (tests/support/hosts.ts: a network namespace each, with
+// its own dockerd and address), through the real engine: up of a primary and two standbys with
+// the tutorial's checks from outside; replication across hosts over TLS (pg_stat_ssl) and a
+// standby given another CA refused; a switchover to another host.
+// Hosts 10.231.5.11-13, cluster subnet 172.28.45.0/24 on each engine, ports 58540-58542.
+
+import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { createHostSet, HostSet, TestHost } from "../support/hosts";
+import { e2eStack, E2EStack, eventually, log, rows } from "./harness";
+
+const TIMEOUT = 20 * 60 * 1000;
+const NET = 45;
+const PORT = 58540;
+
+function plan(hosts: readonly TestHost[], primary: string) {
+    return {
+        image: "postgres:13",
+        subnet: `172.28.${NET}.0/24`,
+        nodes: hosts.map((h, i) => ({
+            name: `pg${i + 1}`, address: `172.28.${NET}.${101 + i}`, port: PORT + i, host: h.dockerHost, hostAddress: h.address,
+        })),
+        primary,
+        readyTimeoutSeconds: "60",
+    };
+}
+
+/** Each standby's replication connection as the primary sees it: state, source address and whether it is TLS. */
+async function replication(url: string): Promise<Record<string, string>> {
+    const found = await rows(url, `SELECT r.application_name, r.state, host(r.client_addr) AS addr, s.ssl, s.version
+        FROM pg_stat_replication r JOIN pg_stat_ssl s ON s.pid = r.pid ORDER BY 1`);
+    return Object.fromEntries(found.map((r) => [r.application_name, `${r.state} ${r.addr} ssl=${r.ssl}${r.ssl ? ` ${r.version}` : ""}`]));
+}
+
+describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { timeout: TIMEOUT }, () => {
+    let set: HostSet;
+    let s: E2EStack;
+    const container = (i: number) => `pg-replication-${s.name}-pg${i + 1}`;
+
+    before(async () => {
+        set = await createHostSet({ set: "e2e", subnet: 5, count: 3, images: ["postgres:13"] });
+        s = await e2eStack("e2e-hosts", plan(set.hosts, "pg1"));
+    });
+    after(async () => {
+        try {
+            await s?.destroyAndRemove();
+        } finally {
+            await set?.teardown();
+        }
+    });
+
+    test("up: pg1 on host 1, pg2 and pg3 streaming from it on hosts 2 and 3; the tutorial's checks from outside", async () => {
+        await s.up();
+        const out = await s.outputs();
+        assert.deepEqual(Object.values(out.nodes).map((n: any) => [n.name, n.host, n.port, n.role]), [
+            ["pg1", set.hosts[0].address, PORT, "primary"],
+            ["pg2", set.hosts[1].address, PORT + 1, "standby"],
+            ["pg3", set.hosts[2].address, PORT + 2, "standby"],
+        ]);
+        set.hosts.forEach((h, i) => assert.equal(h.docker("inspect", "-f", "{{.State.Running}}", container(i)), "true"));
+        const primary = out.nodes.pg1.connectionString;
+        await rows(primary, "CREATE TABLE tutorial (id int primary key, note text)");
+        await rows(primary, "INSERT INTO tutorial SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        for (const name of ["pg2", "pg3"]) {
+            const seen = await eventually(30, () => rows(out.nodes[name].connectionString, "SELECT count(*)::int AS n FROM tutorial"),
+                (r) => r[0].n === 100);
+            assert.equal(seen[0].n, 100);
+            await assert.rejects(rows(out.nodes[name].connectionString, "INSERT INTO tutorial VALUES (999, 'x')"),
+                /read-only transaction/);
+        }
+        // A second up changes nothing.
+        await s.preview(true);
+    });
+
+    test("TLS on the replication connections, from each standby's host address", async () => {
+        const out = await s.outputs();
+        const seen = await replication(out.nodes.pg1.connectionString);
+        log(`replication on pg1: ${JSON.stringify(seen)}`);
+        assert.match(seen.pg2, new RegExp(`^streaming ${set.hosts[1].address.replace(/\./g, "\\.")} ssl=true TLSv1\\.[23]$`));
+        assert.match(seen.pg3, new RegExp(`^streaming ${set.hosts[2].address.replace(/\./g, "\\.")} ssl=true TLSv1\\.[23]$`));
+        const conninfo = await rows(out.nodes.pg2.connectionString, "SHOW primary_conninfo");
+        assert.match(conninfo[0].primary_conninfo, new RegExp(`host=${set.hosts[0].address} port=${PORT} sslmode=verify-full`));
+    });
+
+    test("a standby given another CA is refused: it does not stream until its CA is back", async () => {
+        const out = await s.outputs();
+        const h = set.hosts[2];
+        const ca = "/var/lib/postgresql/data/tls/ca.crt";
+        const original = h.docker("exec", "-u", "postgres", container(2), "cat", ca);
+        const other = h.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "postgres:13", "-c",
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=other -days 1 2>/dev/null");
+        assert.match(other, /BEGIN CERTIFICATE/);
+        const writeCa = (pem: string) => h.docker("exec", "-u", "postgres", container(2), "sh", "-c",
+            `printf '%s\\n' '${pem}' > ${ca}`);
+        const kick = () => rows(out.nodes.pg1.connectionString,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'pg3'");
+        try {
+            writeCa(other);
+            await kick();
+            await new Promise((r) => setTimeout(r, 12_000));
+            const seen = await replication(out.nodes.pg1.connectionString);
+            assert.equal(seen.pg3, undefined, `pg3 still streams with another CA: ${seen.pg3}`);
+            // The server logs on stderr.
+            const logText = execFileSync("sh", ["-c", `docker logs --since 60s ${container(2)} 2>&1`],
+                { env: { ...process.env, DOCKER_HOST: h.dockerHost }, encoding: "utf8" });
+            assert.match(logText, /certificate verify failed/);
+        } finally {
+            writeCa(original);
+        }
+        await eventually(30, () => replication(out.nodes.pg1.connectionString), (r) => /^streaming .* ssl=true/.test(r.pg3 ?? ""));
+    });
+
+    test("switchover to pg2 on host 2: pg1 and pg3 follow it over TLS", async () => {
+        await s.setConfig({ primary: "pg2" });
+        await s.up();
+        const out = await s.outputs();
+        const recovery = await rows(out.nodes.pg2.connectionString, "SELECT pg_is_in_recovery() AS r");
+        assert.equal(recovery[0].r, false);
+        const seen = await eventually(60, () => replication(out.nodes.pg2.connectionString),
+            (r) => /^streaming .* ssl=true/.test(r.pg1 ?? "") && /^streaming .* ssl=true/.test(r.pg3 ?? ""));
+        log(`replication on pg2: ${JSON.stringify(seen)}`);
+        const count = await rows(out.nodes.pg1.connectionString, "SELECT count(*)::int AS n FROM tutorial");
+        assert.equal(count[0].n, 100);
+        await rows(out.nodes.pg2.connectionString, "INSERT INTO tutorial VALUES (101, 'after the switchover')");
+        await eventually(30, () => rows(out.nodes.pg3.connectionString, "SELECT count(*)::int AS n FROM tutorial"), (r) => r[0].n === 101);
+    });
+});
