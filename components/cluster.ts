@@ -191,7 +191,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 image: on(spec).image.name,
                 networkName: on(spec).network.name,
                 dockerHost: engineOf(spec),
-                bindAddress: spans ? spec.hostAddress! : args.bindAddress,
+                // A node with a host address is published there: that is where others reach it.
+                bindAddress: spec.hostAddress ?? args.bindAddress,
             },
             replicationSources: sources(spec),
             tls: ca ? { ...ca.certificates[spec.name], ca: ca.caCert } : undefined,

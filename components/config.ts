@@ -24,8 +24,8 @@ export interface NodeSpec {
      */
     readonly host?: string;
     /**
-     * The address of its engine's host that its port is published on and that other nodes and
-     * clients reach it at; needed once the nodes span more than one engine.
+     * The address of its engine's host that its port is published on (instead of bindAddress) and
+     * that other nodes and clients reach it at; needed once the nodes span more than one engine.
      */
     readonly hostAddress?: string;
 }

@@ -133,7 +133,7 @@ export function byEngine(cfg: ClusterConfig): OnEngine[] {
             };
             groups.set(host, group);
         }
-        group.nodes.push({ index, port: n.port, bind: spans ? n.hostAddress! : cfg.bindAddress });
+        group.nodes.push({ index, port: n.port, bind: n.hostAddress ?? cfg.bindAddress });
     });
     return [...groups.values()];
 }
@@ -191,7 +191,7 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
     }
     if (group.tryHere) {
         // A port the stack's own container holds is busy on purpose; anything else listening is not.
-        for (const { key, port } of wanted.filter((w) => !held.has(w.port))) {
+        for (const { key, port } of wanted.filter((w) => !held.has(w.port) && w.bind === cfg.bindAddress)) {
             const code = await tryListen(cfg.bindAddress, port);
             if (code === "EADDRINUSE") {
                 bad(key, port, `${cfg.bindAddress}:${port} is in use on this machine (a program other than Docker ` +
