@@ -249,6 +249,13 @@ switchover() {
 # too: unpausing it would let it take writes), and its volume says standby of the new primary.
 fence() {
     _c=$(field "$1" 1) _v=$(field "$1" 3)
+    # An engine that does not answer cannot be told anything: with its host back, the node would
+    # restart (unless-stopped) as a second primary. So no promotion without the fence.
+    _e=$(peer_field 2 "$_c" 3) || _e=${DOCKER_HOST:-}
+    if ! DOCKER_HOST=$_e timeout 15 docker version >/dev/null 2>&1; then
+        fail "failover refused: the Docker engine of $1 (${_e:-the default engine}) does not answer, so $1 cannot" \
+            "be fenced and could come back as a second primary; nothing was promoted. Bring that engine back and run up again."
+    fi
     if dk "$_c" inspect "$_c" >/dev/null 2>&1; then
         dk "$_c" update --restart=no "$_c" >/dev/null
         # Killed, not stopped: a server cut off from its standbys would hold a clean shutdown until its

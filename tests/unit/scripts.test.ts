@@ -22,9 +22,11 @@ const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
 case "$1" in
+  version) [ -z "\${FAKE_ENGINE_DOWN:-}" ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; } ;;
   inspect) case "$*" in
              *Health*) echo "\${FAKE_HEALTH:-healthy}" ;;
              *State.Status*Networks*) echo "\${FAKE_UP:-running on}" ;;
+             *RestartPolicy.Name*State.Running*) echo "no false" ;;
              *State.Status*) echo "\${FAKE_STATE:-running}" ;;
              *) echo true ;;
            esac ;;
@@ -259,6 +261,21 @@ describe("command scripts", () => {
         // Both fake nodes answer "f": two primaries.
         assert.notEqual(res.status, 0);
         assert.match(res.stderr, /more than one node runs as primary: pg1 pg2/);
+    });
+
+    test("fencing refuses when the node's engine does not answer: no promotion without the fence", () => {
+        // fence() from topology.sh itself, with lib.sh, run on its own (the failover calls it before promote).
+        const text = script("topology.sh");
+        const fence = /^fence\(\) \{\n[\s\S]*?\n\}\n/m.exec(text)![0];
+        const lib = text.slice(0, text.indexOf("PASSFILE="));
+        const body = `${lib}\nfield() { case $2 in 1) echo pg-pg1 ;; 3) echo pg-pg1-data ;; esac; }\nrewrite() { :; }\nnew=pg2\n${fence}\nfence pg1\n`;
+        const down = runScript(body, { FAKE_ENGINE_DOWN: "1", DOCKER_HOST: "tcp://10.0.0.9:2376" });
+        assert.notEqual(down.status, 0);
+        assert.match(down.stderr, /failover refused: the Docker engine of pg1 \(tcp:\/\/10\.0\.0\.9:2376\) does not answer, so pg1 cannot be fenced/);
+        assert.deepEqual(down.argv, ["version"], "nothing else was tried");
+        const up = runScript(body, {});
+        assert.equal(up.status, 0, up.stderr);
+        assert.ok(up.argv.some((a) => /^update --restart=no pg-pg1$/.test(a)), up.argv.join("\n"));
     });
 
     test("topology refuses a failover to a target that is down, before fencing or stopping anything", () => {
