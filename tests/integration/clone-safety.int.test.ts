@@ -1,9 +1,10 @@
-// F1 for real: the standby clone's scripts, including the part that runs inside the container,
-// on a real PostgreSQL 13 primary and a real volume holding a real cloned cluster. Proves that a
-// password change (the passfile command) and any other change of the clone (its update) leave
-// the standby's data in place and that it streams with the new password, that a clone that
-// cannot reach the primary never deletes a cluster, that a half-finished clone is cleaned, and
-// that the old code's update path (PASSFILE_ONLY never exported) deleted the data directory.
+// F1 for real: a node's seed scripts (node-passfile.sh, node-seed.sh, node-seed-check.sh),
+// including the part that runs inside the container, on a real PostgreSQL 13 primary and a real
+// volume holding a real cloned cluster. Proves that a password change (the passfile command) and
+// any other change of the seed (its update) leave the standby's data in place and that it streams
+// with the new password, that a seed never clones into a volume that holds a cluster or that a
+// container uses, that a half-finished clone is cleaned, and that the old code's update path
+// (PASSFILE_ONLY never exported) deleted the data directory.
 // Everything carries pg-replication.stack=clone-safety-int and is removed in `after`.
 
 import * as assert from "node:assert/strict";
@@ -21,15 +22,22 @@ const PRIMARY_ADDRESS = "172.28.41.101";
 const STANDBY = "pg-replication-clone-safety-standby1";
 const STANDBY_ADDRESS = "172.28.41.102";
 const VOLUME = "pg-replication-clone-safety-standby1-data";
+const STANDBY2_ADDRESS = "172.28.41.103";
+const VOLUME2 = "pg-replication-clone-safety-standby2-data";
 const IMAGE = "postgres:13";
 const TIMEOUT = 10 * 60 * 1000;
 
-const helperEnv = { IMAGE, VOLUME, SLOT: "standby1", DOCKER_LABELS: `${LABEL} pg-replication.role=clone` };
-const cloneEnv = {
-    ...helperEnv, PRIMARY_CONTAINER: PRIMARY, PRIMARY_ADDRESS, NETWORK: NET, STANDBY_ADDRESS,
-    REPLICATION_USER: "repuser", HELPER_CONTAINER: "pg-replication-clone-safety-standby1-clone",
+const helperEnv = { IMAGE, VOLUME, NODE: "standby1", DOCKER_LABELS: `${LABEL} pg-replication.role=seed` };
+const seedEnv = {
+    ...helperEnv, STACK_LABELS: LABEL, NETWORK: NET, NODE_ADDRESS: STANDBY_ADDRESS,
+    REPLICATION_USER: "repuser", HELPER_CONTAINER: "pg-replication-clone-safety-standby1-seed",
 };
-const passline = (password: string) => `${PRIMARY_ADDRESS}:5432:*:repuser:${password}\n`;
+/** The second standby's seed: a fresh volume. */
+const seed2Env = {
+    ...seedEnv, VOLUME: VOLUME2, NODE: "standby2", NODE_ADDRESS: STANDBY2_ADDRESS,
+    HELPER_CONTAINER: "pg-replication-clone-safety-standby2-seed",
+};
+const passline = (password: string) => `*:5432:*:repuser:${password}\n`;
 
 /** Runs one of the program's scripts as the command provider would: /bin/sh -c, env, stdin. */
 function runScript(file: string, env: Record<string, string>, stdin = ""): { status: number | null; stderr: string } {
@@ -89,7 +97,11 @@ describe("the standby clone keeps a cloned cluster's data (F1), on real PostgreS
         removeStackObjects(STACK);
         docker("network", "create", "--label", LABEL, "--subnet", SUBNET, NET);
         docker("volume", "create", "--label", LABEL, VOLUME);
-        docker("run", "-d", "--name", PRIMARY, "--label", LABEL, "--network", NET, "--ip", PRIMARY_ADDRESS,
+        docker("volume", "create", "--label", LABEL, VOLUME2);
+        // Labelled as the program labels a node: the seed finds the primary by these labels.
+        docker("run", "-d", "--name", PRIMARY, "--label", LABEL, "--label", "pg-replication.role=node",
+            "--label", "pg-replication.node=primary", "--label", `pg-replication.address=${PRIMARY_ADDRESS}`,
+            "--network", NET, "--ip", PRIMARY_ADDRESS,
             "-e", "POSTGRES_PASSWORD=test-only-superuser", "-e", "POSTGRES_HOST_AUTH_METHOD=scram-sha-256",
             "-e", "POSTGRES_INITDB_ARGS=--auth-local=peer --auth-host=scram-sha-256",
             "-e", "PGDATA=/var/lib/postgresql/data/pgdata",
@@ -97,9 +109,10 @@ describe("the standby clone keeps a cloned cluster's data (F1), on real PostgreS
             IMAGE, "postgres", "-c", "wal_level=replica", "-c", "max_wal_senders=10", "-c", "max_replication_slots=10",
             "-c", "password_encryption=scram-sha-256", "-c", "listen_addresses=*");
         for (const [file, env] of [
-            ["primary-ready.sh", { PRIMARY_CONTAINER: PRIMARY, TIMEOUT: "120" }],
-            ["primary-access.sh", {
-                PRIMARY_CONTAINER: PRIMARY, REPLICATION_USER: "repuser", STANDBY_ADDRESSES: STANDBY_ADDRESS,
+            ["node-ready.sh", { NODE_CONTAINER: PRIMARY, TIMEOUT: "120" }],
+            ["node-access.sh", {
+                NODE_CONTAINER: PRIMARY, REPLICATION_USER: "repuser",
+                NODE_ADDRESSES: `${PRIMARY_ADDRESS} ${STANDBY_ADDRESS} ${STANDBY2_ADDRESS}`,
                 WAL_KEEP_SIZE: "128MB", MAX_SLOT_WAL_KEEP_SIZE: "1GB",
             }],
         ] as [string, Record<string, string>][]) {
@@ -109,9 +122,9 @@ describe("the standby clone keeps a cloned cluster's data (F1), on real PostgreS
         primarySql("CREATE ROLE repuser LOGIN REPLICATION PASSWORD 'first-password'");
         primarySql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one'), (2, 'two')");
 
-        const passfile = runScript("standby-passfile.sh", helperEnv, passline("first-password"));
+        const passfile = runScript("node-passfile.sh", helperEnv, passline("first-password"));
         assert.equal(passfile.status, 0, passfile.stderr);
-        const clone = runScript("standby-clone.sh", cloneEnv);
+        const clone = runScript("node-seed.sh", seedEnv);
         assert.equal(clone.status, 0, clone.stderr);
         before1 = volumeFingerprint();
         assert.match(before1.systemIdentifier, /^\d{10,}$/);
@@ -136,9 +149,9 @@ describe("the standby clone keeps a cloned cluster's data (F1), on real PostgreS
 
         // The rotation as `up` does it: ALTER ROLE (the Role), then the passfile, with the standby running.
         primarySql("ALTER ROLE repuser PASSWORD 'second-password'");
-        const passfile = runScript("standby-passfile.sh", helperEnv, passline("second-password"));
+        const passfile = runScript("node-passfile.sh", helperEnv, passline("second-password"));
         assert.equal(passfile.status, 0, passfile.stderr);
-        const update = runScript("standby-clone-check.sh", helperEnv);
+        const update = runScript("node-seed-check.sh", helperEnv);
         assert.equal(update.status, 0, update.stderr);
 
         // Forced reconnect: the walsender goes, the standby logs in again with the passfile.
@@ -153,48 +166,55 @@ describe("the standby clone keeps a cloned cluster's data (F1), on real PostgreS
         assert.equal(volumeFingerprint().systemIdentifier, before1.systemIdentifier);
     });
 
-    test("with the standby stopped, the clone's update and the passfile command change no file of the cluster", () => {
+    test("with the standby stopped, the seed's update and the passfile command change no file of the cluster", () => {
         const fingerprint = volumeFingerprint();
-        assert.equal(runScript("standby-passfile.sh", helperEnv, passline("second-password")).status, 0);
-        assert.equal(runScript("standby-clone-check.sh", helperEnv).status, 0);
+        assert.equal(runScript("node-passfile.sh", helperEnv, passline("second-password")).status, 0);
+        assert.equal(runScript("node-seed-check.sh", helperEnv).status, 0);
         assert.deepEqual(volumeFingerprint(), fingerprint);
     });
 
-    test("a clone that cannot reach the primary fails and leaves the existing cluster untouched", () => {
+    test("a seed run again on a volume that holds a cluster keeps it: no clone, no file changed", () => {
         const fingerprint = volumeFingerprint();
-        const res = runScript("standby-clone.sh", { ...cloneEnv, PRIMARY_ADDRESS: "172.28.41.250" });
-        assert.notEqual(res.status, 0);
-        assert.match(res.stderr, /pg_basebackup: error: could not connect/);
+        const res = runScript("node-seed.sh", seedEnv);
+        assert.equal(res.status, 0, res.stderr);
+        assert.match(res.stderr, new RegExp(`node standby1: volume ${VOLUME} already holds a cluster; kept`));
         assert.deepEqual(volumeFingerprint(), fingerprint);
         assert.equal(onVolume("ls /var/lib/postgresql/data"), "pgdata\nreplication.pgpass");
     });
 
-    test("the clone refuses a volume that a container uses", () => {
-        startStandby();
+    test("the seed refuses an empty volume that a container uses", () => {
+        docker("run", "-d", "--name", "pg-replication-clone-safety-user", "--label", LABEL, "-v", `${VOLUME2}:/x`,
+            "--entrypoint", "sleep", IMAGE, "600");
         try {
-            const res = runScript("standby-clone.sh", cloneEnv);
+            const res = runScript("node-seed.sh", seed2Env);
             assert.notEqual(res.status, 0);
-            assert.match(res.stderr, new RegExp(`volume ${VOLUME} is in use by ${STANDBY}`));
+            assert.match(res.stderr, new RegExp(`volume ${VOLUME2} is in use by pg-replication-clone-safety-user`));
         } finally {
-            stopStandby();
+            docker("rm", "-f", "pg-replication-clone-safety-user");
         }
     });
 
     test("a leftover half-clone is cleaned and replaced by a complete clone", () => {
-        // (The slot of the clone before is dropped by the clone itself, being inactive.)
-        onVolume("mkdir -p /var/lib/postgresql/data/pgdata.clone/base && echo partial > /var/lib/postgresql/data/pgdata.clone/base/junk");
-        const res = runScript("standby-clone.sh", cloneEnv);
+        docker("run", "--rm", "--label", LABEL, "--network", "none", "-v", `${VOLUME2}:/var/lib/postgresql/data`,
+            "--entrypoint", "/bin/sh", IMAGE, "-c", "chown postgres /var/lib/postgresql/data");
+        assert.equal(runScript("node-passfile.sh", { ...helperEnv, VOLUME: VOLUME2, NODE: "standby2" },
+            passline("second-password")).status, 0);
+        const onVolume2 = (line: string) => docker("run", "--rm", "--label", LABEL, "--network", "none", "--user", "postgres",
+            "-v", `${VOLUME2}:/var/lib/postgresql/data`, "--entrypoint", "/bin/sh", IMAGE, "-c", line);
+        onVolume2("mkdir -p /var/lib/postgresql/data/pgdata.clone/base && echo partial > /var/lib/postgresql/data/pgdata.clone/base/junk");
+        const res = runScript("node-seed.sh", seed2Env);
         assert.equal(res.status, 0, res.stderr);
-        assert.equal(onVolume("ls /var/lib/postgresql/data"), "pgdata\nreplication.pgpass");
-        assert.equal(volumeFingerprint().systemIdentifier, before1.systemIdentifier);
-        assert.equal(onVolume("test -e /var/lib/postgresql/data/pgdata/base/junk && echo found || echo gone"), "gone");
+        assert.equal(onVolume2("ls /var/lib/postgresql/data"), "pgdata\nreplication.pgpass");
+        assert.match(onVolume2("pg_controldata /var/lib/postgresql/data/pgdata"),
+            new RegExp(`Database system identifier:\\s+${before1.systemIdentifier}`));
+        assert.equal(onVolume2("test -e /var/lib/postgresql/data/pgdata/base/junk && echo found || echo gone"), "gone");
     });
 
     test("the old update path (commit 1b66140: PASSFILE_ONLY=1 never exported) deleted the data directory; the new one does not", () => {
         assert.equal(onVolume("test -f /var/lib/postgresql/data/pgdata/PG_VERSION && echo present"), "present");
         // The new update path first, on the same cluster: nothing goes.
-        assert.equal(runScript("standby-passfile.sh", helperEnv, passline("second-password")).status, 0);
-        assert.equal(runScript("standby-clone-check.sh", helperEnv).status, 0);
+        assert.equal(runScript("node-passfile.sh", helperEnv, passline("second-password")).status, 0);
+        assert.equal(runScript("node-seed-check.sh", helperEnv).status, 0);
         assert.equal(onVolume("test -f /var/lib/postgresql/data/pgdata/PG_VERSION && echo present"), "present");
 
         // The old one, as it ran: `-e PASSFILE_ONLY` with the variable set but not exported, so
