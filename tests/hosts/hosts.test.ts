@@ -122,8 +122,10 @@ describe("test hosts: what a killed run leaves is removed by the next", { timeou
         assert.ok(pids.length >= 2, `expected dockerd and containerd in ${h.name}, found ${pids.join(" ")}`);
         execFileSync("kill", ["-9", ...pids]);
         const left = hostSetLeftovers(KILLED);
-        assert.ok(left.some((l) => l.startsWith("process ")), `no stray process among ${left.join(", ")}`);
+        // Whether the container's own processes outlive their killed shim is a race; the mounts,
+        // cgroups, namespace and folders a killed run leaves are not.
         assert.ok(left.some((l) => l.startsWith("mount ")), `no mount among ${left.join(", ")}`);
+        assert.ok(left.some((l) => l.startsWith("netns ")), `no namespace among ${left.join(", ")}`);
 
         const second = await createHostSet({ set: KILLED, subnet: 2, count: 1, images: [IMAGE] });
         assert.equal(second.hosts[0].docker("ps", "-aq"), "", "the new host inherited a container");
