@@ -86,15 +86,18 @@ async function main(): Promise<unknown> {
     }
 }
 
+/** The one JSON line, then exit once it is written: a pipe takes a large line in several writes. */
+function reply(result: object): void {
+    process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
 main().then(
     async (result) => {
         await standIns?.stop();
-        process.stdout.write(`${JSON.stringify({ ok: true, ...(result as object) })}\n`);
-        process.exit(0);
+        reply({ ok: true, ...(result as object) });
     },
     async (err: Error) => {
         await standIns?.stop();
-        process.stdout.write(`${JSON.stringify({ ok: false, error: String(err?.message ?? err) })}\n`);
-        process.exit(0);
+        reply({ ok: false, error: String(err?.message ?? err) });
     },
 );
