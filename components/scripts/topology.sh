@@ -353,16 +353,24 @@ for name in $(names); do
     changed=1
 done
 
-# Gates: every running standby streams from the primary in its promised sync_state.
+# Gates: every running standby streams from the primary, in its promised sync_state once the
+# promised policy is in place. A switchover or failover applies it above; a changed policy alone
+# (mode async -> sync, say) is the replication-policy command's, which runs after every node, so
+# until then a standby is waited for as streaming only.
+policy_live=$(node_sql "$nc" "SHOW synchronous_standby_names") || policy_live=
 for pair in $EXPECTED; do
     name=${pair%%=*} want=${pair#*=} seen=
     if ! up "$(field "$name" 1)"; then
         log "$name is not running; not waited for"
         continue
     fi
+    [ "$policy_live" = "$SYNC_NAMES" ] || want="any sync_state (the new policy is applied later)"
     in_state() {
         seen=$(node_sql "$nc" "SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = '$name'") || seen=
-        [ "$seen" = "streaming/$want" ]
+        case $want in
+            any*) [ "${seen%%/*}" = streaming ] ;;
+            *) [ "$seen" = "streaming/$want" ] ;;
+        esac
     }
     wait_for "$TIMEOUT" in_state ||
         fail "$name should stream from $new as $want but is ${seen:-not connected} after ${TIMEOUT}s"
