@@ -5,13 +5,18 @@ import * as pulumi from "@pulumi/pulumi";
 export const GENERATE = "LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32";
 
 /**
- * Any update of the generator (its create text edited, an input added) prints the value it
- * already has: pulumi-command 1.2.1 runs `update` with the previous stdout in
- * PULUMI_COMMAND_STDOUT (local/commandOutputs.go, addPreviousOutputInEnv defaults to true), and
- * without an `update` it would run `create` and generate a new password.
+ * The `update` of a command that makes a secret once (a password, a key): it prints what it
+ * made before. pulumi-command 1.2.1 runs `update` with the previous stdout in PULUMI_COMMAND_STDOUT
+ * (local/commandOutputs.go, addPreviousOutputInEnv defaults to true); without an `update` it would
+ * run `create` again and make a new one on any input change (an edited script, a new image).
  */
-export const KEEP_PREVIOUS = '[ -n "${PULUMI_COMMAND_STDOUT:-}" ] || { echo "the previous password is not available" >&2; exit 1; }; ' +
-    'printf %s "$PULUMI_COMMAND_STDOUT"';
+export function keepPrevious(what: string): string {
+    return `[ -n "\${PULUMI_COMMAND_STDOUT:-}" ] || { echo "the previous ${what} is not available in state" >&2; exit 1; }; ` +
+        'printf %s "$PULUMI_COMMAND_STDOUT"';
+}
+
+/** A generator's update: the password it already has, never a new one. */
+export const KEEP_PREVIOUS = keepPrevious("password");
 
 /**
  * A configured secret, or a password generated once on first `up` and kept in state as a secret,

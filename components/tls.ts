@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ipaddr from "ipaddr.js";
+import { keepPrevious } from "./secrets";
 
 export interface TlsNode {
     /** The node's name: the certificate's CN and a DNS subjectAltName; also names its resource. */
@@ -59,15 +60,6 @@ export function runOpenssl(labels: Readonly<Record<string, string>>): string {
 /** The in-container scripts: tls-lib.sh in front of the kind's own part. */
 export const CA_SCRIPT = () => [read("tls-lib.sh"), read("tls-ca.sh")].join("\n");
 export const NODE_SCRIPT = () => [read("tls-lib.sh"), read("tls-node.sh")].join("\n");
-
-/**
- * The update text: print what was made before (pulumi-command 1.2.1 hands the previous stdout to
- * `update` in PULUMI_COMMAND_STDOUT), so a changed image, engine or validity never re-keys.
- */
-export function keepPrevious(what: string): string {
-    return `[ -n "\${PULUMI_COMMAND_STDOUT:-}" ] || { echo "the previous ${what} is not available in state" >&2; exit 1; }; ` +
-        'printf %s "$PULUMI_COMMAND_STDOUT"';
-}
 
 function isIp(address: string): boolean {
     return ipaddr.IPv4.isValidFourPartDecimal(address) || ipaddr.IPv6.isValid(address);
