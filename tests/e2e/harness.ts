@@ -121,15 +121,21 @@ export async function rows(url: string, sql: string, database?: string): Promise
     return withClient(url, async (c) => (await c.query(sql)).rows, database);
 }
 
-/** Polls until ok(value) or the bound runs out; returns the last value either way. */
+/** Polls until ok(value) or the bound runs out; returns the last value (or throws the probe's last error). */
 export async function eventually<T>(seconds: number, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
     const deadline = Date.now() + seconds * 1000;
-    let value = await probe();
-    while (!ok(value) && Date.now() < deadline) {
+    // A probe that fails (a table a standby has not replayed yet, a node restarting) is a "not yet"
+    // until the bound; then its last error is the answer.
+    const attempt = () => probe().then((value) => ({ value }), (error: unknown) => ({ error }));
+    let last = await attempt();
+    while (!("value" in last && ok(last.value)) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
-        value = await probe();
+        last = await attempt();
     }
-    return value;
+    if ("error" in last) {
+        throw last.error;
+    }
+    return last.value;
 }
 
 /** Waits until a standby has replayed everything the primary has written so far. */
