@@ -190,7 +190,7 @@ describe("the standby clone keeps a cloned cluster's data (F1), on real PostgreS
             assert.notEqual(res.status, 0);
             assert.match(res.stderr, new RegExp(`volume ${VOLUME2} is in use by pg-replication-clone-safety-user`));
         } finally {
-            docker("rm", "-f", "pg-replication-clone-safety-user");
+            docker("rm", "-f", "-v", "pg-replication-clone-safety-user");
         }
     });
 

@@ -292,7 +292,7 @@ rule(["network.create", "network.read"], "the network is created as declared and
 rule(["network.delete"], "network delete retries while it has active endpoints, then removes it; a gone network deletes fine", async () => {
     const n = await create(NETWORK, { name: `${NET}-2`, labels: LABELS, ipamConfigs: [{ subnet: "172.28.2.0/24" }] });
     const blocker = docker("run", "-d", "--label", `pg-replication.stack=${STACK}`, "--network", `${NET}-2`, "postgres:13", "sleep", "60");
-    setTimeout(() => docker("rm", "-f", blocker), 3000);
+    setTimeout(() => docker("rm", "-f", "-v", blocker), 3000);
     const started = Date.now();
     await del(NETWORK, n.id, n.outputs);
     assert.ok(Date.now() - started >= 6500, "the first retry comes 5 s after the 2 s delay");
@@ -310,7 +310,7 @@ rule(["volume.create", "volume.delete"], "volume create/read, delete retrying wh
     assert.deepEqual(v.outputs.labels, LABELS);
     assert.equal((await diff(VOLUME, v.inputs, v.outputs, v.inputs)).changes, "none");
     const user = docker("create", "--label", `pg-replication.stack=${STACK}`, "-v", `${v.id}:/data`, "postgres:13", "true");
-    setTimeout(() => docker("rm", "-f", user), 3000);
+    setTimeout(() => docker("rm", "-f", "-v", user), 3000);
     await del(VOLUME, v.id, v.outputs);
     assert.throws(() => docker("volume", "inspect", v.id));
     assert.equal(await h(VOLUME).read(ctx, { urn: "u", type: VOLUME, id: v.id, state: v.outputs, inputs: v.inputs }), undefined);
@@ -470,7 +470,7 @@ rule(["container.read.ports", "container.read.stopped", "container.update.applie
     const upd = await h(CONTAINER).update(ctx, { urn: "u", type: CONTAINER, id: c.id, oldInputs: c.inputs, oldOutputs: read!.outputs, news: c.inputs, preview: false, timeout: 0, ignoreChanges: [] });
     assert.equal(upd.outputs.mustRun, true);
     assert.equal(inspect(c.id).State.Running, true);
-    docker("rm", "-f", c.id);
+    docker("rm", "-f", "-v", c.id);
     assert.equal(await h(CONTAINER).read(ctx, { urn: "u", type: CONTAINER, id: c.id, state: c.outputs, inputs: c.inputs }), undefined);
     await del(CONTAINER, c.id, c.outputs);
 });
