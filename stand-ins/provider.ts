@@ -139,16 +139,10 @@ export interface ReadRequest {
     /** The inputs stored in state (may be empty on import). */
     readonly inputs: Props;
 }
-export interface UpdateRequest {
-    readonly urn: string;
-    readonly type: string;
-    readonly id: string;
-    readonly oldInputs: Props;
-    readonly oldOutputs: Props;
-    readonly news: Props;
+/** What Diff gets, and whether this is a preview, with its customTimeouts bound (seconds, 0 unset). */
+export interface UpdateRequest extends DiffRequest {
     readonly preview: boolean;
     readonly timeout: number;
-    readonly ignoreChanges: readonly string[];
 }
 export interface DeleteRequest {
     readonly urn: string;
