@@ -3,13 +3,16 @@
 // a host port that is taken. Docker would refuse each only halfway through `up`, after other
 // objects exist; here they fail preview and up at once, every problem named with its key.
 // Objects labelled as this stack's own (pg-replication.project/stack) are never a collision.
-// Cost: `docker network ls` + one `docker network inspect`, and one `docker ps`, in parallel.
+// A node's hostAddress must be an address of its engine's host: its port is published there.
+// Cost: `docker network ls` + one `docker network inspect`, and one `docker ps`, in parallel; on
+// an engine with a node that has a hostAddress, also one throwaway container of the stack's image
+// (`--network host`, reading the host's /proc/net/fib_trie), in parallel with those.
 
 import { execFile } from "node:child_process";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
-import { subnetsOverlap } from "./ipv4";
+import { isLoopback, subnetsOverlap } from "./ipv4";
 import { checkTopology } from "./topology";
 
 export class PreflightError extends pulumi.RunError {
@@ -23,6 +26,8 @@ export interface PreflightOptions {
     readonly env?: NodeJS.ProcessEnv;
     /** Bound on each docker call. */
     readonly timeoutMs?: number;
+    /** Where a check that could not be made is reported; default pulumi.log.warn. */
+    readonly warn?: (message: string) => void;
 }
 
 interface NetworkInfo {
@@ -61,9 +66,11 @@ function run(args: string[], cfg: OnEngine, opts: PreflightOptions): Promise<str
     return new Promise((resolve, reject) => {
         execFile("docker", args, { env, timeout, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
             if (err) {
+                // `docker run` ends its error with "Run 'docker run --help' for more information".
+                const said = stderr.trim().split("\n").filter((l) => l.trim() && !/^(Run|See) 'docker .*--help'/.test(l));
                 const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "the docker CLI is not on PATH"
                     : err.killed ? `no answer within ${timeout / 1000} s`
-                        : (stderr.trim().split("\n").pop() || err.message);
+                        : (said.pop() || err.message);
                 reject(new PreflightError([`cannot check the plan against the Docker engine ${cfg.engine.host} ` +
                     `(from ${cfg.engine.source}): \`docker ${args[0]} ${args[1] ?? ""}\` failed: ${why}`]));
             } else {
@@ -100,6 +107,32 @@ async function published(cfg: OnEngine, labels: ClusterConfig["labels"], opts: P
         const ours = project === labels[PROJECT_LABEL] && stack === labels[STACK_LABEL];
         return publishedPorts(ports ?? "").map((p) => ({ ...p, container, ours }));
     });
+}
+
+/** The IPv4 addresses /proc/net/fib_trie lists as the host's own: each leaf followed by "/32 host LOCAL". */
+export function localAddresses(fibTrie: string): string[] {
+    const found = new Set<string>();
+    let leaf: string | undefined;
+    for (const line of fibTrie.split("\n")) {
+        const m = /^[\s|]*\|-- (\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
+        if (m) {
+            leaf = m[1];
+        } else if (leaf !== undefined && /^\s*\/32 host LOCAL\s*$/.test(line)) {
+            found.add(leaf);
+        }
+    }
+    return [...found];
+}
+
+/**
+ * The engine's host's own addresses, from a throwaway container of the stack's image in the
+ * host's network namespace (the image is on the engine once the stack is up; `--pull never`, so a
+ * preview never pulls). Labelled as the stack's, so a leftover of a killed run is findable.
+ */
+async function hostAddresses(cfg: ClusterConfig, group: OnEngine, opts: PreflightOptions): Promise<string[]> {
+    const labels = Object.entries(cfg.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+    return localAddresses(await run(["run", "--rm", "--pull", "never", "--network", "host", "--log-driver", "none",
+        ...labels, "--entrypoint", "cat", cfg.image, "/proc/net/fib_trie"], group, opts));
 }
 
 /** Two host bindings clash when they name the same address or either takes all addresses. */
@@ -156,6 +189,10 @@ export async function collisions(cfg: ClusterConfig, opts: PreflightOptions = {}
 }
 
 async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: PreflightOptions): Promise<string[]> {
+    const addressed = group.nodes.filter((n) => cfg.nodes[n.index].hostAddress !== undefined);
+    // Settled, not raced: an engine that does not answer is reported once, by the calls below.
+    const probe = addressed.length === 0 ? undefined
+        : hostAddresses(cfg, group, opts).then((addresses) => ({ addresses }), (error: Error) => ({ error }));
     const [nets, ports] = await Promise.all([networks(group, opts), published(group, cfg.labels, opts)]);
     const problems: string[] = [];
     const bad = (key: string, value: unknown, why: string) =>
@@ -200,6 +237,25 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
                 bad("bindAddress", cfg.bindAddress, "not an address of this machine, so Docker cannot publish ports on " +
                     `it; use 127.0.0.1, 0.0.0.0 or one of this machine's addresses`);
                 break;
+            }
+        }
+    }
+    const local = await probe;
+    if (local && "error" in local) {
+        const keys = addressed.map((n) => `${NAMESPACE}:nodes[${n.index}].hostAddress`).join(", ");
+        const why = local.error instanceof PreflightError ? local.error.problems.join("; ") : local.error.message;
+        (opts.warn ?? ((m: string) => pulumi.log.warn(m)))(`${keys} not checked against the addresses of its engine's ` +
+            `host: ${why}` + (/No such image/.test(why) ? ` (up pulls ${cfg.image}; the next preview checks)` : ""));
+    } else if (local) {
+        const listed = local.addresses.filter((a) => !isLoopback(a));
+        for (const n of addressed) {
+            const node = cfg.nodes[n.index];
+            if (!local.addresses.includes(node.hostAddress!)) {
+                bad(`nodes[${n.index}].hostAddress`, node.hostAddress, `${node.name} runs ${on}, whose host has the ` +
+                    `addresses ${listed.join(", ") || "(none but loopback)"} and not ${node.hostAddress}, so ${node.name}'s ` +
+                    `port cannot be published there; set ${NAMESPACE}:nodes[${n.index}].hostAddress to the one of those ` +
+                    "the other hosts and the clients reach it at (an address that reaches the host only through NAT, " +
+                    "such as a cloud VM's public one, cannot be published on: use the host's own, e.g. its private network's)");
             }
         }
     }

@@ -1,7 +1,8 @@
 // The collision check against a stand-in `docker` on PATH that answers `network ls`,
 // `network inspect` and `ps` from canned files and records each call: every kind of
 // collision and its message, what counts as this stack's own, the engine it asks, and
-// that it costs three calls.
+// that it costs three calls. `run` answers the host-address probe with a canned
+// /proc/net/fib_trie per engine (fib-<DOCKER_HOST with non-alphanumerics as _>).
 
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -11,7 +12,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { ClusterConfig, validateConfig } from "../../components/config";
 import { resolveEngine } from "../../components/engine";
-import { collisions, PreflightError, preflight, publishedPorts } from "../../components/preflight";
+import { collisions, localAddresses, PreflightError, preflight, publishedPorts } from "../../components/preflight";
 
 const FAKE_DOCKER = `#!/bin/sh
 echo "DOCKER_HOST=$DOCKER_HOST $*" >> "$FAKE_DIR/calls"
@@ -21,6 +22,8 @@ case "$1 $2" in
   "network ls") cat "$FAKE_DIR/ids" 2>/dev/null ;;
   "network inspect") cat "$FAKE_DIR/inspect" ;;
   ps*) cat "$FAKE_DIR/ps" 2>/dev/null ;;
+  run*) [ -f "$FAKE_DIR/noimage" ] && { printf 'docker: Error response from daemon: No such image: postgres:13\n\nRun %s for more information\n' "'docker run --help'" >&2; exit 125; }
+     cat "$FAKE_DIR/fib-$(printf %s "$DOCKER_HOST" | tr -c 'A-Za-z0-9' _)" ;;
 esac
 `;
 
@@ -163,6 +166,115 @@ describe("preflight: collisions fail before anything is created", () => {
         const started = Date.now();
         await assert.rejects(collisions(plan(), { env: env(), timeoutMs: 300 }), /no answer within 0\.3 s/);
         assert.ok(Date.now() - started < 3000);
+    });
+});
+
+/** /proc/net/fib_trie of a host with the given addresses on /24s (and loopback), as the kernel writes it. */
+function fibTrie(addresses: string[]): string {
+    const leaves = (table: string) => [`${table}:`, "  +-- 0.0.0.0/0 3 0 5", "     |-- 0.0.0.0", "        /0 universe UNICAST",
+        "     +-- 127.0.0.0/8 2 0 2", "        +-- 127.0.0.0/31 1 0 0", "           |-- 127.0.0.0", "              /8 host LOCAL",
+        "           |-- 127.0.0.1", "              /32 host LOCAL", "        |-- 127.255.255.255", "           /32 link BROADCAST",
+        ...addresses.flatMap((a) => {
+            const net = a.replace(/\.\d+$/, "");
+            return [`     +-- ${net}.0/24 2 0 2`, `        |-- ${net}.0`, "           /24 link UNICAST",
+                `        |-- ${a}`, "           /32 host LOCAL", `        |-- ${net}.255`, "           /32 link BROADCAST"];
+        })];
+    return [...leaves("Main"), ...leaves("Local")].join("\n") + "\n";
+}
+
+const E1 = "unix:///run/pf-e1.sock";
+const E2 = "unix:///run/pf-e2.sock";
+
+/** pg1 on engine 1 and pg2 on engine 2, each with the hostAddress given. */
+function twoEngines(address1: string, address2: string): ClusterConfig {
+    return plan({ nodes: [{ name: "pg1", address: "172.28.44.101", port: 58441, host: E1, hostAddress: address1 },
+        { name: "pg2", address: "172.28.44.102", port: 58441, host: E2, hostAddress: address2 }] });
+}
+
+function hostHas(engine: string, addresses: string[]): void {
+    fs.writeFileSync(path.join(dir, `fib-${engine.replace(/[^A-Za-z0-9]/g, "_")}`), fibTrie(addresses));
+}
+
+describe("preflight: a node's hostAddress is an address of its engine's host", () => {
+    let warnings: string[];
+    const checkAddresses = (cfg: ClusterConfig) =>
+        collisions(cfg, { env: env(), timeoutMs: 2000, warn: (m) => warnings.push(m) });
+    const probes = () => calls().filter((c) => c.split(" ")[1] === "run");
+
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-preflight-"));
+        fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
+        engineAnswers([], []);
+        hostHas(E1, ["10.0.0.11", "172.17.0.1"]);
+        hostHas(E2, ["10.0.0.12", "172.17.0.1"]);
+        warnings = [];
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    test("each address on its host: no problem, one labelled throwaway container per engine", async () => {
+        assert.deepEqual(await checkAddresses(twoEngines("10.0.0.11", "10.0.0.12")), []);
+        assert.deepEqual(warnings, []);
+        const made = probes();
+        assert.deepEqual(made.map((c) => c.split(" ")[0]).sort(), [`DOCKER_HOST=${E1}`, `DOCKER_HOST=${E2}`]);
+        for (const c of made) {
+            assert.equal(c.split(" ").slice(1).join(" "), "run --rm --pull never --network host --log-driver none " +
+                "--label pg-replication.project=pg-replication --label pg-replication.stack=pf --entrypoint cat postgres:13 " +
+                "/proc/net/fib_trie");
+        }
+        assert.equal(calls().length, 6, "per engine: network ls (no network to inspect), ps and the probe");
+    });
+
+    test("an address of another host fails naming the node, the key, the value and the host's addresses", async () => {
+        assert.deepEqual(await checkAddresses(twoEngines("10.0.0.11", "10.0.0.13")), [
+            'pg-replication:nodes[1].hostAddress = "10.0.0.13" is not allowed: pg2 runs on the Docker engine ' +
+            `${E2}, whose host has the addresses 10.0.0.12, 172.17.0.1 and not 10.0.0.13, so pg2's port cannot be ` +
+            "published there; set pg-replication:nodes[1].hostAddress to the one of those the other hosts and the " +
+            "clients reach it at (an address that reaches the host only through NAT, such as a cloud VM's public one, " +
+            "cannot be published on: use the host's own, e.g. its private network's)",
+        ]);
+        // The other engine's address, swapped: both fail, each against its own host.
+        const swapped = await checkAddresses(twoEngines("10.0.0.12", "10.0.0.11"));
+        assert.deepEqual(swapped.map((p) => p.split(" is not allowed")[0]),
+            ['pg-replication:nodes[0].hostAddress = "10.0.0.12"', 'pg-replication:nodes[1].hostAddress = "10.0.0.11"']);
+        await assert.rejects(preflight(twoEngines("10.0.0.11", "10.0.0.13"), { env: env() }),
+            (err: Error) => err instanceof PreflightError && /nodes\[1\]\.hostAddress = "10\.0\.0\.13"/.test(err.message));
+    });
+
+    test("a single engine without hostAddress: no probe at all", async () => {
+        assert.deepEqual(await checkAddresses(plan()), []);
+        assert.deepEqual(probes(), []);
+        assert.equal(calls().length, 2, "network ls (no network to inspect) and ps");
+    });
+
+    test("only an engine with a node that has a hostAddress is probed, once however many nodes it has", async () => {
+        hostHas("unix:///var/run/docker.sock", ["192.0.2.2"]);
+        const cfg = plan({ nodes: [{ name: "pg1", address: "172.28.44.101", port: 58441, hostAddress: "192.0.2.2" },
+            { name: "pg2", address: "172.28.44.102", port: 58442, hostAddress: "192.0.2.2" }] });
+        assert.deepEqual(await checkAddresses(cfg), []);
+        assert.equal(probes().length, 1);
+    });
+
+    test("an engine that does not answer is reported once, as before; no warning about the address", async () => {
+        fs.writeFileSync(path.join(dir, "fail"), `Cannot connect to the Docker daemon at ${E2}. Is the docker daemon running?\n`);
+        const found = await checkAddresses(twoEngines("10.0.0.11", "10.0.0.12"));
+        assert.equal(found.length, 2, found.join("\n"));
+        assert.match(found[0], /^pg-replication:nodes\[0\]\.host = "unix:\/\/\/run\/pf-e1\.sock" is not allowed: the Docker engine does not answer/);
+        assert.ok(found.every((p) => !p.includes("hostAddress")));
+        assert.deepEqual(warnings, []);
+    });
+
+    test("the image not yet on the engine: no pull, a warning naming the keys, and the preview goes on", async () => {
+        fs.writeFileSync(path.join(dir, "noimage"), "");
+        assert.deepEqual(await checkAddresses(twoEngines("10.0.0.11", "10.0.0.13")), []);
+        assert.equal(warnings.length, 2);
+        assert.match(warnings.sort()[1], /^pg-replication:nodes\[1\]\.hostAddress not checked against the addresses of its engine's host: .*`docker run --rm` failed: docker: Error response from daemon: No such image: postgres:13 \(up pulls postgres:13; the next preview checks\)$/);
+    });
+});
+
+describe("/proc/net/fib_trie", () => {
+    test("the host's own addresses: leaves followed by /32 host LOCAL, once each, not networks or broadcasts", () => {
+        assert.deepEqual(localAddresses(fibTrie(["10.231.7.12", "172.29.29.1"])), ["127.0.0.1", "10.231.7.12", "172.29.29.1"]);
+        assert.deepEqual(localAddresses(""), []);
     });
 });
 
