@@ -4,7 +4,9 @@
 // Anything the program does not use and the source does not make cheap to model throws
 // StandInError rather than guessing.
 
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
+import * as net from "node:net";
 import { Client, ClientConfig } from "pg";
 import {
     CheckResult, DiffResult, Props, ProviderContext, ResourceHandler, Rule, StandInError, StandInProvider,
@@ -14,6 +16,8 @@ import {
 const UPSTREAM = "cyrilgdn/terraform-provider-postgresql@ff936b9548c1076f498523a2bd116915ff977142 postgresql/";
 const BRIDGE = "pulumi/pulumi-terraform-bridge@v3.134.0 pkg/tfbridge/";
 const PULUMI = "pulumi/pulumi-postgresql@v3.18.0 ";
+const PQ = "lib/pq@v1.12.3 (1f3e3d92865dd313b4e146968684d7e3836c76e8, the provider's go.mod) ";
+const X509 = "golang/go@0184fe5ece4f84fda9db04d2472b76efcaa8ef55 src/crypto/x509/verify.go:";
 export const ROLE = "postgresql:index/role:Role";
 
 export const RULES: readonly Rule[] = [
@@ -25,7 +29,11 @@ export const RULES: readonly Rule[] = [
     { id: "config.connect.ping-and-fingerprint", behaviour: "The first CRUD call per DSN (registry per plugin process, i.e. per provider instance) opens the pool and pings; with expectedVersion at its default 9.0.0 it runs SELECT VERSION() and parses the second field. A failed connect is not cached.", source: `${UPSTREAM}config.go:286-364 Connect, fingerprintCapabilities` },
     { id: "config.connect.error", behaviour: "A failed ping errors 'error connecting to PostgreSQL server <host> (scheme: <scheme>): <lib/pq error>' with the password replaced by XXXX (at most twice).", source: `${UPSTREAM}config.go:304-310; facts F4-F6` },
     { id: "config.connect.no-idle", behaviour: "Connections are not kept idle (SetMaxIdleConns(0)): each statement outside a transaction and each transaction uses a fresh connection; once a DSN is in the registry no new ping is done, so a later dial error surfaces from the statement (e.g. 'could not start transaction: ...').", source: `${UPSTREAM}config.go:312-316, helpers.go:390-405 startTransaction` },
-    { id: "config.connect.params", behaviour: "The DSN carries sslmode, connect_timeout (0 = wait forever) and fallback_application_name 'Terraform provider'; only sslmode=disable and scheme postgres are modelled.", source: `${UPSTREAM}config.go:221-274 connParams, connStr; provider.go:383` },
+    { id: "config.connect.params", behaviour: "The DSN carries sslmode, connect_timeout (0 = wait forever), fallback_application_name 'Terraform provider' and sslrootcert when set (so a new path is a new registry entry); only scheme postgres and sslmode disable or verify-full are modelled.", source: `${UPSTREAM}config.go:221-274 connParams, connStr; provider.go:383,387` },
+    { id: "config.ssl.modes", behaviour: "sslmode disable connects without TLS; verify-full negotiates TLS and checks the server's certificate chain against the CAs in sslrootcert and its name against the host connected to. Other modes (\"\" is require to lib/pq, prefer/allow fall back to plaintext), verify-full without sslrootcert (lib/pq then takes PGSSLROOTCERT, ~/.postgresql/root.crt or the system roots) and sslrootcert=system are not modelled.", source: `${UPSTREAM}provider.go:139-149,175-179,334-342; ${PQ}ssl.go:66-119, connector.go:309-333,640-649` },
+    { id: "config.ssl.rootcert-file", behaviour: "sslrootcert is a file path on the machine running the provider, never checked at CheckConfig or Configure: each new connection, after its TCP dial succeeds and before the SSLRequest, reads it (os.ReadFile: 'open <path>: no such file or directory', 'open <path>: permission denied', 'read <path>: is a directory') and keeps its CERTIFICATE blocks ('pq: couldn't parse pem from sslrootcert' when none parses); so a file removed later fails the next connection, not the provider.", source: `${UPSTREAM}provider.go:175-179,387, config.go:242-244; ${PQ}conn.go:261-289 (dial, then cn.ssl), conn.go:1179-1210, ssl.go:131-139,234-264` },
+    { id: "config.ssl.not-enabled", behaviour: "With verify-full, a server that answers the SSLRequest with N fails the connection: 'pq: SSL is not enabled on the server'.", source: `${PQ}conn.go:36,1190-1206` },
+    { id: "config.ssl.verify-errors", behaviour: "A chain that does not lead to a CA in sslrootcert fails the connection 'tls: failed to verify certificate: x509: certificate signed by unknown authority' (Go adds '(possibly because of …)' when a CA of the issuer's name but another key is in the file; the stand-in gives the plain text). A name mismatch (ServerName = host; an IP host matches IP SANs only, a name matches DNS SANs only, never the CN) fails with x509.HostnameError's text: 'x509: certificate is valid for <IP SANs or DNS SANs>, not <host>', 'x509: cannot validate certificate for <ip> because it doesn't contain any IP SANs', 'x509: certificate is not valid for any names, but wanted to match <host>'. Any other TLS failure is not modelled.", source: `${PQ}ssl.go:110-111,150-168; ${X509}100-127 HostnameError.Error, 140-154 UnknownAuthorityError.Error; crypto/tls handshake_client.go (\"tls: failed to verify certificate: %w\")` },
     { id: "role.check.defaults", behaviour: "Check fills the non-falsy TF defaults that are absent (connectionLimit -1, encryptedPassword true, inherit true, validUntil infinity), lists them sorted in __defaults, and leaves falsy defaults (false, 0, \"\") out; an old default is kept.", source: `${BRIDGE}provider.go:953-1110 Check; schema.go:742-1006 applyDefaults, shouldSuppressTFSchemaDefaultValue; ${UPSTREAM}resource_postgresql_role.go:57-196` },
     { id: "role.check.validates", behaviour: "Check fails connectionLimit below -1 and statementTimeout or idleInTransactionSessionTimeout below 0 (validation.IntAtLeast).", source: `${UPSTREAM}resource_postgresql_role.go:118-124,143-148,185-190` },
     { id: "role.diff.no-force-new", behaviour: "No Role attribute is ForceNew: every change, name included, is an in-place update; unset attributes compare as their default or zero value.", source: `${UPSTREAM}resource_postgresql_role.go:57-196 (no ForceNew); ${PULUMI}provider/resources.go (no Role overrides)` },
@@ -54,6 +62,8 @@ interface Settings {
     readonly database: string;
     readonly superuser: boolean;
     readonly sslmode: string;
+    /** A file path on this machine ("" when unset: no DSN parameter). */
+    readonly sslrootcert: string;
     readonly connectTimeout: number;
     readonly maxConnections: number;
     readonly expectedVersion: string;
@@ -104,7 +114,7 @@ function envInt(name: string, fallback: number): number {
     return v === undefined ? fallback : Number.parseInt(v, 10);
 }
 
-const UNMODELLED_CONFIG = ["awsRdsIamAuth", "azureIdentityAuth", "clientcert", "sslrootcert", "gcpIamImpersonateServiceAccount"];
+const UNMODELLED_CONFIG = ["awsRdsIamAuth", "azureIdentityAuth", "clientcert", "gcpIamImpersonateServiceAccount"];
 
 function resolveSettings(config: Props): Settings {
     for (const key of UNMODELLED_CONFIG) {
@@ -124,6 +134,8 @@ function resolveSettings(config: Props): Settings {
         database: configString(config, "database") ?? process.env.PGDATABASE ?? "postgres",
         superuser: configBool(config, "superuser") ?? (superuserEnv === undefined ? true : superuserEnv === "true" || superuserEnv === "1"),
         sslmode: configString(config, "sslmode") ?? process.env.PGSSLMODE ?? configString(config, "sslMode") ?? "",
+        // No DefaultFunc in the schema (provider.go:175-179): only the config's value.
+        sslrootcert: configString(config, "sslrootcert") ?? "",
         connectTimeout: configInt(config, "connectTimeout") ?? envInt("PGCONNECT_TIMEOUT", 180),
         maxConnections: configInt(config, "maxConnections") ?? 20,
         expectedVersion: configString(config, "expectedVersion") ?? "9.0.0",
@@ -177,11 +189,23 @@ export function quoteLiteralBody(value: string): string {
 type Registry = Map<string, Version>;
 
 function dsnOf(s: Settings): string {
-    return JSON.stringify([s.scheme, s.username, s.password, s.host, s.port, s.database, s.sslmode, s.connectTimeout]);
+    return JSON.stringify([s.scheme, s.username, s.password, s.host, s.port, s.database, s.sslmode, s.connectTimeout, s.sslrootcert]);
 }
 
 /** An error as lib/pq and Go's net package would print it. */
 function goErrorText(err: any, s: Settings): string {
+    if (err instanceof GoText) {
+        return err.message;
+    }
+    if (err?.message === "The server does not support SSL connections") {
+        return "pq: SSL is not enabled on the server";
+    }
+    if (UNKNOWN_AUTHORITY.includes(err?.code)) {
+        return "tls: failed to verify certificate: x509: certificate signed by unknown authority";
+    }
+    if (typeof err?.code === "string" && (/^ERR_TLS_|^ERR_SSL_/.test(err.code) || /CERT/.test(err.code))) {
+        throw new StandInError(`postgresql stand-in: a TLS failure other than an unknown authority or a name mismatch is not modelled (${err.code}: ${err.message})`);
+    }
     if (err?.code === "ECONNREFUSED") {
         return `dial tcp ${err.address ?? s.host}:${err.port ?? s.port}: connect: connection refused`;
     }
@@ -216,9 +240,9 @@ class Connection {
 
     /** One fresh connection for fn (SetMaxIdleConns(0)); dial errors as Go prints them. */
     async withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-        const client = newClient(this.settings);
+        let client: Client;
         try {
-            await client.connect();
+            client = await openClient(this.settings);
         } catch (err) {
             throw new Error(goErrorText(err, this.settings));
         }
@@ -233,8 +257,7 @@ class Connection {
     async transaction(fn: (q: Query) => Promise<void>): Promise<void> {
         let client: Client;
         try {
-            client = newClient(this.settings);
-            await client.connect();
+            client = await openClient(this.settings);
             await client.query("BEGIN");
         } catch (err) {
             throw new Error(`could not start transaction: ${goErrorText(err, this.settings)}`);
@@ -276,18 +299,128 @@ class WrappedError extends Error {
     }
 }
 
-function newClient(s: Settings): Client {
+/** An error whose message is already the text lib/pq or Go prints. */
+class GoText extends Error {}
+
+/** Node's codes for a chain that leads to no trusted CA (Go: x509.UnknownAuthorityError). */
+const UNKNOWN_AUTHORITY = ["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT",
+    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_GET_ISSUER_CERT"];
+
+/** sslrootcert as lib/pq reads it (os.ReadFile, then AppendCertsFromPEM): the certificates, or Go's error text. */
+function readRootCert(file: string): { pem: string } | { error: string } {
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch (err: any) {
+        const why: Record<string, string> = {
+            ENOENT: `open ${file}: no such file or directory`,
+            EACCES: `open ${file}: permission denied`,
+            EISDIR: `read ${file}: is a directory`,
+            ENOTDIR: `open ${file}: not a directory`,
+        };
+        if (why[err?.code]) {
+            return { error: why[err.code] };
+        }
+        throw new StandInError(`postgresql stand-in: reading sslrootcert ${file} failed with ${err?.code}, not modelled`);
+    }
+    const blocks = (text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).filter((b) => {
+        try {
+            new X509Certificate(b);
+            return true;
+        } catch {
+            return false;
+        }
+    });
+    return blocks.length > 0 ? { pem: blocks.join("\n") + "\n" } : { error: "pq: couldn't parse pem from sslrootcert" };
+}
+
+/** Only the TCP dial (lib/pq dials before it reads sslrootcert): its error, or nothing. */
+function dialOnly(s: Settings): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const socket = net.connect({ host: s.host, port: s.port });
+        const timer = s.connectTimeout > 0 ? setTimeout(() => {
+            socket.destroy();
+            reject(new GoText(`dial tcp ${s.host}:${s.port}: i/o timeout`));
+        }, s.connectTimeout * 1000) : undefined;
+        socket.once("connect", () => {
+            clearTimeout(timer);
+            socket.destroy();
+            resolve();
+        });
+        socket.once("error", (err) => {
+            clearTimeout(timer);
+            reject(err);
+        });
+    });
+}
+
+/**
+ * Go's VerifyHostname with the text of x509.HostnameError: an IP host against the IP SANs only, a
+ * name against the DNS SANs only (case-insensitive, a leading "*." for one label), never the CN.
+ */
+export function goHostnameCheck(host: string, cert: { subject?: { CN?: string | string[] }; subjectaltname?: string }): Error | undefined {
+    const entries = (cert.subjectaltname ?? "").split(", ").filter((e) => e !== "");
+    const dns = entries.filter((e) => e.startsWith("DNS:")).map((e) => e.slice(4));
+    const ips = entries.filter((e) => e.startsWith("IP Address:")).map((e) => e.slice(11));
+    if (net.isIPv6(host) || ips.some((ip) => net.isIPv6(ip))) {
+        throw new StandInError("postgresql stand-in: IPv6 in verify-full host checks is not modelled");
+    }
+    const isIp = net.isIPv4(host);
+    const lower = host.toLowerCase();
+    const matches = isIp ? ips.includes(host) : dns.some((d) => {
+        const name = d.toLowerCase();
+        return name === lower || (name.startsWith("*.") && lower.includes(".") && lower.slice(lower.indexOf(".")) === name.slice(1));
+    });
+    if (matches) {
+        return undefined;
+    }
+    const text = (why: string) => new GoText(`tls: failed to verify certificate: ${why}`);
+    const cn = ([] as string[]).concat(cert.subject?.CN ?? [])[0] ?? "";
+    if (entries.length === 0 && cert.subjectaltname === undefined && cn.toLowerCase() === lower) {
+        return text("x509: certificate relies on legacy Common Name field, use SANs instead");
+    }
+    if (isIp && ips.length === 0) {
+        return text(`x509: cannot validate certificate for ${host} because it doesn't contain any IP SANs`);
+    }
+    const valid = isIp ? ips.join(", ") : dns.join(", ");
+    return text(valid === "" ? `x509: certificate is not valid for any names, but wanted to match ${host}`
+        : `x509: certificate is valid for ${valid}, not ${host}`);
+}
+
+function newClient(s: Settings, ca?: string): Client {
     const config: ClientConfig = {
         host: s.host,
         port: s.port,
         user: s.username,
         password: s.password,
         database: s.database,
-        ssl: false,
+        // verify-full: the chain against sslrootcert's CAs only, then the name as Go checks it.
+        ssl: ca === undefined ? false : { ca, rejectUnauthorized: true, checkServerIdentity: goHostnameCheck },
         connectionTimeoutMillis: s.connectTimeout > 0 ? s.connectTimeout * 1000 : 0,
         fallback_application_name: "Terraform provider",
     };
     return new Client(config);
+}
+
+/** One new connection as lib/pq opens it: dial, then (verify-full) sslrootcert read, SSLRequest and TLS, then startup. */
+async function openClient(s: Settings): Promise<Client> {
+    let ca: string | undefined;
+    if (s.sslmode === "verify-full") {
+        const root = readRootCert(s.sslrootcert);
+        if ("error" in root) {
+            await dialOnly(s);
+            throw new GoText(root.error);
+        }
+        ca = root.pem;
+    }
+    const client = newClient(s, ca);
+    try {
+        await client.connect();
+    } catch (err) {
+        await client.end().catch(() => undefined);
+        throw err;
+    }
+    return client;
 }
 
 /** Client.Connect: the registry, else ping and (with the default expected version) fingerprint. */
@@ -296,9 +429,13 @@ async function connect(ctx: ProviderContext): Promise<Connection> {
     if (s.scheme !== "postgres") {
         throw new StandInError(`postgresql stand-in: scheme ${s.scheme} is not modelled`);
     }
-    if (s.sslmode !== "disable") {
+    if (s.sslmode !== "disable" && s.sslmode !== "verify-full") {
         throw new StandInError(`postgresql stand-in: sslmode ${JSON.stringify(s.sslmode)} is not modelled ` +
-            "(lib/pq treats an empty sslmode as require); only disable is");
+            "(lib/pq treats an empty sslmode as require); only disable and verify-full are");
+    }
+    if (s.sslmode === "verify-full" && (s.sslrootcert === "" || s.sslrootcert === "system")) {
+        throw new StandInError(`postgresql stand-in: verify-full with sslrootcert ${JSON.stringify(s.sslrootcert)} is not modelled ` +
+            "(lib/pq would use PGSSLROOTCERT, ~/.postgresql/root.crt or the system roots); only a file path is");
     }
     if (s.host === "") {
         throw new StandInError("postgresql stand-in: an empty host (lib/pq's default host) is not modelled");

@@ -3,10 +3,13 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "pg";
 import { Props, ProviderContext, StandInError, isSecret, reveal } from "../../stand-ins/provider";
-import { ROLE, RULES, postgresqlStandIn as pg } from "../../stand-ins/postgresql";
+import { ROLE, RULES, goHostnameCheck, postgresqlStandIn as pg } from "../../stand-ins/postgresql";
 
 const PORT = 58341;
 const CLOSED_PORT = 58349;
@@ -41,6 +44,24 @@ async function outside<T = any>(sql: string, params: unknown[] = [], user = "pos
     }
 }
 
+/** Turns ssl on (reload) with the certificates MAKE_TLS made; the role tlsonly may log in over TLS only. */
+async function enableTls(): Promise<void> {
+    if ((await outside("SHOW ssl"))[0].ssl === "on") {
+        return;
+    }
+    execFileSync("docker", ["exec", "-u", "postgres", NAME, "sh", "-c",
+        "sed -i '1i hostnossl all tlsonly all reject' \"$PGDATA/pg_hba.conf\""]);
+    await outside("CREATE ROLE tlsonly SUPERUSER LOGIN PASSWORD 'tls-pw'");
+    for (const [k, v] of [["ssl_cert_file", "server.crt"], ["ssl_key_file", "server.key"]]) {
+        await outside(`ALTER SYSTEM SET ${k} = '${TLS_DIR}/${v}'`);
+    }
+    await outside("ALTER SYSTEM SET ssl = on");
+    await outside("SELECT pg_reload_conf()");
+    for (let i = 0; i < 50 && (await outside("SHOW ssl"))[0].ssl !== "on"; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
 async function checkedInputs(news: Props, olds: Props = {}): Promise<Props> {
     const res = await role.check(await pg.configure({}), { urn: URN, type: ROLE, olds, news });
     assert.deepEqual(res.failures ?? [], []);
@@ -49,8 +70,26 @@ async function checkedInputs(news: Props, olds: Props = {}): Promise<Props> {
 
 const program = { name: "repuser", login: true, replication: true, connectionLimit: 5, password: "rep-pw-1" };
 
+// TLS material made in the server's container with its own openssl: a CA, a server certificate for
+// DNS:pg-standin and IP:127.0.0.1 signed by it, and another CA that signed nothing here.
+const TLS_DIR = "/var/lib/postgresql/tls";
+const MAKE_TLS = `set -eu; mkdir -p ${TLS_DIR}; cd ${TLS_DIR}
+k() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "$@" 2>/dev/null; }
+k -x509 -keyout ca.key -out ca.crt -subj "/CN=standin CA" -days 2
+k -keyout server.key -out server.csr -subj "/CN=pg-standin"
+printf 'subjectAltName=DNS:pg-standin,IP:127.0.0.1\n' > san.ext
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null
+k -x509 -keyout other.key -out other.crt -subj "/CN=other CA" -days 2
+chmod 600 server.key`;
+
 describe("postgresql stand-in", { timeout: 120_000 }, () => {
     let ctx: ProviderContext;
+    const files = fs.mkdtempSync(path.join(os.tmpdir(), "pg-standin-tls-"));
+    const caFile = path.join(files, "ca.crt");
+    const otherCa = path.join(files, "other.crt");
+    const tlsConfig = (overrides: Props = {}) => programConfig({
+        username: "tlsonly", password: "tls-pw", sslmode: "verify-full", sslrootcert: caFile, ...overrides,
+    });
 
     before(async () => {
         execFileSync("docker", ["run", "-d", "--name", NAME, "--label", LABEL, "-e", `POSTGRES_PASSWORD=${SUPERUSER_PASSWORD}`,
@@ -70,10 +109,15 @@ describe("postgresql stand-in", { timeout: 120_000 }, () => {
             }
         }
         ctx = await pg.configure(programConfig());
+        execFileSync("docker", ["exec", "-u", "postgres", NAME, "sh", "-c", MAKE_TLS]);
+        for (const [from, to] of [["ca.crt", caFile], ["other.crt", otherCa]]) {
+            fs.writeFileSync(to, execFileSync("docker", ["exec", NAME, "cat", `${TLS_DIR}/${from}`]));
+        }
     });
 
     after(() => {
         execFileSync("docker", ["rm", "-f", "-v", NAME], { stdio: "ignore" });
+        fs.rmSync(files, { recursive: true, force: true });
     });
 
     ruleTest(["config.check.returns-news", "secrets.bridge"], "CheckConfig returns the config as given, password secret; Role password is sensitive", async () => {
@@ -109,10 +153,100 @@ describe("postgresql stand-in", { timeout: 120_000 }, () => {
         });
     });
 
-    ruleTest(["config.connect.params"], "sslmode other than disable is refused as not modelled, at the first CRUD call only", async () => {
-        const tls = await pg.configure(programConfig({ sslmode: "require" }));
+    ruleTest(["config.connect.params", "config.ssl.modes"], "sslmode other than disable or verify-full, and verify-full without a file, are refused as not modelled, at the first CRUD call only", async () => {
         const inputs = await checkedInputs({ ...program, name: "never" });
-        await assert.rejects(role.create(tls, { urn: URN, type: ROLE, inputs, preview: false, timeout: 0 }), StandInError);
+        for (const config of [programConfig({ sslmode: "require" }), programConfig({ sslmode: "" }), tlsConfig({ sslrootcert: "" }),
+            tlsConfig({ sslrootcert: "system" })]) {
+            const tls = await pg.configure(config);
+            await assert.rejects(role.create(tls, { urn: URN, type: ROLE, inputs, preview: false, timeout: 0 }), StandInError);
+        }
+    });
+
+    ruleTest(["config.ssl.not-enabled"], "verify-full against a server with ssl off fails the ping: 'pq: SSL is not enabled on the server'", async () => {
+        assert.equal((await outside("SHOW ssl"))[0].ssl, "off");
+        const inputs = await checkedInputs({ ...program, name: "never" });
+        await assert.rejects(role.create(await pg.configure(tlsConfig({ username: "postgres", password: SUPERUSER_PASSWORD })),
+            { urn: URN, type: ROLE, inputs, preview: false, timeout: 0 }), {
+            message: "error connecting to PostgreSQL server 127.0.0.1 (scheme: postgres): pq: SSL is not enabled on the server",
+        });
+    });
+
+    ruleTest(["config.ssl.rootcert-file", "config.check.returns-news", "config.configure.lazy"], "a missing sslrootcert passes CheckConfig and Configure; the connection fails after its dial, with Go's open error", async () => {
+        const missing = path.join(files, "nowhere", "ca.crt");
+        const news = tlsConfig({ sslrootcert: missing });
+        const checked = await pg.checkConfig({}, news);
+        assert.deepEqual(checked.failures ?? [], []);
+        assert.deepEqual(reveal(checked.inputs), news);
+        const inputs = await checkedInputs({ ...program, name: "never" });
+        const create = async (config: Props) => role.create(await pg.configure(config), { urn: URN, type: ROLE, inputs, preview: false, timeout: 0 });
+        await assert.rejects(create(news), {
+            message: `error connecting to PostgreSQL server 127.0.0.1 (scheme: postgres): open ${missing}: no such file or directory`,
+        });
+        // The dial comes first: a closed port is what is reported, whatever the file.
+        await assert.rejects(create(tlsConfig({ sslrootcert: missing, port: String(CLOSED_PORT) })), {
+            message: `error connecting to PostgreSQL server 127.0.0.1 (scheme: postgres): dial tcp 127.0.0.1:${CLOSED_PORT}: connect: connection refused`,
+        });
+        const garbage = path.join(files, "garbage.crt");
+        fs.writeFileSync(garbage, "-----BEGIN CERTIFICATE-----\nnot base64 DER\n-----END CERTIFICATE-----\n");
+        await assert.rejects(create(tlsConfig({ sslrootcert: garbage })), {
+            message: "error connecting to PostgreSQL server 127.0.0.1 (scheme: postgres): pq: couldn't parse pem from sslrootcert",
+        });
+        await assert.rejects(create(tlsConfig({ sslrootcert: files })), {
+            message: `error connecting to PostgreSQL server 127.0.0.1 (scheme: postgres): read ${files}: is a directory`,
+        });
+    });
+
+    ruleTest(["config.ssl.modes", "config.connect.params"], "verify-full with the CA's file: the role is made over TLS (the user may not log in without it)", async () => {
+        await enableTls();
+        const tls = await pg.configure(tlsConfig());
+        const inputs = await checkedInputs({ ...program, name: "over_tls" });
+        const made = await role.create(tls, { urn: URN, type: ROLE, inputs, preview: false, timeout: 0 });
+        assert.equal(made.id, "over_tls");
+        assert.deepEqual(await outside("SELECT rolname FROM pg_authid WHERE rolname = 'over_tls'"), [{ rolname: "over_tls" }]);
+        // The same user without TLS is rejected by pg_hba: the create above went over TLS.
+        await assert.rejects(role.read(await pg.configure(tlsConfig({ sslmode: "disable" })),
+            { urn: URN, type: ROLE, id: made.id, state: made.outputs, inputs }), /pg_hba\.conf rejects connection for host "[0-9.]+", user "tlsonly"/);
+        await role.delete(tls, { urn: URN, type: ROLE, id: made.id, outputs: made.outputs, oldInputs: inputs, timeout: 0 });
+    });
+
+    ruleTest(["config.ssl.rootcert-file", "config.connect.no-idle"], "the file is read at each connection: removed after the ping, the next statement fails to connect", async () => {
+        await enableTls();
+        const copy = path.join(files, "copy.crt");
+        fs.copyFileSync(caFile, copy);
+        const tls = await pg.configure(tlsConfig({ sslrootcert: copy }));
+        const inputs = await checkedInputs({ ...program, name: "read_each_time" });
+        const made = await role.create(tls, { urn: URN, type: ROLE, inputs, preview: false, timeout: 0 });
+        fs.rmSync(copy);
+        await assert.rejects(role.delete(tls, { urn: URN, type: ROLE, id: made.id, outputs: made.outputs, oldInputs: inputs, timeout: 0 }), {
+            message: `could not start transaction: open ${copy}: no such file or directory`,
+        });
+        fs.copyFileSync(caFile, copy);
+        await role.delete(tls, { urn: URN, type: ROLE, id: made.id, outputs: made.outputs, oldInputs: inputs, timeout: 0 });
+    });
+
+    ruleTest(["config.ssl.verify-errors"], "another CA, or a host name the certificate does not carry, fails with Go's x509 text", async () => {
+        await enableTls();
+        const inputs = await checkedInputs({ ...program, name: "never" });
+        const create = async (config: Props) => role.create(await pg.configure(config), { urn: URN, type: ROLE, inputs, preview: false, timeout: 0 });
+        await assert.rejects(create(tlsConfig({ sslrootcert: otherCa })), {
+            message: "error connecting to PostgreSQL server 127.0.0.1 (scheme: postgres): tls: failed to verify certificate: x509: certificate signed by unknown authority",
+        });
+        await assert.rejects(create(tlsConfig({ host: "localhost" })), {
+            message: "error connecting to PostgreSQL server localhost (scheme: postgres): tls: failed to verify certificate: x509: certificate is valid for pg-standin, not localhost",
+        });
+        // The other branches of x509.HostnameError, on the check itself.
+        const text = (host: string, cert: Parameters<typeof goHostnameCheck>[1]) => goHostnameCheck(host, cert)?.message;
+        const san = { subject: { CN: "pg1" }, subjectaltname: "DNS:pg1, IP Address:10.0.0.1, IP Address:10.0.0.2" };
+        assert.equal(text("10.0.0.2", san), undefined);
+        assert.equal(text("PG1", san), undefined);
+        assert.equal(text("10.0.0.9", san), "tls: failed to verify certificate: x509: certificate is valid for 10.0.0.1, 10.0.0.2, not 10.0.0.9");
+        assert.equal(text("10.0.0.9", { subjectaltname: "DNS:pg1" }),
+            "tls: failed to verify certificate: x509: cannot validate certificate for 10.0.0.9 because it doesn't contain any IP SANs");
+        assert.equal(text("db", { subjectaltname: "IP Address:10.0.0.1" }),
+            "tls: failed to verify certificate: x509: certificate is not valid for any names, but wanted to match db");
+        assert.equal(text("db", { subject: { CN: "db" } }),
+            "tls: failed to verify certificate: x509: certificate relies on legacy Common Name field, use SANs instead");
+        assert.equal(text("a.example", { subjectaltname: "DNS:*.example" }), undefined);
     });
 
     ruleTest(["role.check.defaults"], "Check adds the non-falsy defaults and __defaults, leaves falsy ones out", async () => {
