@@ -13,7 +13,7 @@ import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
 import { isLoopback, subnetsOverlap } from "./ipv4";
-import { checkTopology } from "./topology";
+import { checkTopology, FailoverRefused } from "./topology";
 
 export class PreflightError extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
@@ -171,21 +171,32 @@ export function byEngine(cfg: ClusterConfig): OnEngine[] {
     return [...groups.values()];
 }
 
-/** Every collision of the plan with each engine (and, for a local engine, this machine); [] when none. */
-export async function collisions(cfg: ClusterConfig, opts: PreflightOptions = {}): Promise<string[]> {
-    const found = await Promise.all(byEngine(cfg).map(async (group) => {
+/** The collisions found on one engine; `down` when it did not answer (then the problem says so). */
+export interface EngineCollisions {
+    readonly engine: string;
+    readonly problems: readonly string[];
+    readonly down: boolean;
+}
+
+/** Every collision of the plan with each engine (and, for a local engine, this machine), by engine. */
+export async function collisionsByEngine(cfg: ClusterConfig, opts: PreflightOptions = {}): Promise<EngineCollisions[]> {
+    return Promise.all(byEngine(cfg).map(async (group): Promise<EngineCollisions> => {
         try {
-            return await engineCollisions(cfg, group, opts);
+            return { engine: group.engine.host, problems: await engineCollisions(cfg, group, opts), down: false };
         } catch (err) {
             if (err instanceof PreflightError && group.engineKey) {
                 // A node's own engine that does not answer is a problem of that node's config.
-                return [`${NAMESPACE}:${group.engineKey} = ${JSON.stringify(group.engine.host)} is not allowed: the Docker ` +
-                    `engine does not answer (${err.problems.join("; ")})`];
+                return { engine: group.engine.host, down: true, problems: [`${NAMESPACE}:${group.engineKey} = ` +
+                    `${JSON.stringify(group.engine.host)} is not allowed: the Docker engine does not answer (${err.problems.join("; ")})`] };
             }
             throw err;
         }
     }));
-    return found.flat();
+}
+
+/** Every collision of the plan with each engine (and, for a local engine, this machine); [] when none. */
+export async function collisions(cfg: ClusterConfig, opts: PreflightOptions = {}): Promise<string[]> {
+    return (await collisionsByEngine(cfg, opts)).flatMap((e) => e.problems);
 }
 
 async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: PreflightOptions): Promise<string[]> {
@@ -278,7 +289,25 @@ export async function preflight(cfg: ClusterConfig, opts: PreflightOptions = {})
  */
 export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & { downNodes: readonly string[] }> {
     const cfg = loadConfig();
-    await preflight(cfg);
-    const plan = await checkTopology(cfg);
-    return { ...cfg, downNodes: plan.down };
+    // In parallel: against an engine that does not answer, each waits for its bound.
+    const [engines, topology] = await Promise.all([collisionsByEngine(cfg),
+        checkTopology(cfg).then((plan) => ({ plan }), (error: Error) => ({ error }))]);
+    const plan = "plan" in topology ? topology.plan : undefined;
+    // An engine that does not answer is a config problem, except in a failover, which speaks for
+    // the nodes on it: refused when one of them still answers, else they are lost (their host
+    // gone) and nothing is made there.
+    const failover = plan?.kind === "failover" ? plan
+        : "error" in topology && topology.error instanceof FailoverRefused ? topology.error.plan : undefined;
+    const lostEngines = new Set(failover ? byEngine(cfg)
+        .filter((g) => g.nodes.every((n) => failover.engineDown.includes(cfg.nodes[n.index].name))).map((g) => g.engine.host) : []);
+    const problems = engines.filter((e) => !(e.down && lostEngines.has(e.engine))).flatMap((e) => e.problems);
+    if (problems.length > 0) {
+        throw new PreflightError(problems);
+    }
+    if ("error" in topology) {
+        throw topology.error;
+    }
+    lostEngines.forEach((engine) => pulumi.log.info(`the Docker engine ${engine} does not answer and every node on it is ` +
+        "lost: nothing there is checked or changed by this up"));
+    return { ...cfg, downNodes: plan!.down };
 }

@@ -29,6 +29,13 @@ export interface NodeState {
     readonly upstream?: string;
     /** What Docker says about its container (undefined when Docker could not be asked). */
     readonly container?: { readonly status: string; readonly onNetwork: boolean; readonly restartPolicy: string };
+    /** Why its Docker engine could not be asked at all (no answer, refused); undefined when it answered. */
+    readonly engineDown?: string;
+    /**
+     * Whether its server answers (pg_isready) at the address the declared primary reaches it at,
+     * asked from the declared primary's container; only asked when its engine is down.
+     */
+    readonly serverAnswers?: boolean;
 }
 
 export type TopologyPlan =
@@ -40,7 +47,13 @@ export type TopologyPlan =
     | FailoverPlan
     /** No reachable node runs as primary, and the declared primary cannot be promoted (it is the one gone). */
     | { readonly kind: "no-primary"; readonly problems: readonly string[] }
-    | { readonly kind: "several-primaries"; readonly primaries: readonly string[] };
+    | { readonly kind: "several-primaries"; readonly primaries: readonly string[] }
+    /**
+     * The declared primary runs as primary, and so do others on timelines older than its own:
+     * former primaries back after a failover that could not fence them (their host was lost).
+     * up demotes them (topology.sh demote_stale).
+     */
+    | { readonly kind: "stale-primaries"; readonly primary: string; readonly stale: readonly { name: string; timeline: number }[] };
 
 export interface FailoverPlan {
     readonly kind: "failover";
@@ -55,8 +68,15 @@ export interface FailoverPlan {
     readonly risks: readonly string[];
     /** How much could be lost, in words (bytes and positions), for the output. */
     readonly loss: string;
-    /** Nodes to fence before the promotion: every existing node other than the target that is unreachable. */
+    /** Nodes to fence before the promotion: every existing node other than the target that is unreachable and whose engine answers. */
     readonly fence: readonly string[];
+    /**
+     * Nodes whose host is lost: neither their engine nor their server answers. They cannot be
+     * fenced; if one comes back running as primary, the next up demotes it.
+     */
+    readonly lost: readonly string[];
+    /** Every node other than the target whose Docker engine does not answer (lost or not): this plan speaks for them. */
+    readonly engineDown: readonly string[];
 }
 
 export class SwitchoverRefused extends pulumi.RunError {
@@ -66,7 +86,8 @@ export class SwitchoverRefused extends pulumi.RunError {
 }
 
 export class FailoverRefused extends pulumi.RunError {
-    constructor(readonly problems: readonly string[]) {
+    /** The plan refused, when there is one. */
+    constructor(readonly problems: readonly string[], readonly plan?: FailoverPlan) {
         super(`the failover is refused, nothing was changed:\n  - ${problems.join("\n  - ")}`);
     }
 }
@@ -108,6 +129,11 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
         dockerCli(["inspect", "-f", INSPECT_FORMAT, container], dockerHost, opts),
     ]);
     let docker: NodeState["container"];
+    let engineDown: string | undefined;
+    if (inspect.err && !/No such (object|container)/i.test(inspect.stderr)) {
+        engineDown = `its Docker engine (${dockerHost}) does not answer: ` +
+            (inspect.err.killed ? `no answer within ${timeout / 1000} s` : inspect.stderr.trim().split("\n").pop() || inspect.err.message);
+    }
     if (!inspect.err) {
         const [status, networks, restartPolicy] = inspect.stdout.trim().split("|");
         docker = { status, onNetwork: networks.split(",").includes(network), restartPolicy };
@@ -115,11 +141,11 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
     if (sql.err) {
         const text = sql.stderr.trim();
         const exists = !/No such container/i.test(text) && !/No such object/i.test(inspect.stderr);
-        const why = sql.err.killed ? `no answer within ${timeout / 1000} s`
+        const why = engineDown ? engineDown : sql.err.killed ? `no answer within ${timeout / 1000} s`
             : /is paused/i.test(text) ? "its container is paused"
                 : /is not running/i.test(text) ? "its container is not running"
                     : !exists ? "its container does not exist" : (text.split("\n").pop() || sql.err.message);
-        return { name: node.name, unreachable: why, exists, container: docker };
+        return { name: node.name, unreachable: why, exists, container: docker, engineDown };
     }
     const [recovery, lsn, paused, tli, receiver, received, upstream] = sql.stdout.trim().split("|");
     const [status, senderHost] = (receiver ?? "").split(" ");
@@ -147,6 +173,30 @@ export function observe(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "docke
 }
 
 /**
+ * For each node whose engine is down: does its server answer at the address `from` reaches it at
+ * (its cluster address on one engine, its published address and port across engines)? Asked
+ * with pg_isready inside `from`'s container: exit 2 is "no response", 0 or 1 is a live server.
+ */
+export async function probeServers(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "dockerHost">, from: string,
+    states: readonly NodeState[], opts: ObserveOptions = {}): Promise<NodeState[]> {
+    const source = cfg.nodes.find((n) => n.name === from)!;
+    const sourceEngine = nodeEngine(source, cfg.dockerHost);
+    return Promise.all(states.map(async (s) => {
+        if (s.engineDown === undefined || s.name === from) {
+            return s;
+        }
+        const node = cfg.nodes.find((n) => n.name === s.name)!;
+        const [host, port] = nodeEngine(node, cfg.dockerHost) === sourceEngine ? [node.address, 5432]
+            : [node.hostAddress ?? node.address, node.port];
+        const r = await dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${from}`, "pg_isready", "-q",
+            "-h", host, "-p", String(port), "-t", "3"], sourceEngine, opts);
+        const code = r.err ? (r.err as { code?: unknown }).code : 0;
+        // Anything but a clean "no response" (a failed exec, a timeout) counts as answering: strict.
+        return { ...s, serverAnswers: code !== 2 };
+    }));
+}
+
+/**
  * Nodes whose container exists but that this `up` will leave out: cut off from the network, paused,
  * or stopped by someone (restart policy not `no`). Not down: a fenced node (restart policy `no`)
  * stopped on the network, and, in a failover, a paused or stopped node about to be fenced: the
@@ -157,6 +207,11 @@ export function downNodes(states: readonly NodeState[], plan?: TopologyPlan): st
     const fencing = plan?.kind === "failover" ? plan.fence : [];
     return states.filter((s) => {
         const c = s.container;
+        // A node on an engine that does not answer is down: the up after its host is back sees
+        // it up again, and the topology step (its input changed) runs.
+        if (s.exists && s.engineDown !== undefined) {
+            return true;
+        }
         if (!s.exists || c === undefined || (c.status === "running" && c.onNetwork)) {
             return false;
         }
@@ -180,6 +235,11 @@ export function lsnBytes(lsn: string): bigint {
 export function planTopology(cfg: Pick<ClusterConfig, "nodes" | "primary" | "replication">, states: readonly NodeState[]): TopologyPlan {
     const primaries = states.filter((s) => s.unreachable === undefined && s.inRecovery === false);
     if (primaries.length > 1) {
+        const declared = primaries.find((p) => p.name === cfg.primary);
+        const others = primaries.filter((p) => p.name !== cfg.primary);
+        if (declared?.timeline != null && others.every((p) => p.timeline != null && p.timeline < declared.timeline!)) {
+            return { kind: "stale-primaries", primary: declared.name, stale: others.map((p) => ({ name: p.name, timeline: p.timeline! })) };
+        }
         return { kind: "several-primaries", primaries: primaries.map((p) => p.name) };
     }
     if (primaries.length === 0) {
@@ -305,8 +365,19 @@ export function planFailover(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
         lossParts.push(`whatever ${from ?? "the old primary"} acknowledged after ${targetLsn ?? "the target's position"} ` +
             "(the policy is async and it cannot be asked: the amount is unknown)");
     }
-    const fence = states.filter((s) => s.name !== to && s.exists && s.unreachable !== undefined).map((s) => s.name);
-    return { kind: "failover", from, to, why, problems, risks, loss: lossParts.join("; ") || "nothing", fence };
+    const down = states.filter((s) => s.name !== to && s.exists && s.unreachable !== undefined);
+    const fence = down.filter((s) => s.engineDown === undefined).map((s) => s.name);
+    const engineDown = down.filter((s) => s.engineDown !== undefined);
+    const lost = engineDown.filter((s) => s.serverAnswers === false);
+    for (const s of engineDown) {
+        if (s.serverAnswers !== false) {
+            problems.push(`${s.name} cannot be fenced: ${s.engineDown}, but its server ` +
+                (s.serverAnswers ? `answers, seen from ${to}` : `was not asked from ${to}`) +
+                `: ${s.name} is not lost and may be taking writes. Bring its engine back (or stop that server) and run up again`);
+        }
+    }
+    return { kind: "failover", from, to, why, problems, risks, loss: lossParts.join("; ") || "nothing", fence, lost: lost.map((s) => s.name),
+        engineDown: engineDown.map((s) => s.name) };
 }
 
 /**
@@ -315,8 +386,12 @@ export function planFailover(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
  * is already the declared one, costs one parallel round of `docker exec`.
  */
 export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[] }> {
-    const states = await observe(cfg, opts);
-    const planned = planTopology(cfg, states);
+    let states = await observe(cfg, opts);
+    let planned = planTopology(cfg, states);
+    if (planned.kind === "failover" && states.some((s) => s.engineDown !== undefined)) {
+        states = await probeServers(cfg, planned.to, states, opts);
+        planned = planTopology(cfg, states);
+    }
     const plan = { ...planned, down: downNodes(states, planned) };
     if (plan.kind === "switchover") {
         const names = synchronousStandbyNamesFor(cfg.replication, plan.to);
@@ -326,6 +401,12 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
         if (plan.problems.length > 0) {
             throw new SwitchoverRefused(plan.problems);
         }
+    } else if (plan.kind === "stale-primaries") {
+        pulumi.log.warn(`${plan.stale.map((p) => `${p.name} (timeline ${p.timeline})`).join(", ")} run as primary next to ` +
+            `${plan.primary}: former primaries back after a failover that could not fence them (their host was lost). ` +
+            `up fences them at once and brings them in as standbys of ${plan.primary} (pg_rewind); if one committed user ` +
+            `data after ${plan.primary} was promoted, it stays fenced and up says so, and bringing it in needs ` +
+            `${NAMESPACE}:allowDataLoss`);
     } else if (plan.kind === "several-primaries") {
         throw new SwitchoverRefused([`more than one node runs as primary: ${plan.primaries.join(", ")}; ` +
             "stop all but one before running up"]);
@@ -336,12 +417,20 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
             `${plan.to}), then ${plan.to} promoted; synchronous_standby_names on ${plan.to} = '${names}'. A fenced node ` +
             "comes back read-only; once its container runs again, the next up brings it in as a standby (pg_rewind " +
             "when it diverged)");
+        if (plan.lost.length > 0 && plan.problems.length === 0) {
+            pulumi.log.warn(`host lost: ${plan.lost.join(", ")} (neither engine nor server answers) cannot be fenced. ` +
+                "When its host is back it may run as a primary on the old timeline until the next up, which demotes it " +
+                (cfg.replication.mode === "sync" ? "(under the synchronous policy it cannot acknowledge a commit meanwhile: " +
+                    `its synchronous standbys follow ${plan.to})` : "(under the async policy it can acknowledge commits " +
+                    "meanwhile; the next up finds them and refuses to discard them without allowDataLoss)") +
+                "; point clients at the new primary");
+        }
         if (plan.problems.length > 0) {
-            throw new FailoverRefused(plan.problems);
+            throw new FailoverRefused(plan.problems, plan);
         }
         if (plan.risks.length > 0 && !cfg.allowDataLoss) {
             throw new FailoverRefused([...plan.risks, `to promote ${plan.to} anyway, set ${NAMESPACE}:allowDataLoss to ` +
-                `true; what could be lost: ${plan.loss}`]);
+                `true; what could be lost: ${plan.loss}`], plan);
         }
         if (plan.risks.length > 0 || plan.loss !== "nothing") {
             pulumi.log.warn(`failover to ${plan.to}${plan.risks.length > 0 ? ` with data loss accepted ` +
@@ -351,8 +440,9 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
         pulumi.log.warn(`${plan.problems.join("; ")}: up will fail at the topology step unless ${cfg.primary} ` +
             "runs as primary by then");
     }
-    if (cfg.allowDataLoss && plan.kind !== "failover") {
-        pulumi.log.warn(`${NAMESPACE}:allowDataLoss is true but no failover is planned; set it back to false`);
+    if (cfg.allowDataLoss && plan.kind !== "failover" && plan.kind !== "stale-primaries") {
+        pulumi.log.warn(`${NAMESPACE}:allowDataLoss is true but no failover is planned (it still lets up discard what a ` +
+            "fenced former primary committed after a failover, when up said so); set it back to false");
     }
     return plan;
 }

@@ -39,6 +39,9 @@
 #      MAX_LAG_BYTES REPLICATION_USER IMAGE NETWORK DOCKER_LABELS TIMEOUT [DOWN_NODES] [ALLOW_DATA_LOSS]
 
 PASSFILE=/var/lib/postgresql/data/replication.pgpass
+# In a node's volume, outside its data directory: what a demoted former primary committed that
+# nobody else has (demote_stale); its rejoin needs allowDataLoss while this is there.
+DIVERGED=/var/lib/postgresql/data/diverged
 PGDATA_IN_VOLUME=/var/lib/postgresql/data/pgdata
 STOP_SECONDS=60
 
@@ -66,20 +69,67 @@ up() {
 # received CONTAINER: the furthest WAL a standby holds (what a promotion keeps).
 received() { node_sql "$1" "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"; }
 
+# Across engines, a node whose engine does not answer (its host lost: stopped, cut off) is not
+# asked anything: a docker call to it would wait until the engine came back. Each engine is asked
+# once, in parallel, bounded.
+LOST=
+if [ -n "${PEERS:-}" ]; then
+    _probe_dir=$(mktemp -d)
+    for _engine in $(for _p in $PEERS; do printf '%s\n' "$_p" | cut -d'|' -f3; done | sort -u); do
+        ( DOCKER_HOST=$_engine timeout "${ENGINE_PROBE_SECONDS:-10}" docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+            printf '%s\n' "$_engine" > "$_probe_dir/$(printf '%s' "$_engine" | cksum | cut -d' ' -f1)" ) &
+    done
+    wait
+    for name in $(names); do
+        _engine=$(peer_field 1 "$name" 3)
+        if [ -e "$_probe_dir/$(printf '%s' "$_engine" | cksum | cut -d' ' -f1)" ]; then
+            LOST="$LOST $name"
+            log "$name: its Docker engine ($_engine) does not answer within ${ENGINE_PROBE_SECONDS:-10}s"
+        fi
+    done
+    rm -rf "$_probe_dir"
+fi
+lost() { case " $LOST " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# timeline CONTAINER: the timeline a primary writes on.
+timeline() { node_sql "$1" "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"; }
+
 # Which nodes are up, and which of them is primary.
 primaries=
 for name in $(names); do
+    lost "$name" && continue
     container=$(field "$name" 1)
     if up "$container" && [ "$(node_sql "$container" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
         primaries="$primaries $name"
     fi
 done
-set -- $primaries
-if [ $# -gt 1 ]; then
-    fail "more than one node runs as primary:$primaries; stop all but one before running up again"
-fi
 new=$PRIMARY
 nc=$(field "$new" 1) na=$(field "$new" 2)
+# Several primaries: only a former primary that came back after a failover (its host was lost,
+# so it could not be fenced) next to the declared primary, on a timeline the declared primary
+# left when it was promoted, is understood; it is demoted below (demote_stale). Anything else
+# is for a person to sort out.
+stale=
+set -- $primaries
+if [ $# -gt 1 ]; then
+    case " $primaries " in
+        *" $new "*) ;;
+        *) fail "more than one node runs as primary:$primaries; stop all but one before running up again" ;;
+    esac
+    ptli=$(timeline "$nc")
+    history=$(node_sql "$nc" "SELECT pg_read_file('pg_wal/' || lpad(upper(to_hex($ptli)), 8, '0') || '.history')" 2>/dev/null) || history=
+    for name in $primaries; do
+        [ "$name" = "$new" ] && continue
+        tli=$(timeline "$(field "$name" 1)")
+        # A history line: "parentTLI<TAB>switchpoint<TAB>reason".
+        switchpoint=$(printf '%s\n' "$history" | awk -v t="$tli" '$1 == t { print $2; exit }')
+        [ -n "$switchpoint" ] ||
+            fail "more than one node runs as primary:$primaries; $name is on timeline $tli, which is not in the history" \
+                "of $new (timeline $ptli), so it is not a former primary of $new; stop all but one before running up again"
+        stale="$stale $name:$tli:$switchpoint"
+    done
+    primaries=" $new"
+fi
 FOLLOW_SECONDS=${FOLLOW_SECONDS:-30}
 follows() { # follows NAME
     [ "$(node_sql "$nc" "SELECT state FROM pg_stat_replication WHERE application_name = '$1'")" = streaming ]
@@ -128,13 +178,26 @@ SQL
     # the lock is stale. That single-user server does not get the node's command line, so
     # wal_log_hints (on there from the first start) goes into postgresql.auto.conf as well, or
     # the control file it leaves would say off and pg_rewind would refuse the target.
+    # A node that ran as primary after another was promoted (demote_stale) holds commits nobody
+    # else has, written down in its volume (DIVERGED): rewinding it discards them, so only with
+    # pg-replication:allowDataLoss; the note goes with the rewind.
     _rc=0
     _out=$(dk "$_c" run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
         -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "
+        if [ -e $DIVERGED ]; then
+            [ '${ALLOW_DATA_LOSS:-}' = true ] || { cat $DIVERGED; exit 42; }
+            echo \"discarding, as pg-replication:allowDataLoss allows: \$(cat $DIVERGED)\" >&2
+            rm -f $DIVERGED
+        fi
         cd $PGDATA_IN_VOLUME && rm -f standby.signal postmaster.pid &&
         { grep -q '^wal_log_hints' postgresql.auto.conf || echo \"wal_log_hints = 'on'\" >> postgresql.auto.conf; } &&
         exec pg_rewind --target-pgdata=$PGDATA_IN_VOLUME --source-server='$_source'" 2>&1) || _rc=$?
     rewrite "$_n"
+    if [ "$_rc" -eq 42 ]; then
+        fail "$_n is not brought in: $_out. pg_rewind would discard them. $_n is fenced (stopped, restart policy no)" \
+            "and its data untouched: to read them, start it (docker start $_c: it comes up read-only with its own" \
+            "data); to discard them and bring it in, set pg-replication:allowDataLoss to true and run up"
+    fi
     if [ "$_rc" -eq 0 ] && dk "$_c" start "$_c" >/dev/null && wait_for "$FOLLOW_SECONDS" follows "$_n"; then
         dk "$_c" update --restart=unless-stopped "$_c" >/dev/null
         _said=$(printf '%s\n' "$_out" | grep -E 'diverged at|no rewind required' | sed 's/^.*pg_rewind: //' | head -n 1)
@@ -183,7 +246,7 @@ repoint() {
     for name in $(names); do
         { [ "$name" = "$new" ] || [ "$name" = "$1" ]; } && continue
         container=$(field "$name" 1)
-        if ! up "$container"; then
+        if lost "$name" || ! up "$container"; then
             log "$name ($container) is not running; it is not repointed"
             continue
         fi
@@ -251,10 +314,21 @@ fence() {
     _c=$(field "$1" 1) _v=$(field "$1" 3)
     # An engine that does not answer cannot be told anything: with its host back, the node would
     # restart (unless-stopped) as a second primary. So no promotion without the fence.
-    _e=$(peer_field 2 "$_c" 3) || _e=${DOCKER_HOST:-}
-    if ! DOCKER_HOST=$_e timeout 15 docker version >/dev/null 2>&1; then
-        fail "failover refused: the Docker engine of $1 (${_e:-the default engine}) does not answer, so $1 cannot" \
-            "be fenced and could come back as a second primary; nothing was promoted. Bring that engine back and run up again."
+    if lost "$1"; then
+        # Its host is lost only when its server does not answer either, seen from the new
+        # primary; a server that answers there is alive and may be taking writes.
+        _to=$(route "$new" "$1" "$(field "$1" 2)")
+        _h=$(printf '%s' "$_to" | sed 's/^host=\([^ ]*\).*/\1/') _p=$(printf '%s' "$_to" | sed 's/^.* port=\([0-9]*\).*/\1/')
+        _rc=0
+        dk "$nc" exec -u postgres "$nc" pg_isready -q -h "$_h" -p "$_p" -t 3 || _rc=$?
+        if [ "$_rc" -ne 2 ]; then
+            fail "failover refused: the Docker engine of $1 does not answer but its server at $_h:$_p does, seen from" \
+                "$new (pg_isready exit $_rc): $1 is not lost and may be taking writes; nothing was promoted. Bring its" \
+                "engine back (or stop that server) and run up again."
+        fi
+        log "$1's host is lost: its engine does not answer and its server at $_h:$_p does not answer from $new; it cannot" \
+            "be fenced now. If it comes back running as a primary, the next up demotes it (and says what it wrote meanwhile)"
+        return 0
     fi
     if dk "$_c" inspect "$_c" >/dev/null 2>&1; then
         dk "$_c" update --restart=no "$_c" >/dev/null
@@ -272,6 +346,36 @@ fence() {
     log "$1 fenced: restart policy no, stopped, its volume a standby of $new"
 }
 
+# demote_stale NAME TIMELINE SWITCHPOINT: NAME runs as primary on TIMELINE, which the declared
+# primary left at SWITCHPOINT when it was promoted: NAME came back after a failover that could
+# not fence it (its host was lost). Fenced now (stopped at once, restart policy no, its volume a
+# standby), then what it committed since the switchpoint is read from its WAL (pg_waldump:
+# transactions that wrote to a user relation, relfilenode >= 16384, so autovacuum's statistics
+# are not counted) and, when there are any, written in its volume (DIVERGED) for rejoin.
+demote_stale() {
+    _n=$1 _tli=$2 _sp=$3 _c=$(field "$1" 1) _v=$(field "$1" 3)
+    log "$_n runs as primary on timeline $_tli, which $new left at $_sp when it was promoted: $_n is a former" \
+        "primary back after a failover that could not fence it; fencing it now"
+    fence "$_n"
+    _seen=$(dk "$_c" run --rm $(docker_labels) --network none --user postgres -v "$_v:/var/lib/postgresql/data:ro" \
+        --entrypoint /bin/sh "$IMAGE" -c "pg_waldump -p $PGDATA_IN_VOLUME/pg_wal -t $_tli -s $_sp 2>/dev/null || true" |
+        awk '{ tx = ""; if (match($0, /tx: *[0-9]+/)) { tx = substr($0, RSTART, RLENGTH); sub(/tx: */, "", tx) }
+               if (match($0, /lsn: [0-9A-F]+\/[0-9A-F]+/)) end = substr($0, RSTART + 5, RLENGTH - 5) }
+             tx != "" && tx != "0" && match($0, /rel [0-9]+\/[0-9]+\/[0-9]+/) {
+               split(substr($0, RSTART + 4, RLENGTH - 4), r, "/"); if (r[3] + 0 >= 16384) user[tx] = 1 }
+             /desc: COMMIT/ && user[tx] { n++ }
+             END { printf "%d %s\n", n, end }')
+    _commits=${_seen%% *} _end=${_seen#* }
+    if [ "${_commits:-0}" -gt 0 ]; then
+        _note="$_n committed $_commits transaction(s) writing user data after $new was promoted (its WAL on timeline $_tli from $_sp up to $_end)"
+        dk "$_c" run --rm $(docker_labels) --network none --user postgres -v "$_v:/var/lib/postgresql/data" \
+            --entrypoint /bin/sh "$IMAGE" -c "printf '%s\n' '$_note' > $DIVERGED"
+        log "WARNING: $_note"
+    else
+        log "$_n wrote no user data after $new was promoted (its WAL from $_sp on timeline $_tli)"
+    fi
+}
+
 failover() {
     up "$nc" && [ "$(node_sql "$nc" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ] ||
         fail "failover refused: no reachable node runs as primary, and $new ($nc) is not a reachable standby to promote"
@@ -284,7 +388,7 @@ failover() {
     for name in $(names); do
         [ "$name" = "$new" ] && continue
         container=$(field "$name" 1)
-        if up "$container" && [ "$(node_sql "$container" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]; then
+        if ! lost "$name" && up "$container" && [ "$(node_sql "$container" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]; then
             theirs=$(received "$container")
             ahead=$(node_sql "$nc" "SELECT pg_wal_lsn_diff('$theirs', '$mine')::bigint")
             if [ "$ahead" -gt 0 ] && [ "${ALLOW_DATA_LOSS:-}" != true ]; then
@@ -307,6 +411,10 @@ failover() {
 }
 
 changed=
+for entry in $stale; do
+    demote_stale "${entry%%:*}" "$(echo "$entry" | cut -d: -f2)" "${entry##*:}"
+    changed=1
+done
 set -- $primaries
 if [ $# -eq 0 ]; then
     failover
@@ -320,6 +428,10 @@ fi
 # Every running node that does not stream from the primary is brought in as its standby.
 for name in $(names); do
     [ "$name" = "$new" ] && continue
+    if lost "$name"; then
+        log "$name is not brought in now: its Docker engine does not answer; the up after its host is back does it"
+        continue
+    fi
     container=$(field "$name" 1)
     if ! up "$container"; then
         # A fenced node that is stopped on the cluster network (killed, or its fault undone) is back:
@@ -360,7 +472,7 @@ done
 policy_live=$(node_sql "$nc" "SHOW synchronous_standby_names") || policy_live=
 for pair in $EXPECTED; do
     name=${pair%%=*} want=${pair#*=} seen=
-    if ! up "$(field "$name" 1)"; then
+    if lost "$name" || ! up "$(field "$name" 1)"; then
         log "$name is not running; not waited for"
         continue
     fi

@@ -59,6 +59,15 @@ export interface TestHost {
     readonly address: string;
     /** Runs the docker CLI against this host's engine and returns its stdout, trimmed. */
     docker(...args: string[]): string;
+    /**
+     * The host is lost, as a machine cut off from everyone: its link to the switch goes down (its
+     * address answers nobody) and its dockerd is frozen (SIGSTOP: its engine does not answer,
+     * a docker call waits until its caller gives up). Its containers keep running, unaware.
+     * With `link: false` only the engine is frozen: its containers still answer on the network.
+     */
+    lose(parts?: { readonly link?: boolean }): void;
+    /** The host is back: dockerd thawed (SIGCONT), its link up again; its containers as they were. */
+    restore(): void;
 }
 
 export interface HostSet {
@@ -256,6 +265,8 @@ function logTail(file: string, lines = 15): string {
 async function stopDockerd(h: HostLayout, timeoutMs: number): Promise<void> {
     const pid = readPid(h.pidFile);
     if (pid !== undefined && alive(pid)) {
+        // A host lost (TestHost.lose) has its dockerd frozen: thawed first, or SIGTERM waits.
+        process.kill(pid, "SIGCONT");
         // SIGTERM: dockerd stops its containers (each with its stop signal) and containerd, then exits.
         process.kill(pid, "SIGTERM");
         try {
@@ -441,12 +452,31 @@ function seed(cache: string, dataRoot: string): void {
     run("cp", ["-a", "--link", path.join(cache, "overlay2"), `${dataRoot}/`]);
 }
 
-function makeHost(h: HostLayout): TestHost {
+function dockerdPid(h: HostLayout): number {
+    const pid = readPid(h.pidFile);
+    if (pid === undefined || !alive(pid)) {
+        throw new Error(`dockerd of ${h.name} is not running (${h.pidFile})`);
+    }
+    return pid;
+}
+
+function makeHost(l: Layout, h: HostLayout): TestHost {
+    const link = (state: "up" | "down") => run("ip", ["-n", l.switchNs, "link", "set", `h${h.index}`, state]);
     return {
         name: h.name,
         dockerHost: `unix://${h.socket}`,
         address: h.address,
         docker: (...args: string[]) => dockerOn(h.socket, args),
+        lose: (parts = {}) => {
+            if (parts.link !== false) {
+                link("down");
+            }
+            process.kill(dockerdPid(h), "SIGSTOP");
+        },
+        restore: () => {
+            process.kill(dockerdPid(h), "SIGCONT");
+            link("up");
+        },
     };
 }
 
@@ -527,7 +557,7 @@ export async function createHostSet(options: HostSetOptions): Promise<HostSet> {
         }
         log(`set ${set}: ${hosts.map((h) => `${h.name} ${h.address}`).join(", ")}; ` +
             Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(", "));
-        return { hosts: hosts.map(makeHost), gateway: l.gateway, timings, teardown };
+        return { hosts: hosts.map((h) => makeHost(l, h)), gateway: l.gateway, timings, teardown };
     } catch (err) {
         await teardown().catch((e) => log(`teardown after failure also failed: ${(e as Error).message}`));
         throw err;

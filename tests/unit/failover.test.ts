@@ -109,6 +109,55 @@ describe("failover plan", () => {
     });
 });
 
+describe("a lost host (its engine does not answer)", () => {
+    const hostDown = "its Docker engine (tcp://10.0.0.9:2376) does not answer: no answer within 10 s";
+    const lostNode = (over: Partial<NodeState> = {}): NodeState =>
+        ({ name: "pg1", exists: true, unreachable: hostDown, engineDown: hostDown, ...over });
+
+    test("its server silent too: failover to pg2 without fencing pg1, which is listed as lost", () => {
+        const plan = planTopology(cfg(), [lostNode({ serverAnswers: false }), standby("pg2", "0/3000200"), standby("pg3", "0/3000100")]);
+        assert.equal(plan.kind, "failover");
+        if (plan.kind !== "failover") return;
+        assert.deepEqual([plan.from, plan.to, plan.problems, plan.fence, plan.lost, plan.engineDown], ["pg1", "pg2", [], [], ["pg1"], ["pg1"]]);
+    });
+
+    test("its server still answers (only the engine is unreachable): refused, naming the node", () => {
+        const plan = planTopology(cfg(), [lostNode({ serverAnswers: true }), standby("pg2", "0/3000200"), standby("pg3", "0/3000100")]);
+        assert.equal(plan.kind, "failover");
+        if (plan.kind !== "failover") return;
+        assert.deepEqual([plan.lost, plan.engineDown], [[], ["pg1"]]);
+        assert.deepEqual(plan.problems, [`pg1 cannot be fenced: ${hostDown}, but its server answers, seen from pg2: pg1 is not ` +
+            "lost and may be taking writes. Bring its engine back (or stop that server) and run up again"]);
+    });
+
+    test("its server not asked: refused (strict), not taken as lost", () => {
+        const plan = planTopology(cfg(), [lostNode(), standby("pg2", "0/3000200"), standby("pg3", "0/3000100")]);
+        assert.equal(plan.kind === "failover" && plan.problems.length, 1);
+        assert.match(plan.kind === "failover" ? plan.problems[0] : "", /its server was not asked from pg2/);
+    });
+
+    test("a node on a lost engine is down, so the up after its host is back runs the topology step", () => {
+        assert.deepEqual(downNodes([lostNode(), standby("pg2", "0/3000200")]), ["pg1"]);
+    });
+});
+
+describe("former primaries back after a failover", () => {
+    const primary = (name: string, timeline: number): NodeState => ({ name, exists: true, inRecovery: false, lsn: "0/5000000",
+        replayPaused: false, timeline, receiver: null, container: up });
+
+    test("the declared primary on a newer timeline: the other is stale, to be demoted", () => {
+        assert.deepEqual(planTopology(cfg(), [primary("pg1", 1), primary("pg2", 2), standby("pg3", "0/3000100")]),
+            { kind: "stale-primaries", primary: "pg2", stale: [{ name: "pg1", timeline: 1 }] });
+    });
+
+    test("the same timeline, a newer one elsewhere, or the declared primary not among them: refused as several primaries", () => {
+        for (const states of [[primary("pg1", 2), primary("pg2", 2)], [primary("pg1", 3), primary("pg2", 2)],
+            [primary("pg1", 1), primary("pg3", 2), standby("pg2", "0/3000100")]]) {
+            assert.equal(planTopology(cfg(), states).kind, "several-primaries", JSON.stringify(states));
+        }
+    });
+});
+
 describe("drill report", () => {
     const r: DrillResult = {
         fault: "kill", from: "pg1", to: "pg2", chosen: "pg2: most WAL received (0/3000200)",

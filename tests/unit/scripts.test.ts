@@ -40,7 +40,7 @@ case "$1" in
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
     else cat "$FAKE_DIR/reply" 2>/dev/null || true; fi
-    case "$*" in *PG_VERSION*) exit "\${FAKE_DATA_STATUS:-\${FAKE_RUN_STATUS:-0}}" ;; esac
+    case "$*" in *PG_VERSION*) exit "\${FAKE_DATA_STATUS:-\${FAKE_RUN_STATUS:-0}}" ;; *pg_isready*) exit "\${FAKE_ISREADY:-0}" ;; esac
     [ "$1" != run ] || exit "\${FAKE_RUN_STATUS:-0}" ;;
 esac
 `;
@@ -263,19 +263,37 @@ describe("command scripts", () => {
         assert.match(res.stderr, /more than one node runs as primary: pg1 pg2/);
     });
 
-    test("fencing refuses when the node's engine does not answer: no promotion without the fence", () => {
+    test("fencing a node whose engine does not answer: refused while its server answers, skipped as lost when it does not", () => {
         // fence() from topology.sh itself, with lib.sh, run on its own (the failover calls it before promote).
         const text = script("topology.sh");
         const fence = /^fence\(\) \{\n[\s\S]*?\n\}\n/m.exec(text)![0];
+        const lost = /^lost\(\) \{.*\}$/m.exec(text)![0];
         const lib = text.slice(0, text.indexOf("PASSFILE="));
-        const body = `${lib}\nfield() { case $2 in 1) echo pg-pg1 ;; 3) echo pg-pg1-data ;; esac; }\nrewrite() { :; }\nnew=pg2\n${fence}\nfence pg1\n`;
-        const down = runScript(body, { FAKE_ENGINE_DOWN: "1", DOCKER_HOST: "tcp://10.0.0.9:2376" });
-        assert.notEqual(down.status, 0);
-        assert.match(down.stderr, /failover refused: the Docker engine of pg1 \(tcp:\/\/10\.0\.0\.9:2376\) does not answer, so pg1 cannot be fenced/);
-        assert.deepEqual(down.argv, ["version"], "nothing else was tried");
-        const up = runScript(body, {});
+        const peers = "pg1|pg-pg1|tcp://10.0.0.9:2376|172.18.0.101|10.0.0.9|5433 pg2|pg-pg2|tcp://10.0.0.8:2376|172.18.0.102|10.0.0.8|5434";
+        const body = `${lib}\nfield() { case $2 in 1) echo pg-$1 ;; 2) echo 172.18.0.101 ;; 3) echo pg-$1-data ;; esac; }\n` +
+            `rewrite() { :; }\nnew=pg2 nc=pg-pg2\n${lost}\n${fence}\nfence pg1\n`;
+        const answering = runScript(body, { LOST: " pg1", PEERS: peers });
+        assert.notEqual(answering.status, 0);
+        assert.match(answering.stderr, /failover refused: the Docker engine of pg1 does not answer but its server at 10\.0\.0\.9:5433 does, seen from pg2 \(pg_isready exit 0\): pg1 is not lost and may be taking writes; nothing was promoted/);
+        const gone = runScript(body, { LOST: " pg1", PEERS: peers, FAKE_ISREADY: "2" });
+        assert.equal(gone.status, 0, gone.stderr);
+        assert.match(gone.stderr, /pg1's host is lost: its engine does not answer and its server at 10\.0\.0\.9:5433 does not answer from pg2/);
+        // Only the probe, on pg2's engine; nothing was sent to pg1's.
+        assert.deepEqual(gone.argv, ["exec -u postgres pg-pg2 pg_isready -q -h 10.0.0.9 -p 5433 -t 3"]);
+        const up = runScript(body, { LOST: "", PEERS: peers });
         assert.equal(up.status, 0, up.stderr);
         assert.ok(up.argv.some((a) => /^update --restart=no pg-pg1$/.test(a)), up.argv.join("\n"));
+    });
+
+    test("topology probes each engine once and leaves a node whose engine does not answer out of every step", () => {
+        const text = script("topology.sh");
+        assert.match(text, /timeout "\$\{ENGINE_PROBE_SECONDS:-10\}" docker version/);
+        // Every loop over the nodes that talks to a node's engine skips the lost ones first.
+        for (const guard of [/lost "\$name" && continue\n    container=\$\(field "\$name" 1\)\n    if up/,
+            /if lost "\$name"; then\n        log "\$name is not brought in now/, /if lost "\$name" \|\| ! up "\$container"; then\n            log "\$name \(\$container\) is not running; it is not repointed"/,
+            /if ! lost "\$name" && up "\$container"/, /if lost "\$name" \|\| ! up "\$\(field "\$name" 1\)"; then/]) {
+            assert.match(text, guard);
+        }
     });
 
     test("topology refuses a failover to a target that is down, before fencing or stopping anything", () => {

@@ -1,0 +1,128 @@
+// A whole host lost, on three Docker hosts of our own (tests/support/hosts.ts): the primary's host
+// cut off (its link down, its engine frozen, its containers running on, unaware), a failover to a
+// standby on another host, then the host back with its old primary still running as a primary on
+// the old timeline, and its demotion: fenced at once, what it committed meanwhile found in its WAL
+// and kept until allowDataLoss says to discard it, then brought in by pg_rewind.
+// Hosts 10.231.8.11-13, cluster subnet 172.28.48.0/24 on each engine, ports 58550-58552.
+
+import * as assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createHostSet, HostSet, TestHost } from "../support/hosts";
+import { e2eStack, E2EStack, eventually, log, rows } from "./harness";
+
+const TIMEOUT = 20 * 60 * 1000;
+const NET = 48;
+const PORT = 58550;
+
+function plan(hosts: readonly TestHost[]) {
+    return {
+        image: "postgres:13",
+        subnet: `172.28.${NET}.0/24`,
+        nodes: hosts.map((h, i) => ({
+            name: `pg${i + 1}`, address: `172.28.${NET}.${101 + i}`, port: PORT + i, host: h.dockerHost, hostAddress: h.address,
+        })),
+        primary: "pg1",
+        readyTimeoutSeconds: "60",
+    };
+}
+
+const count = async (url: string) => (await rows(url, "SELECT count(*)::int AS n FROM tutorial"))[0].n as number;
+
+describe("a host lost: failover to another host, the host back, its old primary demoted (PostgreSQL 13)", { timeout: TIMEOUT }, () => {
+    let set: HostSet;
+    let s: E2EStack;
+    let out: Record<string, any>;
+    const container = (i: number) => `pg-replication-${s.name}-pg${i + 1}`;
+    const url = (name: string): string => out.nodes[name].connectionString;
+
+    before(async () => {
+        set = await createHostSet({ set: "loss", subnet: 8, count: 3, images: ["postgres:13"] });
+        s = await e2eStack("e2e-loss", plan(set.hosts));
+    });
+    after(async () => {
+        set?.hosts.forEach((h) => { try { h.restore(); } catch { /* not lost */ } });
+        try {
+            await s?.destroyAndRemove();
+        } finally {
+            await set?.teardown();
+        }
+    });
+
+    test("up: pg1 on host 1, pg2 and pg3 streaming from it; 100 rows everywhere", async () => {
+        await s.up();
+        out = await s.outputs();
+        await rows(url("pg1"), "CREATE TABLE tutorial (id int primary key, note text)");
+        await rows(url("pg1"), "INSERT INTO tutorial SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        for (const name of ["pg2", "pg3"]) {
+            assert.equal(await eventually(30, () => count(url(name)), (n) => n === 100), 100);
+        }
+    });
+
+    test("host 1's engine frozen but pg1 still serving: the failover is refused, nothing changes", async () => {
+        set.hosts[0].lose({ link: false });
+        try {
+            await s.setConfig({ primary: "pg2" });
+            await assert.rejects(s.preview(), (err: Error) => {
+                assert.match(err.message, /the failover is refused, nothing was changed/);
+                assert.match(err.message, /pg1 cannot be fenced: its Docker engine \(unix:\/\/[^)]+\) does not answer: .*but its server answers, seen from pg2: pg1 is not lost and may be taking writes/);
+                return true;
+            });
+        } finally {
+            set.hosts[0].restore();
+            await s.setConfig({ primary: "pg1" });
+        }
+        assert.deepEqual(await rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+    });
+
+    test("host 1 lost (link down, engine frozen): failover to pg2 on host 2; pg3 follows it over TLS", async () => {
+        set.hosts[0].lose();
+        await s.setConfig({ primary: "pg2" });
+        const started = Date.now();
+        const { stdout } = await s.up();
+        log(`failover up with host 1 lost: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        assert.match(stdout, /host lost: pg1 \(neither engine nor server answers\) cannot be fenced/);
+        assert.match(stdout, /pg1's host is lost: its engine does not answer and its server at 10\.231\.8\.11:58550 does not answer from pg2/);
+        out = await s.outputs();
+        assert.equal(out.primary.name, "pg2");
+        assert.deepEqual(await rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        await rows(url("pg2"), "INSERT INTO tutorial VALUES (101, 'after the failover')");
+        assert.equal(await eventually(30, () => count(url("pg3")), (n) => n === 101), 101);
+        const seen = await rows(url("pg2"), `SELECT r.application_name AS name, s.ssl FROM pg_stat_replication r
+            JOIN pg_stat_ssl s ON s.pid = r.pid WHERE r.state = 'streaming'`);
+        assert.deepEqual(seen, [{ name: "pg3", ssl: true }]);
+    });
+
+    test("host 1 back: pg1 still runs as primary on timeline 1 (the window a lost host leaves) and takes a write", async () => {
+        set.hosts[0].restore();
+        const [state] = await eventually(30, () => rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), () => true);
+        assert.equal(state.r, false, "pg1 should be the unfenced former primary, still writable");
+        await rows(url("pg1"), "INSERT INTO tutorial VALUES (900, 'written on the former primary after the failover')");
+    });
+
+    test("up demotes pg1 at once and keeps what it wrote: fenced, refused without allowDataLoss", async () => {
+        await assert.rejects(s.up(), (err: Error) => {
+            assert.match(err.message, /pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted \(its WAL on timeline 1 from [0-9A-F]+\/[0-9A-F]+ up to [0-9A-F]+\/[0-9A-F]+\)/);
+            assert.match(err.message, /set pg-replication:allowDataLoss to true and run up/);
+            return true;
+        });
+        const h = set.hosts[0];
+        assert.equal(h.docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}", container(0)), "no false");
+        assert.deepEqual(await rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        assert.equal(await count(url("pg2")), 101);
+    });
+
+    test("with allowDataLoss, up brings pg1 in by pg_rewind: its write is gone, it streams from pg2", async () => {
+        await s.setConfig({ allowDataLoss: true });
+        const { stdout } = await s.up();
+        assert.match(stdout, /pg1 rejoined as a standby of pg2 after pg_rewind/);
+        assert.deepEqual(await rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
+        assert.equal(await eventually(30, () => count(url("pg1")), (n) => n === 101), 101);
+        assert.deepEqual(await rows(url("pg1"), "SELECT count(*)::int AS n FROM tutorial WHERE id = 900"), [{ n: 0 }]);
+        await eventually(30, () => rows(url("pg2"), "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1"),
+            (r) => r.map((x) => x.name).join(",") === "pg1,pg3");
+        assert.equal(set.hosts[0].docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", container(0)), "unless-stopped");
+        await s.setConfig({ allowDataLoss: false });
+        await s.up();
+        await s.preview(true);
+    });
+});
