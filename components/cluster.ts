@@ -3,9 +3,14 @@
 // primary the actual one (a switchover when it is not), and the commit policy once every node
 // streams. index.ts reads the stack's config and creates one; another program can do the same.
 
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import {
     expectedSyncState, loadConfig, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
 } from "./config";
@@ -73,8 +78,21 @@ export interface NodeOutput {
     role: "primary" | "standby";
     /** Standbys only: the sync_state the commit policy promises. */
     syncState?: SyncState;
-    /** postgresql:// URL for the superuser; a secret. */
+    /**
+     * postgresql:// URL for the superuser; a secret. With TLS it ends in
+     * `?sslmode=verify-full&sslrootcert=<tls.caFile>`: elsewhere, save `tls.caCert` and point sslrootcert at it.
+     */
     connectionString: pulumi.Output<string>;
+}
+
+/** What a client needs to reach nodes on several hosts (TLS on). */
+export interface TlsOutput {
+    /** Every client from another host must use TLS and check the node's name: libpq's sslmode. */
+    sslmode: "verify-full";
+    /** The stack's CA certificate, PEM (public): what clients verify the nodes against (sslrootcert). */
+    caCert: pulumi.Output<string>;
+    /** Where the last `up` wrote caCert on the machine that ran it (the connection strings name it). */
+    caFile: string;
 }
 
 export interface ClusterOutputs {
@@ -92,7 +110,56 @@ export interface ClusterOutputs {
     network: { name: pulumi.Output<string>; subnet: string };
     /** The Docker engine everything runs on. */
     engine: { host: string };
+    /** Only when the nodes span engines: TLS for replication and for clients from other hosts. */
+    tls?: TlsOutput;
 }
+
+/**
+ * Where `up` writes a stack's CA certificate on the machine that runs it: under the user's data
+ * directory, by organization, project, stack and component, so stacks never share one.
+ */
+export function caFilePath(component: string, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+    const data = env.XDG_DATA_HOME || path.join(home, ".local", "share");
+    return path.join(data, "pg-replication", "tls", pulumi.getOrganization(), pulumi.getProject(), pulumi.getStack(),
+        `${component}-ca.crt`);
+}
+
+/**
+ * The id of this machine's copy of the CA file, kept beside it; a new id when there is no copy here
+ * (another machine ran the last `up`, or the file was removed). A new id is a changed input of the
+ * command that writes the file, so `up` writes it again; with the copy in place nothing changes.
+ */
+export function caFileCopyId(file: string): string {
+    try {
+        if (fs.existsSync(file)) {
+            const id = fs.readFileSync(`${file}.id`, "utf8").trim();
+            if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) {
+                return id;
+            }
+        }
+    } catch {
+        // No readable copy here: a new one is written.
+    }
+    return crypto.randomUUID();
+}
+
+/** Writes the CA certificate (stdin) to $CA_FILE, readable by all (it is public), and its copy id beside it. */
+export const WRITE_CA_FILE = [
+    "set -eu",
+    "mkdir -p \"$(dirname \"$CA_FILE\")\"",
+    "cat > \"$CA_FILE.new\"",
+    "chmod 644 \"$CA_FILE.new\"",
+    "mv \"$CA_FILE.new\" \"$CA_FILE\"",
+    "printf '%s\\n' \"$COPY_ID\" > \"$CA_FILE.id\"",
+    "echo \"CA certificate written to $CA_FILE\" >&2",
+].join("\n");
+
+/** Removes the file and its id, and the stack's directory when that leaves it empty. */
+export const REMOVE_CA_FILE = [
+    "rm -f \"$CA_FILE\" \"$CA_FILE.id\"",
+    "rmdir \"$(dirname \"$CA_FILE\")\" 2>/dev/null || true",
+    "echo \"removed $CA_FILE\" >&2",
+].join("\n");
 
 export class PostgresCluster extends pulumi.ComponentResource {
     readonly nodes: Readonly<Record<string, PostgresNode>>;
@@ -196,9 +263,26 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             replicationSources: sources(spec),
             tls: ca ? { ...ca.certificates[spec.name], ca: ca.caCert } : undefined,
+            // With TLS, plaintext clients only from the node's own bridge (its host); others over TLS.
+            clientSubnet: ca ? args.network.subnet : undefined,
             peers,
         });
         const nodeOpts = (spec: NodeSpec) => ({ parent: this, providers: [on(spec).provider] });
+
+        // With TLS the postgresql provider (and clients on this machine) verify the nodes against
+        // the CA in a file on the machine running Pulumi. Written by a command, so destroy removes
+        // it; its input holds the id of this machine's copy, so an `up` on a machine without the
+        // file (another machine, or the file removed) writes it again.
+        const caFile = ca ? caFilePath(name) : undefined;
+        const caFileCommand = ca ? new command.local.Command(`${name}-ca-file`, {
+            create: WRITE_CA_FILE,
+            update: WRITE_CA_FILE,
+            delete: REMOVE_CA_FILE,
+            environment: { CA_FILE: caFile!, COPY_ID: caFileCopyId(caFile!) },
+            stdin: ca.caCert,
+            interpreter: ["/bin/sh", "-c"],
+            logging: "stderr",
+        }, { parent: this }) : undefined;
 
         // The declared primary first: on a new cluster it is the bootstrap node, and everything
         // that talks to the primary waits for its readiness gate.
@@ -248,7 +332,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
             username: "postgres",
             password: pulumi.secret(pulumi.all([setPassword.id, superuserPassword]).apply(([, p]) => p)),
             database: "postgres",
-            sslmode: "disable",
+            // Across hosts the primary admits this machine over TLS only (node-access.sh); the
+            // provider checks its certificate and name against the CA file (lib/pq reads the
+            // file at each connection, so it must be there before the provider connects).
+            ...(caFileCommand ? {
+                sslmode: "verify-full",
+                sslrootcert: caFileCommand.id.apply(() => caFile!),
+            } : { sslmode: "disable" }),
             superuser: true,
             connectTimeout: 15,
         }, { parent: this });
@@ -291,8 +381,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: all });
 
+        const query = caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile).replace(/%2F/g, "/")}` : "";
         const url = (n: NodeSpec) => pulumi.secret(pulumi.interpolate
-            `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${clientHost(n)}:${n.port}/postgres`);
+            `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${clientHost(n)}:${n.port}/postgres${query}`);
         const nodes: Record<string, NodeOutput> = Object.fromEntries(args.nodes.map((n): [string, NodeOutput] => [n.name, {
             name: n.name,
             host: clientHost(n),
@@ -323,6 +414,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             network: { name: network.name, subnet: args.network.subnet },
             engine: { host: args.engineHost },
+            ...(ca ? { tls: { sslmode: "verify-full" as const, caCert: ca.caCert, caFile: caFile! } } : {}),
         };
         this.registerOutputs({ primary: primary.name });
     }

@@ -133,6 +133,11 @@ export interface PostgresNodeArgs {
     /** TLS on (ssl=on with this key, certificate and CA); off when omitted. */
     readonly tls?: NodeTls;
     /**
+     * With tls: the subnet clients may connect from without TLS (the node's bridge network, which
+     * a client on its own host reaching a published port comes from); any other client needs TLS.
+     */
+    readonly clientSubnet?: string;
+    /**
      * Every node as "name|container|engine|address|hostAddress|port", for the scripts that look for
      * the primary on more than one engine (components/scripts/lib.sh PEERS); omitted on one engine.
      */
@@ -157,6 +162,9 @@ export class PostgresNode extends pulumi.ComponentResource {
     readonly containerName: string;
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        if (args.tls && !args.clientSubnet) {
+            throw new Error(`PostgresNode ${name}: clientSubnet is required with tls`);
+        }
         // Args stay out of super(): they hold secrets, and component inputs are saved in state.
         super("pg-replication:index:PostgresNode", name, {}, opts);
         const { spec, settings: s } = args;
@@ -282,6 +290,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 ...(args.tls ? {
                     TLS_DIR,
                     TLS_ADDRESSES: (args.replicationSources ?? []).filter((r) => r.tls).map((r) => r.address).join(" "),
+                    CLIENT_SUBNET: args.clientSubnet!,
                 } : {}),
                 WAL_KEEP_SIZE: s.replication.walKeepSize,
                 MAX_SLOT_WAL_KEEP_SIZE: s.replication.maxSlotWalKeepSize,

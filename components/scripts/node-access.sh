@@ -2,17 +2,36 @@
 # retention, on every node whatever its role (any node can become the primary); both take effect
 # on reload, so changing them never restarts a node.
 # With TLS (nodes on several hosts), replication from another host is admitted over TLS only
-# (hostssl, from that host's address as this node sees it), and ssl is turned on by reload with
-# the files node-tls.sh wrote.
-# env: NODE_CONTAINER REPLICATION_USER NODE_ADDRESSES WAL_KEEP_SIZE MAX_SLOT_WAL_KEEP_SIZE [TLS_DIR TLS_ADDRESSES]
+# (hostssl, from that host's address as this node sees it), so are clients from outside the node's
+# engine, and ssl is turned on by reload with the files node-tls.sh wrote.
+# env: NODE_CONTAINER REPLICATION_USER NODE_ADDRESSES WAL_KEEP_SIZE MAX_SLOT_WAL_KEEP_SIZE
+#      [TLS_DIR TLS_ADDRESSES CLIENT_SUBNET]
+
+[ -z "${TLS_DIR:-}" ] || [ -n "${CLIENT_SUBNET:-}" ] || fail "CLIENT_SUBNET is required with TLS_DIR"
 
 {
     echo "# Managed by pg-replication; rewritten on every deployment."
+    # The scripts' own way in: psql through docker exec as the OS user postgres, on the socket.
     echo "local   all          all                          peer"
-    echo "host    all          all          all             scram-sha-256"
+    if [ -n "${TLS_DIR:-}" ]; then
+        # Clients on the node's own engine: its bridge subnet. A client on that host reaching a
+        # port published on 127.0.0.1 arrives through docker-proxy from the bridge's gateway, and
+        # the other containers on the bridge from their own addresses; neither leaves the host.
+        echo "host    all          all          $CLIENT_SUBNET  scram-sha-256"
+        # Everyone else, over TLS only: Docker forwards the port published on the host address
+        # without rewriting the source, so a client on another host (or on this one, through the
+        # host address) arrives from its own address, matches no rule above, and a plaintext one
+        # is refused.
+        echo "hostssl all          all          all             scram-sha-256"
+    else
+        # One engine, TLS off: clients from anywhere the published port is reachable.
+        echo "host    all          all          all             scram-sha-256"
+    fi
+    # Replication (not covered by "all"): each node at its address on this engine's bridge...
     for address in $NODE_ADDRESSES; do
         echo "host    replication  $REPLICATION_USER  $address/32  scram-sha-256"
     done
+    # ...and each other host at its address, over TLS only.
     for address in ${TLS_ADDRESSES:-}; do
         echo "hostssl replication  $REPLICATION_USER  $address/32  scram-sha-256"
     done
@@ -43,4 +62,4 @@ fi
 # A rule the server cannot parse is skipped silently on reload; refuse to carry on with it.
 errors=$(node_sql "$NODE_CONTAINER" "SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
 [ -z "$errors" ] || fail "pg_hba.conf on $NODE_CONTAINER was rejected: $errors"
-log "$NODE_CONTAINER: replication allowed for $REPLICATION_USER from: $NODE_ADDRESSES${TLS_ADDRESSES:+ (over TLS: $TLS_ADDRESSES)}"
+log "$NODE_CONTAINER: replication allowed for $REPLICATION_USER from: $NODE_ADDRESSES${TLS_ADDRESSES:+ (over TLS: $TLS_ADDRESSES)}${TLS_DIR:+; clients without TLS only from $CLIENT_SUBNET}"

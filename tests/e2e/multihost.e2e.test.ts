@@ -6,6 +6,9 @@
 
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createHostSet, HostSet, TestHost } from "../support/hosts";
 import { e2eStack, E2EStack, eventually, log, rows } from "./harness";
@@ -81,6 +84,92 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
         assert.match(seen.pg3, new RegExp(`^streaming ${set.hosts[2].address.replace(/\./g, "\\.")} ssl=true TLSv1\\.[23]$`));
         const conninfo = await rows(out.nodes.pg2.connectionString, "SHOW primary_conninfo");
         assert.match(conninfo[0].primary_conninfo, new RegExp(`host=${set.hosts[0].address} port=${PORT} sslmode=verify-full`));
+    });
+
+    test("clients from another host: plaintext refused, verify-full with the CA output admitted over TLS; the provider uses TLS", async () => {
+        const out = await s.outputs();
+        // The root namespace is another host to every node: its source address is kept (no NAT).
+        assert.equal(out.tls.sslmode, "verify-full");
+        assert.match(out.tls.caCert, /^-----BEGIN CERTIFICATE-----/);
+        const url = new URL(out.nodes.pg2.connectionString);
+        assert.equal(url.searchParams.get("sslmode"), "verify-full");
+        assert.equal(url.searchParams.get("sslrootcert"), out.tls.caFile);
+        assert.equal(fs.readFileSync(out.tls.caFile, "utf8"), out.tls.caCert, "the CA file on this machine is the output");
+        const plaintext = new URL(url);
+        plaintext.search = "";
+        await assert.rejects(rows(plaintext.toString(), "SELECT 1"), new RegExp(
+            `no pg_hba\\.conf entry for host "${set.gateway.replace(/\./g, "\\.")}", user "postgres", database "postgres", (SSL off|no encryption)`));
+        // What a client elsewhere does: the CA from the stack's outputs, in a file of its own.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-client-"));
+        try {
+            const ca = path.join(dir, "ca.crt");
+            fs.writeFileSync(ca, out.tls.caCert);
+            const verified = new URL(plaintext);
+            verified.searchParams.set("sslmode", "verify-full");
+            verified.searchParams.set("sslrootcert", ca);
+            const seen = await rows(verified.toString(), `SELECT s.ssl, host(inet_client_addr()) AS addr
+                FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()`);
+            assert.deepEqual(seen, [{ ssl: true, addr: set.gateway }]);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        // A client on the node's own host, on its bridge, needs no TLS (plaintext rule for the subnet).
+        // (The docker CLI hands PGPASSWORD on from its own environment: no password in an argument.)
+        const saved = process.env.PGPASSWORD;
+        process.env.PGPASSWORD = decodeURIComponent(url.password);
+        let local: string;
+        try {
+            local = set.hosts[0].docker("run", "--rm", "--network", `pg-replication-${s.name}-net`, "-e", "PGPASSWORD",
+                "-e", "PGSSLMODE=disable", "--entrypoint", "psql", "postgres:13", "-X", "-A", "-t", "-h", `172.28.${NET}.101`,
+                "-U", "postgres", "-d", "postgres", "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+        } finally {
+            if (saved === undefined) {
+                delete process.env.PGPASSWORD;
+            } else {
+                process.env.PGPASSWORD = saved;
+            }
+        }
+        assert.equal(local, "f");
+        // A client on that host through its published host address is not on the bridge: TLS only.
+        process.env.PGPASSWORD = decodeURIComponent(url.password);
+        try {
+            const viaHost = (() => {
+                try {
+                    return set.hosts[0].docker("run", "--rm", "--network", "host", "-e", "PGPASSWORD", "-e", "PGSSLMODE=disable",
+                        "--entrypoint", "psql", "postgres:13", "-X", "-A", "-t", "-h", set.hosts[0].address, "-p", String(PORT),
+                        "-U", "postgres", "-d", "postgres", "-c", "SELECT 1");
+                } catch (err) {
+                    return (err as Error).message;
+                }
+            })();
+            log(`plaintext on host 1 to its own host address: ${viaHost}`);
+            assert.match(viaHost, new RegExp(`no pg_hba\\.conf entry for host "${set.hosts[0].address.replace(/\./g, "\\.")}"`));
+        } finally {
+            if (saved === undefined) {
+                delete process.env.PGPASSWORD;
+            } else {
+                process.env.PGPASSWORD = saved;
+            }
+        }
+        // The provider made the replication role from this machine, which the primary admits over TLS
+        // only; its recorded configuration is verify-full against the CA file, and a refresh reads the
+        // role through it again now.
+        const state = JSON.parse(fs.readFileSync(path.join(s.backend, ".pulumi", "stacks", "pg-replication", `${s.name}.json`), "utf8"));
+        const provider = state.checkpoint.latest.resources.find((r: any) => r.type === "pulumi:providers:postgresql");
+        assert.equal(provider.inputs.sslmode, "verify-full");
+        assert.equal(provider.inputs.sslrootcert, out.tls.caFile);
+        const role = await rows(out.nodes.pg1.connectionString, "SELECT rolreplication FROM pg_roles WHERE rolname = 'repuser'");
+        assert.deepEqual(role, [{ rolreplication: true }]);
+        const refreshed = await s.refresh();
+        log(`refresh: ${JSON.stringify(refreshed.summary.resourceChanges)}`);
+        await s.preview(true);
+        // A machine without the file (here: the file removed) gets it written again by up.
+        fs.rmSync(out.tls.caFile);
+        const planned = await s.preview();
+        assert.equal(planned.changes.update, 1, JSON.stringify(planned.changes));
+        await s.up();
+        assert.equal(fs.readFileSync(out.tls.caFile, "utf8"), out.tls.caCert);
+        await s.preview(true);
     });
 
     test("a standby given another CA is refused: it does not stream until its CA is back", async () => {

@@ -1,0 +1,281 @@
+// Clients across hosts over TLS: on one engine nothing changes (pg_hba, the provider, the outputs);
+// on several, the nodes admit clients from outside their engine over TLS only, the postgresql
+// provider verifies the primary (verify-full) against the stack's CA in a file a command writes
+// on the machine running Pulumi, and the outputs say what a client needs.
+// The pg_hba text is what node-access.sh really writes (run by /bin/sh against a stand-in docker).
+
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import {
+    caFileCopyId, caFilePath, ClusterOutputs, declareCluster, REMOVE_CA_FILE, WRITE_CA_FILE,
+} from "../../components/cluster";
+import { loadConfig, NAMESPACE } from "../../components/config";
+import { script } from "../../components/shell";
+import { DEV, isSecret, plain } from "../support/mocked-program";
+
+const PEM = (what: string) => `-----BEGIN ${what}-----\nAAAA\n-----END ${what}-----\n`;
+const CA_PEM = PEM("CERTIFICATE");
+
+/** Two engines, one node on each (unix sockets: no host address is implied by the engine's URL). */
+const MULTI = {
+    ...DEV,
+    subnet: "172.28.44.0/24",
+    nodes: [
+        { name: "pg1", address: "172.28.44.101", port: 5432, host: "unix:///run/h1/docker.sock", hostAddress: "10.231.9.11" },
+        { name: "pg2", address: "172.28.44.102", port: 5432, host: "unix:///run/h2/docker.sock", hostAddress: "10.231.9.12" },
+    ],
+};
+
+interface Declared {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+    parent?: string;
+}
+
+const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
+
+/** The program on mocks; the TLS commands answer with PEM as tls.ts expects. */
+async function declare(config: Record<string, unknown>, stack: string): Promise<{ declared: Declared[]; outputs: ClusterOutputs }> {
+    const inputs = new Map<string, Record<string, any>>();
+    await pulumi.runtime.setMocks({
+        newResource(a: pulumi.runtime.MockResourceArgs) {
+            inputs.set(`${a.type}::${a.name}`, a.inputs);
+            const state: Record<string, any> = { ...a.inputs };
+            if (a.type === "command:local:Command") {
+                state.stdout = a.name.endsWith("-tls-ca") ? JSON.stringify({ caCert: CA_PEM, caKey: PEM("PRIVATE KEY") })
+                    : JSON.stringify({ cert: PEM("CERTIFICATE"), key: PEM("PRIVATE KEY") });
+            }
+            if (a.type === "docker:index/remoteImage:RemoteImage") {
+                state.imageId = "sha256:0123";
+            }
+            return { id: `${a.name}-id`, state };
+        },
+        call: (a: pulumi.runtime.MockCallArgs) => a.inputs,
+    }, "pg-replication", stack, false, "organization");
+    pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) =>
+        [`${NAMESPACE}:${k}`, typeof v === "string" ? v : JSON.stringify(v)])), []);
+    const cfg = loadConfig();
+    const seen: Omit<Declared, "inputs">[] = [];
+    let outputs!: ClusterOutputs;
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((a) => {
+            seen.push({ type: a.type, name: a.name, parent: (a.opts.parent as any)?.__name });
+            return undefined;
+        });
+        outputs = declareCluster(cfg);
+        return outputs;
+    });
+    // Everything is registered once the last outputs resolve.
+    await Promise.all(Object.values(outputs.nodes).map((n) => value(n.connectionString)));
+    for (let i = 0; i < 200 && seen.some((s) => !s.type.startsWith("pg-replication:") && !inputs.has(`${s.type}::${s.name}`)); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+    }
+    return { declared: seen.map((s) => ({ ...s, inputs: inputs.get(`${s.type}::${s.name}`) ?? {} })), outputs };
+}
+
+function find(declared: Declared[], type: string, name: string): Declared {
+    const found = declared.filter((d) => d.type.endsWith(type) && d.name === name);
+    assert.equal(found.length, 1, `one ${type} ${name}; have ${declared.map((d) => d.name).join(", ")}`);
+    return found[0];
+}
+
+const env = (d: Declared) => {
+    const { DOCKER_HOST: _engine, ...rest } = plain(d.inputs.environment) as Record<string, string>;
+    return rest;
+};
+
+// ---------------------------------------------------------------------------------------------
+// node-access.sh for real, with a docker that records what it is given.
+
+const FAKE_DOCKER = `#!/bin/sh
+n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
+cat > "$FAKE_DIR/stdin.$n"
+if grep -q 'SHOW ssl' "$FAKE_DIR/stdin.$n"; then echo on; fi
+`;
+
+function access(env: Record<string, string>): { status: number | null; stderr: string; hba: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-access-"));
+    try {
+        fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
+        const res = spawnSync("/bin/sh", ["-c", script("node-access.sh")], {
+            input: "", encoding: "utf8", timeout: 30_000,
+            env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_DIR: dir, ...env },
+        });
+        const first = path.join(dir, "stdin.1");
+        return { status: res.status, stderr: res.stderr, hba: fs.existsSync(first) ? fs.readFileSync(first, "utf8") : "" };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+const ACCESS = { NODE_CONTAINER: "pg-pg1", REPLICATION_USER: "repuser", WAL_KEEP_SIZE: "128MB", MAX_SLOT_WAL_KEEP_SIZE: "1GB" };
+
+describe("pg_hba.conf (node-access.sh)", () => {
+    test("one engine, TLS off: exactly the rules it always wrote (clients from anywhere, scram-sha-256)", () => {
+        const res = access({ ...ACCESS, NODE_ADDRESSES: "172.18.0.101 172.18.0.102" });
+        assert.equal(res.status, 0, res.stderr);
+        assert.equal(res.hba, [
+            "# Managed by pg-replication; rewritten on every deployment.",
+            "local   all          all                          peer",
+            "host    all          all          all             scram-sha-256",
+            "host    replication  repuser  172.18.0.101/32  scram-sha-256",
+            "host    replication  repuser  172.18.0.102/32  scram-sha-256",
+            "",
+        ].join("\n"));
+    });
+
+    test("several engines: plaintext only from the node's bridge subnet, every other client over TLS", () => {
+        const res = access({
+            ...ACCESS, NODE_ADDRESSES: "172.28.44.101", TLS_DIR: "/var/lib/postgresql/data/tls",
+            TLS_ADDRESSES: "10.231.9.12", CLIENT_SUBNET: "172.28.44.0/24",
+        });
+        assert.equal(res.status, 0, res.stderr);
+        assert.equal(res.hba, [
+            "# Managed by pg-replication; rewritten on every deployment.",
+            "local   all          all                          peer",
+            "host    all          all          172.28.44.0/24  scram-sha-256",
+            "hostssl all          all          all             scram-sha-256",
+            "host    replication  repuser  172.28.44.101/32  scram-sha-256",
+            "hostssl replication  repuser  10.231.9.12/32  scram-sha-256",
+            "",
+        ].join("\n"));
+        assert.match(res.stderr, /clients without TLS only from 172\.28\.44\.0\/24$/m);
+    });
+
+    test("TLS without the subnet plaintext clients may come from is refused before anything is written", () => {
+        const res = access({ ...ACCESS, NODE_ADDRESSES: "172.28.44.101", TLS_DIR: "/x", TLS_ADDRESSES: "10.231.9.12" });
+        assert.notEqual(res.status, 0);
+        assert.match(res.stderr, /CLIENT_SUBNET is required with TLS_DIR/);
+        assert.equal(res.hba, "");
+    });
+});
+
+describe("one engine: TLS off, nothing about clients changes", () => {
+    let declared: Declared[];
+    let outputs: ClusterOutputs;
+    before(async () => {
+        ({ declared, outputs } = await declare({ ...DEV, superuserPassword: "pw" }, "dev"));
+    });
+
+    test("the provider connects without TLS and no CA file is written", () => {
+        const provider = find(declared, "providers:postgresql", "cluster-sql");
+        assert.equal(provider.inputs.sslmode, "disable");
+        assert.equal("sslrootcert" in provider.inputs, false);
+        assert.ok(!declared.some((d) => d.name.endsWith("-ca-file") || d.name.includes("-tls")));
+    });
+
+    test("no CLIENT_SUBNET for node-access, no tls output, connection strings without parameters", async () => {
+        for (const n of ["pg1", "pg2"]) {
+            assert.deepEqual(Object.keys(env(find(declared, "Command", `cluster-${n}-access`))).sort(),
+                ["MAX_SLOT_WAL_KEEP_SIZE", "NODE_ADDRESSES", "NODE_CONTAINER", "REPLICATION_USER", "WAL_KEEP_SIZE"]);
+        }
+        assert.equal(outputs.tls, undefined);
+        assert.equal(await value(outputs.primary.connectionString), "postgresql://postgres:pw@127.0.0.1:5432/postgres");
+    });
+});
+
+describe("several engines: clients across hosts over TLS", () => {
+    let declared: Declared[];
+    let outputs: ClusterOutputs;
+    let data: string;
+    const saved = process.env.XDG_DATA_HOME;
+    before(async () => {
+        data = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-data-"));
+        process.env.XDG_DATA_HOME = data;
+        ({ declared, outputs } = await declare({ ...MULTI, superuserPassword: "p w" }, "multi"));
+    });
+    after(() => {
+        if (saved === undefined) {
+            delete process.env.XDG_DATA_HOME;
+        } else {
+            process.env.XDG_DATA_HOME = saved;
+        }
+        fs.rmSync(data, { recursive: true, force: true });
+    });
+    const caFile = () => path.join(data, "pg-replication", "tls", "organization", "pg-replication", "multi", "cluster-ca.crt");
+
+    test("each node admits plaintext clients only from its bridge subnet (same subnet on every engine)", () => {
+        for (const n of ["pg1", "pg2"]) {
+            const e = env(find(declared, "Command", `cluster-${n}-access`));
+            assert.equal(e.CLIENT_SUBNET, "172.28.44.0/24");
+            assert.equal(e.TLS_DIR, "/var/lib/postgresql/data/tls");
+        }
+    });
+
+    test("a command on the Pulumi host writes the CA to a file named by organization, project, stack and component", () => {
+        const cmd = find(declared, "Command", "cluster-ca-file");
+        assert.equal(cmd.parent, "cluster");
+        assert.deepEqual(plain(cmd.inputs.environment).CA_FILE, caFile());
+        assert.match(plain(cmd.inputs.environment).COPY_ID, /^[0-9a-f]{8}-[0-9a-f]{4}-/);
+        assert.equal(cmd.inputs.stdin, CA_PEM, "the CA certificate is public: not a secret");
+        assert.equal(cmd.inputs.create, WRITE_CA_FILE);
+        assert.equal(cmd.inputs.update, WRITE_CA_FILE, "a new copy id or CA writes the file again");
+        assert.equal(cmd.inputs.delete, REMOVE_CA_FILE);
+        assert.equal(caFilePath("cluster"), caFile());
+    });
+
+    test("the provider connects with verify-full against that file, at the primary's host address", async () => {
+        const provider = find(declared, "providers:postgresql", "cluster-sql");
+        assert.equal(provider.inputs.sslmode, "verify-full");
+        assert.equal(provider.inputs.sslrootcert, caFile());
+        assert.equal(provider.inputs.host, "10.231.9.11", "the primary's host address: in its certificate");
+        assert.ok(isSecret(provider.inputs.password));
+    });
+
+    test("outputs: the CA (public), its file and the mode; connection strings say verify-full and name the file", async () => {
+        assert.ok(outputs.tls);
+        assert.equal(outputs.tls.sslmode, "verify-full");
+        assert.equal(await value(outputs.tls.caCert), CA_PEM);
+        assert.equal(await pulumi.isSecret(outputs.tls.caCert), false);
+        assert.equal(outputs.tls.caFile, caFile());
+        const url = await value(outputs.nodes.pg2.connectionString);
+        assert.equal(url, `postgresql://postgres:p%20w@10.231.9.12:5432/postgres?sslmode=verify-full&sslrootcert=${caFile()}`);
+        assert.equal(await pulumi.isSecret(outputs.nodes.pg2.connectionString), true);
+        assert.equal(new URL(url).searchParams.get("sslrootcert"), caFile());
+    });
+});
+
+describe("the CA file on the Pulumi host", () => {
+    let dir: string;
+    before(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-cafile-"));
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const sh = (text: string, env: Record<string, string>, input = "") =>
+        spawnSync("/bin/sh", ["-c", text], { input, encoding: "utf8", env: { PATH: "/usr/bin:/bin", ...env } });
+
+    test("written (0644, atomically) with its copy id, which the next run reads back: no change where the copy is", () => {
+        const file = path.join(dir, "org", "proj", "stack", "cluster-ca.crt");
+        const id = caFileCopyId(file);
+        const res = sh(WRITE_CA_FILE, { CA_FILE: file, COPY_ID: id }, CA_PEM);
+        assert.equal(res.status, 0, res.stderr);
+        assert.equal(res.stdout, "");
+        assert.equal(fs.readFileSync(file, "utf8"), CA_PEM);
+        assert.equal(fs.statSync(file).mode & 0o777, 0o644);
+        assert.equal(caFileCopyId(file), id);
+    });
+
+    test("a machine without the file (or with the file removed) gets a new id, so the command writes it again", () => {
+        const file = path.join(dir, "org", "proj", "stack", "cluster-ca.crt");
+        const id = caFileCopyId(file);
+        fs.rmSync(file);
+        assert.notEqual(caFileCopyId(file), id);
+        assert.notEqual(caFileCopyId(path.join(dir, "elsewhere", "ca.crt")), caFileCopyId(path.join(dir, "elsewhere", "ca.crt")));
+    });
+
+    test("delete removes the file, its id and the stack's directory once empty", () => {
+        const file = path.join(dir, "o", "p", "s", "cluster-ca.crt");
+        assert.equal(sh(WRITE_CA_FILE, { CA_FILE: file, COPY_ID: "x" }, CA_PEM).status, 0);
+        const res = sh(REMOVE_CA_FILE, { CA_FILE: file });
+        assert.equal(res.status, 0, res.stderr);
+        assert.equal(fs.existsSync(path.dirname(file)), false);
+        assert.equal(fs.existsSync(path.join(dir, "o", "p")), true, "only the stack's own directory goes");
+        assert.equal(sh(REMOVE_CA_FILE, { CA_FILE: file }).status, 0, "a second delete finds nothing and succeeds");
+    });
+});
