@@ -349,25 +349,50 @@ fence() {
 # demote_stale NAME TIMELINE SWITCHPOINT: NAME runs as primary on TIMELINE, which the declared
 # primary left at SWITCHPOINT when it was promoted: NAME came back after a failover that could
 # not fence it (its host was lost). Fenced now (stopped at once, restart policy no, its volume a
-# standby), then what it committed since the switchpoint is read from its WAL (pg_waldump:
+# standby), then what it committed beyond the switchpoint is read from its WAL (pg_waldump:
 # transactions that wrote to a user relation, relfilenode >= 16384, so autovacuum's statistics
-# are not counted) and, when there are any, written in its volume (DIVERGED) for rejoin.
+# are not counted), split by the commit time against the promotion's (the END_OF_RECOVERY record
+# the new primary wrote at the switchpoint):
+#  - committed before the promotion: what the failover's plan announced as could-be-lost (the
+#    commits its standbys had not received when its host was lost); said, and rewound away;
+#  - committed after: writes taken while another node was primary. Written down in its volume
+#    (DIVERGED): its rejoin needs allowDataLoss, and until then it stays fenced, data untouched.
+# Commit times come from each host's clock: hosts are expected to keep time (NTP); a skew moves
+# the line between the two by as much. Without the promotion's time every commit counts as after.
 demote_stale() {
     _n=$1 _tli=$2 _sp=$3 _c=$(field "$1" 1) _v=$(field "$1" 3)
     log "$_n runs as primary on timeline $_tli, which $new left at $_sp when it was promoted: $_n is a former" \
         "primary back after a failover that could not fence it; fencing it now"
     fence "$_n"
+    # The timeline that began at the switchpoint: the one after TIMELINE in the history, else the current one.
+    _child=$(printf '%s\n' "$history" | awk -v t="$_tli" 'found { print $1; exit } $1 == t { found = 1 }')
+    _promoted=$(dk "$nc" exec -u postgres "$nc" sh -c "pg_waldump -p \"\$PGDATA/pg_wal\" -t ${_child:-$ptli} -s $_sp -n 20 2>/dev/null" |
+        sed -n 's/.*END_OF_RECOVERY.*; time \([0-9]\{4\}-[0-9-]* [0-9:.]*\).*/\1/p' | head -n 1) || _promoted=
     _seen=$(dk "$_c" run --rm $(docker_labels) --network none --user postgres -v "$_v:/var/lib/postgresql/data:ro" \
         --entrypoint /bin/sh "$IMAGE" -c "pg_waldump -p $PGDATA_IN_VOLUME/pg_wal -t $_tli -s $_sp 2>/dev/null || true" |
-        awk '{ tx = ""; if (match($0, /tx: *[0-9]+/)) { tx = substr($0, RSTART, RLENGTH); sub(/tx: */, "", tx) }
+        awk -v promoted="$_promoted" '
+             { tx = ""; if (match($0, /tx: *[0-9]+/)) { tx = substr($0, RSTART, RLENGTH); sub(/tx: */, "", tx) }
                if (match($0, /lsn: [0-9A-F]+\/[0-9A-F]+/)) end = substr($0, RSTART + 5, RLENGTH - 5) }
              tx != "" && tx != "0" && match($0, /rel [0-9]+\/[0-9]+\/[0-9]+/) {
                split(substr($0, RSTART + 4, RLENGTH - 4), r, "/"); if (r[3] + 0 >= 16384) user[tx] = 1 }
-             /desc: COMMIT/ && user[tx] { n++ }
-             END { printf "%d %s\n", n, end }')
-    _commits=${_seen%% *} _end=${_seen#* }
-    if [ "${_commits:-0}" -gt 0 ]; then
-        _note="$_n committed $_commits transaction(s) writing user data after $new was promoted (its WAL on timeline $_tli from $_sp up to $_end)"
+             /desc: COMMIT / && user[tx] {
+               at = $0; sub(/^.*desc: COMMIT /, "", at); at = substr(at, 1, 26)
+               if (promoted == "" || at > promoted) after++; else before++ }
+             END { printf "%d %d %s\n", after, before, end }')
+    set -- $_seen
+    _after=${1:-0} _before=${2:-0} _end=${3:-$_sp}
+    if [ "$_before" -gt 0 ]; then
+        log "$_n holds $_before transaction(s) writing user data committed before $new was promoted${_promoted:+ ($_promoted)}" \
+            "that $new does not have: the loss the failover announced; its rewind discards them"
+    fi
+    if [ "$_after" -gt 0 ]; then
+        _note="$_n committed $_after transaction(s) writing user data after $new was promoted"
+        if [ -n "$_promoted" ]; then
+            _note="$_note ($_promoted), while it was cut off"
+        else
+            _note="$_note, or may have: the time of the promotion could not be read, so every one counts"
+        fi
+        _note="$_note (its WAL on timeline $_tli from $_sp up to $_end)"
         dk "$_c" run --rm $(docker_labels) --network none --user postgres -v "$_v:/var/lib/postgresql/data" \
             --entrypoint /bin/sh "$IMAGE" -c "printf '%s\n' '$_note' > $DIVERGED"
         log "WARNING: $_note"

@@ -2,13 +2,14 @@
 // cut off (its link down, its engine frozen, its containers running on, unaware), a failover to a
 // standby on another host, then the host back with its old primary still running as a primary on
 // the old timeline, and its demotion: fenced at once, what it committed meanwhile found in its WAL
-// and kept until allowDataLoss says to discard it, then brought in by pg_rewind.
+// and kept until allowDataLoss says to discard it, then brought in by pg_rewind; then another host
+// lost and back without a write: its old primary demoted and rewound in by the same up.
 // Hosts 10.231.8.11-13, cluster subnet 172.28.48.0/24 on each engine, ports 58550-58552.
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createHostSet, HostSet, TestHost } from "../support/hosts";
-import { e2eStack, E2EStack, eventually, log, rows } from "./harness";
+import { e2eStack, E2EStack, eventually, log, rows, withClient } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 const NET = 48;
@@ -74,7 +75,16 @@ describe("a host lost: failover to another host, the host back, its old primary 
         assert.deepEqual(await rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
     });
 
-    test("host 1 lost (link down, engine frozen): failover to pg2 on host 2; pg3 follows it over TLS", async () => {
+    test("host 1 lost (link down, engine frozen) with a commit its standbys never received: failover to pg2 on host 2", async () => {
+        // The standbys stop receiving (as if the link were slow), then pg1 commits row 500: on pg1 only.
+        for (const name of ["pg2", "pg3"]) {
+            await withClient(url(name), async (c) => {
+                await c.query("ALTER SYSTEM SET primary_conninfo = ''");
+                await c.query("SELECT pg_reload_conf()");
+            });
+            await eventually(30, () => rows(url(name), "SELECT count(*)::int AS n FROM pg_stat_wal_receiver"), (r) => r[0].n === 0);
+        }
+        await rows(url("pg1"), "INSERT INTO tutorial VALUES (500, 'on pg1 only when its host is lost')");
         set.hosts[0].lose();
         await s.setConfig({ primary: "pg2" });
         const started = Date.now();
@@ -101,8 +111,9 @@ describe("a host lost: failover to another host, the host back, its old primary 
 
     test("up demotes pg1 at once and keeps what it wrote: fenced, refused without allowDataLoss", async () => {
         await assert.rejects(s.up(), (err: Error) => {
-            assert.match(err.message, /pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted \(its WAL on timeline 1 from [0-9A-F]+\/[0-9A-F]+ up to [0-9A-F]+\/[0-9A-F]+\)/);
+            assert.match(err.message, /pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted \(\d{4}-\d\d-\d\d [\d:.]+\), while it was cut off \(its WAL on timeline 1 from [0-9A-F]+\/[0-9A-F]+ up to [0-9A-F]+\/[0-9A-F]+\)/);
             assert.match(err.message, /set pg-replication:allowDataLoss to true and run up/);
+            assert.match(err.message, /pg1 holds 1 transaction\(s\) writing user data committed before pg2 was promoted \([^)]+\) that pg2 does not have: the loss the failover announced/);
             return true;
         });
         const h = set.hosts[0];
@@ -117,12 +128,31 @@ describe("a host lost: failover to another host, the host back, its old primary 
         assert.match(stdout, /pg1 rejoined as a standby of pg2 after pg_rewind/);
         assert.deepEqual(await rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
         assert.equal(await eventually(30, () => count(url("pg1")), (n) => n === 101), 101);
-        assert.deepEqual(await rows(url("pg1"), "SELECT count(*)::int AS n FROM tutorial WHERE id = 900"), [{ n: 0 }]);
+        assert.deepEqual(await rows(url("pg1"), "SELECT count(*)::int AS n FROM tutorial WHERE id IN (500, 900)"), [{ n: 0 }]);
         await eventually(30, () => rows(url("pg2"), "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1"),
             (r) => r.map((x) => x.name).join(",") === "pg1,pg3");
         assert.equal(set.hosts[0].docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", container(0)), "unless-stopped");
         await s.setConfig({ allowDataLoss: false });
         await s.up();
+        await s.preview(true);
+    });
+
+    test("host 2 lost in turn: failover to pg3; back without a write, pg2 is demoted and rewound in the same up", async () => {
+        set.hosts[1].lose();
+        await s.setConfig({ primary: "pg3" });
+        await s.up();
+        out = await s.outputs();
+        await rows(url("pg3"), "INSERT INTO tutorial VALUES (102, 'after the second failover')");
+        set.hosts[1].restore();
+        await eventually(30, () => rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), (r) => r[0].r === false);
+        const { stdout } = await s.up();
+        assert.match(stdout, /pg2 runs as primary on timeline 2, which pg3 left at [0-9A-F]+\/[0-9A-F]+ when it was promoted/);
+        assert.match(stdout, /pg2 wrote no user data after pg3 was promoted/);
+        assert.match(stdout, /pg2 rejoined as a standby of pg3 after pg_rewind/);
+        for (const name of ["pg1", "pg2"]) {
+            assert.deepEqual(await rows(url(name), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
+            assert.equal(await eventually(30, () => count(url(name)), (n) => n === 102), 102);
+        }
         await s.preview(true);
     });
 });
