@@ -10,8 +10,20 @@ import { execFile } from "node:child_process";
 import { Client } from "pg";
 import { PROBE_TABLE, WriteProbe } from "./probe";
 
-export const FAULTS = ["kill", "pause", "disconnect"] as const;
+export const FAULTS = ["kill", "pause", "disconnect", "host"] as const;
 export type Fault = (typeof FAULTS)[number];
+
+/**
+ * For the `host` fault: how to lose a whole host and bring it back (the drill cannot do that
+ * through Docker: the engine is part of what is lost). The user's commands in drill/main.ts
+ * (--lose-host, --restore-host), the test hosts' own in tests.
+ */
+export interface HostControl {
+    /** The host of `engine` (a node's Docker engine, its address `address`) is lost: engine and address unreachable. */
+    lose(engine: string, address: string): Promise<void>;
+    /** That host is back. */
+    restore(engine: string, address: string): Promise<void>;
+}
 
 /** What the drill needs from a stack: its outputs, and the user's two moves. */
 export interface DrillStack {
@@ -41,10 +53,16 @@ export interface DrillResult {
      * "unless-stopped" once the same up has already brought A in.
      */
     restartPolicyAfterFailover: string;
-    /** After the fault was undone and A started: was A read-only (pg_is_in_recovery) or not running? */
+    /**
+     * After the fault was undone and A started: was A read-only (pg_is_in_recovery) or not running?
+     * After a `host` fault A could not be fenced: WRITABLE there is the window a lost host leaves,
+     * closed by the next up (see demotedByUp).
+     */
     fencedAfterRestart: "read-only" | "not running" | "WRITABLE";
-    /** The same after `docker restart` of A. */
-    fencedAfterDockerRestart: DrillResult["fencedAfterRestart"];
+    /** The same after `docker restart` of A ("not applicable" after a `host` fault: its host came back as it was). */
+    fencedAfterDockerRestart: DrillResult["fencedAfterRestart"] | "not applicable";
+    /** After the second up: A is a standby (pg_is_in_recovery). */
+    demotedByUp: boolean;
     rejoinSeconds: number;
     /** How A came back, from the output of the failover's or the second up when available. */
     rejoinPath: string;
@@ -135,12 +153,17 @@ export function rejoinPath(output: string, node: string): string {
 const CHECKSUM_SQL = `SELECT count(*)::int AS n, coalesce(md5(string_agg(seq::text || ':' || node, ',' ORDER BY seq)), '') AS sum
   FROM ${PROBE_TABLE}`;
 
-export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string) => void = () => undefined): Promise<DrillResult> {
+export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string) => void = () => undefined,
+    hosts?: HostControl): Promise<DrillResult> {
     const out = await stack.outputs();
-    const host: string = out.engine.host;
     const network: string = out.network.name;
     const from: string = out.primary.name;
     const nodes: Record<string, any> = out.nodes;
+    // A's own engine (nodes on several engines), else the stack's.
+    const host: string = nodes[from].engine ?? out.engine.host;
+    if (fault === "host" && !hosts) {
+        throw new Error("the host fault needs a way to lose and restore a host (drill: --lose-host and --restore-host)");
+    }
     const url = (n: string): string => nodes[n].connectionString;
     const order = [from, ...Object.keys(nodes).filter((n) => n !== from)];
     if (order.length < 2) {
@@ -150,9 +173,13 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     await probe.start();
     await sleep(2000);
 
-    log(`fault: ${fault} on ${from} (${nodes[from].containerName})`);
+    log(`fault: ${fault} on ${from} (${fault === "host" ? `its host ${nodes[from].host}, engine ${host}` : nodes[from].containerName})`);
     const faultAt = Date.now();
-    await injectFault(host, fault, nodes[from].containerName, network);
+    if (fault === "host") {
+        await hosts!.lose(host, nodes[from].host);
+    } else {
+        await injectFault(host, fault, nodes[from].containerName, network);
+    }
     // The standby that has received the most WAL, as an operator would pick it.
     const positions = await Promise.all(order.slice(1).map(async (n) => {
         const r = await query(url(n), "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn")
@@ -185,13 +212,24 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     const lostSeqs = result.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
     log(`${result.acks.length} acknowledged, ${lostSeqs.length} missing on ${to}`);
 
-    const restartPolicyAfterFailover = await dockerCli(host, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}",
-        nodes[from].containerName);
-    await undoFault(host, fault, nodes[from].containerName, network, nodes[from].address);
-    const fenced = await fencedState(host, nodes[from].containerName);
-    await dockerCli(host, "restart", "-t", "10", nodes[from].containerName);
-    const fencedRestart = await fencedState(host, nodes[from].containerName);
-    log(`${from} started after the fault was undone: ${fenced}; after docker restart: ${fencedRestart}`);
+    let restartPolicyAfterFailover: string;
+    let fenced: DrillResult["fencedAfterRestart"];
+    let fencedRestart: DrillResult["fencedAfterDockerRestart"];
+    if (fault === "host") {
+        restartPolicyAfterFailover = "not asked (its host is lost)";
+        await hosts!.restore(host, nodes[from].host);
+        fenced = await fencedState(host, nodes[from].containerName);
+        fencedRestart = "not applicable";
+        log(`${from}'s host is back: ${from} is ${fenced}${fenced === "WRITABLE" ? " (it could not be fenced; the next up demotes it)" : ""}`);
+    } else {
+        restartPolicyAfterFailover = await dockerCli(host, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}",
+            nodes[from].containerName);
+        await undoFault(host, fault, nodes[from].containerName, network, nodes[from].address);
+        fenced = await fencedState(host, nodes[from].containerName);
+        await dockerCli(host, "restart", "-t", "10", nodes[from].containerName);
+        fencedRestart = await fencedState(host, nodes[from].containerName);
+        log(`${from} started after the fault was undone: ${fenced}; after docker restart: ${fencedRestart}`);
+    }
     const rejoinStart = Date.now();
     const output = await stack.up();
     const rejoinSeconds = (Date.now() - rejoinStart) / 1000;
@@ -207,6 +245,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         }
     }
     const [{ n }] = await query(url(to), `SELECT count(*)::int AS n FROM ${PROBE_TABLE}`);
+    const [{ r: demoted }] = await query(url(from), "SELECT pg_is_in_recovery() AS r").catch(() => [{ r: false }]);
     return {
         fault, from, to,
         chosen: `${to}: most WAL received (${best.lsn})`,
@@ -219,6 +258,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         restartPolicyAfterFailover,
         fencedAfterRestart: fenced,
         fencedAfterDockerRestart: fencedRestart,
+        demotedByUp: demoted === true,
         rejoinSeconds,
         // A killed or paused primary is back at once (stopped on its network): the failover's own up rewinds it.
         rejoinPath: rejoinPath(`${failoverOutput}${output}`, from),

@@ -1,4 +1,6 @@
-// npm run drill -- STACK FAULT [--json] [--cwd DIR]      FAULT: kill | pause | disconnect
+// npm run drill -- STACK FAULT [--json] [--cwd DIR] [--lose-host CMD --restore-host CMD]
+//   FAULT: kill | pause | disconnect (the primary's container) | host (its whole host, through
+//   the two commands: see hostControl)
 //
 // Runs the fault drill (drill/core.ts) on a running stack, the way a user fails over: the stack's
 // config `pg-replication:primary` set to the standby with the most WAL and `pulumi up`, through
@@ -7,15 +9,18 @@
 // Exit code: 0 when no acknowledged commit was lost, the old primary stayed fenced and rejoined
 // with the same rows; 1 otherwise; 2 when the drill could not run.
 
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import Table = require("cli-table3");
 import { startStandIns, StandIns } from "../stand-ins/launch";
-import { DrillResult, DrillStack, Fault, FAULTS, runDrill } from "./core";
+import { DrillResult, DrillStack, Fault, FAULTS, HostControl, runDrill } from "./core";
 
-const USAGE = `usage: npm run drill -- STACK FAULT [--json] [--cwd DIR]   (FAULT: ${FAULTS.join(", ")})`;
+const USAGE = `usage: npm run drill -- STACK FAULT [--json] [--cwd DIR] [--lose-host CMD --restore-host CMD]   ` +
+    `(FAULT: ${FAULTS.join(", ")}; host needs both commands)`;
 
 /** The project folder: the nearest folder above this file with a Pulumi.yaml. */
 function projectRoot(from = __dirname): string {
@@ -66,6 +71,22 @@ function asDrillStack(stack: Stack): DrillStack {
     };
 }
 
+/**
+ * The host fault through the user's own commands, run with sh and ENGINE (the node's Docker
+ * engine) and ADDRESS (its host's address) in the environment, e.g. over ssh:
+ *   --lose-host 'ssh "$ADDRESS" sudo systemctl stop docker.socket docker'
+ *   --restore-host 'ssh "$ADDRESS" sudo systemctl start docker'
+ */
+export function hostControl(lose: string | undefined, restore: string | undefined): HostControl | undefined {
+    if (!lose || !restore) {
+        return undefined;
+    }
+    const run = (cmd: string, engine: string, address: string) => new Promise<void>((resolve, reject) =>
+        execFile("sh", ["-c", cmd], { env: { ...process.env, ENGINE: engine, ADDRESS: address }, timeout: 300_000 },
+            (err, _stdout, stderr) => err ? reject(new Error(`${cmd}: ${`${stderr}`.trim() || err.message}`)) : resolve()));
+    return { lose: (e, a) => run(lose, e, a), restore: (e, a) => run(restore, e, a) };
+}
+
 export function renderTable(r: DrillResult): string {
     // No colours: the text goes to logs and pipes as often as to a terminal.
     const t = new Table({ head: ["drill", r.fault], style: { head: [], border: [] } });
@@ -79,17 +100,27 @@ export function renderTable(r: DrillResult): string {
         [`${r.from} restart policy after the failover`, r.restartPolicyAfterFailover],
         [`${r.from} after docker start / docker restart`, `${r.fencedAfterRestart} / ${r.fencedAfterDockerRestart}`],
         [`${r.from} rejoin (second up)`, `${r.rejoinPath}, ${r.rejoinSeconds.toFixed(2)} s`],
+        [`${r.from} a standby after the second up`, r.demotedByUp ? "yes" : "NO"],
         [`${r.from} rows = ${r.to} rows after rejoin`, r.consistentAfterRejoin ? "yes" : "NO"],
     );
     return t.toString();
 }
 
 async function main(argv: string[]): Promise<number> {
-    const json = argv.includes("--json");
-    const cwdAt = argv.indexOf("--cwd");
-    const workDir = cwdAt >= 0 ? path.resolve(argv[cwdAt + 1] ?? ".") : projectRoot();
-    const [stackName, fault] = argv.filter((a, i) => !a.startsWith("--") && (cwdAt < 0 || i !== cwdAt + 1));
-    if (!stackName || !(FAULTS as readonly string[]).includes(fault)) {
+    let parsed;
+    try {
+        parsed = parseArgs({ args: argv, allowPositionals: true, options: {
+            json: { type: "boolean" }, cwd: { type: "string" }, "lose-host": { type: "string" }, "restore-host": { type: "string" },
+        } });
+    } catch (err) {
+        process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+        return 2;
+    }
+    const { values, positionals: [stackName, fault] } = parsed;
+    const json = values.json === true;
+    const workDir = values.cwd ? path.resolve(values.cwd) : projectRoot();
+    const hosts = hostControl(values["lose-host"], values["restore-host"]);
+    if (!stackName || !(FAULTS as readonly string[]).includes(fault) || (fault === "host" && !hosts)) {
         process.stderr.write(`${USAGE}\n`);
         return 2;
     }
@@ -97,10 +128,11 @@ async function main(argv: string[]): Promise<number> {
     try {
         const stack = await selectStack(stackName, workDir, standIns);
         const log = json ? () => undefined : (m: string) => process.stderr.write(`drill: ${m}\n`);
-        const r = await runDrill(asDrillStack(stack), fault as Fault, log);
+        const r = await runDrill(asDrillStack(stack), fault as Fault, log, hosts);
         process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${renderTable(r)}\n`);
-        const ok = r.lost === 0 && r.fencedAfterRestart !== "WRITABLE" && r.fencedAfterDockerRestart !== "WRITABLE" &&
-            r.consistentAfterRejoin;
+        // After a host fault A could not be fenced: writable until the second up is the documented window.
+        const fencedOk = r.fault === "host" || (r.fencedAfterRestart !== "WRITABLE" && r.fencedAfterDockerRestart !== "WRITABLE");
+        const ok = r.lost === 0 && fencedOk && r.demotedByUp && r.consistentAfterRejoin;
         return ok ? 0 : 1;
     } finally {
         await standIns?.stop();

@@ -170,6 +170,9 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO "$REPLICATION_
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "$REPLICATION_USER";
 SQL
     _source="$(route "$_n" "$new" "$na") user=$REPLICATION_USER dbname=postgres passfile=$PASSFILE"
+    # pg_rewind (like pg_basebackup below) copies the source's configuration files: the node's own
+    # pg_hba.conf is put back after it, as across hosts each node admits the others' addresses,
+    # not its own (node-access.sh), and the copy would shut out the source's host.
     # A killed node is rewound too: pg_rewind (13+) first finishes its crash recovery in single-user
     # mode, which refuses standby.signal (a single-user server takes no connections), and rewrite
     # puts the signal back whatever happens. The killed server's postmaster.pid names PID 1, which
@@ -189,9 +192,9 @@ SQL
             echo \"discarding, as pg-replication:allowDataLoss allows: \$(cat $DIVERGED)\" >&2
             rm -f $DIVERGED
         fi
-        cd $PGDATA_IN_VOLUME && rm -f standby.signal postmaster.pid &&
+        cd $PGDATA_IN_VOLUME && rm -f standby.signal postmaster.pid && cp -p pg_hba.conf /tmp/pg_hba.conf.own &&
         { grep -q '^wal_log_hints' postgresql.auto.conf || echo \"wal_log_hints = 'on'\" >> postgresql.auto.conf; } &&
-        exec pg_rewind --target-pgdata=$PGDATA_IN_VOLUME --source-server='$_source'" 2>&1) || _rc=$?
+        pg_rewind --target-pgdata=$PGDATA_IN_VOLUME --source-server='$_source' && cp -p /tmp/pg_hba.conf.own pg_hba.conf" 2>&1) || _rc=$?
     rewrite "$_n"
     if [ "$_rc" -eq 42 ]; then
         fail "$_n is not brought in: $_out. pg_rewind would discard them. $_n is fenced (stopped, restart policy no)" \
@@ -211,10 +214,12 @@ SQL
     dk "$_c" run --rm $(docker_labels) --network "$NETWORK" --ip "$_a" --user postgres \
         -v "$_v:/var/lib/postgresql/data" --entrypoint /bin/sh "$IMAGE" -c "
 set -eu
+cp -p $PGDATA_IN_VOLUME/pg_hba.conf /tmp/pg_hba.conf.own || true
 rm -rf $PGDATA_IN_VOLUME.clone
 pg_basebackup -D $PGDATA_IN_VOLUME.clone -X stream -C -S $_n -c fast -d '$(conninfo "$_n")'
 rm -rf $PGDATA_IN_VOLUME
-mv $PGDATA_IN_VOLUME.clone $PGDATA_IN_VOLUME" >&2
+mv $PGDATA_IN_VOLUME.clone $PGDATA_IN_VOLUME
+[ ! -e /tmp/pg_hba.conf.own ] || cp -p /tmp/pg_hba.conf.own $PGDATA_IN_VOLUME/pg_hba.conf" >&2
     rewrite "$_n"
     dk "$_c" start "$_c" >/dev/null
     wait_for "$TIMEOUT" follows "$_n" || fail "$_n does not follow $new even after a fresh clone"

@@ -9,8 +9,8 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { DrillResult, DrillStack, Fault, runDrill } from "../../drill/core";
-import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
+import { DrillResult, Fault, runDrill } from "../../drill/core";
+import { docker, drillStack, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 
@@ -22,19 +22,6 @@ function plan(major: 13 | 17, net: number, portBase: number, extra: Record<strin
         primary: "pg1",
         readyTimeoutSeconds: "60",
         ...extra,
-    };
-}
-
-function drillStack(s: E2EStack): DrillStack {
-    return {
-        outputs: () => s.outputs(),
-        async failover(to) {
-            await s.setConfig({ primary: to });
-            return (await s.up()).stdout;
-        },
-        async up() {
-            return (await s.up()).stdout;
-        },
     };
 }
 

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
+import type { DrillStack } from "../../drill/core";
 import { timed as timedIn } from "../support/timed";
 
 export interface E2EStack {
@@ -149,3 +150,17 @@ export async function caughtUp(primaryUrl: string, standbyUrl: string): Promise<
 }
 
 export { containerLog, docker, stackObjects as leftovers } from "../support/docker-objects";
+
+/** The drill's view of an e2e stack (drill/core.ts): failover = set the primary and up. */
+export function drillStack(s: E2EStack): DrillStack {
+    return {
+        outputs: () => s.outputs(),
+        async failover(to) {
+            await s.setConfig({ primary: to });
+            return (await s.up()).stdout;
+        },
+        async up() {
+            return (await s.up()).stdout;
+        },
+    };
+}

@@ -9,7 +9,8 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createHostSet, HostSet, TestHost } from "../support/hosts";
-import { e2eStack, E2EStack, eventually, log, rows, withClient } from "./harness";
+import { runDrill } from "../../drill/core";
+import { drillStack, e2eStack, E2EStack, eventually, log, rows, withClient } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 const NET = 48;
@@ -154,5 +155,21 @@ describe("a host lost: failover to another host, the host back, its old primary 
             assert.equal(await eventually(30, () => count(url(name)), (n) => n === 102), 102);
         }
         await s.preview(true);
+    });
+
+    test("the drill's host fault: pg3's host lost under a write probe, failover, the host back, pg3 demoted", async () => {
+        const byEngine = (engine: string) => set.hosts.find((h) => h.dockerHost === engine)!;
+        const r = await runDrill(drillStack(s), "host", (m) => log(`[drill host] ${m}`), {
+            lose: async (engine) => byEngine(engine).lose(),
+            restore: async (engine) => byEngine(engine).restore(),
+        });
+        log(`drill host: ${JSON.stringify({ ...r, lostSeqs: r.lostSeqs.slice(0, 5) })}`);
+        assert.equal(r.from, "pg3");
+        assert.ok(r.acknowledged > 0, "the probe wrote");
+        assert.ok(r.faultToFirstWriteSeconds > 0 && r.faultToFirstWriteSeconds < 120, `fault to first write: ${r.faultToFirstWriteSeconds}`);
+        assert.equal(r.restartPolicyAfterFailover, "not asked (its host is lost)");
+        assert.equal(r.demotedByUp, true, "pg3 is a standby after the second up");
+        assert.equal(r.consistentAfterRejoin, true, "pg3 has the new primary's rows after its rejoin");
+        assert.match(r.rejoinPath, /^pg_rewind/);
     });
 });

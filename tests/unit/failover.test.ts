@@ -3,11 +3,14 @@
 // could-be-lost, which nodes get fenced.
 
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, test } from "node:test";
 import { validateConfig } from "../../components/config";
 import { downNodes, NodeState, planFailover, planTopology } from "../../components/topology";
 import { DrillResult, rejoinPath } from "../../drill/core";
-import { renderTable } from "../../drill/main";
+import { hostControl, renderTable } from "../../drill/main";
 
 const ctx = { project: "pg-replication", stack: "t" };
 const nodes = [
@@ -164,15 +167,29 @@ describe("drill report", () => {
         faultToFirstWriteSeconds: 4.5, upSeconds: 6.8, acknowledged: 7099, lost: 2, lostSeqs: [7098, 7099],
         rowsOnNewPrimary: 7097, restartPolicyAfterFailover: "no", fencedAfterRestart: "read-only", fencedAfterDockerRestart: "read-only",
         rejoinSeconds: 4.7, rejoinPath: "pg_rewind: servers diverged at WAL location 0/3000100 on timeline 1",
-        consistentAfterRejoin: true,
+        consistentAfterRejoin: true, demotedByUp: true,
     };
     test("the table names every figure", () => {
         const text = renderTable(r);
         for (const want of [/fault → first acknowledged write on new primary\s*│ 4\.50 s/, /up alone\s*│ 6\.80 s/,
             /acknowledged commits lost\s*│ 2 \(seq 7098, 7099\)/, /rows on new primary\s*│ 7097/,
             /pg1 restart policy after the failover\s*│ no/,
-            /pg1 after docker start \/ docker restart\s*│ read-only \/ read-only/, /pg1 rejoin \(second up\)\s*│ pg_rewind: servers diverged/]) {
+            /pg1 after docker start \/ docker restart\s*│ read-only \/ read-only/, /pg1 rejoin \(second up\)\s*│ pg_rewind: servers diverged/,
+            /pg1 a standby after the second up\s*│ yes/]) {
             assert.match(text, want);
+        }
+    });
+    test("the host fault runs the user's commands with the node's engine and address; both are needed", async () => {
+        assert.equal(hostControl("true", undefined), undefined);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-host-"));
+        try {
+            const hosts = hostControl(`echo "lose $ENGINE $ADDRESS" >> ${dir}/log`, `echo "restore $ENGINE $ADDRESS" >> ${dir}/log`)!;
+            await hosts.lose("ssh://db1", "10.0.0.1");
+            await hosts.restore("ssh://db1", "10.0.0.1");
+            assert.equal(fs.readFileSync(path.join(dir, "log"), "utf8"), "lose ssh://db1 10.0.0.1\nrestore ssh://db1 10.0.0.1\n");
+            await assert.rejects(hostControl("echo no >&2; exit 3", "true")!.lose("e", "a"), /exit 3: no/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
     test("the rejoin path is read from the topology step's line", () => {
