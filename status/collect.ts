@@ -1,6 +1,7 @@
 // What the status tool reads: the stack's outputs and state through the Automation API (the
 // stack's own backend and secrets, found the way scripts/deploy.sh sets them), then every node
-// over SQL and every container through the docker CLI, all in parallel and each within a bound.
+// over SQL and every container through the docker CLI on the node's own engine, all in parallel
+// and each within a bound, so an engine that does not answer (a lost host) never hangs it.
 
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -8,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import { Client } from "pg";
-import { ContainerProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
+import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
 export const CONNECT_TIMEOUT_MS = 2000;
@@ -121,6 +122,7 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
             containerIds.set(r.outputs.name, r.id);
         }
     }
+    const engineHost = String(outputs.engine?.host ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock");
     const raw: Json[] = Object.entries(outputs.nodes as Json).map(([name, n]) => ({ name, ...(n as Json) }));
     const nodes: PlannedNode[] = raw.map((n) => ({
         name: String(n.name),
@@ -128,6 +130,8 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         port: Number(n.port),
         address: typeof n.address === "string" ? n.address : undefined,
         containerName: String(n.containerName),
+        // Stacks deployed before nodes could have engines of their own name none: the stack's.
+        engine: typeof n.engine === "string" && n.engine !== "" ? n.engine : engineHost,
         role: n.role === "primary" || n.name === primaryName ? "primary" : "standby",
         syncState: typeof n.syncState === "string" ? n.syncState : undefined,
         connectionString: String(n.connectionString),
@@ -149,7 +153,7 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
             maxSlotWalKeepSize: rep.maxSlotWalKeepSize,
         },
         network: outputs.network,
-        engineHost: String(outputs.engine?.host ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock"),
+        engineHost,
     };
 }
 
@@ -259,38 +263,92 @@ export async function probeNode(connectionString: string): Promise<NodeProbe> {
     }
 }
 
-function dockerCli(host: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Where a node's volume is mounted (components/node.ts). */
+const VOLUME_PATH = "/var/lib/postgresql/data";
+/** Reading the note starts a container: more than an inspect, still bounded. */
+export const NOTE_TIMEOUT_MS = 15_000;
+
+interface DockerResult { code: number; stdout: string; stderr: string; timedOut: boolean }
+
+/**
+ * One docker CLI call to one engine, killed at the bound: a frozen engine accepts the connection
+ * and never answers, and the CLI would wait with it.
+ */
+function dockerCli(host: string, args: string[], timeoutMs = DOCKER_TIMEOUT_MS): Promise<DockerResult> {
     return new Promise((resolve) => {
-        execFile("docker", ["-H", host, ...args], { timeout: DOCKER_TIMEOUT_MS, encoding: "utf8" }, (err, stdout, stderr) => {
-            const code = err ? (typeof (err as any).code === "number" ? (err as any).code : -1) : 0;
-            resolve({ code, stdout, stderr: stderr || (err && !stderr ? String(err.message) : "") });
+        execFile("docker", ["-H", host, ...args], { timeout: timeoutMs, killSignal: "SIGKILL", encoding: "utf8" }, (err, stdout, stderr) => {
+            const e = err as (Error & { code?: unknown; killed?: boolean; signal?: string }) | null;
+            const timedOut = Boolean(e?.killed && e.signal === "SIGKILL");
+            const code = e ? (typeof e.code === "number" ? e.code : -1) : 0;
+            resolve({ code, stdout, stderr: timedOut ? "" : stderr || (e && !stderr ? String(e.message) : ""), timedOut });
         });
     });
 }
 
-/** One container through the docker CLI on the stack's engine; never throws. */
-export async function probeContainer(host: string, name: string): Promise<ContainerProbe> {
-    const r = await dockerCli(host, ["container", "inspect", "--format", "{{json .}}", name]);
+const seconds = (ms: number) => `${ms / 1000} s`;
+
+/** One container through the docker CLI on the node's engine; never throws. A fenced node's note is read too. */
+export async function probeContainer(host: string, name: string, bounds = { dockerMs: DOCKER_TIMEOUT_MS, noteMs: NOTE_TIMEOUT_MS }): Promise<ContainerProbe> {
+    const r = await dockerCli(host, ["container", "inspect", "--format", "{{json .}}", name], bounds.dockerMs);
+    if (r.timedOut) {
+        return { state: "unknown", silent: true, error: `does not answer within ${seconds(bounds.dockerMs)}` };
+    }
     if (r.code !== 0) {
         return /no such (container|object)/i.test(r.stderr)
             ? { state: "missing" }
             : { state: "unknown", error: r.stderr.trim() || `docker exited with ${r.code}` };
     }
     const c = JSON.parse(r.stdout);
-    return {
+    const probe: ContainerProbe = {
         state: c.State?.Running ? "running" : "stopped",
         id: c.Id,
         status: c.State?.Status,
         startedAt: c.State?.StartedAt,
         image: c.Config?.Image,
+        restartPolicy: c.HostConfig?.RestartPolicy?.Name,
     };
+    // Only a fenced node can hold a note, so a healthy cluster costs no extra container.
+    if (probe.state !== "stopped" || probe.restartPolicy !== "no") {
+        return probe;
+    }
+    const volume = (c.Mounts ?? []).find((m: Json) => m.Destination === VOLUME_PATH && m.Type === "volume")?.Name;
+    if (typeof volume !== "string" || typeof probe.image !== "string") {
+        return { ...probe, noteError: `no volume at ${VOLUME_PATH} or no image in its inspect` };
+    }
+    return { ...probe, ...await readNote(host, probe.image, volume, helperLabels(c.Config?.Labels ?? {}), bounds.noteMs) };
 }
 
-/** Every node and container at once; bounded by the slowest probe's bound. */
+/** The stack's and the node's labels of a node container, as the project's throwaway containers carry them. */
+export function helperLabels(labels: Record<string, string>): Record<string, string> {
+    const own = ["pg-replication.project", "pg-replication.stack", "pg-replication.node"];
+    return { ...Object.fromEntries(own.filter((k) => k in labels).map((k) => [k, labels[k]])), "pg-replication.role": "helper" };
+}
+
+/**
+ * The `diverged` note in a node's volume, read by a throwaway container on the node's engine:
+ * no network, the volume read-only, the node's own image (never pulled), removed on exit.
+ */
+async function readNote(host: string, image: string, volume: string,
+    labels: Record<string, string>, timeoutMs: number): Promise<Pick<ContainerProbe, "divergedNote" | "noteError">> {
+    const NONE = 3;
+    const r = await dockerCli(host, ["run", "--rm", "--pull", "never", "--network", "none", "--user", "postgres",
+        ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+        "-v", `${volume}:${VOLUME_PATH}:ro`, "--entrypoint", "/bin/sh", image,
+        "-c", `[ -e ${DIVERGED_NOTE} ] || exit ${NONE}; cat ${DIVERGED_NOTE}`], timeoutMs);
+    if (r.code === 0) {
+        return { divergedNote: r.stdout.trim() };
+    }
+    if (r.code === NONE) {
+        return { divergedNote: null };
+    }
+    return { noteError: r.timedOut ? `no answer within ${seconds(timeoutMs)}` : r.stderr.trim().split("\n").pop() || `docker exited with ${r.code}` };
+}
+
+/** Every node and container at once, each container on its node's own engine; bounded by the slowest probe's bound. */
 export async function observe(plan: Plan): Promise<Observation> {
     const checkedAt = new Date().toISOString();
     const entries = await Promise.all(plan.nodes.map(async (n) => {
-        const [probe, container] = await Promise.all([probeNode(n.connectionString), probeContainer(plan.engineHost, n.containerName)]);
+        const [probe, container] = await Promise.all([probeNode(n.connectionString), probeContainer(n.engine, n.containerName)]);
         return [n.name, { probe, container }] as const;
     }));
     return { checkedAt, nodes: Object.fromEntries(entries) };

@@ -2,6 +2,9 @@
 // (one probe per node and per container, status/collect.ts), and the report built from both
 // (status/report.ts). Only plain data here, so the report can be tested on fixtures.
 
+/** The note topology.sh demote_stale leaves in a demoted former primary's volume: what it committed that nobody else has. */
+export const DIVERGED_NOTE = "/var/lib/postgresql/data/diverged";
+
 /** A node as the stack declares it. */
 export interface PlannedNode {
     readonly name: string;
@@ -11,6 +14,8 @@ export interface PlannedNode {
     /** The node's address on the cluster network. */
     readonly address?: string;
     readonly containerName: string;
+    /** The Docker engine it runs on (docker -H): its own, or the stack's. */
+    readonly engine: string;
     readonly role: "primary" | "standby";
     /** Standbys: the sync_state the commit policy promises (async, sync or quorum). */
     readonly syncState?: string;
@@ -33,7 +38,7 @@ export interface Plan {
         readonly maxSlotWalKeepSize?: string;
     };
     readonly network?: { readonly name?: string; readonly subnet?: string };
-    /** The Docker engine (docker -H). */
+    /** The stack's Docker engine (docker -H); a node may have its own (PlannedNode.engine). */
     readonly engineHost: string;
 }
 
@@ -98,7 +103,19 @@ export interface ContainerProbe {
     readonly status?: string;
     readonly startedAt?: string;
     readonly image?: string;
+    /** Why the engine could not be asked. */
     readonly error?: string;
+    /** The engine did not answer within the bound (a frozen engine, a lost host), as opposed to refusing. */
+    readonly silent?: boolean;
+    /** HostConfig.RestartPolicy.Name: `no` on a node a failover or a demotion fenced. */
+    readonly restartPolicy?: string;
+    /**
+     * Only for a fenced node (stopped, restart policy `no`): the text of the `diverged` note in its
+     * volume (topology.sh demote_stale), null when there is none; undefined when not looked at.
+     */
+    readonly divergedNote?: string | null;
+    /** Why the note could not be read. */
+    readonly noteError?: string;
 }
 
 export interface Observation {

@@ -40,8 +40,11 @@ export function renderText(r: Report): string {
     const needs = p.method === "none"
         ? "commits wait for no standby"
         : `needs ${p.required} of ${p.candidates.join(", ")}; streaming: ${p.confirming.join(", ") || "none"}`;
+    // Nodes whose engine did not answer were seen over SQL at best: the summary says so first.
+    const unseen = r.nodes.filter((n) => n.container.state === "unknown").map((n) => n.name);
     const lines = [
-        `stack ${r.stack}   checked ${r.checkedAt}   ${r.healthy ? "HEALTHY" : `${r.warnings.length} WARNING${r.warnings.length === 1 ? "" : "S"}`}`,
+        `stack ${r.stack}   checked ${r.checkedAt}   ${r.healthy ? "HEALTHY" : `${r.warnings.length} WARNING${r.warnings.length === 1 ? "" : "S"}`}` +
+            (unseen.length > 0 ? `   ENGINE NOT ANSWERING: ${unseen.join(", ")}` : ""),
         `cluster   system ${c.systemIdentifier ?? "?"}   PostgreSQL ${c.version ?? "?"}   timeline ${c.timeline ?? "?"}   WAL ${c.currentLsn ?? "?"}`,
         `primary   declared ${c.primary.declared}   found ${found}`,
         `policy    configured ${p.configured.mode} ('${p.configured.synchronousStandbyNames}', ${p.configured.synchronousCommit})`,
@@ -49,8 +52,11 @@ export function renderText(r: Report): string {
         `          ${needs}   satisfied now: ${p.satisfied === null ? "unknown" : p.satisfied ? "yes" : "NO"}`,
         "",
     ];
+    // Which engine each node runs on, only when they differ: one-engine stacks keep their columns.
+    const engines = new Set(r.nodes.map((n) => n.engine)).size > 1;
     const table = new Table({
-        head: ["NODE", "ADDRESS", "ROLE", "STATE", "TL", "RECEIVED", "REPLAYED", "LAG", "LAG TIME w/f/r", "SLOT held/limit"],
+        head: ["NODE", "ADDRESS", "ROLE", "STATE", "TL", "RECEIVED", "REPLAYED", "LAG", "LAG TIME w/f/r", "SLOT held/limit",
+            ...engines ? ["ENGINE"] : []],
         chars: NO_BORDER,
         style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
     });
@@ -66,6 +72,7 @@ export function renderText(r: Report): string {
             n.lag ? formatBytes(n.lag.replayedBytes) : "-",
             n.lag ? [n.lag.writeSeconds, n.lag.flushSeconds, n.lag.replaySeconds].map(seconds).join(" ") : "-",
             slotWords(n),
+            ...engines ? [n.engine] : [],
         ]);
     }
     lines.push(...table.toString().split("\n").map((l) => l.trimEnd()), "");

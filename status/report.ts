@@ -2,7 +2,7 @@
 // configured and as live, the data at risk, and the warnings with what to do. Pure functions, so
 // every rule is tested on fixtures (tests/unit/status.test.ts); status/render.ts prints it.
 
-import { ContainerProbe, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
+import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
 
 /** A standby further behind than this (bytes not yet replayed) is "behind". */
 export const BEHIND_BYTES = 16 * 1024 * 1024;
@@ -19,13 +19,18 @@ export interface NodeReport {
     port: number;
     address: string | null;
     containerName: string;
+    /** The Docker engine the node runs on. */
+    engine: string;
     /** primary, or the sync_state the plan promises (async, sync, quorum). */
     plannedRole: string;
     /** What the node is now: primary (accepts writes), or the sync_state the primary reports; null when unknown. */
     role: Role | null;
     /** running (a primary), streaming, catching up, starting, backing up, stopping, not streaming,
-     *  promoted (a standby that accepts writes), in recovery (the declared primary as a standby),
-     *  down (PostgreSQL does not answer), stopped or missing (its container). */
+     *  promoted (a standby that accepts writes), former primary (accepts writes on a timeline older
+     *  than the declared primary's: back after a failover, not yet demoted), in recovery (the
+     *  declared primary as a standby), down (PostgreSQL does not answer), no answer (neither
+     *  PostgreSQL nor its Docker engine answers: its host may be lost), stopped, fenced (stopped
+     *  with restart policy `no`), or missing (its container). */
     state: string;
     reachable: boolean;
     /** Why the node could not be queried. */
@@ -62,6 +67,10 @@ export interface NodeReport {
         image: string | null;
         startedAt: string | null;
     };
+    /** Stopped with restart policy `no`: a failover or a demotion fenced it; null when its engine could not be asked. */
+    fenced: boolean | null;
+    /** A fenced node's `diverged` note: what it committed that the primary does not have (topology.sh demote_stale). */
+    divergedNote: string | null;
 }
 
 export interface Warning {
@@ -172,7 +181,16 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     const warn = (code: string, node: string | null, message: string, action: string) =>
         warnings.push({ code, node, message, action });
     const deploy = `scripts/deploy.sh ${plan.stack}`;
-    const dockerCmd = `docker -H ${plan.engineHost}`;
+    const dockerOf = (engine: string) => `docker -H ${engine}`;
+
+    // A writer on a timeline older than the declared primary's is a former primary back after a
+    // failover that could not fence it (its host was lost): the next up demotes it, as
+    // components/topology.ts planTopology tells "stale-primaries" from several primaries.
+    const declared = plan.nodes.find((n) => n.name === plan.primary);
+    const declaredProbe = declared ? probe(declared) : undefined;
+    const declaredTimeline = declaredProbe && reachable(declaredProbe) && !declaredProbe.inRecovery ? declaredProbe.timeline : null;
+    const stale = (n: PlannedNode, p: ReachableNode): boolean =>
+        n.name !== plan.primary && declaredTimeline !== null && p.timeline !== null && p.timeline < declaredTimeline;
 
     const nodes: NodeReport[] = plan.nodes.map((n) => {
         const p = probe(n);
@@ -182,11 +200,12 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         const slot = n !== primaryNode ? slotOf(n.name) : undefined;
         let state: string;
         let role: Role | null = null;
+        const fenced = c.state === "stopped" && c.restartPolicy === "no";
         if (!reachable(p)) {
-            state = c.state === "stopped" || c.state === "missing" ? c.state : "down";
+            state = fenced ? "fenced" : c.state === "stopped" || c.state === "missing" ? c.state : c.silent ? "no answer" : "down";
         } else if (isWriter) {
             role = "primary";
-            state = n.name === plan.primary ? "running" : "promoted";
+            state = n.name === plan.primary ? "running" : stale(n, p) ? "former primary" : "promoted";
         } else if (row) {
             role = row.syncState as Role;
             state = STATE_WORDS[row.state] ?? row.state;
@@ -208,6 +227,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             port: n.port,
             address: n.address ?? null,
             containerName: n.containerName,
+            engine: n.engine,
             plannedRole: n.role === "primary" ? "primary" : n.syncState ?? "async",
             role,
             state,
@@ -233,6 +253,8 @@ export function buildReport(plan: Plan, obs: Observation): Report {
                 image: c.image ?? null,
                 startedAt: c.startedAt ?? null,
             },
+            fenced: c.state === "unknown" ? null : fenced,
+            divergedNote: c.divergedNote ?? null,
         };
     });
     const byName = new Map(nodes.map((n) => [n.name, n]));
@@ -254,21 +276,34 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     const dataAtRisk = riskInWords(primary, best, policy, candidates, confirming, satisfied, live?.synchronousCommit ?? "");
 
     // Warnings, each with what to do.
-    const containerIssues = nodes.filter((n) => n.container.state === "unknown");
-    if (containerIssues.length > 0) {
-        const err = (obs.nodes[containerIssues[0].name]?.container.error ?? "no answer").split("\n")[0];
-        warn("engine-unreachable", null, `the Docker engine ${plan.engineHost} could not be asked about the containers: ${err}`,
-            `check the engine: ${dockerCmd} info`);
-    }
     for (const n of nodes) {
         const planned = plan.nodes.find((p) => p.name === n.name)!;
         const isStandby = planned.role === "standby";
-        if (n.container.state === "missing") {
+        const c = containerOf(planned);
+        const dockerCmd = dockerOf(n.engine);
+        if (n.container.state === "unknown") {
+            // Its engine is the node's problem, not the tool's: said once per node, which engine and how.
+            const how = c.silent ? (c.error ?? "does not answer") : `could not be asked: ${(c.error ?? "no answer").split("\n")[0]}`;
+            warn("engine-unreachable", n.name, `${n.name}: its Docker engine ${n.engine} ${how}` + (n.reachable
+                ? `; its PostgreSQL at ${n.host}:${n.port} answers`
+                : `, and its PostgreSQL at ${n.host}:${n.port} does not answer either (${n.error})` +
+                    (c.silent ? ": its host may be lost" : "")),
+            `check that host and its engine (${dockerCmd} info)` + (!n.reachable && c.silent && n.name === plan.primary && primary === null
+                ? `; if the host is lost, fail over: declare another node the primary, then pulumi up (${deploy})` : ""));
+        } else if (n.container.state === "missing") {
             warn("container-missing", n.name, `${n.name}: its container ${n.containerName} does not exist`,
                 `recreate it from the plan: pulumi refresh, then pulumi up (${deploy} refresh; ${deploy})`);
+        } else if (n.container.state === "stopped" && n.divergedNote !== null) {
+            warn("diverged", n.name, `${n.name}: fenced (stopped, restart policy no) after it ran as a second primary; ` +
+                `its note ${DIVERGED_NOTE} says: ${n.divergedNote}`,
+            `to read what it wrote, start it (${dockerCmd} start ${n.containerName}: it comes up read-only with its own data); ` +
+                `to discard that and bring it in as a standby: pulumi config set pg-replication:allowDataLoss true, ` +
+                `then pulumi up (${deploy})`);
         } else if (n.container.state === "stopped") {
-            warn("container-stopped", n.name, `${n.name}: its container ${n.containerName} is stopped`,
-                `start it: ${dockerCmd} start ${n.containerName}` + (isStandby ? " (it resumes from its slot)" : ""));
+            warn("container-stopped", n.name, `${n.name}: its container ${n.containerName} is stopped` +
+                (n.fenced ? " and fenced (restart policy no)" : "") +
+                (c.noteError ? `; whether it diverged could not be read (${c.noteError})` : ""),
+            `start it: ${dockerCmd} start ${n.containerName}` + (isStandby ? " (it resumes from its slot)" : ""));
         } else if (n.container.id && n.container.plannedId && n.container.id !== n.container.plannedId) {
             warn("container-replaced", n.name, `${n.name}: container ${n.containerName} is ${n.container.id.slice(0, 12)}, ` +
                 `not the ${n.container.plannedId.slice(0, 12)} Pulumi made: it was replaced by hand`,
@@ -280,13 +315,20 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             warn("node-unreachable", n.name, `${n.name}: PostgreSQL does not answer at ${n.host}:${n.port} (${n.error})`,
                 `check the container: ${dockerCmd} ps -a --filter name=${n.containerName}`);
         }
+        if (n.state === "former primary") {
+            warn("stale-primary", n.name, `${n.name} accepts writes on timeline ${n.timeline}, older than the declared primary ` +
+                `${plan.primary}'s ${declaredTimeline}: former primary back after a failover, not yet demoted: run pulumi up`,
+            `run pulumi up (${deploy}): it fences ${n.name} and keeps what it wrote after the failover aside; until then ` +
+                `keep clients off ${n.host}:${n.port}: what they write there is not on ${plan.primary}`);
+        }
         if (n.state === "promoted") {
             const declaredWrites = byName.get(plan.primary)?.role === "primary";
             warn("primary-not-declared", n.name, declaredWrites
                 ? `${n.name} accepts writes while the declared primary ${plan.primary} does too: two primaries`
                 : `the primary is ${n.name}, not the declared ${plan.primary}`,
             declaredWrites
-                ? `stop the one that must not take writes (${dockerCmd} stop <container>) before clients write to both`
+                ? `stop the one that must not take writes (${dockerOf(n.engine)} stop ${n.containerName}, or ` +
+                    `${dockerOf(byName.get(plan.primary)!.engine)} stop ${byName.get(plan.primary)!.containerName}) before clients write to both`
                 : `make the plan match: declare ${n.name} as the primary in the stack config, then pulumi up (${deploy})`);
         }
         if (n.name === plan.primary && n.state === "in recovery") {
@@ -337,9 +379,10 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         }
     }
     if (primary === null) {
+        const start = `${dockerOf(byName.get(plan.primary)?.engine ?? plan.engineHost)} start ${byName.get(plan.primary)?.containerName}`;
         warn("no-primary", null, "no node accepts writes: the cluster has no primary", dataAtRisk.promote
-            ? `start the primary (${dockerCmd} start ${byName.get(plan.primary)?.containerName}), or promote ${dataAtRisk.promote}`
-            : `start the primary: ${dockerCmd} start ${byName.get(plan.primary)?.containerName}`);
+            ? `start the primary (${start}), or promote ${dataAtRisk.promote}`
+            : `start the primary: ${start}`);
     } else {
         if (satisfied === false) {
             warn("sync-unmet", null, `commits on the primary hang: synchronous_standby_names = '${live!.synchronousStandbyNames}' ` +

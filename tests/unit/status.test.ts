@@ -2,8 +2,11 @@
 // each node's role and state, the data at risk, the warnings, the JSON shape and the text.
 
 import * as assert from "node:assert/strict";
-import { describe, test } from "node:test";
-import { planFromOutputs, StackUnreadable } from "../../status/collect";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { helperLabels, planFromOutputs, probeContainer, StackUnreadable } from "../../status/collect";
 import { ContainerProbe, NodeProbe, Observation, Plan, ReachableNode, ReplicationRow } from "../../status/model";
 import { renderText, watchFrame } from "../../status/render";
 import { buildReport, exitCode, formatBytes, lsnBytes, parsePolicy, Report } from "../../status/report";
@@ -268,13 +271,251 @@ describe("status: report", () => {
         assert.deepEqual(Object.keys(r), ["stack", "checkedAt", "healthy", "cluster", "policy", "nodes", "dataAtRisk", "warnings"]);
         assert.deepEqual(Object.keys(r.cluster), ["systemIdentifier", "version", "primary", "timeline", "currentLsn"]);
         assert.deepEqual(Object.keys(r.policy), ["configured", "live", "method", "required", "candidates", "confirming", "satisfied"]);
-        assert.deepEqual(Object.keys(r.nodes[1]), ["name", "host", "port", "address", "containerName", "plannedRole", "role", "state",
-            "reachable", "error", "systemIdentifier", "version", "timeline", "receivedLsn", "replayedLsn", "lag", "slot", "container"]);
+        assert.deepEqual(Object.keys(r.nodes[1]), ["name", "host", "port", "address", "containerName", "engine", "plannedRole", "role",
+            "state", "reachable", "error", "systemIdentifier", "version", "timeline", "receivedLsn", "replayedLsn", "lag", "slot",
+            "container", "fenced", "divergedNote"]);
         assert.deepEqual(Object.keys(r.nodes[1].lag), ["receivedBytes", "replayedBytes", "writeSeconds", "flushSeconds", "replaySeconds"]);
         assert.deepEqual(Object.keys(r.nodes[1].container), ["state", "id", "plannedId", "image", "startedAt"]);
         assert.deepEqual(Object.keys(r.dataAtRisk), ["bytes", "promote", "text"]);
         assert.equal(r.nodes[0].lag, null);
         assert.equal(r.nodes[0].slot, null);
+        assert.equal(r.nodes[0].engine, "unix:///var/run/docker.sock");
+        assert.equal(r.nodes[0].fenced, false);
+        assert.equal(r.nodes[0].divergedNote, null);
+    });
+});
+
+/** Nodes on several engines: the primary on the stack's, s1 and s2 each on a host of their own. */
+const H1 = "unix:///run/hosts/h1/docker.sock";
+const H2 = "unix:///run/hosts/h2/docker.sock";
+function multiHost(): Plan {
+    const out = outputs("async");
+    out.nodes.s1 = { ...out.nodes.s1, engine: H1, host: "10.0.0.12", connectionString: "postgresql://postgres:pw@10.0.0.12:5433/postgres" };
+    out.nodes.s2 = { ...out.nodes.s2, engine: H2, host: "10.0.0.13", connectionString: "postgresql://postgres:pw@10.0.0.13:5434/postgres" };
+    out.nodes.primary.engine = "unix:///var/run/docker.sock";
+    return planFromOutputs("dev", out, STATE);
+}
+const SILENT: ContainerProbe = { state: "unknown", silent: true, error: "does not answer within 5 s" };
+const TIMED_OUT: NodeProbe = { reachable: false, error: "timeout expired" };
+
+describe("status: several engines, a lost host", () => {
+    test("each node's engine comes from the outputs; a stack without them has the stack's engine", () => {
+        assert.deepEqual(multiHost().nodes.map((n) => [n.name, n.engine]),
+            [["primary", "unix:///var/run/docker.sock"], ["s1", H1], ["s2", H2]]);
+        const old = outputs("async");
+        old.engine.host = "tcp://10.0.0.1:2375";
+        assert.deepEqual(planFromOutputs("dev", old).nodes.map((n) => n.engine), Array(3).fill("tcp://10.0.0.1:2375"));
+    });
+
+    test("engine silent: that node is shown as not answering, which engine and its bound; the others as they are; exit 1", () => {
+        const plan = multiHost();
+        const r = buildReport(plan, observation({
+            primary: [primaryProbe({ replication: [row("s2", "0/3000000")], slots: [slot("s1", false), slot("s2", true)] }), running("aaa111")],
+            s1: [TIMED_OUT, SILENT],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        }));
+        assert.deepEqual(r.nodes.map((n) => [n.name, n.state, n.engine, n.fenced]),
+            [["primary", "running", "unix:///var/run/docker.sock", false], ["s1", "no answer", H1, null], ["s2", "streaming", H2, false]]);
+        assert.deepEqual(codes(r), ["engine-unreachable:s1"]);
+        assert.equal(r.warnings[0].message, `s1: its Docker engine ${H1} does not answer within 5 s, and its PostgreSQL at ` +
+            "10.0.0.12:5433 does not answer either (timeout expired): its host may be lost");
+        assert.equal(r.warnings[0].action, `check that host and its engine (docker -H ${H1} info)`);
+        assert.equal(exitCode(r), 1);
+        const text = renderText(r);
+        assert.match(text, /^stack dev +checked \S+ +1 WARNING +ENGINE NOT ANSWERING: s1$/m);
+        assert.match(text, /^NODE +ADDRESS .* SLOT held\/limit +ENGINE$/m);
+        assert.match(text, new RegExp(`^s1 +10\\.0\\.0\\.12:5433 +async standby \\(planned\\) +no answer +(- +){7}inactive 1\\.0 kB/1\\.0 GB reserved +${H1}$`, "m"));
+        assert.match(text, new RegExp(`^s2 +10\\.0\\.0\\.13:5434 +async standby +streaming +1 +0/3000000 .* ${H2}$`, "m"));
+        assert.match(text, /^  ! s1: its Docker engine unix:\/\/\/run\/hosts\/h1\/docker\.sock does not answer within 5 s, /m);
+        assert.match(text, /^data at risk: .*promote s2/m);
+    });
+
+    test("engine silent while PostgreSQL answers: the node's row as usual, the warning names the engine", () => {
+        const r = buildReport(multiHost(), observation({
+            primary: [primaryProbe(), running("aaa111")],
+            s1: [standbyProbe("0/3000100"), SILENT],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        }));
+        assert.equal(r.nodes[1].state, "streaming");
+        assert.deepEqual(codes(r), ["engine-unreachable:s1"]);
+        assert.equal(r.warnings[0].message, `s1: its Docker engine ${H1} does not answer within 5 s; its PostgreSQL at 10.0.0.12:5433 answers`);
+    });
+
+    test("the declared primary's host lost: no primary, the failover named as the way out", () => {
+        const plan = multiHost();
+        const r = buildReport(plan, observation({
+            primary: [TIMED_OUT, SILENT],
+            s1: [standbyProbe("0/3000100", { receiverStatus: "waiting" }), running("bbb222")],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        }));
+        assert.deepEqual(codes(r), ["engine-unreachable:primary", "no-primary:-"]);
+        assert.match(r.warnings[0].action, /; if the host is lost, fail over: declare another node the primary, then pulumi up \(scripts\/deploy\.sh dev\)$/);
+        assert.equal(r.warnings[1].action, "start the primary (docker -H unix:///var/run/docker.sock start pgr-dev-primary), or promote s1");
+    });
+
+    test("an engine that refuses (not silent) is said with its error, and the node is down, not lost", () => {
+        const r = buildReport(multiHost(), observation({
+            primary: [primaryProbe({ replication: [row("s2", "0/3000000")] }), running("aaa111")],
+            s1: [DOWN, { state: "unknown", error: "Cannot connect to the Docker daemon at unix:///run/hosts/h1/docker.sock." }],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        }));
+        assert.equal(r.nodes[1].state, "down");
+        assert.equal(r.warnings[0].message, `s1: its Docker engine ${H1} could not be asked: Cannot connect to the Docker daemon at ` +
+            `${H1}., and its PostgreSQL at 10.0.0.12:5433 does not answer either (connect ECONNREFUSED 127.0.0.1:5433)`);
+    });
+});
+
+describe("status: two primaries", () => {
+    const promotedS1 = () => primaryProbe({ timeline: 2, replication: [row("s2", "0/3000000")], slots: [slot("primary", false), slot("s2", true)] });
+
+    test("a former primary on an older timeline than the declared one: back after a failover, not yet demoted: run pulumi up", () => {
+        // After a failover to s1 (declared now), the old primary's host came back with it still a primary on timeline 1.
+        const out = outputs("async");
+        out.primary = { ...out.nodes.s1, name: "s1" };
+        out.nodes.s1.role = "primary";
+        out.nodes.primary.role = "standby";
+        out.nodes.primary.syncState = "async";
+        const plan = planFromOutputs("dev", out, STATE);
+        const r = buildReport(plan, observation({
+            s1: [promotedS1(), running("bbb222")],
+            primary: [primaryProbe({ timeline: 1, replication: [], slots: [slot("s1", false), slot("s2", false)] }), running("aaa111")],
+            s2: [standbyProbe("0/3000000", { timeline: 2 }), running("ccc333")],
+        }));
+        assert.deepEqual(r.cluster.primary, { declared: "s1", found: ["s1", "primary"] });
+        assert.deepEqual(r.nodes.map((n) => [n.name, n.role, n.state, n.timeline]),
+            [["s1", "primary", "running", 2], ["primary", "primary", "former primary", 1], ["s2", "async", "streaming", 2]]);
+        assert.deepEqual(codes(r), ["stale-primary:primary"]);
+        assert.equal(r.warnings[0].message, "primary accepts writes on timeline 1, older than the declared primary s1's 2: " +
+            "former primary back after a failover, not yet demoted: run pulumi up");
+        assert.equal(r.warnings[0].action, "run pulumi up (scripts/deploy.sh dev): it fences primary and keeps what it wrote after " +
+            "the failover aside; until then keep clients off 127.0.0.1:5432: what they write there is not on s1");
+        assert.equal(exitCode(r), 1);
+        const text = renderText(r);
+        assert.match(text, /^primary +declared s1 +found s1, primary$/m);
+        assert.match(text, /^primary +127\.0\.0\.1:5432 +primary +former primary +1 /m);
+        assert.match(text, /^  ! primary accepts writes on timeline 1, .*: former primary back after a failover, not yet demoted: run pulumi up$/m);
+        assert.doesNotMatch(text, /two primaries/);
+    });
+
+    test("a second primary on the same or a newer timeline is an unexplained split brain, not a stale one", () => {
+        const [plan] = healthyAsync();
+        for (const timeline of [1, 2]) {
+            const r = buildReport(plan, observation({
+                primary: [primaryProbe({ replication: [row("s2", "0/3000000")], slots: [slot("s1", false), slot("s2", true)] }), running("aaa111")],
+                s1: [primaryProbe({ timeline, replication: [], slots: [] }), running("bbb222")],
+                s2: [standbyProbe("0/3000000"), running("ccc333")],
+            }));
+            assert.equal(r.nodes[1].state, "promoted");
+            assert.deepEqual(codes(r), ["primary-not-declared:s1"]);
+            assert.equal(r.warnings[0].message, "s1 accepts writes while the declared primary primary does too: two primaries");
+            assert.equal(r.warnings[0].action, "stop the one that must not take writes (docker -H unix:///var/run/docker.sock stop " +
+                "pgr-dev-s1, or docker -H unix:///var/run/docker.sock stop pgr-dev-primary) before clients write to both");
+            assert.doesNotMatch(renderText(r), /former primary/);
+        }
+    });
+});
+
+describe("status: a fenced node", () => {
+    const NOTE = "primary committed 1 transaction(s) writing user data after s1 was promoted (2025-01-01 00:00:00.5), while it " +
+        "was cut off (its WAL on timeline 1 from 0/3000100 up to 0/3000400)";
+    const fenced = (over: Partial<ContainerProbe> = {}): ContainerProbe =>
+        ({ state: "stopped", id: "bbb222", status: "exited", restartPolicy: "no", divergedNote: null, ...over });
+
+    test("with a diverged note: its text, and what to do (read it out, or allowDataLoss and up); exit 1", () => {
+        const [plan] = healthyAsync();
+        const r = buildReport(plan, observation({
+            primary: [primaryProbe({ replication: [row("s2", "0/3000000")], slots: [slot("s1", false), slot("s2", true)] }), running("aaa111")],
+            s1: [DOWN, fenced({ divergedNote: NOTE })],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        }));
+        const s1 = r.nodes[1];
+        assert.deepEqual([s1.state, s1.fenced, s1.divergedNote], ["fenced", true, NOTE]);
+        assert.deepEqual(codes(r), ["diverged:s1"]);
+        assert.equal(r.warnings[0].message, "s1: fenced (stopped, restart policy no) after it ran as a second primary; its note " +
+            `/var/lib/postgresql/data/diverged says: ${NOTE}`);
+        assert.equal(r.warnings[0].action, "to read what it wrote, start it (docker -H unix:///var/run/docker.sock start pgr-dev-s1: " +
+            "it comes up read-only with its own data); to discard that and bring it in as a standby: pulumi config set " +
+            "pg-replication:allowDataLoss true, then pulumi up (scripts/deploy.sh dev)");
+        assert.equal(exitCode(r), 1);
+        const text = renderText(r);
+        assert.match(text, /^s1 +127\.0\.0\.1:5433 +async standby \(planned\) +fenced +/m);
+        assert.ok(text.includes(`  ! s1: fenced (stopped, restart policy no) after it ran as a second primary; its note ` +
+            `/var/lib/postgresql/data/diverged says: ${NOTE}\n`), text);
+        assert.match(text, /^    → to read what it wrote, start it .*pulumi config set pg-replication:allowDataLoss true, then pulumi up/m);
+    });
+
+    test("fenced without a note, or with one that could not be read: a stopped container that says so", () => {
+        const [plan] = healthyAsync();
+        const obs = (c: ContainerProbe) => observation({
+            primary: [primaryProbe({ replication: [row("s2", "0/3000000")], slots: [slot("s1", false), slot("s2", true)] }), running("aaa111")],
+            s1: [DOWN, c],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        });
+        const plain = buildReport(plan, obs(fenced()));
+        assert.deepEqual(codes(plain), ["container-stopped:s1"]);
+        assert.equal(plain.warnings[0].message, "s1: its container pgr-dev-s1 is stopped and fenced (restart policy no)");
+        const unread = buildReport(plan, obs(fenced({ divergedNote: undefined, noteError: "no answer within 15 s" })));
+        assert.equal(unread.warnings[0].message, "s1: its container pgr-dev-s1 is stopped and fenced (restart policy no); " +
+            "whether it diverged could not be read (no answer within 15 s)");
+    });
+});
+
+describe("status: docker calls, against a fake docker CLI", () => {
+    // A `docker` first on PATH that logs its arguments: a frozen engine never answers; on the
+    // others `inspect` describes a running node (ok) or a fenced one, and `run` prints the note.
+    let dir: string;
+    let savedPath: string | undefined;
+    const calls = () => fs.existsSync(path.join(dir, "calls")) ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n") : [];
+    const inspect = (running: boolean, policy: string) => JSON.stringify({
+        Id: "abc", State: { Running: running, Status: running ? "running" : "exited" }, Config: {
+            Image: "postgres:13", Labels: { "pg-replication.project": "pg-replication", "pg-replication.stack": "dev",
+                "pg-replication.node": "pg1", "pg-replication.role": "node", "pg-replication.address": "172.18.0.101" },
+        },
+        HostConfig: { RestartPolicy: { Name: policy } },
+        Mounts: [{ Type: "volume", Name: "pgr-dev-pg1-data", Destination: "/var/lib/postgresql/data" }],
+    });
+    before(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "status-docker-"));
+        fs.writeFileSync(path.join(dir, "ok.json"), inspect(true, "unless-stopped"));
+        fs.writeFileSync(path.join(dir, "fenced.json"), inspect(false, "no"));
+        fs.writeFileSync(path.join(dir, "docker"), `#!/bin/sh
+echo "$*" >> "${dir}/calls"
+case "$2" in unix:///frozen) exec sleep 30 ;; esac
+case "$3 $*" in
+    "container "*inspect*) exec cat "${dir}/$(echo "$*" | awk '{ print $NF }').json" ;;
+    "run "*) echo "the note"; exit 0 ;;
+esac
+exit 1
+`, { mode: 0o755 });
+        savedPath = process.env.PATH;
+        process.env.PATH = `${dir}${path.delimiter}${savedPath}`;
+    });
+    after(() => {
+        process.env.PATH = savedPath;
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("a frozen engine: the probe comes back within its bound, silent, saying so", async () => {
+        const started = Date.now();
+        const c = await probeContainer("unix:///frozen", "ok", { dockerMs: 300, noteMs: 300 });
+        assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+        assert.deepEqual(c, { state: "unknown", silent: true, error: "does not answer within 0.3 s" });
+    });
+
+    test("a running node costs one inspect; only a fenced one gets a throwaway container for its note", async () => {
+        fs.rmSync(path.join(dir, "calls"), { force: true });
+        const ok = await probeContainer("unix:///h1", "ok");
+        assert.equal(ok.state, "running");
+        assert.equal(ok.divergedNote, undefined);
+        assert.deepEqual(calls(), ["-H unix:///h1 container inspect --format {{json .}} ok"]);
+        const f = await probeContainer("unix:///h2", "fenced");
+        assert.deepEqual([f.state, f.restartPolicy, f.divergedNote], ["stopped", "no", "the note"]);
+        assert.equal(calls()[2], "-H unix:///h2 run --rm --pull never --network none --user postgres " +
+            "--label pg-replication.project=pg-replication --label pg-replication.stack=dev --label pg-replication.node=pg1 " +
+            "--label pg-replication.role=helper -v pgr-dev-pg1-data:/var/lib/postgresql/data:ro --entrypoint /bin/sh postgres:13 " +
+            "-c [ -e /var/lib/postgresql/data/diverged ] || exit 3; cat /var/lib/postgresql/data/diverged");
+        assert.deepEqual(helperLabels({ "pg-replication.stack": "dev", "pg-replication.role": "node", other: "x" }),
+            { "pg-replication.stack": "dev", "pg-replication.role": "helper" });
     });
 });
 
