@@ -1,0 +1,94 @@
+// `npm run status` with nodes on two Docker hosts of our own (tests/support/hosts.ts): healthy, then
+// the standby's host lost (its engine frozen, its link down): the tool answers within its bounds,
+// shows that node's engine as not answering and the primary as usual, exit 1; the host back.
+// Hosts 10.231.9.11-12, cluster subnet 172.28.49.0/24 on each engine, ports 58580-58581.
+
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createHostSet, HostSet, TestHost } from "../support/hosts";
+import { e2eStack, E2EStack, eventually, log } from "./harness";
+
+const TIMEOUT = 15 * 60 * 1000;
+const NET = 49;
+const PORT = 58580;
+const ROOT = path.resolve(__dirname, "..", "..", "..");
+const TOOL = path.join(ROOT, "bin", "status", "main.js");
+
+function plan(hosts: readonly TestHost[]) {
+    return {
+        image: "postgres:13",
+        subnet: `172.28.${NET}.0/24`,
+        nodes: hosts.map((h, i) => ({
+            name: `pg${i + 1}`, address: `172.28.${NET}.${101 + i}`, port: PORT + i, host: h.dockerHost, hostAddress: h.address,
+        })),
+        primary: "pg1",
+        readyTimeoutSeconds: "60",
+    };
+}
+
+interface Run { code: number; stdout: string; stderr: string; ms: number }
+
+function status(backend: string, stack: string): Promise<Run> {
+    const started = Date.now();
+    return new Promise((resolve) => {
+        execFile(process.execPath, [TOOL, stack, "--cwd", ROOT], {
+            env: { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase" },
+            timeout: 60_000,
+        }, (err, stdout, stderr) => {
+            const code = err ? (typeof (err as any).code === "number" ? (err as any).code : -1) : 0;
+            resolve({ code, stdout, stderr, ms: Date.now() - started });
+        });
+    });
+}
+
+describe("status with a host lost (two Docker hosts, PostgreSQL 13)", { timeout: TIMEOUT }, () => {
+    let set: HostSet;
+    let s: E2EStack;
+
+    before(async () => {
+        set = await createHostSet({ set: "stat", subnet: 9, count: 2, images: ["postgres:13"] });
+        s = await e2eStack("e2e-stat-hosts", plan(set.hosts));
+        await s.up();
+    });
+    after(async () => {
+        set?.hosts.forEach((h) => { try { h.restore(); } catch { /* not lost */ } });
+        try {
+            await s?.destroyAndRemove();
+        } finally {
+            await set?.teardown();
+        }
+    });
+
+    test("healthy, then the standby's host lost: its engine not answering within the bound, the primary as usual; back", async () => {
+        const [h1, h2] = set.hosts;
+        const healthy = await eventually(30, () => status(s.backend, s.name), (r) => r.code === 0);
+        log(`status (healthy), ${healthy.ms} ms:\n${healthy.stdout}${healthy.stderr}`);
+        assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+        assert.match(healthy.stdout, new RegExp(`^pg1 +${h1.address}:${PORT} +primary +running +1 .* ${h1.dockerHost}$`, "m"));
+        assert.match(healthy.stdout, new RegExp(`^pg2 +${h2.address}:${PORT + 1} +async standby +streaming +1 .* ${h2.dockerHost}$`, "m"));
+
+        h2.lose();
+        let lost: Run;
+        try {
+            lost = await status(s.backend, s.name);
+        } finally {
+            h2.restore();
+        }
+        log(`status (pg2's host lost), ${lost.ms} ms:\n${lost.stdout}${lost.stderr}`);
+        assert.equal(lost.code, 1, lost.stdout + lost.stderr);
+        assert.equal(lost.stderr, "");
+        // The docker bound (5 s) and the node bound (6 s) run in parallel; the rest is reading the stack.
+        assert.ok(lost.ms < healthy.ms + 10_000, `status took ${lost.ms} ms with a host lost (healthy: ${healthy.ms} ms)`);
+        assert.match(lost.stdout, /^stack e2e-stat-hosts .* ENGINE NOT ANSWERING: pg2$/m);
+        assert.match(lost.stdout, new RegExp(`^pg1 +${h1.address}:${PORT} +primary +running +1 `, "m"));
+        assert.match(lost.stdout, new RegExp(`^pg2 +${h2.address}:${PORT + 1} +async standby \\(planned\\) +no answer +.* ${h2.dockerHost}$`, "m"));
+        assert.ok(lost.stdout.includes(`  ! pg2: its Docker engine ${h2.dockerHost} does not answer within 5 s, and its PostgreSQL at ` +
+            `${h2.address}:${PORT + 1} does not answer either (`), lost.stdout);
+        assert.match(lost.stdout, /: its host may be lost$/m);
+
+        const back = await eventually(60, () => status(s.backend, s.name), (r) => r.code === 0);
+        assert.equal(back.code, 0, back.stdout + back.stderr);
+    });
+});
