@@ -12,6 +12,7 @@ import { execFile } from "node:child_process";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
+import { silentEngines } from "./engine";
 import { isLoopback, subnetsOverlap } from "./ipv4";
 import { checkTopology, FailoverRefused } from "./topology";
 
@@ -179,9 +180,15 @@ export interface EngineCollisions {
 }
 
 /** Every collision of the plan with each engine (and, for a local engine, this machine), by engine. */
-export async function collisionsByEngine(cfg: ClusterConfig, opts: PreflightOptions = {}): Promise<EngineCollisions[]> {
+export async function collisionsByEngine(cfg: ClusterConfig, opts: PreflightOptions & { silent?: ReadonlyMap<string, string> } = {}):
+    Promise<EngineCollisions[]> {
     return Promise.all(byEngine(cfg).map(async (group): Promise<EngineCollisions> => {
+        const silent = opts.silent?.get(group.engine.host);
         try {
+            if (silent !== undefined) {
+                throw new PreflightError([`cannot check the plan against the Docker engine ${group.engine.host} ` +
+                    `(from ${group.engine.source}): \`docker version\` failed: ${silent}`]);
+            }
             return { engine: group.engine.host, problems: await engineCollisions(cfg, group, opts), down: false };
         } catch (err) {
             if (err instanceof PreflightError && group.engineKey) {
@@ -289,9 +296,11 @@ export async function preflight(cfg: ClusterConfig, opts: PreflightOptions = {})
  */
 export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & { downNodes: readonly string[] }> {
     const cfg = loadConfig();
-    // In parallel: against an engine that does not answer, each waits for its bound.
-    const [engines, topology] = await Promise.all([collisionsByEngine(cfg),
-        checkTopology(cfg).then((plan) => ({ plan }), (error: Error) => ({ error }))]);
+    // Across engines each is asked once first, so a silent one costs one bound, not one per check.
+    const silent = spansEngines(cfg.nodes, cfg.dockerHost)
+        ? await silentEngines(cfg.nodes.map((n) => nodeEngine(n, cfg.dockerHost))) : undefined;
+    const [engines, topology] = await Promise.all([collisionsByEngine(cfg, { silent }),
+        checkTopology(cfg, { silent }).then((plan) => ({ plan }), (error: Error) => ({ error }))]);
     const plan = "plan" in topology ? topology.plan : undefined;
     // An engine that does not answer is a config problem, except in a failover, which speaks for
     // the nodes on it: refused when one of them still answers, else they are lost (their host

@@ -109,6 +109,8 @@ export interface ObserveOptions {
     readonly env?: NodeJS.ProcessEnv;
     /** Bound on each docker call. */
     readonly timeoutMs?: number;
+    /** Engines already found silent (engine.ts silentEngines), with why: their nodes are not asked. */
+    readonly silent?: ReadonlyMap<string, string>;
 }
 
 function dockerCli(args: string[], dockerHost: string, opts: ObserveOptions): Promise<{ err: (Error & { killed?: boolean }) | null; stdout: string; stderr: string }> {
@@ -123,6 +125,12 @@ function dockerCli(args: string[], dockerHost: string, opts: ObserveOptions): Pr
 async function observeNode(node: NodeSpec, container: string, network: string, dockerHost: string,
     opts: ObserveOptions): Promise<NodeState> {
     const timeout = opts.timeoutMs ?? 10_000;
+    const silent = opts.silent?.get(dockerHost);
+    if (silent !== undefined) {
+        // Taken to exist: a stack whose engine is silent before anything was made fails preflight anyway.
+        const engineDown = `its Docker engine (${dockerHost}) does not answer: ${silent}`;
+        return { name: node.name, exists: true, unreachable: engineDown, engineDown };
+    }
     const [sql, inspect] = await Promise.all([
         dockerCli(["exec", "-u", "postgres", container, "psql", "-X", "-A", "-t", "-F", "|", "-d", "postgres",
             "-c", STATE_SQL], dockerHost, opts),
@@ -136,7 +144,7 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
     }
     if (!inspect.err) {
         const [status, networks, restartPolicy] = inspect.stdout.trim().split("|");
-        docker = { status, onNetwork: networks.split(",").includes(network), restartPolicy };
+        docker = { status, onNetwork: (networks ?? "").split(",").includes(network), restartPolicy };
     }
     if (sql.err) {
         const text = sql.stderr.trim();

@@ -231,7 +231,16 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         log(`${from} started after the fault was undone: ${fenced}; after docker restart: ${fencedRestart}`);
     }
     const rejoinStart = Date.now();
-    const output = await stack.up();
+    // A refusal to bring A in (it committed after the promotion: split-brain writes, kept) is a
+    // result of the drill, not its failure: reported, and the stack left as up left it.
+    const output = await stack.up().catch((err: Error) => {
+        const refused = /is not brought in: (.*?)\. pg_rewind would discard them/.exec(err.message);
+        if (!refused) {
+            throw err;
+        }
+        log(`the second up refused to bring ${from} in: ${refused[1]}`);
+        return `REFUSED: ${refused[1]}`;
+    });
     const rejoinSeconds = (Date.now() - rejoinStart) / 1000;
     // A caught up: same rows and checksum as the new primary.
     const [{ lsn }] = await query(url(to), "SELECT pg_current_wal_lsn()::text AS lsn");
@@ -261,7 +270,8 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         demotedByUp: demoted === true,
         rejoinSeconds,
         // A killed or paused primary is back at once (stopped on its network): the failover's own up rewinds it.
-        rejoinPath: rejoinPath(`${failoverOutput}${output}`, from),
+        rejoinPath: output.startsWith("REFUSED: ") ? `refused (kept, fenced; allowDataLoss to discard): ${output.slice(9)}`
+            : rejoinPath(`${failoverOutput}${output}`, from),
         consistentAfterRejoin: consistent,
     };
 }

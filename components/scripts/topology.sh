@@ -76,7 +76,7 @@ LOST=
 if [ -n "${PEERS:-}" ]; then
     _probe_dir=$(mktemp -d)
     for _engine in $(for _p in $PEERS; do printf '%s\n' "$_p" | cut -d'|' -f3; done | sort -u); do
-        ( DOCKER_HOST=$_engine timeout "${ENGINE_PROBE_SECONDS:-10}" docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+        ( DOCKER_HOST=$_engine timeout "${ENGINE_PROBE_SECONDS:-5}" docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
             printf '%s\n' "$_engine" > "$_probe_dir/$(printf '%s' "$_engine" | cksum | cut -d' ' -f1)" ) &
     done
     wait
@@ -84,7 +84,7 @@ if [ -n "${PEERS:-}" ]; then
         _engine=$(peer_field 1 "$name" 3)
         if [ -e "$_probe_dir/$(printf '%s' "$_engine" | cksum | cut -d' ' -f1)" ]; then
             LOST="$LOST $name"
-            log "$name: its Docker engine ($_engine) does not answer within ${ENGINE_PROBE_SECONDS:-10}s"
+            log "$name: its Docker engine ($_engine) does not answer within ${ENGINE_PROBE_SECONDS:-5}s"
         fi
     done
     rm -rf "$_probe_dir"
@@ -382,10 +382,10 @@ demote_stale() {
                split(substr($0, RSTART + 4, RLENGTH - 4), r, "/"); if (r[3] + 0 >= 16384) user[tx] = 1 }
              /desc: COMMIT / && user[tx] {
                at = $0; sub(/^.*desc: COMMIT /, "", at); at = substr(at, 1, 26)
-               if (promoted == "" || at > promoted) after++; else before++ }
-             END { printf "%d %d %s\n", after, before, end }')
+               if (promoted == "" || at > promoted) { after++; if (first == "") first = at } else before++ }
+             END { printf "%d %d %s %s\n", after, before, end, first }')
     set -- $_seen
-    _after=${1:-0} _before=${2:-0} _end=${3:-$_sp}
+    _after=${1:-0} _before=${2:-0} _end=${3:-$_sp} _first=${4:-}${5:+ $5}
     if [ "$_before" -gt 0 ]; then
         log "$_n holds $_before transaction(s) writing user data committed before $new was promoted${_promoted:+ ($_promoted)}" \
             "that $new does not have: the loss the failover announced; its rewind discards them"
@@ -393,7 +393,7 @@ demote_stale() {
     if [ "$_after" -gt 0 ]; then
         _note="$_n committed $_after transaction(s) writing user data after $new was promoted"
         if [ -n "$_promoted" ]; then
-            _note="$_note ($_promoted), while it was cut off"
+            _note="$_note ($_promoted; the first at $_first), while it was cut off"
         else
             _note="$_note, or may have: the time of the promotion could not be read, so every one counts"
         fi

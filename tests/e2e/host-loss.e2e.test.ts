@@ -112,7 +112,7 @@ describe("a host lost: failover to another host, the host back, its old primary 
 
     test("up demotes pg1 at once and keeps what it wrote: fenced, refused without allowDataLoss", async () => {
         await assert.rejects(s.up(), (err: Error) => {
-            assert.match(err.message, /pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted \(\d{4}-\d\d-\d\d [\d:.]+\), while it was cut off \(its WAL on timeline 1 from [0-9A-F]+\/[0-9A-F]+ up to [0-9A-F]+\/[0-9A-F]+\)/);
+            assert.match(err.message, /pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted \(\d{4}-\d\d-\d\d [\d:.]+; the first at \d{4}-\d\d-\d\d [\d:.]+\), while it was cut off \(its WAL on timeline 1 from [0-9A-F]+\/[0-9A-F]+ up to [0-9A-F]+\/[0-9A-F]+\)/);
             assert.match(err.message, /set pg-replication:allowDataLoss to true and run up/);
             assert.match(err.message, /pg1 holds 1 transaction\(s\) writing user data committed before pg2 was promoted \([^)]+\) that pg2 does not have: the loss the failover announced/);
             return true;
@@ -168,8 +168,25 @@ describe("a host lost: failover to another host, the host back, its old primary 
         assert.ok(r.acknowledged > 0, "the probe wrote");
         assert.ok(r.faultToFirstWriteSeconds > 0 && r.faultToFirstWriteSeconds < 120, `fault to first write: ${r.faultToFirstWriteSeconds}`);
         assert.equal(r.restartPolicyAfterFailover, "not asked (its host is lost)");
-        assert.equal(r.demotedByUp, true, "pg3 is a standby after the second up");
-        assert.equal(r.consistentAfterRejoin, true, "pg3 has the new primary's rows after its rejoin");
-        assert.match(r.rejoinPath, /^pg_rewind/);
+        if (r.rejoinPath.startsWith("refused")) {
+            // The probe's INSERT in flight when the link went down reaches pg3 by TCP retransmission
+            // once the host is back, and commits there after the promotion: a split-brain write, kept.
+            log("the drill's in-flight INSERT reached pg3 after the host was back; discarding it with allowDataLoss");
+            assert.match(r.rejoinPath, /pg3 committed \d+ transaction\(s\) writing user data after pg2 was promoted/);
+            assert.equal(set.hosts[2].docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}",
+                `pg-replication-${s.name}-pg3`), "no false", "pg3 is fenced meanwhile");
+            await s.setConfig({ allowDataLoss: true });
+            assert.match((await s.up()).stdout, /pg3 rejoined as a standby of pg2 after pg_rewind/);
+            await s.setConfig({ allowDataLoss: false });
+            await s.up();
+        } else {
+            assert.match(r.rejoinPath, /^pg_rewind/);
+            assert.equal(r.consistentAfterRejoin, true, "pg3 has the new primary's rows after its rejoin");
+        }
+        out = await s.outputs();
+        assert.deepEqual(await rows(url("pg3"), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
+        const [a, b] = await Promise.all(["pg2", "pg3"].map((n) => eventually(30,
+            () => rows(url(n), "SELECT count(*)::int AS n FROM switchover_probe"), (x) => x[0].n === r.rowsOnNewPrimary)));
+        assert.deepEqual(a, b);
     });
 });

@@ -11,8 +11,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { ClusterConfig, validateConfig } from "../../components/config";
-import { resolveEngine } from "../../components/engine";
-import { collisions, localAddresses, PreflightError, preflight, publishedPorts } from "../../components/preflight";
+import { resolveEngine, silentEngines } from "../../components/engine";
+import { collisions, collisionsByEngine, localAddresses, PreflightError, preflight, publishedPorts } from "../../components/preflight";
+import { observe } from "../../components/topology";
 
 const FAKE_DOCKER = `#!/bin/sh
 echo "DOCKER_HOST=$DOCKER_HOST $*" >> "$FAKE_DIR/calls"
@@ -166,6 +167,38 @@ describe("preflight: collisions fail before anything is created", () => {
         const started = Date.now();
         await assert.rejects(collisions(plan(), { env: env(), timeoutMs: 300 }), /no answer within 0\.3 s/);
         assert.ok(Date.now() - started < 3000);
+    });
+});
+
+describe("several engines: a silent one is asked once, then left alone", () => {
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-preflight-"));
+        fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    test("silentEngines: a hanging engine is named with its bound, each engine asked once", async () => {
+        fs.writeFileSync(path.join(dir, "hang"), "");
+        const started = Date.now();
+        const silent = await silentEngines([E1, E2, E1], { env: env(), timeoutMs: 300 });
+        assert.ok(Date.now() - started < 3000);
+        assert.deepEqual([...silent.entries()], [[E1, "no answer within 0.3 s"], [E2, "no answer within 0.3 s"]]);
+        assert.deepEqual(calls().map((c) => c.split(" ").slice(0, 2).join(" ")).sort(),
+            [`DOCKER_HOST=${E1} version`, `DOCKER_HOST=${E2} version`]);
+    });
+
+    test("collisions and the topology check make no call to an engine already found silent", async () => {
+        engineAnswers([{ Name: "bridge", Id: "b1", subnet: "172.17.0.0/16" }], []);
+        hostHas(E1, ["10.0.0.1"]);
+        const cfg = twoEngines("10.0.0.1", "10.0.0.2");
+        const silent = new Map([[E2, "no answer within 5 s"]]);
+        const found = await collisionsByEngine(cfg, { env: env(), timeoutMs: 2000, silent });
+        assert.deepEqual(found.map((e) => [e.engine, e.down]), [[E1, false], [E2, true]]);
+        assert.match(found[1].problems[0], /pg-replication:nodes\[1\]\.host = "unix:\/\/\/run\/pf-e2\.sock" is not allowed: the Docker engine does not answer \(.*`docker version` failed: no answer within 5 s\)/);
+        const states = await observe(cfg, { env: env(), timeoutMs: 2000, silent });
+        assert.deepEqual(states[1], { name: "pg2", exists: true, unreachable: `its Docker engine (${E2}) does not answer: no answer within 5 s`,
+            engineDown: `its Docker engine (${E2}) does not answer: no answer within 5 s` });
+        assert.ok(calls().every((c) => !c.startsWith(`DOCKER_HOST=${E2} `)), calls().join("\n"));
     });
 });
 
