@@ -356,11 +356,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
             deletedWith: primaryNode.volume,
         });
 
-        // The other nodes are seeded (cloned) from the primary once it has the role.
+        // The other nodes are seeded (cloned) from the primary once it has the role. The wait is
+        // on their passfiles and seeds, not on the whole node: a dependsOn on the component would
+        // also order their volumes before the primary's teardown on destroy.
         const byName: Record<string, PostgresNode> = { [primary.name]: primaryNode };
         for (const spec of args.nodes.filter((n) => n.name !== args.primary)) {
-            byName[spec.name] = new PostgresNode(nodeName(spec), nodeArgs(spec),
-                { ...nodeOpts(spec), dependsOn: [primaryNode, topology, role] });
+            byName[spec.name] = new PostgresNode(nodeName(spec), { ...nodeArgs(spec), after: [primaryNode, topology, role] },
+                nodeOpts(spec));
         }
         this.nodes = byName;
         const all = Object.values(byName);

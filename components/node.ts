@@ -142,6 +142,13 @@ export interface PostgresNodeArgs {
      * the primary on more than one engine (components/scripts/lib.sh PEERS); omitted on one engine.
      */
     readonly peers?: string;
+    /**
+     * What the node's passfile and seed (and so its clone, container, gate and rules) wait for: for
+     * a standby, the primary's node, the topology step and the replication role. The volume and TLS
+     * files do not wait, so on destroy a standby's volume goes beside the primary's teardown
+     * instead of before it (the docker provider waits 2 s on each volume delete).
+     */
+    readonly after?: readonly pulumi.Resource[];
 }
 
 /**
@@ -196,7 +203,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 `*:${passPort}:*:${passfileField(user)}:${passfileField(password)}\n`)),
             triggers: [this.volume.name],
             dockerHost: s.dockerHost,
-        }, { parent: this });
+        }, { parent: this, dependsOn: [...(args.after ?? [])] });
 
         // The key, certificate and CA in the volume before the seed (a clone across hosts verifies
         // the primary against the CA) and before the container; through a throwaway container so a
@@ -230,7 +237,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             dockerHost: s.dockerHost,
         }, {
             parent: this,
-            dependsOn: [this.passfile, ...tlsFiles],
+            dependsOn: [this.passfile, ...tlsFiles, ...(args.after ?? [])],
             // The old slot must be dropped before the new seed creates one of the same name.
             deleteBeforeReplace: true,
         });

@@ -116,8 +116,48 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
             assert.match(seed.inputs.delete, /pg_drop_replication_slot/);
             assert.match(seed.inputs.delete, /find_primary/);
             assert.equal(seed.opts.deleteBeforeReplace, true);
-            assert.deepEqual(seed.dependsOn, [`cluster-${n}-passfile`]);
+            assert.deepEqual(seed.dependsOn, n === "pg1" ? ["cluster-pg1-passfile"]
+                : ["cluster-pg2-passfile", "cluster-pg1", "cluster-topology", "cluster-replication-role"]);
         }
+    });
+
+    test("a standby's passfile and seed wait for the primary, the topology and the role; its volume waits for nothing of the primary's", () => {
+        // What must go before R on destroy: every resource R depends on (a component in dependsOn
+        // stands for it and all its descendants, as the SDK expands it), through outputs too, and
+        // R's parent (a parent goes after its children). A standby volume reaching the primary's
+        // container this way would be deleted, with the provider's 2 s wait, before the primary's
+        // teardown starts.
+        // Dependencies are recorded by name, and a PostgresNode and its container share one: a
+        // name stands for both (a superset of the edges, never fewer); a parent is a component.
+        const named = (n: string) => run.resources.filter((r) => r.name === n);
+        const component = (n: string) => run.resources.filter((r) => r.name === n && r.type.startsWith("pg-replication:"));
+        const descendants = (name: string): Recorded[] => run.resources.filter((r) => r.parent === name)
+            .flatMap((r) => [r, ...(r.type.startsWith("pg-replication:") ? descendants(r.name) : [])]);
+        const after = (from: Recorded[]): Set<string> => {
+            const seen = new Set<Recorded>();
+            const visit = (r: Recorded) => {
+                for (const next of [...r.dependsOn.flatMap((d) => [...named(d), ...descendants(d)]), ...r.dataDeps.flatMap(named),
+                    ...(r.parent ? component(r.parent) : [])]) {
+                    if (!seen.has(next)) {
+                        seen.add(next);
+                        visit(next);
+                    }
+                }
+            };
+            from.forEach(visit);
+            return new Set([...seen].map((r) => r.name));
+        };
+        const primaryParts = (s: Set<string>) => [...s].filter((n) => n.startsWith("cluster-pg1") || n === "cluster-topology").sort();
+        assert.deepEqual(primaryParts(after([run.get("Volume", "cluster-pg2-data")])), []);
+        assert.deepEqual(run.get("PostgresNode", "cluster-pg2").dependsOn, []);
+        for (const waiting of ["cluster-pg2-passfile", "cluster-pg2-seed"]) {
+            const before = after([run.get("Command", waiting)]);
+            for (const needed of ["cluster-pg1", "cluster-pg1-ready", "cluster-pg1-access", "cluster-topology", "cluster-replication-role"]) {
+                assert.ok(before.has(needed), `${waiting} must wait for ${needed}`);
+            }
+        }
+        // The container (and so the gate and the rules) follows its seed.
+        assert.ok(after([run.get("Container", "cluster-pg2")]).has("cluster-pg2-seed"));
     });
 
     test("every node's passfile matches any host (it follows whichever node is primary), as a secret", () => {
@@ -163,8 +203,8 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         assert.match(topology.inputs.create, /pg_promote/);
         assert.deepEqual(run.get("Command", "cluster-set-superuser-password").dependsOn, ["cluster-topology"]);
         assert.ok(run.get("pulumi:providers:postgresql", "cluster-sql").dataDeps.includes("cluster-set-superuser-password"));
-        assert.deepEqual(run.get("PostgresNode", "cluster-pg2").dependsOn, ["cluster-pg1", "cluster-topology", "cluster-replication-role"]);
-        assert.deepEqual(run.get("PostgresNode", "cluster-pg1").dependsOn, []);
+        assert.deepEqual(run.get("Command", "cluster-pg2-passfile").dependsOn, ["cluster-pg1", "cluster-topology", "cluster-replication-role"]);
+        assert.deepEqual(run.get("Command", "cluster-pg1-passfile").dependsOn, []);
     });
 
     test("the replication role goes through a provider pointed at the declared primary", () => {
