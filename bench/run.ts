@@ -11,20 +11,47 @@
 //   pg17       `pulumi up --yes` and `pulumi destroy --yes` of the pg17 plan (three nodes)
 //   empty      `pulumi up --yes` of a project with no resource (bench/empty-project): the engine's
 //              and the language host's fixed cost
+//   hosts      `pulumi up --yes` of three nodes on one test host, then of the same three nodes on
+//              three test hosts (one per Docker engine, replication over TLS), each followed by an
+//              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
+//              each with its own dockerd), made once before the first round and removed at the end;
+//              that needs root and `ip netns`. When they cannot be made the row says why, loudly,
+//              and everything else is measured as usual.
 // Plans are the shipped stack files' with subnets and ports moved off them. With
 // PG_REPLICATION_STAND_IN_PLUGINS=1 the engine attaches to the stand-in plugins (said in the
 // output), and their log gives each resource's create time.
+//
+// Options (after `npm run bench --`):
+//   ROUNDS            how many rounds (default 3)
+//   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
+//   --baseline DIR    also measure the dev plan's up, no-op up and destroy from DIR, another
+//                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
+//                     node_modules), in the same rounds: a change's before/after as ratios
 
 import { execFile, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { removeStackObjects } from "../tests/support/docker-objects";
+import { createHostSet, HostSet, TestHost } from "../tests/support/hosts";
 import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const ROUNDS = Number(process.argv[2] ?? 3);
+const { values: options, positionals } = parseArgs({
+    options: { only: { type: "string" }, baseline: { type: "string" } },
+    allowPositionals: true,
+});
+const ROUNDS = Number(positionals[0] ?? 3);
+const ONLY_HOSTS = options.only === "hosts";
+if (options.only !== undefined && !ONLY_HOSTS) {
+    throw new Error(`--only ${options.only}: only "hosts" is known`);
+}
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
+    throw new Error(`ROUNDS must be a positive integer, not ${positionals[0]}`);
+}
+const BASELINE = options.baseline === undefined ? undefined : path.resolve(options.baseline);
 
 const DEV_PLAN = `config:
   pg-replication:image: postgres:13
@@ -60,6 +87,36 @@ const PG17_PLAN = `config:
   pg-replication:syncCount: 1
 `;
 
+/** Like the dev plan, on a subnet and ports of its own: the baseline checkout's stack (--baseline). */
+const BASE_PLAN = DEV_PLAN.replace(/172\.31\.61\./g, "172.31.64.").replace("bench-dev-net", "bench-base-net")
+    .replace("56610", "56640").replace("56611", "56641");
+
+/** Three nodes on the test hosts: all on the first host, or one per host (then across engines, over TLS). */
+function hostsPlan(hosts: readonly TestHost[], spread: boolean): string {
+    const nodes = [0, 1, 2].map((i) => {
+        const h = spread ? hosts[i] : hosts[0];
+        // The test hosts' ports are not on this machine's loopback: each node is published on, and
+        // reached at, its host's address.
+        return `    - name: pg${i + 1}\n      address: 172.28.46.${101 + i}\n      port: ${58550 + i}\n` +
+            `      host: ${h.dockerHost}\n      hostAddress: ${h.address}\n`;
+    }).join("");
+    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.28.46.0/24\n` +
+        `  pg-replication:nodes:\n${nodes}  pg-replication:primary: pg1\n  pg-replication:readyTimeoutSeconds: "60"\n`;
+}
+
+/** Why test hosts cannot be made here, or undefined when they can be tried. */
+function hostsUnavailable(): string | undefined {
+    if (process.getuid?.() !== 0) {
+        return "not root (test hosts are network namespaces, each with its own dockerd)";
+    }
+    try {
+        execFileSync("ip", ["netns", "list"], { stdio: "ignore" });
+    } catch (err) {
+        return `\`ip netns list\` failed (${(err as Error).message.split("\n")[0]})`;
+    }
+    return undefined;
+}
+
 interface Run {
     ms: number;
     /** Stand-in log lines written during the run. */
@@ -69,6 +126,10 @@ interface Run {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
+    if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
+        throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
+            "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
+    }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-bench-"));
     const standInLog = path.join(work, "stand-ins.log");
     let standIns: StandIns | undefined;
@@ -84,7 +145,7 @@ async function main(): Promise<void> {
         PULUMI_SKIP_UPDATE_CHECK: "true",
         ...(standIns ? { PULUMI_DEBUG_PROVIDERS: standIns.debugProviders, PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
     };
-    const plans: Record<string, string> = { "bench-dev": DEV_PLAN, "bench-pg17": PG17_PLAN };
+    const plans: Record<string, string> = { "bench-dev": DEV_PLAN, "bench-pg17": PG17_PLAN, "bench-base": BASE_PLAN };
 
     const logLines = () => (fs.existsSync(standInLog) ? fs.readFileSync(standInLog, "utf8").split("\n") : []);
     const timed = async (fn: () => Promise<void>): Promise<Run> => {
@@ -102,7 +163,8 @@ async function main(): Promise<void> {
         child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`))));
     });
     const withConfig = ["up", "preview", "destroy", "refresh"];
-    const projectDir = (stack: string) => (stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project") : ROOT);
+    const projectDir = (stack: string) => (stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project")
+        : stack === "bench-base" ? BASELINE! : ROOT);
     const pulumi = (stack: string, ...args: string[]) => run("pulumi", [...args, "--stack", stack, "--non-interactive",
         ...(withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])], projectDir(stack));
     // `stack init` writes Pulumi.<stack>.yaml (the passphrase's salt) into the project; it moves to
@@ -110,6 +172,14 @@ async function main(): Promise<void> {
     const salts = new Map<string, string>();
     const writePlan = (stack: string, plan: string) =>
         fs.writeFileSync(path.join(work, `${stack}.yaml`), `${salts.get(stack) ?? ""}\n${plan}`);
+    const initStack = async (stack: string) => {
+        removeStackObjects(stack);
+        await pulumi(stack, "stack", "init", "--secrets-provider", "passphrase");
+        const stackFile = path.join(projectDir(stack), `Pulumi.${stack}.yaml`);
+        salts.set(stack, fs.readFileSync(stackFile, "utf8").split("\n").find((l) => l.startsWith("encryptionsalt:")) ?? "");
+        fs.rmSync(stackFile);
+        writePlan(stack, plans[stack] ?? "");
+    };
     const tutorial = (...args: string[]) => run("bash", [path.join(ROOT, "bench", "tutorial.sh"), ...args], ROOT);
     const outputs = (stack: string) => new Promise<Record<string, any>>((resolve, reject) => execFile("pulumi",
         ["stack", "output", "--json", "--show-secrets", "--stack", stack, "--non-interactive"], { cwd: ROOT, env },
@@ -130,68 +200,134 @@ async function main(): Promise<void> {
         return { up, downtime: { ms: result.downtimeMs, standInLog: [] } };
     };
 
-    for (const stack of ["bench-dev", "bench-pg17", "bench-empty"]) {
-        removeStackObjects(stack);
-        await pulumi(stack, "stack", "init", "--secrets-provider", "passphrase");
-        const stackFile = path.join(projectDir(stack), `Pulumi.${stack}.yaml`);
-        salts.set(stack, fs.readFileSync(stackFile, "utf8").split("\n").find((l) => l.startsWith("encryptionsalt:")) ?? "");
-        fs.rmSync(stackFile);
-        writePlan(stack, plans[stack] ?? "");
+    // The test hosts, before anything else: when they cannot be made, say so now and at the end.
+    let hostSet: HostSet | undefined;
+    /** Why the hosts rows are not measured (made impossible here, or failed); undefined while they are. */
+    let hostsProblem = hostsUnavailable();
+    /** A failure (not a missing prerequisite) makes the run's exit status non-zero. */
+    let hostsFailed = false;
+    if (hostsProblem === undefined) {
+        try {
+            hostSet = await createHostSet({ set: "bench", subnet: 6, count: 3, images: ["postgres:13"] });
+        } catch (err) {
+            hostsProblem = `the test hosts could not be made: ${(err as Error).message}`;
+            hostsFailed = true;
+        }
     }
-    removeStackObjects("bench-tutorial");
+    if (hostsProblem !== undefined) {
+        process.stderr.write(`\n!!! HOSTS ROW NOT MEASURED: ${hostsProblem}\n\n`);
+        if (ONLY_HOSTS) {
+            await standIns?.stop();
+            throw new Error(`npm run bench:hosts cannot run: ${hostsProblem}`);
+        }
+    } else {
+        plans["bench-hosts1"] = hostsPlan(hostSet!.hosts, false);
+        plans["bench-hosts3"] = hostsPlan(hostSet!.hosts, true);
+    }
+    const stacks = [
+        ...(ONLY_HOSTS ? [] : ["bench-dev", "bench-pg17", "bench-empty", ...(BASELINE ? ["bench-base"] : [])]),
+        ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
+    ];
 
     const results = new Map<string, Run[]>();
     const add = (key: string, r: Run) => results.set(key, [...(results.get(key) ?? []), r]);
     try {
+        for (const stack of stacks) {
+            await initStack(stack);
+        }
+        if (!ONLY_HOSTS) {
+            removeStackObjects("bench-tutorial");
+        }
         for (let round = 1; round <= ROUNDS; round++) {
             process.stderr.write(`round ${round}/${ROUNDS}\n`);
-            add("tutorial up", await timed(() => tutorial("up", "bench-tutorial", "172.31.60", "56600")));
-            add("tutorial down", await timed(() => tutorial("down", "bench-tutorial")));
-            add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes")));
-            add("dev no-op up", await timed(() => pulumi("bench-dev", "up", "--yes")));
-            // As before tsconfig's ts-node transpileOnly: the program type-checked on each of up's two runs.
-            add("dev no-op up, type-checked", await timed(() => run("pulumi", ["up", "--yes", "--stack", "bench-dev",
-                "--non-interactive", "--config-file", path.join(work, "bench-dev.yaml")], ROOT, { PULUMI_NODEJS_TRANSPILE_ONLY: "false" })));
-            add("dev preview", await timed(() => pulumi("bench-dev", "preview")));
-            for (const [from, to] of [["pg1", "pg2"], ["pg2", "pg1"]]) {
-                const { up, downtime } = await switchover(from, to);
-                add("dev switchover up", up);
-                add("dev switchover write downtime", downtime);
+            if (!ONLY_HOSTS) {
+                add("tutorial up", await timed(() => tutorial("up", "bench-tutorial", "172.31.60", "56600")));
+                add("tutorial down", await timed(() => tutorial("down", "bench-tutorial")));
+                add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes")));
+                if (BASELINE) {
+                    add("baseline dev up", await timed(() => pulumi("bench-base", "up", "--yes")));
+                }
+                add("dev no-op up", await timed(() => pulumi("bench-dev", "up", "--yes")));
+                if (BASELINE) {
+                    add("baseline dev no-op up", await timed(() => pulumi("bench-base", "up", "--yes")));
+                }
+                // As before tsconfig's ts-node transpileOnly: the program type-checked on each of up's two runs.
+                add("dev no-op up, type-checked", await timed(() => run("pulumi", ["up", "--yes", "--stack", "bench-dev",
+                    "--non-interactive", "--config-file", path.join(work, "bench-dev.yaml")], ROOT, { PULUMI_NODEJS_TRANSPILE_ONLY: "false" })));
+                add("dev preview", await timed(() => pulumi("bench-dev", "preview")));
+                for (const [from, to] of [["pg1", "pg2"], ["pg2", "pg1"]]) {
+                    const { up, downtime } = await switchover(from, to);
+                    add("dev switchover up", up);
+                    add("dev switchover write downtime", downtime);
+                }
+                add("dev destroy", await timed(() => pulumi("bench-dev", "destroy", "--yes")));
+                if (BASELINE) {
+                    add("baseline dev destroy", await timed(() => pulumi("bench-base", "destroy", "--yes")));
+                }
+                add("pg17 up", await timed(() => pulumi("bench-pg17", "up", "--yes")));
+                add("pg17 destroy", await timed(() => pulumi("bench-pg17", "destroy", "--yes")));
+                add("empty up", await timed(() => pulumi("bench-empty", "up", "--yes")));
             }
-            add("dev destroy", await timed(() => pulumi("bench-dev", "destroy", "--yes")));
-            add("pg17 up", await timed(() => pulumi("bench-pg17", "up", "--yes")));
-            add("pg17 destroy", await timed(() => pulumi("bench-pg17", "destroy", "--yes")));
-            add("empty up", await timed(() => pulumi("bench-empty", "up", "--yes")));
+            if (hostSet && !hostsFailed) {
+                try {
+                    for (const [key, stack] of [["one-host plan up", "bench-hosts1"], ["three-host plan up", "bench-hosts3"]]) {
+                        add(key, await timed(() => pulumi(stack, "up", "--yes")));
+                        await pulumi(stack, "destroy", "--yes");
+                    }
+                } catch (err) {
+                    // The rest of the bench goes on; the row says what failed.
+                    hostsProblem = `round ${round} failed: ${(err as Error).message}`;
+                    hostsFailed = true;
+                    process.stderr.write(`\n!!! HOSTS ROW NOT MEASURED: ${hostsProblem}\n\n`);
+                }
+            }
         }
     } finally {
-        for (const stack of ["bench-dev", "bench-pg17"]) {
+        for (const stack of stacks.filter((st) => st !== "bench-empty")) {
             await pulumi(stack, "destroy", "--yes").catch(() => undefined);
             removeStackObjects(stack);
         }
-        await tutorial("down", "bench-tutorial").catch(() => undefined);
+        if (!ONLY_HOSTS) {
+            await tutorial("down", "bench-tutorial").catch(() => undefined);
+        }
+        await hostSet?.teardown().catch((err) => process.stderr.write(`teardown of the test hosts: ${(err as Error).message}\n`));
         await standIns?.stop();
     }
 
     const m = (key: string) => median(results.get(key)!.map((r) => r.ms));
     const ratio = (a: string, b: string, goal?: number) =>
         `  ${a} / ${b}: ${(m(a) / m(b)).toFixed(2)}${goal === undefined ? "" : `  (goal ≤ ${goal})`}`;
+    const hostsRow = hostsProblem === undefined
+        ? `${ratio("three-host plan up", "one-host plan up")}  (three nodes either way; three engines work in parallel, with TLS)`
+        : `  three-host plan up / one-host plan up: NOT MEASURED — ${hostsProblem}`;
     const lines = [
         `pg-replication benchmark: medians of ${ROUNDS} interleaved rounds, as ratios (${standIns ? "through the STAND-IN plugins" : "real plugins"}; CLI ${execFileSync("pulumi", ["version"], { encoding: "utf8" }).trim()})`,
-        ratio("dev up", "tutorial up", 1.0),
-        ratio("dev no-op up", "tutorial up", 0.4),
-        ratio("dev no-op up", "dev no-op up, type-checked"),
-        ratio("dev destroy", "tutorial down", 1.5),
-        ratio("dev destroy", "tutorial up"),
-        ratio("pg17 up", "dev up", 1.3),
-        ratio("dev preview", "tutorial up"),
-        ratio("empty up", "tutorial up"),
-        ratio("empty up", "dev up"),
-        `  switchover (dev plan, PostgreSQL 13, async; medians of ${results.get("dev switchover up")!.length} switchovers): ` +
-        `write downtime ${(m("dev switchover write downtime") / 1000).toFixed(2)} s (goal < 5 s), ` +
-        `whole up ${(m("dev switchover up") / 1000).toFixed(1)} s; ` +
-        `up / tutorial up ${(m("dev switchover up") / m("tutorial up")).toFixed(2)}`,
     ];
-    if (standIns) {
+    if (!ONLY_HOSTS) {
+        lines.push(
+            ratio("dev up", "tutorial up", 1.0),
+            ratio("dev no-op up", "tutorial up", 0.4),
+            ratio("dev no-op up", "dev no-op up, type-checked"),
+            ratio("dev destroy", "tutorial down", 1.5),
+            ratio("dev destroy", "tutorial up"),
+            ratio("pg17 up", "dev up", 1.3),
+            ratio("dev preview", "tutorial up"),
+            ratio("empty up", "tutorial up"),
+            ratio("empty up", "dev up"),
+            `  switchover (dev plan, PostgreSQL 13, async; medians of ${results.get("dev switchover up")!.length} switchovers): ` +
+            `write downtime ${(m("dev switchover write downtime") / 1000).toFixed(2)} s (goal < 5 s), ` +
+            `whole up ${(m("dev switchover up") / 1000).toFixed(1)} s; ` +
+            `up / tutorial up ${(m("dev switchover up") / m("tutorial up")).toFixed(2)}`,
+        );
+    }
+    lines.push(hostsRow);
+    if (BASELINE) {
+        lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`,
+            ratio("dev up", "baseline dev up"),
+            ratio("dev no-op up", "baseline dev no-op up"),
+            ratio("dev destroy", "baseline dev destroy"));
+    }
+    if (standIns && !ONLY_HOSTS) {
         // Where dev up's time goes: each resource's create, from the stand-ins' own log.
         const shares = new Map<string, number[]>();
         for (const r of results.get("dev up")!) {
@@ -208,8 +344,14 @@ async function main(): Promise<void> {
         lines.push(`  share of dev up spent in each resource's create (≥ 2%): ${top.join(", ")}`);
         lines.push(`  program and engine outside creates: see dev preview and empty up above`);
     }
+    // Each measurement's spread, so the noise of the run is on record beside its medians.
+    lines.push(`  spread (min–max seconds over the rounds): ${[...results.entries()].map(([k, v]) =>
+        `${k} ${(Math.min(...v.map((r) => r.ms)) / 1000).toFixed(1)}–${(Math.max(...v.map((r) => r.ms)) / 1000).toFixed(1)}`).join("; ")}`);
     console.log(lines.join("\n"));
     fs.rmSync(work, { recursive: true, force: true });
+    if (hostsFailed) {
+        process.exitCode = 1;
+    }
 }
 
 main().catch((err) => {
