@@ -39,19 +39,19 @@ import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const { values: options, positionals } = parseArgs({
-    options: { only: { type: "string" }, baseline: { type: "string" } },
-    allowPositionals: true,
-});
-const ROUNDS = Number(positionals[0] ?? 3);
-const ONLY_HOSTS = options.only === "hosts";
-if (options.only !== undefined && !ONLY_HOSTS) {
-    throw new Error(`--only ${options.only}: only "hosts" is known`);
+
+/** `[ROUNDS] [--only hosts] [--baseline DIR]`. */
+export function benchOptions(argv: string[]): { rounds: number; onlyHosts: boolean; baseline?: string } {
+    const { values, positionals } = parseArgs({ args: argv, options: { only: { type: "string" }, baseline: { type: "string" } }, allowPositionals: true });
+    const rounds = Number(positionals[0] ?? 3);
+    if (values.only !== undefined && values.only !== "hosts") {
+        throw new Error(`--only ${values.only}: only "hosts" is known`);
+    }
+    if (!Number.isInteger(rounds) || rounds < 1) {
+        throw new Error(`ROUNDS must be a positive integer, not ${positionals[0]}`);
+    }
+    return { rounds, onlyHosts: values.only === "hosts", baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline) };
 }
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
-    throw new Error(`ROUNDS must be a positive integer, not ${positionals[0]}`);
-}
-const BASELINE = options.baseline === undefined ? undefined : path.resolve(options.baseline);
 
 const DEV_PLAN = `config:
   pg-replication:image: postgres:13
@@ -92,7 +92,7 @@ const BASE_PLAN = DEV_PLAN.replace(/172\.31\.61\./g, "172.31.64.").replace("benc
     .replace("56610", "56640").replace("56611", "56641");
 
 /** Three nodes on the test hosts: all on the first host, or one per host (then across engines, over TLS). */
-function hostsPlan(hosts: readonly TestHost[], spread: boolean): string {
+export function hostsPlan(hosts: readonly Pick<TestHost, "dockerHost" | "address">[], spread: boolean): string {
     const nodes = [0, 1, 2].map((i) => {
         const h = spread ? hosts[i] : hosts[0];
         // The test hosts' ports are not on this machine's loopback: each node is published on, and
@@ -105,12 +105,12 @@ function hostsPlan(hosts: readonly TestHost[], spread: boolean): string {
 }
 
 /** Why test hosts cannot be made here, or undefined when they can be tried. */
-function hostsUnavailable(): string | undefined {
-    if (process.getuid?.() !== 0) {
+export function hostsUnavailable(uid = process.getuid?.(), ip = "ip"): string | undefined {
+    if (uid !== 0) {
         return "not root (test hosts are network namespaces, each with its own dockerd)";
     }
     try {
-        execFileSync("ip", ["netns", "list"], { stdio: "ignore" });
+        execFileSync(ip, ["netns", "list"], { stdio: "ignore" });
     } catch (err) {
         return `\`ip netns list\` failed (${(err as Error).message.split("\n")[0]})`;
     }
@@ -126,6 +126,7 @@ interface Run {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
+    const { rounds: ROUNDS, onlyHosts: ONLY_HOSTS, baseline: BASELINE } = benchOptions(process.argv.slice(2));
     if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
         throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
             "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
@@ -354,7 +355,9 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch((err) => {
-    console.error(err);
-    process.exit(1);
-});
+if (require.main === module) {
+    main().catch((err) => {
+        console.error(err);
+        process.exit(1);
+    });
+}
