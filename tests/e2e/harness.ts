@@ -8,7 +8,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
+import { after, before } from "node:test";
 import type { DrillStack } from "../../drill/core";
+import { createHostSet, HostSet, HostSetOptions, TestHost } from "../support/hosts";
 import { timed as timedIn } from "../support/timed";
 
 export interface E2EStack {
@@ -163,4 +165,42 @@ export function drillStack(s: E2EStack): DrillStack {
             return (await s.up()).stdout;
         },
     };
+}
+
+/** pg1..pgN, one on each test host: cluster subnet 172.28.NET.0/24, ports PORT.. published on each host's address. */
+export function planOnHosts(hosts: readonly TestHost[], opts: { net: number; port: number; primary?: string;
+    hostAddresses?: readonly string[]; readyTimeoutSeconds?: string }): Record<string, unknown> {
+    return {
+        image: "postgres:13",
+        subnet: `172.28.${opts.net}.0/24`,
+        nodes: hosts.map((h, i) => ({
+            name: `pg${i + 1}`, address: `172.28.${opts.net}.${101 + i}`, port: opts.port + i, host: h.dockerHost,
+            hostAddress: opts.hostAddresses?.[i] ?? h.address,
+        })),
+        primary: opts.primary ?? "pg1",
+        ...(opts.readyTimeoutSeconds ? { readyTimeoutSeconds: opts.readyTimeoutSeconds } : {}),
+    };
+}
+
+/**
+ * For a describe() on test hosts of its own: the host set and the stack are made in before() and
+ * removed in after() — every host restored first (a test may have lost one), the stack destroyed
+ * (or, with `removeOnly`, only removed: for stacks that made nothing), then the hosts torn down.
+ */
+export function stackOnHosts(hosts: HostSetOptions, name: string, config: (hosts: readonly TestHost[]) => Record<string, unknown>,
+    opts: { removeOnly?: boolean } = {}): { readonly set: HostSet; readonly stack: E2EStack } {
+    const made = {} as { set: HostSet; stack: E2EStack };
+    before(async () => {
+        made.set = await createHostSet(hosts);
+        made.stack = await e2eStack(name, config(made.set.hosts));
+    });
+    after(async () => {
+        made.set?.hosts.forEach((h) => { try { h.restore(); } catch { /* never lost */ } });
+        try {
+            await (opts.removeOnly ? made.stack?.removeOnly() : made.stack?.destroyAndRemove());
+        } finally {
+            await made.set?.teardown();
+        }
+    });
+    return made;
 }

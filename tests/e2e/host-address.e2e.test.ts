@@ -5,9 +5,9 @@
 // Hosts 10.231.7.11-13 (set "addr"), cluster subnet 172.28.48.0/24 on each engine, ports 58570-58572.
 
 import * as assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { createHostSet, HostSet, TestHost } from "../support/hosts";
-import { e2eStack, E2EStack, log } from "./harness";
+import { describe, test } from "node:test";
+import { TestHost } from "../support/hosts";
+import { log, planOnHosts, stackOnHosts } from "./harness";
 
 const TIMEOUT = 10 * 60 * 1000;
 const NET = 48;
@@ -15,16 +15,6 @@ const PORT = 58570;
 const STACK = "e2e-addr";
 
 /** pg1-pg3 on hosts 1-3, each published on the address given for it. */
-function plan(hosts: readonly TestHost[], hostAddresses: readonly string[]) {
-    return {
-        image: "postgres:13",
-        subnet: `172.28.${NET}.0/24`,
-        nodes: hosts.map((h, i) => ({
-            name: `pg${i + 1}`, address: `172.28.${NET}.${101 + i}`, port: PORT + i, host: h.dockerHost, hostAddress: hostAddresses[i],
-        })),
-        primary: "pg1",
-    };
-}
 
 /** Every container (labelled or not), and the stack's volumes and networks, on each host. */
 function objectsOnHosts(hosts: readonly TestHost[]): string[] {
@@ -37,32 +27,20 @@ function objectsOnHosts(hosts: readonly TestHost[]): string[] {
 }
 
 describe("a node's hostAddress is an address of its engine's host, on three Docker hosts", { timeout: TIMEOUT }, () => {
-    let set: HostSet;
-    let s: E2EStack;
-
-    before(async () => {
-        set = await createHostSet({ set: "addr", subnet: 7, count: 3, images: ["postgres:13"] });
-        s = await e2eStack(STACK, plan(set.hosts, set.hosts.map((h) => h.address)));
-    });
-    after(async () => {
-        try {
-            await s?.removeOnly();
-        } finally {
-            await set?.teardown();
-        }
-    });
+    const on = stackOnHosts({ set: "addr", subnet: 7, count: 3, images: ["postgres:13"] }, STACK,
+        (hosts) => planOnHosts(hosts, { net: NET, port: PORT }), { removeOnly: true });
 
     test("each node on its own host's address: the preview passes and leaves nothing behind", async () => {
         const started = Date.now();
-        await s.preview();
+        await on.stack.preview();
         log(`preview of the three-host plan with the address probe: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-        assert.deepEqual(objectsOnHosts(set.hosts), []);
+        assert.deepEqual(objectsOnHosts(on.set.hosts), []);
     });
 
     test("pg2 on host 3's address: the preview fails naming pg2 and its key; nothing exists on any engine", async () => {
-        const [h1, h2, h3] = set.hosts;
-        await s.setConfig(plan(set.hosts, [h1.address, h3.address, h3.address]));
-        await assert.rejects(s.preview(), (err: Error) => {
+        const [h1, h2, h3] = on.set.hosts;
+        await on.stack.setConfig(planOnHosts(on.set.hosts, { net: NET, port: PORT, hostAddresses: [h1.address, h3.address, h3.address] }));
+        await assert.rejects(on.stack.preview(), (err: Error) => {
             log(`preview refused: ${err.message.split("\n").find((l) => l.includes("hostAddress"))?.trim()}`);
             assert.match(err.message, new RegExp(`pg-replication:nodes\\[1\\]\\.hostAddress = "${h3.address.replace(/\./g, "\\.")}" ` +
                 `is not allowed: pg2 runs on the Docker engine ${h2.dockerHost}, whose host has the addresses .*` +
@@ -71,6 +49,6 @@ describe("a node's hostAddress is an address of its engine's host, on three Dock
             assert.doesNotMatch(err.message, /at .*\.js:\d+/, "a RunError: no stack trace");
             return true;
         });
-        assert.deepEqual(objectsOnHosts(set.hosts), []);
+        assert.deepEqual(objectsOnHosts(on.set.hosts), []);
     });
 });

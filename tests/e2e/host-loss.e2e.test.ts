@@ -7,52 +7,26 @@
 // Hosts 10.231.8.11-13, cluster subnet 172.28.48.0/24 on each engine, ports 58550-58552.
 
 import * as assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { createHostSet, HostSet, TestHost } from "../support/hosts";
+import { describe, test } from "node:test";
 import { runDrill } from "../../drill/core";
-import { drillStack, e2eStack, E2EStack, eventually, log, rows, withClient } from "./harness";
+import { drillStack, eventually, log, planOnHosts, rows, stackOnHosts, withClient } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 const NET = 48;
 const PORT = 58550;
 
-function plan(hosts: readonly TestHost[]) {
-    return {
-        image: "postgres:13",
-        subnet: `172.28.${NET}.0/24`,
-        nodes: hosts.map((h, i) => ({
-            name: `pg${i + 1}`, address: `172.28.${NET}.${101 + i}`, port: PORT + i, host: h.dockerHost, hostAddress: h.address,
-        })),
-        primary: "pg1",
-        readyTimeoutSeconds: "60",
-    };
-}
-
 const count = async (url: string) => (await rows(url, "SELECT count(*)::int AS n FROM tutorial"))[0].n as number;
 
 describe("a host lost: failover to another host, the host back, its old primary demoted (PostgreSQL 13)", { timeout: TIMEOUT }, () => {
-    let set: HostSet;
-    let s: E2EStack;
+    const on = stackOnHosts({ set: "loss", subnet: 8, count: 3, images: ["postgres:13"] }, "e2e-loss",
+        (hosts) => planOnHosts(hosts, { net: NET, port: PORT, readyTimeoutSeconds: "60" }));
     let out: Record<string, any>;
-    const container = (i: number) => `pg-replication-${s.name}-pg${i + 1}`;
+    const container = (i: number) => `pg-replication-${on.stack.name}-pg${i + 1}`;
     const url = (name: string): string => out.nodes[name].connectionString;
 
-    before(async () => {
-        set = await createHostSet({ set: "loss", subnet: 8, count: 3, images: ["postgres:13"] });
-        s = await e2eStack("e2e-loss", plan(set.hosts));
-    });
-    after(async () => {
-        set?.hosts.forEach((h) => { try { h.restore(); } catch { /* not lost */ } });
-        try {
-            await s?.destroyAndRemove();
-        } finally {
-            await set?.teardown();
-        }
-    });
-
     test("up: pg1 on host 1, pg2 and pg3 streaming from it; 100 rows everywhere", async () => {
-        await s.up();
-        out = await s.outputs();
+        await on.stack.up();
+        out = await on.stack.outputs();
         await rows(url("pg1"), "CREATE TABLE tutorial (id int primary key, note text)");
         await rows(url("pg1"), "INSERT INTO tutorial SELECT g, 'row ' || g FROM generate_series(1, 100) g");
         for (const name of ["pg2", "pg3"]) {
@@ -61,17 +35,17 @@ describe("a host lost: failover to another host, the host back, its old primary 
     });
 
     test("host 1's engine frozen but pg1 still serving: the failover is refused, nothing changes", async () => {
-        set.hosts[0].lose({ link: false });
+        on.set.hosts[0].lose({ link: false });
         try {
-            await s.setConfig({ primary: "pg2" });
-            await assert.rejects(s.preview(), (err: Error) => {
+            await on.stack.setConfig({ primary: "pg2" });
+            await assert.rejects(on.stack.preview(), (err: Error) => {
                 assert.match(err.message, /the failover is refused, nothing was changed/);
                 assert.match(err.message, /pg1 cannot be fenced: its Docker engine \(unix:\/\/[^)]+\) does not answer: .*but its server answers, seen from pg2: pg1 is not lost and may be taking writes/);
                 return true;
             });
         } finally {
-            set.hosts[0].restore();
-            await s.setConfig({ primary: "pg1" });
+            on.set.hosts[0].restore();
+            await on.stack.setConfig({ primary: "pg1" });
         }
         assert.deepEqual(await rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
     });
@@ -86,14 +60,14 @@ describe("a host lost: failover to another host, the host back, its old primary 
             await eventually(30, () => rows(url(name), "SELECT count(*)::int AS n FROM pg_stat_wal_receiver"), (r) => r[0].n === 0);
         }
         await rows(url("pg1"), "INSERT INTO tutorial VALUES (500, 'on pg1 only when its host is lost')");
-        set.hosts[0].lose();
-        await s.setConfig({ primary: "pg2" });
+        on.set.hosts[0].lose();
+        await on.stack.setConfig({ primary: "pg2" });
         const started = Date.now();
-        const { stdout } = await s.up();
+        const { stdout } = await on.stack.up();
         log(`failover up with host 1 lost: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         assert.match(stdout, /host lost: pg1 \(neither engine nor server answers\) cannot be fenced/);
         assert.match(stdout, /pg1's host is lost: its engine does not answer and its server at 10\.231\.8\.11:58550 does not answer from pg2/);
-        out = await s.outputs();
+        out = await on.stack.outputs();
         assert.equal(out.primary.name, "pg2");
         assert.deepEqual(await rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
         await rows(url("pg2"), "INSERT INTO tutorial VALUES (101, 'after the failover')");
@@ -104,49 +78,49 @@ describe("a host lost: failover to another host, the host back, its old primary 
     });
 
     test("host 1 back: pg1 still runs as primary on timeline 1 (the window a lost host leaves) and takes a write", async () => {
-        set.hosts[0].restore();
+        on.set.hosts[0].restore();
         const [state] = await eventually(30, () => rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), () => true);
         assert.equal(state.r, false, "pg1 should be the unfenced former primary, still writable");
         await rows(url("pg1"), "INSERT INTO tutorial VALUES (900, 'written on the former primary after the failover')");
     });
 
     test("up demotes pg1 at once and keeps what it wrote: fenced, refused without allowDataLoss", async () => {
-        await assert.rejects(s.up(), (err: Error) => {
+        await assert.rejects(on.stack.up(), (err: Error) => {
             assert.match(err.message, /pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted \(\d{4}-\d\d-\d\d [\d:.]+; the first at \d{4}-\d\d-\d\d [\d:.]+\), while it was cut off \(its WAL on timeline 1 from [0-9A-F]+\/[0-9A-F]+ up to [0-9A-F]+\/[0-9A-F]+\)/);
             assert.match(err.message, /set pg-replication:allowDataLoss to true and run up/);
             assert.match(err.message, /pg1 holds 1 transaction\(s\) writing user data committed before pg2 was promoted \([^)]+\) that pg2 does not have: the loss the failover announced/);
             return true;
         });
-        const h = set.hosts[0];
+        const h = on.set.hosts[0];
         assert.equal(h.docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}", container(0)), "no false");
         assert.deepEqual(await rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
         assert.equal(await count(url("pg2")), 101);
     });
 
     test("with allowDataLoss, up brings pg1 in by pg_rewind: its write is gone, it streams from pg2", async () => {
-        await s.setConfig({ allowDataLoss: true });
-        const { stdout } = await s.up();
+        await on.stack.setConfig({ allowDataLoss: true });
+        const { stdout } = await on.stack.up();
         assert.match(stdout, /pg1 rejoined as a standby of pg2 after pg_rewind/);
         assert.deepEqual(await rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
         assert.equal(await eventually(30, () => count(url("pg1")), (n) => n === 101), 101);
         assert.deepEqual(await rows(url("pg1"), "SELECT count(*)::int AS n FROM tutorial WHERE id IN (500, 900)"), [{ n: 0 }]);
         await eventually(30, () => rows(url("pg2"), "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1"),
             (r) => r.map((x) => x.name).join(",") === "pg1,pg3");
-        assert.equal(set.hosts[0].docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", container(0)), "unless-stopped");
-        await s.setConfig({ allowDataLoss: false });
-        await s.up();
-        await s.preview(true);
+        assert.equal(on.set.hosts[0].docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", container(0)), "unless-stopped");
+        await on.stack.setConfig({ allowDataLoss: false });
+        await on.stack.up();
+        await on.stack.preview(true);
     });
 
     test("host 2 lost in turn: failover to pg3; back without a write, pg2 is demoted and rewound in the same up", async () => {
-        set.hosts[1].lose();
-        await s.setConfig({ primary: "pg3" });
-        await s.up();
-        out = await s.outputs();
+        on.set.hosts[1].lose();
+        await on.stack.setConfig({ primary: "pg3" });
+        await on.stack.up();
+        out = await on.stack.outputs();
         await rows(url("pg3"), "INSERT INTO tutorial VALUES (102, 'after the second failover')");
-        set.hosts[1].restore();
+        on.set.hosts[1].restore();
         await eventually(30, () => rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), (r) => r[0].r === false);
-        const { stdout } = await s.up();
+        const { stdout } = await on.stack.up();
         assert.match(stdout, /pg2 runs as primary on timeline 2, which pg3 left at [0-9A-F]+\/[0-9A-F]+ when it was promoted/);
         assert.match(stdout, /pg2 wrote no user data after pg3 was promoted/);
         assert.match(stdout, /pg2 rejoined as a standby of pg3 after pg_rewind/);
@@ -154,12 +128,12 @@ describe("a host lost: failover to another host, the host back, its old primary 
             assert.deepEqual(await rows(url(name), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
             assert.equal(await eventually(30, () => count(url(name)), (n) => n === 102), 102);
         }
-        await s.preview(true);
+        await on.stack.preview(true);
     });
 
     test("the drill's host fault: pg3's host lost under a write probe, failover, the host back, pg3 demoted", async () => {
-        const byEngine = (engine: string) => set.hosts.find((h) => h.dockerHost === engine)!;
-        const r = await runDrill(drillStack(s), "host", (m) => log(`[drill host] ${m}`), {
+        const byEngine = (engine: string) => on.set.hosts.find((h) => h.dockerHost === engine)!;
+        const r = await runDrill(drillStack(on.stack), "host", (m) => log(`[drill host] ${m}`), {
             lose: async (engine) => byEngine(engine).lose(),
             restore: async (engine) => byEngine(engine).restore(),
         });
@@ -173,17 +147,17 @@ describe("a host lost: failover to another host, the host back, its old primary 
             // once the host is back, and commits there after the promotion: a split-brain write, kept.
             log("the drill's in-flight INSERT reached pg3 after the host was back; discarding it with allowDataLoss");
             assert.match(r.rejoinPath, /pg3 committed \d+ transaction\(s\) writing user data after pg2 was promoted/);
-            assert.equal(set.hosts[2].docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}",
-                `pg-replication-${s.name}-pg3`), "no false", "pg3 is fenced meanwhile");
-            await s.setConfig({ allowDataLoss: true });
-            assert.match((await s.up()).stdout, /pg3 rejoined as a standby of pg2 after pg_rewind/);
-            await s.setConfig({ allowDataLoss: false });
-            await s.up();
+            assert.equal(on.set.hosts[2].docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}",
+                `pg-replication-${on.stack.name}-pg3`), "no false", "pg3 is fenced meanwhile");
+            await on.stack.setConfig({ allowDataLoss: true });
+            assert.match((await on.stack.up()).stdout, /pg3 rejoined as a standby of pg2 after pg_rewind/);
+            await on.stack.setConfig({ allowDataLoss: false });
+            await on.stack.up();
         } else {
             assert.match(r.rejoinPath, /^pg_rewind/);
             assert.equal(r.consistentAfterRejoin, true, "pg3 has the new primary's rows after its rejoin");
         }
-        out = await s.outputs();
+        out = await on.stack.outputs();
         assert.deepEqual(await rows(url("pg3"), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
         const [a, b] = await Promise.all(["pg2", "pg3"].map((n) => eventually(30,
             () => rows(url(n), "SELECT count(*)::int AS n FROM switchover_probe"), (x) => x[0].n === r.rowsOnNewPrimary)));

@@ -9,25 +9,12 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
-import { createHostSet, HostSet, TestHost } from "../support/hosts";
-import { e2eStack, E2EStack, eventually, log, rows } from "./harness";
+import { describe, test } from "node:test";
+import { eventually, log, planOnHosts, rows, stackOnHosts } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 const NET = 45;
 const PORT = 58540;
-
-function plan(hosts: readonly TestHost[], primary: string) {
-    return {
-        image: "postgres:13",
-        subnet: `172.28.${NET}.0/24`,
-        nodes: hosts.map((h, i) => ({
-            name: `pg${i + 1}`, address: `172.28.${NET}.${101 + i}`, port: PORT + i, host: h.dockerHost, hostAddress: h.address,
-        })),
-        primary,
-        readyTimeoutSeconds: "60",
-    };
-}
 
 /** Each standby's replication connection as the primary sees it: state, source address and whether it is TLS. */
 async function replication(url: string): Promise<Record<string, string>> {
@@ -37,31 +24,19 @@ async function replication(url: string): Promise<Record<string, string>> {
 }
 
 describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { timeout: TIMEOUT }, () => {
-    let set: HostSet;
-    let s: E2EStack;
-    const container = (i: number) => `pg-replication-${s.name}-pg${i + 1}`;
-
-    before(async () => {
-        set = await createHostSet({ set: "e2e", subnet: 5, count: 3, images: ["postgres:13"] });
-        s = await e2eStack("e2e-hosts", plan(set.hosts, "pg1"));
-    });
-    after(async () => {
-        try {
-            await s?.destroyAndRemove();
-        } finally {
-            await set?.teardown();
-        }
-    });
+    const on = stackOnHosts({ set: "e2e", subnet: 5, count: 3, images: ["postgres:13"] }, "e2e-hosts",
+        (hosts) => planOnHosts(hosts, { net: NET, port: PORT, readyTimeoutSeconds: "60" }));
+    const container = (i: number) => `pg-replication-${on.stack.name}-pg${i + 1}`;
 
     test("up: pg1 on host 1, pg2 and pg3 streaming from it on hosts 2 and 3; the tutorial's checks from outside", async () => {
-        await s.up();
-        const out = await s.outputs();
+        await on.stack.up();
+        const out = await on.stack.outputs();
         assert.deepEqual(Object.values(out.nodes).map((n: any) => [n.name, n.host, n.port, n.role]), [
-            ["pg1", set.hosts[0].address, PORT, "primary"],
-            ["pg2", set.hosts[1].address, PORT + 1, "standby"],
-            ["pg3", set.hosts[2].address, PORT + 2, "standby"],
+            ["pg1", on.set.hosts[0].address, PORT, "primary"],
+            ["pg2", on.set.hosts[1].address, PORT + 1, "standby"],
+            ["pg3", on.set.hosts[2].address, PORT + 2, "standby"],
         ]);
-        set.hosts.forEach((h, i) => assert.equal(h.docker("inspect", "-f", "{{.State.Running}}", container(i)), "true"));
+        on.set.hosts.forEach((h, i) => assert.equal(h.docker("inspect", "-f", "{{.State.Running}}", container(i)), "true"));
         const primary = out.nodes.pg1.connectionString;
         await rows(primary, "CREATE TABLE tutorial (id int primary key, note text)");
         await rows(primary, "INSERT INTO tutorial SELECT g, 'row ' || g FROM generate_series(1, 100) g");
@@ -73,21 +48,21 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
                 /read-only transaction/);
         }
         // A second up changes nothing.
-        await s.preview(true);
+        await on.stack.preview(true);
     });
 
     test("TLS on the replication connections, from each standby's host address", async () => {
-        const out = await s.outputs();
+        const out = await on.stack.outputs();
         const seen = await replication(out.nodes.pg1.connectionString);
         log(`replication on pg1: ${JSON.stringify(seen)}`);
-        assert.match(seen.pg2, new RegExp(`^streaming ${set.hosts[1].address.replace(/\./g, "\\.")} ssl=true TLSv1\\.[23]$`));
-        assert.match(seen.pg3, new RegExp(`^streaming ${set.hosts[2].address.replace(/\./g, "\\.")} ssl=true TLSv1\\.[23]$`));
+        assert.match(seen.pg2, new RegExp(`^streaming ${on.set.hosts[1].address.replace(/\./g, "\\.")} ssl=true TLSv1\\.[23]$`));
+        assert.match(seen.pg3, new RegExp(`^streaming ${on.set.hosts[2].address.replace(/\./g, "\\.")} ssl=true TLSv1\\.[23]$`));
         const conninfo = await rows(out.nodes.pg2.connectionString, "SHOW primary_conninfo");
-        assert.match(conninfo[0].primary_conninfo, new RegExp(`host=${set.hosts[0].address} port=${PORT} sslmode=verify-full`));
+        assert.match(conninfo[0].primary_conninfo, new RegExp(`host=${on.set.hosts[0].address} port=${PORT} sslmode=verify-full`));
     });
 
     test("clients from another host: plaintext refused, verify-full with the CA output admitted over TLS; the provider uses TLS", async () => {
-        const out = await s.outputs();
+        const out = await on.stack.outputs();
         // The root namespace is another host to every node: its source address is kept (no NAT).
         assert.equal(out.tls.sslmode, "verify-full");
         assert.match(out.tls.caCert, /^-----BEGIN CERTIFICATE-----/);
@@ -98,7 +73,7 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
         const plaintext = new URL(url);
         plaintext.search = "";
         await assert.rejects(rows(plaintext.toString(), "SELECT 1"), new RegExp(
-            `no pg_hba\\.conf entry for host "${set.gateway.replace(/\./g, "\\.")}", user "postgres", database "postgres", (SSL off|no encryption)`));
+            `no pg_hba\\.conf entry for host "${on.set.gateway.replace(/\./g, "\\.")}", user "postgres", database "postgres", (SSL off|no encryption)`));
         // What a client elsewhere does: the CA from the stack's outputs, in a file of its own.
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-client-"));
         try {
@@ -109,7 +84,7 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
             verified.searchParams.set("sslrootcert", ca);
             const seen = await rows(verified.toString(), `SELECT s.ssl, host(inet_client_addr()) AS addr
                 FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()`);
-            assert.deepEqual(seen, [{ ssl: true, addr: set.gateway }]);
+            assert.deepEqual(seen, [{ ssl: true, addr: on.set.gateway }]);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -119,7 +94,7 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
         process.env.PGPASSWORD = decodeURIComponent(url.password);
         let local: string;
         try {
-            local = set.hosts[0].docker("run", "--rm", "--network", `pg-replication-${s.name}-net`, "-e", "PGPASSWORD",
+            local = on.set.hosts[0].docker("run", "--rm", "--network", `pg-replication-${on.stack.name}-net`, "-e", "PGPASSWORD",
                 "-e", "PGSSLMODE=disable", "--entrypoint", "psql", "postgres:13", "-X", "-A", "-t", "-h", `172.28.${NET}.101`,
                 "-U", "postgres", "-d", "postgres", "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
         } finally {
@@ -135,15 +110,15 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
         try {
             const viaHost = (() => {
                 try {
-                    return set.hosts[0].docker("run", "--rm", "--network", "host", "-e", "PGPASSWORD", "-e", "PGSSLMODE=disable",
-                        "--entrypoint", "psql", "postgres:13", "-X", "-A", "-t", "-h", set.hosts[0].address, "-p", String(PORT),
+                    return on.set.hosts[0].docker("run", "--rm", "--network", "host", "-e", "PGPASSWORD", "-e", "PGSSLMODE=disable",
+                        "--entrypoint", "psql", "postgres:13", "-X", "-A", "-t", "-h", on.set.hosts[0].address, "-p", String(PORT),
                         "-U", "postgres", "-d", "postgres", "-c", "SELECT 1");
                 } catch (err) {
                     return (err as Error).message;
                 }
             })();
             log(`plaintext on host 1 to its own host address: ${viaHost}`);
-            assert.match(viaHost, new RegExp(`no pg_hba\\.conf entry for host "${set.hosts[0].address.replace(/\./g, "\\.")}"`));
+            assert.match(viaHost, new RegExp(`no pg_hba\\.conf entry for host "${on.set.hosts[0].address.replace(/\./g, "\\.")}"`));
         } finally {
             if (saved === undefined) {
                 delete process.env.PGPASSWORD;
@@ -154,27 +129,27 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
         // The provider made the replication role from this machine, which the primary admits over TLS
         // only; its recorded configuration is verify-full against the CA file, and a refresh reads the
         // role through it again now.
-        const state = JSON.parse(fs.readFileSync(path.join(s.backend, ".pulumi", "stacks", "pg-replication", `${s.name}.json`), "utf8"));
+        const state = JSON.parse(fs.readFileSync(path.join(on.stack.backend, ".pulumi", "stacks", "pg-replication", `${on.stack.name}.json`), "utf8"));
         const provider = state.checkpoint.latest.resources.find((r: any) => r.type === "pulumi:providers:postgresql");
         assert.equal(provider.inputs.sslmode, "verify-full");
         assert.equal(provider.inputs.sslrootcert, out.tls.caFile);
         const role = await rows(out.nodes.pg1.connectionString, "SELECT rolreplication FROM pg_roles WHERE rolname = 'repuser'");
         assert.deepEqual(role, [{ rolreplication: true }]);
-        const refreshed = await s.refresh();
+        const refreshed = await on.stack.refresh();
         log(`refresh: ${JSON.stringify(refreshed.summary.resourceChanges)}`);
-        await s.preview(true);
+        await on.stack.preview(true);
         // A machine without the file (here: the file removed) gets it written again by up.
         fs.rmSync(out.tls.caFile);
-        const planned = await s.preview();
+        const planned = await on.stack.preview();
         assert.equal(planned.changes.update, 1, JSON.stringify(planned.changes));
-        await s.up();
+        await on.stack.up();
         assert.equal(fs.readFileSync(out.tls.caFile, "utf8"), out.tls.caCert);
-        await s.preview(true);
+        await on.stack.preview(true);
     });
 
     test("a standby given another CA is refused: it does not stream until its CA is back", async () => {
-        const out = await s.outputs();
-        const h = set.hosts[2];
+        const out = await on.stack.outputs();
+        const h = on.set.hosts[2];
         const ca = "/var/lib/postgresql/data/tls/ca.crt";
         const original = h.docker("exec", "-u", "postgres", container(2), "cat", ca);
         const other = h.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "postgres:13", "-c",
@@ -201,9 +176,9 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
     });
 
     test("switchover to pg2 on host 2: pg1 and pg3 follow it over TLS", async () => {
-        await s.setConfig({ primary: "pg2" });
-        await s.up();
-        const out = await s.outputs();
+        await on.stack.setConfig({ primary: "pg2" });
+        await on.stack.up();
+        const out = await on.stack.outputs();
         const recovery = await rows(out.nodes.pg2.connectionString, "SELECT pg_is_in_recovery() AS r");
         assert.equal(recovery[0].r, false);
         const seen = await eventually(60, () => replication(out.nodes.pg2.connectionString),

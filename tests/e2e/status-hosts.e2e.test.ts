@@ -6,27 +6,14 @@
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
-import { createHostSet, HostSet, TestHost } from "../support/hosts";
-import { e2eStack, E2EStack, eventually, log } from "./harness";
+import { before, describe, test } from "node:test";
+import { eventually, log, planOnHosts, stackOnHosts } from "./harness";
 
 const TIMEOUT = 15 * 60 * 1000;
 const NET = 49;
 const PORT = 58580;
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 const TOOL = path.join(ROOT, "bin", "status", "main.js");
-
-function plan(hosts: readonly TestHost[]) {
-    return {
-        image: "postgres:13",
-        subnet: `172.28.${NET}.0/24`,
-        nodes: hosts.map((h, i) => ({
-            name: `pg${i + 1}`, address: `172.28.${NET}.${101 + i}`, port: PORT + i, host: h.dockerHost, hostAddress: h.address,
-        })),
-        primary: "pg1",
-        readyTimeoutSeconds: "60",
-    };
-}
 
 interface Run { code: number; stdout: string; stderr: string; ms: number }
 
@@ -44,26 +31,13 @@ function status(backend: string, stack: string): Promise<Run> {
 }
 
 describe("status with a host lost (two Docker hosts, PostgreSQL 13)", { timeout: TIMEOUT }, () => {
-    let set: HostSet;
-    let s: E2EStack;
-
-    before(async () => {
-        set = await createHostSet({ set: "stat", subnet: 9, count: 2, images: ["postgres:13"] });
-        s = await e2eStack("e2e-stat-hosts", plan(set.hosts));
-        await s.up();
-    });
-    after(async () => {
-        set?.hosts.forEach((h) => { try { h.restore(); } catch { /* not lost */ } });
-        try {
-            await s?.destroyAndRemove();
-        } finally {
-            await set?.teardown();
-        }
-    });
+    const on = stackOnHosts({ set: "stat", subnet: 9, count: 2, images: ["postgres:13"] }, "e2e-stat-hosts",
+        (hosts) => planOnHosts(hosts, { net: NET, port: PORT, readyTimeoutSeconds: "60" }));
+    before(() => on.stack.up());
 
     test("healthy, then the standby's host lost: its engine not answering within the bound, the primary as usual; back", async () => {
-        const [h1, h2] = set.hosts;
-        const healthy = await eventually(30, () => status(s.backend, s.name), (r) => r.code === 0);
+        const [h1, h2] = on.set.hosts;
+        const healthy = await eventually(30, () => status(on.stack.backend, on.stack.name), (r) => r.code === 0);
         log(`status (healthy), ${healthy.ms} ms:\n${healthy.stdout}${healthy.stderr}`);
         assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
         assert.match(healthy.stdout, new RegExp(`^pg1 +${h1.address}:${PORT} +primary +running +1 .* ${h1.dockerHost}$`, "m"));
@@ -72,7 +46,7 @@ describe("status with a host lost (two Docker hosts, PostgreSQL 13)", { timeout:
         h2.lose();
         let lost: Run;
         try {
-            lost = await status(s.backend, s.name);
+            lost = await status(on.stack.backend, on.stack.name);
         } finally {
             h2.restore();
         }
@@ -88,7 +62,7 @@ describe("status with a host lost (two Docker hosts, PostgreSQL 13)", { timeout:
             `${h2.address}:${PORT + 1} does not answer either (`), lost.stdout);
         assert.match(lost.stdout, /: its host may be lost$/m);
 
-        const back = await eventually(60, () => status(s.backend, s.name), (r) => r.code === 0);
+        const back = await eventually(60, () => status(on.stack.backend, on.stack.name), (r) => r.code === 0);
         assert.equal(back.code, 0, back.stdout + back.stderr);
     });
 });
