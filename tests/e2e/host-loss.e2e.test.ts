@@ -3,7 +3,8 @@
 // standby on another host, then the host back with its old primary still running as a primary on
 // the old timeline, and its demotion: fenced at once, what it committed meanwhile found in its WAL
 // and kept until allowDataLoss says to discard it, then brought in by pg_rewind; then another host
-// lost and back without a write: its old primary demoted and rewound in by the same up.
+// lost and back without a write: its old primary demoted and rewound in by the same up; the drill's
+// host fault; and a host powered off and on, where Docker itself restarts the old primary.
 // Hosts 10.231.8.11-13, cluster subnet 172.28.48.0/24 on each engine, ports 58550-58552.
 
 import * as assert from "node:assert/strict";
@@ -162,5 +163,25 @@ describe("a host lost: failover to another host, the host back, its old primary 
         const [a, b] = await Promise.all(["pg2", "pg3"].map((n) => eventually(30,
             () => rows(url(n), "SELECT count(*)::int AS n FROM switchover_probe"), (x) => x[0].n === r.rowsOnNewPrimary)));
         assert.deepEqual(a, b);
+    });
+    test("pg2's host powered off (its engine stops pg2 cleanly): failover to pg1; powered on, Docker restarts pg2 as a primary; up demotes it", async () => {
+        const h = on.set.hosts[1];
+        assert.equal(out.primary.name, "pg2");
+        await h.powerOff();
+        await on.stack.setConfig({ primary: "pg1" });
+        const failover = await on.stack.up();
+        assert.match(failover.stdout, /pg2's host is lost: its engine does not answer and its server at 10\.231\.8\.12:58551 does not answer from pg1/);
+        out = await on.stack.outputs();
+        await rows(url("pg1"), "INSERT INTO tutorial VALUES (103, 'after the power-off')");
+        await h.powerOn();
+        // Docker starts pg2 again by its restart policy, as on a boot: the primary of its old timeline.
+        await eventually(60, () => rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), (r) => r[0].r === false);
+        const { stdout } = await on.stack.up();
+        assert.match(stdout, /pg2 runs as primary on timeline \d+, which pg1 left at [0-9A-F]+\/[0-9A-F]+ when it was promoted/);
+        assert.match(stdout, /pg2 wrote no user data after pg1 was promoted/);
+        assert.match(stdout, /pg2 rejoined as a standby of pg1 after pg_rewind/);
+        assert.deepEqual(await rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
+        assert.equal(await eventually(30, () => count(url("pg2")), (n) => n === 103), 103);
+        await on.stack.preview(true);
     });
 });

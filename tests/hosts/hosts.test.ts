@@ -98,6 +98,32 @@ describe("test hosts: three Docker engines in network namespaces", { timeout: 30
         }
     });
 
+    test("a host lost: its address silent and its engine frozen, its container running on; restored as it was", async () => {
+        const h = hostSet.hosts[0];
+        const started = h.docker("inspect", "-f", "{{.State.StartedAt}}", `${SET}-pg`);
+        h.lose();
+        try {
+            await assert.rejects(query(h.address, "SELECT 1"), /timeout|ETIMEDOUT|EHOSTUNREACH/i);
+            assert.throws(() => execFileSync("timeout", ["2", "docker", "-H", h.dockerHost, "version"], { stdio: "pipe" }),
+                "the engine answered while frozen");
+        } finally {
+            h.restore();
+        }
+        await eventually(`postgres on ${h.name} after restore`, 30_000, () => query(h.address, "SELECT 1"));
+        assert.equal(h.docker("inspect", "-f", "{{.State.StartedAt}}", `${SET}-pg`), started, "the container was not restarted");
+    });
+
+    test("a host powered off stops its containers with its engine; powered on, Docker restarts them by policy", async () => {
+        const h = hostSet.hosts[1];
+        h.docker("update", "--restart", "unless-stopped", `${SET}-pg`);
+        await h.powerOff();
+        assert.throws(() => h.docker("version"), "the engine answered while powered off");
+        await assert.rejects(query(h.address, "SELECT 1"), /timeout|ETIMEDOUT|EHOSTUNREACH|ECONNREFUSED/i);
+        await h.powerOn();
+        assert.equal(h.docker("inspect", "-f", "{{.State.Running}} {{.RestartCount}}", `${SET}-pg`).split(" ")[0], "true");
+        await eventually(`postgres on ${h.name} after power-on`, 60_000, () => query(h.address, "SELECT 1"));
+    });
+
     test("teardown leaves no namespace, link, dockerd, mount or directory", async () => {
         await hostSet.teardown();
         assert.deepEqual(hostSetLeftovers(SET), []);

@@ -68,6 +68,16 @@ export interface TestHost {
     lose(parts?: { readonly link?: boolean }): void;
     /** The host is back: dockerd thawed (SIGCONT), its link up again; its containers as they were. */
     restore(): void;
+    /**
+     * The machine goes down: its link first, then its dockerd stopped (SIGTERM), which stops its
+     * containers with it — as a shutdown of the machine would.
+     */
+    powerOff(): Promise<void>;
+    /**
+     * The machine comes back: dockerd started again (it restarts the containers whose restart
+     * policy says so, as on a boot), then its link up once the engine answers.
+     */
+    powerOn(): Promise<void>;
 }
 
 export interface HostSet {
@@ -460,7 +470,7 @@ function dockerdPid(h: HostLayout): number {
     return pid;
 }
 
-function makeHost(l: Layout, h: HostLayout): TestHost {
+function makeHost(l: Layout, h: HostLayout, timeoutMs: number): TestHost {
     const link = (state: "up" | "down") => run("ip", ["-n", l.switchNs, "link", "set", `h${h.index}`, state]);
     return {
         name: h.name,
@@ -475,6 +485,15 @@ function makeHost(l: Layout, h: HostLayout): TestHost {
         },
         restore: () => {
             process.kill(dockerdPid(h), "SIGCONT");
+            link("up");
+        },
+        powerOff: async () => {
+            link("down");
+            await stopDockerd(h, timeoutMs);
+        },
+        powerOn: async () => {
+            startDockerd(h);
+            await waitForDockerd(h, timeoutMs);
             link("up");
         },
     };
@@ -557,7 +576,7 @@ export async function createHostSet(options: HostSetOptions): Promise<HostSet> {
         }
         log(`set ${set}: ${hosts.map((h) => `${h.name} ${h.address}`).join(", ")}; ` +
             Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(", "));
-        return { hosts: hosts.map((h) => makeHost(l, h)), gateway: l.gateway, timings, teardown };
+        return { hosts: hosts.map((h) => makeHost(l, h, timeoutMs)), gateway: l.gateway, timings, teardown };
     } catch (err) {
         await teardown().catch((e) => log(`teardown after failure also failed: ${(e as Error).message}`));
         throw err;
