@@ -10,7 +10,7 @@
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { runDrill } from "../../drill/core";
-import { drillStack, eventually, log, planOnHosts, rows, stackOnHosts, withClient } from "./harness";
+import { drillStack, eventually, log, planOnHosts, rows, stackOnHosts, status, withClient } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 const NET = 48;
@@ -83,6 +83,11 @@ describe("a host lost: failover to another host, the host back, its old primary 
         const [state] = await eventually(30, () => rows(url("pg1"), "SELECT pg_is_in_recovery() AS r"), () => true);
         assert.equal(state.r, false, "pg1 should be the unfenced former primary, still writable");
         await rows(url("pg1"), "INSERT INTO tutorial VALUES (900, 'written on the former primary after the failover')");
+        // npm run status tells it from a split brain of unknown origin.
+        const seen = await status(on.stack.backend, on.stack.name);
+        assert.equal(seen.code, 1, seen.stdout + seen.stderr);
+        assert.match(seen.stdout, /^pg1 .* former primary /m);
+        assert.match(seen.stdout, /pg1 accepts writes on timeline 1, older than the declared primary/);
     });
 
     test("up demotes pg1 at once and keeps what it wrote: fenced, refused without allowDataLoss", async () => {
@@ -96,6 +101,11 @@ describe("a host lost: failover to another host, the host back, its old primary 
         assert.equal(h.docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}", container(0)), "no false");
         assert.deepEqual(await rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
         assert.equal(await count(url("pg2")), 101);
+        // npm run status reads the note in pg1's volume and says what to do.
+        const seen = await status(on.stack.backend, on.stack.name);
+        assert.equal(seen.code, 1, seen.stdout + seen.stderr);
+        assert.match(seen.stdout, /pg1: fenced \(stopped, restart policy no\) after it ran as a second primary; its note .* says: pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted/);
+        assert.match(seen.stdout, /pulumi config set pg-replication:allowDataLoss true/);
     });
 
     test("with allowDataLoss, up brings pg1 in by pg_rewind: its write is gone, it streams from pg2", async () => {

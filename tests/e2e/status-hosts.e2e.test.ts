@@ -4,32 +4,12 @@
 // Hosts 10.231.9.11-12, cluster subnet 172.28.49.0/24 on each engine, ports 58580-58581.
 
 import * as assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import * as path from "node:path";
 import { before, describe, test } from "node:test";
-import { eventually, log, planOnHosts, stackOnHosts } from "./harness";
+import { eventually, log, planOnHosts, StatusRun, stackOnHosts, status } from "./harness";
 
 const TIMEOUT = 15 * 60 * 1000;
 const NET = 49;
 const PORT = 58580;
-const ROOT = path.resolve(__dirname, "..", "..", "..");
-const TOOL = path.join(ROOT, "bin", "status", "main.js");
-
-interface Run { code: number; stdout: string; stderr: string; ms: number }
-
-function status(backend: string, stack: string): Promise<Run> {
-    const started = Date.now();
-    return new Promise((resolve) => {
-        execFile(process.execPath, [TOOL, stack, "--cwd", ROOT], {
-            env: { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase" },
-            timeout: 60_000,
-        }, (err, stdout, stderr) => {
-            const code = err ? (typeof (err as any).code === "number" ? (err as any).code : -1) : 0;
-            resolve({ code, stdout, stderr, ms: Date.now() - started });
-        });
-    });
-}
-
 describe("status with a host lost (two Docker hosts, PostgreSQL 13)", { timeout: TIMEOUT }, () => {
     const on = stackOnHosts({ set: "stat", subnet: 9, count: 2, images: ["postgres:13"] }, "e2e-stat-hosts",
         (hosts) => planOnHosts(hosts, { net: NET, port: PORT, readyTimeoutSeconds: "60" }));
@@ -44,7 +24,7 @@ describe("status with a host lost (two Docker hosts, PostgreSQL 13)", { timeout:
         assert.match(healthy.stdout, new RegExp(`^pg2 +${h2.address}:${PORT + 1} +async standby +streaming +1 .* ${h2.dockerHost}$`, "m"));
 
         h2.lose();
-        let lost: Run;
+        let lost: StatusRun;
         try {
             lost = await status(on.stack.backend, on.stack.name);
         } finally {

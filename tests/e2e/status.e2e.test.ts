@@ -4,10 +4,10 @@
 // through PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE. Subnet 172.30.90.0/24, ports 55900+.
 
 import * as assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
+import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, status, withClient } from "./harness";
 
 const TIMEOUT = 15 * 60 * 1000;
 const STACK = "e2e-status";
@@ -20,21 +20,6 @@ function clusterConfig(standbys: string[], extra: Record<string, unknown> = {}):
     const nodes = [PRIMARY, ...standbys].map((name, i) => ({ name, address: `172.30.90.${101 + i}`, port: 55900 + i }));
     const placement = { nodes, primary: PRIMARY };
     return { image: "postgres:13", subnet: "172.30.90.0/24", ...placement, readyTimeoutSeconds: "60", ...extra };
-}
-
-interface Run { code: number; stdout: string; stderr: string; ms: number }
-
-function status(backend: string, ...args: string[]): Promise<Run> {
-    const started = Date.now();
-    return new Promise((resolve) => {
-        execFile(process.execPath, [TOOL, ...args, "--cwd", ROOT], {
-            env: { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase" },
-            timeout: 60_000,
-        }, (err, stdout, stderr) => {
-            const code = err ? (typeof (err as any).code === "number" ? (err as any).code : -1) : 0;
-            resolve({ code, stdout, stderr, ms: Date.now() - started });
-        });
-    });
 }
 
 async function statusJson(backend: string): Promise<{ code: number; report: any }> {
