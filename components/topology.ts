@@ -233,6 +233,38 @@ export function downNodes(states: readonly NodeState[], plan?: TopologyPlan): st
     }).map((s) => s.name).sort();
 }
 
+/**
+ * Where a timeline ended, from a timeline history file ("parentTLI<TAB>switchpoint<TAB>reason" a
+ * line): the switchpoint of `timeline` when it is an ancestor in that history, else undefined.
+ */
+export function switchpointIn(history: string, timeline: number): string | undefined {
+    const line = history.split("\n").map((l) => l.trim().split(/\s+/)).find((f) => Number(f[0]) === timeline);
+    return line?.[1];
+}
+
+/**
+ * For each former primary: where the declared primary left its timeline, and how many bytes of
+ * WAL it has written beyond that (what a rewind discards; up reads which commits are in them).
+ * Asks the declared primary for its timeline history (one bounded `docker exec`). A node whose
+ * timeline is not in that history is not a former primary of it: refused, as two primaries are.
+ */
+export async function staleDivergence(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "dockerHost">, primary: NodeState,
+    stale: readonly NodeState[], opts: ObserveOptions = {}): Promise<{ name: string; switchpoint: string; bytes: bigint }[]> {
+    const node = cfg.nodes.find((n) => n.name === primary.name)!;
+    const file = `pg_wal/${primary.timeline!.toString(16).toUpperCase().padStart(8, "0")}.history`;
+    const r = await dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${primary.name}`, "psql", "-X", "-A", "-t", "-d", "postgres",
+        "-c", `SELECT pg_read_file('${file}')`], nodeEngine(node, cfg.dockerHost), opts);
+    return stale.map((s) => {
+        const switchpoint = r.err ? undefined : switchpointIn(r.stdout, s.timeline!);
+        if (switchpoint === undefined) {
+            throw new SwitchoverRefused([`more than one node runs as primary: ${primary.name} and ${s.name}; ${s.name}'s ` +
+                `timeline ${s.timeline} is not in ${primary.name}'s history (${r.err ? r.stderr.trim() || r.err.message : file}), ` +
+                "so it is not a former primary of it; stop all but one before running up"]);
+        }
+        return { name: s.name, switchpoint, bytes: s.lsn ? lsnBytes(s.lsn) - lsnBytes(switchpoint) : 0n };
+    });
+}
+
 /** An LSN ("16/B374D848") as a byte position. */
 export function lsnBytes(lsn: string): bigint {
     const [hi, lo] = lsn.split("/");
@@ -410,7 +442,10 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
             throw new SwitchoverRefused(plan.problems);
         }
     } else if (plan.kind === "stale-primaries") {
-        pulumi.log.warn(`${plan.stale.map((p) => `${p.name} (timeline ${p.timeline})`).join(", ")} run as primary next to ` +
+        const byName = new Map(states.map((s) => [s.name, s]));
+        const diverged = await staleDivergence(cfg, byName.get(plan.primary)!, plan.stale.map((p) => byName.get(p.name)!), opts);
+        pulumi.log.warn(`${diverged.map((d) => `${d.name} (timeline ${byName.get(d.name)!.timeline}; ${d.bytes} bytes of WAL ` +
+            `since ${plan.primary} left that timeline at ${d.switchpoint})`).join(", ")} run as primary next to ` +
             `${plan.primary}: former primaries back after a failover that could not fence them (their host was lost). ` +
             `up fences them at once and brings them in as standbys of ${plan.primary} (pg_rewind); if one committed user ` +
             `data after ${plan.primary} was promoted, it stays fenced and up says so, and bringing it in needs ` +

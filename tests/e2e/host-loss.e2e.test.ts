@@ -94,6 +94,7 @@ describe("a host lost: failover to another host, the host back, its old primary 
         await assert.rejects(on.stack.up(), (err: Error) => {
             assert.match(err.message, /pg1 committed 1 transaction\(s\) writing user data after pg2 was promoted \(\d{4}-\d\d-\d\d [\d:.]+; the first at \d{4}-\d\d-\d\d [\d:.]+\), while it was cut off \(its WAL on timeline 1 from [0-9A-F]+\/[0-9A-F]+ up to [0-9A-F]+\/[0-9A-F]+\)/);
             assert.match(err.message, /set pg-replication:allowDataLoss to true and run up/);
+            assert.match(err.message, /pg1 \(timeline 1; [1-9]\d* bytes of WAL since pg2 left that timeline at [0-9A-F]+\/[0-9A-F]+\) run as primary next to pg2/);
             assert.match(err.message, /pg1 holds 1 transaction\(s\) writing user data committed before pg2 was promoted \([^)]+\) that pg2 does not have: the loss the failover announced/);
             return true;
         });
@@ -134,6 +135,7 @@ describe("a host lost: failover to another host, the host back, its old primary 
         const { stdout } = await on.stack.up();
         assert.match(stdout, /pg2 runs as primary on timeline 2, which pg3 left at [0-9A-F]+\/[0-9A-F]+ when it was promoted/);
         assert.match(stdout, /pg2 wrote no user data after pg3 was promoted/);
+        assert.match(stdout, /pg2 \(timeline 2; \d+ bytes of WAL since pg3 left that timeline at [0-9A-F]+\/[0-9A-F]+\) run as primary next to pg3/);
         assert.match(stdout, /pg2 rejoined as a standby of pg3 after pg_rewind/);
         for (const name of ["pg1", "pg2"]) {
             assert.deepEqual(await rows(url(name), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);

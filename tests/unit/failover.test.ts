@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { validateConfig } from "../../components/config";
-import { downNodes, NodeState, planFailover, planTopology } from "../../components/topology";
+import { downNodes, NodeState, planFailover, planTopology, staleDivergence, switchpointIn } from "../../components/topology";
 import { DrillResult, rejoinPath } from "../../drill/core";
 import { hostControl, renderTable } from "../../drill/main";
 
@@ -151,6 +151,31 @@ describe("former primaries back after a failover", () => {
     test("the declared primary on a newer timeline: the other is stale, to be demoted", () => {
         assert.deepEqual(planTopology(cfg(), [primary("pg1", 1), primary("pg2", 2), standby("pg3", "0/3000100")]),
             { kind: "stale-primaries", primary: "pg2", stale: [{ name: "pg1", timeline: 1 }] });
+    });
+
+    test("where the declared primary left a timeline, from its history file; none for a timeline not in it", () => {
+        const history = "1\t0/3000148\tno recovery target specified\n\n2\t0/50BD5C0\tno recovery target specified\n";
+        assert.equal(switchpointIn(history, 1), "0/3000148");
+        assert.equal(switchpointIn(history, 2), "0/50BD5C0");
+        assert.equal(switchpointIn(history, 3), undefined);
+    });
+
+    test("the preview says how much WAL a former primary wrote beyond the switchpoint; refuses one not in the history", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-stale-"));
+        try {
+            fs.writeFileSync(path.join(dir, "docker"), `#!/bin/sh\necho "$*" >> "${dir}/calls"\nprintf '1\\t0/3000148\\tno recovery target specified\\n'\n`,
+                { mode: 0o755 });
+            const opts = { env: { PATH: `${dir}:/usr/bin:/bin` } };
+            const c = { ...cfg(), namePrefix: "pg-replication-t" };
+            const found = await staleDivergence(c, primary("pg2", 2), [{ ...primary("pg1", 1), lsn: "0/3000200" }], opts);
+            assert.deepEqual(found, [{ name: "pg1", switchpoint: "0/3000148", bytes: 184n }]);
+            assert.match(fs.readFileSync(path.join(dir, "calls"), "utf8"),
+                /^exec -u postgres pg-replication-t-pg2 psql .* SELECT pg_read_file\('pg_wal\/00000002\.history'\)$/m);
+            await assert.rejects(staleDivergence(c, primary("pg2", 3), [primary("pg1", 2)], opts),
+                /more than one node runs as primary: pg2 and pg1; pg1's timeline 2 is not in pg2's history/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     test("the same timeline, a newer one elsewhere, or the declared primary not among them: refused as several primaries", () => {
