@@ -74,25 +74,27 @@ received() { node_sql "$1" "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_w
 # once, in parallel, bounded.
 LOST=
 if [ -n "${PEERS:-}" ]; then
-    _probe_dir=$(mktemp -d)
+    _silent=$(mktemp)
     for _engine in $(for _p in $PEERS; do printf '%s\n' "$_p" | cut -d'|' -f3; done | sort -u); do
         ( DOCKER_HOST=$_engine timeout "${ENGINE_PROBE_SECONDS:-5}" docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
-            printf '%s\n' "$_engine" > "$_probe_dir/$(printf '%s' "$_engine" | cksum | cut -d' ' -f1)" ) &
+            printf '%s\n' "$_engine" >> "$_silent" ) &
     done
     wait
     for name in $(names); do
         _engine=$(peer_field 1 "$name" 3)
-        if [ -e "$_probe_dir/$(printf '%s' "$_engine" | cksum | cut -d' ' -f1)" ]; then
+        if grep -qxF -- "$_engine" "$_silent"; then
             LOST="$LOST $name"
             log "$name: its Docker engine ($_engine) does not answer within ${ENGINE_PROBE_SECONDS:-5}s"
         fi
     done
-    rm -rf "$_probe_dir"
+    rm -f "$_silent"
 fi
 lost() { case " $LOST " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # timeline CONTAINER: the timeline a primary writes on.
 timeline() { node_sql "$1" "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"; }
+# endpoint FROM TO: "host port" at which node FROM reaches node TO (route, lib.sh).
+endpoint() { route "$1" "$2" "$(field "$2" 2)" | sed 's/^host=\([^ ]*\) port=\([0-9]*\).*/\1 \2/'; }
 
 # Which nodes are up, and which of them is primary.
 primaries=
@@ -264,7 +266,7 @@ SQL
 }
 
 switchover() {
-    oc=$(field "$old" 1) oa=$(field "$old" 2) ov=$(field "$old" 3)
+    oc=$(field "$old" 1) ov=$(field "$old" 3)
     log "switchover: $new ($nc) becomes the primary, $old ($oc) a standby of it"
     # 1. checks, before anything changes.
     running "$nc" || fail "switchover refused: $new ($nc) is not running"
@@ -272,10 +274,11 @@ switchover() {
         fail "switchover refused: replay on $new is paused (SELECT pg_wal_replay_resume() on it, then run up again)"
     receiver=$(node_sql "$nc" "SELECT status || ' ' || coalesce(sender_host, '') || ' ' || received_tli FROM pg_stat_wal_receiver")
     set -- $receiver
-    from_host=$(route "$new" "$old" "$oa" | sed 's/^host=\([^ ]*\).*/\1/')
+    from_host=$(endpoint "$new" "$old")
+    from_host=${from_host% *}
     [ "${1:-}" = streaming ] && [ "${2:-}" = "$from_host" ] ||
         fail "switchover refused: $new is not streaming from $old ($from_host): its WAL receiver reports '${receiver:-none}'"
-    tli=$(node_sql "$oc" "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
+    tli=$(timeline "$oc")
     [ "$3" = "$tli" ] || fail "switchover refused: $new is on timeline $3, $old on timeline $tli"
     replayed=$(node_sql "$nc" "SELECT pg_last_wal_replay_lsn()")
     lag=$(node_sql "$oc" "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$replayed')::bigint")
@@ -322,8 +325,8 @@ fence() {
     if lost "$1"; then
         # Its host is lost only when its server does not answer either, seen from the new
         # primary; a server that answers there is alive and may be taking writes.
-        _to=$(route "$new" "$1" "$(field "$1" 2)")
-        _h=$(printf '%s' "$_to" | sed 's/^host=\([^ ]*\).*/\1/') _p=$(printf '%s' "$_to" | sed 's/^.* port=\([0-9]*\).*/\1/')
+        _to=$(endpoint "$new" "$1")
+        _h=${_to% *} _p=${_to#* }
         _rc=0
         dk "$nc" exec -u postgres "$nc" pg_isready -q -h "$_h" -p "$_p" -t 3 || _rc=$?
         if [ "$_rc" -ne 2 ]; then
@@ -442,7 +445,8 @@ failover() {
 
 changed=
 for entry in $stale; do
-    demote_stale "${entry%%:*}" "$(echo "$entry" | cut -d: -f2)" "${entry##*:}"
+    tli=${entry#*:}
+    demote_stale "${entry%%:*}" "${tli%%:*}" "${entry##*:}"
     changed=1
 done
 set -- $primaries

@@ -268,10 +268,11 @@ describe("command scripts", () => {
         const text = script("topology.sh");
         const fence = /^fence\(\) \{\n[\s\S]*?\n\}\n/m.exec(text)![0];
         const lost = /^lost\(\) \{.*\}$/m.exec(text)![0];
+        const endpoint = /^endpoint\(\) \{.*\}$/m.exec(text)![0];
         const lib = text.slice(0, text.indexOf("PASSFILE="));
         const peers = "pg1|pg-pg1|tcp://10.0.0.9:2376|172.18.0.101|10.0.0.9|5433 pg2|pg-pg2|tcp://10.0.0.8:2376|172.18.0.102|10.0.0.8|5434";
         const body = `${lib}\nfield() { case $2 in 1) echo pg-$1 ;; 2) echo 172.18.0.101 ;; 3) echo pg-$1-data ;; esac; }\n` +
-            `rewrite() { :; }\nnew=pg2 nc=pg-pg2\n${lost}\n${fence}\nfence pg1\n`;
+            `rewrite() { :; }\nnew=pg2 nc=pg-pg2\n${lost}\n${endpoint}\n${fence}\nfence pg1\n`;
         const answering = runScript(body, { LOST: " pg1", PEERS: peers });
         assert.notEqual(answering.status, 0);
         assert.match(answering.stderr, /failover refused: the Docker engine of pg1 does not answer but its server at 10\.0\.0\.9:5433 does, seen from pg2 \(pg_isready exit 0\): pg1 is not lost and may be taking writes; nothing was promoted/);
