@@ -9,7 +9,6 @@
 // <config dir>/contexts/meta/<sha256 of the name>/meta.json, Endpoints.docker.Host
 // (docker/cli cli/context/store/metadatastore.go and store.go contextdirOf).
 
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -130,22 +129,4 @@ export function resolveEngine(inputs: EngineInputs): Engine {
         return contextEngine(current, "current context", inputs);
     }
     return describe(DEFAULT_HOST, "default socket");
-}
-
-/** How long an engine has to answer `docker version` before the program takes it as down (several engines only). */
-export const ENGINE_PROBE_MS = 5_000;
-
-/**
- * Which of these engines do not answer `docker version` within the bound, and why; asked once
- * each, in parallel. Other checks then skip a silent engine instead of each waiting its own
- * bound on it (a frozen engine lets a call hang until its caller gives up).
- */
-export async function silentEngines(engines: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}):
-    Promise<Map<string, string>> {
-    const timeout = opts.timeoutMs ?? ENGINE_PROBE_MS;
-    const answers = await Promise.all([...new Set(engines)].map((host) => new Promise<[string, string | undefined]>((resolve) =>
-        execFile("docker", ["version", "--format", "{{.Server.Version}}"], { env: { ...(opts.env ?? process.env), DOCKER_HOST: host }, timeout },
-            (err, _stdout, stderr) => resolve([host, !err ? undefined : err.killed ? `no answer within ${timeout / 1000} s`
-                : `${stderr}`.trim().split("\n").pop() || err.message])))));
-    return new Map(answers.filter((a): a is [string, string] => a[1] !== undefined));
 }

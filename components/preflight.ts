@@ -12,9 +12,8 @@ import { execFile } from "node:child_process";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
-import { silentEngines } from "./engine";
 import { isLoopback, subnetsOverlap } from "./ipv4";
-import { checkTopology, FailoverRefused } from "./topology";
+import { checkTopology, FailoverRefused, silentEngines } from "./topology";
 
 export class PreflightError extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {

@@ -113,12 +113,34 @@ export interface ObserveOptions {
     readonly silent?: ReadonlyMap<string, string>;
 }
 
-function dockerCli(args: string[], dockerHost: string, opts: ObserveOptions): Promise<{ err: (Error & { killed?: boolean }) | null; stdout: string; stderr: string }> {
+interface DockerRun { err: (Error & { killed?: boolean }) | null; stdout: string; stderr: string }
+
+function dockerCli(args: string[], dockerHost: string, opts: ObserveOptions): Promise<DockerRun> {
     const env = { ...(opts.env ?? process.env), DOCKER_HOST: dockerHost };
     return new Promise((resolve) => {
         execFile("docker", args, { env, timeout: opts.timeoutMs ?? 10_000 }, (err, stdout, stderr) =>
             resolve({ err, stdout: `${stdout}`, stderr: `${stderr}` }));
     });
+}
+
+/** Why a docker call failed, in a few words: the bound it ran out of, else the CLI's last line. */
+function failure(r: DockerRun, opts: ObserveOptions): string {
+    return r.err?.killed ? `no answer within ${(opts.timeoutMs ?? 10_000) / 1000} s` : r.stderr.trim().split("\n").pop() || `${r.err?.message}`;
+}
+
+/** How long an engine has to answer `docker version` before the program takes it as down (several engines only). */
+export const ENGINE_PROBE_MS = 5_000;
+
+/**
+ * Which of these engines do not answer `docker version` within the bound, and why; asked once
+ * each, in parallel. Other checks then skip a silent engine instead of each waiting its own
+ * bound on it (a frozen engine lets a call hang until its caller gives up).
+ */
+export async function silentEngines(engines: readonly string[], opts: ObserveOptions = {}): Promise<Map<string, string>> {
+    const bounded = { ...opts, timeoutMs: opts.timeoutMs ?? ENGINE_PROBE_MS };
+    const answers = await Promise.all([...new Set(engines)].map(async (host): Promise<[string, DockerRun]> =>
+        [host, await dockerCli(["version", "--format", "{{.Server.Version}}"], host, bounded)]));
+    return new Map(answers.filter(([, r]) => r.err).map(([host, r]) => [host, failure(r, bounded)]));
 }
 
 /** Asks one node, by its container name, for its role and WAL position, and Docker for its container. */
@@ -139,8 +161,7 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
     let docker: NodeState["container"];
     let engineDown: string | undefined;
     if (inspect.err && !/No such (object|container)/i.test(inspect.stderr)) {
-        engineDown = `its Docker engine (${dockerHost}) does not answer: ` +
-            (inspect.err.killed ? `no answer within ${timeout / 1000} s` : inspect.stderr.trim().split("\n").pop() || inspect.err.message);
+        engineDown = `its Docker engine (${dockerHost}) does not answer: ${failure(inspect, opts)}`;
     }
     if (!inspect.err) {
         const [status, networks, restartPolicy] = inspect.stdout.trim().split("|");

@@ -11,9 +11,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { ClusterConfig, validateConfig } from "../../components/config";
-import { resolveEngine, silentEngines } from "../../components/engine";
+import { resolveEngine } from "../../components/engine";
 import { collisions, collisionsByEngine, localAddresses, PreflightError, preflight, publishedPorts } from "../../components/preflight";
-import { observe } from "../../components/topology";
+import { observe, silentEngines } from "../../components/topology";
 
 const FAKE_DOCKER = `#!/bin/sh
 echo "DOCKER_HOST=$DOCKER_HOST $*" >> "$FAKE_DIR/calls"
