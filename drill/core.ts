@@ -233,13 +233,14 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     const rejoinStart = Date.now();
     // A refusal to bring A in (it committed after the promotion: split-brain writes, kept) is a
     // result of the drill, not its failure: reported, and the stack left as up left it.
+    let refused: string | undefined;
     const output = await stack.up().catch((err: Error) => {
-        const refused = /is not brought in: (.*?)\. pg_rewind would discard them/.exec(err.message);
-        if (!refused) {
+        refused = /is not brought in: (.*?)\. pg_rewind would discard them/.exec(err.message)?.[1];
+        if (refused === undefined) {
             throw err;
         }
-        log(`the second up refused to bring ${from} in: ${refused[1]}`);
-        return `REFUSED: ${refused[1]}`;
+        log(`the second up refused to bring ${from} in: ${refused}`);
+        return "";
     });
     const rejoinSeconds = (Date.now() - rejoinStart) / 1000;
     // A caught up: same rows and checksum as the new primary.
@@ -270,7 +271,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         demotedByUp: demoted === true,
         rejoinSeconds,
         // A killed or paused primary is back at once (stopped on its network): the failover's own up rewinds it.
-        rejoinPath: output.startsWith("REFUSED: ") ? `refused (kept, fenced; allowDataLoss to discard): ${output.slice(9)}`
+        rejoinPath: refused !== undefined ? `refused (kept, fenced; allowDataLoss to discard): ${refused}`
             : rejoinPath(`${failoverOutput}${output}`, from),
         consistentAfterRejoin: consistent,
     };
