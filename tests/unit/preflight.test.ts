@@ -50,16 +50,21 @@ function plan(values: Record<string, unknown> = {}, dockerHost?: string): Cluste
     return validateConfig(raw, { project: "pg-replication", stack: "pf", engine });
 }
 
-const env = () => ({ PATH: `${dir}:/usr/bin:/bin`, FAKE_DIR: dir });
-const check = (cfg: ClusterConfig) => collisions(cfg, { env: env(), timeoutMs: 2000 });
-const calls = () => fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n");
-
-describe("preflight: collisions fail before anything is created", () => {
+/** For a describe(): each test gets a fresh folder with the stand-in docker in it (dir). */
+function withFakeDocker(): void {
     beforeEach(() => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-preflight-"));
         fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
     });
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+}
+
+const env = () => ({ PATH: `${dir}:/usr/bin:/bin`, FAKE_DIR: dir });
+const check = (cfg: ClusterConfig) => collisions(cfg, { env: env(), timeoutMs: 2000 });
+const calls = () => fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n");
+
+describe("preflight: collisions fail before anything is created", () => {
+    withFakeDocker();
 
     test("nothing in the way: no problem, in three docker calls to the resolved engine", async () => {
         engineAnswers([{ Name: "bridge", Id: "b1", subnet: "172.17.0.0/16" }], ["other\t\t\t0.0.0.0:8080->80/tcp"]);
@@ -171,11 +176,7 @@ describe("preflight: collisions fail before anything is created", () => {
 });
 
 describe("several engines: a silent one is asked once, then left alone", () => {
-    beforeEach(() => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-preflight-"));
-        fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
-    });
-    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+    withFakeDocker();
 
     test("silentEngines: a hanging engine is named with its bound, each engine asked once", async () => {
         fs.writeFileSync(path.join(dir, "hang"), "");
@@ -234,15 +235,13 @@ describe("preflight: a node's hostAddress is an address of its engine's host", (
         collisions(cfg, { env: env(), timeoutMs: 2000, warn: (m) => warnings.push(m) });
     const probes = () => calls().filter((c) => c.split(" ")[1] === "run");
 
+    withFakeDocker();
     beforeEach(() => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-preflight-"));
-        fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
         engineAnswers([], []);
         hostHas(E1, ["10.0.0.11", "172.17.0.1"]);
         hostHas(E2, ["10.0.0.12", "172.17.0.1"]);
         warnings = [];
     });
-    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     test("each address on its host: no problem, one labelled throwaway container per engine", async () => {
         assert.deepEqual(await checkAddresses(twoEngines("10.0.0.11", "10.0.0.12")), []);
