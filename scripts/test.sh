@@ -41,6 +41,19 @@ layer "stand-in plugins against real Docker and PostgreSQL"
 counted npm run test:stand-ins
 
 layer "test hosts: Docker engines in network namespaces, and TLS across them"
+if [[ ! -x /usr/sbin/sshd ]]; then
+    # Test hosts reached over ssh run an sshd of their own in each namespace (tests/support/hosts.ts);
+    # the package's own service is kept from starting (policy-rc.d), as it is not wanted.
+    echo "test.sh: installing openssh-server (its sshd binary only; the machine's ssh service stays off)"
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+    ((made_policy)) && rm -f "$policy"
+fi
 counted npm run test:hosts
 
 layer "Pulumi toolchain (CLI, language host, plugins)"

@@ -159,3 +159,85 @@ describe("test hosts: what a killed run leaves is removed by the next", { timeou
         assert.deepEqual(hostSetLeftovers(KILLED), []);
     });
 });
+
+describe("test hosts reached over ssh, as machines elsewhere are", { timeout: 180_000 }, () => {
+    const SSH_SET = "hss";
+    let sshSet: HostSet;
+    /** The docker CLI on ENGINE, killed after SECONDS: its exit status and how long it took. */
+    const dockerWithin = (engine: string, seconds: number, ...args: string[]) => {
+        const started = Date.now();
+        try {
+            const out = execFileSync("timeout", [String(seconds), "docker", "-H", engine, ...args], { encoding: "utf8", stdio: "pipe" });
+            return { ok: true, out: out.trim(), ms: Date.now() - started };
+        } catch (err) {
+            return { ok: false, out: `${(err as { stderr?: string }).stderr ?? ""}`.trim(), ms: Date.now() - started };
+        }
+    };
+
+    before(async () => {
+        sshSet = await createHostSet({ set: SSH_SET, subnet: 4, count: 2, images: [IMAGE], ssh: true });
+    });
+    after(async () => {
+        sshSet?.hosts.forEach((h) => { try { h.restore(); } catch { /* not lost */ } });
+        await sshSet?.teardown();
+    });
+
+    test("each engine is ssh://root@<address>: the docker CLI reaches that host's own dockerd through sshd there", () => {
+        assert.deepEqual(sshSet.hosts.map((h) => h.dockerHost), ["ssh://root@10.231.4.11", "ssh://root@10.231.4.12"]);
+        for (const h of sshSet.hosts) {
+            const seen = dockerWithin(h.dockerHost, 20, "info", "--format", "{{.DockerRootDir}}");
+            assert.ok(seen.ok, seen.out);
+            assert.equal(seen.out, `/var/lib/pg-replication-hosts/${SSH_SET}/${h.name}`);
+        }
+        // Only our ssh, with our config, is first on PATH; the machine's own ssh configuration is not read.
+        const first = (process.env.PATH ?? "").split(":")[0];
+        assert.equal(first, "/run/pg-replication-hosts/.ssh/bin");
+        assert.match(fs.readFileSync(`${first}/ssh`, "utf8"), /-F \/run\/pg-replication-hosts\/\.ssh\/config/);
+    });
+
+    test("a host lost: ssh cannot connect (its link is down), so the docker CLI fails within ssh's ConnectTimeout", () => {
+        const h = sshSet.hosts[0];
+        h.lose();
+        try {
+            const started = Date.now();
+            assert.throws(() => execFileSync("ssh", ["-o", "ConnectTimeout=2", h.address, "true"], { stdio: "pipe" }),
+                /Connection timed out|No route to host|timed out/);
+            assert.ok(Date.now() - started < 10_000, `ssh gave up after ${Date.now() - started} ms`);
+        } finally {
+            h.restore();
+        }
+        assert.ok(dockerWithin(h.dockerHost, 20, "version").ok, "the engine answers over ssh once restored");
+    });
+
+    test("an engine frozen with its link up: ssh connects, the engine does not answer through it", () => {
+        const h = sshSet.hosts[1];
+        h.lose({ link: false });
+        try {
+            execFileSync("ssh", ["-o", "ConnectTimeout=5", h.address, "true"], { stdio: "pipe" });
+            const seen = dockerWithin(h.dockerHost, 4, "version", "--format", "{{.Server.Version}}");
+            assert.equal(seen.ok, false, `the frozen engine answered: ${seen.out}`);
+            assert.ok(seen.ms >= 3500, `docker gave up after ${seen.ms} ms, before the bound`);
+        } finally {
+            h.restore();
+        }
+    });
+
+    test("powered off and on: sshd comes back with the engine", async () => {
+        const h = sshSet.hosts[1];
+        await h.powerOff();
+        assert.equal(dockerWithin(h.dockerHost, 5, "version").ok, false);
+        await h.powerOn();
+        const seen = dockerWithin(h.dockerHost, 20, "version", "--format", "{{.Server.Version}}");
+        assert.ok(seen.ok, seen.out);
+    });
+
+    test("teardown removes the sshds, the set's keys and, with no set left, the ssh on PATH", async () => {
+        await sshSet.teardown();
+        assert.deepEqual(hostSetLeftovers(SSH_SET), []);
+        const root = "/run/pg-replication-hosts";
+        if (!fs.existsSync(root) || !fs.readdirSync(root).some((name) => name !== ".ssh")) {
+            assert.ok(!fs.existsSync("/run/pg-replication-hosts/.ssh"));
+            assert.ok(!(process.env.PATH ?? "").includes("/run/pg-replication-hosts/.ssh/bin"));
+        }
+    });
+});

@@ -13,6 +13,13 @@
 //                          unix:///run/pg-replication-hosts/SET/pgrh-SET-I/docker.sock.
 //   /run/pg-replication-hosts/SET/      pid files, exec roots, sockets, logs
 //   /var/lib/pg-replication-hosts/SET/  data roots
+// With `ssh: true` each host also runs an sshd of its own on its address (nsenter, its own config,
+// host key and authorized key in the set's run directory) and its engine is ssh://root@<address>,
+// as a machine elsewhere is reached: the docker CLI and the docker provider run `ssh ... docker
+// system dial-stdio`, and sshd gives that session the host's DOCKER_HOST (SetEnv). The client side
+// is an `ssh` on PATH (RUN_ROOT/ssh/bin, put first on this process's PATH, so every child gets it)
+// that reads RUN_ROOT/ssh/config, which includes each set's own (its hosts' keys, the set's key,
+// batch mode): nothing of the machine's own ssh configuration is read or changed.
 // Everything a set makes is found again from its name alone, so a run that was killed is cleaned
 // up by the next one (removeHostSet).
 //
@@ -46,6 +53,8 @@ export interface HostSetOptions {
     readonly images: readonly string[];
     /** Bound on each wait (a dockerd answering, stopping); default 60 s. */
     readonly timeoutMs?: number;
+    /** Each host runs sshd and is reached as ssh://root@<address> (see above); default unix:// sockets. */
+    readonly ssh?: boolean;
     /** Progress lines go here; default stderr with a "[hosts]" prefix. */
     readonly log?: (line: string) => void;
 }
@@ -53,8 +62,10 @@ export interface HostSetOptions {
 export interface TestHost {
     /** pgrh-<set>-<i>: the network namespace's name. */
     readonly name: string;
-    /** The engine, as DOCKER_HOST or the docker provider's `host` takes it. */
+    /** The engine, as DOCKER_HOST or the docker provider's `host` takes it: ssh://root@<address> with `ssh`, else its socket. */
     readonly dockerHost: string;
+    /** unix://<socket>: the engine on this machine, for a test's own look at the host whatever its link. */
+    readonly socketHost: string;
     /** The host's own address: what it publishes ports on and what other hosts see it as. */
     readonly address: string;
     /** Runs the docker CLI against this host's engine and returns its stdout, trimmed. */
@@ -74,8 +85,8 @@ export interface TestHost {
      */
     powerOff(): Promise<void>;
     /**
-     * The machine comes back: dockerd started again (it restarts the containers whose restart
-     * policy says so, as on a boot), then its link up once the engine answers.
+     * The machine comes back: dockerd (and sshd) started again (dockerd restarts the containers
+     * whose restart policy says so, as on a boot), then its link up once the engine answers.
      */
     powerOn(): Promise<void>;
 }
@@ -111,6 +122,8 @@ interface HostLayout {
     pidFile: string;
     socket: string;
     logFile: string;
+    sshdConfig: string;
+    sshdPidFile: string;
 }
 
 function layout(set: string, subnet: number): Layout {
@@ -145,6 +158,8 @@ function hostLayout(l: Layout, index: number): HostLayout {
         pidFile: path.join(runDir, "dockerd.pid"),
         socket: path.join(runDir, "docker.sock"),
         logFile: path.join(runDir, "dockerd.log"),
+        sshdConfig: path.join(runDir, "sshd_config"),
+        sshdPidFile: path.join(runDir, "sshd.pid"),
     };
 }
 
@@ -346,6 +361,7 @@ export async function removeHostSet(set: string, subnet = 0, timeoutMs = 30_000)
             fs.rmSync(dir, { recursive: true, force: true });
         }
     }
+    removeSshWrapperIfUnused();
     for (const root of [RUN_ROOT, DATA_ROOT]) {
         try {
             fs.rmdirSync(root); // only when no other set is using it
@@ -414,6 +430,104 @@ function network(l: Layout, hosts: HostLayout[]): void {
     }
 }
 
+/** Shared by every set: the `ssh` put first on PATH and the config it reads, which includes each set's. */
+const SSH_ROOT = path.join(RUN_ROOT, ".ssh");
+const SSH_WRAPPER_DIR = path.join(SSH_ROOT, "bin");
+const SSHD = "/usr/sbin/sshd";
+
+/** The machine's own ssh client (the first on PATH that is not our wrapper). */
+function realSsh(): string {
+    const found = (process.env.PATH ?? "").split(path.delimiter).filter((d) => d && path.resolve(d) !== SSH_WRAPPER_DIR)
+        .map((d) => path.join(d, "ssh")).find((f) => fs.existsSync(f));
+    if (!found) {
+        throw new Error("ssh is not on PATH: install openssh-client (scripts/test.sh does)");
+    }
+    return found;
+}
+
+function keygen(file: string, comment: string): string {
+    if (!fs.existsSync(file)) {
+        run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
+    }
+    return fs.readFileSync(`${file}.pub`, "utf8").trim();
+}
+
+/**
+ * The client side of a set reached over ssh: its key, its hosts' keys, a config scoped to its
+ * addresses, and the shared wrapper first on this process's PATH (children inherit it).
+ */
+function sshClient(l: Layout, hosts: HostLayout[]): void {
+    const dir = path.join(l.runDir, "ssh");
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    keygen(path.join(dir, "id_ed25519"), `pg-replication test hosts ${l.set}`);
+    const knownHosts = hosts.map((h) => {
+        const [type, key] = keygen(path.join(h.runDir, "ssh_host_ed25519_key"), h.name).split(" ");
+        return `${h.address} ${type} ${key}`;
+    });
+    fs.writeFileSync(path.join(dir, "known_hosts"), knownHosts.join("\n") + "\n");
+    fs.writeFileSync(path.join(dir, "config"), [
+        `Host 10.231.${l.subnet}.*`,
+        "  User root",
+        `  IdentityFile ${path.join(dir, "id_ed25519")}`,
+        "  IdentitiesOnly yes",
+        `  UserKnownHostsFile ${path.join(dir, "known_hosts")}`,
+        "  GlobalKnownHostsFile /dev/null",
+        "  StrictHostKeyChecking yes",
+        "  BatchMode yes",
+        "  LogLevel ERROR",
+        "",
+    ].join("\n"));
+    fs.mkdirSync(SSH_WRAPPER_DIR, { recursive: true });
+    fs.writeFileSync(path.join(SSH_ROOT, "config"), `Include ${RUN_ROOT}/*/ssh/config\n`);
+    const wrapper = path.join(SSH_WRAPPER_DIR, "ssh");
+    fs.writeFileSync(wrapper, `#!/bin/sh\nexec ${realSsh()} -F ${path.join(SSH_ROOT, "config")} "$@"\n`, { mode: 0o755 });
+    const dirs = (process.env.PATH ?? "").split(path.delimiter);
+    if (dirs[0] !== SSH_WRAPPER_DIR) {
+        process.env.PATH = [SSH_WRAPPER_DIR, ...dirs.filter((d) => d !== SSH_WRAPPER_DIR)].join(path.delimiter);
+    }
+}
+
+/** Once no set is left: the wrapper goes, and off this process's PATH. */
+function removeSshWrapperIfUnused(): void {
+    const sets = fs.existsSync(RUN_ROOT) ? fs.readdirSync(RUN_ROOT).filter((n) => n !== path.basename(SSH_ROOT)) : [];
+    if (sets.length === 0) {
+        fs.rmSync(SSH_ROOT, { recursive: true, force: true });
+        process.env.PATH = (process.env.PATH ?? "").split(path.delimiter).filter((d) => d !== SSH_WRAPPER_DIR).join(path.delimiter);
+    }
+}
+
+/** sshd in the host's namespace, on its address; a session gets the host's engine as DOCKER_HOST. */
+function startSshd(l: Layout, h: HostLayout): void {
+    if (!fs.existsSync(SSHD)) {
+        throw new Error(`${SSHD} is missing: install openssh-server (scripts/test.sh does)`);
+    }
+    // sshd's privilege separation directory, as the openssh-server package's service makes it.
+    fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+    fs.writeFileSync(h.sshdConfig, [
+        `ListenAddress ${h.address}:22`,
+        `HostKey ${path.join(h.runDir, "ssh_host_ed25519_key")}`,
+        `PidFile ${h.sshdPidFile}`,
+        `AuthorizedKeysFile ${path.join(l.runDir, "ssh", "id_ed25519.pub")}`,
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        "PrintMotd no",
+        "LogLevel ERROR",
+        `SetEnv DOCKER_HOST=unix://${h.socket}`,
+        "",
+    ].join("\n"));
+    // sshd detaches itself and writes its pid file.
+    run("nsenter", [`--net=/var/run/netns/${h.name}`, SSHD, "-f", h.sshdConfig, "-E", path.join(h.runDir, "sshd.log")]);
+}
+
+async function waitForSsh(h: HostLayout, timeoutMs: number): Promise<void> {
+    await waitFor(`docker over ssh://root@${h.address}`, timeoutMs,
+        () => tryRun("docker", ["-H", `ssh://root@${h.address}`, "version", "--format", "{{.Server.Version}}"]),
+        () => logTail(path.join(h.runDir, "sshd.log")));
+}
+
 /** Exit codes of dockerds started by this process that have exited, by host name. */
 const exited = new Map<string, string>();
 
@@ -470,11 +584,12 @@ function dockerdPid(h: HostLayout): number {
     return pid;
 }
 
-function makeHost(l: Layout, h: HostLayout, timeoutMs: number): TestHost {
+function makeHost(l: Layout, h: HostLayout, timeoutMs: number, ssh: boolean): TestHost {
     const link = (state: "up" | "down") => run("ip", ["-n", l.switchNs, "link", "set", `h${h.index}`, state]);
     return {
         name: h.name,
-        dockerHost: `unix://${h.socket}`,
+        dockerHost: ssh ? `ssh://root@${h.address}` : `unix://${h.socket}`,
+        socketHost: `unix://${h.socket}`,
         address: h.address,
         docker: (...args: string[]) => dockerOn(h.socket, args),
         lose: (parts = {}) => {
@@ -494,6 +609,10 @@ function makeHost(l: Layout, h: HostLayout, timeoutMs: number): TestHost {
         powerOn: async () => {
             startDockerd(h);
             await waitForDockerd(h, timeoutMs);
+            if (ssh) {
+                // Stopping dockerd took everything in the namespace with it, sshd too; a boot starts it.
+                startSshd(l, h);
+            }
             link("up");
         },
     };
@@ -574,9 +693,16 @@ export async function createHostSet(options: HostSetOptions): Promise<HostSet> {
             }
             step("cache and restart");
         }
+        if (options.ssh) {
+            // After the images: stopping a dockerd above takes everything in its namespace with it.
+            sshClient(l, hosts);
+            hosts.forEach((h) => startSshd(l, h));
+            await Promise.all(hosts.map((h) => waitForSsh(h, timeoutMs)));
+            step("sshd start");
+        }
         log(`set ${set}: ${hosts.map((h) => `${h.name} ${h.address}`).join(", ")}; ` +
             Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(", "));
-        return { hosts: hosts.map((h) => makeHost(l, h, timeoutMs)), gateway: l.gateway, timings, teardown };
+        return { hosts: hosts.map((h) => makeHost(l, h, timeoutMs, options.ssh === true)), gateway: l.gateway, timings, teardown };
     } catch (err) {
         await teardown().catch((e) => log(`teardown after failure also failed: ${(e as Error).message}`));
         throw err;
