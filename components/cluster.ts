@@ -195,7 +195,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 continue;
             }
             const suffix = host === args.engineHost ? "" : `-${n.name}`;
-            const provider = new docker.Provider(`${name}-docker${suffix}`, { host }, { parent: this });
+            // The provider's own ping before each engine's first use (kreuzwerker MakeClient) has no
+            // time limit; the program asks every engine itself first, bounded (preflight.ts), so a
+            // lost ssh:// engine holds up nothing (engine.ts dialedAtStart).
+            const provider = new docker.Provider(`${name}-docker${suffix}`, { host, disableDockerDaemonCheck: true }, { parent: this });
             const dockerOpts = { parent: this, provider };
             perEngine.set(host, {
                 provider,

@@ -130,3 +130,17 @@ export function resolveEngine(inputs: EngineInputs): Engine {
     }
     return describe(DEFAULT_HOST, "default socket");
 }
+
+/**
+ * Whether Pulumi's docker provider dials this engine as soon as it starts, before any resource
+ * and without a time limit: pulumi-docker 5.0.0's Configure (provider/provider.go, Configure)
+ * builds a client with configureDockerClient(config, true), which pings every engine but one
+ * reached through docker/cli's ssh connection helper (provider/image.go configureDockerClient:
+ * cli.Ping(context.Background()), skipped when the daemon host is "http://docker.example.com").
+ * A silent engine of that kind holds up every up, preview, refresh and destroy of the stack.
+ * (The bridged part's own ping on first use, kreuzwerker internal/provider/config.go MakeClient,
+ * is switched off by the program: disableDockerDaemonCheck.)
+ */
+export function dialedAtStart(host: string): boolean {
+    return !host.startsWith("ssh://");
+}

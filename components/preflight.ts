@@ -12,8 +12,9 @@ import { execFile } from "node:child_process";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
+import { dialedAtStart } from "./engine";
 import { isLoopback, subnetsOverlap } from "./ipv4";
-import { checkTopology, FailoverRefused, silentEngines } from "./topology";
+import { checkTopology, FailoverPlan, FailoverRefused, silentEngines } from "./topology";
 
 export class PreflightError extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
@@ -193,11 +194,24 @@ export async function collisionsByEngine(cfg: ClusterConfig, opts: PreflightOpti
             if (err instanceof PreflightError && group.engineKey) {
                 // A node's own engine that does not answer is a problem of that node's config.
                 return { engine: group.engine.host, down: true, problems: [`${NAMESPACE}:${group.engineKey} = ` +
-                    `${JSON.stringify(group.engine.host)} is not allowed: the Docker engine does not answer (${err.problems.join("; ")})`] };
+                    `${JSON.stringify(group.engine.host)} is not allowed: the Docker engine does not answer ` +
+                    `(${err.problems.join("; ")}); ${whatToDo(group.engine.host)}`] };
             }
             throw err;
         }
     }));
+}
+
+/** What to do about a node's engine that does not answer, by how the docker provider reaches it (engine.ts dialedAtStart). */
+function whatToDo(host: string): string {
+    const goneForGood = "if its machine is gone for good, remove its nodes from the stack (README, \"A host gone for good\")";
+    return dialedAtStart(host)
+        ? "Pulumi's docker provider dials an engine given as unix:// or tcp:// as soon as it starts, with no time limit " +
+          "(pulumi-docker 5.0.0 Configure), so no up, preview, refresh or destroy of this stack, a failover neither, " +
+          "gets past it while it is silent: bring the engine back and run up again. A machine that may be lost must be " +
+          `reached over ssh:// (then a failover goes on without it: README, "Losing a whole host"); ${goneForGood}`
+        : "bring it back and run up again; if the primary is on it, fail over: set pg-replication:primary to a standby " +
+          `on another engine; ${goneForGood}`;
 }
 
 /** Every collision of the plan with each engine (and, for a local engine, this machine); [] when none. */
@@ -288,6 +302,22 @@ export async function preflight(cfg: ClusterConfig, opts: PreflightOptions = {})
 }
 
 /**
+ * The silent engines a failover speaks for: every node on them is down in the plan, so they are
+ * lost (their host gone; the plan is refused when one of their servers still answers) and nothing
+ * is made there. Any other silent engine stays a config problem, and so does one the docker
+ * provider would dial at its start (unix://, tcp://: engine.ts dialedAtStart), which would hold the
+ * whole up however the plan reads.
+ */
+export function enginesLostInFailover(cfg: ClusterConfig, engines: readonly EngineCollisions[],
+    failover: Pick<FailoverPlan, "engineDown"> | undefined): Set<string> {
+    const down = new Set(engines.filter((e) => e.down).map((e) => e.engine));
+    return new Set(failover ? byEngine(cfg)
+        .filter((g) => down.has(g.engine.host) && !dialedAtStart(g.engine.host) &&
+            g.nodes.every((n) => failover.engineDown.includes(cfg.nodes[n.index].name)))
+        .map((g) => g.engine.host) : []);
+}
+
+/**
  * The program's start: config checked (config.ts), then against the engine: collisions here,
  * and whether the declared primary is the actual one, a switchover or failover to it safe
  * (topology.ts); which nodes are down goes to the topology command (a node that is back is
@@ -301,14 +331,10 @@ export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & {
     const [engines, topology] = await Promise.all([collisionsByEngine(cfg, { silent }),
         checkTopology(cfg, { silent }).then((plan) => ({ plan }), (error: Error) => ({ error }))]);
     const plan = "plan" in topology ? topology.plan : undefined;
-    // An engine that does not answer is a config problem, except in a failover, which speaks for
-    // the nodes on it: refused when one of them still answers, else they are lost (their host
-    // gone) and nothing is made there.
     const failover = plan?.kind === "failover" ? plan
         : "error" in topology && topology.error instanceof FailoverRefused ? topology.error.plan : undefined;
-    const lostEngines = new Set(failover ? byEngine(cfg)
-        .filter((g) => g.nodes.every((n) => failover.engineDown.includes(cfg.nodes[n.index].name))).map((g) => g.engine.host) : []);
-    const problems = engines.filter((e) => !(e.down && lostEngines.has(e.engine))).flatMap((e) => e.problems);
+    const lostEngines = enginesLostInFailover(cfg, engines, failover);
+    const problems = engines.filter((e) => !lostEngines.has(e.engine)).flatMap((e) => e.problems);
     if (problems.length > 0) {
         throw new PreflightError(problems);
     }

@@ -12,7 +12,9 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { ClusterConfig, validateConfig } from "../../components/config";
 import { resolveEngine } from "../../components/engine";
-import { collisions, collisionsByEngine, localAddresses, PreflightError, preflight, publishedPorts } from "../../components/preflight";
+import {
+    collisions, collisionsByEngine, enginesLostInFailover, localAddresses, PreflightError, preflight, publishedPorts,
+} from "../../components/preflight";
 import { observe, silentEngines } from "../../components/topology";
 
 const FAKE_DOCKER = `#!/bin/sh
@@ -200,6 +202,45 @@ describe("several engines: a silent one is asked once, then left alone", () => {
         assert.deepEqual(states[1], { name: "pg2", exists: true, unreachable: `its Docker engine (${E2}) does not answer: no answer within 5 s`,
             engineDown: `its Docker engine (${E2}) does not answer: no answer within 5 s` });
         assert.ok(calls().every((c) => !c.startsWith(`DOCKER_HOST=${E2} `)), calls().join("\n"));
+    });
+
+    test("a silent unix:// or tcp:// engine: the docker provider would dial it at its start, so the problem says so", async () => {
+        engineAnswers([{ Name: "bridge", Id: "b1", subnet: "172.17.0.0/16" }], []);
+        hostHas(E1, ["10.0.0.1"]);
+        for (const engine of [E2, "tcp://10.0.0.2:2375"]) {
+            const cfg = plan({ nodes: [{ name: "pg1", address: "172.28.44.101", port: 58441, host: E1, hostAddress: "10.0.0.1" },
+                { name: "pg2", address: "172.28.44.102", port: 58441, host: engine, hostAddress: "10.0.0.2" }] });
+            const found = await collisionsByEngine(cfg, { env: env(), timeoutMs: 2000, silent: new Map([[engine, "no answer within 5 s"]]) });
+            assert.match(found[1].problems[0], new RegExp(`^pg-replication:nodes\\[1\\]\\.host = "${engine.replace(/[/.]/g, "\\$&")}" ` +
+                "is not allowed: the Docker engine does not answer \\(.*no answer within 5 s\\); Pulumi's docker provider dials an " +
+                "engine given as unix:// or tcp:// as soon as it starts, with no time limit \\(pulumi-docker 5\\.0\\.0 Configure\\), so no " +
+                "up, preview, refresh or destroy of this stack, a failover neither, gets past it while it is silent: bring the engine " +
+                "back and run up again\\. A machine that may be lost must be reached over ssh:// .*README, \"A host gone for good\"\\)$"));
+        }
+    });
+
+    test("a silent ssh:// engine: bring it back, or fail over away from it", async () => {
+        engineAnswers([{ Name: "bridge", Id: "b1", subnet: "172.17.0.0/16" }], []);
+        hostHas(E1, ["10.0.0.1"]);
+        const cfg = plan({ nodes: [{ name: "pg1", address: "172.28.44.101", port: 58441, host: E1, hostAddress: "10.0.0.1" },
+            { name: "pg2", address: "172.28.44.102", port: 58441, host: "ssh://deploy@10.0.0.2", hostAddress: "10.0.0.2" }] });
+        const found = await collisionsByEngine(cfg, { env: env(), timeoutMs: 2000,
+            silent: new Map([["ssh://deploy@10.0.0.2", "no answer within 5 s"]]) });
+        assert.match(found[1].problems[0], /does not answer \(.*\); bring it back and run up again; if the primary is on it, fail over: set pg-replication:primary to a standby on another engine; if its machine is gone for good, remove its nodes from the stack \(README, "A host gone for good"\)$/);
+    });
+
+    test("in a failover, a lost engine is left out only when the provider does not dial it at its start (ssh://)", () => {
+        const SSH = "ssh://deploy@10.0.0.2";
+        const on = (engine: string) => plan({ nodes: [
+            { name: "pg1", address: "172.28.44.101", port: 58441, host: engine, hostAddress: "10.0.0.2" },
+            { name: "pg2", address: "172.28.44.102", port: 58441, host: E1, hostAddress: "10.0.0.1" }] });
+        const down = (engine: string) => [{ engine: E1, problems: [], down: false }, { engine, problems: ["silent"], down: true }];
+        assert.deepEqual([...enginesLostInFailover(on(SSH), down(SSH), { engineDown: ["pg1"] })], [SSH]);
+        assert.deepEqual([...enginesLostInFailover(on(E2), down(E2), { engineDown: ["pg1"] })], []);
+        assert.deepEqual([...enginesLostInFailover(on("tcp://10.0.0.2:2375"), down("tcp://10.0.0.2:2375"), { engineDown: ["pg1"] })], []);
+        // Not in a failover, or the plan does not speak for every node on it: a problem as before.
+        assert.deepEqual([...enginesLostInFailover(on(SSH), down(SSH), undefined)], []);
+        assert.deepEqual([...enginesLostInFailover(on(SSH), down(SSH), { engineDown: [] })], []);
     });
 });
 

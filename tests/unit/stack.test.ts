@@ -68,6 +68,12 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         assert.equal(net.opts.deleteBeforeReplace, true);
     });
 
+    test("the docker provider on the resolved engine, without its own unbounded ping (the program asks the engine first)", () => {
+        // A provider's non-string inputs travel as JSON text (the SDK's ProviderResource), so "true".
+        assert.deepEqual(plain(run.get("docker", "cluster-docker").inputs),
+            { host: "unix:///var/run/docker.sock", disableDockerDaemonCheck: "true" });
+    });
+
     test("every node has the same container definition whatever its role", () => {
         const [a, b] = ["cluster-pg1", "cluster-pg2"].map((n) => plain(run.get("Container", n).inputs));
         const shared = (c: any) => ({ ...c, name: 0, hostname: 0, ports: 0, networksAdvanced: 0, volumes: 0, labels: 0 });
