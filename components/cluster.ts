@@ -161,6 +161,17 @@ export const REMOVE_CA_FILE = [
     "echo \"removed $CA_FILE\" >&2",
 ].join("\n");
 
+/** The stack's engine keeps the names it always had; another engine's objects are named after its first node. */
+export function engineSuffix(nodes: readonly NodeSpec[], stackEngine: string, engine: string): string {
+    return engine === stackEngine ? "" : `-${nodes.find((n) => nodeEngine(n, stackEngine) === engine)!.name}`;
+}
+
+/** The URN of the docker provider a PostgresCluster named `component` has for `engine`, in this stack. */
+export function dockerProviderUrn(component: string, nodes: readonly NodeSpec[], stackEngine: string, engine: string): string {
+    return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::pg-replication:index:PostgresCluster$pulumi:providers:docker::` +
+        `${component}-docker${engineSuffix(nodes, stackEngine, engine)}`;
+}
+
 export class PostgresCluster extends pulumi.ComponentResource {
     readonly nodes: Readonly<Record<string, PostgresNode>>;
     readonly outputs: ClusterOutputs;
@@ -194,7 +205,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             if (perEngine.has(host)) {
                 continue;
             }
-            const suffix = host === args.engineHost ? "" : `-${n.name}`;
+            const suffix = engineSuffix(args.nodes, args.engineHost, host);
             // The provider's own ping before each engine's first use (kreuzwerker MakeClient) has no
             // time limit; the program asks every engine itself first, bounded (preflight.ts), so a
             // lost ssh:// engine holds up nothing (engine.ts dialedAtStart).
@@ -474,7 +485,10 @@ export function clusterArgs(cfg: LoadedConfig & { downNodes?: readonly string[] 
     };
 }
 
+/** The name of the stack's one PostgresCluster (declareCluster). */
+export const STACK_CLUSTER = "cluster";
+
 /** The stack: one cluster from the stack's config; its outputs are the stack's outputs. */
 export function declareCluster(cfg: LoadedConfig & { downNodes?: readonly string[] }): ClusterOutputs {
-    return new PostgresCluster("cluster", clusterArgs(cfg)).outputs;
+    return new PostgresCluster(STACK_CLUSTER, clusterArgs(cfg)).outputs;
 }

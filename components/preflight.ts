@@ -13,6 +13,7 @@ import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
 import { dialedAtStart } from "./engine";
+import { dockerProviderUrn, STACK_CLUSTER } from "./cluster";
 import { isLoopback, subnetsOverlap } from "./ipv4";
 import { checkTopology, FailoverPlan, FailoverRefused, silentEngines } from "./topology";
 
@@ -195,16 +196,24 @@ export async function collisionsByEngine(cfg: ClusterConfig, opts: PreflightOpti
                 // A node's own engine that does not answer is a problem of that node's config.
                 return { engine: group.engine.host, down: true, problems: [`${NAMESPACE}:${group.engineKey} = ` +
                     `${JSON.stringify(group.engine.host)} is not allowed: the Docker engine does not answer ` +
-                    `(${err.problems.join("; ")}); ${whatToDo(group.engine.host)}`] };
+                    `(${err.problems.join("; ")}); ${whatToDo(cfg, group)}`] };
             }
             throw err;
         }
     }));
 }
 
-/** What to do about a node's engine that does not answer, by how the docker provider reaches it (engine.ts dialedAtStart). */
-function whatToDo(host: string): string {
-    const goneForGood = "if its machine is gone for good, remove its nodes from the stack (README, \"A host gone for good\")";
+/**
+ * What to do about a node's engine that does not answer, by how the docker provider reaches it
+ * (engine.ts dialedAtStart), down to the commands for a machine gone for good: its resources out
+ * of the state (the provider and everything that depends on it), then its nodes out of the config.
+ */
+function whatToDo(cfg: ClusterConfig, group: OnEngine): string {
+    const host = group.engine.host;
+    const names = group.nodes.map((n) => cfg.nodes[n.index].name).join(", ");
+    const goneForGood = `if its machine is gone for good, take its resources out of the stack: pulumi state delete ` +
+        `--target-dependents '${dockerProviderUrn(STACK_CLUSTER, cfg.nodes, cfg.dockerHost, host)}', then remove ${names} from ` +
+        `${NAMESPACE}:nodes and run up (README, "A host gone for good")`;
     return dialedAtStart(host)
         ? "Pulumi's docker provider dials an engine given as unix:// or tcp:// as soon as it starts, with no time limit " +
           "(pulumi-docker 5.0.0 Configure), so no up, preview, refresh or destroy of this stack, a failover neither, " +

@@ -2,12 +2,14 @@
 // the process that drives it, and when the program or a resource fails the SDK leaves promise
 // rejections behind that node's test runner would count against whichever test is running.
 //
-//   node driver.js OP STACK BACKEND_DIR [CONFIG_JSON]    OP: up | refresh | preview |
-//                                        preview-no-changes | destroy | outputs | rm
+//   node driver.js OP STACK BACKEND_DIR [CONFIG_JSON [URN]]    OP: up | refresh | preview |
+//                                        preview-no-changes | destroy | outputs | rm | state-delete
+// (state-delete URN: `pulumi state delete --target-dependents URN`, through the CLI as a user types it)
 // Prints one JSON line: {"ok":true, ...} or {"ok":false,"error":"..."}.
 // With PG_REPLICATION_STAND_IN_PLUGINS=1 the engine attaches to the stand-in plugins, served from
 // this process for the one operation (stand-ins/launch.ts); nothing is installed as a plugin.
 
+import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as fs from "node:fs";
@@ -30,7 +32,7 @@ function configMap(values: Record<string, unknown>): ConfigMap {
 let standIns: StandIns | undefined;
 
 async function main(): Promise<unknown> {
-    const [op, stackName, backend, configJson] = process.argv.slice(2);
+    const [op, stackName, backend, configJson, urn] = process.argv.slice(2);
     if (process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
         standIns = await startStandIns();
     }
@@ -81,6 +83,14 @@ async function main(): Promise<unknown> {
         case "rm":
             await stack.workspace.removeStack(stackName);
             return {};
+        case "state-delete": {
+            // The Automation API has no verb for it; the CLI in the stack's workspace, as a user runs it.
+            const out = execFileSync("pulumi", ["state", "delete", urn, "--target-dependents", "--yes", "--non-interactive",
+                "--stack", stackName], { cwd: stack.workspace.workDir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+                env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase", PULUMI_BACKEND_URL: `file://${backend}`,
+                    PULUMI_SKIP_UPDATE_CHECK: "true" } });
+            return { stdout: out };
+        }
         default:
             throw new Error(`unknown operation ${op}`);
     }

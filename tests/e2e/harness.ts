@@ -30,6 +30,8 @@ export interface E2EStack {
     outputs(): Promise<Record<string, any>>;
     /** The types of the resources the stack's state holds. */
     resourceTypes(): Promise<string[]>;
+    /** `pulumi state delete --target-dependents URN` through the CLI; its output. */
+    stateDelete(urn: string): Promise<string>;
 }
 
 export function log(message: string): void {
@@ -38,8 +40,8 @@ export function log(message: string): void {
 
 const DRIVER = path.join(__dirname, "driver.js");
 
-function drive(op: string, stack: string, backend: string, config?: Record<string, unknown>): Promise<any> {
-    const args = [DRIVER, op, stack, backend, ...(config ? [JSON.stringify(config)] : [])];
+function drive(op: string, stack: string, backend: string, config?: Record<string, unknown>, ...more: string[]): Promise<any> {
+    const args = [DRIVER, op, stack, backend, ...(config ? [JSON.stringify(config)] : []), ...more];
     return new Promise((resolve, reject) => {
         execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
             const line = stdout.trim().split("\n").pop() ?? "";
@@ -101,6 +103,9 @@ export async function e2eStack(name: string, config: Record<string, unknown>): P
         },
         async resourceTypes() {
             return (await drive("outputs", name, backend, take())).resourceTypes;
+        },
+        async stateDelete(urn) {
+            return (await drive("state-delete", name, backend, take(), urn)).stdout;
         },
     };
 }

@@ -4,13 +4,17 @@
 // the old timeline, and its demotion: fenced at once, what it committed meanwhile found in its WAL
 // and kept until allowDataLoss says to discard it, then brought in by pg_rewind; then another host
 // lost and back without a write: its old primary demoted and rewound in by the same up; the drill's
-// host fault; and a host powered off and on, where Docker itself restarts the old primary.
-// Hosts 10.231.8.11-13, cluster subnet 172.28.48.0/24 on each engine, ports 58550-58552.
+// host fault; and a host powered off and on, where Docker itself restarts the old primary. The
+// hosts are reached over ssh://, as machines elsewhere are: the docker provider dials no such
+// engine when it starts, so a lost one holds nothing up (components/engine.ts dialedAtStart).
+// Then a host gone for good, taken out of the stack as the preview and the README say.
+// Hosts 10.231.8.11-13, cluster subnet 172.28.48.0/24 on each engine, ports 58550-58552;
+// hosts 10.231.10.11-13, cluster subnet 172.28.50.0/24, ports 58560-58562.
 
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { runDrill } from "../../drill/core";
-import { drillStack, eventually, log, planOnHosts, rows, stackOnHosts, status, withClient } from "./harness";
+import { drillStack, eventually, leftovers, log, planOnHosts, rows, stackOnHosts, status, withClient } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 const NET = 48;
@@ -19,7 +23,7 @@ const PORT = 58550;
 const count = async (url: string) => (await rows(url, "SELECT count(*)::int AS n FROM tutorial"))[0].n as number;
 
 describe("a host lost: failover to another host, the host back, its old primary demoted (PostgreSQL 13)", { timeout: TIMEOUT }, () => {
-    const on = stackOnHosts({ set: "loss", subnet: 8, count: 3, images: ["postgres:13"] }, "e2e-loss",
+    const on = stackOnHosts({ set: "loss", subnet: 8, count: 3, images: ["postgres:13"], ssh: true }, "e2e-loss",
         (hosts) => planOnHosts(hosts, { net: NET, port: PORT, readyTimeoutSeconds: "60" }));
     let out: Record<string, any>;
     const container = (i: number) => `pg-replication-${on.stack.name}-pg${i + 1}`;
@@ -41,7 +45,7 @@ describe("a host lost: failover to another host, the host back, its old primary 
             await on.stack.setConfig({ primary: "pg2" });
             await assert.rejects(on.stack.preview(), (err: Error) => {
                 assert.match(err.message, /the failover is refused, nothing was changed/);
-                assert.match(err.message, /pg1 cannot be fenced: its Docker engine \(unix:\/\/[^)]+\) does not answer: .*but its server answers, seen from pg2: pg1 is not lost and may be taking writes/);
+                assert.match(err.message, /pg1 cannot be fenced: its Docker engine \(ssh:\/\/root@10\.231\.8\.11\) does not answer: .*but its server answers, seen from pg2: pg1 is not lost and may be taking writes/);
                 return true;
             });
         } finally {
@@ -195,5 +199,79 @@ describe("a host lost: failover to another host, the host back, its old primary 
         assert.deepEqual(await rows(url("pg2"), "SELECT pg_is_in_recovery() AS r"), [{ r: true }]);
         assert.equal(await eventually(30, () => count(url("pg2")), (n) => n === 103), 103);
         await on.stack.preview(true);
+    });
+});
+
+describe("a host gone for good: the preview says how to take it out of the stack, and that path works (PostgreSQL 13)", { timeout: TIMEOUT }, () => {
+    const on = stackOnHosts({ set: "gone", subnet: 10, count: 3, images: ["postgres:13"], ssh: true }, "e2e-gone",
+        (hosts) => planOnHosts(hosts, { net: 50, port: 58560, readyTimeoutSeconds: "60" }));
+    let out: Record<string, any>;
+    const url = (name: string): string => out.nodes[name].connectionString;
+    const providerUrn = () => `urn:pulumi:${on.stack.name}::pg-replication::pg-replication:index:PostgresCluster$pulumi:providers:docker::cluster-docker-pg3`;
+
+    test("up on three hosts; host 3 (pg3, a standby) powered off for good", async () => {
+        await on.stack.up();
+        out = await on.stack.outputs();
+        await rows(url("pg1"), "CREATE TABLE tutorial (id int primary key, note text)");
+        await rows(url("pg1"), "INSERT INTO tutorial SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        await on.set.hosts[2].powerOff();
+    });
+
+    test("preview: refused at once, naming pg3's key and engine and the exact commands to take it out", async () => {
+        const started = Date.now();
+        await assert.rejects(on.stack.preview(), (err: Error) => {
+            assert.match(err.message, /pg-replication:nodes\[2\]\.host = "ssh:\/\/root@10\.231\.10\.13" is not allowed: the Docker engine does not answer/);
+            assert.ok(err.message.includes(`if its machine is gone for good, take its resources out of the stack: pulumi state delete ` +
+                `--target-dependents '${providerUrn()}', then remove pg3 from pg-replication:nodes and run up (README, "A host gone for good")`),
+            err.message);
+            return true;
+        });
+        const seconds = (Date.now() - started) / 1000;
+        log(`preview with a host gone: ${seconds.toFixed(1)} s`);
+        assert.ok(seconds < 30, `the preview took ${seconds} s`);
+    });
+
+    test("refresh: fails within ssh's connect timeout, naming the lost host's resources and address", async () => {
+        const started = Date.now();
+        await assert.rejects(on.stack.refresh(), (err: Error) => {
+            assert.match(err.message, /cluster-pg3/);
+            assert.match(err.message, /10\.231\.10\.13/);
+            return true;
+        });
+        const seconds = (Date.now() - started) / 1000;
+        log(`refresh with a host gone: ${seconds.toFixed(1)} s`);
+        assert.ok(seconds < 120, `the refresh took ${seconds} s`);
+    });
+
+    test("the README's path: its resources out of the state, pg3 out of the config, up; the rest as it was", async () => {
+        const said = await on.stack.stateDelete(providerUrn());
+        log(`state delete: ${said.trim()}`);
+        const types = await on.stack.resourceTypes();
+        assert.equal(types.filter((t) => t === "docker:index/container:Container").length, 2, types.join(", "));
+        const { nodes } = planOnHosts(on.set.hosts, { net: 50, port: 58560 }) as { nodes: unknown[] };
+        await on.stack.setConfig({ nodes: nodes.slice(0, 2) });
+        await on.stack.up();
+        out = await on.stack.outputs();
+        assert.deepEqual(Object.keys(out.nodes).sort(), ["pg1", "pg2"]);
+        await rows(url("pg1"), "INSERT INTO tutorial VALUES (101, 'after pg3 was taken out')");
+        const [{ n }] = await eventually(30, () => rows(url("pg2"), "SELECT count(*)::int AS n FROM tutorial"), (r) => r[0].n === 101);
+        assert.equal(n, 101);
+        await eventually(30, () => rows(url("pg1"), "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'"),
+            (r) => r.map((x) => x.name).join(",") === "pg2");
+        await on.stack.preview(true);
+        // pg3's slot on pg1 was its seed's to drop, and its seed went with the state: status says so, and how.
+        const seen = await status(on.stack.backend, on.stack.name);
+        assert.equal(seen.code, 1, seen.stdout + seen.stderr);
+        assert.match(seen.stdout, /slot pg3 belongs to no node of the plan .*\n.*drop it on the primary: SELECT pg_drop_replication_slot\('pg3'\)/);
+        await rows(url("pg1"), "SELECT pg_drop_replication_slot('pg3')");
+        const after = await status(on.stack.backend, on.stack.name);
+        assert.equal(after.code, 0, after.stdout + after.stderr);
+    });
+
+    test("destroy leaves nothing of the stack on the hosts that are there", async () => {
+        await on.stack.destroy();
+        for (const h of on.set.hosts.slice(0, 2)) {
+            assert.deepEqual(leftovers(on.stack.name, h.socketHost), [], `${h.name} keeps objects of the stack`);
+        }
     });
 });

@@ -189,4 +189,33 @@ describe("nodes on three Docker hosts, replication over TLS (PostgreSQL 13)", { 
         await rows(out.nodes.pg2.connectionString, "INSERT INTO tutorial VALUES (101, 'after the switchover')");
         await eventually(30, () => rows(out.nodes.pg3.connectionString, "SELECT count(*)::int AS n FROM tutorial"), (r) => r[0].n === 101);
     });
+
+    test("the primary's host lost behind a unix:// engine: a failover is refused at once (the provider would wait on it), nothing changed", async () => {
+        // The docker provider dials such an engine when it starts, with no bound (components/engine.ts
+        // dialedAtStart): the preview says so instead of leaving the engine to hang.
+        const h = on.set.hosts[1];
+        h.lose();
+        try {
+            await on.stack.setConfig({ primary: "pg1" });
+            for (const [what, op] of [["preview", () => on.stack.preview()], ["up", () => on.stack.up()]] as const) {
+                const started = Date.now();
+                await assert.rejects(op(), (err: Error) => {
+                    assert.match(err.message, new RegExp(`pg-replication:nodes\\[1\\]\\.host = "${h.dockerHost.replace(/[/.]/g, "\\$&")}" is not ` +
+                        "allowed: the Docker engine does not answer .*; Pulumi's docker provider dials an engine given as unix:// or tcp:// " +
+                        "as soon as it starts, with no time limit"));
+                    assert.match(err.message, /A machine that may be lost must be reached over ssh:\/\//);
+                    return true;
+                });
+                const seconds = (Date.now() - started) / 1000;
+                log(`${what} with the primary's unix:// engine frozen and cut off: refused in ${seconds.toFixed(1)} s`);
+                assert.ok(seconds < 30, `${what} took ${seconds} s`);
+            }
+        } finally {
+            h.restore();
+            await on.stack.setConfig({ primary: "pg2" });
+        }
+        const out = await on.stack.outputs();
+        assert.deepEqual(await rows(out.nodes.pg2.connectionString, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        await on.stack.preview(true);
+    });
 });

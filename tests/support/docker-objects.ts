@@ -18,9 +18,9 @@ const KINDS = [
     { kind: "network", list: ["network", "ls", "-q"], remove: ["network", "rm"] },
 ];
 
-/** The containers, volumes and networks labelled with this stack, as "kind id". */
-export function stackObjects(stack: string): string[] {
-    return KINDS.flatMap(({ kind, list }) => docker(...list, "--filter", `label=pg-replication.stack=${stack}`)
+/** The containers, volumes and networks labelled with this stack, as "kind id"; on ENGINE when given (-H), else the default one. */
+export function stackObjects(stack: string, engine?: string): string[] {
+    return KINDS.flatMap(({ kind, list }) => docker(...(engine ? ["-H", engine] : []), ...list, "--filter", `label=pg-replication.stack=${stack}`)
         .split("\n").filter(Boolean).map((id) => `${kind} ${id}`));
 }
 

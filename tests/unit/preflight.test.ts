@@ -226,7 +226,7 @@ describe("several engines: a silent one is asked once, then left alone", () => {
             { name: "pg2", address: "172.28.44.102", port: 58441, host: "ssh://deploy@10.0.0.2", hostAddress: "10.0.0.2" }] });
         const found = await collisionsByEngine(cfg, { env: env(), timeoutMs: 2000,
             silent: new Map([["ssh://deploy@10.0.0.2", "no answer within 5 s"]]) });
-        assert.match(found[1].problems[0], /does not answer \(.*\); bring it back and run up again; if the primary is on it, fail over: set pg-replication:primary to a standby on another engine; if its machine is gone for good, remove its nodes from the stack \(README, "A host gone for good"\)$/);
+        assert.match(found[1].problems[0], /does not answer \(.*\); bring it back and run up again; if the primary is on it, fail over: set pg-replication:primary to a standby on another engine; if its machine is gone for good, take its resources out of the stack: pulumi state delete --target-dependents 'urn:pulumi:stack::project::pg-replication:index:PostgresCluster\$pulumi:providers:docker::cluster-docker-pg2', then remove pg2 from pg-replication:nodes and run up \(README, "A host gone for good"\)$/);
     });
 
     test("in a failover, a lost engine is left out only when the provider does not dial it at its start (ssh://)", () => {
