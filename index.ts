@@ -2,9 +2,8 @@
 // The plan comes from this stack's config (Pulumi.<stack>.yaml), checked before anything is made
 // (components/config.ts), then against what the Docker engine already has and runs
 // (components/preflight.ts, components/topology.ts); the PostgresCluster component
-// (components/cluster.ts) declares the resources.
+// (components/cluster.ts) declares the resources. components/program.ts runs those steps in order.
 
-import { declareCluster } from "./components/cluster";
-import { checkedConfig } from "./components/preflight";
+import { program } from "./components/program";
 
-export = checkedConfig().then(declareCluster);
+export = program();

@@ -11,11 +11,11 @@
 import { execFile } from "node:child_process";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, loadConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
+import { ClusterConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
 import { dialedAtStart } from "./engine";
 import { dockerProviderUrn, STACK_CLUSTER } from "./cluster";
 import { isLoopback, subnetsOverlap } from "./ipv4";
-import { checkTopology, FailoverPlan, FailoverRefused, silentEngines } from "./topology";
+import { FailoverPlan } from "./topology";
 
 export class PreflightError extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
@@ -327,30 +327,21 @@ export function enginesLostInFailover(cfg: ClusterConfig, engines: readonly Engi
 }
 
 /**
- * The program's start: config checked (config.ts), then against the engine: collisions here,
- * and whether the declared primary is the actual one, a switchover or failover to it safe
- * (topology.ts); which nodes are down goes to the topology command (a node that is back is
- * brought in as a standby by the next up).
+ * The collisions that stop this run: every engine's, but not those of the engines a failover speaks
+ * for (enginesLostInFailover). Throws PreflightError naming them all; returns the engines lost.
  */
-export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & { downNodes: readonly string[] }> {
-    const cfg = loadConfig();
-    // Across engines each is asked once first, so a silent one costs one bound, not one per check.
-    const silent = spansEngines(cfg.nodes, cfg.dockerHost)
-        ? await silentEngines(cfg.nodes.map((n) => nodeEngine(n, cfg.dockerHost))) : undefined;
-    const [engines, topology] = await Promise.all([collisionsByEngine(cfg, { silent }),
-        checkTopology(cfg, { silent }).then((plan) => ({ plan }), (error: Error) => ({ error }))]);
-    const plan = "plan" in topology ? topology.plan : undefined;
-    const failover = plan?.kind === "failover" ? plan
-        : "error" in topology && topology.error instanceof FailoverRefused ? topology.error.plan : undefined;
-    const lostEngines = enginesLostInFailover(cfg, engines, failover);
-    const problems = engines.filter((e) => !lostEngines.has(e.engine)).flatMap((e) => e.problems);
+export function refuseCollisions(cfg: ClusterConfig, engines: readonly EngineCollisions[],
+    failover: Pick<FailoverPlan, "engineDown"> | undefined): Set<string> {
+    const lost = enginesLostInFailover(cfg, engines, failover);
+    const problems = engines.filter((e) => !lost.has(e.engine)).flatMap((e) => e.problems);
     if (problems.length > 0) {
         throw new PreflightError(problems);
     }
-    if ("error" in topology) {
-        throw topology.error;
-    }
-    lostEngines.forEach((engine) => pulumi.log.info(`the Docker engine ${engine} does not answer and every node on it is ` +
-        "lost: nothing there is checked or changed by this up"));
-    return { ...cfg, downNodes: plan!.down };
+    return lost;
+}
+
+/** What an up says of an engine left out by refuseCollisions. */
+export function lostEngineNote(engine: string): string {
+    return `the Docker engine ${engine} does not answer and every node on it is lost: nothing there is checked or ` +
+        "changed by this up";
 }

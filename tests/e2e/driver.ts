@@ -14,8 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as fs from "node:fs";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
-import { declareCluster } from "../../components/cluster";
-import { checkedConfig } from "../../components/preflight";
+import { program } from "../../components/program";
 import { startStandIns, StandIns } from "../../stand-ins/launch";
 
 function builtToolchain(): boolean {
@@ -40,7 +39,7 @@ async function main(): Promise<unknown> {
         stackName,
         projectName: "pg-replication",
         // What index.ts runs: the config read and checked against the engine, then the cluster.
-        program: async () => declareCluster(await checkedConfig()),
+        program,
     }, {
         projectSettings: { name: "pg-replication", runtime: "nodejs", backend: { url: `file://${backend}` } },
         secretsProvider: "passphrase",

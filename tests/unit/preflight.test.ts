@@ -13,7 +13,8 @@ import { afterEach, beforeEach, describe, test } from "node:test";
 import { ClusterConfig, validateConfig } from "../../components/config";
 import { resolveEngine } from "../../components/engine";
 import {
-    collisions, collisionsByEngine, enginesLostInFailover, localAddresses, PreflightError, preflight, publishedPorts,
+    collisions, collisionsByEngine, enginesLostInFailover, localAddresses, lostEngineNote, PreflightError, preflight,
+    publishedPorts, refuseCollisions,
 } from "../../components/preflight";
 import { observe, silentEngines } from "../../components/topology";
 
@@ -241,6 +242,21 @@ describe("several engines: a silent one is asked once, then left alone", () => {
         // Not in a failover, or the plan does not speak for every node on it: a problem as before.
         assert.deepEqual([...enginesLostInFailover(on(SSH), down(SSH), undefined)], []);
         assert.deepEqual([...enginesLostInFailover(on(SSH), down(SSH), { engineDown: [] })], []);
+    });
+
+    test("refuseCollisions: a lost engine's problem is left out and named as lost; every other one is thrown at once", () => {
+        const SSH = "ssh://deploy@10.0.0.2";
+        const cfg = plan({ nodes: [
+            { name: "pg1", address: "172.28.44.101", port: 58441, host: SSH, hostAddress: "10.0.0.2" },
+            { name: "pg2", address: "172.28.44.102", port: 58441, host: E1, hostAddress: "10.0.0.1" }] });
+        const lost = { engine: SSH, problems: ["silent"], down: true };
+        assert.deepEqual([...refuseCollisions(cfg, [{ engine: E1, problems: [], down: false }, lost], { engineDown: ["pg1"] })], [SSH]);
+        assert.throws(() => refuseCollisions(cfg, [{ engine: E1, problems: ["port", "subnet"], down: false }, lost], { engineDown: ["pg1"] }),
+            (err: unknown) => err instanceof PreflightError && assert.deepEqual(err.problems, ["port", "subnet"]) === undefined);
+        assert.throws(() => refuseCollisions(cfg, [{ engine: E1, problems: [], down: false }, lost], undefined),
+            (err: unknown) => err instanceof PreflightError && assert.deepEqual(err.problems, ["silent"]) === undefined);
+        assert.equal(lostEngineNote(SSH), `the Docker engine ${SSH} does not answer and every node on it is lost: nothing ` +
+            "there is checked or changed by this up");
     });
 });
 

@@ -1,0 +1,39 @@
+// The program's composition root, in the order it runs: the stack's config read and checked
+// (config.ts), then against the Docker engines (preflight.ts) and the running nodes (topology.ts),
+// both before anything is declared; then the cluster (cluster.ts). index.ts runs it, and so does
+// the e2e driver.
+
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterOutputs, declareCluster } from "./cluster";
+import { loadConfig, nodeEngine, spansEngines } from "./config";
+import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
+import { checkTopology, FailoverRefused, silentEngines } from "./topology";
+
+/**
+ * The stack's config, checked against the engine: collisions (preflight.ts), and whether the
+ * declared primary is the actual one, a switchover or failover to it safe (topology.ts); which
+ * nodes are down goes to the topology command (a node that is back is brought in as a standby by
+ * the next up).
+ */
+export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & { downNodes: readonly string[] }> {
+    const cfg = loadConfig();
+    // Across engines each is asked once first, so a silent one costs one bound, not one per check.
+    const silent = spansEngines(cfg.nodes, cfg.dockerHost)
+        ? await silentEngines(cfg.nodes.map((n) => nodeEngine(n, cfg.dockerHost))) : undefined;
+    const [engines, topology] = await Promise.all([collisionsByEngine(cfg, { silent }),
+        checkTopology(cfg, { silent }).then((plan) => ({ plan }), (error: Error) => ({ error }))]);
+    const plan = "plan" in topology ? topology.plan : undefined;
+    const failover = plan?.kind === "failover" ? plan
+        : "error" in topology && topology.error instanceof FailoverRefused ? topology.error.plan : undefined;
+    const lostEngines = refuseCollisions(cfg, engines, failover);
+    if ("error" in topology) {
+        throw topology.error;
+    }
+    lostEngines.forEach((engine) => pulumi.log.info(lostEngineNote(engine)));
+    return { ...cfg, downNodes: plan!.down };
+}
+
+/** The stack: its config checked, then one cluster; its outputs are the stack's outputs. */
+export function program(): Promise<ClusterOutputs> {
+    return checkedConfig().then(declareCluster);
+}
