@@ -1,7 +1,8 @@
 // The whole cluster as one reusable component: network, image, one PostgresNode per node, the
 // replication role through the postgresql provider, the topology command that makes the declared
 // primary the actual one (a switchover when it is not), and the commit policy once every node
-// streams. index.ts reads the stack's config and creates one; another program can do the same.
+// streams. program.ts makes its args from the stack's config and creates one; another program can
+// create one from args of its own.
 
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
@@ -12,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    expectedSyncState, loadConfig, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
+    expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { parseSubnet } from "./ipv4";
 import { labelList, labelWords, NodeSettings, PostgresNode, ReplicationSource } from "./node";
@@ -20,18 +21,16 @@ import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
 
-export type LoadedConfig = ReturnType<typeof loadConfig>;
-
+/**
+ * PostgresClusterArgs describe a whole cluster; nothing in them is read from stack config (program.ts
+ * clusterArgs maps a stack's config to them).
+ */
 export interface PostgresClusterArgs {
     /** PostgreSQL image by name (13 or later); a local image of that name is used as is and kept on destroy. */
     readonly image: string;
     /** The bridge network the cluster gets: its name and IPv4 subnet (the gateway is its first address). */
     readonly network: { readonly name: string; readonly subnet: string };
-    /**
-     * Every node: name (also slot name and container suffix), address in the subnet, host port, and
-     * optionally its own Docker engine (host) and the address of that engine's host (hostAddress).
-     * Nodes on several engines replicate across hosts over TLS (a CA of the stack's own).
-     */
+    /** Every node (NodeSpec); nodes on several engines replicate across hosts over TLS, with a CA of the stack's own. */
     readonly nodes: readonly NodeSpec[];
     /** The name of the node that is to be primary. Changing it on a running cluster is a switchover. */
     readonly primary: string;
@@ -55,11 +54,7 @@ export interface PostgresClusterArgs {
     readonly archiveCommand?: string;
     /** Bound, in seconds, on each readiness check, gate and switchover step. */
     readonly readyTimeoutSeconds: number;
-    /**
-     * Nodes whose containers exist but are down (stopped, paused, off the network), as observed
-     * before the update (topology.ts downNodes). A change re-runs the topology step, so the `up`
-     * after a node is back brings it in as a standby of the primary. Omit when not observed.
-     */
+    /** Nodes observed down before the update (topology.ts); a change re-runs the topology step, so one back rejoins as a standby. */
     readonly downNodes?: readonly string[];
     /** A failover may promote a node that cannot be shown to hold every acknowledged commit (checked at preview). */
     readonly allowDataLoss?: boolean;
@@ -463,32 +458,10 @@ function checkArgs(args: PostgresClusterArgs): string[] {
     return problems;
 }
 
-/** The component's args from the stack's validated config (config.ts). */
-export function clusterArgs(cfg: LoadedConfig & { downNodes?: readonly string[] }): PostgresClusterArgs {
-    return {
-        image: cfg.image,
-        network: { name: cfg.networkName, subnet: cfg.subnet },
-        nodes: cfg.nodes,
-        primary: cfg.primary,
-        replication: cfg.replication,
-        superuserPassword: cfg.superuserPassword,
-        replicationPassword: cfg.replicationPassword,
-        engineHost: cfg.dockerHost,
-        bindAddress: cfg.bindAddress,
-        clientHost: cfg.clientHost,
-        namePrefix: cfg.namePrefix,
-        labels: cfg.labels,
-        archiveCommand: cfg.archiveCommand,
-        readyTimeoutSeconds: cfg.readyTimeoutSeconds,
-        downNodes: cfg.downNodes,
-        allowDataLoss: cfg.allowDataLoss,
-    };
-}
-
 /** The name of the stack's one PostgresCluster (declareCluster). */
 export const STACK_CLUSTER = "cluster";
 
-/** The stack: one cluster from the stack's config; its outputs are the stack's outputs. */
-export function declareCluster(cfg: LoadedConfig & { downNodes?: readonly string[] }): ClusterOutputs {
-    return new PostgresCluster(STACK_CLUSTER, clusterArgs(cfg)).outputs;
+/** The stack's one cluster; its outputs are the stack's outputs. */
+export function declareCluster(args: PostgresClusterArgs): ClusterOutputs {
+    return new PostgresCluster(STACK_CLUSTER, args).outputs;
 }

@@ -546,11 +546,14 @@ function clientHostFor(bindAddress: string, engine: Engine): string {
     return engine.local ? "127.0.0.1" : engine.remoteHost ?? "127.0.0.1";
 }
 
+/** The stack's validated config with its secrets, as loadConfig reads them. */
+export interface LoadedConfig extends ClusterConfig {
+    readonly superuserPassword?: pulumi.Output<string>;
+    readonly replicationPassword?: pulumi.Output<string>;
+}
+
 /** Reads this stack's config through Pulumi and validates it. */
-export function loadConfig(): ClusterConfig & {
-    superuserPassword?: pulumi.Output<string>;
-    replicationPassword?: pulumi.Output<string>;
-} {
+export function loadConfig(): LoadedConfig {
     const all = pulumi.runtime.allConfig();
     const raw: Record<string, string> = {};
     for (const [fullKey, value] of Object.entries(all)) {

@@ -4,10 +4,15 @@
 // the e2e driver.
 
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterOutputs, declareCluster } from "./cluster";
-import { loadConfig, nodeEngine, spansEngines } from "./config";
+import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
+import { LoadedConfig, loadConfig, nodeEngine, spansEngines } from "./config";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, silentEngines } from "./topology";
+
+/** The stack's config once checked against the engine, with the nodes found down. */
+export interface CheckedConfig extends LoadedConfig {
+    readonly downNodes: readonly string[];
+}
 
 /**
  * The stack's config, checked against the engine: collisions (preflight.ts), and whether the
@@ -15,7 +20,7 @@ import { checkTopology, FailoverRefused, silentEngines } from "./topology";
  * nodes are down goes to the topology command (a node that is back is brought in as a standby by
  * the next up).
  */
-export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & { downNodes: readonly string[] }> {
+export async function checkedConfig(): Promise<CheckedConfig> {
     const cfg = loadConfig();
     // Across engines each is asked once first, so a silent one costs one bound, not one per check.
     const silent = spansEngines(cfg.nodes, cfg.dockerHost)
@@ -33,7 +38,29 @@ export async function checkedConfig(): Promise<ReturnType<typeof loadConfig> & {
     return { ...cfg, downNodes: plan!.down };
 }
 
+/** The component's args from the stack's validated config (downNodes only once checked against the engine). */
+export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly string[] }): PostgresClusterArgs {
+    return {
+        image: cfg.image,
+        network: { name: cfg.networkName, subnet: cfg.subnet },
+        nodes: cfg.nodes,
+        primary: cfg.primary,
+        replication: cfg.replication,
+        superuserPassword: cfg.superuserPassword,
+        replicationPassword: cfg.replicationPassword,
+        engineHost: cfg.dockerHost,
+        bindAddress: cfg.bindAddress,
+        clientHost: cfg.clientHost,
+        namePrefix: cfg.namePrefix,
+        labels: cfg.labels,
+        archiveCommand: cfg.archiveCommand,
+        readyTimeoutSeconds: cfg.readyTimeoutSeconds,
+        downNodes: cfg.downNodes,
+        allowDataLoss: cfg.allowDataLoss,
+    };
+}
+
 /** The stack: its config checked, then one cluster; its outputs are the stack's outputs. */
-export function program(): Promise<ClusterOutputs> {
-    return checkedConfig().then(declareCluster);
+export async function program(): Promise<ClusterOutputs> {
+    return declareCluster(clusterArgs(await checkedConfig()));
 }

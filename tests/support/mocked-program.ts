@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster } from "../../components/cluster";
 import { loadConfig, NAMESPACE } from "../../components/config";
+import { clusterArgs } from "../../components/program";
 
 // Pulumi's wire markers for a secret value (sdk/nodejs/runtime/rpc.ts).
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -124,7 +125,7 @@ export async function runProgram(config: StackConfig, secretKeys: string[] = [],
     }
     pulumi.runtime.setAllConfig(flat, secretKeys.map((k) => `${NAMESPACE}:${k}`));
 
-    // As in index.ts: config is loaded (and may throw) before anything is declared.
+    // As in program.ts: config is loaded (and may throw) before anything is declared.
     const cfg = loadConfig();
     const seen: Omit<Recorded, "inputs" | "dataDeps">[] = [];
     let outputs!: ClusterOutputs;
@@ -143,7 +144,7 @@ export async function runProgram(config: StackConfig, secretKeys: string[] = [],
             });
             return undefined;
         });
-        outputs = declareCluster(cfg);
+        outputs = declareCluster(clusterArgs(cfg));
         return outputs;
     });
     // Outputs need not depend on every resource: wait until each declared one reached the mocks.

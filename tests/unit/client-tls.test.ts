@@ -15,6 +15,7 @@ import {
     caFileCopyId, caFilePath, ClusterOutputs, declareCluster, REMOVE_CA_FILE, WRITE_CA_FILE,
 } from "../../components/cluster";
 import { loadConfig, NAMESPACE } from "../../components/config";
+import { clusterArgs } from "../../components/program";
 import { script } from "../../components/shell";
 import { DEV, isSecret, plain } from "../support/mocked-program";
 
@@ -68,7 +69,7 @@ async function declare(config: Record<string, unknown>, stack: string): Promise<
             seen.push({ type: a.type, name: a.name, parent: (a.opts.parent as any)?.__name });
             return undefined;
         });
-        outputs = declareCluster(cfg);
+        outputs = declareCluster(clusterArgs(cfg));
         return outputs;
     });
     // Everything is registered once the last outputs resolve.
