@@ -170,168 +170,254 @@ export class ConfigError extends pulumi.RunError {
     }
 }
 
-/** Checks raw config and returns the cluster plan; throws ConfigError listing every problem. */
-export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfig {
-    const problems: string[] = [];
-    const bad = (key: string, value: unknown, allowed: string) =>
-        problems.push(`${NAMESPACE}:${key} = ${JSON.stringify(value)} is not allowed: ${allowed}`);
+/** What a section validator returns: its problems, in the order found, and the part of the config it checked. */
+export type Checked<T = unknown> = T & { readonly problems: readonly string[] };
 
-    for (const key of Object.keys(raw)) {
-        if (!(KNOWN_KEYS as readonly string[]).includes(key) && !OLD_KEYS.includes(key)) {
-            bad(key, raw[key], `unknown key; known keys are ${KNOWN_KEYS.join(", ")}`);
-        }
+/** The one form of a problem with a value: the key, the value given and what is allowed. */
+function notAllowed(key: string, value: unknown, allowed: string): string {
+    return `${NAMESPACE}:${key} = ${JSON.stringify(value)} is not allowed: ${allowed}`;
+}
+
+/** One section's problems as it finds them, and the readers of raw values that report a bad one. */
+class Problems {
+    readonly found: string[] = [];
+
+    constructor(private readonly raw: RawConfig = {}) {}
+
+    bad(key: string, value: unknown, allowed: string): void {
+        this.found.push(notAllowed(key, value, allowed));
     }
 
-    const text = (key: string, fallback: string, pattern: RegExp, allowed: string): string => {
-        const value = raw[key];
+    /** A text key; its fallback when absent. */
+    text(key: string, fallback: string, pattern: RegExp, allowed: string): string {
+        const value = this.raw[key];
         if (value === undefined) {
             return fallback;
         }
         if (!pattern.test(value)) {
-            bad(key, value, allowed);
+            this.bad(key, value, allowed);
         }
         return value;
-    };
-    const integer = (key: string, value: unknown, fallback: number, min: number, max: number): number => {
+    }
+
+    /** A whole number from min to max, as text or a number; the fallback when absent or bad. */
+    integer(key: string, value: unknown, fallback: number, min: number, max: number): number {
         if (value === undefined) {
             return fallback;
         }
         const str = typeof value === "number" ? String(value) : value;
         if (typeof str !== "string" || !/^-?\d+$/.test(str) || Number(str) < min || Number(str) > max) {
-            bad(key, value, `expected a whole number from ${min} to ${max}`);
+            this.bad(key, value, `expected a whole number from ${min} to ${max}`);
             return fallback;
         }
         return Number(str);
-    };
-    const json = (key: string): unknown => {
-        const value = raw[key];
+    }
+
+    /** A key given as a YAML list or object (JSON here); undefined when absent, null when it does not parse. */
+    json(key: string): unknown {
+        const value = this.raw[key];
         if (value === undefined) {
             return undefined;
         }
         try {
             return JSON.parse(value);
         } catch {
-            bad(key, value, "expected a YAML list");
+            this.bad(key, value, "expected a YAML list");
             return null;
         }
-    };
-
-    const defaultPrefix = `${ctx.project}-${ctx.stack}`.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
-    const namePrefix = text("namePrefix", defaultPrefix, /^[a-z0-9][a-z0-9_.-]{0,39}$/,
-        "expected 1 to 40 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit");
-    const image = text("image", DEFAULTS.image, IMAGE_REF, "expected a Docker image reference such as postgres:13");
-    const networkName = text("networkName", `${namePrefix}-net`, DOCKER_NAME,
-        "expected a Docker network name: letters, digits, '_', '.', '-', up to 63 characters");
-    for (const problem of ctx.engineProblems ?? []) {
-        problems.push(`Docker engine: ${problem}`);
     }
-    problems.push(...ctx.secretProblems ?? []);
-    const engine = ctx.engine ?? { host: DEFAULT_HOST, source: "default socket", local: true };
+
+    /** A WAL size as bytes: a whole number of bytes, or a number with kB, MB, GB or TB. */
+    byteSize(key: string, fallback: number): number {
+        const value = this.raw[key];
+        if (value === undefined) {
+            return fallback;
+        }
+        const m = /^([1-9][0-9]{0,12})(kB|MB|GB|TB)?$/.exec(value);
+        if (!m) {
+            this.bad(key, value, "expected a whole number of bytes or a size such as 16MB (units kB, MB, GB, TB)");
+            return fallback;
+        }
+        return Number(m[1]) * (m[2] ? UNIT_BYTES[m[2]] : 1);
+    }
+}
+
+/** A problem for each value already used by an earlier key of the list ("name already used by ..."). */
+function repeats(what: string, values: { key: string; value: string | number }[]): string[] {
+    const first = new Map<string | number, string>();
+    const problems: string[] = [];
+    for (const { key, value } of values) {
+        const earlier = first.get(value);
+        if (earlier !== undefined) {
+            problems.push(notAllowed(key, value, `${what} already used by ${NAMESPACE}:${earlier}; each node needs its own`));
+        } else {
+            first.set(value, key);
+        }
+    }
+    return problems;
+}
+
+/** Keys this program does not know (the old form's are left to validateOldForm). */
+export function validateKeys(raw: RawConfig): Checked {
+    const p = new Problems(raw);
+    for (const key of Object.keys(raw)) {
+        if (!(KNOWN_KEYS as readonly string[]).includes(key) && !OLD_KEYS.includes(key)) {
+            p.bad(key, raw[key], `unknown key; known keys are ${KNOWN_KEYS.join(", ")}`);
+        }
+    }
+    return { problems: p.found };
+}
+
+/** The names of the stack's objects: namePrefix (from project and stack by default), image, networkName. */
+export function validateNames(raw: RawConfig, ctx: Pick<ConfigContext, "project" | "stack">):
+    Checked<{ namePrefix: string; image: string; networkName: string }> {
+    const p = new Problems(raw);
+    const defaultPrefix = `${ctx.project}-${ctx.stack}`.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+    const namePrefix = p.text("namePrefix", defaultPrefix, /^[a-z0-9][a-z0-9_.-]{0,39}$/,
+        "expected 1 to 40 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit");
+    const image = p.text("image", DEFAULTS.image, IMAGE_REF, "expected a Docker image reference such as postgres:13");
+    const networkName = p.text("networkName", `${namePrefix}-net`, DOCKER_NAME,
+        "expected a Docker network name: letters, digits, '_', '.', '-', up to 63 characters");
+    return { problems: p.found, namePrefix, image, networkName };
+}
+
+/** The engine as resolved (components/engine.ts), the local default socket when it was not; why it could not be. */
+export function validateEngine(ctx: Pick<ConfigContext, "engine" | "engineProblems">): Checked<{ engine: Engine }> {
+    return {
+        problems: (ctx.engineProblems ?? []).map((problem) => `Docker engine: ${problem}`),
+        engine: ctx.engine ?? { host: DEFAULT_HOST, source: "default socket", local: true },
+    };
+}
+
+/** Which secrets are set (their values never enter the plan) and what is wrong with them (secretProblems). */
+export function validateSecrets(raw: RawConfig, ctx: Pick<ConfigContext, "secretProblems">):
+    Checked<{ superuserPasswordSet: boolean; replicationPasswordSet: boolean }> {
+    return {
+        problems: [...ctx.secretProblems ?? []],
+        superuserPasswordSet: raw.superuserPassword !== undefined,
+        replicationPasswordSet: raw.replicationPassword !== undefined,
+    };
+}
+
+/** bindAddress, which must be reachable from here on the engine's host, and where this machine reaches the ports. */
+export function validateBindAddress(raw: RawConfig, engine: Engine): Checked<{ bindAddress: string; clientHost: string }> {
+    const p = new Problems(raw);
     const bindAddress = raw.bindAddress ?? DEFAULTS.bindAddress;
     if (!isIPv4(bindAddress)) {
-        bad("bindAddress", bindAddress, "expected an IPv4 address of this host, such as 127.0.0.1 (or 0.0.0.0 for all)");
+        p.bad("bindAddress", bindAddress, "expected an IPv4 address of this host, such as 127.0.0.1 (or 0.0.0.0 for all)");
     } else if (!engine.local && isLoopback(bindAddress)) {
         // The ports would be on the remote host's loopback, out of this machine's reach.
-        bad("bindAddress", bindAddress, `the Docker engine is remote (${engine.host}, from ${engine.source}), so ports ` +
+        p.bad("bindAddress", bindAddress, `the Docker engine is remote (${engine.host}, from ${engine.source}), so ports ` +
             `published on its loopback cannot be reached from here: set ${NAMESPACE}:bindAddress to 0.0.0.0 or to an ` +
             "address of that host this machine can reach (mind that the database then listens there)");
     } else if (!engine.local && !engine.remoteHost) {
-        problems.push(`Docker engine: ${engine.host} (from ${engine.source}) is neither a local socket nor a tcp:// or ` +
+        p.found.push(`Docker engine: ${engine.host} (from ${engine.source}) is neither a local socket nor a tcp:// or ` +
             "ssh:// address, so where its published ports can be reached is unknown; use one of those forms");
     }
+    return { problems: p.found, bindAddress, clientHost: clientHostFor(bindAddress, engine) };
+}
 
+/** The cluster network's subnet; undefined when it is not one. */
+export function validateSubnet(raw: RawConfig): Checked<{ subnet?: Subnet }> {
     const subnetText = raw.subnet ?? DEFAULTS.subnet;
     const parsed = parseSubnet(subnetText, 16, 29);
-    let subnet: Subnet | undefined;
-    if ("problem" in parsed) {
-        bad("subnet", subnetText, parsed.problem);
-    } else {
-        subnet = parsed.subnet;
-    }
-    const checkAddress = (key: string, value: unknown): string => {
-        if (typeof value !== "string" || !isIPv4(value)) {
-            bad(key, value, "expected an IPv4 address such as 172.18.0.101");
-        } else if (subnet && !isHostIn(value, subnet)) {
-            bad(key, value, `expected a host address inside ${subnet.cidr} from ${subnet.firstHost} to ` +
-                `${subnet.lastHost} (${subnet.gateway} is the gateway)`);
-        }
-        return String(value);
-    };
+    return "problem" in parsed
+        ? { problems: [notAllowed("subnet", subnetText, parsed.problem)] }
+        : { problems: [], subnet: parsed.subnet };
+}
 
-    const oldForm = OLD_KEYS.filter((k) => raw[k] !== undefined);
-    if (oldForm.length > 0) {
-        problems.push(oldFormProblem(raw, json));
+/** The form before nodes had names: one problem with the new form written out; `used` when any of its keys is given. */
+export function validateOldForm(raw: RawConfig): Checked<{ used: boolean }> {
+    if (!OLD_KEYS.some((k) => raw[k] !== undefined)) {
+        return { problems: [], used: false };
     }
+    const p = new Problems(raw);
+    const standbys = p.json("standbys");
+    p.found.push(oldFormProblem(raw, standbys));
+    return { problems: p.found, used: true };
+}
 
+/** The nodes list, each entry checked (validateNode); the default node when absent, unless the old form is used. */
+export function validateNodes(raw: RawConfig, subnet: Subnet | undefined, oldForm: boolean): Checked<{ nodes: NodeSpec[] }> {
+    const p = new Problems(raw);
     const nodes: NodeSpec[] = [];
-    const rawNodes = raw.nodes === undefined ? (oldForm.length > 0 ? [] : DEFAULTS.nodes) : json("nodes");
+    const rawNodes = raw.nodes === undefined ? (oldForm ? [] : DEFAULTS.nodes) : p.json("nodes");
     if (rawNodes !== null && !Array.isArray(rawNodes)) {
-        bad("nodes", rawNodes, "expected a list of {name, address, port}");
+        p.bad("nodes", rawNodes, "expected a list of {name, address, port}");
     } else if (Array.isArray(rawNodes)) {
-        if (rawNodes.length === 0 && oldForm.length === 0) {
-            bad("nodes", rawNodes, "expected at least one node {name, address, port}");
+        if (rawNodes.length === 0 && !oldForm) {
+            p.bad("nodes", rawNodes, "expected at least one node {name, address, port}");
         }
         rawNodes.forEach((entry: unknown, i: number) => {
-            const key = `nodes[${i}]`;
-            if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-                bad(key, entry, "expected {name, address, port}");
-                return;
+            const checked = validateNode(entry, i, subnet);
+            p.found.push(...checked.problems);
+            if (checked.node) {
+                nodes.push(checked.node);
             }
-            const fields = entry as Record<string, unknown>;
-            for (const field of Object.keys(fields).filter((f) => !NODE_FIELDS.includes(f))) {
-                bad(`${key}.${field}`, fields[field], `unknown field; a node has ${NODE_FIELDS.join(", ")}`);
-            }
-            const name = fields.name;
-            if (typeof name !== "string" || !NODE_NAME.test(name)) {
-                bad(`${key}.name`, name ?? null, "expected 1 to 31 characters of a-z, 0-9, '_', starting with a letter " +
-                    "(it is also the replication slot name and the container name's suffix)");
-            }
-            const address = checkAddress(`${key}.address`, fields.address ?? null);
-            const port = fields.port === undefined
-                ? (bad(`${key}.port`, null, "expected a whole number from 1 to 65535"), 0)
-                : integer(`${key}.port`, fields.port, 0, 1, 65535);
-            const node: { -readonly [K in keyof NodeSpec]: NodeSpec[K] } = { name: String(name), address, port };
-            if (fields.host !== undefined) {
-                if (typeof fields.host !== "string" || !ENGINE_URL.test(fields.host)) {
-                    bad(`${key}.host`, fields.host, "expected a Docker engine as the docker provider takes it: " +
-                        "unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://USER@HOST");
-                } else {
-                    node.host = fields.host;
-                }
-            }
-            if (fields.hostAddress !== undefined) {
-                if (typeof fields.hostAddress !== "string" || !isIPv4(fields.hostAddress) || isLoopback(fields.hostAddress)) {
-                    bad(`${key}.hostAddress`, fields.hostAddress, "expected the IPv4 address of the node's Docker host " +
-                        "that other nodes and clients reach it at (not a loopback address)");
-                } else {
-                    node.hostAddress = fields.hostAddress;
-                    // A tcp:// or ssh:// engine named by its address says which host it is.
-                    const named = node.host ? /^(?:tcp|ssh):\/\/(?:[^@/]+@)?([^:/]+)/.exec(node.host)?.[1] : undefined;
-                    if (named && isIPv4(named) && named !== node.hostAddress) {
-                        bad(`${key}.hostAddress`, node.hostAddress, `the node's engine ${node.host} is on ${named}, ` +
-                            `so its ports are published there: expected ${named}`);
-                    }
-                }
-            }
-            nodes.push(node);
         });
     }
+    return { problems: p.found, nodes };
+}
 
-    const seen = (what: string, values: { key: string; value: string | number }[]) => {
-        const first = new Map<string | number, string>();
-        for (const { key, value } of values) {
-            const earlier = first.get(value);
-            if (earlier !== undefined) {
-                bad(key, value, `${what} already used by ${NAMESPACE}:${earlier}; each node needs its own`);
-            } else {
-                first.set(value, key);
+/** One entry of nodes (nodes[index]) on its own; no node when the entry is not an object. */
+export function validateNode(entry: unknown, index: number, subnet: Subnet | undefined): Checked<{ node?: NodeSpec }> {
+    const p = new Problems();
+    const key = `nodes[${index}]`;
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+        p.bad(key, entry, "expected {name, address, port}");
+        return { problems: p.found };
+    }
+    const fields = entry as Record<string, unknown>;
+    for (const field of Object.keys(fields).filter((f) => !NODE_FIELDS.includes(f))) {
+        p.bad(`${key}.${field}`, fields[field], `unknown field; a node has ${NODE_FIELDS.join(", ")}`);
+    }
+    const name = fields.name;
+    if (typeof name !== "string" || !NODE_NAME.test(name)) {
+        p.bad(`${key}.name`, name ?? null, "expected 1 to 31 characters of a-z, 0-9, '_', starting with a letter " +
+            "(it is also the replication slot name and the container name's suffix)");
+    }
+    const address = fields.address ?? null;
+    if (typeof address !== "string" || !isIPv4(address)) {
+        p.bad(`${key}.address`, address, "expected an IPv4 address such as 172.18.0.101");
+    } else if (subnet && !isHostIn(address, subnet)) {
+        p.bad(`${key}.address`, address, `expected a host address inside ${subnet.cidr} from ${subnet.firstHost} to ` +
+            `${subnet.lastHost} (${subnet.gateway} is the gateway)`);
+    }
+    const port = fields.port === undefined
+        ? (p.bad(`${key}.port`, null, "expected a whole number from 1 to 65535"), 0)
+        : p.integer(`${key}.port`, fields.port, 0, 1, 65535);
+    const node: { -readonly [K in keyof NodeSpec]: NodeSpec[K] } = { name: String(name), address: String(address), port };
+    if (fields.host !== undefined) {
+        if (typeof fields.host !== "string" || !ENGINE_URL.test(fields.host)) {
+            p.bad(`${key}.host`, fields.host, "expected a Docker engine as the docker provider takes it: " +
+                "unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://USER@HOST");
+        } else {
+            node.host = fields.host;
+        }
+    }
+    if (fields.hostAddress !== undefined) {
+        if (typeof fields.hostAddress !== "string" || !isIPv4(fields.hostAddress) || isLoopback(fields.hostAddress)) {
+            p.bad(`${key}.hostAddress`, fields.hostAddress, "expected the IPv4 address of the node's Docker host " +
+                "that other nodes and clients reach it at (not a loopback address)");
+        } else {
+            node.hostAddress = fields.hostAddress;
+            // A tcp:// or ssh:// engine named by its address says which host it is.
+            const named = node.host ? /^(?:tcp|ssh):\/\/(?:[^@/]+@)?([^:/]+)/.exec(node.host)?.[1] : undefined;
+            if (named && isIPv4(named) && named !== node.hostAddress) {
+                p.bad(`${key}.hostAddress`, node.hostAddress, `the node's engine ${node.host} is on ${named}, ` +
+                    `so its ports are published there: expected ${named}`);
             }
         }
-    };
-    seen("name", nodes.map((n, i) => ({ key: `nodes[${i}].name`, value: n.name })));
-    seen("address", nodes.map((n, i) => ({ key: `nodes[${i}].address`, value: n.address })));
+    }
+    return { problems: p.found, node };
+}
+
+/** What nodes must not share: a name, an address, a port on one engine, and across engines a host address and port. */
+export function validateDistinctNodes(nodes: readonly NodeSpec[], stackEngine: string): Checked {
+    const p = new Problems();
+    p.found.push(...repeats("name", nodes.map((n, i) => ({ key: `nodes[${i}].name`, value: n.name }))));
+    p.found.push(...repeats("address", nodes.map((n, i) => ({ key: `nodes[${i}].address`, value: n.address }))));
     // Ports are per engine: two nodes on different hosts may publish the same one.
-    const stackEngine = engine.host;
     const portOwner = new Map<string, number>();
     nodes.forEach((n, i) => {
         const where = `${nodeEngine(n, stackEngine)} ${n.port}`;
@@ -339,134 +425,187 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         if (earlier === undefined) {
             portOwner.set(where, i);
         } else {
-            bad(`nodes[${i}].port`, n.port, `host port already used by ${NAMESPACE}:nodes[${earlier}].port on the same ` +
+            p.bad(`nodes[${i}].port`, n.port, `host port already used by ${NAMESPACE}:nodes[${earlier}].port on the same ` +
                 `Docker engine (${nodeEngine(n, stackEngine)}); each node on an engine needs its own`);
         }
     });
     if (spansEngines(nodes, stackEngine)) {
         nodes.forEach((n, i) => {
             if (n.hostAddress === undefined) {
-                bad(`nodes[${i}].hostAddress`, null, `the nodes run on more than one Docker engine, so ${n.name} needs ` +
+                p.bad(`nodes[${i}].hostAddress`, null, `the nodes run on more than one Docker engine, so ${n.name} needs ` +
                     `the address of its engine's host (${nodeEngine(n, stackEngine)}) that the other nodes reach it at`);
             }
         });
-        seen("host address and port", nodes.filter((n) => n.hostAddress).map((n) =>
-            ({ key: `nodes[${nodes.indexOf(n)}].hostAddress`, value: `${n.hostAddress}:${n.port}` })));
+        p.found.push(...repeats("host address and port", nodes.filter((n) => n.hostAddress).map((n) =>
+            ({ key: `nodes[${nodes.indexOf(n)}].hostAddress`, value: `${n.hostAddress}:${n.port}` }))));
     }
+    return { problems: p.found };
+}
 
+/** The declared primary: one of the nodes, named whenever there are several. */
+export function validatePrimary(raw: RawConfig, nodes: readonly Pick<NodeSpec, "name">[]): Checked<{ primary: string }> {
+    const p = new Problems(raw);
     const nodeNames = nodes.map((n) => n.name);
     const primary = raw.primary ?? nodeNames[0] ?? "";
     if (raw.primary === undefined && nodes.length > 1) {
-        bad("primary", null, `expected the name of the node that is primary, one of ${nodeNames.join(", ")}`);
+        p.bad("primary", null, `expected the name of the node that is primary, one of ${nodeNames.join(", ")}`);
     } else if (nodes.length > 0 && !nodeNames.includes(primary)) {
-        bad("primary", primary, `expected one of the nodes: ${nodeNames.join(", ")}`);
+        p.bad("primary", primary, `expected one of the nodes: ${nodeNames.join(", ")}`);
     }
-    const standbyCount = Math.max(nodes.length - 1, 0);
+    return { problems: p.found, primary };
+}
 
-    const user = text("replicationUser", DEFAULTS.replicationUser, ROLE_NAME,
+/** The replication role and its room: connections and WAL senders for the standbys' clones, the switchover's lag bound. */
+export function validateReplication(raw: RawConfig, standbyCount: number):
+    Checked<Pick<ReplicationSettings, "user" | "connectionLimit" | "maxWalSenders" | "maxSwitchoverLagBytes">> {
+    const p = new Problems(raw);
+    const user = p.text("replicationUser", DEFAULTS.replicationUser, ROLE_NAME,
         "expected a role name of a-z, 0-9, '_' (up to 63 characters), not starting with a digit");
     if (user === "postgres") {
-        bad("replicationUser", user, "the superuser must not double as the replication role");
+        p.bad("replicationUser", user, "the superuser must not double as the replication role");
     }
     // pg_basebackup -Xs holds two walsender connections while a standby is cloned, and standbys
     // are cloned in parallel, so both limits need room for two per standby.
     const perCloneNeed = Math.max(2 * standbyCount, 1);
-    const connectionLimit = integer("replicationConnectionLimit", raw.replicationConnectionLimit,
+    const connectionLimit = p.integer("replicationConnectionLimit", raw.replicationConnectionLimit,
         DEFAULTS.replicationConnectionLimit, -1, 10000);
     if (connectionLimit !== -1 && connectionLimit < perCloneNeed) {
-        bad("replicationConnectionLimit", raw.replicationConnectionLimit ?? `${connectionLimit} (the default)`,
+        p.bad("replicationConnectionLimit", raw.replicationConnectionLimit ?? `${connectionLimit} (the default)`,
             `expected -1 (no limit) or at least ${perCloneNeed}: each of the ${standbyCount} standbys uses ` +
             "two connections while pg_basebackup -Xs clones it");
     }
-    const maxWalSenders = integer("maxWalSenders", raw.maxWalSenders, DEFAULTS.maxWalSenders, 1, 1000);
+    const maxWalSenders = p.integer("maxWalSenders", raw.maxWalSenders, DEFAULTS.maxWalSenders, 1, 1000);
     if (maxWalSenders < perCloneNeed) {
-        bad("maxWalSenders", raw.maxWalSenders ?? `${maxWalSenders} (the default)`,
+        p.bad("maxWalSenders", raw.maxWalSenders ?? `${maxWalSenders} (the default)`,
             `expected at least ${perCloneNeed}: two WAL senders per standby while it is cloned`);
     }
-    const maxSwitchoverLagBytes = byteSize("maxSwitchoverLagBytes", raw.maxSwitchoverLagBytes,
-        DEFAULTS.maxSwitchoverLagBytes, bad);
+    const maxSwitchoverLagBytes = p.byteSize("maxSwitchoverLagBytes", DEFAULTS.maxSwitchoverLagBytes);
+    return { problems: p.found, user, connectionLimit, maxWalSenders, maxSwitchoverLagBytes };
+}
 
+/** The commit policy: async, or sync with the nodes that count, how many, and synchronous_commit. */
+export function validateCommitPolicy(raw: RawConfig, nodeNames: readonly string[], primary: string): Checked<Pick<ReplicationSettings,
+    "mode" | "synchronousCommit" | "syncStandbys" | "syncCount" | "synchronousStandbyNames">> {
+    const p = new Problems(raw);
+    const standbyCount = Math.max(nodeNames.length - 1, 0);
     const mode = (raw.mode ?? DEFAULTS.mode) as ReplicationMode;
     if (mode !== "async" && mode !== "sync") {
-        bad("mode", mode, "expected async or sync");
+        p.bad("mode", mode, "expected async or sync");
     }
-    let syncStandbys: string[] = [];
+    let syncStandbys: readonly string[] = [];
     let syncCount = 0;
     let synchronousCommit = DEFAULTS.synchronousCommit;
     if (mode === "sync") {
         if (standbyCount === 0) {
-            bad("mode", mode, `sync needs at least two nodes in ${NAMESPACE}:nodes (a primary and a standby)`);
+            p.bad("mode", mode, `sync needs at least two nodes in ${NAMESPACE}:nodes (a primary and a standby)`);
         }
-        const listed = json("syncStandbys");
+        const listed = p.json("syncStandbys");
         if (listed === undefined) {
             syncStandbys = nodeNames;
         } else if (!Array.isArray(listed) || listed.length === 0 || !listed.every((n) => typeof n === "string")) {
-            bad("syncStandbys", listed, "expected a non-empty list of node names");
+            p.bad("syncStandbys", listed, "expected a non-empty list of node names");
         } else {
             syncStandbys = listed as string[];
             for (const name of syncStandbys.filter((n) => !nodeNames.includes(n))) {
-                bad("syncStandbys", name, `not a node of this stack; nodes are ${nodeNames.join(", ") || "(none)"}`);
+                p.bad("syncStandbys", name, `not a node of this stack; nodes are ${nodeNames.join(", ") || "(none)"}`);
             }
-            seen("name", syncStandbys.map((n) => ({ key: "syncStandbys", value: n })));
+            p.found.push(...repeats("name", syncStandbys.map((n) => ({ key: "syncStandbys", value: n }))));
             if (syncStandbys.every((n) => n === primary)) {
-                bad("syncStandbys", listed, `lists only the primary (${primary}); name at least one other node`);
+                p.bad("syncStandbys", listed, `lists only the primary (${primary}); name at least one other node`);
             }
         }
         const effective = syncStandbys.filter((n) => n !== primary).length;
-        syncCount = integer("syncCount", raw.syncCount, DEFAULTS.syncCount, 1, Math.max(effective, 1));
+        syncCount = p.integer("syncCount", raw.syncCount, DEFAULTS.syncCount, 1, Math.max(effective, 1));
         synchronousCommit = raw.synchronousCommit ?? DEFAULTS.synchronousCommit;
         if (!SYNC_COMMIT_LEVELS.includes(synchronousCommit)) {
-            bad("synchronousCommit", synchronousCommit, `expected one of ${SYNC_COMMIT_LEVELS.join(", ")}`);
+            p.bad("synchronousCommit", synchronousCommit, `expected one of ${SYNC_COMMIT_LEVELS.join(", ")}`);
         }
     } else {
         for (const key of ["syncStandbys", "syncCount", "synchronousCommit"]) {
             if (raw[key] !== undefined) {
-                bad(key, raw[key], `only used when ${NAMESPACE}:mode is sync (it is ${mode})`);
+                p.bad(key, raw[key], `only used when ${NAMESPACE}:mode is sync (it is ${mode})`);
             }
         }
     }
+    const synchronousStandbyNames = mode === "sync"
+        ? standbyNamesSetting(syncStandbys.filter((n) => n !== primary), syncCount) : "";
+    return { problems: p.found, mode, synchronousCommit, syncStandbys, syncCount, synchronousStandbyNames };
+}
 
-    const walKeepSize = text("walKeepSize", DEFAULTS.walKeepSize, WAL_SIZE, "expected a size such as 128MB (units kB, MB, GB, TB)");
-    const maxSlotWalKeepSize = text("maxSlotWalKeepSize", DEFAULTS.maxSlotWalKeepSize, WAL_SIZE,
+/** The WAL kept for standbys and slots, and the archive command. */
+export function validateRetention(raw: RawConfig):
+    Checked<{ walKeepSize: string; maxSlotWalKeepSize: string; archiveCommand?: string }> {
+    const p = new Problems(raw);
+    const walKeepSize = p.text("walKeepSize", DEFAULTS.walKeepSize, WAL_SIZE, "expected a size such as 128MB (units kB, MB, GB, TB)");
+    const maxSlotWalKeepSize = p.text("maxSlotWalKeepSize", DEFAULTS.maxSlotWalKeepSize, WAL_SIZE,
         "expected a size such as 1GB (units kB, MB, GB, TB); it bounds the WAL a slot may hold for an absent standby");
     const archiveCommand = raw.archiveCommand;
     if (archiveCommand !== undefined && (archiveCommand.trim() === "" || /[\n\r']/.test(archiveCommand))) {
-        bad("archiveCommand", archiveCommand, "expected a one-line shell command without single quotes, using %p and %f");
+        p.bad("archiveCommand", archiveCommand, "expected a one-line shell command without single quotes, using %p and %f");
     }
+    return { problems: p.found, walKeepSize, maxSlotWalKeepSize, archiveCommand };
+}
+
+/** Whether a failover may lose data, and the bound on each readiness check and switchover step. */
+export function validateFailoverAndTimeout(raw: RawConfig): Checked<{ allowDataLoss: boolean; readyTimeoutSeconds: number }> {
+    const p = new Problems(raw);
     const allowDataLoss = raw.allowDataLoss ?? "false";
     if (allowDataLoss !== "true" && allowDataLoss !== "false") {
-        bad("allowDataLoss", allowDataLoss, "expected true or false");
+        p.bad("allowDataLoss", allowDataLoss, "expected true or false");
     }
-    const readyTimeoutSeconds = integer("readyTimeoutSeconds", raw.readyTimeoutSeconds, DEFAULTS.readyTimeoutSeconds, 10, 3600);
+    const readyTimeoutSeconds = p.integer("readyTimeoutSeconds", raw.readyTimeoutSeconds, DEFAULTS.readyTimeoutSeconds, 10, 3600);
+    return { problems: p.found, allowDataLoss: allowDataLoss === "true", readyTimeoutSeconds };
+}
 
+/**
+ * Checks raw config and returns the cluster plan; throws ConfigError listing every problem, section
+ * by section in the order they are listed here.
+ */
+export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfig {
+    const keys = validateKeys(raw);
+    const names = validateNames(raw, ctx);
+    const engine = validateEngine(ctx);
+    const secrets = validateSecrets(raw, ctx);
+    const bind = validateBindAddress(raw, engine.engine);
+    const subnet = validateSubnet(raw);
+    const oldForm = validateOldForm(raw);
+    const nodes = validateNodes(raw, subnet.subnet, oldForm.used);
+    const distinct = validateDistinctNodes(nodes.nodes, engine.engine.host);
+    const primary = validatePrimary(raw, nodes.nodes);
+    const replication = validateReplication(raw, Math.max(nodes.nodes.length - 1, 0));
+    const policy = validateCommitPolicy(raw, nodes.nodes.map((n) => n.name), primary.primary);
+    const retention = validateRetention(raw);
+    const failover = validateFailoverAndTimeout(raw);
+    const problems = [keys, names, engine, secrets, bind, subnet, oldForm, nodes, distinct, primary, replication, policy,
+        retention, failover].flatMap((section) => section.problems);
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
-
-    const synchronousStandbyNames = mode === "sync"
-        ? standbyNamesSetting(syncStandbys.filter((n) => n !== primary), syncCount) : "";
     return {
-        namePrefix,
-        image,
-        networkName,
-        subnet: subnet!.cidr,
-        gateway: subnet!.gateway,
-        bindAddress,
-        clientHost: clientHostFor(bindAddress, engine),
-        nodes,
-        primary,
+        namePrefix: names.namePrefix,
+        image: names.image,
+        networkName: names.networkName,
+        subnet: subnet.subnet!.cidr,
+        gateway: subnet.subnet!.gateway,
+        bindAddress: bind.bindAddress,
+        clientHost: bind.clientHost,
+        nodes: nodes.nodes,
+        primary: primary.primary,
         replication: {
-            user, connectionLimit, mode, synchronousCommit, syncStandbys, syncCount,
-            synchronousStandbyNames, walKeepSize, maxSlotWalKeepSize, maxWalSenders, maxSwitchoverLagBytes,
+            user: replication.user, connectionLimit: replication.connectionLimit, mode: policy.mode,
+            synchronousCommit: policy.synchronousCommit, syncStandbys: policy.syncStandbys, syncCount: policy.syncCount,
+            synchronousStandbyNames: policy.synchronousStandbyNames, walKeepSize: retention.walKeepSize,
+            maxSlotWalKeepSize: retention.maxSlotWalKeepSize, maxWalSenders: replication.maxWalSenders,
+            maxSwitchoverLagBytes: replication.maxSwitchoverLagBytes,
         },
-        archiveCommand,
-        readyTimeoutSeconds,
-        engine,
-        dockerHost: engine.host,
+        archiveCommand: retention.archiveCommand,
+        readyTimeoutSeconds: failover.readyTimeoutSeconds,
+        engine: engine.engine,
+        dockerHost: engine.engine.host,
         labels: { "pg-replication.project": ctx.project, "pg-replication.stack": ctx.stack },
-        superuserPasswordSet: raw.superuserPassword !== undefined,
-        replicationPasswordSet: raw.replicationPassword !== undefined,
-        allowDataLoss: allowDataLoss === "true",
+        superuserPasswordSet: secrets.superuserPasswordSet,
+        replicationPasswordSet: secrets.replicationPasswordSet,
+        allowDataLoss: failover.allowDataLoss,
     };
 }
 
@@ -501,26 +640,11 @@ export function primaryNode(cfg: Pick<ClusterConfig, "nodes" | "primary">): Node
     return cfg.nodes.find((n) => n.name === cfg.primary)!;
 }
 
-/** A WAL size as bytes: a whole number of bytes, or a number with kB, MB, GB or TB. */
-function byteSize(key: string, value: string | undefined, fallback: number,
-    bad: (key: string, value: unknown, allowed: string) => void): number {
-    if (value === undefined) {
-        return fallback;
-    }
-    const m = /^([1-9][0-9]{0,12})(kB|MB|GB|TB)?$/.exec(value);
-    if (!m) {
-        bad(key, value, "expected a whole number of bytes or a size such as 16MB (units kB, MB, GB, TB)");
-        return fallback;
-    }
-    return Number(m[1]) * (m[2] ? UNIT_BYTES[m[2]] : 1);
-}
-
 /**
  * The problem for a stack file in the old form (primaryAddress, primaryPort, standbys), with the
  * new form written out from the values it gives, ready to paste.
  */
-function oldFormProblem(raw: RawConfig, json: (key: string) => unknown): string {
-    const standbys = json("standbys");
+function oldFormProblem(raw: RawConfig, standbys: unknown): string {
     const list = Array.isArray(standbys) ? standbys.filter((s) => typeof s === "object" && s !== null) as Record<string, unknown>[] : [];
     const taken = new Set(list.map((s) => String(s.name)));
     const primaryName = ["pg1", "primary", "node0"].find((n) => !taken.has(n))!;
