@@ -34,7 +34,7 @@ const SDK = "pulumi/terraform-plugin-sdk/v2@v2.0.0-20260318212141-5525259d096b h
 const GO = "go1.25.8 src/net/http/";
 export const RULES: readonly Rule[] = [
     { id: "config.host", behaviour: "The engine is docker:host, else DOCKER_HOST (non-empty), else unix:///var/run/docker.sock; the docker CLI's current context (~/.docker/config.json) is never read.", source: `${PD}resources.go:95-101; ${KW}provider.go:45-57` },
-    { id: "config.context", behaviour: "docker:context, else DOCKER_CONTEXT, overrides host: the endpoint 'docker'.Host of the context whose meta.json Name matches, under ~/.docker/contexts/meta/*/; an unknown name fails Configure with \"Error loading Docker context '<name>': context '<name>' not found\".", source: `${KW}provider.go:59-64, 201-218, 257-294` },
+    { id: "config.context", behaviour: "docker:context, else DOCKER_CONTEXT, overrides host: the endpoint 'docker'.Host of the context whose meta.json Name matches, under ~/.docker/contexts/meta/*/ of the home in the user database (user.Current(), not $HOME); an unknown name fails Configure with \"Error loading Docker context '<name>': context '<name>' not found\", a missing directory with \"...: could not read contexts directory: open <dir>: no such file or directory\".", source: `${KW}provider.go:59-64, 201-218, 257-294` },
     { id: "config.check", behaviour: "CheckConfig returns host and context as given; disableDockerDaemonCheck (bool) and sshOpts (list of strings) arrive as JSON text (the SDK JSON-encodes them; \"\" is the zero value) or as values, and go back as Go's json.Marshal text (\"true\", [\"-o\",\"X\"]); malformed values and any other key (TLS, registryAuth, ...) are not modelled and fail strictly.", source: `${TB}provider.go:514-585; ${TB}config_encoding.go:70-101, 116-164, 183-223; node_modules/@pulumi/docker/provider.js:38-46` },
     { id: "config.diff", behaviour: "DiffConfig reports changed keys but never replaces the provider: docker marks no config ForcesProviderReplace.", source: `${TB}provider.go:773-870; ${PD}resources.go:95-109` },
     { id: "config.native.ping", behaviour: "Configure runs pulumi-docker's own part first: a docker client for docker:host (else the plugin's DOCKER_HOST, else the default socket), pinged (HEAD /_ping) with context.Background(): no deadline, so Configure does not return while the engine accepts and never answers. A failed ping with an explicit host fails Configure: \"docker native provider returned an unexpected error from Configure: failed to connect to any docker daemon\".", source: `${PD}hybrid.go:72-80; ${PD}provider.go:80-104, 688-727; ${PD}image.go:922-983` },
@@ -448,7 +448,7 @@ function diffAgainstState(type: string, schema: Schema, oldOutputs: Props, news:
 const DEFAULT_HOST = "unix:///var/run/docker.sock";
 
 /** The host the provider would talk to for this configuration, resolved as Configure does. */
-export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env, home = os.userInfo().homedir): string {
     const contextName = config.context || env.DOCKER_CONTEXT || "";
     if (contextName) {
         const dir = path.join(home, ".docker", "contexts", "meta");
@@ -456,7 +456,11 @@ export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env,
         try {
             entries = fs.readdirSync(dir);
         } catch (err) {
-            throw new Error(`Error loading Docker context '${contextName}': could not read contexts directory: ${(err as Error).message}`);
+            // os.ReadDir's *PathError; other causes than a missing directory are not modelled.
+            if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+                throw new StandInError(`reading ${dir}: ${(err as Error).message} is not modelled by the stand-in`);
+            }
+            throw new Error(`Error loading Docker context '${contextName}': could not read contexts directory: open ${dir}: no such file or directory`);
         }
         for (const entry of entries) {
             try {

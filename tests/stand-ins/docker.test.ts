@@ -117,6 +117,13 @@ rule(["config.context"], "DOCKER_CONTEXT overrides host with the context's docke
     assert.equal(resolveHost({ host: "unix:///x.sock" }, { DOCKER_CONTEXT: "rootless" }, home), "unix:///run/user/1000/docker.sock");
     assert.equal(resolveHost({ context: "rootless" }, {}, home), "unix:///run/user/1000/docker.sock");
     assert.throws(() => resolveHost({}, { DOCKER_CONTEXT: "other" }, home), { message: "Error loading Docker context 'other': context 'other' not found" });
+    // The home is the user database's, not $HOME.
+    const userHome = os.userInfo().homedir;
+    if (!fs.existsSync(path.join(userHome, ".docker", "contexts", "meta"))) {
+        assert.throws(() => resolveHost({ context: "rootless" }, { HOME: home }), {
+            message: `Error loading Docker context 'rootless': could not read contexts directory: open ${path.join(userHome, ".docker", "contexts", "meta")}: no such file or directory`,
+        });
+    }
 });
 
 rule(["config.check", "config.diff"], "CheckConfig keeps the inputs as given, refuses unmodelled keys; DiffConfig never replaces", async () => {
