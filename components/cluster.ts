@@ -201,10 +201,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 continue;
             }
             const suffix = engineSuffix(args.nodes, args.engineHost, host);
-            // The provider's own ping before each engine's first use (kreuzwerker MakeClient) has no
-            // time limit; the program asks every engine itself first, bounded (preflight.ts), so a
-            // lost ssh:// engine holds up nothing (engine.ts dialedAtStart).
-            const provider = new docker.Provider(`${name}-docker${suffix}`, { host, disableDockerDaemonCheck: true }, { parent: this });
+            // Its own ping before an engine's first use stays on (kreuzwerker MakeClient): without
+            // it a network's read or delete takes any failure for "gone" and drops it from the
+            // state. A lost ssh:// engine is never dialed by a failover's up (engine.ts dialedAtStart).
+            const provider = new docker.Provider(`${name}-docker${suffix}`, { host }, { parent: this });
             const dockerOpts = { parent: this, provider };
             perEngine.set(host, {
                 provider,

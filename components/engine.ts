@@ -137,9 +137,10 @@ export function resolveEngine(inputs: EngineInputs): Engine {
  * builds a client with configureDockerClient(config, true), which pings every engine but one
  * reached through docker/cli's ssh connection helper (provider/image.go configureDockerClient:
  * cli.Ping(context.Background()), skipped when the daemon host is "http://docker.example.com").
- * A silent engine of that kind holds up every up, preview, refresh and destroy of the stack.
- * (The bridged part's own ping on first use, kreuzwerker internal/provider/config.go MakeClient,
- * is switched off by the program: disableDockerDaemonCheck.)
+ * A silent engine of that kind holds up every up, preview, refresh and destroy of the stack. An
+ * ssh:// one is dialed only by an operation that needs a client (kreuzwerker internal/provider/
+ * config.go MakeClient: create, read, update, delete), which a failover's up has none of on a lost
+ * machine's resources: they are only checked and diffed.
  */
 export function dialedAtStart(host: string): boolean {
     return !host.startsWith("ssh://");

@@ -8,10 +8,10 @@
 // an engine with a node that has a hostAddress, also one throwaway container of the stack's image
 // (`--network host`, reading the host's /proc/net/fib_trie), in parallel with those.
 
-import { execFile } from "node:child_process";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
+import { dockerCli } from "./docker-cli";
 import { dialedAtStart } from "./engine";
 import { dockerProviderUrn, STACK_CLUSTER } from "./cluster";
 import { isLoopback, subnetsOverlap } from "./ipv4";
@@ -61,25 +61,20 @@ interface OnEngine {
     readonly tryHere: boolean;
 }
 
-function run(args: string[], cfg: OnEngine, opts: PreflightOptions): Promise<string> {
+async function run(args: string[], cfg: OnEngine, opts: PreflightOptions): Promise<string> {
     const timeout = opts.timeoutMs ?? 15_000;
     // The same engine the commands reach: DOCKER_HOST wins over any DOCKER_CONTEXT in the CLI.
-    const env = { ...(opts.env ?? process.env), DOCKER_HOST: cfg.engine.host };
-    return new Promise((resolve, reject) => {
-        execFile("docker", args, { env, timeout, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
-            if (err) {
-                // `docker run` ends its error with "Run 'docker run --help' for more information".
-                const said = stderr.trim().split("\n").filter((l) => l.trim() && !/^(Run|See) 'docker .*--help'/.test(l));
-                const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "the docker CLI is not on PATH"
-                    : err.killed ? `no answer within ${timeout / 1000} s`
-                        : (said.pop() || err.message);
-                reject(new PreflightError([`cannot check the plan against the Docker engine ${cfg.engine.host} ` +
-                    `(from ${cfg.engine.source}): \`docker ${args[0]} ${args[1] ?? ""}\` failed: ${why}`]));
-            } else {
-                resolve(stdout);
-            }
-        });
-    });
+    const { err, stdout, stderr } = await dockerCli(args, cfg.engine.host, { env: opts.env, timeoutMs: timeout });
+    if (err) {
+        // `docker run` ends its error with "Run 'docker run --help' for more information".
+        const said = stderr.trim().split("\n").filter((l) => l.trim() && !/^(Run|See) 'docker .*--help'/.test(l));
+        const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "the docker CLI is not on PATH"
+            : err.killed ? `no answer within ${timeout / 1000} s`
+                : (said.pop() || err.message);
+        throw new PreflightError([`cannot check the plan against the Docker engine ${cfg.engine.host} ` +
+            `(from ${cfg.engine.source}): \`docker ${args[0]} ${args[1] ?? ""}\` failed: ${why}`]);
+    }
+    return stdout;
 }
 
 async function networks(cfg: OnEngine, opts: PreflightOptions): Promise<NetworkInfo[]> {

@@ -4,8 +4,8 @@
 // (pulumi.log.info) and an unsafe switchover or failover fails preview and up with its reasons
 // (a RunError: message only). topology.sh checks the same things again when it runs.
 
-import { execFile } from "node:child_process";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerCli as runDocker, dockerFailure, DockerRun } from "./docker-cli";
 import { ClusterConfig, NAMESPACE, nodeEngine, NodeSpec, syncSet, synchronousStandbyNamesFor } from "./config";
 
 /** What one node says about itself. */
@@ -113,19 +113,13 @@ export interface ObserveOptions {
     readonly silent?: ReadonlyMap<string, string>;
 }
 
-interface DockerRun { err: (Error & { killed?: boolean }) | null; stdout: string; stderr: string }
-
 function dockerCli(args: string[], dockerHost: string, opts: ObserveOptions): Promise<DockerRun> {
-    const env = { ...(opts.env ?? process.env), DOCKER_HOST: dockerHost };
-    return new Promise((resolve) => {
-        execFile("docker", args, { env, timeout: opts.timeoutMs ?? 10_000 }, (err, stdout, stderr) =>
-            resolve({ err, stdout: `${stdout}`, stderr: `${stderr}` }));
-    });
+    return runDocker(args, dockerHost, opts);
 }
 
 /** Why a docker call failed, in a few words: the bound it ran out of, else the CLI's last line. */
 function failure(r: DockerRun, opts: ObserveOptions): string {
-    return r.err?.killed ? `no answer within ${(opts.timeoutMs ?? 10_000) / 1000} s` : r.stderr.trim().split("\n").pop() || `${r.err?.message}`;
+    return dockerFailure(r, opts.timeoutMs ?? 10_000);
 }
 
 /** How long an engine has to answer `docker version` before the program takes it as down (several engines only). */
@@ -176,7 +170,13 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
                     : !exists ? "its container does not exist" : (text.split("\n").pop() || sql.err.message);
         return { name: node.name, unreachable: why, exists, container: docker, engineDown };
     }
-    const [recovery, lsn, paused, tli, receiver, received, upstream] = sql.stdout.trim().split("|");
+    const fields = sql.stdout.trim().split("|");
+    if (fields.length !== 7 || !["t", "f"].includes(fields[0])) {
+        // Never read a short or garbled answer as "not in recovery": that would be a primary.
+        return { name: node.name, unreachable: `its answer could not be read: ${JSON.stringify(sql.stdout.trim().slice(0, 120))}`,
+            exists: true, container: docker, engineDown };
+    }
+    const [recovery, lsn, paused, tli, receiver, received, upstream] = fields;
     const [status, senderHost] = (receiver ?? "").split(" ");
     return {
         name: node.name,

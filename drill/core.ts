@@ -6,8 +6,8 @@
 // the fault is undone, A is checked to be fenced (read-only), a second `up` brings it back, and
 // its data is compared with the new primary's.
 
-import { execFile } from "node:child_process";
 import { Client } from "pg";
+import { dockerCli as runDocker } from "../components/docker-cli";
 import { PROBE_TABLE, WriteProbe } from "./probe";
 
 export const FAULTS = ["kill", "pause", "disconnect", "host"] as const;
@@ -70,11 +70,12 @@ export interface DrillResult {
     consistentAfterRejoin: boolean;
 }
 
-function dockerCli(host: string, ...args: string[]): Promise<string> {
-    return new Promise((resolve, reject) => {
-        execFile("docker", args, { env: { ...process.env, DOCKER_HOST: host }, timeout: 60_000 }, (err, stdout, stderr) =>
-            err ? reject(new Error(`docker ${args.join(" ")}: ${`${stderr}`.trim() || err.message}`)) : resolve(`${stdout}`.trim()));
-    });
+async function dockerCli(host: string, ...args: string[]): Promise<string> {
+    const { err, stdout, stderr } = await runDocker(args, host, { timeoutMs: 60_000 });
+    if (err) {
+        throw new Error(`docker ${args.join(" ")}: ${stderr.trim() || err.message}`);
+    }
+    return stdout.trim();
 }
 
 async function query<T = any>(url: string, sql: string, timeoutMs = 3000): Promise<T[]> {

@@ -1,11 +1,23 @@
 // Stand-in for the docker provider 5.0.0: pulumi-docker v5.0.0 (the TF bridge v3.126.0 over
 // kreuzwerker/terraform-provider-docker v4.2.0), for exactly the resources and properties this
 // program declares. Every behaviour is a row of RULES; anything else fails with StandInError.
+//
+// Reaching the engine is part of the behaviour: Configure's own unbounded ping (not for ssh://),
+// the bridged provider's client made on first use (ping and version unless
+// disableDockerDaemonCheck), the operation's context as the only deadline, ssh:// engines through
+// `ssh` as docker/cli runs it. The client itself is docker-engine.ts.
+//
+// Not modelled, and refused or listed: TLS and npipe engines (StandInError); the race in which a
+// connection freed while another is being dialed is handed to the waiting request (Go's
+// transport does this; here the new connection is used); ssh's parent-death signal (Pdeathsig):
+// ssh processes of a killed stand-in are not killed with it; proxies from the environment.
 
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DockerEngine, EngineError, engineFor, singleFileTar, versionLessThan } from "./docker-engine";
+import {
+    CallOptions, DockerClient, EngineError, EngineResponse, GoContext, Target, directTarget, singleFileTar, sshTarget, versionLessThan,
+} from "./docker-engine";
 import {
     CheckResult, DiffKind, DiffResult, hasUnknown, InitError, Props, ProviderContext, ResourceHandler, Rule,
     StandInError, StandInProvider, UNKNOWN,
@@ -14,28 +26,47 @@ import {
 const KW = "kreuzwerker/terraform-provider-docker@619686ddb44a889cb24fc194faf8361ef9f03738 internal/provider/";
 const PD = "pulumi/pulumi-docker@c2baf6a4997f3f53052ee9284bcf2ef0cf8081ae provider/";
 const TB = "pulumi/pulumi-terraform-bridge@v3.126.0 pkg/tfbridge/";
-
+/** The Go modules pulumi-docker 5.0.0 builds with (provider/go.mod), read from the Go module cache. */
+const DD = "docker/docker@v28.5.2 client/";
+const DC = "docker/cli@v28.5.2 cli/connhelper/";
+const GC = "docker/go-connections@v0.6.0 sockets/";
+const SDK = "pulumi/terraform-plugin-sdk/v2@v2.0.0-20260318212141-5525259d096b helper/";
+const GO = "go1.25.8 src/net/http/";
 export const RULES: readonly Rule[] = [
     { id: "config.host", behaviour: "The engine is docker:host, else DOCKER_HOST (non-empty), else unix:///var/run/docker.sock; the docker CLI's current context (~/.docker/config.json) is never read.", source: `${PD}resources.go:95-101; ${KW}provider.go:45-57` },
-    { id: "config.context", behaviour: "docker:context, else DOCKER_CONTEXT, overrides host: the endpoint 'docker'.Host of the context whose meta.json Name matches, under ~/.docker/contexts/meta/*/; an unknown name fails Configure with \"Error loading Docker context '<name>': context '<name>' not found\".", source: `${KW}provider.go:59-64, 201-218, 257-294` },
-    { id: "config.check", behaviour: "CheckConfig returns the configuration as given (defaults are applied at Configure, not stored); keys other than host/context (TLS, ssh_opts, registry_auth, ...) are not modelled and fail strictly.", source: `${TB}provider.go:514-606` },
+    { id: "config.context", behaviour: "docker:context, else DOCKER_CONTEXT, overrides host: the endpoint 'docker'.Host of the context whose meta.json Name matches, under ~/.docker/contexts/meta/*/ of the home in the user database (user.Current(), not $HOME); an unknown name fails Configure with \"Error loading Docker context '<name>': context '<name>' not found\", a missing directory with \"...: could not read contexts directory: open <dir>: no such file or directory\".", source: `${KW}provider.go:59-64, 201-218, 257-294` },
+    { id: "config.check", behaviour: "CheckConfig returns host and context as given; disableDockerDaemonCheck (bool) and sshOpts (list of strings) arrive as JSON text (the SDK JSON-encodes them; \"\" is the zero value) or as values, and go back as Go's json.Marshal text (\"true\", [\"-o\",\"X\"]); malformed values and any other key (TLS, registryAuth, ...) are not modelled and fail strictly.", source: `${TB}provider.go:514-585; ${TB}config_encoding.go:70-101, 116-164, 183-223; node_modules/@pulumi/docker/provider.js:38-46` },
     { id: "config.diff", behaviour: "DiffConfig reports changed keys but never replaces the provider: docker marks no config ForcesProviderReplace.", source: `${TB}provider.go:773-870; ${PD}resources.go:95-109` },
-    { id: "config.ping", behaviour: "The first call pings the engine: \"Error pinging Docker server, please make sure that <host> is reachable and has a  '_ping' endpoint. Error: ...\"; the API version is negotiated down to the daemon's.", source: `${KW}config.go:116-205` },
+    { id: "config.native.ping", behaviour: "Configure runs pulumi-docker's own part first: a docker client for docker:host (else the plugin's DOCKER_HOST, else the default socket), pinged (HEAD /_ping) with context.Background(): no deadline, so Configure does not return while the engine accepts and never answers. A failed ping with an explicit host fails Configure: \"docker native provider returned an unexpected error from Configure: failed to connect to any docker daemon\".", source: `${PD}hybrid.go:72-80; ${PD}provider.go:80-104, 688-727; ${PD}image.go:922-983` },
+    { id: "config.native.fallback", behaviour: "With no host configured and no DOCKER_HOST, a failed ping of the default socket is followed by pings of $HOME/.docker/run/docker.sock and $HOME/.docker/desktop/docker.sock; the first that answers is used.", source: `${PD}image.go:958-977` },
+    { id: "config.native.docker-host", behaviour: "For a non-ssh host Configure sets DOCKER_HOST in the plugin process to the host it pinged; the bridged part's host defaults to it when docker:host is unset (its DefaultFunc reads DOCKER_HOST), so the fallback socket is used for resources too.", source: `${PD}provider.go:93-101; ${KW}provider.go:45-57, 201-217` },
+    { id: "config.native.ssh", behaviour: "For an ssh:// host Configure builds the connection helper (its URL errors fail Configure) and dials nothing: no ping, DOCKER_HOST untouched.", source: `${PD}image.go:937-943, 1041-1062; ${PD}provider.go:95-101; ${DC}connhelper.go:38-66` },
+    { id: "config.makeclient", behaviour: "The first operation that needs a client makes it (per provider instance; not cached while making it fails; concurrent first operations each make their own and the first stored is kept): a ping and GET /version under the operation's context; a failed ping fails the operation with \"failed to create Docker client: Error pinging Docker server, please make sure that <host> is reachable and has a  '_ping' endpoint. Error: <err>\"; a failed version call only logs a warning.", source: `${KW}config.go:115-210; ${KW}resource_docker_volume.go:167-170; ${KW}resource_docker_container_funcs.go:44-47` },
+    { id: "config.daemon-check", behaviour: "disableDockerDaemonCheck: MakeClient neither pings nor asks the version, for any host; the first request then negotiates (one HEAD /_ping) before it is sent.", source: `${KW}config.go:193-204; ${KW}provider.go:163-168, 232; ${DD}client.go:279-314` },
+    { id: "engine.negotiate", behaviour: "A client starts at API 1.51 and before its first versioned request pings once (under a lock that ignores contexts) and lowers its version to the daemon's API-Version (1.24 if absent); a failed ping is ignored (the request goes out as v1.51) and retried next time, except in NetworkCreate, ContainerCreate, ContainerWait, ImageList and VolumeRemove(force), which fail with the ping's error. Ping is HEAD /_ping, then GET /_ping unless HEAD failed to connect.", source: `${DD}client.go:279-314, 376-397; ${DD}ping.go:21-54; ${DD}network_create.go:12-29; ${DD}volume_remove.go:11-33; ${DD}image_list.go:19-29; ${DD}container_create.go:20-30; ${DD}container_wait.go:32-50; docker/docker@v28.5.2 api/common.go:6` },
+    { id: "engine.errors", behaviour: "Failures are worded as doRequest words them: refused, unix-dial and dial-timeout errors \"Cannot connect to the Docker daemon at <host>. Is the docker daemon running?\"; other transport errors \"error during connect: <Method> \\\"<url>\\\": <err>\" (url host escaped, e.g. http://%2Fvar%2Frun%2Fdocker.sock; a closed connection is EOF); an ended context \"<Method> \\\"<url>\\\": context deadline exceeded\" undecorated; daemon answers \"Error response from daemon: <message>\". Query strings as url.Values.Encode writes them (sorted; booleans as 1).", source: `${DD}request.go:90-125, 127-189, 191-274; ${DD}errors.go:42-50; ${DD}container_list.go:14-47; ${DD}container_remove.go:11-29; ${GO}transport.go:715-727` },
+    { id: "engine.deadline", behaviour: "No deadline but the operation's context: Configure's ping has none; every Create/Read/Update/Delete runs under the TF SDK's context.WithTimeout, customTimeouts (create/update/delete) else 20 min (Read 20 min), cancelled when the call returns; unix and tcp dials give up after 10 s; nothing else times out (no response-header timeout).", source: `${SDK}schema/resource.go:835-902; ${SDK}schema/resource_data.go:552-583; ${TB}provider.go:1318-1329, 1683-1695, 1828-1830, 2084-2089; ${GC}sockets.go:13-16, 28-64; ${DD}client.go:250-268` },
+    { id: "engine.keepalive", behaviour: "Connections are HTTP/1.1 keep-alive: a request takes the most recently used idle connection or dials a new one; at most 2 stay idle per client (more are closed), each closed after 30 s idle or when the engine closes it; a reused connection that fails before answering is retried on another for GET/HEAD or when nothing was written.", source: `${DD}client.go:250-268; ${GO}transport.go:60, 808-845, 1040-1044, 1052-1140, 1173-1200, 2167-2180, 2420-2440` },
+    { id: "ssh.argv", behaviour: "An ssh:// engine runs `ssh` found on the plugin's PATH with: [-l user] [-p port], the sshOpts elements as given, \"-o ConnectTimeout=30\" as ONE element unless an element contains ConnectTimeout, \"-T\" unless given, \"--\", host, and the remote command as one shell-quoted string: docker system dial-stdio, or docker '--host=unix://<path>' system dial-stdio when the URL has a path. A password, query or fragment or an empty host is refused with the helper's message.", source: `${DC}connhelper.go:38-98; ${DC}ssh/ssh.go:30-71, 103-183; ${DC}internal/syntax/quote.go:50-181; ${DC}internal/syntax/parser.go:67-95` },
+    { id: "ssh.commandconn", behaviour: "HTTP/1.1 over ssh's stdin/stdout (Host docker.example.com); ssh runs in its own session with the plugin's environment and is not killed when a request's context ends (only when its connection is closed: SIGTERM, SIGKILL 3 s later). When its stdout ends the exit is awaited (10 s): \"command [ssh <argv>] has exited with exit status N, make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: stderr=<stderr>\"; a write to an exited ssh \"write |1: broken pipe\"; no ssh on PATH \"exec: \\\"ssh\\\": executable file not found in $PATH\". No timeout but ssh's own.", source: `${DC}commandconn/commandconn.go:35-73, 120-162, 182-245, 283-298; ${DD}options.go:52-78` },
+    { id: "engine.unmodelled", behaviour: "TLS engines (certPath, caMaterial/certMaterial/keyMaterial, DOCKER_CERT_PATH and the like), npipe:// and other host forms, DOCKER_SSH_OPTS and proxies are not modelled: StandInError naming what is missing.", source: `stand-in policy; TLS is ${PD}image.go:1004-1040 and ${KW}config.go:129-165` },
     { id: "check.defaults", behaviour: "Check fills the TF schema defaults into the stored inputs (top level and inside list elements) and lists the filled names in __defaults; an old value that was a default is kept.", source: `${TB}provider.go:930-1066; ${TB}schema.go:738-973` },
     { id: "check.validate", behaviour: "restart must match ^(no|on-failure|always|unless-stopped)$ and health-check durations must parse as Go durations >= 0; otherwise a check failure with the provider's message.", source: `${KW}resource_docker_container.go:230-236, 1045-1096; ${KW}validators.go:92-140` },
     { id: "check.unmodelled", behaviour: "Any property this stand-in does not model fails Check with a StandInError naming it (\"not modelled by the stand-in\").", source: "stand-in policy (pg-replication team rules: strict when unsure)" },
     { id: "diff.computed", behaviour: "Diff compares the checked inputs with the stored outputs; an Optional+Computed attribute left unset never diffs, an unset Optional one diffs only against a non-zero stored value; sets compare without order.", source: `${TB}provider.go:1095-1280 (TF SDK v2 schemaMap.Diff)` },
     { id: "network.diff", behaviour: "Every Network attribute we use (name, driver, ipamConfigs, labels, ipamDriver) is ForceNew: any change replaces; no DeleteBeforeReplace from the provider.", source: `${KW}resource_docker_network.go:25-130; ${TB}provider.go:1252-1253` },
     { id: "network.create", behaviour: "NetworkCreate with labels, driver, IPAM {Driver: ipam_driver, Config: ipam_config} (CheckDuplicate on APIs < 1.44), then Read.", source: `${KW}resource_docker_network_funcs.go:26-84` },
-    { id: "network.read", behaviour: "Read waits 2 s, then inspects: name, labels, driver, internal, attachable, ingress, ipv6, ipamDriver, ipamOptions, scope, options, ipamConfigs (subnet, ipRange, gateway, auxAddress when set); a missing network is gone.", source: `${KW}resource_docker_network_funcs.go:86-110, 155-200; ${KW}resource_docker_network_structures.go:11-38` },
-    { id: "network.delete", behaviour: "Delete waits 2 s, treats a missing network as removed, retries \"has active endpoints\" after 5 s then every 10 s, and fails after 30 s: \"timeout while waiting for state to become 'removed' (last state: 'pending', timeout: 30s)\".", source: `${KW}resource_docker_network_funcs.go:17-24, 112-137, 202-224` },
+    { id: "network.read", behaviour: "Read waits 2 s, then inspects: name, labels, driver, internal, attachable, ingress, ipv6, ipamDriver, ipamOptions, scope, options, ipamConfigs (subnet, ipRange, gateway, auxAddress when set). ANY inspect error reads as gone, a refused or silent engine too (with disableDockerDaemonCheck nothing catches that earlier, so a refresh drops the network from state).", source: `${KW}resource_docker_network_funcs.go:86-110, 155-200; ${KW}resource_docker_network_structures.go:11-38` },
+    { id: "network.delete", behaviour: "Delete waits 2 s, treats ANY inspect error as removed (so, with disableDockerDaemonCheck, deleting on a refused engine succeeds without removing anything), retries \"has active endpoints\" after 5 s then every 10 s, and fails after 30 s: \"timeout while waiting for state to become 'removed' (last state: 'pending', timeout: 30s)\".", source: `${KW}resource_docker_network_funcs.go:17-24, 110-137, 202-224` },
     { id: "volume.diff", behaviour: "Volume name, labels and driver are ForceNew (name and driver Optional+Computed).", source: `${KW}resource_docker_volume.go:37-70` },
     { id: "volume.create", behaviour: "VolumeCreate with name, labels, driver; the id is the volume name; then Read: name, labels, driver, driverOpts, mountpoint; a missing volume is gone.", source: `${KW}resource_docker_volume.go:160-312` },
-    { id: "volume.delete", behaviour: "Delete waits 2 s, removes with force, retries \"volume is in use\" (5 s, then 10 s) up to 30 s; other errors fail at once.", source: `${KW}resource_docker_volume.go:362-386, 429-445` },
+    { id: "volume.delete", behaviour: "Delete waits 2 s, removes with force=1, retries \"volume is in use\" (5 s, then 10 s) up to 30 s; other errors fail at once. The remove runs with context.Background(): it is not cut when the operation's context ends.", source: `${KW}resource_docker_volume.go:362-386, 429-445` },
+    { id: "volume.update", behaviour: "Update makes the client (a ping unless the daemon check is off) and applies nothing this program uses (only cluster.availability).", source: `${KW}resource_docker_volume.go:388-427` },
+    { id: "state.wait", behaviour: "Network read/delete and volume delete wait with retry.StateChangeConf: after Delay a refresh, then waits of 2^n x 100 ms bounded to [MinTimeout, 10 s]; at Timeout (from the start) no more refreshes, one in flight gets 30 s of grace, then \"timeout while waiting for state to become '<targets>' ([last state: '<s>', ]timeout: 30s)\"; the operation's context ending first ends the wait with its error.", source: `${SDK}retry/state.go:12, 60-274; ${SDK}retry/error.go:56-90` },
     { id: "image.local", behaviour: "RemoteImage uses a local image of that name (inspect, then the non-dangling image list) without pulling; id = image id + name; imageId = sha256 id; repoDigest = its only RepoDigest, or the one starting with the name without tag, else \"\".", source: `${KW}resource_docker_image_funcs.go:34-54, 100-127, 162-184, 224-250, 349-386; ${KW}data_source_docker_image.go:63-100` },
     { id: "image.nopull", behaviour: "Where the real provider would pull (no local image of that name), the stand-in fails: it never pulls.", source: `stand-in policy; the pull is ${KW}resource_docker_image_funcs.go:362-366` },
     { id: "image.diff", behaviour: "name, platform, pullTriggers, triggers replace; keepLocally and forceRemove update in place (Update re-finds the image and reads it).", source: `${KW}resource_docker_image.go:35-110; ${KW}resource_docker_image_funcs.go:129-144` },
-    { id: "image.delete", behaviour: "keepLocally true: delete does nothing; else the image is removed by name (force = forceRemove) if still local.", source: `${KW}resource_docker_image_funcs.go:146-222` },
+    { id: "image.delete", behaviour: "Delete makes the client first (so keepLocally still pings unless the daemon check is off); keepLocally true: nothing more; else the image is removed by name (force=1 when forceRemove) if still local; errors \"Unable to remove Docker image: ...\".", source: `${KW}resource_docker_image_funcs.go:150-222` },
     { id: "container.diff.replace", behaviour: "name, image, hostname, command, envs, labels, uploads, networksAdvanced, ports, volumes, stopSignal, stopTimeout, readOnly, networkMode, tty, stdinOpen are ForceNew: a change replaces.", source: `${KW}resource_docker_container.go:49-1000 (ForceNew flags)` },
     { id: "container.diff.update", behaviour: "healthcheck, wait, waitTimeout, restart, maxRetryCount, mustRun, destroyGraceSeconds, removeVolumes are not ForceNew: a change is an in-place update.", source: `${KW}resource_docker_container.go:76-128, 230-242, 826-830, 1045-1096` },
     { id: "container.diff.ports", behaviour: "ports differences are suppressed when old and new have the same length and every old port's internal port is in new with the same protocol, external and ip; a different length never suppresses.", source: `${KW}resource_docker_container.go:1192-1245` },
@@ -50,7 +81,7 @@ export const RULES: readonly Rule[] = [
     { id: "container.read.ports", behaviour: "ports are rebuilt from NetworkSettings.Ports, sorted by port, one entry per binding (internal, external, ip as Docker reports HostIp, protocol), when running or mustRun.", source: `${KW}resource_docker_container_funcs.go:797-804; ${KW}resource_docker_container_structures.go:35-59` },
     { id: "container.read.image", behaviour: "image reads back as the container's sha256 Image when the stored value starts with sha256:, else as Config.Image (the name as given, e.g. postgres:13).", source: `${KW}resource_docker_container_funcs.go:836-843` },
     { id: "container.read.stopped", behaviour: "A container that is not running reads back exitCode and mustRun=false, so the next up updates it and Update starts it again.", source: `${KW}resource_docker_container_funcs.go:810-825, 991-1007` },
-    { id: "container.read.gone", behaviour: "A container missing from the container list reads as gone (dropped from state on refresh).", source: `${KW}resource_docker_container_funcs.go:762-773, 1127-1141` },
+    { id: "container.read.gone", behaviour: "A container missing from the container list (all=1) reads as gone (dropped from state on refresh); a failed list is an error: \"error fetching container information from Docker: <err>\\n\".", source: `${KW}resource_docker_container_funcs.go:762-773, 1127-1141` },
     { id: "container.update.applies", behaviour: "Update applies only restart, maxRetryCount, cpu and memory settings (ContainerUpdate) and starts a container whose mustRun went false -> true; healthcheck, wait, waitTimeout, destroyGraceSeconds change the state only. No read follows.", source: `${KW}resource_docker_container_funcs.go:985-1071` },
     { id: "container.delete.stop", behaviour: "Delete stops with timeout destroyGraceSeconds (0 when unset: the stop signal then an immediate kill), removes with force and v=removeVolumes, then waits for not-running.", source: `${KW}resource_docker_container_funcs.go:1073-1125` },
     { id: "container.delete.gone", behaviour: "Deleting a container that is already gone succeeds (\"No such container\" is ignored at stop, remove and wait).", source: `${KW}resource_docker_container_funcs.go:1086-1122; ${KW}helpers.go:113-121` },
@@ -417,7 +448,7 @@ function diffAgainstState(type: string, schema: Schema, oldOutputs: Props, news:
 const DEFAULT_HOST = "unix:///var/run/docker.sock";
 
 /** The host the provider would talk to for this configuration, resolved as Configure does. */
-export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env, home = os.userInfo().homedir): string {
     const contextName = config.context || env.DOCKER_CONTEXT || "";
     if (contextName) {
         const dir = path.join(home, ".docker", "contexts", "meta");
@@ -425,7 +456,11 @@ export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env,
         try {
             entries = fs.readdirSync(dir);
         } catch (err) {
-            throw new Error(`Error loading Docker context '${contextName}': could not read contexts directory: ${(err as Error).message}`);
+            // os.ReadDir's *PathError; other causes than a missing directory are not modelled.
+            if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+                throw new StandInError(`reading ${dir}: ${(err as Error).message} is not modelled by the stand-in`);
+            }
+            throw new Error(`Error loading Docker context '${contextName}': could not read contexts directory: open ${dir}: no such file or directory`);
         }
         for (const entry of entries) {
             try {
@@ -442,15 +477,102 @@ export function resolveHost(config: Props, env: NodeJS.ProcessEnv = process.env,
     return config.host || env.DOCKER_HOST || DEFAULT_HOST;
 }
 
-/** MakeClient: the cached client for the configured host, pinged before its first use. */
-async function client(ctx: ProviderContext): Promise<DockerEngine> {
-    const e = engineFor(resolveHost(ctx.config));
-    try {
-        await e.apiVersion();
-    } catch (err) {
-        throw new Error(`failed to create Docker client: ${(err as Error).message}`);
+/**
+ * A provider instance as Configure leaves it: the plugin process's environment (one process per
+ * provider: Configure's os.Setenv of DOCKER_HOST stays in it) and the bridged provider's Config,
+ * with its client cache (MakeClient caches per config hash; within one instance that is one client).
+ */
+export interface DockerInstance {
+    readonly env: NodeJS.ProcessEnv;
+    readonly host: string;
+    readonly sshOpts: readonly string[];
+    readonly disableDockerDaemonCheck: boolean;
+    cached?: DockerClient;
+}
+
+/** The docker client bound to one operation's context. */
+interface Engine {
+    readonly client: DockerClient;
+    call(method: string, apiPath: string, opts?: CallOptions): Promise<EngineResponse>;
+    /** cli.checkVersion: negotiate now, failing with the ping's error. */
+    checkVersion(): Promise<void>;
+    /** ClientVersion(). */
+    readonly version: string;
+}
+
+function instanceOf(ctx: ProviderContext): DockerInstance {
+    const instance = ctx.instance as DockerInstance | undefined;
+    if (!instance) {
+        throw new StandInError("docker: a resource call on a provider that was not configured (Configure makes the instance)");
     }
-    return e;
+    return instance;
+}
+
+function bind(c: DockerClient, op: GoContext): Engine {
+    return {
+        client: c,
+        call: (method, apiPath, opts) => c.call(op, method, apiPath, opts),
+        checkVersion: () => c.checkVersion(op),
+        get version() {
+            return c.version;
+        },
+    };
+}
+
+/** The client a bridged (TF) provider instance makes for its host: the connection helper for ssh://. */
+function tfTarget(instance: DockerInstance): Target {
+    return instance.host.startsWith("ssh://") ? sshTarget(instance.host, instance.sshOpts, instance.env) : directTarget(instance.host);
+}
+
+/** MakeClient under an operation's context: cached once made; pinged first unless disableDockerDaemonCheck. */
+async function client(ctx: ProviderContext, op: GoContext): Promise<Engine> {
+    const instance = instanceOf(ctx);
+    if (instance.cached) {
+        return bind(instance.cached, op);
+    }
+    const failed = (err: unknown) => err instanceof StandInError ? err : new Error(`failed to create Docker client: ${(err as Error).message}`);
+    let c: DockerClient;
+    try {
+        c = new DockerClient(tfTarget(instance));
+    } catch (err) {
+        throw failed(err);
+    }
+    if (instance.disableDockerDaemonCheck) {
+        ctx.log("[DEBUG] Skipping Docker daemon check");
+    } else {
+        try {
+            await c.ping(op);
+        } catch (err) {
+            throw failed(err instanceof StandInError ? err : new Error(`Error pinging Docker server, please make sure that ${instance.host} is reachable and has a  '_ping' endpoint. Error: ${(err as Error).message}`));
+        }
+        try {
+            await c.serverVersion(op);
+        } catch (err) {
+            if (err instanceof StandInError) {
+                throw err;
+            }
+            ctx.log(`[WARN] Error connecting to Docker daemon. Is your endpoint a valid docker host? This warning will be changed to an error in the next major version. Error: ${(err as Error).message}`);
+        }
+    }
+    // LoadOrStore: a concurrent first operation may have stored its own; this one uses c.
+    instance.cached ??= c;
+    return bind(c, op);
+}
+
+/** The TF SDK's default for each CRUD context (d.Timeout without a timeout set). */
+const TF_DEFAULT_TIMEOUT_SECONDS = 20 * 60;
+
+/**
+ * One CRUD call of the TF SDK: context.WithTimeout(customTimeouts, else 20 min), cancelled when
+ * the call returns (what is still in flight then is cut, as `defer cancel()` cuts it).
+ */
+async function operation<T>(timeoutSeconds: number, fn: (op: GoContext) => Promise<T>): Promise<T> {
+    const op = GoContext.withTimeout((timeoutSeconds > 0 ? timeoutSeconds : TF_DEFAULT_TIMEOUT_SECONDS) * 1000);
+    try {
+        return await fn(op);
+    } finally {
+        op.cancel();
+    }
 }
 
 function isNotFound(err: unknown): boolean {
@@ -462,29 +584,133 @@ function ignorable(err: unknown, ...messages: string[]): boolean {
     return messages.some((m) => text.includes(m.toLowerCase()));
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A remove refresh: "removed", or `pending` while the engine still answers `busy`; other errors fail. */
+async function removeUnlessBusy(remove: () => Promise<unknown>, busy: string, pending: string, logBusy: () => void): Promise<string> {
+    try {
+        await remove();
+    } catch (err) {
+        if (ignorable(err, busy)) {
+            logBusy();
+            return pending;
+        }
+        throw err;
+    }
+    return "removed";
+}
+
+interface StateConf {
+    readonly delayMs: number;
+    readonly minTimeoutMs: number;
+    readonly timeoutMs: number;
+    readonly pending: readonly string[];
+    readonly target: readonly string[];
+}
 
 /**
- * retry.StateChangeConf as the provider configures it for network/volume delete and network
- * read: Delay before the first refresh, then waits of max(2^n x 100 ms, MinTimeout) capped at 10 s.
+ * retry.StateChangeConf.WaitForStateContext: after Delay, refresh; then wait 2^n x 100 ms bounded
+ * to [MinTimeout, 10 s] between refreshes. At Timeout (counted from the start) the loop stops; a
+ * refresh still in flight gets a 30 s grace period; then a TimeoutError naming the last state
+ * seen. The operation's context ending first returns its error.
  */
-async function stateChange(delayMs: number, minTimeoutMs: number, timeoutMs: number, target: string,
-    refresh: () => Promise<string>): Promise<void> {
-    const started = Date.now();
-    await sleep(delayMs);
-    let wait = 100;
-    for (;;) {
-        const state = await refresh();
-        if (state === target) {
+function waitForState(op: GoContext, conf: StateConf, refresh: () => Promise<string>): Promise<void> {
+    return new Promise((resolve, reject) => {
+        let settled = false;
+        let cancelled = false;
+        let inFlight = false;
+        let lastState = "";
+        let interruptSleep: (() => void) | undefined;
+        const timers: NodeJS.Timeout[] = [];
+        const timeoutError = (lastError?: string) => {
+            const extra = [...(lastState ? [`last state: '${lastState}'`] : []), `timeout: ${formatGoDuration(conf.timeoutMs * 1e6)}`];
+            return new Error(`timeout while waiting for state to become '${conf.target.join(", ")}' (${extra.join(", ")})${lastError ? `: ${lastError}` : ""}`);
+        };
+        const settle = (err?: Error) => {
+            if (!settled) {
+                settled = true;
+                timers.forEach(clearTimeout);
+                op.signal.removeEventListener("abort", onContextDone);
+                if (err) {
+                    reject(err);
+                } else {
+                    resolve();
+                }
+            }
+        };
+        const stopLoop = () => {
+            cancelled = true;
+            interruptSleep?.();
+        };
+        function onContextDone() {
+            // In the main select ctx.Err() is returned; during the grace period, the TimeoutError.
+            const err = cancelled ? timeoutError() : new Error(op.err());
+            stopLoop();
+            settle(err);
+        }
+        const loopSleep = (ms: number) => new Promise<boolean>((res) => {
+            if (cancelled) {
+                res(false);
+                return;
+            }
+            const t = setTimeout(() => {
+                interruptSleep = undefined;
+                res(true);
+            }, ms);
+            interruptSleep = () => {
+                clearTimeout(t);
+                interruptSleep = undefined;
+                res(false);
+            };
+        });
+        if (op.err()) {
+            onContextDone();
             return;
         }
-        wait = Math.min(Math.max(wait * 2, minTimeoutMs), 10_000);
-        if (Date.now() + wait - started >= timeoutMs) {
-            await sleep(Math.max(0, timeoutMs - (Date.now() - started)));
-            throw new Error(`timeout while waiting for state to become '${target}' (last state: '${state}', timeout: ${timeoutMs / 1000}s)`);
-        }
-        await sleep(wait);
-    }
+        op.signal.addEventListener("abort", onContextDone, { once: true });
+        timers.push(setTimeout(() => {
+            stopLoop();
+            if (!inFlight) {
+                settle(timeoutError());
+            } else {
+                timers.push(setTimeout(() => settle(timeoutError()), 30_000));
+            }
+        }, conf.timeoutMs));
+        void (async () => {
+            let wait = 0;
+            if (!(await loopSleep(conf.delayMs))) {
+                return;
+            }
+            for (;;) {
+                if (!(await loopSleep(wait))) {
+                    return;
+                }
+                wait = wait === 0 ? 100 : wait;
+                inFlight = true;
+                let state: string;
+                try {
+                    state = await refresh();
+                } catch (err) {
+                    inFlight = false;
+                    settle(cancelled ? timeoutError((err as Error).message) : err as Error);
+                    return;
+                }
+                inFlight = false;
+                if (conf.target.includes(state)) {
+                    settle();
+                    return;
+                }
+                if (!conf.pending.includes(state)) {
+                    settle(new StandInError(`state '${state}' outside pending and target is not modelled by the stand-in`));
+                    return;
+                }
+                lastState = state;
+                if (cancelled) {
+                    settle(timeoutError());
+                    return;
+                }
+                wait = Math.min(Math.max(wait * 2, conf.minTimeoutMs), 10_000);
+            }
+        })();
+    });
 }
 
 const labelList = (labels: Record<string, string> | null | undefined) =>
@@ -530,21 +756,21 @@ function planned(all: readonly string[], inputs: Props, computed: readonly strin
 
 const NETWORK_TYPE = "docker:index/network:Network";
 
-async function readNetwork(ctx: ProviderContext, id: string, base: Props): Promise<Props | undefined> {
-    const e = await client(ctx);
+/** resourceDockerNetworkRead after MakeClient: any inspect error (not only "not found") reads as gone. */
+async function readNetwork(e: Engine, op: GoContext, id: string, base: Props): Promise<Props | undefined> {
     let found: Props | undefined;
-    await stateChange(2000, 5000, 30_000, "all_fields", async () => {
+    await waitForState(op, { delayMs: 2000, minTimeoutMs: 5000, timeoutMs: 30_000, pending: ["pending"], target: ["all_fields", "removed"] }, async () => {
         try {
-            const n = (await e.call("GET", `/networks/${encodeURIComponent(id)}`)).body;
-            if (n.Scope === "overlay") {
-                throw new StandInError("overlay networks are not modelled by the stand-in");
-            }
-            found = n;
+            found = (await e.call("GET", `/networks/${id}`)).body;
         } catch (err) {
             if (err instanceof StandInError) {
                 throw err;
             }
             found = undefined;
+            return "removed";
+        }
+        if (found!.Scope === "overlay") {
+            throw new StandInError("overlay networks are not modelled by the stand-in");
         }
         return "all_fields";
     });
@@ -585,62 +811,66 @@ const network: ResourceHandler = {
         if (req.preview) {
             return { id: "", outputs: planned(NETWORK_ALL, inputs, ["driver", "internal", "ipamConfigs", "options", "scope"]) };
         }
-        const e = await client(ctx);
-        const body: Props = { Name: inputs.name };
-        if (versionLessThan(await e.apiVersion(), "1.44")) {
-            body.CheckDuplicate = true;
-        }
-        if (inputs.labels?.length) {
-            body.Labels = labelMap(inputs.labels);
-        }
-        if (inputs.driver) {
-            body.Driver = inputs.driver;
-        }
-        body.IPAM = {
-            Driver: inputs.ipamDriver,
-            ...(inputs.ipamConfigs?.length ? {
-                Config: inputs.ipamConfigs.map((c: Props) => ({ Subnet: c.subnet ?? "", IPRange: c.ipRange ?? "", Gateway: c.gateway ?? "", AuxAddress: {} })),
-            } : {}),
-        };
-        let id: string;
-        try {
-            id = (await e.call("POST", "/networks/create", { json: body })).body.Id;
-        } catch (err) {
-            throw new Error(`Unable to create network: ${(err as Error).message}`);
-        }
-        ctx.log(`network ${inputs.name} created: ${id}`);
-        const outputs = await readNetwork(ctx, id, inputs);
-        if (!outputs) {
-            throw new Error(`network ${id} vanished right after its creation`);
-        }
-        return { id, outputs };
+        return operation(req.timeout, async (op) => {
+            const e = await client(ctx, op);
+            const body: Props = { Name: inputs.name };
+            if (inputs.labels?.length) {
+                body.Labels = labelMap(inputs.labels);
+            }
+            if (inputs.driver) {
+                body.Driver = inputs.driver;
+            }
+            body.IPAM = {
+                Driver: inputs.ipamDriver,
+                ...(inputs.ipamConfigs?.length ? {
+                    Config: inputs.ipamConfigs.map((c: Props) => ({ Subnet: c.subnet ?? "", IPRange: c.ipRange ?? "", Gateway: c.gateway ?? "", AuxAddress: {} })),
+                } : {}),
+            };
+            let id: string;
+            try {
+                // NetworkCreate negotiates first: CheckDuplicate is sent to APIs older than 1.44.
+                await e.checkVersion();
+                if (versionLessThan(e.version, "1.44")) {
+                    body.CheckDuplicate = true;
+                }
+                id = (await e.call("POST", "/networks/create", { json: body })).body.Id;
+            } catch (err) {
+                throw err instanceof StandInError ? err : new Error(`Unable to create network: ${(err as Error).message}`);
+            }
+            ctx.log(`network ${inputs.name} created: ${id}`);
+            const outputs = await readNetwork(await client(ctx, op), op, id, inputs);
+            if (!outputs) {
+                throw new Error(`network ${id} vanished right after its creation`);
+            }
+            return { id, outputs };
+        });
     },
     async read(ctx, req) {
-        const outputs = await readNetwork(ctx, req.id, req.state);
-        return outputs && { id: req.id, outputs, inputs: requireInputs(NETWORK_TYPE, req.inputs) };
+        return operation(0, async (op) => {
+            const outputs = await readNetwork(await client(ctx, op), op, req.id, req.state);
+            return outputs && { id: req.id, outputs, inputs: requireInputs(NETWORK_TYPE, req.inputs) };
+        });
     },
     async update() {
         // Every modelled attribute is ForceNew; the TF resource has no Update at all.
         throw new StandInError(`${NETWORK_TYPE}: an in-place update is not possible (every attribute is ForceNew)`);
     },
     async delete(ctx, req) {
-        const e = await client(ctx);
-        await stateChange(2000, 5000, 30_000, "removed", async () => {
-            try {
-                await e.call("GET", `/networks/${encodeURIComponent(req.id)}`);
-            } catch {
-                return "removed";
-            }
-            try {
-                await e.call("DELETE", `/networks/${encodeURIComponent(req.id)}`);
-            } catch (err) {
-                if (ignorable(err, "has active endpoints")) {
-                    ctx.log(`network ${req.id} still has active endpoints`);
-                    return "pending";
+        await operation(req.timeout, async (op) => {
+            const e = await client(ctx, op);
+            await waitForState(op, { delayMs: 2000, minTimeoutMs: 5000, timeoutMs: 30_000, pending: ["pending"], target: ["removed"] }, async () => {
+                try {
+                    await e.call("GET", `/networks/${req.id}`);
+                } catch (err) {
+                    if (err instanceof StandInError) {
+                        throw err;
+                    }
+                    // Any inspect error, a refused or silent engine too, counts as removed.
+                    return "removed";
                 }
-                throw err;
-            }
-            return "removed";
+                return removeUnlessBusy(() => e.call("DELETE", `/networks/${req.id}`), "has active endpoints", "pending",
+                    () => ctx.log(`network ${req.id} still has active endpoints`));
+            });
         });
     },
 };
@@ -657,16 +887,15 @@ function requireInputs(type: string, inputs: Props): Props {
 
 const VOLUME_TYPE = "docker:index/volume:Volume";
 
-async function readVolume(ctx: ProviderContext, id: string, base: Props): Promise<Props | undefined> {
-    const e = await client(ctx);
+async function readVolume(e: Engine, id: string, base: Props): Promise<Props | undefined> {
     let v: Props;
     try {
-        v = (await e.call("GET", `/volumes/${encodeURIComponent(id)}`)).body;
+        v = (await e.call("GET", `/volumes/${id}`)).body;
     } catch (err) {
         if (isNotFound(err)) {
             return undefined;
         }
-        throw new Error(`Unable to inspect volume: ${(err as Error).message}`);
+        throw err instanceof StandInError ? err : new Error(`Unable to inspect volume: ${(err as Error).message}`);
     }
     if (v.ClusterVolume) {
         throw new StandInError("cluster volumes are not modelled by the stand-in");
@@ -704,41 +933,42 @@ const volume: ResourceHandler = {
         if (inputs.driver) {
             body.Driver = inputs.driver;
         }
-        const e = await client(ctx);
-        let name: string;
-        try {
-            name = (await e.call("POST", "/volumes/create", { json: body })).body.Name;
-        } catch (err) {
-            throw new Error(`Unable to create volume: ${(err as Error).message}`);
-        }
-        ctx.log(`volume ${name} created`);
-        const outputs = await readVolume(ctx, name, inputs);
-        if (!outputs) {
-            throw new Error(`volume ${name} vanished right after its creation`);
-        }
-        return { id: name, outputs };
+        return operation(req.timeout, async (op) => {
+            const e = await client(ctx, op);
+            let name: string;
+            try {
+                name = (await e.call("POST", "/volumes/create", { json: body })).body.Name;
+            } catch (err) {
+                throw err instanceof StandInError ? err : new Error(`Unable to create volume: ${(err as Error).message}`);
+            }
+            ctx.log(`volume ${name} created`);
+            const outputs = await readVolume(await client(ctx, op), name, inputs);
+            if (!outputs) {
+                throw new Error(`volume ${name} vanished right after its creation`);
+            }
+            return { id: name, outputs };
+        });
     },
     async read(ctx, req) {
-        const outputs = await readVolume(ctx, req.id, req.state);
-        return outputs && { id: req.id, outputs, inputs: requireInputs(VOLUME_TYPE, req.inputs) };
+        return operation(0, async (op) => {
+            const outputs = await readVolume(await client(ctx, op), req.id, req.state);
+            return outputs && { id: req.id, outputs, inputs: requireInputs(VOLUME_TYPE, req.inputs) };
+        });
     },
-    async update(_ctx, req) {
-        // resourceDockerVolumeUpdate only touches cluster.availability, which is not modelled.
+    async update(ctx, req) {
+        // resourceDockerVolumeUpdate makes a client, then only touches cluster.availability (not modelled).
+        if (!req.preview) {
+            await operation(req.timeout, (op) => client(ctx, op));
+        }
         return { outputs: withAll(VOLUME_ALL, { ...req.oldOutputs, ...req.news }) };
     },
     async delete(ctx, req) {
-        const e = await client(ctx);
-        await stateChange(2000, 5000, 30_000, "removed", async () => {
-            try {
-                await e.call("DELETE", `/volumes/${encodeURIComponent(req.id)}`, { query: { force: "true" } });
-            } catch (err) {
-                if (ignorable(err, "volume is in use")) {
-                    ctx.log(`volume ${req.id} is still in use`);
-                    return "in_use";
-                }
-                throw err;
-            }
-            return "removed";
+        await operation(req.timeout, async (op) => {
+            // The refresh removes with context.Background(): its request outlives the operation.
+            const background = bind((await client(ctx, op)).client, GoContext.background());
+            await waitForState(op, { delayMs: 2000, minTimeoutMs: 5000, timeoutMs: 30_000, pending: ["in_use"], target: ["removed"] },
+                () => removeUnlessBusy(() => background.call("DELETE", `/volumes/${req.id}`, { query: { force: "1" }, negotiateFirst: true }),
+                    "volume is in use", "in_use", () => ctx.log(`volume ${req.id} is still in use`)));
         });
     },
 };
@@ -753,22 +983,65 @@ interface LocalImage {
     readonly RepoDigests?: string[] | null;
 }
 
-/** searchLocalImages: inspect by name, then the same id among the non-dangling images. */
-async function findLocalImage(e: DockerEngine, name: string): Promise<LocalImage | undefined> {
-    if (!name) {
-        throw new Error("empty image name is not allowed");
+/** fetchLocalImages: the non-dangling image list (ImageList negotiates first). */
+async function listImages(e: Engine): Promise<LocalImage[]> {
+    try {
+        return (await e.call("GET", "/images/json", { negotiateFirst: true })).body;
+    } catch (err) {
+        throw err instanceof StandInError ? err : new Error(`unable to list Docker images: ${(err as Error).message}`);
     }
-    const list: LocalImage[] = (await e.call("GET", "/images/json")).body;
+}
+
+/** searchLocalImages: inspect by name, then the same id among the listed images. */
+async function searchLocalImages(e: Engine, list: LocalImage[], name: string): Promise<LocalImage | undefined> {
     let inspected: Props;
     try {
-        inspected = (await e.call("GET", `/images/${encodeURIComponent(name)}/json`)).body;
+        inspected = (await e.call("GET", `/images/${name}/json`)).body;
     } catch (err) {
         if (isNotFound(err)) {
             return undefined;
         }
-        throw new Error(`unable to inspect image ${name}: ${(err as Error).message}`);
+        throw err instanceof StandInError ? err : new Error(`unable to inspect image ${name}: ${(err as Error).message}`);
     }
     return list.find((i) => i.Id === inspected.Id);
+}
+
+/** A wrapper the provider puts around an error (fmt.Errorf / diag.Errorf); StandInErrors pass unchanged. */
+function wrapped(prefix: string, err: unknown): Error {
+    return err instanceof StandInError ? err : new Error(`${prefix}${(err as Error).message}`);
+}
+
+/** findImage: a local image of that name; where the provider would pull, the stand-in refuses. */
+async function findImage(e: Engine, name: string, refusal: string): Promise<LocalImage> {
+    if (!name) {
+        throw new Error("empty image name is not allowed");
+    }
+    const list = await listImages(e);
+    let found: LocalImage | undefined;
+    try {
+        found = await searchLocalImages(e, list, name);
+    } catch (err) {
+        throw wrapped(`findImage1: error looking up local image ${JSON.stringify(name)}: `, err);
+    }
+    if (!found) {
+        throw new StandInError(`${refusal}: image ${name} is not present locally, and the docker stand-in does not pull images (the real provider would pull it here)`);
+    }
+    return found;
+}
+
+/** resourceDockerImageRead's lookup: undefined when the image is gone. */
+async function readImage(e: Engine, name: string): Promise<LocalImage | undefined> {
+    let list: LocalImage[];
+    try {
+        list = await listImages(e);
+    } catch (err) {
+        throw wrapped("Error reading docker image list: ", err);
+    }
+    try {
+        return await searchLocalImages(e, list, name);
+    } catch (err) {
+        throw wrapped(`resourceDockerImageRead: error looking up local image ${JSON.stringify(name)}: `, err);
+    }
 }
 
 function repoDigestOf(name: string, image: LocalImage): string {
@@ -786,16 +1059,22 @@ function repoDigestOf(name: string, image: LocalImage): string {
     })();
 }
 
-async function findOrRefuse(ctx: ProviderContext, name: string): Promise<LocalImage> {
-    const found = await findLocalImage(await client(ctx), name);
-    if (!found) {
-        throw new StandInError(`Unable to read Docker image into resource: image ${name} is not present locally, and the docker stand-in does not pull images (the real provider would pull it here)`);
-    }
-    return found;
-}
-
 function imageOutputs(name: string, image: LocalImage, base: Props): Props {
     return withAll(IMAGE_ALL, { ...base, id: image.Id + name, name, imageId: image.Id, repoDigest: repoDigestOf(name, image) });
+}
+
+/** resourceDockerImageCreate / Update: find the image, then Read (a fresh MakeClient, the cached one). */
+async function findAndRead(ctx: ProviderContext, op: GoContext, name: string, base: Props): Promise<{ id: string; outputs: Props }> {
+    try {
+        await findImage(await client(ctx, op), name, "Unable to read Docker image into resource");
+    } catch (err) {
+        throw wrapped("Unable to read Docker image into resource: ", err);
+    }
+    const image = await readImage(await client(ctx, op), name);
+    if (!image) {
+        throw new StandInError(`image ${name} vanished between the provider's find and read: not modelled by the stand-in`);
+    }
+    return { id: image.Id + name, outputs: imageOutputs(name, image, base) };
 }
 
 const remoteImage: ResourceHandler = {
@@ -809,35 +1088,48 @@ const remoteImage: ResourceHandler = {
         if (req.preview) {
             return { id: "", outputs: planned(IMAGE_ALL, req.inputs, ["imageId", "repoDigest"]) };
         }
-        const image = await findOrRefuse(ctx, req.inputs.name);
-        return { id: image.Id + req.inputs.name, outputs: imageOutputs(req.inputs.name, image, req.inputs) };
+        return operation(req.timeout, (op) => findAndRead(ctx, op, req.inputs.name, req.inputs));
     },
     async read(ctx, req) {
         const name = req.state.name;
-        const image = await findLocalImage(await client(ctx), name);
-        return image && { id: image.Id + name, outputs: imageOutputs(name, image, req.state), inputs: requireInputs(IMAGE_TYPE, req.inputs) };
+        return operation(0, async (op) => {
+            const image = await readImage(await client(ctx, op), name);
+            return image && { id: image.Id + name, outputs: imageOutputs(name, image, req.state), inputs: requireInputs(IMAGE_TYPE, req.inputs) };
+        });
     },
     async update(ctx, req) {
         const base = { ...req.oldOutputs, ...req.news };
         if (req.preview) {
             return { outputs: withAll(IMAGE_ALL, base) };
         }
-        const image = await findOrRefuse(ctx, req.news.name);
-        return { outputs: imageOutputs(req.news.name, image, base) };
+        return operation(req.timeout, async (op) => ({ outputs: (await findAndRead(ctx, op, req.news.name, base)).outputs }));
     },
     async delete(ctx, req) {
         const state = req.outputs;
-        if (state.keepLocally) {
-            return;
-        }
-        const e = await client(ctx);
-        if (await findLocalImage(e, state.name)) {
-            try {
-                await e.call("DELETE", `/images/${encodeURIComponent(state.name)}`, { query: { force: String(Boolean(state.forceRemove)) } });
-            } catch (err) {
-                throw new Error(`Unable to remove Docker image: ${(err as Error).message}`);
+        await operation(req.timeout, async (op) => {
+            // MakeClient comes before removeImage looks at keepLocally.
+            const e = await client(ctx, op);
+            if (state.keepLocally) {
+                return;
             }
-        }
+            try {
+                const list = await listImages(e);
+                if (!state.name) {
+                    throw new Error("empty image name is not allowed");
+                }
+                let found: LocalImage | undefined;
+                try {
+                    found = await searchLocalImages(e, list, state.name);
+                } catch (err) {
+                    throw wrapped(`removeImage: error looking up local image ${JSON.stringify(state.name)}: `, err);
+                }
+                if (found) {
+                    await e.call("DELETE", `/images/${state.name}`, { query: state.forceRemove ? { force: "1" } : {} });
+                }
+            } catch (err) {
+                throw wrapped("Unable to remove Docker image: ", err);
+            }
+        });
     },
 };
 
@@ -925,9 +1217,13 @@ function containerCreateBody(inputs: Props): { config: Props; query: Record<stri
 }
 
 /** resourceDockerContainerRead over the state `base` (planned or stored); undefined when gone. */
-async function readContainer(ctx: ProviderContext, id: string, base: Props): Promise<Props | undefined> {
-    const e = await client(ctx);
-    const list: Props[] = (await e.call("GET", "/containers/json", { query: { all: "true" } })).body;
+async function readContainer(ctx: ProviderContext, e: Engine, id: string, base: Props): Promise<Props | undefined> {
+    let list: Props[];
+    try {
+        list = (await e.call("GET", "/containers/json", { query: { all: "1" } })).body;
+    } catch (err) {
+        throw wrapped("error fetching container information from Docker: ", err instanceof StandInError ? err : new Error(`${(err as Error).message}\n`));
+    }
     if (!list.some((c) => c.Id === id)) {
         return undefined;
     }
@@ -1023,21 +1319,43 @@ function plannedContainer(id: string, inputs: Props): Props {
     return { ...withAll(CONTAINER_ALL, inputs), id };
 }
 
-async function waitHealthy(ctx: ProviderContext, id: string, timeoutSeconds: number): Promise<void> {
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    for (;;) {
-        const c = (await (await client(ctx)).call("GET", `/containers/${id}/json`)).body;
-        if (!c.State?.Health) {
-            throw new Error("you have supplied a 'wait' argument, but the container does not have a healthcheck defined. Please remove the 'wait' argument or add a 'healthcheck' attribute");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * wait: inspect every second (with the operation's context) until healthy, raced against a
+ * context of waitTimeout seconds under the operation's: "container failed to be in healthy state".
+ */
+async function waitHealthy(e: Engine, op: GoContext, id: string, timeoutSeconds: number): Promise<void> {
+    const waitCtx = GoContext.withTimeout(timeoutSeconds * 1000, op);
+    const poll = (async () => {
+        for (;;) {
+            let c: Props;
+            try {
+                c = (await e.call("GET", `/containers/${id}/json`)).body;
+            } catch (err) {
+                throw wrapped("error inspecting container state: ", err);
+            }
+            if (!c.State?.Health) {
+                throw new Error("you have supplied a 'wait' argument, but the container does not have a healthcheck defined. Please remove the 'wait' argument or add a 'healthcheck' attribute");
+            }
+            if (c.State.Health.Status === "healthy") {
+                return;
+            }
+            await sleep(1000);
         }
-        if (c.State.Health.Status === "healthy") {
-            return;
+    })();
+    poll.catch(() => undefined); // the poller outlives a timeout until the operation's context ends
+    const timedOut = new Promise<never>((_, reject) => {
+        const fail = () => reject(new Error("container failed to be in healthy state"));
+        if (waitCtx.err()) {
+            fail();
         }
-        if (Date.now() + 1000 > deadline) {
-            await sleep(Math.max(0, deadline - Date.now()));
-            throw new Error("container failed to be in healthy state");
-        }
-        await sleep(1000);
+        waitCtx.signal.addEventListener("abort", fail, { once: true });
+    });
+    try {
+        await Promise.race([poll, timedOut]);
+    } finally {
+        waitCtx.cancel();
     }
 }
 
@@ -1055,75 +1373,81 @@ const container: ResourceHandler = {
         if (req.preview) {
             return { id: "", outputs: planned(CONTAINER_ALL, inputs, CONTAINER_COMPUTED) };
         }
-        const e = await client(ctx);
-        if (!(await findLocalImage(e, inputs.image))) {
-            throw new StandInError(`Unable to create container with image ${inputs.image}: not present locally, and the docker stand-in does not pull images (the real provider would pull it here)`);
-        }
-        const { config, query } = containerCreateBody(inputs);
-        let id: string;
-        try {
-            id = (await e.call("POST", "/containers/create", { json: config, query })).body.Id;
-        } catch (err) {
-            throw new Error(`Unable to create container: ${(err as Error).message}`);
-        }
-        ctx.log(`container ${inputs.name} created: ${id}`);
-        try {
-            if (inputs.networksAdvanced?.length) {
-                try {
-                    await e.call("POST", "/networks/bridge/disconnect", { json: { Container: id, Force: false } });
-                } catch (err) {
-                    if (!ignorable(err, "is not connected to the network bridge")) {
-                        throw new Error(`Unable to disconnect the default network: ${(err as Error).message}`);
-                    }
-                }
-                for (const n of inputs.networksAdvanced) {
-                    const endpoint = {
-                        Aliases: [], IPAMConfig: { IPv4Address: n.ipv4Address ?? "", IPv6Address: "", LinkLocalIPs: [] },
-                        MacAddress: "", DriverOpts: {}, GwPriority: 0,
-                    };
-                    try {
-                        await e.call("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { json: { Container: id, EndpointConfig: endpoint } });
-                    } catch (err) {
-                        throw new Error(`Unable to connect to network '${n.name}': ${(err as Error).message}`);
-                    }
-                }
-            }
-            for (const u of inputs.uploads ?? []) {
-                if (typeof u.content !== "string" || u.content === "") {
-                    throw new Error("error with upload content: one of 'content', 'content_base64', or 'source' must be set");
-                }
-                const mode = u.permissions ? parseInt(u.permissions, 8) : u.executable ? 0o744 : 0o644;
-                const tar = singleFileTar(u.file, Buffer.from(u.content, "utf8"), mode, new Date());
-                try {
-                    await e.call("PUT", `/containers/${id}/archive`, { query: { path: "/" }, tar });
-                } catch (err) {
-                    throw new Error(`Unable to upload volume content: ${(err as Error).message}`);
-                }
-            }
+        return operation(req.timeout, async (op) => {
+            const e = await client(ctx, op);
             try {
-                await e.call("POST", `/containers/${id}/start`);
+                await findImage(e, inputs.image, `Unable to create container with image ${inputs.image}`);
             } catch (err) {
-                throw new Error(`Unable to start container: ${(err as Error).message}`);
+                throw wrapped(`Unable to create container with image ${inputs.image}: `, err);
             }
-            if (inputs.wait) {
-                await waitHealthy(ctx, id, inputs.waitTimeout);
+            const { config, query } = containerCreateBody(inputs);
+            let id: string;
+            try {
+                id = (await e.call("POST", "/containers/create", { json: config, query, negotiateFirst: true })).body.Id;
+            } catch (err) {
+                throw wrapped("Unable to create container: ", err);
             }
-        } catch (err) {
-            if (err instanceof StandInError) {
-                throw err;
+            ctx.log(`container ${inputs.name} created: ${id}`);
+            try {
+                if (inputs.networksAdvanced?.length) {
+                    try {
+                        await e.call("POST", "/networks/bridge/disconnect", { json: { Container: id, Force: false } });
+                    } catch (err) {
+                        if (!ignorable(err, "is not connected to the network bridge")) {
+                            throw wrapped("Unable to disconnect the default network: ", err);
+                        }
+                    }
+                    for (const n of inputs.networksAdvanced) {
+                        const endpoint = {
+                            Aliases: [], IPAMConfig: { IPv4Address: n.ipv4Address ?? "", IPv6Address: "", LinkLocalIPs: [] },
+                            MacAddress: "", DriverOpts: {}, GwPriority: 0,
+                        };
+                        try {
+                            await e.call("POST", `/networks/${n.name}/connect`, { json: { Container: id, EndpointConfig: endpoint } });
+                        } catch (err) {
+                            throw wrapped(`Unable to connect to network '${n.name}': `, err);
+                        }
+                    }
+                }
+                for (const u of inputs.uploads ?? []) {
+                    if (typeof u.content !== "string" || u.content === "") {
+                        throw new Error("error with upload content: one of 'content', 'content_base64', or 'source' must be set");
+                    }
+                    const mode = u.permissions ? parseInt(u.permissions, 8) : u.executable ? 0o744 : 0o644;
+                    const tar = singleFileTar(u.file, Buffer.from(u.content, "utf8"), mode, new Date());
+                    try {
+                        await e.call("PUT", `/containers/${id}/archive`, { query: { path: "/" }, tar });
+                    } catch (err) {
+                        throw wrapped("Unable to upload volume content: ", err);
+                    }
+                }
+                try {
+                    await e.call("POST", `/containers/${id}/start`);
+                } catch (err) {
+                    throw wrapped("Unable to start container: ", err);
+                }
+                if (inputs.wait) {
+                    await waitHealthy(e, op, id, inputs.waitTimeout);
+                }
+            } catch (err) {
+                if (err instanceof StandInError) {
+                    throw err;
+                }
+                const reason = `creating ${req.urn}: ${(err as Error).message}`;
+                throw new InitError(reason, id, plannedContainer(id, inputs), [reason]);
             }
-            const reason = `creating ${req.urn}: ${(err as Error).message}`;
-            throw new InitError(reason, id, plannedContainer(id, inputs), [reason]);
-        }
-        const outputs = await readContainer(ctx, id, inputs);
-        if (!outputs) {
-            throw new InitError(`container ${id} vanished after its creation`, id, plannedContainer(id, inputs), [`container ${id} vanished after its creation`]);
-        }
-        return { id, outputs };
+            const outputs = await readContainer(ctx, await client(ctx, op), id, inputs);
+            if (!outputs) {
+                throw new InitError(`container ${id} vanished after its creation`, id, plannedContainer(id, inputs), [`container ${id} vanished after its creation`]);
+            }
+            return { id, outputs };
+        });
     },
     async read(ctx, req) {
-        const outputs = await readContainer(ctx, req.id, req.state);
-        return outputs && { id: outputs.id, outputs, inputs: requireInputs(CONTAINER_TYPE, req.inputs) };
+        return operation(0, async (op) => {
+            const outputs = await readContainer(ctx, await client(ctx, op), req.id, req.state);
+            return outputs && { id: outputs.id, outputs, inputs: requireInputs(CONTAINER_TYPE, req.inputs) };
+        });
     },
     async update(ctx, req) {
         const old = req.oldOutputs;
@@ -1140,67 +1464,223 @@ const container: ResourceHandler = {
         if (req.preview) {
             return { outputs: next };
         }
-        const e = await client(ctx);
-        if (!old.mustRun && next.mustRun) {
-            ctx.log(`mustRun false -> true: starting container ${req.id}`);
-            try {
-                await e.call("POST", `/containers/${req.id}/start`);
-            } catch (err) {
-                throw new Error(`Unable to start container: ${(err as Error).message}`);
+        return operation(req.timeout, async (op) => {
+            const e = await client(ctx, op);
+            if (!old.mustRun && next.mustRun) {
+                ctx.log(`mustRun false -> true: starting container ${req.id}`);
+                try {
+                    await e.call("POST", `/containers/${req.id}/start`);
+                } catch (err) {
+                    throw wrapped("Unable to start container: ", err);
+                }
             }
-        }
-        const changed = (k: string) => JSON.stringify(normalize(old[k])) !== JSON.stringify(normalize(next[k]));
-        if (["restart", "maxRetryCount"].some(changed)) {
-            const body = {
-                RestartPolicy: { Name: next.restart, MaximumRetryCount: next.maxRetryCount ?? 0 },
-                CpuShares: 0, Memory: 0, MemoryReservation: (next.memoryReservation ?? 0) * 1024 * 1024, CpusetCpus: "",
-            };
-            try {
-                await e.call("POST", `/containers/${req.id}/update`, { json: body });
-            } catch (err) {
-                throw new Error(`Unable to update a container: ${(err as Error).message}`);
+            const changed = (k: string) => JSON.stringify(normalize(old[k])) !== JSON.stringify(normalize(next[k]));
+            if (["restart", "maxRetryCount"].some(changed)) {
+                const body = {
+                    RestartPolicy: { Name: next.restart, MaximumRetryCount: next.maxRetryCount ?? 0 },
+                    CpuShares: 0, Memory: 0, MemoryReservation: (next.memoryReservation ?? 0) * 1024 * 1024, CpusetCpus: "",
+                };
+                try {
+                    await e.call("POST", `/containers/${req.id}/update`, { json: body });
+                } catch (err) {
+                    throw wrapped("Unable to update a container: ", err);
+                }
+                ctx.log(`container ${req.id} updated: restart=${next.restart}`);
             }
-            ctx.log(`container ${req.id} updated: restart=${next.restart}`);
-        }
-        return { outputs: next };
+            return { outputs: next };
+        });
     },
     async delete(ctx, req) {
-        const e = await client(ctx);
         const state = req.outputs;
         const id = req.id;
-        if (state.attach) {
-            throw new StandInError(`${CONTAINER_TYPE}: delete of an attached container is not modelled by the stand-in`);
-        }
-        const timeout = state.destroyGraceSeconds > 0 ? state.destroyGraceSeconds : 0;
-        ctx.log(`stopping container ${id} with timeout ${timeout}`);
-        try {
-            await e.call("POST", `/containers/${id}/stop`, { query: { t: String(timeout) } });
-        } catch (err) {
-            if (!ignorable(err, "No such container")) {
-                throw new Error(`Error stopping container ${id}: ${(err as Error).message}`);
+        await operation(req.timeout, async (op) => {
+            const e = await client(ctx, op);
+            if (state.attach) {
+                throw new StandInError(`${CONTAINER_TYPE}: delete of an attached container is not modelled by the stand-in`);
             }
-        }
-        try {
-            await e.call("DELETE", `/containers/${id}`, { query: { v: String(state.removeVolumes !== false), force: "true" } });
-        } catch (err) {
-            if (!ignorable(err, "No such container", "is already in progress")) {
-                throw new Error(`Error deleting container ${id}: ${(err as Error).message}`);
+            const timeout = state.destroyGraceSeconds > 0 ? state.destroyGraceSeconds : 0;
+            ctx.log(`stopping container ${id} with timeout ${timeout}`);
+            try {
+                await e.call("POST", `/containers/${id}/stop`, { query: { t: String(timeout) } });
+            } catch (err) {
+                if (!ignorable(err, "No such container")) {
+                    throw wrapped(`Error stopping container ${id}: `, err);
+                }
             }
-        }
-        try {
-            await e.call("POST", `/containers/${id}/wait`, { query: { condition: "not-running" } });
-        } catch (err) {
-            if (!ignorable(err, "No such container", "is already in progress")) {
-                throw new Error(`Error waiting for container removal '${id}': ${(err as Error).message}`);
+            try {
+                await e.call("DELETE", `/containers/${id}`, { query: { ...(state.removeVolumes !== false ? { v: "1" } : {}), force: "1" } });
+            } catch (err) {
+                if (!ignorable(err, "No such container", "is already in progress")) {
+                    throw wrapped(`Error deleting container ${id}: `, err);
+                }
             }
-        }
+            try {
+                await e.call("POST", `/containers/${id}/wait`, { query: { condition: "not-running" }, negotiateFirst: true });
+            } catch (err) {
+                if (!ignorable(err, "No such container", "is already in progress")) {
+                    throw wrapped(`Error waiting for container removal '${id}': `, err);
+                }
+            }
+        });
     },
 };
 
 // ---------------------------------------------------------------------------------------------
 // Provider
 
-const CONFIG_KEYS = new Set(["host", "context", "version"]);
+const CONFIG_KEYS = new Set(["host", "context", "version", "disableDockerDaemonCheck", "sshOpts"]);
+/** The modelled config keys that are not strings: the bridge's ConfigEncoding carries them as JSON text. */
+const ENCODED_KEYS: Readonly<Record<string, "bool" | "list">> = { disableDockerDaemonCheck: "bool", sshOpts: "list" };
+
+function refuseUnmodelledKeys(config: Props): void {
+    for (const key of Object.keys(config)) {
+        if (!CONFIG_KEYS.has(key)) {
+            throw new StandInError(`docker provider configuration "${key}" is not modelled by the stand-in`);
+        }
+    }
+}
+
+/** ConfigEncoding.convertStringToPropertyValue: JSON text ("" is the zero value), or the value itself. */
+export function decodeConfig(key: string, value: unknown): boolean | string[] {
+    const kind = ENCODED_KEYS[key];
+    let v: unknown = value;
+    if (typeof value === "string") {
+        if (value === "") {
+            return kind === "bool" ? false : [];
+        }
+        try {
+            v = JSON.parse(value);
+        } catch {
+            throw new StandInError(`docker provider configuration "${key}" = ${JSON.stringify(value)}: malformed JSON (the bridge's json.Unmarshal message) is not modelled by the stand-in`);
+        }
+    }
+    const ok = kind === "bool" ? typeof v === "boolean" : Array.isArray(v) && v.every((x) => typeof x === "string" && !/[\x00-\x1f]/.test(x));
+    if (!ok) {
+        throw new StandInError(`docker provider configuration "${key}" = ${JSON.stringify(value)}: this value (the TF validation message) is not modelled by the stand-in`);
+    }
+    return v as boolean | string[];
+}
+
+/** Go's json.Marshal of a bool or a list of plain strings (<, > and & escaped as Go escapes them). */
+function goJSON(v: boolean | string[]): string {
+    return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** ssh:// as both halves see it; other ssh spellings (ssh:x, SSH://) part their ways and are not modelled. */
+function isSshHost(host: string): boolean {
+    if (/^ssh:/i.test(host) && !host.startsWith("ssh://")) {
+        throw new StandInError(`docker host ${JSON.stringify(host)}: only the ssh://[user@]host[:port][/path] spelling is modelled by the stand-in`);
+    }
+    return host.startsWith("ssh://");
+}
+
+/**
+ * The transport of a tcp or ssh client takes proxies from the environment (ProxyFromEnvironment):
+ * not modelled, so refused while one is set (unix sockets never use one).
+ */
+function refuseProxy(host: string, env: NodeJS.ProcessEnv): void {
+    const proxy = env.HTTP_PROXY || env.http_proxy;
+    if (proxy && !host.startsWith("unix://")) {
+        throw new StandInError(`HTTP_PROXY is set and the docker host ${JSON.stringify(host)} is not a unix socket: proxied engine connections are not modelled by the stand-in`);
+    }
+}
+
+/** Whether a ping with context.Background() succeeds (configureDockerClient's testConnection). */
+async function testConnection(target: Target): Promise<boolean> {
+    try {
+        await new DockerClient(target).ping(GoContext.background());
+        return true;
+    } catch (err) {
+        if (err instanceof StandInError) {
+            throw err;
+        }
+        return false;
+    }
+}
+
+/**
+ * pulumi-docker's own Configure (setConfiguration, configureDockerClient): the value it sets as
+ * DOCKER_HOST, undefined for an ssh:// host (nothing dialed). The variables are the engine's
+ * Configure variables (strings; non-strings JSON-encoded).
+ */
+export async function nativeConfigure(variables: Readonly<Record<string, string>>, env: NodeJS.ProcessEnv, defaultHost = DEFAULT_HOST): Promise<string | undefined> {
+    const explicit = "host" in variables || !!env.DOCKER_HOST;
+    const host = "host" in variables ? variables.host : env.DOCKER_HOST || defaultHost;
+    if (host === "") {
+        throw new StandInError("docker:host set to the empty string is not modelled by the stand-in");
+    }
+    let sshOpts: string[] = [];
+    if ("sshOpts" in variables) {
+        sshOpts = decodeConfig("sshOpts", variables.sshOpts) as string[];
+    }
+    if (isSshHost(host)) {
+        sshTarget(host, sshOpts, env); // the helper is built (its URL errors fail Configure) but never dialed
+        return undefined;
+    }
+    if (await testConnection(directTarget(host))) {
+        return host;
+    }
+    if (!explicit) {
+        if (!env.HOME) {
+            throw new Error("$HOME is not defined");
+        }
+        for (const userHost of [`unix://${env.HOME}/.docker/run/docker.sock`, `unix://${env.HOME}/.docker/desktop/docker.sock`]) {
+            if (await testConnection(directTarget(userHost))) {
+                return userHost;
+            }
+        }
+    }
+    throw new Error("failed to connect to any docker daemon");
+}
+
+/**
+ * The hybrid provider's Configure over the plugin process's environment `env` (changed in
+ * place, as os.Setenv changes it): pulumi-docker's part first, its error wrapped, then the
+ * bridged provider's configure. Exported with defaultHost for the tests of the fallback.
+ */
+export async function configureInstance(config: Props, env: NodeJS.ProcessEnv, defaultHost = DEFAULT_HOST): Promise<ProviderContext> {
+    refuseUnmodelledKeys(config);
+    for (const name of ["DOCKER_CERT_PATH", "DOCKER_CA_MATERIAL", "DOCKER_CERT_MATERIAL", "DOCKER_KEY_MATERIAL", "DOCKER_SSH_OPTS"]) {
+        if (env[name]) {
+            throw new StandInError(`${name} is set: TLS and DOCKER_SSH_OPTS of the docker provider are not modelled by the stand-in`);
+        }
+    }
+    for (const host of [config.host, env.DOCKER_HOST].filter((h): h is string => typeof h === "string")) {
+        refuseProxy(host, env);
+    }
+    // The engine's variables: every key but version, non-strings JSON-encoded.
+    const variables = Object.fromEntries(Object.entries(config).filter(([k]) => k !== "version")
+        .map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    try {
+        const dockerHost = await nativeConfigure(variables, env, defaultHost);
+        if (dockerHost !== undefined) {
+            env.DOCKER_HOST = dockerHost;
+        }
+    } catch (err) {
+        throw err instanceof StandInError ? err : new Error(`docker native provider returned an unexpected error from Configure: ${(err as Error).message}`);
+    }
+    const instance: DockerInstance = {
+        env,
+        host: resolveHost(config, env),
+        sshOpts: config.sshOpts === undefined ? [] : decodeConfig("sshOpts", config.sshOpts) as string[],
+        disableDockerDaemonCheck: config.disableDockerDaemonCheck === undefined ? false : decodeConfig("disableDockerDaemonCheck", config.disableDockerDaemonCheck) as boolean,
+    };
+    refuseProxy(instance.host, env);
+    try {
+        isSshHost(instance.host);
+        tfTarget(instance); // hosts the stand-in cannot reach are refused now; Go's own errors come at MakeClient
+    } catch (err) {
+        if (err instanceof StandInError) {
+            throw err;
+        }
+    }
+    return {
+        config,
+        instance,
+        log: (message) => process.stderr.write(`[docker stand-in] ${message}\n`),
+        engineLog: async () => undefined,
+    };
+}
 
 export const dockerStandIn: StandInProvider = {
     name: "docker",
@@ -1208,12 +1688,13 @@ export const dockerStandIn: StandInProvider = {
     rules: RULES,
     secrets: { kind: "bridge", sensitive: {} },
     async checkConfig(_olds, news): Promise<CheckResult> {
-        for (const key of Object.keys(news)) {
-            if (!CONFIG_KEYS.has(key)) {
-                throw new StandInError(`docker provider configuration "${key}" is not modelled by the stand-in`);
-            }
+        refuseUnmodelledKeys(news);
+        const inputs: Props = {};
+        for (const [key, value] of Object.entries(news)) {
+            // ConfigEncoding: decoded, then folded back as JSON text (unknowns stay unknown).
+            inputs[key] = key in ENCODED_KEYS && !hasUnknown(value) ? goJSON(decodeConfig(key, value)) : value;
         }
-        return { inputs: news };
+        return { inputs };
     },
     async diffConfig(oldInputs, _oldOutputs, news): Promise<DiffResult> {
         const keys = new Set([...Object.keys(oldInputs), ...Object.keys(news)]);
@@ -1226,20 +1707,7 @@ export const dockerStandIn: StandInProvider = {
             detailedDiff: Object.fromEntries(diffs.map((k) => [k, oldInputs[k] === undefined ? "add" : news[k] === undefined ? "delete" : "update"])),
         };
     },
-    async configure(config): Promise<ProviderContext> {
-        for (const env of ["DOCKER_CERT_PATH", "DOCKER_CA_MATERIAL", "DOCKER_CERT_MATERIAL", "DOCKER_KEY_MATERIAL", "DOCKER_SSH_OPTS"]) {
-            if (process.env[env]) {
-                throw new StandInError(`${env} is set: TLS and ssh options of the docker provider are not modelled by the stand-in`);
-            }
-        }
-        const host = resolveHost(config);
-        engineFor(host); // rejects hosts the stand-in cannot reach the way the provider would
-        return {
-            config,
-            log: (message) => process.stderr.write(`[docker stand-in] ${message}\n`),
-            engineLog: async () => undefined,
-        };
-    },
+    configure: (config) => configureInstance(config, { ...process.env }),
     resources: {
         [NETWORK_TYPE]: network,
         [VOLUME_TYPE]: volume,

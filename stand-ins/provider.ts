@@ -93,6 +93,8 @@ export interface DiffResult {
 export interface ProviderContext {
     /** The provider's configuration (revealed), keyed as the SDK sends it (e.g. "host"). */
     readonly config: Props;
+    /** What a provider's Configure keeps for this instance (e.g. its clients), opaque to the server. */
+    readonly instance?: unknown;
     /** Where the stand-in reports what it did; goes to the server's log file, never to state. */
     log(message: string): void;
     /**

@@ -3,12 +3,12 @@
 // over SQL and every container through the docker CLI on the node's own engine, all in parallel
 // and each within a bound, so an engine that does not answer (a lost host) never hangs it.
 
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import { Client } from "pg";
+import { dockerCli as runDocker } from "../components/docker-cli";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
@@ -270,19 +270,12 @@ export const NOTE_TIMEOUT_MS = 15_000;
 
 interface DockerResult { code: number; stdout: string; stderr: string; timedOut: boolean }
 
-/**
- * One docker CLI call to one engine, killed at the bound: a frozen engine accepts the connection
- * and never answers, and the CLI would wait with it.
- */
-function dockerCli(host: string, args: string[], timeoutMs = DOCKER_TIMEOUT_MS): Promise<DockerResult> {
-    return new Promise((resolve) => {
-        execFile("docker", ["-H", host, ...args], { timeout: timeoutMs, killSignal: "SIGKILL", encoding: "utf8" }, (err, stdout, stderr) => {
-            const e = err as (Error & { code?: unknown; killed?: boolean; signal?: string }) | null;
-            const timedOut = Boolean(e?.killed && e.signal === "SIGKILL");
-            const code = e ? (typeof e.code === "number" ? e.code : -1) : 0;
-            resolve({ code, stdout, stderr: timedOut ? "" : stderr || (e && !stderr ? String(e.message) : ""), timedOut });
-        });
-    });
+/** One docker CLI call to one engine, killed at the bound (components/docker-cli.ts). */
+async function dockerCli(host: string, args: string[], timeoutMs = DOCKER_TIMEOUT_MS): Promise<DockerResult> {
+    const { err, stdout, stderr } = await runDocker(args, host, { timeoutMs });
+    const timedOut = Boolean(err?.killed);
+    const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+    return { code, stdout, stderr: timedOut ? "" : stderr || (err && !stderr ? String(err.message) : ""), timedOut };
 }
 
 const seconds = (ms: number) => `${ms / 1000} s`;

@@ -76,8 +76,12 @@ LOST=
 if [ -n "${PEERS:-}" ]; then
     _silent=$(mktemp)
     for _engine in $(for _p in $PEERS; do printf '%s\n' "$_p" | cut -d'|' -f3; done | sort -u); do
-        ( DOCKER_HOST=$_engine timeout "${ENGINE_PROBE_SECONDS:-5}" docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
-            printf '%s\n' "$_engine" >> "$_silent" ) &
+        # An engine that refuses the CLI's API version has answered (lib.sh docker).
+        ( _said=$(DOCKER_HOST=$_engine timeout "${ENGINE_PROBE_SECONDS:-5}" docker version --format '{{.Server.Version}}' 2>&1) ||
+            case $_said in
+                *"Maximum supported API version is"*) ;;
+                *) printf '%s\n' "$_engine" >> "$_silent" ;;
+            esac ) &
     done
     wait
     for name in $(names); do

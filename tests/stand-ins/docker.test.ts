@@ -7,8 +7,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import { dockerStandIn, formatGoDuration, parseGoDuration, resolveHost, RULES } from "../../stand-ins/docker";
+import {
+    configureInstance, DockerInstance, dockerStandIn, formatGoDuration, nativeConfigure, parseGoDuration, resolveHost, RULES,
+} from "../../stand-ins/docker";
+import { DockerClient, directTarget, GoContext } from "../../stand-ins/docker-engine";
 import { InitError, Props, ProviderContext, StandInError, UNKNOWN } from "../../stand-ins/provider";
+import { closeFakeEngines, engineSocket, fakeEngine, fakeSsh, settledWithin, sleep, tempDir } from "./fake-engine";
 
 const STACK = "standin-docker";
 const HOST = process.env.DOCKER_HOST || "unix:///var/run/docker.sock";
@@ -16,7 +20,8 @@ const SUBNET = "172.28.1.0/24";
 const NET = `pgr-${STACK}-net`;
 const LABELS = [{ label: "pg-replication.stack", value: STACK }];
 const logs: string[] = [];
-const ctx: ProviderContext = { config: { host: HOST }, log: (m) => logs.push(m), engineLog: async () => undefined };
+/** The provider instance every engine test uses: configured as the engine configures it. */
+let ctx: ProviderContext;
 
 const NETWORK = "docker:index/network:Network";
 const VOLUME = "docker:index/volume:Volume";
@@ -61,6 +66,7 @@ const IMAGE_ID = () => docker("image", "inspect", "postgres:13", "--format", "{{
 let network: { id: string; outputs: Props; inputs: Props };
 
 before(async () => {
+    ctx = { ...(await dockerStandIn.configure({ host: HOST })), log: (m) => logs.push(m) };
     cleanup();
     network = await create(NETWORK, {
         name: NET, driver: "bridge", ipamConfigs: [{ subnet: SUBNET, gateway: "172.28.1.1" }], labels: LABELS,
@@ -85,7 +91,10 @@ function cleanup() {
     }
 }
 
-after(() => cleanup());
+after(async () => {
+    await closeFakeEngines();
+    cleanup();
+});
 
 // ---------------------------------------------------------------------------------------------
 // Provider configuration
@@ -108,6 +117,13 @@ rule(["config.context"], "DOCKER_CONTEXT overrides host with the context's docke
     assert.equal(resolveHost({ host: "unix:///x.sock" }, { DOCKER_CONTEXT: "rootless" }, home), "unix:///run/user/1000/docker.sock");
     assert.equal(resolveHost({ context: "rootless" }, {}, home), "unix:///run/user/1000/docker.sock");
     assert.throws(() => resolveHost({}, { DOCKER_CONTEXT: "other" }, home), { message: "Error loading Docker context 'other': context 'other' not found" });
+    // The home is the user database's, not $HOME.
+    const userHome = os.userInfo().homedir;
+    if (!fs.existsSync(path.join(userHome, ".docker", "contexts", "meta"))) {
+        assert.throws(() => resolveHost({ context: "rootless" }, { HOME: home }), {
+            message: `Error loading Docker context 'rootless': could not read contexts directory: open ${path.join(userHome, ".docker", "contexts", "meta")}: no such file or directory`,
+        });
+    }
 });
 
 rule(["config.check", "config.diff"], "CheckConfig keeps the inputs as given, refuses unmodelled keys; DiffConfig never replaces", async () => {
@@ -121,11 +137,283 @@ rule(["config.check", "config.diff"], "CheckConfig keeps the inputs as given, re
     assert.equal((await dockerStandIn.diffConfig({ host: "x" }, {}, { host: "x" })).changes, "none");
 });
 
-rule(["config.ping"], "an unreachable engine fails with the provider's ping message", async () => {
-    const bad: ProviderContext = { ...ctx, config: { host: "unix:///nonexistent/standin-docker.sock" } };
-    await assert.rejects(h(VOLUME).read(bad, { urn: "u", type: VOLUME, id: "v", state: {}, inputs: { name: "v" } }),
-        /^Error: failed to create Docker client: Error pinging Docker server, please make sure that unix:\/\/\/nonexistent\/standin-docker.sock is reachable and has a  '_ping' endpoint/);
+// ---------------------------------------------------------------------------------------------
+// Reaching the engine: Configure, MakeClient, the client, ssh
+
+/** A provider instance configured over `env` (the plugin's environment), logging into `log`. */
+async function instance(config: Props, env: NodeJS.ProcessEnv = { ...process.env }, log: string[] = []): Promise<ProviderContext> {
+    return { ...(await configureInstance(config, env)), log: (m) => log.push(m) };
+}
+const volRead = (c: ProviderContext, id: string) => h(VOLUME).read(c, { urn: "u", type: VOLUME, id, state: {}, inputs: { name: id } });
+const volDelete = (c: ProviderContext, id: string, timeout = 0) => h(VOLUME).delete(c, { urn: "u", type: VOLUME, id, outputs: {}, oldInputs: {}, timeout });
+const netRead = (c: ProviderContext, id: string) => h(NETWORK).read(c, { urn: "u", type: NETWORK, id, state: {}, inputs: { name: id } });
+const netDelete = (c: ProviderContext, id: string, timeout = 0) => h(NETWORK).delete(c, { urn: "u", type: NETWORK, id, outputs: {}, oldInputs: {}, timeout });
+/** The url host of a unix socket as the Go client prints it. */
+const urlHost = (host: string) => host.slice("unix://".length).replace(/\//g, "%2F");
+const pingFailed = (host: string, err: string) =>
+    `failed to create Docker client: Error pinging Docker server, please make sure that ${host} is reachable and has a  '_ping' endpoint. Error: ${err}`;
+
+rule(["config.check"], "disableDockerDaemonCheck and sshOpts: JSON text or values in, Go's JSON text out; anything else strict", async () => {
+    const check = async (news: Props) => (await dockerStandIn.checkConfig({}, news)).inputs;
+    // As the Node SDK sends them (JSON.stringify), and as typed stack config would.
+    assert.deepEqual(await check({ host: "ssh://n1", disableDockerDaemonCheck: "true", sshOpts: "[\"-o\",\"ConnectTimeout=5\"]" }),
+        { host: "ssh://n1", disableDockerDaemonCheck: "true", sshOpts: "[\"-o\",\"ConnectTimeout=5\"]" });
+    assert.deepEqual(await check({ disableDockerDaemonCheck: true, sshOpts: ["-i", "/k<ey>&"] }),
+        { disableDockerDaemonCheck: "true", sshOpts: "[\"-i\",\"/k\\u003cey\\u003e\\u0026\"]" });
+    assert.deepEqual(await check({ disableDockerDaemonCheck: "", sshOpts: "" }), { disableDockerDaemonCheck: "false", sshOpts: "[]" });
+    assert.deepEqual(await check({ disableDockerDaemonCheck: UNKNOWN }), { disableDockerDaemonCheck: UNKNOWN });
+    for (const bad of [{ disableDockerDaemonCheck: "yes" }, { disableDockerDaemonCheck: "1" }, { sshOpts: "-o X" }, { sshOpts: "[1]" }, { registryAuth: "[]" }, { certPath: "/x" }]) {
+        await assert.rejects(check(bad), StandInError, JSON.stringify(bad));
+    }
 });
+
+rule(["config.native.ping", "engine.deadline"], "Configure pings a non-ssh engine with no deadline: a silent engine holds it; a refused one fails it", async () => {
+    const fake = await fakeEngine(HOST);
+    fake.mode = "frozen";
+    const pending = dockerStandIn.configure({ host: fake.host });
+    assert.equal(await settledWithin(pending, 3000), "pending");
+    assert.deepEqual(fake.requests.map((r) => [r.method, r.url, r.host, r.userAgent]), [["HEAD", "/_ping", "api.moby.localhost", "Go-http-client/1.1"]]);
+    await fake.close(); // the held connection ends: EOF, a failed ping
+    await assert.rejects(pending, { message: "docker native provider returned an unexpected error from Configure: failed to connect to any docker daemon" });
+    await assert.rejects(dockerStandIn.configure({ host: "unix:///nonexistent/standin-docker.sock" }),
+        { message: "docker native provider returned an unexpected error from Configure: failed to connect to any docker daemon" });
+    // DOCKER_HOST of the plugin counts as explicit, as docker:host does.
+    await assert.rejects(configureInstance({}, { ...process.env, DOCKER_HOST: "unix:///nonexistent/standin-docker.sock" }, HOST),
+        { message: "docker native provider returned an unexpected error from Configure: failed to connect to any docker daemon" });
+});
+
+rule(["config.native.fallback", "config.native.docker-host"], "no host anywhere: the default socket, then ~/.docker/run/docker.sock; the bridged part uses the socket Configure found", async () => {
+    const fake = await fakeEngine(HOST);
+    const home = tempDir("home");
+    fs.mkdirSync(path.join(home, ".docker", "run"), { recursive: true });
+    fs.symlinkSync(engineSocket(fake.host), path.join(home, ".docker", "run", "docker.sock"));
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+    delete env.DOCKER_HOST;
+    const userHost = `unix://${home}/.docker/run/docker.sock`;
+    assert.equal(await nativeConfigure({}, env, "unix:///nonexistent/standin-docker.sock"), userHost);
+    const c = await configureInstance({}, env, "unix:///nonexistent/standin-docker.sock");
+    assert.equal(env.DOCKER_HOST, userHost);
+    assert.equal((c.instance as DockerInstance).host, userHost);
+    assert.equal(await volRead(c, "pgr-standin-docker-none"), undefined);
+    assert.ok(fake.goRequests().includes(`GET /v1.41/volumes/pgr-standin-docker-none`), fake.goRequests().join(", "));
+    // No fallback without HOME, none when a host was given.
+    const noHome: NodeJS.ProcessEnv = { ...env, HOME: "" };
+    delete noHome.DOCKER_HOST;
+    await assert.rejects(nativeConfigure({}, noHome, "unix:///nonexistent/standin-docker.sock"), { message: "$HOME is not defined" });
+    await assert.rejects(nativeConfigure({ host: "unix:///nonexistent/standin-docker.sock" }, { ...env, DOCKER_HOST: "" }), { message: "failed to connect to any docker daemon" });
+    await fake.close();
+});
+
+rule(["config.makeclient", "config.daemon-check", "engine.negotiate"], "what the engine sees: Configure's ping; then ping, ping, version before the first request, or one ping with the flag", async () => {
+    const fake = await fakeEngine(HOST);
+    const checked = await instance({ host: fake.host });
+    assert.deepEqual(fake.goRequests(), ["HEAD /_ping"]);
+    assert.equal(await volRead(checked, "pgr-standin-docker-none"), undefined);
+    assert.equal(await volRead(checked, "pgr-standin-docker-none"), undefined);
+    // MakeClient's Ping does not negotiate; ServerVersion's request does (a second ping).
+    assert.deepEqual(fake.goRequests(), ["HEAD /_ping", "HEAD /_ping", "HEAD /_ping", "GET /v1.41/version",
+        "GET /v1.41/volumes/pgr-standin-docker-none", "GET /v1.41/volumes/pgr-standin-docker-none"]);
+    fake.requests.length = 0;
+    const flagged = await instance({ host: fake.host, disableDockerDaemonCheck: "true" });
+    assert.deepEqual(fake.goRequests(), ["HEAD /_ping"]);
+    fake.requests.length = 0;
+    assert.equal(await volRead(flagged, "pgr-standin-docker-none"), undefined);
+    assert.deepEqual(fake.goRequests(), ["HEAD /_ping", "GET /v1.41/volumes/pgr-standin-docker-none"]);
+    await fake.close();
+});
+
+rule(["config.makeclient", "engine.negotiate", "engine.errors"], "a failing ping is not cached; a failing version only warns; no API-Version means 1.24; an ignored failed ping sends v1.51", async () => {
+    const fake = await fakeEngine(HOST);
+    const log: string[] = [];
+    const c = await instance({ host: fake.host }, { ...process.env }, log);
+    let pings = 0;
+    fake.override = (req) => {
+        if (req.url === "/_ping" && ++pings === 1) {
+            return { status: 500 };
+        }
+        if (req.url?.endsWith("/version")) {
+            return { status: 500, headers: { "Content-Type": "application/json" }, body: "{\"message\":\"boom\"}" };
+        }
+        if (req.url === "/_ping") {
+            return { status: 200, body: "OK" }; // no API-Version header
+        }
+        return undefined;
+    };
+    await assert.rejects(volRead(c, "x"), { message: pingFailed(fake.host, `request returned 500 Internal Server Error for API route and version http://${urlHost(fake.host)}/_ping, check if the server supports the requested API version`) });
+    assert.equal(await volRead(c, "pgr-standin-docker-none"), undefined);
+    assert.ok(log.includes("[WARN] Error connecting to Docker daemon. Is your endpoint a valid docker host? This warning will be changed to an error in the next major version. Error: Error response from daemon: boom"), log.join("\n"));
+    assert.ok(fake.goRequests().includes("GET /v1.24/volumes/pgr-standin-docker-none"), fake.goRequests().join(", "));
+    assert.deepEqual(fake.goRequests(), ["HEAD /_ping", "HEAD /_ping", "HEAD /_ping", "HEAD /_ping", "GET /v1.24/version", "GET /v1.24/volumes/pgr-standin-docker-none"]);
+    // With the flag, a failed negotiation is ignored and the request goes out as v1.51; the next
+    // request pings again, and VolumeRemove (force) fails with the ping's own error.
+    fake.override = undefined;
+    const flagged = await instance({ host: fake.host, disableDockerDaemonCheck: "true" });
+    fake.override = (req) => (req.url === "/_ping" ? { status: 500 } : undefined);
+    fake.requests.length = 0;
+    await assert.rejects(volRead(flagged, "pgr-standin-docker-none"), { message: "Unable to inspect volume: Error response from daemon: client version 1.51 is too new. Maximum supported API version is 1.41" });
+    await assert.rejects(volDelete(flagged, "pgr-standin-docker-none"), { message: `request returned 500 Internal Server Error for API route and version http://${urlHost(fake.host)}/_ping, check if the server supports the requested API version` });
+    assert.deepEqual(fake.goRequests(), ["HEAD /_ping", "GET /v1.51/volumes/pgr-standin-docker-none", "HEAD /_ping"]);
+    await fake.close();
+});
+
+rule(["engine.keepalive"], "one connection carries a sequence; concurrent requests dial more; two stay idle, the rest are closed", async () => {
+    const fake = await fakeEngine(HOST);
+    const c = await instance({ host: fake.host, disableDockerDaemonCheck: "true" });
+    const afterConfigure = fake.connections.opened; // Configure's own client keeps its connection
+    for (let i = 0; i < 3; i++) {
+        assert.equal(await volRead(c, "pgr-standin-docker-none"), undefined);
+    }
+    assert.equal(fake.connections.opened, afterConfigure + 1);
+    const conn = fake.requests[fake.requests.length - 1].conn;
+    assert.deepEqual(fake.requests.filter((r) => r.conn === conn).map((r) => r.method), ["HEAD", "GET", "GET", "GET"]);
+    const closedBefore = fake.connections.closed;
+    await Promise.all([1, 2, 3].map(() => volRead(c, "pgr-standin-docker-none")));
+    assert.equal(fake.connections.opened, afterConfigure + 3);
+    await sleep(200);
+    assert.equal(fake.connections.closed, closedBefore + 1);
+    await fake.close();
+});
+
+rule(["engine.errors", "engine.keepalive"], "refused, closed and answered-with-an-error connections, worded as the Go client words them", async () => {
+    const fake = await fakeEngine(HOST);
+    const c = await instance({ host: fake.host, disableDockerDaemonCheck: "true" });
+    fake.override = (req) => (req.url?.includes("/volumes/") ? { status: 500, headers: { "Content-Type": "application/json" }, body: "{\"message\":\"boom \"}" } : undefined);
+    await assert.rejects(volRead(c, "pgr-standin-docker-none"), { message: "Unable to inspect volume: Error response from daemon: boom" });
+    fake.override = undefined;
+    // The engine hangs up: on the reused connection the GET is retried on a new one (engine.keepalive),
+    // whose EOF is the error.
+    fake.mode = "hangup";
+    fake.requests.length = 0;
+    await assert.rejects(volRead(c, "pgr-standin-docker-none"), { message: `Unable to inspect volume: error during connect: Get "http://${urlHost(fake.host)}/v1.41/volumes/pgr-standin-docker-none": EOF` });
+    assert.equal(fake.requests.length, 2);
+    assert.notEqual(fake.requests[0].conn, fake.requests[1].conn);
+    await fake.close();
+    await assert.rejects(volRead(c, "pgr-standin-docker-none"), { message: `Unable to inspect volume: Cannot connect to the Docker daemon at ${fake.host}. Is the docker daemon running?` });
+    await assert.rejects(new DockerClient(directTarget("tcp://127.0.0.1:1")).ping(GoContext.background()),
+        { message: "Cannot connect to the Docker daemon at tcp://127.0.0.1:1. Is the docker daemon running?" });
+});
+
+rule(["engine.deadline", "config.makeclient"], "an engine that goes silent: the operation's context (customTimeouts here) is the only deadline", async () => {
+    const fake = await fakeEngine(HOST);
+    const c = await instance({ host: fake.host });
+    fake.mode = "frozen";
+    const started = Date.now();
+    await assert.rejects(volDelete(c, "pgr-standin-docker-none", 2), { message: pingFailed(fake.host, `Get "http://${urlHost(fake.host)}/_ping": context deadline exceeded`) });
+    const took = Date.now() - started;
+    assert.ok(took >= 2000 && took < 3000, `took ${took} ms`);
+    await fake.close();
+});
+
+rule(["state.wait", "engine.deadline", "volume.delete"], "with the flag on a silent engine: a network delete ends with its context; a volume delete's remove outlives it", async () => {
+    const fake = await fakeEngine(HOST);
+    const c = await instance({ host: fake.host, disableDockerDaemonCheck: "true" });
+    fake.mode = "frozen";
+    let started = Date.now();
+    await assert.rejects(netDelete(c, "pgr-standin-docker-none", 3), { message: "context deadline exceeded" });
+    assert.ok(Date.now() - started >= 3000);
+    await sleep(300);
+    const openAfterNetwork = fake.connections.opened - fake.connections.closed;
+    started = Date.now();
+    await assert.rejects(volDelete(c, "pgr-standin-docker-none", 3), { message: "context deadline exceeded" });
+    assert.ok(Date.now() - started >= 3000);
+    await sleep(300);
+    // The network's request was cut with its context; the volume's (context.Background()) still waits.
+    assert.equal(fake.connections.opened - fake.connections.closed, openAfterNetwork + 1);
+    await fake.close();
+});
+
+rule(["network.read", "network.delete", "container.read.gone", "image.delete", "volume.update"], "a refused engine: with the daemon check the ping fails first; without it a network reads as gone and deletes", async () => {
+    const fake = await fakeEngine(HOST);
+    const checked = await instance({ host: fake.host });
+    const flagged = await instance({ host: fake.host, disableDockerDaemonCheck: "true" });
+    await fake.close();
+    const refused = `Cannot connect to the Docker daemon at ${fake.host}. Is the docker daemon running?`;
+    await assert.rejects(netRead(checked, "n1"), { message: pingFailed(fake.host, refused) });
+    await assert.rejects(netDelete(checked, "n1"), { message: pingFailed(fake.host, refused) });
+    await assert.rejects(h(IMAGE).delete(checked, { urn: "u", type: IMAGE, id: "i", outputs: { name: "postgres:13", keepLocally: true }, oldInputs: {}, timeout: 0 }),
+        { message: pingFailed(fake.host, refused) });
+    await assert.rejects(h(VOLUME).update(checked, { urn: "u", type: VOLUME, id: "v", oldInputs: {}, oldOutputs: {}, news: {}, ignoreChanges: [], preview: false, timeout: 0 }),
+        { message: pingFailed(fake.host, refused) });
+    assert.equal(await netRead(flagged, "n1"), undefined);
+    await netDelete(flagged, "n1");
+    await h(IMAGE).delete(flagged, { urn: "u", type: IMAGE, id: "i", outputs: { name: "postgres:13", keepLocally: true }, oldInputs: {}, timeout: 0 });
+    await assert.rejects(h(CONTAINER).read(flagged, { urn: "u", type: CONTAINER, id: "c1", state: {}, inputs: { name: "c1" } }),
+        { message: `error fetching container information from Docker: ${refused}\n` });
+    await assert.rejects(volRead(flagged, "v1"), { message: `Unable to inspect volume: ${refused}` });
+});
+
+rule(["config.native.ssh", "ssh.argv", "ssh.commandconn", "config.daemon-check", "engine.keepalive"], "an ssh engine: Configure dials nothing; the flag's first request dials ssh with the exact argv; one ssh carries the volume's life", async () => {
+    const ssh = fakeSsh({ engine: HOST });
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: ssh.path };
+    const c = await instance({ host: "ssh://lost.example", disableDockerDaemonCheck: "true" }, env);
+    assert.deepEqual(ssh.argvs(), []);
+    assert.equal(env.DOCKER_HOST, process.env.DOCKER_HOST);
+    const v = await h(VOLUME).create(c, { urn: "u", type: VOLUME, inputs: { name: `pgr-${STACK}-ssh`, labels: LABELS }, preview: false, timeout: 0 });
+    assert.equal(v.outputs.driver, "local");
+    assert.equal(docker("volume", "inspect", `pgr-${STACK}-ssh`, "--format", "{{.Name}}"), `pgr-${STACK}-ssh`);
+    assert.equal((await volRead(c, v.id))?.outputs.name, v.id);
+    await h(VOLUME).delete(c, { urn: "u", type: VOLUME, id: v.id, outputs: v.outputs, oldInputs: {}, timeout: 0 });
+    assert.throws(() => docker("volume", "inspect", v.id));
+    assert.deepEqual(ssh.argvs(), [["-o ConnectTimeout=30", "-T", "--", "lost.example", "docker system dial-stdio"]]);
+    // user, port, the options as given (ConnectTimeout and -T not added again), the path form.
+    const ssh2 = fakeSsh({ engine: "unix:///nonexistent/standin-docker.sock" });
+    const c2 = await instance({ host: `ssh://me@lost.example:2222${engineSocket(HOST)}`, sshOpts: "[\"-o\",\"ConnectTimeout=5\",\"-T\",\"-i\",\"/k ey\"]" }, { ...process.env, PATH: ssh2.path });
+    assert.deepEqual(ssh2.argvs(), []);
+    assert.equal(await volRead(c2, "pgr-standin-docker-none"), undefined);
+    assert.deepEqual(ssh2.argvs(), [["-l", "me", "-p", "2222", "-o", "ConnectTimeout=5", "-T", "-i", "/k ey", "--", "lost.example", `docker '--host=${HOST}' system dial-stdio`]]);
+    // URLs the helper refuses fail Configure.
+    for (const [host, why] of [["ssh://me:pw@n1", "plain-text password is not supported"], ["ssh://", "hostname is empty"], ["ssh://n1?x=1", "query parameters are not allowed: \"x=1\""]]) {
+        await assert.rejects(instance({ host }, env), { message: `docker native provider returned an unexpected error from Configure: ssh host connection is not valid: invalid SSH URL: ${why}` });
+    }
+});
+
+rule(["ssh.commandconn", "config.makeclient", "config.native.ssh"], "an ssh that cannot connect: the error commandconn makes, at the first use of the client; no ssh on PATH", async () => {
+    const ssh = fakeSsh({ fail: "ssh: connect to host lost.example port 22: Connection timed out" });
+    const c = await instance({ host: "ssh://lost.example" }, { ...process.env, PATH: ssh.path });
+    assert.deepEqual(ssh.argvs(), []);
+    await assert.rejects(volRead(c, "v1"), {
+        message: pingFailed("ssh://lost.example", "error during connect: Head \"http://docker.example.com/_ping\": command [ssh -o ConnectTimeout=30 -T -- lost.example docker system dial-stdio] has exited with exit status 255, make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: stderr=ssh: connect to host lost.example port 22: Connection timed out\n"),
+    });
+    assert.equal(ssh.argvs().length, 1);
+    const none = await instance({ host: "ssh://lost.example" }, { ...process.env, PATH: tempDir("empty") });
+    await assert.rejects(volRead(none, "v1"), { message: pingFailed("ssh://lost.example", "error during connect: Head \"http://docker.example.com/_ping\": exec: \"ssh\": executable file not found in $PATH") });
+});
+
+rule(["engine.unmodelled"], "TLS, npipe, odd ssh spellings, DOCKER_SSH_OPTS and proxies are refused", async () => {
+    for (const [config, env] of [
+        [{ host: "npipe:////./pipe/docker_engine" }, {}],
+        [{ host: "tcp://10.0.0.1:2376" }, { DOCKER_CERT_PATH: "/certs" }],
+        [{ host: "ssh:n1" }, {}],
+        [{ host: "ssh://n1" }, { DOCKER_SSH_OPTS: "-o X" }],
+        [{ host: "ssh://n1" }, { HTTP_PROXY: "http://proxy:3128" }],
+        [{ host: HOST, caMaterial: "x" }, {}],
+    ] as [Props, NodeJS.ProcessEnv][]) {
+        await assert.rejects(configureInstance(config, { ...process.env, ...env }), StandInError, JSON.stringify([config, env]));
+    }
+});
+
+rule(["state.wait", "engine.keepalive"], "(60 s) a silent engine with the flag: a network read gives up at 30 s plus 30 s of grace; an idle connection closes after 30 s", async () => {
+    const silent = await fakeEngine(HOST);
+    const c = await instance({ host: silent.host, disableDockerDaemonCheck: "true" });
+    const idle = await fakeEngine(HOST);
+    const ci = await instance({ host: idle.host, disableDockerDaemonCheck: "true" });
+    assert.equal(await volRead(ci, "pgr-standin-docker-none"), undefined);
+    const idleOpen = idle.connections.opened - idle.connections.closed;
+    silent.mode = "frozen";
+    const started = Date.now();
+    const read = netRead(c, "n1").then(() => "returned", (e: Error) => e.message);
+    await sleep(29_000);
+    assert.equal(idle.connections.opened - idle.connections.closed, idleOpen);
+    await sleep(2_000);
+    // Both the stand-in's idle connection and Configure's own have been closed by now.
+    assert.equal(idle.connections.opened - idle.connections.closed, 0);
+    assert.equal(await read, "timeout while waiting for state to become 'all_fields, removed' (timeout: 30s)");
+    const took = Date.now() - started;
+    assert.ok(took >= 59_000 && took < 62_000, `took ${took} ms`);
+    await silent.close();
+    await idle.close();
+});
+
 
 // ---------------------------------------------------------------------------------------------
 // Check

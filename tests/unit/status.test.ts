@@ -461,7 +461,7 @@ describe("status: a fenced node", () => {
 });
 
 describe("status: docker calls, against a fake docker CLI", () => {
-    // A `docker` first on PATH that logs its arguments: a frozen engine never answers; on the
+    // A `docker` first on PATH that logs its engine and arguments: a frozen engine never answers; on the
     // others `inspect` describes a running node (ok) or a fenced one, and `run` prints the note.
     let dir: string;
     let savedPath: string | undefined;
@@ -479,9 +479,9 @@ describe("status: docker calls, against a fake docker CLI", () => {
         fs.writeFileSync(path.join(dir, "ok.json"), inspect(true, "unless-stopped"));
         fs.writeFileSync(path.join(dir, "fenced.json"), inspect(false, "no"));
         fs.writeFileSync(path.join(dir, "docker"), `#!/bin/sh
-echo "$*" >> "${dir}/calls"
-case "$2" in unix:///frozen) exec sleep 30 ;; esac
-case "$3 $*" in
+echo "-H $DOCKER_HOST $*" >> "${dir}/calls"
+case "$DOCKER_HOST" in unix:///frozen) exec sleep 30 ;; esac
+case "$1 $*" in
     "container "*inspect*) exec cat "${dir}/$(echo "$*" | awk '{ print $NF }').json" ;;
     "run "*) echo "the note"; exit 0 ;;
 esac
