@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { dockerCli as runDocker, dockerFailure, DockerRun } from "./docker-cli";
 import { ClusterConfig, NAMESPACE, nodeEngine, NodeSpec, syncSet, synchronousStandbyNamesFor } from "./config";
+import { compareLsn, lsnDiff } from "./lsn";
 
 /** What one node says about itself. */
 export interface NodeState {
@@ -282,14 +283,8 @@ export async function staleDivergence(cfg: Pick<ClusterConfig, "nodes" | "namePr
                 `timeline ${s.timeline} is not in ${primary.name}'s history (${r.err ? r.stderr.trim() || r.err.message : file}), ` +
                 "so it is not a former primary of it; stop all but one before running up"]);
         }
-        return { name: s.name, switchpoint, bytes: s.lsn ? lsnBytes(s.lsn) - lsnBytes(switchpoint) : 0n };
+        return { name: s.name, switchpoint, bytes: s.lsn ? lsnDiff(s.lsn, switchpoint) : 0n };
     });
-}
-
-/** An LSN ("16/B374D848") as a byte position. */
-export function lsnBytes(lsn: string): bigint {
-    const [hi, lo] = lsn.split("/");
-    return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
 }
 
 /** What `up` will do about the primary, and why a switchover would be unsafe. */
@@ -334,7 +329,7 @@ export function planTopology(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
             problems.push(`${to} is on timeline ${target.timeline}, the primary ${from.name} on timeline ${from.timeline}`);
         }
         if (target.lsn && from.lsn) {
-            const behind = lsnBytes(from.lsn) - lsnBytes(target.lsn);
+            const behind = lsnDiff(from.lsn, target.lsn);
             if (behind > BigInt(cfg.replication.maxSwitchoverLagBytes)) {
                 problems.push(`${to} has replayed up to ${target.lsn} while the primary ${from.name} is at ${from.lsn}: ` +
                     `${behind} bytes behind, more than maxSwitchoverLagBytes (${cfg.replication.maxSwitchoverLagBytes})`);
@@ -347,7 +342,7 @@ export function planTopology(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
 /** The reachable standbys, furthest WAL first. */
 function standbysByWal(states: readonly NodeState[]): NodeState[] {
     return states.filter((s) => s.unreachable === undefined && s.inRecovery === true && s.receivedLsn)
-        .sort((a, b) => (lsnBytes(b.receivedLsn!) > lsnBytes(a.receivedLsn!) ? 1 : lsnBytes(b.receivedLsn!) < lsnBytes(a.receivedLsn!) ? -1 : 0));
+        .sort((a, b) => compareLsn(b.receivedLsn!, a.receivedLsn!));
 }
 
 /**
@@ -393,15 +388,15 @@ export function planFailover(cfg: Pick<ClusterConfig, "nodes" | "primary" | "rep
     }
     const targetLsn = target.receivedLsn;
     const lossParts: string[] = [];
-    if (best && targetLsn && best.name !== to && lsnBytes(best.receivedLsn!) > lsnBytes(targetLsn)) {
-        const bytes = lsnBytes(best.receivedLsn!) - lsnBytes(targetLsn);
+    if (best && targetLsn && best.name !== to && compareLsn(best.receivedLsn!, targetLsn) > 0) {
+        const bytes = lsnDiff(best.receivedLsn!, targetLsn);
         risks.push(`${best.name} has received more WAL than ${to}: ${best.name} up to ${best.receivedLsn}, ${to} up to ` +
             `${targetLsn} (${bytes} bytes more); promote ${best.name} instead`);
         lossParts.push(`${bytes} bytes of WAL that ${best.name} holds beyond ${to}'s ${targetLsn} (up to ${best.receivedLsn})`);
     }
     const oldState = from ? byName.get(from) : undefined;
     if (oldState?.lsn && targetLsn && oldState.inRecovery === false) {
-        const bytes = lsnBytes(oldState.lsn) - lsnBytes(targetLsn);
+        const bytes = lsnDiff(oldState.lsn, targetLsn);
         if (bytes > 0n) {
             lossParts.push(`${bytes} bytes the old primary ${from} wrote beyond ${targetLsn} (it is at ${oldState.lsn})`);
         }

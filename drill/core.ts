@@ -8,6 +8,7 @@
 
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
+import { compareLsn } from "../components/lsn";
 import { PROBE_TABLE, WriteProbe } from "./probe";
 
 export const FAULTS = ["kill", "pause", "disconnect", "host"] as const;
@@ -187,8 +188,8 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
             .catch(() => [{ lsn: null }]);
         return { n, lsn: r[0].lsn as string | null };
     }));
-    const bytes = (lsn: string) => { const [h, l] = lsn.split("/"); return BigInt(`0x${h}`) * 2n ** 32n + BigInt(`0x${l}`); };
-    const best = positions.filter((p) => p.lsn).sort((a, b) => (bytes(b.lsn!) > bytes(a.lsn!) ? 1 : -1))[0];
+    // Never 0, as it always was: on a tie the drill keeps picking the standby it always picked.
+    const best = positions.filter((p) => p.lsn).sort((a, b) => (compareLsn(b.lsn!, a.lsn!) > 0 ? 1 : -1))[0];
     if (!best) {
         await probe.stop();
         throw new Error("no standby answers; nothing to fail over to");

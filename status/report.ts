@@ -2,6 +2,7 @@
 // configured and as live, the data at risk, and the warnings with what to do. Pure functions, so
 // every rule is tested on fixtures (tests/unit/status.test.ts); status/render.ts prints it.
 
+import { compareLsn, lsnDiff } from "../components/lsn";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
 
 /** A standby further behind than this (bytes not yet replayed) is "behind". */
@@ -115,20 +116,11 @@ export interface Report {
     warnings: Warning[];
 }
 
-/** "X/Y" (hex) to a byte position. Positions fit a double exactly up to 8 PiB. */
-export function lsnBytes(lsn: string): number {
-    const m = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+)$/.exec(lsn);
-    if (!m) {
-        throw new Error(`not a WAL position: ${JSON.stringify(lsn)}`);
-    }
-    return parseInt(m[1], 16) * 2 ** 32 + parseInt(m[2], 16);
-}
-
 function laterLsn(a: string | null, b: string | null): string | null {
     if (a === null || b === null) {
         return a ?? b;
     }
-    return lsnBytes(a) >= lsnBytes(b) ? a : b;
+    return compareLsn(a, b) >= 0 ? a : b;
 }
 
 /** synchronous_standby_names as the server reads it: '', '*', 'a, b', 'FIRST n (...)', 'ANY n (...)', 'n (...)'. */
@@ -219,7 +211,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             if (fromRow !== null && fromRow !== undefined) {
                 return Math.max(0, fromRow);
             }
-            return lsn && primary?.currentLsn ? Math.max(0, lsnBytes(primary.currentLsn) - lsnBytes(lsn)) : null;
+            return lsn && primary?.currentLsn ? Math.max(0, Number(lsnDiff(primary.currentLsn, lsn))) : null;
         };
         return {
             name: n.name,
@@ -272,7 +264,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     // Who to promote: the reachable standby with the most WAL received.
     const promotable = nodes.filter((n) => n.reachable && n.role !== "primary" && n.receivedLsn !== null &&
         (primary === null || n.timeline === null || n.timeline === primary.timeline));
-    const best = promotable.sort((a, b) => lsnBytes(b.receivedLsn!) - lsnBytes(a.receivedLsn!) || a.name.localeCompare(b.name))[0];
+    const best = promotable.sort((a, b) => compareLsn(b.receivedLsn!, a.receivedLsn!) || a.name.localeCompare(b.name))[0];
     const dataAtRisk = riskInWords(primary, best, policy, candidates, confirming, satisfied, live?.synchronousCommit ?? "");
 
     // Warnings, each with what to do.
@@ -435,7 +427,7 @@ function norm(s: string): string {
 function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined, policy: ParsedPolicy, candidates: string[],
     confirming: string[], satisfied: boolean | null, synchronousCommit: string): Report["dataAtRisk"] {
     const promote = best?.name ?? null;
-    const behind = best && primary?.currentLsn ? Math.max(0, lsnBytes(primary.currentLsn) - lsnBytes(best.receivedLsn!)) : null;
+    const behind = best && primary?.currentLsn ? Math.max(0, Number(lsnDiff(primary.currentLsn, best.receivedLsn!))) : null;
     const promoteWords = !best ? "" : `; promote ${best.name}: it has received the most WAL` +
         (behind !== null && behind > 0 ? ` (${formatBytes(behind)} behind the primary)` : "");
     if (primary === null) {
