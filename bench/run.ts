@@ -33,12 +33,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { projectRoot } from "../components/project";
 import { removeStackObjects } from "../tests/support/docker-objects";
 import { createHostSet, HostSet, TestHost } from "../tests/support/hosts";
 import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 
-const ROOT = path.resolve(__dirname, "..", "..");
+const ROOT = projectRoot();
 
 /** `[ROUNDS] [--only hosts] [--baseline DIR]`. */
 export function benchOptions(argv: string[]): { rounds: number; onlyHosts: boolean; baseline?: string } {

@@ -10,49 +10,23 @@
 // with the same rows; 1 otherwise; 2 when the drill could not run.
 
 import { execFile } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { Stack } from "@pulumi/pulumi/automation";
 import Table = require("cli-table3");
+import { openWorkspace, projectRoot } from "../components/project";
 import { startStandIns, StandIns } from "../stand-ins/launch";
 import { DrillResult, DrillStack, Fault, FAULTS, HostControl, runDrill } from "./core";
 
 const USAGE = `usage: npm run drill -- STACK FAULT [--json] [--cwd DIR] [--lose-host CMD --restore-host CMD]   ` +
     `(FAULT: ${FAULTS.join(", ")}; host needs both commands)`;
 
-/** The project folder: the nearest folder above this file with a Pulumi.yaml. */
-function projectRoot(from = __dirname): string {
-    for (let dir = from; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
-        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
-            return dir;
-        }
-    }
-    return process.cwd();
-}
-
-/** The stack on its backend, as scripts/deploy.sh and the status tool find it. */
+/** The stack on its backend, as scripts/deploy.sh and the status tool find it (components/project.ts). */
 async function selectStack(name: string, workDir: string, standIns?: StandIns): Promise<Stack> {
-    const envVars: Record<string, string> = { PULUMI_SKIP_UPDATE_CHECK: "true" };
-    if (!process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-        const passfile = path.join(os.homedir(), ".config", "pg-replication", "passphrase");
-        if (fs.existsSync(passfile)) {
-            envVars.PULUMI_CONFIG_PASSPHRASE_FILE = passfile;
-        }
-    }
-    if (!process.env.PULUMI_BACKEND_URL) {
-        const probe = await LocalWorkspace.create({ workDir, envVars });
-        if (!(await probe.whoAmI().then(() => true, () => false))) {
-            const state = process.env.PG_REPLICATION_STATE ?? path.join(os.homedir(), ".local", "share", "pg-replication", "state");
-            envVars.PULUMI_BACKEND_URL = `file://${state}`;
-        }
-    }
-    if (standIns) {
-        envVars.PULUMI_DEBUG_PROVIDERS = standIns.debugProviders;
-        envVars.PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION = "true";
-    }
-    return LocalWorkspace.selectStack({ stackName: name, workDir }, { envVars });
+    const envVars = standIns
+        ? { PULUMI_DEBUG_PROVIDERS: standIns.debugProviders, PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" }
+        : undefined;
+    return Stack.select(name, await openWorkspace({ workDir, envVars }));
 }
 
 function asDrillStack(stack: Stack): DrillStack {

@@ -3,12 +3,9 @@
 // over SQL and every container through the docker CLI on the node's own engine, all in parallel
 // and each within a bound, so an engine that does not answer (a lost host) never hangs it.
 
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
+import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
@@ -20,68 +17,14 @@ export const DOCKER_TIMEOUT_MS = 5000;
 /** A stack that cannot be read: exit code 2, the message says why. */
 export class StackUnreadable extends Error {}
 
-export interface ReadOptions {
-    /** The Pulumi project folder (Pulumi.yaml); the repository root by default. */
-    readonly workDir: string;
-    readonly env?: NodeJS.ProcessEnv;
-}
-
-/** The repository root: the nearest folder above this file with a Pulumi.yaml. */
-export function projectRoot(from = __dirname): string {
-    for (let dir = from; ; dir = path.dirname(dir)) {
-        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
-            return dir;
-        }
-        if (path.dirname(dir) === dir) {
-            return process.cwd();
-        }
-    }
-}
-
-/** The pulumi CLI: on PATH, else the one scripts/pulumi-toolchain.sh built into the cache. */
-async function pulumiCommand(env: NodeJS.ProcessEnv): Promise<PulumiCommand | undefined> {
-    const onPath = (env.PATH ?? "").split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, "pulumi")));
-    if (onPath) {
-        return undefined;
-    }
-    const cache = path.join(env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication"), "pulumi");
-    const built = fs.existsSync(cache) ? fs.readdirSync(cache).filter((d) => /^v\d/.test(d) &&
-        fs.existsSync(path.join(cache, d, "bin", "pulumi"))).sort() : [];
-    if (built.length === 0) {
-        throw new StackUnreadable("no pulumi CLI: none on PATH and none built by scripts/pulumi-toolchain.sh " +
-            `in ${cache}; run scripts/deploy.sh once, or install Pulumi`);
-    }
-    return PulumiCommand.get({ root: path.join(cache, built[built.length - 1]), skipVersionCheck: true });
-}
+/** Where the stack is read from: the project folder and the environment (components/project.ts). */
+export type ReadOptions = WorkspaceOptions;
 
 /** The CLI's own words from an Automation API error: its "error:" lines, else its first lines. */
 export function cliReason(err: unknown): string {
     const text = String((err as Error)?.message ?? err);
     const errors = text.split("\n").map((l) => l.trim()).filter((l) => /^error:/i.test(l));
     return [...new Set(errors.length > 0 ? errors : text.split("\n").filter((l) => l.trim()).slice(0, 3))].join("; ");
-}
-
-/** Backend and passphrase as scripts/deploy.sh chooses them, unless the environment already says. */
-async function workspace(opts: ReadOptions): Promise<LocalWorkspace> {
-    const env = opts.env ?? process.env;
-    const envVars: Record<string, string> = { PULUMI_SKIP_UPDATE_CHECK: "true" };
-    if (!env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-        const passfile = path.join(os.homedir(), ".config", "pg-replication", "passphrase");
-        if (fs.existsSync(passfile)) {
-            envVars.PULUMI_CONFIG_PASSPHRASE_FILE = passfile;
-        }
-    }
-    const cmd = await pulumiCommand(env);
-    let ws = await LocalWorkspace.create({ workDir: opts.workDir, envVars, pulumiCommand: cmd });
-    if (!env.PULUMI_BACKEND_URL) {
-        const loggedIn = await ws.whoAmI().then(() => true, () => false);
-        if (!loggedIn) {
-            const state = env.PG_REPLICATION_STATE ?? path.join(os.homedir(), ".local", "share", "pg-replication", "state");
-            envVars.PULUMI_BACKEND_URL = `file://${state}`;
-            ws = await LocalWorkspace.create({ workDir: opts.workDir, envVars, pulumiCommand: cmd });
-        }
-    }
-    return ws;
 }
 
 type Json = Record<string, any>;
@@ -91,13 +34,13 @@ export async function readPlan(stack: string, opts: ReadOptions): Promise<Plan> 
     let outputs: Json;
     let resources: Json[];
     try {
-        const ws = await workspace(opts);
+        const ws = await openWorkspace(opts);
         const out = await ws.stackOutputs(stack);
         outputs = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.value]));
         resources = (await ws.exportStack(stack)).deployment?.resources ?? [];
     } catch (err) {
-        if (err instanceof StackUnreadable) {
-            throw err;
+        if (err instanceof PulumiCliMissing) {
+            throw new StackUnreadable(err.message);
         }
         throw new StackUnreadable(`cannot read stack ${stack}: ${cliReason(err)}`);
     }

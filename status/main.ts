@@ -7,7 +7,8 @@
 // ~/.config/pg-replication/passphrase). --cwd names another Pulumi project folder.
 
 import { parseArgs } from "node:util";
-import { observe, projectRoot, readPlan, StackUnreadable } from "./collect";
+import { projectRoot } from "../components/project";
+import { observe, readPlan, StackUnreadable } from "./collect";
 import { Plan } from "./model";
 import { renderText, watchFrame } from "./render";
 import { buildReport, exitCode, Report } from "./report";
