@@ -8,36 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { dockerCli as runDocker, dockerFailure, DockerRun } from "./docker-cli";
 import { ClusterConfig, NAMESPACE, nodeEngine, NodeSpec, syncSet, synchronousStandbyNamesFor } from "./config";
 import { compareLsn, lsnDiff } from "./lsn";
-
-/** What one node says about itself. */
-export interface NodeState {
-    readonly name: string;
-    /** Why it could not be asked (not running, no such container, no answer); undefined when it answered. */
-    readonly unreachable?: string;
-    /** Whether a container of that name exists at all (running or not). */
-    readonly exists: boolean;
-    readonly inRecovery?: boolean;
-    /** Primary: pg_current_wal_lsn(); standby: pg_last_wal_replay_lsn(). */
-    readonly lsn?: string;
-    readonly replayPaused?: boolean;
-    /** Primary: the timeline it writes; standby: the timeline its WAL receiver receives (null without one). */
-    readonly timeline?: number | null;
-    /** Standby: its WAL receiver's status and the address it streams from. */
-    readonly receiver?: { readonly status: string; readonly senderHost: string } | null;
-    /** Standby: the furthest WAL it holds, received (flushed) or replayed; what a promotion would keep. */
-    readonly receivedLsn?: string;
-    /** Standby: the host its primary_conninfo names (whom it follows, streaming or not). */
-    readonly upstream?: string;
-    /** What Docker says about its container (undefined when Docker could not be asked). */
-    readonly container?: { readonly status: string; readonly onNetwork: boolean; readonly restartPolicy: string };
-    /** Why its Docker engine could not be asked at all (no answer, refused); undefined when it answered. */
-    readonly engineDown?: string;
-    /**
-     * Whether its server answers (pg_isready) at the address the declared primary reaches it at,
-     * asked from the declared primary's container; only asked when its engine is down.
-     */
-    readonly serverAnswers?: boolean;
-}
+import { NodeState, parseStateAnswer, STATE_SQL } from "./node-state";
 
 export type TopologyPlan =
     | { readonly kind: "none"; readonly primary: string }
@@ -92,15 +63,6 @@ export class FailoverRefused extends pulumi.RunError {
         super(`the failover is refused, nothing was changed:\n  - ${problems.join("\n  - ")}`);
     }
 }
-
-const STATE_SQL = `SELECT pg_is_in_recovery(),
-  CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
-  CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,
-  CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver)
-       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
-  (SELECT status || ' ' || coalesce(sender_host, '') FROM pg_stat_wal_receiver),
-  CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END,
-  substring(current_setting('primary_conninfo') from 'host=([^ ]+)')`;
 
 /** "status|network,network|restart policy" of a container; a container's networks say whether it is cut off. */
 const INSPECT_FORMAT = "{{.State.Status}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}|{{.HostConfig.RestartPolicy.Name}}";
@@ -171,26 +133,18 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
                     : !exists ? "its container does not exist" : (text.split("\n").pop() || sql.err.message);
         return { name: node.name, unreachable: why, exists, container: docker, engineDown };
     }
-    const fields = sql.stdout.trim().split("|");
-    if (fields.length !== 7 || !["t", "f"].includes(fields[0])) {
+    const answer = parseStateAnswer(sql.stdout);
+    if (answer === undefined) {
         // Never read a short or garbled answer as "not in recovery": that would be a primary.
         return { name: node.name, unreachable: `its answer could not be read: ${JSON.stringify(sql.stdout.trim().slice(0, 120))}`,
             exists: true, container: docker, engineDown };
     }
-    const [recovery, lsn, paused, tli, receiver, received, upstream] = fields;
-    const [status, senderHost] = (receiver ?? "").split(" ");
     return {
         name: node.name,
         // Answering `docker exec` is not enough: a node cut off from the cluster network reaches nobody.
         unreachable: docker && !docker.onNetwork ? `its container is not connected to the network ${network}` : undefined,
         exists: true,
-        inRecovery: recovery === "t",
-        lsn,
-        replayPaused: paused === "t",
-        timeline: tli === "" || tli === undefined ? null : Number(tli),
-        receiver: receiver ? { status, senderHost: senderHost ?? "" } : null,
-        receivedLsn: received || undefined,
-        upstream: upstream || undefined,
+        ...answer,
         container: docker,
     };
 }

@@ -9,6 +9,7 @@
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { compareLsn } from "../components/lsn";
+import { RECEIVED_LSN_SQL } from "../components/node-state";
 import { PROBE_TABLE, WriteProbe } from "./probe";
 
 export const FAULTS = ["kill", "pause", "disconnect", "host"] as const;
@@ -184,7 +185,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     }
     // The standby that has received the most WAL, as an operator would pick it.
     const positions = await Promise.all(order.slice(1).map(async (n) => {
-        const r = await query(url(n), "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn")
+        const r = await query(url(n), `SELECT ${RECEIVED_LSN_SQL}::text AS lsn`)
             .catch(() => [{ lsn: null }]);
         return { n, lsn: r[0].lsn as string | null };
     }));

@@ -8,7 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { validateConfig } from "../../components/config";
-import { downNodes, NodeState, planFailover, planTopology, staleDivergence, switchpointIn } from "../../components/topology";
+import { NodeState } from "../../components/node-state";
+import { downNodes, planFailover, planTopology, staleDivergence, switchpointIn } from "../../components/topology";
 import { DrillResult, rejoinPath } from "../../drill/core";
 import { hostControl, renderTable } from "../../drill/main";
 
