@@ -44,6 +44,9 @@ function once(args: readonly string[], host: string, opts: DockerCliOptions, ver
             maxBuffer: opts.maxBuffer ?? 32 << 20 },
             (err, stdout, stderr) => resolve({ err, stdout: `${stdout}`, stderr: `${stderr}` }));
         if (opts.input !== undefined) {
+            // A docker that exits before reading (an engine that refused the call) closes the pipe:
+            // the write fails with EPIPE, which would otherwise throw; the exit carries the error.
+            child.stdin?.on("error", () => undefined);
             child.stdin?.end(opts.input);
         }
     });

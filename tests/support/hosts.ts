@@ -327,6 +327,7 @@ export async function removeHostSet(set: string, subnet = 0, timeoutMs = 30_000)
     if (fs.existsSync(l.runDir)) {
         fs.readdirSync(l.runDir).filter((n) => n.startsWith(`pgrh-${set}-`)).forEach((n) => hostNames.add(n));
     }
+    stopSshMasters(l);
     for (const name of hostNames) {
         const h = hostLayout(l, Number(name.slice(`pgrh-${set}-`.length)));
         const pid = readPid(h.pidFile);
@@ -475,6 +476,13 @@ function sshClient(l: Layout, hosts: HostLayout[]): void {
         "  StrictHostKeyChecking yes",
         "  BatchMode yes",
         "  LogLevel ERROR",
+        // One connection per host, shared by every docker call (README, "Engines on other
+        // machines"): without it each call is an ssh login and a fork of sshd.
+        "  ControlMaster auto",
+        `  ControlPath ${path.join(dir, "cm-%C")}`,
+        "  ControlPersist 60",
+        "  ServerAliveInterval 5",
+        "  ServerAliveCountMax 2",
         "",
     ].join("\n"));
     fs.mkdirSync(SSH_WRAPPER_DIR, { recursive: true });
@@ -484,6 +492,15 @@ function sshClient(l: Layout, hosts: HostLayout[]): void {
     const dirs = (process.env.PATH ?? "").split(path.delimiter);
     if (dirs[0] !== SSH_WRAPPER_DIR) {
         process.env.PATH = [SSH_WRAPPER_DIR, ...dirs.filter((d) => d !== SSH_WRAPPER_DIR)].join(path.delimiter);
+    }
+}
+
+/** The shared ssh connections to a set's hosts end (they would linger ControlPersist's 60 s). */
+function stopSshMasters(l: Layout): void {
+    const dir = path.join(l.runDir, "ssh");
+    const sockets = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.startsWith("cm-")) : [];
+    for (const socket of sockets) {
+        tryRun(realSsh(), ["-S", path.join(dir, socket), "-O", "exit", "host"]);
     }
 }
 
@@ -515,6 +532,8 @@ function startSshd(l: Layout, h: HostLayout): void {
         "StrictModes no",
         "PrintMotd no",
         "LogLevel ERROR",
+        // Every docker call over a shared connection is a session of it (default 10).
+        "MaxSessions 100",
         `SetEnv DOCKER_HOST=unix://${h.socket}`,
         "",
     ].join("\n"));
