@@ -5,17 +5,11 @@
 // moved to its own subnet and ports, and a file:// backend of its own.
 
 import * as assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { caughtUp, leftovers, log, rows, withClient } from "./harness";
+import { caughtUp, leftovers, rows, withClient } from "./harness";
+import { ProjectCopy, projectCopy } from "./project-copy";
 
-const ROOT = path.resolve(__dirname, "..", "..", "..");
 const STACK = "e2e-deploy";
-const COPIED = ["Pulumi.yaml", "index.ts", "components", "stand-ins", "scripts", "images", "package.json",
-    "package-lock.json", "tsconfig.json"];
 
 const STACK_FILE = `config:
   pg-replication:image: postgres:13
@@ -33,57 +27,29 @@ const STACK_FILE = `config:
   pg-replication:replicationConnectionLimit: 5
 `;
 
-function deploy(dir: string, env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
-    const started = Date.now();
-    return new Promise((resolve, reject) => {
-        execFile("bash", [path.join(dir, "scripts", "deploy.sh"), STACK, ...args], { env, maxBuffer: 64 * 1024 * 1024 },
-            (err, stdout, stderr) => {
-                log(`deploy.sh ${STACK} ${args.join(" ")} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-                if (err) {
-                    reject(new Error(`deploy.sh ${args.join(" ")} failed: ${err.message}\n${stdout}\n${stderr}`));
-                } else {
-                    resolve({ stdout, stderr });
-                }
-            });
-    });
-}
-
 describe("scripts/deploy.sh: the user's path through the CLI and the language host", { timeout: 10 * 60 * 1000 }, () => {
-    let dir: string;
-    let env: NodeJS.ProcessEnv;
+    let copy: ProjectCopy;
     before(() => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-deploy-"));
-        for (const entry of COPIED) {
-            fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-        }
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
-        fs.writeFileSync(path.join(dir, `Pulumi.${STACK}.yaml`), STACK_FILE);
-        fs.mkdirSync(path.join(dir, ".state"));
-        env = {
-            ...process.env,
-            PULUMI_BACKEND_URL: `file://${path.join(dir, ".state")}`,
-            PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase",
-            PG_REPLICATION_STAND_IN_LOG: path.join(dir, "stand-ins.log"),
-        };
+        copy = projectCopy(STACK, STACK_FILE);
     });
     after(async () => {
         try {
-            await deploy(dir, env, "destroy");
+            await copy.deploy("destroy");
         } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
+            copy.remove();
         }
         assert.deepEqual(leftovers(STACK), []);
     });
 
     test("up builds the dev plan, the tutorial's rows reach the standby, destroy removes it all", async () => {
-        const up = await deploy(dir, env, "up");
-        if (env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
+        const up = await copy.deploy("up");
+        if (copy.env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
             assert.match(up.stderr, /STAND-IN PLUGINS IN USE/, "the run says the stand-ins are in use");
             assert.match(up.stdout, /stand-in plugin in use: docker 5\.0\.0/, "so does the update's own output");
         }
         assert.match(up.stdout, /Resources:\s+\+ \d+ created/);
 
-        const { stdout } = await deploy(dir, env, "output", "--json", "--show-secrets");
+        const { stdout } = await copy.deploy("output", "--json", "--show-secrets");
         const out = JSON.parse(stdout);
         const primary = out.primary.connectionString;
         const standby = out.nodes.pg2.connectionString;
@@ -97,10 +63,10 @@ describe("scripts/deploy.sh: the user's path through the CLI and the language ho
         assert.equal(onPrimary.length, 10);
         assert.deepEqual(await rows(standby, "SELECT id, value FROM test ORDER BY id", "test"), onPrimary);
 
-        const again = await deploy(dir, env, "up");
+        const again = await copy.deploy("up");
         assert.doesNotMatch(again.stdout, /[+~-] \d+ (created|updated|deleted|replaced)/, "a second up changes nothing");
 
-        await deploy(dir, env, "destroy");
+        await copy.deploy("destroy");
         assert.deepEqual(leftovers(STACK), []);
     });
 });
