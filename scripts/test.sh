@@ -81,6 +81,7 @@ if [[ "${PG_REPLICATION_STAND_IN_PLUGINS:-}" == 1 ]]; then
 fi
 printf 'time: %ds in all\n' "$((SECONDS - started))"
 # node's runner prints "ℹ pass N" / "ℹ fail N"; the image test prints "N passed, N failed".
-awk '/^ℹ pass [0-9]+$/ {p += $3} /^ℹ fail [0-9]+$/ {f += $3}
+# A test that could not run says NOT RUN in its output and is counted here, never as passed.
+awk '/^ℹ pass [0-9]+$/ {p += $3} /^ℹ fail [0-9]+$/ {f += $3} /^ℹ skipped [0-9]+$/ {s += $3}
      /^[0-9]+ passed, [0-9]+ failed$/ {p += $1; f += $3}
-     END {printf "total: %d passed, %d failed\n", p, f}' "$log"
+     END {printf "total: %d passed, %d failed%s\n", p, f, s ? sprintf(", %d NOT RUN (see NOT RUN above)", s) : ""}' "$log"

@@ -35,6 +35,16 @@ function copyCurrent(dir: string): void {
     }
 }
 
+/** Whether COMMIT is in this checkout's history (a shallow clone may not hold it). */
+export function hasCommit(commit: string): boolean {
+    try {
+        execFileSync("git", ["-C", ROOT, "cat-file", "-e", `${commit}^{commit}`], { stdio: "ignore" });
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 /** The project files as they were at COMMIT, from this checkout's history. */
 function copyCommit(dir: string, commit: string): void {
     const present = COPIED.filter((entry) => {

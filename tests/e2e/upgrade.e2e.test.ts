@@ -9,7 +9,7 @@ import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { WriteProbe } from "../../drill/probe";
 import { caughtUp, leftovers, log, rows } from "./harness";
-import { ProjectCopy, projectCopy } from "./project-copy";
+import { hasCommit, ProjectCopy, projectCopy } from "./project-copy";
 
 /** main before this work: the stacks users have were made by it. */
 const FROM = "509527f579a6dd3b1a4ef9134219b905f41c76d4";
@@ -44,12 +44,18 @@ function changes(stdout: string): Record<string, number> {
 
 describe(`an existing stack upgrades in place: made by ${FROM.slice(0, 7)}, brought up by this code under a write probe`,
     { timeout: 15 * 60 * 1000 }, () => {
-        let copy: ProjectCopy;
+        let copy: ProjectCopy | undefined;
         let urls: Record<string, string>;
+        const available = hasCommit(FROM);
         before(() => {
-            copy = projectCopy(STACK, STACK_FILE, FROM);
+            if (available) {
+                copy = projectCopy(STACK, STACK_FILE, FROM);
+            }
         });
         after(async () => {
+            if (!copy) {
+                return;
+            }
             try {
                 await copy.deploy("destroy");
             } finally {
@@ -58,7 +64,14 @@ describe(`an existing stack upgrades in place: made by ${FROM.slice(0, 7)}, brou
             assert.deepEqual(leftovers(STACK), []);
         });
 
-        test("the earlier commit's up makes the cluster; this code's up replaces nothing, loses no write, and leaves nothing to change", async () => {
+        test("the earlier commit's up makes the cluster; this code's up replaces nothing, loses no write, and leaves nothing to change", async (t) => {
+            if (!copy) {
+                const why = `NOT RUN: commit ${FROM} is not in this clone's history (a shallow clone?); ` +
+                    "`git fetch --unshallow` and run again";
+                process.stderr.write(`\n[e2e] ${"!".repeat(20)} ${why} ${"!".repeat(20)}\n\n`);
+                t.skip(why);
+                return;
+            }
             await copy.deploy("up");
             const out = JSON.parse((await copy.deploy("output", "--json", "--show-secrets")).stdout);
             urls = Object.fromEntries(Object.entries(out.nodes as Record<string, { connectionString: string }>)
