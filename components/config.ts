@@ -609,6 +609,9 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     };
 }
 
+/** What the commit policy of any primary follows from. */
+export type SyncPolicy = Pick<ReplicationSettings, "mode" | "syncStandbys" | "syncCount">;
+
 /** One standby counts as FIRST 1; two or more form a quorum, so one can be down without blocking commits. */
 export function standbyNamesSetting(names: readonly string[], count: number): string {
     const list = names.map((n) => `"${n}"`).join(", ");
@@ -616,12 +619,12 @@ export function standbyNamesSetting(names: readonly string[], count: number): st
 }
 
 /** The nodes whose confirmation a commit on `primary` waits for (the configured set minus the primary). */
-export function syncSet(replication: ReplicationSettings, primary: string): string[] {
+export function syncSet(replication: SyncPolicy, primary: string): string[] {
     return replication.mode === "sync" ? replication.syncStandbys.filter((n) => n !== primary) : [];
 }
 
 /** synchronous_standby_names for `primary` under the configured policy ("" when async). */
-export function synchronousStandbyNamesFor(replication: ReplicationSettings, primary: string): string {
+export function synchronousStandbyNamesFor(replication: SyncPolicy, primary: string): string {
     const set = syncSet(replication, primary);
     return set.length === 0 ? "" : standbyNamesSetting(set, Math.min(replication.syncCount, set.length));
 }

@@ -6,7 +6,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { dockerCli as runDocker, dockerFailure, DockerRun } from "./docker-cli";
-import { ClusterConfig, NAMESPACE, nodeEngine, NodeSpec, syncSet, synchronousStandbyNamesFor } from "./config";
+import { ClusterConfig, NAMESPACE, nodeEngine, NodeSpec, ReplicationSettings, SyncPolicy, syncSet, synchronousStandbyNamesFor } from "./config";
 import { compareLsn, lsnDiff } from "./lsn";
 import { NodeState, parseStateAnswer, STATE_SQL } from "./node-state";
 
@@ -26,6 +26,17 @@ export type TopologyPlan =
      * up demotes them (topology.sh demote_stale).
      */
     | { readonly kind: "stale-primaries"; readonly primary: string; readonly stale: readonly { name: string; timeline: number }[] };
+
+/**
+ * What the planners read of the configuration: the declared primary, each node's addresses (whom
+ * a standby streams from) and the commit policy. A ClusterConfig is one; the status tool builds one
+ * from the stack's outputs (status/topology-input.ts).
+ */
+export interface PlanConfig {
+    readonly primary: string;
+    readonly nodes: readonly Pick<NodeSpec, "name" | "address" | "hostAddress">[];
+    readonly replication: SyncPolicy & Pick<ReplicationSettings, "maxSwitchoverLagBytes">;
+}
 
 export interface FailoverPlan {
     readonly kind: "failover";
@@ -242,7 +253,7 @@ export async function staleDivergence(cfg: Pick<ClusterConfig, "nodes" | "namePr
 }
 
 /** What `up` will do about the primary, and why a switchover would be unsafe. */
-export function planTopology(cfg: Pick<ClusterConfig, "nodes" | "primary" | "replication">, states: readonly NodeState[]): TopologyPlan {
+export function planTopology(cfg: PlanConfig, states: readonly NodeState[]): TopologyPlan {
     const primaries = states.filter((s) => s.unreachable === undefined && s.inRecovery === false);
     if (primaries.length > 1) {
         const declared = primaries.find((p) => p.name === cfg.primary);
@@ -313,7 +324,7 @@ function standbysByWal(states: readonly NodeState[]): NodeState[] {
  *  - under async no standby confirmed anything: whatever the old primary acknowledged after the
  *    target's position is lost, and how much is unknown unless the old primary still answers.
  */
-export function planFailover(cfg: Pick<ClusterConfig, "nodes" | "primary" | "replication">,
+export function planFailover(cfg: PlanConfig,
     states: readonly NodeState[]): FailoverPlan | { kind: "no-primary"; problems: string[] } {
     const to = cfg.primary;
     const byName = new Map(states.map((s) => [s.name, s]));
