@@ -11,6 +11,7 @@ import { helperLabels, planFromOutputs, probeContainer, StackUnreadable } from "
 import { ContainerProbe, NodeProbe, Observation, Plan, ReachableNode, ReplicationRow } from "../../status/model";
 import { renderText, watchFrame } from "../../status/render";
 import { buildReport, exitCode, formatBytes, parsePolicy, Report } from "../../status/report";
+import { nodeStates, planConfig } from "../../status/topology-input";
 
 const url = (port: number) => `postgresql://postgres:pw@127.0.0.1:${port}/postgres`;
 
@@ -516,6 +517,46 @@ exit 1
             "-c [ -e /var/lib/postgresql/data/diverged ] || exit 3; cat /var/lib/postgresql/data/diverged");
         assert.deepEqual(helperLabels({ "pg-replication.stack": "dev", "pg-replication.role": "node", other: "x" }),
             { "pg-replication.stack": "dev", "pg-replication.role": "helper" });
+    });
+});
+
+describe("status: the topology planners' input (status/topology-input.ts)", () => {
+    test("the configuration: declared primary, node addresses, and the commit policy from the outputs", () => {
+        const sync = planConfig(planFromOutputs("dev", outputs("sync", 'ANY 1 ("s1", "s2")'), STATE));
+        assert.equal(sync.primary, "primary");
+        assert.deepEqual(sync.nodes, [{ name: "primary", address: "172.18.0.201" }, { name: "s1", address: "172.18.0.202" },
+            { name: "s2", address: "172.18.0.203" }]);
+        assert.deepEqual([sync.replication.mode, sync.replication.syncStandbys, sync.replication.syncCount], ["sync", ["s1", "s2"], 1]);
+        const first = outputs("sync", 'FIRST 1 ("s2")');
+        first.nodes.s1.syncState = "async";
+        first.nodes.s2.syncState = "sync";
+        const one = planConfig(planFromOutputs("dev", first, STATE)).replication;
+        assert.deepEqual([one.syncStandbys, one.syncCount], [["s2"], 1]);
+        const async = planConfig(healthyAsync()[0]).replication;
+        assert.deepEqual([async.mode, async.syncStandbys, async.syncCount], ["async", [], 0]);
+    });
+
+    test("each node as a NodeState, in the plan's order: writers, standbys (the furthest WAL they hold), the unreachable", () => {
+        const [plan] = healthyAsync();
+        const states = nodeStates(plan, observation({
+            primary: [primaryProbe({ timeline: 2 }), running("aaa111")],
+            s1: [standbyProbe("0/3000100", { receiveLsn: "0/3000080", replayLsn: "0/3000100", timeline: 2 }), running("bbb222")],
+            s2: [DOWN, { state: "missing" }],
+        }));
+        assert.deepEqual(states, [
+            { name: "primary", exists: true, inRecovery: false, lsn: "0/3000100", timeline: 2 },
+            { name: "s1", exists: true, inRecovery: true, lsn: "0/3000100", timeline: 2, receivedLsn: "0/3000100" },
+            { name: "s2", exists: false, unreachable: "connect ECONNREFUSED 127.0.0.1:5433" },
+        ]);
+        const lost = nodeStates(plan, observation({
+            primary: [TIMED_OUT, SILENT],
+            s1: [standbyProbe("0/3000100", { receiveLsn: null }), running("bbb222")],
+        }));
+        assert.deepEqual(lost, [
+            { name: "primary", exists: true, unreachable: "timeout expired", engineDown: "does not answer within 5 s" },
+            { name: "s1", exists: true, inRecovery: true, lsn: "0/3000100", timeline: 1, receivedLsn: "0/3000100" },
+            { name: "s2", exists: true, unreachable: "not probed", engineDown: "its Docker engine does not answer" },
+        ]);
     });
 });
 
