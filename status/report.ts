@@ -1,9 +1,13 @@
 // From plan + observation to the report: each node's role and state, the commit policy as
 // configured and as live, the data at risk, and the warnings with what to do. Pure functions, so
-// every rule is tested on fixtures (tests/unit/status.test.ts); status/render.ts prints it.
+// every rule is tested on fixtures (tests/unit/status.test.ts); status/render.ts prints it. Which
+// node is the primary, a former primary or one of several primaries is what components/topology.ts
+// planTopology decides for `up` (status/topology-input.ts gives it the observation).
 
 import { compareLsn, lsnDiff } from "../components/lsn";
+import { planTopology, TopologyPlan } from "../components/topology";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
+import { nodeStates, planConfig } from "./topology-input";
 
 /** A standby further behind than this (bytes not yet replayed) is "behind". */
 export const BEHIND_BYTES = 16 * 1024 * 1024;
@@ -163,8 +167,11 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     const probe = (n: PlannedNode): NodeProbe => obs.nodes[n.name]?.probe ?? { reachable: false, error: "not probed" };
     const containerOf = (n: PlannedNode): ContainerProbe => obs.nodes[n.name]?.container ?? { state: "unknown" };
     const writers = plan.nodes.filter((n) => { const p = probe(n); return reachable(p) && !p.inRecovery; });
-    // The node whose views of replication count: the declared primary when it accepts writes.
-    const primaryNode = writers.find((n) => n.name === plan.primary) ?? writers[0];
+    const states = nodeStates(plan, obs);
+    const topology = planTopology(planConfig(plan), states);
+    // The node whose views of replication count: the one the plan finds running as primary (of several, the declared one).
+    const primaryName = primaryOf(topology, plan.primary);
+    const primaryNode = plan.nodes.find((n) => n.name === primaryName);
     const primary = primaryNode ? probe(primaryNode) as ReachableNode : null;
     const rowOf = (name: string): ReplicationRow | undefined => primary?.replication.find((r) => r.applicationName === name);
     const slotOf = (name: string): SlotRow | undefined => primary?.slots.find((s) => s.name === name);
@@ -175,14 +182,10 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     const deploy = `scripts/deploy.sh ${plan.stack}`;
     const dockerOf = (engine: string) => `docker -H ${engine}`;
 
-    // A writer on a timeline older than the declared primary's is a former primary back after a
-    // failover that could not fence it (its host was lost): the next up demotes it, as
-    // components/topology.ts planTopology tells "stale-primaries" from several primaries.
-    const declared = plan.nodes.find((n) => n.name === plan.primary);
-    const declaredProbe = declared ? probe(declared) : undefined;
-    const declaredTimeline = declaredProbe && reachable(declaredProbe) && !declaredProbe.inRecovery ? declaredProbe.timeline : null;
-    const stale = (n: PlannedNode, p: ReachableNode): boolean =>
-        n.name !== plan.primary && declaredTimeline !== null && p.timeline !== null && p.timeline < declaredTimeline;
+    // A former primary back after a failover that could not fence it (its host was lost): the plan's
+    // stale-primaries, which the next up demotes; a writer the plan does not call stale is "promoted".
+    const stale = (n: PlannedNode): boolean => topology.kind === "stale-primaries" && topology.stale.some((s) => s.name === n.name);
+    const declaredTimeline = states.find((s) => s.name === plan.primary)?.timeline ?? null;
 
     const nodes: NodeReport[] = plan.nodes.map((n) => {
         const p = probe(n);
@@ -197,7 +200,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             state = fenced ? "fenced" : c.state === "stopped" || c.state === "missing" ? c.state : c.silent ? "no answer" : "down";
         } else if (isWriter) {
             role = "primary";
-            state = n.name === plan.primary ? "running" : stale(n, p) ? "former primary" : "promoted";
+            state = n.name === plan.primary ? "running" : stale(n) ? "former primary" : "promoted";
         } else if (row) {
             role = row.syncState as Role;
             state = STATE_WORDS[row.state] ?? row.state;
@@ -314,7 +317,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
                 `keep clients off ${n.host}:${n.port}: what they write there is not on ${plan.primary}`);
         }
         if (n.state === "promoted") {
-            const declaredWrites = byName.get(plan.primary)?.role === "primary";
+            const declaredWrites = topology.kind === "several-primaries" && topology.primaries.includes(plan.primary);
             warn("primary-not-declared", n.name, declaredWrites
                 ? `${n.name} accepts writes while the declared primary ${plan.primary} does too: two primaries`
                 : `the primary is ${n.name}, not the declared ${plan.primary}`,
@@ -418,6 +421,17 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         dataAtRisk,
         warnings,
     };
+}
+
+/** The node the plan finds running as primary (of several, which up refuses: the declared one, else the first); undefined when none does. */
+function primaryOf(topology: TopologyPlan, declared: string): string | undefined {
+    switch (topology.kind) {
+        case "none": return topology.primary;
+        case "switchover": return topology.from;
+        case "stale-primaries": return topology.primary;
+        case "several-primaries": return topology.primaries.includes(declared) ? declared : topology.primaries[0];
+        default: return undefined;
+    }
 }
 
 function norm(s: string): string {

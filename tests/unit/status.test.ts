@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { lsnDiff } from "../../components/lsn";
+import { planTopology } from "../../components/topology";
 import { helperLabels, planFromOutputs, probeContainer, StackUnreadable } from "../../status/collect";
 import { ContainerProbe, NodeProbe, Observation, Plan, ReachableNode, ReplicationRow } from "../../status/model";
 import { renderText, watchFrame } from "../../status/render";
@@ -377,11 +378,15 @@ describe("status: two primaries", () => {
         out.nodes.primary.role = "standby";
         out.nodes.primary.syncState = "async";
         const plan = planFromOutputs("dev", out, STATE);
-        const r = buildReport(plan, observation({
+        const obs = observation({
             s1: [promotedS1(), running("bbb222")],
             primary: [primaryProbe({ timeline: 1, replication: [], slots: [slot("s1", false), slot("s2", false)] }), running("aaa111")],
             s2: [standbyProbe("0/3000000", { timeline: 2 }), running("ccc333")],
-        }));
+        });
+        // What up would do, and so what status says: demote the former primary.
+        assert.deepEqual(planTopology(planConfig(plan), nodeStates(plan, obs)),
+            { kind: "stale-primaries", primary: "s1", stale: [{ name: "primary", timeline: 1 }] });
+        const r = buildReport(plan, obs);
         assert.deepEqual(r.cluster.primary, { declared: "s1", found: ["s1", "primary"] });
         assert.deepEqual(r.nodes.map((n) => [n.name, n.role, n.state, n.timeline]),
             [["s1", "primary", "running", 2], ["primary", "primary", "former primary", 1], ["s2", "async", "streaming", 2]]);
@@ -413,6 +418,24 @@ describe("status: two primaries", () => {
                 "pgr-dev-s1, or docker -H unix:///var/run/docker.sock stop pgr-dev-primary) before clients write to both");
             assert.doesNotMatch(renderText(r), /former primary/);
         }
+    });
+
+    test("a former primary next to a second one on the declared timeline: up refuses them all, so none is called former", () => {
+        // planTopology takes writers on older timelines as former primaries only when every other writer is one;
+        // otherwise up stops at several-primaries and demotes nobody, and status says two primaries for each.
+        const [plan] = healthyAsync();
+        const obs = observation({
+            primary: [primaryProbe({ timeline: 2, replication: [], slots: [slot("s1", false), slot("s2", false)] }), running("aaa111")],
+            s1: [primaryProbe({ timeline: 1, replication: [], slots: [] }), running("bbb222")],
+            s2: [primaryProbe({ timeline: 2, replication: [], slots: [] }), running("ccc333")],
+        });
+        assert.deepEqual(planTopology(planConfig(plan), nodeStates(plan, obs)), { kind: "several-primaries", primaries: ["primary", "s1", "s2"] });
+        const r = buildReport(plan, obs);
+        assert.deepEqual(r.cluster.primary, { declared: "primary", found: ["primary", "s1", "s2"] });
+        assert.deepEqual(r.nodes.map((n) => [n.name, n.state]), [["primary", "running"], ["s1", "promoted"], ["s2", "promoted"]]);
+        assert.deepEqual(codes(r), ["primary-not-declared:s1", "primary-not-declared:s2"]);
+        assert.equal(r.warnings[0].message, "s1 accepts writes while the declared primary primary does too: two primaries");
+        assert.doesNotMatch(renderText(r), /former primary|not yet demoted/);
     });
 });
 
