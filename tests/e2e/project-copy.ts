@@ -58,7 +58,7 @@ function copyCommit(dir: string, commit: string): void {
     if (present.length === 0) {
         throw new Error(`commit ${commit} is not in the history of ${ROOT}: this test needs a clone with main's history back to it`);
     }
-    execFileSync("sh", ["-c", 'git -C "$1" archive "$2" -- "${@:3}" | tar -x -C "$0"', dir, ROOT, commit, ...present].map(String),
+    execFileSync("bash", ["-c", 'git -C "$1" archive "$2" -- "${@:3}" | tar -x -C "$0"', dir, ROOT, commit, ...present].map(String),
         { stdio: ["ignore", "ignore", "pipe"] });
 }
 
