@@ -77,7 +77,7 @@ if [ -n "${PEERS:-}" ]; then
     _silent=$(mktemp)
     for _engine in $(for _p in $PEERS; do printf '%s\n' "$_p" | cut -d'|' -f3; done | sort -u); do
         # An engine that refuses the CLI's API version has answered (lib.sh docker).
-        ( _said=$(DOCKER_HOST=$_engine timeout "${ENGINE_PROBE_SECONDS:-5}" docker version --format '{{.Server.Version}}' 2>&1) ||
+        ( _said=$(DOCKER_HOST=$_engine timeout -k 1 "${ENGINE_PROBE_SECONDS:-5}" docker version --format '{{.Server.Version}}' 2>&1) ||
             case $_said in
                 *"Maximum supported API version is"*) ;;
                 *) printf '%s\n' "$_engine" >> "$_silent" ;;

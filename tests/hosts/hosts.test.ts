@@ -104,7 +104,7 @@ describe("test hosts: three Docker engines in network namespaces", { timeout: 30
         h.lose();
         try {
             await assert.rejects(query(h.address, "SELECT 1"), /timeout|ETIMEDOUT|EHOSTUNREACH/i);
-            assert.throws(() => execFileSync("timeout", ["2", "docker", "-H", h.dockerHost, "version"], { stdio: "pipe" }),
+            assert.throws(() => execFileSync("timeout", ["-k", "1", "2", "docker", "-H", h.dockerHost, "version"], { stdio: "pipe" }),
                 "the engine answered while frozen");
         } finally {
             h.restore();
@@ -167,7 +167,7 @@ describe("test hosts reached over ssh, as machines elsewhere are", { timeout: 18
     const dockerWithin = (engine: string, seconds: number, ...args: string[]) => {
         const started = Date.now();
         try {
-            const out = execFileSync("timeout", [String(seconds), "docker", "-H", engine, ...args], { encoding: "utf8", stdio: "pipe" });
+            const out = execFileSync("timeout", ["-k", "1", String(seconds), "docker", "-H", engine, ...args], { encoding: "utf8", stdio: "pipe" });
             return { ok: true, out: out.trim(), ms: Date.now() - started };
         } catch (err) {
             return { ok: false, out: `${(err as { stderr?: string }).stderr ?? ""}`.trim(), ms: Date.now() - started };
