@@ -1,0 +1,88 @@
+// What a cluster is, as the planners and the topology step read it: the nodes, the engine each
+// runs on and the replication policy, with the rules that derive the commit policy from them.
+// No Pulumi here: the topology step (components/topology/up.ts) loads this without the SDK;
+// components/config.ts reads and checks the stack configuration into these types.
+
+export const NAMESPACE = "pg-replication";
+
+export type ReplicationMode = "async" | "sync";
+/** What pg_stat_replication.sync_state should say for a standby once the policy is applied. */
+export type SyncState = "async" | "sync" | "quorum";
+
+/** One PostgreSQL node: the same container whatever its role; the name is also its slot name. */
+export interface NodeSpec {
+    readonly name: string;
+    /** Its address on the cluster network. */
+    readonly address: string;
+    /** The host port its 5432 is published on. */
+    readonly port: number;
+    /**
+     * The Docker engine it runs on (DOCKER_HOST form: unix://, tcp:// or ssh://); the stack's
+     * engine when absent.
+     */
+    readonly host?: string;
+    /**
+     * The address of its engine's host that its port is published on (instead of bindAddress) and
+     * that other nodes and clients reach it at; needed once the nodes span more than one engine.
+     */
+    readonly hostAddress?: string;
+}
+
+/** The engine a node runs on: its own `host`, else the stack's. */
+export function nodeEngine(node: Pick<NodeSpec, "host">, stackEngine: string): string {
+    return node.host ?? stackEngine;
+}
+
+/** Whether the nodes run on more than one Docker engine (then replication crosses hosts, over TLS). */
+export function spansEngines(nodes: readonly Pick<NodeSpec, "host">[], stackEngine: string): boolean {
+    return new Set(nodes.map((n) => nodeEngine(n, stackEngine))).size > 1;
+}
+
+export interface ReplicationSettings {
+    readonly user: string;
+    readonly connectionLimit: number;
+    readonly mode: ReplicationMode;
+    /** synchronous_commit; "on" in async mode, where no standby is waited for. */
+    readonly synchronousCommit: string;
+    /**
+     * The nodes that count for synchronous commit as configured (empty in async mode); whichever
+     * of them is the primary is left out when the policy is applied.
+     */
+    readonly syncStandbys: readonly string[];
+    readonly syncCount: number;
+    /** The synchronous_standby_names value the declared primary gets. */
+    readonly synchronousStandbyNames: string;
+    readonly walKeepSize: string;
+    readonly maxSlotWalKeepSize: string;
+    readonly maxWalSenders: number;
+    /** A switchover refuses a target whose replay is further behind than this (bytes of WAL). */
+    readonly maxSwitchoverLagBytes: number;
+}
+
+export type SyncPolicy = Pick<ReplicationSettings, "mode" | "syncStandbys" | "syncCount">;
+
+/** One standby counts as FIRST 1; two or more form a quorum, so one can be down without blocking commits. */
+export function standbyNamesSetting(names: readonly string[], count: number): string {
+    const list = names.map((n) => `"${n}"`).join(", ");
+    return names.length === 1 ? `FIRST 1 (${list})` : `ANY ${count} (${list})`;
+}
+
+/** The nodes whose confirmation a commit on `primary` waits for (the configured set minus the primary). */
+export function syncSet(replication: SyncPolicy, primary: string): string[] {
+    return replication.mode === "sync" ? replication.syncStandbys.filter((n) => n !== primary) : [];
+}
+
+/** synchronous_standby_names for `primary` under the configured policy ("" when async). */
+export function synchronousStandbyNamesFor(replication: SyncPolicy, primary: string): string {
+    const set = syncSet(replication, primary);
+    return set.length === 0 ? "" : standbyNamesSetting(set, Math.min(replication.syncCount, set.length));
+}
+
+/** The sync_state pg_stat_replication must show for a standby of `primary` under the configured policy. */
+export function expectedSyncState(replication: SyncPolicy, primary: string, standby: string): SyncState {
+    const set = syncSet(replication, primary);
+    if (!set.includes(standby)) {
+        return "async";
+    }
+    return set.length === 1 ? "sync" : "quorum";
+}
