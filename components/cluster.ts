@@ -16,10 +16,11 @@ import {
     expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { parseSubnet } from "./ipv4";
-import { labelList, labelWords, NodeSettings, PostgresNode, ReplicationSource } from "./node";
+import { labelList, NodeSettings, PostgresNode, ReplicationSource } from "./node";
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
+import { codeDigest, ENTRY, TopologyInput } from "./topology/contract";
 
 /**
  * PostgresClusterArgs describe a whole cluster; nothing in them is read from stack config (program.ts
@@ -147,6 +148,16 @@ export const WRITE_CA_FILE = [
     "mv \"$CA_FILE.new\" \"$CA_FILE\"",
     "printf '%s\\n' \"$COPY_ID\" > \"$CA_FILE.id\"",
     "echo \"CA certificate written to $CA_FILE\" >&2",
+].join("\n");
+
+/**
+ * The topology step: node on its TypeScript entry (components/topology/up.ts) through ts-node,
+ * from the project directory, where the engine starts the command provider (a relative path, so
+ * the input is the same on every machine).
+ */
+export const TOPOLOGY_COMMAND = [
+    `[ -f ${ENTRY} ] || { echo "error: ${ENTRY} is not in $(pwd): the topology step runs in the project directory" >&2; exit 1; }`,
+    `exec node --require ts-node/register/transpile-only ${ENTRY}`,
 ].join("\n");
 
 /** Removes the file and its id, and the stack's directory when that leaves it empty. */
@@ -298,30 +309,30 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const primaryNode = new PostgresNode(nodeName(primary), nodeArgs(primary), nodeOpts(primary));
 
         // Makes the declared primary the actual one: nothing when it already is, a switchover when
-        // another node is primary (components/scripts/topology.sh). Before the role and the seeds,
-        // so they talk to the primary the configuration names.
-        const nodeList = args.nodes.map((n) => `${n.name}:${args.namePrefix}-${n.name}:${n.address}:${args.namePrefix}-${n.name}-data`);
+        // another node is primary, a failover when none answers (components/topology/up.ts, with the
+        // planners preview used). Before the role and the seeds, so they talk to the primary the
+        // configuration names. One JSON input; the code's digest beside it, so new code re-runs it.
         const expected = args.nodes.filter((n) => n.name !== args.primary)
             .map((n) => `${n.name}=${expectedSyncState(r, args.primary, n.name)}`).join(" ");
-        const topology = dockerCommand(`${name}-topology`, {
-            create: script("topology.sh"),
-            environment: {
-                NODES: nodeList.join(" "),
-                PRIMARY: args.primary,
-                SYNC_NAMES: syncNames,
-                SYNC_COMMIT: r.synchronousCommit,
-                EXPECTED: expected,
-                MAX_LAG_BYTES: String(r.maxSwitchoverLagBytes),
-                REPLICATION_USER: r.user,
-                IMAGE: image.name,
-                NETWORK: network.name,
-                DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
-                TIMEOUT: String(args.readyTimeoutSeconds),
-                // Only when set, so a cluster with every node up and no override keeps its inputs.
-                ...(args.downNodes && args.downNodes.length > 0 ? { DOWN_NODES: args.downNodes.join(" ") } : {}),
-                ...(args.allowDataLoss ? { ALLOW_DATA_LOSS: "true" } : {}),
-                ...(peers ? { PEERS: peers } : {}),
+        const topologyInput = pulumi.all([image.name, network.name]).apply(([imageName, networkName]) => JSON.stringify({
+            namePrefix: args.namePrefix,
+            dockerHost: args.engineHost,
+            networkName,
+            image: imageName,
+            helperLabels: { ...args.labels, "pg-replication.role": "helper" },
+            nodes: args.nodes,
+            primary: args.primary,
+            replication: {
+                user: r.user, mode: r.mode, syncStandbys: r.syncStandbys, syncCount: r.syncCount,
+                synchronousCommit: r.synchronousCommit, maxSwitchoverLagBytes: r.maxSwitchoverLagBytes,
             },
+            timeoutSeconds: args.readyTimeoutSeconds,
+            downNodes: args.downNodes ?? [],
+            allowDataLoss: args.allowDataLoss ?? false,
+        } satisfies TopologyInput));
+        const topology = dockerCommand(`${name}-topology`, {
+            create: TOPOLOGY_COMMAND,
+            environment: { TOPOLOGY_INPUT: topologyInput, TOPOLOGY_CODE: codeDigest() },
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: [primaryNode] });
 

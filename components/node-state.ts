@@ -1,9 +1,9 @@
 // What one node says about itself, as the program's topology check observes it before anything
-// changes (components/topology.ts observe, at preview and up): the one query it asks inside the
+// changes (components/topology/observe.ts, at preview and in the topology step at up): the one query it asks inside the
 // node's container, and the one reader of psql's answer. The drill picks the standby to promote by
 // the same received-WAL expression (RECEIVED_LSN_SQL). The status tool asks a wider query of its own
 // over a connection (status/collect.ts NODE_SQL) and reads it as NodeStates for the planners
-// (status/topology-input.ts); components/scripts/topology.sh has its twins in shell.
+// (status/topology-input.ts).
 // WAL positions stay as PostgreSQL prints them ("0/50206F0"); components/lsn.ts reads them.
 
 /** What one node says about itself. */

@@ -1,6 +1,6 @@
 // One PostgreSQL node: the same definition whatever its role. Which node is primary is state in
 // the data directory (standby.signal, primary_conninfo), set by the seed and by the topology
-// command (components/scripts/topology.sh), never a different resource type.
+// step (components/topology/up.ts), never a different resource type.
 
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";

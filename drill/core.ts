@@ -10,6 +10,7 @@ import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { compareLsn } from "../components/lsn";
 import { RECEIVED_LSN_SQL } from "../components/node-state";
+import { describeRejoin, topologyResults } from "../components/topology/contract";
 import { PROBE_TABLE, WriteProbe } from "./probe";
 
 export const FAULTS = ["kill", "pause", "disconnect", "host"] as const;
@@ -143,14 +144,20 @@ export async function fencedState(host: string, container: string, seconds = 60)
     }
 }
 
-/** The rejoin path from the topology step's output line, when the output is known. */
+/** How NODE rejoined, from the topology step's result lines in an up's output. */
 export function rejoinPath(output: string, node: string): string {
-    const line = output.split("\n").find((l) => l.includes(`${node} rejoined as a standby of`));
-    if (!line) {
-        return output ? "not in the output" : "unknown (no output)";
+    if (!output) {
+        return "unknown (no output)";
     }
-    return /FRESH CLONE/.test(line) ? "fresh clone (last resort)" : /pg_rewind \(([^)]*)\)/.exec(line)?.[1]
-        ? `pg_rewind: ${/pg_rewind \(([^)]*)\)/.exec(line)![1]}` : line.replace(/^.*rejoined as a standby of \S+ /, "");
+    const path = topologyResults(output).flatMap((r) => r.rejoined).filter((r) => r.node === node).pop()?.path;
+    if (path === undefined) {
+        return "not in the output";
+    }
+    switch (path.via) {
+        case "fresh clone": return "fresh clone (last resort)";
+        case "pg_rewind": return `pg_rewind: ${path.said}`;
+        default: return describeRejoin(path);
+    }
 }
 
 const CHECKSUM_SQL = `SELECT count(*)::int AS n, coalesce(md5(string_agg(seq::text || ':' || node, ',' ORDER BY seq)), '') AS sum
@@ -238,7 +245,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     // result of the drill, not its failure: reported, and the stack left as up left it.
     let refused: string | undefined;
     const output = await stack.up().catch((err: Error) => {
-        refused = /is not brought in: (.*?)\. pg_rewind would discard them/.exec(err.message)?.[1];
+        refused = topologyResults(err.message).pop()?.kept?.note;
         if (refused === undefined) {
             throw err;
         }

@@ -2,8 +2,7 @@
 // (one probe per node and per container, status/collect.ts), and the report built from both
 // (status/report.ts). Only plain data here, so the report can be tested on fixtures.
 
-/** The note topology.sh demote_stale leaves in a demoted former primary's volume: what it committed that nobody else has. */
-export const DIVERGED_NOTE = "/var/lib/postgresql/data/diverged";
+export { DIVERGED_NOTE } from "../components/topology/contract";
 
 /** A node as the stack declares it. */
 export interface PlannedNode {
@@ -111,7 +110,7 @@ export interface ContainerProbe {
     readonly restartPolicy?: string;
     /**
      * Only for a fenced node (stopped, restart policy `no`): the text of the `diverged` note in its
-     * volume (topology.sh demote_stale), null when there is none; undefined when not looked at.
+     * volume (components/topology/act.ts demoteStale), null when there is none; undefined when not looked at.
      */
     readonly divergedNote?: string | null;
     /** Why the note could not be read. */

@@ -74,7 +74,7 @@ export interface NodeReport {
     };
     /** Stopped with restart policy `no`: a failover or a demotion fenced it; null when its engine could not be asked. */
     fenced: boolean | null;
-    /** A fenced node's `diverged` note: what it committed that the primary does not have (topology.sh demote_stale). */
+    /** A fenced node's `diverged` note: what it committed that the primary does not have (components/topology/act.ts demoteStale). */
     divergedNote: string | null;
 }
 

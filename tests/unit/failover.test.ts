@@ -11,6 +11,7 @@ import { validateConfig } from "../../components/config";
 import { NodeState } from "../../components/node-state";
 import { downNodes, planFailover, planTopology, staleDivergence, switchpointIn } from "../../components/topology";
 import { DrillResult, rejoinPath } from "../../drill/core";
+import { RESULT_PREFIX, TopologyResult } from "../../components/topology/contract";
 import { hostControl, renderTable } from "../../drill/main";
 
 const ctx = { project: "pg-replication", stack: "t" };
@@ -218,10 +219,15 @@ describe("drill report", () => {
             fs.rmSync(dir, { recursive: true, force: true });
         }
     });
-    test("the rejoin path is read from the topology step's line", () => {
-        assert.equal(rejoinPath("pg1 rejoined as a standby of pg2 after pg_rewind (servers diverged at WAL location 0/3000100 on timeline 1)\n", "pg1"),
-            "pg_rewind: servers diverged at WAL location 0/3000100 on timeline 1");
-        assert.equal(rejoinPath("x\npg1 rejoined as a standby of pg2 after a FRESH CLONE (last resort)\n", "pg1"), "fresh clone (last resort)");
+    test("the rejoin path is read from the topology step's result lines, the last one for the node", () => {
+        const line = (rejoined: TopologyResult["rejoined"]) => `    ${RESULT_PREFIX}${JSON.stringify({ ok: true, primary: "pg2",
+            action: "none", fenced: [], lost: [], demoted: [], rejoined, standbys: {}, seconds: 1 })}\n`;
+        const rewound = line([{ node: "pg1", path: { via: "pg_rewind", said: "servers diverged at WAL location 0/3000100 on timeline 1" } }]);
+        assert.equal(rejoinPath(`noise\n${rewound}`, "pg1"), "pg_rewind: servers diverged at WAL location 0/3000100 on timeline 1");
+        assert.equal(rejoinPath(`${rewound}${line([{ node: "pg1", path: { via: "fresh clone" } }])}`, "pg1"), "fresh clone (last resort)");
+        assert.equal(rejoinPath(line([{ node: "pg1", path: { via: "start" } }]), "pg1"), "after its clean shutdown, without a rewind");
+        assert.equal(rejoinPath(rewound, "pg3"), "not in the output");
+        assert.equal(rejoinPath("pg1 rejoined as a standby of pg2 after pg_rewind (x)\n", "pg1"), "not in the output", "prose is not read");
         assert.equal(rejoinPath("", "pg1"), "unknown (no output)");
     });
 });

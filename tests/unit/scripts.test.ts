@@ -92,7 +92,7 @@ function runScript(text: string, env: Record<string, string>, opts: { stdin?: st
 }
 
 const SCRIPTS = ["node-ready.sh", "superuser-password.sh", "node-access.sh", "node-passfile.sh", "node-seed.sh",
-    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "topology.sh", "sync-policy.sh", "sync-policy-reset.sh"];
+    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "sync-policy.sh", "sync-policy-reset.sh"];
 
 const helperEnv = {
     IMAGE: "postgres:13", VOLUME: "pg-standby1-data", NODE: "standby1",
@@ -103,11 +103,6 @@ const seedEnv = {
     NODE_ADDRESS: "172.18.0.102", REPLICATION_USER: "repuser", HELPER_CONTAINER: "pg-standby1-seed",
 };
 const PASSLINE = "*:5432:*:repuser:Very\\:Secret\n";
-const topologyEnv = {
-    NODES: "pg1:pg-pg1:172.18.0.101:pg-pg1-data pg2:pg-pg2:172.18.0.102:pg-pg2-data", PRIMARY: "pg1", SYNC_NAMES: "",
-    SYNC_COMMIT: "on", EXPECTED: "pg2=async", MAX_LAG_BYTES: "16777216", REPLICATION_USER: "repuser", IMAGE: "postgres:13",
-    NETWORK: "pgnet", DOCKER_LABELS: "pg-replication.project=p", TIMEOUT: "5",
-};
 
 describe("command scripts", () => {
     for (const file of SCRIPTS) {
@@ -255,54 +250,6 @@ describe("command scripts", () => {
         assert.equal(res.status, 0, res.stderr);
         assert.match(res.stderr, /no node runs as primary; slot standby1 goes with the cluster/);
     });
-
-    test("topology stops at once when two nodes answer as primary", () => {
-        const res = runScript(script("topology.sh"), topologyEnv);
-        // Both fake nodes answer "f": two primaries.
-        assert.notEqual(res.status, 0);
-        assert.match(res.stderr, /more than one node runs as primary: pg1 pg2/);
-    });
-
-    test("fencing a node whose engine does not answer: refused while its server answers, skipped as lost when it does not", () => {
-        // fence() from topology.sh itself, with lib.sh, run on its own (the failover calls it before promote).
-        const text = script("topology.sh");
-        const fence = /^fence\(\) \{\n[\s\S]*?\n\}\n/m.exec(text)![0];
-        const lost = /^lost\(\) \{.*\}$/m.exec(text)![0];
-        const endpoint = /^endpoint\(\) \{.*\}$/m.exec(text)![0];
-        const lib = text.slice(0, text.indexOf("PASSFILE="));
-        const peers = "pg1|pg-pg1|tcp://10.0.0.9:2376|172.18.0.101|10.0.0.9|5433 pg2|pg-pg2|tcp://10.0.0.8:2376|172.18.0.102|10.0.0.8|5434";
-        const body = `${lib}\nfield() { case $2 in 1) echo pg-$1 ;; 2) echo 172.18.0.101 ;; 3) echo pg-$1-data ;; esac; }\n` +
-            `rewrite() { :; }\nnew=pg2 nc=pg-pg2\n${lost}\n${endpoint}\n${fence}\nfence pg1\n`;
-        const answering = runScript(body, { LOST: " pg1", PEERS: peers });
-        assert.notEqual(answering.status, 0);
-        assert.match(answering.stderr, /failover refused: the Docker engine of pg1 does not answer but its server at 10\.0\.0\.9:5433 does, seen from pg2 \(pg_isready exit 0\): pg1 is not lost and may be taking writes; nothing was promoted/);
-        const gone = runScript(body, { LOST: " pg1", PEERS: peers, FAKE_ISREADY: "2" });
-        assert.equal(gone.status, 0, gone.stderr);
-        assert.match(gone.stderr, /pg1's host is lost: its engine does not answer and its server at 10\.0\.0\.9:5433 does not answer from pg2/);
-        // Only the probe, on pg2's engine; nothing was sent to pg1's.
-        assert.deepEqual(gone.argv, ["exec -u postgres pg-pg2 pg_isready -q -h 10.0.0.9 -p 5433 -t 3"]);
-        const up = runScript(body, { LOST: "", PEERS: peers });
-        assert.equal(up.status, 0, up.stderr);
-        assert.ok(up.argv.some((a) => /^update --restart=no pg-pg1$/.test(a)), up.argv.join("\n"));
-    });
-
-    test("topology probes each engine once and leaves a node whose engine does not answer out of every step", () => {
-        const text = script("topology.sh");
-        assert.match(text, /timeout -k 1 "\$\{ENGINE_PROBE_SECONDS:-5\}" docker version/);
-        // Every loop over the nodes that talks to a node's engine skips the lost ones first.
-        for (const guard of [/lost "\$name" && continue\n    container=\$\(field "\$name" 1\)\n    if up/,
-            /if lost "\$name"; then\n        log "\$name is not brought in now/, /if lost "\$name" \|\| ! up "\$container"; then\n            log "\$name \(\$container\) is not running; it is not repointed"/,
-            /if ! lost "\$name" && up "\$container"/, /if lost "\$name" \|\| ! up "\$\(field "\$name" 1\)"; then/]) {
-            assert.match(text, guard);
-        }
-    });
-
-    test("topology refuses a failover to a target that is down, before fencing or stopping anything", () => {
-        const res = runScript(script("topology.sh"), { ...topologyEnv, PRIMARY: "pg2", FAKE_UP: "exited " });
-        assert.notEqual(res.status, 0);
-        assert.match(res.stderr, /failover refused: no reachable node runs as primary, and pg2 \(pg-pg2\) is not a reachable standby to promote/);
-        assert.ok(!res.argv.some((a) => /^(stop|kill|update) /.test(a)), "nothing was stopped or fenced");
-    });
 });
 
 describe("on success a script prints nothing on stdout and one summary line on stderr", () => {
@@ -323,8 +270,6 @@ describe("on success a script prints nothing on stdout and one summary line on s
         ["node-seed.sh", { ...seedEnv, FAKE_DATA_STATUS: "1", FAKE_NODES: "pg-pg1:pg1:172.18.0.101" }, {},
             /^node standby1: cloned pg-pg1 \(172\.18\.0\.101\) into volume pg-standby1-data with slot standby1$/],
         ["node-seed-check.sh", helperEnv, {}, /^node standby1: the seed's inputs changed; its data in pg-standby1-data is kept$/],
-        ["topology.sh", { ...topologyEnv, NODES: "pg1:pg-pg1:172.18.0.101:pg-pg1-data", EXPECTED: "" }, {},
-            /^pg1 is the primary; nothing to switch$/],
         ["sync-policy.sh", { PRIMARY_CONTAINER: "pg-primary", SYNC_NAMES: "", SYNC_COMMIT: "on", EXPECTED: "standby1=async", TIMEOUT: "5" },
             { reply: "streaming/async\n" }, /^commit policy applied \(synchronous_standby_names='', synchronous_commit=on\); standbys: standby1=async$/],
         ["sync-policy-reset.sh", { PRIMARY_CONTAINER: "pg-primary" }, {}, /^commit policy on pg-primary reset to asynchronous$/],

@@ -2,7 +2,9 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "../../components/config";
+import { ConfigError, expectedSyncState, synchronousStandbyNamesFor } from "../../components/config";
+import { TOPOLOGY_COMMAND } from "../../components/cluster";
+import { codeDigest, TopologyInput } from "../../components/topology/contract";
 import { goDuration, passfileField } from "../../components/node";
 import { KEEP_PREVIOUS } from "../../components/secrets";
 import * as harness from "../support/mocked-program";
@@ -18,6 +20,8 @@ const env = (r: Recorded) => {
     const { DOCKER_HOST: _engine, ...rest } = plain(r.inputs.environment) as Record<string, string>;
     return rest;
 };
+/** The topology step's one JSON input. */
+const topologyInput = (r: Run): TopologyInput => JSON.parse(env(r.get("Command", "cluster-topology")).TOPOLOGY_INPUT) as TopologyInput;
 const labels = (r: Recorded) => Object.fromEntries((plain(r.inputs.labels) as { label: string; value: string }[])
     .map((l) => [l.label, l.value]));
 /** Inputs that differ between two runs, by resource name. */
@@ -188,24 +192,28 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
 
     test("topology: the declared primary, the nodes and the commit policy; after the primary's node, before the role", () => {
         const topology = run.get("Command", "cluster-topology");
-        assert.deepEqual(env(topology), {
-            NODES: "pg1:pg-replication-dev-pg1:172.18.0.101:pg-replication-dev-pg1-data " +
-                "pg2:pg-replication-dev-pg2:172.18.0.102:pg-replication-dev-pg2-data",
-            PRIMARY: "pg1",
-            SYNC_NAMES: "",
-            SYNC_COMMIT: "on",
-            EXPECTED: "pg2=async",
-            MAX_LAG_BYTES: String(16 * 1024 * 1024),
-            REPLICATION_USER: "repuser",
-            IMAGE: "postgres:13",
-            NETWORK: "dockernetwork",
-            DOCKER_LABELS: "pg-replication.project=pg-replication pg-replication.stack=dev pg-replication.role=helper",
-            TIMEOUT: "120",
-        });
+        assert.deepEqual(Object.keys(env(topology)).sort(), ["TOPOLOGY_CODE", "TOPOLOGY_INPUT"]);
+        assert.deepEqual(topologyInput(run), {
+            namePrefix: "pg-replication-dev",
+            dockerHost: "unix:///var/run/docker.sock",
+            networkName: "dockernetwork",
+            image: "postgres:13",
+            helperLabels: { "pg-replication.project": "pg-replication", "pg-replication.stack": "dev", "pg-replication.role": "helper" },
+            nodes: [{ name: "pg1", address: "172.18.0.101", port: 5432 }, { name: "pg2", address: "172.18.0.102", port: 5433 }],
+            primary: "pg1",
+            replication: { user: "repuser", mode: "async", syncStandbys: [], syncCount: 0, synchronousCommit: "on",
+                maxSwitchoverLagBytes: 16 * 1024 * 1024 },
+            timeoutSeconds: 120,
+            downNodes: [],
+            allowDataLoss: false,
+        } satisfies TopologyInput);
+        assert.equal(env(topology).TOPOLOGY_CODE, codeDigest(), "the step's code digest, so new code re-runs it");
+        assert.doesNotMatch(JSON.stringify(topology.inputs), new RegExp(process.cwd().replace(/[/.]/g, "\\$&")),
+            "no machine-specific path in the step's inputs");
         assert.equal(topology.inputs.triggers, undefined, "a change is an update (a switchover), never a replacement");
         assert.deepEqual(topology.dependsOn, ["cluster-pg1"]);
-        assert.match(topology.inputs.create, /dk "\$oc" stop -t "\$STOP_SECONDS"/);
-        assert.match(topology.inputs.create, /pg_promote/);
+        assert.equal(topology.inputs.create, TOPOLOGY_COMMAND);
+        assert.match(topology.inputs.create, /exec node --require ts-node\/register\/transpile-only components\/topology\/up\.ts$/);
         assert.deepEqual(run.get("Command", "cluster-set-superuser-password").dependsOn, ["cluster-topology"]);
         assert.ok(run.get("pulumi:providers:postgresql", "cluster-sql").dataDeps.includes("cluster-set-superuser-password"));
         assert.deepEqual(run.get("Command", "cluster-pg2-passfile").dependsOn, ["cluster-pg1", "cluster-topology", "cluster-replication-role"]);
@@ -289,8 +297,7 @@ describe("a switchover is a change of `primary` only", () => {
     test("no container, volume, seed, passfile or access rule changes; topology, the password, provider and policy do", () => {
         assert.deepEqual(differing(one, two).sort(),
             ["cluster-replication-policy", "cluster-set-superuser-password", "cluster-sql", "cluster-topology"]);
-        assert.equal(env(two.get("Command", "cluster-topology")).PRIMARY, "pg2");
-        assert.equal(env(two.get("Command", "cluster-topology")).EXPECTED, "pg1=async");
+        assert.equal(topologyInput(two).primary, "pg2");
         assert.equal(plain(two.get("pulumi:providers:postgresql", "cluster-sql").inputs.port), "5433");
     });
 
@@ -359,8 +366,9 @@ describe("sync with three nodes (quorum), as in Pulumi.pg17.yaml", () => {
     });
 
     test("after a switchover to pg2 the quorum is pg1 and pg3", () => {
-        assert.equal(env(switched.get("Command", "cluster-topology")).SYNC_NAMES, 'ANY 1 ("pg1", "pg3")');
-        assert.equal(env(switched.get("Command", "cluster-topology")).EXPECTED, "pg1=quorum pg3=quorum");
+        const input = topologyInput(switched);
+        assert.equal(synchronousStandbyNamesFor(input.replication, input.primary), 'ANY 1 ("pg1", "pg3")');
+        assert.deepEqual(["pg1", "pg3"].map((n) => expectedSyncState(input.replication, input.primary, n)), ["quorum", "quorum"]);
         assert.equal(switched.outputs.replication.synchronousStandbyNames, 'ANY 1 ("pg1", "pg3")');
     });
 

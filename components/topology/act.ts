@@ -1,0 +1,640 @@
+// The steps the topology step takes at `up` to make the declared primary the actual one, in the
+// order that loses no acknowledged commit. What to do is decided by the planners (plan.ts) over
+// what the nodes say (observe.ts); this file only acts, one small named step each, over one Docker
+// runner (docker-cli.ts). Shell remains only for what runs inside a throwaway container on a
+// node's volume (the standby config rewrite, pg_rewind, a fresh clone, pg_waldump); those fragments
+// are the constants below and take their values from the container's environment, never spliced in.
+//
+// Switchover (another node is primary, the declared one streams from it):
+//   1. the checks (planTopology: streaming from it, same timeline, replay not paused, lag bound);
+//   2. prepareTarget: on the target, still a standby, a slot for every other node and the commit
+//      policy, so both are in place the moment it is promoted;
+//   3. stopCleanly: the old primary stopped (`docker stop -t 60`: fast shutdown; a container stopped
+//      this way is not restarted by its `unless-stopped` policy), its shutdown checkpoint read from
+//      its volume (pg_controldata); awaitCheckpoint: the target has replayed it, so it holds every
+//      commit the old primary ever acknowledged. Otherwise the old primary is started again as it was;
+//   4. promote (pg_promote); 5. repoint every other running standby (ALTER SYSTEM, reload: no
+//      restart from PostgreSQL 13); 6. rejoin the old primary as a standby of the new one (its volume
+//      rewritten, started; pg_rewind if it cannot follow; a fresh clone if that fails too, said);
+//   7. gates: every running standby streams from the new primary in its promised sync_state.
+// Failover (no reachable node runs as primary; planFailover: the target holds every acknowledged
+// commit it can be shown to, or pg-replication:allowDataLoss):
+//   F1. fence every other node that is down: restart policy `no` (Docker never starts it again by
+//       itself, not on a daemon restart or a reboot), killed, its volume a standby of the target;
+//       a node whose host is lost (neither engine nor server answers) cannot be fenced: said;
+//   F2. prepareTarget, promote, repoint (as 2, 4, 5).
+// Former primaries back after a failover that could not fence them (stale-primaries): demoteStale.
+// Then, on every up, each running node that does not stream from the primary is brought in (rejoin).
+
+import { dockerCli, DockerRun } from "../docker-cli";
+import { expectedSyncState, nodeEngine, NodeSpec, spansEngines, synchronousStandbyNamesFor } from "../spec";
+import { NodeState } from "../node-state";
+import { describeRejoin, DIVERGED_NOTE, RejoinPath, TopologyInput, TopologyResult } from "./contract";
+import { FailoverPlan, refusalOf, refusalText, switchpointIn, TopologyPlan } from "./plan";
+import { staleDivergence, TopologyView } from "./observe";
+
+export const VOLUME_PATH = "/var/lib/postgresql/data";
+const PGDATA = `${VOLUME_PATH}/pgdata`;
+const PASSFILE = `${VOLUME_PATH}/replication.pgpass`;
+/** With nodes on several engines: the stack's CA in each node's volume (node.ts TLS_DIR). */
+const CA_FILE = `${VOLUME_PATH}/tls/ca.crt`;
+/** What a demoted former primary committed that nobody else has (contract.ts DIVERGED_NOTE). */
+const DIVERGED = DIVERGED_NOTE;
+const STOP_SECONDS = 60;
+
+/** Bounds, in seconds; tests shorten them. */
+export interface Bounds {
+    /** A rewritten node to follow after its start. */
+    readonly followSeconds: number;
+    /** A running standby to show up streaming before it is taken as not following. */
+    readonly joinCheckSeconds: number;
+    readonly pollMs: number;
+    /** Any one docker call, but for the ones that copy data (pg_rewind, a clone), which have none. */
+    readonly callMs: number;
+}
+export const BOUNDS: Bounds = { followSeconds: 30, joinCheckSeconds: 10, pollMs: 200, callMs: 120_000 };
+
+/** A failure of the step: printed as "error: <message>", the step fails. */
+export class StepFailed extends Error {}
+
+// In-container fragments. Each runs as the postgres user with the node's volume at VOLUME_PATH.
+
+/** The volume made a standby of $CONNINFO with slot $SLOT (standby.signal, no commit policy of its own). */
+const REWRITE_SH = `set -eu
+cd ${PGDATA}
+touch standby.signal
+grep -v -E '^(primary_conninfo|primary_slot_name|synchronous_standby_names|synchronous_commit) ' postgresql.auto.conf > auto.new || true
+printf "primary_conninfo = '%s'\\nprimary_slot_name = '%s'\\n" "$CONNINFO" "$SLOT" >> auto.new
+mv auto.new postgresql.auto.conf`;
+
+/**
+ * pg_rewind from $SOURCE. It copies the source's configuration files: the node's own pg_hba.conf is
+ * put back after it (across hosts each node admits the others' addresses, not its own). A killed
+ * node is rewound too: pg_rewind (13+) first finishes its crash recovery in single-user mode, which
+ * refuses standby.signal, so the signal goes (REWRITE_SH puts it back whatever happens); the killed
+ * server's postmaster.pid names PID 1, alive in this throwaway container, so the stale lock goes
+ * too; that single-user server does not get the node's command line, so wal_log_hints goes into
+ * postgresql.auto.conf, or the control file it leaves would say off and pg_rewind would refuse.
+ * A DIVERGED note means the rewind discards commits nobody else has: exit 42 with the note, unless
+ * $ALLOW_DATA_LOSS is true.
+ */
+const REWIND_SH = `if [ -e ${DIVERGED} ]; then
+    [ "$ALLOW_DATA_LOSS" = true ] || { cat ${DIVERGED}; exit 42; }
+    echo "discarding, as pg-replication:allowDataLoss allows: $(cat ${DIVERGED})" >&2
+    rm -f ${DIVERGED}
+fi
+cd ${PGDATA} && rm -f standby.signal postmaster.pid && cp -p pg_hba.conf /tmp/pg_hba.conf.own &&
+{ grep -q '^wal_log_hints' postgresql.auto.conf || echo "wal_log_hints = 'on'" >> postgresql.auto.conf; } &&
+pg_rewind --target-pgdata=${PGDATA} --source-server="$SOURCE" && cp -p /tmp/pg_hba.conf.own pg_hba.conf`;
+
+/** The last resort: a fresh clone of $CONNINFO with slot $SLOT replaces the data (its own pg_hba.conf kept). */
+const CLONE_SH = `set -eu
+cp -p ${PGDATA}/pg_hba.conf /tmp/pg_hba.conf.own || true
+rm -rf ${PGDATA}.clone
+pg_basebackup -D ${PGDATA}.clone -X stream -C -S "$SLOT" -c fast -d "$CONNINFO"
+rm -rf ${PGDATA}
+mv ${PGDATA}.clone ${PGDATA}
+[ ! -e /tmp/pg_hba.conf.own ] || cp -p /tmp/pg_hba.conf.own ${PGDATA}/pg_hba.conf`;
+
+/** Functions pg_rewind needs on its source, granted to the replication role. */
+const REWIND_GRANTS = ["pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)", "pg_read_binary_file(text)",
+    "pg_read_binary_file(text, bigint, bigint, boolean)"];
+
+/** What a former primary committed beyond a switchpoint, read from its pg_waldump output. */
+export interface Commits {
+    /** Transactions writing user data committed after the promotion (or all, when its time is unknown). */
+    readonly after: number;
+    readonly before: number;
+    /** The last WAL position in the dump. */
+    readonly end: string | undefined;
+    /** The commit time of the first one after. */
+    readonly first: string | undefined;
+}
+
+/**
+ * Counts the transactions that wrote to a user relation (relfilenode >= 16384, so autovacuum's
+ * statistics are not counted) in a pg_waldump listing, split by commit time against `promoted`
+ * (the END_OF_RECOVERY record's time; every commit counts as after without it). Times compare as
+ * text in pg_waldump's one format.
+ */
+export function countCommits(waldump: string, promoted: string | undefined): Commits {
+    const user = new Set<string>();
+    let after = 0;
+    let before = 0;
+    let end: string | undefined;
+    let first: string | undefined;
+    for (const line of waldump.split("\n")) {
+        const tx = /tx: *(\d+)/.exec(line)?.[1];
+        end = /lsn: ([0-9A-F]+\/[0-9A-F]+)/.exec(line)?.[1] ?? end;
+        const rel = /rel \d+\/\d+\/(\d+)/.exec(line);
+        if (tx !== undefined && tx !== "0" && rel && Number(rel[1]) >= 16384) {
+            user.add(tx);
+        }
+        const commit = /desc: COMMIT (.*)$/.exec(line);
+        if (commit && tx !== undefined && user.has(tx)) {
+            const at = commit[1].slice(0, 26);
+            if (promoted === undefined || at > promoted) {
+                after++;
+                first ??= at;
+            } else {
+                before++;
+            }
+        }
+    }
+    return { after, before, end, first };
+}
+
+/** The END_OF_RECOVERY record's time in a pg_waldump listing: when a promotion happened. */
+export function promotionTime(waldump: string): string | undefined {
+    return /END_OF_RECOVERY.*; time (\d{4}-[0-9-]* [0-9:.]*)/.exec(waldump)?.[1];
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? E[] : T[K] };
+
+/** One run of the topology step over the cluster of `input`. */
+export class TopologyRun {
+    readonly result: Mutable<Omit<TopologyResult, "ok" | "error" | "seconds">>;
+    private readonly byName: ReadonlyMap<string, NodeSpec>;
+    private readonly spans: boolean;
+    private readonly syncNames: string;
+    /** The declared primary: the new one in a switchover or failover. */
+    private readonly primary: string;
+    private changed = false;
+
+    constructor(readonly input: TopologyInput, readonly silent: ReadonlyMap<string, string>,
+        readonly log: (line: string) => void, readonly bounds: Bounds = BOUNDS, readonly env?: NodeJS.ProcessEnv) {
+        this.byName = new Map(input.nodes.map((n) => [n.name, n]));
+        this.spans = spansEngines(input.nodes, input.dockerHost);
+        this.primary = input.primary;
+        this.syncNames = synchronousStandbyNamesFor(input.replication, input.primary);
+        this.result = { primary: input.primary, action: "none", fenced: [], lost: [], demoted: [], rejoined: [], standbys: {} };
+    }
+
+    /** ClusterConfig's topology part, for observe.ts and plan.ts. */
+    static view(input: TopologyInput): TopologyView {
+        return input;
+    }
+
+    // ---- names and the Docker runner ---------------------------------------------------------
+
+    container(node: string): string {
+        return `${this.input.namePrefix}-${node}`;
+    }
+    private volume(node: string): string {
+        return `${this.input.namePrefix}-${node}-data`;
+    }
+    private spec(node: string): NodeSpec {
+        return this.byName.get(node)!;
+    }
+    private engine(node: string): string {
+        return nodeEngine(this.spec(node), this.input.dockerHost);
+    }
+    /** Its engine did not answer at the start of this run: nothing is sent to it. */
+    lost(node: string): boolean {
+        return this.silent.has(this.engine(node));
+    }
+
+    /** `docker ARGS` on NODE's engine; never throws. */
+    docker(node: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<DockerRun> {
+        return dockerCli(args, this.engine(node), { env: this.env, timeoutMs: opts.timeoutMs ?? this.bounds.callMs, input: opts.input });
+    }
+    /** `docker ARGS` on NODE's engine; throws StepFailed with the CLI's words when it fails. */
+    async must(node: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+        const r = await this.docker(node, args, opts);
+        if (r.err) {
+            throw new StepFailed(`docker ${args.slice(0, 2).join(" ")} on ${node}: ${r.err.killed ? "no answer within " +
+                `${(opts.timeoutMs ?? this.bounds.callMs) / 1000} s` : r.stderr.trim() || r.err.message}`);
+        }
+        return r.stdout;
+    }
+    /** SQL on NODE through `docker exec psql` as the OS user postgres (peer auth: no password anywhere); unaligned tuples. */
+    async sql(node: string, text: string, timeoutMs?: number): Promise<string> {
+        return (await this.must(node, ["exec", "-i", "-u", "postgres", this.container(node), "psql", "-X", "-q", "-A", "-t",
+            "-v", "ON_ERROR_STOP=1", "-d", "postgres"], { input: `${text}\n`, timeoutMs })).trim();
+    }
+    /** A throwaway container on NODE's volume (no network unless `ip` places it at NODE's address). */
+    private helper(node: string, script: string, env: Record<string, string>, opts: { readOnly?: boolean; ip?: string; timeoutMs?: number;
+        entrypoint?: string; args?: string[] } = {}): Promise<DockerRun> {
+        const labels = Object.entries(this.input.helperLabels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+        const network = opts.ip ? ["--network", this.input.networkName, "--ip", opts.ip] : ["--network", "none"];
+        const vars = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+        return this.docker(node, ["run", "--rm", ...labels, ...network, "--user", "postgres", ...vars,
+            "-v", `${this.volume(node)}:${VOLUME_PATH}${opts.readOnly ? ":ro" : ""}`,
+            "--entrypoint", opts.entrypoint ?? "/bin/sh", this.input.image, ...(opts.args ?? ["-c", script])], { timeoutMs: opts.timeoutMs });
+    }
+
+    private async waitFor(seconds: number, check: () => Promise<boolean>): Promise<boolean> {
+        const deadline = Date.now() + seconds * 1000;
+        for (;;) {
+            if (await check().catch(() => false)) {
+                return true;
+            }
+            if (Date.now() >= deadline) {
+                return false;
+            }
+            await new Promise((r) => setTimeout(r, this.bounds.pollMs));
+        }
+    }
+
+    // ---- what a node is ------------------------------------------------------------------------
+
+    /** Running, not paused, and on the cluster network (a node cut off from it reaches nobody). */
+    async up(node: string): Promise<boolean> {
+        if (this.lost(node)) {
+            return false;
+        }
+        const r = await this.docker(node, ["inspect", "-f",
+            `{{.State.Status}} {{if index .NetworkSettings.Networks "${this.input.networkName}"}}on{{end}}`, this.container(node)]);
+        return !r.err && r.stdout.trim() === "running on";
+    }
+    private async restartPolicy(node: string): Promise<string> {
+        return (await this.must(node, ["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", this.container(node)])).trim();
+    }
+    private async setRestart(node: string, policy: "no" | "unless-stopped"): Promise<void> {
+        await this.must(node, ["update", `--restart=${policy}`, this.container(node)]);
+    }
+    private async stop(node: string): Promise<void> {
+        await this.must(node, ["stop", "-t", String(STOP_SECONDS), this.container(node)], { timeoutMs: (STOP_SECONDS + 60) * 1000 });
+    }
+    private async start(node: string): Promise<boolean> {
+        return !(await this.docker(node, ["start", this.container(node)])).err;
+    }
+    /** Whether NODE streams from the primary. */
+    private async follows(node: string): Promise<boolean> {
+        return await this.sql(this.primary, `SELECT state FROM pg_stat_replication WHERE application_name = '${node}'`) === "streaming";
+    }
+
+    /**
+     * The host part of a conninfo for node FROM to reach node TO: TO's cluster address over the
+     * bridge when both are on one engine; else TO's published address and port, over TLS,
+     * verifying TO's certificate against the stack's CA in FROM's volume.
+     */
+    route(from: string, to: string): string {
+        const target = this.spec(to);
+        return this.spans && this.engine(from) !== this.engine(to)
+            ? `host=${target.hostAddress} port=${target.port} sslmode=verify-full sslrootcert=${CA_FILE}`
+            : `host=${target.address} port=5432`;
+    }
+    /** "host:port" at which node FROM reaches node TO. */
+    private endpoint(from: string, to: string): string {
+        const m = /^host=(\S+) port=(\d+)/.exec(this.route(from, to))!;
+        return `${m[1]}:${m[2]}`;
+    }
+    /** NODE's primary_conninfo for following the primary. */
+    conninfo(node: string): string {
+        return `${this.route(node, this.primary)} user=${this.input.replication.user} application_name=${node} passfile=${PASSFILE}`;
+    }
+
+    // ---- the steps -----------------------------------------------------------------------------
+
+    /** NODE's volume made a standby of the primary, through a throwaway container without network. */
+    async rewrite(node: string): Promise<boolean> {
+        const r = await this.helper(node, REWRITE_SH, { CONNINFO: this.conninfo(node), SLOT: node });
+        return !r.err;
+    }
+
+    /** On the target while it is still a standby: a slot for every other node and the commit policy. */
+    async prepareTarget(): Promise<void> {
+        const slots = this.input.nodes.filter((n) => n.name !== this.primary).map((n) => `SELECT pg_create_physical_replication_slot('${n.name}', true)
+    WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '${n.name}');`);
+        await this.sql(this.primary, [...slots,
+            `ALTER SYSTEM SET synchronous_standby_names = '${this.syncNames.replace(/'/g, "''")}';`,
+            `ALTER SYSTEM SET synchronous_commit = '${this.input.replication.synchronousCommit}';`,
+            "SELECT pg_reload_conf();"].join("\n"));
+    }
+
+    async promote(): Promise<void> {
+        const t = this.input.timeoutSeconds;
+        if (await this.sql(this.primary, `SELECT pg_promote(true, ${t})`, (t + 30) * 1000) !== "t") {
+            throw new StepFailed(`${this.primary} did not finish promotion within ${t}s`);
+        }
+    }
+
+    /** Every other running standby follows the primary, by reload (no restart). */
+    async repoint(skip?: string): Promise<void> {
+        for (const n of this.input.nodes.map((x) => x.name).filter((x) => x !== this.primary && x !== skip)) {
+            if (!await this.up(n)) {
+                this.log(`${n} (${this.container(n)}) is not running; it is not repointed`);
+                continue;
+            }
+            await this.sql(n, `ALTER SYSTEM SET primary_conninfo = '${this.conninfo(n)}';
+ALTER SYSTEM SET primary_slot_name = '${n}';
+SELECT pg_reload_conf();`);
+        }
+    }
+
+    /** The old primary stopped cleanly; its shutdown checkpoint, read from its volume. Started again on an unclean stop. */
+    async stopCleanly(old: string): Promise<string> {
+        await this.stop(old);
+        const control = await this.helper(old, "", {}, { readOnly: true, entrypoint: "pg_controldata", args: [PGDATA] });
+        const state = /^Database cluster state: *(.*)$/m.exec(control.stdout)?.[1];
+        const checkpoint = /^Latest checkpoint location: *(.*)$/m.exec(control.stdout)?.[1];
+        if (control.err || state !== "shut down" || checkpoint === undefined) {
+            await this.start(old);
+            throw new StepFailed(`switchover aborted: ${old} did not shut down cleanly (cluster state '${state ?? control.stderr.trim()}'); ` +
+                "it was started again as primary");
+        }
+        return checkpoint;
+    }
+
+    /** The target has replayed the old primary's shutdown checkpoint: it holds every commit the old one acknowledged. */
+    async awaitCheckpoint(old: string, checkpoint: string): Promise<void> {
+        const t = this.input.timeoutSeconds;
+        if (!await this.waitFor(t, async () => await this.sql(this.primary, `SELECT pg_last_wal_replay_lsn() > '${checkpoint}'::pg_lsn`) === "t")) {
+            await this.start(old);
+            const replayed = await this.sql(this.primary, "SELECT pg_last_wal_replay_lsn()").catch(() => "unknown");
+            throw new StepFailed(`switchover aborted: ${this.primary} did not replay ${old}'s shutdown checkpoint ${checkpoint} within ` +
+                `${t}s (replayed: ${replayed}); ${old} was started again as primary`);
+        }
+    }
+
+    async switchover(old: string): Promise<void> {
+        this.log(`switchover: ${this.primary} (${this.container(this.primary)}) becomes the primary, ${old} (${this.container(old)}) a standby of it`);
+        this.result.action = "switchover";
+        this.result.from = old;
+        await this.prepareTarget();
+        const checkpoint = await this.stopCleanly(old);
+        await this.awaitCheckpoint(old, checkpoint);
+        await this.promote();
+        await this.repoint(old);
+        const path = await this.rejoin(old, "start");
+        // Slots the old primary kept for its standbys would hold WAL on it now that nobody uses them.
+        await this.sql(old, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active").catch(() =>
+            this.log(`the old slots on ${old} could not be dropped; drop them by hand (SELECT * FROM pg_replication_slots on ${this.container(old)})`));
+        this.log(`switchover: ${this.primary} is the primary; ${old} rejoined as its standby ${describeRejoin(path)}`);
+    }
+
+    /**
+     * NODE can never come back as a primary: Docker will not start it by itself (restart policy no,
+     * which a daemon restart or a reboot honours), it is not running (killed; a paused one too:
+     * unpausing it would let it take writes), and its volume says standby of the primary. A node
+     * whose engine does not answer cannot be told anything: planFailover refused the failover unless
+     * its server does not answer either (its host is lost), and then it is said, not fenced.
+     */
+    async fence(node: string): Promise<void> {
+        const c = this.container(node);
+        if (this.lost(node)) {
+            this.result.lost.push(node);
+            this.log(`${node}'s host is lost: its engine does not answer and its server at ${this.endpoint(this.primary, node)} ` +
+                `does not answer from ${this.primary}; it cannot be fenced now. If it comes back running as a primary, the next up demotes it ` +
+                "(and says what it wrote meanwhile)");
+            return;
+        }
+        if (!(await this.docker(node, ["inspect", c])).err) {
+            await this.setRestart(node, "no");
+            // Killed, not stopped: a server cut off from its standbys would hold a clean shutdown until its
+            // walsenders gave up, and the node diverged anyway (it is rewound when it comes back).
+            const status = (await this.must(node, ["inspect", "-f", "{{.State.Status}}", c])).trim();
+            if (["paused", "restarting", "running"].includes(status)) {
+                await this.must(node, ["kill", c]);
+            }
+            const seen = (await this.must(node, ["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}", c])).trim();
+            if (seen !== "no false") {
+                throw new StepFailed(`${node} (${c}) could not be fenced (restart policy, running: ${seen}); nothing was promoted`);
+            }
+        }
+        if (!(await this.docker(node, ["volume", "inspect", this.volume(node)])).err && !await this.rewrite(node)) {
+            throw new StepFailed(`${node}'s volume ${this.volume(node)} could not be rewritten as a standby of ${this.primary}; nothing was promoted`);
+        }
+        this.result.fenced.push(node);
+        this.log(`${node} fenced: restart policy no, stopped, its volume a standby of ${this.primary}`);
+    }
+
+    async failover(plan: FailoverPlan, states: readonly NodeState[]): Promise<void> {
+        const target = states.find((s) => s.name === this.primary)!;
+        const down = states.filter((s) => s.name !== this.primary && !(s.unreachable === undefined && s.inRecovery === true)).map((s) => s.name);
+        this.result.action = "failover";
+        this.result.from = plan.from;
+        this.log(`failover: no reachable primary; ${this.primary} (${this.container(this.primary)}, WAL up to ${target.receivedLsn}) becomes ` +
+            `the primary; fencing: ${down.join(" ") || "nothing"}`);
+        for (const n of down) {
+            await this.fence(n);
+        }
+        await this.prepareTarget();
+        await this.promote();
+        await this.repoint();
+        const tli = await this.sql(this.primary, "SELECT timeline_id FROM pg_control_checkpoint()").catch(() => "?");
+        this.log(`failover: ${this.primary} is the primary (timeline ${tli})`);
+    }
+
+    /**
+     * Brings NODE in as a standby of the primary. `first` is "start" after a clean switchover
+     * (nothing to rewind), "rewind" for a node that may have diverged. pg_rewind reads the
+     * source's control file, which promotion updates only at its checkpoint: one is asked first.
+     */
+    async rejoin(node: string, first: "start" | "rewind"): Promise<RejoinPath> {
+        const c = this.container(node);
+        await this.stop(node);
+        if (first === "start") {
+            await this.rewriteOrFail(node);
+            if (await this.start(node) && await this.waitFor(this.bounds.followSeconds, () => this.follows(node))) {
+                await this.setRestart(node, "unless-stopped");
+                return this.rejoined(node, { via: "start" });
+            }
+            this.log(`${node} does not follow ${this.primary} after ${this.bounds.followSeconds}s; rewinding it with pg_rewind`);
+            await this.stop(node);
+        }
+        await this.sql(this.primary, "CHECKPOINT");
+        await this.sql(this.primary, REWIND_GRANTS.map((f) => `GRANT EXECUTE ON FUNCTION pg_catalog.${f} TO "${this.input.replication.user}";`).join("\n"));
+        const source = `${this.route(node, this.primary)} user=${this.input.replication.user} dbname=postgres passfile=${PASSFILE}`;
+        const rewind = await this.helper(node, REWIND_SH, { SOURCE: source, ALLOW_DATA_LOSS: String(this.input.allowDataLoss) },
+            { ip: this.spec(node).address, timeoutMs: 0 });
+        const out = `${rewind.stdout}${rewind.stderr}`;
+        await this.rewriteOrFail(node);
+        if (rewind.err && (rewind.err as { code?: unknown }).code === 42) {
+            const note = rewind.stdout.trim();
+            this.result.kept = { node, note };
+            throw new StepFailed(`${node} is not brought in: ${note}. pg_rewind would discard them. ${node} is fenced (stopped, restart ` +
+                `policy no) and its data untouched: to read them, start it (docker start ${c}: it comes up read-only with its own ` +
+                "data); to discard them and bring it in, set pg-replication:allowDataLoss to true and run up");
+        }
+        if (!rewind.err && await this.start(node) && await this.waitFor(this.bounds.followSeconds, () => this.follows(node))) {
+            await this.setRestart(node, "unless-stopped");
+            const said = out.split("\n").find((l) => /diverged at|no rewind required/.test(l))?.replace(/^.*pg_rewind: /, "");
+            return this.rejoined(node, { via: "pg_rewind", said: said ?? "rewound" });
+        }
+        this.log(out.trim());
+        this.log(`pg_rewind did not bring ${node} back; LAST RESORT: ${node} is cloned afresh from ${this.primary} (its data is replaced)`);
+        await this.stop(node);
+        await this.sql(this.primary, `SELECT pg_drop_replication_slot('${node}') FROM pg_replication_slots WHERE slot_name = '${node}' AND NOT active`);
+        const clone = await this.helper(node, CLONE_SH, { CONNINFO: this.conninfo(node), SLOT: node }, { ip: this.spec(node).address, timeoutMs: 0 });
+        this.log(`${clone.stdout}${clone.stderr}`.trim());
+        await this.rewriteOrFail(node);
+        await this.start(node);
+        if (!await this.waitFor(this.input.timeoutSeconds, () => this.follows(node))) {
+            throw new StepFailed(`${node} does not follow ${this.primary} even after a fresh clone`);
+        }
+        await this.setRestart(node, "unless-stopped");
+        return this.rejoined(node, { via: "fresh clone" });
+    }
+
+    private async rewriteOrFail(node: string): Promise<void> {
+        if (!await this.rewrite(node)) {
+            throw new StepFailed(`${node}'s volume ${this.volume(node)} could not be rewritten as a standby of ${this.primary}`);
+        }
+    }
+
+    private rejoined(node: string, path: RejoinPath): RejoinPath {
+        this.result.rejoined.push({ node, path });
+        this.changed = true;
+        return path;
+    }
+
+    /**
+     * NODE runs as primary on TIMELINE, which the declared primary left at SWITCHPOINT when it was
+     * promoted: it came back after a failover that could not fence it (its host was lost). Fenced
+     * now, then what it committed beyond the switchpoint is read from its WAL (countCommits), split
+     * by commit time against the promotion's (the END_OF_RECOVERY record the new primary wrote at the
+     * switchpoint): committed before is the loss the failover announced (said, rewound away);
+     * committed after are writes taken while another node was primary, written down in its volume
+     * (DIVERGED): its rejoin needs allowDataLoss, and until then it stays fenced, data untouched.
+     * Commit times come from each host's clock: hosts are expected to keep time (NTP).
+     */
+    async demoteStale(node: string, timeline: number, switchpoint: string, history: string, primaryTimeline: number): Promise<void> {
+        this.log(`${node} runs as primary on timeline ${timeline}, which ${this.primary} left at ${switchpoint} when it was promoted: ` +
+            `${node} is a former primary back after a failover that could not fence it; fencing it now`);
+        await this.fence(node);
+        // The timeline that began at the switchpoint: the one after TIMELINE in the history, else the current one.
+        const lines = history.split("\n").map((l) => l.trim().split(/\s+/)).filter((f) => /^\d+$/.test(f[0] ?? ""));
+        const at = lines.findIndex((f) => Number(f[0]) === timeline);
+        const child = at >= 0 && at + 1 < lines.length ? Number(lines[at + 1][0]) : primaryTimeline;
+        const dump = await this.docker(this.primary, ["exec", "-u", "postgres", this.container(this.primary), "sh", "-c",
+            `pg_waldump -p "$PGDATA/pg_wal" -t ${child} -s ${switchpoint} -n 20 2>/dev/null`]);
+        const promoted = promotionTime(dump.stdout);
+        const own = await this.helper(node, `pg_waldump -p ${PGDATA}/pg_wal -t ${timeline} -s ${switchpoint} 2>/dev/null || true`, {},
+            { readOnly: true, timeoutMs: 0 });
+        const seen = countCommits(own.stdout, promoted);
+        this.result.demoted.push({ node, committedBefore: seen.before, committedAfter: seen.after });
+        if (seen.before > 0) {
+            this.log(`${node} holds ${seen.before} transaction(s) writing user data committed before ${this.primary} was promoted` +
+                `${promoted ? ` (${promoted})` : ""} that ${this.primary} does not have: the loss the failover announced; its rewind discards them`);
+        }
+        if (seen.after > 0) {
+            const note = `${node} committed ${seen.after} transaction(s) writing user data after ${this.primary} was promoted` +
+                (promoted ? ` (${promoted}; the first at ${seen.first}), while it was cut off`
+                    : ", or may have: the time of the promotion could not be read, so every one counts") +
+                ` (its WAL on timeline ${timeline} from ${switchpoint} up to ${seen.end ?? switchpoint})`;
+            const w = await this.helper(node, `printf '%s\\n' "$NOTE" > ${DIVERGED}`, { NOTE: note });
+            if (w.err) {
+                throw new StepFailed(`${node}: the note of what it committed could not be written to its volume: ${w.stderr.trim()}`);
+            }
+            this.log(`WARNING: ${note}`);
+        } else {
+            this.log(`${node} wrote no user data after ${this.primary} was promoted (its WAL from ${switchpoint} on timeline ${timeline})`);
+        }
+    }
+
+    /** Every running node that does not stream from the primary is brought in as its standby. */
+    async bringIn(): Promise<void> {
+        const net = this.input.networkName;
+        for (const n of this.input.nodes.map((x) => x.name).filter((x) => x !== this.primary)) {
+            if (this.lost(n)) {
+                this.log(`${n} is not brought in now: its Docker engine does not answer; the up after its host is back does it`);
+                continue;
+            }
+            const c = this.container(n);
+            if (!await this.up(n)) {
+                // A fenced node that is stopped on the cluster network (killed, or its fault undone) is back:
+                // it is rewound now. One still paused or cut off waits for the up after its fault is undone.
+                const r = await this.docker(n, ["inspect", "-f",
+                    `{{.HostConfig.RestartPolicy.Name}} {{.State.Status}} {{if index .NetworkSettings.Networks "${net}"}}on{{end}}`, c]);
+                const seen = r.err ? "" : r.stdout.trim();
+                if (seen !== "no exited on" && seen !== "no created on") {
+                    if (seen.startsWith("no ")) {
+                        this.log(`${n} is fenced (${seen}): undo its fault (unpause it, connect it to ${net}) and run up again ` +
+                            `to bring it in as a standby of ${this.primary}`);
+                    }
+                    continue;
+                }
+                this.log(`${n} is fenced and stopped on ${net}; bringing it in as a standby of ${this.primary}`);
+                this.log(`${n} rejoined as a standby of ${this.primary} ${describeRejoin(await this.rejoin(n, "rewind"))}`);
+                continue;
+            }
+            if (await this.waitFor(this.bounds.joinCheckSeconds, () => this.follows(n))) {
+                // A fenced node that followed by itself once started (it had not diverged) is ordinary again.
+                if (await this.restartPolicy(n) === "no") {
+                    await this.setRestart(n, "unless-stopped");
+                    this.rejoined(n, { via: "followed" });
+                    this.log(`${n} follows ${this.primary}; its restart policy is unless-stopped again`);
+                }
+                continue;
+            }
+            this.log(`${n} runs but does not stream from ${this.primary}; bringing it in as a standby`);
+            this.log(`${n} rejoined as a standby of ${this.primary} ${describeRejoin(await this.rejoin(n, "rewind"))}`);
+        }
+    }
+
+    /**
+     * Every running standby streams from the primary, in its promised sync_state once the promised
+     * policy is in place. A switchover or failover applies it (prepareTarget); a changed policy
+     * alone (async -> sync, say) is the replication-policy command's, which runs after every node,
+     * so until then a standby is waited for as streaming only.
+     */
+    async gates(): Promise<void> {
+        const live = await this.sql(this.primary, "SHOW synchronous_standby_names").catch(() => undefined);
+        for (const n of this.input.nodes.map((x) => x.name).filter((x) => x !== this.primary)) {
+            if (!await this.up(n)) {
+                this.log(`${n} is not running; not waited for`);
+                this.result.standbys[n] = "not running";
+                continue;
+            }
+            const promised = expectedSyncState(this.input.replication, this.primary, n);
+            const any = live !== this.syncNames;
+            let seen = "";
+            const inState = async () => {
+                seen = await this.sql(this.primary, `SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = '${n}'`);
+                return any ? seen.split("/")[0] === "streaming" : seen === `streaming/${promised}`;
+            };
+            if (!await this.waitFor(this.input.timeoutSeconds, inState)) {
+                throw new StepFailed(`${n} should stream from ${this.primary} as ${any ? "any sync_state (the new policy is applied later)" : promised} ` +
+                    `but is ${seen || "not connected"} after ${this.input.timeoutSeconds}s`);
+            }
+            this.result.standbys[n] = seen;
+        }
+    }
+
+    /** Acts on the plan: refuses what the planners refuse, else switches, fails over or demotes, then brings in and gates. */
+    async act(plan: TopologyPlan, states: readonly NodeState[]): Promise<void> {
+        const refusal = refusalOf(plan, this.input.allowDataLoss);
+        if (refusal) {
+            throw new StepFailed(refusalText(refusal.kind, refusal.problems));
+        }
+        switch (plan.kind) {
+            case "new":
+                throw new StepFailed(`failover refused: no node of the cluster exists (${states.map((s) => `${s.name}: ${s.unreachable}`).join(", ")})`);
+            case "no-primary":
+                throw new StepFailed(`failover refused: ${plan.problems.join("; ")}`);
+            case "switchover":
+                await this.switchover(plan.from);
+                this.changed = true;
+                break;
+            case "failover":
+                await this.failover(plan, states);
+                this.changed = true;
+                break;
+            case "stale-primaries": {
+                const byName = new Map(states.map((s) => [s.name, s]));
+                const declared = byName.get(plan.primary)!;
+                const history = await this.sql(this.primary, `SELECT pg_read_file('pg_wal/${declared.timeline!.toString(16).toUpperCase()
+                    .padStart(8, "0")}.history')`);
+                const diverged = await staleDivergence(TopologyRun.view(this.input), declared, plan.stale.map((p) => byName.get(p.name)!),
+                    { env: this.env });
+                for (const d of diverged) {
+                    const tl = byName.get(d.name)!.timeline!;
+                    await this.demoteStale(d.name, tl, switchpointIn(history, tl) ?? d.switchpoint, history, declared.timeline!);
+                }
+                this.changed = true;
+                break;
+            }
+            case "none":
+            case "several-primaries":
+                break;
+        }
+        await this.bringIn();
+        await this.gates();
+        const expected = this.input.nodes.filter((n) => n.name !== this.primary)
+            .map((n) => `${n.name}=${expectedSyncState(this.input.replication, this.primary, n.name)}`);
+        this.log(this.changed || this.result.rejoined.length > 0 ? `topology: ${this.primary} is the primary; standbys: ${expected.join(" ") || "none"}`
+            : `${this.primary} is the primary; nothing to switch`);
+    }
+}

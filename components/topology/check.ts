@@ -1,0 +1,89 @@
+// Preview's topology check: observes and plans (observe.ts, plan.ts), logs the plan, and fails
+// preview and up with the reasons when a switchover or failover would be unsafe (a RunError:
+// message only). The topology step at up (up.ts) decides with the same functions again.
+
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig, NAMESPACE, synchronousStandbyNamesFor } from "../config";
+import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
+import { ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
+
+export class SwitchoverRefused extends pulumi.RunError {
+    constructor(readonly problems: readonly string[]) {
+        super(refusalText("switchover", problems));
+    }
+}
+
+export class FailoverRefused extends pulumi.RunError {
+    /** The plan refused, when there is one. */
+    constructor(readonly problems: readonly string[], readonly plan?: FailoverPlan) {
+        super(refusalText("failover", problems));
+    }
+}
+
+/** Throws the refusal plan.ts gives for this plan, if any, as preview reports it. */
+function refuse(plan: TopologyPlan, allowDataLoss: boolean): void {
+    const refusal = refusalOf(plan, allowDataLoss);
+    if (refusal?.kind === "switchover") {
+        throw new SwitchoverRefused(refusal.problems);
+    }
+    if (refusal) {
+        throw new FailoverRefused(refusal.problems, plan.kind === "failover" ? plan : undefined);
+    }
+}
+
+/**
+ * The program's check: logs the switchover plan when the declared primary is not the actual
+ * one, and throws SwitchoverRefused when it would be unsafe. A new cluster, or one whose primary
+ * is already the declared one, costs one parallel round of `docker exec`.
+ */
+export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[] }> {
+    const { states, plan: planned } = await observeAndPlan(cfg, opts);
+    const plan = { ...planned, down: downNodes(states, planned) };
+    if (plan.kind === "switchover") {
+        const names = synchronousStandbyNamesFor(cfg.replication, plan.to);
+        pulumi.log.info(`switchover planned: ${plan.to} will be promoted, ${plan.from} demoted to a standby of ` +
+            `${plan.to}; synchronous_standby_names on ${plan.to} = '${names}'` +
+            (cfg.replication.mode === "sync" ? `, synchronous_commit = ${cfg.replication.synchronousCommit}` : ""));
+        refuse(plan, cfg.allowDataLoss);
+    } else if (plan.kind === "stale-primaries") {
+        const byName = new Map(states.map((s) => [s.name, s]));
+        const diverged = await staleDivergence(cfg, byName.get(plan.primary)!, plan.stale.map((p) => byName.get(p.name)!), opts)
+            .catch((e: unknown) => { throw e instanceof Refusal ? new SwitchoverRefused(e.problems) : e; });
+        pulumi.log.warn(`${diverged.map((d) => `${d.name} (timeline ${byName.get(d.name)!.timeline}; ${d.bytes} bytes of WAL ` +
+            `since ${plan.primary} left that timeline at ${d.switchpoint})`).join(", ")} run as primary next to ` +
+            `${plan.primary}: former primaries back after a failover that could not fence them (their host was lost). ` +
+            `up fences them at once and brings them in as standbys of ${plan.primary} (pg_rewind); if one committed user ` +
+            `data after ${plan.primary} was promoted, it stays fenced and up says so, and bringing it in needs ` +
+            `${NAMESPACE}:allowDataLoss`);
+    } else if (plan.kind === "several-primaries") {
+        refuse(plan, cfg.allowDataLoss);
+    } else if (plan.kind === "failover") {
+        const names = synchronousStandbyNamesFor(cfg.replication, plan.to);
+        pulumi.log.info(`failover planned: the primary ${plan.from ?? "(unknown)"} is unreachable (${plan.why}); ` +
+            `${plan.fence.join(", ") || "nothing"} fenced first (restart policy no, stopped, standby.signal pointing at ` +
+            `${plan.to}), then ${plan.to} promoted; synchronous_standby_names on ${plan.to} = '${names}'. A fenced node ` +
+            "comes back read-only; once its container runs again, the next up brings it in as a standby (pg_rewind " +
+            "when it diverged)");
+        if (plan.lost.length > 0 && plan.problems.length === 0) {
+            pulumi.log.warn(`host lost: ${plan.lost.join(", ")} (neither engine nor server answers) cannot be fenced. ` +
+                "When its host is back it may run as a primary on the old timeline until the next up, which demotes it " +
+                (cfg.replication.mode === "sync" ? "(under the synchronous policy it cannot acknowledge a commit meanwhile: " +
+                    `its synchronous standbys follow ${plan.to})` : "(under the async policy it can acknowledge commits " +
+                    "meanwhile; the next up finds them and refuses to discard them without allowDataLoss)") +
+                "; point clients at the new primary");
+        }
+        refuse(plan, cfg.allowDataLoss);
+        if (plan.risks.length > 0 || plan.loss !== "nothing") {
+            pulumi.log.warn(`failover to ${plan.to}${plan.risks.length > 0 ? ` with data loss accepted ` +
+                `(${NAMESPACE}:allowDataLoss): ${plan.risks.join("; ")}` : ""}; could be lost: ${plan.loss}`);
+        }
+    } else if (plan.kind === "no-primary") {
+        pulumi.log.warn(`${plan.problems.join("; ")}: up will fail at the topology step unless ${cfg.primary} ` +
+            "runs as primary by then");
+    }
+    if (cfg.allowDataLoss && plan.kind !== "failover" && plan.kind !== "stale-primaries") {
+        pulumi.log.warn(`${NAMESPACE}:allowDataLoss is true but no failover is planned (it still lets up discard what a ` +
+            "fenced former primary committed after a failover, when up said so); set it back to false");
+    }
+    return plan;
+}

@@ -1,0 +1,208 @@
+// The topology step (components/topology/up.ts, act.ts) against a fake `docker` on PATH that
+// answers like a small cluster: what it decides comes from the planners (tested in
+// failover.test.ts, status.test.ts); here, what it does: the order of a switchover, the fence
+// before a promotion, the refusals before anything changes, a lost host left alone, the result line.
+
+import * as assert from "node:assert/strict";
+import { afterEach, describe, test } from "node:test";
+import { Bounds, countCommits, promotionTime } from "../../components/topology/act";
+import { TopologyInput, TopologyResult } from "../../components/topology/contract";
+import { runTopologyStep } from "../../components/topology/up";
+import { FakeDocker, Rule } from "./fake-docker";
+
+const FAST: Bounds = { followSeconds: 1, joinCheckSeconds: 0.2, pollMs: 20, callMs: 10_000 };
+const BASE: TopologyInput = {
+    namePrefix: "pg", dockerHost: "unix:///fake.sock", networkName: "pgnet", image: "postgres:13",
+    helperLabels: { "pg-replication.stack": "s", "pg-replication.role": "helper" },
+    nodes: [{ name: "pg1", address: "172.18.0.101", port: 5432 }, { name: "pg2", address: "172.18.0.102", port: 5433 }],
+    primary: "pg1",
+    replication: { user: "repuser", mode: "async", syncStandbys: [], syncCount: 0, synchronousCommit: "on", maxSwitchoverLagBytes: 16 << 20 },
+    timeoutSeconds: 2, downNodes: [], allowDataLoss: false,
+};
+
+/** STATE_SQL's answer (node-state.ts): in recovery, lsn, paused, timeline, receiver, received, upstream. */
+const primaryState = (lsn = "0/5000060") => `f|${lsn}|f|1|||\n`;
+const standbyState = (from: string, lsn = "0/5000060") => `t|${lsn}|f|1|streaming ${from}|${lsn}|${from}\n`;
+
+/** Rules for node N: its answer to STATE_SQL, its container as inspect shows it. */
+function node(n: string, state: Partial<Rule>, container = "running|pgnet,|unless-stopped"): Rule[] {
+    const c = `pg-${n}`;
+    const [status, networks, policy] = container.split("|");
+    const on = networks.includes("pgnet") ? "on" : "";
+    return [
+        { when: `^exec -u postgres ${c} psql -X -A -t -F \\|[^]*pg_is_in_recovery\\(\\),`, ...state },
+        { when: `^inspect -f \\{\\{\\.State\\.Status\\}\\}\\|[^]* ${c}\\n`, out: `${container}\n` },
+        { when: `^inspect -f \\{\\{\\.State\\.Status\\}\\} \\{\\{if index[^]* ${c}\\n`, out: `${status} ${on}\n` },
+        { when: `^inspect -f \\{\\{\\.HostConfig\\.RestartPolicy\\.Name\\}\\} ${c}\\n`, out: `${policy}\n` },
+        { when: `^inspect -f \\{\\{\\.HostConfig\\.RestartPolicy\\.Name\\}\\} \\{\\{\\.State\\.Status\\}\\}[^]* ${c}\\n`, out: `${policy} ${status} ${on}\n` },
+    ];
+}
+/** What a healthy primary P answers about standby S, and the generic answers. */
+function healthy(p: string, standbys: string[]): Rule[] {
+    return [
+        ...standbys.flatMap((s) => [
+            { when: `^exec -i -u postgres pg-${p} psql[^]*\\nSELECT state FROM pg_stat_replication WHERE application_name = '${s}'`, out: "streaming\n" },
+            { when: `^exec -i -u postgres pg-${p} psql[^]*\\nSELECT state \\|\\| '/' \\|\\| sync_state[^]*'${s}'`, out: "streaming/async\n" },
+        ]),
+        { when: `^exec -i -u postgres pg-${p} psql[^]*\\nSHOW synchronous_standby_names`, out: "\n" },
+        { when: "^exec -i -u postgres [^]*pg_promote", out: "t\n" },
+        { when: "^exec -i -u postgres [^]*pg_last_wal_replay_lsn\\(\\) > ", out: "t\n" },
+        { when: "^exec -i -u postgres [^]*timeline_id FROM pg_control_checkpoint", out: "2\n" },
+        { when: "^exec -i ", out: "" },
+        { when: "^(stop|start|update|kill) ", out: "" },
+        { when: "^volume inspect ", out: "[]\n" },
+        { when: "^inspect pg-", out: "[]\n" },
+    ];
+}
+
+let fake: FakeDocker | undefined;
+afterEach(() => fake?.cleanup());
+
+async function step(input: TopologyInput, rules: Rule[]): Promise<{ result: TopologyResult; log: string[]; fake: FakeDocker }> {
+    fake = new FakeDocker(rules);
+    const log: string[] = [];
+    const result = await runTopologyStep(input, (l) => log.push(l), { env: fake.env, bounds: FAST });
+    return { result, log, fake };
+}
+
+const CHANGES = /^(stop|start|kill|update|run) /;
+
+describe("the topology step", () => {
+    test("the declared primary is the primary: nothing changes, the standbys are gated, one result", async () => {
+        const { result, log, fake } = await step(BASE, [
+            ...node("pg1", { out: primaryState() }), ...node("pg2", { out: standbyState("172.18.0.101") }), ...healthy("pg1", ["pg2"])]);
+        assert.equal(result.ok, true, result.error);
+        assert.equal(result.action, "none");
+        assert.deepEqual(result.standbys, { pg2: "streaming/async" });
+        assert.equal(log.at(-1), "pg1 is the primary; nothing to switch");
+        assert.deepEqual(fake.calls().filter((c) => CHANGES.test(c.argv)), [], "nothing was changed");
+        assert.ok(fake.calls().every((c) => c.host === "unix:///fake.sock"));
+    });
+
+    test("a switchover: target prepared, old primary stopped cleanly, its checkpoint replayed, promoted, old rejoins: in that order", async () => {
+        const { result, log, fake } = await step({ ...BASE, primary: "pg2" }, [
+            ...node("pg1", { out: primaryState() }), ...node("pg2", { out: standbyState("172.18.0.101") }),
+            { when: "^run [^]*--entrypoint pg_controldata", out: "Database cluster state:               shut down\nLatest checkpoint location:           0/5000100\n" },
+            { when: "^run ", out: "" },
+            ...healthy("pg2", ["pg1"])]);
+        assert.equal(result.ok, true, result.error);
+        assert.equal(result.action, "switchover");
+        assert.equal(result.from, "pg1");
+        assert.deepEqual(result.rejoined, [{ node: "pg1", path: { via: "start" } }]);
+        const order = [/^exec -i -u postgres pg-pg2 [^]*pg_create_physical_replication_slot\('pg1', true\)[^]*synchronous_standby_names/,
+            /^stop -t 60 pg-pg1\n/, /^run [^]*pg-pg1-data:\/var\/lib\/postgresql\/data:ro --entrypoint pg_controldata/,
+            /^exec -i -u postgres pg-pg2 [^]*pg_last_wal_replay_lsn\(\) > '0\/5000100'::pg_lsn/, /^exec -i -u postgres pg-pg2 [^]*pg_promote\(true, 2\)/,
+            /^run [^]*--network none [^]*-e CONNINFO=host=172\.18\.0\.102 port=5432 user=repuser application_name=pg1 passfile=\/var\/lib\/postgresql\/data\/replication\.pgpass -e SLOT=pg1 [^]*pg-pg1-data/,
+            /^start pg-pg1\n/, /^update --restart=unless-stopped pg-pg1\n/];
+        const at = order.map((p) => fake.index(p));
+        assert.ok(at.every((i) => i >= 0), `missing: ${order.filter((_, k) => at[k] < 0).join(", ")}`);
+        assert.deepEqual([...at].sort((a, b) => a - b), at, "in order");
+        assert.match(log.join("\n"), /switchover: pg2 is the primary; pg1 rejoined as its standby after its clean shutdown, without a rewind/);
+    });
+
+    test("a switchover whose old primary does not shut down cleanly: started again, nothing promoted", async () => {
+        const { result, fake } = await step({ ...BASE, primary: "pg2" }, [
+            ...node("pg1", { out: primaryState() }), ...node("pg2", { out: standbyState("172.18.0.101") }),
+            { when: "^run [^]*--entrypoint pg_controldata", out: "Database cluster state:               in production\n" },
+            ...healthy("pg2", ["pg1"])]);
+        assert.equal(result.ok, false);
+        assert.match(result.error!, /switchover aborted: pg1 did not shut down cleanly \(cluster state 'in production'\); it was started again as primary/);
+        assert.ok(fake.index(/^start pg-pg1\n/) > fake.index(/^stop -t 60 pg-pg1\n/));
+        assert.equal(fake.index(/pg_promote/), -1);
+    });
+
+    test("a switchover the planner refuses (target not streaming) changes nothing, in preview's words", async () => {
+        const { result, fake } = await step({ ...BASE, primary: "pg2" }, [
+            ...node("pg1", { out: primaryState() }), ...node("pg2", { out: "t|0/5000060|f||||172.18.0.101\n" }), ...healthy("pg2", [])]);
+        assert.equal(result.ok, false);
+        assert.match(result.error!, /^the switchover is refused, nothing was changed:\n {2}- pg2 is not streaming from the primary pg1/);
+        assert.deepEqual(fake.calls().filter((c) => CHANGES.test(c.argv)), []);
+    });
+
+    test("two primaries where neither is a former primary of the declared one: refused before anything", async () => {
+        const { result, fake } = await step(BASE, [
+            ...node("pg1", { out: primaryState() }), ...node("pg2", { out: primaryState() }), ...healthy("pg1", [])]);
+        assert.equal(result.ok, false);
+        assert.match(result.error!, /more than one node runs as primary: pg1, pg2; stop all but one before running up/);
+        assert.deepEqual(fake.calls().filter((c) => CHANGES.test(c.argv)), []);
+    });
+
+    test("no primary and the declared one is down too: refused before fencing or stopping anything", async () => {
+        const down = { err: "Error response from daemon: container is not running\n", code: 1 };
+        const { result, fake } = await step({ ...BASE, primary: "pg2" }, [
+            ...node("pg1", down, "exited|pgnet,|unless-stopped"), ...node("pg2", down, "exited|pgnet,|unless-stopped"), ...healthy("pg2", [])]);
+        assert.equal(result.ok, false);
+        assert.match(result.error!, /^failover refused: no reachable node runs as primary \(pg1: its container is not running, pg2: its container is not running\)/);
+        assert.deepEqual(fake.calls().filter((c) => CHANGES.test(c.argv)), []);
+    });
+
+    test("a failover: the old primary fenced (restart no, killed, its volume a standby) before the promotion, then rewound back in", async () => {
+        const three = { ...BASE, primary: "pg2", nodes: [...BASE.nodes, { name: "pg3", address: "172.18.0.103", port: 5434 }] };
+        const { result, log, fake } = await step(three, [
+            { when: "^inspect -f \\{\\{\\.HostConfig\\.RestartPolicy\\.Name\\}\\} \\{\\{\\.State\\.Running\\}\\} pg-pg1", out: "no false\n" },
+            { when: "^inspect -f \\{\\{\\.State\\.Status\\}\\} pg-pg1\\n", out: "running\n", once: true },
+            // After the fence: stopped, policy no, on the network: brought in at once.
+            ...node("pg1", { err: "psql: error: connection to server failed\n", code: 2 }, "exited|pgnet,|no"),
+            ...node("pg2", { out: standbyState("172.18.0.101", "0/5000100") }), ...node("pg3", { out: standbyState("172.18.0.101", "0/5000000") }),
+            { when: "^run [^]*-e SOURCE=", out: "pg_rewind: servers diverged at WAL location 0/5000100 on timeline 1\npg_rewind: Done!\n" },
+            { when: "^run ", out: "" },
+            ...healthy("pg2", ["pg1", "pg3"])]);
+        assert.equal(result.ok, true, result.error);
+        assert.equal(result.action, "failover");
+        assert.deepEqual(result.fenced, ["pg1"]);
+        const fenced = [fake.index(/^update --restart=no pg-pg1\n/), fake.index(/^run [^]*-e SLOT=pg1 [^]*pg-pg1-data/)];
+        const promoted = fake.index(/pg_promote/);
+        assert.ok(fenced.every((i) => i >= 0 && i < promoted), `fence ${fenced} before promotion ${promoted}`);
+        assert.ok(fake.index(/^exec -i -u postgres pg-pg3 [^]*ALTER SYSTEM SET primary_conninfo = 'host=172\.18\.0\.102 port=5432 user=repuser application_name=pg3/) > promoted,
+            "pg3 follows pg2 after the promotion");
+        assert.deepEqual(result.rejoined, [{ node: "pg1", path: { via: "pg_rewind", said: "servers diverged at WAL location 0/5000100 on timeline 1" } }]);
+        assert.match(log.join("\n"), /pg1 rejoined as a standby of pg2 after pg_rewind \(servers diverged at WAL location 0\/5000100 on timeline 1\)/);
+        assert.equal(fake.index(/^(kill|stop|update|run) [^]*pg-pg3/), -1, "the standby that follows is not touched");
+    });
+
+    test("a failover with the old primary's host lost: nothing is sent to its engine, said; refused while its server answers", async () => {
+        const hosts = { ...BASE, primary: "pg2", nodes: [
+            { name: "pg1", address: "172.18.0.101", port: 5432, host: "tcp://10.0.0.9:2376", hostAddress: "10.0.0.9" },
+            { name: "pg2", address: "172.18.0.102", port: 5433, host: "tcp://10.0.0.8:2376", hostAddress: "10.0.0.8" }] };
+        const rules = (isready: number): Rule[] => [
+            { when: "^version ", host: "tcp://10.0.0.9:2376", err: "Cannot connect to the Docker daemon at tcp://10.0.0.9:2376\n", code: 1 },
+            { when: "^version ", out: "20.10.24\n" },
+            { when: "^exec -u postgres pg-pg2 pg_isready -q -h 10\\.0\\.0\\.9 -p 5432 -t 3", code: isready },
+            ...node("pg2", { out: standbyState("10.0.0.9") }), ...healthy("pg2", [])];
+        const gone = await step(hosts, rules(2));
+        assert.equal(gone.result.ok, true, gone.result.error);
+        assert.deepEqual(gone.result.lost, ["pg1"]);
+        assert.match(gone.log.join("\n"), /pg1's host is lost: its engine does not answer and its server at 10\.0\.0\.9:5432 does not answer from pg2/);
+        assert.match(gone.log.join("\n"), /pg1 is not brought in now: its Docker engine does not answer/);
+        assert.deepEqual(gone.fake.calls().filter((c) => c.host === "tcp://10.0.0.9:2376").map((c) => c.argv.split(" ")[0]), ["version"]);
+        assert.ok(gone.fake.index(/pg_promote/) >= 0);
+        gone.fake.cleanup();
+        const answering = await step(hosts, rules(0));
+        assert.equal(answering.result.ok, false);
+        assert.match(answering.result.error!, /pg1 cannot be fenced: its Docker engine \(tcp:\/\/10\.0\.0\.9:2376\) does not answer: .*but its server answers, seen from pg2/);
+        assert.equal(answering.fake.index(/pg_promote|^(stop|kill|update) /), -1);
+    });
+});
+
+describe("what a demoted former primary committed", () => {
+    const dump = [
+        "rmgr: Heap        len (rec/tot):     59/    59, tx:        735, lsn: 0/03000120, prev 0/030000E8, desc: INSERT off 3, blkref #0: rel 1663/13481/16384 blk 0",
+        "rmgr: Transaction len (rec/tot):     34/    34, tx:        735, lsn: 0/03000160, prev 0/03000120, desc: COMMIT 2026-12-03 05:00:00.100000 UTC",
+        "rmgr: Heap        len (rec/tot):     59/    59, tx:        736, lsn: 0/03000190, prev 0/03000160, desc: INSERT off 4, blkref #0: rel 1663/13481/16384 blk 0",
+        "rmgr: Transaction len (rec/tot):     34/    34, tx:        736, lsn: 0/030001D0, prev 0/03000190, desc: COMMIT 2026-12-03 05:00:02.200000 UTC",
+        "rmgr: Heap        len (rec/tot):     59/    59, tx:        737, lsn: 0/03000200, prev 0/030001D0, desc: INPLACE off 5, blkref #0: rel 1663/13481/2619 blk 0",
+        "rmgr: Transaction len (rec/tot):     34/    34, tx:        737, lsn: 0/03000240, prev 0/03000200, desc: COMMIT 2026-12-03 05:00:03.300000 UTC",
+    ].join("\n");
+    test("transactions writing user relations, split at the promotion's time; catalog-only ones not counted", () => {
+        assert.deepEqual(countCommits(dump, "2026-12-03 05:00:01.000000"),
+            { after: 1, before: 1, end: "0/03000240", first: "2026-12-03 05:00:02.200000" });
+        assert.deepEqual(countCommits(dump, undefined), { after: 2, before: 0, end: "0/03000240", first: "2026-12-03 05:00:00.100000" },
+            "without the promotion's time every one counts as after");
+        assert.deepEqual(countCommits("", "x"), { after: 0, before: 0, end: undefined, first: undefined });
+    });
+    test("the promotion's time from the END_OF_RECOVERY record", () => {
+        assert.equal(promotionTime("rmgr: XLOG len (rec/tot): 42/42, tx: 0, lsn: 0/03000100, prev 0/030000C8, desc: END_OF_RECOVERY tli 2; " +
+            "prev tli 1; time 2026-12-03 05:00:01.000000 UTC\n"), "2026-12-03 05:00:01.000000");
+        assert.equal(promotionTime("rmgr: XLOG desc: CHECKPOINT_ONLINE\n"), undefined);
+    });
+});
