@@ -5,6 +5,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
+import { withFragments } from "./fragments";
 
 const cache = new Map<string, string>();
 
@@ -17,9 +18,12 @@ function read(file: string): string {
     return text;
 }
 
-/** A script with lib.sh in front; `prelude` sets variables before the body runs. */
+/**
+ * A script with lib.sh in front; `prelude` sets variables before the body runs; the in-container
+ * fragments it names ($STANDBY_CONF_SH) come along as variables (fragments.ts).
+ */
 export function script(file: string, prelude = ""): string {
-    return [read("lib.sh"), prelude, read(file)].filter((part) => part !== "").join("\n");
+    return withFragments([read("lib.sh"), prelude, read(file)].filter((part) => part !== "").join("\n"));
 }
 
 export interface DockerCommandArgs {

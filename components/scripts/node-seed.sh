@@ -28,12 +28,10 @@ if ! out=$(pg_basebackup -D "$staging" -R -X stream -C -S "$NODE" -c fast -d "$c
     rm -rf "$staging"
     exit 1
 fi
-# -R copies into primary_conninfo the password libpq read from the passfile; name the passfile
-# instead. The primary's commit policy came along in the copy: a standby has none.
+# -R copies into primary_conninfo the password libpq read from the passfile; standby_conf
+# (standby-conf.sh) names the passfile instead and drops the primary's commit policy.
+standby_conf "$staging" "$conninfo" "$NODE"
 auto=$staging/postgresql.auto.conf
-grep -v -E '^(primary_conninfo|primary_slot_name|synchronous_standby_names|synchronous_commit) ' "$auto" > "$auto.new" || true
-printf "primary_conninfo = '%s'\nprimary_slot_name = '%s'\n" "$conninfo" "$NODE" >> "$auto.new"
-mv "$auto.new" "$auto"
 if grep -q 'password=' "$auto"; then echo "a password is still in $auto" >&2; exit 1; fi
 # A complete new clone exists: only now may it take the place of an older copy (no server runs
 # on the volume, the host side checked).
@@ -73,5 +71,6 @@ case $primary_route in *sslmode=*) via=", over TLS at ${primary_route%% sslrootc
 docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network "$NETWORK" --ip "$NODE_ADDRESS" \
     --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
     -e PRIMARY_ROUTE="$primary_route" -e REPLICATION_USER="$REPLICATION_USER" -e NODE="$NODE" \
-    --entrypoint /bin/sh "$IMAGE" -c "$clone"
+    --entrypoint /bin/sh "$IMAGE" -c "$STANDBY_CONF_SH
+$clone"
 log "node $NODE: cloned $PRIMARY_CONTAINER ($PRIMARY_ADDRESS$via) into volume $VOLUME with slot $NODE"

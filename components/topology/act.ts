@@ -27,6 +27,7 @@
 // Then, on every up, each running node that does not stream from the primary is brought in (rejoin).
 
 import { dockerCli, DockerRun } from "../docker-cli";
+import { fragment } from "../fragments";
 import { expectedSyncState, nodeEngine, NodeSpec, spansEngines, synchronousStandbyNamesFor } from "../spec";
 import { NodeState } from "../node-state";
 import { describeRejoin, DIVERGED_NOTE, RejoinPath, TopologyInput, TopologyResult } from "./contract";
@@ -59,13 +60,10 @@ export class StepFailed extends Error {}
 
 // In-container fragments. Each runs as the postgres user with the node's volume at VOLUME_PATH.
 
-/** The volume made a standby of $CONNINFO with slot $SLOT (standby.signal, no commit policy of its own). */
+/** The volume made a standby of $CONNINFO with slot $SLOT (standby-conf.sh, shared with the clone). */
 const REWRITE_SH = `set -eu
-cd ${PGDATA}
-touch standby.signal
-grep -v -E '^(primary_conninfo|primary_slot_name|synchronous_standby_names|synchronous_commit) ' postgresql.auto.conf > auto.new || true
-printf "primary_conninfo = '%s'\\nprimary_slot_name = '%s'\\n" "$CONNINFO" "$SLOT" >> auto.new
-mv auto.new postgresql.auto.conf`;
+${fragment("standby-conf.sh").trimEnd()}
+standby_conf ${PGDATA} "$CONNINFO" "$SLOT"`;
 
 /**
  * pg_rewind from $SOURCE. It copies the source's configuration files: the node's own pg_hba.conf is

@@ -97,7 +97,7 @@ export const ENTRY = "components/topology/up.ts";
 
 /**
  * A digest of the step's code: the entry and every module it imports, transitively (relative
- * imports, .ts sources, else the compiled .js). An input of the step, so changed code re-runs it.
+ * imports, .ts sources, else the compiled .js), and the in-container fragments they send along. An input of the step, so changed code re-runs it.
  */
 export function codeDigest(entry = path.join(__dirname, "up")): string {
     const hash = createHash("sha256");
@@ -112,6 +112,10 @@ export function codeDigest(entry = path.join(__dirname, "up")): string {
         hash.update(`${path.relative(path.join(__dirname, ".."), file).replace(/\.js$/, ".ts")}\0${text}\0`);
         for (const m of text.matchAll(/(?:from |require\()"(\.{1,2}\/[^"]+)"/g)) {
             visit(path.resolve(path.dirname(file), m[1]));
+        }
+        // In-container fragments it sends along (fragments.ts) are its code too.
+        for (const m of text.matchAll(/fragment\("([^"]+)"\)/g)) {
+            hash.update(`${m[1]}\0${fs.readFileSync(path.join(__dirname, "..", "scripts", m[1]), "utf8")}\0`);
         }
     };
     visit(entry);

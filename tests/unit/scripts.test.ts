@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { alterSuperuserSql } from "../../components/cluster";
+import { fragment } from "../../components/fragments";
 import { script } from "../../components/shell";
 
 // exec/run read stdin and answer like psql would: 't' for SELECT pg_reload_conf(), else the
@@ -249,6 +250,17 @@ describe("command scripts", () => {
             HELPER_CONTAINER: "pg-standby1-seed" });
         assert.equal(res.status, 0, res.stderr);
         assert.match(res.stderr, /no node runs as primary; slot standby1 goes with the cluster/);
+    });
+});
+
+describe("in-container fragments", () => {
+    test("the clone sends standby-conf.sh along and calls it on the finished copy; the fragment is valid sh", () => {
+        const seed = script("node-seed.sh");
+        assert.ok(seed.startsWith(`STANDBY_CONF_SH=$(cat <<'FRAGMENT'\n${fragment("standby-conf.sh").trimEnd()}\nFRAGMENT\n)`));
+        assert.match(seed, /standby_conf "\$staging" "\$conninfo" "\$NODE"/);
+        assert.match(seed, /-c "\$STANDBY_CONF_SH\n\$clone"/);
+        assert.ok(!script("node-ready.sh").includes("STANDBY_CONF_SH"), "only scripts that name a fragment get it");
+        assert.equal(spawnSync("/bin/sh", ["-n"], { input: fragment("standby-conf.sh"), encoding: "utf8" }).status, 0);
     });
 });
 

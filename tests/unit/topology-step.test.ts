@@ -6,6 +6,7 @@
 import * as assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 import { Bounds, countCommits, promotionTime } from "../../components/topology/act";
+import { fragment } from "../../components/fragments";
 import { TopologyInput, TopologyResult } from "../../components/topology/contract";
 import { runTopologyStep } from "../../components/topology/up";
 import { FakeDocker, Rule } from "./fake-docker";
@@ -98,6 +99,9 @@ describe("the topology step", () => {
         assert.ok(at.every((i) => i >= 0), `missing: ${order.filter((_, k) => at[k] < 0).join(", ")}`);
         assert.deepEqual([...at].sort((a, b) => a - b), at, "in order");
         assert.match(log.join("\n"), /switchover: pg2 is the primary; pg1 rejoined as its standby after its clean shutdown, without a rewind/);
+        const rewrite = fake.calls().find((c) => /-e SLOT=pg1 /.test(c.argv))!.argv;
+        assert.ok(rewrite.includes(fragment("standby-conf.sh").trimEnd()), "the rewrite is the clone's own standby_conf (standby-conf.sh)");
+        assert.match(rewrite, /standby_conf \/var\/lib\/postgresql\/data\/pgdata "\$CONNINFO" "\$SLOT"$/);
     });
 
     test("a switchover whose old primary does not shut down cleanly: started again, nothing promoted", async () => {
