@@ -24,7 +24,7 @@
 // Options (after `npm run bench --`):
 //   ROUNDS            how many rounds (default 3)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
-//   --baseline DIR    also measure the dev plan's up, no-op up and destroy from DIR, another
+//   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
 //                     node_modules), in the same rounds: a change's before/after as ratios
 
@@ -186,18 +186,18 @@ async function main(): Promise<void> {
     const outputs = (stack: string) => new Promise<Record<string, any>>((resolve, reject) => execFile("pulumi",
         ["stack", "output", "--json", "--show-secrets", "--stack", stack, "--non-interactive"], { cwd: ROOT, env },
         (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout)))));
-    /** A switchover of the dev plan to `to` under the write probe: the `up`, and the probe's write downtime. */
-    const switchover = async (from: string, to: string): Promise<{ up: Run; downtime: Run }> => {
-        const nodes = (await outputs("bench-dev")).nodes;
+    /** A switchover of the dev plan (or the baseline's copy of it) to `to` under the write probe: the `up`, and the probe's write downtime. */
+    const switchover = async (stack: "bench-dev" | "bench-base", from: string, to: string): Promise<{ up: Run; downtime: Run }> => {
+        const nodes = (await outputs(stack)).nodes;
         const probe = new WriteProbe({ [from]: nodes[from].connectionString, [to]: nodes[to].connectionString });
         await probe.start();
         await new Promise((r) => setTimeout(r, 1000));
-        writePlan("bench-dev", DEV_PLAN.replace("pg-replication:primary: pg1", `pg-replication:primary: ${to}`));
-        const up = await timed(() => pulumi("bench-dev", "up", "--yes"));
+        writePlan(stack, (stack === "bench-dev" ? DEV_PLAN : BASE_PLAN).replace("pg-replication:primary: pg1", `pg-replication:primary: ${to}`));
+        const up = await timed(() => pulumi(stack, "up", "--yes"));
         await new Promise((r) => setTimeout(r, 1000));
         const result = await probe.stop();
         if (result.lastNode !== to) {
-            throw new Error(`after the switchover to ${to} the probe wrote to ${result.lastNode}`);
+            throw new Error(`after the switchover to ${to} the probe wrote to ${result.lastNode} (${stack})`);
         }
         return { up, downtime: { ms: result.downtimeMs, standInLog: [] } };
     };
@@ -258,9 +258,14 @@ async function main(): Promise<void> {
                     "--non-interactive", "--config-file", path.join(work, "bench-dev.yaml")], ROOT, { PULUMI_NODEJS_TRANSPILE_ONLY: "false" })));
                 add("dev preview", await timed(() => pulumi("bench-dev", "preview")));
                 for (const [from, to] of [["pg1", "pg2"], ["pg2", "pg1"]]) {
-                    const { up, downtime } = await switchover(from, to);
+                    const { up, downtime } = await switchover("bench-dev", from, to);
                     add("dev switchover up", up);
                     add("dev switchover write downtime", downtime);
+                    if (BASELINE) {
+                        const base = await switchover("bench-base", from, to);
+                        add("baseline dev switchover up", base.up);
+                        add("baseline dev switchover write downtime", base.downtime);
+                    }
                 }
                 add("dev destroy", await timed(() => pulumi("bench-dev", "destroy", "--yes")));
                 if (BASELINE) {
@@ -327,7 +332,9 @@ async function main(): Promise<void> {
         lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`,
             ratio("dev up", "baseline dev up"),
             ratio("dev no-op up", "baseline dev no-op up"),
-            ratio("dev destroy", "baseline dev destroy"));
+            ratio("dev destroy", "baseline dev destroy"),
+            ratio("dev switchover up", "baseline dev switchover up"),
+            ratio("dev switchover write downtime", "baseline dev switchover write downtime"));
     }
     if (standIns && !ONLY_HOSTS) {
         // Where dev up's time goes: each resource's create, from the stand-ins' own log.
