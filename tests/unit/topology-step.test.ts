@@ -4,9 +4,12 @@
 // before a promotion, the refusals before anything changes, a lost host left alone, the result line.
 
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { afterEach, describe, test } from "node:test";
-import { Bounds, countCommits, promotionTime } from "../../components/topology/act";
-import { fragment } from "../../components/fragments";
+import { Bounds, countCommits, promotionTime, TopologyRun } from "../../components/topology/act";
+import { fragment, SCRIPTS_DIR } from "../../components/fragments";
 import { TopologyInput, TopologyResult } from "../../components/topology/contract";
 import { runTopologyStep } from "../../components/topology/up";
 import { FakeDocker, Rule } from "./fake-docker";
@@ -208,5 +211,31 @@ describe("what a demoted former primary committed", () => {
         assert.equal(promotionTime("rmgr: XLOG len (rec/tot): 42/42, tx: 0, lsn: 0/03000100, prev 0/030000C8, desc: END_OF_RECOVERY tli 2; " +
             "prev tli 1; time 2026-12-03 05:00:01.000000 UTC\n"), "2026-12-03 05:00:01.000000");
         assert.equal(promotionTime("rmgr: XLOG desc: CHECKPOINT_ONLINE\n"), undefined);
+    });
+});
+
+describe("how one node reaches another", () => {
+    // The clone (node-seed.sh, through lib.sh route) and the topology step (act.ts route) must agree:
+    // a node cloned one way and repointed the other would follow a different address.
+    const nodes = [
+        { name: "pg1", address: "172.18.0.101", port: 5432, host: "ssh://a", hostAddress: "10.0.0.1" },
+        { name: "pg2", address: "172.18.0.102", port: 5433, host: "ssh://a", hostAddress: "10.0.0.1" },
+        { name: "pg3", address: "172.18.0.103", port: 5434, host: "ssh://b", hostAddress: "10.0.0.2" }];
+    const shellRoute = (env: Record<string, string>, from: string, to: string, address: string) => spawnSync("/bin/sh",
+        ["-c", `${fs.readFileSync(path.join(SCRIPTS_DIR, "lib.sh"), "utf8")}\nroute "$1" "$2" "$3"`, "sh", from, to, address],
+        { env: { PATH: "/usr/bin:/bin", ...env }, encoding: "utf8" }).stdout;
+    test("across engines and on one, lib.sh's route (the clone's) and act.ts's give the same conninfo host part", () => {
+        const peers = nodes.map((n) => [n.name, `pg-${n.name}`, n.host, n.address, n.hostAddress, n.port].join("|")).join(" ");
+        const spanning = new TopologyRun({ ...BASE, nodes }, new Map(), () => undefined);
+        const single = new TopologyRun(BASE, new Map(), () => undefined);
+        for (const from of ["pg1", "pg2", "pg3"]) {
+            for (const to of ["pg1", "pg2", "pg3"].filter((t) => t !== from)) {
+                const address = nodes.find((n) => n.name === to)!.address;
+                assert.equal(spanning.route(from, to), shellRoute({ PEERS: peers, TLS_DIR: "/var/lib/postgresql/data/tls" }, from, to, address));
+            }
+        }
+        assert.equal(spanning.route("pg1", "pg3"), "host=10.0.0.2 port=5434 sslmode=verify-full sslrootcert=/var/lib/postgresql/data/tls/ca.crt");
+        assert.equal(single.route("pg2", "pg1"), shellRoute({}, "pg2", "pg1", "172.18.0.101"));
+        assert.equal(single.route("pg2", "pg1"), "host=172.18.0.101 port=5432");
     });
 });
