@@ -16,27 +16,11 @@ set -eu
 umask 077
 root=/var/lib/postgresql/data
 pgdata=$root/pgdata
-# pg_basebackup writes here; only a finished clone becomes $pgdata, so whatever is found here is
-# a clone that died half way and never a cluster a server has run on.
-staging=$root/pgdata.clone
 passfile=$root/replication.pgpass
 [ -s "$passfile" ] || { echo "no replication passfile at $passfile" >&2; exit 1; }
-rm -rf "$staging"
-conninfo="$PRIMARY_ROUTE user=$REPLICATION_USER application_name=$NODE passfile=$passfile"
-if ! out=$(pg_basebackup -D "$staging" -R -X stream -C -S "$NODE" -c fast -d "$conninfo" 2>&1); then
-    printf '%s\n' "$out" >&2
-    rm -rf "$staging"
-    exit 1
-fi
-# -R copies into primary_conninfo the password libpq read from the passfile; standby_conf
-# (standby-conf.sh) names the passfile instead and drops the primary's commit policy.
-standby_conf "$staging" "$conninfo" "$NODE"
-auto=$staging/postgresql.auto.conf
-if grep -q 'password=' "$auto"; then echo "a password is still in $auto" >&2; exit 1; fi
-# A complete new clone exists: only now may it take the place of an older copy (no server runs
-# on the volume, the host side checked).
-rm -rf "$pgdata"
-mv "$staging" "$pgdata"
+# A complete new clone takes the place of an older copy (no server runs on the volume, the host
+# side checked): clone_into (clone.sh).
+clone_into "$pgdata" "$PRIMARY_ROUTE user=$REPLICATION_USER application_name=$NODE passfile=$passfile" "$NODE"
 IN_CONTAINER
 )
 
@@ -72,5 +56,6 @@ docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network "$NETWORK"
     --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
     -e PRIMARY_ROUTE="$primary_route" -e REPLICATION_USER="$REPLICATION_USER" -e NODE="$NODE" \
     --entrypoint /bin/sh "$IMAGE" -c "$STANDBY_CONF_SH
+$CLONE_SH
 $clone"
 log "node $NODE: cloned $PRIMARY_CONTAINER ($PRIMARY_ADDRESS$via) into volume $VOLUME with slot $NODE"

@@ -85,14 +85,11 @@ cd ${PGDATA} && rm -f standby.signal postmaster.pid && cp -p pg_hba.conf /tmp/pg
 { grep -q '^wal_log_hints' postgresql.auto.conf || echo "wal_log_hints = 'on'" >> postgresql.auto.conf; } &&
 pg_rewind --target-pgdata=${PGDATA} --source-server="$SOURCE" && cp -p /tmp/pg_hba.conf.own pg_hba.conf`;
 
-/** The last resort: a fresh clone of $CONNINFO with slot $SLOT replaces the data (its own pg_hba.conf kept). */
+/** The last resort: a fresh clone of $CONNINFO with slot $SLOT replaces the data, its own pg_hba.conf kept (clone.sh, the seed's own). */
 const CLONE_SH = `set -eu
-cp -p ${PGDATA}/pg_hba.conf /tmp/pg_hba.conf.own || true
-rm -rf ${PGDATA}.clone
-pg_basebackup -D ${PGDATA}.clone -X stream -C -S "$SLOT" -c fast -d "$CONNINFO"
-rm -rf ${PGDATA}
-mv ${PGDATA}.clone ${PGDATA}
-[ ! -e /tmp/pg_hba.conf.own ] || cp -p /tmp/pg_hba.conf.own ${PGDATA}/pg_hba.conf`;
+${fragment("standby-conf.sh").trimEnd()}
+${fragment("clone.sh").trimEnd()}
+clone_into ${PGDATA} "$CONNINFO" "$SLOT" keep-hba`;
 
 /** Functions pg_rewind needs on its source, granted to the replication role. */
 const REWIND_GRANTS = ["pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)", "pg_read_binary_file(text)",

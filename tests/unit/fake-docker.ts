@@ -1,7 +1,8 @@
 // A stand-in `docker` CLI for unit tests of code that drives Docker from TypeScript: put first on
 // PATH, it records every call (argv, DOCKER_HOST, what it read on stdin) and answers by the first
 // rule whose pattern matches "argv joined by spaces" + "\n" + stdin. A rule with `once` answers
-// one call only (then the next matching rule answers). No rule: exit 1, "fake docker: no rule".
+// one call only (then the next matching rule answers); one with `after` only once an earlier call
+// matched its pattern. No rule: exit 1, "fake docker: no rule".
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -16,6 +17,8 @@ export interface Rule {
     readonly err?: string;
     readonly code?: number;
     readonly once?: boolean;
+    /** Only once an earlier call matched this pattern (same form as `when`): a state the cluster reaches. */
+    readonly after?: string;
 }
 
 export interface Call {
@@ -35,7 +38,9 @@ fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify({ argv, host, st
 const rules = JSON.parse(fs.readFileSync(path.join(dir, "rules.json"), "utf8"));
 const usedFile = path.join(dir, "used.json");
 const used = fs.existsSync(usedFile) ? JSON.parse(fs.readFileSync(usedFile, "utf8")) : [];
+const earlier = fs.readFileSync(path.join(dir, "calls.jsonl"), "utf8").trim().split("\\n").slice(0, -1).map((l) => JSON.parse(l));
 const i = rules.findIndex((r, k) => !(r.once && used.includes(k)) && (!r.host || r.host === host) &&
+    (!r.after || earlier.some((c) => new RegExp(r.after).test(c.argv + "\\n" + c.stdin))) &&
     new RegExp(r.when).test(argv + "\\n" + stdin));
 if (i < 0) { process.stderr.write("fake docker: no rule for: " + argv + "\\n"); process.exit(1); }
 const r = rules[i];

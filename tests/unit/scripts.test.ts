@@ -254,13 +254,17 @@ describe("command scripts", () => {
 });
 
 describe("in-container fragments", () => {
-    test("the clone sends standby-conf.sh along and calls it on the finished copy; the fragment is valid sh", () => {
+    test("the seed sends standby-conf.sh and clone.sh along and clones with clone_into; the fragments are valid sh", () => {
         const seed = script("node-seed.sh");
-        assert.ok(seed.startsWith(`STANDBY_CONF_SH=$(cat <<'FRAGMENT'\n${fragment("standby-conf.sh").trimEnd()}\nFRAGMENT\n)`));
-        assert.match(seed, /standby_conf "\$staging" "\$conninfo" "\$NODE"/);
-        assert.match(seed, /-c "\$STANDBY_CONF_SH\n\$clone"/);
+        assert.ok(seed.startsWith(`STANDBY_CONF_SH=$(cat <<'FRAGMENT'\n${fragment("standby-conf.sh").trimEnd()}\nFRAGMENT\n)\n` +
+            `CLONE_SH=$(cat <<'FRAGMENT'\n${fragment("clone.sh").trimEnd()}\nFRAGMENT\n)`));
+        assert.match(seed, /clone_into "\$pgdata" "\$PRIMARY_ROUTE user=\$REPLICATION_USER application_name=\$NODE passfile=\$passfile" "\$NODE"\n/);
+        assert.match(seed, /-c "\$STANDBY_CONF_SH\n\$CLONE_SH\n\$clone"/);
         assert.ok(!script("node-ready.sh").includes("STANDBY_CONF_SH"), "only scripts that name a fragment get it");
-        assert.equal(spawnSync("/bin/sh", ["-n"], { input: fragment("standby-conf.sh"), encoding: "utf8" }).status, 0);
+        for (const f of ["standby-conf.sh", "clone.sh"]) {
+            assert.equal(spawnSync("/bin/sh", ["-n"], { input: fragment(f), encoding: "utf8" }).status, 0, f);
+        }
+        assert.match(fragment("clone.sh"), /pg_basebackup -D "\$_staging" -R -X stream -C -S "\$3" -c fast -d "\$2"/);
     });
 });
 

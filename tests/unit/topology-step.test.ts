@@ -167,6 +167,25 @@ describe("the topology step", () => {
         assert.equal(fake.index(/^(kill|stop|update|run) [^]*pg-pg3/), -1, "the standby that follows is not touched");
     });
 
+    test("a node pg_rewind cannot bring back is cloned afresh as the last resort, its own pg_hba.conf kept, and said", async () => {
+        const { result, log, fake } = await step(BASE, [
+            ...node("pg1", { out: primaryState() }),
+            // pg2 runs but streams from nobody: brought in with pg_rewind, which fails.
+            ...node("pg2", { out: "t|0/5000060|f||||172.18.0.101\n" }),
+            { when: "^exec -i -u postgres pg-pg1 psql[^]*\\nSELECT state FROM pg_stat_replication WHERE application_name = 'pg2'", out: "streaming\n",
+                after: "clone_into" },
+            { when: "^exec -i -u postgres pg-pg1 psql[^]*\\nSELECT state FROM pg_stat_replication WHERE application_name = 'pg2'", out: "\n" },
+            { when: "^run [^]*-e SOURCE=", err: "pg_rewind: error: could not find common ancestor of the source and target cluster's timelines\n", code: 1 },
+            { when: "^run ", out: "" },
+            ...healthy("pg1", ["pg2"])]);
+        assert.equal(result.ok, true, result.error);
+        assert.deepEqual(result.rejoined, [{ node: "pg2", path: { via: "fresh clone" } }]);
+        assert.match(log.join("\n"), /pg_rewind did not bring pg2 back; LAST RESORT: pg2 is cloned afresh from pg1 \(its data is replaced\)/);
+        const clone = fake.index(/^run [^]*--network pgnet --ip 172\.18\.0\.102 [^]*clone_into \/var\/lib\/postgresql\/data\/pgdata "\$CONNINFO" "\$SLOT" keep-hba\n/);
+        assert.ok(clone > fake.index(/pg_drop_replication_slot\('pg2'\)/), "the old slot dropped first, so the clone can create it");
+        assert.ok(fake.calls()[clone].argv.includes(fragment("clone.sh").trimEnd()), "the seed's own clone_into");
+    });
+
     test("a failover with the old primary's host lost: nothing is sent to its engine, said; refused while its server answers", async () => {
         const hosts = { ...BASE, primary: "pg2", nodes: [
             { name: "pg1", address: "172.18.0.101", port: 5432, host: "tcp://10.0.0.9:2376", hostAddress: "10.0.0.9" },

@@ -1,0 +1,29 @@
+# In-container fragment (not a command script): defines clone_into; needs standby_conf
+# (standby-conf.sh). Sent along by the seed (node-seed.sh, as $CLONE_SH) and by the topology step's
+# last resort (components/topology/act.ts).
+# clone_into PGDATA CONNINFO SLOT [keep-hba]: a fresh copy of CONNINFO's server, made a standby of
+# it with slot SLOT. pg_basebackup writes into PGDATA.clone; only a finished clone takes PGDATA's
+# place, so whatever is found at PGDATA.clone is a clone that died half way and never a cluster a
+# server has run on. With keep-hba, PGDATA's own pg_hba.conf is kept: across hosts each node admits
+# the others' addresses, not its own, so the source's copy would shut out the source's host.
+clone_into() {
+    _staging=$1.clone
+    rm -rf "$_staging"
+    if ! _out=$(pg_basebackup -D "$_staging" -R -X stream -C -S "$3" -c fast -d "$2" 2>&1); then
+        printf '%s\n' "$_out" >&2
+        rm -rf "$_staging"
+        return 1
+    fi
+    # -R copies into primary_conninfo the password libpq read from the passfile; standby_conf names
+    # the passfile instead and drops the primary's commit policy.
+    standby_conf "$_staging" "$2" "$3"
+    if grep -q 'password=' "$_staging/postgresql.auto.conf"; then
+        echo "a password is still in $_staging/postgresql.auto.conf" >&2
+        return 1
+    fi
+    if [ "${4:-}" = keep-hba ] && [ -f "$1/pg_hba.conf" ]; then
+        cp -p "$1/pg_hba.conf" "$_staging/pg_hba.conf"
+    fi
+    rm -rf "$1"
+    mv "$_staging" "$1"
+}
