@@ -31,6 +31,22 @@ counted npm test
 
 layer "Docker engine and PostgreSQL images"
 bash scripts/docker-engine.sh
+# The tests publish fixed ports in 55000-59999, inside the kernel's default range of local ports for
+# outgoing connections (32768-60999): a connection that happens to get one of them as its local port
+# makes the collision check rightly refuse the stack (seen in CI: 127.0.0.1:55462 "in use"). Reserved,
+# the kernel never picks them as local ports; binding them on purpose stays allowed.
+test_ports=55000-59999
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [[ -w $reserved ]]; then
+    current=$(cat "$reserved")
+    case ",$current," in
+        *",$test_ports,"*) ;;
+        *) echo "${current:+$current,}$test_ports" > "$reserved" ;;
+    esac
+    echo "test.sh: ports $test_ports reserved from the kernel's choice of local ports (now: $(cat "$reserved"))"
+else
+    echo "test.sh: WARNING: ports $test_ports could not be reserved (not root?): a test may meet one of them taken by an outgoing connection"
+fi
 bash scripts/build-images.sh 13 17
 counted bash tests/images/test-entrypoint.sh 13 17
 
