@@ -181,7 +181,8 @@ describe("command scripts", () => {
         const run = res.argv.find((a) => a.includes("--name pg-standby1-seed"));
         assert.ok(run, res.argv.join("\n"));
         assert.match(run, /--network pgnet --ip 172\.18\.0\.102 --user postgres -v pg-standby1-data:\/var\/lib\/postgresql\/data /);
-        assert.match(run, /pg_basebackup -D "\$staging" -R -X stream -C -S "\$NODE" -c fast/);
+        assert.match(run, /pg_basebackup -D "\$_staging" -R -X stream -C -S "\$3" -c fast/);
+        assert.match(run, /clone_into "\$pgdata" "\$PRIMARY_ROUTE user=\$REPLICATION_USER application_name=\$NODE passfile=\$passfile" "\$NODE"/);
         const envs = [...run.matchAll(/ -e (\S+)/g)].map((m) => m[1]);
         assert.deepEqual(envs, ["PRIMARY_ROUTE=host=172.18.0.101", "REPLICATION_USER=repuser", "NODE=standby1"]);
         // One engine: over the bridge to the primary's cluster address, no TLS.

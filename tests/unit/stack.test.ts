@@ -120,7 +120,7 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
             assert.deepEqual(plain(seed.inputs.triggers), [`pg-replication-dev-${n}-data`]);
             assert.equal(seed.inputs.stdin, undefined);
             assert.ok(!/pg_basebackup|rm -rf/.test(seed.inputs.update), "the update script must not be able to re-clone");
-            assert.match(seed.inputs.create, /pg_basebackup -D "\$staging" -R -X stream -C -S "\$NODE"/);
+            assert.match(seed.inputs.create, /clone_into "\$pgdata" "\$PRIMARY_ROUTE user=\$REPLICATION_USER application_name=\$NODE passfile=\$passfile" "\$NODE"/);
             assert.match(seed.inputs.create, /find_primary/);
             assert.match(seed.inputs.delete, /pg_drop_replication_slot/);
             assert.match(seed.inputs.delete, /find_primary/);
