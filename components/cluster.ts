@@ -55,7 +55,7 @@ export interface PostgresClusterArgs {
     readonly archiveCommand?: string;
     /** Bound, in seconds, on each readiness check, gate and switchover step. */
     readonly readyTimeoutSeconds: number;
-    /** Nodes found down before the update (topology.ts); a change re-runs the topology step, so a node back rejoins as a standby. */
+    /** Nodes found down before the update (topology/plan.ts downNodes); a change re-runs the topology step, so a node back rejoins as a standby. */
     readonly downNodes?: readonly string[];
     /** A failover may promote a node that cannot be shown to hold every acknowledged commit (checked at preview). */
     readonly allowDataLoss?: boolean;

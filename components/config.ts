@@ -34,7 +34,7 @@ export interface ClusterConfig {
     readonly replicationPasswordSet: boolean;
     /**
      * A failover may promote a node that cannot be shown to hold every acknowledged commit
-     * (components/topology.ts); the plan then says how much could be lost. Off by default.
+     * (components/topology/plan.ts); the plan then says how much could be lost. Off by default.
      */
     readonly allowDataLoss: boolean;
 }

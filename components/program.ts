@@ -1,5 +1,5 @@
 // The program's composition root, in the order it runs: the stack's config read and checked
-// (config.ts), then against the Docker engines (preflight.ts) and the running nodes (topology.ts),
+// (config.ts), then against the Docker engines (preflight.ts) and the running nodes (topology/),
 // both before anything is declared; then the cluster (cluster.ts). index.ts runs it, and so does
 // the e2e driver.
 
@@ -16,7 +16,7 @@ export interface CheckedConfig extends LoadedConfig {
 
 /**
  * The stack's config, checked against the engine: collisions (preflight.ts), and whether the
- * declared primary is the actual one, a switchover or failover to it safe (topology.ts); which
+ * declared primary is the actual one, a switchover or failover to it safe (topology/); which
  * nodes are down goes to the topology command (a node that is back is brought in as a standby by
  * the next up).
  */

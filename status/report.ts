@@ -1,7 +1,7 @@
 // From plan + observation to the report: each node's role and state, the commit policy as
 // configured and as live, the data at risk, and the warnings with what to do. Pure functions, so
 // every rule is tested on fixtures (tests/unit/status.test.ts); status/render.ts prints it. Which
-// node is the primary, a former primary or one of several primaries is what components/topology.ts
+// node is the primary, a former primary or one of several primaries is what components/topology/plan.ts
 // planTopology decides for `up` (status/topology-input.ts gives it the observation).
 
 import { compareLsn, lsnDiff } from "../components/lsn";

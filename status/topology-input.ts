@@ -1,5 +1,5 @@
 // The status tool's plan and observation in the shape the topology planners read
-// (components/topology.ts planTopology over components/node-state.ts NodeState), so status shows
+// (components/topology/plan.ts planTopology over components/node-state.ts NodeState), so status shows
 // the verdict `up` would reach (which node is primary, a former primary, several primaries)
 // instead of deciding it again. Status observes over SQL from this machine, not inside the
 // containers: it does not read a standby's sender host, primary_conninfo or paused replay, and the
@@ -33,7 +33,7 @@ export function nodeStates(plan: Plan, obs: Observation): NodeState[] {
     return plan.nodes.map((n): NodeState => {
         const p: NodeProbe = obs.nodes[n.name]?.probe ?? { reachable: false, error: "not probed" };
         const c = obs.nodes[n.name]?.container ?? { state: "unknown" as const };
-        // An engine that cannot be asked is taken to hold the container, as topology.ts observe does.
+        // An engine that cannot be asked is taken to hold the container, as topology/observe.ts does.
         const exists = c.state !== "missing";
         if (!p.reachable) {
             return { name: n.name, exists, unreachable: p.error,

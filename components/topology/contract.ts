@@ -110,7 +110,8 @@ export function codeDigest(entry = path.join(__dirname, "up")): string {
         seen.add(file);
         const text = fs.readFileSync(file, "utf8");
         hash.update(`${path.relative(path.join(__dirname, ".."), file).replace(/\.js$/, ".ts")}\0${text}\0`);
-        for (const m of text.matchAll(/(?:from |require\()"(\.{1,2}\/[^"]+)"/g)) {
+        // Type-only imports are erased: they are not the step's code.
+        for (const m of text.replace(/^import type .*$/gm, "").matchAll(/(?:from |require\()"(\.{1,2}\/[^"]+)"/g)) {
             visit(path.resolve(path.dirname(file), m[1]));
         }
         // In-container fragments it sends along (fragments.ts) are its code too.

@@ -1,4 +1,4 @@
-// The failover plan (components/topology.ts planFailover, downNodes) from observed node states,
+// The failover plan (components/topology/plan.ts planFailover, downNodes) from observed node states,
 // and the allowDataLoss key: which target is refused and with which words, what counts as
 // could-be-lost, which nodes get fenced.
 
