@@ -134,9 +134,13 @@ async function main(): Promise<void> {
     }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-bench-"));
     const standInLog = path.join(work, "stand-ins.log");
+    // The stand-ins are told where the engine would start the real plugins, and so where commands
+    // run: this checkout's project directory, and the baseline's for its own runs.
     let standIns: StandIns | undefined;
+    let baselineStandIns: StandIns | undefined;
     if (process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
-        standIns = await startStandIns(standInLog);
+        standIns = await startStandIns({ pwd: ROOT, logFile: standInLog });
+        baselineStandIns = BASELINE ? await startStandIns({ pwd: path.resolve(BASELINE), logFile: standInLog }) : undefined;
         process.stderr.write(`${banner()}\n`);
     }
     fs.mkdirSync(path.join(work, "state"));
@@ -168,7 +172,8 @@ async function main(): Promise<void> {
     const projectDir = (stack: string) => (stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project")
         : stack === "bench-base" ? BASELINE! : ROOT);
     const pulumi = (stack: string, ...args: string[]) => run("pulumi", [...args, "--stack", stack, "--non-interactive",
-        ...(withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])], projectDir(stack));
+        ...(withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])], projectDir(stack),
+        stack === "bench-base" && baselineStandIns ? { PULUMI_DEBUG_PROVIDERS: baselineStandIns.debugProviders } : {});
     // `stack init` writes Pulumi.<stack>.yaml (the passphrase's salt) into the project; it moves to
     // the run's own config file, so the repository is left as it was.
     const salts = new Map<string, string>();
@@ -219,7 +224,7 @@ async function main(): Promise<void> {
     if (hostsProblem !== undefined) {
         process.stderr.write(`\n!!! HOSTS ROW NOT MEASURED: ${hostsProblem}\n\n`);
         if (ONLY_HOSTS) {
-            await standIns?.stop();
+            await Promise.all([standIns?.stop(), baselineStandIns?.stop()]);
             throw new Error(`npm run bench:hosts cannot run: ${hostsProblem}`);
         }
     } else {
@@ -298,7 +303,7 @@ async function main(): Promise<void> {
             await tutorial("down", "bench-tutorial").catch(() => undefined);
         }
         await hostSet?.teardown().catch((err) => process.stderr.write(`teardown of the test hosts: ${(err as Error).message}\n`));
-        await standIns?.stop();
+        await Promise.all([standIns?.stop(), baselineStandIns?.stop()]);
     }
 
     const m = (key: string) => median(results.get(key)!.map((r) => r.ms));

@@ -153,10 +153,12 @@ export const WRITE_CA_FILE = [
 /**
  * The topology step: node on its TypeScript entry (components/topology/up.ts) through ts-node,
  * from the project directory, where the engine starts the command provider (a relative path, so
- * the input is the same on every machine).
+ * the input is the same on every machine). The engine's directory is the folder of Pulumi.yaml
+ * (its `main`'s): an Automation API workspace's workDir, which must then hold the project.
  */
 export const TOPOLOGY_COMMAND = [
-    `[ -f ${ENTRY} ] || { echo "error: ${ENTRY} is not in $(pwd): the topology step runs in the project directory" >&2; exit 1; }`,
+    `[ -f ${ENTRY} ] || { echo "error: ${ENTRY} is not in $(pwd), where the engine started the command provider:` +
+        ` run pulumi in the project directory (an Automation API workspace: a workDir that holds the project)" >&2; exit 1; }`,
     `exec node --require ts-node/register/transpile-only ${ENTRY}`,
 ].join("\n");
 

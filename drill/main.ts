@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${USAGE}\n`);
         return 2;
     }
-    const standIns = process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1" ? await startStandIns() : undefined;
+    const standIns = process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1" ? await startStandIns({ pwd: workDir }) : undefined;
     try {
         const stack = await selectStack(stackName, workDir, standIns);
         const log = json ? () => undefined : (m: string) => process.stderr.write(`drill: ${m}\n`);

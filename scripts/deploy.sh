@@ -58,7 +58,7 @@ if [[ "${PG_REPLICATION_STAND_IN_PLUGINS:-}" == 1 && "$action" != output ]]; the
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
     npx tsc -p tsconfig.json >&2
     standin_log=${PG_REPLICATION_STAND_IN_LOG:-${TMPDIR:-/tmp}/pg-replication-stand-ins.log}
-    coproc STANDINS { exec node bin/stand-ins/main.js --log "$standin_log"; }
+    coproc STANDINS { exec node bin/stand-ins/main.js --pwd "$PWD" --log "$standin_log"; }
     trap 'kill "$STANDINS_PID" 2>/dev/null || true' EXIT
     read -r -t 30 line <&"${STANDINS[0]}" || { echo "$me: the stand-ins did not start (log: $standin_log)" >&2; exit 1; }
     export "${line?}"   # PULUMI_DEBUG_PROVIDERS=docker:PORT,command:PORT,postgresql:PORT

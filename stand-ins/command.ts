@@ -6,7 +6,8 @@
 // The process environment: the real plugin runs each command with os.Environ() of its own
 // process, which the Pulumi CLI started with the CLI's environment. Here the command runs with
 // process.env of the stand-in server, so whoever starts the server must start it with the
-// environment (and working directory: the project directory) the CLI would give its plugins.
+// environment the CLI would give its plugins, and say which directory the engine would start them
+// in (serveStandIn's pwd: rule run.dir).
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -42,7 +43,7 @@ export const RULES: readonly Rule[] = [
     { id: "run.env.inherit", behaviour: "The provider's environment is os.Environ(), which the Pulumi CLI gave the plugin (its own environment plus its env store): the stand-in passes the server's process.env through unchanged.", source: `${CMD}/local/commandOutputs.go:81; pulumi sdk resource/plugin/plugin.go:500-515` },
     { id: "run.prev-output", behaviour: "When addPreviousOutputInEnv is not false, PULUMI_COMMAND_STDOUT / PULUMI_COMMAND_STDERR hold the previous stdout / stderr, each only when non-empty: never on create (no previous output), on update from the old state, and on delete from the stored state.", source: `${CMD}/local/commandOutputs.go:88-95, local/commandController.go:41, 74, 98` },
     { id: "run.stdin", behaviour: "stdin is attached only when non-empty; otherwise the command reads /dev/null.", source: `${CMD}/local/commandOutputs.go:97-99` },
-    { id: "run.dir", behaviour: "The working directory is `dir`, else the provider process's cwd (the engine starts plugins in the project directory); a missing dir fails with `chdir DIR: no such file or directory`.", source: `${CMD}/local/commandOutputs.go:73-80; Go os.StartProcess (chdir pre-check); pulumi sdk resource/plugin/plugin.go:599` },
+    { id: "run.dir", behaviour: "The working directory is `dir`, else the provider process's cwd, which is where the engine started the plugin: the project directory (the directory of `main` when main is a file), so an Automation API program's workspace workDir (a temporary `automation-*` folder unless one is given). The server is told that directory (ProviderContext.pwd) and refuses without it; a missing dir fails with `chdir DIR: no such file or directory`.", source: `${CMD}/local/commandOutputs.go:73-80; Go os.StartProcess (chdir pre-check); ${ENGINE} engine/deployment.go:61-72, engine/project.go:45-71; pulumi sdk v3.276.0 go/common/resource/plugin/plugin.go:599 (cmd.Dir = pwd); @pulumi/pulumi 3.276.0 automation/localWorkspace.js:59-82, 865 (workDir, else mkdtemp automation-; the CLI runs there)` },
     { id: "run.trim", behaviour: "One trailing newline is removed from stdout and from stderr (no more, and not \\r).", source: `${CMD}/local/commandOutputs.go:142-143` },
     { id: "run.logging", behaviour: "`logging` unset or stdoutAndStderr streams both; stdout / stderr only that one; none nothing. Capturing into the outputs is unaffected.", source: `${CMD}/local/logging.go:27-32, local/commandOutputs.go:61-71` },
     { id: "run.log-lines", behaviour: "Logged output goes line by line (bufio.Scanner: \\n split, trailing \\r dropped; the two streams share one pipe, so an unfinished line of one can run into a line of the other) as info messages for the resource, while the command runs. The real provider sends them as LogStatus (ephemeral status), not Log. A line of 64 KiB or more stops the scanner and the real provider hangs: the stand-in throws StandInError instead.", source: `${CMD}/util/util.go:32-53; ${INFER} logging.go:56` },
@@ -265,7 +266,10 @@ async function run(ctx: ProviderContext, urn: string, command: string, rawInputs
         if (previous.stdout !== "") env.PULUMI_COMMAND_STDOUT = previous.stdout;
         if (previous.stderr !== "") env.PULUMI_COMMAND_STDERR = previous.stderr;
     }
-    const cwd: string = inputs.dir ?? process.cwd();
+    if (inputs.dir === undefined && ctx.pwd === undefined) {
+        throw new StandInError("command: no `dir` and the server was not told the engine's plugin directory (ProviderContext.pwd)");
+    }
+    const cwd: string = inputs.dir ?? ctx.pwd;
     const fail = (cause: string, combined = "") => new Error(`${cause}: running ${goQuote(command)}:\n${combined}`);
 
     // os.StartProcess checks the directory first, to give this clearer error.

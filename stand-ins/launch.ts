@@ -35,10 +35,17 @@ export function banner(): string {
     ].join("\n");
 }
 
-export async function startStandIns(logFile = defaultLogFile()): Promise<StandIns> {
+/**
+ * Serves the stand-ins for the engine of one project. `pwd` is the directory the engine would
+ * start real plugins in (the project directory, or an Automation API workspace's workDir): the
+ * command stand-in runs its commands there, as the real plugin does. Two projects (the benchmark's
+ * baseline) need two sets.
+ */
+export async function startStandIns(opts: { pwd: string; logFile?: string }): Promise<StandIns> {
+    const logFile = opts.logFile ?? defaultLogFile();
     const running: RunningStandIn[] = [];
     for (const provider of STAND_INS) {
-        running.push(await serveStandIn(provider, logFile));
+        running.push(await serveStandIn(provider, { logFile, pwd: opts.pwd }));
     }
     return {
         debugProviders: running.map((r) => `${r.name}:${r.port}`).join(","),

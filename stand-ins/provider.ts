@@ -102,6 +102,12 @@ export interface ProviderContext {
      * engine's Log service (shown by `pulumi up`, kept in the engine's event log).
      */
     engineLog(urn: string, severity: "debug" | "info" | "warning" | "error", message: string): Promise<void>;
+    /**
+     * The directory the engine would have started this plugin in: the project directory (or the
+     * directory of its `main`), which is an Automation API workspace's workDir. Set by the server
+     * from what its launcher says; a stand-in that needs it and finds none refuses.
+     */
+    readonly pwd?: string;
 }
 
 export interface CheckRequest {

@@ -149,8 +149,17 @@ export interface RunningStandIn {
     stop(): Promise<void>;
 }
 
-/** Serves one stand-in on 127.0.0.1 (an ephemeral port unless given); log lines go to logFile. */
-export async function serveStandIn(provider: StandInProvider, logFile: string, port = 0): Promise<RunningStandIn> {
+export interface ServeOptions {
+    /** Where log lines go. */
+    readonly logFile: string;
+    /** The engine's plugin directory for this run (ProviderContext.pwd); required, never guessed. */
+    readonly pwd: string;
+    /** 0 (the default): an ephemeral port. */
+    readonly port?: number;
+}
+
+/** Serves one stand-in on 127.0.0.1 for the engine of one project directory. */
+export async function serveStandIn(provider: StandInProvider, { logFile, pwd, port = 0 }: ServeOptions): Promise<RunningStandIn> {
     const log = (line: string) => fs.appendFileSync(logFile, `${new Date().toISOString()} ${provider.name}: ${line}\n`);
     // One engine-side provider instance per connection: the engine dials each provider resource
     // (the default one, or each explicit one) separately, so its configuration is kept per peer.
@@ -227,7 +236,7 @@ export async function serveStandIn(provider: StandInProvider, logFile: string, p
             }
             const configured = await provider.configure(config);
             const peer = call.getPeer();
-            contexts.set(peer, { ...configured, log: (m) => log(`[${peer}] ${m}`), engineLog });
+            contexts.set(peer, { ...configured, log: (m) => log(`[${peer}] ${m}`), engineLog, pwd });
             log(`configured for ${peer} (keys: ${Object.keys(config).sort().join(", ") || "none"})`);
             await engineLog("", "warning", `stand-in plugin in use: ${provider.name} ${provider.version} is served by ` +
                 `pg-replication's own stand-in (stand-ins/${provider.name}.ts), not by the real provider`);

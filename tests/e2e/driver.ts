@@ -8,6 +8,8 @@
 // Prints one JSON line: {"ok":true, ...} or {"ok":false,"error":"..."}.
 // With PG_REPLICATION_STAND_IN_PLUGINS=1 the engine attaches to the stand-in plugins, served from
 // this process for the one operation (stand-ins/launch.ts); nothing is installed as a plugin.
+// The workspace's workDir holds the project (see projectWorkDir): the engine starts the plugins
+// there, so the commands run where they run for `pulumi up` in the project directory.
 
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
@@ -28,12 +30,34 @@ function configMap(values: Record<string, unknown>): ConfigMap {
         [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") }]));
 }
 
+/** This checkout (bin/tests/e2e is three levels below it). */
+const ROOT = path.resolve(__dirname, "..", "..", "..");
+
+/**
+ * The workspace's workDir. The CLI runs there, so the engine starts the plugins there and the
+ * command provider runs its commands there (engine/project.go getPwdMain; the SDK's default is an
+ * empty `automation-*` folder). As the project directory does for `pulumi up`, it holds the
+ * project: every entry of this checkout linked, but Pulumi.yaml and the stack files, which the
+ * workspace writes itself.
+ */
+function projectWorkDir(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-e2e-work-"));
+    for (const entry of fs.readdirSync(ROOT)) {
+        if (entry !== ".git" && !/^Pulumi(\..+)?\.ya?ml$/.test(entry)) {
+            fs.symlinkSync(path.join(ROOT, entry), path.join(dir, entry));
+        }
+    }
+    return dir;
+}
+
 let standIns: StandIns | undefined;
+let workDir: string | undefined;
 
 async function main(): Promise<unknown> {
     const [op, stackName, backend, configJson, urn] = process.argv.slice(2);
+    workDir = projectWorkDir();
     if (process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
-        standIns = await startStandIns();
+        standIns = await startStandIns({ pwd: workDir });
     }
     const stack = await LocalWorkspace.createOrSelectStack({
         stackName,
@@ -41,6 +65,7 @@ async function main(): Promise<unknown> {
         // What index.ts runs: the config read and checked against the engine, then the cluster.
         program,
     }, {
+        workDir,
         projectSettings: { name: "pg-replication", runtime: "nodejs", backend: { url: `file://${backend}` } },
         secretsProvider: "passphrase",
         envVars: {
@@ -100,13 +125,20 @@ function reply(result: object): void {
     process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
+async function cleanUp(): Promise<void> {
+    await standIns?.stop();
+    if (workDir) {
+        fs.rmSync(workDir, { recursive: true, force: true });   // the links, not what they point at
+    }
+}
+
 main().then(
     async (result) => {
-        await standIns?.stop();
+        await cleanUp();
         reply({ ok: true, ...(result as object) });
     },
     async (err: Error) => {
-        await standIns?.stop();
+        await cleanUp();
         reply({ ok: false, error: String(err?.message ?? err) });
     },
 );

@@ -14,13 +14,15 @@ import { startStandIns, StandIns } from "../../stand-ins/launch";
 
 describe("a generated password survives an update of its command", { timeout: 5 * 60 * 1000 }, () => {
     const backend = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-e2e-gen-"));
+    // The workspace's folder: the engine starts the plugins there (the stand-ins are told so).
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-e2e-gen-work-"));
     let standIns: StandIns | undefined;
     let createText = GENERATE;
     let stack: Stack;
 
     before(async () => {
         if (process.env.PG_REPLICATION_STAND_IN_PLUGINS === "1") {
-            standIns = await startStandIns();
+            standIns = await startStandIns({ pwd: workDir });
         }
         stack = await LocalWorkspace.createOrSelectStack({
             stackName: "e2e-generated", projectName: "pg-replication-generated",
@@ -30,6 +32,7 @@ describe("a generated password survives an update of its command", { timeout: 5 
                 return { password: generated.stdout };
             },
         }, {
+            workDir,
             projectSettings: { name: "pg-replication-generated", runtime: "nodejs", backend: { url: `file://${backend}` } },
             secretsProvider: "passphrase",
             envVars: {
@@ -42,6 +45,7 @@ describe("a generated password survives an update of its command", { timeout: 5 
         await stack?.destroy({ onOutput: () => undefined }).catch(() => undefined);
         await standIns?.stop();
         fs.rmSync(backend, { recursive: true, force: true });
+        fs.rmSync(workDir, { recursive: true, force: true });
     });
 
     test("an edited create script is an update that prints the same password, secret and unlogged", async () => {

@@ -21,11 +21,12 @@ interface Recorder extends ProviderContext {
     readonly engine: { urn: string; severity: string; message: string }[];
 }
 
-function recorder(): Recorder {
+/** A provider context as the server makes it; pwd: where the engine would have started the plugin. */
+function recorder(pwd = os.tmpdir()): Recorder {
     const logs: string[] = [];
     const engine: Recorder["engine"] = [];
     return {
-        config: {}, logs, engine,
+        config: {}, logs, engine, pwd,
         log: (m) => { logs.push(m); },
         engineLog: async (urn, severity, message) => { engine.push({ urn, severity, message }); },
     };
@@ -170,11 +171,15 @@ describe("command stand-in", () => {
         assert.equal(none.outputs.stdout, "x");
     });
 
-    rule("run.dir: dir is the working directory, else the server's cwd; a missing dir fails", async () => {
+    rule("run.dir: dir is the working directory, else the engine's plugin directory (the project's, an Automation API workDir); without either the stand-in refuses; a missing dir fails", async () => {
         const inDir = await create({ create: "pwd", dir });
         assert.equal(inDir.outputs.stdout, fs.realpathSync(dir));
-        const inCwd = await create({ create: "pwd" });
-        assert.equal(inCwd.outputs.stdout, fs.realpathSync(process.cwd()));
+        // Not the server's own cwd: the engine of an inline program runs in its workspace's workDir.
+        const workDir = fs.mkdtempSync(path.join(dir, "automation-"));
+        const inPwd = await create({ create: "pwd" }, recorder(workDir));
+        assert.equal(inPwd.outputs.stdout, fs.realpathSync(workDir));
+        assert.notEqual(inPwd.outputs.stdout, fs.realpathSync(process.cwd()));
+        await assert.rejects(create({ create: "pwd" }, { ...recorder(), pwd: undefined }), StandInError);
         const missing = path.join(dir, "missing");
         await assert.rejects(create({ create: "pwd", dir: missing }),
             { message: `chdir ${missing}: no such file or directory: running "pwd":\n` });

@@ -1,5 +1,8 @@
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, expectedSyncState, synchronousStandbyNamesFor } from "../../components/config";
@@ -218,6 +221,18 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         assert.ok(run.get("pulumi:providers:postgresql", "cluster-sql").dataDeps.includes("cluster-set-superuser-password"));
         assert.deepEqual(run.get("Command", "cluster-pg2-passfile").dependsOn, ["cluster-pg1", "cluster-topology", "cluster-replication-role"]);
         assert.deepEqual(run.get("Command", "cluster-pg1-passfile").dependsOn, []);
+    });
+
+    test("the step's command, run where the project is not (an Automation API workDir), fails naming where it looked and what to do", () => {
+        const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "automation-"));
+        try {
+            const r = spawnSync("/bin/sh", ["-c", TOPOLOGY_COMMAND], { cwd: elsewhere, encoding: "utf8" });
+            assert.equal(r.status, 1);
+            assert.match(r.stderr, new RegExp(`components/topology/up\\.ts is not in ${fs.realpathSync(elsewhere)}, where the engine started`));
+            assert.match(r.stderr, /run pulumi in the project directory \(an Automation API workspace: a workDir that holds the project\)/);
+        } finally {
+            fs.rmSync(elsewhere, { recursive: true, force: true });
+        }
     });
 
     test("the replication role goes through a provider pointed at the declared primary", () => {
