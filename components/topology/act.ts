@@ -31,8 +31,8 @@ import { fragment } from "../fragments";
 import { expectedSyncState, nodeEngine, NodeSpec, spansEngines, synchronousStandbyNamesFor } from "../spec";
 import { NodeState } from "../node-state";
 import { describeRejoin, DIVERGED_NOTE, RejoinPath, TopologyInput, TopologyResult } from "./contract";
-import { FailoverPlan, refusalOf, refusalText, switchpointIn, TopologyPlan } from "./plan";
-import { staleDivergence, TopologyView } from "./observe";
+import { FailoverPlan, refusalOf, refusalText, TopologyPlan } from "./plan";
+import { staleDivergence } from "./observe";
 
 export const VOLUME_PATH = "/var/lib/postgresql/data";
 const PGDATA = `${VOLUME_PATH}/pgdata`;
@@ -163,11 +163,6 @@ export class TopologyRun {
         this.primary = input.primary;
         this.syncNames = synchronousStandbyNamesFor(input.replication, input.primary);
         this.result = { primary: input.primary, action: "none", fenced: [], lost: [], demoted: [], rejoined: [], standbys: {} };
-    }
-
-    /** ClusterConfig's topology part, for observe.ts and plan.ts. */
-    static view(input: TopologyInput): TopologyView {
-        return input;
     }
 
     // ---- names and the Docker runner ---------------------------------------------------------
@@ -610,13 +605,10 @@ SELECT pg_reload_conf();`);
             case "stale-primaries": {
                 const byName = new Map(states.map((s) => [s.name, s]));
                 const declared = byName.get(plan.primary)!;
-                const history = await this.sql(this.primary, `SELECT pg_read_file('pg_wal/${declared.timeline!.toString(16).toUpperCase()
-                    .padStart(8, "0")}.history')`);
-                const diverged = await staleDivergence(TopologyRun.view(this.input), declared, plan.stale.map((p) => byName.get(p.name)!),
+                const { history, diverged } = await staleDivergence(this.input, declared, plan.stale.map((p) => byName.get(p.name)!),
                     { env: this.env });
                 for (const d of diverged) {
-                    const tl = byName.get(d.name)!.timeline!;
-                    await this.demoteStale(d.name, tl, switchpointIn(history, tl) ?? d.switchpoint, history, declared.timeline!);
+                    await this.demoteStale(d.name, byName.get(d.name)!.timeline!, d.switchpoint, history, declared.timeline!);
                 }
                 this.changed = true;
                 break;
@@ -627,9 +619,9 @@ SELECT pg_reload_conf();`);
         }
         await this.bringIn();
         await this.gates();
-        const expected = this.input.nodes.filter((n) => n.name !== this.primary)
-            .map((n) => `${n.name}=${expectedSyncState(this.input.replication, this.primary, n.name)}`);
-        this.log(this.changed || this.result.rejoined.length > 0 ? `topology: ${this.primary} is the primary; standbys: ${expected.join(" ") || "none"}`
+        // What the gates saw, not the policy again: they passed, so a running standby is in its promised state.
+        const seen = Object.entries(this.result.standbys).map(([n, state]) => `${n}=${state}`);
+        this.log(this.changed || this.result.rejoined.length > 0 ? `topology: ${this.primary} is the primary; standbys: ${seen.join(" ") || "none"}`
             : `${this.primary} is the primary; nothing to switch`);
     }
 }

@@ -47,7 +47,7 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
         refuse(plan, cfg.allowDataLoss);
     } else if (plan.kind === "stale-primaries") {
         const byName = new Map(states.map((s) => [s.name, s]));
-        const diverged = await staleDivergence(cfg, byName.get(plan.primary)!, plan.stale.map((p) => byName.get(p.name)!), opts)
+        const { diverged } = await staleDivergence(cfg, byName.get(plan.primary)!, plan.stale.map((p) => byName.get(p.name)!), opts)
             .catch((e: unknown) => { throw e instanceof Refusal ? new SwitchoverRefused(e.problems) : e; });
         pulumi.log.warn(`${diverged.map((d) => `${d.name} (timeline ${byName.get(d.name)!.timeline}; ${d.bytes} bytes of WAL ` +
             `since ${plan.primary} left that timeline at ${d.switchpoint})`).join(", ")} run as primary next to ` +

@@ -131,13 +131,24 @@ export async function probeServers(cfg: Pick<ClusterConfig, "nodes" | "namePrefi
  * Asks the declared primary for its timeline history (one bounded `docker exec`). A node whose
  * timeline is not in that history is not a former primary of it: refused, as two primaries are.
  */
+/** A former primary beside the declared one: where it left the declared primary's timeline, and how far it went on. */
+export interface Divergence {
+    readonly name: string;
+    readonly switchpoint: string;
+    readonly bytes: bigint;
+}
+
+/**
+ * The declared primary's timeline history, and for each stale primary where it left that history.
+ * One that is not in it is no former primary of it: a Refusal.
+ */
 export async function staleDivergence(cfg: Pick<ClusterConfig, "nodes" | "namePrefix" | "dockerHost">, primary: NodeState,
-    stale: readonly NodeState[], opts: ObserveOptions = {}): Promise<{ name: string; switchpoint: string; bytes: bigint }[]> {
+    stale: readonly NodeState[], opts: ObserveOptions = {}): Promise<{ history: string; diverged: Divergence[] }> {
     const node = cfg.nodes.find((n) => n.name === primary.name)!;
     const file = `pg_wal/${primary.timeline!.toString(16).toUpperCase().padStart(8, "0")}.history`;
     const r = await dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${primary.name}`, "psql", "-X", "-A", "-t", "-d", "postgres",
         "-c", `SELECT pg_read_file('${file}')`], nodeEngine(node, cfg.dockerHost), opts);
-    return stale.map((s) => {
+    const diverged = stale.map((s) => {
         const switchpoint = r.err ? undefined : switchpointIn(r.stdout, s.timeline!);
         if (switchpoint === undefined) {
             throw new Refusal([`more than one node runs as primary: ${primary.name} and ${s.name}; ${s.name}'s ` +
@@ -146,6 +157,7 @@ export async function staleDivergence(cfg: Pick<ClusterConfig, "nodes" | "namePr
         }
         return { name: s.name, switchpoint, bytes: s.lsn ? lsnDiff(s.lsn, switchpoint) : 0n };
     });
+    return { history: r.stdout, diverged };
 }
 
 /** The cluster as `observe` sees it and the planners read it: ClusterConfig's topology part. */

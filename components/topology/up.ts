@@ -32,7 +32,7 @@ export async function runTopologyStep(input: TopologyInput, log: (line: string) 
         log(`${n.name}: its Docker engine (${nodeEngine(n, input.dockerHost)}) does not answer within ${ENGINE_PROBE_MS / 1000}s`);
     }
     try {
-        const { states, plan } = await observeAndPlan(TopologyRun.view(input), { silent, env: opts.env });
+        const { states, plan } = await observeAndPlan(input, { silent, env: opts.env });
         await run.act(plan, states);
         return { ok: true, ...run.result, seconds: (Date.now() - started) / 1000 };
     } catch (e) {

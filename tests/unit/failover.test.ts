@@ -170,7 +170,8 @@ describe("former primaries back after a failover", () => {
             const opts = { env: { PATH: `${dir}:/usr/bin:/bin` } };
             const c = { ...cfg(), namePrefix: "pg-replication-t" };
             const found = await staleDivergence(c, primary("pg2", 2), [{ ...primary("pg1", 1), lsn: "0/3000200" }], opts);
-            assert.deepEqual(found, [{ name: "pg1", switchpoint: "0/3000148", bytes: 184n }]);
+            assert.deepEqual(found.diverged, [{ name: "pg1", switchpoint: "0/3000148", bytes: 184n }]);
+            assert.equal(found.history, "1\t0/3000148\tno recovery target specified\n", "the history, read once, for the demotion");
             assert.match(fs.readFileSync(path.join(dir, "calls"), "utf8"),
                 /^exec -u postgres pg-replication-t-pg2 psql .* SELECT pg_read_file\('pg_wal\/00000002\.history'\)$/m);
             await assert.rejects(staleDivergence(c, primary("pg2", 3), [primary("pg1", 2)], opts),
