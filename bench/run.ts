@@ -11,6 +11,9 @@
 //   pg17       `pulumi up --yes` and `pulumi destroy --yes` of the pg17 plan (three nodes)
 //   empty      `pulumi up --yes` of a project with no resource (bench/empty-project): the engine's
 //              and the language host's fixed cost
+//   standbys   `pulumi up --yes` of a primary with 1, 2, 4 and 6 standbys on this engine (each
+//              followed by an untimed destroy): what one more standby costs when the clones run
+//              side by side
 //   hosts      `pulumi up --yes` of three nodes on one test host, then of the same three nodes on
 //              three test hosts (one per Docker engine, replication over TLS), each followed by an
 //              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
@@ -24,6 +27,7 @@
 // Options (after `npm run bench --`):
 //   ROUNDS            how many rounds (default 3)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
+//   --only standbys   only the standbys rows
 //   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
 //                     node_modules), in the same rounds: a change's before/after as ratios
@@ -41,17 +45,39 @@ import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 
 const ROOT = projectRoot();
 
-/** `[ROUNDS] [--only hosts] [--baseline DIR]`. */
-export function benchOptions(argv: string[]): { rounds: number; onlyHosts: boolean; baseline?: string } {
+/** Which rows `--only` can pick. */
+export const ONLY = ["hosts", "standbys"] as const;
+export type Only = (typeof ONLY)[number];
+
+/** `[ROUNDS] [--only hosts|standbys] [--baseline DIR]`. */
+export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string } {
     const { values, positionals } = parseArgs({ args: argv, options: { only: { type: "string" }, baseline: { type: "string" } }, allowPositionals: true });
     const rounds = Number(positionals[0] ?? 3);
-    if (values.only !== undefined && values.only !== "hosts") {
-        throw new Error(`--only ${values.only}: only "hosts" is known`);
+    if (values.only !== undefined && !(ONLY as readonly string[]).includes(values.only)) {
+        throw new Error(`--only ${values.only}: one of ${ONLY.join(", ")}`);
     }
     if (!Number.isInteger(rounds) || rounds < 1) {
         throw new Error(`ROUNDS must be a positive integer, not ${positionals[0]}`);
     }
-    return { rounds, onlyHosts: values.only === "hosts", baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline) };
+    return { rounds, only: values.only as Only | undefined, baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline) };
+}
+
+/** The standbys rows' sizes; each is measured against the first. */
+export const STANDBY_COUNTS = [1, 2, 4, 6] as const;
+
+/**
+ * A primary and `standbys` standbys on this engine (subnet 172.31.7N.0/24, ports 567N0..): the role's
+ * connection limit and max_wal_senders at what the clones side by side need (two each, config.ts
+ * validateReplication), never below the defaults.
+ */
+export function standbysPlan(standbys: number): string {
+    const net = 70 + standbys;
+    const nodes = Array.from({ length: standbys + 1 }, (_, i) =>
+        `    - name: pg${i + 1}\n      address: 172.31.${net}.${101 + i}\n      port: ${56700 + standbys * 10 + i}\n`).join("");
+    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${net}.0/24\n` +
+        `  pg-replication:nodes:\n${nodes}  pg-replication:primary: pg1\n  pg-replication:mode: async\n` +
+        `  pg-replication:replicationConnectionLimit: ${Math.max(5, 2 * standbys)}\n` +
+        `  pg-replication:maxWalSenders: ${Math.max(10, 2 * standbys)}\n`;
 }
 
 const DEV_PLAN = `config:
@@ -127,7 +153,12 @@ interface Run {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-    const { rounds: ROUNDS, onlyHosts: ONLY_HOSTS, baseline: BASELINE } = benchOptions(process.argv.slice(2));
+    const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE } = benchOptions(process.argv.slice(2));
+    const ONLY_HOSTS = ONLY_ROWS === "hosts";
+    /** The dev, pg17, empty and tutorial rows (and the baseline's): all but --only. */
+    const MAIN_ROWS = ONLY_ROWS === undefined;
+    const STANDBY_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "standbys";
+    const HOST_ROWS = ONLY_ROWS === undefined || ONLY_HOSTS;
     if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
         throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
             "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
@@ -151,7 +182,8 @@ async function main(): Promise<void> {
         PULUMI_SKIP_UPDATE_CHECK: "true",
         ...(standIns ? { PULUMI_DEBUG_PROVIDERS: standIns.debugProviders, PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
     };
-    const plans: Record<string, string> = { "bench-dev": DEV_PLAN, "bench-pg17": PG17_PLAN, "bench-base": BASE_PLAN };
+    const plans: Record<string, string> = { "bench-dev": DEV_PLAN, "bench-pg17": PG17_PLAN, "bench-base": BASE_PLAN,
+        ...Object.fromEntries(STANDBY_COUNTS.map((n) => [`bench-s${n}`, standbysPlan(n)])) };
 
     const logLines = () => (fs.existsSync(standInLog) ? fs.readFileSync(standInLog, "utf8").split("\n") : []);
     const timed = async (fn: () => Promise<void>): Promise<Run> => {
@@ -210,7 +242,7 @@ async function main(): Promise<void> {
     // The test hosts, before anything else: when they cannot be made, say so now and at the end.
     let hostSet: HostSet | undefined;
     /** Why the hosts rows are not measured (made impossible here, or failed); undefined while they are. */
-    let hostsProblem = hostsUnavailable();
+    let hostsProblem = HOST_ROWS ? hostsUnavailable() : "not asked for (--only)";
     /** A failure (not a missing prerequisite) makes the run's exit status non-zero. */
     let hostsFailed = false;
     if (hostsProblem === undefined) {
@@ -221,18 +253,19 @@ async function main(): Promise<void> {
             hostsFailed = true;
         }
     }
-    if (hostsProblem !== undefined) {
+    if (hostsProblem !== undefined && HOST_ROWS) {
         process.stderr.write(`\n!!! HOSTS ROW NOT MEASURED: ${hostsProblem}\n\n`);
         if (ONLY_HOSTS) {
             await Promise.all([standIns?.stop(), baselineStandIns?.stop()]);
             throw new Error(`npm run bench:hosts cannot run: ${hostsProblem}`);
         }
-    } else {
+    } else if (hostSet) {
         plans["bench-hosts1"] = hostsPlan(hostSet!.hosts, false);
         plans["bench-hosts3"] = hostsPlan(hostSet!.hosts, true);
     }
     const stacks = [
-        ...(ONLY_HOSTS ? [] : ["bench-dev", "bench-pg17", "bench-empty", ...(BASELINE ? ["bench-base"] : [])]),
+        ...(MAIN_ROWS ? ["bench-dev", "bench-pg17", "bench-empty", ...(BASELINE ? ["bench-base"] : [])] : []),
+        ...(STANDBY_ROWS ? STANDBY_COUNTS.map((n) => `bench-s${n}`) : []),
         ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
     ];
 
@@ -242,12 +275,12 @@ async function main(): Promise<void> {
         for (const stack of stacks) {
             await initStack(stack);
         }
-        if (!ONLY_HOSTS) {
+        if (MAIN_ROWS) {
             removeStackObjects("bench-tutorial");
         }
         for (let round = 1; round <= ROUNDS; round++) {
             process.stderr.write(`round ${round}/${ROUNDS}\n`);
-            if (!ONLY_HOSTS) {
+            if (MAIN_ROWS) {
                 add("tutorial up", await timed(() => tutorial("up", "bench-tutorial", "172.31.60", "56600")));
                 add("tutorial down", await timed(() => tutorial("down", "bench-tutorial")));
                 add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes")));
@@ -280,6 +313,15 @@ async function main(): Promise<void> {
                 add("pg17 destroy", await timed(() => pulumi("bench-pg17", "destroy", "--yes")));
                 add("empty up", await timed(() => pulumi("bench-empty", "up", "--yes")));
             }
+            if (STANDBY_ROWS) {
+                // The sizes in a new order each round, so a machine that slows down over the run
+                // does not weigh on one size only.
+                const order = [...STANDBY_COUNTS.slice(round % STANDBY_COUNTS.length), ...STANDBY_COUNTS.slice(0, round % STANDBY_COUNTS.length)];
+                for (const n of order) {
+                    add(`up with ${n} standbys`, await timed(() => pulumi(`bench-s${n}`, "up", "--yes")));
+                    await pulumi(`bench-s${n}`, "destroy", "--yes");
+                }
+            }
             if (hostSet && !hostsFailed) {
                 try {
                     for (const [key, stack] of [["one-host plan up", "bench-hosts1"], ["three-host plan up", "bench-hosts3"]]) {
@@ -299,7 +341,7 @@ async function main(): Promise<void> {
             await pulumi(stack, "destroy", "--yes").catch(() => undefined);
             removeStackObjects(stack);
         }
-        if (!ONLY_HOSTS) {
+        if (MAIN_ROWS) {
             await tutorial("down", "bench-tutorial").catch(() => undefined);
         }
         await hostSet?.teardown().catch((err) => process.stderr.write(`teardown of the test hosts: ${(err as Error).message}\n`));
@@ -309,13 +351,13 @@ async function main(): Promise<void> {
     const m = (key: string) => median(results.get(key)!.map((r) => r.ms));
     const ratio = (a: string, b: string, goal?: number) =>
         `  ${a} / ${b}: ${(m(a) / m(b)).toFixed(2)}${goal === undefined ? "" : `  (goal ≤ ${goal})`}`;
-    const hostsRow = hostsProblem === undefined
+    const hostsRow = !HOST_ROWS ? undefined : hostsProblem === undefined
         ? `${ratio("three-host plan up", "one-host plan up")}  (three nodes either way; three engines work in parallel, with TLS)`
         : `  three-host plan up / one-host plan up: NOT MEASURED — ${hostsProblem}`;
     const lines = [
         `pg-replication benchmark: medians of ${ROUNDS} interleaved rounds, as ratios (${standIns ? "through the STAND-IN plugins" : "real plugins"}; CLI ${execFileSync("pulumi", ["version"], { encoding: "utf8" }).trim()})`,
     ];
-    if (!ONLY_HOSTS) {
+    if (MAIN_ROWS) {
         lines.push(
             ratio("dev up", "tutorial up", 1.0),
             ratio("dev no-op up", "tutorial up", 0.4),
@@ -332,7 +374,15 @@ async function main(): Promise<void> {
             `up / tutorial up ${(m("dev switchover up") / m("tutorial up")).toFixed(2)}`,
         );
     }
-    lines.push(hostsRow);
+    if (STANDBY_ROWS) {
+        const one = `up with ${STANDBY_COUNTS[0]} standbys`;
+        lines.push(`  standbys (one engine, PostgreSQL 13, clones side by side): ` + STANDBY_COUNTS.slice(1)
+            .map((n) => `${n} / ${STANDBY_COUNTS[0]}: ${(m(`up with ${n} standbys`) / m(one)).toFixed(2)}`).join(", ") +
+            `  (goal: 6 / 1 ≤ 1.3)`);
+    }
+    if (hostsRow) {
+        lines.push(hostsRow);
+    }
     if (BASELINE) {
         lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`,
             ratio("dev up", "baseline dev up"),
@@ -341,7 +391,7 @@ async function main(): Promise<void> {
             ratio("dev switchover up", "baseline dev switchover up"),
             ratio("dev switchover write downtime", "baseline dev switchover write downtime"));
     }
-    if (standIns && !ONLY_HOSTS) {
+    if (standIns && MAIN_ROWS) {
         // Where dev up's time goes: each resource's create, from the stand-ins' own log.
         const shares = new Map<string, number[]>();
         for (const r of results.get("dev up")!) {

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
-import { benchOptions, hostsPlan, hostsUnavailable } from "../../bench/run";
+import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan } from "../../bench/run";
 import { loadConfig, spansEngines } from "../../components/config";
 
 const HOSTS = [0, 1, 2].map((i) => ({ dockerHost: `unix:///run/pg-replication-hosts/bench/pgrh-bench-${i}/docker.sock`, address: `10.231.6.${11 + i}` }));
@@ -23,11 +23,12 @@ describe("npm run bench", () => {
             "pg-replication", "bench-hosts", false);
     });
 
-    test("options: rounds, --only hosts (npm run bench:hosts), --baseline; anything else is refused", () => {
-        assert.deepEqual(benchOptions([]), { rounds: 3, onlyHosts: false, baseline: undefined });
-        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, onlyHosts: true, baseline: undefined });
+    test("options: rounds, --only hosts (npm run bench:hosts) or standbys, --baseline; anything else is refused", () => {
+        assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined });
+        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined });
+        assert.equal(benchOptions(["--only", "standbys"]).only, "standbys");
         assert.equal(benchOptions(["--baseline", "/tmp/base"]).baseline, "/tmp/base");
-        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: only "hosts" is known/);
+        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys/);
         assert.throws(() => benchOptions(["0"]), /ROUNDS must be a positive integer/);
     });
 
@@ -40,6 +41,21 @@ describe("npm run bench", () => {
         assert.deepEqual(three.nodes.map((n) => [n.host, n.hostAddress]), HOSTS.map((h) => [h.dockerHost, h.address]));
         assert.equal(spansEngines(three.nodes, three.dockerHost), true);
         assert.equal(three.readyTimeoutSeconds, 60);
+    });
+
+    test("the standbys rows' plans: a valid config with room for every clone at once, each on its own subnet and ports", () => {
+        const seen = new Set<string>();
+        for (const n of STANDBY_COUNTS) {
+            const c = configOf(standbysPlan(n));
+            assert.equal(c.nodes.length, n + 1);
+            assert.equal(c.primary, "pg1");
+            assert.ok(c.replication.connectionLimit >= 2 * n && c.replication.maxWalSenders >= 2 * n);
+            assert.equal(spansEngines(c.nodes, c.dockerHost), false);
+            for (const key of [c.subnet, ...c.nodes.map((x) => String(x.port))]) {
+                assert.ok(!seen.has(key), `${key} is used by two sizes`);
+                seen.add(key);
+            }
+        }
     });
 
     test("when test hosts cannot be made, the reason is named", () => {
