@@ -14,6 +14,13 @@
 //   standbys   `pulumi up --yes` of a primary with 1, 2, 4 and 6 standbys on this engine (each
 //              followed by an untimed destroy): what one more standby costs when the clones run
 //              side by side
+//   load       a cluster of three (PostgreSQL 13): pgbench's write load (16 clients, --load-seconds,
+//              60 by default) on the primary, with each standby's replay lag sampled, in async and
+//              in quorum sync (ANY 1); a switchover under that load beside the write probe; the
+//              drill's `kill` of the primary under that load (a failover in quorum sync); and the
+//              same load on our primary alone against a plain `docker run` of the image (bench/scale.ts)
+//   data       a primary holding pgbench's tables at scale 150 (about 2.2 GiB, made once per run):
+//              the `up` that adds a standby against a bare pg_basebackup of the same primary
 //   hosts      `pulumi up --yes` of three nodes on one test host, then of the same three nodes on
 //              three test hosts (one per Docker engine, replication over TLS), each followed by an
 //              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
@@ -27,7 +34,8 @@
 // Options (after `npm run bench --`):
 //   ROUNDS            how many rounds (default 3)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
-//   --only standbys   only the standbys rows
+//   --only standbys   only the standbys rows (likewise: --only load, --only data)
+//   --load-seconds N  how long each load measurement runs (default 60)
 //   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
 //                     node_modules), in the same rounds: a change's before/after as ratios
@@ -42,24 +50,32 @@ import { removeStackObjects } from "../tests/support/docker-objects";
 import { createHostSet, HostSet, TestHost } from "../tests/support/hosts";
 import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
+import { percentile } from "./load";
+import { BenchContext, DATA_SCALE, dataRound, dataSetUp, LOAD_CLIENTS, loadRound, steadyRound } from "./scale";
 
 const ROOT = projectRoot();
 
 /** Which rows `--only` can pick. */
-export const ONLY = ["hosts", "standbys"] as const;
+export const ONLY = ["hosts", "standbys", "load", "data"] as const;
 export type Only = (typeof ONLY)[number];
 
-/** `[ROUNDS] [--only hosts|standbys] [--baseline DIR]`. */
-export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string } {
-    const { values, positionals } = parseArgs({ args: argv, options: { only: { type: "string" }, baseline: { type: "string" } }, allowPositionals: true });
+/** `[ROUNDS] [--only hosts|standbys|load|data] [--baseline DIR] [--load-seconds N]`. */
+export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string; loadSeconds: number } {
+    const { values, positionals } = parseArgs({ args: argv, options: { only: { type: "string" }, baseline: { type: "string" },
+        "load-seconds": { type: "string" } }, allowPositionals: true });
     const rounds = Number(positionals[0] ?? 3);
+    const loadSeconds = Number(values["load-seconds"] ?? 60);
+    if (!Number.isInteger(loadSeconds) || loadSeconds < 10) {
+        throw new Error(`--load-seconds must be an integer of at least 10, not ${values["load-seconds"]}`);
+    }
     if (values.only !== undefined && !(ONLY as readonly string[]).includes(values.only)) {
         throw new Error(`--only ${values.only}: one of ${ONLY.join(", ")}`);
     }
     if (!Number.isInteger(rounds) || rounds < 1) {
         throw new Error(`ROUNDS must be a positive integer, not ${positionals[0]}`);
     }
-    return { rounds, only: values.only as Only | undefined, baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline) };
+    return { rounds, only: values.only as Only | undefined, baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline),
+        loadSeconds };
 }
 
 /** The standbys rows' sizes; each is measured against the first. */
@@ -153,12 +169,14 @@ interface Run {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-    const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE } = benchOptions(process.argv.slice(2));
+    const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE, loadSeconds: LOAD_SECONDS } = benchOptions(process.argv.slice(2));
     const ONLY_HOSTS = ONLY_ROWS === "hosts";
     /** The dev, pg17, empty and tutorial rows (and the baseline's): all but --only. */
     const MAIN_ROWS = ONLY_ROWS === undefined;
     const STANDBY_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "standbys";
     const HOST_ROWS = ONLY_ROWS === undefined || ONLY_HOSTS;
+    const LOAD_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "load";
+    const DATA_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "data";
     if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
         throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
             "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
@@ -186,19 +204,19 @@ async function main(): Promise<void> {
         ...Object.fromEntries(STANDBY_COUNTS.map((n) => [`bench-s${n}`, standbysPlan(n)])) };
 
     const logLines = () => (fs.existsSync(standInLog) ? fs.readFileSync(standInLog, "utf8").split("\n") : []);
-    const timed = async (fn: () => Promise<void>): Promise<Run> => {
+    const timed = async (fn: () => Promise<unknown>): Promise<Run> => {
         const before = logLines().length;
         const started = process.hrtime.bigint();
         await fn();
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         return { ms, standInLog: logLines().slice(before) };
     };
-    const run = (cmd: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) => new Promise<void>((resolve, reject) => {
+    const run = (cmd: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) => new Promise<string>((resolve, reject) => {
         const child = spawn(cmd, args, { cwd, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
         child.stdout.on("data", (d) => (out += d));
         child.stderr.on("data", (d) => (out += d));
-        child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`))));
+        child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`))));
     });
     const withConfig = ["up", "preview", "destroy", "refresh"];
     const projectDir = (stack: string) => (stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project")
@@ -266,17 +284,33 @@ async function main(): Promise<void> {
     const stacks = [
         ...(MAIN_ROWS ? ["bench-dev", "bench-pg17", "bench-empty", ...(BASELINE ? ["bench-base"] : [])] : []),
         ...(STANDBY_ROWS ? STANDBY_COUNTS.map((n) => `bench-s${n}`) : []),
+        ...(LOAD_ROWS ? ["bench-load", "bench-solo"] : []),
+        ...(DATA_ROWS ? ["bench-data"] : []),
         ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
     ];
 
     const results = new Map<string, Run[]>();
     const add = (key: string, r: Run) => results.set(key, [...(results.get(key) ?? []), r]);
+    /** Figures that are not durations (TPS, commits lost), by name, one per round. */
+    const figures = new Map<string, number[]>();
+    const note = (key: string, v: number) => figures.set(key, [...(figures.get(key) ?? []), v]);
+    /** Replay lag samples (ms), pooled over the rounds, by mode and standby. */
+    const lag = { async: new Map<string, number[]>(), sync: new Map<string, number[]>() };
+    let dataBytes = 0;
+    const ctx: BenchContext = {
+        pulumi, writePlan, outputs,
+        time: async (fn) => (await timed(fn)).ms,
+        log: (m) => process.stderr.write(`${m}\n`),
+    };
     try {
         for (const stack of stacks) {
             await initStack(stack);
         }
         if (MAIN_ROWS) {
             removeStackObjects("bench-tutorial");
+        }
+        if (DATA_ROWS) {
+            dataBytes = (await dataSetUp(ctx, "bench-data")).bytes;
         }
         for (let round = 1; round <= ROUNDS; round++) {
             process.stderr.write(`round ${round}/${ROUNDS}\n`);
@@ -321,6 +355,29 @@ async function main(): Promise<void> {
                     add(`up with ${n} standbys`, await timed(() => pulumi(`bench-s${n}`, "up", "--yes")));
                     await pulumi(`bench-s${n}`, "destroy", "--yes");
                 }
+            }
+            if (LOAD_ROWS) {
+                const r = await loadRound(ctx, "bench-load", LOAD_SECONDS);
+                note("load async tps", r.tps.async);
+                note("load sync tps", r.tps.sync);
+                for (const mode of ["async", "sync"] as const) {
+                    for (const [standby, ms] of r.lag[mode]) {
+                        lag[mode].set(standby, [...(lag[mode].get(standby) ?? []), ...ms]);
+                    }
+                }
+                add("load switchover write downtime", { ms: r.switchover.downtimeMs, standInLog: [] });
+                add("load switchover up", { ms: r.switchover.upMs, standInLog: [] });
+                note("load switchover lost", r.switchover.lost);
+                add("load failover write downtime", { ms: r.failover.downtimeMs, standInLog: [] });
+                note("load failover lost", r.failover.lost);
+                const steady = await steadyRound(ctx, "bench-solo", LOAD_SECONDS);
+                note("steady ours tps", steady.ours);
+                note("steady plain tps", steady.plain);
+            }
+            if (DATA_ROWS) {
+                const r = await dataRound(ctx, "bench-data");
+                add("data up adding a standby", { ms: r.upMs, standInLog: [] });
+                add("data bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
             }
             if (hostSet && !hostsFailed) {
                 try {
@@ -379,6 +436,28 @@ async function main(): Promise<void> {
         lines.push(`  standbys (one engine, PostgreSQL 13, clones side by side): ` + STANDBY_COUNTS.slice(1)
             .map((n) => `${n} / ${STANDBY_COUNTS[0]}: ${(m(`up with ${n} standbys`) / m(one)).toFixed(2)}`).join(", ") +
             `  (goal: 6 / 1 ≤ 1.3)`);
+    }
+    const fig = (key: string) => median(figures.get(key)!);
+    if (LOAD_ROWS) {
+        const lagText = (mode: "async" | "sync") => [...lag[mode].entries()].sort(([a], [b]) => a.localeCompare(b))
+            .map(([n, xs]) => `${n} ${percentile(xs, 50).toFixed(1)}/${percentile(xs, 99).toFixed(1)} ms`).join(", ");
+        lines.push(
+            `  write load (PostgreSQL 13, three nodes, pgbench ${LOAD_CLIENTS} clients for ${LOAD_SECONDS} s; medians of the rounds):`,
+            `    TPS quorum sync / async: ${(fig("load sync tps") / fig("load async tps")).toFixed(2)} (async ${fig("load async tps").toFixed(0)} tps, quorum sync ${fig("load sync tps").toFixed(0)} tps)`,
+            `    replay lag p50/p99, async: ${lagText("async")} (goal p99 < 100 ms); quorum sync: ${lagText("sync")}`,
+            `    switchover pg1 → pg2 under the load: write downtime ${(m("load switchover write downtime") / 1000).toFixed(2)} s (goal < 1 s), ` +
+            `acknowledged commits lost ${Math.max(...figures.get("load switchover lost")!)} (must be 0), whole up ${(m("load switchover up") / 1000).toFixed(1)} s`,
+            `    failover (quorum sync, primary killed) under the load: fault to first write ${(m("load failover write downtime") / 1000).toFixed(2)} s, ` +
+            `acknowledged commits lost ${Math.max(...figures.get("load failover lost")!)} (must be 0)`,
+            `  steady state, pgbench TPS on our primary alone / a plain docker run of the image: ${(fig("steady ours tps") / fig("steady plain tps")).toFixed(2)} ` +
+            `(goal ≥ 0.95; ours ${fig("steady ours tps").toFixed(0)}, plain ${fig("steady plain tps").toFixed(0)} tps)`,
+        );
+    }
+    if (DATA_ROWS) {
+        const mib = dataBytes / (1 << 20);
+        lines.push(`  data (pgbench scale ${DATA_SCALE}, ${(mib / 1024).toFixed(2)} GiB): up adding a standby / bare pg_basebackup to the same disk: ` +
+            `${(m("data up adding a standby") / m("data bare pg_basebackup")).toFixed(2)} (goal ≤ 1.1); ` +
+            `${(mib / (m("data up adding a standby") / 1000)).toFixed(0)} MiB/s through up, ${(mib / (m("data bare pg_basebackup") / 1000)).toFixed(0)} MiB/s bare`);
     }
     if (hostsRow) {
         lines.push(hostsRow);

@@ -6,6 +6,8 @@ import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan } from "../../bench/run";
+import { percentile, tpsOf } from "../../bench/load";
+import { dataPlan, loadPlan, SOLO_PLAN } from "../../bench/scale";
 import { loadConfig, spansEngines } from "../../components/config";
 
 const HOSTS = [0, 1, 2].map((i) => ({ dockerHost: `unix:///run/pg-replication-hosts/bench/pgrh-bench-${i}/docker.sock`, address: `10.231.6.${11 + i}` }));
@@ -24,11 +26,13 @@ describe("npm run bench", () => {
     });
 
     test("options: rounds, --only hosts (npm run bench:hosts) or standbys, --baseline; anything else is refused", () => {
-        assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined });
-        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined });
+        assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined, loadSeconds: 60 });
+        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined, loadSeconds: 60 });
+        assert.equal(benchOptions(["--only", "load", "--load-seconds", "20"]).loadSeconds, 20);
+        assert.throws(() => benchOptions(["--load-seconds", "5"]), /--load-seconds must be an integer of at least 10, not 5/);
         assert.equal(benchOptions(["--only", "standbys"]).only, "standbys");
         assert.equal(benchOptions(["--baseline", "/tmp/base"]).baseline, "/tmp/base");
-        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys/);
+        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, data/);
         assert.throws(() => benchOptions(["0"]), /ROUNDS must be a positive integer/);
     });
 
@@ -56,6 +60,32 @@ describe("npm run bench", () => {
                 seen.add(key);
             }
         }
+    });
+
+    test("the load, steady-state and data plans: valid configs; quorum sync is ANY 1 of the two standbys, whichever is primary", () => {
+        const async = configOf(loadPlan("async"));
+        assert.equal(async.replication.mode, "async");
+        assert.deepEqual(async.nodes.map((n) => n.name), ["pg1", "pg2", "pg3"]);
+        const sync = configOf(loadPlan("sync", "pg2"));
+        assert.equal(sync.primary, "pg2");
+        assert.equal(sync.replication.mode, "sync");
+        assert.equal(sync.replication.syncCount, 1);
+        assert.deepEqual(configOf(SOLO_PLAN).nodes.map((n) => n.name), ["pg1"]);
+        assert.deepEqual(configOf(dataPlan(false)).nodes.map((n) => n.name), ["pg1"]);
+        const data = configOf(dataPlan(true));
+        assert.deepEqual(data.nodes.map((n) => [n.name, n.port]), [["pg1", 56820], ["pg2", 56821]]);
+        const subnets = [async.subnet, configOf(SOLO_PLAN).subnet, data.subnet, ...STANDBY_COUNTS.map((n) => configOf(standbysPlan(n)).subnet)];
+        assert.equal(new Set(subnets).size, subnets.length, "every plan on a subnet of its own");
+    });
+
+    test("pgbench's tps line (13 and 17 wording) and nearest-rank percentiles", () => {
+        assert.equal(tpsOf("latency average = 9.1 ms\ntps = 1754.318 (without initial connection time)\n"), 1754.318);
+        assert.equal(tpsOf("tps = 88.5 (including connections establishing)\ntps = 90.1 (excluding connections establishing)\n"), 90.1);
+        assert.throws(() => tpsOf("pgbench: error: connection lost"), /no tps in pgbench's output/);
+        assert.equal(percentile([5, 1, 3, 2, 4], 50), 3);
+        assert.equal(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99), 99);
+        assert.equal(percentile([7], 99), 7);
+        assert.ok(Number.isNaN(percentile([], 50)));
     });
 
     test("when test hosts cannot be made, the reason is named", () => {

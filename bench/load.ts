@@ -1,0 +1,126 @@
+// The benchmark's load and data tools: pgbench run inside a node's container (over its local
+// socket as the postgres user, so no password is on any command line or in any file), replay lag
+// sampled on the primary from pg_stat_replication, a bare pg_basebackup to compare a clone with,
+// and percentiles.
+
+import { Client } from "pg";
+import { dockerCli } from "../components/docker-cli";
+import { DEFAULT_HOST } from "../components/engine";
+
+const ENGINE = process.env.DOCKER_HOST ?? DEFAULT_HOST;
+
+/** `docker ARGS` on this machine's engine; rejects with docker's own words when it fails. */
+async function docker(args: string[], timeoutMs: number): Promise<string> {
+    const r = await dockerCli(args, ENGINE, { timeoutMs });
+    if (r.err) {
+        throw new Error(`docker ${args.slice(0, 4).join(" ")} ... failed: ${r.stderr.trim() || r.err.message}`);
+    }
+    return r.stdout;
+}
+
+/** `pgbench -i -s SCALE` (pgbench's tables, filled server-side) in CONTAINER's database postgres. */
+export async function pgbenchInit(container: string, scale: number): Promise<void> {
+    await docker(["exec", "-u", "postgres", container, "pgbench", "-i", "-q", "-I", "dtGvp", "-s", String(scale), "postgres"],
+        60 * 60 * 1000);
+}
+
+/** pgbench's TPS without connection set-up: "excluding connections establishing" (13), "without initial connection time" (14+). */
+export function tpsOf(output: string): number {
+    const found = /tps = ([\d.]+) \((?:excluding connections establishing|without initial connection time)\)/.exec(output);
+    if (!found) {
+        throw new Error(`no tps in pgbench's output:\n${output}`);
+    }
+    return Number(found[1]);
+}
+
+/**
+ * The TPC-B-like write load: CLIENTS connections on two threads for SECONDS in CONTAINER. With
+ * `tolerateAbort` (a switchover or failover stops the server under it) a pgbench that ends in
+ * error gives NaN instead of rejecting.
+ */
+export async function pgbench(container: string, clients: number, seconds: number, tolerateAbort = false): Promise<number> {
+    const r = await dockerCli(["exec", "-u", "postgres", container, "pgbench", "-n", "-c", String(clients), "-j", "2",
+        "-T", String(seconds), "postgres"], ENGINE, { timeoutMs: (seconds + 120) * 1000 });
+    if (r.err) {
+        if (tolerateAbort) {
+            return Number.NaN;
+        }
+        throw new Error(`pgbench in ${container} failed: ${r.stderr.trim() || r.err.message}`);
+    }
+    return tpsOf(r.stdout);
+}
+
+/** The p-th percentile (0–100) by nearest rank; NaN for no samples. */
+export function percentile(xs: readonly number[], p: number): number {
+    if (xs.length === 0) {
+        return Number.NaN;
+    }
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * Replay lag of each standby as the primary reports it (pg_stat_replication.replay_lag: from the
+ * primary flushing WAL to the standby saying it replayed it), sampled every INTERVAL ms. A standby
+ * with nothing to replay reports NULL, which is counted as 0 ms.
+ */
+export class LagSampler {
+    private readonly samples = new Map<string, number[]>();
+    private stopped = false;
+    private running: Promise<void> | undefined;
+
+    constructor(private readonly primaryUrl: string, private readonly intervalMs = 100) {}
+
+    async start(): Promise<void> {
+        const client = new Client({ connectionString: this.primaryUrl, connectionTimeoutMillis: 5000 });
+        await client.connect();
+        this.running = (async () => {
+            try {
+                while (!this.stopped) {
+                    const { rows } = await client.query(
+                        "SELECT application_name AS name, coalesce(extract(epoch FROM replay_lag) * 1000, 0)::float8 AS ms FROM pg_stat_replication");
+                    for (const r of rows) {
+                        this.samples.set(r.name, [...(this.samples.get(r.name) ?? []), Number(r.ms)]);
+                    }
+                    await new Promise((done) => setTimeout(done, this.intervalMs));
+                }
+            } finally {
+                await client.end();
+            }
+        })();
+    }
+
+    /** Each standby's samples (ms). */
+    async stop(): Promise<Map<string, number[]>> {
+        this.stopped = true;
+        await this.running;
+        return this.samples;
+    }
+}
+
+/**
+ * A bare clone for the data row: `pg_basebackup -Xs -c fast` of CONTAINER's server, over its local
+ * socket, into a directory of the container's own filesystem (outside PGDATA; Docker keeps it on
+ * the disk that holds the volumes the clones write to); removed afterwards.
+ */
+export async function bareBasebackup(container: string): Promise<void> {
+    const dir = "/var/lib/postgresql/bench-bare-copy";
+    await docker(["exec", "-u", "postgres", container, "rm", "-rf", dir], 60_000);
+    try {
+        await docker(["exec", "-u", "postgres", container, "pg_basebackup", "-D", dir, "-X", "stream", "-c", "fast"], 60 * 60 * 1000);
+    } finally {
+        await docker(["exec", "-u", "postgres", container, "rm", "-rf", dir], 10 * 60 * 1000);
+    }
+}
+
+/** The size of the database cluster's files (pg_database_size of every database), bytes. */
+export async function clusterBytes(url: string): Promise<number> {
+    const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+        const { rows } = await client.query("SELECT sum(pg_database_size(datname))::bigint AS bytes FROM pg_database");
+        return Number(rows[0].bytes);
+    } finally {
+        await client.end();
+    }
+}

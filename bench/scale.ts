@@ -1,0 +1,199 @@
+// The benchmark's rows where a cluster grows (issue 22): a steady write load (replay lag and TPS,
+// async and quorum sync; a switchover and a failover under it), the steady-state cost of our
+// settings against a plain container of the same image, and a clone of a primary holding data.
+// bench/run.ts runs them in its rounds; the plans and each round's steps are here.
+
+import { dockerCli } from "../components/docker-cli";
+import { DEFAULT_HOST } from "../components/engine";
+import { runDrill } from "../drill/core";
+import { PROBE_TABLE, WriteProbe } from "../drill/probe";
+import { bareBasebackup, clusterBytes, LagSampler, pgbench, pgbenchInit } from "./load";
+import { Client } from "pg";
+
+/** What a round needs from bench/run.ts: its stacks, plans and timings. */
+export interface BenchContext {
+    /** `pulumi ARGS --stack STACK` with the stack's plan; resolves to its output. */
+    pulumi(stack: string, ...args: string[]): Promise<string>;
+    writePlan(stack: string, plan: string): void;
+    outputs(stack: string): Promise<Record<string, any>>;
+    /** ms of fn. */
+    time(fn: () => Promise<unknown>): Promise<number>;
+    log(message: string): void;
+}
+
+/** pgbench's clients for the load rows, and its scale (one branch row per client: no lock queue on branches). */
+export const LOAD_CLIENTS = 16;
+const LOAD_SCALE = 16;
+/** The data row's pgbench scale: about 2.2 GiB on disk. */
+export const DATA_SCALE = 150;
+
+const node = (net: number, port: number, i: number) =>
+    `    - name: pg${i + 1}\n      address: 172.31.${net}.${101 + i}\n      port: ${port + i}\n`;
+
+/** The load rows' cluster: PostgreSQL 13, three nodes; async, or quorum sync (ANY 1 of the two standbys). */
+export function loadPlan(mode: "async" | "sync", primary = "pg1"): string {
+    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.80.0/24\n` +
+        `  pg-replication:nodes:\n${[0, 1, 2].map((i) => node(80, 56800, i)).join("")}  pg-replication:primary: ${primary}\n` +
+        `  pg-replication:mode: ${mode}\n` + (mode === "sync" ? "  pg-replication:syncCount: 1\n" : "");
+}
+
+/** The steady-state row's node: our primary alone, with every setting the stack gives it. */
+export const SOLO_PLAN = `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.81.0/24\n` +
+    `  pg-replication:nodes:\n${node(81, 56810, 0)}  pg-replication:primary: pg1\n`;
+
+/** The data row's cluster: pg1 alone, or with pg2 added. */
+export function dataPlan(withStandby: boolean): string {
+    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.82.0/24\n` +
+        `  pg-replication:nodes:\n${[0, ...(withStandby ? [1] : [])].map((i) => node(82, 56820, i)).join("")}` +
+        `  pg-replication:primary: pg1\n  pg-replication:mode: async\n`;
+}
+
+/** One round of the load rows: what run.ts records. */
+export interface LoadRound {
+    readonly tps: { async: number; sync: number };
+    /** Replay lag samples (ms) of each standby, by mode. */
+    readonly lag: { async: Map<string, number[]>; sync: Map<string, number[]> };
+    readonly switchover: { downtimeMs: number; lost: number; upMs: number };
+    readonly failover: { downtimeMs: number; lost: number };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function acknowledgedMissing(url: string, acks: readonly { seq: number }[]): Promise<number> {
+    const client = new Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    await client.connect();
+    try {
+        const found = new Set((await client.query(`SELECT seq FROM ${PROBE_TABLE}`)).rows.map((r) => Number(r.seq)));
+        return acks.filter((a) => !found.has(a.seq)).length;
+    } finally {
+        await client.end();
+    }
+}
+
+async function measured(url: string, container: string, seconds: number): Promise<{ tps: number; lag: Map<string, number[]> }> {
+    const sampler = new LagSampler(url);
+    await sampler.start();
+    const tps = await pgbench(container, LOAD_CLIENTS, seconds);
+    return { tps, lag: await sampler.stop() };
+}
+
+/**
+ * A round of the load rows on STACK: up (async), pgbench's tables, SECONDS of load measured in
+ * async and then in quorum sync; a switchover to pg2 under the same load (the write probe beside
+ * pgbench: downtime and acknowledged commits missing on pg2); then, still in quorum sync, the
+ * drill's `kill` of pg2 under load (failover to the standby with the most WAL); then destroy.
+ */
+export async function loadRound(ctx: BenchContext, stack: string, seconds: number): Promise<LoadRound> {
+    ctx.writePlan(stack, loadPlan("async"));
+    await ctx.pulumi(stack, "up", "--yes");
+    let nodes = (await ctx.outputs(stack)).nodes;
+    await pgbenchInit(nodes.pg1.containerName, LOAD_SCALE);
+    ctx.log(`load: async, ${LOAD_CLIENTS} clients, ${seconds} s`);
+    const async = await measured(nodes.pg1.connectionString, nodes.pg1.containerName, seconds);
+
+    ctx.writePlan(stack, loadPlan("sync"));
+    await ctx.pulumi(stack, "up", "--yes");
+    ctx.log(`load: quorum sync (ANY 1), ${LOAD_CLIENTS} clients, ${seconds} s`);
+    const sync = await measured(nodes.pg1.connectionString, nodes.pg1.containerName, seconds);
+
+    ctx.log("load: switchover pg1 → pg2 under load");
+    const onPg1 = pgbench(nodes.pg1.containerName, LOAD_CLIENTS, seconds, true);
+    const probe = new WriteProbe({ pg1: nodes.pg1.connectionString, pg2: nodes.pg2.connectionString });
+    await probe.start();
+    await sleep(3000);
+    ctx.writePlan(stack, loadPlan("sync", "pg2"));
+    const upMs = await ctx.time(() => ctx.pulumi(stack, "up", "--yes"));
+    await sleep(1000);
+    const switched = await probe.stop();
+    await onPg1;
+    if (switched.lastNode !== "pg2") {
+        throw new Error(`after the switchover under load the probe wrote to ${switched.lastNode}`);
+    }
+    const switchover = { downtimeMs: switched.downtimeMs, lost: await acknowledgedMissing(nodes.pg2.connectionString, switched.acks), upMs };
+
+    ctx.log("load: failover from pg2 (killed) under load");
+    nodes = (await ctx.outputs(stack)).nodes;
+    const onPg2 = pgbench(nodes.pg2.containerName, LOAD_CLIENTS, seconds, true);
+    await sleep(3000);
+    const drill = await runDrill({
+        outputs: () => ctx.outputs(stack),
+        failover: async (to) => {
+            ctx.writePlan(stack, loadPlan("sync", to));
+            return ctx.pulumi(stack, "up", "--yes");
+        },
+        up: () => ctx.pulumi(stack, "up", "--yes"),
+    }, "kill", (m) => ctx.log(`drill: ${m}`));
+    await onPg2;
+    await ctx.pulumi(stack, "destroy", "--yes");
+    return {
+        tps: { async: async.tps, sync: sync.tps },
+        lag: { async: async.lag, sync: sync.lag },
+        switchover,
+        failover: { downtimeMs: drill.faultToFirstWriteSeconds * 1000, lost: drill.lost },
+    };
+}
+
+const ENGINE = process.env.DOCKER_HOST ?? DEFAULT_HOST;
+const PLAIN = "pg-replication-bench-plain";
+
+/**
+ * The steady-state row: SECONDS of the same load on our primary alone (STACK, SOLO_PLAN) and on a
+ * plain `docker run` of the same image with PostgreSQL's defaults (which already are all that
+ * replication needs on 13: wal_level replica, max_wal_senders 10), no network (pgbench uses the
+ * local socket; trust there, as initdb sets it). Resolves to both TPS.
+ */
+export async function steadyRound(ctx: BenchContext, stack: string, seconds: number): Promise<{ ours: number; plain: number }> {
+    ctx.writePlan(stack, SOLO_PLAN);
+    await ctx.pulumi(stack, "up", "--yes");
+    const solo = (await ctx.outputs(stack)).nodes.pg1.containerName;
+    await pgbenchInit(solo, LOAD_SCALE);
+    ctx.log(`steady state: our primary, ${seconds} s`);
+    const ours = await pgbench(solo, LOAD_CLIENTS, seconds);
+    await ctx.pulumi(stack, "destroy", "--yes");
+
+    await dockerCli(["rm", "-f", "-v", PLAIN], ENGINE);
+    const started = await dockerCli(["run", "-d", "--name", PLAIN, "--network", "none", "-e", "POSTGRES_HOST_AUTH_METHOD=trust",
+        "postgres:13"], ENGINE, { timeoutMs: 60_000 });
+    if (started.err) {
+        throw new Error(`docker run of the plain container failed: ${started.stderr}`);
+    }
+    try {
+        // Ready once the real server answers on loopback (the entrypoint's temporary one listens on the socket only).
+        const deadline = Date.now() + 120_000;
+        while ((await dockerCli(["exec", "-u", "postgres", PLAIN, "pg_isready", "-q", "-h", "127.0.0.1"], ENGINE)).err) {
+            if (Date.now() > deadline) {
+                throw new Error("the plain container was not ready in 120 s");
+            }
+            await sleep(200);
+        }
+        await pgbenchInit(PLAIN, LOAD_SCALE);
+        ctx.log(`steady state: plain docker run, ${seconds} s`);
+        return { ours, plain: await pgbench(PLAIN, LOAD_CLIENTS, seconds) };
+    } finally {
+        await dockerCli(["rm", "-f", "-v", PLAIN], ENGINE, { timeoutMs: 60_000 });
+    }
+}
+
+/** Made once per run before the data rows: pg1 alone, filled with pgbench's tables at DATA_SCALE. */
+export async function dataSetUp(ctx: BenchContext, stack: string): Promise<{ bytes: number }> {
+    ctx.writePlan(stack, dataPlan(false));
+    await ctx.pulumi(stack, "up", "--yes");
+    const pg1 = (await ctx.outputs(stack)).nodes.pg1;
+    ctx.log(`data: pgbench -i -s ${DATA_SCALE} on pg1 (made once per run)`);
+    await pgbenchInit(pg1.containerName, DATA_SCALE);
+    return { bytes: await clusterBytes(pg1.connectionString) };
+}
+
+/**
+ * A round of the data row: the `up` that adds pg2 (a clone of everything pg1 holds), and a bare
+ * pg_basebackup of pg1 to the same disk; then pg2 removed again (untimed).
+ */
+export async function dataRound(ctx: BenchContext, stack: string): Promise<{ upMs: number; bareMs: number }> {
+    ctx.writePlan(stack, dataPlan(true));
+    const upMs = await ctx.time(() => ctx.pulumi(stack, "up", "--yes"));
+    const pg1 = (await ctx.outputs(stack)).nodes.pg1;
+    const bareMs = await ctx.time(() => bareBasebackup(pg1.containerName));
+    ctx.writePlan(stack, dataPlan(false));
+    await ctx.pulumi(stack, "up", "--yes");
+    return { upMs, bareMs };
+}
