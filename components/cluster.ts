@@ -20,7 +20,7 @@ import { labelList, NodeSettings, PostgresNode, ReplicationSource } from "./node
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
-import { codeDigest, ENTRY, TopologyInput } from "./topology/contract";
+import { codeDigest, STEP_SCRIPT, TopologyInput } from "./topology/contract";
 
 /**
  * PostgresClusterArgs describe a whole cluster; nothing in them is read from stack config (program.ts
@@ -151,15 +151,15 @@ export const WRITE_CA_FILE = [
 ].join("\n");
 
 /**
- * The topology step: node on its TypeScript entry (components/topology/up.ts) through ts-node,
- * from the project directory, where the engine starts the command provider (a relative path, so
- * the input is the same on every machine). The engine's directory is the folder of Pulumi.yaml
- * (its `main`'s): an Automation API workspace's workDir, which must then hold the project.
+ * The topology step: node on its process script (STEP_SCRIPT: components/topology/up.ts's main, from
+ * the program's compiled copy), from the project directory, where the engine starts the command
+ * provider (a relative path, so the input is the same on every machine). The engine's directory
+ * is the folder of Pulumi.yaml: an Automation API workspace's workDir, which must then hold the project.
  */
 export const TOPOLOGY_COMMAND = [
-    `[ -f ${ENTRY} ] || { echo "error: ${ENTRY} is not in $(pwd), where the engine started the command provider:` +
+    `[ -f ${STEP_SCRIPT} ] || { echo "error: ${STEP_SCRIPT} is not in $(pwd), where the engine started the command provider:` +
         ` run pulumi in the project directory (an Automation API workspace: a workDir that holds the project)" >&2; exit 1; }`,
-    `exec node --require ts-node/register/transpile-only ${ENTRY}`,
+    `exec node ${STEP_SCRIPT}`,
 ].join("\n");
 
 /** Removes the file and its id, and the stack's directory when that leaves it empty. */

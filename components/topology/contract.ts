@@ -92,8 +92,11 @@ export function describeRejoin(path: RejoinPath): string {
     }
 }
 
-/** The step's entry, relative to the project directory the engine starts the command provider in. */
-export const ENTRY = "components/topology/up.ts";
+/**
+ * The step's process, relative to the project directory the engine starts the command provider in:
+ * it runs up.ts's main from the program's compiled copy (scripts/program-cache.js).
+ */
+export const STEP_SCRIPT = "scripts/topology-step.js";
 
 /**
  * A digest of the step's code: the entry and every module it imports, transitively (relative

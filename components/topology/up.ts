@@ -1,5 +1,6 @@
 // The topology step: what `pulumi up` runs to make the declared primary the actual one. A local
-// command of the cluster (components/cluster.ts) runs `node` on this file in the project directory,
+// command of the cluster (components/cluster.ts) runs this file's main in the project directory
+// (through scripts/topology-step.js, from the program's compiled copy),
 // after the declared primary's node and before the replication role and the clones, whenever its
 // input (TOPOLOGY_INPUT, one JSON TopologyInput) or its code (TOPOLOGY_CODE, contract.ts
 // codeDigest) changes. It observes and plans with the very functions preview used (observe.ts,
@@ -54,9 +55,10 @@ export function readInput(env: NodeJS.ProcessEnv): TopologyInput {
     }
 }
 
-if (require.main === module) {
+/** The step's process (scripts/topology-step.js): the input from the environment, the log and the result line on stderr, the exit status. */
+export function main(): Promise<void> {
     const say = (line: string) => process.stderr.write(`${line}\n`);
-    Promise.resolve().then(() => runTopologyStep(readInput(process.env), say)).catch((e: unknown): TopologyResult => ({
+    return Promise.resolve().then(() => runTopologyStep(readInput(process.env), say)).catch((e: unknown): TopologyResult => ({
         ok: false, error: (e as Error).message, primary: "", action: "none", fenced: [], lost: [], demoted: [], rejoined: [], standbys: {}, seconds: 0,
     })).then((result) => {
         if (!result.ok) {
@@ -65,4 +67,8 @@ if (require.main === module) {
         say(`${RESULT_PREFIX}${JSON.stringify(result)}`);
         process.exitCode = result.ok ? 0 : 1;
     });
+}
+
+if (require.main === module) {
+    void main();
 }

@@ -14,7 +14,7 @@ import { log } from "./harness";
 export const ROOT = path.resolve(__dirname, "..", "..", "..");
 
 /** What `scripts/deploy.sh` runs on: the project's program, scripts and stand-ins. */
-const COPIED = ["Pulumi.yaml", "index.ts", "components", "stand-ins", "scripts", "images", "package.json",
+const COPIED = ["Pulumi.yaml", "pulumi-entry.js", "index.ts", "components", "stand-ins", "scripts", "images", "package.json",
     "package-lock.json", "tsconfig.json"];
 
 export interface ProjectCopy {

@@ -216,7 +216,7 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         assert.equal(topology.inputs.triggers, undefined, "a change is an update (a switchover), never a replacement");
         assert.deepEqual(topology.dependsOn, ["cluster-pg1"]);
         assert.equal(topology.inputs.create, TOPOLOGY_COMMAND);
-        assert.match(topology.inputs.create, /exec node --require ts-node\/register\/transpile-only components\/topology\/up\.ts$/);
+        assert.match(topology.inputs.create, /exec node scripts\/topology-step\.js$/);
         assert.deepEqual(run.get("Command", "cluster-set-superuser-password").dependsOn, ["cluster-topology"]);
         assert.ok(run.get("pulumi:providers:postgresql", "cluster-sql").dataDeps.includes("cluster-set-superuser-password"));
         assert.deepEqual(run.get("Command", "cluster-pg2-passfile").dependsOn, ["cluster-pg1", "cluster-topology", "cluster-replication-role"]);
@@ -228,7 +228,7 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         try {
             const r = spawnSync("/bin/sh", ["-c", TOPOLOGY_COMMAND], { cwd: elsewhere, encoding: "utf8" });
             assert.equal(r.status, 1);
-            assert.match(r.stderr, new RegExp(`components/topology/up\\.ts is not in ${fs.realpathSync(elsewhere)}, where the engine started`));
+            assert.match(r.stderr, new RegExp(`scripts/topology-step\\.js is not in ${fs.realpathSync(elsewhere)}, where the engine started`));
             assert.match(r.stderr, /run pulumi in the project directory \(an Automation API workspace: a workDir that holds the project\)/);
         } finally {
             fs.rmSync(elsewhere, { recursive: true, force: true });
