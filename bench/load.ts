@@ -99,17 +99,19 @@ export class LagSampler {
 }
 
 /**
- * A bare clone for the data row: `pg_basebackup -Xs -c fast` of CONTAINER's server, over its local
- * socket, into a directory of the container's own filesystem (outside PGDATA; Docker keeps it on
- * the disk that holds the volumes the clones write to); removed afterwards.
+ * A bare clone for the data row: `pg_basebackup -Xs -c fast` run in a standby's container (FROM,
+ * an address the primary's pg_hba.conf admits for replication), from the primary at CONNINFO (the
+ * node's own passfile: no password on the command line), into a directory of that container's own
+ * filesystem (outside PGDATA; Docker keeps it on the disk that holds the volumes the clones write
+ * to); removed afterwards.
  */
-export async function bareBasebackup(container: string): Promise<void> {
+export async function bareBasebackup(from: string, conninfo: string): Promise<void> {
     const dir = "/var/lib/postgresql/bench-bare-copy";
-    await docker(["exec", "-u", "postgres", container, "rm", "-rf", dir], 60_000);
+    await docker(["exec", "-u", "postgres", from, "rm", "-rf", dir], 60_000);
     try {
-        await docker(["exec", "-u", "postgres", container, "pg_basebackup", "-D", dir, "-X", "stream", "-c", "fast"], 60 * 60 * 1000);
+        await docker(["exec", "-u", "postgres", from, "pg_basebackup", "-d", conninfo, "-D", dir, "-X", "stream", "-c", "fast"], 60 * 60 * 1000);
     } finally {
-        await docker(["exec", "-u", "postgres", container, "rm", "-rf", dir], 10 * 60 * 1000);
+        await docker(["exec", "-u", "postgres", from, "rm", "-rf", dir], 10 * 60 * 1000);
     }
 }
 

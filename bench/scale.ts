@@ -186,13 +186,15 @@ export async function dataSetUp(ctx: BenchContext, stack: string): Promise<{ byt
 
 /**
  * A round of the data row: the `up` that adds pg2 (a clone of everything pg1 holds), and a bare
- * pg_basebackup of pg1 to the same disk; then pg2 removed again (untimed).
+ * pg_basebackup of pg1 from pg2's container to the same disk; then pg2 removed again (untimed).
  */
 export async function dataRound(ctx: BenchContext, stack: string): Promise<{ upMs: number; bareMs: number }> {
     ctx.writePlan(stack, dataPlan(true));
     const upMs = await ctx.time(() => ctx.pulumi(stack, "up", "--yes"));
-    const pg1 = (await ctx.outputs(stack)).nodes.pg1;
-    const bareMs = await ctx.time(() => bareBasebackup(pg1.containerName));
+    // From pg2's container, as its clone came: the replication role, pg2's passfile, pg1's address on the network.
+    const pg2 = (await ctx.outputs(stack)).nodes.pg2;
+    const bareMs = await ctx.time(() => bareBasebackup(pg2.containerName,
+        "host=172.31.82.101 port=5432 user=repuser passfile=/var/lib/postgresql/data/replication.pgpass application_name=bench-bare"));
     ctx.writePlan(stack, dataPlan(false));
     await ctx.pulumi(stack, "up", "--yes");
     return { upMs, bareMs };
