@@ -7,7 +7,8 @@ import { Client } from "pg";
 import { dockerCli } from "../components/docker-cli";
 import { DEFAULT_HOST } from "../components/engine";
 
-const ENGINE = process.env.DOCKER_HOST ?? DEFAULT_HOST;
+/** This machine's Docker engine, which the bench's stacks use. */
+export const ENGINE = process.env.DOCKER_HOST ?? DEFAULT_HOST;
 
 /** `docker ARGS` on this machine's engine; rejects with docker's own words when it fails. */
 async function docker(args: string[], timeoutMs: number): Promise<string> {

@@ -4,11 +4,9 @@
 // bench/run.ts runs them in its rounds; the plans and each round's steps are here.
 
 import { dockerCli } from "../components/docker-cli";
-import { DEFAULT_HOST } from "../components/engine";
-import { runDrill } from "../drill/core";
-import { PROBE_TABLE, WriteProbe } from "../drill/probe";
-import { bareBasebackup, clusterBytes, LagSampler, pgbench, pgbenchInit } from "./load";
-import { Client } from "pg";
+import { missingAcks, runDrill } from "../drill/core";
+import { WriteProbe } from "../drill/probe";
+import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit } from "./load";
 
 /** What a round needs from bench/run.ts: its stacks, plans and timings. */
 export interface BenchContext {
@@ -59,17 +57,6 @@ export interface LoadRound {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function acknowledgedMissing(url: string, acks: readonly { seq: number }[]): Promise<number> {
-    const client = new Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-    await client.connect();
-    try {
-        const found = new Set((await client.query(`SELECT seq FROM ${PROBE_TABLE}`)).rows.map((r) => Number(r.seq)));
-        return acks.filter((a) => !found.has(a.seq)).length;
-    } finally {
-        await client.end();
-    }
-}
-
 async function measured(url: string, container: string, seconds: number): Promise<{ tps: number; lag: Map<string, number[]> }> {
     const sampler = new LagSampler(url);
     await sampler.start();
@@ -109,7 +96,7 @@ export async function loadRound(ctx: BenchContext, stack: string, seconds: numbe
     if (switched.lastNode !== "pg2") {
         throw new Error(`after the switchover under load the probe wrote to ${switched.lastNode}`);
     }
-    const switchover = { downtimeMs: switched.downtimeMs, lost: await acknowledgedMissing(nodes.pg2.connectionString, switched.acks), upMs };
+    const switchover = { downtimeMs: switched.downtimeMs, lost: (await missingAcks(nodes.pg2.connectionString, switched.acks)).length, upMs };
 
     ctx.log("load: failover from pg2 (killed) under load");
     nodes = (await ctx.outputs(stack)).nodes;
@@ -133,7 +120,6 @@ export async function loadRound(ctx: BenchContext, stack: string, seconds: numbe
     };
 }
 
-const ENGINE = process.env.DOCKER_HOST ?? DEFAULT_HOST;
 const PLAIN = "pg-replication-bench-plain";
 
 /**

@@ -92,6 +92,12 @@ async function query<T = any>(url: string, sql: string, timeoutMs = 3000): Promi
     }
 }
 
+/** The sequence numbers of ACKS (the write probe's) that the node at URL does not hold. */
+export async function missingAcks(url: string, acks: readonly { seq: number }[]): Promise<number[]> {
+    const found = new Set((await query(url, `SELECT seq FROM ${PROBE_TABLE}`, 10_000)).map((r) => Number(r.seq)));
+    return acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Applies the fault to a container. */
@@ -218,8 +224,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     }
     await sleep(1000);
     const result = await probe.stop();
-    const found = new Set((await query(url(to), `SELECT seq FROM ${PROBE_TABLE}`, 10_000)).map((r) => Number(r.seq)));
-    const lostSeqs = result.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
+    const lostSeqs = await missingAcks(url(to), result.acks);
     log(`${result.acks.length} acknowledged, ${lostSeqs.length} missing on ${to}`);
 
     let restartPolicyAfterFailover: string;
