@@ -51,7 +51,7 @@ import { createHostSet, HostSet, TestHost } from "../tests/support/hosts";
 import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 import { percentile } from "./load";
-import { BenchContext, DATA_SCALE, dataRound, dataSetUp, LOAD_CLIENTS, loadRound, steadyRound } from "./scale";
+import { BenchContext, DATA_SCALE, dataRound, dataSetUp, LOAD_CLIENTS, loadRound, node, steadyRound } from "./scale";
 
 const ROOT = projectRoot();
 
@@ -88,8 +88,7 @@ export const STANDBY_COUNTS = [1, 2, 4, 6] as const;
  */
 export function standbysPlan(standbys: number): string {
     const net = 70 + standbys;
-    const nodes = Array.from({ length: standbys + 1 }, (_, i) =>
-        `    - name: pg${i + 1}\n      address: 172.31.${net}.${101 + i}\n      port: ${56700 + standbys * 10 + i}\n`).join("");
+    const nodes = Array.from({ length: standbys + 1 }, (_, i) => node(net, 56700 + standbys * 10, i)).join("");
     return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${net}.0/24\n` +
         `  pg-replication:nodes:\n${nodes}  pg-replication:primary: pg1\n  pg-replication:mode: async\n` +
         `  pg-replication:replicationConnectionLimit: ${Math.max(5, 2 * standbys)}\n` +

@@ -25,7 +25,8 @@ const LOAD_SCALE = 16;
 /** The data row's pgbench scale: about 2.2 GiB on disk. */
 export const DATA_SCALE = 150;
 
-const node = (net: number, port: number, i: number) =>
+/** Node I (pg1, pg2, ...) of a bench plan on 172.31.NET.0/24, published on PORT + I. */
+export const node = (net: number, port: number, i: number) =>
     `    - name: pg${i + 1}\n      address: 172.31.${net}.${101 + i}\n      port: ${port + i}\n`;
 
 /** The load rows' cluster: PostgreSQL 13, three nodes; async, or quorum sync (ANY 1 of the two standbys). */
