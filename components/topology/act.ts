@@ -313,6 +313,17 @@ SELECT pg_reload_conf();`);
         }
     }
 
+    /**
+     * A checkpoint on the old primary while it still takes writes, so that its shutdown checkpoint
+     * (inside the write downtime) has only what was dirtied since to flush. Autobase does the same
+     * before it stops a primary (its upgrade and update roles: "Execute CHECKPOINT before stopping
+     * PostgreSQL"). Only a speed-up: when it fails or overruns, the clean stop still flushes everything.
+     */
+    async checkpointBeforeStop(old: string): Promise<void> {
+        await this.sql(old, "CHECKPOINT", STOP_SECONDS * 1000).catch((err) =>
+            this.log(`the checkpoint on ${old} before its stop failed (${(err as Error).message.split("\n")[0]}); its clean stop flushes instead`));
+    }
+
     /** The old primary stopped cleanly; its shutdown checkpoint, read from its volume. Started again on an unclean stop. */
     async stopCleanly(old: string): Promise<string> {
         await this.stop(old);
@@ -343,6 +354,7 @@ SELECT pg_reload_conf();`);
         this.result.action = "switchover";
         this.result.from = old;
         await this.prepareTarget();
+        await this.checkpointBeforeStop(old);
         const checkpoint = await this.stopCleanly(old);
         await this.awaitCheckpoint(old, checkpoint);
         await this.promote();

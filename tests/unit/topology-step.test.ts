@@ -83,7 +83,7 @@ describe("the topology step", () => {
         assert.ok(fake.calls().every((c) => c.host === "unix:///fake.sock"));
     });
 
-    test("a switchover: target prepared, old primary stopped cleanly, its checkpoint replayed, promoted, old rejoins: in that order", async () => {
+    test("a switchover: target prepared, a checkpoint on the old primary, which is then stopped cleanly, its checkpoint replayed, promoted, old rejoins: in that order", async () => {
         const { result, log, fake } = await step({ ...BASE, primary: "pg2" }, [
             ...node("pg1", { out: primaryState() }), ...node("pg2", { out: standbyState("172.18.0.101") }),
             { when: "^run [^]*--entrypoint pg_controldata", out: "Database cluster state:               shut down\nLatest checkpoint location:           0/5000100\n" },
@@ -94,7 +94,7 @@ describe("the topology step", () => {
         assert.equal(result.from, "pg1");
         assert.deepEqual(result.rejoined, [{ node: "pg1", path: { via: "start" } }]);
         const order = [/^exec -i -u postgres pg-pg2 [^]*pg_create_physical_replication_slot\('pg1', true\)[^]*synchronous_standby_names/,
-            /^stop -t 60 pg-pg1\n/, /^run [^]*pg-pg1-data:\/var\/lib\/postgresql\/data:ro --entrypoint pg_controldata/,
+            /^exec -i -u postgres pg-pg1 [^]*\nCHECKPOINT\n/, /^stop -t 60 pg-pg1\n/, /^run [^]*pg-pg1-data:\/var\/lib\/postgresql\/data:ro --entrypoint pg_controldata/,
             /^exec -i -u postgres pg-pg2 [^]*pg_last_wal_replay_lsn\(\) > '0\/5000100'::pg_lsn/, /^exec -i -u postgres pg-pg2 [^]*pg_promote\(true, 2\)/,
             /^run [^]*--network none [^]*-e CONNINFO=host=172\.18\.0\.102 port=5432 user=repuser application_name=pg1 passfile=\/var\/lib\/postgresql\/data\/replication\.pgpass -e SLOT=pg1 [^]*pg-pg1-data/,
             /^start pg-pg1\n/, /^update --restart=unless-stopped pg-pg1\n/];
