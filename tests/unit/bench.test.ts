@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
-import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan } from "../../bench/run";
+import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan, Unmeasured } from "../../bench/run";
 import { percentile, tpsOf } from "../../bench/load";
 import { dataPlan, loadPlan, SOLO_PLAN } from "../../bench/scale";
 import { loadConfig, spansEngines } from "../../components/config";
@@ -34,6 +34,45 @@ describe("npm run bench", () => {
         assert.equal(benchOptions(["--baseline", "/tmp/base"]).baseline, "/tmp/base");
         assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, data/);
         assert.throws(() => benchOptions(["0"]), /ROUNDS must be a positive integer/);
+    });
+
+    test("a group of rows that fails says NOT MEASURED with what failed, is not run again, and fails the run; the others go on", async () => {
+        const said: string[] = [];
+        const u = new Unmeasured((l) => said.push(l));
+        let loadRuns = 0;
+        await u.guard("load", "round 1", async () => {
+            loadRuns++;
+            throw new Error("pgbench failed (1):\nconnection refused");
+        });
+        await u.guard("load", "round 2", async () => {
+            loadRuns++;
+        });
+        let dataRuns = 0;
+        await u.guard("data", "round 1", async () => {
+            dataRuns++;
+        });
+        assert.equal(loadRuns, 1, "a failed group is not run again");
+        assert.equal(dataRuns, 1);
+        assert.equal(u.failed, true);
+        assert.match(said.join(""), /!!! LOAD ROWS NOT MEASURED: round 1 failed: pgbench failed \(1\): \/ connection refused/);
+        assert.deepEqual(u.lines("load", "write load", () => ["  measured"]),
+            ["  write load: NOT MEASURED — round 1 failed: pgbench failed (1): / connection refused"]);
+        assert.deepEqual(u.lines("data", "data", () => ["  data: 1.02"]), ["  data: 1.02"]);
+    });
+
+    test("a group that cannot be made here is said, loudly, and does not fail the run", async () => {
+        const said: string[] = [];
+        const u = new Unmeasured((l) => said.push(l));
+        u.skip("hosts", "not root");
+        let ran = false;
+        await u.guard("hosts", "making the test hosts", async () => {
+            ran = true;
+        });
+        assert.equal(ran, false);
+        assert.equal(u.failed, false);
+        assert.match(said.join(""), /!!! HOSTS ROWS NOT MEASURED: not root/);
+        assert.deepEqual(u.lines("hosts", "three-host plan up / one-host plan up", () => []),
+            ["  three-host plan up / one-host plan up: NOT MEASURED — not root"]);
     });
 
     test("the hosts rows' plans: three nodes on one engine, or one per engine (then across engines)", () => {
