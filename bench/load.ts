@@ -51,6 +51,16 @@ export async function pgbench(container: string, clients: number, seconds: numbe
     return tpsOf(r.stdout);
 }
 
+/** The median: the middle value, or the mean of the two middle ones for an even count (two rounds: their mean); NaN for none. */
+export function median(xs: readonly number[]): number {
+    if (xs.length === 0) {
+        return Number.NaN;
+    }
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /** The p-th percentile (0–100) by nearest rank; NaN for no samples. */
 export function percentile(xs: readonly number[], p: number): number {
     if (xs.length === 0) {

@@ -6,7 +6,7 @@ import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan, Unmeasured } from "../../bench/run";
-import { percentile, tpsOf } from "../../bench/load";
+import { median, percentile, tpsOf } from "../../bench/load";
 import { dataPlan, loadPlan, SOLO_PLAN } from "../../bench/scale";
 import { loadConfig, spansEngines } from "../../components/config";
 
@@ -125,6 +125,9 @@ describe("npm run bench", () => {
         assert.equal(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99), 99);
         assert.equal(percentile([7], 99), 7);
         assert.ok(Number.isNaN(percentile([], 50)));
+        assert.equal(median([3, 1, 2]), 2);
+        assert.equal(median([2321, 3686]), 3003.5, "two rounds: their mean, not the larger one");
+        assert.ok(Number.isNaN(median([])));
     });
 
     test("when test hosts cannot be made, the reason is named", () => {
