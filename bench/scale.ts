@@ -4,6 +4,7 @@
 // bench/run.ts runs them in its rounds; the plans and each round's steps are here.
 
 import { dockerCli } from "../components/docker-cli";
+import { PASSFILE } from "../components/topology/act";
 import { missingAcks, runDrill } from "../drill/core";
 import { WriteProbe } from "../drill/probe";
 import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit } from "./load";
@@ -25,9 +26,12 @@ const LOAD_SCALE = 16;
 /** The data row's pgbench scale: about 2.2 GiB on disk. */
 export const DATA_SCALE = 150;
 
+/** Node I's address on a bench plan's network 172.31.NET.0/24. */
+const address = (net: number, i: number) => `172.31.${net}.${101 + i}`;
+
 /** Node I (pg1, pg2, ...) of a bench plan on 172.31.NET.0/24, published on PORT + I. */
 export const node = (net: number, port: number, i: number) =>
-    `    - name: pg${i + 1}\n      address: 172.31.${net}.${101 + i}\n      port: ${port + i}\n`;
+    `    - name: pg${i + 1}\n      address: ${address(net, i)}\n      port: ${port + i}\n`;
 
 /** The load rows' cluster: PostgreSQL 13, three nodes; async, or quorum sync (ANY 1 of the two standbys). */
 export function loadPlan(mode: "async" | "sync", primary = "pg1"): string {
@@ -40,10 +44,13 @@ export function loadPlan(mode: "async" | "sync", primary = "pg1"): string {
 export const SOLO_PLAN = `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.81.0/24\n` +
     `  pg-replication:nodes:\n${node(81, 56810, 0)}  pg-replication:primary: pg1\n`;
 
+/** The data row's network (172.31.DATA_NET.0/24). */
+const DATA_NET = 82;
+
 /** The data row's cluster: pg1 alone, or with pg2 added. */
 export function dataPlan(withStandby: boolean): string {
-    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.82.0/24\n` +
-        `  pg-replication:nodes:\n${[0, ...(withStandby ? [1] : [])].map((i) => node(82, 56820, i)).join("")}` +
+    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${DATA_NET}.0/24\n` +
+        `  pg-replication:nodes:\n${[0, ...(withStandby ? [1] : [])].map((i) => node(DATA_NET, 56820, i)).join("")}` +
         `  pg-replication:primary: pg1\n  pg-replication:mode: async\n`;
 }
 
@@ -181,7 +188,7 @@ export async function dataRound(ctx: BenchContext, stack: string): Promise<{ upM
     // From pg2's container, as its clone came: the replication role, pg2's passfile, pg1's address on the network.
     const pg2 = (await ctx.outputs(stack)).nodes.pg2;
     const bareMs = await ctx.time(() => bareBasebackup(pg2.containerName,
-        "host=172.31.82.101 port=5432 user=repuser passfile=/var/lib/postgresql/data/replication.pgpass application_name=bench-bare"));
+        `host=${address(DATA_NET, 0)} port=5432 user=repuser passfile=${PASSFILE} application_name=bench-bare`));
     ctx.writePlan(stack, dataPlan(false));
     await ctx.pulumi(stack, "up", "--yes");
     return { upMs, bareMs };

@@ -36,7 +36,8 @@ import { staleDivergence } from "./observe";
 
 export const VOLUME_PATH = "/var/lib/postgresql/data";
 const PGDATA = `${VOLUME_PATH}/pgdata`;
-const PASSFILE = `${VOLUME_PATH}/replication.pgpass`;
+/** The replication role's passfile in every node's volume (what a standby's primary_conninfo names). */
+export const PASSFILE = `${VOLUME_PATH}/replication.pgpass`;
 /** With nodes on several engines: the stack's CA in each node's volume (node.ts TLS_DIR). */
 const CA_FILE = `${VOLUME_PATH}/tls/ca.crt`;
 /** What a demoted former primary committed that nobody else has (contract.ts DIVERGED_NOTE). */
