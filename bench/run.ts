@@ -208,7 +208,6 @@ interface Run {
     standInLog: string[];
 }
 
-
 async function main(): Promise<void> {
     const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE, loadSeconds: LOAD_SECONDS } = benchOptions(process.argv.slice(2));
     const ONLY_HOSTS = ONLY_ROWS === "hosts";
@@ -397,35 +396,41 @@ async function main(): Promise<void> {
                     }
                 });
             }
-            if (LOAD_ROWS) await unmeasured.guard("load", `round ${round}`, async () => {
-                const r = await loadRound(ctx, "bench-load", LOAD_SECONDS);
-                note("load async tps", r.tps.async);
-                note("load sync tps", r.tps.sync);
-                for (const mode of ["async", "sync"] as const) {
-                    for (const [standby, ms] of r.lag[mode]) {
-                        lag[mode].set(standby, [...(lag[mode].get(standby) ?? []), ...ms]);
+            if (LOAD_ROWS) {
+                await unmeasured.guard("load", `round ${round}`, async () => {
+                    const r = await loadRound(ctx, "bench-load", LOAD_SECONDS);
+                    note("load async tps", r.tps.async);
+                    note("load sync tps", r.tps.sync);
+                    for (const mode of ["async", "sync"] as const) {
+                        for (const [standby, ms] of r.lag[mode]) {
+                            lag[mode].set(standby, [...(lag[mode].get(standby) ?? []), ...ms]);
+                        }
                     }
-                }
-                add("load switchover write downtime", { ms: r.switchover.downtimeMs, standInLog: [] });
-                add("load switchover up", { ms: r.switchover.upMs, standInLog: [] });
-                note("load switchover lost", r.switchover.lost);
-                add("load failover write downtime", { ms: r.failover.downtimeMs, standInLog: [] });
-                note("load failover lost", r.failover.lost);
-                const steady = await steadyRound(ctx, "bench-solo", LOAD_SECONDS);
-                note("steady ours tps", steady.ours);
-                note("steady plain tps", steady.plain);
-            });
-            if (DATA_ROWS) await unmeasured.guard("data", `round ${round}`, async () => {
-                const r = await dataRound(ctx, "bench-data");
-                add("data up adding a standby", { ms: r.upMs, standInLog: [] });
-                add("data bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
-            });
-            if (hostSet) await unmeasured.guard("hosts", `round ${round}`, async () => {
-                for (const [key, stack] of [["one-host plan up", "bench-hosts1"], ["three-host plan up", "bench-hosts3"]]) {
-                    add(key, await timed(() => pulumi(stack, "up", "--yes")));
-                    await pulumi(stack, "destroy", "--yes");
-                }
-            });
+                    add("load switchover write downtime", { ms: r.switchover.downtimeMs, standInLog: [] });
+                    add("load switchover up", { ms: r.switchover.upMs, standInLog: [] });
+                    note("load switchover lost", r.switchover.lost);
+                    add("load failover write downtime", { ms: r.failover.downtimeMs, standInLog: [] });
+                    note("load failover lost", r.failover.lost);
+                    const steady = await steadyRound(ctx, "bench-solo", LOAD_SECONDS);
+                    note("steady ours tps", steady.ours);
+                    note("steady plain tps", steady.plain);
+                });
+            }
+            if (DATA_ROWS) {
+                await unmeasured.guard("data", `round ${round}`, async () => {
+                    const r = await dataRound(ctx, "bench-data");
+                    add("data up adding a standby", { ms: r.upMs, standInLog: [] });
+                    add("data bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
+                });
+            }
+            if (hostSet) {
+                await unmeasured.guard("hosts", `round ${round}`, async () => {
+                    for (const [key, stack] of [["one-host plan up", "bench-hosts1"], ["three-host plan up", "bench-hosts3"]]) {
+                        add(key, await timed(() => pulumi(stack, "up", "--yes")));
+                        await pulumi(stack, "destroy", "--yes");
+                    }
+                });
+            }
         }
     } finally {
         for (const stack of stacks.filter((st) => st !== "bench-empty")) {
