@@ -8,12 +8,17 @@
 # PG_REPLICATION_PULL_TIMEOUT seconds (default 300), and built only when the pull fails. It never
 # pulls offline, i.e. with PG_REPLICATION_LOCAL_IMAGES=1 or PG_REPLICATION_STAND_IN_PLUGINS=1
 # (machines without a registry, CI): there it builds at once.
+# Then, for each major, the stack's tools image pg-replication/postgres-tools:<major> (images/tools:
+# PgBouncer from the distribution, FROM postgres:<major>, whichever that is); always built here,
+# never pulled, and again whenever images/tools changed (its digest is a label of the image).
 set -euo pipefail
 
 me=$(basename "$0")
 root=$(cd "$(dirname "$0")/.." && pwd)
 context=$root/images/postgres
+tools_context=$root/images/tools
 label=org.pg-replication.built-locally=true
+digest_label=org.pg-replication.context-digest
 
 say() { echo "$me: $*"; }
 die() { echo "$me: $*" >&2; exit 1; }
@@ -154,4 +159,20 @@ for major in "${majors[@]}"; do
     --label "$label" -t "$image" "$context"
   say "build $image took $((SECONDS - t0))s"
 done
-say "done: ${majors[*]/#/postgres:}"
+
+# The tools image: rebuilt when images/tools changed since it was built (or with --force).
+tools_digest=$(cd "$tools_context" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+for major in "${majors[@]}"; do
+  tools=pg-replication/postgres-tools:$major
+  built=$(docker image inspect -f "{{index .Config.Labels \"$digest_label\"}}" "$tools" 2>/dev/null || true)
+  if ((!force)) && [[ $built == "$tools_digest" ]]; then
+    say "$tools present and up to date; skipping"
+    continue
+  fi
+  say "building $tools FROM postgres:$major${built:+ (images/tools changed since it was built)}"
+  t0=$SECONDS
+  DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=postgres:$major" \
+    --label "$label" --label "$digest_label=$tools_digest" -t "$tools" "$tools_context" >/dev/null
+  say "build $tools took $((SECONDS - t0))s"
+done
+say "done: ${majors[*]/#/postgres:} ${majors[*]/#/pg-replication/postgres-tools:}"

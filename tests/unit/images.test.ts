@@ -1,6 +1,7 @@
 // scripts/build-images.sh --pull-first (what deploy.sh runs) against a stand-in `docker` that
 // records every call: a present image is used, offline nothing is pulled, otherwise a bounded
-// pull comes first and a build only when it fails. No real pull or build happens here.
+// pull comes first and a build only when it fails; the tools image is built FROM it, and again
+// only when images/tools changed. No real pull or build happens here.
 
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -11,21 +12,33 @@ import { describe, test } from "node:test";
 
 const SCRIPT = path.join(__dirname, "../../../scripts/build-images.sh");
 
-// `image inspect` succeeds for the names listed in $FAKE_DIR/present; `pull` exits with the
-// code in $FAKE_DIR/pull (default 1).
+// `image inspect` succeeds for the names listed in $FAKE_DIR/present; with -f (the tools image's
+// digest label) it prints $FAKE_DIR/digest; `pull` exits with the code in $FAKE_DIR/pull (default 1).
 const FAKE_DOCKER = `#!/bin/sh
 echo "$*" >> "$FAKE_DIR/calls"
-case "$1 $2" in
-  "image inspect") grep -qx "$3" "$FAKE_DIR/present" 2>/dev/null ;;
+case "$1 $2 $3" in
+  "image inspect -f") cat "$FAKE_DIR/digest" 2>/dev/null ;;
+  "image inspect "*) grep -qx "$3" "$FAKE_DIR/present" 2>/dev/null ;;
   pull*) exit "$(cat "$FAKE_DIR/pull" 2>/dev/null || echo 1)" ;;
   *) exit 0 ;;
 esac
 `;
 
-function deployImages(env: Record<string, string>, present: string[], pullExit?: number): string[] {
+/** The tools image's digest as build-images.sh computes it (of images/tools). */
+function toolsDigest(): string {
+    const r = spawnSync("sh", ["-c", "find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16"],
+        { cwd: path.join(__dirname, "../../../images/tools"), encoding: "utf8" });
+    return r.stdout.trim();
+}
+
+function deployImages(env: Record<string, string>, present: string[], pullExit?: number, digest?: string,
+    full = false): string[] {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-images-"));
     try {
         fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
+        if (digest !== undefined) {
+            fs.writeFileSync(path.join(dir, "digest"), `${digest}\n`);
+        }
         fs.writeFileSync(path.join(dir, "present"), present.map((p) => `${p}\n`).join(""));
         if (pullExit !== undefined) {
             fs.writeFileSync(path.join(dir, "pull"), String(pullExit));
@@ -35,7 +48,8 @@ function deployImages(env: Record<string, string>, present: string[], pullExit?:
         });
         assert.equal(res.status, 0, res.stderr + res.stdout);
         const calls = path.join(dir, "calls");
-        return fs.existsSync(calls) ? fs.readFileSync(calls, "utf8").trim().split("\n").map((c) => c.split(" ").slice(0, 2).join(" ")) : [];
+        const lines = fs.existsSync(calls) ? fs.readFileSync(calls, "utf8").trim().split("\n") : [];
+        return full ? lines : lines.map((c) => c.split(" ").slice(0, 2).join(" "));
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -45,8 +59,16 @@ function deployImages(env: Record<string, string>, present: string[], pullExit?:
 const BASE = "pg-replication/debian:bullseye";
 
 describe("deploy.sh's image: pull where a registry answers, build only where it does not", () => {
-    test("a present image is used as is: no pull, no build", () => {
-        assert.deepEqual(deployImages({}, ["postgres:13"]), ["image inspect"]);
+    test("a present image is used as is: no pull, no build (of it; the tools image is up to date)", () => {
+        assert.deepEqual(deployImages({}, ["postgres:13"], undefined, toolsDigest()), ["image inspect", "image inspect"]);
+    });
+    test("the tools image is built FROM the PostgreSQL image, labelled with images/tools' digest; rebuilt when that changed", () => {
+        const calls = deployImages({}, ["postgres:13"], undefined, "0123456789abcdef", true);
+        const build = calls.find((c) => c.startsWith("build "));
+        assert.ok(build, calls.join("\n"));
+        assert.match(build, /--build-arg BASE=postgres:13 /);
+        assert.match(build, new RegExp(`--label org\\.pg-replication\\.context-digest=${toolsDigest()} -t pg-replication/postgres-tools:13 `));
+        assert.match(build, /images\/tools$/);
     });
     test("offline (PG_REPLICATION_LOCAL_IMAGES=1): built, never pulled", () => {
         const calls = deployImages({ PG_REPLICATION_LOCAL_IMAGES: "1" }, [BASE], 0);
@@ -58,7 +80,7 @@ describe("deploy.sh's image: pull where a registry answers, build only where it 
         assert.ok(!calls.some((c) => c.startsWith("pull")), calls.join("\n"));
     });
     test("a pull that works: the official image, no build", () => {
-        assert.deepEqual(deployImages({}, [BASE], 0), ["image inspect", "pull postgres:13"]);
+        assert.deepEqual(deployImages({}, [BASE], 0, toolsDigest()), ["image inspect", "pull postgres:13", "image inspect"]);
     });
     test("a pull that fails: then the local build", () => {
         const calls = deployImages({ PG_REPLICATION_PULL_TIMEOUT: "5" }, [BASE], 1);
