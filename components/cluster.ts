@@ -13,9 +13,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
+    EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
 } from "./config";
+import { Endpoint, EndpointOutput } from "./endpoint";
 import { parseSubnet } from "./ipv4";
+import { poolerContainer } from "./pooler";
 import { labelList, NodeSettings, PostgresNode, ReplicationSource } from "./node";
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
@@ -59,6 +61,8 @@ export interface PostgresClusterArgs {
     readonly downNodes?: readonly string[];
     /** A failover may promote a node that cannot be shown to hold every acknowledged commit (checked at preview). */
     readonly allowDataLoss?: boolean;
+    /** A read-write endpoint (PgBouncer) that follows the primary; none when omitted. Nodes on one engine only. */
+    readonly endpoints?: EndpointSettings;
 }
 
 /** One node as the outputs describe it. */
@@ -108,6 +112,8 @@ export interface ClusterOutputs {
     engine: { host: string };
     /** Only when the nodes span engines: TLS for replication and for clients from other hosts. */
     tls?: TlsOutput;
+    /** Only with endpoints: `rw` always reaches the primary, through a switchover and a failover. */
+    endpoints?: { rw: EndpointOutput };
 }
 
 /**
@@ -331,6 +337,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             timeoutSeconds: args.readyTimeoutSeconds,
             downNodes: args.downNodes ?? [],
             allowDataLoss: args.allowDataLoss ?? false,
+            ...(args.endpoints ? { endpoint: {
+                container: poolerContainer(args.namePrefix), pauseTimeoutSeconds: args.endpoints.pauseTimeoutSeconds,
+            } } : {}),
         } satisfies TopologyInput));
         const topology = dockerCommand(`${name}-topology`, {
             create: TOPOLOGY_COMMAND,
@@ -405,6 +414,25 @@ export class PostgresCluster extends pulumi.ComponentResource {
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: all });
 
+        // The endpoint once the declared primary is primary and has the superuser's password; the
+        // step re-points it in a switchover, its config command checks it reaches the primary.
+        const endpoint = args.endpoints ? new Endpoint(`${name}-endpoint`, {
+            settings: args.endpoints,
+            namePrefix: args.namePrefix,
+            networkName: network.name,
+            bindAddress: args.bindAddress,
+            clientHost: args.clientHost,
+            primaryAddress: primary.address,
+            primaryContainer: primaryNode.containerName,
+            sqlProvider: sql,
+            roleDeletedWith: primaryNode.volume,
+            after: [topology, setPassword],
+            superuserPassword,
+            labels: args.labels,
+            dockerHost: primaryEngine,
+            readyTimeoutSeconds: args.readyTimeoutSeconds,
+        }, { parent: this, providers: [on(primary).provider] }) : undefined;
+
         const query = caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile).replace(/%2F/g, "/")}` : "";
         const url = (n: NodeSpec) => pulumi.secret(pulumi.interpolate
             `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${clientHost(n)}:${n.port}/postgres${query}`);
@@ -439,6 +467,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             network: { name: network.name, subnet: args.network.subnet },
             engine: { host: args.engineHost },
             ...(ca ? { tls: { sslmode: "verify-full" as const, caCert: ca.caCert, caFile: caFile! } } : {}),
+            ...(endpoint ? { endpoints: { rw: endpoint.output } } : {}),
         };
         this.registerOutputs({ primary: primary.name });
     }

@@ -6,7 +6,7 @@ import { DEFAULT_HOST, Engine, EngineProblems, resolveEngine } from "./engine";
 import { isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
 
 export * from "./spec";
-import { NAMESPACE, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
+import { EndpointSettings, NAMESPACE, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
 
 export interface ClusterConfig {
     readonly namePrefix: string;
@@ -37,6 +37,8 @@ export interface ClusterConfig {
      * (components/topology/plan.ts); the plan then says how much could be lost. Off by default.
      */
     readonly allowDataLoss: boolean;
+    /** The read-write endpoint (a PgBouncer container of the stack); none when pg-replication:endpoints is not set. */
+    readonly endpoints?: EndpointSettings;
 }
 
 /** Keys this program understands; anything else under the namespace is a typo worth stopping for. */
@@ -46,7 +48,7 @@ export const KNOWN_KEYS = [
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
     "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
-    "allowDataLoss",
+    "allowDataLoss", "endpoints",
 ] as const;
 
 /** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
@@ -69,7 +71,15 @@ export const DEFAULTS = {
     maxWalSenders: 10,
     maxSwitchoverLagBytes: 16 * 1024 * 1024,
     readyTimeoutSeconds: 120,
+    endpoints: {
+        port: 6432, poolMode: "transaction" as const, poolSize: 20, maxClientConnections: 200,
+        queryWaitTimeoutSeconds: 120, pauseTimeoutSeconds: 10,
+    },
 };
+
+/** The fields of pg-replication:endpoints. */
+const ENDPOINT_FIELDS = ["image", "address", "port", "poolMode", "poolSize", "maxClientConnections",
+    "queryWaitTimeoutSeconds", "pauseTimeoutSeconds"];
 
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 // Node names double as replication slot names, application_name and container suffixes.
@@ -505,6 +515,85 @@ export function validateFailoverAndTimeout(raw: RawConfig): Checked<{ allowDataL
 }
 
 /**
+ * The read-write endpoint: off unless pg-replication:endpoints is set (true, or an object of
+ * ENDPOINT_FIELDS). Its image defaults to the tools image of the cluster's major
+ * (pg-replication/postgres-tools:<major>, scripts/build-images.sh), its address to the subnet's
+ * last host; both must stay clear of the nodes.
+ */
+export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?: Subnet; nodes: readonly NodeSpec[]; spans: boolean }): Checked<{ endpoints?: EndpointSettings }> {
+    const p = new Problems(raw);
+    if (raw.endpoints === undefined || raw.endpoints === "false") {
+        return { problems: [] };
+    }
+    const given = raw.endpoints === "true" ? {} : p.json("endpoints");
+    if (given === null) {
+        return { problems: p.found };
+    }
+    if (typeof given !== "object" || Array.isArray(given)) {
+        p.bad("endpoints", given, `expected true, false or an object with any of ${ENDPOINT_FIELDS.join(", ")}`);
+        return { problems: p.found };
+    }
+    const fields = given as Record<string, unknown>;
+    for (const field of Object.keys(fields).filter((f) => !ENDPOINT_FIELDS.includes(f))) {
+        p.bad(`endpoints.${field}`, fields[field], `unknown field; endpoints has ${ENDPOINT_FIELDS.join(", ")}`);
+    }
+    if (ctx.spans) {
+        p.bad("endpoints", given, "not available yet when the nodes run on more than one Docker engine: the endpoint " +
+            "runs on the stack's engine only; remove the key or keep the nodes on one engine");
+    }
+    const d = DEFAULTS.endpoints;
+    const major = /^postgres:(\d+)$/.exec(ctx.image)?.[1];
+    let image = fields.image === undefined ? (major ? `pg-replication/postgres-tools:${major}` : "") : fields.image;
+    if (typeof image !== "string" || !IMAGE_REF.test(image)) {
+        p.bad("endpoints.image", fields.image ?? null, fields.image === undefined
+            ? `expected the image of PgBouncer for ${ctx.image} (only for postgres:<major> is it known: ` +
+                "pg-replication/postgres-tools:<major>, which scripts/build-images.sh builds)"
+            : "expected a Docker image reference with PgBouncer and psql, such as pg-replication/postgres-tools:13");
+        image = "";
+    }
+    const address = fields.address ?? ctx.subnet?.lastHost;
+    if (typeof address !== "string" || !isIPv4(address)) {
+        p.bad("endpoints.address", address ?? null, "expected an IPv4 address on the cluster network");
+    } else if (ctx.subnet && !isHostIn(address, ctx.subnet)) {
+        p.bad("endpoints.address", address, `expected a host address inside ${ctx.subnet.cidr} from ${ctx.subnet.firstHost} ` +
+            `to ${ctx.subnet.lastHost} (${ctx.subnet.gateway} is the gateway)`);
+    } else {
+        const node = ctx.nodes.findIndex((n) => n.address === address);
+        if (node >= 0) {
+            p.bad("endpoints.address", address, `already used by ${NAMESPACE}:nodes[${node}].address; the endpoint needs its own`);
+        }
+    }
+    const port = p.integer("endpoints.port", fields.port, d.port, 1, 65535);
+    const taken = ctx.nodes.findIndex((n) => n.host === undefined && n.port === port);
+    if (taken >= 0) {
+        p.bad("endpoints.port", fields.port ?? `${port} (the default)`, `host port already used by ${NAMESPACE}:nodes[${taken}].port`);
+    }
+    const poolMode = fields.poolMode ?? d.poolMode;
+    if (poolMode !== "transaction" && poolMode !== "session") {
+        p.bad("endpoints.poolMode", poolMode, "expected transaction (a switchover is a pause for clients) or session " +
+            "(a switchover ends every client's session)");
+    }
+    const named = ctx.nodes.findIndex((n) => n.name === "pooler");
+    if (named >= 0) {
+        p.bad(`nodes[${named}].name`, "pooler", "with endpoints the name is taken by the pooler's container; rename the node");
+    }
+    return {
+        problems: p.found,
+        endpoints: {
+            image: String(image),
+            address: String(address),
+            port,
+            poolMode: poolMode as EndpointSettings["poolMode"],
+            poolSize: p.integer("endpoints.poolSize", fields.poolSize, d.poolSize, 1, 10000),
+            maxClientConnections: p.integer("endpoints.maxClientConnections", fields.maxClientConnections, d.maxClientConnections, 1, 100000),
+            queryWaitTimeoutSeconds: p.integer("endpoints.queryWaitTimeoutSeconds", fields.queryWaitTimeoutSeconds,
+                d.queryWaitTimeoutSeconds, 1, 86400),
+            pauseTimeoutSeconds: p.integer("endpoints.pauseTimeoutSeconds", fields.pauseTimeoutSeconds, d.pauseTimeoutSeconds, 1, 600),
+        },
+    };
+}
+
+/**
  * Checks raw config and returns the cluster plan; throws ConfigError listing every problem, section
  * by section in the order they are listed here.
  */
@@ -523,8 +612,10 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     const policy = validateCommitPolicy(raw, nodes.nodes.map((n) => n.name), primary.primary);
     const retention = validateRetention(raw);
     const failover = validateFailoverAndTimeout(raw);
+    const endpoints = validateEndpoints(raw, { image: names.image, subnet: subnet.subnet, nodes: nodes.nodes,
+        spans: spansEngines(nodes.nodes, engine.engine.host) });
     const problems = [keys, names, engine, secrets, bind, subnet, oldForm, nodes, distinct, primary, replication, policy,
-        retention, failover].flatMap((section) => section.problems);
+        retention, failover, endpoints].flatMap((section) => section.problems);
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -553,6 +644,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         superuserPasswordSet: secrets.superuserPasswordSet,
         replicationPasswordSet: secrets.replicationPasswordSet,
         allowDataLoss: failover.allowDataLoss,
+        ...(endpoints.endpoints ? { endpoints: endpoints.endpoints } : {}),
     };
 }
 

@@ -57,6 +57,7 @@ export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly 
         readyTimeoutSeconds: cfg.readyTimeoutSeconds,
         downNodes: cfg.downNodes,
         allowDataLoss: cfg.allowDataLoss,
+        endpoints: cfg.endpoints,
     };
 }
 

@@ -38,6 +38,26 @@ export function spansEngines(nodes: readonly Pick<NodeSpec, "host">[], stackEngi
     return new Set(nodes.map((n) => nodeEngine(n, stackEngine))).size > 1;
 }
 
+/** The pooler that gives clients one address for writes (README "Endpoints"); config.ts validateEndpoints. */
+export interface EndpointSettings {
+    /** Its image: PgBouncer on the cluster's PostgreSQL image (images/tools). */
+    readonly image: string;
+    /** Its address on the cluster network. */
+    readonly address: string;
+    /** The host port the read-write endpoint is published on (bindAddress). */
+    readonly port: number;
+    /** PgBouncer's pool_mode: transaction (a switchover is a pause for clients) or session. */
+    readonly poolMode: "transaction" | "session";
+    /** default_pool_size: server connections per user and database. */
+    readonly poolSize: number;
+    /** max_client_conn. */
+    readonly maxClientConnections: number;
+    /** query_wait_timeout: how long a client waits for a server connection before an error. */
+    readonly queryWaitTimeoutSeconds: number;
+    /** The bound on PAUSE in a switchover: transactions still open after it make the switchover refuse. */
+    readonly pauseTimeoutSeconds: number;
+}
+
 export interface ReplicationSettings {
     readonly user: string;
     readonly connectionLimit: number;

@@ -22,6 +22,8 @@ export interface ProbeResult {
     readonly downtimeMs: number;
     /** The node that acknowledged the last write. */
     readonly lastNode: string | undefined;
+    /** Longest gap between two consecutive acknowledged writes (ms), wherever they went: through an endpoint, its stall. */
+    readonly longestGapMs: number;
 }
 
 export const PROBE_TABLE = "switchover_probe";
@@ -93,11 +95,14 @@ export class WriteProbe {
         this.stopped = true;
         await this.running;
         let downtimeMs = 0;
+        let longestGapMs = 0;
         for (let k = 1; k < this.acks.length; k++) {
+            const gap = this.acks[k].at - this.acks[k - 1].at;
+            longestGapMs = Math.max(longestGapMs, gap);
             if (this.acks[k].node !== this.acks[k - 1].node) {
-                downtimeMs = Math.max(downtimeMs, this.acks[k].at - this.acks[k - 1].at);
+                downtimeMs = Math.max(downtimeMs, gap);
             }
         }
-        return { acks: [...this.acks], errors: this.errors, downtimeMs, lastNode: this.acks.at(-1)?.node };
+        return { acks: [...this.acks], errors: this.errors, downtimeMs, lastNode: this.acks.at(-1)?.node, longestGapMs };
     }
 }

@@ -23,6 +23,10 @@
 //       itself, not on a daemon restart or a reboot), killed, its volume a standby of the target;
 //       a node whose host is lost (neither engine nor server answers) cannot be fenced: said;
 //   F2. prepareTarget, promote, repoint (as 2, 4, 5).
+// With an endpoint (pooler.ts), a switchover pauses it before 3 (PAUSE: each client's transaction
+// ends, then clients wait; a transaction open past pauseTimeoutSeconds makes the switchover refuse
+// with nothing stopped) and after 4 points it at the new primary and resumes it (RELOAD, RESUME), so
+// its clients see a pause. A failover pauses it after F1 (never refusing) and does the same after F2.
 // Former primaries back after a failover that could not fence them (stale-primaries): demoteStale.
 // Then, on every up, each running node that does not stream from the primary is brought in (rejoin).
 
@@ -30,6 +34,7 @@ import { dockerCli, DockerRun } from "../docker-cli";
 import { fragment } from "../fragments";
 import { expectedSyncState, nodeEngine, NodeSpec, spansEngines, synchronousStandbyNamesFor } from "../spec";
 import { NodeState } from "../node-state";
+import { adminPsql, POOLER_DIR, poolerTarget } from "../pooler";
 import { describeRejoin, DIVERGED_NOTE, RejoinPath, TopologyInput, TopologyResult } from "./contract";
 import { FailoverPlan, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { staleDivergence } from "./observe";
@@ -43,6 +48,8 @@ const CA_FILE = `${VOLUME_PATH}/tls/ca.crt`;
 /** What a demoted former primary committed that nobody else has (contract.ts DIVERGED_NOTE). */
 const DIVERGED = DIVERGED_NOTE;
 const STOP_SECONDS = 60;
+/** How long a failover waits for the endpoint's clients' transactions to end before it goes on regardless. */
+const FAILOVER_PAUSE_SECONDS = 2;
 
 /** Bounds, in seconds; tests shorten them. */
 export interface Bounds {
@@ -276,6 +283,92 @@ export class TopologyRun {
         return `${this.route(node, this.primary)} user=${this.input.replication.user} application_name=${node} passfile=${PASSFILE}`;
     }
 
+    // ---- the endpoint (pooler.ts) ---------------------------------------------------------------
+
+    /** `docker ARGS` on the stack's engine, where the endpoint runs. */
+    private pooler(args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<DockerRun> {
+        return dockerCli(args, this.input.dockerHost, { env: this.env, timeoutMs: opts.timeoutMs ?? this.bounds.callMs, input: opts.input });
+    }
+    /** A command on the endpoint's admin console, bounded inside the container too (`timeout`), so a PAUSE that waits ends there. */
+    private admin(command: string, seconds = 10): Promise<DockerRun> {
+        return this.pooler(["exec", this.input.endpoint!.container, "timeout", String(seconds), ...adminPsql(), "-c", command],
+            { timeoutMs: (seconds + 10) * 1000 });
+    }
+
+    /**
+     * Pauses the endpoint, when the stack has one that answers: true once paused. PAUSE returns when
+     * every client's transaction has ended; meanwhile and after, clients' new queries wait. Past
+     * pauseTimeoutSeconds it is resumed and, unless `force` (a failover, which never waits on
+     * clients), the switchover refuses with nothing stopped.
+     */
+    async pauseEndpoint(force: boolean): Promise<boolean> {
+        const e = this.input.endpoint;
+        if (!e) {
+            return false;
+        }
+        if ((await this.admin("SHOW VERSION")).err) {
+            this.log(`the endpoint (${e.container}) does not answer; it is not paused (the up's endpoint check re-points it)`);
+            return false;
+        }
+        const started = Date.now();
+        // A failover waits little: a transaction on the dead primary never ends by itself.
+        const bound = force ? Math.min(FAILOVER_PAUSE_SECONDS, e.pauseTimeoutSeconds) : e.pauseTimeoutSeconds;
+        const r = await this.admin("PAUSE", bound);
+        if (!r.err) {
+            this.log(`endpoint ${e.container} paused in ${((Date.now() - started) / 1000).toFixed(2)}s: its clients wait`);
+            this.result.endpoint = { paused: true };
+            return true;
+        }
+        if (force) {
+            // PAUSE mode is set at once; only the wait for transactions to end was cut short.
+            this.log(`endpoint ${e.container}: transactions still open after ${bound}s (on the old primary: they fail); new queries wait meanwhile`);
+            this.result.endpoint = { paused: true };
+            return true;
+        }
+        await this.admin("RESUME");
+        throw new StepFailed(`switchover refused: clients of the endpoint (${e.container}) kept transactions open for more than ` +
+            `${e.pauseTimeoutSeconds}s (pg-replication:endpoints.pauseTimeoutSeconds), so it could not be paused; nothing was ` +
+            "stopped and the endpoint is resumed. Run up again when they are done, or raise the bound");
+    }
+
+    /** The endpoint sends writes to the primary from now on (a changed target closes each server connection as its transaction ends). */
+    async pointEndpoint(): Promise<void> {
+        const e = this.input.endpoint!;
+        const target = poolerTarget(this.spec(this.primary).address);
+        const w = await this.pooler(["exec", "-i", e.container, "sh", "-c",
+            `cat > ${POOLER_DIR}/target.ini.new && mv ${POOLER_DIR}/target.ini.new ${POOLER_DIR}/target.ini`], { input: `${target}\n` });
+        const r = w.err ? w : await this.admin("RELOAD");
+        if (r.err) {
+            throw new StepFailed(`the endpoint (${e.container}) could not be pointed at ${this.primary}: ${r.stderr.trim() || r.err.message}`);
+        }
+        this.result.endpoint = { paused: this.result.endpoint?.paused ?? false, target: this.primary };
+        this.log(`endpoint ${e.container}: writes go to ${this.primary} (${target})`);
+    }
+
+    /** Clients' waiting queries go on (to the primary the endpoint now names). */
+    async resumeEndpoint(): Promise<void> {
+        const r = await this.admin("RESUME");
+        if (r.err) {
+            this.log(`the endpoint (${this.input.endpoint!.container}) could not be resumed: ${r.stderr.trim() || r.err.message}; ` +
+                "the up's endpoint check resumes it");
+        }
+    }
+
+    /** FN with the endpoint paused (pauseEndpoint), pointed at the primary if FN succeeds, resumed whatever happens. */
+    private async withEndpointPaused(force: boolean, fn: () => Promise<void>): Promise<void> {
+        const paused = await this.pauseEndpoint(force);
+        try {
+            await fn();
+            if (this.input.endpoint && (paused || !(await this.admin("SHOW VERSION")).err)) {
+                await this.pointEndpoint();
+            }
+        } finally {
+            if (paused) {
+                await this.resumeEndpoint();
+            }
+        }
+    }
+
     // ---- the steps -----------------------------------------------------------------------------
 
     /** NODE's volume made a standby of the primary, through a throwaway container without network. */
@@ -356,9 +449,11 @@ SELECT pg_reload_conf();`);
         this.result.from = old;
         await this.prepareTarget();
         await this.checkpointBeforeStop(old);
-        const checkpoint = await this.stopCleanly(old);
-        await this.awaitCheckpoint(old, checkpoint);
-        await this.promote();
+        await this.withEndpointPaused(false, async () => {
+            const checkpoint = await this.stopCleanly(old);
+            await this.awaitCheckpoint(old, checkpoint);
+            await this.promote();
+        });
         await this.repoint(old);
         const path = await this.rejoin(old, "start");
         // Slots the old primary kept for its standbys would hold WAL on it now that nobody uses them.
@@ -414,7 +509,7 @@ SELECT pg_reload_conf();`);
             await this.fence(n);
         }
         await this.prepareTarget();
-        await this.promote();
+        await this.withEndpointPaused(true, () => this.promote());
         await this.repoint();
         const tli = await this.sql(this.primary, "SELECT timeline_id FROM pg_control_checkpoint()").catch(() => "?");
         this.log(`failover: ${this.primary} is the primary (timeline ${tli})`);

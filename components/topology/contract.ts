@@ -29,6 +29,11 @@ export interface TopologyInput {
     readonly downNodes: readonly string[];
     /** pg-replication:allowDataLoss. */
     readonly allowDataLoss: boolean;
+    /**
+     * The read-write endpoint, when the stack has one: paused around a switchover (bounded by
+     * pauseTimeoutSeconds) and re-pointed at the new primary in a switchover or failover.
+     */
+    readonly endpoint?: { readonly container: string; readonly pauseTimeoutSeconds: number };
 }
 
 /** How a node came in as a standby of the primary. */
@@ -62,6 +67,8 @@ export interface TopologyResult {
     readonly rejoined: readonly { readonly node: string; readonly path: RejoinPath }[];
     /** A node not brought in because that would discard what it committed after the promotion: its note. */
     readonly kept?: { readonly node: string; readonly note: string };
+    /** With an endpoint: whether this run paused it, and the node it was pointed at. */
+    readonly endpoint?: { readonly paused: boolean; readonly target?: string };
     /** The node's standbys as the gates saw them ("streaming/async", ...; "not running"). */
     readonly standbys: Record<string, string>;
     readonly seconds: number;

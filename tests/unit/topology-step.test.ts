@@ -107,6 +107,60 @@ describe("the topology step", () => {
         assert.match(rewrite, /standby_conf \/var\/lib\/postgresql\/data\/pgdata "\$CONNINFO" "\$SLOT"$/);
     });
 
+    const ENDPOINT = { container: "pg-pooler", pauseTimeoutSeconds: 7 };
+    const admin = (command: string) => `^exec pg-pooler timeout \\d+ psql -X -q -A -t -h /var/run/postgresql -p 6432 -U pgbouncer -d pgbouncer -c ${command}\\n`;
+    const switchRules = (pause: Partial<Rule>): Rule[] => [
+        ...node("pg1", { out: primaryState() }), ...node("pg2", { out: standbyState("172.18.0.101") }),
+        { when: admin("PAUSE"), ...pause },
+        { when: admin("(SHOW VERSION|RELOAD|RESUME)"), out: "" },
+        { when: "^exec -i pg-pooler sh -c cat > /etc/pg-replication-pooler/target\\.ini\\.new", out: "" },
+        { when: "^run [^]*--entrypoint pg_controldata", out: "Database cluster state:               shut down\nLatest checkpoint location:           0/5000100\n" },
+        { when: "^run ", out: "" },
+        ...healthy("pg2", ["pg1"])];
+
+    test("a switchover with an endpoint: paused after the checkpoint and before the stop, pointed at the new primary and resumed once it is promoted", async () => {
+        const { result, log, fake } = await step({ ...BASE, primary: "pg2", endpoint: ENDPOINT }, switchRules({ out: "" }));
+        assert.equal(result.ok, true, result.error);
+        assert.deepEqual(result.endpoint, { paused: true, target: "pg2" });
+        const order = [/^exec -i -u postgres pg-pg1 [^]*\nCHECKPOINT\n/, new RegExp(admin("PAUSE")), /^stop -t 60 pg-pg1\n/, /pg_promote\(true, 2\)/,
+            /^exec -i pg-pooler sh -c cat > \/etc\/pg-replication-pooler\/target\.ini\.new[^]*\n\* = host=172\.18\.0\.102 port=5432\n$/,
+            new RegExp(admin("RELOAD")), new RegExp(admin("RESUME")), /^start pg-pg1\n/];
+        const at = order.map((p) => fake.index(p));
+        assert.ok(at.every((i) => i >= 0), `missing: ${order.filter((_, k) => at[k] < 0).join(", ")}`);
+        assert.deepEqual([...at].sort((a, b) => a - b), at, "in order");
+        assert.match(fake.calls()[at[1]].argv, /^exec pg-pooler timeout 7 psql/, "PAUSE bounded by pauseTimeoutSeconds inside the container");
+        assert.match(log.join("\n"), /endpoint pg-pooler: writes go to pg2 \(\* = host=172\.18\.0\.102 port=5432\)/);
+    });
+
+    test("a switchover whose endpoint cannot be paused in time (a transaction held open) refuses with nothing stopped, the endpoint resumed", async () => {
+        const { result, fake } = await step({ ...BASE, primary: "pg2", endpoint: ENDPOINT }, switchRules({ code: 124 }));
+        assert.equal(result.ok, false);
+        assert.match(result.error!, /^switchover refused: clients of the endpoint \(pg-pooler\) kept transactions open for more than 7s \(pg-replication:endpoints\.pauseTimeoutSeconds\)/);
+        assert.equal(fake.index(/^stop /), -1, "nothing stopped");
+        assert.equal(fake.index(/pg_promote/), -1, "nothing promoted");
+        assert.ok(fake.index(new RegExp(admin("RESUME"))) > fake.index(new RegExp(admin("PAUSE"))), "resumed after the PAUSE");
+        assert.equal(fake.index(/target\.ini/), -1, "still pointed at pg1");
+    });
+
+    test("a switchover whose old primary does not stop cleanly: the endpoint is resumed still pointed at it", async () => {
+        const rules = switchRules({ out: "" });
+        rules.splice(rules.findIndex((r) => r.when.includes("pg_controldata")), 1,
+            { when: "^run [^]*--entrypoint pg_controldata", out: "Database cluster state:               in production\n" });
+        const { result, fake } = await step({ ...BASE, primary: "pg2", endpoint: ENDPOINT }, rules);
+        assert.equal(result.ok, false);
+        assert.ok(fake.index(new RegExp(admin("RESUME"))) > fake.index(/^start pg-pg1\n/), "resumed once pg1 is started again");
+        assert.equal(fake.index(/target\.ini/), -1, "still pointed at pg1");
+    });
+
+    test("a switchover with an endpoint that does not answer (not created yet): switched without it, said", async () => {
+        const rules = switchRules({ out: "" });
+        rules.unshift({ when: admin("SHOW VERSION"), code: 1, err: "Error response from daemon: No such container: pg-pooler\n" });
+        const { result, log, fake } = await step({ ...BASE, primary: "pg2", endpoint: ENDPOINT }, rules);
+        assert.equal(result.ok, true, result.error);
+        assert.equal(fake.index(new RegExp(admin("(PAUSE|RELOAD|RESUME)"))), -1);
+        assert.match(log.join("\n"), /the endpoint \(pg-pooler\) does not answer; it is not paused/);
+    });
+
     test("a switchover whose old primary does not shut down cleanly: started again, nothing promoted", async () => {
         const { result, fake } = await step({ ...BASE, primary: "pg2" }, [
             ...node("pg1", { out: primaryState() }), ...node("pg2", { out: standbyState("172.18.0.101") }),

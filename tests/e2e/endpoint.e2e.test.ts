@@ -1,0 +1,113 @@
+// The read-write endpoint (PgBouncer, README "Endpoints") on the real engine: `endpoints.rw`
+// reaches the primary, logs in the user's own roles with SCRAM and refuses a wrong password; a
+// switchover with a write probe that writes ONLY through the endpoint: no client error, no
+// acknowledged commit lost, the stall measured; on PostgreSQL 17 (quorum) a failover by kill with
+// the probe through the endpoint: nothing acknowledged lost, the error window measured; the
+// endpoint then reaches the new primary. Subnets 172.28.56-57.0/24, ports 58600-58619.
+
+import * as assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { docker, e2eStack, E2EStack, leftovers, log, rows } from "./harness";
+import { PROBE_TABLE, ProbeResult, WriteProbe } from "../../drill/probe";
+
+const TIMEOUT = 20 * 60 * 1000;
+
+function plan(major: 13 | 17, net: number, portBase: number, count: number, extra: Record<string, unknown>) {
+    return {
+        image: `postgres:${major}`,
+        subnet: `172.28.${net}.0/24`,
+        nodes: Array.from({ length: count }, (_, i) => ({ name: `pg${i + 1}`, address: `172.28.${net}.${101 + i}`, port: portBase + i })),
+        primary: "pg1",
+        readyTimeoutSeconds: "60",
+        ...extra,
+    };
+}
+
+/** Runs ACT with the probe writing only through URL before and after it; what the probe saw. */
+async function probeThrough(url: string, act: () => Promise<unknown>): Promise<ProbeResult> {
+    const probe = new WriteProbe({ rw: url }, 90, 30_000);
+    await probe.start();
+    await new Promise((r) => setTimeout(r, 1500));
+    await act();
+    await new Promise((r) => setTimeout(r, 1500));
+    return probe.stop();
+}
+
+async function assertNoneLost(url: string, result: ProbeResult): Promise<void> {
+    const found = new Set((await rows(url, `SELECT seq FROM ${PROBE_TABLE}`)).map((r) => Number(r.seq)));
+    const lost = result.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
+    assert.deepEqual(lost, [], `acknowledged commits missing on the new primary: ${lost.join(", ")}`);
+    assert.ok(result.acks.length > 20, `the probe wrote through the endpoint (${result.acks.length} acknowledged)`);
+}
+
+const serverOf = (url: string) => rows(url, "SELECT host(inet_server_addr()) AS a, pg_is_in_recovery() AS r").then((r) => r[0]);
+
+for (const { major, mode, count, net, port } of [
+    { major: 13 as const, mode: "async", count: 2, net: 56, port: 58600 },
+    { major: 17 as const, mode: "sync", count: 3, net: 57, port: 58610 },
+]) {
+    describe(`the read-write endpoint on PostgreSQL ${major}, ${mode}, ${count} nodes`, { timeout: TIMEOUT }, () => {
+        const name = `e2e-endpoint${major}`;
+        const container = (node: string) => `pg-replication-${name}-${node}`;
+        const address = (node: string) => `172.28.${net}.${100 + Number(node.slice(2))}`;
+        const endpointPort = port + 9;
+        let s: E2EStack;
+
+        before(async () => {
+            s = await e2eStack(name, plan(major, net, port, count, { mode, endpoints: { port: endpointPort } }));
+            await s.up();
+        });
+        after(async () => {
+            await s?.destroyAndRemove();
+            assert.deepEqual(leftovers(name), []);
+        });
+
+        test("endpoints.rw reaches the primary; the user's own role logs in through it with SCRAM, a wrong password is refused; a second up changes nothing", async () => {
+            const out = await s.outputs();
+            assert.equal(out.endpoints.rw.port, endpointPort);
+            assert.equal(out.endpoints.rw.containerName, `pg-replication-${name}-pooler`);
+            assert.deepEqual(await serverOf(out.endpoints.rw.connectionString), { a: address("pg1"), r: false });
+            await rows(out.primary.connectionString, "CREATE ROLE app LOGIN PASSWORD 'app-secret-1'");
+            const app = `postgresql://app:app-secret-1@127.0.0.1:${endpointPort}/postgres`;
+            assert.deepEqual(await rows(app, "SELECT current_user AS u"), [{ u: "app" }]);
+            await assert.rejects(rows(`postgresql://app:wrong@127.0.0.1:${endpointPort}/postgres`, "SELECT 1"),
+                /password authentication failed|SASL authentication failed/);
+            // Its admin console is not reachable over TCP (PgBouncer 1.15 lets the login wait until it times out, 1.24 refuses it).
+            await assert.rejects(rows(app.replace(/\/postgres$/, "/pgbouncer"), "SHOW POOLS"), /timeout expired|bouncer config error|not allowed/);
+            await s.preview(true);
+        });
+
+        test("a switchover with the probe writing only through the endpoint: no client error, nothing lost, a stall and no more", async () => {
+            const out = await s.outputs();
+            const result = await probeThrough(out.endpoints.rw.connectionString, async () => {
+                await s.setConfig({ primary: "pg2" });
+                await s.up();
+            });
+            log(`switchover through the endpoint: ${result.acks.length} acknowledged, ${result.errors} client errors, ` +
+                `longest stall ${(result.longestGapMs / 1000).toFixed(2)} s`);
+            assert.equal(result.errors, 0, "the endpoint's clients saw no error");
+            await assertNoneLost(out.nodes.pg2.connectionString, result);
+            assert.ok(result.longestGapMs < 5000, `stall ${result.longestGapMs} ms`);
+            assert.deepEqual(await serverOf(out.endpoints.rw.connectionString), { a: address("pg2"), r: false });
+        });
+
+        if (count === 3) {
+            test("a failover (the primary killed) with the probe through the endpoint: nothing acknowledged lost, the error window measured, then it reaches the new primary", async () => {
+                const out = await s.outputs();
+                let chosen = "";
+                const result = await probeThrough(out.endpoints.rw.connectionString, async () => {
+                    docker("kill", container("pg2"));
+                    const lsns = await Promise.all(["pg1", "pg3"].map(async (n) =>
+                        [n, (await rows(out.nodes[n].connectionString, "SELECT pg_last_wal_receive_lsn() - '0/0'::pg_lsn AS b"))[0].b] as const));
+                    chosen = lsns.sort((x, y) => Number(y[1]) - Number(x[1]))[0][0];
+                    await s.setConfig({ primary: chosen });
+                    await s.up();
+                });
+                log(`failover to ${chosen} through the endpoint: ${result.acks.length} acknowledged, ${result.errors} client errors, ` +
+                    `longest stall ${(result.longestGapMs / 1000).toFixed(2)} s`);
+                await assertNoneLost(out.nodes[chosen].connectionString, result);
+                assert.deepEqual(await serverOf(out.endpoints.rw.connectionString), { a: address(chosen), r: false });
+            });
+        }
+    });
+}
