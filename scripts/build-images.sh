@@ -3,12 +3,12 @@
 # reached here). Each is Debian's own PostgreSQL package on a debootstrapped Debian base,
 # tagged with the official name so stacks that name postgres:13 / postgres:17 run
 # unchanged. Builds only what is missing unless --force.
-#   usage: scripts/build-images.sh [--force] [--pull-first] [MAJOR...]     (default majors: 13 17)
+#   usage: scripts/build-images.sh [--force] [--pull-first] [--tools] [MAJOR...]     (default majors: 13 17)
 # --pull-first (what deploy.sh uses): a missing image is pulled first, bounded by
 # PG_REPLICATION_PULL_TIMEOUT seconds (default 300), and built only when the pull fails. It never
 # pulls offline, i.e. with PG_REPLICATION_LOCAL_IMAGES=1 or PG_REPLICATION_STAND_IN_PLUGINS=1
 # (machines without a registry, CI): there it builds at once.
-# Then, for each major, the stack's tools image pg-replication/postgres-tools:<major> (images/tools:
+# With --tools (a stack with endpoints; the tests), then for each major the stack's tools image pg-replication/postgres-tools:<major> (images/tools:
 # PgBouncer from the distribution, FROM postgres:<major>, whichever that is); always built here,
 # never pulled, and again whenever images/tools changed (its digest is a label of the image).
 set -euo pipefail
@@ -25,12 +25,14 @@ die() { echo "$me: $*" >&2; exit 1; }
 
 force=0
 pull_first=0
+tools=0
 majors=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
     --pull-first) pull_first=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --tools) tools=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     [0-9]*) majors+=("$arg") ;;
     *) die "unknown argument: $arg" ;;
   esac
@@ -160,6 +162,10 @@ for major in "${majors[@]}"; do
   say "build $image took $((SECONDS - t0))s"
 done
 
+if ((!tools)); then
+  say "done: ${majors[*]/#/postgres:}"
+  exit 0
+fi
 # The tools image: rebuilt when images/tools changed since it was built (or with --force).
 tools_digest=$(cd "$tools_context" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 for major in "${majors[@]}"; do
