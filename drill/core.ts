@@ -11,7 +11,7 @@ import { dockerCli as runDocker } from "../components/docker-cli";
 import { compareLsn } from "../components/lsn";
 import { RECEIVED_LSN_SQL } from "../components/node-state";
 import { describeRejoin, topologyResults } from "../components/topology/contract";
-import { PROBE_TABLE, WriteProbe } from "./probe";
+import { ENDPOINT_PROBE_TABLE, PROBE_TABLE, WriteProbe } from "./probe";
 
 export const FAULTS = ["kill", "pause", "disconnect", "host"] as const;
 export type Fault = (typeof FAULTS)[number];
@@ -71,6 +71,19 @@ export interface DrillResult {
     rejoinPath: string;
     /** After the rejoin: A's probe rows equal the new primary's (same count and checksum). */
     consistentAfterRejoin: boolean;
+    /**
+     * With a read-write endpoint: what a second probe, writing only through it, saw (clients of the
+     * endpoint do not pick a node: the endpoint does).
+     */
+    endpoint?: {
+        acknowledged: number;
+        /** Acknowledged through the endpoint and missing on the new primary. */
+        lost: number;
+        /** Failed attempts: errors a client of the endpoint saw. */
+        clientErrors: number;
+        /** Longest gap between two acknowledged writes through the endpoint. */
+        longestStallSeconds: number;
+    };
 }
 
 async function dockerCli(host: string, ...args: string[]): Promise<string> {
@@ -93,8 +106,8 @@ async function query<T = any>(url: string, sql: string, timeoutMs = 3000): Promi
 }
 
 /** The sequence numbers of ACKS (the write probe's) that the node at URL does not hold. */
-export async function missingAcks(url: string, acks: readonly { seq: number }[]): Promise<number[]> {
-    const found = new Set((await query(url, `SELECT seq FROM ${PROBE_TABLE}`, 10_000)).map((r) => Number(r.seq)));
+export async function missingAcks(url: string, acks: readonly { seq: number }[], table = PROBE_TABLE): Promise<number[]> {
+    const found = new Set((await query(url, `SELECT seq FROM ${table}`, 10_000)).map((r) => Number(r.seq)));
     return acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
 }
 
@@ -186,7 +199,10 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         throw new Error(`stack has one node (${from}); a failover needs a standby`);
     }
     const probe = new WriteProbe(Object.fromEntries(order.map((n) => [n, url(n)])), 120, 2000);
-    await probe.start();
+    // Through the endpoint too, when the stack has one: what its clients see.
+    const rw: string | undefined = out.endpoints?.rw?.connectionString;
+    const viaEndpoint = rw ? new WriteProbe({ endpoint: rw }, 120, 30_000, ENDPOINT_PROBE_TABLE) : undefined;
+    await Promise.all([probe.start(), viaEndpoint?.start()]);
     await sleep(2000);
 
     log(`fault: ${fault} on ${from} (${fault === "host" ? `its host ${nodes[from].host}, engine ${host}` : nodes[from].containerName})`);
@@ -205,7 +221,7 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
     // Never 0, as it always was: on a tie the drill keeps picking the standby it always picked.
     const best = positions.filter((p) => p.lsn).sort((a, b) => (compareLsn(b.lsn!, a.lsn!) > 0 ? 1 : -1))[0];
     if (!best) {
-        await probe.stop();
+        await Promise.all([probe.stop(), viaEndpoint?.stop()]);
         throw new Error("no standby answers; nothing to fail over to");
     }
     const to = best.n;
@@ -223,9 +239,19 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         }
     }
     await sleep(1000);
-    const result = await probe.stop();
+    const [result, throughEndpoint] = await Promise.all([probe.stop(), viaEndpoint?.stop()]);
     const lostSeqs = await missingAcks(url(to), result.acks);
     log(`${result.acks.length} acknowledged, ${lostSeqs.length} missing on ${to}`);
+    const endpoint = throughEndpoint && {
+        acknowledged: throughEndpoint.acks.length,
+        lost: (await missingAcks(url(to), throughEndpoint.acks, ENDPOINT_PROBE_TABLE)).length,
+        clientErrors: throughEndpoint.errors,
+        longestStallSeconds: throughEndpoint.longestGapMs / 1000,
+    };
+    if (endpoint) {
+        log(`through the endpoint: ${endpoint.acknowledged} acknowledged, ${endpoint.lost} missing on ${to}, ` +
+            `${endpoint.clientErrors} client errors, longest stall ${endpoint.longestStallSeconds.toFixed(2)} s`);
+    }
 
     let restartPolicyAfterFailover: string;
     let fenced: DrillResult["fencedAfterRestart"];
@@ -289,5 +315,6 @@ export async function runDrill(stack: DrillStack, fault: Fault, log: (m: string)
         rejoinPath: refused !== undefined ? `refused (kept, fenced; allowDataLoss to discard): ${refused}`
             : rejoinPath(`${failoverOutput}${output}`, from),
         consistentAfterRejoin: consistent,
+        ...(endpoint ? { endpoint } : {}),
     };
 }

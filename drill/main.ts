@@ -6,7 +6,8 @@
 // config `pg-replication:primary` set to the standby with the most WAL and `pulumi up`, through
 // the Automation API on the project folder, with the backend and passphrase scripts/deploy.sh
 // uses (unless the environment already names them). Prints a table, or one JSON object with --json.
-// Exit code: 0 when no acknowledged commit was lost, the old primary stayed fenced and rejoined
+// Exit code: 0 when no acknowledged commit was lost (straight to the nodes, or through the stack's
+// read-write endpoint when it has one), the old primary stayed fenced and rejoined
 // with the same rows; 1 otherwise; 2 when the drill could not run.
 
 import { execFile } from "node:child_process";
@@ -77,6 +78,13 @@ export function renderTable(r: DrillResult): string {
         [`${r.from} a standby after the second up`, r.demotedByUp ? "yes" : "NO"],
         [`${r.from} rows = ${r.to} rows after rejoin`, r.consistentAfterRejoin ? "yes" : "NO"],
     );
+    if (r.endpoint) {
+        const e = r.endpoint;
+        t.push(
+            ["through the endpoint: acknowledged, lost", `${e.acknowledged}, ${e.lost}`],
+            ["through the endpoint: client errors, longest stall", `${e.clientErrors}, ${e.longestStallSeconds.toFixed(2)} s`],
+        );
+    }
     return t.toString();
 }
 
@@ -106,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${renderTable(r)}\n`);
         // After a host fault A could not be fenced: writable until the second up is the documented window.
         const fencedOk = r.fault === "host" || (r.fencedAfterRestart !== "WRITABLE" && r.fencedAfterDockerRestart !== "WRITABLE");
-        const ok = r.lost === 0 && fencedOk && r.demotedByUp && r.consistentAfterRejoin;
+        const ok = r.lost === 0 && (r.endpoint?.lost ?? 0) === 0 && fencedOk && r.demotedByUp && r.consistentAfterRejoin;
         return ok ? 0 : 1;
     } finally {
         await standIns?.stop();

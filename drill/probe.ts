@@ -27,6 +27,8 @@ export interface ProbeResult {
 }
 
 export const PROBE_TABLE = "switchover_probe";
+/** The table of a second probe that writes only through the stack's read-write endpoint (the drill's). */
+export const ENDPOINT_PROBE_TABLE = "switchover_probe_endpoint";
 
 export class WriteProbe {
     private stopped = false;
@@ -39,14 +41,14 @@ export class WriteProbe {
      * bounds one INSERT: a paused primary holds it until then (the drill keeps it short).
      */
     constructor(private readonly candidates: Record<string, string>, private readonly retrySeconds = 60,
-        private readonly queryTimeoutMs = 10_000) {}
+        private readonly queryTimeoutMs = 10_000, private readonly table = PROBE_TABLE) {}
 
     async start(): Promise<void> {
         const [first] = Object.values(this.candidates);
         const c = new Client({ connectionString: first, connectionTimeoutMillis: 5000 });
         await c.connect();
-        await c.query(`CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (seq bigint PRIMARY KEY, node text, at timestamptz DEFAULT now())`);
-        const { rows } = await c.query(`SELECT coalesce(max(seq), 0)::bigint AS last FROM ${PROBE_TABLE}`);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${this.table} (seq bigint PRIMARY KEY, node text, at timestamptz DEFAULT now())`);
+        const { rows } = await c.query(`SELECT coalesce(max(seq), 0)::bigint AS last FROM ${this.table}`);
         await c.end();
         this.running = this.loop(Number(rows[0].last) + 1);
     }
@@ -64,7 +66,7 @@ export class WriteProbe {
                 await client.connect();
                 client.on("error", () => undefined);
                 while (!this.stopped) {
-                    await client.query(`INSERT INTO ${PROBE_TABLE} (seq, node) VALUES ($1, $2)`, [seq, node]);
+                    await client.query(`INSERT INTO ${this.table} (seq, node) VALUES ($1, $2)`, [seq, node]);
                     this.acks.push({ seq, at: Date.now(), node });
                     seq++;
                     failingSince = undefined;

@@ -207,6 +207,12 @@ describe("drill report", () => {
             assert.match(text, want);
         }
     });
+    test("with an endpoint, the table adds what its clients saw; without one, nothing about it", () => {
+        assert.doesNotMatch(renderTable(r), /endpoint/);
+        const text = renderTable({ ...r, endpoint: { acknowledged: 812, lost: 0, clientErrors: 1, longestStallSeconds: 5.04 } });
+        assert.match(text, /through the endpoint: acknowledged, lost\s*│ 812, 0/);
+        assert.match(text, /through the endpoint: client errors, longest stall\s*│ 1, 5\.04 s/);
+    });
     test("the host fault runs the user's commands with the node's engine and address; both are needed", async () => {
         assert.equal(hostControl("true", undefined), undefined);
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-host-"));
