@@ -51,6 +51,25 @@ export async function pgbench(container: string, clients: number, seconds: numbe
     return tpsOf(r.stdout);
 }
 
+/**
+ * The same load from CONTAINER over TCP to HOST:PORT as postgres, the password on stdin (never on a
+ * command line): through the endpoint and straight to the primary from the same place, so the two
+ * differ by the pooler alone. With `tolerateAbort`, NaN when pgbench ends in error.
+ */
+export async function pgbenchOverTcp(container: string, host: string, port: number, password: string, clients: number,
+    seconds: number, tolerateAbort = false): Promise<number> {
+    const r = await dockerCli(["exec", "-i", container, "sh", "-c",
+        `IFS= read -r PGPASSWORD && export PGPASSWORD && exec pgbench -n -h "$0" -p "$1" -U postgres -c ${clients} -j 2 -T ${seconds} postgres`,
+        host, String(port)], ENGINE, { timeoutMs: (seconds + 120) * 1000, input: `${password}\n` });
+    if (r.err) {
+        if (tolerateAbort) {
+            return Number.NaN;
+        }
+        throw new Error(`pgbench from ${container} to ${host}:${port} failed: ${r.stderr.trim() || r.err.message}`);
+    }
+    return tpsOf(r.stdout);
+}
+
 /** The median: the middle value, or the mean of the two middle ones for an even count (two rounds: their mean); NaN for none. */
 export function median(xs: readonly number[]): number {
     if (xs.length === 0) {

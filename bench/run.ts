@@ -19,6 +19,10 @@
 //              in quorum sync (ANY 1); a switchover under that load beside the write probe; the
 //              drill's `kill` of the primary under that load (a failover in quorum sync); and the
 //              same load on our primary alone against a plain `docker run` of the image (bench/scale.ts)
+//   endpoint   two nodes (PostgreSQL 13) with the read-write endpoint: pgbench TPS through PgBouncer
+//              against straight to the primary (both from the pooler's container over TCP), and a
+//              switchover with pgbench and the write probe through the endpoint: the longest stall,
+//              client errors, acknowledged writes lost (bench/scale.ts endpointRound)
 //   data       a primary holding pgbench's tables at scale 150 (about 2.2 GiB, made once per run):
 //              the `up` that adds a standby against a bare pg_basebackup of the same primary
 //   hosts      `pulumi up --yes` of three nodes on one test host, then of the same three nodes on
@@ -26,7 +30,7 @@
 //              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
 //              each with its own dockerd), made once before the first round and removed at the end;
 //              that needs root and `ip netns`.
-// A group of rows (hosts, standbys, load, data) that cannot be made or fails says NOT MEASURED with
+// A group of rows (hosts, standbys, load, endpoint, data) that cannot be made or fails says NOT MEASURED with
 // the reason, loudly, and everything else is measured as usual (class Unmeasured); a failure makes
 // the run's exit status non-zero.
 // Plans are the shipped stack files' with subnets and ports moved off them. With
@@ -36,7 +40,7 @@
 // Options (after `npm run bench --`):
 //   ROUNDS            how many rounds (default 3)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
-//   --only standbys   only the standbys rows (likewise: --only load, --only data)
+//   --only standbys   only the standbys rows (likewise: --only load, --only endpoint, --only data)
 //   --load-seconds N  how long each load measurement runs (default 60)
 //   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
@@ -53,12 +57,12 @@ import { createHostSet, HostSet, TestHost } from "../tests/support/hosts";
 import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 import { median, percentile } from "./load";
-import { BenchContext, DATA_SCALE, dataRound, dataSetUp, LOAD_CLIENTS, loadRound, node, steadyRound } from "./scale";
+import { BenchContext, DATA_SCALE, dataRound, dataSetUp, endpointRound, LOAD_CLIENTS, loadRound, node, steadyRound } from "./scale";
 
 const ROOT = projectRoot();
 
 /** Which rows `--only` can pick. */
-export const ONLY = ["hosts", "standbys", "load", "data"] as const;
+export const ONLY = ["hosts", "standbys", "load", "endpoint", "data"] as const;
 export type Only = (typeof ONLY)[number];
 
 /** `[ROUNDS] [--only hosts|standbys|load|data] [--baseline DIR] [--load-seconds N]`. */
@@ -81,7 +85,7 @@ export function benchOptions(argv: string[]): { rounds: number; only?: Only; bas
 }
 
 /** The groups of rows that are measured on their own: one that fails or cannot be made says why, the others go on. */
-export type RowGroup = "hosts" | "standbys" | "load" | "data";
+export type RowGroup = "hosts" | "standbys" | "load" | "endpoint" | "data";
 
 /**
  * Why a group of rows is not measured. A group that cannot be made here (no root for the test
@@ -217,6 +221,7 @@ async function main(): Promise<void> {
     const HOST_ROWS = ONLY_ROWS === undefined || ONLY_HOSTS;
     const LOAD_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "load";
     const DATA_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "data";
+    const ENDPOINT_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "endpoint";
     if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
         throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
             "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
@@ -321,6 +326,7 @@ async function main(): Promise<void> {
         ...(MAIN_ROWS ? ["bench-dev", "bench-pg17", "bench-empty", ...(BASELINE ? ["bench-base"] : [])] : []),
         ...(STANDBY_ROWS ? STANDBY_COUNTS.map((n) => `bench-s${n}`) : []),
         ...(LOAD_ROWS ? ["bench-load", "bench-solo"] : []),
+        ...(ENDPOINT_ROWS ? ["bench-endpoint"] : []),
         ...(DATA_ROWS ? ["bench-data"] : []),
         ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
     ];
@@ -416,6 +422,18 @@ async function main(): Promise<void> {
                     note("steady plain tps", steady.plain);
                 });
             }
+            if (ENDPOINT_ROWS) {
+                await unmeasured.guard("endpoint", `round ${round}`, async () => {
+                    const r = await endpointRound(ctx, "bench-endpoint", LOAD_SECONDS);
+                    note("endpoint through tps", r.tps.through);
+                    note("endpoint straight tps", r.tps.straight);
+                    add("endpoint switchover stall", { ms: r.switchover.longestStallMs, standInLog: [] });
+                    add("endpoint switchover up", { ms: r.switchover.upMs, standInLog: [] });
+                    note("endpoint switchover probe errors", r.switchover.probeErrors);
+                    note("endpoint switchover pgbench failed", r.switchover.pgbenchFailed ? 1 : 0);
+                    note("endpoint switchover lost", r.switchover.lost);
+                });
+            }
             if (DATA_ROWS) {
                 await unmeasured.guard("data", `round ${round}`, async () => {
                     const r = await dataRound(ctx, "bench-data");
@@ -490,6 +508,19 @@ async function main(): Promise<void> {
             `acknowledged commits lost ${Math.max(...figures.get("load failover lost")!)} (must be 0)`,
             `  steady state, pgbench TPS on our primary alone / a plain docker run of the image: ${paired("steady ours tps", "steady plain tps").toFixed(2)} ` +
             `(goal ≥ 0.95; ours ${fig("steady ours tps").toFixed(0)}, plain ${fig("steady plain tps").toFixed(0)} tps)`,
+        ]));
+    }
+    if (ENDPOINT_ROWS) {
+        const worst = (key: string) => Math.max(...figures.get(key)!);
+        lines.push(...unmeasured.lines("endpoint", "the read-write endpoint", () => [
+            `  endpoint (PostgreSQL 13, two nodes, PgBouncer in transaction pooling; pgbench ${LOAD_CLIENTS} clients for ${LOAD_SECONDS} s):`,
+            `    TPS through the endpoint / straight to the primary (same container, TCP, paired): ` +
+            `${paired("endpoint through tps", "endpoint straight tps").toFixed(2)} (goal ≥ 0.9; through ${fig("endpoint through tps").toFixed(0)}, ` +
+            `straight ${fig("endpoint straight tps").toFixed(0)} tps)`,
+            `    switchover pg1 → pg2 with pgbench and the write probe through it: longest stall ${(m("endpoint switchover stall") / 1000).toFixed(2)} s ` +
+            `(goal < 2 s), client errors: probe ${worst("endpoint switchover probe errors")}, pgbench ` +
+            `${worst("endpoint switchover pgbench failed") ? "FAILED in a round" : "none"} (goal 0), acknowledged writes lost ` +
+            `${worst("endpoint switchover lost")} (must be 0), whole up ${(m("endpoint switchover up") / 1000).toFixed(1)} s`,
         ]));
     }
     if (DATA_ROWS) {

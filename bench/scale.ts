@@ -7,7 +7,8 @@ import { dockerCli } from "../components/docker-cli";
 import { PASSFILE } from "../components/topology/act";
 import { missingAcks, runDrill } from "../drill/core";
 import { WriteProbe } from "../drill/probe";
-import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit } from "./load";
+import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit, pgbenchOverTcp } from "./load";
+import { POOLER_PORT } from "../components/pooler";
 
 /** What a round needs from bench/run.ts: its stacks, plans and timings. */
 export interface BenchContext {
@@ -166,6 +167,59 @@ export async function steadyRound(ctx: BenchContext, stack: string, seconds: num
     } finally {
         await dockerCli(["rm", "-f", "-v", PLAIN], ENGINE, { timeoutMs: 60_000 });
     }
+}
+
+/** The endpoint rows' network (172.31.ENDPOINT_NET.0/24). */
+const ENDPOINT_NET = 83;
+
+/** The endpoint rows' cluster: PostgreSQL 13, two nodes, async, the read-write endpoint on 56839. */
+export function endpointPlan(primary = "pg1"): string {
+    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${ENDPOINT_NET}.0/24\n` +
+        `  pg-replication:nodes:\n${[0, 1].map((i) => node(ENDPOINT_NET, 56830, i)).join("")}  pg-replication:primary: ${primary}\n` +
+        "  pg-replication:endpoints:\n    port: 56839\n";
+}
+
+/** One round of the endpoint rows. */
+export interface EndpointRound {
+    /** pgbench TPS from the pooler's container: through PgBouncer, and straight to the primary over TCP. */
+    readonly tps: { through: number; straight: number };
+    /** A switchover under pgbench's load through the endpoint, with the write probe through it too. */
+    readonly switchover: { longestStallMs: number; probeErrors: number; pgbenchFailed: boolean; lost: number; upMs: number };
+}
+
+/**
+ * A round of the endpoint rows on STACK: up; pgbench's tables; SECONDS of load straight to the
+ * primary and then through the endpoint, both from the pooler's container over TCP (the same
+ * path but for PgBouncer); then a switchover to pg2 with pgbench and the write probe running
+ * through the endpoint only: the probe's longest stall and errors, whether pgbench saw an error,
+ * acknowledged writes missing on pg2; then destroy.
+ */
+export async function endpointRound(ctx: BenchContext, stack: string, seconds: number): Promise<EndpointRound> {
+    ctx.writePlan(stack, endpointPlan());
+    await ctx.pulumi(stack, "up", "--yes");
+    const out = await ctx.outputs(stack);
+    const pooler: string = out.endpoints.rw.containerName;
+    const password = decodeURIComponent(new URL(out.primary.connectionString).password);
+    await pgbenchInit(out.nodes.pg1.containerName, LOAD_SCALE);
+    ctx.log(`endpoint: straight to pg1 from the pooler's container, ${LOAD_CLIENTS} clients, ${seconds} s`);
+    const straight = await pgbenchOverTcp(pooler, address(ENDPOINT_NET, 0), 5432, password, LOAD_CLIENTS, seconds);
+    ctx.log(`endpoint: through PgBouncer, ${LOAD_CLIENTS} clients, ${seconds} s`);
+    const through = await pgbenchOverTcp(pooler, "127.0.0.1", POOLER_PORT, password, LOAD_CLIENTS, seconds);
+
+    ctx.log("endpoint: switchover pg1 → pg2 under load through the endpoint");
+    const load = pgbenchOverTcp(pooler, "127.0.0.1", POOLER_PORT, password, LOAD_CLIENTS, seconds, true);
+    const probe = new WriteProbe({ rw: out.endpoints.rw.connectionString }, 60, 30_000);
+    await probe.start();
+    await sleep(3000);
+    ctx.writePlan(stack, endpointPlan("pg2"));
+    const upMs = await ctx.time(() => ctx.pulumi(stack, "up", "--yes"));
+    await sleep(1000);
+    const seen = await probe.stop();
+    const pgbenchFailed = Number.isNaN(await load);
+    const lost = (await missingAcks(out.nodes.pg2.connectionString, seen.acks)).length;
+    await ctx.pulumi(stack, "destroy", "--yes");
+    return { tps: { through, straight },
+        switchover: { longestStallMs: seen.longestGapMs, probeErrors: seen.errors, pgbenchFailed, lost, upMs } };
 }
 
 /** Made once per run before the data rows: pg1 alone, filled with pgbench's tables at DATA_SCALE. */

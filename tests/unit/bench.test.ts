@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan, Unmeasured } from "../../bench/run";
 import { median, percentile, tpsOf } from "../../bench/load";
-import { dataPlan, loadPlan, SOLO_PLAN } from "../../bench/scale";
+import { dataPlan, endpointPlan, loadPlan, SOLO_PLAN } from "../../bench/scale";
 import { loadConfig, spansEngines } from "../../components/config";
 
 const HOSTS = [0, 1, 2].map((i) => ({ dockerHost: `unix:///run/pg-replication-hosts/bench/pgrh-bench-${i}/docker.sock`, address: `10.231.6.${11 + i}` }));
@@ -25,14 +25,15 @@ describe("npm run bench", () => {
             "pg-replication", "bench-hosts", false);
     });
 
-    test("options: rounds, --only hosts (npm run bench:hosts) or standbys, --baseline; anything else is refused", () => {
+    test("options: rounds, --only hosts (npm run bench:hosts), standbys or endpoint, --baseline; anything else is refused", () => {
         assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined, loadSeconds: 60 });
         assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined, loadSeconds: 60 });
         assert.equal(benchOptions(["--only", "load", "--load-seconds", "20"]).loadSeconds, 20);
         assert.throws(() => benchOptions(["--load-seconds", "5"]), /--load-seconds must be an integer of at least 10, not 5/);
         assert.equal(benchOptions(["--only", "standbys"]).only, "standbys");
+        assert.equal(benchOptions(["--only", "endpoint"]).only, "endpoint");
         assert.equal(benchOptions(["--baseline", "/tmp/base"]).baseline, "/tmp/base");
-        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, data/);
+        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, endpoint, data/);
         assert.throws(() => benchOptions(["0"]), /ROUNDS must be a positive integer/);
     });
 
@@ -101,7 +102,7 @@ describe("npm run bench", () => {
         }
     });
 
-    test("the load, steady-state and data plans: valid configs; quorum sync is ANY 1 of the two standbys, whichever is primary", () => {
+    test("the load, steady-state, endpoint and data plans: valid configs; quorum sync is ANY 1 of the two standbys, whichever is primary", () => {
         const async = configOf(loadPlan("async"));
         assert.equal(async.replication.mode, "async");
         assert.deepEqual(async.nodes.map((n) => n.name), ["pg1", "pg2", "pg3"]);
@@ -113,7 +114,11 @@ describe("npm run bench", () => {
         assert.deepEqual(configOf(dataPlan(false)).nodes.map((n) => n.name), ["pg1"]);
         const data = configOf(dataPlan(true));
         assert.deepEqual(data.nodes.map((n) => [n.name, n.port]), [["pg1", 56820], ["pg2", 56821]]);
-        const subnets = [async.subnet, configOf(SOLO_PLAN).subnet, data.subnet, ...STANDBY_COUNTS.map((n) => configOf(standbysPlan(n)).subnet)];
+        const endpoint = configOf(endpointPlan("pg2"));
+        assert.equal(endpoint.primary, "pg2");
+        assert.deepEqual(endpoint.endpoints && [endpoint.endpoints.port, endpoint.endpoints.poolMode], [56839, "transaction"]);
+        const subnets = [async.subnet, configOf(SOLO_PLAN).subnet, data.subnet, endpoint.subnet,
+            ...STANDBY_COUNTS.map((n) => configOf(standbysPlan(n)).subnet)];
         assert.equal(new Set(subnets).size, subnets.length, "every plan on a subnet of its own");
     });
 
