@@ -8,7 +8,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { goDuration, labelList } from "./node";
+import { labelList, pgIsReadyCheck } from "./node";
 import { ADMIN_SOCKET, POOLER_AUTH_USER, POOLER_DIR, POOLER_PORT, poolerContainer, poolerIni, poolerTarget } from "./pooler";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
@@ -54,13 +54,7 @@ export interface EndpointOutput {
 }
 
 /** The pooler's health check: its listener answers (a refusal of the admin database over TCP is an answer). */
-export const POOLER_HEALTHCHECK = {
-    tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", String(POOLER_PORT), "-U", "pgbouncer", "-d", "pgbouncer"],
-    interval: goDuration(2),
-    timeout: goDuration(5),
-    retries: 5,
-    startPeriod: goDuration(60),
-};
+export const POOLER_HEALTHCHECK = pgIsReadyCheck(POOLER_PORT, "pgbouncer", "pgbouncer", { intervalSeconds: 2, retries: 5, startSeconds: 60 });
 
 /** The container's command: PgBouncer once pooler-config.sh has written its settings (a restart finds them there). */
 export const POOLER_COMMAND = ["sh", "-c",

@@ -29,13 +29,19 @@ export const DESTROY_GRACE_SECONDS = 60;
  * Over TCP as a named user: the image's init-time server listens on the socket only, so this
  * cannot pass before the real server is up.
  */
-export const HEALTHCHECK = {
-    tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", String(CONTAINER_PORT), "-U", "postgres", "-d", "postgres"],
-    interval: goDuration(1),
-    timeout: goDuration(5),
-    retries: 10,
-    startPeriod: goDuration(120),
-};
+export const HEALTHCHECK = pgIsReadyCheck(CONTAINER_PORT, "postgres", "postgres", { intervalSeconds: 1, retries: 10, startSeconds: 120 });
+
+/** A Docker health check: pg_isready over TCP to 127.0.0.1:PORT as USER for DATABASE, each look bounded by 5 s. */
+export function pgIsReadyCheck(port: number, user: string, database: string,
+    o: { intervalSeconds: number; retries: number; startSeconds: number }): docker.types.input.ContainerHealthcheck {
+    return {
+        tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database],
+        interval: goDuration(o.intervalSeconds),
+        timeout: goDuration(5),
+        retries: o.retries,
+        startPeriod: goDuration(o.startSeconds),
+    };
+}
 
 /**
  * A duration as Go prints it ("2m0s", not "120s"): the docker provider reads the health check
