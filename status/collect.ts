@@ -6,7 +6,7 @@
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
-import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
+import { ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
 export const CONNECT_TIMEOUT_MS = 2000;
@@ -97,6 +97,12 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         },
         network: outputs.network,
         engineHost,
+        ...(outputs.endpoints?.rw?.connectionString ? { endpoint: {
+            host: String(outputs.endpoints.rw.host),
+            port: Number(outputs.endpoints.rw.port),
+            containerName: String(outputs.endpoints.rw.containerName),
+            connectionString: String(outputs.endpoints.rw.connectionString),
+        } } : {}),
     };
 }
 
@@ -138,19 +144,38 @@ function withBound<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
     return Promise.race([p, bound]).finally(() => clearTimeout(timer));
 }
 
-/** One node over SQL; never throws: a node that cannot be queried comes back unreachable, with why. */
-export async function probeNode(connectionString: string): Promise<NodeProbe> {
+/**
+ * FN on one connection to URL, the whole bounded by NODE_BOUND_MS; never throws: a connection or
+ * query that fails gives UNREACHABLE with the first line of why. `serverTimeout` sets the server's
+ * statement_timeout too (not through PgBouncer, which refuses that startup parameter).
+ */
+async function onConnection<T>(url: string, what: string, serverTimeout: boolean, fn: (client: Client) => Promise<T>): Promise<T | { reachable: false; error: string }> {
     const client = new Client({
-        connectionString,
+        connectionString: url,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        statement_timeout: STATEMENT_TIMEOUT_MS,
+        ...(serverTimeout ? { statement_timeout: STATEMENT_TIMEOUT_MS } : {}),
         query_timeout: STATEMENT_TIMEOUT_MS + 500,
         application_name: "pg-replication-status",
     });
     // A server that goes away mid-session emits 'error' on the client; the query rejects anyway.
     client.on("error", () => undefined);
-    const work = (async (): Promise<NodeProbe> => {
+    const work = (async () => {
         await client.connect();
+        return fn(client);
+    })();
+    try {
+        return await withBound(NODE_BOUND_MS, what, work);
+    } catch (err) {
+        work.catch(() => undefined);
+        return { reachable: false, error: String((err as Error)?.message ?? err).split("\n")[0] };
+    } finally {
+        client.end().catch(() => undefined);
+    }
+}
+
+/** One node over SQL; never throws: a node that cannot be queried comes back unreachable, with why. */
+export function probeNode(connectionString: string): Promise<NodeProbe> {
+    return onConnection(connectionString, "node", true, async (client): Promise<NodeProbe> => {
         const [n] = (await client.query(NODE_SQL)).rows;
         const inRecovery: boolean = n.in_recovery;
         const receiver = inRecovery ? (await client.query(RECEIVER_SQL)).rows[0] : undefined;
@@ -195,15 +220,15 @@ export async function probeNode(connectionString: string): Promise<NodeProbe> {
             replication,
             slots,
         };
-    })();
-    try {
-        return await withBound(NODE_BOUND_MS, "node", work);
-    } catch (err) {
-        work.catch(() => undefined);
-        return { reachable: false, error: String((err as Error)?.message ?? err).split("\n")[0] };
-    } finally {
-        client.end().catch(() => undefined);
-    }
+    });
+}
+
+/** Where a connection through the endpoint lands; never throws. */
+export function probeEndpoint(connectionString: string): Promise<EndpointProbe> {
+    return onConnection(connectionString, "endpoint", false, async (client): Promise<EndpointProbe> => {
+        const [r] = (await client.query("SELECT host(inet_server_addr()) AS address, pg_is_in_recovery() AS in_recovery")).rows;
+        return { reachable: true, address: String(r.address), inRecovery: r.in_recovery === true };
+    });
 }
 
 /** Where a node's volume is mounted (components/node.ts). */
@@ -283,9 +308,9 @@ async function readNote(host: string, image: string, volume: string,
 /** Every node and container at once, each container on its node's own engine; bounded by the slowest probe's bound. */
 export async function observe(plan: Plan): Promise<Observation> {
     const checkedAt = new Date().toISOString();
-    const entries = await Promise.all(plan.nodes.map(async (n) => {
+    const [entries, endpoint] = await Promise.all([Promise.all(plan.nodes.map(async (n) => {
         const [probe, container] = await Promise.all([probeNode(n.connectionString), probeContainer(n.engine, n.containerName)]);
         return [n.name, { probe, container }] as const;
-    }));
-    return { checkedAt, nodes: Object.fromEntries(entries) };
+    })), plan.endpoint ? probeEndpoint(plan.endpoint.connectionString) : undefined]);
+    return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}) };
 }

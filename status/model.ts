@@ -39,7 +39,13 @@ export interface Plan {
     readonly network?: { readonly name?: string; readonly subnet?: string };
     /** The stack's Docker engine (docker -H); a node may have its own (PlannedNode.engine). */
     readonly engineHost: string;
+    /** The read-write endpoint (outputs endpoints.rw), when the stack has one. */
+    readonly endpoint?: { readonly host: string; readonly port: number; readonly containerName: string; readonly connectionString: string };
 }
+
+/** What a connection through the endpoint reached: the server's address on the cluster network, and whether it is in recovery. */
+export type EndpointProbe = { readonly reachable: true; readonly address: string; readonly inRecovery: boolean }
+    | { readonly reachable: false; readonly error: string };
 
 /** A row of the primary's pg_stat_replication. LSNs as PostgreSQL prints them (X/Y). */
 export interface ReplicationRow {
@@ -120,4 +126,6 @@ export interface ContainerProbe {
 export interface Observation {
     readonly checkedAt: string;
     readonly nodes: Readonly<Record<string, { readonly probe: NodeProbe; readonly container: ContainerProbe }>>;
+    /** Only when the plan has an endpoint. */
+    readonly endpoint?: EndpointProbe;
 }

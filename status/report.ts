@@ -117,6 +117,8 @@ export interface Report {
     };
     nodes: NodeReport[];
     dataAtRisk: { bytes: number | null; promote: string | null; text: string };
+    /** The read-write endpoint, when the stack has one: where it is, and which node a connection through it reached. */
+    endpoint?: { address: string; containerName: string; reaches: string | null; state: "primary" | "standby" | "down"; error: string | null };
     warnings: Warning[];
 }
 
@@ -392,6 +394,15 @@ export function buildReport(plan: Plan, obs: Observation): Report {
                 `${plan.replication.synchronousCommit})`, `re-apply the plan: pulumi up (${deploy})`);
         }
     }
+    const endpoint = plan.endpoint ? endpointReport(plan, obs, primaryName) : undefined;
+    if (endpoint?.state === "down") {
+        warn("endpoint-down", null, `the read-write endpoint ${endpoint.address} does not answer: ${endpoint.error}`,
+            `start it (${dockerOf(plan.engineHost)} start ${endpoint.containerName}), then run up (${deploy}): it re-points it`);
+    } else if (endpoint && endpoint.reaches !== primaryName) {
+        warn("endpoint-not-primary", null, `the read-write endpoint ${endpoint.address} sends writes to ${endpoint.reaches ?? "an address of no node"}` +
+            `${endpoint.state === "standby" ? " (a standby: writes fail)" : ""}, not to the primary ${primaryName ?? "(none)"}`,
+            `run up (${deploy}): the topology step points it at the declared primary`);
+    }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
     return {
         stack: plan.stack,
@@ -419,6 +430,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         },
         nodes,
         dataAtRisk,
+        ...(endpoint ? { endpoint } : {}),
         warnings,
     };
 }
@@ -466,6 +478,18 @@ function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined
     const bytes = behind ?? 0;
     return { bytes, promote, text: `if the primary failed now, up to ${bytes} bytes (${formatBytes(bytes)}) of acknowledged ` +
         `commits could be lost; promote ${best.name}: it has received the most WAL` };
+}
+
+/** Which node a connection through the endpoint reached (by its cluster address), and as what. */
+function endpointReport(plan: Plan, obs: Observation, primaryName: string | undefined): NonNullable<Report["endpoint"]> {
+    const e = plan.endpoint!;
+    const seen = obs.endpoint ?? { reachable: false as const, error: "not probed" };
+    const base = { address: `${e.host}:${e.port}`, containerName: e.containerName };
+    if (!seen.reachable) {
+        return { ...base, reaches: null, state: "down", error: seen.error };
+    }
+    const node = plan.nodes.find((n) => n.address === seen.address)?.name ?? null;
+    return { ...base, reaches: node ?? seen.address, state: seen.inRecovery ? "standby" : "primary", error: null };
 }
 
 /** 0 healthy, 1 with warnings. */

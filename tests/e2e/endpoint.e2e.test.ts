@@ -1,5 +1,6 @@
 // The read-write endpoint (PgBouncer, README "Endpoints") on the real engine: `endpoints.rw`
-// reaches the primary, logs in the user's own roles with SCRAM and refuses a wrong password; a
+// reaches the primary (and `npm run status` says so), logs in the user's own roles with SCRAM and
+// refuses a wrong password; a
 // switchover with a write probe that writes ONLY through the endpoint: no client error, no
 // acknowledged commit lost, the stall measured; on PostgreSQL 17 (quorum) the fault drill's kill,
 // which probes through the endpoint as well as straight to the nodes: nothing acknowledged lost
@@ -7,7 +8,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { drillStack, e2eStack, E2EStack, leftovers, log, rows } from "./harness";
+import { drillStack, e2eStack, E2EStack, leftovers, log, rows, status } from "./harness";
 import { runDrill } from "../../drill/core";
 import { PROBE_TABLE, ProbeResult, WriteProbe } from "../../drill/probe";
 
@@ -75,6 +76,10 @@ for (const { major, mode, count, net, port } of [
             // Its admin console is not reachable over TCP (PgBouncer 1.15 lets the login wait until it times out, 1.24 refuses it).
             await assert.rejects(rows(app.replace(/\/postgres$/, "/pgbouncer"), "SHOW POOLS"), /timeout expired|bouncer config error|not allowed/);
             await s.preview(true);
+            // npm run status says where the endpoint sends writes.
+            const st = await status(s.backend, name);
+            assert.equal(st.code, 0, st.stdout + st.stderr);
+            assert.match(st.stdout, new RegExp(`^endpoint  rw 127\\.0\\.0\\.1:${endpointPort} → pg1 \\(primary\\)$`, "m"));
         });
 
         test("a switchover with the probe writing only through the endpoint: no client error, nothing lost, a stall and no more", async () => {

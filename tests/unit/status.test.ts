@@ -583,6 +583,43 @@ describe("status: the topology planners' input (status/topology-input.ts)", () =
     });
 });
 
+describe("status: the read-write endpoint", () => {
+    const withEndpoint = (): Plan => planFromOutputs("dev", { ...outputs("async"), endpoints: { rw: {
+        host: "127.0.0.1", port: 6432, containerName: "pgr-dev-pooler", connectionString: url(6432) } } }, STATE);
+    const seen = (endpoint: Observation["endpoint"]): Observation => ({ ...healthyAsync()[1], endpoint });
+
+    test("a stack without one: no endpoint in the plan, the report or the text", () => {
+        const [plan, obs] = healthyAsync();
+        assert.equal(plan.endpoint, undefined);
+        const r = buildReport(plan, obs);
+        assert.equal(r.endpoint, undefined);
+        assert.doesNotMatch(renderText(r), /endpoint/);
+    });
+
+    test("reaching the primary: healthy, and the text says which node it reaches", () => {
+        const plan = withEndpoint();
+        assert.deepEqual(plan.endpoint, { host: "127.0.0.1", port: 6432, containerName: "pgr-dev-pooler", connectionString: url(6432) });
+        const r = buildReport(plan, seen({ reachable: true, address: "172.18.0.201", inRecovery: false }));
+        assert.deepEqual(r.endpoint, { address: "127.0.0.1:6432", containerName: "pgr-dev-pooler", reaches: "primary", state: "primary", error: null });
+        assert.equal(r.healthy, true);
+        assert.match(renderText(r), /^endpoint  rw 127\.0\.0\.1:6432 → primary \(primary\)$/m);
+    });
+
+    test("reaching a standby (not re-pointed): a warning that says writes fail and to run up", () => {
+        const r = buildReport(withEndpoint(), seen({ reachable: true, address: "172.18.0.202", inRecovery: true }));
+        assert.deepEqual(codes(r), ["endpoint-not-primary:-"]);
+        assert.match(r.warnings[0].message, /^the read-write endpoint 127\.0\.0\.1:6432 sends writes to s1 \(a standby: writes fail\), not to the primary primary$/);
+        assert.match(r.warnings[0].action, /^run up \(scripts\/deploy\.sh dev\)/);
+    });
+
+    test("not answering: a warning naming the container to start; the text says so", () => {
+        const r = buildReport(withEndpoint(), seen({ reachable: false, error: "connect ECONNREFUSED 127.0.0.1:6432" }));
+        assert.deepEqual(codes(r), ["endpoint-down:-"]);
+        assert.match(r.warnings[0].action, /^start it \(docker -H unix:\/\/\/var\/run\/docker\.sock start pgr-dev-pooler\)/);
+        assert.match(renderText(r), /^endpoint  rw 127\.0\.0\.1:6432 → DOES NOT ANSWER \(connect ECONNREFUSED 127\.0\.0\.1:6432\)$/m);
+    });
+});
+
 describe("status: text", () => {
     test("header, one row per node, data at risk", () => {
         const text = renderText(buildReport(...healthyAsync()));
