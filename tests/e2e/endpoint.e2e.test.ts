@@ -4,11 +4,12 @@
 // switchover with a write probe that writes ONLY through the endpoint: no client error, no
 // acknowledged commit lost, the stall measured; on PostgreSQL 17 (quorum) the fault drill's kill,
 // which probes through the endpoint as well as straight to the nodes: nothing acknowledged lost
-// on either, the endpoint's client errors and stall measured; it then reaches the new primary. Subnets 172.28.56-57.0/24, ports 58600-58619.
+// on either, the endpoint's client errors and stall measured; it then reaches the new primary. On
+// 13, faults: PgBouncer killed (Docker restarts it), a pool exhausted (a wait, then a clear error). Subnets 172.28.56-57.0/24, ports 58600-58619.
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { drillStack, e2eStack, E2EStack, leftovers, log, rows, status } from "./harness";
+import { docker, drillStack, e2eStack, E2EStack, eventually, leftovers, log, rows, status, withClient } from "./harness";
 import { runDrill } from "../../drill/core";
 import { PROBE_TABLE, ProbeResult, WriteProbe } from "../../drill/probe";
 
@@ -95,6 +96,40 @@ for (const { major, mode, count, net, port } of [
             assert.ok(result.longestGapMs < 5000, `stall ${result.longestGapMs} ms`);
             assert.deepEqual(await serverOf(out.endpoints.rw.connectionString), { a: address("pg2"), r: false });
         });
+
+        if (count === 2) {
+            test("a crashed PgBouncer is restarted by Docker with its settings: the endpoint reaches the primary again", async () => {
+                const out = await s.outputs();
+                const pooler = out.endpoints.rw.containerName;
+                const pid = docker("inspect", "-f", "{{.State.Pid}}", pooler).trim();
+                process.kill(Number(pid), "SIGKILL");
+                const back = await eventually(30, () => serverOf(out.endpoints.rw.connectionString).catch(() => undefined),
+                    (r) => r?.a === address("pg2"));
+                assert.deepEqual(back, { a: address("pg2"), r: false });
+                assert.equal(docker("inspect", "-f", "{{.RestartCount}}", pooler).trim(), "1", "restarted by Docker");
+            });
+
+            test("a pool setting is applied by reload (the pooler is not restarted); an exhausted pool makes a client wait queryWaitTimeoutSeconds, then a clear error", async () => {
+                const out = await s.outputs();
+                const pooler = out.endpoints.rw.containerName;
+                const started = docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", pooler).trim();
+                await s.setConfig({ endpoints: { port: endpointPort, poolSize: 1, queryWaitTimeoutSeconds: 3 } });
+                await s.up();
+                assert.equal(docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", pooler).trim(), started, "the same process");
+                const url = out.endpoints.rw.connectionString;
+                await withClient(url, async (holder) => {
+                    await holder.query("BEGIN");
+                    await holder.query("SELECT 1");
+                    const t0 = Date.now();
+                    await assert.rejects(rows(url, "SELECT 1"), /query_wait_timeout/);
+                    const waited = (Date.now() - t0) / 1000;
+                    log(`exhausted pool: the second client waited ${waited.toFixed(1)} s, then query_wait_timeout`);
+                    assert.ok(waited >= 2.5 && waited < 15, `waited ${waited} s`);
+                    await holder.query("COMMIT");
+                });
+                assert.deepEqual(await rows(url, "SELECT 1 AS one"), [{ one: 1 }], "free again once the transaction ends");
+            });
+        }
 
         if (count === 3) {
             test("the drill's kill through the endpoint too: nothing acknowledged lost on either probe, its clients' errors and stall measured, then the endpoint reaches the new primary", async () => {
