@@ -314,7 +314,8 @@ export class TopologyRun {
         // A failover waits little: a transaction on the dead primary never ends by itself.
         const bound = force ? Math.min(FAILOVER_PAUSE_SECONDS, e.pauseTimeoutSeconds) : e.pauseTimeoutSeconds;
         const r = await this.admin("PAUSE", bound);
-        if (!r.err) {
+        // Left paused by a step that died mid-switchover (admin.c admin_cmd_pause: "already suspended/paused"): paused all the same.
+        if (!r.err || /already suspended\/paused/.test(r.stderr)) {
             this.log(`endpoint ${e.container} paused in ${((Date.now() - started) / 1000).toFixed(2)}s: its clients wait`);
             this.result.endpoint = { paused: true };
             return true;

@@ -142,6 +142,14 @@ describe("the topology step", () => {
         assert.equal(fake.index(/target\.ini/), -1, "still pointed at pg1");
     });
 
+    test("a switchover with the endpoint left paused by an earlier step: taken as paused, switched, resumed", async () => {
+        const { result, fake } = await step({ ...BASE, primary: "pg2", endpoint: ENDPOINT },
+            switchRules({ code: 1, err: "ERROR:  already suspended/paused\n" }));
+        assert.equal(result.ok, true, result.error);
+        assert.deepEqual(result.endpoint, { paused: true, target: "pg2" });
+        assert.ok(fake.index(new RegExp(admin("RESUME"))) > fake.index(/pg_promote/));
+    });
+
     test("a switchover whose old primary does not stop cleanly: the endpoint is resumed still pointed at it", async () => {
         const rules = switchRules({ out: "" });
         rules.splice(rules.findIndex((r) => r.when.includes("pg_controldata")), 1,
