@@ -34,38 +34,31 @@ export function tpsOf(output: string): number {
     return Number(found[1]);
 }
 
-/**
- * The TPC-B-like write load: CLIENTS connections on two threads for SECONDS in CONTAINER. With
- * `tolerateAbort` (a switchover or failover stops the server under it) a pgbench that ends in
- * error gives NaN instead of rejecting.
- */
-export async function pgbench(container: string, clients: number, seconds: number, tolerateAbort = false): Promise<number> {
-    const r = await dockerCli(["exec", "-u", "postgres", container, "pgbench", "-n", "-c", String(clients), "-j", "2",
-        "-T", String(seconds), "postgres"], ENGINE, { timeoutMs: (seconds + 120) * 1000 });
-    if (r.err) {
-        if (tolerateAbort) {
-            return Number.NaN;
-        }
-        throw new Error(`pgbench in ${container} failed: ${r.stderr.trim() || r.err.message}`);
-    }
-    return tpsOf(r.stdout);
+/** Where pgbench connects instead of its container's own socket: HOST:PORT over TCP as postgres, the password on stdin (never on a command line). */
+export interface OverTcp {
+    readonly host: string;
+    readonly port: number;
+    readonly password: string;
 }
 
 /**
- * The same load from CONTAINER over TCP to HOST:PORT as postgres, the password on stdin (never on a
- * command line): through the endpoint and straight to the primary from the same place, so the two
- * differ by the pooler alone. With `tolerateAbort`, NaN when pgbench ends in error.
+ * The TPC-B-like write load: CLIENTS connections on two threads for SECONDS in CONTAINER, on its
+ * own socket or, with OVER, over TCP (through the endpoint and straight to the primary from the
+ * same container, so the two differ by the pooler alone). With `tolerateAbort` (a switchover or
+ * failover stops the server under it) a pgbench that ends in error gives NaN instead of rejecting.
  */
-export async function pgbenchOverTcp(container: string, host: string, port: number, password: string, clients: number,
-    seconds: number, tolerateAbort = false): Promise<number> {
-    const r = await dockerCli(["exec", "-i", container, "sh", "-c",
-        `IFS= read -r PGPASSWORD && export PGPASSWORD && exec pgbench -n -h "$0" -p "$1" -U postgres -c ${clients} -j 2 -T ${seconds} postgres`,
-        host, String(port)], ENGINE, { timeoutMs: (seconds + 120) * 1000, input: `${password}\n` });
+export async function pgbench(container: string, clients: number, seconds: number, tolerateAbort = false, over?: OverTcp): Promise<number> {
+    const load = ["pgbench", "-n", "-c", String(clients), "-j", "2", "-T", String(seconds), "postgres"];
+    const r = over
+        ? await dockerCli(["exec", "-i", container, "sh", "-c",
+            `IFS= read -r PGPASSWORD && export PGPASSWORD && exec pgbench -n -h "$0" -p "$1" -U postgres ${load.slice(2).join(" ")}`,
+            over.host, String(over.port)], ENGINE, { timeoutMs: (seconds + 120) * 1000, input: `${over.password}\n` })
+        : await dockerCli(["exec", "-u", "postgres", container, ...load], ENGINE, { timeoutMs: (seconds + 120) * 1000 });
     if (r.err) {
         if (tolerateAbort) {
             return Number.NaN;
         }
-        throw new Error(`pgbench from ${container} to ${host}:${port} failed: ${r.stderr.trim() || r.err.message}`);
+        throw new Error(`pgbench in ${container}${over ? ` to ${over.host}:${over.port}` : ""} failed: ${r.stderr.trim() || r.err.message}`);
     }
     return tpsOf(r.stdout);
 }

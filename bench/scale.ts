@@ -7,7 +7,7 @@ import { dockerCli } from "../components/docker-cli";
 import { PASSFILE } from "../components/topology/act";
 import { missingAcks, runDrill } from "../drill/core";
 import { WriteProbe } from "../drill/probe";
-import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit, pgbenchOverTcp } from "./load";
+import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit } from "./load";
 import { POOLER_PORT } from "../components/pooler";
 
 /** What a round needs from bench/run.ts: its stacks, plans and timings. */
@@ -202,12 +202,13 @@ export async function endpointRound(ctx: BenchContext, stack: string, seconds: n
     const password = decodeURIComponent(new URL(out.primary.connectionString).password);
     await pgbenchInit(out.nodes.pg1.containerName, LOAD_SCALE);
     ctx.log(`endpoint: straight to pg1 from the pooler's container, ${LOAD_CLIENTS} clients, ${seconds} s`);
-    const straight = await pgbenchOverTcp(pooler, address(ENDPOINT_NET, 0), 5432, password, LOAD_CLIENTS, seconds);
+    const straight = await pgbench(pooler, LOAD_CLIENTS, seconds, false, { host: address(ENDPOINT_NET, 0), port: 5432, password });
     ctx.log(`endpoint: through PgBouncer, ${LOAD_CLIENTS} clients, ${seconds} s`);
-    const through = await pgbenchOverTcp(pooler, "127.0.0.1", POOLER_PORT, password, LOAD_CLIENTS, seconds);
+    const endpoint = { host: "127.0.0.1", port: POOLER_PORT, password };
+    const through = await pgbench(pooler, LOAD_CLIENTS, seconds, false, endpoint);
 
     ctx.log("endpoint: switchover pg1 → pg2 under load through the endpoint");
-    const load = pgbenchOverTcp(pooler, "127.0.0.1", POOLER_PORT, password, LOAD_CLIENTS, seconds, true);
+    const load = pgbench(pooler, LOAD_CLIENTS, seconds, true, endpoint);
     const probe = new WriteProbe({ rw: out.endpoints.rw.connectionString }, 60, 30_000);
     await probe.start();
     await sleep(3000);

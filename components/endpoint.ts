@@ -9,7 +9,7 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { labelList, pgIsReadyCheck } from "./node";
-import { ADMIN_SOCKET, POOLER_AUTH_USER, POOLER_DIR, POOLER_PORT, poolerContainer, poolerIni, poolerTarget } from "./pooler";
+import { adminPsql, POOLER_AUTH_USER, POOLER_DIR, POOLER_PORT, poolerContainer, poolerIni, poolerTarget } from "./pooler";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
 import type { EndpointSettings } from "./spec";
@@ -109,7 +109,7 @@ export class Endpoint extends pulumi.ComponentResource {
                 TARGET: target,
                 AUTH_USER: POOLER_AUTH_USER,
                 TIMEOUT: String(args.readyTimeoutSeconds),
-                ADMIN_SOCKET,
+                ADMIN_PSQL: adminPsql().join(" "),
                 POOLER_PORT: String(POOLER_PORT),
             },
             stdin: password,

@@ -4,8 +4,8 @@
 # RELOAD (a changed target closes each server connection as its transaction ends, so no client
 # sees an error) and RESUME (a pause a failed step left behind ends). A pool setting is changed
 # the same way, by reload: the pooler is never restarted for it.
-# env: POOLER_CONTAINER POOLER_CONTAINER_ID POOLER_DIR POOLER_INI TARGET AUTH_USER TIMEOUT
-#      ADMIN_SOCKET POOLER_PORT; stdin: the pooler role's password
+# env: POOLER_CONTAINER POOLER_DIR POOLER_INI TARGET AUTH_USER TIMEOUT POOLER_PORT
+#      ADMIN_PSQL (pooler.ts adminPsql, the topology step's own); stdin: the pooler role's password
 
 IFS= read -r password || [ -n "$password" ] || fail "no password on stdin"
 # put FILE MODE: stdin to the file in POOLER_DIR, replaced whole (PgBouncer never reads half a file).
@@ -22,7 +22,8 @@ printf '%s\n' "$POOLER_INI" | put pgbouncer.ini 600
 # The admin console over its socket as user pgbouncer: PgBouncer lets the OS user it runs as in
 # without a password (the container's only user, postgres).
 admin() {
-    dk "$POOLER_CONTAINER" exec "$POOLER_CONTAINER" psql -X -q -A -t -h "$ADMIN_SOCKET" -p "$POOLER_PORT" -U pgbouncer -d pgbouncer -c "$1"
+    # shellcheck disable=SC2086  # ADMIN_PSQL is an argument list without blanks inside its words
+    dk "$POOLER_CONTAINER" exec "$POOLER_CONTAINER" $ADMIN_PSQL -c "$1"
 }
 wait_for "$TIMEOUT" admin "SHOW VERSION" >/dev/null 2>&1 ||
     fail "the pooler in $POOLER_CONTAINER does not answer on its socket after ${TIMEOUT}s: $(dk "$POOLER_CONTAINER" logs --tail 5 "$POOLER_CONTAINER" 2>&1)"
