@@ -11,6 +11,7 @@ import { Client } from "pg";
 import { after, before } from "node:test";
 import type { DrillStack } from "../../drill/core";
 import { createHostSet, HostSet, HostSetOptions, TestHost } from "../support/hosts";
+import { removeStackObjects } from "../support/docker-objects";
 import { timed as timedIn } from "../support/timed";
 
 export interface E2EStack {
@@ -65,6 +66,13 @@ const timed = <T>(what: string, fn: () => Promise<T>) => timedIn("e2e", what, fn
 
 /** A stack of the cluster program, with its own file:// backend in a temporary folder. */
 export async function e2eStack(name: string, config: Record<string, unknown>): Promise<E2EStack> {
+    // Each run's state lives in a new backend, so what an earlier run of this stack left on Docker
+    // when it was killed midway (seen in CI: its network made the next `up` fail "already exists")
+    // is in no state: removed here by the stack's label, and said.
+    const left = removeStackObjects(name);
+    if (left.length > 0) {
+        console.log(`[e2e] WARNING: removed ${left.length} Docker object(s) of stack ${name} left by an earlier, interrupted run: ${left.join(", ")}`);
+    }
     const backend = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-e2e-"));
     // Stack config lives in the workspace folder, which each driver process makes anew, so the
     // whole config travels with every operation.
