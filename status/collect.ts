@@ -97,13 +97,14 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         },
         network: outputs.network,
         engineHost,
-        ...(outputs.endpoints?.rw?.connectionString ? { endpoint: {
-            host: String(outputs.endpoints.rw.host),
-            port: Number(outputs.endpoints.rw.port),
-            containerName: String(outputs.endpoints.rw.containerName),
-            connectionString: String(outputs.endpoints.rw.connectionString),
-        } } : {}),
+        ...(outputs.endpoints?.rw?.connectionString ? { endpoint: endpointPlan(outputs.endpoints.rw) } : {}),
+        ...(outputs.endpoints?.ro?.connectionString ? { readEndpoint: endpointPlan(outputs.endpoints.ro) } : {}),
     };
+}
+
+/** An endpoint as the outputs give it (components/endpoint.ts EndpointOutput). */
+function endpointPlan(o: Record<string, unknown>): NonNullable<Plan["endpoint"]> {
+    return { host: String(o.host), port: Number(o.port), containerName: String(o.containerName), connectionString: String(o.connectionString) };
 }
 
 const NODE_SQL = `
@@ -308,9 +309,10 @@ async function readNote(host: string, image: string, volume: string,
 /** Every node and container at once, each container on its node's own engine; bounded by the slowest probe's bound. */
 export async function observe(plan: Plan): Promise<Observation> {
     const checkedAt = new Date().toISOString();
-    const [entries, endpoint] = await Promise.all([Promise.all(plan.nodes.map(async (n) => {
+    const [entries, endpoint, readEndpoint] = await Promise.all([Promise.all(plan.nodes.map(async (n) => {
         const [probe, container] = await Promise.all([probeNode(n.connectionString), probeContainer(n.engine, n.containerName)]);
         return [n.name, { probe, container }] as const;
-    })), plan.endpoint ? probeEndpoint(plan.endpoint.connectionString) : undefined]);
-    return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}) };
+    })), plan.endpoint ? probeEndpoint(plan.endpoint.connectionString) : undefined,
+    plan.readEndpoint ? probeEndpoint(plan.readEndpoint.connectionString) : undefined]);
+    return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}), ...(readEndpoint ? { readEndpoint } : {}) };
 }

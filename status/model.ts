@@ -41,6 +41,8 @@ export interface Plan {
     readonly engineHost: string;
     /** The read-write endpoint (outputs endpoints.rw), when the stack has one. */
     readonly endpoint?: { readonly host: string; readonly port: number; readonly containerName: string; readonly connectionString: string };
+    /** The read-only endpoint (outputs endpoints.ro), when the stack has one. */
+    readonly readEndpoint?: Plan["endpoint"];
 }
 
 /** What a connection through the endpoint reached: the server's address on the cluster network, and whether it is in recovery. */
@@ -128,4 +130,6 @@ export interface Observation {
     readonly nodes: Readonly<Record<string, { readonly probe: NodeProbe; readonly container: ContainerProbe }>>;
     /** Only when the plan has an endpoint. */
     readonly endpoint?: EndpointProbe;
+    /** Only when the plan has a read-only endpoint. */
+    readonly readEndpoint?: EndpointProbe;
 }

@@ -50,8 +50,8 @@ export function renderText(r: Report): string {
         `policy    configured ${p.configured.mode} ('${p.configured.synchronousStandbyNames}', ${p.configured.synchronousCommit})`,
         `          live ${live}`,
         `          ${needs}   satisfied now: ${p.satisfied === null ? "unknown" : p.satisfied ? "yes" : "NO"}`,
-        ...(r.endpoint ? [`endpoint  rw ${r.endpoint.address} → ` + (r.endpoint.state === "down"
-            ? `DOES NOT ANSWER (${r.endpoint.error})` : `${r.endpoint.reaches} (${r.endpoint.state})`)] : []),
+        ...([["rw", r.endpoint], ["ro", r.readEndpoint]] as const).flatMap(([kind, e]) => e ? [`endpoint  ${kind} ${e.address} → ` +
+            (e.state === "down" ? `DOES NOT ANSWER (${e.error})` : `${e.reaches} (${e.state})`)] : []),
         "",
     ];
     // Which engine each node runs on, only when they differ: one-engine stacks keep their columns.

@@ -118,9 +118,14 @@ export interface Report {
     nodes: NodeReport[];
     dataAtRisk: { bytes: number | null; promote: string | null; text: string };
     /** The read-write endpoint, when the stack has one: where it is, and which node a connection through it reached. */
-    endpoint?: { address: string; containerName: string; reaches: string | null; state: "primary" | "standby" | "down"; error: string | null };
+    endpoint?: EndpointReport;
+    /** The read-only endpoint, the same way: which node a connection through it reached. */
+    readEndpoint?: EndpointReport;
     warnings: Warning[];
 }
+
+/** Where an endpoint is, and which node a connection through it reached. */
+export interface EndpointReport { address: string; containerName: string; reaches: string | null; state: "primary" | "standby" | "down"; error: string | null }
 
 function laterLsn(a: string | null, b: string | null): string | null {
     if (a === null || b === null) {
@@ -394,7 +399,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
                 `${plan.replication.synchronousCommit})`, `re-apply the plan: pulumi up (${deploy})`);
         }
     }
-    const endpoint = plan.endpoint ? endpointReport(plan, obs, primaryName) : undefined;
+    const endpoint = plan.endpoint ? endpointReport(plan, plan.endpoint, obs.endpoint) : undefined;
     if (endpoint?.state === "down") {
         warn("endpoint-down", null, `the read-write endpoint ${endpoint.address} does not answer: ${endpoint.error}`,
             `start it (${dockerOf(plan.engineHost)} start ${endpoint.containerName}), then run up (${deploy}): it re-points it`);
@@ -402,6 +407,17 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         warn("endpoint-not-primary", null, `the read-write endpoint ${endpoint.address} sends writes to ${endpoint.reaches ?? "an address of no node"}` +
             `${endpoint.state === "standby" ? " (a standby: writes fail)" : ""}, not to the primary ${primaryName ?? "(none)"}`,
             `run up (${deploy}): the topology step points it at the declared primary`);
+    }
+    const readEndpoint = plan.readEndpoint ? endpointReport(plan, plan.readEndpoint, obs.readEndpoint) : undefined;
+    const streamingStandbys = streamingNow.filter((name) => name !== primaryName);
+    if (readEndpoint?.state === "down") {
+        warn("read-endpoint-down", null, `the read-only endpoint ${readEndpoint.address} does not answer: ${readEndpoint.error}`,
+            `start it (${dockerOf(plan.engineHost)} start ${readEndpoint.containerName}); its watcher starts with it`);
+    } else if (readEndpoint?.state === "primary" && streamingStandbys.length > 0) {
+        warn("read-endpoint-primary", null, `the read-only endpoint ${readEndpoint.address} sends reads to the primary ` +
+            `${readEndpoint.reaches} while ${streamingStandbys.join(", ")} stream${streamingStandbys.length === 1 ? "s" : ""}: ` +
+            "further behind than endpoints.maxReadLagBytes, or its watcher is not running",
+            `see the watcher's lines in ${dockerOf(plan.engineHost)} logs ${readEndpoint.containerName}`);
     }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
     return {
@@ -431,6 +447,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         nodes,
         dataAtRisk,
         ...(endpoint ? { endpoint } : {}),
+        ...(readEndpoint ? { readEndpoint } : {}),
         warnings,
     };
 }
@@ -480,10 +497,9 @@ function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined
         `commits could be lost; promote ${best.name}: it has received the most WAL` };
 }
 
-/** Which node a connection through the endpoint reached (by its cluster address), and as what. */
-function endpointReport(plan: Plan, obs: Observation, primaryName: string | undefined): NonNullable<Report["endpoint"]> {
-    const e = plan.endpoint!;
-    const seen = obs.endpoint ?? { reachable: false as const, error: "not probed" };
+/** Which node a connection through an endpoint reached (by its cluster address), and as what. */
+function endpointReport(plan: Plan, e: NonNullable<Plan["endpoint"]>, probe: Observation["endpoint"]): EndpointReport {
+    const seen = probe ?? { reachable: false as const, error: "not probed" };
     const base = { address: `${e.host}:${e.port}`, containerName: e.containerName };
     if (!seen.reachable) {
         return { ...base, reaches: null, state: "down", error: seen.error };

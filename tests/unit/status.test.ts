@@ -620,6 +620,38 @@ describe("status: the read-write endpoint", () => {
     });
 });
 
+describe("status: the read-only endpoint", () => {
+    const withBoth = (): Plan => planFromOutputs("dev", { ...outputs("async"), endpoints: {
+        rw: { host: "127.0.0.1", port: 6432, containerName: "pgr-dev-pooler", connectionString: url(6432) },
+        ro: { host: "127.0.0.1", port: 6433, containerName: "pgr-dev-pooler-ro", connectionString: url(6433) } } }, STATE);
+    const seen = (readEndpoint: Observation["readEndpoint"]): Observation =>
+        ({ ...healthyAsync()[1], endpoint: { reachable: true, address: "172.18.0.201", inRecovery: false }, readEndpoint });
+
+    test("reaching a standby: healthy, and a line of its own under the read-write one", () => {
+        const plan = withBoth();
+        assert.deepEqual(plan.readEndpoint, { host: "127.0.0.1", port: 6433, containerName: "pgr-dev-pooler-ro", connectionString: url(6433) });
+        const r = buildReport(plan, seen({ reachable: true, address: "172.18.0.202", inRecovery: true }));
+        assert.deepEqual(r.readEndpoint, { address: "127.0.0.1:6433", containerName: "pgr-dev-pooler-ro", reaches: "s1", state: "standby", error: null });
+        assert.equal(r.healthy, true);
+        assert.match(renderText(r), /^endpoint  rw 127\.0\.0\.1:6432 → primary \(primary\)\nendpoint  ro 127\.0\.0\.1:6433 → s1 \(standby\)$/m);
+    });
+
+    test("reaching the primary while a standby streams: a warning that names both causes and where to look", () => {
+        const r = buildReport(withBoth(), seen({ reachable: true, address: "172.18.0.201", inRecovery: false }));
+        assert.deepEqual(codes(r), ["read-endpoint-primary:-"]);
+        assert.equal(r.warnings[0].message, "the read-only endpoint 127.0.0.1:6433 sends reads to the primary primary while s1, s2 stream: " +
+            "further behind than endpoints.maxReadLagBytes, or its watcher is not running");
+        assert.match(r.warnings[0].action, /logs pgr-dev-pooler-ro$/);
+    });
+
+    test("not answering: a warning naming the container to start", () => {
+        const r = buildReport(withBoth(), seen({ reachable: false, error: "connect ECONNREFUSED 127.0.0.1:6433" }));
+        assert.deepEqual(codes(r), ["read-endpoint-down:-"]);
+        assert.match(r.warnings[0].action, /^start it \(docker -H unix:\/\/\/var\/run\/docker\.sock start pgr-dev-pooler-ro\)/);
+        assert.match(renderText(r), /^endpoint  ro 127\.0\.0\.1:6433 → DOES NOT ANSWER \(connect ECONNREFUSED 127\.0\.0\.1:6433\)$/m);
+    });
+});
+
 describe("status: text", () => {
     test("header, one row per node, data at risk", () => {
         const text = renderText(buildReport(...healthyAsync()));
