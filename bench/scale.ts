@@ -172,11 +172,11 @@ export async function steadyRound(ctx: BenchContext, stack: string, seconds: num
 /** The endpoint rows' network (172.31.ENDPOINT_NET.0/24). */
 const ENDPOINT_NET = 83;
 
-/** The endpoint rows' cluster: PostgreSQL 13, two nodes, async, the read-write endpoint on 56839. */
+/** The endpoint rows' cluster: PostgreSQL 13, two nodes, async, the read-write endpoint on 56839 (read-only on 56838). */
 export function endpointPlan(primary = "pg1"): string {
     return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${ENDPOINT_NET}.0/24\n` +
         `  pg-replication:nodes:\n${[0, 1].map((i) => node(ENDPOINT_NET, 56830, i)).join("")}  pg-replication:primary: ${primary}\n` +
-        "  pg-replication:endpoints:\n    port: 56839\n";
+        "  pg-replication:endpoints:\n    port: 56839\n    readPort: 56838\n";
 }
 
 /** One round of the endpoint rows. */

@@ -112,8 +112,11 @@ export interface ClusterOutputs {
     engine: { host: string };
     /** Only when the nodes span engines: TLS for replication and for clients from other hosts. */
     tls?: TlsOutput;
-    /** Only with endpoints: `rw` always reaches the primary, through a switchover and a failover. */
-    endpoints?: { rw: EndpointOutput };
+    /**
+     * Only with endpoints: `rw` always reaches the primary, through a switchover and a failover;
+     * `ro` reaches the standbys within endpoints.maxReadLagBytes (the primary when none is).
+     */
+    endpoints?: { rw: EndpointOutput; ro: EndpointOutput };
 }
 
 /**
@@ -423,6 +426,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             bindAddress: args.bindAddress,
             clientHost: args.clientHost,
             primaryAddress: primary.address,
+            nodes: args.nodes.map((n) => ({ name: n.name, address: n.address })),
             primaryContainer: primaryNode.containerName,
             sqlProvider: sql,
             roleDeletedWith: primaryNode.volume,
@@ -467,7 +471,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             network: { name: network.name, subnet: args.network.subnet },
             engine: { host: args.engineHost },
             ...(ca ? { tls: { sslmode: "verify-full" as const, caCert: ca.caCert, caFile: caFile! } } : {}),
-            ...(endpoint ? { endpoints: { rw: endpoint.output } } : {}),
+            ...(endpoint ? { endpoints: endpoint.outputs } : {}),
         };
         this.registerOutputs({ primary: primary.name });
     }

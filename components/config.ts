@@ -3,7 +3,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_HOST, Engine, EngineProblems, resolveEngine } from "./engine";
-import { isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
+import { addressAfter, isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
 
 export * from "./spec";
 import { EndpointSettings, NAMESPACE, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
@@ -72,13 +72,13 @@ export const DEFAULTS = {
     maxSwitchoverLagBytes: 16 * 1024 * 1024,
     readyTimeoutSeconds: 120,
     endpoints: {
-        port: 6432, poolMode: "transaction" as const, poolSize: 20, maxClientConnections: 200,
+        port: 6432, maxReadLagBytes: 16 * 1024 * 1024, poolMode: "transaction" as const, poolSize: 20, maxClientConnections: 200,
         queryWaitTimeoutSeconds: 120, pauseTimeoutSeconds: 10,
     },
 };
 
 /** The fields of pg-replication:endpoints. */
-const ENDPOINT_FIELDS = ["image", "address", "port", "poolMode", "poolSize", "maxClientConnections",
+const ENDPOINT_FIELDS = ["image", "address", "port", "readAddress", "readPort", "maxReadLagBytes", "poolMode", "poolSize", "maxClientConnections",
     "queryWaitTimeoutSeconds", "pauseTimeoutSeconds"];
 
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -185,12 +185,11 @@ class Problems {
     }
 
     /** A WAL size as bytes: a whole number of bytes, or a number with kB, MB, GB or TB. */
-    byteSize(key: string, fallback: number): number {
-        const value = this.raw[key];
+    byteSize(key: string, fallback: number, value: unknown = this.raw[key]): number {
         if (value === undefined) {
             return fallback;
         }
-        const m = /^([1-9][0-9]{0,12})(kB|MB|GB|TB)?$/.exec(value);
+        const m = /^([1-9][0-9]{0,12})(kB|MB|GB|TB)?$/.exec(String(value));
         if (!m) {
             this.bad(key, value, "expected a whole number of bytes or a size such as 16MB (units kB, MB, GB, TB)");
             return fallback;
@@ -551,23 +550,33 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
             : "expected a Docker image reference with PgBouncer and psql, such as pg-replication/postgres-tools:13");
         image = "";
     }
-    const address = fields.address ?? ctx.subnet?.lastHost;
-    if (typeof address !== "string" || !isIPv4(address)) {
-        p.bad("endpoints.address", address ?? null, "expected an IPv4 address on the cluster network");
-    } else if (ctx.subnet && !isHostIn(address, ctx.subnet)) {
-        p.bad("endpoints.address", address, `expected a host address inside ${ctx.subnet.cidr} from ${ctx.subnet.firstHost} ` +
-            `to ${ctx.subnet.lastHost} (${ctx.subnet.gateway} is the gateway)`);
-    } else {
-        const node = ctx.nodes.findIndex((n) => n.address === address);
-        if (node >= 0) {
-            p.bad("endpoints.address", address, `already used by ${NAMESPACE}:nodes[${node}].address; the endpoint needs its own`);
+    // Each pooler's address on the cluster network and host port: clear of the nodes and of each other.
+    const place = (addressKey: "address" | "readAddress", fallbackAddress: string | undefined, portKey: "port" | "readPort",
+        fallbackPort: number, other?: { address: unknown; port: number }) => {
+        const address = fields[addressKey] ?? fallbackAddress;
+        const key = `endpoints.${addressKey}`;
+        if (typeof address !== "string" || !isIPv4(address)) {
+            p.bad(key, address ?? null, "expected an IPv4 address on the cluster network");
+        } else if (ctx.subnet && !isHostIn(address, ctx.subnet)) {
+            p.bad(key, address, `expected a host address inside ${ctx.subnet.cidr} from ${ctx.subnet.firstHost} ` +
+                `to ${ctx.subnet.lastHost} (${ctx.subnet.gateway} is the gateway)`);
+        } else if (ctx.nodes.some((n) => n.address === address)) {
+            const node = ctx.nodes.findIndex((n) => n.address === address);
+            p.bad(key, address, `already used by ${NAMESPACE}:nodes[${node}].address; the endpoint needs its own`);
+        } else if (other && other.address === address) {
+            p.bad(key, address, "already used by pg-replication:endpoints.address; the read-only endpoint needs its own");
         }
-    }
-    const port = p.integer("endpoints.port", fields.port, d.port, 1, 65535);
-    const taken = ctx.nodes.findIndex((n) => n.host === undefined && n.port === port);
-    if (taken >= 0) {
-        p.bad("endpoints.port", fields.port ?? `${port} (the default)`, `host port already used by ${NAMESPACE}:nodes[${taken}].port`);
-    }
+        const port = p.integer(`endpoints.${portKey}`, fields[portKey], fallbackPort, 1, 65535);
+        const taken = ctx.nodes.findIndex((n) => n.host === undefined && n.port === port);
+        if (taken >= 0) {
+            p.bad(`endpoints.${portKey}`, fields[portKey] ?? `${port} (the default)`, `host port already used by ${NAMESPACE}:nodes[${taken}].port`);
+        } else if (other && other.port === port) {
+            p.bad(`endpoints.${portKey}`, fields[portKey] ?? `${port} (the default)`, "host port already used by pg-replication:endpoints.port");
+        }
+        return { address, port };
+    };
+    const rw = place("address", ctx.subnet?.lastHost, "port", d.port);
+    const ro = place("readAddress", ctx.subnet ? addressAfter(ctx.subnet.lastHost, -1) : undefined, "readPort", Math.min(rw.port + 1, 65535), rw);
     const poolMode = fields.poolMode ?? d.poolMode;
     if (poolMode !== "transaction" && poolMode !== "session") {
         p.bad("endpoints.poolMode", poolMode, "expected transaction (a switchover is a pause for clients) or session " +
@@ -581,8 +590,11 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
         problems: p.found,
         endpoints: {
             image: String(image),
-            address: String(address),
-            port,
+            address: String(rw.address),
+            port: rw.port,
+            readAddress: String(ro.address),
+            readPort: ro.port,
+            maxReadLagBytes: p.byteSize("endpoints.maxReadLagBytes", d.maxReadLagBytes, fields.maxReadLagBytes),
             poolMode: poolMode as EndpointSettings["poolMode"],
             poolSize: p.integer("endpoints.poolSize", fields.poolSize, d.poolSize, 1, 10000),
             maxClientConnections: p.integer("endpoints.maxClientConnections", fields.maxClientConnections, d.maxClientConnections, 1, 100000),

@@ -1,15 +1,18 @@
-// The read-write endpoint: one address for writes that follows the primary through switchovers
-// and failovers. A PgBouncer container of the stack on the cluster network, published on
-// bindAddress; clients authenticate with their own roles (SCRAM, looked up on the server), and
-// the topology step pauses it around a switchover and re-points it (topology/act.ts), so clients
-// in transaction pooling see a pause, not an error. README "Endpoints".
+// The endpoints: one address for writes that follows the primary through switchovers and
+// failovers, and one for reads that reaches the standbys within the lag bound. Each is a PgBouncer
+// container of the stack on the cluster network, published on bindAddress; clients authenticate
+// with their own roles (SCRAM, looked up on the server). The topology step pauses the read-write
+// one around a switchover and re-points it (topology/act.ts), so clients in transaction pooling
+// see a pause, not an error; the read-only one's watcher (scripts/pooler-watch.sh) follows the
+// nodes' roles and lag by itself. README "Endpoints".
 
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { labelList, pgIsReadyCheck } from "./node";
-import { adminPsql, POOLER_AUTH_USER, POOLER_DIR, POOLER_PORT, poolerContainer, poolerIni, poolerTarget } from "./pooler";
+import { adminPsql, POOLER_AUTH_USER, POOLER_DIR, POOLER_PORT, poolerContainer, poolerIni, PoolerKind, poolerMembers, poolerTarget,
+    READ_WATCH_INTERVAL_SECONDS } from "./pooler";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
 import type { EndpointSettings } from "./spec";
@@ -27,6 +30,8 @@ export interface EndpointArgs {
     readonly clientHost: string;
     /** The declared primary's address on the cluster network: where writes go once the topology step has run. */
     readonly primaryAddress: string;
+    /** Every node's name and address on the cluster network: the read-only endpoint's watcher asks each. */
+    readonly nodes: readonly { name: string; address: string }[];
     /** The declared primary's container: the password lookup is created there. */
     readonly primaryContainer: pulumi.Input<string>;
     /** The postgresql provider on the declared primary (the pooler's role). */
@@ -44,7 +49,7 @@ export interface EndpointArgs {
     readonly readyTimeoutSeconds: number;
 }
 
-/** The read-write endpoint as the outputs describe it. */
+/** An endpoint as the outputs describe it. */
 export interface EndpointOutput {
     host: string;
     port: number;
@@ -56,23 +61,28 @@ export interface EndpointOutput {
 /** The pooler's health check: its listener answers (a refusal of the admin database over TCP is an answer). */
 export const POOLER_HEALTHCHECK = pgIsReadyCheck(POOLER_PORT, "pgbouncer", "pgbouncer", { intervalSeconds: 2, retries: 5, startSeconds: 60 });
 
-/** The container's command: PgBouncer once pooler-config.sh has written its settings (a restart finds them there). */
-export const POOLER_COMMAND = ["sh", "-c",
-    `until [ -s ${POOLER_DIR}/pgbouncer.ini ]; do sleep 0.2; done; exec pgbouncer ${POOLER_DIR}/pgbouncer.ini`];
+/**
+ * The container's command: PgBouncer once pooler-config.sh has written its settings (a restart finds
+ * them there); the read-only one's with its watcher beside it, which chooses where reads go.
+ */
+export function poolerCommand(kind: PoolerKind): string[] {
+    const watcher = kind === "ro" ? `sh ${POOLER_DIR}/watch.sh ${POOLER_DIR} & ` : "";
+    return ["sh", "-c", `until [ -s ${POOLER_DIR}/pgbouncer.ini ]; do sleep 0.2; done; ${watcher}exec pgbouncer ${POOLER_DIR}/pgbouncer.ini`];
+}
 
 export class Endpoint extends pulumi.ComponentResource {
-    readonly container: docker.Container;
-    /** Done once the pooler has its settings and reaches a primary; re-run when they or the primary change. */
-    readonly config: command.local.Command;
-    readonly output: EndpointOutput;
+    /** The read-write endpoint's pooler and the read-only one's. */
+    readonly containers: Record<PoolerKind, docker.Container>;
+    /** Done once each pooler has its settings and reaches a node; re-run when they or the primary change. */
+    readonly configs: Record<PoolerKind, command.local.Command>;
+    readonly outputs: Record<PoolerKind, EndpointOutput>;
 
     constructor(name: string, args: EndpointArgs, opts?: pulumi.ComponentResourceOptions) {
         // Args stay out of super(): they hold secrets, and component inputs are saved in state.
         super("pg-replication:index:Endpoint", name, {}, opts);
-        const s = args.settings;
-        const containerName = poolerContainer(args.namePrefix);
 
-        // The pooler's own role: it may only run the password lookup.
+        // The poolers' own role: it may only run the password lookup (and, on the read-only
+        // endpoint's watcher, ask each node whether it is in recovery and where its WAL is).
         const password = configuredOrGenerated(`${name}-auth-password`, undefined, this);
         const role = new postgresql.Role(`${name}-auth-role`, {
             name: POOLER_AUTH_USER,
@@ -85,28 +95,46 @@ export class Endpoint extends pulumi.ComponentResource {
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [role] });
 
-        this.container = new docker.Container(name, {
+        const s = args.settings;
+        const rw = this.pooler(name, args, "rw", { address: s.address, port: s.port }, password, lookup,
+            { TARGET: poolerTarget(args.primaryAddress) });
+        const ro = this.pooler(`${name}-ro`, args, "ro", { address: s.readAddress, port: s.readPort }, password, lookup, {
+            READS: "1",
+            MEMBERS: poolerMembers(args.nodes),
+            MAX_LAG_BYTES: String(s.maxReadLagBytes),
+            INTERVAL: String(READ_WATCH_INTERVAL_SECONDS),
+        });
+        this.containers = { rw: rw.container, ro: ro.container };
+        this.configs = { rw: rw.config, ro: ro.config };
+        this.outputs = { rw: rw.output, ro: ro.output };
+        this.registerOutputs({ rw: rw.output.containerName, ro: ro.output.containerName });
+    }
+
+    /** One pooler: its container on the cluster network and the command that configures and checks it. */
+    private pooler(name: string, args: EndpointArgs, kind: PoolerKind, at: { address: string; port: number },
+        password: pulumi.Input<string>, lookup: pulumi.Resource, target: Record<string, string>) {
+        const containerName = poolerContainer(args.namePrefix, kind);
+        const container = new docker.Container(name, {
             name: containerName,
-            hostname: "pooler",
-            image: s.image,
-            command: POOLER_COMMAND,
-            labels: labelList({ ...args.labels, "pg-replication.role": "pooler", "pg-replication.address": s.address }),
-            networksAdvanced: [{ name: args.networkName, ipv4Address: s.address }],
-            ports: [{ internal: POOLER_PORT, external: s.port, ip: args.bindAddress }],
+            hostname: kind === "rw" ? "pooler" : "pooler-ro",
+            image: args.settings.image,
+            command: poolerCommand(kind),
+            labels: labelList({ ...args.labels, "pg-replication.role": kind === "rw" ? "pooler" : "pooler-ro", "pg-replication.address": at.address }),
+            networksAdvanced: [{ name: args.networkName, ipv4Address: at.address }],
+            ports: [{ internal: POOLER_PORT, external: at.port, ip: args.bindAddress }],
             healthcheck: POOLER_HEALTHCHECK,
             restart: "unless-stopped",
             mustRun: true,
         }, { parent: this, deleteBeforeReplace: true });
 
-        const target = poolerTarget(args.primaryAddress);
-        this.config = dockerCommand(`${name}-config`, {
+        const config = dockerCommand(`${name}-config`, {
             create: script("pooler-config.sh"),
             update: script("pooler-config.sh"),
             environment: {
-                POOLER_CONTAINER: this.container.name,
+                POOLER_CONTAINER: container.name,
                 POOLER_DIR,
-                POOLER_INI: poolerIni(s),
-                TARGET: target,
+                POOLER_INI: poolerIni(args.settings, kind),
+                ...target,
                 AUTH_USER: POOLER_AUTH_USER,
                 TIMEOUT: String(args.readyTimeoutSeconds),
                 ADMIN_PSQL: adminPsql().join(" "),
@@ -114,17 +142,17 @@ export class Endpoint extends pulumi.ComponentResource {
             },
             stdin: password,
             // A new container gets everything written again.
-            triggers: [this.container.id],
+            triggers: [container.id],
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [lookup, ...args.after] });
 
-        this.output = {
+        const output: EndpointOutput = {
             host: args.clientHost,
-            port: s.port,
+            port: at.port,
             containerName,
-            connectionString: pulumi.secret(pulumi.all([pulumi.output(args.superuserPassword), this.config.id]).apply(([p]) =>
-                `postgresql://postgres:${encodeURIComponent(p)}@${args.clientHost}:${s.port}/postgres`)),
+            connectionString: pulumi.secret(pulumi.all([pulumi.output(args.superuserPassword), config.id]).apply(([p]) =>
+                `postgresql://postgres:${encodeURIComponent(p)}@${args.clientHost}:${at.port}/postgres`)),
         };
-        this.registerOutputs({ containerName, port: s.port });
+        return { container, config, output };
     }
 }

@@ -12,7 +12,8 @@ export function isLoopback(text: string): boolean {
     return isIPv4(text) && ipaddr.IPv4.parse(text).range() === "loopback";
 }
 
-function offset(address: ipaddr.IPv4, by: number): string {
+/** The IPv4 address BY after ADDRESS (before it when negative). */
+export function offset(address: ipaddr.IPv4, by: number): string {
     const bytes = address.toByteArray();
     const value = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
     const next = (value + by) >>> 0;
@@ -78,4 +79,9 @@ export function subnetsOverlap(a: string, b: string): boolean {
     const [nb, pb] = ipaddr.IPv4.parseCIDR(b);
     // Two ranges overlap exactly when the wider one contains the other's network address.
     return pa <= pb ? nb.match(na, pa) : na.match(nb, pb);
+}
+
+/** The address BY after ADDRESS (dotted quad; before it when negative). */
+export function addressAfter(address: string, by: number): string {
+    return offset(ipaddr.IPv4.parse(address), by);
 }

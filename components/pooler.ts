@@ -14,9 +14,20 @@ export const ADMIN_SOCKET = "/var/run/postgresql";
 /** The role PgBouncer looks clients' passwords up with (pooler-auth.sh). */
 export const POOLER_AUTH_USER = "pgbouncer_auth";
 
-/** The pooler's container: `${namePrefix}-pooler`. */
-export function poolerContainer(namePrefix: string): string {
-    return `${namePrefix}-pooler`;
+/** Which endpoint a pooler serves: writes (always the primary) or reads (standbys under the lag bound). */
+export type PoolerKind = "rw" | "ro";
+
+/** The pooler's container: `${namePrefix}-pooler`, the read-only one's `${namePrefix}-pooler-ro`. */
+export function poolerContainer(namePrefix: string, kind: PoolerKind = "rw"): string {
+    return kind === "rw" ? `${namePrefix}-pooler` : `${namePrefix}-pooler-ro`;
+}
+
+/** How often the read-only endpoint's watcher (scripts/pooler-watch.sh) measures the standbys' lag, in seconds. */
+export const READ_WATCH_INTERVAL_SECONDS = 1;
+
+/** The read-only endpoint's watcher's list of nodes: "name address" per line. */
+export function poolerMembers(nodes: readonly { name: string; address: string }[]): string {
+    return nodes.map((n) => `${n.name} ${n.address}`).join("\n");
 }
 
 /**
@@ -34,7 +45,8 @@ export function poolerTarget(address: string): string {
  * role's password is (auth_file): PgBouncer before 1.19 needs it in plain text to run auth_query.
  * No admin_users: the admin console answers only on the socket, to the OS user PgBouncer runs as.
  */
-export function poolerIni(s: Pick<EndpointSettings, "poolMode" | "poolSize" | "maxClientConnections" | "queryWaitTimeoutSeconds">): string {
+export function poolerIni(s: Pick<EndpointSettings, "poolMode" | "poolSize" | "maxClientConnections" | "queryWaitTimeoutSeconds">,
+    kind: PoolerKind = "rw"): string {
     return [
         "; Managed by pg-replication: rewritten by every `pulumi up` that changes it.",
         "[databases]",
@@ -61,6 +73,9 @@ export function poolerIni(s: Pick<EndpointSettings, "poolMode" | "poolSize" | "m
         "tcp_user_timeout = 5000",
         // pgJDBC sends it in its startup packet; PgBouncer would refuse the connection over it.
         "ignore_startup_parameters = extra_float_digits",
+        // Reads: server connections are reused round robin instead of last-in-first-out, so each
+        // standby the watcher lists keeps getting its share (PgBouncer's FAQ on load balancing).
+        ...(kind === "ro" ? ["server_round_robin = 1"] : []),
         "",
     ].join("\n");
 }

@@ -250,9 +250,10 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
     }
 
     const wanted = group.nodes.map((n) => ({ key: `nodes[${n.index}].port`, port: n.port, bind: n.bind }));
-    // The endpoint is published on the stack's engine, beside the nodes.
+    // The endpoints are published on the stack's engine, beside the nodes.
     if (cfg.endpoints && group.engineKey === "") {
-        wanted.push({ key: "endpoints.port", port: cfg.endpoints.port, bind: cfg.bindAddress });
+        wanted.push({ key: "endpoints.port", port: cfg.endpoints.port, bind: cfg.bindAddress },
+            { key: "endpoints.readPort", port: cfg.endpoints.readPort, bind: cfg.bindAddress });
     }
     const held = new Set<number>();
     for (const { key, port, bind } of wanted) {

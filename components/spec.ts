@@ -46,6 +46,12 @@ export interface EndpointSettings {
     readonly address: string;
     /** The host port the read-write endpoint is published on (bindAddress). */
     readonly port: number;
+    /** The read-only endpoint's own pooler's address on the cluster network. */
+    readonly readAddress: string;
+    /** The host port the read-only endpoint is published on (bindAddress). */
+    readonly readPort: number;
+    /** A standby further behind the primary than this (bytes of WAL not replayed) gets no reads. */
+    readonly maxReadLagBytes: number;
     /** PgBouncer's pool_mode: transaction (a switchover is a pause for clients) or session. */
     readonly poolMode: "transaction" | "session";
     /** default_pool_size: server connections per user and database. */

@@ -4,8 +4,13 @@
 # RELOAD (a changed target closes each server connection as its transaction ends, so no client
 # sees an error) and RESUME (a pause a failed step left behind ends). A pool setting is changed
 # the same way, by reload: the pooler is never restarted for it.
-# env: POOLER_CONTAINER POOLER_DIR POOLER_INI TARGET AUTH_USER TIMEOUT POOLER_PORT
-#      ADMIN_PSQL (pooler.ts adminPsql, the topology step's own); stdin: the pooler role's password
+# The read-only endpoint's pooler (READS set) gets no fixed target: its watcher (pooler-watch.sh,
+# started beside PgBouncer by the container's command) chooses it from MEMBERS, and is run once
+# here first; the check through it then only needs an answer, from whichever node it chose.
+# env: POOLER_CONTAINER POOLER_DIR POOLER_INI AUTH_USER TIMEOUT POOLER_PORT
+#      ADMIN_PSQL (pooler.ts adminPsql, the topology step's own)
+#      TARGET (read-write) | READS=1 MEMBERS MAX_LAG_BYTES INTERVAL (read-only)
+#      stdin: the pooler role's password
 
 IFS= read -r password || [ -n "$password" ] || fail "no password on stdin"
 # put FILE MODE: stdin to the file in POOLER_DIR, replaced whole (PgBouncer never reads half a file).
@@ -15,7 +20,18 @@ put() {
 }
 # PgBouncer's auth_file quoting: a double quote inside a field is doubled.
 printf '"%s" "%s"\n' "$AUTH_USER" "$(printf '%s' "$password" | sed 's/"/""/g')" | put userlist.txt 600
-printf '%s\n' "$TARGET" | put target.ini 600
+if [ -n "${READS:-}" ]; then
+    printf '%s\n' "$POOLER_WATCH_SH" | put watch.sh 700
+    printf '%s\n' "$MEMBERS" | put members 600
+    printf "MAX_LAG_BYTES=%s\nINTERVAL=%s\nAUTH_USER='%s'\nADMIN_PSQL='%s'\n" \
+        "$MAX_LAG_BYTES" "$INTERVAL" "$AUTH_USER" "$ADMIN_PSQL" | put watch.conf 600
+    # libpq's passfile escapes ":" and "\\" with a backslash.
+    printf '*:*:*:%s:%s\n' "$AUTH_USER" "$(printf '%s' "$password" | sed 's/[\\:]/\\&/g')" | put pgpass 600
+    chose=$(dk "$POOLER_CONTAINER" exec "$POOLER_CONTAINER" sh "$POOLER_DIR/watch.sh" "$POOLER_DIR" --once) ||
+        fail "the read-only endpoint in $POOLER_CONTAINER could not choose where reads go"
+else
+    printf '%s\n' "$TARGET" | put target.ini 600
+fi
 # Last: the container starts PgBouncer once this file is there.
 printf '%s\n' "$POOLER_INI" | put pgbouncer.ini 600
 
@@ -30,12 +46,18 @@ wait_for "$TIMEOUT" admin "SHOW VERSION" >/dev/null 2>&1 ||
 admin RELOAD >/dev/null
 admin RESUME >/dev/null 2>&1 || true
 
-# Through the endpoint as a client would, over TCP with SCRAM: a primary answers.
+# Through the endpoint as a client would, over TCP with SCRAM: a primary answers (the read-only
+# endpoint: whichever node its watcher chose).
 through() {
-    [ "$(printf '%s\n' "$password" | dk "$POOLER_CONTAINER" exec -i "$POOLER_CONTAINER" sh -c \
+    answer=$(printf '%s\n' "$password" | dk "$POOLER_CONTAINER" exec -i "$POOLER_CONTAINER" sh -c \
         'IFS= read -r PGPASSWORD && export PGPASSWORD && exec psql -X -q -A -t -h 127.0.0.1 -p "$0" -U "$1" -d postgres -c "SELECT pg_is_in_recovery()"' \
-        "$POOLER_PORT" "$AUTH_USER" 2>/dev/null)" = f ]
+        "$POOLER_PORT" "$AUTH_USER" 2>/dev/null) || return 1
+    [ "$answer" = f ] || { [ -n "${READS:-}" ] && [ "$answer" = t ]; }
 }
 wait_for "$TIMEOUT" through ||
-    fail "the endpoint in $POOLER_CONTAINER does not reach a primary ($TARGET) within ${TIMEOUT}s: $(dk "$POOLER_CONTAINER" logs --tail 5 "$POOLER_CONTAINER" 2>&1)"
-log "endpoint $POOLER_CONTAINER: writes go to ${TARGET#* = }"
+    fail "the endpoint in $POOLER_CONTAINER does not reach ${TARGET:+a primary ($TARGET)}${READS:+a node} within ${TIMEOUT}s: $(dk "$POOLER_CONTAINER" logs --tail 5 "$POOLER_CONTAINER" 2>&1)"
+if [ -n "${READS:-}" ]; then
+    log "endpoint $POOLER_CONTAINER: reads go to the $chose"
+else
+    log "endpoint $POOLER_CONTAINER: writes go to ${TARGET#* = }"
+fi

@@ -1,6 +1,7 @@
-// The read-write endpoint (PgBouncer, README "Endpoints") on the real engine: `endpoints.rw`
-// reaches the primary (and `npm run status` says so), logs in the user's own roles with SCRAM and
-// refuses a wrong password; a
+// The endpoints (PgBouncer, README "Endpoints") on the real engine: `endpoints.rw` reaches the
+// primary (and `npm run status` says so), logs in the user's own roles with SCRAM and refuses a
+// wrong password; `endpoints.ro` reaches the standbys only (spread over them on 17), drops one whose
+// replay falls behind the lag bound and takes it back once caught up, and follows a switchover; a
 // switchover with a write probe that writes ONLY through the endpoint: no client error, no
 // acknowledged commit lost, the stall measured; on PostgreSQL 17 (quorum) the fault drill's kill,
 // which probes through the endpoint as well as straight to the nodes: nothing acknowledged lost
@@ -42,20 +43,30 @@ async function assertNoneLost(url: string, result: ProbeResult): Promise<void> {
     assert.ok(result.acks.length > 20, `the probe wrote through the endpoint (${result.acks.length} acknowledged)`);
 }
 
+/**
+ * Which nodes N clients at once reach through URL (each holds its server connection 0.3 s, so the
+ * pooler opens several and spreads them over its hosts): their addresses, sorted and distinct.
+ */
+async function readFrom(url: string, n = 6): Promise<string[]> {
+    const answers = await Promise.all(Array.from({ length: n }, () =>
+        rows(url, "SELECT host(inet_server_addr()) AS a, pg_is_in_recovery() AS r, pg_sleep(0.3)::text AS s")));
+    return [...new Set(answers.map(([r]) => `${r.a}${r.r ? "" : " (primary)"}`))].sort();
+}
+
 const serverOf = (url: string) => rows(url, "SELECT host(inet_server_addr()) AS a, pg_is_in_recovery() AS r").then((r) => r[0]);
 
 for (const { major, mode, count, net, port } of [
     { major: 13 as const, mode: "async", count: 2, net: 56, port: 58600 },
     { major: 17 as const, mode: "sync", count: 3, net: 57, port: 58610 },
 ]) {
-    describe(`the read-write endpoint on PostgreSQL ${major}, ${mode}, ${count} nodes`, { timeout: TIMEOUT }, () => {
+    describe(`the endpoints on PostgreSQL ${major}, ${mode}, ${count} nodes`, { timeout: TIMEOUT }, () => {
         const name = `e2e-endpoint${major}`;
         const address = (node: string) => `172.28.${net}.${100 + Number(node.slice(2))}`;
         const endpointPort = port + 9;
         let s: E2EStack;
 
         before(async () => {
-            s = await e2eStack(name, plan(major, net, port, count, { mode, endpoints: { port: endpointPort } }));
+            s = await e2eStack(name, plan(major, net, port, count, { mode, endpoints: { port: endpointPort, readPort: endpointPort - 1 } }));
             await s.up();
         });
         after(async () => {
@@ -80,7 +91,46 @@ for (const { major, mode, count, net, port } of [
             const st = await status(s.backend, name);
             assert.equal(st.code, 0, st.stdout + st.stderr);
             assert.match(st.stdout, new RegExp(`^endpoint  rw 127\\.0\\.0\\.1:${endpointPort} → pg1 \\(primary\\)$`, "m"));
+            assert.match(st.stdout, new RegExp(`^endpoint  ro 127\\.0\\.0\\.1:${endpointPort - 1} → pg[23] \\(standby\\)$`, "m"));
         });
+
+        test("endpoints.ro reaches the standbys and never the primary; on PgBouncer 1.17 and later (17's image) spread over all of them", async () => {
+            const out = await s.outputs();
+            assert.equal(out.endpoints.ro.port, endpointPort - 1);
+            const standbys = Array.from({ length: count - 1 }, (_, i) => address(`pg${i + 2}`));
+            const seen = await eventually(20, () => readFrom(out.endpoints.ro.connectionString),
+                (hosts) => JSON.stringify(hosts) === JSON.stringify(standbys));
+            assert.deepEqual(seen, standbys);
+        });
+
+        if (count === 3) {
+            test("a standby whose replay falls behind the lag bound gets no reads; back in once it has caught up", async () => {
+                const out = await s.outputs();
+                const ro = out.endpoints.ro.connectionString;
+                await rows(out.nodes.pg3.connectionString, "SELECT pg_wal_replay_pause()");
+                try {
+                    // More than maxReadLagBytes (16 MB, the default) of WAL that pg3 receives and does not replay.
+                    await rows(out.primary.connectionString,
+                        "CREATE TABLE read_lag AS SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 30000) g");
+                    const started = Date.now();
+                    const without = await eventually(15, () => readFrom(ro), (hosts) => JSON.stringify(hosts) === JSON.stringify([address("pg2")]));
+                    log(`read-only endpoint: pg3 out of the pool ${((Date.now() - started) / 1000).toFixed(1)} s after the write put it over the bound`);
+                    assert.deepEqual(without, [address("pg2")]);
+                    assert.match(docker("logs", out.endpoints.ro.containerName),
+                        new RegExp(`pooler-watch: reads go to host=${address("pg2").replace(/\./g, "\\.")} port=5432 \\(standbys within 16777216 bytes: pg2\\)`));
+                    // Every read meanwhile: pg2 only (pg3 over the bound, the primary never).
+                    for (let i = 0; i < 3; i++) {
+                        assert.deepEqual(await readFrom(ro), [address("pg2")]);
+                    }
+                } finally {
+                    await rows(out.nodes.pg3.connectionString, "SELECT pg_wal_replay_resume()");
+                }
+                const back = await eventually(20, () => readFrom(ro), (hosts) => hosts.includes(address("pg3")));
+                assert.deepEqual(back, [address("pg2"), address("pg3")]);
+                assert.deepEqual(await rows(ro, "SELECT count(*)::int AS n FROM read_lag"), [{ n: 30000 }]);
+                await rows(out.primary.connectionString, "DROP TABLE read_lag");
+            });
+        }
 
         test("a switchover with the probe writing only through the endpoint: no client error, nothing lost, a stall and no more", async () => {
             const out = await s.outputs();
@@ -94,6 +144,10 @@ for (const { major, mode, count, net, port } of [
             await assertNoneLost(out.nodes.pg2.connectionString, result);
             assert.ok(result.longestGapMs < 5000, `stall ${result.longestGapMs} ms`);
             assert.deepEqual(await serverOf(out.endpoints.rw.connectionString), { a: address("pg2"), r: false });
+            // The read-only endpoint followed by itself: the old primary is a standby now and gets reads, the new one none.
+            const standbys = ["pg1", ...Array.from({ length: count - 2 }, (_, i) => `pg${i + 3}`)].map(address).sort();
+            assert.deepEqual(await eventually(20, () => readFrom(out.endpoints.ro.connectionString),
+                (hosts) => JSON.stringify(hosts) === JSON.stringify(standbys)), standbys);
         });
 
         if (count === 2) {
@@ -112,7 +166,7 @@ for (const { major, mode, count, net, port } of [
                 const out = await s.outputs();
                 const pooler = out.endpoints.rw.containerName;
                 const started = docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", pooler).trim();
-                await s.setConfig({ endpoints: { port: endpointPort, poolSize: 7, queryWaitTimeoutSeconds: 33 } });
+                await s.setConfig({ endpoints: { port: endpointPort, readPort: endpointPort - 1, poolSize: 7, queryWaitTimeoutSeconds: 33 } });
                 await s.up();
                 assert.equal(docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", pooler).trim(), started, "the same process");
                 const config = docker("exec", pooler, "psql", "-X", "-A", "-t", "-h", "/var/run/postgresql", "-p", "6432", "-U", "pgbouncer",

@@ -1,14 +1,19 @@
-// The read-write endpoint (components/endpoint.ts) as the program declares it, under Pulumi's mocks:
+// The endpoints (components/endpoint.ts) as the program declares them, under Pulumi's mocks:
 // what exists with pg-replication:endpoints and nothing without it; its container, role, lookup and
 // config command; a switchover changes only what points it; its settings, validated in one place
 // (config.ts validateEndpoints), each bad value named with its key.
 
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { RawConfig, validateEndpoints } from "../../components/config";
 import { parseSubnet, Subnet } from "../../components/ipv4";
-import { poolerIni } from "../../components/pooler";
+import { fragment } from "../../components/fragments";
+import { poolerIni, poolerMembers } from "../../components/pooler";
 import { TopologyInput } from "../../components/topology/contract";
 import { clearStrings, DEV, isSecret, outputValue, plain, Recorded, Run, runProgram } from "../support/mocked-program";
 
@@ -28,14 +33,15 @@ describe("pg-replication:endpoints, validated", () => {
         const on = check("true");
         assert.deepEqual(on, check({}));
         assert.deepEqual(on, { problems: [], endpoints: {
-            image: "pg-replication/postgres-tools:13", address: "172.18.0.254", port: 6432, poolMode: "transaction", poolSize: 20,
+            image: "pg-replication/postgres-tools:13", address: "172.18.0.254", port: 6432, readAddress: "172.18.0.253", readPort: 6433,
+            maxReadLagBytes: 16 * 1024 * 1024, poolMode: "transaction", poolSize: 20,
             maxClientConnections: 200, queryWaitTimeoutSeconds: 120, pauseTimeoutSeconds: 10 } });
         assert.equal(check({}, { image: "postgres:17" }).endpoints?.image, "pg-replication/postgres-tools:17");
     });
 
     test("each bad value is named with its key, the value and what is allowed", () => {
         assert.deepEqual(check({ address: "172.18.0.102", port: 5433, poolMode: "statement", poolSize: 0, colour: "blue" }).problems, [
-            'pg-replication:endpoints.colour = "blue" is not allowed: unknown field; endpoints has image, address, port, poolMode, ' +
+            'pg-replication:endpoints.colour = "blue" is not allowed: unknown field; endpoints has image, address, port, readAddress, readPort, maxReadLagBytes, poolMode, ' +
                 "poolSize, maxClientConnections, queryWaitTimeoutSeconds, pauseTimeoutSeconds",
             'pg-replication:endpoints.address = "172.18.0.102" is not allowed: already used by pg-replication:nodes[1].address; the endpoint needs its own',
             "pg-replication:endpoints.port = 5433 is not allowed: host port already used by pg-replication:nodes[1].port",
@@ -45,8 +51,16 @@ describe("pg-replication:endpoints, validated", () => {
         ]);
         assert.deepEqual(check({ address: "10.0.0.5" }).problems, ['pg-replication:endpoints.address = "10.0.0.5" is not allowed: ' +
             "expected a host address inside 172.18.0.0/24 from 172.18.0.2 to 172.18.0.254 (172.18.0.1 is the gateway)"]);
+        assert.deepEqual(check({ port: 7000, readPort: 7000, readAddress: "172.18.0.254", maxReadLagBytes: "lots" }).problems, [
+            'pg-replication:endpoints.readAddress = "172.18.0.254" is not allowed: already used by pg-replication:endpoints.address; the read-only endpoint needs its own',
+            "pg-replication:endpoints.readPort = 7000 is not allowed: host port already used by pg-replication:endpoints.port",
+            'pg-replication:endpoints.maxReadLagBytes = "lots" is not allowed: expected a whole number of bytes or a size such as 16MB (units kB, MB, GB, TB)',
+        ]);
+        assert.deepEqual(check({ port: 5431 }).problems, [
+            'pg-replication:endpoints.readPort = "5432 (the default)" is not allowed: host port already used by pg-replication:nodes[0].port']);
+        assert.equal(check({ maxReadLagBytes: "1MB", readPort: 7001 }).endpoints?.maxReadLagBytes, 1024 * 1024);
         assert.deepEqual(check([1]).problems, ["pg-replication:endpoints = [1] is not allowed: expected true, false or an object " +
-            "with any of image, address, port, poolMode, poolSize, maxClientConnections, queryWaitTimeoutSeconds, pauseTimeoutSeconds"]);
+            "with any of image, address, port, readAddress, readPort, maxReadLagBytes, poolMode, poolSize, maxClientConnections, queryWaitTimeoutSeconds, pauseTimeoutSeconds"]);
     });
 
     test("an image of unknown make needs endpoints.image; nodes on several engines and a node named pooler are refused", () => {
@@ -67,6 +81,9 @@ describe("pg-replication:endpoints, validated", () => {
         }
         assert.ok(!/admin_users|stats_users/.test(ini));
         assert.ok(ini.indexOf("%include") < ini.indexOf("[pgbouncer]"), "the target is in [databases]");
+        assert.ok(!ini.includes("server_round_robin"), "writes: last in, first out (PgBouncer's default)");
+        const reads = poolerIni({ poolMode: "session", poolSize: 7, maxClientConnections: 70, queryWaitTimeoutSeconds: 30 }, "ro");
+        assert.ok(reads.split("\n").includes("server_round_robin = 1"), "reads: server connections reused round robin");
     });
 });
 
@@ -86,13 +103,15 @@ describe("a stack with endpoints", () => {
         assert.equal(off.outputs.endpoints, undefined);
     });
 
-    test("one Endpoint component: the pooler's role, its lookup, its container, its config command, all parented under it", () => {
+    test("one Endpoint component: the poolers' role, its lookup, each pooler's container and config command, all parented under it", () => {
         const mine = on.resources.filter((r) => r.name.startsWith("cluster-endpoint")).map((r) => `${r.type}::${r.name}`).sort();
         assert.deepEqual(mine, [
             "command:local:Command::cluster-endpoint-auth-lookup",
             "command:local:Command::cluster-endpoint-auth-password",
             "command:local:Command::cluster-endpoint-config",
+            "command:local:Command::cluster-endpoint-ro-config",
             "docker:index/container:Container::cluster-endpoint",
+            "docker:index/container:Container::cluster-endpoint-ro",
             "pg-replication:index:Endpoint::cluster-endpoint",
             "postgresql:index/role:Role::cluster-endpoint-auth-role",
         ]);
@@ -122,11 +141,34 @@ describe("a stack with endpoints", () => {
         assert.deepEqual(step.endpoint, { container: "pg-replication-dev-pooler", pauseTimeoutSeconds: 10 });
     });
 
+    test("the read-only pooler: its own address and port, its watcher started beside PgBouncer, given every node and the lag bound", () => {
+        const i = plain(on.get("docker:index/container:Container", "cluster-endpoint-ro").inputs) as Record<string, unknown>;
+        assert.equal(i.name, "pg-replication-dev-pooler-ro");
+        assert.deepEqual(i.networksAdvanced, [{ name: "dockernetwork", ipv4Address: "172.18.0.253" }]);
+        assert.deepEqual(i.ports, [{ internal: 6432, external: 6433, ip: "127.0.0.1" }]);
+        assert.match((i.command as string[])[2], /; sh \/etc\/pg-replication-pooler\/watch\.sh \/etc\/pg-replication-pooler & exec pgbouncer /);
+        assert.doesNotMatch((plain(on.get("docker:index/container:Container", "cluster-endpoint").inputs) as { command: string[] }).command[2],
+            /watch/, "the read-write pooler has no watcher: the topology step points it");
+        const e = env(on.get("Command", "cluster-endpoint-ro-config"));
+        assert.deepEqual([e.READS, e.MEMBERS, e.MAX_LAG_BYTES, e.INTERVAL, e.TARGET],
+            ["1", "pg1 172.18.0.101\npg2 172.18.0.102", String(16 * 1024 * 1024), "1", undefined]);
+        assert.match(e.POOLER_INI, /^server_round_robin = 1$/m);
+        assert.equal(isSecret(on.get("Command", "cluster-endpoint-ro-config").inputs.stdin), true);
+    });
+
     test("a switchover changes what points the endpoint (the step, its config) and never its container", () => {
         const changed = differing(on, switched).sort();
         assert.ok(changed.includes("cluster-endpoint-config"), changed.join(", "));
         assert.ok(!changed.includes("cluster-endpoint"), "the pooler's container is not replaced");
+        assert.ok(!changed.some((n) => n.startsWith("cluster-endpoint-ro")), "the read-only endpoint follows the roles by itself");
         assert.equal(env(switched.get("Command", "cluster-endpoint-config")).TARGET, "* = host=172.18.0.102 port=5432");
+    });
+
+    test("outputs.endpoints.ro: the read-only endpoint's port, as a secret URL", async () => {
+        const ro = on.outputs.endpoints!.ro;
+        assert.deepEqual([ro.host, ro.port, ro.containerName], ["127.0.0.1", 6433, "pg-replication-dev-pooler-ro"]);
+        assert.equal(await pulumi.isSecret(ro.connectionString), true);
+        assert.match(await outputValue(ro.connectionString), /^postgresql:\/\/postgres:[^@]+@127\.0\.0\.1:6433\/postgres$/);
     });
 
     test("outputs.endpoints.rw: where this machine reaches it, as a secret URL", async () => {
@@ -135,5 +177,72 @@ describe("a stack with endpoints", () => {
             connectionString: undefined });
         assert.equal(await pulumi.isSecret(rw.connectionString), true);
         assert.match(await outputValue(rw.connectionString), /^postgresql:\/\/postgres:[^@]+@127\.0\.0\.1:6432\/postgres$/);
+    });
+});
+
+// The read-only endpoint's watcher (scripts/pooler-watch.sh), run for real by /bin/sh with a
+// stand-in psql on PATH that answers for each node address what a node would (in recovery or not,
+// and its WAL position), or fails as an unreachable node does, and a stand-in pgbouncer --version.
+describe("the read-only endpoint's watcher chooses where reads go", () => {
+    const MEMBERS = poolerMembers([{ name: "pg1", address: "10.0.0.1" }, { name: "pg2", address: "10.0.0.2" }, { name: "pg3", address: "10.0.0.3" }]);
+    /** Runs `watch.sh DIR --once` with each address's answer ("t 0/3000000", or absent: unreachable). */
+    function choose(answers: Record<string, string>, opts: { version?: string; current?: string; maxLag?: number } = {}) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-watch-"));
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin);
+        fs.writeFileSync(path.join(bin, "psql"), '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -h ] && h=$2; shift; done\n' +
+            '[ -f "$FAKE/answer.$h" ] || { echo "could not connect to $h" >&2; exit 2; }\ncat "$FAKE/answer.$h"\n', { mode: 0o755 });
+        fs.writeFileSync(path.join(bin, "pgbouncer"), `#!/bin/sh\necho "${opts.version ?? "PgBouncer 1.24.1"}"\n`, { mode: 0o755 });
+        for (const [address, answer] of Object.entries(answers)) {
+            fs.writeFileSync(path.join(dir, `answer.${address}`), `${answer}\n`);
+        }
+        fs.writeFileSync(path.join(dir, "members"), `${MEMBERS}\n`);
+        fs.writeFileSync(path.join(dir, "watch.conf"), `MAX_LAG_BYTES=${opts.maxLag ?? 16 * 1024 * 1024}\nINTERVAL=1\nAUTH_USER='pgbouncer_auth'\nADMIN_PSQL='false'\n`);
+        if (opts.current) {
+            fs.writeFileSync(path.join(dir, "target.ini"), `${opts.current}\n`);
+        }
+        fs.writeFileSync(path.join(dir, "watch.sh"), fragment("pooler-watch.sh"));
+        const run = spawnSync("sh", [path.join(dir, "watch.sh"), dir, "--once"], {
+            encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE: dir }, timeout: 20_000,
+        });
+        const target = fs.existsSync(path.join(dir, "target.ini")) ? fs.readFileSync(path.join(dir, "target.ini"), "utf8").trim() : undefined;
+        fs.rmSync(dir, { recursive: true, force: true });
+        return { status: run.status, stdout: run.stdout.trim(), stderr: run.stderr.trim(), target };
+    }
+
+    test("every standby within the bound, as one multi-host entry (PgBouncer 1.17 and later); never the primary", () => {
+        const r = choose({ "10.0.0.1": "f 0/3000000", "10.0.0.2": "t 0/3000000", "10.0.0.3": "t 0/2FFF000" });
+        assert.deepEqual([r.status, r.target], [0, "* = host=10.0.0.2,10.0.0.3 port=5432"]);
+        assert.equal(r.stdout, "standbys within 16777216 bytes: pg2 pg3");
+    });
+
+    test("a standby further behind than the bound is left out; back in once it is within it", () => {
+        const behind = choose({ "10.0.0.1": "f 1/00000000", "10.0.0.2": "t 0/FEFFFFFF", "10.0.0.3": "t 0/FFFFF000" });
+        assert.equal(behind.target, "* = host=10.0.0.3 port=5432", "pg2 is 16 MB and 1 byte behind, over the bound across the 4 GB boundary");
+        const within = choose({ "10.0.0.1": "f 1/00000000", "10.0.0.2": "t 0/FF000000", "10.0.0.3": "t 0/FFFFF000" },
+            { current: behind.target });
+        assert.equal(within.target, "* = host=10.0.0.2,10.0.0.3 port=5432", "exactly 16 MB behind is within it");
+    });
+
+    test("no standby within the bound, or none answering: the primary takes the reads", () => {
+        assert.equal(choose({ "10.0.0.1": "f 0/9000000", "10.0.0.2": "t 0/3000000" }, { maxLag: 1024 }).target, "* = host=10.0.0.1 port=5432");
+        const r = choose({ "10.0.0.2": "f 0/3000000" });
+        assert.deepEqual([r.target, r.stdout], ["* = host=10.0.0.2 port=5432", "no standby within 16777216 bytes: the primary pg2"]);
+    });
+
+    test("without exactly one primary answering (mid-switchover) it measures nothing and changes nothing; --once then fails", () => {
+        const current = "* = host=10.0.0.2,10.0.0.3 port=5432";
+        const none = choose({ "10.0.0.2": "t 0/3000000", "10.0.0.3": "t 0/3000000" }, { current });
+        assert.deepEqual([none.status, none.target], [1, current]);
+        assert.match(none.stderr, /no single primary among the nodes \(0 primaries answer\)/);
+        const two = choose({ "10.0.0.1": "f 0/3000000", "10.0.0.2": "f 0/3000000", "10.0.0.3": "t 0/3000000" }, { current });
+        assert.deepEqual([two.status, two.target], [1, current]);
+    });
+
+    test("PgBouncer before 1.17 (one host per database): one fit standby, the one reads already go to while it stays fit", () => {
+        const answers = { "10.0.0.1": "f 0/3000000", "10.0.0.2": "t 0/3000000", "10.0.0.3": "t 0/3000000" };
+        assert.equal(choose(answers, { version: "PgBouncer 1.15.0" }).target, "* = host=10.0.0.2 port=5432");
+        assert.equal(choose(answers, { version: "PgBouncer 1.15.0", current: "* = host=10.0.0.3 port=5432" }).target,
+            "* = host=10.0.0.3 port=5432");
     });
 });

@@ -1,0 +1,102 @@
+#!/bin/sh
+# The read-only endpoint's watcher: runs in its pooler's container beside PgBouncer and decides
+# where reads go. Every INTERVAL seconds it asks each node (in parallel, each bounded by
+# PGCONNECT_TIMEOUT and `timeout`) whether it is in recovery and how far its WAL is; the standbys whose replay is
+# at most MAX_LAG_BYTES behind the primary's current WAL get the reads; when none is, the primary
+# gets them (reads keep working, never from a standby over the bound). A changed choice is written
+# to target.ini and PgBouncer reloads it: its server connections to a node left out close as their
+# transactions end (loader.c tag_database_dirty), so no client sees an error for it.
+# Without exactly one primary answering (a switchover or failover in its window) it measures
+# nothing and keeps the choice it has.
+# PgBouncer 1.17 and later takes several hosts per database and spreads new server connections
+# over them (round robin, the default before and after 1.24's load_balance_hosts); older ones take
+# one host: then reads go to one fit standby, the one they went to while it stays fit.
+# Usage: pooler-watch.sh DIR [--once]   (--once: choose and write target.ini, no reload, exit;
+# fails when no primary answers). DIR holds: members (one "name address" per line), watch.conf
+# (MAX_LAG_BYTES INTERVAL AUTH_USER ADMIN_PSQL), pgpass (the lookup role's password), target.ini.
+set -u
+dir=$1
+once=${2:-}
+. "$dir/watch.conf"
+export PGPASSFILE="$dir/pgpass" PGCONNECT_TIMEOUT=2
+
+say() { printf '%s pooler-watch: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+# The WAL position X/Y as a number of bytes.
+lsn_bytes() { echo $(( 0x${1%/*} * 4294967296 + 0x${1#*/} )); }
+
+# Several hosts per database since PgBouncer 1.17.
+version=$(pgbouncer --version 2>/dev/null | sed -n 's/^[Pp]g[Bb]ouncer \([0-9]*\)\.\([0-9]*\).*/\1 \2/p' | head -n 1)
+multi=0
+set -- $version
+[ $# -eq 2 ] && { [ "$1" -gt 1 ] || [ "$2" -ge 17 ]; } && multi=1
+
+# choose: prints the target line, or nothing when it cannot measure; the reason on fd 3.
+choose() {
+    work=$(mktemp -d)
+    while read -r name address; do
+        [ -n "$address" ] || continue
+        timeout -k 1 4 psql -X -q -A -t -F ' ' -h "$address" -p 5432 -U "$AUTH_USER" -d postgres -c \
+            "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END" \
+            > "$work/$name" 2>/dev/null < /dev/null &
+    done < "$dir/members"
+    wait
+    primary='' primary_address='' primaries=0 top=0
+    while read -r name address; do
+        read -r recovery lsn < "$work/$name" 2>/dev/null || continue
+        if [ "$recovery" = f ]; then
+            primaries=$((primaries + 1)) primary=$name primary_address=$address top=$(lsn_bytes "$lsn")
+        fi
+    done < "$dir/members"
+    if [ "$primaries" -ne 1 ]; then
+        rm -rf "$work"
+        echo "$primaries primaries answer" >&3
+        return 0
+    fi
+    fit='' fit_names='' current=$(sed -n 's/^\* = host=\([^ ]*\) .*/\1/p' "$dir/target.ini" 2>/dev/null)
+    while read -r name address; do
+        read -r recovery lsn < "$work/$name" 2>/dev/null || continue
+        [ "$recovery" = t ] && [ -n "$lsn" ] || continue
+        lag=$((top - $(lsn_bytes "$lsn")))
+        [ "$lag" -le "$MAX_LAG_BYTES" ] || continue
+        if [ "$multi" = 1 ]; then
+            fit=${fit:+$fit,}$address fit_names="$fit_names $name"
+        elif [ -z "$fit" ] || [ "$address" = "$current" ]; then
+            fit=$address fit_names=" $name"
+        fi
+    done < "$dir/members"
+    rm -rf "$work"
+    if [ -n "$fit" ]; then
+        echo "* = host=$fit port=5432"
+        echo "standbys within ${MAX_LAG_BYTES} bytes:$fit_names" >&3
+    else
+        echo "* = host=$primary_address port=5432"
+        echo "no standby within ${MAX_LAG_BYTES} bytes: the primary $primary" >&3
+    fi
+}
+
+# apply: writes a changed target; returns 0 when it changed.
+apply() {
+    [ -n "$1" ] || return 1
+    [ "$1" != "$(cat "$dir/target.ini" 2>/dev/null)" ] || return 1
+    printf '%s\n' "$1" > "$dir/target.ini.new" && mv "$dir/target.ini.new" "$dir/target.ini"
+}
+
+if [ "$once" = --once ]; then
+    target=$(choose 3>"$dir/why")
+    why=$(cat "$dir/why")
+    [ -n "$target" ] || { echo "no single primary among the nodes ($why)" >&2; exit 1; }
+    apply "$target" || true
+    echo "$why"
+    exit 0
+fi
+
+while :; do
+    target=$(choose 3>"$dir/why")
+    if apply "$target"; then
+        # shellcheck disable=SC2086  # ADMIN_PSQL is an argument list without blanks inside its words
+        $ADMIN_PSQL -c RELOAD >/dev/null 2>&1 || say "RELOAD failed"
+        say "reads go to ${target#* = } ($(cat "$dir/why"))"
+    fi
+    sleep "$INTERVAL"
+done
