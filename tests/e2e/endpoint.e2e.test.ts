@@ -1,7 +1,8 @@
 // The endpoints (PgBouncer, README "Endpoints") on the real engine: `endpoints.rw` reaches the
 // primary (and `npm run status` says so), logs in the user's own roles with SCRAM and refuses a
 // wrong password; `endpoints.ro` reaches the standbys only (spread over them on 17), drops one whose
-// replay falls behind the lag bound and takes it back once caught up, and follows a switchover; a
+// replay falls behind the lag bound and takes it back once caught up, and follows a switchover; an
+// exhausted pool makes a client wait queryWaitTimeoutSeconds, then fail with PgBouncer's error; a
 // switchover with a write probe that writes ONLY through the endpoint: no client error, no
 // acknowledged commit lost, the stall measured; on PostgreSQL 17 (quorum) the fault drill's kill,
 // which probes through the endpoint as well as straight to the nodes: nothing acknowledged lost
@@ -10,6 +11,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Client } from "pg";
 import { docker, drillStack, e2eStack, E2EStack, eventually, leftovers, log, rows, status } from "./harness";
 import { missingAcks, runDrill } from "../../drill/core";
 import { ProbeResult, WriteProbe } from "../../drill/probe";
@@ -129,6 +131,37 @@ for (const { major, mode, count, net, port } of [
                 assert.deepEqual(back, [address("pg2"), address("pg3")]);
                 assert.deepEqual(await rows(ro, "SELECT count(*)::int AS n FROM read_lag"), [{ n: 30000 }]);
                 await rows(out.primary.connectionString, "DROP TABLE read_lag");
+            });
+        }
+
+        if (count === 3) {
+            test("an exhausted pool: a client waits for a server connection up to queryWaitTimeoutSeconds, then gets PgBouncer's error; one freed serves the next", async () => {
+                const settings = { port: endpointPort, readPort: endpointPort - 1 };
+                await s.setConfig({ endpoints: { ...settings, poolSize: 2, queryWaitTimeoutSeconds: 3 } });
+                await s.up();
+                const rw = (await s.outputs()).endpoints.rw.connectionString;
+                // Two clients in a transaction each hold both of the pool's server connections.
+                const holders = [new Client({ connectionString: rw }), new Client({ connectionString: rw })];
+                try {
+                    for (const h of holders) {
+                        await h.connect();
+                        await h.query("BEGIN");
+                        await h.query("SELECT 1");
+                    }
+                    const started = Date.now();
+                    await assert.rejects(rows(rw, "SELECT 1"), /query_wait_timeout/);
+                    const waited = Date.now() - started;
+                    log(`exhausted pool: the third client waited ${(waited / 1000).toFixed(2)} s, then query_wait_timeout`);
+                    assert.ok(waited >= 2500 && waited < 10_000, `waited ${waited} ms for a 3 s bound`);
+                    const waiting = rows(rw, "SELECT 1 AS one");
+                    await new Promise((r) => setTimeout(r, 500));
+                    await holders[0].query("COMMIT");
+                    assert.deepEqual(await waiting, [{ one: 1 }], "the freed server connection serves the waiting client");
+                } finally {
+                    await Promise.all(holders.map((h) => h.end().catch(() => undefined)));
+                    await s.setConfig({ endpoints: settings });
+                    await s.up();
+                }
             });
         }
 
