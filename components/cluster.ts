@@ -483,7 +483,7 @@ export function alterSuperuserSql(password: string): string {
 }
 
 /** What the component cannot work with, checked before any child exists (config.ts checks more, with keys). */
-function checkArgs(args: PostgresClusterArgs): string[] {
+export function checkArgs(args: PostgresClusterArgs): string[] {
     const problems: string[] = [];
     const names = args.nodes.map((n) => n.name);
     if (names.length === 0) {
@@ -500,6 +500,10 @@ function checkArgs(args: PostgresClusterArgs): string[] {
     }
     if ("problem" in parseSubnet(args.network.subnet, 16, 29)) {
         problems.push(`network.subnet "${args.network.subnet}" is not an IPv4 CIDR from /16 to /29`);
+    }
+    // The endpoints run on the stack's engine, on its cluster network: nodes elsewhere are out of their reach.
+    if (args.endpoints && spansEngines(args.nodes, args.engineHost)) {
+        problems.push("endpoints need every node on the stack's Docker engine");
     }
     return problems;
 }

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { checkArgs, PostgresClusterArgs } from "../../components/cluster";
 import { RawConfig, validateEndpoints } from "../../components/config";
 import { parseSubnet, Subnet } from "../../components/ipv4";
 import { fragment } from "../../components/fragments";
@@ -70,6 +71,13 @@ describe("pg-replication:endpoints, validated", () => {
         assert.match(check({}, { spans: true }).problems[0], /^pg-replication:endpoints = \{\} is not allowed: not available yet when the nodes run on more than one Docker engine/);
         assert.deepEqual(check({}, { nodes: [...NODES, { name: "pooler", address: "172.18.0.103", port: 5434 }] }).problems,
             ['pg-replication:nodes[2].name = "pooler" is not allowed: with endpoints the name is taken by the pooler\'s container; rename the node']);
+    });
+
+    test("PostgresCluster given endpoints directly (not through a stack's config) refuses them too when nodes span engines", () => {
+        const args = (nodes: PostgresClusterArgs["nodes"]) => ({ nodes, primary: "pg1", network: { name: "n", subnet: "172.18.0.0/24" },
+            engineHost: "unix:///var/run/docker.sock", endpoints: check({}).endpoints }) as unknown as PostgresClusterArgs;
+        assert.deepEqual(checkArgs(args(NODES)), []);
+        assert.deepEqual(checkArgs(args([NODES[0], { ...NODES[1], host: "ssh://pg@10.0.0.2" }])), ["endpoints need every node on the stack's Docker engine"]);
     });
 
     test("pgbouncer.ini: SCRAM with the lookup, the target included, the pool settings; no admin user", () => {
