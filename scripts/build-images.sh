@@ -3,7 +3,7 @@
 # reached here). Each is Debian's own PostgreSQL package on a debootstrapped Debian base,
 # tagged with the official name so stacks that name postgres:13 / postgres:17 run
 # unchanged. Builds only what is missing unless --force.
-#   usage: scripts/build-images.sh [--force] [--pull-first] [--tools] [MAJOR...]     (default majors: 13 17)
+#   usage: scripts/build-images.sh [--force] [--pull-first] [--tools] [--backup] [MAJOR...]   (default majors: 13 17)
 # --pull-first (what deploy.sh uses): a missing image is pulled first, bounded by
 # PG_REPLICATION_PULL_TIMEOUT seconds (default 300), and built only when the pull fails. It never
 # pulls offline, i.e. with PG_REPLICATION_LOCAL_IMAGES=1 or PG_REPLICATION_STAND_IN_PLUGINS=1
@@ -11,12 +11,15 @@
 # With --tools (a stack with endpoints; the tests), then for each major the stack's tools image pg-replication/postgres-tools:<major> (images/tools:
 # PgBouncer from the distribution, FROM postgres:<major>, whichever that is); always built here,
 # never pulled, and again whenever images/tools changed (its digest is a label of the image).
+# With --backup (a stack with backups; the tests), the same for pg-replication/postgres-backup:<major>
+# (images/backup: pgBackRest from the distribution, FROM postgres:<major>).
 set -euo pipefail
 
 me=$(basename "$0")
 root=$(cd "$(dirname "$0")/.." && pwd)
 context=$root/images/postgres
 tools_context=$root/images/tools
+backup_context=$root/images/backup
 label=org.pg-replication.built-locally=true
 digest_label=org.pg-replication.context-digest
 
@@ -26,13 +29,15 @@ die() { echo "$me: $*" >&2; exit 1; }
 force=0
 pull_first=0
 tools=0
+backup=0
 majors=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
     --pull-first) pull_first=1 ;;
     --tools) tools=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --backup) backup=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     [0-9]*) majors+=("$arg") ;;
     *) die "unknown argument: $arg" ;;
   esac
@@ -162,23 +167,27 @@ for major in "${majors[@]}"; do
   say "build $image took $((SECONDS - t0))s"
 done
 
-if ((!tools)); then
-  say "done: ${majors[*]/#/postgres:}"
-  exit 0
-fi
-# The tools image: rebuilt when images/tools changed since it was built (or with --force).
-tools_digest=$(cd "$tools_context" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-for major in "${majors[@]}"; do
-  tools=pg-replication/postgres-tools:$major
-  built=$(docker image inspect -f "{{index .Config.Labels \"$digest_label\"}}" "$tools" 2>/dev/null || true)
-  if ((!force)) && [[ $built == "$tools_digest" ]]; then
-    say "$tools present and up to date; skipping"
-    continue
-  fi
-  say "building $tools FROM postgres:$major${built:+ (images/tools changed since it was built)}"
-  t0=$SECONDS
-  DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=postgres:$major" \
-    --label "$label" --label "$digest_label=$tools_digest" -t "$tools" "$tools_context" >/dev/null
-  say "build $tools took $((SECONDS - t0))s"
-done
-say "done: ${majors[*]/#/postgres:} ${majors[*]/#/pg-replication/postgres-tools:}"
+# An image of the cluster's own with one tool more: rebuilt when its context changed since it was
+# built (its digest is a label of the image), or with --force. derived NAME CONTEXT.
+derived() {
+  local name=$1 ctx=$2 digest image built major
+  digest=$(cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  for major in "${majors[@]}"; do
+    image=pg-replication/postgres-$name:$major
+    built=$(docker image inspect -f "{{index .Config.Labels \"$digest_label\"}}" "$image" 2>/dev/null || true)
+    if ((!force)) && [[ $built == "$digest" ]]; then
+      say "$image present and up to date; skipping"
+      continue
+    fi
+    say "building $image FROM postgres:$major${built:+ (images/$name changed since it was built)}"
+    t0=$SECONDS
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=postgres:$major" \
+      --label "$label" --label "$digest_label=$digest" -t "$image" "$ctx" >/dev/null
+    say "build $image took $((SECONDS - t0))s"
+    built_images+=("$image")
+  done
+}
+built_images=()
+((!tools)) || derived tools "$tools_context"
+((!backup)) || derived backup "$backup_context"
+say "done: ${majors[*]/#/postgres:}${built_images[*]:+ and built ${built_images[*]}}"

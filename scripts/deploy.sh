@@ -27,10 +27,12 @@ bash scripts/docker-engine.sh >&2
 image=$(sed -n 's/^ *pg-replication:image: *//p' "Pulumi.$stack.yaml" | tr -d '"'"'")
 image=${image:-postgres:13}
 if [[ "$image" =~ ^postgres:([0-9]+)$ ]]; then
-    # The tools image (PgBouncer on that image) only for a stack with endpoints.
-    tools=()
-    grep -q '^ *pg-replication:endpoints:' "Pulumi.$stack.yaml" && tools=(--tools)
-    bash scripts/build-images.sh --pull-first "${tools[@]}" "${BASH_REMATCH[1]}" >&2
+    # The tools image (PgBouncer on that image) only for a stack with endpoints, the backup image
+    # (pgBackRest on it) only for one with backups.
+    derived=()
+    grep -q '^ *pg-replication:endpoints:' "Pulumi.$stack.yaml" && derived+=(--tools)
+    grep -q '^ *pg-replication:backup:' "Pulumi.$stack.yaml" && derived+=(--backup)
+    bash scripts/build-images.sh --pull-first "${derived[@]}" "${BASH_REMATCH[1]}" >&2
 fi
 
 set +e
