@@ -12,22 +12,12 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Client } from "pg";
-import { docker, drillStack, e2eStack, E2EStack, eventually, leftovers, log, rows, status } from "./harness";
+import { docker, drillStack, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
 import { missingAcks, runDrill } from "../../drill/core";
 import { ProbeResult, WriteProbe } from "../../drill/probe";
 
 const TIMEOUT = 20 * 60 * 1000;
 
-function plan(major: 13 | 17, net: number, portBase: number, count: number, extra: Record<string, unknown>) {
-    return {
-        image: `postgres:${major}`,
-        subnet: `172.28.${net}.0/24`,
-        nodes: Array.from({ length: count }, (_, i) => ({ name: `pg${i + 1}`, address: `172.28.${net}.${101 + i}`, port: portBase + i })),
-        primary: "pg1",
-        readyTimeoutSeconds: "60",
-        ...extra,
-    };
-}
 
 /** Runs ACT with the probe writing only through URL before and after it; what the probe saw. */
 async function probeThrough(url: string, act: () => Promise<unknown>): Promise<ProbeResult> {
@@ -68,7 +58,7 @@ for (const { major, mode, count, net, port } of [
         let s: E2EStack;
 
         before(async () => {
-            s = await e2eStack(name, plan(major, net, port, count, { mode, endpoints: { port: endpointPort, readPort: endpointPort - 1 } }));
+            s = await e2eStack(name, oneEnginePlan(major, net, port, count, { mode, endpoints: { port: endpointPort, readPort: endpointPort - 1 } }));
             await s.up();
         });
         after(async () => {

@@ -10,20 +10,10 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { DrillResult, Fault, runDrill } from "../../drill/core";
-import { docker, drillStack, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
+import { docker, drillStack, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, withClient } from "./harness";
 
 const TIMEOUT = 20 * 60 * 1000;
 
-function plan(major: 13 | 17, net: number, portBase: number, extra: Record<string, unknown> = {}) {
-    return {
-        image: `postgres:${major}`,
-        subnet: `172.28.${net}.0/24`,
-        nodes: [1, 2, 3].map((i) => ({ name: `pg${i}`, address: `172.28.${net}.${100 + i}`, port: portBase + i - 1 })),
-        primary: "pg1",
-        readyTimeoutSeconds: "60",
-        ...extra,
-    };
-}
 
 const results: DrillResult[] = [];
 
@@ -37,7 +27,7 @@ for (const { major, mode, net, port, faults } of [
         let s: E2EStack;
 
         before(async () => {
-            s = await e2eStack(name, plan(major, net, port, { mode }));
+            s = await e2eStack(name, oneEnginePlan(major, net, port, 3, { mode }));
             await s.up();
         });
         after(async () => {

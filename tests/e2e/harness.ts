@@ -118,6 +118,21 @@ export async function e2eStack(name: string, config: Record<string, unknown>): P
     };
 }
 
+/**
+ * A stack on the default engine: PostgreSQL MAJOR, COUNT nodes pg1.. at 172.28.NET.101.. on host
+ * ports PORTBASE.., pg1 the primary, every readiness bound 60 s; EXTRA keys on top.
+ */
+export function oneEnginePlan(major: 13 | 17, net: number, portBase: number, count: number, extra: Record<string, unknown> = {}) {
+    return {
+        image: `postgres:${major}`,
+        subnet: `172.28.${net}.0/24`,
+        nodes: Array.from({ length: count }, (_, i) => ({ name: `pg${i + 1}`, address: `172.28.${net}.${101 + i}`, port: portBase + i })),
+        primary: "pg1",
+        readyTimeoutSeconds: "60",
+        ...extra,
+    };
+}
+
 /** Runs fn with a connected client; the URL comes from the stack's (secret) outputs. */
 export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>, database?: string): Promise<T> {
     const u = new URL(url);

@@ -8,23 +8,11 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, withClient } from "./harness";
 import { PROBE_TABLE, ProbeResult, WriteProbe } from "../../drill/probe";
 
 const TIMEOUT = 20 * 60 * 1000;
 
-function plan(major: 13 | 17, net: number, portBase: number, count: number, extra: Record<string, unknown> = {}) {
-    return {
-        image: `postgres:${major}`,
-        subnet: `172.28.${net}.0/24`,
-        nodes: Array.from({ length: count }, (_, i) => ({
-            name: `pg${i + 1}`, address: `172.28.${net}.${101 + i}`, port: portBase + i,
-        })),
-        primary: "pg1",
-        readyTimeoutSeconds: "60",
-        ...extra,
-    };
-}
 
 /** Resource changes of an `up` other than "same". */
 function changes(result: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> {
@@ -74,7 +62,7 @@ for (const { major, mode, count, net, port, expected } of [
         let ids: string[];
 
         before(async () => {
-            s = await e2eStack(name, plan(major, net, port, count, { mode, maxSwitchoverLagBytes: "1MB" }));
+            s = await e2eStack(name, oneEnginePlan(major, net, port, count, { mode, maxSwitchoverLagBytes: "1MB" }));
             await s.up();
             ids = Array.from({ length: count }, (_, i) => identity(container(`pg${i + 1}`)));
         });
