@@ -13,12 +13,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
+    BackupSettings, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
 } from "./config";
+import { Backup, BackupRepository } from "./backup";
 import { Endpoint, EndpointOutput } from "./endpoint";
 import { parseSubnet } from "./ipv4";
 import { poolerContainer } from "./pooler";
-import { labelList, NodeSettings, PostgresNode, ReplicationSource } from "./node";
+import { labelList, NodeSettings, PGDATA, PostgresNode, ReplicationSource } from "./node";
+import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv } from "./pgbackrest";
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
@@ -63,6 +65,8 @@ export interface PostgresClusterArgs {
     readonly allowDataLoss?: boolean;
     /** A read-write endpoint (PgBouncer) that follows the primary; none when omitted. Nodes on one engine only. */
     readonly endpoints?: EndpointSettings;
+    /** WAL archiving and backups with pgBackRest (the nodes then run settings.image); none when omitted. Nodes on one engine only. */
+    readonly backup?: BackupSettings;
 }
 
 /** One node as the outputs describe it. */
@@ -117,6 +121,8 @@ export interface ClusterOutputs {
      * `ro` reaches the standbys within endpoints.maxReadLagBytes (the primary when none is).
      */
     endpoints?: { rw: EndpointOutput; ro: EndpointOutput };
+    /** Only with backups: the repository volume, the stanza, the image that can restore them; `checked` once the archive was. */
+    backup?: { volume: string; stanza: string; image: string; checked: pulumi.Output<boolean> };
 }
 
 /**
@@ -251,6 +257,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const replicationPassword = args.replicationPassword
             ? pulumi.secret(args.replicationPassword) : configuredOrGenerated(`${name}-replication-password`, undefined, this);
 
+        // With backups, the repository and its settings come first: every node mounts it and archives to it.
+        const repository = args.backup ? new BackupRepository(`${name}-backup-repository`, {
+            settings: args.backup,
+            pgdata: PGDATA,
+            image: image.name,
+            labels: args.labels,
+            dockerHost: primaryEngine,
+        }, { parent: this, providers: [on(primary).provider] }) : undefined;
+
         const settings: NodeSettings = {
             namePrefix: args.namePrefix,
             // By name, not id: a moved local tag then replaces nothing on refresh; an upgrade is a change of `image`.
@@ -259,7 +274,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
             allAddresses: args.nodes.map((n) => n.address),
             bindAddress: args.bindAddress,
             replication: r,
-            archiveCommand: args.archiveCommand,
+            archiveCommand: args.backup ? ARCHIVE_COMMAND : args.archiveCommand,
+            ...(args.backup && repository ? { backup: {
+                volume: repository.volumeName, env: backupEnv(args.backup), archiveTimeoutSeconds: ARCHIVE_TIMEOUT_SECONDS,
+            } } : {}),
             readyTimeoutSeconds: args.readyTimeoutSeconds,
             labels: args.labels,
             dockerHost: args.engineHost,
@@ -437,6 +455,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
             readyTimeoutSeconds: args.readyTimeoutSeconds,
         }, { parent: this, providers: [on(primary).provider] }) : undefined;
 
+        // Backups once the declared primary is primary: the stanza, the archive checked, the first full backup.
+        const backup = args.backup && repository ? new Backup(`${name}-backup`, {
+            settings: args.backup,
+            primaryContainer: primaryNode.containerName,
+            after: [topology, repository],
+            dockerHost: primaryEngine,
+        }, { parent: this }) : undefined;
+
         const query = caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile).replace(/%2F/g, "/")}` : "";
         const url = (n: NodeSpec) => pulumi.secret(pulumi.interpolate
             `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${clientHost(n)}:${n.port}/postgres${query}`);
@@ -472,6 +498,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
             engine: { host: args.engineHost },
             ...(ca ? { tls: { sslmode: "verify-full" as const, caCert: ca.caCert, caFile: caFile! } } : {}),
             ...(endpoint ? { endpoints: endpoint.outputs } : {}),
+            ...(args.backup && backup ? { backup: {
+                volume: args.backup.volume, stanza: args.backup.stanza, image: args.backup.image,
+                checked: backup.check.id.apply(() => true),
+            } } : {}),
         };
         this.registerOutputs({ primary: primary.name });
     }
@@ -504,6 +534,12 @@ export function checkArgs(args: PostgresClusterArgs): string[] {
     // The endpoints run on the stack's engine, on its cluster network: nodes elsewhere are out of their reach.
     if (args.endpoints && spansEngines(args.nodes, args.engineHost)) {
         problems.push("endpoints need every node on the stack's Docker engine");
+    }
+    if (args.backup && spansEngines(args.nodes, args.engineHost)) {
+        problems.push("backup needs every node on the stack's Docker engine");
+    }
+    if (args.backup && args.archiveCommand) {
+        problems.push("archiveCommand and backup both set archive_command; give one");
     }
     return problems;
 }

@@ -6,7 +6,7 @@ import { DEFAULT_HOST, Engine, EngineProblems, resolveEngine } from "./engine";
 import { addressAfter, isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
 
 export * from "./spec";
-import { EndpointSettings, NAMESPACE, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
+import { BackupSettings, EndpointSettings, NAMESPACE, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
 
 export interface ClusterConfig {
     readonly namePrefix: string;
@@ -39,6 +39,8 @@ export interface ClusterConfig {
     readonly allowDataLoss: boolean;
     /** The read-write endpoint (a PgBouncer container of the stack); none when pg-replication:endpoints is not set. */
     readonly endpoints?: EndpointSettings;
+    /** WAL archiving and backups with pgBackRest; none when pg-replication:backup is not set. */
+    readonly backup?: BackupSettings;
 }
 
 /** Keys this program understands; anything else under the namespace is a typo worth stopping for. */
@@ -48,7 +50,7 @@ export const KNOWN_KEYS = [
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
     "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
-    "allowDataLoss", "endpoints",
+    "allowDataLoss", "endpoints", "backup",
 ] as const;
 
 /** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
@@ -76,6 +78,10 @@ export const DEFAULTS = {
         queryWaitTimeoutSeconds: 120, pauseTimeoutSeconds: 10,
     },
 };
+
+/** The fields of pg-replication:backup. */
+const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax"];
+const BACKUP_DEFAULTS = { retentionFull: 2, processMax: 2 };
 
 /** The fields of pg-replication:endpoints. */
 const ENDPOINT_FIELDS = ["image", "address", "port", "readAddress", "readPort", "maxReadLagBytes", "poolMode", "poolSize", "maxClientConnections",
@@ -606,6 +612,62 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
 }
 
 /**
+ * Backups: off unless pg-replication:backup is set (true, or an object of BACKUP_FIELDS). The nodes
+ * then run the backup image of the cluster's major (pg-replication/postgres-backup:<major>,
+ * scripts/build-images.sh --backup), archive to the repository volume (<prefix>-backup) with
+ * pgBackRest, and archiveCommand (a command of the user's own) is refused beside it.
+ */
+export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix: string; spans: boolean }): Checked<{ backup?: BackupSettings }> {
+    const p = new Problems(raw);
+    if (raw.backup === undefined || raw.backup === "false") {
+        return { problems: [] };
+    }
+    const given = raw.backup === "true" ? {} : p.json("backup");
+    if (given === null) {
+        return { problems: p.found };
+    }
+    if (typeof given !== "object" || Array.isArray(given)) {
+        p.bad("backup", given, `expected true, false or an object with any of ${BACKUP_FIELDS.join(", ")}`);
+        return { problems: p.found };
+    }
+    const fields = given as Record<string, unknown>;
+    for (const field of Object.keys(fields).filter((f) => !BACKUP_FIELDS.includes(f))) {
+        p.bad(`backup.${field}`, fields[field], `unknown field; backup has ${BACKUP_FIELDS.join(", ")}`);
+    }
+    if (ctx.spans) {
+        p.bad("backup", given, "not available yet when the nodes run on more than one Docker engine: the repository " +
+            "is a volume every node mounts; remove the key or keep the nodes on one engine");
+    }
+    if (raw.archiveCommand !== undefined) {
+        p.bad("archiveCommand", raw.archiveCommand, "not with pg-replication:backup, whose archive_command is pgBackRest's; " +
+            "remove one of the two");
+    }
+    const major = /^postgres:(\d+)$/.exec(ctx.image)?.[1];
+    let image = fields.image === undefined ? (major ? `pg-replication/postgres-backup:${major}` : "") : fields.image;
+    if (typeof image !== "string" || !IMAGE_REF.test(image)) {
+        p.bad("backup.image", fields.image ?? null, fields.image === undefined
+            ? `expected the image of pgBackRest for ${ctx.image} (only for postgres:<major> is it known: ` +
+                "pg-replication/postgres-backup:<major>, which scripts/build-images.sh builds)"
+            : "expected a Docker image reference: the cluster's PostgreSQL with pgBackRest, such as pg-replication/postgres-backup:17");
+        image = "";
+    }
+    const volume = fields.volume ?? `${ctx.namePrefix}-backup`;
+    if (typeof volume !== "string" || !DOCKER_NAME.test(volume)) {
+        p.bad("backup.volume", volume, "expected a Docker volume name: letters, digits, '_', '.', '-', starting with a letter or digit");
+    }
+    return {
+        problems: p.found,
+        backup: {
+            image: String(image),
+            volume: String(volume),
+            stanza: ctx.namePrefix,
+            retentionFull: p.integer("backup.retentionFull", fields.retentionFull, BACKUP_DEFAULTS.retentionFull, 1, 9999),
+            processMax: p.integer("backup.processMax", fields.processMax, BACKUP_DEFAULTS.processMax, 1, 32),
+        },
+    };
+}
+
+/**
  * Checks raw config and returns the cluster plan; throws ConfigError listing every problem, section
  * by section in the order they are listed here.
  */
@@ -626,8 +688,10 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     const failover = validateFailoverAndTimeout(raw);
     const endpoints = validateEndpoints(raw, { image: names.image, subnet: subnet.subnet, nodes: nodes.nodes,
         spans: spansEngines(nodes.nodes, engine.engine.host) });
+    const backup = validateBackup(raw, { image: names.image, namePrefix: names.namePrefix,
+        spans: spansEngines(nodes.nodes, engine.engine.host) });
     const problems = [keys, names, engine, secrets, bind, subnet, oldForm, nodes, distinct, primary, replication, policy,
-        retention, failover, endpoints].flatMap((section) => section.problems);
+        retention, failover, endpoints, backup].flatMap((section) => section.problems);
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -657,6 +721,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         replicationPasswordSet: secrets.replicationPasswordSet,
         allowDataLoss: failover.allowDataLoss,
         ...(endpoints.endpoints ? { endpoints: endpoints.endpoints } : {}),
+        ...(backup.backup ? { backup: backup.backup } : {}),
     };
 }
 

@@ -7,6 +7,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeSpec, ReplicationSettings } from "./config";
 import { dockerCommand, script } from "./shell";
+import { REPO_PATH } from "./pgbackrest";
 
 /** Where the volume is mounted; the image declares it as a VOLUME, so mounting there leaves no anonymous volume. */
 export const VOLUME_PATH = "/var/lib/postgresql/data";
@@ -59,7 +60,8 @@ export function goDuration(totalSeconds: number): string {
  * reloadable is set later by commands. wal_log_hints lets pg_rewind bring back a former primary
  * whose timeline diverged.
  */
-export function serverArgs(replication: Pick<ReplicationSettings, "maxWalSenders">, archiveCommand?: string): string[] {
+export function serverArgs(replication: Pick<ReplicationSettings, "maxWalSenders">, archiveCommand?: string,
+    archiveTimeoutSeconds?: number): string[] {
     const settings: [string, string | number][] = [
         ["listen_addresses", "*"],
         ["wal_level", "replica"],
@@ -72,6 +74,9 @@ export function serverArgs(replication: Pick<ReplicationSettings, "maxWalSenders
     ];
     if (archiveCommand) {
         settings.push(["archive_command", archiveCommand]);
+    }
+    if (archiveCommand && archiveTimeoutSeconds) {
+        settings.push(["archive_timeout", archiveTimeoutSeconds]);
     }
     return ["postgres", ...settings.flatMap(([key, value]) => ["-c", `${key}=${value}`])];
 }
@@ -103,6 +108,8 @@ export interface NodeSettings {
     readonly bindAddress: string;
     readonly replication: ReplicationSettings;
     readonly archiveCommand?: string;
+    /** With backups: the repository volume every node mounts at REPO_PATH, pgBackRest's environment, archive_timeout. */
+    readonly backup?: { readonly volume: pulumi.Input<string>; readonly env: readonly string[]; readonly archiveTimeoutSeconds: number };
     readonly readyTimeoutSeconds: number;
     /** The stack's labels, on every Docker object; the scripts find the nodes by them. */
     readonly labels: Readonly<Record<string, string>>;
@@ -252,13 +259,14 @@ export class PostgresNode extends pulumi.ComponentResource {
             name: prefix,
             hostname: spec.name.replace(/_/g, "-"),
             image: s.image,
-            command: serverArgs(s.replication, s.archiveCommand),
+            command: serverArgs(s.replication, s.archiveCommand, s.backup?.archiveTimeoutSeconds),
             // The same on every node: the password file only matters to an empty data directory.
             envs: [
                 `PGDATA=${PGDATA}`,
                 `POSTGRES_PASSWORD_FILE=${PASSWORD_FILE}`,
                 "POSTGRES_HOST_AUTH_METHOD=scram-sha-256",
                 "POSTGRES_INITDB_ARGS=--auth-local=peer --auth-host=scram-sha-256",
+                ...(s.backup?.env ?? []),
             ],
             uploads: [{ file: PASSWORD_FILE, content: s.superuserPassword }],
             labels: labelList({
@@ -270,7 +278,8 @@ export class PostgresNode extends pulumi.ComponentResource {
             }),
             networksAdvanced: [{ name: s.networkName, ipv4Address: spec.address }],
             ports: [{ internal: CONTAINER_PORT, external: spec.port, ip: s.bindAddress }],
-            volumes: [{ volumeName: this.volume.name, containerPath: VOLUME_PATH }],
+            volumes: [{ volumeName: this.volume.name, containerPath: VOLUME_PATH },
+                ...(s.backup ? [{ volumeName: s.backup.volume, containerPath: REPO_PATH }] : [])],
             // No provider `wait`: it runs on create only and accepts an unhealthy container on the
             // next up; the readiness gate checks every new container instead.
             healthcheck: HEALTHCHECK,

@@ -236,6 +236,17 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
     const ours = (n: NetworkInfo) =>
         n.Labels?.[PROJECT_LABEL] === cfg.labels[PROJECT_LABEL] && n.Labels?.[STACK_LABEL] === cfg.labels[STACK_LABEL];
 
+    // The backup repository: a volume of that name that is not this stack's would be adopted by
+    // Docker (volume create is idempotent) and archived into.
+    if (cfg.backup && group.engineKey === "") {
+        const format = `{{.Name}}\t{{.Label "${PROJECT_LABEL}"}}\t{{.Label "${STACK_LABEL}"}}`;
+        const volumes = (await run(["volume", "ls", "--format", format], group, opts)).split("\n").map((l) => l.split("\t"));
+        const found = volumes.find(([volume]) => volume === cfg.backup!.volume);
+        if (found && (found[1] !== cfg.labels[PROJECT_LABEL] || found[2] !== cfg.labels[STACK_LABEL])) {
+            bad("backup.volume", cfg.backup.volume, `a volume of that name already exists ${on} and is not this stack's ` +
+                `repository; set ${NAMESPACE}:backup.volume to another name, or remove that volume`);
+        }
+    }
     for (const n of nets.filter((x) => !ours(x))) {
         if (n.Name === cfg.networkName) {
             bad("networkName", cfg.networkName, `a network of that name already exists ${on} (id ${n.Id.slice(0, 12)}) ` +

@@ -41,7 +41,8 @@ export async function checkedConfig(): Promise<CheckedConfig> {
 /** The component's args from the stack's validated config (downNodes only once checked against the engine). */
 export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly string[] }): PostgresClusterArgs {
     return {
-        image: cfg.image,
+        // With backups every node runs the cluster's image with pgBackRest.
+        image: cfg.backup?.image ?? cfg.image,
         network: { name: cfg.networkName, subnet: cfg.subnet },
         nodes: cfg.nodes,
         primary: cfg.primary,
@@ -58,6 +59,7 @@ export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly 
         downNodes: cfg.downNodes,
         allowDataLoss: cfg.allowDataLoss,
         endpoints: cfg.endpoints,
+        backup: cfg.backup,
     };
 }
 

@@ -112,3 +112,17 @@ export function expectedSyncState(replication: SyncPolicy, primary: string, stan
     }
     return set.length === 1 ? "sync" : "quorum";
 }
+
+/** Backups with pgBackRest (README "Backups"); config.ts validateBackup. */
+export interface BackupSettings {
+    /** The nodes' image with pgBackRest: archive_command runs it in every node (images/backup). */
+    readonly image: string;
+    /** The repository: a Docker volume on the stack's engine, kept when the stack is destroyed. */
+    readonly volume: string;
+    /** pgBackRest's stanza: the stack's name prefix (one cluster per repository path). */
+    readonly stanza: string;
+    /** Full backups kept (repo1-retention-full); older ones and the WAL only they need are expired. */
+    readonly retentionFull: number;
+    /** Parallel processes for backup, restore and asynchronous archive-push (process-max). */
+    readonly processMax: number;
+}

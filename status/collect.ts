@@ -6,7 +6,8 @@
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
-import { ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
+import { VERIFIED_FILE } from "../backup/core";
+import { BackupProbe, ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
 export const CONNECT_TIMEOUT_MS = 2000;
@@ -99,6 +100,7 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         engineHost,
         ...(outputs.endpoints?.rw?.connectionString ? { endpoint: endpointPlan(outputs.endpoints.rw) } : {}),
         ...(outputs.endpoints?.ro?.connectionString ? { readEndpoint: endpointPlan(outputs.endpoints.ro) } : {}),
+        ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: outputs.backup.volume, stanza: String(outputs.backup.stanza) } } : {}),
     };
 }
 
@@ -232,6 +234,34 @@ export function probeEndpoint(connectionString: string): Promise<EndpointProbe> 
     });
 }
 
+/** pgBackRest is slower to answer than a query: it reads the repository. */
+export const BACKUP_INFO_TIMEOUT_MS = 15_000;
+
+/** The repository as pgBackRest describes it, asked in a running node's container (each mounts it), and the last verified restore; never throws. */
+export async function probeBackup(plan: Plan, container: string | undefined): Promise<BackupProbe> {
+    if (!container) {
+        return { reachable: false, error: "no node's container runs to ask pgBackRest in" };
+    }
+    const [info, verified] = await Promise.all([
+        dockerCli(plan.engineHost, ["exec", "-u", "postgres", container, "pgbackrest", "--output=json", "info"], BACKUP_INFO_TIMEOUT_MS),
+        dockerCli(plan.engineHost, ["exec", container, "cat", VERIFIED_FILE], DOCKER_TIMEOUT_MS)]);
+    if (info.code !== 0) {
+        return { reachable: false, error: info.timedOut ? `pgbackrest info gave no answer within ${seconds(BACKUP_INFO_TIMEOUT_MS)}`
+            : info.stderr.trim().split("\n").pop() || `pgbackrest info exited with ${info.code}` };
+    }
+    try {
+        const stanza = (JSON.parse(info.stdout) as Json[]).find((x) => x.name === plan.backup!.stanza);
+        return {
+            reachable: true,
+            backups: ((stanza?.backup ?? []) as Json[]).map((b) => ({ label: String(b.label), type: String(b.type), stoppedAt: Number(b.timestamp?.stop) * 1000 })),
+            stanzaStatus: String(stanza?.status?.message ?? "missing stanza"),
+            verified: verified.code === 0 ? JSON.parse(verified.stdout) : null,
+        };
+    } catch (err) {
+        return { reachable: false, error: `pgbackrest info: ${(err as Error).message}` };
+    }
+}
+
 /** Where a node's volume is mounted (components/node.ts). */
 const VOLUME_PATH = "/var/lib/postgresql/data";
 /** Reading the note starts a container: more than an inspect, still bounded. */
@@ -314,5 +344,8 @@ export async function observe(plan: Plan): Promise<Observation> {
         return [n.name, { probe, container }] as const;
     })), plan.endpoint ? probeEndpoint(plan.endpoint.connectionString) : undefined,
     plan.readEndpoint ? probeEndpoint(plan.readEndpoint.connectionString) : undefined]);
-    return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}), ...(readEndpoint ? { readEndpoint } : {}) };
+    const running = entries.find(([, e]) => e.container.state === "running")?.[0];
+    const backup = plan.backup ? await probeBackup(plan, running && plan.nodes.find((n) => n.name === running)!.containerName) : undefined;
+    return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}), ...(readEndpoint ? { readEndpoint } : {}),
+        ...(backup ? { backup } : {}) };
 }

@@ -43,7 +43,19 @@ export interface Plan {
     readonly endpoint?: { readonly host: string; readonly port: number; readonly containerName: string; readonly connectionString: string };
     /** The read-only endpoint (outputs endpoints.ro), when the stack has one. */
     readonly readEndpoint?: Plan["endpoint"];
+    /** The backup repository (outputs.backup), when the stack has backups. */
+    readonly backup?: { readonly volume: string; readonly stanza: string };
 }
+
+/** The repository as pgBackRest describes it from a running node, and the last verified restore (backup/core.ts). */
+export type BackupProbe = {
+    readonly reachable: true;
+    /** Each backup set, oldest first: its label, type and when it ended (ms since the epoch). */
+    readonly backups: readonly { readonly label: string; readonly type: string; readonly stoppedAt: number }[];
+    /** pgBackRest's word on the stanza ("ok", or what is wrong). */
+    readonly stanzaStatus: string;
+    readonly verified: { readonly verifiedAt: string; readonly backup: string; readonly marker: { readonly found: boolean } } | null;
+} | { readonly reachable: false; readonly error: string };
 
 /** What a connection through the endpoint reached: the server's address on the cluster network, and whether it is in recovery. */
 export type EndpointProbe = { readonly reachable: true; readonly address: string; readonly inRecovery: boolean }
@@ -132,4 +144,6 @@ export interface Observation {
     readonly endpoint?: EndpointProbe;
     /** Only when the plan has a read-only endpoint. */
     readonly readEndpoint?: EndpointProbe;
+    /** Only when the plan has backups. */
+    readonly backup?: BackupProbe;
 }

@@ -1,7 +1,7 @@
 // The report as text: a header, one row per node, the data at risk, the warnings.
 
 import Table from "cli-table3";
-import { formatBytes, NodeReport, Report } from "./report";
+import { BackupReport, formatBytes, NodeReport, Report } from "./report";
 
 const NO_BORDER = {
     top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "",
@@ -10,6 +10,21 @@ const NO_BORDER = {
 
 function seconds(s: number | null): string {
     return s === null ? "-" : `${s < 10 ? s.toFixed(3) : s.toFixed(0)}s`;
+}
+
+/** An age in the largest whole unit: 42s, 5m, 3h, 2d. */
+function ago(s: number): string {
+    return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : s < 172800 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
+}
+
+function backupLine(b: BackupReport): string {
+    const head = `backup    ${b.volume} (stanza ${b.stanza})`;
+    if (b.error) {
+        return `${head}: CANNOT BE READ (${b.error})`;
+    }
+    const newest = b.newest ? `newest ${b.newest.type} ${b.newest.label} ${ago(b.newest.ageSeconds)} ago` : "NO BACKUP";
+    const verified = b.verified ? `restore verified ${ago(b.verified.ageSeconds)} ago (of ${b.verified.backup})` : "restore NEVER VERIFIED";
+    return `${head}: ${b.backups} backup${b.backups === 1 ? "" : "s"}, ${newest}; ${verified}`;
 }
 
 function roleWords(n: NodeReport): string {
@@ -52,6 +67,7 @@ export function renderText(r: Report): string {
         `          ${needs}   satisfied now: ${p.satisfied === null ? "unknown" : p.satisfied ? "yes" : "NO"}`,
         ...([["rw", r.endpoint], ["ro", r.readEndpoint]] as const).flatMap(([kind, e]) => e ? [`endpoint  ${kind} ${e.address} → ` +
             (e.state === "down" ? `DOES NOT ANSWER (${e.error})` : `${e.reaches} (${e.state})`)] : []),
+        ...(r.backup ? [backupLine(r.backup)] : []),
         "",
     ];
     // Which engine each node runs on, only when they differ: one-engine stacks keep their columns.

@@ -121,7 +121,21 @@ export interface Report {
     endpoint?: EndpointReport;
     /** The read-only endpoint, the same way: which node a connection through it reached. */
     readEndpoint?: EndpointReport;
+    /** The backups, when the stack has them: what the repository holds and when a restore of it was last proven. */
+    backup?: BackupReport;
     warnings: Warning[];
+}
+
+/** The repository: its backups, the newest and the last verified restore, with ages at checkedAt (seconds). */
+export interface BackupReport {
+    volume: string;
+    stanza: string;
+    /** Why pgBackRest could not be asked; null when it was. */
+    error: string | null;
+    stanzaStatus: string | null;
+    backups: number;
+    newest: { label: string; type: string; at: string; ageSeconds: number } | null;
+    verified: { at: string; backup: string; ageSeconds: number } | null;
 }
 
 /** Where an endpoint is, and which node a connection through it reached. */
@@ -419,6 +433,17 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             "further behind than endpoints.maxReadLagBytes, or its watcher is not running",
             `see the watcher's lines in ${dockerOf(plan.engineHost)} logs ${readEndpoint.containerName}`);
     }
+    const backup = plan.backup ? backupReport(plan.backup, obs) : undefined;
+    if (backup?.error) {
+        warn("backup-unreadable", null, `pgBackRest could not describe the backup repository ${backup.volume}: ${backup.error}`,
+            "start a node (the repository is read through one), then run status again");
+    } else if (backup && backup.backups === 0) {
+        warn("backup-none", null, `the backup repository ${backup.volume} holds no backup (stanza ${backup.stanza}: ${backup.stanzaStatus})`,
+            `run up (${deploy}): it takes the first full backup; or npm run backup -- ${plan.stack} full`);
+    } else if (backup && backup.verified === null) {
+        warn("backup-unverified", null, `no restore of the backups in ${backup.volume} has been proven`,
+            `npm run verify-backup -- ${plan.stack}`);
+    }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
     return {
         stack: plan.stack,
@@ -448,6 +473,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         dataAtRisk,
         ...(endpoint ? { endpoint } : {}),
         ...(readEndpoint ? { readEndpoint } : {}),
+        ...(backup ? { backup } : {}),
         warnings,
     };
 }
@@ -495,6 +521,24 @@ function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined
     const bytes = behind ?? 0;
     return { bytes, promote, text: `if the primary failed now, up to ${bytes} bytes (${formatBytes(bytes)}) of acknowledged ` +
         `commits could be lost; promote ${best.name}: it has received the most WAL` };
+}
+
+/** What the repository holds, as of the observation. */
+function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupReport {
+    const seen = obs.backup ?? { reachable: false as const, error: "not probed" };
+    const base = { volume: b.volume, stanza: b.stanza };
+    if (!seen.reachable) {
+        return { ...base, error: seen.error, stanzaStatus: null, backups: 0, newest: null, verified: null };
+    }
+    const now = Date.parse(obs.checkedAt);
+    const age = (at: number) => Math.max(0, Math.round((now - at) / 1000));
+    const last = seen.backups[seen.backups.length - 1];
+    const v = seen.verified?.marker.found ? seen.verified : null;
+    return {
+        ...base, error: null, stanzaStatus: seen.stanzaStatus, backups: seen.backups.length,
+        newest: last ? { label: last.label, type: last.type, at: new Date(last.stoppedAt).toISOString(), ageSeconds: age(last.stoppedAt) } : null,
+        verified: v ? { at: v.verifiedAt, backup: v.backup, ageSeconds: age(Date.parse(v.verifiedAt)) } : null,
+    };
 }
 
 /** Which node a connection through an endpoint reached (by its cluster address), and as what. */

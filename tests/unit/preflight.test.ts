@@ -26,6 +26,7 @@ case "$1 $2" in
   "network ls") cat "$FAKE_DIR/ids" 2>/dev/null ;;
   "network inspect") cat "$FAKE_DIR/inspect" ;;
   ps*) cat "$FAKE_DIR/ps" 2>/dev/null ;;
+  "volume ls") cat "$FAKE_DIR/volumes" 2>/dev/null ;;
   run*) [ -f "$FAKE_DIR/noimage" ] && { printf 'docker: Error response from daemon: No such image: postgres:13\n\nRun %s for more information\n' "'docker run --help'" >&2; exit 125; }
      cat "$FAKE_DIR/fib-$(printf %s "$DOCKER_HOST" | tr -c 'A-Za-z0-9' _)" ;;
 esac
@@ -76,6 +77,20 @@ describe("preflight: collisions fail before anything is created", () => {
         assert.equal(made.length, 3, made.join("\n"));
         assert.ok(made.every((c) => c.startsWith("DOCKER_HOST=unix:///var/run/docker.sock ")));
         assert.deepEqual(made.map((c) => c.split(" ").slice(1, 3).join(" ")).sort(), ["network inspect", "network ls", "ps --no-trunc"]);
+    });
+
+    test("with backups: a volume of the repository's name that is not this stack's (Docker would adopt it); this stack's own is none", async () => {
+        engineAnswers([], []);
+        const volumes = (lines: string[]) => fs.writeFileSync(path.join(dir, "volumes"), lines.map((l) => `${l}\n`).join(""));
+        volumes(["pg-replication-pf-backup\tother\tx", "unrelated\t\t"]);
+        assert.deepEqual(await check(plan({ backup: true, image: "postgres:17" })), [
+            'pg-replication:backup.volume = "pg-replication-pf-backup" is not allowed: a volume of that name already exists on the ' +
+            "Docker engine unix:///var/run/docker.sock and is not this stack's repository; set pg-replication:backup.volume to another " +
+            "name, or remove that volume",
+        ]);
+        volumes(["pg-replication-pf-backup\tpg-replication\tpf"]);
+        assert.deepEqual(await check(plan({ backup: true, image: "postgres:17" })), [], "kept by an earlier destroy of this stack");
+        assert.ok(calls().some((c) => / volume ls --format /.test(c)));
     });
 
     test("a foreign network with the configured name", async () => {

@@ -652,6 +652,42 @@ describe("status: the read-only endpoint", () => {
     });
 });
 
+describe("status: backups", () => {
+    const withBackup = (): Plan => planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup", stanza: "pgr-dev" } }, STATE);
+    const at = (iso: string) => Date.parse(iso);
+    const seen = (backup: Observation["backup"]): Observation => ({ ...healthyAsync()[1], backup });
+    const TWO = [{ label: "20250101-000000F", type: "full", stoppedAt: at("2024-12-31T23:00:01Z") },
+        { label: "20250101-000000F_20250101-000001I", type: "incr", stoppedAt: at("2025-01-01T00:00:00Z") }];
+
+    test("backups and a verified restore: healthy, one line with the newest and the restore's age", () => {
+        assert.deepEqual(withBackup().backup, { volume: "pgr-dev-backup", stanza: "pgr-dev" });
+        const r = buildReport(withBackup(), seen({ reachable: true, backups: TWO, stanzaStatus: "ok",
+            verified: { verifiedAt: "2024-12-31T22:00:01Z", backup: "20250101-000000F", marker: { found: true } } }));
+        assert.equal(r.healthy, true);
+        assert.deepEqual(r.backup?.newest, { label: "20250101-000000F_20250101-000001I", type: "incr", at: "2025-01-01T00:00:00.000Z", ageSeconds: 1 });
+        assert.equal(r.backup?.verified?.ageSeconds, 7200);
+        assert.match(renderText(r), /^backup    pgr-dev-backup \(stanza pgr-dev\): 2 backups, newest incr 20250101-000000F_20250101-000001I 1s ago; restore verified 2h ago \(of 20250101-000000F\)$/m);
+    });
+
+    test("never verified (or a restore that missed its marker): a warning with the command that proves one", () => {
+        for (const verified of [null, { verifiedAt: "2024-12-31T22:00:01Z", backup: "x", marker: { found: false } }]) {
+            const r = buildReport(withBackup(), seen({ reachable: true, backups: TWO, stanzaStatus: "ok", verified }));
+            assert.deepEqual(codes(r), ["backup-unverified:-"]);
+            assert.equal(r.warnings[0].action, "npm run verify-backup -- dev");
+            assert.match(renderText(r), /; restore NEVER VERIFIED$/m);
+        }
+    });
+
+    test("no backup, and a repository that cannot be read: each its warning", () => {
+        const none = buildReport(withBackup(), seen({ reachable: true, backups: [], stanzaStatus: "missing stanza path", verified: null }));
+        assert.deepEqual(codes(none), ["backup-none:-"]);
+        assert.match(none.warnings[0].message, /holds no backup \(stanza pgr-dev: missing stanza path\)/);
+        const down = buildReport(withBackup(), seen({ reachable: false, error: "no node's container runs to ask pgBackRest in" }));
+        assert.deepEqual(codes(down), ["backup-unreadable:-"]);
+        assert.match(renderText(down), /^backup    pgr-dev-backup \(stanza pgr-dev\): CANNOT BE READ \(no node's container runs to ask pgBackRest in\)$/m);
+    });
+});
+
 describe("status: text", () => {
     test("header, one row per node, data at risk", () => {
         const text = renderText(buildReport(...healthyAsync()));

@@ -1,0 +1,166 @@
+// Backups of a running stack (README "Backups"): an on-demand backup, and a verified restore: the
+// proof that the repository gives back the cluster as it was. What they act on comes from the
+// stack's outputs (outputs.backup, the nodes); everything runs through the docker CLI on the
+// stack's engine, on the node that is primary now. Used by backup/main.ts and the e2e suite.
+
+import { randomBytes } from "node:crypto";
+import { dockerCli, dockerFailure } from "../components/docker-cli";
+import { fragment } from "../components/fragments";
+import { REPO_PATH } from "../components/pgbackrest";
+
+/** What the tools need from the stack's outputs. */
+export interface BackupTarget {
+    /** The stack's Docker engine (outputs.engine.host): the repository and every node are there. */
+    readonly engine: string;
+    /** Every node's container; the primary is found among them. */
+    readonly containers: readonly string[];
+    readonly volume: string;
+    readonly stanza: string;
+    /** The backup image: the throwaway restore runs it. */
+    readonly image: string;
+}
+
+/** The kinds of backup pgBackRest takes: full, or the changes since the last full (diff) or last backup (incr). */
+export const BACKUP_TYPES = ["full", "diff", "incr"] as const;
+export type BackupType = typeof BACKUP_TYPES[number];
+
+/** What a verified restore found; written to the repository (VERIFIED_FILE) and printed. */
+export interface VerifyResult {
+    /** When the restore was proven, ISO 8601. */
+    readonly verifiedAt: string;
+    /** The backup set it started from (pgBackRest's label). */
+    readonly backup: string;
+    /** The marker row written on the primary before the restore, and whether the restore has it. */
+    readonly marker: { readonly token: string; readonly writtenAt: string; readonly found: boolean };
+    readonly restoreSeconds: number;
+    /** Replaying the archive to its end, until the restored server promoted. */
+    readonly recoverySeconds: number;
+    readonly timeline: number;
+    readonly tables: number;
+    readonly rows: number;
+    readonly indexesChecked: number;
+}
+
+/** The last verified restore's result, in the repository (the tools and status read it). */
+export const VERIFIED_FILE = `${REPO_PATH}/pg-replication-verified.json`;
+
+export class BackupToolError extends Error {}
+
+/** The stack's outputs as a target; refuses a stack without backups. */
+export function targetFromOutputs(stack: string, outputs: Record<string, any>): BackupTarget {
+    const b = outputs.backup;
+    if (!b || typeof b.volume !== "string") {
+        throw new BackupToolError(`stack ${stack} has no backups (set pg-replication:backup and run scripts/deploy.sh ${stack})`);
+    }
+    const nodes = Object.values(outputs.nodes ?? {}) as { containerName?: string }[];
+    return {
+        engine: String(outputs.engine?.host ?? "unix:///var/run/docker.sock"),
+        containers: nodes.map((n) => String(n.containerName)),
+        volume: b.volume,
+        stanza: String(b.stanza),
+        image: String(b.image),
+    };
+}
+
+async function docker(t: BackupTarget, args: string[], timeoutMs: number, input?: string): Promise<string> {
+    const r = await dockerCli(args, t.engine, { timeoutMs, ...(input !== undefined ? { input } : {}) });
+    if (r.err) {
+        throw new BackupToolError(`docker ${args.slice(0, 3).join(" ")} …: ${r.stderr.trim() || dockerFailure(r, timeoutMs)}`);
+    }
+    return r.stdout;
+}
+
+/** The node that is primary now: the one whose server answers that it is not in recovery. */
+export async function findPrimary(t: BackupTarget): Promise<string> {
+    const answers = await Promise.all(t.containers.map(async (c) => {
+        const r = await dockerCli(["exec", "-u", "postgres", c, "psql", "-X", "-A", "-t", "-c", "SELECT pg_is_in_recovery()"], t.engine,
+            { timeoutMs: 10_000 });
+        return { c, primary: !r.err && r.stdout.trim() === "f" };
+    }));
+    const primaries = answers.filter((a) => a.primary).map((a) => a.c);
+    if (primaries.length !== 1) {
+        throw new BackupToolError(`expected one primary among ${t.containers.join(", ")}, found ${primaries.length}` +
+            `${primaries.length ? ` (${primaries.join(", ")})` : ""}: run npm run status`);
+    }
+    return primaries[0];
+}
+
+/** pgBackRest on the primary, as postgres (the container names the stanza and the settings file). */
+function pgbackrest(t: BackupTarget, primary: string, args: string[], timeoutMs: number): Promise<string> {
+    return docker(t, ["exec", "-u", "postgres", primary, "pgbackrest", ...args], timeoutMs);
+}
+
+/** The newest backup set's label in `pgbackrest info`'s text. */
+export function newestBackup(info: string): string | undefined {
+    const labels = [...info.matchAll(/^\s*(?:full|diff|incr) backup: (\S+)/gm)].map((m) => m[1]);
+    return labels[labels.length - 1];
+}
+
+/** A backup of TYPE on the primary; its label and how long it took. */
+export async function takeBackup(t: BackupTarget, type: BackupType, timeoutSeconds: number): Promise<{ label: string; seconds: number; primary: string }> {
+    const primary = await findPrimary(t);
+    const started = Date.now();
+    await pgbackrest(t, primary, [`--type=${type}`, "backup"], timeoutSeconds * 1000);
+    const label = newestBackup(await pgbackrest(t, primary, ["info"], 30_000));
+    return { label: label ?? "?", seconds: (Date.now() - started) / 1000, primary };
+}
+
+/** key=value lines (backup-restore.sh's output) as a record. */
+export function parseLines(text: string): Record<string, string> {
+    return Object.fromEntries(text.split("\n").filter((l) => /^[a-z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}
+
+/**
+ * The verified restore: a marker row on the primary (schema pgreplication), its WAL pushed to the
+ * repository (pgbackrest check switches the segment and waits for it), then the newest backup
+ * restored in a throwaway container of the backup image with no network and the repository
+ * read-only, the archive replayed to its end, the marker looked for and every table and B-tree
+ * index read (backup-restore.sh). The result is written next to the backups, for status.
+ */
+export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: number; namePrefix?: string; log?: (s: string) => void }):
+    Promise<VerifyResult> {
+    const log = opts.log ?? (() => undefined);
+    const primary = await findPrimary(t);
+    const token = randomBytes(8).toString("hex");
+    const writtenAt = (await docker(t, ["exec", "-i", "-u", "postgres", primary, "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+        "-d", "postgres"], 30_000, [
+        "CREATE SCHEMA IF NOT EXISTS pgreplication;",
+        "CREATE TABLE IF NOT EXISTS pgreplication.restore_marker (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now());",
+        `INSERT INTO pgreplication.restore_marker (token) VALUES ('${token}') RETURNING written_at;`,
+    ].join("\n"))).trim();
+    log(`marker ${token} written on ${primary} at ${writtenAt}; pushing its WAL to the repository`);
+    await pgbackrest(t, primary, ["check"], 120_000);
+    const name = `${opts.namePrefix ?? t.stanza}-verify`;
+    log(`restoring the newest backup in ${name} (${t.image}, no network, repository read-only)`);
+    const r = await dockerCli(["run", "--rm", "--name", name, "--network", "none", "-u", "postgres",
+        "--label", "pg-replication.role=verify-restore", "-v", `${t.volume}:${REPO_PATH}:ro`,
+        "-e", `PGBACKREST_STANZA=${t.stanza}`, "-e", `PGBACKREST_CONFIG=${REPO_PATH}/pgbackrest.conf`,
+        "--entrypoint", "bash", t.image, "-c", fragment("backup-restore.sh"), "backup-restore", token, String(opts.timeoutSeconds)], t.engine,
+    { timeoutMs: (opts.timeoutSeconds * 3 + 60) * 1000 });
+    const got = parseLines(r.stdout);
+    if (r.err || got.error) {
+        throw new BackupToolError(`the restore failed: ${got.error ?? (r.stderr.trim().split("\n").slice(-3).join(" ") || dockerFailure(r))}`);
+    }
+    const result: VerifyResult = {
+        verifiedAt: new Date().toISOString(),
+        backup: got.backup ?? "?",
+        marker: { token, writtenAt, found: got.marker === "1" },
+        restoreSeconds: Number(got.restore_ms) / 1000,
+        recoverySeconds: Number(got.recovery_ms) / 1000,
+        timeline: Number(got.timeline),
+        tables: Number(got.tables),
+        rows: Number(got.rows),
+        indexesChecked: Number(got.indexes),
+    };
+    if (result.marker.found) {
+        await docker(t, ["exec", "-i", "-u", "postgres", primary, "sh", "-c", 'cat > "$0.new" && mv "$0.new" "$0"', VERIFIED_FILE], 30_000,
+            JSON.stringify(result, null, 2) + "\n");
+    }
+    return result;
+}
+
+/** The last verified restore's result, when there is one. */
+export async function lastVerified(t: BackupTarget, container: string): Promise<VerifyResult | undefined> {
+    const r = await dockerCli(["exec", container, "cat", VERIFIED_FILE], t.engine, { timeoutMs: 10_000 });
+    return r.err ? undefined : JSON.parse(r.stdout) as VerifyResult;
+}

@@ -1,0 +1,85 @@
+// Backups with pgBackRest (README "Backups"): the repository (a Docker volume every node mounts,
+// kept when the stack is destroyed, with pgBackRest's settings file in it) and, once the
+// declared primary is primary, the stanza, a check that the primary's WAL reaches the archive, and
+// the first full backup when the repository has none, so a stack with backups on is never
+// without one. What a node needs to archive is in pgbackrest.ts.
+
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { labelList } from "./node";
+import { CONFIG_FILE, pgbackrestConf, REPO_PATH } from "./pgbackrest";
+import { dockerCommand, script } from "./shell";
+import type { BackupSettings } from "./spec";
+
+export interface BackupRepositoryArgs {
+    readonly settings: BackupSettings;
+    /** The nodes' data directory (PGDATA), the same on every node: pgBackRest's pg1-path. */
+    readonly pgdata: string;
+    /** The image the settings file is written with (the backup image: its repository path belongs to postgres). */
+    readonly image: pulumi.Input<string>;
+    /** Put on the volume. */
+    readonly labels: Readonly<Record<string, string>>;
+    /** The Docker engine (DOCKER_HOST form): the stack's, where every node is. */
+    readonly dockerHost: string;
+}
+
+/** The repository volume and the settings file in it; `volumeName` resolves once the file is written. */
+export class BackupRepository extends pulumi.ComponentResource {
+    readonly volume: docker.Volume;
+    readonly settingsFile: command.local.Command;
+    /** The volume's name, known once its settings file is there: what the nodes mount. */
+    readonly volumeName: pulumi.Output<string>;
+
+    constructor(name: string, args: BackupRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pg-replication:index:BackupRepository", name, {}, opts);
+        // Kept when the stack is destroyed (the backups outlive the cluster; README "Backups" says how
+        // to delete it on purpose); a stack made again with the same name finds it and its stanza.
+        this.volume = new docker.Volume(name, {
+            name: args.settings.volume,
+            labels: labelList({ ...args.labels, "pg-replication.role": "backup-repository" }),
+        }, { parent: this, retainOnDelete: true });
+        this.settingsFile = dockerCommand(`${name}-settings`, {
+            create: script("backup-settings.sh"),
+            update: script("backup-settings.sh"),
+            environment: {
+                VOLUME: this.volume.name,
+                IMAGE: args.image,
+                REPO_PATH,
+                CONFIG_FILE,
+                SETTINGS: pgbackrestConf(args.settings, args.pgdata),
+            },
+            dockerHost: args.dockerHost,
+        }, { parent: this });
+        this.volumeName = pulumi.all([this.volume.name, this.settingsFile.id]).apply(([volume]) => volume);
+        this.registerOutputs({ volume: this.volume.name });
+    }
+}
+
+export interface BackupArgs {
+    readonly settings: BackupSettings;
+    /** The declared primary's container: where the stanza is made, checked and the first backup taken. */
+    readonly primaryContainer: pulumi.Input<string>;
+    /** What must be done first: the topology step (the declared primary is primary) and the repository. */
+    readonly after: readonly pulumi.Resource[];
+    readonly dockerHost: string;
+}
+
+/** The stanza, the archive check and the first full backup; again (stanza and check) whenever the primary changes. */
+export class Backup extends pulumi.ComponentResource {
+    readonly check: command.local.Command;
+
+    constructor(name: string, args: BackupArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pg-replication:index:Backup", name, {}, opts);
+        this.check = dockerCommand(`${name}-check`, {
+            create: script("backup-check.sh"),
+            update: script("backup-check.sh"),
+            environment: {
+                PRIMARY_CONTAINER: args.primaryContainer,
+                STANZA: args.settings.stanza,
+            },
+            dockerHost: args.dockerHost,
+        }, { parent: this, dependsOn: [...args.after] });
+        this.registerOutputs({ stanza: args.settings.stanza });
+    }
+}

@@ -1,0 +1,47 @@
+// The backups' pgBackRest as plain data: where the repository is mounted, its settings file,
+// what every node's archive_command runs, and what a node's container gets so that it does.
+// Used by the cluster and its nodes (components/backup.ts, node.ts) and by the backup tool
+// (backup/); no Pulumi here. README "Backups".
+
+import type { BackupSettings } from "./spec";
+
+/** Where every node (and each verified restore) mounts the repository volume. */
+export const REPO_PATH = "/var/lib/pgbackrest";
+/** pgBackRest's settings, in the repository volume: rewritten by an `up` that changes them, read by every node at once. */
+export const CONFIG_FILE = `${REPO_PATH}/pgbackrest.conf`;
+/** The asynchronous archiver's spool, in each container (images/backup); only status files: the WAL is acknowledged once pushed. */
+export const SPOOL_PATH = "/var/spool/pgbackrest";
+/** What a primary's archiver runs for each WAL segment (a standby archives nothing: archive_mode=on). */
+export const ARCHIVE_COMMAND = "pgbackrest archive-push %p";
+/** archive_timeout: a WAL segment with commits in it is archived within this long, even when writes are few. */
+export const ARCHIVE_TIMEOUT_SECONDS = 60;
+
+/** A node container's environment for pgBackRest: the stanza and the settings file (both fixed for the stack's life). */
+export function backupEnv(b: Pick<BackupSettings, "stanza">): string[] {
+    return [`PGBACKREST_STANZA=${b.stanza}`, `PGBACKREST_CONFIG=${CONFIG_FILE}`];
+}
+
+/**
+ * pgbackrest.conf. The repository is a posix path (the volume); WAL is pushed asynchronously in
+ * parallel (archive-async with process-max) and compressed with lz4 (fast; in every pgBackRest
+ * Debian ships). PGDATA is the node's data directory, the same path on every node.
+ */
+export function pgbackrestConf(b: Pick<BackupSettings, "stanza" | "retentionFull" | "processMax">, pgdata: string): string {
+    return [
+        "# Managed by pg-replication: rewritten by every `pulumi up` that changes it.",
+        "[global]",
+        `repo1-path=${REPO_PATH}`,
+        `repo1-retention-full=${b.retentionFull}`,
+        `process-max=${b.processMax}`,
+        "archive-async=y",
+        `spool-path=${SPOOL_PATH}`,
+        "compress-type=lz4",
+        "start-fast=y",
+        "log-level-console=warn",
+        "log-level-file=off",
+        "",
+        `[${b.stanza}]`,
+        `pg1-path=${pgdata}`,
+        "",
+    ].join("\n");
+}

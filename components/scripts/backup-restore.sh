@@ -1,0 +1,58 @@
+# The verified restore's in-container part (backup/core.ts verifyRestore): in a throwaway container
+# of the backup image, without a network and with the repository mounted read-only, restore the
+# newest backup into the container's own data directory (an anonymous volume, gone with it),
+# replay the archive to its end, and check what that gives: the marker the tool wrote on the
+# primary just before, every table of every database read whole, every B-tree index checked by
+# amcheck. Prints key=value lines; exits non-zero when a step fails (its output says which).
+# args: TOKEN TIMEOUT_SECONDS   env (the container's): PGBACKREST_STANZA PGBACKREST_CONFIG
+set -eu
+token=$1
+timeout=$2
+export PGDATA=/var/lib/postgresql/data/pgdata PGHOST=/tmp
+now_ms() { date +%s%3N; }
+sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
+
+started=$(now_ms)
+mkdir -m 0700 "$PGDATA"
+pgbackrest info | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/backup=\2/p' | tail -n 1
+pgbackrest --log-level-console=warn restore
+echo "restore_ms=$(($(now_ms) - started))"
+
+# Recovery replays the archive to its end, then promotes (no target: the end is the target).
+started=$(now_ms)
+pg_ctl -D "$PGDATA" -l /tmp/restored.log -w -t "$timeout" -o "-c listen_addresses='' -c unix_socket_directories=/tmp \
+-c archive_mode=off -c synchronous_standby_names=''" start >/dev/null ||
+    { echo "error=the restored data directory did not start: $(tail -n 5 /tmp/restored.log | tr '\n' ' ')"; exit 1; }
+deadline=$(($(date +%s) + timeout))
+until [ "$(sql -d postgres -c 'SELECT pg_is_in_recovery()')" = f ]; do
+    [ "$(date +%s)" -lt "$deadline" ] ||
+        { echo "error=recovery did not reach the end of the archive within ${timeout}s: $(tail -n 3 /tmp/restored.log | tr '\n' ' ')"; exit 1; }
+    sleep 0.2
+done
+echo "recovery_ms=$(($(now_ms) - started))"
+echo "timeline=$(sql -d postgres -c "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")"
+echo "marker=$(sql -d postgres -c "SELECT count(*) FROM pgreplication.restore_marker WHERE token = '$token'" 2>/dev/null || echo 0)"
+
+tables=0 rows=0 indexes=0
+for db in $(sql -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1"); do
+    sql -d "$db" -c "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null
+    # Every table read whole (count(*) of each through query_to_xml); every valid B-tree index, the
+    # catalogs' included, checked (bt_index_check: its structure and order).
+    counts=$(sql -d "$db" -F ' ' <<'SQL'
+SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'),
+       (SELECT coalesce(sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname),
+            false, true, '')))[1]::text::bigint), 0)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'),
+       (SELECT count(bt_index_check(c.oid)::text) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'btree' AND i.indisvalid AND i.indisready AND c.relpersistence <> 't')
+SQL
+)
+    set -- $counts
+    tables=$((tables + $1)) rows=$((rows + $2)) indexes=$((indexes + $3))
+done
+echo "tables=$tables"
+echo "rows=$rows"
+echo "indexes=$indexes"
+pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null

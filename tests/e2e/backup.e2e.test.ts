@@ -1,0 +1,100 @@
+// Backups (pgBackRest, README "Backups") on the real engine, PostgreSQL 13 (two nodes, async) and
+// 17 (three, quorum): the first `up` archives from the start and leaves a full backup; a verified
+// restore (backup/core.ts) of a cluster with data finds the marker written just before it and reads
+// every table and index; an incremental backup on demand; after a switchover the new primary
+// archives, and a restore replays across the new timeline to a marker written on it; a second `up`
+// changes nothing; `destroy` keeps the repository volume and nothing else.
+// Subnets 172.28.58-59.0/24, ports 58700-58719.
+
+import * as assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { docker, E2EStack, e2eStack, leftovers, log, oneEnginePlan, rows, status } from "./harness";
+import { BackupTarget, lastVerified, takeBackup, targetFromOutputs, verifyRestore } from "../../backup/core";
+
+const TIMEOUT = 20 * 60 * 1000;
+
+
+for (const { major, mode, count, net, port } of [
+    { major: 13 as const, mode: "async", count: 2, net: 58, port: 58700 },
+    { major: 17 as const, mode: "sync", count: 3, net: 59, port: 58710 },
+]) {
+    describe(`backups on PostgreSQL ${major}, ${mode}, ${count} nodes`, { timeout: TIMEOUT }, () => {
+        const name = `e2e-backup${major}`;
+        const volume = `pg-replication-${name}-backup`;
+        let s: E2EStack;
+        let target: BackupTarget;
+
+        before(async () => {
+            // A repository left by an earlier run of this suite would hold another cluster's stanza.
+            try { docker("volume", "rm", "-f", volume); } catch { /* none */ }
+            s = await e2eStack(name, oneEnginePlan(major, net, port, count, { mode, backup: { retentionFull: 2 } }));
+            await s.up();
+            target = targetFromOutputs(name, await s.outputs());
+        });
+        after(async () => {
+            await s?.destroyAndRemove();
+            try {
+                assert.deepEqual(leftovers(name).map((o) => o.split(" ")[0]), ["volume"], "destroy keeps the repository and nothing else");
+                assert.equal(docker("volume", "inspect", "-f", "{{.Name}}", volume), volume);
+            } finally {
+                docker("volume", "rm", "-f", volume);
+            }
+        });
+
+        test("the first up archives from the start and leaves a full backup; every node mounts the repository, only the primary archives", async () => {
+            const out = await s.outputs();
+            assert.deepEqual([out.backup.volume, out.backup.stanza, out.backup.image],
+                [volume, `pg-replication-${name}`, `pg-replication/postgres-backup:${major}`]);
+            const info = docker("exec", "-u", "postgres", out.nodes.pg1.containerName, "pgbackrest", "info");
+            assert.match(info, /status: ok/);
+            assert.match(info, /^\s*full backup: \S+F$/m);
+            const [archiver] = await rows(out.primary.connectionString,
+                "SELECT archived_count::int AS archived, failed_count::int AS failed FROM pg_stat_archiver");
+            assert.ok(archiver.archived > 0, `the primary archived ${archiver.archived} segments`);
+            assert.equal(archiver.failed, 0);
+            const [standby] = await rows(out.nodes.pg2.connectionString, "SELECT archived_count::int AS archived FROM pg_stat_archiver");
+            assert.equal(standby.archived, 0, "a standby archives nothing");
+            await s.preview(true);
+            const st = await status(s.backend, name);
+            assert.equal(st.code, 1, "a backup whose restore was never proven is a warning");
+            assert.match(st.stdout, new RegExp(`^backup    ${volume} \\(stanza pg-replication-${name}\\): 1 backup, newest full \\S+F \\d+s ago; restore NEVER VERIFIED$`, "m"));
+            assert.match(st.stdout, /no restore of the backups in .* has been proven/);
+        });
+
+        test("a verified restore of a cluster with data: the marker written just before it, every table and index read", async () => {
+            const out = await s.outputs();
+            await rows(out.primary.connectionString, "CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 5000) g");
+            await rows(out.primary.connectionString, "ALTER TABLE orders ADD PRIMARY KEY (id)");
+            const r = await verifyRestore(target, { timeoutSeconds: 120, log });
+            log(`verified restore on ${major}: ${JSON.stringify(r)}`);
+            assert.equal(r.marker.found, true);
+            assert.ok(r.tables >= 2 && r.rows >= 5001, `${r.tables} tables, ${r.rows} rows`);
+            assert.ok(r.indexesChecked > 100, `${r.indexesChecked} B-tree indexes checked (the catalogs' and orders')`);
+            assert.equal(r.timeline, 2, "the restore promoted at the end of the archive: a timeline of its own");
+            assert.deepEqual(await lastVerified(target, out.primary.containerName), r, "the result is kept in the repository");
+            assert.deepEqual(docker("ps", "-a", "-q", "--filter", "label=pg-replication.role=verify-restore"), "", "the throwaway container is gone");
+            const st = await status(s.backend, name);
+            assert.equal(st.code, 0, st.stdout);
+            assert.match(st.stdout, new RegExp(`; restore verified \\d+s ago \\(of ${r.backup}\\)$`, "m"));
+        });
+
+        test("an incremental backup on demand", async () => {
+            const b = await takeBackup(target, "incr", 300);
+            log(`incremental backup ${b.label} on ${b.primary} in ${b.seconds.toFixed(1)} s`);
+            assert.match(b.label, /I$/);
+        });
+
+        test("after a switchover the new primary archives: a restore replays across the new timeline to a marker written on it", async () => {
+            await s.setConfig({ primary: "pg2" });
+            await s.up();
+            const out = await s.outputs();
+            await rows(out.nodes.pg2.connectionString, "INSERT INTO orders SELECT g, 'after' FROM generate_series(5001, 6000) g");
+            const r = await verifyRestore(target, { timeoutSeconds: 120, log });
+            log(`verified restore after the switchover on ${major}: ${JSON.stringify(r)}`);
+            assert.equal(r.marker.found, true, "the marker written on the new primary is in the restore");
+            assert.ok(r.rows >= 6002, `${r.rows} rows`);
+            assert.equal(r.timeline, 3, "backup on timeline 1, the switchover's timeline 2 replayed, the restore's own 3");
+            await s.preview(true);
+        });
+    });
+}

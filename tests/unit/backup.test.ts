@@ -1,0 +1,142 @@
+// Backups (components/backup.ts, pgbackrest.ts) as the program declares them, under Pulumi's mocks:
+// nothing without pg-replication:backup; with it, the repository volume (kept on destroy) and its
+// settings file, every node on the backup image archiving to it with pgBackRest, and the check
+// with the first full backup once the declared primary is primary; a changed setting rewrites the
+// file and restarts no node; the settings validated in one place (config.ts validateBackup).
+
+import * as assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { newestBackup, parseLines, targetFromOutputs } from "../../backup/core";
+import { RawConfig, validateBackup } from "../../components/config";
+import { pgbackrestConf } from "../../components/pgbackrest";
+import { DEV, plain, Recorded, Run, runProgram } from "../support/mocked-program";
+
+const check = (backup: unknown, more: Partial<Parameters<typeof validateBackup>[1]> = {}, raw: RawConfig = {}) =>
+    validateBackup({ ...raw, backup: typeof backup === "string" ? backup : JSON.stringify(backup) },
+        { image: "postgres:17", namePrefix: "pg-replication-pg17", spans: false, ...more });
+const env = (r: Recorded) => plain(r.inputs.environment) as Record<string, string>;
+const container = (run: Run, node: string) => plain(run.get("docker:index/container:Container", `cluster-${node}`).inputs) as Record<string, any>;
+
+describe("pg-replication:backup, validated", () => {
+    test("absent or false: no backups; true or {}: the backup image of the major, a volume of the stack, 2 full backups kept", () => {
+        assert.deepEqual(validateBackup({}, { image: "postgres:17", namePrefix: "p", spans: false }), { problems: [] });
+        assert.deepEqual(check("false"), { problems: [] });
+        assert.deepEqual(check("true"), check({}));
+        assert.deepEqual(check({}), { problems: [], backup: { image: "pg-replication/postgres-backup:17",
+            volume: "pg-replication-pg17-backup", stanza: "pg-replication-pg17", retentionFull: 2, processMax: 2 } });
+    });
+
+    test("each bad value is named with its key, the value and what is allowed", () => {
+        assert.deepEqual(check({ retentionFull: 0, processMax: 99, volume: "/etc", colour: "blue" }).problems, [
+            'pg-replication:backup.colour = "blue" is not allowed: unknown field; backup has image, volume, retentionFull, processMax',
+            'pg-replication:backup.volume = "/etc" is not allowed: expected a Docker volume name: letters, digits, \'_\', \'.\', \'-\', starting with a letter or digit',
+            "pg-replication:backup.retentionFull = 0 is not allowed: expected a whole number from 1 to 9999",
+            "pg-replication:backup.processMax = 99 is not allowed: expected a whole number from 1 to 32",
+        ]);
+        assert.deepEqual(check("[1]").problems, ["pg-replication:backup = [1] is not allowed: expected true, false or an object " +
+            "with any of image, volume, retentionFull, processMax"]);
+    });
+
+    test("refused beside archiveCommand, with nodes on several engines, and without a known image", () => {
+        assert.deepEqual(check({}, {}, { archiveCommand: "cp %p /x/%f" }).problems, ['pg-replication:archiveCommand = "cp %p /x/%f" ' +
+            "is not allowed: not with pg-replication:backup, whose archive_command is pgBackRest's; remove one of the two"]);
+        assert.match(check({}, { spans: true }).problems[0], /^pg-replication:backup = \{\} is not allowed: not available yet when the nodes run on more than one Docker engine/);
+        assert.match(check({}, { image: "registry.local/pg:17" }).problems[0], /^pg-replication:backup\.image = null is not allowed: expected the image of pgBackRest for registry\.local\/pg:17/);
+        assert.deepEqual(check({ image: "my/pg-backrest:17" }, { image: "registry.local/pg:17" }).problems, []);
+    });
+
+    test("pgbackrest.conf: the volume as a posix repository, retention, asynchronous parallel archive-push, the stanza's data directory", () => {
+        const conf = pgbackrestConf({ stanza: "s1", retentionFull: 3, processMax: 4 }, "/var/lib/postgresql/data/pgdata").split("\n");
+        for (const line of ["[global]", "repo1-path=/var/lib/pgbackrest", "repo1-retention-full=3", "process-max=4", "archive-async=y",
+            "spool-path=/var/spool/pgbackrest", "[s1]", "pg1-path=/var/lib/postgresql/data/pgdata"]) {
+            assert.ok(conf.includes(line), line);
+        }
+        assert.ok(conf.indexOf("[s1]") > conf.indexOf("archive-async=y"), "global options before the stanza's section");
+    });
+});
+
+describe("a stack with backups", () => {
+    const ON = { ...DEV, backup: { retentionFull: 3 } };
+    let off: Run;
+    let on: Run;
+    let retained: Run;
+    let switched: Run;
+    before(async () => {
+        off = await runProgram(DEV);
+        on = await runProgram(ON);
+        retained = await runProgram({ ...DEV, backup: { retentionFull: 5 } });
+        switched = await runProgram({ ...ON, primary: "pg2" });
+    });
+
+    test("without the key: no repository, no backup, archive_mode off", () => {
+        assert.deepEqual(off.resources.filter((r) => /backup/.test(r.name)), []);
+        assert.equal(off.outputs.backup, undefined);
+        assert.ok(container(off, "pg1").command.includes("archive_mode=off"));
+    });
+
+    test("the repository: a volume of the stack kept on destroy, its settings file written through the backup image", () => {
+        const volume = on.get("docker:index/volume:Volume", "cluster-backup-repository");
+        assert.equal(plain(volume.inputs).name, "pg-replication-dev-backup");
+        assert.equal(volume.opts.retainOnDelete, true);
+        assert.equal(volume.parent, "cluster-backup-repository");
+        const settings = env(on.get("Command", "cluster-backup-repository-settings"));
+        assert.equal(settings.IMAGE, "pg-replication/postgres-backup:13");
+        assert.match(settings.SETTINGS, /^repo1-retention-full=3$/m);
+        assert.match(settings.SETTINGS, /^\[pg-replication-dev\]\npg1-path=\/var\/lib\/postgresql\/data\/pgdata$/m);
+    });
+
+    test("every node: the backup image, the repository mounted, pgBackRest's environment, archive_command and archive_timeout", () => {
+        for (const node of ["pg1", "pg2"]) {
+            const c = container(on, node);
+            assert.equal(c.image, "pg-replication/postgres-backup:13");
+            assert.deepEqual(c.volumes.map((v: any) => [v.volumeName, v.containerPath]), [
+                [`pg-replication-dev-${node}-data`, "/var/lib/postgresql/data"], ["pg-replication-dev-backup", "/var/lib/pgbackrest"]]);
+            assert.ok(c.envs.includes("PGBACKREST_STANZA=pg-replication-dev"), c.envs.join(" "));
+            assert.ok(c.envs.includes("PGBACKREST_CONFIG=/var/lib/pgbackrest/pgbackrest.conf"));
+            for (const setting of ["archive_mode=on", "archive_command=pgbackrest archive-push %p", "archive_timeout=60"]) {
+                assert.ok(c.command.includes(setting), setting);
+            }
+        }
+    });
+
+    test("the check and first backup: on the declared primary, after the topology step and the repository", () => {
+        const checkCmd = on.get("Command", "cluster-backup-check");
+        assert.equal(env(checkCmd).PRIMARY_CONTAINER, "pg-replication-dev-pg1");
+        assert.equal(env(checkCmd).STANZA, "pg-replication-dev");
+        assert.deepEqual(checkCmd.dependsOn.sort(), ["cluster-backup-repository", "cluster-topology"]);
+        assert.equal(env(switched.get("Command", "cluster-backup-check")).PRIMARY_CONTAINER, "pg-replication-dev-pg2",
+            "a switchover checks the new primary's archive");
+    });
+
+    test("a changed retention rewrites the settings file only: no node is touched", () => {
+        const changed = on.resources.filter((r) => JSON.stringify(plain(r.inputs)) !== JSON.stringify(plain(retained.get(r.type, r.name).inputs)))
+            .map((r) => r.name);
+        assert.deepEqual(changed, ["cluster-backup-repository-settings"]);
+    });
+
+    test("outputs.backup: the volume, the stanza and the image that restores it", async () => {
+        const b = on.outputs.backup!;
+        assert.deepEqual([b.volume, b.stanza, b.image], ["pg-replication-dev-backup", "pg-replication-dev", "pg-replication/postgres-backup:13"]);
+    });
+});
+
+describe("the backup tool's reading of the stack and of pgBackRest", () => {
+    test("a stack without backups is refused, naming the key; with them, the target from its outputs", () => {
+        assert.throws(() => targetFromOutputs("dev", { nodes: {} }), /stack dev has no backups \(set pg-replication:backup and run scripts\/deploy\.sh dev\)/);
+        assert.deepEqual(targetFromOutputs("pg17", {
+            engine: { host: "unix:///var/run/docker.sock" },
+            nodes: { pg1: { containerName: "p-pg1" }, pg2: { containerName: "p-pg2" } },
+            backup: { volume: "p-backup", stanza: "p", image: "pg-replication/postgres-backup:17" },
+        }), { engine: "unix:///var/run/docker.sock", containers: ["p-pg1", "p-pg2"], volume: "p-backup", stanza: "p",
+            image: "pg-replication/postgres-backup:17" });
+    });
+
+    test("the newest backup set in `pgbackrest info`, and the restore script's key=value lines", () => {
+        const info = ["stanza: p", "    status: ok", "    db (current)", "        full backup: 20261203-200000F",
+            "            timestamp start/stop: ...", "        incr backup: 20261203-200000F_20261203-201000I", ""].join("\n");
+        assert.equal(newestBackup(info), "20261203-200000F_20261203-201000I");
+        assert.equal(newestBackup("stanza: p\n    status: error (no valid backups)\n"), undefined);
+        assert.deepEqual(parseLines("noise\nbackup=20261203-200000F\nrestore_ms=812\nerror=the restored data directory did not start: x=1\n"),
+            { backup: "20261203-200000F", restore_ms: "812", error: "the restored data directory did not start: x=1" });
+    });
+});
