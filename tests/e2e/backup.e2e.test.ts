@@ -1,15 +1,17 @@
 // Backups (pgBackRest, README "Backups") on the real engine, PostgreSQL 13 (two nodes, async) and
 // 17 (three, quorum): the first `up` archives from the start and leaves a full backup; a verified
 // restore (backup/core.ts) of a cluster with data finds the marker written just before it and reads
-// every table and index; an incremental backup on demand; after a switchover the new primary
-// archives, and a restore replays across the new timeline to a marker written on it; a second `up`
-// changes nothing; `destroy` keeps the repository volume and nothing else.
+// every table and index (through `npm run verify-backup`, and status says so); an incremental
+// backup on demand (`npm run backup`); after a switchover the new primary archives, and a restore
+// replays across the new timeline to a marker written on it; on 17 the same after the drill's kill
+// and failover; a second `up` changes nothing; `destroy` keeps the repository volume and nothing else.
 // Subnets 172.28.58-59.0/24, ports 58700-58719.
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { docker, E2EStack, e2eStack, leftovers, log, oneEnginePlan, rows, status } from "./harness";
-import { BackupTarget, lastVerified, takeBackup, targetFromOutputs, verifyRestore } from "../../backup/core";
+import { backupTool, docker, drillStack, E2EStack, e2eStack, leftovers, log, oneEnginePlan, rows, status } from "./harness";
+import { BackupTarget, lastVerified, targetFromOutputs, verifyRestore, VerifyResult } from "../../backup/core";
+import { runDrill } from "../../drill/core";
 
 const TIMEOUT = 20 * 60 * 1000;
 
@@ -65,8 +67,11 @@ for (const { major, mode, count, net, port } of [
             const out = await s.outputs();
             await rows(out.primary.connectionString, "CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 5000) g");
             await rows(out.primary.connectionString, "ALTER TABLE orders ADD PRIMARY KEY (id)");
-            const r = await verifyRestore(target, { timeoutSeconds: 120, log });
-            log(`verified restore on ${major}: ${JSON.stringify(r)}`);
+            // As a user would: npm run verify-backup -- STACK --json.
+            const run = await backupTool(s.backend, name, "--verify", "--json");
+            assert.equal(run.code, 0, run.stdout + run.stderr);
+            const r = JSON.parse(run.stdout) as VerifyResult;
+            log(`verified restore on ${major} (npm run verify-backup, ${run.ms} ms in all): ${JSON.stringify(r)}`);
             assert.equal(r.marker.found, true);
             assert.ok(r.tables >= 2 && r.rows >= 5001, `${r.tables} tables, ${r.rows} rows`);
             assert.ok(r.indexesChecked > 100, `${r.indexesChecked} B-tree indexes checked (the catalogs' and orders')`);
@@ -78,10 +83,14 @@ for (const { major, mode, count, net, port } of [
             assert.match(st.stdout, new RegExp(`; restore verified \\d+s ago \\(of ${r.backup}\\)$`, "m"));
         });
 
-        test("an incremental backup on demand", async () => {
-            const b = await takeBackup(target, "incr", 300);
-            log(`incremental backup ${b.label} on ${b.primary} in ${b.seconds.toFixed(1)} s`);
-            assert.match(b.label, /I$/);
+        test("an incremental backup on demand (npm run backup -- STACK incr)", async () => {
+            const run = await backupTool(s.backend, name, "incr");
+            log(`npm run backup: ${run.stdout.trim()}`);
+            assert.equal(run.code, 0, run.stdout + run.stderr);
+            assert.match(run.stdout, new RegExp(`^incr backup \\S+I of pg-replication-${name} taken on pg-replication-${name}-pg1 in [\\d.]+ s$`, "m"));
+            const bad = await backupTool(s.backend, name, "weekly");
+            assert.equal(bad.code, 2);
+            assert.match(bad.stderr, /at most one of full, diff, incr/);
         });
 
         test("after a switchover the new primary archives: a restore replays across the new timeline to a marker written on it", async () => {
@@ -96,5 +105,17 @@ for (const { major, mode, count, net, port } of [
             assert.equal(r.timeline, 3, "backup on timeline 1, the switchover's timeline 2 replayed, the restore's own 3");
             await s.preview(true);
         });
+
+        if (count === 3) {
+            test("after the drill's kill and the failover the new primary archives: a restore replays across both timelines to a marker written after it", async () => {
+                const d = await runDrill(drillStack(s), "kill", log);
+                assert.equal(d.lost, 0);
+                const r = await verifyRestore(target, { timeoutSeconds: 120, log });
+                log(`verified restore after the failover ${d.from} → ${d.to} on ${major}: ${JSON.stringify(r)}`);
+                assert.equal(r.marker.found, true, `the marker written on the new primary ${d.to} is in the restore`);
+                assert.equal(r.timeline, 4, "timeline 1 (backup), 2 (switchover), 3 (failover) replayed; the restore's own 4");
+                assert.ok(r.rows >= 6002 + d.acknowledged, `${r.rows} rows: the drill's ${d.acknowledged} acknowledged writes among them`);
+            });
+        }
     });
 }

@@ -233,20 +233,30 @@ export function stackOnHosts(hosts: HostSetOptions, name: string, config: (hosts
     return made;
 }
 
-/** What `npm run status` (the built bin/status/main.js) printed, its exit code and how long it took. */
+/** What one of our tools (`npm run status`, `npm run backup`: the built bin/<tool>/main.js) printed, its exit code and how long it took. */
 export interface StatusRun { code: number; stdout: string; stderr: string; ms: number }
 
-/** Runs the status tool with ARGS (the stack's name first) on a backend, as a user would with PULUMI_BACKEND_URL; bounded. */
-export function status(backend: string, ...args: string[]): Promise<StatusRun> {
+/** Runs bin/TOOL/main.js with ARGS (the stack's name first) on a backend, as a user would with PULUMI_BACKEND_URL; bounded. */
+function runTool(tool: "status" | "backup", timeoutMs: number, backend: string, args: string[]): Promise<StatusRun> {
     const root = path.resolve(__dirname, "..", "..", "..");
     const started = Date.now();
     return new Promise((resolve) => {
-        execFile(process.execPath, [path.join(root, "bin", "status", "main.js"), ...args, "--cwd", root], {
+        execFile(process.execPath, [path.join(root, "bin", tool, "main.js"), ...args, "--cwd", root], {
             env: { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase" },
-            timeout: 60_000,
+            timeout: timeoutMs,
         }, (err, stdout, stderr) => {
             const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
             resolve({ code, stdout, stderr, ms: Date.now() - started });
         });
     });
+}
+
+/** `npm run status -- ARGS`. */
+export function status(backend: string, ...args: string[]): Promise<StatusRun> {
+    return runTool("status", 60_000, backend, args);
+}
+
+/** `npm run backup -- ARGS` (`--verify` for `npm run verify-backup`). */
+export function backupTool(backend: string, ...args: string[]): Promise<StatusRun> {
+    return runTool("backup", 600_000, backend, args);
 }
