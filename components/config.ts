@@ -191,6 +191,52 @@ class Problems {
     }
 
     /** A WAL size as bytes: a whole number of bytes, or a number with kB, MB, GB or TB. */
+    /**
+     * A key that is off unless set: undefined when absent or false (or bad: the problem is recorded),
+     * else its fields ({} for true), each field checked against KNOWN and, with nodes on several
+     * engines (SPANS), the key refused for WHY.
+     */
+    optional(key: string, known: readonly string[], spans: { spans: boolean; why: string }): Record<string, unknown> | undefined {
+        const value = this.raw[key];
+        if (value === undefined || value === "false") {
+            return undefined;
+        }
+        const given = value === "true" ? {} : this.json(key);
+        if (given === null) {
+            return undefined;
+        }
+        if (typeof given !== "object" || Array.isArray(given)) {
+            this.bad(key, given, `expected true, false or an object with any of ${known.join(", ")}`);
+            return undefined;
+        }
+        const fields = given as Record<string, unknown>;
+        for (const field of Object.keys(fields).filter((f) => !known.includes(f))) {
+            this.bad(`${key}.${field}`, fields[field], `unknown field; ${key} has ${known.join(", ")}`);
+        }
+        if (spans.spans) {
+            this.bad(key, given, `not available yet when the nodes run on more than one Docker engine: ${spans.why}; ` +
+                "remove the key or keep the nodes on one engine");
+        }
+        return fields;
+    }
+
+    /**
+     * KEY.image: given, else pg-replication/postgres-<NAME>:<major> for a cluster image postgres:<major>
+     * (images/<NAME>, which scripts/build-images.sh builds); "" with a problem when neither.
+     */
+    derivedImage(key: string, given: unknown, clusterImage: string, name: string, tool: string): string {
+        const major = /^postgres:(\d+)$/.exec(clusterImage)?.[1];
+        const image = given === undefined ? (major ? `pg-replication/postgres-${name}:${major}` : "") : given;
+        if (typeof image === "string" && IMAGE_REF.test(image)) {
+            return image;
+        }
+        this.bad(`${key}.image`, given ?? null, given === undefined
+            ? `expected the image of ${tool} for ${clusterImage} (only for postgres:<major> is it known: ` +
+                `pg-replication/postgres-${name}:<major>, which scripts/build-images.sh builds)`
+            : `expected a Docker image reference: the cluster's PostgreSQL with ${tool}, such as pg-replication/postgres-${name}:17`);
+        return "";
+    }
+
     byteSize(key: string, fallback: number, value: unknown = this.raw[key]): number {
         if (value === undefined) {
             return fallback;
@@ -527,35 +573,12 @@ export function validateFailoverAndTimeout(raw: RawConfig): Checked<{ allowDataL
  */
 export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?: Subnet; nodes: readonly NodeSpec[]; spans: boolean }): Checked<{ endpoints?: EndpointSettings }> {
     const p = new Problems(raw);
-    if (raw.endpoints === undefined || raw.endpoints === "false") {
-        return { problems: [] };
-    }
-    const given = raw.endpoints === "true" ? {} : p.json("endpoints");
-    if (given === null) {
+    const fields = p.optional("endpoints", ENDPOINT_FIELDS, { spans: ctx.spans, why: "the endpoint runs on the stack's engine only" });
+    if (!fields) {
         return { problems: p.found };
-    }
-    if (typeof given !== "object" || Array.isArray(given)) {
-        p.bad("endpoints", given, `expected true, false or an object with any of ${ENDPOINT_FIELDS.join(", ")}`);
-        return { problems: p.found };
-    }
-    const fields = given as Record<string, unknown>;
-    for (const field of Object.keys(fields).filter((f) => !ENDPOINT_FIELDS.includes(f))) {
-        p.bad(`endpoints.${field}`, fields[field], `unknown field; endpoints has ${ENDPOINT_FIELDS.join(", ")}`);
-    }
-    if (ctx.spans) {
-        p.bad("endpoints", given, "not available yet when the nodes run on more than one Docker engine: the endpoint " +
-            "runs on the stack's engine only; remove the key or keep the nodes on one engine");
     }
     const d = DEFAULTS.endpoints;
-    const major = /^postgres:(\d+)$/.exec(ctx.image)?.[1];
-    let image = fields.image === undefined ? (major ? `pg-replication/postgres-tools:${major}` : "") : fields.image;
-    if (typeof image !== "string" || !IMAGE_REF.test(image)) {
-        p.bad("endpoints.image", fields.image ?? null, fields.image === undefined
-            ? `expected the image of PgBouncer for ${ctx.image} (only for postgres:<major> is it known: ` +
-                "pg-replication/postgres-tools:<major>, which scripts/build-images.sh builds)"
-            : "expected a Docker image reference with PgBouncer and psql, such as pg-replication/postgres-tools:13");
-        image = "";
-    }
+    const image = p.derivedImage("endpoints", fields.image, ctx.image, "tools", "PgBouncer");
     // Each pooler's address on the cluster network and host port: clear of the nodes and of each other.
     const place = (addressKey: "address" | "readAddress", fallbackAddress: string | undefined, portKey: "port" | "readPort",
         fallbackPort: number, other?: { address: unknown; port: number }) => {
@@ -595,7 +618,7 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
     return {
         problems: p.found,
         endpoints: {
-            image: String(image),
+            image,
             address: String(rw.address),
             port: rw.port,
             readAddress: String(ro.address),
@@ -619,38 +642,15 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
  */
 export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix: string; spans: boolean }): Checked<{ backup?: BackupSettings }> {
     const p = new Problems(raw);
-    if (raw.backup === undefined || raw.backup === "false") {
-        return { problems: [] };
-    }
-    const given = raw.backup === "true" ? {} : p.json("backup");
-    if (given === null) {
+    const fields = p.optional("backup", BACKUP_FIELDS, { spans: ctx.spans, why: "the repository is a volume every node mounts" });
+    if (!fields) {
         return { problems: p.found };
-    }
-    if (typeof given !== "object" || Array.isArray(given)) {
-        p.bad("backup", given, `expected true, false or an object with any of ${BACKUP_FIELDS.join(", ")}`);
-        return { problems: p.found };
-    }
-    const fields = given as Record<string, unknown>;
-    for (const field of Object.keys(fields).filter((f) => !BACKUP_FIELDS.includes(f))) {
-        p.bad(`backup.${field}`, fields[field], `unknown field; backup has ${BACKUP_FIELDS.join(", ")}`);
-    }
-    if (ctx.spans) {
-        p.bad("backup", given, "not available yet when the nodes run on more than one Docker engine: the repository " +
-            "is a volume every node mounts; remove the key or keep the nodes on one engine");
     }
     if (raw.archiveCommand !== undefined) {
         p.bad("archiveCommand", raw.archiveCommand, "not with pg-replication:backup, whose archive_command is pgBackRest's; " +
             "remove one of the two");
     }
-    const major = /^postgres:(\d+)$/.exec(ctx.image)?.[1];
-    let image = fields.image === undefined ? (major ? `pg-replication/postgres-backup:${major}` : "") : fields.image;
-    if (typeof image !== "string" || !IMAGE_REF.test(image)) {
-        p.bad("backup.image", fields.image ?? null, fields.image === undefined
-            ? `expected the image of pgBackRest for ${ctx.image} (only for postgres:<major> is it known: ` +
-                "pg-replication/postgres-backup:<major>, which scripts/build-images.sh builds)"
-            : "expected a Docker image reference: the cluster's PostgreSQL with pgBackRest, such as pg-replication/postgres-backup:17");
-        image = "";
-    }
+    const image = p.derivedImage("backup", fields.image, ctx.image, "backup", "pgBackRest");
     const volume = fields.volume ?? `${ctx.namePrefix}-backup`;
     if (typeof volume !== "string" || !DOCKER_NAME.test(volume)) {
         p.bad("backup.volume", volume, "expected a Docker volume name: letters, digits, '_', '.', '-', starting with a letter or digit");
@@ -658,7 +658,7 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
     return {
         problems: p.found,
         backup: {
-            image: String(image),
+            image,
             volume: String(volume),
             stanza: ctx.namePrefix,
             retentionFull: p.integer("backup.retentionFull", fields.retentionFull, BACKUP_DEFAULTS.retentionFull, 1, 9999),
