@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
 import { fragment } from "../components/fragments";
-import { REPO_PATH } from "../components/pgbackrest";
+import { REPO_PATH, VERIFIED_FILE } from "../components/pgbackrest";
 
 /** What the tools need from the stack's outputs. */
 export interface BackupTarget {
@@ -41,8 +41,7 @@ export interface VerifyResult {
     readonly indexesChecked: number;
 }
 
-/** The last verified restore's result, in the repository (the tools and status read it). */
-export const VERIFIED_FILE = `${REPO_PATH}/pg-replication-verified.json`;
+export { VERIFIED_FILE };
 
 export class BackupToolError extends Error {}
 

@@ -2,7 +2,8 @@
 // kept when the stack is destroyed, with pgBackRest's settings file in it) and, once the
 // declared primary is primary, the stanza, a check that the primary's WAL reaches the archive, and
 // the first full backup when the repository has none, so a stack with backups on is never
-// without one. What a node needs to archive is in pgbackrest.ts.
+// without one; at destroy, a final backup before the nodes go. What a node needs to archive is in
+// pgbackrest.ts.
 
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
@@ -65,7 +66,10 @@ export interface BackupArgs {
     readonly dockerHost: string;
 }
 
-/** The stanza, the archive check and the first full backup; again (stanza and check) whenever the primary changes. */
+/**
+ * The stanza, the archive check and the first full backup; again (stanza and check) whenever the
+ * primary changes; and at destroy, a final backup (scripts/backup-final.sh).
+ */
 export class Backup extends pulumi.ComponentResource {
     readonly check: command.local.Command;
 
@@ -74,6 +78,8 @@ export class Backup extends pulumi.ComponentResource {
         this.check = dockerCommand(`${name}-check`, {
             create: script("backup-check.sh"),
             update: script("backup-check.sh"),
+            // Deleted before the nodes it depends on: a last backup while the primary still runs.
+            delete: script("backup-final.sh"),
             environment: {
                 PRIMARY_CONTAINER: args.primaryContainer,
                 STANZA: args.settings.stanza,

@@ -3,6 +3,7 @@
 // Used by the cluster and its nodes (components/backup.ts, node.ts) and by the backup tool
 // (backup/); no Pulumi here. README "Backups".
 
+import { dockerCli } from "./docker-cli";
 import type { BackupSettings } from "./spec";
 
 /** Where every node (and each verified restore) mounts the repository volume. */
@@ -11,6 +12,8 @@ export const REPO_PATH = "/var/lib/pgbackrest";
 export const CONFIG_FILE = `${REPO_PATH}/pgbackrest.conf`;
 /** The asynchronous archiver's spool, in each container (images/backup); only status files: the WAL is acknowledged once pushed. */
 export const SPOOL_PATH = "/var/spool/pgbackrest";
+/** The last verified restore's result (backup/core.ts verifyRestore), next to the backups: status and preview read it. */
+export const VERIFIED_FILE = `${REPO_PATH}/pg-replication-verified.json`;
 /** What a primary's archiver runs for each WAL segment (a standby archives nothing: archive_mode=on). */
 export const ARCHIVE_COMMAND = "pgbackrest archive-push %p";
 /** archive_timeout: a WAL segment with commits in it is archived within this long, even when writes are few. */
@@ -44,4 +47,35 @@ export function pgbackrestConf(b: Pick<BackupSettings, "stanza" | "retentionFull
         `pg1-path=${pgdata}`,
         "",
     ].join("\n");
+}
+
+/** An age in the largest whole unit: 42s, 5m, 3h, 2d. */
+export function age(seconds: number): string {
+    const s = Math.max(0, Math.round(seconds));
+    return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : s < 172800 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
+}
+
+/**
+ * What a preview says about the backups' proof: when a restore of them was last verified (read in
+ * the first of CONTAINERS that answers; each mounts the repository), a warning when never; nothing
+ * before the nodes exist. Never throws.
+ */
+export async function verifiedNote(engine: string, containers: readonly string[], stack: string, volume: string,
+    now = Date.now()): Promise<{ level: "info" | "warn"; text: string } | undefined> {
+    for (const container of containers) {
+        const r = await dockerCli(["exec", container, "cat", VERIFIED_FILE], engine, { timeoutMs: 5000 });
+        if (!r.err) {
+            try {
+                const v = JSON.parse(r.stdout) as { verifiedAt: string; backup: string };
+                return { level: "info", text: `backup: a restore of ${v.backup} from ${volume} was proven ${age((now - Date.parse(v.verifiedAt)) / 1000)} ` +
+                    `ago (${v.verifiedAt}); prove the newest: npm run verify-backup -- ${stack}` };
+            } catch {
+                return { level: "warn", text: `backup: the last verified restore's record in ${volume} cannot be read; prove one: npm run verify-backup -- ${stack}` };
+            }
+        }
+        if (/No such file/i.test(r.stderr)) {
+            return { level: "warn", text: `backup: no restore of the backups in ${volume} has been proven yet; prove one: npm run verify-backup -- ${stack}` };
+        }
+    }
+    return undefined;
 }

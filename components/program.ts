@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
 import { LoadedConfig, loadConfig, nodeEngine, spansEngines } from "./config";
+import { verifiedNote } from "./pgbackrest";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, silentEngines } from "./topology";
 
@@ -35,6 +36,13 @@ export async function checkedConfig(): Promise<CheckedConfig> {
         throw topology.error;
     }
     lostEngines.forEach((engine) => pulumi.log.info(lostEngineNote(engine)));
+    // With backups, every preview and up says when a restore of them was last proven (README "Backups").
+    if (cfg.backup) {
+        const note = await verifiedNote(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`), pulumi.getStack(), cfg.backup.volume);
+        if (note) {
+            pulumi.log[note.level](note.text);
+        }
+    }
     return { ...cfg, downNodes: plan!.down };
 }
 

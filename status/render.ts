@@ -1,6 +1,7 @@
 // The report as text: a header, one row per node, the data at risk, the warnings.
 
 import Table from "cli-table3";
+import { age as ago } from "../components/pgbackrest";
 import { BackupReport, formatBytes, NodeReport, Report } from "./report";
 
 const NO_BORDER = {
@@ -10,11 +11,6 @@ const NO_BORDER = {
 
 function seconds(s: number | null): string {
     return s === null ? "-" : `${s < 10 ? s.toFixed(3) : s.toFixed(0)}s`;
-}
-
-/** An age in the largest whole unit: 42s, 5m, 3h, 2d. */
-function ago(s: number): string {
-    return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : s < 172800 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
 }
 
 function backupLine(b: BackupReport): string {

@@ -4,7 +4,8 @@
 // every table and index (through `npm run verify-backup`, and status says so); an incremental
 // backup on demand (`npm run backup`); after a switchover the new primary archives, and a restore
 // replays across the new timeline to a marker written on it; on 17 the same after the drill's kill
-// and failover; a second `up` changes nothing; `destroy` keeps the repository volume and nothing else.
+// and failover; each `up` says when a restore was last proven; a second `up` changes nothing;
+// `destroy` takes a final backup and keeps the repository volume and nothing else.
 // Subnets 172.28.58-59.0/24, ports 58700-58719.
 
 import * as assert from "node:assert/strict";
@@ -33,11 +34,21 @@ for (const { major, mode, count, net, port } of [
             await s.up();
             target = targetFromOutputs(name, await s.outputs());
         });
+        /** The backup sets in the repository, read by a throwaway container (it works with the cluster gone too). */
+        const backupSets = (): string[] => (JSON.parse(docker("run", "--rm", "--network", "none", "-u", "postgres",
+            "-v", `${volume}:/var/lib/pgbackrest:ro`, "-e", `PGBACKREST_STANZA=pg-replication-${name}`,
+            "-e", "PGBACKREST_CONFIG=/var/lib/pgbackrest/pgbackrest.conf", "--entrypoint", "pgbackrest",
+            `pg-replication/postgres-backup:${major}`, "--output=json", "info"))[0].backup ?? []).map((b: { label: string }) => b.label);
         after(async () => {
+            const before = s ? backupSets() : [];
             await s?.destroyAndRemove();
             try {
                 assert.deepEqual(leftovers(name).map((o) => o.split(" ")[0]), ["volume"], "destroy keeps the repository and nothing else");
                 assert.equal(docker("volume", "inspect", "-f", "{{.Name}}", volume), volume);
+                const kept = backupSets();
+                log(`destroy took a final backup: ${kept[kept.length - 1]} (${before.length} backups before, ${kept.length} kept)`);
+                assert.equal(kept.length, before.length + 1, "destroy took a final backup before removing the nodes");
+                assert.match(kept[kept.length - 1], /I$/);
             } finally {
                 docker("volume", "rm", "-f", volume);
             }
@@ -57,6 +68,8 @@ for (const { major, mode, count, net, port } of [
             const [standby] = await rows(out.nodes.pg2.connectionString, "SELECT archived_count::int AS archived FROM pg_stat_archiver");
             assert.equal(standby.archived, 0, "a standby archives nothing");
             await s.preview(true);
+            const again = await s.up();
+            assert.match(again.stdout, new RegExp(`backup: no restore of the backups in ${volume} has been proven yet; prove one: npm run verify-backup -- ${name}`));
             const st = await status(s.backend, name);
             assert.equal(st.code, 1, "a backup whose restore was never proven is a warning");
             assert.match(st.stdout, new RegExp(`^backup    ${volume} \\(stanza pg-replication-${name}\\): 1 backup, newest full \\S+F \\d+s ago; restore NEVER VERIFIED$`, "m"));
@@ -95,7 +108,8 @@ for (const { major, mode, count, net, port } of [
 
         test("after a switchover the new primary archives: a restore replays across the new timeline to a marker written on it", async () => {
             await s.setConfig({ primary: "pg2" });
-            await s.up();
+            const up = await s.up();
+            assert.match(up.stdout, new RegExp(`backup: a restore of \\S+ from ${volume} was proven \\d+s ago`), "the up says when a restore was last proven");
             const out = await s.outputs();
             await rows(out.nodes.pg2.connectionString, "INSERT INTO orders SELECT g, 'after' FROM generate_series(5001, 6000) g");
             const r = await verifyRestore(target, { timeoutSeconds: 120, log });

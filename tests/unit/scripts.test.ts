@@ -42,6 +42,7 @@ case "$1" in
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
     else cat "$FAKE_DIR/reply" 2>/dev/null || true; fi
     case "$*" in *PG_VERSION*) exit "\${FAKE_DATA_STATUS:-\${FAKE_RUN_STATUS:-0}}" ;; *pg_isready*) exit "\${FAKE_ISREADY:-0}" ;; esac
+    case "$*" in *" pgbackrest "*) exit "\${FAKE_PGBACKREST_STATUS:-0}" ;; esac
     [ "$1" != run ] || exit "\${FAKE_RUN_STATUS:-0}" ;;
 esac
 `;
@@ -251,6 +252,33 @@ describe("command scripts", () => {
             HELPER_CONTAINER: "pg-standby1-seed" });
         assert.equal(res.status, 0, res.stderr);
         assert.match(res.stderr, /no node runs as primary; slot standby1 goes with the cluster/);
+    });
+});
+
+describe("backup-final.sh: the last backup at destroy", () => {
+    const env = { PRIMARY_CONTAINER: "p-pg1", STANZA: "p" };
+    const run = (more: Record<string, string> = {}) => runScript(script("backup-final.sh"), { ...env, ...more });
+
+    test("on the running primary: an incremental backup, then destroy goes on", () => {
+        const r = run({ FAKE_RECOVERY: "f" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest --type=incr backup"), r.argv.join("\n"));
+        assert.match(r.stderr, /^backup: final backup .* of p taken on p-pg1 before destroy; the repository is kept$/m);
+    });
+
+    test("a failed backup on the running primary stops the destroy, saying how to go on without it", () => {
+        const r = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_STATUS: "1" });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /the final backup of p on p-pg1 failed, so nothing was destroyed: .*PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy/);
+    });
+
+    test("no running primary (a standby, or stopped), or the skip asked for: no backup, destroy goes on", () => {
+        for (const more of [{ FAKE_RECOVERY: "t" }, { PG_REPLICATION_SKIP_FINAL_BACKUP: "1", FAKE_RECOVERY: "f" }] as Record<string, string>[]) {
+            const r = run(more);
+            assert.equal(r.status, 0, r.stderr);
+            assert.ok(!r.argv.some((a) => / pgbackrest /.test(a)), r.argv.join("\n"));
+            assert.match(r.stderr, /^backup: no final backup of p/m);
+        }
     });
 });
 
