@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
 import { fragment } from "../components/fragments";
-import { REPO_PATH, VERIFIED_FILE } from "../components/pgbackrest";
+import { readVerified, REPO_PATH, VERIFIED_FILE } from "../components/pgbackrest";
 
 /** What the tools need from the stack's outputs. */
 export interface BackupTarget {
@@ -41,7 +41,6 @@ export interface VerifyResult {
     readonly indexesChecked: number;
 }
 
-export { VERIFIED_FILE };
 
 export class BackupToolError extends Error {}
 
@@ -158,8 +157,11 @@ export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: num
     return result;
 }
 
-/** The last verified restore's result, when there is one. */
+/** The last verified restore's result, when there is one (pgbackrest.ts readVerified); throws when it cannot be read. */
 export async function lastVerified(t: BackupTarget, container: string): Promise<VerifyResult | undefined> {
-    const r = await dockerCli(["exec", container, "cat", VERIFIED_FILE], t.engine, { timeoutMs: 10_000 });
-    return r.err ? undefined : JSON.parse(r.stdout) as VerifyResult;
+    const v = await readVerified(t.engine, container, 10_000);
+    if ("unreadable" in v) {
+        throw new BackupToolError(`the last verified restore's record cannot be read: ${v.unreadable}`);
+    }
+    return "record" in v ? v.record as VerifyResult : undefined;
 }

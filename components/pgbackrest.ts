@@ -3,7 +3,7 @@
 // Used by the cluster and its nodes (components/backup.ts, node.ts) and by the backup tool
 // (backup/); no Pulumi here. README "Backups".
 
-import { dockerCli } from "./docker-cli";
+import { dockerCli, dockerFailure } from "./docker-cli";
 import type { BackupSettings } from "./spec";
 
 /** Where every node (and each verified restore) mounts the repository volume. */
@@ -55,6 +55,31 @@ export function age(seconds: number): string {
     return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : s < 172800 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
 }
 
+/** What every reader of the last verified restore's record needs of it (backup/core.ts VerifyResult has it all). */
+export interface VerifiedRecord {
+    readonly verifiedAt: string;
+    readonly backup: string;
+    readonly marker: { readonly found: boolean };
+}
+
+/**
+ * The last verified restore's record, read in CONTAINER (every node mounts the repository): the
+ * record; none when no restore was verified yet; unreadable when the file is there but not JSON;
+ * error when the container could not be asked.
+ */
+export async function readVerified(engine: string, container: string, timeoutMs: number):
+    Promise<{ record: VerifiedRecord } | { none: true } | { unreadable: string } | { error: string }> {
+    const r = await dockerCli(["exec", container, "cat", VERIFIED_FILE], engine, { timeoutMs });
+    if (r.err) {
+        return /No such file/i.test(r.stderr) ? { none: true } : { error: dockerFailure(r, timeoutMs) };
+    }
+    try {
+        return { record: JSON.parse(r.stdout) as VerifiedRecord };
+    } catch (err) {
+        return { unreadable: (err as Error).message };
+    }
+}
+
 /**
  * What a preview says about the backups' proof: when a restore of them was last verified (read in
  * the first of CONTAINERS that answers; each mounts the repository), a warning when never; nothing
@@ -63,17 +88,15 @@ export function age(seconds: number): string {
 export async function verifiedNote(engine: string, containers: readonly string[], stack: string, volume: string,
     now = Date.now()): Promise<{ level: "info" | "warn"; text: string } | undefined> {
     for (const container of containers) {
-        const r = await dockerCli(["exec", container, "cat", VERIFIED_FILE], engine, { timeoutMs: 5000 });
-        if (!r.err) {
-            try {
-                const v = JSON.parse(r.stdout) as { verifiedAt: string; backup: string };
-                return { level: "info", text: `backup: a restore of ${v.backup} from ${volume} was proven ${age((now - Date.parse(v.verifiedAt)) / 1000)} ` +
-                    `ago (${v.verifiedAt}); prove the newest: npm run verify-backup -- ${stack}` };
-            } catch {
-                return { level: "warn", text: `backup: the last verified restore's record in ${volume} cannot be read; prove one: npm run verify-backup -- ${stack}` };
-            }
+        const v = await readVerified(engine, container, 5000);
+        if ("record" in v) {
+            return { level: "info", text: `backup: a restore of ${v.record.backup} from ${volume} was proven ` +
+                `${age((now - Date.parse(v.record.verifiedAt)) / 1000)} ago (${v.record.verifiedAt}); prove the newest: npm run verify-backup -- ${stack}` };
         }
-        if (/No such file/i.test(r.stderr)) {
+        if ("unreadable" in v) {
+            return { level: "warn", text: `backup: the last verified restore's record in ${volume} cannot be read; prove one: npm run verify-backup -- ${stack}` };
+        }
+        if ("none" in v) {
             return { level: "warn", text: `backup: no restore of the backups in ${volume} has been proven yet; prove one: npm run verify-backup -- ${stack}` };
         }
     }

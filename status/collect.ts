@@ -6,7 +6,7 @@
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
-import { VERIFIED_FILE } from "../components/pgbackrest";
+import { readVerified } from "../components/pgbackrest";
 import { BackupProbe, ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
@@ -244,18 +244,21 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
     }
     const [info, verified] = await Promise.all([
         dockerCli(plan.engineHost, ["exec", "-u", "postgres", container, "pgbackrest", "--output=json", "info"], BACKUP_INFO_TIMEOUT_MS),
-        dockerCli(plan.engineHost, ["exec", container, "cat", VERIFIED_FILE], DOCKER_TIMEOUT_MS)]);
+        readVerified(plan.engineHost, container, DOCKER_TIMEOUT_MS)]);
     if (info.code !== 0) {
         return { reachable: false, error: info.timedOut ? `pgbackrest info gave no answer within ${seconds(BACKUP_INFO_TIMEOUT_MS)}`
             : info.stderr.trim().split("\n").pop() || `pgbackrest info exited with ${info.code}` };
     }
     try {
+        if ("unreadable" in verified) {
+            throw new Error(verified.unreadable);
+        }
         const stanza = (JSON.parse(info.stdout) as Json[]).find((x) => x.name === plan.backup!.stanza);
         return {
             reachable: true,
             backups: ((stanza?.backup ?? []) as Json[]).map((b) => ({ label: String(b.label), type: String(b.type), stoppedAt: Number(b.timestamp?.stop) * 1000 })),
             stanzaStatus: String(stanza?.status?.message ?? "missing stanza"),
-            verified: verified.code === 0 ? JSON.parse(verified.stdout) : null,
+            verified: "record" in verified ? verified.record : null,
         };
     } catch (err) {
         return { reachable: false, error: `pgbackrest info: ${(err as Error).message}` };
