@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    BackupSettings, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
+    BackupSettings, DEFAULTS, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { Backup, BackupRepository } from "./backup";
 import { Endpoint, EndpointOutput } from "./endpoint";
@@ -25,6 +25,7 @@ import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
 import { codeDigest, STEP_SCRIPT, TopologyInput } from "./topology/contract";
+import { handoverTarget } from "./topology/roll";
 
 /**
  * PostgresClusterArgs describe a whole cluster; nothing in them is read from stack config (program.ts
@@ -67,6 +68,14 @@ export interface PostgresClusterArgs {
     readonly endpoints?: EndpointSettings;
     /** WAL archiving and backups with pgBackRest (the nodes then run settings.image); none when omitted. Nodes on one engine only. */
     readonly backup?: BackupSettings;
+    /**
+     * An image change on a running cluster (topology/roll.ts planRoll, from what preview observed):
+     * these nodes' containers are replaced one at a time, in this order, each after the previous
+     * one's streaming gate; then the handover; then the declared primary's. Omitted: no roll.
+     */
+    readonly roll?: { readonly standbys: readonly string[] };
+    /** A roll's handover refuses while a transaction on the primary has run longer, in seconds (default 15). */
+    readonly rollMaxTransactionSeconds?: number;
 }
 
 /** One node as the outputs describe it. */
@@ -333,38 +342,73 @@ export class PostgresCluster extends pulumi.ComponentResource {
             logging: "stderr",
         }, { parent: this }) : undefined;
 
+        // The topology step's input for a primary: the declared one for the step, the handover's target for a roll's handover.
+        const expected = args.nodes.filter((n) => n.name !== args.primary)
+            .map((n) => `${n.name}=${expectedSyncState(r, args.primary, n.name)}`).join(" ");
+        const topologyInput = (primaryName: string, handover?: TopologyInput["handover"]) =>
+            pulumi.all([image.name, network.name]).apply(([imageName, networkName]) => JSON.stringify({
+                namePrefix: args.namePrefix,
+                dockerHost: args.engineHost,
+                networkName,
+                image: imageName,
+                helperLabels: { ...args.labels, "pg-replication.role": "helper" },
+                nodes: args.nodes,
+                primary: primaryName,
+                replication: {
+                    user: r.user, mode: r.mode, syncStandbys: r.syncStandbys, syncCount: r.syncCount,
+                    synchronousCommit: r.synchronousCommit, maxSwitchoverLagBytes: r.maxSwitchoverLagBytes,
+                },
+                timeoutSeconds: args.readyTimeoutSeconds,
+                downNodes: args.downNodes ?? [],
+                allowDataLoss: args.allowDataLoss ?? false,
+                ...(args.endpoints ? { endpoint: {
+                    container: poolerContainer(args.namePrefix), pauseTimeoutSeconds: args.endpoints.pauseTimeoutSeconds,
+                } } : {}),
+                ...(handover ? { handover } : {}),
+            } satisfies TopologyInput));
+        const stepEnvironment = (input: pulumi.Output<string>) => ({ TOPOLOGY_INPUT: input, TOPOLOGY_CODE: codeDigest() });
+
+        // A roll's handover (topology/roll.ts): when the primary runs another image than the
+        // nodes' image, a switchover to the first standby of the config, which by then runs it;
+        // otherwise nothing. Declared on every cluster with a standby, with the same input on every
+        // up, so neither a roll nor the up after one adds or removes anything.
+        const target = handoverTarget(args);
+        const handover = (dependsOn: pulumi.Resource[]) => target === undefined ? undefined : dockerCommand(`${name}-handover`, {
+            create: TOPOLOGY_COMMAND,
+            environment: stepEnvironment(topologyInput(target, {
+                image: args.image, maxTransactionSeconds: args.rollMaxTransactionSeconds ?? DEFAULTS.rollMaxTransactionSeconds,
+            })),
+            dockerHost: primaryEngine,
+        }, { parent: this, dependsOn });
+
+        // In a roll the standbys on the old image come first, one at a time, each container after
+        // the previous node's streaming gate; then the handover; the declared primary's container
+        // after it. Dependencies only: they change no input, so the graph of the up after is no diff.
+        const byName: Record<string, PostgresNode> = {};
+        let rollHandover: command.local.Command | undefined;
+        if (args.roll) {
+            let previous: pulumi.Resource[] = [];
+            for (const spec of args.roll.standbys.map((n) => args.nodes.find((m) => m.name === n)!)) {
+                byName[spec.name] = new PostgresNode(nodeName(spec), { ...nodeArgs(spec), containerAfter: previous }, nodeOpts(spec));
+                previous = [byName[spec.name].streaming];
+            }
+            rollHandover = handover(previous);
+        }
+
         // The declared primary first: on a new cluster it is the bootstrap node, and everything
         // that talks to the primary waits for its readiness gate.
-        const primaryNode = new PostgresNode(nodeName(primary), nodeArgs(primary), nodeOpts(primary));
+        const primaryNode = new PostgresNode(nodeName(primary), {
+            ...nodeArgs(primary), ...(rollHandover ? { containerAfter: [rollHandover] } : {}),
+        }, nodeOpts(primary));
+        byName[primary.name] = primaryNode;
 
         // Makes the declared primary the actual one: nothing when it already is, a switchover when
         // another node is primary, a failover when none answers (components/topology/up.ts, with the
         // planners preview used). Before the role and the seeds, so they talk to the primary the
         // configuration names. One JSON input; the code's digest beside it, so new code re-runs it.
-        const expected = args.nodes.filter((n) => n.name !== args.primary)
-            .map((n) => `${n.name}=${expectedSyncState(r, args.primary, n.name)}`).join(" ");
-        const topologyInput = pulumi.all([image.name, network.name]).apply(([imageName, networkName]) => JSON.stringify({
-            namePrefix: args.namePrefix,
-            dockerHost: args.engineHost,
-            networkName,
-            image: imageName,
-            helperLabels: { ...args.labels, "pg-replication.role": "helper" },
-            nodes: args.nodes,
-            primary: args.primary,
-            replication: {
-                user: r.user, mode: r.mode, syncStandbys: r.syncStandbys, syncCount: r.syncCount,
-                synchronousCommit: r.synchronousCommit, maxSwitchoverLagBytes: r.maxSwitchoverLagBytes,
-            },
-            timeoutSeconds: args.readyTimeoutSeconds,
-            downNodes: args.downNodes ?? [],
-            allowDataLoss: args.allowDataLoss ?? false,
-            ...(args.endpoints ? { endpoint: {
-                container: poolerContainer(args.namePrefix), pauseTimeoutSeconds: args.endpoints.pauseTimeoutSeconds,
-            } } : {}),
-        } satisfies TopologyInput));
         const topology = dockerCommand(`${name}-topology`, {
             create: TOPOLOGY_COMMAND,
-            environment: { TOPOLOGY_INPUT: topologyInput, TOPOLOGY_CODE: codeDigest() },
+            environment: stepEnvironment(topologyInput(args.primary)),
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: [primaryNode] });
 
@@ -411,13 +455,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // The other nodes are seeded (cloned) from the primary once it has the role. The wait is
         // on their passfiles and seeds, not on the whole node: a dependsOn on the component would
         // also order their volumes before the primary's teardown on destroy.
-        const byName: Record<string, PostgresNode> = { [primary.name]: primaryNode };
-        for (const spec of args.nodes.filter((n) => n.name !== args.primary)) {
+        for (const spec of args.nodes.filter((n) => byName[n.name] === undefined)) {
             byName[spec.name] = new PostgresNode(nodeName(spec), { ...nodeArgs(spec), after: [primaryNode, topology, role] },
                 nodeOpts(spec));
         }
         this.nodes = byName;
         const all = Object.values(byName);
+        if (!args.roll) {
+            handover(all);
+        }
 
         // The commit policy on the declared primary once every node streams, and the last gate:
         // each standby in the promised sync_state.

@@ -37,6 +37,11 @@ export interface ClusterConfig {
      * (components/topology/plan.ts); the plan then says how much could be lost. Off by default.
      */
     readonly allowDataLoss: boolean;
+    /**
+     * A roll (an image change on a running cluster, topology/roll.ts) switches over only while no
+     * transaction on the primary has run longer than this, in seconds: its clean stop would end them.
+     */
+    readonly rollMaxTransactionSeconds: number;
     /** The read-write endpoint (a PgBouncer container of the stack); none when pg-replication:endpoints is not set. */
     readonly endpoints?: EndpointSettings;
     /** WAL archiving and backups with pgBackRest; none when pg-replication:backup is not set. */
@@ -50,7 +55,7 @@ export const KNOWN_KEYS = [
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
     "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
-    "allowDataLoss", "endpoints", "backup",
+    "allowDataLoss", "rollMaxTransactionSeconds", "endpoints", "backup",
 ] as const;
 
 /** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
@@ -73,6 +78,7 @@ export const DEFAULTS = {
     maxWalSenders: 10,
     maxSwitchoverLagBytes: 16 * 1024 * 1024,
     readyTimeoutSeconds: 120,
+    rollMaxTransactionSeconds: 15,
     endpoints: {
         port: 6432, maxReadLagBytes: 16 * 1024 * 1024, poolMode: "transaction" as const, poolSize: 20, maxClientConnections: 200,
         queryWaitTimeoutSeconds: 120, pauseTimeoutSeconds: 10,
@@ -555,14 +561,17 @@ export function validateRetention(raw: RawConfig):
 }
 
 /** Whether a failover may lose data, and the bound on each readiness check and switchover step. */
-export function validateFailoverAndTimeout(raw: RawConfig): Checked<{ allowDataLoss: boolean; readyTimeoutSeconds: number }> {
+export function validateFailoverAndTimeout(raw: RawConfig):
+    Checked<{ allowDataLoss: boolean; readyTimeoutSeconds: number; rollMaxTransactionSeconds: number }> {
     const p = new Problems(raw);
     const allowDataLoss = raw.allowDataLoss ?? "false";
     if (allowDataLoss !== "true" && allowDataLoss !== "false") {
         p.bad("allowDataLoss", allowDataLoss, "expected true or false");
     }
     const readyTimeoutSeconds = p.integer("readyTimeoutSeconds", raw.readyTimeoutSeconds, DEFAULTS.readyTimeoutSeconds, 10, 3600);
-    return { problems: p.found, allowDataLoss: allowDataLoss === "true", readyTimeoutSeconds };
+    const rollMaxTransactionSeconds = p.integer("rollMaxTransactionSeconds", raw.rollMaxTransactionSeconds,
+        DEFAULTS.rollMaxTransactionSeconds, 1, 3600);
+    return { problems: p.found, allowDataLoss: allowDataLoss === "true", readyTimeoutSeconds, rollMaxTransactionSeconds };
 }
 
 /**
@@ -720,12 +729,18 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         superuserPasswordSet: secrets.superuserPasswordSet,
         replicationPasswordSet: secrets.replicationPasswordSet,
         allowDataLoss: failover.allowDataLoss,
+        rollMaxTransactionSeconds: failover.rollMaxTransactionSeconds,
         ...(endpoints.endpoints ? { endpoints: endpoints.endpoints } : {}),
         ...(backup.backup ? { backup: backup.backup } : {}),
     };
 }
 
 /** What the commit policy of any primary follows from. */
+/** The image every node runs: with backups, the cluster's image with pgBackRest. */
+export function nodeImage(cfg: Pick<ClusterConfig, "image" | "backup">): string {
+    return cfg.backup?.image ?? cfg.image;
+}
+
 /** The declared primary's spec. */
 export function primaryNode(cfg: Pick<ClusterConfig, "nodes" | "primary">): NodeSpec {
     return cfg.nodes.find((n) => n.name === cfg.primary)!;

@@ -26,7 +26,9 @@ export interface NodeState {
     /** Standby: the host its primary_conninfo names (whom it follows, streaming or not). */
     readonly upstream?: string;
     /** What Docker says about its container (undefined when Docker could not be asked). */
-    readonly container?: { readonly status: string; readonly onNetwork: boolean; readonly restartPolicy: string };
+    readonly container?: { readonly status: string; readonly onNetwork: boolean; readonly restartPolicy: string;
+        /** The image the container was created from, by the name it was given (Config.Image): a roll replaces those of another. */
+        readonly image?: string };
     /** Why its Docker engine could not be asked at all (no answer, refused); undefined when it answered. */
     readonly engineDown?: string;
     /**

@@ -162,6 +162,11 @@ export interface PostgresNodeArgs {
      * instead of before it (the docker provider waits 2 s on each volume delete).
      */
     readonly after?: readonly pulumi.Resource[];
+    /**
+     * What the container alone waits for: in an image change's roll (topology/roll.ts), the previous
+     * node's streaming gate, or the handover. Never an input, so it changes no diff.
+     */
+    readonly containerAfter?: readonly pulumi.Resource[];
 }
 
 /**
@@ -179,6 +184,11 @@ export class PostgresNode extends pulumi.ComponentResource {
     readonly ready: command.local.Command;
     /** Done once pg_hba.conf admits every node and WAL retention is set. */
     readonly access: command.local.Command;
+    /**
+     * Succeeds at once on a primary; on a standby once it streams and has replayed to within
+     * maxSwitchoverLagBytes of the primary. Runs for every new container; a roll waits on it.
+     */
+    readonly streaming: command.local.Command;
     readonly containerName: string;
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -290,7 +300,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         }, {
             parent: this,
             deleteBeforeReplace: true,
-            dependsOn: [this.passfile, ...tlsFiles, this.seed],
+            dependsOn: [this.passfile, ...tlsFiles, this.seed, ...(args.containerAfter ?? [])],
             // The file only seeds an empty data directory (a new password is set by the
             // superuser-password command); a changed upload would replace the node.
             ignoreChanges: ["uploads"],
@@ -318,6 +328,20 @@ export class PostgresNode extends pulumi.ComponentResource {
                 MAX_SLOT_WAL_KEEP_SIZE: s.replication.maxSlotWalKeepSize,
             },
             // A new container (same volume or not) gets its rules written again.
+            triggers: [this.container.id],
+            dockerHost: s.dockerHost,
+        }, { parent: this, dependsOn: [this.ready] });
+
+        this.streaming = dockerCommand(`${name}-streaming`, {
+            create: script("node-streaming.sh"),
+            environment: {
+                NODE_CONTAINER: this.container.name,
+                NODE: spec.name,
+                MAX_LAG_BYTES: String(s.replication.maxSwitchoverLagBytes),
+                TIMEOUT: String(s.readyTimeoutSeconds),
+                STACK_LABELS: labelWords(s.labels),
+                ...(args.peers ? { PEERS: args.peers } : {}),
+            },
             triggers: [this.container.id],
             dockerHost: s.dockerHost,
         }, { parent: this, dependsOn: [this.ready] });

@@ -5,14 +5,16 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
-import { LoadedConfig, loadConfig, nodeEngine, spansEngines } from "./config";
+import { LoadedConfig, loadConfig, nodeEngine, nodeImage, spansEngines } from "./config";
 import { verifiedNote } from "./pgbackrest";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
-import { checkTopology, FailoverRefused, silentEngines } from "./topology";
+import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
 
 /** The stack's config once checked against the engine, with the nodes found down. */
 export interface CheckedConfig extends LoadedConfig {
     readonly downNodes: readonly string[];
+    /** An image change on a running cluster: the nodes' order (topology/roll.ts). */
+    readonly roll: RollPlan;
 }
 
 /**
@@ -43,14 +45,14 @@ export async function checkedConfig(): Promise<CheckedConfig> {
             pulumi.log[note.level](note.text);
         }
     }
-    return { ...cfg, downNodes: plan!.down };
+    return { ...cfg, downNodes: plan!.down, roll: plan!.roll };
 }
 
 /** The component's args from the stack's validated config (downNodes only once checked against the engine). */
-export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly string[] }): PostgresClusterArgs {
+export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly string[]; readonly roll?: RollPlan }): PostgresClusterArgs {
     return {
         // With backups every node runs the cluster's image with pgBackRest.
-        image: cfg.backup?.image ?? cfg.image,
+        image: nodeImage(cfg),
         network: { name: cfg.networkName, subnet: cfg.subnet },
         nodes: cfg.nodes,
         primary: cfg.primary,
@@ -68,6 +70,8 @@ export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly 
         allowDataLoss: cfg.allowDataLoss,
         endpoints: cfg.endpoints,
         backup: cfg.backup,
+        ...(cfg.roll?.kind === "roll" ? { roll: { standbys: cfg.roll.standbys } } : {}),
+        rollMaxTransactionSeconds: cfg.rollMaxTransactionSeconds,
     };
 }
 

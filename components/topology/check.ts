@@ -3,13 +3,23 @@
 // message only). The topology step at up (up.ts) decides with the same functions again.
 
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, NAMESPACE, synchronousStandbyNamesFor } from "../config";
+import { ClusterConfig, NAMESPACE, nodeImage, synchronousStandbyNamesFor } from "../config";
+import { dockerCli } from "../docker-cli";
+import { nodeEngine } from "../spec";
+import { NodeState } from "../node-state";
 import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
+import { describeRoll, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan } from "./roll";
 
 export class SwitchoverRefused extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
         super(refusalText("switchover", problems));
+    }
+}
+
+export class RollRefused extends pulumi.RunError {
+    constructor(readonly problems: readonly string[]) {
+        super(`the image change is refused, nothing was changed:\n  - ${problems.join("\n  - ")}`);
     }
 }
 
@@ -36,9 +46,10 @@ function refuse(plan: TopologyPlan, allowDataLoss: boolean): void {
  * one, and throws SwitchoverRefused when it would be unsafe. A new cluster, or one whose primary
  * is already the declared one, costs one parallel round of `docker exec`.
  */
-export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[] }> {
+export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[]; roll: RollPlan }> {
     const { states, plan: planned } = await observeAndPlan(cfg, opts);
-    const plan = { ...planned, down: downNodes(states, planned) };
+    const roll = await checkRoll(cfg, states, planned, opts);
+    const plan = { ...planned, down: downNodes(states, planned), roll };
     if (plan.kind === "switchover") {
         const names = synchronousStandbyNamesFor(cfg.replication, plan.to);
         pulumi.log.info(`switchover planned: ${plan.to} will be promoted, ${plan.from} demoted to a standby of ` +
@@ -86,4 +97,38 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
             "fenced former primary committed after a failover, when up said so); set it back to false");
     }
     return plan;
+}
+
+/**
+ * An image change on a running cluster: says the roll's order (roll.ts), warns that a single node
+ * is replaced in place, and throws RollRefused when a standby does not stream or lags, or a
+ * transaction on the primary has run longer than rollMaxTransactionSeconds.
+ */
+export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[], topology: TopologyPlan,
+    opts: ObserveOptions = {}): Promise<RollPlan> {
+    const image = nodeImage(cfg);
+    const roll = planRoll(cfg, states, topology, image);
+    if (roll.kind === "in-place") {
+        pulumi.log.warn(`image change to ${image}: ${roll.node} is the only node, so its container is replaced on its volume ` +
+            "and the database is down meanwhile (a roll without downtime needs a standby)");
+    }
+    if (roll.kind !== "roll") {
+        return roll;
+    }
+    pulumi.log.info(describeRoll(roll, image));
+    const problems = [...roll.problems];
+    if (roll.handover && problems.length === 0) {
+        const node = cfg.nodes.find((n) => n.name === roll.actual)!;
+        const r = await dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${roll.actual}`, "psql", "-X", "-A", "-t", "-F", "|",
+            "-d", "postgres", "-c", longTransactionsSql(cfg.rollMaxTransactionSeconds)], nodeEngine(node, cfg.dockerHost), opts);
+        const problem = r.err ? `the primary ${roll.actual} could not be asked for long transactions: ${r.stderr.trim() || r.err.message}`
+            : longTransactionProblem(roll.actual, parseLongTransactions(r.stdout), cfg.rollMaxTransactionSeconds);
+        if (problem) {
+            problems.push(problem);
+        }
+    }
+    if (problems.length > 0) {
+        throw new RollRefused(problems);
+    }
+    return roll;
 }

@@ -34,6 +34,12 @@ export interface TopologyInput {
      * pauseTimeoutSeconds) and re-pointed at the new primary in a switchover or failover.
      */
     readonly endpoint?: { readonly container: string; readonly pauseTimeoutSeconds: number };
+    /**
+     * Only in a roll's handover (roll.ts; the cluster's `-handover` command): `primary` is the standby
+     * to hand over to, and the step acts only while the node running as primary has a container of
+     * another image than `image`, after no transaction on it has run longer than maxTransactionSeconds.
+     */
+    readonly handover?: { readonly image: string; readonly maxTransactionSeconds: number };
 }
 
 /** How a node came in as a standby of the primary. */
@@ -71,6 +77,8 @@ export interface TopologyResult {
     readonly endpoint?: { readonly paused: boolean; readonly target?: string };
     /** The node's standbys as the gates saw them ("streaming/async", ...; "not running"). */
     readonly standbys: Record<string, string>;
+    /** A roll's handover (TopologyInput.handover): what it found to do. */
+    readonly handover?: "switched over" | "nothing to hand over";
     readonly seconds: number;
 }
 

@@ -9,8 +9,11 @@ import { lsnDiff } from "../lsn";
 import { NodeState, parseStateAnswer, STATE_SQL } from "../node-state";
 import { PlanConfig, planTopology, Refusal, switchpointIn, TopologyPlan } from "./plan";
 
-/** "status|network,network|restart policy" of a container; a container's networks say whether it is cut off. */
-const INSPECT_FORMAT = "{{.State.Status}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}|{{.HostConfig.RestartPolicy.Name}}";
+/**
+ * "status|network,network|restart policy|image" of a container; its networks say whether it is cut
+ * off, its image (by the name it was created with) whether an image change still has to replace it.
+ */
+const INSPECT_FORMAT = "{{.State.Status}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}|{{.HostConfig.RestartPolicy.Name}}|{{.Config.Image}}";
 
 export interface ObserveOptions {
     /** Environment for the docker CLI (tests put a fake `docker` first on PATH). */
@@ -66,8 +69,8 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
         engineDown = `its Docker engine (${dockerHost}) does not answer: ${failure(inspect, opts)}`;
     }
     if (!inspect.err) {
-        const [status, networks, restartPolicy] = inspect.stdout.trim().split("|");
-        docker = { status, onNetwork: (networks ?? "").split(",").includes(network), restartPolicy };
+        const [status, networks, restartPolicy, image] = inspect.stdout.trim().split("|");
+        docker = { status, onNetwork: (networks ?? "").split(",").includes(network), restartPolicy, ...(image ? { image } : {}) };
     }
     if (sql.err) {
         const text = sql.stderr.trim();

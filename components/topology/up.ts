@@ -12,6 +12,7 @@ import { BOUNDS, Bounds, StepFailed, TopologyRun } from "./act";
 import { RESULT_PREFIX, TopologyInput, TopologyResult } from "./contract";
 import { ENGINE_PROBE_MS, observeAndPlan, silentEngines } from "./observe";
 import { Refusal } from "./plan";
+import { longTransactionProblem, longTransactionsSql, parseLongTransactions, runsOtherImage } from "./roll";
 
 export interface StepOptions {
     /** Environment for the docker CLI (tests put a fake `docker` first on PATH). */
@@ -34,6 +35,29 @@ export async function runTopologyStep(input: TopologyInput, log: (line: string) 
     }
     try {
         const { states, plan } = await observeAndPlan(input, { silent, env: opts.env });
+        if (input.handover) {
+            // A roll's handover: only while the primary runs the old image, to a standby on the new one.
+            const h = input.handover;
+            const actual = states.find((st) => st.unreachable === undefined && st.inRecovery === false);
+            if (actual === undefined || !runsOtherImage(actual, h.image) || plan.kind !== "switchover") {
+                log(`handover: ${actual ? `the primary ${actual.name} runs ${actual.container?.image ?? "an unknown image"}` :
+                    "no node answers as primary"}: nothing to hand over (the topology step decides the rest)`);
+                return { ok: true, ...run.result, primary: actual?.name ?? "", handover: "nothing to hand over",
+                    seconds: (Date.now() - started) / 1000 };
+            }
+            const target = states.find((st) => st.name === input.primary)!;
+            if (runsOtherImage(target, h.image)) {
+                throw new StepFailed(`handover: ${input.primary} still runs ${target.container!.image}, not ${h.image}`);
+            }
+            const problem = longTransactionProblem(actual.name,
+                parseLongTransactions(await run.sql(actual.name, longTransactionsSql(h.maxTransactionSeconds))), h.maxTransactionSeconds);
+            if (problem) {
+                throw new StepFailed(`handover refused, nothing was stopped: ${problem}`);
+            }
+            log(`handover: the primary ${actual.name} runs ${actual.container!.image}; switching over to ${input.primary}, on ${h.image}`);
+            await run.act(plan, states);
+            return { ok: true, ...run.result, handover: "switched over", seconds: (Date.now() - started) / 1000 };
+        }
         await run.act(plan, states);
         return { ok: true, ...run.result, seconds: (Date.now() - started) / 1000 };
     } catch (e) {

@@ -3,7 +3,7 @@
 // options that shape the graph (parent, dependsOn, provider, ...).
 
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterOutputs, declareCluster } from "../../components/cluster";
+import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "../../components/cluster";
 import { loadConfig, NAMESPACE } from "../../components/config";
 import { clusterArgs } from "../../components/program";
 
@@ -99,7 +99,9 @@ export type StackConfig = Record<string, unknown>;
 /** Types registered by the latest run, in order, including a run that threw. */
 export let lastRegistered: string[] = [];
 
-export async function runProgram(config: StackConfig, secretKeys: string[] = [], stack = "dev"): Promise<Run> {
+/** OBSERVED stands for what the program's checks observe before declaring (program.ts checkedConfig: downNodes, roll). */
+export async function runProgram(config: StackConfig, secretKeys: string[] = [], stack = "dev",
+    observed: Pick<PostgresClusterArgs, "downNodes" | "roll"> = {}): Promise<Run> {
     const registered = new Map<string, { type: string; inputs: Record<string, any> }>();
     lastRegistered = [];
     await pulumi.runtime.setMocks({
@@ -144,7 +146,7 @@ export async function runProgram(config: StackConfig, secretKeys: string[] = [],
             });
             return undefined;
         });
-        outputs = declareCluster(clusterArgs(cfg));
+        outputs = declareCluster({ ...clusterArgs(cfg), ...observed });
         return outputs;
     });
     // Outputs need not depend on every resource: wait until each declared one reached the mocks.

@@ -154,12 +154,15 @@ describe("section validators", () => {
             '"cp %p /a\\ncp %p /b" is not allowed: expected a one-line shell command without single quotes, using %p and %f']);
     });
 
-    test("failover and timeout: data loss only when said so; the readiness bound", () => {
-        assert.deepEqual(validateFailoverAndTimeout(raw({ allowDataLoss: "true", readyTimeoutSeconds: "60" })),
-            { problems: [], allowDataLoss: true, readyTimeoutSeconds: 60 });
+    test("failover and timeout: data loss only when said so; the readiness bound; the roll's transaction bound", () => {
+        assert.deepEqual(validateFailoverAndTimeout(raw({ allowDataLoss: "true", readyTimeoutSeconds: "60", rollMaxTransactionSeconds: "30" })),
+            { problems: [], allowDataLoss: true, readyTimeoutSeconds: 60, rollMaxTransactionSeconds: 30 });
         assert.deepEqual(validateFailoverAndTimeout(raw({ allowDataLoss: "yes" })),
             { problems: ['pg-replication:allowDataLoss = "yes" is not allowed: expected true or false'], allowDataLoss: false,
-                readyTimeoutSeconds: 120 });
+                readyTimeoutSeconds: 120, rollMaxTransactionSeconds: 15 });
+        const bad = validateFailoverAndTimeout(raw({ rollMaxTransactionSeconds: "0" }));
+        assert.equal(bad.problems.length, 1);
+        assert.match(bad.problems[0], /^pg-replication:rollMaxTransactionSeconds = "?0"? is not allowed: .*1.*3600/);
     });
 
     test("validateConfig reports the sections' problems in order: keys, names, engine, secrets, ..., timeout", () => {

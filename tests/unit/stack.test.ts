@@ -39,6 +39,7 @@ const NODE_CHILDREN = (n: string) => [
     `docker:index/container:Container::cluster-${n}`,
     `command:local:Command::cluster-${n}-ready`,
     `command:local:Command::cluster-${n}-access`,
+    `command:local:Command::cluster-${n}-streaming`,
 ];
 
 describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => {
@@ -60,6 +61,7 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
             "pulumi:providers:postgresql::cluster-sql",
             "postgresql:index/role:Role::cluster-replication-role",
             ...NODE_CHILDREN("pg2"),
+            "command:local:Command::cluster-handover",
             "command:local:Command::cluster-replication-policy",
         ]);
         for (const r of run.resources.filter((x) => x.name !== "cluster")) {
@@ -309,9 +311,10 @@ describe("a switchover is a change of `primary` only", () => {
         two = await runProgram({ ...DEV, primary: "pg2" });
     });
 
-    test("no container, volume, seed, passfile or access rule changes; topology, the password, provider and policy do", () => {
+    test("no container, volume, seed, passfile or access rule changes; topology, the handover, the password, provider and policy do", () => {
+        // The handover's target is the first node that is not the declared primary: pg1 now.
         assert.deepEqual(differing(one, two).sort(),
-            ["cluster-replication-policy", "cluster-set-superuser-password", "cluster-sql", "cluster-topology"]);
+            ["cluster-handover", "cluster-replication-policy", "cluster-set-superuser-password", "cluster-sql", "cluster-topology"]);
         assert.equal(topologyInput(two).primary, "pg2");
         assert.equal(plain(two.get("pulumi:providers:postgresql", "cluster-sql").inputs.port), "5433");
     });
@@ -321,6 +324,62 @@ describe("a switchover is a change of `primary` only", () => {
         assert.equal(two.outputs.primary.port, 5433);
         assert.equal(two.outputs.nodes.pg1.role, "standby");
         assert.equal(two.outputs.nodes.pg2.role, "primary");
+    });
+});
+
+describe("an image change on a running cluster rolls: the order is in dependencies only", () => {
+    const THREE = { ...DEV, image: "postgres:13.2", nodes: [...(DEV.nodes as object[]), PG3] };
+    let plain3: Run;
+    let rolled: Run;
+    before(async () => {
+        plain3 = await runProgram(THREE);
+        rolled = await runProgram(THREE, [], "dev", { roll: { standbys: ["pg2", "pg3"] } });
+    });
+
+    test("the same resources with the same inputs: the up after a roll has nothing to change", () => {
+        assert.deepEqual(rolled.resources.map((r) => r.name).sort(), plain3.resources.map((r) => r.name).sort());
+        assert.deepEqual(differing(plain3, rolled), []);
+    });
+
+    test("each standby's container waits for the previous one's streaming gate; the handover for the last; the primary's for the handover", () => {
+        assert.ok(!rolled.get("Container", "cluster-pg2").dependsOn.some((d) => /streaming|handover/.test(d)));
+        assert.ok(rolled.get("Container", "cluster-pg3").dependsOn.includes("cluster-pg2-streaming"));
+        assert.deepEqual(rolled.get("Command", "cluster-handover").dependsOn, ["cluster-pg3-streaming"]);
+        assert.ok(rolled.get("Container", "cluster-pg1").dependsOn.includes("cluster-handover"));
+        assert.deepEqual(rolled.get("Command", "cluster-topology").dependsOn, ["cluster-pg1"]);
+        // Rolled standbys are declared first and wait for nothing of the primary's: it is replaced after them.
+        assert.deepEqual(rolled.get("Command", "cluster-pg2-seed").dependsOn, ["cluster-pg2-passfile"]);
+    });
+
+    test("without a roll the handover comes after every node and no container waits for another node", () => {
+        assert.deepEqual(plain3.get("Command", "cluster-handover").dependsOn.sort(), ["cluster-pg1", "cluster-pg2", "cluster-pg3"]);
+        for (const n of ["pg1", "pg2", "pg3"]) {
+            assert.ok(!plain3.get("Container", `cluster-${n}`).dependsOn.some((d) => /streaming|handover/.test(d)), n);
+        }
+    });
+
+    test("the handover is the topology step towards the first standby, acting only on a primary of another image", () => {
+        const input = JSON.parse(env(rolled.get("Command", "cluster-handover")).TOPOLOGY_INPUT) as TopologyInput;
+        assert.equal(input.primary, "pg2");
+        assert.deepEqual(input.handover, { image: "postgres:13.2", maxTransactionSeconds: 15 });
+        assert.equal(topologyInput(rolled).handover, undefined);
+        assert.equal(topologyInput(rolled).primary, "pg1");
+        assert.equal(rolled.get("Command", "cluster-handover").inputs.create, TOPOLOGY_COMMAND);
+    });
+
+    test("every node has a streaming gate, run for each new container, bounded by the switchover's lag bound", () => {
+        for (const n of ["pg1", "pg2", "pg3"]) {
+            const gate = rolled.get("Command", `cluster-${n}-streaming`);
+            assert.deepEqual(plain(gate.inputs.triggers), [`cluster-${n}-id`]);
+            assert.equal(env(gate).MAX_LAG_BYTES, String(16 * 1024 * 1024));
+            assert.equal(env(gate).NODE, n);
+            assert.deepEqual(gate.dependsOn, [`cluster-${n}-ready`]);
+        }
+    });
+
+    test("a single node has no handover", async () => {
+        const one = await runProgram({ ...DEV, nodes: [(DEV.nodes as object[])[0]] });
+        assert.equal(one.ofType("Command").filter((r) => r.name === "cluster-handover").length, 0);
     });
 });
 
@@ -344,8 +403,9 @@ describe("changing the plan", () => {
     test("F1/M2: a new replicationPassword or readyTimeoutSeconds changes no container and no seed", async () => {
         const changed = await runProgram({ ...DEV, replicationPassword: "another-one", readyTimeoutSeconds: "300" }, ["replicationPassword"]);
         const base = await runProgram({ ...DEV, replicationPassword: "first-one" }, ["replicationPassword"]);
-        assert.deepEqual(differing(base, changed).sort(), ["cluster-pg1-passfile", "cluster-pg1-ready", "cluster-pg2-passfile",
-            "cluster-pg2-ready", "cluster-replication-policy", "cluster-replication-role", "cluster-topology"]);
+        assert.deepEqual(differing(base, changed).sort(), ["cluster-handover", "cluster-pg1-passfile", "cluster-pg1-ready",
+            "cluster-pg1-streaming", "cluster-pg2-passfile", "cluster-pg2-ready", "cluster-pg2-streaming", "cluster-replication-policy",
+            "cluster-replication-role", "cluster-topology"]);
     });
 
     test("a new superuserPassword changes only the ALTER ROLE command, the provider and the ignored uploads", async () => {

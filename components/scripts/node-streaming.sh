@@ -1,0 +1,32 @@
+# A node's streaming gate, after its readiness gate: a primary passes at once; a standby passes
+# once its WAL receiver streams and it has replayed to within MAX_LAG_BYTES of the primary's WAL.
+# An image change's roll (components/topology/roll.ts) waits on it before stopping the next node,
+# so a replaced standby serves reads and confirms commits again before another goes down.
+# A failed gate records nothing, so the next `up` runs it again.
+# env: NODE_CONTAINER NODE MAX_LAG_BYTES TIMEOUT, STACK_LABELS or PEERS
+
+# A container that is not running has nothing to wait for: a node down when the gate is first
+# created (a stack made before it existed). A new container has passed its readiness gate.
+if ! running "$NODE_CONTAINER"; then
+    log "node $NODE is not running: nothing to wait for"
+    exit 0
+fi
+seen=
+caught_up() {
+    _s=$(node_sql "$NODE_CONTAINER" "SELECT pg_is_in_recovery(), coalesce((SELECT status FROM pg_stat_wal_receiver), 'no receiver'), pg_last_wal_replay_lsn()" 2>/dev/null) || { seen="no answer"; return 1; }
+    case "$_s" in
+        f\|*) seen=primary; return 0 ;;
+    esac
+    _status=$(printf '%s' "$_s" | cut -d'|' -f2)
+    _replayed=$(printf '%s' "$_s" | cut -d'|' -f3)
+    [ "$_status" = streaming ] || { seen="its WAL receiver: $_status"; return 1; }
+    find_primary 2>/dev/null || { seen="streaming; the primary could not be told"; return 1; }
+    [ -n "$PRIMARY_CONTAINER" ] || { seen="streaming; no node answers as primary"; return 1; }
+    _behind=$(primary_sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$_replayed')::bigint" 2>/dev/null) || { seen="streaming; $PRIMARY_NAME did not answer"; return 1; }
+    seen="streaming, $_behind bytes behind $PRIMARY_NAME"
+    [ "$_behind" -le "$MAX_LAG_BYTES" ]
+}
+if ! wait_for "$TIMEOUT" caught_up; then
+    fail "node $NODE ($NODE_CONTAINER) did not catch up within ${TIMEOUT}s: ${seen:-no answer} (at most $MAX_LAG_BYTES bytes behind the primary, maxSwitchoverLagBytes)"
+fi
+log "node $NODE: $seen"

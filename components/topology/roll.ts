@@ -1,0 +1,169 @@
+// A change of image on a running cluster, planned: which containers still run another image, in
+// what order `up` replaces them, and why it must not start. A pure function over the nodes'
+// observed states (observe.ts) and the topology plan (plan.ts); preview (check.ts) says the plan
+// and refuses with its problems, the cluster (cluster.ts) orders the replacements by it, and the
+// roll's handover (up.ts, with TopologyInput.handover) decides again when it runs.
+//
+// The order: every standby on the old image, one at a time, each back, streaming and within
+// maxSwitchoverLagBytes of the primary before the next is stopped; then, when the primary itself
+// runs the old image, a switchover to an updated standby (the handover), the old primary replaced
+// as a standby, and the topology step's switchover back to the declared primary. Writes pause only
+// in the two switchovers; reads keep a server while at least one other standby runs.
+
+import { NodeSpec, ReplicationSettings } from "../spec";
+import { lsnDiff } from "../lsn";
+import { NodeState } from "../node-state";
+import { TopologyPlan } from "./plan";
+
+export type RollPlan =
+    /** Every existing container runs the image (or none exists yet). */
+    | { readonly kind: "none" }
+    /** The only node: its container is replaced on its volume, the cluster down meanwhile. */
+    | { readonly kind: "in-place"; readonly node: string }
+    | {
+        readonly kind: "roll";
+        /** The nodes replaced one at a time before the handover, in this order. */
+        readonly standbys: readonly string[];
+        /** The standby the handover switches over to, when the primary runs the old image; else undefined. */
+        readonly handover?: string;
+        /** The declared primary: replaced after the handover (as a standby), then primary again. */
+        readonly primary: string;
+        /** The node running as primary now. */
+        readonly actual: string;
+        /** Why the roll must not start; empty when it may. */
+        readonly problems: readonly string[];
+    };
+
+export interface RollConfig {
+    readonly primary: string;
+    readonly nodes: readonly Pick<NodeSpec, "name">[];
+    readonly replication: Pick<ReplicationSettings, "maxSwitchoverLagBytes">;
+}
+
+/** Whether a node's container exists and was created from another image than IMAGE. */
+export function runsOtherImage(state: NodeState | undefined, image: string): boolean {
+    const current = state?.container?.image;
+    return current !== undefined && current !== image;
+}
+
+/**
+ * The standby the handover switches over to: the first node of the config that is not the declared
+ * primary. Fixed by the config alone, so the handover's input does not change from one up to the next.
+ */
+export function handoverTarget(cfg: Pick<RollConfig, "primary" | "nodes">): string | undefined {
+    return cfg.nodes.find((n) => n.name !== cfg.primary)?.name;
+}
+
+/** The roll `up` would do to bring every container onto IMAGE. */
+export function planRoll(cfg: RollConfig, states: readonly NodeState[], topology: TopologyPlan, image: string): RollPlan {
+    const byName = new Map(states.map((s) => [s.name, s]));
+    const stale = cfg.nodes.map((n) => n.name).filter((n) => runsOtherImage(byName.get(n), image));
+    if (stale.length === 0) {
+        return { kind: "none" };
+    }
+    if (cfg.nodes.length === 1) {
+        return { kind: "in-place", node: stale[0] };
+    }
+    const problems: string[] = [];
+    const actual = topology.kind === "none" ? topology.primary : topology.kind === "switchover" ? topology.from : undefined;
+    if (actual === undefined) {
+        problems.push(`no node runs as the one primary (${describe(topology)}): bring the cluster back with the image it runs ` +
+            `(${[...new Set(stale.map((n) => byName.get(n)!.container!.image))].join(", ")}), then change the image`);
+        return { kind: "roll", standbys: [], primary: cfg.primary, actual: "", problems };
+    }
+    if (actual !== cfg.primary && stale.includes(actual)) {
+        problems.push(`the primary changes in this up (a switchover from ${actual} to ${cfg.primary}) while ${actual} runs ` +
+            `another image: change the primary and the image in two ups`);
+    }
+    const primaryState = byName.get(actual)!;
+    for (const s of states.filter((x) => x.name !== actual && x.exists)) {
+        if (s.unreachable !== undefined) {
+            problems.push(`${s.name} cannot be asked (${s.unreachable}): every standby must stream before a roll`);
+        } else if (s.receiver?.status !== "streaming") {
+            problems.push(`${s.name} is not streaming from the primary ${actual}: its WAL receiver ` +
+                (s.receiver ? `is ${s.receiver.status}` : "is not running"));
+        } else if (s.lsn && primaryState.lsn) {
+            const behind = lsnDiff(primaryState.lsn, s.lsn);
+            if (behind > BigInt(cfg.replication.maxSwitchoverLagBytes)) {
+                problems.push(`${s.name} has replayed up to ${s.lsn} while the primary ${actual} is at ${primaryState.lsn}: ` +
+                    `${behind} bytes behind, more than maxSwitchoverLagBytes (${cfg.replication.maxSwitchoverLagBytes})`);
+            }
+        }
+    }
+    const handover = stale.includes(actual) ? handoverTarget(cfg) : undefined;
+    if (handover !== undefined && !byName.get(handover)?.exists) {
+        problems.push(`${handover}, the standby the primary hands over to, has no container yet: add nodes and change the image in two ups`);
+    }
+    return {
+        kind: "roll",
+        standbys: stale.filter((n) => n !== cfg.primary && n !== actual),
+        ...(handover ? { handover } : {}),
+        primary: cfg.primary,
+        actual,
+        problems,
+    };
+}
+
+function describe(plan: TopologyPlan): string {
+    switch (plan.kind) {
+        case "failover": return `a failover to ${plan.to} is planned`;
+        case "several-primaries": return `${plan.primaries.join(", ")} run as primary`;
+        case "stale-primaries": return `${plan.stale.map((s) => s.name).join(", ")} run as primary beside ${plan.primary}`;
+        default: return `none answers as primary`;
+    }
+}
+
+/** The roll in words, in its order, as preview says it. */
+export function describeRoll(plan: Extract<RollPlan, { kind: "roll" }>, image: string): string {
+    const steps: string[] = [];
+    if (plan.standbys.length > 0) {
+        steps.push(`${plan.standbys.join(", then ")} replaced one at a time (each back, streaming and within ` +
+            "maxSwitchoverLagBytes of the primary before the next stops)");
+    }
+    if (plan.handover) {
+        steps.push(`a switchover to ${plan.handover} (writes pause), ${plan.primary} replaced as its standby, ` +
+            `then a switchover back to ${plan.primary}, the declared primary`);
+    } else if (plan.actual !== plan.primary) {
+        steps.push(`${plan.primary} replaced as a standby of ${plan.actual}, then a switchover back to ${plan.primary}`);
+    }
+    return `image change to ${image}: a roll, one node at a time: ${steps.join("; then ")}`;
+}
+
+/** A transaction on the primary that a switchover's clean stop would end. */
+export interface LongTransaction {
+    readonly pid: number;
+    readonly user: string;
+    readonly seconds: number;
+    readonly state: string;
+    /** The start of its current or last query, whitespace folded. */
+    readonly query: string;
+}
+
+/**
+ * The client transactions open on a node for longer than SECONDS, one per line for
+ * `psql -X -A -t -F "|"` (parseLongTransactions); the query text last, so a "|" in it is kept.
+ */
+export function longTransactionsSql(seconds: number): string {
+    return "SELECT pid, coalesce(usename, ''), floor(extract(epoch FROM now() - xact_start))::int, coalesce(state, ''), " +
+        "left(regexp_replace(query, '\\s+', ' ', 'g'), 80) FROM pg_stat_activity " +
+        `WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start < now() - interval '${Math.floor(seconds)} seconds' ` +
+        "ORDER BY xact_start";
+}
+
+export function parseLongTransactions(stdout: string): LongTransaction[] {
+    return stdout.split("\n").filter((l) => l.trim() !== "").map((line) => {
+        const [pid, user, seconds, state, ...query] = line.split("|");
+        return { pid: Number(pid), user, seconds: Number(seconds), state, query: query.join("|") };
+    });
+}
+
+/** Why the handover must wait, naming each transaction; undefined when there is none. */
+export function longTransactionProblem(node: string, found: readonly LongTransaction[], bound: number): string | undefined {
+    if (found.length === 0) {
+        return undefined;
+    }
+    return `${found.length === 1 ? "a transaction has" : `${found.length} transactions have`} run on the primary ${node} for longer ` +
+        `than rollMaxTransactionSeconds (${bound} s), and the switchover's clean stop would end ${found.length === 1 ? "it" : "them"}: ` +
+        found.map((t) => `pid ${t.pid} (${t.user}, ${t.seconds} s, ${t.state}: ${JSON.stringify(t.query)})`).join(", ") +
+        "; end or wait for them and run up again";
+}

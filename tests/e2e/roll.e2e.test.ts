@@ -1,0 +1,175 @@
+// An image change on a running cluster rolls, on the real engine (components/topology/roll.ts):
+// PostgreSQL 17, three nodes, a quorum (ANY 1), `image` changed to another image of the same
+// major (the same server with one more label: another image id). Preview refuses while a standby
+// is stopped and while a transaction on the primary is older than rollMaxTransactionSeconds,
+// naming them. Then the roll under a write probe to whichever node is primary and a read probe
+// to the standbys: the standbys replaced one at a time, a handover to pg2, pg1 replaced as its
+// standby, a switchover back to pg1; every acknowledged commit on every node, the write and read
+// gaps measured, every container on the new image on its old volume, and a second up with nothing
+// to change. Subnet 172.28.60.0/24, ports 58800-58802.
+
+import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { Client } from "pg";
+import { after, before, describe, test } from "node:test";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
+import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
+import { topologyResults } from "../../components/topology/contract";
+
+const NAME = "e2e-roll17";
+const BASE = "postgres:17";
+/** The same server as BASE under another image id: what a minor release or a rebuilt image looks like to the roll. */
+const ROLLED = "pg-replication-e2e/postgres-roll:17";
+const container = (node: string) => `pg-replication-${NAME}-${node}`;
+const inspect = (node: string, format: string) => docker("inspect", "-f", format, container(node)).trim();
+const removeRolled = () => execFileSync("sh", ["-c", `docker rmi -f ${ROLLED} >/dev/null 2>&1 || true`]);
+
+/** Every 100 ms, a read on each standby at once (a new connection each); the longest time no standby answered. */
+class ReadProbe {
+    private stopped = false;
+    private lastOk = Date.now();
+    private longestGapMs = 0;
+    private reads = 0;
+    private loop?: Promise<void>;
+    constructor(private readonly urls: readonly string[]) {}
+    private async read(url: string): Promise<void> {
+        const c = new Client({ connectionString: url, connectionTimeoutMillis: 1000, query_timeout: 1000 });
+        try {
+            await c.connect();
+            await c.query("SELECT 1");
+            const now = Date.now();
+            this.longestGapMs = Math.max(this.longestGapMs, now - this.lastOk);
+            this.lastOk = now;
+            this.reads++;
+        } catch {
+            // Not answering: the gap grows.
+        } finally {
+            await c.end().catch(() => undefined);
+        }
+    }
+    start(): void {
+        this.loop = (async () => {
+            while (!this.stopped) {
+                await Promise.all([...this.urls.map((u) => this.read(u)), new Promise((r) => setTimeout(r, 100))]);
+            }
+        })();
+    }
+    async stop(): Promise<{ reads: number; longestGapMs: number }> {
+        this.stopped = true;
+        await this.loop;
+        return { reads: this.reads, longestGapMs: Math.max(this.longestGapMs, Date.now() - this.lastOk) };
+    }
+}
+
+describe("an image change rolls node by node behind a switchover (PostgreSQL 17, sync ANY 1, 3 nodes)", { timeout: 20 * 60 * 1000 }, () => {
+    let s: E2EStack;
+    let urls: Record<string, string>;
+    before(async () => {
+        removeRolled();
+        execFileSync("docker", ["build", "-q", "-t", ROLLED, "-"], { input: `FROM ${BASE}\nLABEL pg-replication.e2e=roll\n`,
+            env: { ...process.env, DOCKER_BUILDKIT: "0" }, stdio: ["pipe", "ignore", "inherit"] });
+        assert.notEqual(docker("image", "inspect", "-f", "{{.Id}}", ROLLED), docker("image", "inspect", "-f", "{{.Id}}", BASE));
+        s = await e2eStack(NAME, oneEnginePlan(17, 60, 58800, 3, { mode: "sync", maxSwitchoverLagBytes: "1MB", rollMaxTransactionSeconds: "2" }));
+        await s.up();
+        urls = Object.fromEntries(Object.entries((await s.outputs()).nodes).map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
+        await rows(urls.pg1, "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 5000) g");
+    });
+    after(async () => {
+        try {
+            await s?.destroyAndRemove();
+            assert.deepEqual(leftovers(NAME), []);
+        } finally {
+            removeRolled();
+        }
+    });
+
+    test("preview refuses while a standby is stopped, naming it; nothing changes", async () => {
+        docker("stop", container("pg3"));
+        try {
+            await s.setConfig({ image: ROLLED });
+            await assert.rejects(s.preview(), (err: Error) => {
+                assert.match(err.message, /the image change is refused, nothing was changed/);
+                assert.match(err.message, /pg3 cannot be asked \(its container is not running\)/);
+                return true;
+            });
+            assert.equal(inspect("pg1", "{{.Config.Image}}"), BASE);
+        } finally {
+            docker("start", container("pg3"));
+        }
+        await eventually(60, () => rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'"),
+            (r) => r[0].n === 2);
+    });
+
+    test("preview refuses while a transaction on the primary is older than rollMaxTransactionSeconds, naming its pid", async () => {
+        const open = new Client({ connectionString: urls.pg1 });
+        await open.connect();
+        try {
+            await open.query("BEGIN");
+            const [{ pid }] = (await open.query("SELECT pg_backend_pid() AS pid")).rows;
+            await new Promise((r) => setTimeout(r, 3000));
+            await assert.rejects(s.preview(), (err: Error) => {
+                assert.match(err.message, /the image change is refused/);
+                assert.match(err.message, new RegExp(`run on the primary pg1 for longer than rollMaxTransactionSeconds \\(2 s\\).*pid ${pid} `));
+                return true;
+            });
+        } finally {
+            await open.end();
+        }
+    });
+
+    test("the roll: standbys one at a time, a handover, the old primary as a standby, back; nothing lost, every node on the image", async () => {
+        const before = Object.fromEntries(["pg1", "pg2", "pg3"].map((n) => [n, inspect(n, "{{.Id}}")]));
+        const writes = new WriteProbe({ pg1: urls.pg1, pg2: urls.pg2, pg3: urls.pg3 });
+        const reads = new ReadProbe([urls.pg2, urls.pg3]);
+        await writes.start();
+        reads.start();
+        await new Promise((r) => setTimeout(r, 1500));
+        const started = Date.now();
+        const up = await s.up();
+        const upSeconds = (Date.now() - started) / 1000;
+        await new Promise((r) => setTimeout(r, 1500));
+        const w = await writes.stop();
+        const r = await reads.stop();
+        log(`roll: up ${upSeconds.toFixed(1)} s; ${w.acks.length} acknowledged writes, ${w.errors} failed attempts, longest write gap ` +
+            `${(w.longestGapMs / 1000).toFixed(2)} s; ${r.reads} reads on the standbys, longest read gap ${(r.longestGapMs / 1000).toFixed(2)} s`);
+
+        log(up.stdout.split("\n").filter((l) => /image change to|handover:|caught up|streaming, /.test(l)).join("\n"));
+        // The order: the standbys' containers were made before pg1's, pg2's before pg3's.
+        const created = Object.fromEntries(["pg1", "pg2", "pg3"].map((n) => [n, Date.parse(inspect(n, "{{.Created}}"))]));
+        assert.ok(created.pg2 < created.pg3 && created.pg3 < created.pg1, JSON.stringify(created));
+        for (const n of ["pg1", "pg2", "pg3"]) {
+            assert.equal(inspect(n, "{{.Config.Image}}"), ROLLED, `${n} runs the new image`);
+            assert.notEqual(inspect(n, "{{.Id}}"), before[n], `${n} has a new container`);
+            assert.match(inspect(n, "{{range .Mounts}}{{.Name}} {{end}}"), new RegExp(`${container(n)}-data`), `${n} on its old volume`);
+        }
+        // Two switchovers: the handover to pg2, and the topology step's back to pg1.
+        const results = topologyResults(up.stdout);
+        const handover = results.find((x) => x.handover === "switched over");
+        assert.ok(handover, `a handover in the up's output:\n${up.stdout.slice(-4000)}`);
+        assert.deepEqual([handover.action, handover.from, handover.primary], ["switchover", "pg1", "pg2"]);
+        const back = results.find((x) => x.handover === undefined && x.action === "switchover");
+        assert.deepEqual([back?.from, back?.primary], ["pg2", "pg1"]);
+
+        // pg1 is primary again, both standbys stream in the quorum, and every acknowledged commit is on every node.
+        assert.deepEqual(await rows(urls.pg1, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        const states = await eventually(30, () => rows(urls.pg1, "SELECT application_name AS n, state, sync_state FROM pg_stat_replication ORDER BY 1"),
+            (x) => x.length === 2 && x.every((y) => y.state === "streaming" && y.sync_state === "quorum"));
+        assert.deepEqual(states.map((x) => `${x.n}:${x.state}/${x.sync_state}`), ["pg2:streaming/quorum", "pg3:streaming/quorum"]);
+        const [{ lsn }] = await rows(urls.pg1, "SELECT pg_current_wal_lsn()::text AS lsn");
+        for (const n of ["pg1", "pg2", "pg3"]) {
+            await eventually(30, () => rows(urls[n], n === "pg1" ? "SELECT true AS done" :
+                `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (x) => x[0].done === true);
+            const found = new Set((await rows(urls[n], `SELECT seq FROM ${PROBE_TABLE}`)).map((x) => Number(x.seq)));
+            const lost = w.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);
+            assert.deepEqual(lost, [], `acknowledged commits missing on ${n}`);
+            assert.deepEqual(await rows(urls[n], "SELECT count(*)::int AS c, md5(string_agg(note, ',' ORDER BY id)) AS h FROM kept"),
+                await rows(urls.pg1, "SELECT count(*)::int AS c, md5(string_agg(note, ',' ORDER BY id)) AS h FROM kept"));
+        }
+        assert.ok(w.acks.some((a) => a.node === "pg2"), "writes went to pg2 while it was primary");
+        // Bounds well above the goals (2 s write, 1 s read), so a slow machine does not fail them; the figures are logged.
+        assert.ok(w.longestGapMs < 15_000, `longest write gap ${w.longestGapMs} ms`);
+        assert.ok(r.longestGapMs < 15_000, `longest read gap ${r.longestGapMs} ms`);
+
+        await s.preview(true);
+    });
+});

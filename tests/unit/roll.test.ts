@@ -1,0 +1,127 @@
+// An image change on a running cluster (components/topology/roll.ts): which nodes are replaced in
+// what order, when the primary hands over, and every refusal with its words; the long-transaction
+// query and what is said about what it finds.
+
+import * as assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { NodeState } from "../../components/node-state";
+import {
+    describeRoll, handoverTarget, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, planTopology, RollConfig,
+    runsOtherImage,
+} from "../../components/topology";
+
+const OLD = "postgres:17.1";
+const NEW = "postgres:17.2";
+const nodes = [
+    { name: "pg1", address: "172.18.0.101" },
+    { name: "pg2", address: "172.18.0.102" },
+    { name: "pg3", address: "172.18.0.103" },
+];
+const cfg: RollConfig & { nodes: typeof nodes; replication: { maxSwitchoverLagBytes: number; mode: "async" } } = {
+    primary: "pg1", nodes, replication: { maxSwitchoverLagBytes: 1024, mode: "async" },
+};
+const container = (image: string) => ({ status: "running", onNetwork: true, restartPolicy: "unless-stopped", image });
+
+function primary(name: string, image = OLD, lsn = "0/3000400"): NodeState {
+    return { name, exists: true, inRecovery: false, lsn, replayPaused: false, timeline: 1, receiver: null, container: container(image) };
+}
+function standby(name: string, image = OLD, over: Partial<NodeState> = {}): NodeState {
+    return { name, exists: true, inRecovery: true, lsn: "0/3000400", receivedLsn: "0/3000400", replayPaused: false, timeline: 1,
+        receiver: { status: "streaming", senderHost: "172.18.0.101" }, upstream: "172.18.0.101", container: container(image), ...over };
+}
+const plan = (states: NodeState[], image = NEW, c = cfg) => planRoll(c, states, planTopology(c as never, states), image);
+
+describe("an image change on a running cluster", () => {
+    test("nothing to roll when every container runs the image, or none exists yet", () => {
+        assert.deepEqual(plan([primary("pg1", NEW), standby("pg2", NEW), standby("pg3", NEW)]), { kind: "none" });
+        const none: NodeState[] = nodes.map((n) => ({ name: n.name, exists: false, unreachable: "its container does not exist" }));
+        assert.deepEqual(plan(none), { kind: "none" });
+        // An image Docker did not report is not taken for another one.
+        assert.equal(runsOtherImage({ name: "pg1", exists: true, container: { status: "running", onNetwork: true, restartPolicy: "no" } }, NEW),
+            false);
+    });
+
+    test("the standbys one at a time in the config's order, then the handover to the first standby, then the primary", () => {
+        const p = plan([primary("pg1"), standby("pg2"), standby("pg3")]);
+        assert.deepEqual(p, { kind: "roll", standbys: ["pg2", "pg3"], handover: "pg2", primary: "pg1", actual: "pg1", problems: [] });
+        assert.equal(describeRoll(p as Extract<typeof p, { kind: "roll" }>, NEW),
+            `image change to ${NEW}: a roll, one node at a time: pg2, then pg3 replaced one at a time (each back, streaming and ` +
+            "within maxSwitchoverLagBytes of the primary before the next stops); then a switchover to pg2 (writes pause), pg1 " +
+            "replaced as its standby, then a switchover back to pg1, the declared primary");
+    });
+
+    test("resumed: a standby already on the image is left alone; after the handover only the declared primary is left", () => {
+        assert.deepEqual(plan([primary("pg1"), standby("pg2", NEW), standby("pg3")]),
+            { kind: "roll", standbys: ["pg3"], handover: "pg2", primary: "pg1", actual: "pg1", problems: [] });
+        // The handover happened, then the up stopped: pg2 (new) is primary, pg1 (old) its standby.
+        const after = [standby("pg1", OLD, { receiver: { status: "streaming", senderHost: "172.18.0.102" } }),
+            primary("pg2", NEW), standby("pg3", NEW, { receiver: { status: "streaming", senderHost: "172.18.0.102" } })];
+        const p = plan(after);
+        assert.deepEqual(p, { kind: "roll", standbys: [], primary: "pg1", actual: "pg2", problems: [] });
+        assert.match(describeRoll(p as Extract<typeof p, { kind: "roll" }>, NEW), /pg1 replaced as a standby of pg2, then a switchover back to pg1$/);
+    });
+
+    test("a single node is replaced in place", () => {
+        const one = { ...cfg, nodes: [nodes[0]] };
+        assert.deepEqual(plan([primary("pg1")], NEW, one), { kind: "in-place", node: "pg1" });
+    });
+
+    test("refused, naming the node: not streaming, unreachable, behind the lag bound", () => {
+        const p = plan([primary("pg1"), standby("pg2", OLD, { receiver: { status: "waiting", senderHost: "" } }),
+            { name: "pg3", exists: true, unreachable: "its container is not running", container: { ...container(OLD), status: "exited" } }]);
+        assert.equal(p.kind, "roll");
+        assert.deepEqual(p.kind === "roll" && p.problems, [
+            "pg2 is not streaming from the primary pg1: its WAL receiver is waiting",
+            "pg3 cannot be asked (its container is not running): every standby must stream before a roll",
+        ]);
+        // Exactly at the bound is within it.
+        const atBound = plan([primary("pg1", OLD, "0/3000800"), standby("pg2"), standby("pg3")]);
+        assert.deepEqual(atBound.kind === "roll" && atBound.problems, []);
+        const far = plan([primary("pg1", OLD, "0/3000801"), standby("pg2"), standby("pg3", NEW)]);
+        assert.deepEqual(far.kind === "roll" && far.problems, [
+            "pg2 has replayed up to 0/3000400 while the primary pg1 is at 0/3000801: 1025 bytes behind, more than maxSwitchoverLagBytes (1024)",
+            "pg3 has replayed up to 0/3000400 while the primary pg1 is at 0/3000801: 1025 bytes behind, more than maxSwitchoverLagBytes (1024)",
+        ]);
+    });
+
+    test("refused: the primary and the image change in one up; no primary; the handover target not there yet", () => {
+        const both = plan([primary("pg1"), standby("pg2"), standby("pg3")], NEW, { ...cfg, primary: "pg2" });
+        assert.deepEqual(both.kind === "roll" && both.problems,
+            ["the primary changes in this up (a switchover from pg1 to pg2) while pg1 runs another image: change the primary and the image in two ups"]);
+        const down = plan([{ name: "pg1", exists: true, unreachable: "its container is not running", container: container(OLD) },
+            standby("pg2"), standby("pg3")]);
+        assert.equal(down.kind === "roll" && down.problems.length, 1);
+        assert.match(down.kind === "roll" ? down.problems[0] : "", /^no node runs as the one primary \(a failover to pg1 is planned|^no node runs as the one primary/);
+        assert.match(down.kind === "roll" ? down.problems[0] : "", /bring the cluster back with the image it runs \(postgres:17\.1\), then change the image$/);
+        const added = [primary("pg1"), { name: "pg2", exists: false, unreachable: "its container does not exist" }, standby("pg3")];
+        const p = plan(added);
+        assert.deepEqual(p.kind === "roll" && p.problems,
+            ["pg2, the standby the primary hands over to, has no container yet: add nodes and change the image in two ups"]);
+    });
+
+    test("the handover target depends on the config alone: the first node that is not the declared primary", () => {
+        assert.equal(handoverTarget(cfg), "pg2");
+        assert.equal(handoverTarget({ ...cfg, primary: "pg2" }), "pg1");
+        assert.equal(handoverTarget({ ...cfg, nodes: [nodes[0]] }), undefined);
+    });
+});
+
+describe("long transactions on the primary", () => {
+    test("the query names the bound and leaves out its own session and background workers", () => {
+        const sql = longTransactionsSql(15);
+        assert.match(sql, /xact_start < now\(\) - interval '15 seconds'/);
+        assert.match(sql, /backend_type = 'client backend'/);
+        assert.match(sql, /pid <> pg_backend_pid\(\)/);
+    });
+
+    test("read back with a | in the query kept; said with pid, user, age and state", () => {
+        const found = parseLongTransactions("4242|app|31|idle in transaction|SELECT 'a|b'\n77|postgres|16|active|UPDATE t SET x = 1\n");
+        assert.deepEqual(found[0], { pid: 4242, user: "app", seconds: 31, state: "idle in transaction", query: "SELECT 'a|b'" });
+        assert.equal(found.length, 2);
+        assert.equal(longTransactionProblem("pg1", [], 15), undefined);
+        assert.equal(longTransactionProblem("pg1", found.slice(0, 1), 15),
+            "a transaction has run on the primary pg1 for longer than rollMaxTransactionSeconds (15 s), and the switchover's clean " +
+            "stop would end it: pid 4242 (app, 31 s, idle in transaction: \"SELECT 'a|b'\"); end or wait for them and run up again");
+        assert.match(longTransactionProblem("pg1", found, 15)!, /^2 transactions have run .* pid 4242 .*, pid 77 \(postgres, 16 s, active/);
+    });
+});
