@@ -9,7 +9,9 @@ import { nodeEngine } from "../spec";
 import { NodeState } from "../node-state";
 import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
-import { describeRoll, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan } from "./roll";
+import {
+    describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan, runsOtherImage,
+} from "./roll";
 
 export class SwitchoverRefused extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
@@ -108,19 +110,45 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
     opts: ObserveOptions = {}): Promise<RollPlan> {
     const image = nodeImage(cfg);
     const roll = planRoll(cfg, states, topology, image);
-    if (roll.kind === "in-place") {
+    if (roll.kind === "none") {
+        return roll;
+    }
+    const problems = roll.kind === "roll" ? [...roll.problems] : [];
+    // The server the data was written by: asked of the node running as primary (the only node when in place).
+    const asked = roll.kind === "in-place" ? roll.node : roll.actual;
+    const engineOf = (name: string) => nodeEngine(cfg.nodes.find((n) => n.name === name)!, cfg.dockerHost);
+    const exec = (name: string, sql: string) => dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${name}`, "psql", "-X", "-A", "-t",
+        "-F", "|", "-d", "postgres", "-c", sql], engineOf(name), opts);
+    if (asked && problems.length === 0) {
+        const version = await exec(asked, "SHOW server_version_num");
+        const dataMajor = Math.floor(Number(version.stdout.trim()) / 10000);
+        if ((version.err || !(dataMajor >= 10)) && roll.kind === "in-place") {
+            // A single node that does not answer may be down for the very image being replaced: said, not refused.
+            pulumi.log.warn(`${asked} does not answer, so the new image's PostgreSQL version is not checked against its data`);
+        } else if (version.err || !(dataMajor >= 10)) {
+            problems.push(`${asked} could not be asked for its server version: ${version.stderr.trim() || version.stdout.trim()}`);
+        } else {
+            // The new image's server version on each engine that has a node to replace: never pulled here.
+            const engines = [...new Set(states.filter((st) => runsOtherImage(st, image)).map((st) => engineOf(st.name)))];
+            for (const engine of engines) {
+                const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", "postgres", image, "--version"],
+                    engine, opts);
+                const problem = imageProblem(image, engine, r.err ? { error: r.stderr.trim() || r.err.message } : { stdout: r.stdout }, dataMajor);
+                if (problem) {
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+    if (roll.kind === "in-place" && problems.length === 0) {
         pulumi.log.warn(`image change to ${image}: ${roll.node} is the only node, so its container is replaced on its volume ` +
             "and the database is down meanwhile (a roll without downtime needs a standby)");
     }
-    if (roll.kind !== "roll") {
-        return roll;
+    if (roll.kind === "roll") {
+        pulumi.log.info(describeRoll(roll, image));
     }
-    pulumi.log.info(describeRoll(roll, image));
-    const problems = [...roll.problems];
-    if (roll.handover && problems.length === 0) {
-        const node = cfg.nodes.find((n) => n.name === roll.actual)!;
-        const r = await dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${roll.actual}`, "psql", "-X", "-A", "-t", "-F", "|",
-            "-d", "postgres", "-c", longTransactionsSql(cfg.rollMaxTransactionSeconds)], nodeEngine(node, cfg.dockerHost), opts);
+    if (roll.kind === "roll" && roll.handover && problems.length === 0) {
+        const r = await exec(roll.actual, longTransactionsSql(cfg.rollMaxTransactionSeconds));
         const problem = r.err ? `the primary ${roll.actual} could not be asked for long transactions: ${r.stderr.trim() || r.err.message}`
             : longTransactionProblem(roll.actual, parseLongTransactions(r.stdout), cfg.rollMaxTransactionSeconds);
         if (problem) {

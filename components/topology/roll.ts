@@ -167,3 +167,37 @@ export function longTransactionProblem(node: string, found: readonly LongTransac
         found.map((t) => `pid ${t.pid} (${t.user}, ${t.seconds} s, ${t.state}: ${JSON.stringify(t.query)})`).join(", ") +
         "; end or wait for them and run up again";
 }
+
+/** The major version in `postgres --version`'s answer ("postgres (PostgreSQL) 17.2 (Debian 17.2-1)": 17); undefined when it is not one. */
+export function serverMajor(versionOutput: string): number | undefined {
+    const m = /\(PostgreSQL\) (\d+)/.exec(versionOutput);
+    return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Why IMAGE cannot take over data of major DATA_MAJOR, from its `postgres --version` run on ENGINE
+ * (`answer`, or the docker error); undefined when it is the same major. A new major is not a roll:
+ * its server cannot start on the old data directory.
+ */
+export function imageProblem(image: string, engine: string, answer: { stdout: string } | { error: string }, dataMajor: number): string | undefined {
+    if ("error" in answer) {
+        return /No such image/i.test(answer.error)
+            ? `${image} is not on the Docker engine ${engine}: pull or build it there (docker pull ${image}), so preview can check ` +
+              "its PostgreSQL version, and run up again"
+            : `${image} is not a PostgreSQL server image: \`postgres --version\` in it failed on ${engine}: ${answer.error}`;
+    }
+    const major = serverMajor(answer.stdout);
+    if (major === undefined) {
+        return `${image} is not a PostgreSQL server image: \`postgres --version\` in it said ${JSON.stringify(answer.stdout.trim().slice(0, 80))}`;
+    }
+    if (major < dataMajor) {
+        return `${image} runs PostgreSQL ${major}, older than the data's ${dataMajor}: a data directory never goes back to an ` +
+            `older major; give an image of PostgreSQL ${dataMajor}`;
+    }
+    if (major > dataMajor) {
+        return `${image} runs PostgreSQL ${major} and the data is PostgreSQL ${dataMajor}: a new major cannot start on the old ` +
+            "data directory, so it is an upgrade (pg_upgrade), not a roll, and this version of the program does not do it yet; " +
+            `keep an image of PostgreSQL ${dataMajor} (README, Upgrades)`;
+    }
+    return undefined;
+}

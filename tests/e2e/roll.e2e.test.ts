@@ -18,11 +18,30 @@ import { topologyResults } from "../../components/topology/contract";
 
 const NAME = "e2e-roll17";
 const BASE = "postgres:17";
-/** The same server as BASE under another image id: what a minor release or a rebuilt image looks like to the roll. */
+/**
+ * The same server as BASE under another image id: what a minor release or a rebuilt image looks
+ * like to the roll. Its entrypoint refuses to start while a marker file is in the node's volume,
+ * so a test can make one node fail to come back.
+ */
 const ROLLED = "pg-replication-e2e/postgres-roll:17";
+/** ROLLED again under yet another id: the next roll. */
+const ROLLED_AGAIN = "pg-replication-e2e/postgres-roll:17-again";
+/** No `postgres` on its PATH. */
+const NOT_POSTGRES = "pg-replication-e2e/not-postgres:17";
+const MARKER = "/var/lib/postgresql/data/fail-roll";
+/** The wrapper entrypoint's lines, each one shell word for printf '%s\n' in the Dockerfile. */
+const WRAPPER = ["#!/bin/sh", `if [ -e ${MARKER} ]; then echo ${MARKER} is there: not starting >&2; exit 1; fi`, 'exec docker-entrypoint.sh "$@"'];
+const IMAGES: Record<string, string> = {
+    [ROLLED]: [`FROM ${BASE}`, "LABEL pg-replication.e2e=roll",
+        `RUN printf '%s\\n' ${WRAPPER.map((l) => `'${l}'`).join(" ")} > /usr/local/bin/roll-entrypoint.sh && chmod 755 /usr/local/bin/roll-entrypoint.sh`,
+        'ENTRYPOINT ["roll-entrypoint.sh"]', ""].join("\n"),
+    [ROLLED_AGAIN]: `FROM ${ROLLED}\nLABEL pg-replication.e2e=roll-again\n`,
+    [NOT_POSTGRES]: `FROM ${BASE}\nENV PATH=/usr/bin:/bin\n`,
+};
 const container = (node: string) => `pg-replication-${NAME}-${node}`;
 const inspect = (node: string, format: string) => docker("inspect", "-f", format, container(node)).trim();
-const removeRolled = () => execFileSync("sh", ["-c", `docker rmi -f ${ROLLED} >/dev/null 2>&1 || true`]);
+const removeImages = () => execFileSync("sh", ["-c", `docker rmi -f ${Object.keys(IMAGES).reverse().join(" ")} >/dev/null 2>&1 || true`]);
+const NODES = ["pg1", "pg2", "pg3"];
 
 /** Every 100 ms, a read on each standby at once (a new connection each); the longest time no standby answered. */
 class ReadProbe {
@@ -65,9 +84,11 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
     let s: E2EStack;
     let urls: Record<string, string>;
     before(async () => {
-        removeRolled();
-        execFileSync("docker", ["build", "-q", "-t", ROLLED, "-"], { input: `FROM ${BASE}\nLABEL pg-replication.e2e=roll\n`,
-            env: { ...process.env, DOCKER_BUILDKIT: "0" }, stdio: ["pipe", "ignore", "inherit"] });
+        removeImages();
+        for (const [tag, dockerfile] of Object.entries(IMAGES)) {
+            execFileSync("docker", ["build", "-q", "-t", tag, "-"], { input: dockerfile, env: { ...process.env, DOCKER_BUILDKIT: "0" },
+                stdio: ["pipe", "ignore", "inherit"] });
+        }
         assert.notEqual(docker("image", "inspect", "-f", "{{.Id}}", ROLLED), docker("image", "inspect", "-f", "{{.Id}}", BASE));
         s = await e2eStack(NAME, oneEnginePlan(17, 60, 58800, 3, { mode: "sync", maxSwitchoverLagBytes: "1MB", rollMaxTransactionSeconds: "2" }));
         await s.up();
@@ -79,7 +100,7 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
             await s?.destroyAndRemove();
             assert.deepEqual(leftovers(NAME), []);
         } finally {
-            removeRolled();
+            removeImages();
         }
     });
 
@@ -115,6 +136,23 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
         } finally {
             await open.end();
         }
+    });
+
+    test("preview refuses an image of an older major, one that is not PostgreSQL, one not on the engine", async () => {
+        for (const [image, said] of [
+            ["postgres:13", /postgres:13 runs PostgreSQL 13, older than the data's 17/],
+            [NOT_POSTGRES, /is not a PostgreSQL server image: `postgres --version` in it failed/],
+            ["pg-replication-e2e/absent:17", /is not on the Docker engine .*: pull or build it there/],
+        ] as const) {
+            await s.setConfig({ image });
+            await assert.rejects(s.preview(), (err: Error) => {
+                assert.match(err.message, /the image change is refused, nothing was changed/);
+                assert.match(err.message, said);
+                return true;
+            });
+        }
+        await s.setConfig({ image: ROLLED });
+        assert.deepEqual(NODES.map((n) => inspect(n, "{{.Config.Image}}")), [BASE, BASE, BASE]);
     });
 
     test("the roll: standbys one at a time, a handover, the old primary as a standby, back; nothing lost, every node on the image", async () => {
@@ -172,4 +210,39 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
 
         await s.preview(true);
     });
+    test("a standby that does not come back stops the roll, the cluster serving on the others; the next up resumes it", async () => {
+        const ids = Object.fromEntries(NODES.map((n) => [n, inspect(n, "{{.Id}}")]));
+        docker("exec", "-u", "postgres", container("pg2"), "touch", MARKER);
+        await s.setConfig({ image: ROLLED_AGAIN, readyTimeoutSeconds: "10" });
+        await assert.rejects(s.up(), (err: Error) => {
+            assert.match(err.message, new RegExp(`${container("pg2")}.*(is not ready after 10s|not running)`));
+            return true;
+        });
+        // Stopped at pg2: pg3 and pg1 untouched, pg1 still primary, and commits go on (ANY 1: pg3 confirms).
+        assert.equal(inspect("pg2", "{{.Config.Image}}"), ROLLED_AGAIN);
+        assert.deepEqual([inspect("pg3", "{{.Id}}"), inspect("pg1", "{{.Id}}")], [ids.pg3, ids.pg1]);
+        assert.deepEqual(await rows(urls.pg1, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        await rows(urls.pg1, "INSERT INTO kept VALUES (0, 'written while pg2 did not come back')");
+        // While pg2 does not stream, the roll stays refused: taking pg3 down too would leave no standby.
+        await s.setConfig({ readyTimeoutSeconds: "60" });
+        await assert.rejects(s.preview(), /pg2 cannot be asked .*every standby must stream before a roll/);
+        // The cause removed, Docker's restart policy brings pg2 back (within its back-off); the next up goes on from pg3.
+        docker("run", "--rm", "-v", `${container("pg2")}-data:/var/lib/postgresql/data`, "--entrypoint", "rm", BASE, "-f", MARKER);
+        await eventually(120, () => rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'"),
+            (x) => x[0].n === 2);
+        const resumed = await s.up();
+        log(resumed.stdout.split("\n").filter((l) => /image change to|handover:/.test(l)).join("\n"));
+        assert.deepEqual(NODES.map((n) => inspect(n, "{{.Config.Image}}")), [ROLLED_AGAIN, ROLLED_AGAIN, ROLLED_AGAIN]);
+        assert.notEqual(inspect("pg3", "{{.Id}}"), ids.pg3);
+        assert.notEqual(inspect("pg1", "{{.Id}}"), ids.pg1);
+        assert.ok(topologyResults(resumed.stdout).some((x) => x.handover === "switched over"), "the resumed roll handed over");
+        assert.deepEqual(await rows(urls.pg1, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        await eventually(60, () => rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'"),
+            (x) => x[0].n === 2);
+        for (const n of ["pg2", "pg3"]) {
+            await eventually(30, () => rows(urls[n], "SELECT note FROM kept WHERE id = 0"), (x) => x.length === 1);
+        }
+        await s.preview(true);
+    });
 });
+

@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { NodeState } from "../../components/node-state";
 import {
     describeRoll, handoverTarget, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, planTopology, RollConfig,
-    runsOtherImage,
+    runsOtherImage, imageProblem, serverMajor,
 } from "../../components/topology";
 
 const OLD = "postgres:17.1";
@@ -123,5 +123,27 @@ describe("long transactions on the primary", () => {
             "a transaction has run on the primary pg1 for longer than rollMaxTransactionSeconds (15 s), and the switchover's clean " +
             "stop would end it: pid 4242 (app, 31 s, idle in transaction: \"SELECT 'a|b'\"); end or wait for them and run up again");
         assert.match(longTransactionProblem("pg1", found, 15)!, /^2 transactions have run .* pid 4242 .*, pid 77 \(postgres, 16 s, active/);
+    });
+});
+
+describe("the new image's PostgreSQL version against the data's", () => {
+    const e = "unix:///var/run/docker.sock";
+    test("the major from postgres --version, 10 and later", () => {
+        assert.equal(serverMajor("postgres (PostgreSQL) 17.12 (Debian 17.12-0+deb13u1)\n"), 17);
+        assert.equal(serverMajor("postgres (PostgreSQL) 13.22 (Debian 13.22-0+deb11u1)"), 13);
+        assert.equal(serverMajor("bash: postgres: not found"), undefined);
+    });
+
+    test("the same major passes; older, newer, not PostgreSQL and not on the engine are refused with what to do", () => {
+        assert.equal(imageProblem("x:17", e, { stdout: "postgres (PostgreSQL) 17.2" }, 17), undefined);
+        assert.match(imageProblem("postgres:13", e, { stdout: "postgres (PostgreSQL) 13.22" }, 17)!,
+            /^postgres:13 runs PostgreSQL 13, older than the data's 17: .*give an image of PostgreSQL 17$/);
+        assert.match(imageProblem("postgres:17", e, { stdout: "postgres (PostgreSQL) 17.12" }, 13)!,
+            /^postgres:17 runs PostgreSQL 17 and the data is PostgreSQL 13: a new major cannot start on the old data directory, so it is an upgrade \(pg_upgrade\), not a roll/);
+        assert.match(imageProblem("debian:13", e, { error: 'exec: "postgres": executable file not found in $PATH: unknown' }, 17)!,
+            /^debian:13 is not a PostgreSQL server image: `postgres --version` in it failed on unix:\/\/\/var\/run\/docker.sock: exec/);
+        assert.match(imageProblem("nosuch:1", e, { error: "docker: Error response from daemon: No such image: nosuch:1" }, 17)!,
+            /^nosuch:1 is not on the Docker engine unix:\/\/\/var\/run\/docker.sock: pull or build it there \(docker pull nosuch:1\)/);
+        assert.match(imageProblem("busybox", e, { stdout: "something else" }, 17)!, /^busybox is not a PostgreSQL server image: `postgres --version` in it said "something else"/);
     });
 });
