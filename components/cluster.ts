@@ -13,7 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    BackupSettings, DEFAULTS, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, spansEngines, SyncState, synchronousStandbyNamesFor,
+    BackupSettings, DEFAULTS, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, RestoreSettings, spansEngines,
+    SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { Backup, BackupRepository } from "./backup";
 import { Endpoint, EndpointOutput } from "./endpoint";
@@ -74,6 +75,8 @@ export interface PostgresClusterArgs {
      * one's streaming gate; then the handover; then the declared primary's. Omitted: no roll.
      */
     readonly roll?: { readonly standbys: readonly string[] };
+    /** A new cluster's first node restored from a pgBackRest repository instead of initialised empty; none when omitted. */
+    readonly restore?: RestoreSettings;
     /** A roll's handover refuses while a transaction on the primary has run longer, in seconds (default 15). */
     readonly rollMaxTransactionSeconds?: number;
 }
@@ -288,6 +291,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 volume: repository.volumeName, env: backupEnv(args.backup), archiveTimeoutSeconds: ARCHIVE_TIMEOUT_SECONDS,
             } } : {}),
             readyTimeoutSeconds: args.readyTimeoutSeconds,
+            ...(args.restore ? { restore: args.restore } : {}),
             labels: args.labels,
             dockerHost: args.engineHost,
             superuserPassword,
@@ -583,6 +587,9 @@ export function checkArgs(args: PostgresClusterArgs): string[] {
     }
     if (args.backup && spansEngines(args.nodes, args.engineHost)) {
         problems.push("backup needs every node on the stack's Docker engine");
+    }
+    if (args.restore && spansEngines(args.nodes, args.engineHost)) {
+        problems.push("restore needs every node on the stack's Docker engine");
     }
     if (args.backup && args.archiveCommand) {
         problems.push("archiveCommand and backup both set archive_command; give one");

@@ -4,9 +4,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_HOST, Engine, EngineProblems, resolveEngine } from "./engine";
 import { addressAfter, isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
+import { targetEpoch } from "./restore";
 
 export * from "./spec";
-import { BackupSettings, EndpointSettings, NAMESPACE, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
+import { BackupSettings, EndpointSettings, NAMESPACE, RestoreSettings, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
 
 export interface ClusterConfig {
     readonly namePrefix: string;
@@ -46,6 +47,8 @@ export interface ClusterConfig {
     readonly endpoints?: EndpointSettings;
     /** WAL archiving and backups with pgBackRest; none when pg-replication:backup is not set. */
     readonly backup?: BackupSettings;
+    /** A new cluster's primary restored from a repository; none when pg-replication:restore is not set. */
+    readonly restore?: RestoreSettings;
 }
 
 /** Keys this program understands; anything else under the namespace is a typo worth stopping for. */
@@ -55,7 +58,7 @@ export const KNOWN_KEYS = [
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
     "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
-    "allowDataLoss", "rollMaxTransactionSeconds", "endpoints", "backup",
+    "allowDataLoss", "rollMaxTransactionSeconds", "endpoints", "backup", "restore",
 ] as const;
 
 /** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
@@ -88,6 +91,11 @@ export const DEFAULTS = {
 /** The fields of pg-replication:backup. */
 const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax"];
 const BACKUP_DEFAULTS = { retentionFull: 2, processMax: 2 };
+
+/** The fields of pg-replication:restore. */
+const RESTORE_FIELDS = ["volume", "stanza", "target", "image"];
+/** A restore target time: a date, a time and an explicit zone, as PostgreSQL's recovery_target_time reads it. */
+const TARGET_TIME = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$/;
 
 /** The fields of pg-replication:endpoints. */
 const ENDPOINT_FIELDS = ["image", "address", "port", "readAddress", "readPort", "maxReadLagBytes", "poolMode", "poolSize", "maxClientConnections",
@@ -677,6 +685,46 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
 }
 
 /**
+ * A restore: off unless pg-replication:restore is set (an object of RESTORE_FIELDS). The volume and
+ * stanza are required (another stack's `backup` outputs); the target is `latest` (the default) or
+ * `{time: "2026-12-03 10:00:00+00"}`; the image defaults to the backup image of the cluster's major.
+ */
+export function validateRestore(raw: RawConfig, ctx: { image: string; spans: boolean; ownRepository?: string }):
+    Checked<{ restore?: RestoreSettings }> {
+    const p = new Problems(raw);
+    if (raw.restore === undefined) {
+        return { problems: [] };
+    }
+    const fields = p.optional("restore", RESTORE_FIELDS, { spans: ctx.spans, why: "the repository is a volume on the stack's engine" });
+    if (!fields) {
+        return { problems: p.found };
+    }
+    for (const key of ["volume", "stanza"] as const) {
+        if (typeof fields[key] !== "string" || !DOCKER_NAME.test(fields[key] as string)) {
+            p.bad(`restore.${key}`, fields[key] ?? null, key === "volume"
+                ? "expected the repository's Docker volume name (the other stack's backup.volume output)"
+                : "expected the repository's stanza (the other stack's backup.stanza output)");
+        }
+    }
+    if (ctx.ownRepository !== undefined && fields.volume === ctx.ownRepository) {
+        p.bad("restore.volume", fields.volume, "not this stack's own repository (backup.volume): restore from another stack's");
+    }
+    let target: RestoreSettings["target"] = { kind: "latest" };
+    const t = fields.target;
+    if (t !== undefined && t !== "latest") {
+        const time = typeof t === "object" && t !== null && Object.keys(t).length === 1 ? (t as Record<string, unknown>).time : undefined;
+        if (typeof time === "string" && TARGET_TIME.test(time) && !Number.isNaN(targetEpoch(time))) {
+            target = { kind: "time", time };
+        } else {
+            p.bad("restore.target", t, "expected latest, or {time: <date and time with its zone>} such as " +
+                "{time: \"2026-12-03 10:00:00+00\"}");
+        }
+    }
+    const image = p.derivedImage("restore", fields.image, ctx.image, "backup", "pgBackRest");
+    return { problems: p.found, restore: { volume: String(fields.volume), stanza: String(fields.stanza), target, image } };
+}
+
+/**
  * Checks raw config and returns the cluster plan; throws ConfigError listing every problem, section
  * by section in the order they are listed here.
  */
@@ -699,8 +747,10 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         spans: spansEngines(nodes.nodes, engine.engine.host) });
     const backup = validateBackup(raw, { image: names.image, namePrefix: names.namePrefix,
         spans: spansEngines(nodes.nodes, engine.engine.host) });
+    const restore = validateRestore(raw, { image: names.image, spans: spansEngines(nodes.nodes, engine.engine.host),
+        ownRepository: backup.backup?.volume });
     const problems = [keys, names, engine, secrets, bind, subnet, oldForm, nodes, distinct, primary, replication, policy,
-        retention, failover, endpoints, backup].flatMap((section) => section.problems);
+        retention, failover, endpoints, backup, restore].flatMap((section) => section.problems);
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -732,6 +782,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
         rollMaxTransactionSeconds: failover.rollMaxTransactionSeconds,
         ...(endpoints.endpoints ? { endpoints: endpoints.endpoints } : {}),
         ...(backup.backup ? { backup: backup.backup } : {}),
+        ...(restore.restore ? { restore: restore.restore } : {}),
     };
 }
 

@@ -5,9 +5,10 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { NodeSpec, ReplicationSettings } from "./config";
+import { NodeSpec, ReplicationSettings, RestoreSettings } from "./config";
+import { POOLER_AUTH_USER } from "./pooler";
 import { dockerCommand, script } from "./shell";
-import { REPO_PATH } from "./pgbackrest";
+import { CONFIG_FILE, REPO_PATH } from "./pgbackrest";
 
 /** Where the volume is mounted; the image declares it as a VOLUME, so mounting there leaves no anonymous volume. */
 export const VOLUME_PATH = "/var/lib/postgresql/data";
@@ -111,6 +112,8 @@ export interface NodeSettings {
     /** With backups: the repository volume every node mounts at REPO_PATH, pgBackRest's environment, archive_timeout. */
     readonly backup?: { readonly volume: pulumi.Input<string>; readonly env: readonly string[]; readonly archiveTimeoutSeconds: number };
     readonly readyTimeoutSeconds: number;
+    /** A new cluster's first node restored from this repository (pg-replication:restore); the seed's bootstrap case only. */
+    readonly restore?: RestoreSettings;
     /** The stack's labels, on every Docker object; the scripts find the nodes by them. */
     readonly labels: Readonly<Record<string, string>>;
     readonly dockerHost: string;
@@ -254,6 +257,15 @@ export class PostgresNode extends pulumi.ComponentResource {
                 REPLICATION_USER: user,
                 HELPER_CONTAINER: `${prefix}-seed`,
                 ...(args.peers ? { PEERS: args.peers, TLS_DIR } : {}),
+                // The same on every node (whichever is the first to be seeded is restored), fixed by the config.
+                ...(s.restore ? {
+                    RESTORE_VOLUME: s.restore.volume,
+                    RESTORE_STANZA: s.restore.stanza,
+                    RESTORE_CONFIG: CONFIG_FILE,
+                    RESTORE_TARGET_TIME: s.restore.target.kind === "time" ? s.restore.target.time : "",
+                    RESTORE_IMAGE: s.restore.image,
+                    AUTH_USER: POOLER_AUTH_USER,
+                } : {}),
             },
             // A new volume means seeding afresh.
             triggers: [this.volume.name],

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
 import { LoadedConfig, loadConfig, nodeEngine, nodeImage, spansEngines } from "./config";
 import { verifiedNote } from "./pgbackrest";
+import { planRestore, readRepoInfo } from "./restore";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
 
@@ -38,6 +39,9 @@ export async function checkedConfig(): Promise<CheckedConfig> {
         throw topology.error;
     }
     lostEngines.forEach((engine) => pulumi.log.info(lostEngineNote(engine)));
+    if (cfg.restore) {
+        await checkRestore(cfg, plan!.kind === "new");
+    }
     // With backups, every preview and up says when a restore of them was last proven (README "Backups").
     if (cfg.backup) {
         const note = await verifiedNote(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`), pulumi.getStack(), cfg.backup.volume);
@@ -46,6 +50,31 @@ export async function checkedConfig(): Promise<CheckedConfig> {
         }
     }
     return { ...cfg, downNodes: plan!.down, roll: plan!.roll };
+}
+
+export class RestoreRefused extends pulumi.RunError {
+    constructor(readonly problem: string) {
+        super(`the restore is refused, nothing was made: ${problem}`);
+    }
+}
+
+/**
+ * pg-replication:restore on a new cluster: which backup set and how much WAL, said at preview, or
+ * refused when the repository cannot give the target. On a cluster that exists it restores nothing.
+ */
+async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
+    const restore = cfg.restore!;
+    if (!isNew) {
+        pulumi.log.info(`restore is set, but the cluster exists: nothing is restored (it only seeds a new cluster's first node)`);
+        return;
+    }
+    const info = await readRepoInfo(restore, cfg.dockerHost);
+    const plan = "problem" in info ? info : planRestore(info, restore.target, /^postgres:(\d+)$/.exec(cfg.image)?.[1], Date.now() / 1000);
+    if ("problem" in plan) {
+        throw new RestoreRefused(plan.problem);
+    }
+    pulumi.log.info(`restore planned: ${cfg.primary} restored from volume ${restore.volume} (stanza ${restore.stanza}) ${plan.text}, ` +
+        "then promoted on a new timeline; the other nodes cloned from it");
 }
 
 /** The component's args from the stack's validated config (downNodes only once checked against the engine). */
@@ -70,6 +99,7 @@ export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly 
         allowDataLoss: cfg.allowDataLoss,
         endpoints: cfg.endpoints,
         backup: cfg.backup,
+        restore: cfg.restore,
         ...(cfg.roll?.kind === "roll" ? { roll: { standbys: cfg.roll.standbys } } : {}),
         rollMaxTransactionSeconds: cfg.rollMaxTransactionSeconds,
     };

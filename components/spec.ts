@@ -114,6 +114,21 @@ export function expectedSyncState(replication: SyncPolicy, primary: string, stan
 }
 
 /** Backups with pgBackRest (README "Backups"); config.ts validateBackup. */
+/**
+ * A new stack's primary bootstrapped from a pgBackRest repository instead of an empty data directory
+ * (pg-replication:restore): restored, recovered to the target, promoted; the other nodes cloned from it.
+ */
+export interface RestoreSettings {
+    /** The repository: a Docker volume on the stack's engine (another stack's `backup.volume` output). */
+    readonly volume: string;
+    /** Its stanza (the other stack's `backup.stanza` output). */
+    readonly stanza: string;
+    /** Where recovery stops: the end of the archive, or the first commit after a time (with its zone). */
+    readonly target: { readonly kind: "latest" } | { readonly kind: "time"; readonly time: string };
+    /** An image of the cluster's major with pgBackRest (the backup image, by default). */
+    readonly image: string;
+}
+
 export interface BackupSettings {
     /** The nodes' image with pgBackRest: archive_command runs it in every node (images/backup). */
     readonly image: string;

@@ -1,7 +1,8 @@
 # Seeds a node's volume, before its container exists. Three cases:
 #  - the volume already holds a cluster: kept as it is (the node's role is in it);
 #  - no node of the stack exists yet: this is the bootstrap primary, and the image initialises
-#    the empty data directory on first start;
+#    the empty data directory on first start; or, with RESTORE_VOLUME (pg-replication:restore),
+#    it is restored from that repository, recovered to the target and promoted (restore.sh);
 #  - otherwise: a clone of whichever node is the primary now (found by label and
 #    pg_is_in_recovery), with pg_basebackup -R -Xs and a physical slot named after the node,
 #    from a throwaway container at the node's own address (the only address the primary
@@ -10,6 +11,7 @@
 #    command wrote into the volume; it never reaches argv or env.
 # This is the seed's create only: its update (node-seed-check.sh) never clones.
 # env: STACK_LABELS NETWORK IMAGE VOLUME NODE NODE_ADDRESS REPLICATION_USER HELPER_CONTAINER DOCKER_LABELS [PEERS TLS_DIR]
+#      [RESTORE_VOLUME RESTORE_STANZA RESTORE_CONFIG RESTORE_TARGET_TIME RESTORE_IMAGE AUTH_USER]
 
 clone=$(cat <<'IN_CONTAINER'
 set -eu
@@ -35,7 +37,18 @@ find_primary
 if [ -z "$PRIMARY_CONTAINER" ]; then
     others=$(node_containers)
     [ -z "$others" ] || fail "node $NODE: no node runs as primary to clone from (nodes: $(echo $others))"
-    log "node $NODE: the first node of the stack; its container initialises the cluster"
+    if [ -z "${RESTORE_VOLUME:-}" ]; then
+        log "node $NODE: the first node of the stack; its container initialises the cluster"
+        exit 0
+    fi
+    docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+    # shellcheck disable=SC2046
+    docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network none --user postgres \
+        -v "$VOLUME:/var/lib/postgresql/data" -v "$RESTORE_VOLUME:${RESTORE_CONFIG%/*}:ro" \
+        -e PGBACKREST_STANZA="$RESTORE_STANZA" -e PGBACKREST_CONFIG="$RESTORE_CONFIG" -e RESTORE_TARGET_TIME="${RESTORE_TARGET_TIME:-}" \
+        -e REPLICATION_USER="$REPLICATION_USER" -e AUTH_USER="$AUTH_USER" \
+        --entrypoint /bin/sh "$RESTORE_IMAGE" -c "$RESTORE_SH"
+    log "node $NODE: the first node of the stack, restored from $RESTORE_VOLUME (stanza $RESTORE_STANZA) to ${RESTORE_TARGET_TIME:-the end of its archive} and promoted"
     exit 0
 fi
 
