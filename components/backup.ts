@@ -9,7 +9,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { labelList } from "./node";
-import { CONFIG_FILE, pgbackrestConf, REPO_PATH } from "./pgbackrest";
+import { CONFIG_FILE, pgbackrestConf, REPO_PATH, VERIFIED_FILE } from "./pgbackrest";
 import { dockerCommand, script } from "./shell";
 import type { BackupSettings } from "./spec";
 
@@ -63,29 +63,51 @@ export interface BackupArgs {
     readonly primaryContainer: pulumi.Input<string>;
     /** What must be done first: the topology step (the declared primary is primary) and the repository. */
     readonly after: readonly pulumi.Resource[];
+    /**
+     * Every node: the destroy guard depends on them all, so on destroy no node's container or volume is
+     * removed before the guard has checked the proof and taken the final backup.
+     */
+    readonly nodes: readonly pulumi.Resource[];
     readonly dockerHost: string;
 }
 
 /**
  * The stanza, the archive check and the first full backup; again (stanza and check) whenever the
- * primary changes; and at destroy, a final backup (scripts/backup-final.sh).
+ * primary changes; and at destroy, before any node goes, a proven restore within the bound and a
+ * final backup (scripts/backup-final.sh).
  */
 export class Backup extends pulumi.ComponentResource {
     readonly check: command.local.Command;
+    /** Does nothing on create; its delete is backup-final.sh, before any node is removed. */
+    readonly final: command.local.Command;
 
     constructor(name: string, args: BackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:Backup", name, {}, opts);
         this.check = dockerCommand(`${name}-check`, {
             create: script("backup-check.sh"),
             update: script("backup-check.sh"),
-            // Deleted before the nodes it depends on: a last backup while the primary still runs.
-            delete: script("backup-final.sh"),
             environment: {
                 PRIMARY_CONTAINER: args.primaryContainer,
                 STANZA: args.settings.stanza,
             },
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [...args.after] });
+        // Deleted before every node it depends on: the proof checked and a last backup while the
+        // primary still runs; when either fails, the destroy stops with every node and volume there.
+        this.final = dockerCommand(`${name}-final`, {
+            delete: script("backup-final.sh"),
+            environment: {
+                PRIMARY_CONTAINER: args.primaryContainer,
+                STANZA: args.settings.stanza,
+                VOLUME: args.settings.volume,
+                IMAGE: args.settings.image,
+                REPO_PATH,
+                VERIFIED_FILE,
+                MAX_VERIFIED_AGE_HOURS: String(args.settings.maxVerifiedAgeHours),
+                ALLOW_UNVERIFIED_DESTROY: String(args.settings.allowUnverifiedDestroy),
+            },
+            dockerHost: args.dockerHost,
+        }, { parent: this, dependsOn: [this.check, ...args.nodes] });
         this.registerOutputs({ stanza: args.settings.stanza });
     }
 }

@@ -134,7 +134,7 @@ export interface ClusterOutputs {
      */
     endpoints?: { rw: EndpointOutput; ro: EndpointOutput };
     /** Only with backups: the repository volume, the stanza, the image that can restore them; `checked` once the archive was. */
-    backup?: { volume: string; stanza: string; image: string; checked: pulumi.Output<boolean> };
+    backup?: { volume: string; stanza: string; image: string; checked: pulumi.Output<boolean>; maxVerifiedAgeHours: number };
 }
 
 /**
@@ -510,6 +510,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             settings: args.backup,
             primaryContainer: primaryNode.containerName,
             after: [topology, repository],
+            nodes: all,
             dockerHost: primaryEngine,
         }, { parent: this }) : undefined;
 
@@ -550,7 +551,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             ...(endpoint ? { endpoints: endpoint.outputs } : {}),
             ...(args.backup && backup ? { backup: {
                 volume: args.backup.volume, stanza: args.backup.stanza, image: args.backup.image,
-                checked: backup.check.id.apply(() => true),
+                checked: backup.check.id.apply(() => true), maxVerifiedAgeHours: args.backup.maxVerifiedAgeHours,
             } } : {}),
         };
         this.registerOutputs({ primary: primary.name });

@@ -89,8 +89,8 @@ export const DEFAULTS = {
 };
 
 /** The fields of pg-replication:backup. */
-const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax"];
-const BACKUP_DEFAULTS = { retentionFull: 2, processMax: 2 };
+const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax", "maxVerifiedAgeHours", "allowUnverifiedDestroy"];
+const BACKUP_DEFAULTS = { retentionFull: 2, processMax: 2, maxVerifiedAgeHours: 26 };
 
 /** The fields of pg-replication:restore. */
 const RESTORE_FIELDS = ["volume", "stanza", "target", "image"];
@@ -249,6 +249,18 @@ class Problems {
                 `pg-replication/postgres-${name}:<major>, which scripts/build-images.sh builds)`
             : `expected a Docker image reference: the cluster's PostgreSQL with ${tool}, such as pg-replication/postgres-${name}:17`);
         return "";
+    }
+
+    /** A field that is true or false (false when absent). */
+    flag(key: string, value: unknown): boolean {
+        if (value === undefined || value === false || value === "false") {
+            return false;
+        }
+        if (value === true || value === "true") {
+            return true;
+        }
+        this.bad(key, value, "expected true or false");
+        return false;
     }
 
     byteSize(key: string, fallback: number, value: unknown = this.raw[key]): number {
@@ -680,6 +692,8 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
             stanza: ctx.namePrefix,
             retentionFull: p.integer("backup.retentionFull", fields.retentionFull, BACKUP_DEFAULTS.retentionFull, 1, 9999),
             processMax: p.integer("backup.processMax", fields.processMax, BACKUP_DEFAULTS.processMax, 1, 32),
+            maxVerifiedAgeHours: p.integer("backup.maxVerifiedAgeHours", fields.maxVerifiedAgeHours, BACKUP_DEFAULTS.maxVerifiedAgeHours, 1, 8760),
+            allowUnverifiedDestroy: p.flag("backup.allowUnverifiedDestroy", fields.allowUnverifiedDestroy),
         },
     };
 }

@@ -86,12 +86,15 @@ export async function readVerified(engine: string, container: string, timeoutMs:
  * before the nodes exist. Never throws.
  */
 export async function verifiedNote(engine: string, containers: readonly string[], stack: string, volume: string,
-    now = Date.now()): Promise<{ level: "info" | "warn"; text: string } | undefined> {
+    maxAgeHours: number, now = Date.now()): Promise<{ level: "info" | "warn"; text: string } | undefined> {
     for (const container of containers) {
         const v = await readVerified(engine, container, 5000);
         if ("record" in v) {
-            return { level: "info", text: `backup: a restore of ${v.record.backup} from ${volume} was proven ` +
-                `${age((now - Date.parse(v.record.verifiedAt)) / 1000)} ago (${v.record.verifiedAt}); prove the newest: npm run verify-backup -- ${stack}` };
+            const seconds = (now - Date.parse(v.record.verifiedAt)) / 1000;
+            const stale = seconds > maxAgeHours * 3600;
+            return { level: stale ? "warn" : "info", text: `backup: a restore of ${v.record.backup} from ${volume} was proven ` +
+                `${age(seconds)} ago (${v.record.verifiedAt})${stale ? `, longer ago than backup.maxVerifiedAgeHours (${maxAgeHours} h): ` +
+                    "destroy refuses until one is proven again" : ""}; prove the newest: npm run verify-backup -- ${stack}` };
         }
         if ("unreadable" in v) {
             return { level: "warn", text: `backup: the last verified restore's record in ${volume} cannot be read; prove one: npm run verify-backup -- ${stack}` };

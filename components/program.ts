@@ -44,7 +44,8 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     }
     // With backups, every preview and up says when a restore of them was last proven (README "Backups").
     if (cfg.backup) {
-        const note = await verifiedNote(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`), pulumi.getStack(), cfg.backup.volume);
+        const note = await verifiedNote(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`), pulumi.getStack(), cfg.backup.volume,
+            cfg.backup.maxVerifiedAgeHours);
         if (note) {
             pulumi.log[note.level](note.text);
         }
@@ -73,8 +74,8 @@ async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
     if ("problem" in plan) {
         throw new RestoreRefused(plan.problem);
     }
-    pulumi.log.info(`restore planned: ${cfg.primary} restored from volume ${restore.volume} (stanza ${restore.stanza}) ${plan.text}, ` +
-        "then promoted on a new timeline; the other nodes cloned from it");
+    pulumi.log.info(`restore planned: ${cfg.primary} restored from volume ${restore.volume} (stanza ${restore.stanza}) ${plan.text} ` +
+        `and promoted on a new timeline, the other nodes cloned from it; ${plan.window}`);
 }
 
 /** The component's args from the stack's validated config (downNodes only once checked against the engine). */

@@ -71,7 +71,7 @@ export function segmentsBetween(a: string, b: string): number {
 
 /** Which backup set the restore uses and what it replays, in words; or why the target cannot be reached. */
 export function planRestore(info: RepoInfo, target: RestoreSettings["target"], major: string | undefined,
-    nowSeconds: number): { backup: RepoBackup; text: string } | { problem: string } {
+    nowSeconds: number): { backup: RepoBackup; text: string; window: string } | { problem: string } {
     if (info.backups.length === 0) {
         return { problem: "the repository holds no backup yet" };
     }
@@ -98,8 +98,8 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
     return {
         backup,
         text: `from backup ${backup.label} (${backup.type}, ended ${iso(backup.stopped)}), recovered to ${to}` +
-            (wal !== undefined ? ` (the archive holds ${wal} WAL segment${wal === 1 ? "" : "s"} after it, up to ${info.walMax})` : "") +
-            `; the repository's recoverable window starts at ${iso(first.stopped)}`,
+            (wal !== undefined ? ` (the archive holds ${wal} WAL segment${wal === 1 ? "" : "s"} after it, up to ${info.walMax})` : ""),
+        window: `the repository's recoverable window starts at ${iso(first.stopped)}`,
     };
 }
 

@@ -27,7 +27,8 @@ export function script(file: string, prelude = ""): string {
 }
 
 export interface DockerCommandArgs {
-    readonly create: string;
+    /** Nothing runs on create when omitted (a command that only acts on delete). */
+    readonly create?: string;
     readonly update?: string;
     readonly delete?: string;
     /** Plain values only: they are stored in state and visible to `ps e` of the command's process. */

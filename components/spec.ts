@@ -140,4 +140,8 @@ export interface BackupSettings {
     readonly retentionFull: number;
     /** Parallel processes for backup, restore and asynchronous archive-push (process-max). */
     readonly processMax: number;
+    /** A restore proven longer ago than this (hours) is too old: preview and status warn, destroy refuses. */
+    readonly maxVerifiedAgeHours: number;
+    /** Destroy goes on when no restore was proven within maxVerifiedAgeHours (set by an up before the destroy). */
+    readonly allowUnverifiedDestroy: boolean;
 }

@@ -100,7 +100,8 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         engineHost,
         ...(outputs.endpoints?.rw?.connectionString ? { endpoint: endpointPlan(outputs.endpoints.rw) } : {}),
         ...(outputs.endpoints?.ro?.connectionString ? { readEndpoint: endpointPlan(outputs.endpoints.ro) } : {}),
-        ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: outputs.backup.volume, stanza: String(outputs.backup.stanza) } } : {}),
+        ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: outputs.backup.volume, stanza: String(outputs.backup.stanza),
+            maxVerifiedAgeHours: typeof outputs.backup.maxVerifiedAgeHours === "number" ? outputs.backup.maxVerifiedAgeHours : 26 } } : {}),
     };
 }
 

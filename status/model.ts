@@ -44,7 +44,9 @@ export interface Plan {
     /** The read-only endpoint (outputs endpoints.ro), when the stack has one. */
     readonly readEndpoint?: Plan["endpoint"];
     /** The backup repository (outputs.backup), when the stack has backups. */
-    readonly backup?: { readonly volume: string; readonly stanza: string };
+    readonly backup?: { readonly volume: string; readonly stanza: string;
+        /** backup.maxVerifiedAgeHours (26 for a stack whose outputs predate it): a proof older than this is stale. */
+        readonly maxVerifiedAgeHours: number };
 }
 
 /** The repository as pgBackRest describes it from a running node, and the last verified restore (backup/core.ts). */

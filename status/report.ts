@@ -443,6 +443,10 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     } else if (backup && backup.verified === null) {
         warn("backup-unverified", null, `no restore of the backups in ${backup.volume} has been proven`,
             `npm run verify-backup -- ${plan.stack}`);
+    } else if (backup?.verified && backup.verified.ageSeconds > plan.backup!.maxVerifiedAgeHours * 3600) {
+        warn("backup-stale", null, `the last restore of the backups in ${backup.volume} was proven longer ago than ` +
+            `backup.maxVerifiedAgeHours (${plan.backup!.maxVerifiedAgeHours} h): ${backup.verified.at}; destroy refuses meanwhile`,
+            `npm run verify-backup -- ${plan.stack}`);
     }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
     return {

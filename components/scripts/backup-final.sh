@@ -4,7 +4,29 @@
 # is nothing more to save: said, and the destroy goes on. When it is the primary and the backup
 # fails, the destroy stops here, with nothing removed; PG_REPLICATION_SKIP_FINAL_BACKUP=1 in the
 # environment of `pulumi destroy` goes on without it.
-# env: PRIMARY_CONTAINER STANZA
+# First of all: a restore of the backups must have been proven (npm run verify-backup) within
+# MAX_VERIFIED_AGE_HOURS, or the destroy stops, with nothing removed, naming the key that lets it go
+# on (backup.allowUnverifiedDestroy, which an `up` must have stored before the destroy). The record
+# is read, and its age reckoned, in a throwaway container of the backup image (GNU date there,
+# whatever the machine running Pulumi has), the repository mounted read-only.
+# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY
+
+if [ "$ALLOW_UNVERIFIED_DESTROY" != true ]; then
+    # shellcheck disable=SC2016
+    verified=$(docker run --rm --network none -v "$VOLUME:$REPO_PATH:ro" --entrypoint /bin/sh "$IMAGE" -c '
+        at=$(sed -n "s/^ *\"verifiedAt\": *\"\([^\"]*\)\".*/\1/p" "$0" 2>/dev/null | head -n 1)
+        [ -n "$at" ] || { echo none; exit 0; }
+        echo "$(( $(date +%s) - $(date -d "$at" +%s) )) $at"' "$VERIFIED_FILE") ||
+        fail "the backups' last verified restore could not be read from $VOLUME, so nothing was destroyed; prove one (npm run verify-backup), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
+    if [ "$verified" = none ]; then
+        fail "no restore of the backups in $VOLUME has been proven, so nothing was destroyed: the backups are all that will be left of this cluster. Prove one (npm run verify-backup -- <stack>), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
+    fi
+    seconds=${verified%% *}
+    if [ "$seconds" -gt $((MAX_VERIFIED_AGE_HOURS * 3600)) ]; then
+        fail "the last restore of the backups in $VOLUME was proven ${seconds}s ago (${verified#* }), longer ago than backup.maxVerifiedAgeHours ($MAX_VERIFIED_AGE_HOURS h), so nothing was destroyed. Prove one (npm run verify-backup -- <stack>), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
+    fi
+    log "backup: a restore of the backups in $VOLUME was proven ${seconds}s ago"
+fi
 
 if [ "${PG_REPLICATION_SKIP_FINAL_BACKUP:-}" = 1 ]; then
     log "backup: no final backup of $STANZA (PG_REPLICATION_SKIP_FINAL_BACKUP=1); the repository keeps what was archived"

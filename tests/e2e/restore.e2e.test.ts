@@ -2,8 +2,9 @@
 // and 17, the way CloudNativePG's PITR test does it: rows 1 and 2, the time noted, row 3, the WAL
 // archived; a new stack restored to the noted time has exactly rows 1 and 2, on a new timeline, its
 // standby streaming and the replication role its own. A target before the first backup is refused
-// at preview, naming the earliest recoverable time. Then the source stack is destroyed (its final
-// backup taken) and the restored one made again to `latest`: rows 1, 2 and 3.
+// at preview, naming the earliest recoverable time. The source's destroy is refused while no
+// restore of its backups is proven (backup.allowUnverifiedDestroy lets it go on); then it is
+// destroyed (its final backup taken) and the restored one made again to `latest`: rows 1, 2 and 3.
 // Subnets 172.28.61-64.0/24, ports 58810-58819.
 
 import * as assert from "node:assert/strict";
@@ -78,7 +79,18 @@ for (const { major, net, port } of [{ major: 17 as const, net: 61, port: 58810 }
             await dst.preview(true);
         });
 
-        test("the source destroyed (its final backup taken), the stack made again restored to the latest: rows 1, 2 and 3", async () => {
+        test("the source's destroy refused while no restore of its backups is proven; allowed, destroyed (its final backup taken); restored to the latest: rows 1, 2 and 3", async () => {
+            await assert.rejects(src!.destroy(), (err: Error) => {
+                assert.match(err.message, new RegExp(`no restore of the backups in ${volume} has been proven, so nothing was destroyed`));
+                assert.match(err.message, /set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy/);
+                return true;
+            });
+            // Every node's container and volume is still there, and the cluster still takes writes.
+            const kinds = leftovers(source).map((o) => o.split(" ")[0]);
+            assert.deepEqual([kinds.filter((k) => k === "container").length, kinds.filter((k) => k === "volume").length], [2, 3], kinds.join(","));
+            await rows(await url(src!, "pg1"), "SELECT 1");
+            await src!.setConfig({ backup: { allowUnverifiedDestroy: true } });
+            await src!.up();
             await src!.destroyAndRemove();
             src = undefined;
             await dst!.destroy();

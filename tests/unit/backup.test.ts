@@ -23,18 +23,25 @@ describe("pg-replication:backup, validated", () => {
         assert.deepEqual(check("false"), { problems: [] });
         assert.deepEqual(check("true"), check({}));
         assert.deepEqual(check({}), { problems: [], backup: { image: "pg-replication/postgres-backup:17",
-            volume: "pg-replication-pg17-backup", stanza: "pg-replication-pg17", retentionFull: 2, processMax: 2 } });
+            volume: "pg-replication-pg17-backup", stanza: "pg-replication-pg17", retentionFull: 2, processMax: 2,
+            maxVerifiedAgeHours: 26, allowUnverifiedDestroy: false } });
+        assert.deepEqual([check({ maxVerifiedAgeHours: 48, allowUnverifiedDestroy: true }).backup?.maxVerifiedAgeHours,
+            check({ maxVerifiedAgeHours: 48, allowUnverifiedDestroy: true }).backup?.allowUnverifiedDestroy], [48, true]);
     });
 
     test("each bad value is named with its key, the value and what is allowed", () => {
-        assert.deepEqual(check({ retentionFull: 0, processMax: 99, volume: "/etc", colour: "blue" }).problems, [
-            'pg-replication:backup.colour = "blue" is not allowed: unknown field; backup has image, volume, retentionFull, processMax',
+        assert.deepEqual(check({ retentionFull: 0, processMax: 99, volume: "/etc", colour: "blue", maxVerifiedAgeHours: 0,
+            allowUnverifiedDestroy: "yes" }).problems, [
+            'pg-replication:backup.colour = "blue" is not allowed: unknown field; backup has image, volume, retentionFull, processMax, ' +
+                "maxVerifiedAgeHours, allowUnverifiedDestroy",
             'pg-replication:backup.volume = "/etc" is not allowed: expected a Docker volume name: letters, digits, \'_\', \'.\', \'-\', starting with a letter or digit',
             "pg-replication:backup.retentionFull = 0 is not allowed: expected a whole number from 1 to 9999",
             "pg-replication:backup.processMax = 99 is not allowed: expected a whole number from 1 to 32",
+            "pg-replication:backup.maxVerifiedAgeHours = 0 is not allowed: expected a whole number from 1 to 8760",
+            'pg-replication:backup.allowUnverifiedDestroy = "yes" is not allowed: expected true or false',
         ]);
         assert.deepEqual(check("[1]").problems, ["pg-replication:backup = [1] is not allowed: expected true, false or an object " +
-            "with any of image, volume, retentionFull, processMax"]);
+            "with any of image, volume, retentionFull, processMax, maxVerifiedAgeHours, allowUnverifiedDestroy"]);
     });
 
     test("refused beside archiveCommand, with nodes on several engines, and without a known image", () => {
@@ -108,6 +115,17 @@ describe("a stack with backups", () => {
             "a switchover checks the new primary's archive");
     });
 
+    test("the destroy guard: nothing on create; its delete checks the proof and takes the final backup before any node goes", () => {
+        const guard = on.get("Command", "cluster-backup-final");
+        assert.equal(guard.inputs.create, undefined);
+        assert.match(String(guard.inputs.delete), /maxVerifiedAgeHours/);
+        assert.match(String(guard.inputs.delete), /pgbackrest --type=incr backup/);
+        assert.deepEqual(guard.dependsOn.sort(), ["cluster-backup-check", "cluster-pg1", "cluster-pg2"]);
+        assert.deepEqual([env(guard).VOLUME, env(guard).IMAGE, env(guard).MAX_VERIFIED_AGE_HOURS, env(guard).ALLOW_UNVERIFIED_DESTROY],
+            ["pg-replication-dev-backup", "pg-replication/postgres-backup:13", "26", "false"]);
+        assert.equal(on.get("Command", "cluster-backup-check").inputs.delete, undefined);
+    });
+
     test("a changed retention rewrites the settings file only: no node is touched", () => {
         const changed = on.resources.filter((r) => JSON.stringify(plain(r.inputs)) !== JSON.stringify(plain(retained.get(r.type, r.name).inputs)))
             .map((r) => r.name);
@@ -116,7 +134,8 @@ describe("a stack with backups", () => {
 
     test("outputs.backup: the volume, the stanza and the image that restores it", async () => {
         const b = on.outputs.backup!;
-        assert.deepEqual([b.volume, b.stanza, b.image], ["pg-replication-dev-backup", "pg-replication-dev", "pg-replication/postgres-backup:13"]);
+        assert.deepEqual([b.volume, b.stanza, b.image, b.maxVerifiedAgeHours],
+            ["pg-replication-dev-backup", "pg-replication-dev", "pg-replication/postgres-backup:13", 26]);
     });
 });
 

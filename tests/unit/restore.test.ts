@@ -68,8 +68,8 @@ describe("what the repository holds, as preview reads and says it", () => {
         assert.ok("backup" in latest);
         assert.equal(latest.backup.label, "20261203-100000F_20261203-110000I");
         assert.equal(latest.text, "from backup 20261203-100000F_20261203-110000I (incr, ended 2026-12-03T11:00:05Z), recovered to the end of " +
-            "its archive (the archive holds 3 WAL segments after it, up to 000000010000000000000009); the repository's recoverable window " +
-            "starts at 2026-12-03T10:00:10Z");
+            "its archive (the archive holds 3 WAL segments after it, up to 000000010000000000000009)");
+        assert.equal(latest.window, "the repository's recoverable window starts at 2026-12-03T10:00:10Z");
         const between = planRestore(info, { kind: "time", time: "2026-12-03 10:30:00+00" }, "17", 1796300000);
         assert.ok("backup" in between);
         assert.equal(between.backup.label, "20261203-100000F");

@@ -256,8 +256,35 @@ describe("command scripts", () => {
 });
 
 describe("backup-final.sh: the last backup at destroy", () => {
-    const env = { PRIMARY_CONTAINER: "p-pg1", STANZA: "p" };
-    const run = (more: Record<string, string> = {}) => runScript(script("backup-final.sh"), { ...env, ...more });
+    const env = { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", VOLUME: "p-backup", IMAGE: "pg-replication/postgres-backup:17",
+        REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE: "/var/lib/pgbackrest/pg-replication-verified.json", MAX_VERIFIED_AGE_HOURS: "26" };
+    // The verified restore's age is reckoned in the backup image; the fake docker answers it from its reply file.
+    const proven = "7200 2026-12-03T21:00:00.000Z";
+    const run = (more: Record<string, string> = {}, reply = proven) =>
+        runScript(script("backup-final.sh"), { ALLOW_UNVERIFIED_DESTROY: "false", ...env, ...more }, { reply });
+
+    test("a restore proven within backup.maxVerifiedAgeHours: read in the backup image, repository read-only, no network", () => {
+        const r = run({ FAKE_RECOVERY: "f" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.ok(r.argv[0].startsWith("run --rm --network none -v p-backup:/var/lib/pgbackrest:ro --entrypoint /bin/sh pg-replication/postgres-backup:17 -c"),
+            r.argv[0]);
+        assert.ok(r.argv[0].endsWith(" /var/lib/pgbackrest/pg-replication-verified.json"), r.argv[0]);
+        assert.match(r.stderr, /^backup: a restore of the backups in p-backup was proven 7200s ago$/m);
+    });
+
+    test("none proven, or too long ago: the destroy stops with nothing removed, naming the key that lets it go on", () => {
+        for (const [reply, said] of [["none", /no restore of the backups in p-backup has been proven, so nothing was destroyed/],
+            ["93601 2026-12-02T10:00:00.000Z", /was proven 93601s ago \(2026-12-02T10:00:00.000Z\), longer ago than backup.maxVerifiedAgeHours \(26 h\), so nothing was destroyed/]] as const) {
+            const r = run({ FAKE_RECOVERY: "f" }, reply);
+            assert.equal(r.status, 1);
+            assert.match(r.stderr, said);
+            assert.match(r.stderr, /set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy/);
+            assert.ok(!r.argv.some((a) => / pgbackrest /.test(a)), "no backup taken");
+        }
+        const allowed = run({ FAKE_RECOVERY: "f", ALLOW_UNVERIFIED_DESTROY: "true" }, "none");
+        assert.equal(allowed.status, 0, allowed.stderr);
+        assert.ok(!allowed.argv.some((a) => a.includes("verified.json")), "not even read when allowed");
+    });
 
     test("on the running primary: an incremental backup, then destroy goes on", () => {
         const r = run({ FAKE_RECOVERY: "f" });

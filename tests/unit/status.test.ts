@@ -660,7 +660,8 @@ describe("status: backups", () => {
         { label: "20250101-000000F_20250101-000001I", type: "incr", stoppedAt: at("2025-01-01T00:00:00Z") }];
 
     test("backups and a verified restore: healthy, one line with the newest and the restore's age", () => {
-        assert.deepEqual(withBackup().backup, { volume: "pgr-dev-backup", stanza: "pgr-dev" });
+        // Outputs made before backup.maxVerifiedAgeHours was one: its default.
+        assert.deepEqual(withBackup().backup, { volume: "pgr-dev-backup", stanza: "pgr-dev", maxVerifiedAgeHours: 26 });
         const r = buildReport(withBackup(), seen({ reachable: true, backups: TWO, stanzaStatus: "ok",
             verified: { verifiedAt: "2024-12-31T22:00:01Z", backup: "20250101-000000F", marker: { found: true } } }));
         assert.equal(r.healthy, true);
@@ -676,6 +677,17 @@ describe("status: backups", () => {
             assert.equal(r.warnings[0].action, "npm run verify-backup -- dev");
             assert.match(renderText(r), /; restore NEVER VERIFIED$/m);
         }
+    });
+
+    test("a restore proven longer ago than backup.maxVerifiedAgeHours: a warning that destroy refuses meanwhile", () => {
+        const plan = planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup", stanza: "pgr-dev", maxVerifiedAgeHours: 1 } },
+            STATE);
+        assert.equal(plan.backup?.maxVerifiedAgeHours, 1);
+        const r = buildReport(plan, seen({ reachable: true, backups: TWO, stanzaStatus: "ok",
+            verified: { verifiedAt: "2024-12-31T22:00:01Z", backup: "20250101-000000F", marker: { found: true } } }));
+        assert.deepEqual(codes(r), ["backup-stale:-"]);
+        assert.match(r.warnings[0].message, /proven longer ago than backup.maxVerifiedAgeHours \(1 h\): 2024-12-31T22:00:01Z; destroy refuses meanwhile/);
+        assert.equal(r.warnings[0].action, "npm run verify-backup -- dev");
     });
 
     test("no backup, and a repository that cannot be read: each its warning", () => {
