@@ -124,6 +124,8 @@ export interface ClusterOutputs {
         maxSlotWalKeepSize: string;
     };
     network: { name: pulumi.Output<string>; subnet: string };
+    /** The image every node is to run (by name); status names a node whose container runs another (a roll stopped midway). */
+    image: string;
     /** The Docker engine everything runs on. */
     engine: { host: string };
     /** Only when the nodes span engines: TLS for replication and for clients from other hosts. */
@@ -546,6 +548,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 maxSlotWalKeepSize: r.maxSlotWalKeepSize,
             },
             network: { name: network.name, subnet: args.network.subnet },
+            image: args.image,
             engine: { host: args.engineHost },
             ...(ca ? { tls: { sslmode: "verify-full" as const, caCert: ca.caCert, caFile: caFile! } } : {}),
             ...(endpoint ? { endpoints: endpoint.outputs } : {}),

@@ -97,6 +97,7 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
             maxSlotWalKeepSize: rep.maxSlotWalKeepSize,
         },
         network: outputs.network,
+        ...(typeof outputs.image === "string" ? { image: outputs.image } : {}),
         engineHost,
         ...(outputs.endpoints?.rw?.connectionString ? { endpoint: endpointPlan(outputs.endpoints.rw) } : {}),
         ...(outputs.endpoints?.ro?.connectionString ? { readEndpoint: endpointPlan(outputs.endpoints.ro) } : {}),

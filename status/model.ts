@@ -37,6 +37,8 @@ export interface Plan {
         readonly maxSlotWalKeepSize?: string;
     };
     readonly network?: { readonly name?: string; readonly subnet?: string };
+    /** The image the stack's nodes are to run (outputs.image); absent in outputs made before it was one. */
+    readonly image?: string;
     /** The stack's Docker engine (docker -H); a node may have its own (PlannedNode.engine). */
     readonly engineHost: string;
     /** The read-write endpoint (outputs endpoints.rw), when the stack has one. */

@@ -68,9 +68,13 @@ export function renderText(r: Report): string {
     ];
     // Which engine each node runs on, only when they differ: one-engine stacks keep their columns.
     const engines = new Set(r.nodes.map((n) => n.engine)).size > 1;
+    // Each node's image and server version, only when they differ (a roll midway).
+    const imageOf = (n: NodeReport) => `${n.container.image ?? "?"}${n.version ? ` (${n.version})` : ""}`;
+    const differ = (values: (string | null)[]) => new Set(values.filter((v) => v !== null)).size > 1;
+    const images = differ(r.nodes.map((n) => n.container.image)) || differ(r.nodes.map((n) => n.version));
     const table = new Table({
         head: ["NODE", "ADDRESS", "ROLE", "STATE", "TL", "RECEIVED", "REPLAYED", "LAG", "LAG TIME w/f/r", "SLOT held/limit",
-            ...engines ? ["ENGINE"] : []],
+            ...engines ? ["ENGINE"] : [], ...images ? ["IMAGE (VERSION)"] : []],
         chars: NO_BORDER,
         style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
     });
@@ -87,6 +91,7 @@ export function renderText(r: Report): string {
             n.lag ? [n.lag.writeSeconds, n.lag.flushSeconds, n.lag.replaySeconds].map(seconds).join(" ") : "-",
             slotWords(n),
             ...engines ? [n.engine] : [],
+            ...images ? [imageOf(n)] : [],
         ]);
     }
     lines.push(...table.toString().split("\n").map((l) => l.trimEnd()), "");

@@ -433,6 +433,12 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             "further behind than endpoints.maxReadLagBytes, or its watcher is not running",
             `see the watcher's lines in ${dockerOf(plan.engineHost)} logs ${readEndpoint.containerName}`);
     }
+    // A node on another image than the stack's: a roll (an image change) that stopped midway, or a container changed by hand.
+    for (const n of nodes.filter((x) => plan.image !== undefined && x.container.image !== null && x.container.image !== plan.image)) {
+        warn("image-differs", n.name, `${n.name} runs ${n.container.image}${n.version ? ` (PostgreSQL ${n.version})` : ""}, the stack's ` +
+            `image is ${plan.image}: an image change that stopped midway, or a container changed by hand`,
+            `run up (${deploy}): it rolls the nodes still on another image, one at a time`);
+    }
     const backup = plan.backup ? backupReport(plan.backup, obs) : undefined;
     if (backup?.error) {
         warn("backup-unreadable", null, `pgBackRest could not describe the backup repository ${backup.volume}: ${backup.error}`,

@@ -12,7 +12,7 @@ import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { Client } from "pg";
 import { after, before, describe, test } from "node:test";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
 import { topologyResults } from "../../components/topology/contract";
 
@@ -231,6 +231,10 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
         assert.deepEqual([inspect("pg3", "{{.Id}}"), inspect("pg1", "{{.Id}}")], [ids.pg3, ids.pg1]);
         assert.deepEqual(await rows(urls.pg1, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
         await rows(urls.pg1, "INSERT INTO kept VALUES (0, 'written while pg2 did not come back')");
+        // Status names the node on another image than the rest, and says to run up.
+        const st = await status(s.backend, NAME);
+        assert.match(st.stdout, /! \S+ runs pg-replication-e2e\/postgres-roll:17(-again)?( \(PostgreSQL 17\.\d+\))?, the stack's image is /);
+        assert.match(st.stdout, /→ run up \(scripts\/deploy\.sh e2e-roll17\): it rolls the nodes still on another image, one at a time/);
         // While pg2 does not stream, the roll stays refused: taking pg3 down too would leave no standby.
         await s.setConfig({ readyTimeoutSeconds: "60" });
         await assert.rejects(s.preview(), /pg2 cannot be asked .*every standby must stream before a roll/);

@@ -700,6 +700,29 @@ describe("status: backups", () => {
     });
 });
 
+describe("status: a node on another image than the stack's", () => {
+    test("named with its image and version, with what to do; the table shows each node's image only while they differ", () => {
+        const plan = planFromOutputs("dev", { ...outputs("async"), image: "postgres:13" }, STATE);
+        assert.equal(plan.image, "postgres:13");
+        const same = buildReport(plan, healthyAsync()[1]);
+        assert.deepEqual(codes(same), []);
+        assert.ok(!renderText(same).includes("IMAGE"), "one image: no column");
+        const obs = observation({
+            primary: [primaryProbe(), running("aaa111")],
+            s1: [standbyProbe("0/3000100"), { ...running("bbb222"), image: "postgres:13.2" }],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        });
+        const mixed = buildReport(plan, obs);
+        assert.deepEqual(codes(mixed), ["image-differs:s1"]);
+        assert.match(mixed.warnings[0].message, /^s1 runs postgres:13\.2 \(PostgreSQL 13\.16\), the stack's image is postgres:13: an image change that stopped midway/);
+        assert.equal(mixed.warnings[0].action, "run up (scripts/deploy.sh dev): it rolls the nodes still on another image, one at a time");
+        assert.match(renderText(mixed), /IMAGE \(VERSION\)/);
+        assert.match(renderText(mixed), /^s1 .* postgres:13\.2 \(13\.16\)$/m);
+        // Outputs made before the image was one of them: nothing to compare with, no warning.
+        assert.deepEqual(codes(buildReport(planFromOutputs("dev", outputs("async"), STATE), obs)), []);
+    });
+});
+
 describe("status: text", () => {
     test("header, one row per node, data at risk", () => {
         const text = renderText(buildReport(...healthyAsync()));
