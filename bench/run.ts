@@ -23,6 +23,10 @@
 //              against straight to the primary (both from the pooler's container over TCP), and a
 //              switchover with pgbench and the write probe through the endpoint: the longest stall,
 //              client errors, acknowledged writes lost (bench/scale.ts endpointRound)
+//   roll       three nodes (PostgreSQL 17, quorum sync ANY 1, as the pg17 plan's), the write probe on
+//              whichever node is primary and a read probe on the nodes that stay standbys: a plain
+//              switchover, then an image change rolled onto the three nodes (bench/scale.ts rollRound):
+//              the longest write gap, the longest read gap, the whole up as a ratio to the switchover's
 //   data       a primary holding pgbench's tables at scale 150 (about 2.2 GiB, made once per run):
 //              the `up` that adds a standby against a bare pg_basebackup of the same primary
 //   hosts      `pulumi up --yes` of three nodes on one test host, then of the same three nodes on
@@ -30,7 +34,7 @@
 //              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
 //              each with its own dockerd), made once before the first round and removed at the end;
 //              that needs root and `ip netns`.
-// A group of rows (hosts, standbys, load, endpoint, data) that cannot be made or fails says NOT MEASURED with
+// A group of rows (hosts, standbys, load, endpoint, roll, data) that cannot be made or fails says NOT MEASURED with
 // the reason, loudly, and everything else is measured as usual (class Unmeasured); a failure makes
 // the run's exit status non-zero.
 // Plans are the shipped stack files' with subnets and ports moved off them. With
@@ -40,7 +44,7 @@
 // Options (after `npm run bench --`):
 //   ROUNDS            how many rounds (default 3)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
-//   --only standbys   only the standbys rows (likewise: --only load, --only endpoint, --only data)
+//   --only standbys   only the standbys rows (likewise: --only load, --only endpoint, --only roll, --only data)
 //   --load-seconds N  how long each load measurement runs (default 60)
 //   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
@@ -57,12 +61,14 @@ import { createHostSet, HostSet, TestHost } from "../tests/support/hosts";
 import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 import { median, percentile } from "./load";
-import { BenchContext, DATA_SCALE, dataRound, dataSetUp, endpointRound, LOAD_CLIENTS, loadRound, node, steadyRound } from "./scale";
+import {
+    BenchContext, DATA_SCALE, dataRound, dataSetUp, endpointRound, LOAD_CLIENTS, loadRound, node, rollRound, rollSetUp, steadyRound,
+} from "./scale";
 
 const ROOT = projectRoot();
 
 /** Which rows `--only` can pick. */
-export const ONLY = ["hosts", "standbys", "load", "endpoint", "data"] as const;
+export const ONLY = ["hosts", "standbys", "load", "endpoint", "roll", "data"] as const;
 export type Only = (typeof ONLY)[number];
 
 /** `[ROUNDS] [--only hosts|standbys|load|data] [--baseline DIR] [--load-seconds N]`. */
@@ -85,7 +91,7 @@ export function benchOptions(argv: string[]): { rounds: number; only?: Only; bas
 }
 
 /** The groups of rows that are measured on their own: one that fails or cannot be made says why, the others go on. */
-export type RowGroup = "hosts" | "standbys" | "load" | "endpoint" | "data";
+export type RowGroup = "hosts" | "standbys" | "load" | "endpoint" | "roll" | "data";
 
 /**
  * Why a group of rows is not measured. A group that cannot be made here (no root for the test
@@ -222,6 +228,7 @@ async function main(): Promise<void> {
     const LOAD_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "load";
     const DATA_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "data";
     const ENDPOINT_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "endpoint";
+    const ROLL_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "roll";
     if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
         throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
             "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
@@ -327,6 +334,7 @@ async function main(): Promise<void> {
         ...(STANDBY_ROWS ? STANDBY_COUNTS.map((n) => `bench-s${n}`) : []),
         ...(LOAD_ROWS ? ["bench-load", "bench-solo"] : []),
         ...(ENDPOINT_ROWS ? ["bench-endpoint"] : []),
+        ...(ROLL_ROWS ? ["bench-roll"] : []),
         ...(DATA_ROWS ? ["bench-data"] : []),
         ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
     ];
@@ -350,6 +358,9 @@ async function main(): Promise<void> {
         }
         if (MAIN_ROWS) {
             removeStackObjects("bench-tutorial");
+        }
+        if (ROLL_ROWS) {
+            await unmeasured.guard("roll", "building the image the roll rows roll to", rollSetUp);
         }
         if (DATA_ROWS) {
             await unmeasured.guard("data", "making the data row's primary", async () => {
@@ -432,6 +443,17 @@ async function main(): Promise<void> {
                     note("endpoint switchover probe errors", r.switchover.probeErrors);
                     note("endpoint switchover pgbench failed", r.switchover.pgbenchFailed ? 1 : 0);
                     note("endpoint switchover lost", r.switchover.lost);
+                });
+            }
+            if (ROLL_ROWS) {
+                await unmeasured.guard("roll", `round ${round}`, async () => {
+                    const r = await rollRound(ctx, "bench-roll");
+                    for (const [kind, p] of [["switchover", r.switchover], ["roll", r.roll]] as const) {
+                        add(`roll ${kind} up`, { ms: p.upMs, standInLog: [] });
+                        add(`roll ${kind} write gap`, { ms: p.writeGapMs, standInLog: [] });
+                        add(`roll ${kind} read gap`, { ms: p.readGapMs, standInLog: [] });
+                        note(`roll ${kind} lost`, p.lost);
+                    }
                 });
             }
             if (DATA_ROWS) {
@@ -521,6 +543,17 @@ async function main(): Promise<void> {
             `(goal < 2 s), client errors: probe ${worst("endpoint switchover probe errors")}, pgbench ` +
             `${worst("endpoint switchover pgbench failed") ? "FAILED in a round" : "none"} (goal 0), acknowledged writes lost ` +
             `${worst("endpoint switchover lost")} (must be 0), whole up ${(m("endpoint switchover up") / 1000).toFixed(1)} s`,
+        ]));
+    }
+    if (ROLL_ROWS) {
+        const s = (key: string) => (m(key) / 1000).toFixed(2);
+        const lost = (kind: string) => Math.max(...figures.get(`roll ${kind} lost`)!);
+        lines.push(...unmeasured.lines("roll", "an image change rolled onto three nodes", () => [
+            `  roll (PostgreSQL 17, three nodes, quorum sync; medians of the rounds): whole up / a plain switchover's up: ` +
+            `${(m("roll roll up") / m("roll switchover up")).toFixed(2)} (roll ${s("roll roll up")} s, switchover ${s("roll switchover up")} s)`,
+            `    longest write gap: roll ${s("roll roll write gap")} s (goal < 2 s), switchover ${s("roll switchover write gap")} s; ` +
+            `longest read gap on the standbys: roll ${s("roll roll read gap")} s (goal ≤ 1 s), switchover ${s("roll switchover read gap")} s; ` +
+            `acknowledged writes lost: roll ${lost("roll")}, switchover ${lost("switchover")} (must be 0)`,
         ]));
     }
     if (DATA_ROWS) {

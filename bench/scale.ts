@@ -6,7 +6,7 @@
 import { dockerCli } from "../components/docker-cli";
 import { PASSFILE } from "../components/topology/act";
 import { missingAcks, runDrill } from "../drill/core";
-import { WriteProbe } from "../drill/probe";
+import { ReadProbe, WriteProbe } from "../drill/probe";
 import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit } from "./load";
 import { POOLER_PORT } from "../components/pooler";
 
@@ -247,4 +247,60 @@ export async function dataRound(ctx: BenchContext, stack: string): Promise<{ upM
     ctx.writePlan(stack, dataPlan(false));
     await ctx.pulumi(stack, "up", "--yes");
     return { upMs, bareMs };
+}
+
+/** The roll rows' network (172.31.ROLL_NET.0/24). */
+const ROLL_NET = 84;
+/** The image the roll rows roll to: the base image of 17 under another id (one more label), as a minor release looks to the roll. */
+export const ROLL_IMAGE = "pg-replication-bench/postgres-roll:17";
+
+/** The roll rows' cluster, as the pg17 plan's nodes: PostgreSQL 17, three nodes, quorum sync (ANY 1). */
+export function rollPlan(image: string, primary: string): string {
+    return `config:\n  pg-replication:image: ${image}\n  pg-replication:subnet: 172.31.${ROLL_NET}.0/24\n` +
+        `  pg-replication:nodes:\n${[0, 1, 2].map((i) => node(ROLL_NET, 56840, i)).join("")}  pg-replication:primary: ${primary}\n` +
+        "  pg-replication:mode: sync\n  pg-replication:syncCount: 1\n";
+}
+
+/** Made once per run before the roll rows: ROLL_IMAGE from postgres:17 with one more label (never pulled). */
+export async function rollSetUp(): Promise<void> {
+    const r = await dockerCli(["build", "-q", "-t", ROLL_IMAGE, "-"], ENGINE, { timeoutMs: 120_000,
+        input: "FROM postgres:17\nLABEL pg-replication.bench=roll\n", env: { ...process.env, DOCKER_BUILDKIT: "0" } });
+    if (r.err) {
+        throw new Error(`docker build of ${ROLL_IMAGE} from postgres:17 failed: ${r.stderr.trim()}`);
+    }
+}
+
+/** What the probes saw over one `up`: the longest write gap (any node), the longest time no standby answered a read, the up. */
+export interface ProbedUp { readonly upMs: number; readonly writeGapMs: number; readonly readGapMs: number; readonly lost: number }
+
+/**
+ * A round of the roll rows on STACK: up on postgres:17 (pg1 primary); then, with the write probe on
+ * whichever node is primary and the read probe on the nodes that stay standbys, a plain switchover
+ * to pg2; then the roll to ROLL_IMAGE (pg2 stays the declared primary: pg1 and pg3 rolled one at a
+ * time, a handover to pg1 and back); acknowledged writes missing on pg2 after each; then destroy.
+ */
+export async function rollRound(ctx: BenchContext, stack: string): Promise<{ switchover: ProbedUp; roll: ProbedUp }> {
+    ctx.writePlan(stack, rollPlan("postgres:17", "pg1"));
+    await ctx.pulumi(stack, "up", "--yes");
+    const out = await ctx.outputs(stack);
+    const urls = Object.fromEntries(["pg1", "pg2", "pg3"].map((n) => [n, out.nodes[n].connectionString as string]));
+    const probed = async (plan: string, readers: string[]): Promise<ProbedUp> => {
+        const writes = new WriteProbe(urls, 60, 30_000);
+        const reads = new ReadProbe(readers.map((n) => urls[n]));
+        await writes.start();
+        reads.start();
+        await sleep(2000);
+        ctx.writePlan(stack, plan);
+        const upMs = await ctx.time(() => ctx.pulumi(stack, "up", "--yes"));
+        await sleep(1000);
+        const w = await writes.stop();
+        const r = await reads.stop();
+        return { upMs, writeGapMs: w.longestGapMs, readGapMs: r.longestGapMs, lost: (await missingAcks(urls.pg2, w.acks)).length };
+    };
+    ctx.log("roll: a plain switchover pg1 → pg2 under the probes");
+    const switchover = await probed(rollPlan("postgres:17", "pg2"), ["pg3"]);
+    ctx.log(`roll: ${ROLL_IMAGE} rolled onto the three nodes under the probes`);
+    const roll = await probed(rollPlan(ROLL_IMAGE, "pg2"), ["pg1", "pg3"]);
+    await ctx.pulumi(stack, "destroy", "--yes");
+    return { switchover, roll };
 }

@@ -108,3 +108,48 @@ export class WriteProbe {
         return { acks: [...this.acks], errors: this.errors, downtimeMs, lastNode: this.acks.at(-1)?.node, longestGapMs };
     }
 }
+
+/**
+ * A read probe beside the write probe: a read (`SELECT 1`, a new connection each time, 1 s bounds)
+ * on each URL every 100 ms, each URL in a loop of its own so one that hangs does not hold the
+ * others back. What it measures: the longest time no URL answered a read.
+ */
+export class ReadProbe {
+    private stopped = false;
+    private lastOk = Date.now();
+    private longestGapMs = 0;
+    private reads = 0;
+    private loop?: Promise<void>;
+    constructor(private readonly urls: readonly string[]) {}
+
+    private async read(url: string): Promise<void> {
+        const c = new Client({ connectionString: url, connectionTimeoutMillis: 1000, query_timeout: 1000 });
+        try {
+            await c.connect();
+            await c.query("SELECT 1");
+            const now = Date.now();
+            this.longestGapMs = Math.max(this.longestGapMs, now - this.lastOk);
+            this.lastOk = now;
+            this.reads++;
+        } catch {
+            // Not answering: the gap grows.
+        } finally {
+            await c.end().catch(() => undefined);
+        }
+    }
+
+    start(): void {
+        this.lastOk = Date.now();
+        this.loop = Promise.all(this.urls.map(async (url) => {
+            while (!this.stopped) {
+                await Promise.all([this.read(url), new Promise((r) => setTimeout(r, 100))]);
+            }
+        })).then(() => undefined);
+    }
+
+    async stop(): Promise<{ reads: number; longestGapMs: number }> {
+        this.stopped = true;
+        await this.loop;
+        return { reads: this.reads, longestGapMs: Math.max(this.longestGapMs, Date.now() - this.lastOk) };
+    }
+}

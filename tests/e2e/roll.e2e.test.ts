@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { Client } from "pg";
 import { after, before, describe, test } from "node:test";
 import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
-import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
+import { PROBE_TABLE, ReadProbe, WriteProbe } from "../../drill/probe";
 import { topologyResults } from "../../components/topology/contract";
 
 const NAME = "e2e-roll17";
@@ -42,47 +42,6 @@ const container = (node: string) => `pg-replication-${NAME}-${node}`;
 const inspect = (node: string, format: string) => docker("inspect", "-f", format, container(node)).trim();
 const removeImages = () => execFileSync("sh", ["-c", `docker rmi -f ${Object.keys(IMAGES).reverse().join(" ")} >/dev/null 2>&1 || true`]);
 const NODES = ["pg1", "pg2", "pg3"];
-
-/**
- * A read on each standby every 100 ms, each standby in a loop of its own (a new connection each
- * time, 1 s bounds), so one that hangs does not hold the other's reads back; the longest time no
- * standby answered.
- */
-class ReadProbe {
-    private stopped = false;
-    private lastOk = Date.now();
-    private longestGapMs = 0;
-    private reads = 0;
-    private loop?: Promise<void>;
-    constructor(private readonly urls: readonly string[]) {}
-    private async read(url: string): Promise<void> {
-        const c = new Client({ connectionString: url, connectionTimeoutMillis: 1000, query_timeout: 1000 });
-        try {
-            await c.connect();
-            await c.query("SELECT 1");
-            const now = Date.now();
-            this.longestGapMs = Math.max(this.longestGapMs, now - this.lastOk);
-            this.lastOk = now;
-            this.reads++;
-        } catch {
-            // Not answering: the gap grows.
-        } finally {
-            await c.end().catch(() => undefined);
-        }
-    }
-    start(): void {
-        this.loop = Promise.all(this.urls.map(async (url) => {
-            while (!this.stopped) {
-                await Promise.all([this.read(url), new Promise((r) => setTimeout(r, 100))]);
-            }
-        })).then(() => undefined);
-    }
-    async stop(): Promise<{ reads: number; longestGapMs: number }> {
-        this.stopped = true;
-        await this.loop;
-        return { reads: this.reads, longestGapMs: Math.max(this.longestGapMs, Date.now() - this.lastOk) };
-    }
-}
 
 describe("an image change rolls node by node behind a switchover (PostgreSQL 17, sync ANY 1, 3 nodes)", { timeout: 20 * 60 * 1000 }, () => {
     let s: E2EStack;

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan, Unmeasured } from "../../bench/run";
 import { median, percentile, tpsOf } from "../../bench/load";
-import { dataPlan, endpointPlan, loadPlan, SOLO_PLAN } from "../../bench/scale";
+import { dataPlan, endpointPlan, loadPlan, ROLL_IMAGE, rollPlan, SOLO_PLAN } from "../../bench/scale";
 import { loadConfig, spansEngines } from "../../components/config";
 
 const HOSTS = [0, 1, 2].map((i) => ({ dockerHost: `unix:///run/pg-replication-hosts/bench/pgrh-bench-${i}/docker.sock`, address: `10.231.6.${11 + i}` }));
@@ -33,7 +33,7 @@ describe("npm run bench", () => {
         assert.equal(benchOptions(["--only", "standbys"]).only, "standbys");
         assert.equal(benchOptions(["--only", "endpoint"]).only, "endpoint");
         assert.equal(benchOptions(["--baseline", "/tmp/base"]).baseline, "/tmp/base");
-        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, endpoint, data/);
+        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, endpoint, roll, data/);
         assert.throws(() => benchOptions(["0"]), /ROUNDS must be a positive integer/);
     });
 
@@ -117,7 +117,12 @@ describe("npm run bench", () => {
         const endpoint = configOf(endpointPlan("pg2"));
         assert.equal(endpoint.primary, "pg2");
         assert.deepEqual(endpoint.endpoints && [endpoint.endpoints.port, endpoint.endpoints.poolMode], [56839, "transaction"]);
-        const subnets = [async.subnet, configOf(SOLO_PLAN).subnet, data.subnet, endpoint.subnet,
+        // The roll rows: the pg17 plan's nodes (17, three, quorum ANY 1), on the base image and on the one rolled to.
+        const roll = configOf(rollPlan(ROLL_IMAGE, "pg2"));
+        assert.deepEqual([roll.image, roll.primary, roll.replication.mode, roll.replication.syncCount, roll.nodes.length],
+            [ROLL_IMAGE, "pg2", "sync", 1, 3]);
+        assert.equal(configOf(rollPlan("postgres:17", "pg1")).image, "postgres:17");
+        const subnets = [async.subnet, configOf(SOLO_PLAN).subnet, data.subnet, endpoint.subnet, roll.subnet,
             ...STANDBY_COUNTS.map((n) => configOf(standbysPlan(n)).subnet)];
         assert.equal(new Set(subnets).size, subnets.length, "every plan on a subnet of its own");
     });
