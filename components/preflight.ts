@@ -77,9 +77,21 @@ async function run(args: string[], cfg: OnEngine, opts: PreflightOptions): Promi
     return stdout;
 }
 
+/**
+ * Every network on the engine. A network removed between the listing and the inspect (another
+ * stack's destroy on the same engine) is not an error: the pair is asked again, a few times.
+ */
 async function networks(cfg: OnEngine, opts: PreflightOptions): Promise<NetworkInfo[]> {
-    const ids = (await run(["network", "ls", "-q", "--no-trunc"], cfg, opts)).split("\n").filter(Boolean);
-    return ids.length === 0 ? [] : JSON.parse(await run(["network", "inspect", ...ids], cfg, opts));
+    for (let attempt = 1; ; attempt++) {
+        const ids = (await run(["network", "ls", "-q", "--no-trunc"], cfg, opts)).split("\n").filter(Boolean);
+        try {
+            return ids.length === 0 ? [] : JSON.parse(await run(["network", "inspect", ...ids], cfg, opts));
+        } catch (err) {
+            if (attempt >= 3 || !(err instanceof PreflightError && /network \S+ not found|No such network/i.test(err.message))) {
+                throw err;
+            }
+        }
+    }
 }
 
 /** docker ps's Ports column (docker/cli formatter DisplayablePorts): "IP:pub[-last]->priv[-last]/proto, ...". */

@@ -24,7 +24,8 @@ echo "DOCKER_HOST=$DOCKER_HOST $*" >> "$FAKE_DIR/calls"
 [ -f "$FAKE_DIR/hang" ] && exec sleep 5
 case "$1 $2" in
   "network ls") cat "$FAKE_DIR/ids" 2>/dev/null ;;
-  "network inspect") cat "$FAKE_DIR/inspect" ;;
+  "network inspect") [ -f "$FAKE_DIR/gone-once" ] && { rm "$FAKE_DIR/gone-once"; echo "Error response from daemon: network 18f4 not found" >&2; exit 1; }
+     cat "$FAKE_DIR/inspect" ;;
   ps*) cat "$FAKE_DIR/ps" 2>/dev/null ;;
   "volume ls") cat "$FAKE_DIR/volumes" 2>/dev/null ;;
   run*) [ -f "$FAKE_DIR/noimage" ] && { printf 'docker: Error response from daemon: No such image: postgres:13\n\nRun %s for more information\n' "'docker run --help'" >&2; exit 125; }
@@ -69,6 +70,13 @@ const calls = () => fs.readFileSync(path.join(dir, "calls"), "utf8").trim().spli
 
 describe("preflight: collisions fail before anything is created", () => {
     withFakeDocker();
+
+    test("a network removed between the listing and the inspect (another stack's destroy) is listed again, not an error", async () => {
+        engineAnswers([{ Name: "bridge", Id: "b1", subnet: "172.17.0.0/16" }], []);
+        fs.writeFileSync(path.join(dir, "gone-once"), "");
+        assert.deepEqual(await check(plan()), []);
+        assert.equal(calls().filter((c) => / network ls /.test(c)).length, 2);
+    });
 
     test("nothing in the way: no problem, in three docker calls to the resolved engine", async () => {
         engineAnswers([{ Name: "bridge", Id: "b1", subnet: "172.17.0.0/16" }], ["other\t\t\t0.0.0.0:8080->80/tcp"]);
