@@ -284,8 +284,10 @@ export async function rollRound(ctx: BenchContext, stack: string): Promise<{ swi
     await ctx.pulumi(stack, "up", "--yes");
     const out = await ctx.outputs(stack);
     const urls = Object.fromEntries(["pg1", "pg2", "pg3"].map((n) => [n, out.nodes[n].connectionString as string]));
-    const probed = async (plan: string, readers: string[]): Promise<ProbedUp> => {
-        const writes = new WriteProbe(urls, 60, 30_000);
+    const probed = async (plan: string, primary: string, readers: string[]): Promise<ProbedUp> => {
+        // The probe's table is made on its first candidate: the primary now.
+        const writes = new WriteProbe(Object.fromEntries([primary, ...["pg1", "pg2", "pg3"].filter((n) => n !== primary)]
+            .map((n) => [n, urls[n]])), 60, 30_000);
         const reads = new ReadProbe(readers.map((n) => urls[n]));
         await writes.start();
         reads.start();
@@ -298,9 +300,9 @@ export async function rollRound(ctx: BenchContext, stack: string): Promise<{ swi
         return { upMs, writeGapMs: w.longestGapMs, readGapMs: r.longestGapMs, lost: (await missingAcks(urls.pg2, w.acks)).length };
     };
     ctx.log("roll: a plain switchover pg1 → pg2 under the probes");
-    const switchover = await probed(rollPlan("postgres:17", "pg2"), ["pg3"]);
+    const switchover = await probed(rollPlan("postgres:17", "pg2"), "pg1", ["pg3"]);
     ctx.log(`roll: ${ROLL_IMAGE} rolled onto the three nodes under the probes`);
-    const roll = await probed(rollPlan(ROLL_IMAGE, "pg2"), ["pg1", "pg3"]);
+    const roll = await probed(rollPlan(ROLL_IMAGE, "pg2"), "pg2", ["pg1", "pg3"]);
     await ctx.pulumi(stack, "destroy", "--yes");
     return { switchover, roll };
 }

@@ -46,11 +46,16 @@ export class WriteProbe {
     async start(): Promise<void> {
         const [first] = Object.values(this.candidates);
         const c = new Client({ connectionString: first, connectionTimeoutMillis: 5000 });
-        await c.connect();
-        await c.query(`CREATE TABLE IF NOT EXISTS ${this.table} (seq bigint PRIMARY KEY, node text, at timestamptz DEFAULT now())`);
-        const { rows } = await c.query(`SELECT coalesce(max(seq), 0)::bigint AS last FROM ${this.table}`);
-        await c.end();
-        this.running = this.loop(Number(rows[0].last) + 1);
+        // A server that ends the session later (a shutdown) must not crash the process: the error is the query's to report.
+        c.on("error", () => undefined);
+        try {
+            await c.connect();
+            await c.query(`CREATE TABLE IF NOT EXISTS ${this.table} (seq bigint PRIMARY KEY, node text, at timestamptz DEFAULT now())`);
+            const { rows } = await c.query(`SELECT coalesce(max(seq), 0)::bigint AS last FROM ${this.table}`);
+            this.running = this.loop(Number(rows[0].last) + 1);
+        } finally {
+            await c.end().catch(() => undefined);
+        }
     }
 
     private async loop(firstSeq: number): Promise<void> {
@@ -124,6 +129,7 @@ export class ReadProbe {
 
     private async read(url: string): Promise<void> {
         const c = new Client({ connectionString: url, connectionTimeoutMillis: 1000, query_timeout: 1000 });
+        c.on("error", () => undefined);
         try {
             await c.connect();
             await c.query("SELECT 1");
