@@ -8,7 +8,7 @@ import { dockerCli } from "../docker-cli";
 import { nodeEngine } from "../spec";
 import { NodeState } from "../node-state";
 import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
-import { ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
+import { nodeSql, ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
 import {
     describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan, runsOtherImage,
 } from "./roll";
@@ -117,8 +117,7 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
     // The server the data was written by: asked of the node running as primary (the only node when in place).
     const asked = roll.kind === "in-place" ? roll.node : roll.actual;
     const engineOf = (name: string) => nodeEngine(cfg.nodes.find((n) => n.name === name)!, cfg.dockerHost);
-    const exec = (name: string, sql: string) => dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${name}`, "psql", "-X", "-A", "-t",
-        "-F", "|", "-d", "postgres", "-c", sql], engineOf(name), opts);
+    const exec = (name: string, sql: string) => nodeSql(`${cfg.namePrefix}-${name}`, engineOf(name), sql, opts);
     if (asked && problems.length === 0) {
         const version = await exec(asked, "SHOW server_version_num");
         const dataMajor = Math.floor(Number(version.stdout.trim()) / 10000);

@@ -28,6 +28,14 @@ function dockerCli(args: string[], dockerHost: string, opts: ObserveOptions): Pr
     return runDocker(args, dockerHost, opts);
 }
 
+/**
+ * SQL in a node's container through `docker exec psql` as the OS user postgres (peer auth), unaligned
+ * tuples separated by "|"; never throws (the run says how it went).
+ */
+export function nodeSql(container: string, dockerHost: string, sql: string, opts: ObserveOptions = {}): Promise<DockerRun> {
+    return dockerCli(["exec", "-u", "postgres", container, "psql", "-X", "-A", "-t", "-F", "|", "-d", "postgres", "-c", sql], dockerHost, opts);
+}
+
 /** Why a docker call failed, in a few words: the bound it ran out of, else the CLI's last line. */
 function failure(r: DockerRun, opts: ObserveOptions): string {
     return dockerFailure(r, opts.timeoutMs ?? 10_000);
@@ -59,8 +67,7 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
         return { name: node.name, exists: true, unreachable: engineDown, engineDown };
     }
     const [sql, inspect] = await Promise.all([
-        dockerCli(["exec", "-u", "postgres", container, "psql", "-X", "-A", "-t", "-F", "|", "-d", "postgres",
-            "-c", STATE_SQL], dockerHost, opts),
+        nodeSql(container, dockerHost, STATE_SQL, opts),
         dockerCli(["inspect", "-f", INSPECT_FORMAT, container], dockerHost, opts),
     ]);
     let docker: NodeState["container"];
