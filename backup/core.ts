@@ -5,8 +5,9 @@
 
 import { randomBytes } from "node:crypto";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
-import { fragment } from "../components/fragments";
-import { readVerified, REPO_PATH, VERIFIED_FILE } from "../components/pgbackrest";
+import { fragment, parseLines } from "../components/fragments";
+import { readVerified, REPO_PATH, RESTORE_POINTS_FILE, VERIFIED_FILE } from "../components/pgbackrest";
+import { RESTORE_POINT_NAME } from "../components/restore";
 
 /** What the tools need from the stack's outputs. */
 export interface BackupTarget {
@@ -103,11 +104,6 @@ export async function takeBackup(t: BackupTarget, type: BackupType, timeoutSecon
     return { label: label ?? "?", seconds: (Date.now() - started) / 1000, primary };
 }
 
-/** key=value lines (backup-restore.sh's output) as a record. */
-export function parseLines(text: string): Record<string, string> {
-    return Object.fromEntries(text.split("\n").filter((l) => /^[a-z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
-
 /**
  * The verified restore: a marker row on the primary (schema pgreplication), its WAL pushed to the
  * repository (pgbackrest check switches the segment and waits for it), then the newest backup
@@ -164,4 +160,53 @@ export async function lastVerified(t: BackupTarget, container: string): Promise<
         throw new BackupToolError(`the last verified restore's record cannot be read: ${v.unreadable}`);
     }
     return "record" in v ? v.record as VerifyResult : undefined;
+}
+
+/** A restore point as the repository records it (RESTORE_POINTS_FILE). */
+export interface RestorePoint {
+    readonly name: string;
+    readonly lsn: string;
+    readonly timeline: number;
+    /** When it was made, ISO 8601. */
+    readonly time: string;
+    readonly stanza: string;
+}
+
+/** The repository's record of restore points: one per tab-separated line (name, LSN, timeline, time, stanza). */
+export function parseRestorePoints(text: string): RestorePoint[] {
+    return text.split("\n").map((l) => l.split("\t")).filter((f) => f.length === 5)
+        .map(([name, lsn, timeline, time, stanza]) => ({ name, lsn, timeline: Number(timeline), time, stanza }));
+}
+
+/**
+ * A named restore point on the primary (pg_create_restore_point), its WAL pushed to the repository
+ * (pgbackrest check switches the segment and waits for it), then recorded next to the backups, so
+ * that `restore.target: {name: NAME}` can be planned at preview. A name already recorded for the
+ * stanza is refused: PostgreSQL stops at the first of two points of one name, which is rarely what
+ * the second's maker meant.
+ */
+export async function createRestorePoint(t: BackupTarget, name: string): Promise<RestorePoint & { primary: string }> {
+    if (!RESTORE_POINT_NAME.test(name)) {
+        throw new BackupToolError(`restore point name ${JSON.stringify(name)}: expected up to 63 letters, digits, dots, dashes and ` +
+            "underscores, starting with a letter or digit");
+    }
+    const primary = await findPrimary(t);
+    const recorded = await dockerCli(["exec", "-u", "postgres", primary, "cat", RESTORE_POINTS_FILE], t.engine, { timeoutMs: 30_000 });
+    if (recorded.err && !/No such file/i.test(recorded.stderr)) {
+        throw new BackupToolError(`the repository's record of restore points cannot be read: ${recorded.stderr.trim() || dockerFailure(recorded)}`);
+    }
+    const taken = parseRestorePoints(recorded.err ? "" : recorded.stdout).find((p) => p.name === name && p.stanza === t.stanza);
+    if (taken) {
+        throw new BackupToolError(`a restore point named ${name} was made at ${taken.time} (LSN ${taken.lsn}); choose another name`);
+    }
+    // The name is checked above, so it can stand in the SQL text as a literal.
+    const [lsn, timeline, time] = (await docker(t, ["exec", "-i", "-u", "postgres", primary, "psql", "-X", "-A", "-t", "-q", "-F", "\t",
+        "-v", "ON_ERROR_STOP=1", "-d", "postgres"], 30_000,
+    `SELECT lsn, ('x' || substr(pg_walfile_name(lsn), 1, 8))::bit(32)::int, to_json(now())#>>'{}' ` +
+        `FROM pg_create_restore_point('${name}') AS lsn;\n`)).trim().split("\t");
+    await pgbackrest(t, primary, ["check"], 120_000);
+    const point: RestorePoint = { name, lsn, timeline: Number(timeline), time, stanza: t.stanza };
+    await docker(t, ["exec", "-i", "-u", "postgres", primary, "sh", "-c", 'cat >> "$0"', RESTORE_POINTS_FILE], 30_000,
+        `${[point.name, point.lsn, point.timeline, point.time, point.stanza].join("\t")}\n`);
+    return { ...point, primary };
 }

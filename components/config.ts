@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_HOST, Engine, EngineProblems, resolveEngine } from "./engine";
 import { addressAfter, isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
-import { targetEpoch } from "./restore";
+import { LSN, RESTORE_POINT_NAME, targetEpoch } from "./restore";
 
 export * from "./spec";
 import { BackupSettings, EndpointSettings, NAMESPACE, RestoreSettings, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
@@ -700,8 +700,8 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
 
 /**
  * A restore: off unless pg-replication:restore is set (an object of RESTORE_FIELDS). The volume and
- * stanza are required (another stack's `backup` outputs); the target is `latest` (the default) or
- * `{time: "2026-12-03 10:00:00+00"}`; the image defaults to the backup image of the cluster's major.
+ * stanza are required (another stack's `backup` outputs); the target is `latest` (the default),
+ * `{time: "2026-12-03 10:00:00+00"}`, `{lsn: "0/3000060"}` or `{name: <a recorded restore point>}`; the image defaults to the backup image of the cluster's major.
  */
 export function validateRestore(raw: RawConfig, ctx: { image: string; spans: boolean; ownRepository?: string }):
     Checked<{ restore?: RestoreSettings }> {
@@ -726,12 +726,17 @@ export function validateRestore(raw: RawConfig, ctx: { image: string; spans: boo
     let target: RestoreSettings["target"] = { kind: "latest" };
     const t = fields.target;
     if (t !== undefined && t !== "latest") {
-        const time = typeof t === "object" && t !== null && Object.keys(t).length === 1 ? (t as Record<string, unknown>).time : undefined;
-        if (typeof time === "string" && TARGET_TIME.test(time) && !Number.isNaN(targetEpoch(time))) {
-            target = { kind: "time", time };
+        const [key, value] = typeof t === "object" && t !== null && Object.keys(t).length === 1 ? Object.entries(t)[0] : [];
+        if (key === "time" && typeof value === "string" && TARGET_TIME.test(value) && !Number.isNaN(targetEpoch(value))) {
+            target = { kind: "time", time: value };
+        } else if (key === "lsn" && typeof value === "string" && LSN.test(value)) {
+            target = { kind: "lsn", lsn: value.toUpperCase() };
+        } else if (key === "name" && typeof value === "string" && RESTORE_POINT_NAME.test(value)) {
+            target = { kind: "name", name: value };
         } else {
-            p.bad("restore.target", t, "expected latest, or {time: <date and time with its zone>} such as " +
-                "{time: \"2026-12-03 10:00:00+00\"}");
+            p.bad("restore.target", t, "expected latest, {time: <date and time with its zone>} such as " +
+                "{time: \"2026-12-03 10:00:00+00\"}, {lsn: <an LSN such as 0/3000060>} or {name: <a restore point " +
+                "made by npm run restore-point: up to 63 letters, digits, dots, dashes and underscores>}");
         }
     }
     const image = p.derivedImage("restore", fields.image, ctx.image, "backup", "pgBackRest");

@@ -22,3 +22,8 @@ export function withFragments(body: string): string {
     const used = Object.entries(FRAGMENTS).filter(([name]) => body.includes(`$${name}`));
     return [...used.map(([name, file]) => `${name}=$(cat <<'FRAGMENT'\n${fragment(file).trimEnd()}\nFRAGMENT\n)`), body].join("\n");
 }
+
+/** key=value lines a fragment prints (backup-restore.sh, restore.sh's selection) as a record; other lines are ignored. */
+export function parseLines(text: string): Record<string, string> {
+    return Object.fromEntries(text.split("\n").filter((l) => /^[a-z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}

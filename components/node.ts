@@ -263,6 +263,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                     RESTORE_STANZA: s.restore.stanza,
                     RESTORE_CONFIG: CONFIG_FILE,
                     RESTORE_TARGET_TIME: s.restore.target.kind === "time" ? s.restore.target.time : "",
+                    // Only when set: a stack restored to a time or the latest keeps the inputs it had.
+                    ...(s.restore.target.kind === "lsn" ? { RESTORE_TARGET_LSN: s.restore.target.lsn } : {}),
+                    ...(s.restore.target.kind === "name" ? { RESTORE_TARGET_NAME: s.restore.target.name } : {}),
                     RESTORE_IMAGE: s.restore.image,
                     AUTH_USER: POOLER_AUTH_USER,
                 } : {}),

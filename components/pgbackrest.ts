@@ -14,6 +14,11 @@ export const CONFIG_FILE = `${REPO_PATH}/pgbackrest.conf`;
 export const SPOOL_PATH = "/var/spool/pgbackrest";
 /** The last verified restore's result (backup/core.ts verifyRestore), next to the backups: status and preview read it. */
 export const VERIFIED_FILE = `${REPO_PATH}/pg-replication-verified.json`;
+/**
+ * The restore points npm run restore-point made (backup/core.ts createRestorePoint), next to the
+ * backups, one per line: name, LSN, timeline, time, stanza, tab-separated; restore.sh reads it.
+ */
+export const RESTORE_POINTS_FILE = `${REPO_PATH}/pg-replication-restore-points.tsv`;
 /** What a primary's archiver runs for each WAL segment (a standby archives nothing: archive_mode=on). */
 export const ARCHIVE_COMMAND = "pgbackrest archive-push %p";
 /** archive_timeout: a WAL segment with commits in it is archived within this long, even when writes are few. */

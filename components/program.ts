@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
 import { LoadedConfig, loadConfig, nodeEngine, nodeImage, spansEngines } from "./config";
 import { verifiedNote } from "./pgbackrest";
-import { planRestore, readRepoInfo } from "./restore";
+import { planRestore, readRepoInfo, readRestoreSelection } from "./restore";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
 
@@ -70,7 +70,9 @@ async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
         return;
     }
     const info = await readRepoInfo(restore, cfg.dockerHost);
-    const plan = "problem" in info ? info : planRestore(info, restore.target, /^postgres:(\d+)$/.exec(cfg.image)?.[1], Date.now() / 1000);
+    const selection = restore.target.kind === "lsn" || restore.target.kind === "name" ? await readRestoreSelection(restore, cfg.dockerHost) : undefined;
+    const plan = "problem" in info ? info
+        : planRestore(info, restore.target, /^postgres:(\d+)$/.exec(cfg.image)?.[1], Date.now() / 1000, selection);
     if ("problem" in plan) {
         throw new RestoreRefused(plan.problem);
     }

@@ -5,6 +5,7 @@
 // (components/scripts/node-seed.sh and restore.sh). No Pulumi here. README "Backups".
 
 import { dockerCli, DockerCliOptions } from "./docker-cli";
+import { fragment, parseLines } from "./fragments";
 import { backupEnv, REPO_PATH } from "./pgbackrest";
 import type { RestoreSettings } from "./spec";
 
@@ -60,18 +61,44 @@ export function targetEpoch(time: string): number {
     return Date.parse(`${m[1]}${m[2] === "Z" ? "Z" : `${m[2]}:${m[4] ?? "00"}`}`) / 1000;
 }
 
+/** An LSN as PostgreSQL prints it: two hexadecimal halves. */
+export const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+/** A restore point's name as npm run restore-point makes one (PostgreSQL allows 63 bytes; these characters are safe everywhere). */
+export const RESTORE_POINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** The WAL segment (16 MB) an LSN is in, as segmentNumber counts them. */
+export function lsnSegment(lsn: string): number {
+    const [hi, lo] = lsn.split("/").map((h) => parseInt(h, 16));
+    return hi * 256 + Math.floor(lo / 0x1000000);
+}
+
+/** The backup set restore.sh chooses for an LSN or restore-point target (its RESTORE_SELECT_ONLY output). */
+export interface RestoreSelection {
+    /** The backup set's label and the LSN it ended at. */
+    readonly set: string;
+    readonly setStop: string;
+    /** The target LSN (a restore point's, from the repository's record). */
+    readonly lsn: string;
+    /** A restore point's timeline; empty for an LSN (recovery follows the newest timeline). */
+    readonly timeline: string;
+}
+
 /** A time as UTC ISO without milliseconds. */
 const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** WAL segments from A to B (names of 24 hex digits, 16 MB segments), on one timeline or not: a count for the plan's words. */
 export function segmentsBetween(a: string, b: string): number {
-    const n = (s: string) => parseInt(s.slice(8, 16), 16) * 256 + parseInt(s.slice(16, 24), 16);
-    return Math.max(0, n(b) - n(a));
+    return Math.max(0, segmentNumber(b) - segmentNumber(a));
+}
+
+/** A WAL segment's name as a number, whatever the timeline (16 MB segments). */
+export function segmentNumber(name: string): number {
+    return parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16);
 }
 
 /** Which backup set the restore uses and what it replays, in words; or why the target cannot be reached. */
 export function planRestore(info: RepoInfo, target: RestoreSettings["target"], major: string | undefined,
-    nowSeconds: number): { backup: RepoBackup; text: string; window: string } | { problem: string } {
+    nowSeconds: number, selection?: RestoreSelection | { problem: string }): { backup: RepoBackup; text: string; window: string } | { problem: string } {
     if (info.backups.length === 0) {
         return { problem: "the repository holds no backup yet" };
     }
@@ -94,10 +121,26 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
         backup = [...info.backups].reverse().find((b) => b.stopped <= t)!;
         to = `the first commit after ${target.time}`;
     }
+    if (target.kind === "lsn" || target.kind === "name") {
+        if (!selection || "problem" in selection) {
+            return { problem: selection?.problem ?? "no backup set was chosen for the target" };
+        }
+        if (info.walMax && lsnSegment(selection.lsn) > segmentNumber(info.walMax)) {
+            return { problem: `the target LSN ${selection.lsn} is beyond the archive, which ends with segment ${info.walMax}: ` +
+                "the latest recoverable LSN is in that segment (a segment is archived once full or switched)" };
+        }
+        const chosen = info.backups.find((b) => b.label === selection.set);
+        if (!chosen) {
+            return { problem: `backup set ${selection.set}, chosen for the target, is not in pgbackrest info` };
+        }
+        backup = chosen;
+        to = target.kind === "lsn" ? `LSN ${selection.lsn}`
+            : `restore point ${target.name} (LSN ${selection.lsn}, timeline ${selection.timeline})`;
+    }
     const wal = backup.walStop && info.walMax ? segmentsBetween(backup.walStop, info.walMax) : undefined;
     return {
         backup,
-        text: `from backup ${backup.label} (${backup.type}, ended ${iso(backup.stopped)}), recovered to ${to}` +
+        text: `from backup ${backup.label} (${backup.type}, ended ${iso(backup.stopped)}${selection && !("problem" in selection) ? ` at LSN ${selection.setStop}` : ""}), recovered to ${to}` +
             (wal !== undefined ? ` (the archive holds ${wal} WAL segment${wal === 1 ? "" : "s"} after it, up to ${info.walMax})` : ""),
         window: `the repository's recoverable window starts at ${iso(first.stopped)}`,
     };
@@ -115,4 +158,31 @@ export async function readRepoInfo(restore: RestoreSettings, engine: string, opt
         return { problem: `pgbackrest info in ${restore.image} on ${engine} failed: ${(r.stderr.trim() || r.err.message).split("\n").pop()}` };
     }
     return parseRepoInfo(r.stdout, restore.stanza);
+}
+
+/**
+ * The backup set restore.sh would restore for an LSN or restore-point target, asked as the seed
+ * asks it (its own selection, RESTORE_SELECT_ONLY) in a throwaway container with the repository
+ * read-only and no network; a problem when the target cannot be reached or the image cannot ask.
+ */
+export async function readRestoreSelection(restore: RestoreSettings, engine: string, opts: DockerCliOptions = {}):
+    Promise<RestoreSelection | { problem: string }> {
+    const target = restore.target.kind === "lsn" ? ["-e", `RESTORE_TARGET_LSN=${restore.target.lsn}`]
+        : restore.target.kind === "name" ? ["-e", `RESTORE_TARGET_NAME=${restore.target.name}`] : [];
+    const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "-u", "postgres", "-v", `${restore.volume}:${REPO_PATH}:ro`,
+        ...backupEnv(restore).flatMap((e) => ["-e", e]), "-e", "RESTORE_SELECT_ONLY=1", "-e", "RESTORE_TARGET_TIME=", ...target,
+        "--entrypoint", "/bin/sh", restore.image, "-c", fragment("restore.sh")], engine, opts);
+    return selectionFrom(r.err ? undefined : r.stdout, r.stderr);
+}
+
+/** restore.sh's selection output as a selection or a problem. */
+export function selectionFrom(stdout: string | undefined, stderr = ""): RestoreSelection | { problem: string } {
+    const got = stdout === undefined ? {} : parseLines(stdout);
+    if (got.problem) {
+        return { problem: got.problem };
+    }
+    if (!got.set || !got.lsn || !got.set_stop) {
+        return { problem: `the backup set could not be chosen: ${stderr.trim().split("\n").pop() || "restore.sh printed no set"}` };
+    }
+    return { set: got.set, setStop: got.set_stop, lsn: got.lsn, timeline: got.timeline ?? "" };
 }

@@ -123,8 +123,12 @@ export interface RestoreSettings {
     readonly volume: string;
     /** Its stanza (the other stack's `backup.stanza` output). */
     readonly stanza: string;
-    /** Where recovery stops: the end of the archive, or the first commit after a time (with its zone). */
-    readonly target: { readonly kind: "latest" } | { readonly kind: "time"; readonly time: string };
+    /**
+     * Where recovery stops: the end of the archive, the first commit after a time (with its zone),
+     * an LSN, or a restore point recorded in the repository (npm run restore-point).
+     */
+    readonly target: { readonly kind: "latest" } | { readonly kind: "time"; readonly time: string } |
+        { readonly kind: "lsn"; readonly lsn: string } | { readonly kind: "name"; readonly name: string };
     /** An image of the cluster's major with pgBackRest (the backup image, by default). */
     readonly image: string;
 }

@@ -11,7 +11,7 @@
 #    command wrote into the volume; it never reaches argv or env.
 # This is the seed's create only: its update (node-seed-check.sh) never clones.
 # env: STACK_LABELS NETWORK IMAGE VOLUME NODE NODE_ADDRESS REPLICATION_USER HELPER_CONTAINER DOCKER_LABELS [PEERS TLS_DIR]
-#      [RESTORE_VOLUME RESTORE_STANZA RESTORE_CONFIG RESTORE_TARGET_TIME RESTORE_IMAGE AUTH_USER]
+#      [RESTORE_VOLUME RESTORE_STANZA RESTORE_CONFIG RESTORE_TARGET_TIME RESTORE_TARGET_LSN RESTORE_TARGET_NAME RESTORE_IMAGE AUTH_USER]
 
 clone=$(cat <<'IN_CONTAINER'
 set -eu
@@ -46,9 +46,13 @@ if [ -z "$PRIMARY_CONTAINER" ]; then
     docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network none --user postgres \
         -v "$VOLUME:/var/lib/postgresql/data" -v "$RESTORE_VOLUME:${RESTORE_CONFIG%/*}:ro" \
         -e PGBACKREST_STANZA="$RESTORE_STANZA" -e PGBACKREST_CONFIG="$RESTORE_CONFIG" -e RESTORE_TARGET_TIME="${RESTORE_TARGET_TIME:-}" \
+        -e RESTORE_TARGET_LSN="${RESTORE_TARGET_LSN:-}" -e RESTORE_TARGET_NAME="${RESTORE_TARGET_NAME:-}" \
         -e REPLICATION_USER="$REPLICATION_USER" -e AUTH_USER="$AUTH_USER" \
         --entrypoint /bin/sh "$RESTORE_IMAGE" -c "$RESTORE_SH"
-    log "node $NODE: the first node of the stack, restored from $RESTORE_VOLUME (stanza $RESTORE_STANZA) to ${RESTORE_TARGET_TIME:-the end of its archive} and promoted"
+    to=${RESTORE_TARGET_TIME:-the end of its archive}
+    [ -z "${RESTORE_TARGET_LSN:-}" ] || to="LSN $RESTORE_TARGET_LSN"
+    [ -z "${RESTORE_TARGET_NAME:-}" ] || to="restore point $RESTORE_TARGET_NAME"
+    log "node $NODE: the first node of the stack, restored from $RESTORE_VOLUME (stanza $RESTORE_STANZA) to $to and promoted"
     exit 0
 fi
 

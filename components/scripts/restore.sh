@@ -3,18 +3,68 @@
 # directory, recover to the target and promote, then leave a primary's data directory as this
 # stack's commands expect it, and stop cleanly. The node's container then starts on it as primary.
 # The repository is mounted read-only; no network.
+# With RESTORE_SELECT_ONLY=1 (preview, program.ts checkRestore, in the same kind of container):
+# only choose the backup set for an LSN or restore-point target and print it as key=value lines.
 # env: PGBACKREST_STANZA PGBACKREST_CONFIG RESTORE_TARGET_TIME (empty: the end of the archive)
-#      REPLICATION_USER AUTH_USER
+#      [RESTORE_TARGET_LSN | RESTORE_TARGET_NAME] [RESTORE_SELECT_ONLY] REPLICATION_USER AUTH_USER
 set -eu
 umask 077
 export PGDATA=/var/lib/postgresql/data/pgdata PGHOST=/tmp
 sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
+
+# An LSN or a restore point: the backup set is chosen here, as the newest whose stop LSN (its
+# manifest's backup-lsn-stop) is at or before the target, among the sets backup.info lists as
+# current. pgBackRest selects by time by itself (2.24 and later), but the 2.33 of bullseye has no
+# --type=lsn (the 2.55 of trixie has), so one rule serves both: recovery_target_lsn as a recovery
+# option, with the set chosen here. A restore point's LSN and timeline come from the repository's
+# record of them (npm run restore-point writes it: name, LSN, timeline, time, stanza per line), so
+# a name that record lacks is refused, at preview, instead of failing after a restore.
+repo=${PGBACKREST_CONFIG%/*}
+lsn_number() { echo $(( (0x${1%/*} << 32) | 0x${1#*/} )); }
+say() { [ -z "${RESTORE_SELECT_ONLY:-}" ] || { echo "$1"; exit 0; }; echo "error: ${1#problem=}" >&2; exit 1; }
+target_lsn=${RESTORE_TARGET_LSN:-} timeline=
+if [ -n "${RESTORE_TARGET_NAME:-}" ]; then
+    point=$(awk -F '\t' -v n="$RESTORE_TARGET_NAME" -v s="$PGBACKREST_STANZA" '$1 == n && $5 == s' \
+        "$repo/pg-replication-restore-points.tsv" 2>/dev/null | tail -n 1)
+    [ -n "$point" ] || say "problem=the restore point $RESTORE_TARGET_NAME is not in the repository's record of restore points \
+(npm run restore-point makes and records them); give restore.target {lsn: ...} or {time: ...} instead"
+    target_lsn=$(echo "$point" | cut -f 2) timeline=$(echo "$point" | cut -f 3)
+fi
+set_label=
+if [ -n "$target_lsn" ]; then
+    dir=$repo/backup/$PGBACKREST_STANZA
+    first= best= best_stop=
+    for label in $(sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p' "$dir/backup.info"); do
+        stop=$(sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$dir/$label/backup.manifest" | head -n 1)
+        [ -n "$stop" ] || continue
+        [ -n "$first" ] && [ "$(lsn_number "$stop")" -ge "$(lsn_number "${first#* }")" ] || first="$label $stop"
+        if [ "$(lsn_number "$stop")" -le "$(lsn_number "$target_lsn")" ] &&
+            { [ -z "$best" ] || [ "$(lsn_number "$stop")" -gt "$(lsn_number "$best_stop")" ]; }; then
+            best=$label best_stop=$stop
+        fi
+    done
+    [ -n "$first" ] || say "problem=the repository holds no backup yet"
+    [ -n "$best" ] || say "problem=the target LSN $target_lsn is before the end of the first backup (${first% *}): \
+the earliest recoverable LSN is ${first#* }"
+    set_label=$best
+    if [ -n "${RESTORE_SELECT_ONLY:-}" ]; then
+        printf 'set=%s\nset_stop=%s\nlsn=%s\ntimeline=%s\n' "$best" "$best_stop" "$target_lsn" "$timeline"
+        exit 0
+    fi
+fi
+[ -z "${RESTORE_SELECT_ONLY:-}" ] || exit 0
 mkdir -p -m 0700 "$PGDATA"
 [ -z "$(ls -A "$PGDATA")" ] || { echo "error: $PGDATA is not empty" >&2; exit 1; }
 
 # A time target: pgBackRest selects the newest backup that ended before it (since 2.24) and writes
 # recovery_target_time with promote; no target: the newest backup, recovered to the end of the archive.
-if [ -n "$RESTORE_TARGET_TIME" ]; then
+if [ -n "${RESTORE_TARGET_NAME:-}" ]; then
+    pgbackrest --log-level-console=warn "--set=$set_label" --type=name "--target=$RESTORE_TARGET_NAME" --target-action=promote \
+        "--target-timeline=$timeline" restore
+elif [ -n "$target_lsn" ]; then
+    pgbackrest --log-level-console=warn "--set=$set_label" "--recovery-option=recovery_target_lsn=$target_lsn" \
+        --recovery-option=recovery_target_action=promote restore
+elif [ -n "$RESTORE_TARGET_TIME" ]; then
     pgbackrest --log-level-console=warn --type=time "--target=$RESTORE_TARGET_TIME" --target-action=promote restore
 else
     pgbackrest --log-level-console=warn restore

@@ -5,13 +5,20 @@
 // at preview, naming the earliest recoverable time. The source's destroy is refused while no
 // restore of its backups is proven (backup.allowUnverifiedDestroy lets it go on); then it is
 // destroyed (its final backup taken) and the restored one made again to `latest`: rows 1, 2 and 3.
-// Subnets 172.28.61-64.0/24, ports 58810-58819.
+// The point after row 2 is also taken as a target of the other kinds: on 17 a restore point made
+// with npm run restore-point's code (a name the repository does not record is refused at preview),
+// on 13 an LSN (pgBackRest 2.33 has no --type=lsn: restore.sh's own choice of set; an LSN before the
+// first backup is refused at preview, naming the earliest): a one-node stack restored to it has
+// exactly rows 1 and 2.
+// Subnets 172.28.61-66.0/24, ports 58810-58819.
 
 import * as assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
+import { createRestorePoint, targetFromOutputs } from "../../backup/core";
 import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
 
-for (const { major, net, port } of [{ major: 17 as const, net: 61, port: 58810 }, { major: 13 as const, net: 63, port: 58815 }]) {
+for (const { major, net, port, pointNet } of [{ major: 17 as const, net: 61, port: 58810, pointNet: 65 },
+    { major: 13 as const, net: 63, port: 58815, pointNet: 66 }]) {
     describe(`a new stack restored from another's backups, to a time and to the latest (PostgreSQL ${major})`, { timeout: 20 * 60 * 1000 }, () => {
         const source = `e2e-restore${major}-src`;
         const target = `e2e-restore${major}`;
@@ -20,6 +27,8 @@ for (const { major, net, port } of [{ major: 17 as const, net: 61, port: 58810 }
         let src: E2EStack | undefined;
         let dst: E2EStack | undefined;
         let noted = "";
+        /** The point after row 2 as the other kind of target: a restore point's name on 17, an LSN on 13. */
+        let point: { name: string } | { lsn: string } | undefined;
         const url = async (s: E2EStack, node: string) => (await s.outputs()).nodes[node].connectionString as string;
 
         after(async () => {
@@ -40,6 +49,16 @@ for (const { major, net, port } of [{ major: 17 as const, net: 61, port: 58810 }
             await rows(primary, "CREATE TABLE pitr (id int PRIMARY KEY, note text); INSERT INTO pitr VALUES (1, 'one'), (2, 'two')");
             await new Promise((r) => setTimeout(r, 1100));
             [{ noted }] = await rows(primary, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS noted");
+            if (major === 17) {
+                const made = await createRestorePoint(targetFromOutputs(source, await src.outputs()), "before-row-3");
+                log(`restore point ${made.name} at ${made.lsn} (timeline ${made.timeline}) on ${made.primary}`);
+                await assert.rejects(createRestorePoint(targetFromOutputs(source, await src.outputs()), "before-row-3"),
+                    /a restore point named before-row-3 was made at .* choose another name/);
+                point = { name: made.name };
+            } else {
+                const [{ lsn }] = await rows(primary, "SELECT pg_current_wal_lsn()::text AS lsn");
+                point = { lsn };
+            }
             await new Promise((r) => setTimeout(r, 1100));
             await rows(primary, "INSERT INTO pitr VALUES (3, 'three')");
             const [{ wal }] = await rows(primary, "SELECT pg_walfile_name(pg_switch_wal()) AS wal");
@@ -53,6 +72,14 @@ for (const { major, net, port } of [{ major: 17 as const, net: 61, port: 58810 }
             try {
                 await assert.rejects(early.preview(), (err: Error) => {
                     assert.match(err.message, /the restore is refused, nothing was made: the target 2000-01-01 00:00:00\+00 is before the end of the first backup \(\S+F\): the earliest recoverable time is \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
+                    return true;
+                });
+                const other = major === 17 ? { name: "never-made" } : { lsn: "0/1" };
+                await early.setConfig({ restore: { volume, stanza, target: other } });
+                await assert.rejects(early.preview(), (err: Error) => {
+                    assert.match(err.message, major === 17
+                        ? /the restore is refused, nothing was made: the restore point never-made is not in the repository's record of restore points/
+                        : /the restore is refused, nothing was made: the target LSN 0\/1 is before the end of the first backup \(\S+F\): the earliest recoverable LSN is [0-9A-F]+\/[0-9A-F]+/);
                     return true;
                 });
             } finally {
@@ -77,6 +104,23 @@ for (const { major, net, port } of [{ major: 17 as const, net: 61, port: 58810 }
             await eventually(30, () => rows(standby, "SELECT count(*)::int AS n FROM pitr"), (r) => r[0].n === 3);
             assert.deepEqual(await rows(primary, "SELECT application_name, state FROM pg_stat_replication"), [{ application_name: "pg2", state: "streaming" }]);
             await dst.preview(true);
+        });
+
+        test(`restored to the same point as ${major === 17 ? "a restore point's name" : "an LSN"}: exactly rows 1 and 2`, async () => {
+            const at = await e2eStack(`${target}-point`, oneEnginePlan(major, pointNet, port + 4, 1, { restore: { volume, stanza, target: point } }));
+            try {
+                const up = await at.up();
+                const planned = up.stdout.split("\n").find((l) => /restore planned/.test(l)) ?? "";
+                log(planned);
+                assert.match(planned, "name" in point! ? /recovered to restore point before-row-3 \(LSN [0-9A-F]+\/[0-9A-F]+, timeline 1\)/
+                    : new RegExp(`recovered to LSN ${point!.lsn.replace("/", "\\/")}`));
+                const primary = await url(at, "pg1");
+                assert.deepEqual((await rows(primary, "SELECT id FROM pitr ORDER BY id")).map((r) => r.id), [1, 2]);
+                assert.deepEqual(await rows(primary, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+            } finally {
+                await at.destroyAndRemove();
+            }
+            assert.deepEqual(leftovers(`${target}-point`), []);
         });
 
         test("the source's destroy refused while no restore of its backups is proven; allowed, destroyed (its final backup taken); restored to the latest: rows 1, 2 and 3", async () => {

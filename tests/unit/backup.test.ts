@@ -6,7 +6,8 @@
 
 import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { newestBackup, parseLines, targetFromOutputs } from "../../backup/core";
+import { newestBackup, targetFromOutputs } from "../../backup/core";
+import { parseLines } from "../../components/fragments";
 import { RawConfig, validateBackup } from "../../components/config";
 import { pgbackrestConf } from "../../components/pgbackrest";
 import { DEV, plain, Recorded, Run, runProgram } from "../support/mocked-program";

@@ -4,9 +4,15 @@
 // the config, so an existing stack never sees a diff from it).
 
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, test } from "node:test";
 import { validateRestore } from "../../components/config";
-import { parseRepoInfo, planRestore, segmentsBetween } from "../../components/restore";
+import { fragment } from "../../components/fragments";
+import { RESTORE_POINTS_FILE } from "../../components/pgbackrest";
+import { lsnSegment, parseRepoInfo, planRestore, RestoreSelection, segmentNumber, segmentsBetween, selectionFrom } from "../../components/restore";
 import { DEV, plain, runProgram } from "../support/mocked-program";
 
 const check = (restore: unknown, ownRepository?: string) =>
@@ -34,6 +40,9 @@ describe("pg-replication:restore", () => {
         assert.deepEqual(check({ volume: "v", stanza: "s", target: { time: "2026-12-03 10:30:00+00" } }).restore?.target,
             { kind: "time", time: "2026-12-03 10:30:00+00" });
         assert.deepEqual(check({ volume: "v", stanza: "s", target: "latest" }).restore?.target, { kind: "latest" });
+        assert.deepEqual(check({ volume: "v", stanza: "s", target: { lsn: "0/3a000060" } }).restore?.target, { kind: "lsn", lsn: "0/3A000060" });
+        assert.deepEqual(check({ volume: "v", stanza: "s", target: { name: "before-migration_2.1" } }).restore?.target,
+            { kind: "name", name: "before-migration_2.1" });
     });
 
     test("refused, naming the key: no volume or stanza, a time without a zone, another kind of target, its own repository", () => {
@@ -41,10 +50,11 @@ describe("pg-replication:restore", () => {
             'pg-replication:restore.volume = null is not allowed: expected the repository\'s Docker volume name (the other stack\'s backup.volume output)',
             'pg-replication:restore.stanza = null is not allowed: expected the repository\'s stanza (the other stack\'s backup.stanza output)',
         ]);
-        for (const target of [{ time: "2026-12-03 10:30:00" }, { lsn: "0/3000000" }, "yesterday", { time: "2026-13-45 10:30:00Z" }]) {
+        for (const target of [{ time: "2026-12-03 10:30:00" }, { lsn: "3000000" }, { lsn: "0/30000000G" }, { name: "drop table" },
+            { name: "-x" }, { name: "a".repeat(64) }, { xid: "1234" }, { lsn: "0/3000000", name: "x" }, "yesterday", { time: "2026-13-45 10:30:00Z" }]) {
             const found = check({ volume: "v", stanza: "s", target }).problems;
             assert.equal(found.length, 1, JSON.stringify(target));
-            assert.match(found[0], /^pg-replication:restore.target = .* is not allowed: expected latest, or \{time: <date and time with its zone>\}/);
+            assert.match(found[0], /^pg-replication:restore.target = .* is not allowed: expected latest, \{time: <date and time with its zone>\} .*, \{lsn: .*\} or \{name: /);
         }
         assert.match(check({ volume: "own", stanza: "s" }, "own").problems[0], /restore.volume = "own" is not allowed: not this stack's own repository/);
     });
@@ -89,6 +99,76 @@ describe("what the repository holds, as preview reads and says it", () => {
     });
 });
 
+describe("an LSN or a restore point as the target", () => {
+    const info = parseRepoInfo(INFO, "pg-replication-src") as Exclude<ReturnType<typeof parseRepoInfo>, { problem: string }>;
+    const chosen: RestoreSelection = { set: "20261203-100000F", setStop: "0/3000100", lsn: "0/5000060", timeline: "1" };
+
+    test("the set restore.sh chose, the LSN and the restore point's timeline, in preview's words", () => {
+        const byLsn = planRestore(info, { kind: "lsn", lsn: "0/5000060" }, "17", 1796300000, { ...chosen, timeline: "" });
+        assert.ok("backup" in byLsn);
+        assert.equal(byLsn.text, "from backup 20261203-100000F (full, ended 2026-12-03T10:00:10Z at LSN 0/3000100), recovered to LSN 0/5000060 " +
+            "(the archive holds 6 WAL segments after it, up to 000000010000000000000009)");
+        const byName = planRestore(info, { kind: "name", name: "before" }, "17", 1796300000, chosen);
+        assert.ok("backup" in byName);
+        assert.match(byName.text, /recovered to restore point before \(LSN 0\/5000060, timeline 1\)/);
+    });
+
+    test("refused: restore.sh's own problem, a target beyond the archive, a set pgbackrest info does not list", () => {
+        assert.deepEqual(planRestore(info, { kind: "name", name: "x" }, "17", 1796300000, { problem: "the restore point x is not in the record" }),
+            { problem: "the restore point x is not in the record" });
+        assert.match((planRestore(info, { kind: "lsn", lsn: "0/A000000" }, "17", 1796300000, { ...chosen, lsn: "0/A000000" }) as { problem: string }).problem,
+            /^the target LSN 0\/A000000 is beyond the archive, which ends with segment 000000010000000000000009/);
+        assert.ok("backup" in planRestore(info, { kind: "lsn", lsn: "0/9FFFFFF" }, "17", 1796300000, { ...chosen, lsn: "0/9FFFFFF" }));
+        assert.match((planRestore(info, { kind: "lsn", lsn: "0/5000060" }, "17", 1796300000, { ...chosen, set: "gone" }) as { problem: string }).problem,
+            /backup set gone, chosen for the target, is not in pgbackrest info/);
+        assert.deepEqual(planRestore(info, { kind: "lsn", lsn: "0/5000060" }, "17", 1796300000),
+            { problem: "no backup set was chosen for the target" });
+        assert.equal(lsnSegment("1/2A000000"), segmentNumber("00000003000000010000002A"));
+        assert.deepEqual(selectionFrom(undefined, "docker: no such image\n"), { problem: "the backup set could not be chosen: docker: no such image" });
+    });
+
+    // restore.sh's selection, run for real by /bin/sh on a repository laid out as pgBackRest lays it
+    // out (backup.info's [backup:current], each set's backup.manifest with backup-lsn-stop quoted).
+    function select(target: Record<string, string>, points = ""): RestoreSelection | { problem: string } {
+        const repo = fs.mkdtempSync(path.join(os.tmpdir(), "restore-select-"));
+        const dir = path.join(repo, "backup", "src");
+        const sets = [["20261203-100000F", "0/3000100"], ["20261203-100000F_20261203-110000I", "1/6000028"], ["20261203-120000F", "0/FFFFFFF8"]];
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, "backup.info"), `[backrest]\nbackrest-format=5\n\n[backup:current]\n${sets.map(([l]) =>
+            `${l}={"backup-type":"x"}`).join("\n")}\n\n[db]\ndb-id=1\n`);
+        for (const [label, stop] of sets) {
+            fs.mkdirSync(path.join(dir, label));
+            fs.writeFileSync(path.join(dir, label, "backup.manifest"), `[backup]\nbackup-label="${label}"\nbackup-lsn-start="0/2000028"\n` +
+                `backup-lsn-stop="${stop}"\n`);
+        }
+        // An expired set's directory left behind is not a candidate: backup.info does not list it.
+        fs.mkdirSync(path.join(dir, "20261202-000000F"));
+        fs.writeFileSync(path.join(dir, "20261202-000000F", "backup.manifest"), 'backup-lsn-stop="0/1000000"\n');
+        fs.writeFileSync(path.join(repo, path.basename(RESTORE_POINTS_FILE)), points);
+        const r = spawnSync("/bin/sh", ["-c", fragment("restore.sh")], { encoding: "utf8", env: { PATH: process.env.PATH,
+            PGBACKREST_STANZA: "src", PGBACKREST_CONFIG: path.join(repo, "pgbackrest.conf"), RESTORE_SELECT_ONLY: "1", RESTORE_TARGET_TIME: "", ...target } });
+        fs.rmSync(repo, { recursive: true, force: true });
+        assert.equal(r.status, 0, r.stderr);
+        return selectionFrom(r.stdout, r.stderr);
+    }
+
+    test("restore.sh chooses the newest set that stopped at or before the LSN, comparing both halves as numbers", () => {
+        assert.deepEqual(select({ RESTORE_TARGET_LSN: "0/3000100" }), { set: "20261203-100000F", setStop: "0/3000100", lsn: "0/3000100", timeline: "" });
+        assert.deepEqual(select({ RESTORE_TARGET_LSN: "1/0" }), { set: "20261203-120000F", setStop: "0/FFFFFFF8", lsn: "1/0", timeline: "" });
+        assert.equal((select({ RESTORE_TARGET_LSN: "1/6000028" }) as RestoreSelection).set, "20261203-100000F_20261203-110000I");
+        assert.deepEqual(select({ RESTORE_TARGET_LSN: "0/30000FF" }), { problem: "the target LSN 0/30000FF is before the end of the first backup " +
+            "(20261203-100000F): the earliest recoverable LSN is 0/3000100" });
+    });
+
+    test("restore.sh finds a restore point of the stanza in the repository's record, and refuses one it lacks", () => {
+        const points = ["before\t0/5000060\t1\t2026-12-03T10:30:00Z\tother", "before\t0/9000060\t2\t2026-12-03T11:30:00Z\tsrc", ""].join("\n");
+        assert.deepEqual(select({ RESTORE_TARGET_NAME: "before" }, points),
+            { set: "20261203-100000F", setStop: "0/3000100", lsn: "0/9000060", timeline: "2" });
+        assert.match((select({ RESTORE_TARGET_NAME: "after" }, points) as { problem: string }).problem,
+            /^the restore point after is not in the repository's record of restore points \(npm run restore-point makes and records them\)/);
+    });
+});
+
 describe("the seeds of a stack with restore", () => {
     test("every node's seed has the same restore settings; without the key none has any", async () => {
         const run = await runProgram({ ...DEV, image: "postgres:17",
@@ -98,6 +178,9 @@ describe("the seeds of a stack with restore", () => {
             assert.deepEqual([env.RESTORE_VOLUME, env.RESTORE_STANZA, env.RESTORE_TARGET_TIME, env.RESTORE_IMAGE, env.RESTORE_CONFIG, env.AUTH_USER],
                 ["src-backup", "src", "2026-12-03 10:30:00+00", "pg-replication/postgres-backup:17", "/var/lib/pgbackrest/pgbackrest.conf", "pgbouncer_auth"]);
         }
+        const byName = await runProgram({ ...DEV, image: "postgres:17", restore: { volume: "src-backup", stanza: "src", target: { name: "before" } } });
+        const env = plain(byName.get("Command", "cluster-pg2-seed").inputs.environment) as Record<string, string>;
+        assert.deepEqual([env.RESTORE_TARGET_TIME, env.RESTORE_TARGET_NAME, env.RESTORE_TARGET_LSN], ["", "before", undefined]);
         const plainRun = await runProgram({ ...DEV, image: "postgres:17" });
         for (const n of ["pg1", "pg2"]) {
             const env = plain(plainRun.get("Command", `cluster-${n}-seed`).inputs.environment) as Record<string, string>;
