@@ -8,6 +8,7 @@ import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
 import { LoadedConfig, loadConfig, nodeEngine, nodeImage, spansEngines } from "./config";
 import { verifiedNote } from "./pgbackrest";
 import { planRestore, readRepoInfo, readRestoreSelection } from "./restore";
+import { archiveFailureNote } from "./archive";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
 
@@ -41,6 +42,15 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     lostEngines.forEach((engine) => pulumi.log.info(lostEngineNote(engine)));
     if (cfg.restore) {
         await checkRestore(cfg, plan!.kind === "new");
+    }
+    // A primary that cannot archive is said in every preview and up: no backup or restore reaches past it.
+    if (cfg.backup || cfg.archiveCommand) {
+        const failing = await archiveFailureNote(cfg.nodes.filter((n) => !silent?.has(nodeEngine(n, cfg.dockerHost))).map((n) =>
+            ({ name: n.name, container: `${cfg.namePrefix}-${n.name}`, engine: nodeEngine(n, cfg.dockerHost) })));
+        if (failing) {
+            pulumi.log.warn(`archive: ${failing}; ${cfg.backup ? `the repository ${cfg.backup.volume} is full, unwritable or gone` : "archive_command fails"}` +
+                " (the node's docker logs say why); archiving resumes by itself once it succeeds");
+        }
     }
     // With backups, every preview and up says when a restore of them was last proven (README "Backups").
     if (cfg.backup) {

@@ -3,6 +3,7 @@
 // over SQL and every container through the docker CLI on the node's own engine, all in parallel
 // and each within a bound, so an engine that does not answer (a lost host) never hangs it.
 
+import { ARCHIVER_SQL, archiverFromRow } from "../components/archive";
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
@@ -206,6 +207,7 @@ export function probeNode(connectionString: string): Promise<NodeProbe> {
             walStatus: s.wal_status,
             heldBytes: s.held,
         }));
+        const archiver = inRecovery ? null : archiverFromRow((await client.query(ARCHIVER_SQL)).rows[0] ?? {});
         // A primary's timeline is in its current WAL file's name; a standby's is the one it receives.
         const timeline = n.walfile ? parseInt(String(n.walfile).slice(0, 8), 16) : receiver?.received_tli ?? n.checkpoint_tli;
         return {
@@ -224,6 +226,7 @@ export function probeNode(connectionString: string): Promise<NodeProbe> {
             walKeepSizeBytes: n.wal_keep_size,
             replication,
             slots,
+            archiver,
         };
     });
 }

@@ -2,6 +2,7 @@
 // (one probe per node and per container, status/collect.ts), and the report built from both
 // (status/report.ts). Only plain data here, so the report can be tested on fixtures.
 
+import type { ArchiverRow } from "../components/archive";
 export { DIVERGED_NOTE } from "../components/topology/contract";
 
 /** A node as the stack declares it. */
@@ -115,6 +116,8 @@ export interface ReachableNode {
     readonly walKeepSizeBytes: number;
     readonly replication: readonly ReplicationRow[];
     readonly slots: readonly SlotRow[];
+    /** Not in recovery: its archiver (components/archive.ts ARCHIVER_SQL). */
+    readonly archiver?: ArchiverRow | null;
 }
 
 export type NodeProbe = ReachableNode | { readonly reachable: false; readonly error: string };

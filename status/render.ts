@@ -2,7 +2,7 @@
 
 import Table from "cli-table3";
 import { age as ago } from "../components/pgbackrest";
-import { BackupReport, formatBytes, NodeReport, Report } from "./report";
+import { ArchiveReport, BackupReport, formatBytes, NodeReport, Report } from "./report";
 
 const NO_BORDER = {
     top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "",
@@ -11,6 +11,12 @@ const NO_BORDER = {
 
 function seconds(s: number | null): string {
     return s === null ? "-" : `${s < 10 ? s.toFixed(3) : s.toFixed(0)}s`;
+}
+
+function archiveLine(a: ArchiveReport): string {
+    const last = a.lastArchived ? `last ${a.lastArchived.wal} ${ago(a.lastArchived.ageSeconds)} ago` : "nothing archived yet";
+    return `archive   ${a.node}: ${a.failing ? `FAILING (segment ${a.failing.wal} at ${a.failing.failedAt}), ` : ""}` +
+        `${a.ready} segment${a.ready === 1 ? "" : "s"} waiting, ${last}`;
 }
 
 function backupLine(b: BackupReport): string {
@@ -64,6 +70,7 @@ export function renderText(r: Report): string {
         ...([["rw", r.endpoint], ["ro", r.readEndpoint]] as const).flatMap(([kind, e]) => e ? [`endpoint  ${kind} ${e.address} → ` +
             (e.state === "down" ? `DOES NOT ANSWER (${e.error})` : `${e.reaches} (${e.state})`)] : []),
         ...(r.backup ? [backupLine(r.backup)] : []),
+        ...(r.archive ? [archiveLine(r.archive)] : []),
         "",
     ];
     // Which engine each node runs on, only when they differ: one-engine stacks keep their columns.

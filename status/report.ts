@@ -4,6 +4,7 @@
 // node is the primary, a former primary or one of several primaries is what components/topology/plan.ts
 // planTopology decides for `up` (status/topology-input.ts gives it the observation).
 
+import { ArchiveFailure, archiveFailure, archiveFailureText, ArchiverRow } from "../components/archive";
 import { compareLsn, lsnDiff } from "../components/lsn";
 import { planTopology, TopologyPlan } from "../components/topology";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
@@ -123,6 +124,8 @@ export interface Report {
     readEndpoint?: EndpointReport;
     /** The backups, when the stack has them: what the repository holds and when a restore of it was last proven. */
     backup?: BackupReport;
+    /** The primary's WAL archiving, when it archives (archive_mode on): what waits and whether it is failing. */
+    archive?: ArchiveReport;
     warnings: Warning[];
 }
 
@@ -136,6 +139,14 @@ export interface BackupReport {
     backups: number;
     newest: { label: string; type: string; at: string; ageSeconds: number } | null;
     verified: { at: string; backup: string; ageSeconds: number } | null;
+}
+
+/** The primary's archiver (components/archive.ts): the segments waiting, the last archived, the failure when failing now. */
+export interface ArchiveReport {
+    node: string;
+    ready: number;
+    lastArchived: { wal: string; at: string; ageSeconds: number } | null;
+    failing: ArchiveFailure | null;
 }
 
 /** Where an endpoint is, and which node a connection through it reached. */
@@ -454,6 +465,13 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             `backup.maxVerifiedAgeHours (${plan.backup!.maxVerifiedAgeHours} h): ${backup.verified.at}; destroy refuses meanwhile`,
             `npm run verify-backup -- ${plan.stack}`);
     }
+    const archive = primaryNode && primary?.archiver && primary.archiver.mode !== "off" ? archiveReport(primaryNode.name, primary.archiver, obs) : undefined;
+    if (archive?.failing) {
+        warn("archive-failing", archive.node, archiveFailureText(archive.node, archive.failing),
+            plan.backup ? `the repository ${plan.backup.volume} is full, unwritable or gone: see ${dockerOf(plan.engineHost)} logs ` +
+                `${primaryNode!.containerName}; archiving resumes by itself once it takes writes`
+                : `archive_command fails: see ${dockerOf(plan.engineHost)} logs ${primaryNode!.containerName}; archiving resumes by itself once it succeeds`);
+    }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
     return {
         stack: plan.stack,
@@ -484,6 +502,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         ...(endpoint ? { endpoint } : {}),
         ...(readEndpoint ? { readEndpoint } : {}),
         ...(backup ? { backup } : {}),
+        ...(archive ? { archive } : {}),
         warnings,
     };
 }
@@ -548,6 +567,17 @@ function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupR
         ...base, error: null, stanzaStatus: seen.stanzaStatus, backups: seen.backups.length,
         newest: last ? { label: last.label, type: last.type, at: new Date(last.stoppedAt).toISOString(), ageSeconds: age(last.stoppedAt) } : null,
         verified: v ? { at: v.verifiedAt, backup: v.backup, ageSeconds: age(Date.parse(v.verifiedAt)) } : null,
+    };
+}
+
+function archiveReport(node: string, a: ArchiverRow, obs: Observation): ArchiveReport {
+    const now = Date.parse(obs.checkedAt);
+    return {
+        node,
+        ready: a.ready,
+        lastArchived: a.lastArchivedWal && a.lastArchivedAt
+            ? { wal: a.lastArchivedWal, at: a.lastArchivedAt, ageSeconds: Math.max(0, Math.round((now - Date.parse(a.lastArchivedAt)) / 1000)) } : null,
+        failing: archiveFailure(a) ?? null,
     };
 }
 

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { ArchiverRow, archiverFromPsql } from "../../components/archive";
 import { lsnDiff } from "../../components/lsn";
 import { planTopology } from "../../components/topology";
 import { helperLabels, planFromOutputs, probeContainer, StackUnreadable } from "../../status/collect";
@@ -697,6 +698,50 @@ describe("status: backups", () => {
         const down = buildReport(withBackup(), seen({ reachable: false, error: "no node's container runs to ask pgBackRest in" }));
         assert.deepEqual(codes(down), ["backup-unreadable:-"]);
         assert.match(renderText(down), /^backup    pgr-dev-backup \(stanza pgr-dev\): CANNOT BE READ \(no node's container runs to ask pgBackRest in\)$/m);
+    });
+});
+
+describe("status: the primary's WAL archiving", () => {
+    const archiving = (over: Partial<ArchiverRow>): Observation => {
+        const obs = healthyAsync()[1];
+        return observation({ ...Object.fromEntries(Object.entries(obs.nodes).map(([k, v]) => [k, [v.probe, v.container]])),
+            primary: [primaryProbe({ archiver: { mode: "on", lastArchivedWal: "000000010000000000000007", lastArchivedAt: "2025-01-01T00:00:00.5+00:00",
+                lastFailedWal: null, lastFailedAt: null, failedCount: 0, ready: 0, ...over } }), running("aaa111")] });
+    };
+
+    test("archiving: healthy, one line with what waits and the last segment's age", () => {
+        const r = buildReport(healthyAsync()[0], archiving({}));
+        assert.deepEqual(codes(r), []);
+        assert.deepEqual(r.archive, { node: "primary", ready: 0, failing: null,
+            lastArchived: { wal: "000000010000000000000007", at: "2025-01-01T00:00:00.5+00:00", ageSeconds: 1 } });
+        assert.match(renderText(r), /^archive   primary: 0 segments waiting, last 000000010000000000000007 1s ago$/m);
+        // A failure the archiver has since got past is not one now.
+        assert.deepEqual(codes(buildReport(healthyAsync()[0], archiving({ lastFailedWal: "000000010000000000000006",
+            lastFailedAt: "2024-12-31T23:59:00+00:00", failedCount: 3 }))), []);
+    });
+
+    test("failing since its last success: archive-failing on the primary, with the segments kept in pg_wal and what to look at", () => {
+        const plan = planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup", stanza: "pgr-dev" } }, STATE);
+        const r = buildReport(plan, { ...archiving({ lastFailedWal: "000000010000000000000008", lastFailedAt: "2025-01-01T00:00:00.9+00:00",
+            failedCount: 12, ready: 3 }), backup: { reachable: true, backups: [], stanzaStatus: "ok", verified: null } });
+        assert.deepEqual(codes(r).filter((c) => c.startsWith("archive")), ["archive-failing:primary"]);
+        const w = r.warnings.find((x) => x.code === "archive-failing")!;
+        assert.equal(w.message, "primary cannot archive WAL: its last attempt (segment 000000010000000000000008, 2025-01-01T00:00:00.9+00:00) failed, " +
+            "nothing archived since 2025-01-01T00:00:00.5+00:00; 3 segments wait in pg_wal (kept until archived: a restore cannot reach past them meanwhile)");
+        assert.match(w.action, /^the repository pgr-dev-backup is full, unwritable or gone: see docker -H unix:\/\/\/var\/run\/docker.sock logs pgr-dev-primary/);
+        assert.match(renderText(r), /^archive   primary: FAILING \(segment 000000010000000000000008 at 2025-01-01T00:00:00.9\+00:00\), 3 segments waiting/m);
+        // Nothing ever archived, and a failure: failing too; archive_mode off: no line at all.
+        assert.deepEqual(codes(buildReport(healthyAsync()[0], archiving({ lastArchivedWal: null, lastArchivedAt: null,
+            lastFailedWal: "000000010000000000000001", lastFailedAt: "2025-01-01T00:00:00+00:00", failedCount: 1, ready: 1 }))), ["archive-failing:primary"]);
+        assert.equal(buildReport(healthyAsync()[0], archiving({ mode: "off" })).archive, undefined);
+    });
+
+    test("psql's answer read as the same row; a standby's empty answer is none", () => {
+        assert.deepEqual(archiverFromPsql("on|000000010000000000000007|2025-01-01T00:00:00+00:00|||0|2\n"), { mode: "on",
+            lastArchivedWal: "000000010000000000000007", lastArchivedAt: "2025-01-01T00:00:00+00:00", lastFailedWal: null, lastFailedAt: null,
+            failedCount: 0, ready: 2 });
+        assert.equal(archiverFromPsql(""), undefined);
+        assert.equal(archiverFromPsql("psql: error: connection refused"), undefined);
     });
 });
 

@@ -1,0 +1,91 @@
+// Whether the primary's WAL reaches its archive: what pg_stat_archiver and the archive status
+// directory say, read by `npm run status` (over a connection) and by every preview and up of a
+// stack that archives (through docker exec psql), and the words both use. A repository that is
+// full, unwritable or gone makes archive_command fail: PostgreSQL keeps each segment in pg_wal and
+// retries, so nothing is lost while the disk holds, but no backup or restore can reach past the
+// first segment not archived. No Pulumi here. README "Backups".
+
+import { nodeSql } from "./topology/observe";
+
+/**
+ * The primary's archiver in one row (none on a standby, whose archiver does nothing with
+ * archive_mode=on): archive_mode, the last segment archived and when, the last that failed and
+ * when, the failures since the statistics were reset, and how many segments wait (.ready files;
+ * pg_ls_archive_statusdir, PostgreSQL 12 and later, superuser or pg_monitor).
+ */
+export const ARCHIVER_SQL = `SELECT current_setting('archive_mode') AS mode,
+  last_archived_wal, to_json(last_archived_time)#>>'{}' AS last_archived_at,
+  last_failed_wal, to_json(last_failed_time)#>>'{}' AS last_failed_at, failed_count::int AS failed_count,
+  (SELECT count(*)::int FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready') AS ready
+  FROM pg_stat_archiver WHERE NOT pg_is_in_recovery()`;
+
+/** ARCHIVER_SQL's row. Times are ISO 8601 as PostgreSQL's JSON gives them; null when never. */
+export interface ArchiverRow {
+    readonly mode: string;
+    readonly lastArchivedWal: string | null;
+    readonly lastArchivedAt: string | null;
+    readonly lastFailedWal: string | null;
+    readonly lastFailedAt: string | null;
+    readonly failedCount: number;
+    /** Segments waiting to be archived. */
+    readonly ready: number;
+}
+
+/** A row as the pg client gives it (column names of ARCHIVER_SQL). */
+export function archiverFromRow(r: Record<string, unknown>): ArchiverRow {
+    const text = (v: unknown) => (v === null || v === undefined || v === "" ? null : String(v));
+    return { mode: String(r.mode), lastArchivedWal: text(r.last_archived_wal), lastArchivedAt: text(r.last_archived_at),
+        lastFailedWal: text(r.last_failed_wal), lastFailedAt: text(r.last_failed_at), failedCount: Number(r.failed_count), ready: Number(r.ready) };
+}
+
+/** psql's unaligned answer (fields separated by "|") as a row; undefined for a standby's empty answer or anything else. */
+export function archiverFromPsql(stdout: string): ArchiverRow | undefined {
+    const f = stdout.trim().split("|");
+    if (f.length !== 7 || !/^\d+$/.test(f[5]) || !/^\d+$/.test(f[6])) {
+        return undefined;
+    }
+    const [mode, last_archived_wal, last_archived_at, last_failed_wal, last_failed_at, failed_count, ready] = f;
+    return archiverFromRow({ mode, last_archived_wal, last_archived_at, last_failed_wal, last_failed_at, failed_count, ready });
+}
+
+/** What is wrong, when the archive is failing now: its last attempt failed after its last success. */
+export interface ArchiveFailure {
+    readonly wal: string;
+    readonly failedAt: string;
+    /** The last success, null when nothing was ever archived. */
+    readonly lastArchivedAt: string | null;
+    readonly ready: number;
+}
+
+export function archiveFailure(a: ArchiverRow): ArchiveFailure | undefined {
+    if (a.mode === "off" || a.lastFailedAt === null || a.lastFailedWal === null) {
+        return undefined;
+    }
+    if (a.lastArchivedAt !== null && Date.parse(a.lastArchivedAt) >= Date.parse(a.lastFailedAt)) {
+        return undefined;
+    }
+    return { wal: a.lastFailedWal, failedAt: a.lastFailedAt, lastArchivedAt: a.lastArchivedAt, ready: a.ready };
+}
+
+/** The failure in the words status and preview both use. */
+export function archiveFailureText(node: string, f: ArchiveFailure): string {
+    return `${node} cannot archive WAL: its last attempt (segment ${f.wal}, ${f.failedAt}) failed, ` +
+        `${f.lastArchivedAt ? `nothing archived since ${f.lastArchivedAt}` : "nothing archived yet"}; ${f.ready} ` +
+        `${f.ready === 1 ? "segment waits" : "segments wait"} in pg_wal (kept until archived: a restore cannot reach past them meanwhile)`;
+}
+
+/**
+ * What a preview says when the primary's archive is failing now: asked of every node's container
+ * at once (only the primary answers ARCHIVER_SQL with a row); nothing when none answers or all is
+ * well. Never throws: a node that cannot be asked is the topology check's business.
+ */
+export async function archiveFailureNote(nodes: readonly { name: string; container: string; engine: string }[], timeoutMs = 5000):
+    Promise<string | undefined> {
+    const answers = await Promise.all(nodes.map(async (n) => {
+        const r = await nodeSql(n.container, n.engine, ARCHIVER_SQL, { timeoutMs });
+        const row = r.err ? undefined : archiverFromPsql(r.stdout);
+        const failure = row ? archiveFailure(row) : undefined;
+        return failure ? archiveFailureText(n.name, failure) : undefined;
+    }));
+    return answers.find((a) => a !== undefined);
+}
