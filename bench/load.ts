@@ -149,3 +149,109 @@ export async function clusterBytes(url: string): Promise<number> {
         await client.end();
     }
 }
+
+/** A WAL segment file's number on its timeline (names of 24 hex digits: timeline, then 16 MB segments in two parts of 8). */
+export function segmentNumber(name: string): number {
+    return parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16);
+}
+
+/** The name of segment N on TIMELINE (8 hex digits), as PostgreSQL spells it. */
+export function segmentName(timeline: string, n: number): string {
+    const hex = (x: number) => x.toString(16).toUpperCase().padStart(8, "0");
+    return `${timeline}${hex(Math.floor(n / 256))}${hex(n % 256)}`;
+}
+
+/**
+ * `find -printf '%f %T@\n'` lines (a file name, its mtime in epoch seconds with a fraction) as the
+ * earliest mtime of each WAL segment named at the start of a file name: 24 hex digits, then the
+ * end or one of ".ready", ".done" (pg_wal/archive_status) or "-" (pgBackRest's archive file,
+ * SEGMENT-SHA1[.lz4]). Other files (history, .backup, .partial) are left out.
+ */
+export function segmentTimes(listing: string): Map<string, number> {
+    const times = new Map<string, number>();
+    for (const line of listing.split("\n")) {
+        const found = /^([0-9A-F]{24})(?:\.ready|\.done|-[0-9a-f]{40}(?:\.\w+)?)? (\d+(?:\.\d+)?)$/.exec(line.trim());
+        if (found) {
+            const t = Number(found[2]);
+            times.set(found[1], Math.min(t, times.get(found[1]) ?? Infinity));
+        }
+    }
+    return times;
+}
+
+/**
+ * The WAL archive lag of each segment from FIRST to LAST (names on one timeline, both included):
+ * from its completion (its archive-status file's mtime: PostgreSQL creates the .ready file once
+ * the segment is written whole, and renaming it .done keeps that mtime) to its arrival in the
+ * repository (the mtime of pgBackRest's file there), in seconds; the segments missing from
+ * either listing are named.
+ */
+export function archiveLags(statusListing: string, repoListing: string, first: string, last: string): { lags: number[]; missing: string[] } {
+    const done = segmentTimes(statusListing);
+    const arrived = segmentTimes(repoListing);
+    const lags: number[] = [];
+    const missing: string[] = [];
+    for (let n = segmentNumber(first); n <= segmentNumber(last); n++) {
+        const name = segmentName(first.slice(0, 8), n);
+        const [from, to] = [done.get(name), arrived.get(name)];
+        if (from === undefined || to === undefined) {
+            missing.push(name);
+        } else {
+            lags.push(Math.max(0, to - from));
+        }
+    }
+    return { lags, missing };
+}
+
+/** The seconds `npm run backup` reports for the backup it took ("full backup LABEL of STANZA taken on NODE in 12.3 s"). */
+export function backupToolSeconds(output: string): number {
+    const found = /backup \S+ of \S+ taken on \S+ in ([\d.]+) s$/m.exec(output);
+    if (!found) {
+        throw new Error(`no "taken on … in N s" in npm run backup's output:\n${output}`);
+    }
+    return Number(found[1]);
+}
+
+/** The JSON object `npm run verify-backup -- STACK --json` prints last (its log lines on stderr may come before it). */
+export function verifyToolResult(output: string): { marker: { found: boolean }; restoreSeconds: number; recoverySeconds: number } {
+    const lines = output.split("\n");
+    const start = lines.lastIndexOf("{");
+    if (start < 0) {
+        throw new Error(`no JSON in npm run verify-backup's output:\n${output}`);
+    }
+    return JSON.parse(lines.slice(start).join("\n"));
+}
+
+/** The first column of the first row of SQL on the server at URL, as text. */
+export async function queryOne(url: string, sql: string): Promise<string> {
+    const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+        const { rows } = await client.query({ text: sql, rowMode: "array" });
+        return String(rows[0][0]);
+    } finally {
+        await client.end();
+    }
+}
+
+/**
+ * Resolves once every WAL segment the primary at URL has completed is in its archive
+ * (pg_stat_archiver.last_archived_wal has reached the segment before the one being written; with
+ * pgBackRest's asynchronous push, PostgreSQL counts a segment archived once it is in the
+ * repository); rejects after TIMEOUT_MS. Resolves to that last completed segment's name.
+ */
+export async function archivedUpToNow(url: string, timeoutMs: number): Promise<string> {
+    const current = await queryOne(url, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+    const last = segmentName(current.slice(0, 8), segmentNumber(current) - 1);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const archived = await queryOne(url, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+        if (/^[0-9A-F]{24}/.test(archived) && archived.slice(0, 8) === last.slice(0, 8) && segmentNumber(archived) >= segmentNumber(last)) {
+            return last;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`the archive did not reach ${last} within ${timeoutMs / 1000} s (last archived: ${archived || "none"})`);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+    }
+}

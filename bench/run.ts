@@ -29,12 +29,25 @@
 //              the longest write gap, the longest read gap, the whole up as a ratio to the switchover's
 //   data       a primary holding pgbench's tables at scale 150 (about 2.2 GiB, made once per run):
 //              the `up` that adds a standby against a bare pg_basebackup of the same primary
+//   backup     a primary (PostgreSQL 13) with the stack's backups on (pg-replication:backup: its `up`
+//              made the stanza and the first full backup), holding pgbench's tables at --backup-scale
+//              (made once per run, its WAL archived before the first round), then in each round
+//              (bench/scale.ts backupRound): a bare pg_basebackup of it (-X stream -c fast, from its own
+//              container to its own filesystem, on the disk of the repository volume) and
+//              `npm run backup -- STACK full` (pgBackRest on the primary with the stack's settings, as
+//              the first `up` runs it), the bare one first in odd rounds; a new stack restored from
+//              that repository (`pulumi up` with pg-replication:restore, one node, to the end of the
+//              archive: what a user runs to restore), destroyed untimed; `npm run verify-backup`;
+//              then --load-seconds of pgbench's write load (16 clients) with each WAL segment's
+//              archive lag: its completion (its archive_status file's mtime) to its file's mtime in
+//              the repository. Backup, restore and verify-backup are ratios to the bare copy (or to
+//              the restore) of the same round; the lag is p50/p99 seconds against archive_timeout
 //   hosts      `pulumi up --yes` of three nodes on one test host, then of the same three nodes on
 //              three test hosts (one per Docker engine, replication over TLS), each followed by an
 //              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
 //              each with its own dockerd), made once before the first round and removed at the end;
 //              that needs root and `ip netns`.
-// A group of rows (hosts, standbys, load, endpoint, roll, data) that cannot be made or fails says NOT MEASURED with
+// A group of rows (hosts, standbys, load, endpoint, roll, data, backup) that cannot be made or fails says NOT MEASURED with
 // the reason, loudly, and everything else is measured as usual (class Unmeasured); a failure makes
 // the run's exit status non-zero.
 // Plans are the shipped stack files' with subnets and ports moved off them. With
@@ -44,8 +57,12 @@
 // Options (after `npm run bench --`):
 //   ROUNDS            how many rounds (default 3)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
-//   --only standbys   only the standbys rows (likewise: --only load, --only endpoint, --only roll, --only data)
-//   --load-seconds N  how long each load measurement runs (default 60)
+//   --only standbys   only the standbys rows (likewise: --only load, --only endpoint, --only roll, --only data,
+//                     --only backup)
+//   --load-seconds N  how long each load measurement runs (default 60; the backup rows' archive lag too)
+//   --backup-scale N  pgbench's scale of the backup rows' primary (default 150, as the data row's: about
+//                     2.2 GiB; the real figures want ≥ 2 GB); a small one (5: about 0.1 GiB) checks that the
+//                     rows run, and the output then says it is below 2 GiB
 //   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
 //                     node_modules), in the same rounds: a change's before/after as ratios
@@ -62,23 +79,29 @@ import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 import { median, percentile } from "./load";
 import {
-    BenchContext, DATA_SCALE, dataRound, dataSetUp, endpointRound, LOAD_CLIENTS, loadRound, node, rollRound, rollSetUp, steadyRound,
+    backupRound, backupSetUp, BenchContext, DATA_SCALE, dataRound, dataSetUp, endpointRound, LOAD_CLIENTS, loadRound, node, rollRound, rollSetUp,
+    steadyRound,
 } from "./scale";
+import { ARCHIVE_TIMEOUT_SECONDS } from "../components/pgbackrest";
 
 const ROOT = projectRoot();
 
 /** Which rows `--only` can pick. */
-export const ONLY = ["hosts", "standbys", "load", "endpoint", "roll", "data"] as const;
+export const ONLY = ["hosts", "standbys", "load", "endpoint", "roll", "data", "backup"] as const;
 export type Only = (typeof ONLY)[number];
 
-/** `[ROUNDS] [--only hosts|standbys|load|data] [--baseline DIR] [--load-seconds N]`. */
-export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string; loadSeconds: number } {
+/** `[ROUNDS] [--only hosts|standbys|load|endpoint|roll|data|backup] [--baseline DIR] [--load-seconds N] [--backup-scale N]`. */
+export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string; loadSeconds: number; backupScale: number } {
     const { values, positionals } = parseArgs({ args: argv, options: { only: { type: "string" }, baseline: { type: "string" },
-        "load-seconds": { type: "string" } }, allowPositionals: true });
+        "load-seconds": { type: "string" }, "backup-scale": { type: "string" } }, allowPositionals: true });
     const rounds = Number(positionals[0] ?? 3);
     const loadSeconds = Number(values["load-seconds"] ?? 60);
     if (!Number.isInteger(loadSeconds) || loadSeconds < 10) {
         throw new Error(`--load-seconds must be an integer of at least 10, not ${values["load-seconds"]}`);
+    }
+    const backupScale = Number(values["backup-scale"] ?? DATA_SCALE);
+    if (!Number.isInteger(backupScale) || backupScale < 1) {
+        throw new Error(`--backup-scale must be a positive integer (pgbench's scale), not ${values["backup-scale"]}`);
     }
     if (values.only !== undefined && !(ONLY as readonly string[]).includes(values.only)) {
         throw new Error(`--only ${values.only}: one of ${ONLY.join(", ")}`);
@@ -87,11 +110,11 @@ export function benchOptions(argv: string[]): { rounds: number; only?: Only; bas
         throw new Error(`ROUNDS must be a positive integer, not ${positionals[0]}`);
     }
     return { rounds, only: values.only as Only | undefined, baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline),
-        loadSeconds };
+        loadSeconds, backupScale };
 }
 
 /** The groups of rows that are measured on their own: one that fails or cannot be made says why, the others go on. */
-export type RowGroup = "hosts" | "standbys" | "load" | "endpoint" | "roll" | "data";
+export type RowGroup = "hosts" | "standbys" | "load" | "endpoint" | "roll" | "data" | "backup";
 
 /**
  * Why a group of rows is not measured. A group that cannot be made here (no root for the test
@@ -219,7 +242,8 @@ interface Run {
 }
 
 async function main(): Promise<void> {
-    const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE, loadSeconds: LOAD_SECONDS } = benchOptions(process.argv.slice(2));
+    const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE, loadSeconds: LOAD_SECONDS, backupScale: BACKUP_SCALE } =
+        benchOptions(process.argv.slice(2));
     const ONLY_HOSTS = ONLY_ROWS === "hosts";
     /** The dev, pg17, empty and tutorial rows (and the baseline's): all but --only. */
     const MAIN_ROWS = ONLY_ROWS === undefined;
@@ -229,6 +253,7 @@ async function main(): Promise<void> {
     const DATA_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "data";
     const ENDPOINT_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "endpoint";
     const ROLL_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "roll";
+    const BACKUP_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "backup";
     if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
         throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
             "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
@@ -336,6 +361,7 @@ async function main(): Promise<void> {
         ...(ENDPOINT_ROWS ? ["bench-endpoint"] : []),
         ...(ROLL_ROWS ? ["bench-roll"] : []),
         ...(DATA_ROWS ? ["bench-data"] : []),
+        ...(BACKUP_ROWS ? ["bench-backup", "bench-restore"] : []),
         ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
     ];
 
@@ -347,8 +373,12 @@ async function main(): Promise<void> {
     /** Replay lag samples (ms), pooled over the rounds, by mode and standby. */
     const lag = { async: new Map<string, number[]>(), sync: new Map<string, number[]>() };
     let dataBytes = 0;
+    let backupBytes = 0;
+    /** WAL archive lag samples (s), one per segment, pooled over the rounds. */
+    const archiveLag: number[] = [];
     const ctx: BenchContext = {
         pulumi, writePlan, outputs,
+        tool: (script, ...args) => run("npm", ["run", "-s", script, "--", ...args], ROOT),
         time: async (fn) => (await timed(fn)).ms,
         log: (m) => process.stderr.write(`${m}\n`),
     };
@@ -365,6 +395,11 @@ async function main(): Promise<void> {
         if (DATA_ROWS) {
             await unmeasured.guard("data", "making the data row's primary", async () => {
                 dataBytes = (await dataSetUp(ctx, "bench-data")).bytes;
+            });
+        }
+        if (BACKUP_ROWS) {
+            await unmeasured.guard("backup", "making the backup rows' primary", async () => {
+                backupBytes = (await backupSetUp(ctx, "bench-backup", BACKUP_SCALE)).bytes;
             });
         }
         for (let round = 1; round <= ROUNDS; round++) {
@@ -461,6 +496,21 @@ async function main(): Promise<void> {
                     const r = await dataRound(ctx, "bench-data");
                     add("data up adding a standby", { ms: r.upMs, standInLog: [] });
                     add("data bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
+                });
+            }
+            if (BACKUP_ROWS) {
+                await unmeasured.guard("backup", `round ${round}`, async () => {
+                    // The bare copy first in odd rounds, the backup first in even ones: neither always reads a warmer cache.
+                    const r = await backupRound(ctx, "bench-backup", "bench-restore", LOAD_SECONDS, round % 2 === 1);
+                    add("backup bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
+                    add("backup full, as npm run backup reports it", { ms: r.backupToolMs, standInLog: [] });
+                    add("backup npm run backup -- full", { ms: r.backupMs, standInLog: [] });
+                    add("backup restore stack up", { ms: r.restoreUpMs, standInLog: [] });
+                    add("backup npm run verify-backup", { ms: r.verifyMs, standInLog: [] });
+                    add("backup verify-backup's pgbackrest restore", { ms: r.verifyRestoreMs, standInLog: [] });
+                    add("backup verify-backup's replay", { ms: r.verifyRecoveryMs, standInLog: [] });
+                    archiveLag.push(...r.archiveLagSeconds);
+                    note("backup load tps", r.tps);
                 });
             }
             if (hostSet) {
@@ -562,6 +612,27 @@ async function main(): Promise<void> {
             `  data (pgbench scale ${DATA_SCALE}, ${(mib / 1024).toFixed(2)} GiB): up adding a standby / bare pg_basebackup to the same disk: ` +
             `${(m("data up adding a standby") / m("data bare pg_basebackup")).toFixed(2)} (goal ≤ 1.1); ` +
             `${(mib / (m("data up adding a standby") / 1000)).toFixed(0)} MiB/s through up, ${(mib / (m("data bare pg_basebackup") / 1000)).toFixed(0)} MiB/s bare`]));
+    }
+    if (BACKUP_ROWS) {
+        const gib = (backupBytes / (1 << 30)).toFixed(2);
+        const r = (a: string, b: string) => (m(a) / m(b)).toFixed(2);
+        const s = (key: string) => (m(key) / 1000).toFixed(1);
+        lines.push(...unmeasured.lines("backup", `backup (pgbench scale ${BACKUP_SCALE})`, () => [
+            `  backup (PostgreSQL 13, pgBackRest as the stack sets it: lz4, process-max 2, archive-async; pgbench scale ${BACKUP_SCALE}, ` +
+            `${gib} GiB; medians of ${ROUNDS} rounds${backupBytes < 2 * (1 << 30) ? "; BELOW 2 GiB: a small-scale run" : ""}):`,
+            `    full backup (npm run backup -- STACK full, as it reports it) / bare pg_basebackup of the same primary to the same disk: ` +
+            `${r("backup full, as npm run backup reports it", "backup bare pg_basebackup")} (goal ≤ 1.0; backup ${s("backup full, as npm run backup reports it")} s, ` +
+            `bare ${s("backup bare pg_basebackup")} s); the whole command: ${r("backup npm run backup -- full", "backup bare pg_basebackup")}`,
+            `    restore as a new stack (pulumi up, pg-replication:restore, one node, to the end of the archive) / the same bare pg_basebackup: ` +
+            `${r("backup restore stack up", "backup bare pg_basebackup")} (goal ≤ 1.0; up ${s("backup restore stack up")} s); ` +
+            `verify-backup's pgbackrest restore alone / bare: ${r("backup verify-backup's pgbackrest restore", "backup bare pg_basebackup")}`,
+            `    WAL archive lag (a segment's completion to its file in the repository) under pgbench, ${LOAD_CLIENTS} clients for ${LOAD_SECONDS} s: ` +
+            `p50 ${percentile(archiveLag, 50).toFixed(2)} s, p99 ${percentile(archiveLag, 99).toFixed(2)} s over ${archiveLag.length} segments ` +
+            `(goal p99 < archive_timeout, ${ARCHIVE_TIMEOUT_SECONDS} s; ${fig("backup load tps").toFixed(0)} tps)`,
+            `    npm run verify-backup / restore as a new stack: ${r("backup npm run verify-backup", "backup restore stack up")} (goal < 2; ` +
+            `verify-backup ${s("backup npm run verify-backup")} s, of which its restore ${s("backup verify-backup's pgbackrest restore")} s ` +
+            `and replay ${s("backup verify-backup's replay")} s)`,
+        ]));
     }
     if (HOST_ROWS) {
         lines.push(...unmeasured.lines("hosts", "three-host plan up / one-host plan up", () =>

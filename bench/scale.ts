@@ -1,13 +1,18 @@
 // The benchmark's rows where a cluster grows (issue 22): a steady write load (replay lag and TPS,
 // async and quorum sync; a switchover and a failover under it), the steady-state cost of our
-// settings against a plain container of the same image, and a clone of a primary holding data.
+// settings against a plain container of the same image, and a clone of a primary holding data;
+// and (issue 19) a backup, a restore and the WAL archive of a primary holding data.
 // bench/run.ts runs them in its rounds; the plans and each round's steps are here.
 
 import { dockerCli } from "../components/docker-cli";
 import { PASSFILE } from "../components/topology/act";
 import { missingAcks, runDrill } from "../drill/core";
 import { ReadProbe, WriteProbe } from "../drill/probe";
-import { bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit } from "./load";
+import {
+    archivedUpToNow, archiveLags, backupToolSeconds, bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit, queryOne,
+    verifyToolResult,
+} from "./load";
+import { ARCHIVE_TIMEOUT_SECONDS, REPO_PATH } from "../components/pgbackrest";
 import { POOLER_PORT } from "../components/pooler";
 
 /** What a round needs from bench/run.ts: its stacks, plans and timings. */
@@ -16,6 +21,8 @@ export interface BenchContext {
     pulumi(stack: string, ...args: string[]): Promise<string>;
     writePlan(stack: string, plan: string): void;
     outputs(stack: string): Promise<Record<string, any>>;
+    /** `npm run -s SCRIPT -- ARGS` in this project with the bench's backend; resolves to its output (both streams). */
+    tool(script: string, ...args: string[]): Promise<string>;
     /** ms of fn. */
     time(fn: () => Promise<unknown>): Promise<number>;
     log(message: string): void;
@@ -305,4 +312,148 @@ export async function rollRound(ctx: BenchContext, stack: string): Promise<{ swi
     const roll = await probed(rollPlan(ROLL_IMAGE, "pg2"), "pg2", ["pg1", "pg3"]);
     await ctx.pulumi(stack, "destroy", "--yes");
     return { switchover, roll };
+}
+
+/**
+ * The backup rows' /24, 172.31.BACKUP_NET.0/24, in two halves: the stack with backups on the
+ * lower (pg1 on 56850), the stack restored from its repository on the upper (pg1 on 56851).
+ */
+const BACKUP_NET = 86;
+
+/**
+ * The backup rows' cluster: pg1 alone (PostgreSQL 13) with backups on, every setting the
+ * stack's own (pgBackRest's settings file, archive-async, lz4, process-max 2); destroy without a
+ * proven restore allowed, so that the bench's clean-up never stops at the final backup's check.
+ */
+export const BACKUP_PLAN = `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${BACKUP_NET}.0/25\n` +
+    `  pg-replication:nodes:\n${node(BACKUP_NET, 56850, 0)}  pg-replication:primary: pg1\n` +
+    "  pg-replication:backup:\n    allowUnverifiedDestroy: true\n";
+
+/** The restore row's stack: one node, restored from VOLUME's stanza STANZA to the end of its archive (pg-replication:restore). */
+export function restorePlan(volume: string, stanza: string): string {
+    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${BACKUP_NET}.128/25\n` +
+        `  pg-replication:nodes:\n    - name: pg1\n      address: 172.31.${BACKUP_NET}.229\n      port: 56851\n` +
+        `  pg-replication:primary: pg1\n  pg-replication:restore:\n    volume: ${volume}\n    stanza: ${stanza}\n`;
+}
+
+/**
+ * Made once per run before the backup rows: STACK's pg1 with backups on (its `up` made the stanza
+ * and the first full backup), filled with pgbench's tables at SCALE, every segment that wrote
+ * archived before the first round.
+ */
+export async function backupSetUp(ctx: BenchContext, stack: string, scale: number): Promise<{ bytes: number }> {
+    ctx.writePlan(stack, BACKUP_PLAN);
+    await ctx.pulumi(stack, "up", "--yes");
+    const pg1 = (await ctx.outputs(stack)).nodes.pg1;
+    ctx.log(`backup: pgbench -i -s ${scale} on pg1 (made once per run), then its WAL archived`);
+    await pgbenchInit(pg1.containerName, scale);
+    await archivedUpToNow(pg1.connectionString, 60 * 60 * 1000);
+    return { bytes: await clusterBytes(pg1.connectionString) };
+}
+
+/** One round of the backup rows (ms unless said). */
+export interface BackupRound {
+    /** A bare pg_basebackup of pg1 in its own container to that container's filesystem. */
+    readonly bareMs: number;
+    /** `npm run backup -- STACK full`, the whole command; and the backup as the tool reports it. */
+    readonly backupMs: number;
+    readonly backupToolMs: number;
+    /** `pulumi up` of the restore stack (pg-replication:restore, one node): restored, recovered, promoted and serving. */
+    readonly restoreUpMs: number;
+    /** `npm run verify-backup -- STACK --json`, the whole command; and its own `pgbackrest restore` and replay. */
+    readonly verifyMs: number;
+    readonly verifyRestoreMs: number;
+    readonly verifyRecoveryMs: number;
+    /** The WAL archive lag of each segment completed under the load (s), and the load's TPS. */
+    readonly archiveLagSeconds: number[];
+    readonly tps: number;
+}
+
+/**
+ * A round of the backup rows: a bare pg_basebackup of STACK's pg1 (`-X stream -c fast`, plain,
+ * from pg1's own container to its address on the network, into that container's filesystem, on the disk that
+ * holds the repository volume) and a full backup with `npm run backup -- STACK full` (pgBackRest
+ * on pg1, as the stack's settings file has it), in the order BARE_FIRST says; then RESTORE_STACK
+ * made from that backup (`pulumi up`, then destroyed, untimed); then `npm run verify-backup`;
+ * then SECONDS of pgbench's write load on pg1 with its WAL archive lag.
+ */
+export async function backupRound(ctx: BenchContext, stack: string, restoreStack: string, seconds: number, bareFirst: boolean): Promise<BackupRound> {
+    const out = await ctx.outputs(stack);
+    const pg1 = out.nodes.pg1;
+    // From pg1's own container (where pgBackRest runs) to its own address: pg_hba.conf admits the
+    // replication role from each node's address only (the socket's `local all` rule does not
+    // cover replication); pg1's passfile, as the data row's clone uses pg2's.
+    const bare = () => ctx.time(() => bareBasebackup(pg1.containerName,
+        `host=${address(BACKUP_NET, 0)} port=5432 user=repuser passfile=${PASSFILE} application_name=bench-bare`));
+    let backupToolMs = 0;
+    const backup = () => ctx.time(async () => {
+        backupToolMs = backupToolSeconds(await ctx.tool("backup", stack, "full")) * 1000;
+    });
+    ctx.log(`backup: ${bareFirst ? "bare pg_basebackup, then npm run backup -- full" : "npm run backup -- full, then bare pg_basebackup"}`);
+    let bareMs: number;
+    let backupMs: number;
+    if (bareFirst) {
+        bareMs = await bare();
+        backupMs = await backup();
+    } else {
+        backupMs = await backup();
+        bareMs = await bare();
+    }
+
+    ctx.log(`backup: ${restoreStack} restored from ${out.backup.volume} (pulumi up)`);
+    ctx.writePlan(restoreStack, restorePlan(out.backup.volume, out.backup.stanza));
+    const restoreUpMs = await ctx.time(() => ctx.pulumi(restoreStack, "up", "--yes"));
+    await ctx.pulumi(restoreStack, "destroy", "--yes");
+
+    ctx.log("backup: npm run verify-backup");
+    let verified: ReturnType<typeof verifyToolResult> | undefined;
+    const verifyMs = await ctx.time(async () => {
+        verified = verifyToolResult(await ctx.tool("verify-backup", stack, "--json"));
+    });
+    if (!verified!.marker.found) {
+        throw new Error("verify-backup's restore lacks the marker written before it");
+    }
+
+    ctx.log(`backup: WAL archive lag under pgbench (${LOAD_CLIENTS} clients, ${seconds} s)`);
+    const lag = await archiveLagUnderLoad(pg1.containerName, pg1.connectionString, out.backup.stanza, seconds);
+    return { bareMs, backupMs, backupToolMs, restoreUpMs, verifyMs, verifyRestoreMs: verified!.restoreSeconds * 1000,
+        verifyRecoveryMs: verified!.recoverySeconds * 1000, archiveLagSeconds: lag.lags, tps: lag.tps };
+}
+
+/**
+ * SECONDS of pgbench's write load on the primary CONTAINER (URL), with the WAL archive lag of
+ * every segment completed under it: its archive-status file's mtime (the segment's completion,
+ * listed every half second while the load runs, as a checkpoint may remove it afterwards) to
+ * the mtime of its file in the repository (listed once every completed segment is archived).
+ * pgBackRest's archive-push writes that file with no modification time of its own
+ * (src/command/archive/push/file.c: storageNewWriteP without timeModified), into a temporary
+ * file renamed into place, so its mtime is when its last byte was written, just before it is
+ * there to restore.
+ */
+async function archiveLagUnderLoad(container: string, url: string, stanza: string, seconds: number): Promise<{ lags: number[]; tps: number }> {
+    const statusDir = "/var/lib/postgresql/data/pgdata/pg_wal/archive_status";
+    const listStatus = `find "$1" -maxdepth 1 \\( -name '*.ready' -o -name '*.done' \\) -printf '%f %T@\\n'`;
+    const first = await queryOne(url, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+    const watch = dockerCli(["exec", "-u", "postgres", container, "sh", "-c",
+        `end=$(($(date +%s) + $0)); while :; do ${listStatus}; [ "$(date +%s)" -lt "$end" ] || break; sleep 0.5; done`,
+        String(seconds + 2), statusDir], ENGINE, { timeoutMs: (seconds + 60) * 1000 });
+    const tps = await pgbench(container, LOAD_CLIENTS, seconds);
+    const watched = await watch;
+    if (watched.err) {
+        throw new Error(`listing ${statusDir} in ${container} failed: ${watched.stderr.trim()}`);
+    }
+    const last = await archivedUpToNow(url, (ARCHIVE_TIMEOUT_SECONDS + 120) * 1000);
+    const listed = await dockerCli(["exec", "-u", "postgres", container, "sh", "-c",
+        `${listStatus}; echo --repository--; find "$2" -type f -printf '%f %T@\\n'`, "list", statusDir, `${REPO_PATH}/archive/${stanza}`], ENGINE,
+    { timeoutMs: 60_000 });
+    if (listed.err) {
+        throw new Error(`listing the archive in ${container} failed: ${listed.stderr.trim()}`);
+    }
+    const [statusNow, repo] = listed.stdout.split("--repository--\n");
+    const { lags, missing } = archiveLags(`${watched.stdout}\n${statusNow}`, repo ?? "", first, last);
+    if (missing.length > 0 || lags.length === 0) {
+        throw new Error(`WAL segments ${first}–${last} completed under the load; ${missing.length ? `not found completed and ` +
+            `in the repository: ${missing.join(", ")}` : "none"}`);
+    }
+    return { lags, tps };
 }

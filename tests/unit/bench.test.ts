@@ -6,8 +6,10 @@ import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan, Unmeasured } from "../../bench/run";
-import { median, percentile, tpsOf } from "../../bench/load";
-import { dataPlan, endpointPlan, loadPlan, ROLL_IMAGE, rollPlan, SOLO_PLAN } from "../../bench/scale";
+import {
+    archiveLags, backupToolSeconds, median, percentile, segmentName, segmentNumber, segmentTimes, tpsOf, verifyToolResult,
+} from "../../bench/load";
+import { BACKUP_PLAN, dataPlan, endpointPlan, loadPlan, restorePlan, ROLL_IMAGE, rollPlan, SOLO_PLAN } from "../../bench/scale";
 import { loadConfig, spansEngines } from "../../components/config";
 
 const HOSTS = [0, 1, 2].map((i) => ({ dockerHost: `unix:///run/pg-replication-hosts/bench/pgrh-bench-${i}/docker.sock`, address: `10.231.6.${11 + i}` }));
@@ -26,14 +28,18 @@ describe("npm run bench", () => {
     });
 
     test("options: rounds, --only hosts (npm run bench:hosts), standbys or endpoint, --baseline; anything else is refused", () => {
-        assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined, loadSeconds: 60 });
-        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined, loadSeconds: 60 });
+        assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined, loadSeconds: 60, backupScale: 150 });
+        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined, loadSeconds: 60, backupScale: 150 });
+        assert.deepEqual([benchOptions(["1", "--only", "backup", "--backup-scale", "5"]).only, benchOptions(["--backup-scale", "5"]).backupScale],
+            ["backup", 5]);
+        assert.throws(() => benchOptions(["--backup-scale", "0"]), /--backup-scale must be a positive integer \(pgbench's scale\), not 0/);
+        assert.throws(() => benchOptions(["--backup-scale", "2.5"]), /--backup-scale must be a positive integer/);
         assert.equal(benchOptions(["--only", "load", "--load-seconds", "20"]).loadSeconds, 20);
         assert.throws(() => benchOptions(["--load-seconds", "5"]), /--load-seconds must be an integer of at least 10, not 5/);
         assert.equal(benchOptions(["--only", "standbys"]).only, "standbys");
         assert.equal(benchOptions(["--only", "endpoint"]).only, "endpoint");
         assert.equal(benchOptions(["--baseline", "/tmp/base"]).baseline, "/tmp/base");
-        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, endpoint, roll, data/);
+        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, endpoint, roll, data, backup/);
         assert.throws(() => benchOptions(["0"]), /ROUNDS must be a positive integer/);
     });
 
@@ -122,6 +128,15 @@ describe("npm run bench", () => {
         assert.deepEqual([roll.image, roll.primary, roll.replication.mode, roll.replication.syncCount, roll.nodes.length],
             [ROLL_IMAGE, "pg2", "sync", 1, 3]);
         assert.equal(configOf(rollPlan("postgres:17", "pg1")).image, "postgres:17");
+        // The backup rows: pg1 with backups on, and the stack restored from its repository, on the two halves of one /24.
+        const backup = configOf(BACKUP_PLAN);
+        assert.deepEqual([backup.nodes.map((n) => [n.name, n.address, n.port]), backup.backup?.allowUnverifiedDestroy, backup.restore],
+            [[["pg1", "172.31.86.101", 56850]], true, undefined]);
+        const restored = configOf(restorePlan("pg-replication-bench-backup-backup", "pg-replication-bench-backup"));
+        assert.deepEqual([restored.nodes.map((n) => [n.name, n.address, n.port]), restored.backup, restored.restore?.volume,
+            restored.restore?.stanza, restored.restore?.target], [[["pg1", "172.31.86.229", 56851]], undefined,
+            "pg-replication-bench-backup-backup", "pg-replication-bench-backup", { kind: "latest" }]);
+        assert.deepEqual([backup.subnet, restored.subnet], ["172.31.86.0/25", "172.31.86.128/25"]);
         const subnets = [async.subnet, configOf(SOLO_PLAN).subnet, data.subnet, endpoint.subnet, roll.subnet,
             ...STANDBY_COUNTS.map((n) => configOf(standbysPlan(n)).subnet)];
         assert.equal(new Set(subnets).size, subnets.length, "every plan on a subnet of its own");
@@ -138,6 +153,39 @@ describe("npm run bench", () => {
         assert.equal(median([3, 1, 2]), 2);
         assert.equal(median([2321, 3686]), 3003.5, "two rounds: their mean, not the larger one");
         assert.ok(Number.isNaN(median([])));
+    });
+
+    test("WAL segment names and the archive lag: completion (archive-status mtime) to arrival (the repository file's mtime)", () => {
+        assert.equal(segmentNumber("0000000100000002000000FF"), 2 * 256 + 255);
+        assert.equal(segmentName("00000001", 2 * 256 + 255), "0000000100000002000000FF");
+        assert.equal(segmentName("00000003", segmentNumber("0000000300000000000000FF") + 1), "000000030000000100000000");
+        const times = segmentTimes([
+            "000000010000000000000005.done 1764817200.5000000000",
+            "000000010000000000000005.ready 1764817200.2500000000",
+            "000000010000000000000006-0123456789abcdef0123456789abcdef01234567.lz4 1764817203.75",
+            "00000002.history 1764817100.0",
+            "000000010000000000000004.00000028.backup 1764817000.0",
+            "000000010000000000000007.partial.done 1764817000.0",
+            "",
+        ].join("\n"));
+        assert.deepEqual([...times.entries()], [["000000010000000000000005", 1764817200.25], ["000000010000000000000006", 1764817203.75]]);
+        const status = "0000000100000000000000FE.done 100.0\n0000000100000000000000FF.done 101.5\n000000010000000100000000.ready 103.0\n";
+        const repo = "0000000100000000000000FE-0123456789abcdef0123456789abcdef01234567.lz4 100.25\n" +
+            "0000000100000000000000FF-0123456789abcdef0123456789abcdef01234567.lz4 104.0\n";
+        assert.deepEqual(archiveLags(status, repo, "0000000100000000000000FE", "0000000100000000000000FF"), { lags: [0.25, 2.5], missing: [] });
+        assert.deepEqual(archiveLags(status, repo, "0000000100000000000000FF", "000000010000000100000000"),
+            { lags: [2.5], missing: ["000000010000000100000000"] }, "completed but not in the repository: missing, not a lag of 0");
+        assert.deepEqual(archiveLags(status, repo, "000000010000000100000000", "0000000100000000000000FF"), { lags: [], missing: [] });
+    });
+
+    test("what npm run backup and npm run verify-backup --json print", () => {
+        assert.equal(backupToolSeconds("backup: something\nfull backup 20261204-031500F of pg-replication-bench-backup taken on " +
+            "pg-replication-bench-backup-pg1 in 12.3 s\n"), 12.3);
+        assert.throws(() => backupToolSeconds("backup: expected one primary"), /no "taken on … in N s"/);
+        const json = JSON.stringify({ marker: { token: "ab", found: true }, restoreSeconds: 1.5, recoverySeconds: 2 }, null, 2);
+        assert.deepEqual(verifyToolResult(`backup: marker ab written on pg1\n${json}\n`),
+            { marker: { token: "ab", found: true }, restoreSeconds: 1.5, recoverySeconds: 2 });
+        assert.throws(() => verifyToolResult("backup: the restore failed"), /no JSON/);
     });
 
     test("when test hosts cannot be made, the reason is named", () => {
