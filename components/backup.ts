@@ -35,7 +35,8 @@ export class BackupRepository extends pulumi.ComponentResource {
     constructor(name: string, args: BackupRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:BackupRepository", name, {}, opts);
         // Kept when the stack is destroyed (the backups outlive the cluster; README "Backups" says how
-        // to delete it on purpose); a stack made again with the same name finds it and its stanza.
+        // to delete it on purpose); a stack made again with the same name finds it and its stanza, and
+        // its preview refuses (program.ts checkRepositoryFree): that stanza is the old cluster's.
         this.volume = new docker.Volume(name, {
             name: args.settings.volume,
             labels: labelList({ ...args.labels, "pg-replication.role": "backup-repository" }),

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
 import { LoadedConfig, loadConfig, nodeEngine, nodeImage, spansEngines } from "./config";
 import { verifiedNote } from "./pgbackrest";
-import { planRestore, readRepoInfo, readRestoreSelection } from "./restore";
+import { planRestore, readRepoInfo, readRestoreSelection, stanzaTakenProblem } from "./restore";
 import { archiveFailureNote } from "./archive";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
@@ -43,6 +43,9 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     if (cfg.restore) {
         await checkRestore(cfg, plan!.kind === "new");
     }
+    if (cfg.backup && plan!.kind === "new") {
+        await checkRepositoryFree(cfg.backup, cfg.dockerHost);
+    }
     // A primary that cannot archive is said in every preview and up: no backup or restore reaches past it.
     if (cfg.backup || cfg.archiveCommand) {
         const failing = await archiveFailureNote(cfg.nodes.filter((n) => !silent?.has(nodeEngine(n, cfg.dockerHost))).map((n) =>
@@ -66,6 +69,25 @@ export async function checkedConfig(): Promise<CheckedConfig> {
 export class RestoreRefused extends pulumi.RunError {
     constructor(readonly problem: string) {
         super(`the restore is refused, nothing was made: ${problem}`);
+    }
+}
+
+export class BackupRefused extends pulumi.RunError {
+    constructor(readonly problem: string) {
+        super(`backup is refused, nothing was made: ${problem}`);
+    }
+}
+
+/**
+ * A new cluster's own repository must not hold its stanza already (another cluster's: a stack
+ * destroyed and made again keeps its repository). A volume that is not there, or has no such
+ * stanza, is free; one that cannot be read is left to the up's own check (backup-check.sh).
+ */
+async function checkRepositoryFree(backup: NonNullable<LoadedConfig["backup"]>, engine: string): Promise<void> {
+    const info = await readRepoInfo(backup, engine);
+    const problem = "problem" in info ? undefined : stanzaTakenProblem(info, backup.volume, backup.stanza);
+    if (problem) {
+        throw new BackupRefused(problem);
     }
 }
 

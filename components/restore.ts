@@ -31,7 +31,7 @@ export interface RepoInfo {
 }
 
 /** The stanza's entry of `pgbackrest info --output=json`, or why it cannot be read. */
-export function parseRepoInfo(json: string, stanza: string): RepoInfo | { problem: string } {
+export function parseRepoInfo(json: string, stanza: string): RepoInfo | { problem: string; noStanza?: true } {
     let all: unknown;
     try {
         all = JSON.parse(json);
@@ -40,7 +40,7 @@ export function parseRepoInfo(json: string, stanza: string): RepoInfo | { proble
     }
     const entry = (Array.isArray(all) ? all : []).find((e: { name?: string }) => e?.name === stanza) as Record<string, any> | undefined;
     if (!entry) {
-        return { problem: `the repository has no stanza ${stanza}` };
+        return { problem: `the repository has no stanza ${stanza}`, noStanza: true };
     }
     const dbs = Array.isArray(entry.db) ? entry.db : [];
     const archives = Array.isArray(entry.archive) ? entry.archive : [];
@@ -147,10 +147,11 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
 }
 
 /** What the repository holds, asked on ENGINE; a problem when the volume or the stanza is not there or the image cannot ask. */
-export async function readRepoInfo(restore: RestoreSettings, engine: string, opts: DockerCliOptions = {}): Promise<RepoInfo | { problem: string }> {
+export async function readRepoInfo(restore: Pick<RestoreSettings, "volume" | "stanza" | "image">, engine: string, opts: DockerCliOptions = {}):
+    Promise<RepoInfo | { problem: string; volumeMissing?: true }> {
     const volume = await dockerCli(["volume", "inspect", "-f", "{{.Name}}", restore.volume], engine, opts);
     if (volume.err) {
-        return { problem: `there is no volume ${restore.volume} on the Docker engine ${engine}` };
+        return { problem: `there is no volume ${restore.volume} on the Docker engine ${engine}`, volumeMissing: true };
     }
     const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "-v", `${restore.volume}:${REPO_PATH}:ro`,
         ...backupEnv(restore).flatMap((e) => ["-e", e]), "--entrypoint", "pgbackrest", restore.image, "info", "--output=json"], engine, opts);
@@ -185,4 +186,21 @@ export function selectionFrom(stdout: string | undefined, stderr = ""): RestoreS
         return { problem: `the backup set could not be chosen: ${stderr.trim().split("\n").pop() || "restore.sh printed no set"}` };
     }
     return { set: got.set, setStop: got.set_stop, lsn: got.lsn, timeline: got.timeline ?? "" };
+}
+
+/**
+ * Why a new cluster cannot use this repository for its own backups: it already holds the stanza,
+ * made by another cluster (a stack destroyed and made again under the same name keeps its
+ * repository). pgBackRest refuses to archive a cluster of another system identifier into it, so
+ * the new cluster would run with its archive failing. Undefined when the stanza is not there.
+ */
+export function stanzaTakenProblem(info: RepoInfo, volume: string, stanza: string): string | undefined {
+    if (info.version === undefined && info.backups.length === 0) {
+        return undefined;
+    }
+    const newest = info.backups[info.backups.length - 1];
+    return `the backup repository ${volume} already holds stanza ${stanza}, of another cluster (PostgreSQL ${info.version ?? "?"}, ` +
+        `${info.backups.length} backup${info.backups.length === 1 ? "" : "s"}${newest ? `, the newest ${newest.label} ended ${iso(newest.stopped)}` : ""}), ` +
+        "and pgBackRest will not archive a new cluster into it. Restore from it (pg-replication:restore with this volume and stanza, " +
+        "and another backup.volume), give backup.volume another name, or delete it on purpose (README \"Backups\")";
 }

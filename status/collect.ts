@@ -4,6 +4,7 @@
 // and each within a bound, so an engine that does not answer (a lost host) never hangs it.
 
 import { ARCHIVER_SQL, archiverFromRow } from "../components/archive";
+import { parseRepoInfo } from "../components/restore";
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
@@ -254,20 +255,19 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
         return { reachable: false, error: info.timedOut ? `pgbackrest info gave no answer within ${seconds(BACKUP_INFO_TIMEOUT_MS)}`
             : info.stderr.trim().split("\n").pop() || `pgbackrest info exited with ${info.code}` };
     }
-    try {
-        if ("unreadable" in verified) {
-            throw new Error(verified.unreadable);
-        }
-        const stanza = (JSON.parse(info.stdout) as Json[]).find((x) => x.name === plan.backup!.stanza);
-        return {
-            reachable: true,
-            backups: ((stanza?.backup ?? []) as Json[]).map((b) => ({ label: String(b.label), type: String(b.type), stoppedAt: Number(b.timestamp?.stop) * 1000 })),
-            stanzaStatus: String(stanza?.status?.message ?? "missing stanza"),
-            verified: "record" in verified ? verified.record : null,
-        };
-    } catch (err) {
-        return { reachable: false, error: `pgbackrest info: ${(err as Error).message}` };
+    if ("unreadable" in verified) {
+        return { reachable: false, error: `pgbackrest info: ${verified.unreadable}` };
     }
+    const repo = parseRepoInfo(info.stdout, plan.backup!.stanza);
+    if ("problem" in repo && !repo.noStanza) {
+        return { reachable: false, error: repo.problem };
+    }
+    return {
+        reachable: true,
+        backups: "problem" in repo ? [] : repo.backups.map((b) => ({ label: b.label, type: b.type, stoppedAt: b.stopped * 1000 })),
+        stanzaStatus: "problem" in repo ? "missing stanza" : repo.status,
+        verified: "record" in verified ? verified.record : null,
+    };
 }
 
 /** Where a node's volume is mounted (components/node.ts). */

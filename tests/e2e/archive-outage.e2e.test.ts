@@ -5,6 +5,9 @@
 // PostgreSQL keeps every segment. Once the repository takes writes again, archiving catches up by
 // itself with no gap: a verified restore replays the archive across the whole window to a marker
 // written after it, and every row written during the outage is in the restored server.
+// Then the stack is destroyed (the repository kept, with its stanza) and made again under the same
+// names: a new cluster, which pgBackRest would refuse to archive into that stanza, so preview
+// refuses it, naming the repository, with nothing made.
 // Subnet 172.28.67.0/24, port 58820.
 
 import * as assert from "node:assert/strict";
@@ -21,6 +24,7 @@ describe("the archive failing for over a minute, then recovering: no WAL gap (Po
     const stanza = `pg-replication-${name}`;
     const container = `pg-replication-${name}-pg1`;
     let s: E2EStack | undefined;
+    let again: E2EStack | undefined;
     let url = "";
     let written = 0;
     const archiveDir = `/var/lib/pgbackrest/archive/${stanza}`;
@@ -30,6 +34,7 @@ describe("the archive failing for over a minute, then recovering: no WAL gap (Po
             // Whatever happened, the repository takes writes again before destroy's final backup.
             try { docker("exec", "-u", "root", container, "chmod", "-R", "u+w", archiveDir); } catch { /* gone */ }
             await s?.destroyAndRemove();
+            await again?.removeOnly();
             assert.deepEqual(leftovers(name).map((o) => o.split(" ")[0]), ["volume"]);
         } finally {
             try { docker("volume", "rm", "-f", volume); } catch { /* none */ }
@@ -91,5 +96,20 @@ describe("the archive failing for over a minute, then recovering: no WAL gap (Po
         log(`verified restore: backup ${r.backup}, replayed in ${r.recoverySeconds.toFixed(1)} s, ${r.rows} rows read`);
         assert.equal(r.marker.found, true, "the restore replayed across the outage to the marker written after it");
         assert.ok(r.rows >= written, `every row written before the marker is in the restore: ${r.rows} rows read, ${written} written`);
+    });
+
+    test("destroyed (the repository kept) and made again under the same name: refused at preview, naming the repository's stanza", async () => {
+        await s!.destroyAndRemove();
+        s = undefined;
+        assert.deepEqual(leftovers(name).map((o) => o.split(" ")[0]), ["volume"]);
+        // The same stack name; its kept repository is not cleared as an interrupted run's leftover.
+        again = await e2eStack(name, oneEnginePlan(17, 67, 58820, 1, { backup: true }), { keep: [`volume ${volume}`] });
+        await assert.rejects(again.preview(), (err: Error) => {
+            assert.match(err.message, new RegExp(`backup is refused, nothing was made: the backup repository ${volume} already holds stanza ` +
+                `${stanza}, of another cluster \\(PostgreSQL 17, \\d+ backups, the newest \\S+ ended .*\\), and pgBackRest will not archive a new ` +
+                "cluster into it"));
+            return true;
+        });
+        assert.deepEqual(leftovers(name).map((o) => o.split(" ")[0]), ["volume"], "nothing made beside the kept repository");
     });
 });

@@ -65,11 +65,12 @@ function drive(op: string, stack: string, backend: string, config?: Record<strin
 const timed = <T>(what: string, fn: () => Promise<T>) => timedIn("e2e", what, fn);
 
 /** A stack of the cluster program, with its own file:// backend in a temporary folder. */
-export async function e2eStack(name: string, config: Record<string, unknown>): Promise<E2EStack> {
+export async function e2eStack(name: string, config: Record<string, unknown>, opts: { keep?: readonly string[] } = {}): Promise<E2EStack> {
     // Each run's state lives in a new backend, so what an earlier run of this stack left on Docker
     // when it was killed midway (seen in CI: its network made the next `up` fail "already exists")
-    // is in no state: removed here by the stack's label, and said.
-    const left = removeStackObjects(name);
+    // is in no state: removed here by the stack's label, and said; except what KEEP names
+    // ("volume NAME"), which a test left on purpose.
+    const left = removeStackObjects(name, opts.keep);
     if (left.length > 0) {
         console.log(`[e2e] WARNING: removed ${left.length} Docker object(s) of stack ${name} left by an earlier, interrupted run: ${left.join(", ")}`);
     }

@@ -25,8 +25,8 @@ export function stackObjects(stack: string, engine?: string): string[] {
 }
 
 /** Removes whatever carries this stack's label (containers first); returns what it found. */
-export function removeStackObjects(stack: string): string[] {
-    const found = stackObjects(stack);
+export function removeStackObjects(stack: string, keep: readonly string[] = []): string[] {
+    const found = stackObjects(stack).filter((o) => !keep.includes(o));
     for (const { kind, remove } of KINDS) {
         const ids = found.filter((o) => o.startsWith(`${kind} `)).map((o) => o.slice(kind.length + 1));
         if (ids.length > 0) {

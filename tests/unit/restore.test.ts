@@ -12,7 +12,7 @@ import { describe, test } from "node:test";
 import { validateRestore } from "../../components/config";
 import { fragment } from "../../components/fragments";
 import { RESTORE_POINTS_FILE } from "../../components/pgbackrest";
-import { lsnSegment, parseRepoInfo, planRestore, RestoreSelection, segmentNumber, segmentsBetween, selectionFrom } from "../../components/restore";
+import { lsnSegment, parseRepoInfo, planRestore, RestoreSelection, segmentNumber, segmentsBetween, selectionFrom, stanzaTakenProblem } from "../../components/restore";
 import { DEV, plain, runProgram } from "../support/mocked-program";
 
 const check = (restore: unknown, ownRepository?: string) =>
@@ -68,7 +68,7 @@ describe("what the repository holds, as preview reads and says it", () => {
         assert.deepEqual(info.backups.map((b) => [b.label, b.type, b.stopped]),
             [["20261203-100000F", "full", 1796292010], ["20261203-100000F_20261203-110000I", "incr", 1796295605]]);
         assert.equal(info.walMax, "000000010000000000000009");
-        assert.deepEqual(parseRepoInfo(INFO, "other"), { problem: "the repository has no stanza other" });
+        assert.deepEqual(parseRepoInfo(INFO, "other"), { problem: "the repository has no stanza other", noStanza: true });
         assert.match((parseRepoInfo("not json", "x") as { problem: string }).problem, /^pgbackrest info did not answer in JSON/);
     });
 
@@ -96,6 +96,20 @@ describe("what the repository holds, as preview reads and says it", () => {
             { problem: "the repository holds PostgreSQL 17 and the stack's image is PostgreSQL 13" });
         assert.deepEqual(planRestore({ ...info, backups: [] }, { kind: "latest" }, "17", 1796300000), { problem: "the repository holds no backup yet" });
         assert.equal(segmentsBetween("000000010000000000000003", "000000020000000100000002"), 255);
+    });
+});
+
+describe("a new cluster's own repository", () => {
+    test("holding its stanza already (another cluster's): refused, saying what it holds and the three ways out", () => {
+        const info = parseRepoInfo(INFO, "pg-replication-src") as Exclude<ReturnType<typeof parseRepoInfo>, { problem: string }>;
+        assert.equal(stanzaTakenProblem(info, "pg-replication-src-backup", "pg-replication-src"), "the backup repository " +
+            "pg-replication-src-backup already holds stanza pg-replication-src, of another cluster (PostgreSQL 17, 2 backups, the newest " +
+            "20261203-100000F_20261203-110000I ended 2026-12-03T11:00:05Z), and pgBackRest will not archive a new cluster into it. Restore " +
+            "from it (pg-replication:restore with this volume and stanza, and another backup.volume), give backup.volume another name, or " +
+            "delete it on purpose (README \"Backups\")");
+        // A stanza made and never backed up is another cluster's too.
+        assert.match(stanzaTakenProblem({ ...info, backups: [] }, "v", "s") ?? "", /holds stanza s, of another cluster \(PostgreSQL 17, 0 backups\)/);
+        assert.equal(stanzaTakenProblem({ status: "missing stanza path", backups: [] }, "v", "s"), undefined);
     });
 });
 
