@@ -156,8 +156,7 @@ export async function staleDivergence(cfg: Pick<ClusterConfig, "nodes" | "namePr
     stale: readonly NodeState[], opts: ObserveOptions = {}): Promise<{ history: string; diverged: Divergence[] }> {
     const node = cfg.nodes.find((n) => n.name === primary.name)!;
     const file = `pg_wal/${primary.timeline!.toString(16).toUpperCase().padStart(8, "0")}.history`;
-    const r = await dockerCli(["exec", "-u", "postgres", `${cfg.namePrefix}-${primary.name}`, "psql", "-X", "-A", "-t", "-d", "postgres",
-        "-c", `SELECT pg_read_file('${file}')`], nodeEngine(node, cfg.dockerHost), opts);
+    const r = await nodeSql(`${cfg.namePrefix}-${primary.name}`, nodeEngine(node, cfg.dockerHost), `SELECT pg_read_file('${file}')`, opts);
     const diverged = stale.map((s) => {
         const switchpoint = r.err ? undefined : switchpointIn(r.stdout, s.timeline!);
         if (switchpoint === undefined) {
