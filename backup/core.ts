@@ -99,6 +99,8 @@ export function newestBackup(info: string): string | undefined {
 export async function takeBackup(t: BackupTarget, type: BackupType, timeoutSeconds: number): Promise<{ label: string; seconds: number; primary: string }> {
     const primary = await findPrimary(t);
     const started = Date.now();
+    // After a promotion pg_control names the old timeline until the next checkpoint, which pgBackRest refuses (backup-check.sh).
+    await docker(t, ["exec", "-u", "postgres", primary, "psql", "-X", "-q", "-c", "CHECKPOINT"], timeoutSeconds * 1000);
     await pgbackrest(t, primary, [`--type=${type}`, "backup"], timeoutSeconds * 1000);
     const label = newestBackup(await pgbackrest(t, primary, ["info"], 30_000));
     return { label: label ?? "?", seconds: (Date.now() - started) / 1000, primary };

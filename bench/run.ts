@@ -618,7 +618,7 @@ async function main(): Promise<void> {
         const r = (a: string, b: string) => (m(a) / m(b)).toFixed(2);
         const s = (key: string) => (m(key) / 1000).toFixed(1);
         lines.push(...unmeasured.lines("backup", `backup (pgbench scale ${BACKUP_SCALE})`, () => [
-            `  backup (PostgreSQL 13, pgBackRest as the stack sets it: lz4, process-max 2, archive-async; pgbench scale ${BACKUP_SCALE}, ` +
+            `  backup (PostgreSQL 13, pgBackRest as the stack sets it: lz4, process-max 2, synchronous archive-push; pgbench scale ${BACKUP_SCALE}, ` +
             `${gib} GiB; medians of ${ROUNDS} rounds${backupBytes < 2 * (1 << 30) ? "; BELOW 2 GiB: a small-scale run" : ""}):`,
             `    full backup (npm run backup -- STACK full, as it reports it) / bare pg_basebackup of the same primary to the same disk: ` +
             `${r("backup full, as npm run backup reports it", "backup bare pg_basebackup")} (goal ≤ 1.0; backup ${s("backup full, as npm run backup reports it")} s, ` +

@@ -322,7 +322,7 @@ const BACKUP_NET = 86;
 
 /**
  * The backup rows' cluster: pg1 alone (PostgreSQL 13) with backups on, every setting the
- * stack's own (pgBackRest's settings file, archive-async, lz4, process-max 2); destroy without a
+ * stack's own (pgBackRest's settings file, synchronous archive-push, lz4, process-max 2); destroy without a
  * proven restore allowed, so that the bench's clean-up never stops at the final backup's check.
  */
 export const BACKUP_PLAN = `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${BACKUP_NET}.0/25\n` +

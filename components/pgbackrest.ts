@@ -10,8 +10,6 @@ import type { BackupSettings } from "./spec";
 export const REPO_PATH = "/var/lib/pgbackrest";
 /** pgBackRest's settings, in the repository volume: rewritten by an `up` that changes them, read by every node at once. */
 export const CONFIG_FILE = `${REPO_PATH}/pgbackrest.conf`;
-/** The asynchronous archiver's spool, in each container (images/backup); only status files: the WAL is acknowledged once pushed. */
-export const SPOOL_PATH = "/var/spool/pgbackrest";
 /** The last verified restore's result (backup/core.ts verifyRestore), next to the backups: status and preview read it. */
 export const VERIFIED_FILE = `${REPO_PATH}/pg-replication-verified.json`;
 /**
@@ -30,9 +28,17 @@ export function backupEnv(b: Pick<BackupSettings, "stanza">): string[] {
 }
 
 /**
- * pgbackrest.conf. The repository is a posix path (the volume); WAL is pushed asynchronously in
- * parallel (archive-async with process-max) and compressed with lz4 (fast; in every pgBackRest
- * Debian ships). PGDATA is the node's data directory, the same path on every node.
+ * pgbackrest.conf. The repository is a posix path (the volume); WAL is pushed by archive_command
+ * itself, one segment per call, compressed with lz4 (fast; in every pgBackRest Debian ships);
+ * process-max is for backups and restores. PGDATA is the node's data directory, the same path on
+ * every node.
+ *
+ * Not asynchronous: archive-async forks a background pusher that outlives archive_command, so in
+ * a container where the postmaster is PID 1 it is reparented to the postmaster, and when it exits
+ * with pgBackRest's error code (a repository without the stanza yet, or gone: 103) the postmaster
+ * takes it for a crashed server process and restarts the whole server (seen: a new primary's first
+ * history file pushed before the stanza existed, while backups were being turned on). A failing
+ * synchronous push only fails archive_command, which PostgreSQL retries.
  */
 export function pgbackrestConf(b: Pick<BackupSettings, "stanza" | "retentionFull" | "processMax">, pgdata: string): string {
     return [
@@ -41,8 +47,7 @@ export function pgbackrestConf(b: Pick<BackupSettings, "stanza" | "retentionFull
         `repo1-path=${REPO_PATH}`,
         `repo1-retention-full=${b.retentionFull}`,
         `process-max=${b.processMax}`,
-        "archive-async=y",
-        `spool-path=${SPOOL_PATH}`,
+        "archive-async=n",
         "compress-type=lz4",
         "start-fast=y",
         "log-level-console=warn",

@@ -53,13 +53,15 @@ describe("pg-replication:backup, validated", () => {
         assert.deepEqual(check({ image: "my/pg-backrest:17" }, { image: "registry.local/pg:17" }).problems, []);
     });
 
-    test("pgbackrest.conf: the volume as a posix repository, retention, asynchronous parallel archive-push, the stanza's data directory", () => {
+    test("pgbackrest.conf: the volume as a posix repository, retention, archive-push not asynchronous, the stanza's data directory", () => {
         const conf = pgbackrestConf({ stanza: "s1", retentionFull: 3, processMax: 4 }, "/var/lib/postgresql/data/pgdata").split("\n");
-        for (const line of ["[global]", "repo1-path=/var/lib/pgbackrest", "repo1-retention-full=3", "process-max=4", "archive-async=y",
-            "spool-path=/var/spool/pgbackrest", "[s1]", "pg1-path=/var/lib/postgresql/data/pgdata"]) {
+        for (const line of ["[global]", "repo1-path=/var/lib/pgbackrest", "repo1-retention-full=3", "process-max=4", "archive-async=n",
+            "[s1]", "pg1-path=/var/lib/postgresql/data/pgdata"]) {
             assert.ok(conf.includes(line), line);
         }
-        assert.ok(conf.indexOf("[s1]") > conf.indexOf("archive-async=y"), "global options before the stanza's section");
+        assert.ok(conf.indexOf("[s1]") > conf.indexOf("archive-async=n"), "global options before the stanza's section");
+        // A background pusher would outlive archive_command and be reaped by the postmaster (PID 1), which takes its error exit for a crash.
+        assert.ok(!conf.some((l) => /^spool-path=/.test(l)), "no spool: nothing asynchronous");
     });
 });
 
