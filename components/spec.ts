@@ -142,7 +142,7 @@ export interface BackupSettings {
     readonly stanza: string;
     /** Full backups kept (repo1-retention-full); older ones and the WAL only they need are expired. */
     readonly retentionFull: number;
-    /** Parallel processes for backup, restore and asynchronous archive-push (process-max). */
+    /** Parallel processes for backup and restore (process-max); archive-push is synchronous, one process per segment. */
     readonly processMax: number;
     /** A restore proven longer ago than this (hours) is too old: preview and status warn, destroy refuses. */
     readonly maxVerifiedAgeHours: number;
