@@ -6,6 +6,7 @@
 import { Client } from "pg";
 import { dockerCli } from "../components/docker-cli";
 import { DEFAULT_HOST } from "../components/engine";
+import { segmentName, segmentNumber } from "../components/lsn";
 
 /** This machine's Docker engine, which the bench's stacks use. */
 export const ENGINE = process.env.DOCKER_HOST ?? DEFAULT_HOST;
@@ -150,17 +151,6 @@ export async function clusterBytes(url: string): Promise<number> {
     }
 }
 
-/** A WAL segment file's number on its timeline (names of 24 hex digits: timeline, then 16 MB segments in two parts of 8). */
-export function segmentNumber(name: string): number {
-    return parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16);
-}
-
-/** The name of segment N on TIMELINE (8 hex digits), as PostgreSQL spells it. */
-export function segmentName(timeline: string, n: number): string {
-    const hex = (x: number) => x.toString(16).toUpperCase().padStart(8, "0");
-    return `${timeline}${hex(Math.floor(n / 256))}${hex(n % 256)}`;
-}
-
 /**
  * `find -printf '%f %T@\n'` lines (a file name, its mtime in epoch seconds with a fraction) as the
  * earliest mtime of each WAL segment named at the start of a file name: 24 hex digits, then the
@@ -236,9 +226,9 @@ export async function queryOne(url: string, sql: string): Promise<string> {
 
 /**
  * Resolves once every WAL segment the primary at URL has completed is in its archive
- * (pg_stat_archiver.last_archived_wal has reached the segment before the one being written; with
- * pgBackRest's asynchronous push, PostgreSQL counts a segment archived once it is in the
- * repository); rejects after TIMEOUT_MS. Resolves to that last completed segment's name.
+ * (pg_stat_archiver.last_archived_wal has reached the segment before the one being written;
+ * archive_command returns once pgBackRest has the segment in the repository); rejects after
+ * TIMEOUT_MS. Resolves to that last completed segment's name.
  */
 export async function archivedUpToNow(url: string, timeoutMs: number): Promise<string> {
     const current = await queryOne(url, "SELECT pg_walfile_name(pg_current_wal_lsn())");

@@ -4,7 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_HOST, Engine, EngineProblems, resolveEngine } from "./engine";
 import { addressAfter, isHostIn, isIPv4, isLoopback, parseSubnet, Subnet } from "./ipv4";
-import { LSN, RESTORE_POINT_NAME, targetEpoch } from "./restore";
+import { isLsn } from "./lsn";
+import { RESTORE_POINT_NAME, targetEpoch } from "./restore";
 
 export * from "./spec";
 import { BackupSettings, EndpointSettings, NAMESPACE, RestoreSettings, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
@@ -729,7 +730,7 @@ export function validateRestore(raw: RawConfig, ctx: { image: string; spans: boo
         const [key, value] = typeof t === "object" && t !== null && Object.keys(t).length === 1 ? Object.entries(t)[0] : [];
         if (key === "time" && typeof value === "string" && TARGET_TIME.test(value) && !Number.isNaN(targetEpoch(value))) {
             target = { kind: "time", time: value };
-        } else if (key === "lsn" && typeof value === "string" && LSN.test(value)) {
+        } else if (key === "lsn" && typeof value === "string" && isLsn(value)) {
             target = { kind: "lsn", lsn: value.toUpperCase() };
         } else if (key === "name" && typeof value === "string" && RESTORE_POINT_NAME.test(value)) {
             target = { kind: "name", name: value };

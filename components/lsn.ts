@@ -37,3 +37,24 @@ export function compareLsn(a: string, b: string): number {
 export function lsnDiff(a: string, b: string): bigint {
     return parseLsn(a) - parseLsn(b);
 }
+
+/** Whether TEXT is a WAL position as pg_lsn reads it ("X/Y", each 1 to 8 hex digits). */
+export function isLsn(text: string): boolean {
+    return LSN_TEXT.test(text);
+}
+
+/** A WAL segment file's number on its timeline (24 hex digits: the timeline, then 16 MB segments in two parts of 8). */
+export function segmentNumber(name: string): number {
+    return parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16);
+}
+
+/** The name of segment N on TIMELINE (8 hex digits), as PostgreSQL spells it. */
+export function segmentName(timeline: string, n: number): string {
+    const hex = (x: number) => x.toString(16).toUpperCase().padStart(8, "0");
+    return `${timeline}${hex(Math.floor(n / 256))}${hex(n % 256)}`;
+}
+
+/** The 16 MB segment a WAL position ("X/Y") is in, as segmentNumber counts them. */
+export function lsnSegment(lsn: string): number {
+    return Number(parseLsn(lsn) >> 24n);
+}

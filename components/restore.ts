@@ -6,6 +6,7 @@
 
 import { dockerCli, DockerCliOptions } from "./docker-cli";
 import { fragment, parseLines } from "./fragments";
+import { lsnSegment, segmentNumber } from "./lsn";
 import { backupEnv, REPO_PATH } from "./pgbackrest";
 import type { RestoreSettings } from "./spec";
 
@@ -61,16 +62,8 @@ export function targetEpoch(time: string): number {
     return Date.parse(`${m[1]}${m[2] === "Z" ? "Z" : `${m[2]}:${m[4] ?? "00"}`}`) / 1000;
 }
 
-/** An LSN as PostgreSQL prints it: two hexadecimal halves. */
-export const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
 /** A restore point's name as npm run restore-point makes one (PostgreSQL allows 63 bytes; these characters are safe everywhere). */
 export const RESTORE_POINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
-/** The WAL segment (16 MB) an LSN is in, as segmentNumber counts them. */
-export function lsnSegment(lsn: string): number {
-    const [hi, lo] = lsn.split("/").map((h) => parseInt(h, 16));
-    return hi * 256 + Math.floor(lo / 0x1000000);
-}
 
 /** The backup set restore.sh chooses for an LSN or restore-point target (its RESTORE_SELECT_ONLY output). */
 export interface RestoreSelection {
@@ -91,10 +84,6 @@ export function segmentsBetween(a: string, b: string): number {
     return Math.max(0, segmentNumber(b) - segmentNumber(a));
 }
 
-/** A WAL segment's name as a number, whatever the timeline (16 MB segments). */
-export function segmentNumber(name: string): number {
-    return parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16);
-}
 
 /** Which backup set the restore uses and what it replays, in words; or why the target cannot be reached. */
 export function planRestore(info: RepoInfo, target: RestoreSettings["target"], major: string | undefined,
@@ -148,10 +137,10 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
 
 /** What the repository holds, asked on ENGINE; a problem when the volume or the stanza is not there or the image cannot ask. */
 export async function readRepoInfo(restore: Pick<RestoreSettings, "volume" | "stanza" | "image">, engine: string, opts: DockerCliOptions = {}):
-    Promise<RepoInfo | { problem: string; volumeMissing?: true }> {
+    Promise<RepoInfo | { problem: string }> {
     const volume = await dockerCli(["volume", "inspect", "-f", "{{.Name}}", restore.volume], engine, opts);
     if (volume.err) {
-        return { problem: `there is no volume ${restore.volume} on the Docker engine ${engine}`, volumeMissing: true };
+        return { problem: `there is no volume ${restore.volume} on the Docker engine ${engine}` };
     }
     const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "-v", `${restore.volume}:${REPO_PATH}:ro`,
         ...backupEnv(restore).flatMap((e) => ["-e", e]), "--entrypoint", "pgbackrest", restore.image, "info", "--output=json"], engine, opts);

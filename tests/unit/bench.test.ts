@@ -7,8 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { benchOptions, hostsPlan, hostsUnavailable, STANDBY_COUNTS, standbysPlan, Unmeasured } from "../../bench/run";
 import {
-    archiveLags, backupToolSeconds, median, percentile, segmentName, segmentNumber, segmentTimes, tpsOf, verifyToolResult,
+    archiveLags, backupToolSeconds, median, percentile, segmentTimes, tpsOf, verifyToolResult,
 } from "../../bench/load";
+import { segmentName, segmentNumber } from "../../components/lsn";
 import { BACKUP_PLAN, dataPlan, endpointPlan, loadPlan, restorePlan, ROLL_IMAGE, rollPlan, SOLO_PLAN } from "../../bench/scale";
 import { loadConfig, spansEngines } from "../../components/config";
 

@@ -12,7 +12,8 @@ import { describe, test } from "node:test";
 import { validateRestore } from "../../components/config";
 import { fragment } from "../../components/fragments";
 import { RESTORE_POINTS_FILE } from "../../components/pgbackrest";
-import { lsnSegment, parseRepoInfo, planRestore, RestoreSelection, segmentNumber, segmentsBetween, selectionFrom, stanzaTakenProblem } from "../../components/restore";
+import { lsnSegment, segmentNumber } from "../../components/lsn";
+import { parseRepoInfo, planRestore, RestoreSelection, segmentsBetween, selectionFrom, stanzaTakenProblem } from "../../components/restore";
 import { DEV, plain, runProgram } from "../support/mocked-program";
 
 const check = (restore: unknown, ownRepository?: string) =>
