@@ -74,18 +74,25 @@ export function archiveFailureText(node: string, f: ArchiveFailure): string {
         `${f.ready === 1 ? "segment waits" : "segments wait"} in pg_wal (kept until archived: a restore cannot reach past them meanwhile)`;
 }
 
+/** What to do about it, in the words status and preview both use: where to look, and that it resumes by itself. */
+export function archiveFailureAction(repository: string | undefined, logsCommand: string): string {
+    return repository ? `the repository ${repository} is full, unwritable or gone: see ${logsCommand}; archiving resumes by itself once it takes writes`
+        : `archive_command fails: see ${logsCommand}; archiving resumes by itself once it succeeds`;
+}
+
 /**
  * What a preview says when the primary's archive is failing now: asked of every node's container
  * at once (only the primary answers ARCHIVER_SQL with a row); nothing when none answers or all is
  * well. Never throws: a node that cannot be asked is the topology check's business.
  */
-export async function archiveFailureNote(nodes: readonly { name: string; container: string; engine: string }[], timeoutMs = 5000):
-    Promise<string | undefined> {
+export async function archiveFailureNote(nodes: readonly { name: string; container: string; engine: string }[], repository: string | undefined,
+    timeoutMs = 5000): Promise<string | undefined> {
     const answers = await Promise.all(nodes.map(async (n) => {
         const r = await nodeSql(n.container, n.engine, ARCHIVER_SQL, { timeoutMs });
         const row = r.err ? undefined : archiverFromPsql(r.stdout);
         const failure = row ? archiveFailure(row) : undefined;
-        return failure ? archiveFailureText(n.name, failure) : undefined;
+        return failure ? `${archiveFailureText(n.name, failure)}; ${archiveFailureAction(repository, `docker -H ${n.engine} logs ${n.container}`)}`
+            : undefined;
     }));
     return answers.find((a) => a !== undefined);
 }

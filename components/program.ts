@@ -49,10 +49,9 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     // A primary that cannot archive is said in every preview and up: no backup or restore reaches past it.
     if (cfg.backup || cfg.archiveCommand) {
         const failing = await archiveFailureNote(cfg.nodes.filter((n) => !silent?.has(nodeEngine(n, cfg.dockerHost))).map((n) =>
-            ({ name: n.name, container: `${cfg.namePrefix}-${n.name}`, engine: nodeEngine(n, cfg.dockerHost) })));
+            ({ name: n.name, container: `${cfg.namePrefix}-${n.name}`, engine: nodeEngine(n, cfg.dockerHost) })), cfg.backup?.volume);
         if (failing) {
-            pulumi.log.warn(`archive: ${failing}; ${cfg.backup ? `the repository ${cfg.backup.volume} is full, unwritable or gone` : "archive_command fails"}` +
-                " (the node's docker logs say why); archiving resumes by itself once it succeeds");
+            pulumi.log.warn(`archive: ${failing}`);
         }
     }
     // With backups, every preview and up says when a restore of them was last proven (README "Backups").

@@ -4,7 +4,7 @@
 // node is the primary, a former primary or one of several primaries is what components/topology/plan.ts
 // planTopology decides for `up` (status/topology-input.ts gives it the observation).
 
-import { ArchiveFailure, archiveFailure, archiveFailureText, ArchiverRow } from "../components/archive";
+import { ArchiveFailure, archiveFailure, archiveFailureAction, archiveFailureText, ArchiverRow } from "../components/archive";
 import { compareLsn, lsnDiff } from "../components/lsn";
 import { planTopology, TopologyPlan } from "../components/topology";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
@@ -468,9 +468,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     const archive = primaryNode && primary?.archiver && primary.archiver.mode !== "off" ? archiveReport(primaryNode.name, primary.archiver, obs) : undefined;
     if (archive?.failing) {
         warn("archive-failing", archive.node, archiveFailureText(archive.node, archive.failing),
-            plan.backup ? `the repository ${plan.backup.volume} is full, unwritable or gone: see ${dockerOf(plan.engineHost)} logs ` +
-                `${primaryNode!.containerName}; archiving resumes by itself once it takes writes`
-                : `archive_command fails: see ${dockerOf(plan.engineHost)} logs ${primaryNode!.containerName}; archiving resumes by itself once it succeeds`);
+            archiveFailureAction(plan.backup?.volume, `${dockerOf(primaryNode!.engine)} logs ${primaryNode!.containerName}`));
     }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
     return {
