@@ -3,7 +3,7 @@
 # reached here). Each is Debian's own PostgreSQL package on a debootstrapped Debian base,
 # tagged with the official name so stacks that name postgres:13 / postgres:17 run
 # unchanged. Builds only what is missing unless --force.
-#   usage: scripts/build-images.sh [--force] [--pull-first] [--tools] [--backup] [MAJOR...]   (default majors: 13 17)
+#   usage: scripts/build-images.sh [--force] [--pull-first] [--tools] [--backup] [--upgrade] [MAJOR...]   (default majors: 13 17)
 # --pull-first (what deploy.sh uses): a missing image is pulled first, bounded by
 # PG_REPLICATION_PULL_TIMEOUT seconds (default 300), and built only when the pull fails. It never
 # pulls offline, i.e. with PG_REPLICATION_LOCAL_IMAGES=1 or PG_REPLICATION_STAND_IN_PLUGINS=1
@@ -13,6 +13,9 @@
 # never pulled, and again whenever images/tools changed (its digest is a label of the image).
 # With --backup (a stack with backups; the tests), the same for pg-replication/postgres-backup:<major>
 # (images/backup: pgBackRest from the distribution, FROM postgres:<major>).
+# With --upgrade, likewise pg-replication/postgres-upgrade:<old>-<new> (images/upgrade: postgres:<new>
+# plus the old major's binaries, for pg_upgrade), for the pair old = the lowest and new = the highest
+# of the majors given (default 13-17).
 set -euo pipefail
 
 me=$(basename "$0")
@@ -20,6 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 context=$root/images/postgres
 tools_context=$root/images/tools
 backup_context=$root/images/backup
+upgrade_context=$root/images/upgrade
 label=org.pg-replication.built-locally=true
 digest_label=org.pg-replication.context-digest
 
@@ -30,6 +34,7 @@ force=0
 pull_first=0
 tools=0
 backup=0
+upgrade=0
 majors=()
 for arg in "$@"; do
   case $arg in
@@ -37,12 +42,18 @@ for arg in "$@"; do
     --pull-first) pull_first=1 ;;
     --tools) tools=1 ;;
     --backup) backup=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --upgrade) upgrade=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     [0-9]*) majors+=("$arg") ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
 ((${#majors[@]})) || majors=(13 17)
+if ((upgrade)); then
+  old_major=$(printf '%s\n' "${majors[@]}" | sort -n | head -n1)
+  new_major=$(printf '%s\n' "${majors[@]}" | sort -n | tail -n1)
+  ((old_major < new_major)) || die "--upgrade needs two different majors (given: ${majors[*]})"
+fi
 
 # The Debian release that ships each major as its distribution PostgreSQL.
 suite_for() {
@@ -167,27 +178,32 @@ for major in "${majors[@]}"; do
   say "build $image took $((SECONDS - t0))s"
 done
 
-# An image of the cluster's own with one tool more: rebuilt when its context changed since it was
-# built (its digest is a label of the image), or with --force. derived NAME CONTEXT.
+# An image of the cluster's own with something more (a tool; the old major's binaries): rebuilt when
+# its context changed since it was built (its digest is a label of the image), or with --force.
+# derived NAME CONTEXT TAG BUILD-ARG... builds pg-replication/postgres-NAME:TAG.
 derived() {
-  local name=$1 ctx=$2 digest image built major
+  local name=$1 ctx=$2 tag=$3 digest image built arg build_args=()
+  shift 3
+  for arg in "$@"; do build_args+=(--build-arg "$arg"); done
   digest=$(cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-  for major in "${majors[@]}"; do
-    image=pg-replication/postgres-$name:$major
-    built=$(docker image inspect -f "{{index .Config.Labels \"$digest_label\"}}" "$image" 2>/dev/null || true)
-    if ((!force)) && [[ $built == "$digest" ]]; then
-      say "$image present and up to date; skipping"
-      continue
-    fi
-    say "building $image FROM postgres:$major${built:+ (images/$name changed since it was built)}"
-    t0=$SECONDS
-    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=postgres:$major" \
-      --label "$label" --label "$digest_label=$digest" -t "$image" "$ctx" >/dev/null
-    say "build $image took $((SECONDS - t0))s"
-    built_images+=("$image")
-  done
+  image=pg-replication/postgres-$name:$tag
+  built=$(docker image inspect -f "{{index .Config.Labels \"$digest_label\"}}" "$image" 2>/dev/null || true)
+  if ((!force)) && [[ $built == "$digest" ]]; then
+    say "$image present and up to date; skipping"
+    return
+  fi
+  say "building $image ($*)${built:+ (images/$name changed since it was built)}"
+  t0=$SECONDS
+  DOCKER_BUILDKIT=0 docker build -q "${build_args[@]}" \
+    --label "$label" --label "$digest_label=$digest" -t "$image" "$ctx" >/dev/null
+  say "build $image took $((SECONDS - t0))s"
+  built_images+=("$image")
 }
 built_images=()
-((!tools)) || derived tools "$tools_context"
-((!backup)) || derived backup "$backup_context"
+for major in "${majors[@]}"; do
+  ((!tools)) || derived tools "$tools_context" "$major" "BASE=postgres:$major"
+  ((!backup)) || derived backup "$backup_context" "$major" "BASE=postgres:$major"
+done
+((!upgrade)) || derived upgrade "$upgrade_context" "$old_major-$new_major" \
+  "OLD=postgres:$old_major" "NEW=postgres:$new_major" "OLD_MAJOR=$old_major" "NEW_MAJOR=$new_major"
 say "done: ${majors[*]/#/postgres:}${built_images[*]:+ and built ${built_images[*]}}"

@@ -47,7 +47,7 @@ if [[ -w $reserved ]]; then
 else
     echo "test.sh: WARNING: ports $test_ports could not be reserved (not root?): a test may meet one of them taken by an outgoing connection"
 fi
-bash scripts/build-images.sh --tools --backup 13 17
+bash scripts/build-images.sh --tools --backup --upgrade 13 17
 counted bash tests/images/test-entrypoint.sh 13 17
 
 layer "integration: the clone scripts on a real PostgreSQL data directory"

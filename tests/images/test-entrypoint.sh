@@ -167,6 +167,53 @@ for major in "${majors[@]}"; do
   docker rm -f -v "$main" "$file" "$refuse" >/dev/null 2>&1 || true
 done
 
+# pg_upgrade 13 -> 17 in the upgrade image (scripts/build-images.sh --upgrade): a 13 cluster with a
+# table, a 17 cluster initialized beside it on the same volume, pg_upgrade --link, then postgres:17 on it.
+upgrade_image=pg-replication/postgres-upgrade:13-17
+if [[ " ${majors[*]} " != *" 13 "* || " ${majors[*]} " != *" 17 "* ]]; then
+  say "WARNING: pg_upgrade 13 -> 17 NOT RUN: it needs both 13 and 17 among the majors tested (${majors[*]})"
+elif ! docker image inspect "$upgrade_image" >/dev/null 2>&1; then
+  say "WARNING: pg_upgrade 13 -> 17 NOT RUN: $upgrade_image missing (scripts/build-images.sh --upgrade 13 17)"
+else
+  say "testing pg_upgrade 13 -> 17 with $upgrade_image"
+  upvol=$prefix-upgrade
+  docker volume create --label "$label" "$upvol" >/dev/null
+  up() {  # up IMAGE: stdin's script, as postgres in /var/lib/postgresql/data (the volume), throwaway
+    docker run --rm -i --name "$prefix-up-$RANDOM" --label "$label" -u postgres \
+      -w /var/lib/postgresql/data -v "$upvol:/var/lib/postgresql/data" "$1" bash -e
+  }
+  before=$(up postgres:13 <<'EOF'
+initdb -D 13 -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+pg_ctl -w -D 13 -l /tmp/log -o '-c listen_addresses=' start >/dev/null
+psql -XqtA -c 'create table t as select generate_series(1, 100000) n' -c 'select count(*), sum(n) from t'
+pg_ctl -w -D 13 stop >/dev/null
+EOF
+  ) || true
+  pg_upgrade_13_17() {  # pg_upgrade's own output only when it fails
+    up "$upgrade_image" >"$work/upgrade.log" 2>&1 <<'EOF' || { sed 's/^/    | /' "$work/upgrade.log" | tail -n 25 >&2; return 1; }
+initdb -D 17 -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+cd /tmp   # pg_upgrade writes into and listens in its working directory
+pg_upgrade --link -b /usr/lib/postgresql/13/bin -B /usr/lib/postgresql/17/bin \
+  -d /var/lib/postgresql/data/13 -D /var/lib/postgresql/data/17
+EOF
+  }
+  failed_before=$failed   # (check itself always succeeds: each step goes on only if nothing failed)
+  check "13 -> 17: a 13 cluster with a table of rows" test -n "$before"
+  check "13 -> 17: pg_upgrade --link in $upgrade_image" pg_upgrade_13_17
+  if ((failed == failed_before)); then
+    run "$prefix-up17" -e PGDATA=/var/lib/postgresql/data/17 -v "$upvol:/var/lib/postgresql/data" postgres:17
+    check "13 -> 17: postgres:17 starts on the upgraded directory" wait_ready "$prefix-up17"
+    if ((failed == failed_before)); then
+      check "13 -> 17: server_version_num >= 170000" equals t \
+        sql "$prefix-up17" postgres postgres "select current_setting('server_version_num')::int >= 170000"
+      check "13 -> 17: row count and sum as before ($before)" equals "$before" \
+        sql "$prefix-up17" postgres postgres 'select count(*), sum(n) from t'
+    fi
+  fi
+  docker rm -f -v "$prefix-up17" >/dev/null 2>&1 || true
+  docker volume rm -f "$upvol" >/dev/null 2>&1 || true
+fi
+
 finished=1
 echo "$passed passed, $failed failed"
 ((failed == 0))
