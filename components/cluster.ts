@@ -20,13 +20,13 @@ import { Backup, BackupRepository } from "./backup";
 import { Endpoint, EndpointOutput } from "./endpoint";
 import { parseSubnet } from "./ipv4";
 import { poolerContainer } from "./pooler";
-import { labelList, NodeSettings, PGDATA, PostgresNode, ReplicationSource } from "./node";
+import { labelList, labelWords, NodeSettings, PGDATA, PostgresNode, ReplicationSource } from "./node";
 import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv } from "./pgbackrest";
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
 import { codeDigest, STEP_SCRIPT, TopologyInput } from "./topology/contract";
-import { handoverTarget } from "./topology/roll";
+import { handoverTarget, longTransactionsSql } from "./topology/roll";
 
 /**
  * PostgresClusterArgs describe a whole cluster; nothing in them is read from stack config (program.ts
@@ -401,10 +401,30 @@ export class PostgresCluster extends pulumi.ComponentResource {
             rollHandover = handover(previous);
         }
 
+        // A major upgrade's step (topology/upgrade.ts, components/scripts/upgrade.sh): on an image
+        // change, before the declared primary's node is touched, pg_upgrade --link on its volume when
+        // its data is of an older major than the image's; otherwise nothing. Declared on every
+        // cluster with the same inputs on every up, so an upgrade adds and removes nothing.
+        const upgrade = dockerCommand(`${name}-upgrade`, {
+            create: script("upgrade.sh"),
+            environment: {
+                NODE: primary.name,
+                NODE_CONTAINER: `${args.namePrefix}-${primary.name}`,
+                VOLUME: `${args.namePrefix}-${primary.name}-data`,
+                IMAGE: image.name,
+                KEEP_CONTAINER: target === undefined ? "" : `${args.namePrefix}-${target}`,
+                LONG_TX_SQL: longTransactionsSql(args.rollMaxTransactionSeconds ?? DEFAULTS.rollMaxTransactionSeconds),
+                TIMEOUT: String(args.readyTimeoutSeconds),
+                DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
+                HELPER_CONTAINER: `${args.namePrefix}-${primary.name}-upgrade`,
+            },
+            dockerHost: primaryEngine,
+        }, { parent: this });
+
         // The declared primary first: on a new cluster it is the bootstrap node, and everything
-        // that talks to the primary waits for its readiness gate.
+        // that talks to the primary waits for its readiness gate. Its passfile and seed wait for the upgrade step.
         const primaryNode = new PostgresNode(nodeName(primary), {
-            ...nodeArgs(primary), ...(rollHandover ? { containerAfter: [rollHandover] } : {}),
+            ...nodeArgs(primary), after: [upgrade], ...(rollHandover ? { containerAfter: [rollHandover] } : {}),
         }, nodeOpts(primary));
         byName[primary.name] = primaryNode;
 
@@ -473,7 +493,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         // The commit policy on the declared primary once every node streams, and the last gate:
         // each standby in the promised sync_state.
-        dockerCommand(`${name}-replication-policy`, {
+        const policy = dockerCommand(`${name}-replication-policy`, {
             create: script("sync-policy.sh"),
             delete: script("sync-policy-reset.sh"),
             environment: {
@@ -486,6 +506,19 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: all });
+
+        // A major upgrade's last step, once every node streams in its promised state: statistics
+        // rebuilt on the primary, the old cluster's copies removed (upgrade-finish.sh); otherwise nothing.
+        dockerCommand(`${name}-upgrade-finish`, {
+            create: script("upgrade-finish.sh"),
+            environment: {
+                PRIMARY_CONTAINER: primaryNode.containerName,
+                IMAGE: image.name,
+                STACK_LABELS: labelWords(args.labels),
+                ...(peers ? { PEERS: peers } : {}),
+            },
+            dockerHost: primaryEngine,
+        }, { parent: this, dependsOn: [policy] });
 
         // The endpoint once the declared primary is primary and has the superuser's password; the
         // step re-points it in a switchover, its config command checks it reaches the primary.

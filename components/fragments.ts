@@ -7,7 +7,7 @@ import * as path from "node:path";
 
 /** Each fragment and the variable a command script names it by ("$STANDBY_CONF_SH"). */
 export const FRAGMENTS: Readonly<Record<string, string>> = { STANDBY_CONF_SH: "standby-conf.sh", CLONE_SH: "clone.sh",
-    POOLER_WATCH_SH: "pooler-watch.sh", RESTORE_SH: "restore.sh" };
+    POOLER_WATCH_SH: "pooler-watch.sh", RESTORE_SH: "restore.sh", PG_UPGRADE_SH: "pg-upgrade.sh" };
 
 /** The directory of the scripts and fragments (copied next to the compiled program by `npm run build`). */
 export const SCRIPTS_DIR = path.join(__dirname, "scripts");

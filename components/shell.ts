@@ -18,12 +18,18 @@ function read(file: string): string {
     return text;
 }
 
+/** Host-side functions kept out of lib.sh, each in its own file, by the function's name: a script that calls one gets its file. */
+const FUNCTIONS: Readonly<Record<string, string>> = { clone_node: "node-clone.sh" };
+
 /**
- * A script with lib.sh in front; `prelude` sets variables before the body runs; the in-container
- * fragments it names ($STANDBY_CONF_SH) come along as variables (fragments.ts).
+ * A script with lib.sh in front, then the files of the functions it calls (FUNCTIONS); `prelude`
+ * sets variables before the body runs; the in-container fragments it names ($STANDBY_CONF_SH)
+ * come along as variables (fragments.ts).
  */
 export function script(file: string, prelude = ""): string {
-    return withFragments([read("lib.sh"), prelude, read(file)].filter((part) => part !== "").join("\n"));
+    const body = read(file);
+    const functions = Object.entries(FUNCTIONS).filter(([name]) => new RegExp(`^\\s*${name}\\b`, "m").test(body)).map(([, f]) => read(f));
+    return withFragments([read("lib.sh"), ...functions, prelude, body].filter((part) => part !== "").join("\n"));
 }
 
 export interface DockerCommandArgs {

@@ -9,22 +9,10 @@
 #    accepts replication from for it); with the primary on another engine (PEERS), to its
 #    published address and port over TLS with verify-full. The password comes from the passfile the node's passfile
 #    command wrote into the volume; it never reaches argv or env.
-# This is the seed's create only: its update (node-seed-check.sh) never clones.
+# This is the seed's create only: its update (node-seed-check.sh) clones only in a major upgrade.
 # env: STACK_LABELS NETWORK IMAGE VOLUME NODE NODE_ADDRESS REPLICATION_USER HELPER_CONTAINER DOCKER_LABELS [PEERS TLS_DIR]
 #      [RESTORE_VOLUME RESTORE_STANZA RESTORE_CONFIG RESTORE_TARGET_TIME RESTORE_TARGET_LSN RESTORE_TARGET_NAME RESTORE_IMAGE AUTH_USER]
 
-clone=$(cat <<'IN_CONTAINER'
-set -eu
-umask 077
-root=/var/lib/postgresql/data
-pgdata=$root/pgdata
-passfile=$root/replication.pgpass
-[ -s "$passfile" ] || { echo "no replication passfile at $passfile" >&2; exit 1; }
-# A complete new clone takes the place of an older copy (no server runs on the volume, the host
-# side checked): clone_into (clone.sh).
-clone_into "$pgdata" "$PRIMARY_ROUTE user=$REPLICATION_USER application_name=$NODE passfile=$passfile" "$NODE"
-IN_CONTAINER
-)
 
 # shellcheck disable=SC2046
 if docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:/var/lib/postgresql/data:ro" \
@@ -60,19 +48,4 @@ fi
 # data under it.
 users=$(docker ps -a --filter "volume=$VOLUME" --format '{{.Names}}')
 [ -z "$users" ] || fail "volume $VOLUME is in use by $users; a node is cloned only into a volume no container uses"
-
-docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
-# A slot left by an attempt that failed after creating it would make --create-slot fail.
-primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-             WHERE slot_name = '$NODE' AND NOT active" >/dev/null
-primary_route=$(route "$NODE" "$PRIMARY_NAME" "$PRIMARY_ADDRESS")
-via=
-case $primary_route in *sslmode=*) via=", over TLS at ${primary_route%% sslrootcert=*}" ;; esac
-# shellcheck disable=SC2046
-docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network "$NETWORK" --ip "$NODE_ADDRESS" \
-    --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
-    -e PRIMARY_ROUTE="$primary_route" -e REPLICATION_USER="$REPLICATION_USER" -e NODE="$NODE" \
-    --entrypoint /bin/sh "$IMAGE" -c "$STANDBY_CONF_SH
-$CLONE_SH
-$clone"
-log "node $NODE: cloned $PRIMARY_CONTAINER ($PRIMARY_ADDRESS$via) into volume $VOLUME with slot $NODE"
+clone_node

@@ -623,6 +623,18 @@ SELECT pg_reload_conf();`);
         }
     }
 
+    /** Standbys of an older major than the primary's, left to their seeds (bringIn), not gated. */
+    private readonly olderMajors = new Set<string>();
+    private primaryMajor?: Promise<number>;
+
+    /** N's and the primary's PostgreSQL majors when N's is the older one (a major upgrade half done); else undefined. */
+    private async olderMajor(n: string): Promise<{ node: number; primary: number } | undefined> {
+        const major = async (x: string) => Math.floor(Number(await this.sql(x, "SHOW server_version_num").catch(() => "")) / 10000);
+        this.primaryMajor ??= major(this.primary);
+        const [node, primary] = await Promise.all([major(n), this.primaryMajor]);
+        return node >= 10 && primary >= 10 && node < primary ? { node, primary } : undefined;
+    }
+
     /** Every running node that does not stream from the primary is brought in as its standby. */
     async bringIn(): Promise<void> {
         const net = this.input.networkName;
@@ -647,6 +659,14 @@ SELECT pg_reload_conf();`);
                 }
                 this.log(`${n} is fenced and stopped on ${net}; bringing it in as a standby of ${this.primary}`);
                 this.log(`${n} rejoined as a standby of ${this.primary} ${describeRejoin(await this.rejoin(n, "rewind"))}`);
+                continue;
+            }
+            const older = await this.olderMajor(n);
+            if (older) {
+                // A major upgrade's standby: no server of the old major can follow the new primary; its seed clones it again.
+                this.log(`${n} runs PostgreSQL ${older.node} and the primary ${this.primary} runs ${older.primary}: not brought in ` +
+                    "here; a major upgrade clones it again when its container is replaced");
+                this.olderMajors.add(n);
                 continue;
             }
             if (await this.waitFor(this.bounds.joinCheckSeconds, () => this.follows(n))) {
@@ -675,6 +695,10 @@ SELECT pg_reload_conf();`);
             if (!await this.up(n)) {
                 this.log(`${n} is not running; not waited for`);
                 this.result.standbys[n] = "not running";
+                continue;
+            }
+            if (this.olderMajors.has(n)) {
+                this.result.standbys[n] = "older major";
                 continue;
             }
             const promised = expectedSyncState(this.input.replication, this.primary, n);

@@ -4,14 +4,19 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, NAMESPACE, nodeImage, synchronousStandbyNamesFor } from "../config";
-import { dockerCli } from "../docker-cli";
-import { nodeEngine } from "../spec";
+import { dockerCli, dockerFailure } from "../docker-cli";
+import { nodeEngine, spansEngines } from "../spec";
 import { NodeState } from "../node-state";
 import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { nodeSql, ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
 import {
     describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan, runsOtherImage,
+    serverMajor,
 } from "./roll";
+import {
+    CLUSTER_SETTINGS_SQL, describeUpgrade, parseClusterSettings, planUpgrade, PREPARED_SQL, upgradeEnv, upgradeImageName, UpgradePlan,
+} from "./upgrade";
+import { fragment } from "../fragments";
 
 export class SwitchoverRefused extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
@@ -104,28 +109,41 @@ export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {
 /**
  * An image change on a running cluster: says the roll's order (roll.ts), warns that a single node
  * is replaced in place, and throws RollRefused when a standby does not stream or lags, or a
- * transaction on the primary has run longer than rollMaxTransactionSeconds.
+ * transaction on the primary has run longer than rollMaxTransactionSeconds. An image of a newer
+ * major than the data's is an upgrade instead (upgrade.ts, checkUpgrade).
  */
 export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[], topology: TopologyPlan,
     opts: ObserveOptions = {}): Promise<RollPlan> {
     const image = nodeImage(cfg);
-    const roll = planRoll(cfg, states, topology, image);
-    if (roll.kind === "none") {
-        return roll;
-    }
-    const problems = roll.kind === "roll" ? [...roll.problems] : [];
-    // The server the data was written by: asked of the node running as primary (the only node when in place).
-    const asked = roll.kind === "in-place" ? roll.node : roll.actual;
     const engineOf = (name: string) => nodeEngine(cfg.nodes.find((n) => n.name === name)!, cfg.dockerHost);
     const exec = (name: string, sql: string) => nodeSql(`${cfg.namePrefix}-${name}`, engineOf(name), sql, opts);
+    const first = planRoll(cfg, states, topology, image);
+    if (first.kind === "none") {
+        return first;
+    }
+    let roll = first;
+    // The server the data was written by: asked of the node running as primary (the only node when in place).
+    const asked = roll.kind === "in-place" ? roll.node : roll.actual;
+    const version = asked ? await exec(asked, "SHOW server_version_num") : undefined;
+    const dataMajor = version && !version.err ? Math.floor(Number(version.stdout.trim()) / 10000) : NaN;
+    if (roll.kind === "roll" && dataMajor >= 10) {
+        // Standbys still on an older major than the primary (an upgrade that stopped before cloning them) are cloned when replaced.
+        const older = await olderStandbys(states, roll.actual, dataMajor, exec);
+        if (older.length > 0) {
+            pulumi.log.info(`${older.join(", ")} still hold data of a major older than the primary's PostgreSQL ${dataMajor}: ` +
+                "each is cloned again from the primary when its container is replaced");
+            const replanned = planRoll(cfg, states, topology, image, older);
+            roll = replanned.kind === "none" ? roll : replanned;
+        }
+    }
+    const problems = roll.kind === "roll" ? [...roll.problems] : [];
+    let newer: number | undefined;
     if (asked && problems.length === 0) {
-        const version = await exec(asked, "SHOW server_version_num");
-        const dataMajor = Math.floor(Number(version.stdout.trim()) / 10000);
-        if ((version.err || !(dataMajor >= 10)) && roll.kind === "in-place") {
+        if (!(dataMajor >= 10) && roll.kind === "in-place") {
             // A single node that does not answer may be down for the very image being replaced: said, not refused.
             pulumi.log.warn(`${asked} does not answer, so the new image's PostgreSQL version is not checked against its data`);
-        } else if (version.err || !(dataMajor >= 10)) {
-            problems.push(`${asked} could not be asked for its server version: ${version.stderr.trim() || version.stdout.trim()}`);
+        } else if (!(dataMajor >= 10)) {
+            problems.push(`${asked} could not be asked for its server version: ${version?.stderr.trim() || version?.stdout.trim()}`);
         } else {
             // The new image's server version on each engine that has a node to replace: never pulled here.
             const engines = [...new Set(states.filter((st) => runsOtherImage(st, image)).map((st) => engineOf(st.name)))];
@@ -135,9 +153,15 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
                 const problem = imageProblem(image, engine, r.err ? { error: r.stderr.trim() || r.err.message } : { stdout: r.stdout }, dataMajor);
                 if (problem) {
                     problems.push(problem);
+                } else if (!r.err && (serverMajor(r.stdout) ?? 0) > dataMajor) {
+                    newer = serverMajor(r.stdout);
                 }
             }
         }
+    }
+    if (newer !== undefined && problems.length === 0) {
+        return checkUpgrade(cfg, planUpgrade({ primary: cfg.primary, nodes: cfg.nodes, backup: cfg.backup !== undefined,
+            spans: spansEngines(cfg.nodes, cfg.dockerHost) }, roll, dataMajor, newer), image, engineOf, exec, opts);
     }
     if (roll.kind === "in-place" && problems.length === 0) {
         pulumi.log.warn(`image change to ${image}: ${roll.node} is the only node, so its container is replaced on its volume ` +
@@ -147,9 +171,7 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
         pulumi.log.info(describeRoll(roll, image));
     }
     if (roll.kind === "roll" && roll.handover && problems.length === 0) {
-        const r = await exec(roll.actual, longTransactionsSql(cfg.rollMaxTransactionSeconds));
-        const problem = r.err ? `the primary ${roll.actual} could not be asked for long transactions: ${r.stderr.trim() || r.err.message}`
-            : longTransactionProblem(roll.actual, parseLongTransactions(r.stdout), cfg.rollMaxTransactionSeconds);
+        const problem = await longTransactions(roll.actual, cfg.rollMaxTransactionSeconds, exec);
         if (problem) {
             problems.push(problem);
         }
@@ -158,4 +180,91 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
         throw new RollRefused(problems);
     }
     return roll;
+}
+
+type NodeExec = (name: string, sql: string) => ReturnType<typeof nodeSql>;
+
+/** Why the primary must not be stopped now: its transactions older than SECONDS; undefined when there is none. */
+async function longTransactions(primary: string, seconds: number, exec: NodeExec): Promise<string | undefined> {
+    const r = await exec(primary, longTransactionsSql(seconds));
+    return r.err ? `the primary ${primary} could not be asked for long transactions: ${r.stderr.trim() || r.err.message}`
+        : longTransactionProblem(primary, parseLongTransactions(r.stdout), seconds);
+}
+
+/** The standbys (running, in recovery, not streaming) whose server is of an older major than MAJOR. */
+async function olderStandbys(states: readonly NodeState[], primary: string, major: number, exec: NodeExec): Promise<string[]> {
+    const idle = states.filter((s) => s.name !== primary && s.inRecovery === true && s.receiver?.status !== "streaming");
+    const majors = await Promise.all(idle.map(async (s) => {
+        const r = await exec(s.name, "SHOW server_version_num");
+        return r.err ? NaN : Math.floor(Number(r.stdout.trim()) / 10000);
+    }));
+    return idle.filter((_, i) => majors[i] < major).map((s) => s.name);
+}
+
+/**
+ * A major upgrade's preview: says the plan (upgrade.ts) and throws RollRefused, before anything
+ * stops, when it must not start: its own problems, the upgrade image missing or of other majors,
+ * prepared or long transactions on the primary, and whatever pg_upgrade --check finds in a scratch
+ * copy of the primary's schema (no data: pg-upgrade.sh upgrade_check, a few seconds).
+ */
+export async function checkUpgrade(cfg: ClusterConfig, plan: UpgradePlan, image: string, engineOf: (name: string) => string,
+    exec: NodeExec, opts: ObserveOptions = {}): Promise<UpgradePlan> {
+    pulumi.log.info(describeUpgrade(plan, image));
+    const problems = [...plan.problems];
+    const upgradeImage = upgradeImageName(plan.from, plan.to);
+    const engine = engineOf(plan.primary);
+    if (problems.length === 0) {
+        const [prepared, settings, long] = await Promise.all([exec(plan.primary, PREPARED_SQL), exec(plan.primary, CLUSTER_SETTINGS_SQL),
+            longTransactions(plan.primary, cfg.rollMaxTransactionSeconds, exec)]);
+        if (long) {
+            problems.push(long);
+        }
+        if (prepared.err || Number(prepared.stdout.trim()) > 0) {
+            problems.push(prepared.err ? `the primary ${plan.primary} could not be asked for prepared transactions: ${prepared.stderr.trim()}`
+                : `the primary ${plan.primary} has ${prepared.stdout.trim()} prepared transactions (pg_prepared_xacts), which ` +
+                    "pg_upgrade refuses: COMMIT PREPARED or ROLLBACK PREPARED them first");
+        }
+        const s = settings.err ? undefined : parseClusterSettings(settings.stdout);
+        if (!s) {
+            problems.push(`the primary ${plan.primary} could not be asked for its encoding and locale: ${settings.stderr.trim() || settings.stdout.trim()}`);
+        } else if (problems.length === 0) {
+            const check = await upgradeCheck(`${cfg.namePrefix}-${plan.primary}`, engine, upgradeImage, upgradeEnv(plan.from, plan.to, s), opts);
+            if (check) {
+                problems.push(check);
+            }
+        }
+    }
+    if (problems.length > 0) {
+        throw new RollRefused(problems);
+    }
+    if (!plan.keep) {
+        pulumi.log.warn(`image change to ${image}: ${plan.primary} is the only node: no standby keeps a copy of the PostgreSQL ` +
+            `${plan.from} data during the upgrade (a failure before the new server starts still gives the old cluster back)`);
+    }
+    return plan;
+}
+
+/**
+ * pg_upgrade --check from the primary's schema (pg_dumpall --schema-only --no-role-passwords in its
+ * own container) in a throwaway container of the upgrade image; why it fails, or undefined.
+ */
+async function upgradeCheck(container: string, engine: string, upgradeImage: string, env: readonly string[],
+    opts: ObserveOptions): Promise<string | undefined> {
+    const dump = await dockerCli(["exec", "-u", "postgres", container, "pg_dumpall", "--schema-only", "--no-role-passwords"], engine,
+        { ...opts, timeoutMs: 60_000 });
+    if (dump.err) {
+        return `the schema of ${container} could not be read for pg_upgrade --check: ${dockerFailure(dump, 60_000)}`;
+    }
+    const r = await dockerCli(["run", "--rm", "-i", "--pull", "never", "--network", "none", "-u", "postgres", ...env.flatMap((e) => ["-e", e]),
+        "--entrypoint", "/bin/sh", upgradeImage, "-c", `set -eu\n${fragment("pg-upgrade.sh")}\nupgrade_check`], engine,
+        { ...opts, timeoutMs: 120_000, input: dump.stdout });
+    if (!r.err) {
+        return undefined;
+    }
+    if (/No such image/i.test(r.stderr)) {
+        return `${upgradeImage}, the image pg_upgrade runs in, is not on the Docker engine ${engine}: build it with ` +
+            `scripts/build-images.sh --upgrade ${upgradeImage.split(":")[1].replace("-", " ")} and run up again`;
+    }
+    return `pg_upgrade --check on a copy of ${container}'s schema refuses the upgrade:\n    ` +
+        `${(r.stdout.trim() || dockerFailure(r, 120_000)).split("\n").join("\n    ")}`;
 }

@@ -14,6 +14,7 @@ import { NodeSpec, ReplicationSettings } from "../spec";
 import { lsnDiff } from "../lsn";
 import { NodeState } from "../node-state";
 import { TopologyPlan } from "./plan";
+import type { UpgradePlan } from "./upgrade";
 
 export type RollPlan =
     /** Every existing container runs the image (or none exists yet). */
@@ -32,7 +33,9 @@ export type RollPlan =
         readonly actual: string;
         /** Why the roll must not start; empty when it may. */
         readonly problems: readonly string[];
-    };
+    }
+    /** An image of a newer major than the data's: an upgrade (upgrade.ts), planned by preview from this roll. */
+    | UpgradePlan;
 
 export interface RollConfig {
     readonly primary: string;
@@ -54,8 +57,13 @@ export function handoverTarget(cfg: Pick<RollConfig, "primary" | "nodes">): stri
     return cfg.nodes.find((n) => n.name !== cfg.primary)?.name;
 }
 
-/** The roll `up` would do to bring every container onto IMAGE. */
-export function planRoll(cfg: RollConfig, states: readonly NodeState[], topology: TopologyPlan, image: string): RollPlan {
+/**
+ * The roll `up` would do to bring every container onto IMAGE. RECLONED: standbys whose data is of
+ * an older major than the primary's (an upgrade that stopped before cloning them again): they
+ * cannot stream, and their seeds clone them again when they are replaced.
+ */
+export function planRoll(cfg: RollConfig, states: readonly NodeState[], topology: TopologyPlan, image: string,
+    recloned: readonly string[] = []): Exclude<RollPlan, UpgradePlan> {
     const byName = new Map(states.map((s) => [s.name, s]));
     const stale = cfg.nodes.map((n) => n.name).filter((n) => runsOtherImage(byName.get(n), image));
     if (stale.length === 0) {
@@ -76,7 +84,7 @@ export function planRoll(cfg: RollConfig, states: readonly NodeState[], topology
             `another image: change the primary and the image in two ups`);
     }
     const primaryState = byName.get(actual)!;
-    for (const s of states.filter((x) => x.name !== actual && x.exists)) {
+    for (const s of states.filter((x) => x.name !== actual && x.exists && !recloned.includes(x.name))) {
         if (s.unreachable !== undefined) {
             problems.push(`${s.name} cannot be asked (${s.unreachable}): every standby must stream before a roll`);
         } else if (s.receiver?.status !== "streaming") {
@@ -176,8 +184,8 @@ export function serverMajor(versionOutput: string): number | undefined {
 
 /**
  * Why IMAGE cannot take over data of major DATA_MAJOR, from its `postgres --version` run on ENGINE
- * (`answer`, or the docker error); undefined when it is the same major. A new major is not a roll:
- * its server cannot start on the old data directory.
+ * (`answer`, or the docker error); undefined when it is the same major or a newer one (a new major
+ * cannot start on the old data directory: that is an upgrade, upgrade.ts).
  */
 export function imageProblem(image: string, engine: string, answer: { stdout: string } | { error: string }, dataMajor: number): string | undefined {
     if ("error" in answer) {
@@ -194,10 +202,6 @@ export function imageProblem(image: string, engine: string, answer: { stdout: st
         return `${image} runs PostgreSQL ${major}, older than the data's ${dataMajor}: a data directory never goes back to an ` +
             `older major; give an image of PostgreSQL ${dataMajor}`;
     }
-    if (major > dataMajor) {
-        return `${image} runs PostgreSQL ${major} and the data is PostgreSQL ${dataMajor}: a new major cannot start on the old ` +
-            "data directory, so it is an upgrade (pg_upgrade), not a roll, and this version of the program does not do it yet; " +
-            `keep an image of PostgreSQL ${dataMajor} (README, Upgrades)`;
-    }
+    // A newer major is an upgrade (upgrade.ts), checked by its own rules.
     return undefined;
 }

@@ -185,7 +185,7 @@ describe("command scripts", () => {
         assert.match(run, /pg_basebackup -D "\$_staging" -R -X stream -C -S "\$3" -c fast/);
         assert.match(run, /clone_into "\$pgdata" "\$PRIMARY_ROUTE user=\$REPLICATION_USER application_name=\$NODE passfile=\$passfile" "\$NODE"/);
         const envs = [...run.matchAll(/ -e (\S+)/g)].map((m) => m[1]);
-        assert.deepEqual(envs, ["PRIMARY_ROUTE=host=172.18.0.101", "REPLICATION_USER=repuser", "NODE=standby1"]);
+        assert.deepEqual(envs, ["PRIMARY_ROUTE=host=172.18.0.101", "REPLICATION_USER=repuser", "NODE=standby1", "KEEP_AS="]);
         // One engine: over the bridge to the primary's cluster address, no TLS.
         assert.match(run, / -e PRIMARY_ROUTE=host=172\.18\.0\.101 port=5432 -e /);
         assert.match(res.stderr, /node standby1: cloned pg-pg1 \(172\.18\.0\.101\) into volume pg-standby1-data with slot standby1/);
@@ -217,11 +217,11 @@ describe("command scripts", () => {
         assert.ok(!res.argv.some((a) => a.includes("pg_basebackup")));
     });
 
-    test("the seed's update only checks, read-only and off the network, that the volume holds a cluster", () => {
-        const res = runScript(script("node-seed-check.sh"), helperEnv);
+    test("the seed's update only checks, read-only and off the network, that the volume holds a cluster of the image's major", () => {
+        const res = runScript(script("node-seed-check.sh"), helperEnv, { reply: "13\npostgres (PostgreSQL) 13.16\n" });
         assert.equal(res.status, 0, res.stderr);
         assert.equal(res.argv.length, 1, res.argv.join("\n"));
-        assert.match(res.argv[0], /^run --rm .*--network none --user postgres -v pg-standby1-data:\/var\/lib\/postgresql\/data:ro .*-c test -f \/var\/lib\/postgresql\/data\/pgdata\/PG_VERSION$/);
+        assert.match(res.argv[0], /^run --rm .*--network none --user postgres -v pg-standby1-data:\/var\/lib\/postgresql\/data:ro .*-c cat \/var\/lib\/postgresql\/data\/pgdata\/PG_VERSION && /);
         const missing = runScript(script("node-seed-check.sh"), { ...helperEnv, FAKE_RUN_STATUS: "1" });
         assert.notEqual(missing.status, 0);
         assert.match(missing.stderr, /node standby1: volume pg-standby1-data holds no cluster \(pgdata\/PG_VERSION is missing\)/);
@@ -315,7 +315,7 @@ describe("in-container fragments", () => {
         assert.ok(seed.startsWith(`STANDBY_CONF_SH=$(cat <<'FRAGMENT'\n${fragment("standby-conf.sh").trimEnd()}\nFRAGMENT\n)\n` +
             `CLONE_SH=$(cat <<'FRAGMENT'\n${fragment("clone.sh").trimEnd()}\nFRAGMENT\n)`));
         assert.match(seed, /clone_into "\$pgdata" "\$PRIMARY_ROUTE user=\$REPLICATION_USER application_name=\$NODE passfile=\$passfile" "\$NODE"\n/);
-        assert.match(seed, /-c "\$STANDBY_CONF_SH\n\$CLONE_SH\n\$clone"/);
+        assert.match(seed, /-c "\$STANDBY_CONF_SH\n\$CLONE_SH\n\$clone_in_container"/);
         assert.ok(!script("node-ready.sh").includes("STANDBY_CONF_SH"), "only scripts that name a fragment get it");
         for (const f of ["standby-conf.sh", "clone.sh"]) {
             assert.equal(spawnSync("/bin/sh", ["-n"], { input: fragment(f), encoding: "utf8" }).status, 0, f);

@@ -1,0 +1,22 @@
+# A major upgrade's last step (upgrade.sh made it), once every node streams again (after the
+# commit policy's gate): the planner statistics, which pg_upgrade does not carry, rebuilt on the
+# primary with vacuumdb --analyze-in-stages (a first rough pass in a second or two, then finer
+# ones); then the old cluster's directories removed from every node's volume: the primary's
+# pgdata.<major>-old (its files are the new cluster's, linked; unusable since the new server
+# started) and the copy kept on the standby the upgrade marked. Nothing to do otherwise.
+# env: PRIMARY_CONTAINER IMAGE STACK_LABELS [PEERS]
+
+root=/var/lib/postgresql/data
+kept=$(dk "$PRIMARY_CONTAINER" exec "$PRIMARY_CONTAINER" sh -c "ls -d $root/pgdata.*-old 2>/dev/null || true")
+if [ -z "$kept" ]; then
+    log "no major upgrade to finish"
+    exit 0
+fi
+started=$(date +%s)
+dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" vacuumdb --all --analyze-in-stages --quiet >/dev/null
+analyzed=$(( $(date +%s) - started ))
+for container in $(node_containers); do
+    dk "$container" exec -u postgres "$container" sh -c "rm -rf $root/pgdata.*-old $root/upgrade-keep" ||
+        fail "the old cluster's copy on $container could not be removed"
+done
+log "major upgrade finished: statistics rebuilt on $PRIMARY_CONTAINER in ${analyzed}s (vacuumdb --analyze-in-stages); the old cluster's copies removed"

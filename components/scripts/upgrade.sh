@@ -1,0 +1,89 @@
+# A major upgrade's step (components/topology/upgrade.ts; README "A new major"). Runs on every
+# image change, before the declared primary's container is replaced, and does nothing unless the
+# primary's data is of an older major than IMAGE's server. Then: the primary's transactions checked
+# (none older than the bound), its server stopped cleanly, the standby KEEP waited for until it has
+# replayed the shutdown checkpoint and marked as the copy to keep (its seed moves its old data aside
+# instead of deleting it), and the data upgraded in place by pg_upgrade --link in a throwaway
+# container of the upgrade image (pg-replication/postgres-upgrade:<old>-<new>, images/upgrade;
+# pg-upgrade.sh upgrade_data). The container replaced next starts the
+# new major on it; the standbys are cloned again from it by their seeds (node-seed-check.sh).
+# When anything fails before the new server has started, the old cluster is whole (upgrade_data
+# gives it back), its container is started again, and the up fails saying why: nothing is lost.
+# env: NODE NODE_CONTAINER VOLUME IMAGE KEEP_CONTAINER LONG_TX_SQL TIMEOUT DOCKER_LABELS HELPER_CONTAINER
+
+data=/var/lib/postgresql/data
+
+# Nothing to upgrade in a cluster not made yet, on a container of IMAGE already (a switchover, a
+# changed bound: one look), or whose primary's data is already of IMAGE's major.
+current=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>/dev/null) || { log "node $NODE: no container yet; no major upgrade"; exit 0; }
+[ "$current" != "$IMAGE" ] || { log "node $NODE runs $IMAGE already; no major upgrade"; exit 0; }
+new_major=$(docker run --rm --pull never --network none --entrypoint postgres "$IMAGE" --version |
+    sed -n 's/.*(PostgreSQL) \([0-9]*\).*/\1/p')
+[ -n "$new_major" ] || fail "$IMAGE is not a PostgreSQL server image (postgres --version)"
+# shellcheck disable=SC2046
+old_major=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" \
+    --entrypoint cat "$IMAGE" "$data/pgdata/PG_VERSION") || { log "node $NODE: no cluster in $VOLUME; no major upgrade"; exit 0; }
+if [ "$old_major" -ge "$new_major" ]; then
+    log "node $NODE: its data is PostgreSQL $old_major, as $IMAGE; no major upgrade"
+    exit 0
+fi
+
+# The image of both majors' binaries (scripts/build-images.sh --upgrade), as preview named it.
+upgrade_image=pg-replication/postgres-upgrade:$old_major-$new_major
+docker image inspect "$upgrade_image" >/dev/null 2>&1 ||
+    fail "$upgrade_image is not on this engine: build it (scripts/build-images.sh --upgrade $old_major $new_major); nothing was stopped"
+running "$NODE_CONTAINER" || fail "node $NODE holds PostgreSQL $old_major data and is not running: start it (the upgrade stops it cleanly itself)"
+[ "$(node_sql "$NODE_CONTAINER" "SELECT pg_is_in_recovery()")" = f ] ||
+    fail "node $NODE is not the primary: the upgrade runs on the primary, with the standbys cloned again from it"
+long=$(node_sql "$NODE_CONTAINER" "$LONG_TX_SQL")
+[ -z "$long" ] || fail "upgrade refused, nothing was stopped: transactions on $NODE older than rollMaxTransactionSeconds (pid|user|seconds|state|query):
+$long"
+settings=$(node_sql "$NODE_CONTAINER" "SELECT pg_encoding_to_char(encoding), datcollate, datctype, current_setting('data_checksums')
+    FROM pg_database WHERE datname = 'template0'")
+IFS='|' read -r encoding collate ctype checksums <<EOF
+$settings
+EOF
+
+# start_again WHY: the old primary back on its own data, then the up fails with WHY. Also on any
+# other way out once the primary is stopped (an unexpected error), unless its data was upgraded.
+restarted= upgraded=
+start_again() {
+    restarted=1
+    docker start "$NODE_CONTAINER" >/dev/null
+    wait_for "$TIMEOUT" node_sql "$NODE_CONTAINER" "SELECT 1" >/dev/null 2>&1 ||
+        fail "$1; and the old primary $NODE did not answer again within ${TIMEOUT}s: see docker logs $NODE_CONTAINER"
+    fail "$1; nothing is lost: the old primary $NODE runs PostgreSQL $old_major again on its own data"
+}
+
+started=$(date +%s)
+log "node $NODE: writes stop now: PostgreSQL $old_major to $new_major (pg_upgrade --link)"
+trap '[ -n "$restarted" ] || [ -n "$upgraded" ] || { docker start "$NODE_CONTAINER" >/dev/null 2>&1; log "the old primary $NODE was started again"; }' EXIT
+docker stop -t 120 "$NODE_CONTAINER" >/dev/null
+# shellcheck disable=SC2046
+control=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" \
+    --entrypoint "/usr/lib/postgresql/$old_major/bin/pg_controldata" "$upgrade_image" "$data/pgdata") ||
+    start_again "the upgrade image $upgrade_image could not read $NODE's control file"
+printf '%s\n' "$control" | grep -q '^Database cluster state: *shut down$' ||
+    start_again "$NODE did not shut down cleanly"
+checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *//p')
+
+# The copy kept until the new cluster has every standby: the standby that replayed the primary's
+# shutdown checkpoint, i.e. everything the old primary ever acknowledged.
+if [ -n "${KEEP_CONTAINER:-}" ]; then
+    replayed() { [ "$(node_sql "$KEEP_CONTAINER" "SELECT pg_last_wal_replay_lsn() >= '$checkpoint'" 2>/dev/null)" = t ]; }
+    wait_for "$TIMEOUT" replayed || start_again "the standby $KEEP_CONTAINER has not replayed $NODE's shutdown checkpoint ($checkpoint) within ${TIMEOUT}s"
+    docker exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep"
+fi
+
+docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+# shellcheck disable=SC2046
+if ! docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network none --user postgres -v "$VOLUME:$data" \
+    -e OLD_MAJOR="$old_major" -e NEW_MAJOR="$new_major" -e ENCODING="$encoding" -e COLLATE="$collate" -e CTYPE="$ctype" \
+    -e CHECKSUMS="$checksums" --entrypoint /bin/sh "$upgrade_image" -c "set -eu
+$PG_UPGRADE_SH
+upgrade_data"; then
+    [ -z "${KEEP_CONTAINER:-}" ] || docker exec -u postgres "$KEEP_CONTAINER" rm -f "$data/upgrade-keep"
+    start_again "pg_upgrade from PostgreSQL $old_major to $new_major failed on $NODE (its output above)"
+fi
+upgraded=1
+log "node $NODE: its data is PostgreSQL $new_major after $(( $(date +%s) - started )) s (pg_upgrade --link); its container is replaced next"
