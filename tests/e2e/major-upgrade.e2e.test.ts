@@ -1,7 +1,9 @@
 // A new major by config, on the real engine (components/topology/upgrade.ts): three nodes on
 // PostgreSQL 13 (sync ANY 1) with data in two databases, then `image: postgres:17`. Preview
 // refuses while pg_upgrade --check finds something the new major cannot take (a user-defined
-// postfix operator, gone in 14), naming it, and nothing changes. Then the upgrade under a write
+// postfix operator, gone in 14), naming it, and nothing changes. An up whose upgrade fails after
+// pg_upgrade linked the files (a setting the new major lacks) gives the old cluster back and starts
+// it again, with nothing lost and no container replaced. Then the upgrade under a write
 // probe: the primary upgraded in place with pg_upgrade --link, the standbys cloned again from it;
 // every table's rows equal before and after on every node, every acknowledged commit there, the
 // standbys streaming on 17 in the quorum, statistics rebuilt, the old cluster's copies gone, and a
@@ -69,6 +71,34 @@ describe("a new major by config: PostgreSQL 13 to 17 in place (3 nodes, sync ANY
                 [{ r: false, v: 13 }]);
         } finally {
             await rows(urls.pg1, "DROP OPERATOR !!! (bigint, NONE)");
+        }
+    });
+
+    test("pg_upgrade failing at up after its links were made: the old cluster given back and started again, nothing lost", async () => {
+        // A setting PostgreSQL 14 removed, made with ALTER SYSTEM: pg_upgrade links the files, then the new
+        // server's look at the carried settings fails; upgrade_data renames pg_control.old back.
+        await rows(urls.pg1, "ALTER SYSTEM SET operator_precedence_warning = on");
+        const ids = Object.fromEntries(NODES.map((n) => [n, inspect(n, "{{.Id}}")]));
+        try {
+            await s.setConfig({ image: "postgres:17" });
+            await assert.rejects(s.up(), (err: Error) => {
+                assert.match(err.message, /operator_precedence_warning/);
+                assert.match(err.message, /nothing is lost: the old primary pg1 runs PostgreSQL 13 again on its own data/);
+                return true;
+            });
+            assert.deepEqual(NODES.map((n) => inspect(n, "{{.Id}}")), NODES.map((n) => ids[n]), "no container replaced");
+            assert.deepEqual(NODES.map((n) => inspect(n, "{{.Config.Image}}")), ["postgres:13", "postgres:13", "postgres:13"]);
+            assert.deepEqual(await eventually(30, () => rows(urls.pg1, "SELECT pg_is_in_recovery() AS r, " +
+                "current_setting('server_version_num')::int / 10000 AS v"), () => true), [{ r: false, v: 13 }]);
+            assert.deepEqual(await tableHashes(urls.pg1), before13);
+            await rows(urls.pg1, "INSERT INTO kept VALUES (0, 'after the failed upgrade', now())");
+            await rows(urls.pg1, "DELETE FROM kept WHERE id = 0");
+            assert.equal(docker("exec", container("pg1"), "sh", "-c", "ls /var/lib/postgresql/data").trim().split("\n").filter((f) => /pgdata\./.test(f)).length, 0,
+                "no new cluster left beside the old");
+            await eventually(60, () => rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'"),
+                (r) => r[0].n === 2);
+        } finally {
+            await rows(urls.pg1, "ALTER SYSTEM RESET operator_precedence_warning");
         }
     });
 
