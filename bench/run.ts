@@ -47,7 +47,12 @@
 //              untimed destroy. The hosts are our own (tests/support/hosts.ts: network namespaces,
 //              each with its own dockerd), made once before the first round and removed at the end;
 //              that needs root and `ip netns`.
-// A group of rows (hosts, standbys, load, endpoint, roll, data, backup) that cannot be made or fails says NOT MEASURED with
+//   major      three nodes (PostgreSQL 13, quorum sync ANY 1) holding pgbench's tables at --major-scale,
+//              made again in each round (bench/scale.ts majorRound): a bare initdb and pg_upgrade --link
+//              of a copy of the same data in the upgrade image, then `image: postgres:17` (pulumi up)
+//              under the write probe: the write downtime (its longest gap) and the whole up, each also
+//              as a ratio to the bare upgrade; acknowledged writes lost
+// A group of rows (hosts, standbys, load, endpoint, roll, data, backup, major) that cannot be made or fails says NOT MEASURED with
 // the reason, loudly, and everything else is measured as usual (class Unmeasured); a failure makes
 // the run's exit status non-zero.
 // Plans are the shipped stack files' with subnets and ports moved off them. With
@@ -58,11 +63,12 @@
 //   ROUNDS            how many rounds (default 3)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
 //   --only standbys   only the standbys rows (likewise: --only load, --only endpoint, --only roll, --only data,
-//                     --only backup)
+//                     --only backup, --only major)
 //   --load-seconds N  how long each load measurement runs (default 60; the backup rows' archive lag too)
 //   --backup-scale N  pgbench's scale of the backup rows' primary (default 150, as the data row's: about
 //                     2.2 GiB; the real figures want ≥ 2 GB); a small one (5: about 0.1 GiB) checks that the
 //                     rows run, and the output then says it is below 2 GiB
+//   --major-scale N   pgbench's scale of the major rows' cluster (default 150, about 2.2 GiB: the issue's 2 GB)
 //   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
 //                     node_modules), in the same rounds: a change's before/after as ratios
@@ -79,7 +85,8 @@ import { WriteProbe } from "../drill/probe";
 import { banner, startStandIns, StandIns } from "../stand-ins/launch";
 import { median, percentile } from "./load";
 import {
-    backupRound, backupSetUp, BenchContext, DATA_SCALE, dataRound, dataSetUp, endpointRound, LOAD_CLIENTS, loadRound, node, rollRound, rollSetUp,
+    backupRound, backupSetUp, BenchContext, DATA_SCALE, dataRound, dataSetUp, endpointRound, LOAD_CLIENTS, loadRound, majorRound, node, rollRound,
+    rollSetUp,
     steadyRound,
 } from "./scale";
 import { ARCHIVE_TIMEOUT_SECONDS } from "../components/pgbackrest";
@@ -87,13 +94,14 @@ import { ARCHIVE_TIMEOUT_SECONDS } from "../components/pgbackrest";
 const ROOT = projectRoot();
 
 /** Which rows `--only` can pick. */
-export const ONLY = ["hosts", "standbys", "load", "endpoint", "roll", "data", "backup"] as const;
+export const ONLY = ["hosts", "standbys", "load", "endpoint", "roll", "data", "backup", "major"] as const;
 export type Only = (typeof ONLY)[number];
 
-/** `[ROUNDS] [--only hosts|standbys|load|endpoint|roll|data|backup] [--baseline DIR] [--load-seconds N] [--backup-scale N]`. */
-export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string; loadSeconds: number; backupScale: number } {
+/** `[ROUNDS] [--only hosts|standbys|load|endpoint|roll|data|backup|major] [--baseline DIR] [--load-seconds N] [--backup-scale N] [--major-scale N]`. */
+export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string; loadSeconds: number; backupScale: number;
+    majorScale: number } {
     const { values, positionals } = parseArgs({ args: argv, options: { only: { type: "string" }, baseline: { type: "string" },
-        "load-seconds": { type: "string" }, "backup-scale": { type: "string" } }, allowPositionals: true });
+        "load-seconds": { type: "string" }, "backup-scale": { type: "string" }, "major-scale": { type: "string" } }, allowPositionals: true });
     const rounds = Number(positionals[0] ?? 3);
     const loadSeconds = Number(values["load-seconds"] ?? 60);
     if (!Number.isInteger(loadSeconds) || loadSeconds < 10) {
@@ -103,6 +111,10 @@ export function benchOptions(argv: string[]): { rounds: number; only?: Only; bas
     if (!Number.isInteger(backupScale) || backupScale < 1) {
         throw new Error(`--backup-scale must be a positive integer (pgbench's scale), not ${values["backup-scale"]}`);
     }
+    const majorScale = Number(values["major-scale"] ?? DATA_SCALE);
+    if (!Number.isInteger(majorScale) || majorScale < 1) {
+        throw new Error(`--major-scale must be a positive integer (pgbench's scale), not ${values["major-scale"]}`);
+    }
     if (values.only !== undefined && !(ONLY as readonly string[]).includes(values.only)) {
         throw new Error(`--only ${values.only}: one of ${ONLY.join(", ")}`);
     }
@@ -110,11 +122,11 @@ export function benchOptions(argv: string[]): { rounds: number; only?: Only; bas
         throw new Error(`ROUNDS must be a positive integer, not ${positionals[0]}`);
     }
     return { rounds, only: values.only as Only | undefined, baseline: values.baseline === undefined ? undefined : path.resolve(values.baseline),
-        loadSeconds, backupScale };
+        loadSeconds, backupScale, majorScale };
 }
 
 /** The groups of rows that are measured on their own: one that fails or cannot be made says why, the others go on. */
-export type RowGroup = "hosts" | "standbys" | "load" | "endpoint" | "roll" | "data" | "backup";
+export type RowGroup = "hosts" | "standbys" | "load" | "endpoint" | "roll" | "data" | "backup" | "major";
 
 /**
  * Why a group of rows is not measured. A group that cannot be made here (no root for the test
@@ -242,7 +254,7 @@ interface Run {
 }
 
 async function main(): Promise<void> {
-    const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE, loadSeconds: LOAD_SECONDS, backupScale: BACKUP_SCALE } =
+    const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE, loadSeconds: LOAD_SECONDS, backupScale: BACKUP_SCALE, majorScale: MAJOR_SCALE } =
         benchOptions(process.argv.slice(2));
     const ONLY_HOSTS = ONLY_ROWS === "hosts";
     /** The dev, pg17, empty and tutorial rows (and the baseline's): all but --only. */
@@ -254,6 +266,7 @@ async function main(): Promise<void> {
     const ENDPOINT_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "endpoint";
     const ROLL_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "roll";
     const BACKUP_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "backup";
+    const MAJOR_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "major";
     if (BASELINE && !fs.existsSync(path.join(BASELINE, "node_modules", "@pulumi", "pulumi"))) {
         throw new Error(`--baseline ${BASELINE}: not a checkout of this project with its node_modules ` +
             "(git worktree add DIR <commit>; ln -s <this checkout>/node_modules DIR/node_modules)");
@@ -362,6 +375,7 @@ async function main(): Promise<void> {
         ...(ROLL_ROWS ? ["bench-roll"] : []),
         ...(DATA_ROWS ? ["bench-data"] : []),
         ...(BACKUP_ROWS ? ["bench-backup", "bench-restore"] : []),
+        ...(MAJOR_ROWS ? ["bench-major"] : []),
         ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
     ];
 
@@ -374,6 +388,7 @@ async function main(): Promise<void> {
     const lag = { async: new Map<string, number[]>(), sync: new Map<string, number[]>() };
     let dataBytes = 0;
     let backupBytes = 0;
+    let majorBytes = 0;
     /** WAL archive lag samples (s), one per segment, pooled over the rounds. */
     const archiveLag: number[] = [];
     const ctx: BenchContext = {
@@ -491,6 +506,16 @@ async function main(): Promise<void> {
                     }
                 });
             }
+            if (MAJOR_ROWS) {
+                await unmeasured.guard("major", `round ${round}`, async () => {
+                    const r = await majorRound(ctx, "bench-major", MAJOR_SCALE);
+                    majorBytes = r.bytes;
+                    add("major up", { ms: r.upMs, standInLog: [] });
+                    add("major write gap", { ms: r.writeGapMs, standInLog: [] });
+                    add("major bare pg_upgrade", { ms: r.bareMs, standInLog: [] });
+                    note("major lost", r.lost);
+                });
+            }
             if (DATA_ROWS) {
                 await unmeasured.guard("data", `round ${round}`, async () => {
                     const r = await dataRound(ctx, "bench-data");
@@ -604,6 +629,16 @@ async function main(): Promise<void> {
             `    longest write gap: roll ${s("roll roll write gap")} s (goal < 2 s), switchover ${s("roll switchover write gap")} s; ` +
             `longest read gap on the standbys: roll ${s("roll roll read gap")} s (goal ≤ 1 s), switchover ${s("roll switchover read gap")} s; ` +
             `acknowledged writes lost: roll ${lost("roll")}, switchover ${lost("switchover")} (must be 0)`,
+        ]));
+    }
+    if (MAJOR_ROWS) {
+        const s = (key: string) => (m(key) / 1000).toFixed(2);
+        lines.push(...unmeasured.lines("major", "a major upgrade (13 to 17) of three nodes", () => [
+            `  major (PostgreSQL 13 to 17, three nodes, quorum sync, pgbench scale ${MAJOR_SCALE}, ${(majorBytes / (1 << 30)).toFixed(2)} GiB; ` +
+            `medians of the rounds): write downtime ${s("major write gap")} s (goal < 30 s), whole up ${s("major up")} s; ` +
+            `as ratios to a bare initdb + pg_upgrade --link of the same data (${s("major bare pg_upgrade")} s): write downtime ` +
+            `${(m("major write gap") / m("major bare pg_upgrade")).toFixed(2)}, whole up ${(m("major up") / m("major bare pg_upgrade")).toFixed(2)}; ` +
+            `acknowledged writes lost ${Math.max(...figures.get("major lost")!)} (must be 0)`,
         ]));
     }
     if (DATA_ROWS) {

@@ -457,3 +457,87 @@ async function archiveLagUnderLoad(container: string, url: string, stanza: strin
     }
     return { lags, tps };
 }
+
+/** The major rows' network (172.31.MAJOR_NET.0/24), nodes published on 56860-56862. */
+const MAJOR_NET = 87;
+
+/** The major rows' cluster: IMAGE, three nodes, quorum sync (ANY 1), as the pg17 plan's. */
+export function majorPlan(image: string): string {
+    return `config:\n  pg-replication:image: ${image}\n  pg-replication:subnet: 172.31.${MAJOR_NET}.0/24\n` +
+        `  pg-replication:nodes:\n${[0, 1, 2].map((i) => node(MAJOR_NET, 56860, i)).join("")}  pg-replication:primary: pg1\n` +
+        "  pg-replication:mode: sync\n  pg-replication:syncCount: 1\n";
+}
+
+/** One round of the major rows (ms unless said). */
+export interface MajorRound {
+    readonly bytes: number;
+    /** A bare initdb and pg_upgrade --link of a copy of the same data, in the upgrade image. */
+    readonly bareMs: number;
+    /** The whole `pulumi up` that upgrades the cluster from 13 to 17. */
+    readonly upMs: number;
+    /** The write probe's longest gap over that up: the write downtime. */
+    readonly writeGapMs: number;
+    readonly lost: number;
+}
+
+/**
+ * A round of the major rows on STACK: three nodes on PostgreSQL 13 with pgbench's tables at SCALE;
+ * a bare upgrade of the same data (a pg_basebackup of pg1 from pg3's container into pg3's volume
+ * beside its cluster, started and stopped once by 13 so that it is a cleanly shut down primary,
+ * then initdb and pg_upgrade --link on it in the upgrade image, as upgrade_data runs them; removed
+ * after); then `image: postgres:17` (`pulumi up`) under the write probe; acknowledged writes
+ * missing on pg1 counted; destroy.
+ */
+export async function majorRound(ctx: BenchContext, stack: string, scale: number): Promise<MajorRound> {
+    ctx.writePlan(stack, majorPlan("postgres:13"));
+    await ctx.pulumi(stack, "up", "--yes");
+    const out = await ctx.outputs(stack);
+    const urls = Object.fromEntries(["pg1", "pg2", "pg3"].map((n) => [n, out.nodes[n].connectionString as string]));
+    ctx.log(`major: pgbench -i -s ${scale} on pg1`);
+    await pgbenchInit(out.nodes.pg1.containerName, scale);
+    const bytes = await clusterBytes(urls.pg1);
+
+    const pg3 = out.nodes.pg3.containerName as string;
+    const copy = "/var/lib/postgresql/data/bench-bare";
+    const volume = `${pg3}-data`;
+    const inUpgradeImage = (image: string, sh: string, timeoutMs = 10 * 60 * 1000) => dockerCli(["run", "--rm", "--network", "none",
+        "-u", "postgres", "-v", `${volume}:/var/lib/postgresql/data`, "--entrypoint", "/bin/sh", image, "-c", sh], ENGINE, { timeoutMs });
+    const must = async (what: string, r: Promise<{ err: Error | null; stderr: string }>) => {
+        const done = await r;
+        if (done.err) {
+            throw new Error(`major: ${what} failed: ${done.stderr.trim()}`);
+        }
+    };
+    ctx.log("major: a copy of pg1's data beside pg3's cluster, made a cleanly shut down primary by 13");
+    await must("the copy", dockerCli(["exec", "-u", "postgres", pg3, "sh", "-c", `rm -rf ${copy} && pg_basebackup -d ` +
+        `'host=${address(MAJOR_NET, 0)} port=5432 user=repuser passfile=${PASSFILE} application_name=bench-bare' -D ${copy} -X stream -c fast`],
+    ENGINE, { timeoutMs: 30 * 60 * 1000 }));
+    await must("13's start and stop of the copy", inUpgradeImage("postgres:13", `set -e; rm -f ${copy}/standby.signal; ` +
+        `pg_ctl -D ${copy} -w -t 600 -o "-c listen_addresses='' -c unix_socket_directories=/tmp -c archive_mode=off" start >/dev/null; ` +
+        `pg_ctl -D ${copy} -w -m fast stop >/dev/null`));
+    const upgradeImage = "pg-replication/postgres-upgrade:13-17";
+    ctx.log(`major: bare initdb and pg_upgrade --link of the copy in ${upgradeImage}`);
+    const bareMs = await ctx.time(() => must("the bare pg_upgrade", inUpgradeImage(upgradeImage, `set -e; cd /tmp; rm -rf ${copy}.17; ` +
+        `/usr/lib/postgresql/17/bin/initdb -D ${copy}.17 -U postgres --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null; ` +
+        `/usr/lib/postgresql/17/bin/pg_upgrade --link -b /usr/lib/postgresql/13/bin -B /usr/lib/postgresql/17/bin -d ${copy} -D ${copy}.17 ` +
+        "-U postgres >/dev/null")));
+    await must("removing the copy", inUpgradeImage(upgradeImage, `rm -rf ${copy} ${copy}.17`));
+
+    const writes = new WriteProbe(urls, 60, 60_000);
+    await writes.start();
+    await sleep(2000);
+    ctx.log("major: image postgres:17 (pulumi up) under the write probe");
+    ctx.writePlan(stack, majorPlan("postgres:17"));
+    let upMs: number;
+    try {
+        upMs = await ctx.time(() => ctx.pulumi(stack, "up", "--yes"));
+    } catch (e) {
+        await writes.stop().catch(() => undefined);
+        throw e;
+    }
+    await sleep(1000);
+    const w = await writes.stop();
+    const lost = (await missingAcks(urls.pg1, w.acks)).length;
+    await ctx.pulumi(stack, "destroy", "--yes");
+    return { bytes, bareMs, upMs, writeGapMs: w.longestGapMs, lost };
+}

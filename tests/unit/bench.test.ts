@@ -29,8 +29,13 @@ describe("npm run bench", () => {
     });
 
     test("options: rounds, --only hosts (npm run bench:hosts), standbys or endpoint, --baseline; anything else is refused", () => {
-        assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined, loadSeconds: 60, backupScale: 150 });
-        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined, loadSeconds: 60, backupScale: 150 });
+        assert.deepEqual(benchOptions([]), { rounds: 3, only: undefined, baseline: undefined, loadSeconds: 60, backupScale: 150,
+            majorScale: 150 });
+        assert.deepEqual(benchOptions(["--only", "hosts", "5"]), { rounds: 5, only: "hosts", baseline: undefined, loadSeconds: 60, backupScale: 150,
+            majorScale: 150 });
+        assert.deepEqual([benchOptions(["--only", "major", "--major-scale", "20"]).only, benchOptions(["--major-scale", "20"]).majorScale],
+            ["major", 20]);
+        assert.throws(() => benchOptions(["--major-scale", "0"]), /--major-scale must be a positive integer \(pgbench's scale\), not 0/);
         assert.deepEqual([benchOptions(["1", "--only", "backup", "--backup-scale", "5"]).only, benchOptions(["--backup-scale", "5"]).backupScale],
             ["backup", 5]);
         assert.throws(() => benchOptions(["--backup-scale", "0"]), /--backup-scale must be a positive integer \(pgbench's scale\), not 0/);
@@ -40,7 +45,7 @@ describe("npm run bench", () => {
         assert.equal(benchOptions(["--only", "standbys"]).only, "standbys");
         assert.equal(benchOptions(["--only", "endpoint"]).only, "endpoint");
         assert.equal(benchOptions(["--baseline", "/tmp/base"]).baseline, "/tmp/base");
-        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, endpoint, roll, data, backup/);
+        assert.throws(() => benchOptions(["--only", "dev"]), /--only dev: one of hosts, standbys, load, endpoint, roll, data, backup, major$/);
         assert.throws(() => benchOptions(["0"]), /ROUNDS must be a positive integer/);
     });
 
