@@ -27,12 +27,22 @@ bash scripts/docker-engine.sh >&2
 image=$(sed -n 's/^ *pg-replication:image: *//p' "Pulumi.$stack.yaml" | tr -d '"'"'")
 image=${image:-postgres:13}
 if [[ "$image" =~ ^postgres:([0-9]+)$ ]]; then
+    major=${BASH_REMATCH[1]}
+    majors=("$major")
     # The tools image (PgBouncer on that image) only for a stack with endpoints, the backup image
     # (pgBackRest on it) only for one with backups.
     derived=()
     grep -q '^ *pg-replication:endpoints:' "Pulumi.$stack.yaml" && derived+=(--tools)
     grep -q '^ *pg-replication:backup:' "Pulumi.$stack.yaml" && derived+=(--backup)
-    bash scripts/build-images.sh --pull-first "${derived[@]}" "${BASH_REMATCH[1]}" >&2
+    # The stack's nodes on postgres:<older major>: `image` asks for a major upgrade, which runs in
+    # the image of both majors (pg-replication/postgres-upgrade:<old>-<new>, built here, never pulled).
+    older=$(docker ps -a --filter "label=pg-replication.stack=$stack" --filter label=pg-replication.role=node \
+        --format '{{.Image}}' 2>/dev/null | sed -n 's/^postgres:\([0-9][0-9]*\)$/\1/p' | sort -n | head -n 1)
+    if [[ -n $older && $older -lt $major ]]; then
+        derived+=(--upgrade)
+        majors=("$older" "$major")
+    fi
+    bash scripts/build-images.sh --pull-first "${derived[@]}" "${majors[@]}" >&2
 fi
 
 set +e
