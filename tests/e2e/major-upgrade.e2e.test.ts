@@ -7,7 +7,8 @@
 // probe: the primary upgraded in place with pg_upgrade --link, the standbys cloned again from it;
 // every table's rows equal before and after on every node, every acknowledged commit there, the
 // standbys streaming on 17 in the quorum, statistics rebuilt, the old cluster's copies gone, and a
-// second up with nothing to change. Subnet 172.28.71.0/24, ports 58845-58847.
+// second up with nothing to change; the endpoints (on the new major's tools image) reach the
+// primary and a standby. Subnet 172.28.71.0/24, ports 58845-58849.
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -38,7 +39,8 @@ describe("a new major by config: PostgreSQL 13 to 17 in place (3 nodes, sync ANY
     let urls: Record<string, string>;
     let before13: Record<string, string>;
     before(async () => {
-        s = await e2eStack(NAME, oneEnginePlan(13, 71, 58845, 3, { mode: "sync" }));
+        // With the endpoints, as the dev stack has them: their images change with the major too.
+        s = await e2eStack(NAME, oneEnginePlan(13, 71, 58845, 3, { mode: "sync", endpoints: { port: 58849, readPort: 58848 } }));
         await s.up();
         urls = Object.fromEntries(Object.entries((await s.outputs()).nodes).map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
         await rows(urls.pg1, "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS note, now() - g * interval '1 minute' AS at FROM generate_series(1, 20000) g");
@@ -147,6 +149,11 @@ describe("a new major by config: PostgreSQL 13 to 17 in place (3 nodes, sync ANY
         assert.ok((await rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'kept'"))[0].n > 0, "kept has statistics");
         assert.ok((await rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'orders'", "app"))[0].n > 0, "orders has statistics");
         assert.ok(w.longestGapMs < 60_000, `longest write gap ${w.longestGapMs} ms`);
+        // The endpoints on 17's tools image: read-write to pg1, read-only to a standby.
+        const endpoints = (await s.outputs()).endpoints;
+        assert.deepEqual(await rows(endpoints.rw.connectionString, "SELECT pg_is_in_recovery() AS r, current_setting('server_version_num')::int / 10000 AS v"),
+            [{ r: false, v: 17 }]);
+        await eventually(30, () => rows(endpoints.ro.connectionString, "SELECT pg_is_in_recovery() AS r"), (x) => x[0].r === true);
 
         await s.preview(true);
     });

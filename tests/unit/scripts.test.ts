@@ -94,7 +94,7 @@ function runScript(text: string, env: Record<string, string>, opts: { stdin?: st
 }
 
 const SCRIPTS = ["node-ready.sh", "superuser-password.sh", "node-access.sh", "node-passfile.sh", "node-seed.sh",
-    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "sync-policy.sh", "sync-policy-reset.sh"];
+    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "sync-policy.sh", "sync-policy-reset.sh", "upgrade.sh", "upgrade-finish.sh"];
 
 const helperEnv = {
     IMAGE: "postgres:13", VOLUME: "pg-standby1-data", NODE: "standby1",
@@ -345,6 +345,12 @@ describe("on success a script prints nothing on stdout and one summary line on s
         ["sync-policy.sh", { PRIMARY_CONTAINER: "pg-primary", SYNC_NAMES: "", SYNC_COMMIT: "on", EXPECTED: "standby1=async", TIMEOUT: "5" },
             { reply: "streaming/async\n" }, /^commit policy applied \(synchronous_standby_names='', synchronous_commit=on\); standbys: standby1=async$/],
         ["sync-policy-reset.sh", { PRIMARY_CONTAINER: "pg-primary" }, {}, /^commit policy on pg-primary reset to asynchronous$/],
+        // The fake engine's inspect answers "true" for a container's image: the container runs IMAGE already.
+        ["upgrade.sh", { NODE: "pg1", NODE_CONTAINER: "pg-pg1", VOLUME: "pg-pg1-data", IMAGE: "true", KEEP_CONTAINER: "pg-pg2",
+            LONG_TX_SQL: "SELECT 1", TIMEOUT: "5", DOCKER_LABELS: "a=b", HELPER_CONTAINER: "pg-pg1-upgrade" }, {},
+        /^node pg1 runs true already; no major upgrade$/],
+        ["upgrade-finish.sh", { PRIMARY_CONTAINER: "pg-pg1", IMAGE: "postgres:17", STACK_LABELS: "pg-replication.stack=s" }, {},
+            /^no major upgrade to finish$/],
         ["node-drop-slot.sh", { STACK_LABELS: "pg-replication.stack=s", NODE: "standby1", HELPER_CONTAINER: "pg-standby1-seed",
             FAKE_NODES: "pg-pg1:pg1:172.18.0.101" }, { reply: "0\n" }, /^dropped replication slot standby1 on pg-pg1$/],
     ];
