@@ -92,6 +92,8 @@ export interface NodeOutput {
     engine: string;
     containerName: pulumi.Output<string>;
     role: "primary" | "standby";
+    /** The PostgreSQL version its container started with ("17.12 (Debian 17.12-1.pgdg13+1)"), as its readiness gate saw it. */
+    version: pulumi.Output<string>;
     /** Standbys only: the sync_state the commit policy promises. */
     syncState?: SyncState;
     /**
@@ -560,6 +562,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             engine: engineOf(n),
             containerName: this.nodes[n.name].container.name,
             role: n.name === args.primary ? "primary" : "standby",
+            version: this.nodes[n.name].ready.stdout.apply((v) => (v ?? "").trim()),
             ...(n.name === args.primary ? {} : { syncState: expectedSyncState(r, args.primary, n.name) }),
             connectionString: url(n),
         }]));

@@ -3,6 +3,8 @@
 # socket only, so it cannot pass). Docker's health check runs the same probe, but only once a
 # second: waiting for its "healthy" would add up to a second to every gate. A failed gate records
 # nothing, so the next `up` runs it again: an unhealthy node is never accepted silently.
+# Its one line on stdout is the server's version (SHOW server_version), the node's `version`
+# output: kept in state as the version this container started with (nothing secret).
 # env: NODE_CONTAINER TIMEOUT
 
 state=
@@ -16,4 +18,6 @@ if ! wait_for "$TIMEOUT" ready; then
     fail "node $NODE_CONTAINER is not ready after ${TIMEOUT}s (container: ${state:-unknown}). Its last log lines:
 $reason"
 fi
-log "node $NODE_CONTAINER is ready"
+version=$(docker exec -u postgres "$NODE_CONTAINER" psql -X -A -t -c "SHOW server_version" 2>/dev/null) || version=
+log "node $NODE_CONTAINER is ready${version:+ (PostgreSQL $version)}"
+[ -z "$version" ] || printf '%s\n' "$version"

@@ -51,6 +51,7 @@ describe("a new major by config: PostgreSQL 13 to 17 in place (3 nodes, sync ANY
             "INSERT INTO orders (item, price, tags, doc) SELECT 'item ' || g, g / 7.0, ARRAY['a', g::text], jsonb_build_object('g', g) " +
             "FROM generate_series(1, 3000) g", "app");
         before13 = await tableHashes(urls.pg1);
+        assert.match((await s.outputs()).nodes.pg2.version, /^13\.\d+/);
         assert.equal(Object.keys(before13).length, 2);
     });
     after(async () => {
@@ -149,8 +150,10 @@ describe("a new major by config: PostgreSQL 13 to 17 in place (3 nodes, sync ANY
         assert.ok((await rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'kept'"))[0].n > 0, "kept has statistics");
         assert.ok((await rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'orders'", "app"))[0].n > 0, "orders has statistics");
         assert.ok(w.longestGapMs < 60_000, `longest write gap ${w.longestGapMs} ms`);
-        // The endpoints on 17's tools image: read-write to pg1, read-only to a standby.
-        const endpoints = (await s.outputs()).endpoints;
+        // Each node's version in the outputs (its readiness gate's SHOW server_version), and the endpoints on
+        // 17's tools image: read-write to pg1, read-only to a standby.
+        const { endpoints, nodes } = await s.outputs();
+        assert.deepEqual(NODES.map((n) => /^\d+/.exec(nodes[n].version)?.[0]), ["17", "17", "17"], JSON.stringify(nodes));
         assert.deepEqual(await rows(endpoints.rw.connectionString, "SELECT pg_is_in_recovery() AS r, current_setting('server_version_num')::int / 10000 AS v"),
             [{ r: false, v: 17 }]);
         await eventually(30, () => rows(endpoints.ro.connectionString, "SELECT pg_is_in_recovery() AS r"), (x) => x[0].r === true);

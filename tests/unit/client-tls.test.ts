@@ -73,10 +73,14 @@ async function declare(config: Record<string, unknown>, stack: string): Promise<
         return outputs;
     });
     // Everything is registered once the last outputs resolve.
-    await Promise.all(Object.values(outputs.nodes).map((n) => value(n.connectionString)));
+    await Promise.all(Object.values(outputs.nodes).flatMap((n) => [value(n.connectionString), value(n.version)]));
     for (let i = 0; i < 200 && seen.some((s) => !s.type.startsWith("pg-replication:") && !inputs.has(`${s.type}::${s.name}`)); i++) {
         await new Promise((r) => setTimeout(r, 10));
     }
+    // The stack registers its outputs once every one of them (the nodes' versions last) has resolved; that
+    // registration must reach these mocks before the next declare replaces them.
+    await value(pulumi.output(outputs));
+    await new Promise((r) => setTimeout(r, 20));
     return { declared: seen.map((s) => ({ ...s, inputs: inputs.get(`${s.type}::${s.name}`) ?? {} })), outputs };
 }
 

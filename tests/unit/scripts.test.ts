@@ -145,7 +145,11 @@ describe("command scripts", () => {
         assert.equal(res.status, 0, res.stderr);
         assert.match(res.argv[0], /^inspect -f \{\{\.State\.Status\}\} pg-pg1$/);
         assert.equal(res.argv[1], "exec pg-pg1 pg_isready -q -h 127.0.0.1 -p 5432 -U postgres -d postgres");
-        assert.equal(res.argv.length, 2, "one look was enough");
+        // One look was enough; then the server's version, the gate's one line on stdout (the node's `version` output).
+        assert.deepEqual(res.argv.slice(2), ["exec -u postgres pg-pg1 psql -X -A -t -c SHOW server_version"], "one look was enough");
+        const told = runScript(script("node-ready.sh"), { NODE_CONTAINER: "pg-pg1", TIMEOUT: "5" }, { reply: "17.12 (Debian 17.12-1)\n" });
+        assert.equal(told.stdout, "17.12 (Debian 17.12-1)\n");
+        assert.match(told.stderr, /^node pg-pg1 is ready \(PostgreSQL 17\.12 \(Debian 17\.12-1\)\)\n$/);
     });
 
     test("a node's gate fails within its bound with the container's state and the server's last log lines", () => {

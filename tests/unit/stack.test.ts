@@ -288,10 +288,13 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         assert.deepEqual({ ...out.primary, connectionString: undefined, containerName: await outputValue(out.primary.containerName) }, {
             name: "pg1", host: "127.0.0.1", port: 5432, containerName: "pg-replication-dev-pg1", connectionString: undefined,
         });
-        assert.deepEqual({ ...out.nodes.pg2, connectionString: undefined, containerName: await outputValue(out.nodes.pg2.containerName) }, {
+        assert.deepEqual({ ...out.nodes.pg2, connectionString: undefined, containerName: await outputValue(out.nodes.pg2.containerName),
+            version: undefined }, {
             name: "pg2", host: "127.0.0.1", port: 5433, address: "172.18.0.102", containerName: "pg-replication-dev-pg2",
-            engine: "unix:///var/run/docker.sock", role: "standby", syncState: "async", connectionString: undefined,
+            engine: "unix:///var/run/docker.sock", role: "standby", syncState: "async", connectionString: undefined, version: undefined,
         });
+        // The version is what the node's readiness gate printed (its stdout).
+        assert.equal(await outputValue(out.nodes.pg2.version), "stdout-of-cluster-pg2-ready");
         assert.equal(out.nodes.pg1.role, "primary");
         assert.equal(out.nodes.pg1.syncState, undefined);
         assert.deepEqual(out.replication, { mode: "async", user: "repuser", synchronousStandbyNames: "", synchronousCommit: "on",
