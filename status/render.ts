@@ -59,10 +59,15 @@ export function renderText(r: Report): string {
         : `needs ${p.required} of ${p.candidates.join(", ")}; streaming: ${p.confirming.join(", ") || "none"}`;
     // Nodes whose engine did not answer were seen over SQL at best: the summary says so first.
     const unseen = r.nodes.filter((n) => n.container.state === "unknown").map((n) => n.name);
+    // The server version: "on every node" once every node answered with it; the table has each node's when they differ.
+    const versions = new Set(r.nodes.map((n) => n.version).filter((v) => v !== null));
+    const everyNode = r.nodes.length > 1 && versions.size === 1 && r.nodes.every((n) => n.version !== null);
+    const version = versions.size > 1 ? `PostgreSQL ${c.version ?? "?"} on the primary, others differ`
+        : `PostgreSQL ${c.version ?? "?"}${everyNode ? " on every node" : ""}`;
     const lines = [
         `stack ${r.stack}   checked ${r.checkedAt}   ${r.healthy ? "HEALTHY" : `${r.warnings.length} WARNING${r.warnings.length === 1 ? "" : "S"}`}` +
             (unseen.length > 0 ? `   ENGINE NOT ANSWERING: ${unseen.join(", ")}` : ""),
-        `cluster   system ${c.systemIdentifier ?? "?"}   PostgreSQL ${c.version ?? "?"}   timeline ${c.timeline ?? "?"}   WAL ${c.currentLsn ?? "?"}`,
+        `cluster   system ${c.systemIdentifier ?? "?"}   ${version}   timeline ${c.timeline ?? "?"}   WAL ${c.currentLsn ?? "?"}`,
         `primary   declared ${c.primary.declared}   found ${found}`,
         `policy    configured ${p.configured.mode} ('${p.configured.synchronousStandbyNames}', ${p.configured.synchronousCommit})`,
         `          live ${live}`,

@@ -763,6 +763,15 @@ describe("status: a node on another image than the stack's", () => {
         assert.equal(mixed.warnings[0].action, "run up (scripts/deploy.sh dev): it rolls the nodes still on another image, one at a time");
         assert.match(renderText(mixed), /IMAGE \(VERSION\)/);
         assert.match(renderText(mixed), /^s1 .* postgres:13\.2 \(13\.16\)$/m);
+        // A major upgrade midway: the header gives the primary's version, the table each node's.
+        const upgrading = buildReport(plan, observation({
+            primary: [primaryProbe(), running("aaa111")],
+            s1: [standbyProbe("0/3000100", { version: "17.12" }), { ...running("bbb222"), image: "postgres:17" }],
+            s2: [standbyProbe("0/3000000"), running("ccc333")],
+        }));
+        assert.match(renderText(upgrading), /PostgreSQL 13\.16 on the primary, others differ +timeline/);
+        assert.match(renderText(upgrading), /^s1 .* postgres:17 \(17\.12\)$/m);
+        assert.match(renderText(same), /PostgreSQL 13\.16 on every node +timeline/);
         // Outputs made before the image was one of them: nothing to compare with, no warning.
         assert.deepEqual(codes(buildReport(planFromOutputs("dev", outputs("async"), STATE), obs)), []);
     });
@@ -773,7 +782,7 @@ describe("status: text", () => {
         const text = renderText(buildReport(...healthyAsync()));
         const lines = text.split("\n");
         assert.match(lines[0], /^stack dev +checked 2025-01-01T00:00:01.000Z +HEALTHY$/);
-        assert.match(lines[1], /system 7000000000000000001 +PostgreSQL 13\.16 +timeline 1 +WAL 0\/3000100/);
+        assert.match(lines[1], /system 7000000000000000001 +PostgreSQL 13\.16 on every node +timeline 1 +WAL 0\/3000100/);
         assert.match(lines[2], /declared primary +found primary/);
         assert.match(text, /^primary +127\.0\.0\.1:5432 +primary +running +1 /m);
         assert.match(text, /^s2 +127\.0\.0\.1:5434 +async standby +streaming +1 +0\/3000000 +0\/3000000 +256 B +0\.001s 0\.002s 0\.003s +active 1\.0 kB\/1\.0 GB reserved$/m);
