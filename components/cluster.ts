@@ -27,6 +27,7 @@ import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
 import { codeDigest, STEP_SCRIPT, TopologyInput } from "./topology/contract";
 import { handoverTarget, longTransactionsSql } from "./topology/roll";
+import { CLUSTER_SETTINGS_SQL } from "./topology/upgrade";
 
 /**
  * PostgresClusterArgs describe a whole cluster; nothing in them is read from stack config (program.ts
@@ -416,6 +417,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 IMAGE: image.name,
                 KEEP_CONTAINER: target === undefined ? "" : `${args.namePrefix}-${target}`,
                 LONG_TX_SQL: longTransactionsSql(args.rollMaxTransactionSeconds ?? DEFAULTS.rollMaxTransactionSeconds),
+                SETTINGS_SQL: CLUSTER_SETTINGS_SQL,
                 TIMEOUT: String(args.readyTimeoutSeconds),
                 DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
                 HELPER_CONTAINER: `${args.namePrefix}-${primary.name}-upgrade`,

@@ -125,6 +125,10 @@ node_containers() {
     docker ps -a $_filters --filter label=pg-replication.role=node --format '{{.Names}}'
 }
 
+# server_major < TEXT: the major in `postgres --version`'s answer ("postgres (PostgreSQL) 17.2 ...": 17),
+# nothing when TEXT has none (as roll.ts serverMajor reads it).
+server_major() { sed -n 's/.*(PostgreSQL) \([0-9]*\).*/\1/p'; }
+
 # docker_labels: "--label k=v ..." for throwaway containers, from DOCKER_LABELS.
 docker_labels() {
     for _label in $DOCKER_LABELS; do printf -- '--label %s ' "$_label"; done

@@ -14,7 +14,7 @@ found=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOL
         { ! test -f /var/lib/postgresql/data/upgrade-keep || echo keep; postgres --version; }') ||
     fail "node $NODE: volume $VOLUME holds no cluster (pgdata/PG_VERSION is missing); replace the seed to clone it again"
 data_major=$(printf '%s\n' "$found" | head -n 1)
-image_major=$(printf '%s\n' "$found" | sed -n 's/.*(PostgreSQL) \([0-9]*\).*/\1/p')
+image_major=$(printf '%s\n' "$found" | server_major)
 if [ "$data_major" = "$image_major" ] || [ -z "$image_major" ]; then
     log "node $NODE: the seed's inputs changed; its data in $VOLUME is kept"
     exit 0

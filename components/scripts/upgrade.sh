@@ -9,7 +9,8 @@
 # new major on it; the standbys are cloned again from it by their seeds (node-seed-check.sh).
 # When anything fails before the new server has started, the old cluster is whole (upgrade_data
 # gives it back), its container is started again, and the up fails saying why: nothing is lost.
-# env: NODE NODE_CONTAINER VOLUME IMAGE KEEP_CONTAINER LONG_TX_SQL TIMEOUT DOCKER_LABELS HELPER_CONTAINER
+# env: NODE NODE_CONTAINER VOLUME IMAGE KEEP_CONTAINER LONG_TX_SQL SETTINGS_SQL TIMEOUT DOCKER_LABELS HELPER_CONTAINER
+# (LONG_TX_SQL and SETTINGS_SQL: roll.ts longTransactionsSql and upgrade.ts CLUSTER_SETTINGS_SQL, as preview asks them)
 
 data=/var/lib/postgresql/data
 
@@ -17,8 +18,7 @@ data=/var/lib/postgresql/data
 # changed bound: one look), or whose primary's data is already of IMAGE's major.
 current=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>/dev/null) || { log "node $NODE: no container yet; no major upgrade"; exit 0; }
 [ "$current" != "$IMAGE" ] || { log "node $NODE runs $IMAGE already; no major upgrade"; exit 0; }
-new_major=$(docker run --rm --pull never --network none --entrypoint postgres "$IMAGE" --version |
-    sed -n 's/.*(PostgreSQL) \([0-9]*\).*/\1/p')
+new_major=$(docker run --rm --pull never --network none --entrypoint postgres "$IMAGE" --version | server_major)
 [ -n "$new_major" ] || fail "$IMAGE is not a PostgreSQL server image (postgres --version)"
 # shellcheck disable=SC2046
 old_major=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" \
@@ -38,8 +38,7 @@ running "$NODE_CONTAINER" || fail "node $NODE holds PostgreSQL $old_major data a
 long=$(node_sql "$NODE_CONTAINER" "$LONG_TX_SQL")
 [ -z "$long" ] || fail "upgrade refused, nothing was stopped: transactions on $NODE older than rollMaxTransactionSeconds (pid|user|seconds|state|query):
 $long"
-settings=$(node_sql "$NODE_CONTAINER" "SELECT pg_encoding_to_char(encoding), datcollate, datctype, current_setting('data_checksums')
-    FROM pg_database WHERE datname = 'template0'")
+settings=$(node_sql "$NODE_CONTAINER" "$SETTINGS_SQL")
 IFS='|' read -r encoding collate ctype checksums <<EOF
 $settings
 EOF

@@ -38,6 +38,7 @@ import { adminPsql, POOLER_DIR, poolerTarget } from "../pooler";
 import { describeRejoin, DIVERGED_NOTE, RejoinPath, TopologyInput, TopologyResult } from "./contract";
 import { FailoverPlan, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { staleDivergence } from "./observe";
+import { versionNumMajor } from "./roll";
 
 export const VOLUME_PATH = "/var/lib/postgresql/data";
 const PGDATA = `${VOLUME_PATH}/pgdata`;
@@ -629,7 +630,7 @@ SELECT pg_reload_conf();`);
 
     /** N's and the primary's PostgreSQL majors when N's is the older one (a major upgrade half done); else undefined. */
     private async olderMajor(n: string): Promise<{ node: number; primary: number } | undefined> {
-        const major = async (x: string) => Math.floor(Number(await this.sql(x, "SHOW server_version_num").catch(() => "")) / 10000);
+        const major = async (x: string) => versionNumMajor(await this.sql(x, "SHOW server_version_num").catch(() => ""));
         this.primaryMajor ??= major(this.primary);
         const [node, primary] = await Promise.all([major(n), this.primaryMajor]);
         return node >= 10 && primary >= 10 && node < primary ? { node, primary } : undefined;

@@ -11,7 +11,7 @@ import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan 
 import { nodeSql, ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
 import {
     describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan, runsOtherImage,
-    serverMajor,
+    serverMajor, versionNumMajor,
 } from "./roll";
 import {
     CLUSTER_SETTINGS_SQL, describeUpgrade, parseClusterSettings, planUpgrade, PREPARED_SQL, upgradeEnv, upgradeImageName, UpgradePlan,
@@ -125,7 +125,7 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
     // The server the data was written by: asked of the node running as primary (the only node when in place).
     const asked = roll.kind === "in-place" ? roll.node : roll.actual;
     const version = asked ? await exec(asked, "SHOW server_version_num") : undefined;
-    const dataMajor = version && !version.err ? Math.floor(Number(version.stdout.trim()) / 10000) : NaN;
+    const dataMajor = version && !version.err ? versionNumMajor(version.stdout) : NaN;
     if (roll.kind === "roll" && dataMajor >= 10) {
         // Standbys still on an older major than the primary (an upgrade that stopped before cloning them) are cloned when replaced.
         const older = await olderStandbys(states, roll.actual, dataMajor, exec);
@@ -196,7 +196,7 @@ async function olderStandbys(states: readonly NodeState[], primary: string, majo
     const idle = states.filter((s) => s.name !== primary && s.inRecovery === true && s.receiver?.status !== "streaming");
     const majors = await Promise.all(idle.map(async (s) => {
         const r = await exec(s.name, "SHOW server_version_num");
-        return r.err ? NaN : Math.floor(Number(r.stdout.trim()) / 10000);
+        return r.err ? NaN : versionNumMajor(r.stdout);
     }));
     return idle.filter((_, i) => majors[i] < major).map((s) => s.name);
 }

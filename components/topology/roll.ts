@@ -182,6 +182,11 @@ export function serverMajor(versionOutput: string): number | undefined {
     return m ? Number(m[1]) : undefined;
 }
 
+/** The major in SHOW server_version_num's answer ("130016": 13); NaN when it is not a number. */
+export function versionNumMajor(serverVersionNum: string): number {
+    return Math.floor(Number(serverVersionNum.trim() || NaN) / 10000);
+}
+
 /**
  * Why IMAGE cannot take over data of major DATA_MAJOR, from its `postgres --version` run on ENGINE
  * (`answer`, or the docker error); undefined when it is the same major or a newer one (a new major

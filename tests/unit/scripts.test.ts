@@ -351,7 +351,7 @@ describe("on success a script prints nothing on stdout and one summary line on s
         ["sync-policy-reset.sh", { PRIMARY_CONTAINER: "pg-primary" }, {}, /^commit policy on pg-primary reset to asynchronous$/],
         // The fake engine's inspect answers "true" for a container's image: the container runs IMAGE already.
         ["upgrade.sh", { NODE: "pg1", NODE_CONTAINER: "pg-pg1", VOLUME: "pg-pg1-data", IMAGE: "true", KEEP_CONTAINER: "pg-pg2",
-            LONG_TX_SQL: "SELECT 1", TIMEOUT: "5", DOCKER_LABELS: "a=b", HELPER_CONTAINER: "pg-pg1-upgrade" }, {},
+            LONG_TX_SQL: "SELECT 1", SETTINGS_SQL: "SELECT 1", TIMEOUT: "5", DOCKER_LABELS: "a=b", HELPER_CONTAINER: "pg-pg1-upgrade" }, {},
         /^node pg1 runs true already; no major upgrade$/],
         ["upgrade-finish.sh", { PRIMARY_CONTAINER: "pg-pg1", IMAGE: "postgres:17", STACK_LABELS: "pg-replication.stack=s" }, {},
             /^no major upgrade to finish$/],

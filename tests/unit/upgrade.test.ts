@@ -9,6 +9,7 @@ import { NodeState } from "../../components/node-state";
 import { fragment } from "../../components/fragments";
 import {
     describeUpgrade, parseClusterSettings, planRoll, planTopology, planUpgrade, upgradeEnv, upgradeImageName, UpgradeConfig,
+    versionNumMajor,
 } from "../../components/topology";
 
 const nodes = [{ name: "pg1" }, { name: "pg2" }, { name: "pg3" }];
@@ -44,6 +45,10 @@ describe("a new major on a running cluster", () => {
             "a major upgrade of nodes on several Docker engines is not built yet: keep an image of PostgreSQL 13 (README, A new major)",
             "the primary changes in this up (from pg1 to pg2): switch over and upgrade in two ups",
         ]);
+    });
+
+    test("a major from SHOW server_version_num; no answer is no major", () => {
+        assert.deepEqual(["130016\n", "170012", "90624", "", "error"].map(versionNumMajor), [13, 17, 9, NaN, NaN]);
     });
 
     test("the old cluster's settings, read and handed to pg-upgrade.sh as they are; a short answer is none", () => {
