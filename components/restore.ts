@@ -19,6 +19,8 @@ export interface RepoBackup {
     readonly stopped: number;
     /** The last WAL segment it needs. */
     readonly walStop?: string;
+    /** The PostgreSQL major it is a backup of ("13"): after a major upgrade the repository holds two. */
+    readonly version?: string;
 }
 
 /** A stanza as `pgbackrest info --output=json` describes it. */
@@ -27,8 +29,10 @@ export interface RepoInfo {
     /** The PostgreSQL major the stanza's current database is ("17"). */
     readonly version?: string;
     readonly backups: readonly RepoBackup[];
-    /** The newest WAL segment in the archive. */
+    /** The newest WAL segment in the archive of the current major. */
     readonly walMax?: string;
+    /** The newest WAL segment in each major's archive ("13" → segment), for a restore on an older major. */
+    readonly walMaxByVersion?: Readonly<Record<string, string>>;
 }
 
 /** The stanza's entry of `pgbackrest info --output=json`, or why it cannot be read. */
@@ -45,14 +49,27 @@ export function parseRepoInfo(json: string, stanza: string): RepoInfo | { proble
     }
     const dbs = Array.isArray(entry.db) ? entry.db : [];
     const archives = Array.isArray(entry.archive) ? entry.archive : [];
+    // Each database of the stanza's history by its id: backups and archives name theirs.
+    const versionOf = (id: unknown) => dbs.find((d: { id?: unknown }) => d?.id === id)?.version;
+    const walMaxByVersion: Record<string, string> = {};
+    for (const a of archives) {
+        const v = versionOf(a?.database?.id);
+        if (v !== undefined && a.max) {
+            walMaxByVersion[String(v)] = String(a.max);
+        }
+    }
     return {
         status: String(entry.status?.message ?? "unknown"),
         version: dbs.length > 0 ? String(dbs[dbs.length - 1].version) : undefined,
-        backups: (Array.isArray(entry.backup) ? entry.backup : []).map((b: Record<string, any>) => ({
-            label: String(b.label), type: String(b.type), started: Number(b.timestamp?.start), stopped: Number(b.timestamp?.stop),
-            walStop: b.archive?.stop ? String(b.archive.stop) : undefined,
-        })),
+        backups: (Array.isArray(entry.backup) ? entry.backup : []).map((b: Record<string, any>) => {
+            const v = versionOf(b.database?.id);
+            return {
+                label: String(b.label), type: String(b.type), started: Number(b.timestamp?.start), stopped: Number(b.timestamp?.stop),
+                walStop: b.archive?.stop ? String(b.archive.stop) : undefined, ...(v !== undefined ? { version: String(v) } : {}),
+            };
+        }),
         walMax: archives.length > 0 && archives[archives.length - 1].max ? String(archives[archives.length - 1].max) : undefined,
+        ...(Object.keys(walMaxByVersion).length > 0 ? { walMaxByVersion } : {}),
     };
 }
 
@@ -91,34 +108,42 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
     if (info.backups.length === 0) {
         return { problem: "the repository holds no backup yet" };
     }
-    if (major !== undefined && info.version !== undefined && info.version !== major) {
-        return { problem: `the repository holds PostgreSQL ${info.version} and the stack's image is PostgreSQL ${major}` };
+    // After a major upgrade the repository holds backups of two majors; the image restores its own major's (restore.sh).
+    const backups = major === undefined ? info.backups : info.backups.filter((b) => (b.version ?? info.version) === major);
+    if (backups.length === 0) {
+        const held = [...new Set(info.backups.map((b) => b.version ?? info.version))].join(" and ");
+        return { problem: `the repository holds PostgreSQL ${held} and the stack's image is PostgreSQL ${major}` };
     }
-    const first = info.backups[0];
-    let backup = info.backups[info.backups.length - 1];
-    let to = "the end of its archive";
+    const older = major !== undefined && info.version !== undefined && major !== info.version;
+    const walMax = older ? info.walMaxByVersion?.[major!] : info.walMax;
+    const first = backups[0];
+    let backup = backups[backups.length - 1];
+    let to = older ? `the end of its PostgreSQL ${major} archive (where the cluster was upgraded to PostgreSQL ${info.version})`
+        : "the end of its archive";
     if (target.kind === "time") {
         const t = targetEpoch(target.time);
         if (t < first.stopped) {
-            return { problem: `the target ${target.time} is before the end of the first backup (${first.label}): the earliest ` +
-                `recoverable time is ${iso(first.stopped)}` };
+            const other = info.backups.find((b) => b !== first && b.stopped <= t && b.version !== undefined && b.version !== major);
+            return { problem: `the target ${target.time} is before the end of the first backup${backups.length < info.backups.length
+                ? ` of PostgreSQL ${major}` : ""} (${first.label}): the earliest recoverable time is ${iso(first.stopped)}` +
+                (other ? `; backups of PostgreSQL ${other.version} cover it: restore with an image of that major` : "") };
         }
         if (t > nowSeconds) {
             return { problem: `the target ${target.time} is in the future: the latest recoverable time is what the archive holds now` };
         }
-        // pgBackRest's own choice (restore's auto-select, since 2.24): the newest set that ended by the target.
-        backup = [...info.backups].reverse().find((b) => b.stopped <= t)!;
-        to = `the first commit after ${target.time}`;
+        // pgBackRest's own choice (restore's auto-select, since 2.24; restore.sh's among one major's): the newest set that ended by the target.
+        backup = [...backups].reverse().find((b) => b.stopped <= t)!;
+        to = `the first commit after ${target.time}${older ? ` or the end of the PostgreSQL ${major} archive, whichever comes first` : ""}`;
     }
     if (target.kind === "lsn" || target.kind === "name") {
         if (!selection || "problem" in selection) {
             return { problem: selection?.problem ?? "no backup set was chosen for the target" };
         }
-        if (info.walMax && lsnSegment(selection.lsn) > segmentNumber(info.walMax)) {
-            return { problem: `the target LSN ${selection.lsn} is beyond the archive, which ends with segment ${info.walMax}: ` +
+        if (walMax && lsnSegment(selection.lsn) > segmentNumber(walMax)) {
+            return { problem: `the target LSN ${selection.lsn} is beyond the archive, which ends with segment ${walMax}: ` +
                 "the latest recoverable LSN is in that segment (a segment is archived once full or switched)" };
         }
-        const chosen = info.backups.find((b) => b.label === selection.set);
+        const chosen = backups.find((b) => b.label === selection.set);
         if (!chosen) {
             return { problem: `backup set ${selection.set}, chosen for the target, is not in pgbackrest info` };
         }
@@ -126,11 +151,11 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
         to = target.kind === "lsn" ? `LSN ${selection.lsn}`
             : `restore point ${target.name} (LSN ${selection.lsn}, timeline ${selection.timeline})`;
     }
-    const wal = backup.walStop && info.walMax ? segmentsBetween(backup.walStop, info.walMax) : undefined;
+    const wal = backup.walStop && walMax ? segmentsBetween(backup.walStop, walMax) : undefined;
     return {
         backup,
         text: `from backup ${backup.label} (${backup.type}, ended ${iso(backup.stopped)}${selection && !("problem" in selection) ? ` at LSN ${selection.setStop}` : ""}), recovered to ${to}` +
-            (wal !== undefined ? ` (the archive holds ${wal} WAL segment${wal === 1 ? "" : "s"} after it, up to ${info.walMax})` : ""),
+            (wal !== undefined ? ` (the archive holds ${wal} WAL segment${wal === 1 ? "" : "s"} after it, up to ${walMax})` : ""),
         window: `the repository's recoverable window starts at ${iso(first.stopped)}`,
     };
 }

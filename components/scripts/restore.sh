@@ -30,11 +30,46 @@ if [ -n "${RESTORE_TARGET_NAME:-}" ]; then
 (npm run restore-point makes and records them); give restore.target {lsn: ...} or {time: ...} instead"
     target_lsn=$(echo "$point" | cut -f 2) timeline=$(echo "$point" | cut -f 3)
 fi
+dir=$repo/backup/$PGBACKREST_STANZA
+
+# A repository a major upgrade went through (upgrade.sh) holds backup sets of two majors, and this
+# image's pgBackRest and server can restore only those of its own: 2.33 (bullseye) asserts on a 17
+# set it is left to pick, and 2.55 refuses a set "from a prior version". Then the set is chosen
+# here among the image's major's, by the same rules pgBackRest uses (the newest that ended by a
+# time target; the newest for the end of the archive), and named with --set; recovery then reads
+# that major's own archive (pgBackRest's archive-get matches the restored cluster's version).
+major=$(postgres --version | sed -n 's/.*(PostgreSQL) \([0-9]*\).*/\1/p')
+# sets_of MAJOR: "label stop-epoch" of each backup set of PostgreSQL MAJOR backup.info lists as current, oldest first.
+sets_of() {
+    awk -v major="$1" '/^\[/ { section = $0; next }
+        section == "[db:history]" && /"db-version":"/ {
+            v = $0; sub(/.*"db-version":"/, "", v); sub(/".*/, "", v); version[substr($0, 1, index($0, "=") - 1)] = v }
+        section == "[backup:current]" && /=\{/ {
+            n++; label[n] = substr($0, 1, index($0, "=") - 1)
+            s = $0; sub(/.*"backup-timestamp-stop":/, "", s); sub(/[,}].*/, "", s); stop[n] = s
+            d = $0; sub(/.*"db-id":/, "", d); sub(/[,}].*/, "", d); db[n] = d }
+        END { for (i = 1; i <= n; i++) if (version[db[i]] == major) print label[i], stop[i] }' "$dir/backup.info"
+}
+others=$(sed -n '/^\[db:history\]/,/^\[/s/.*"db-version":"\([0-9]*\)".*/\1/p' "$dir/backup.info" 2>/dev/null | grep -vx "$major" | sort -nu | tr '\n' ' ' | sed 's/ $//; s/ / and /g')
 set_label=
+if [ -n "$others" ] && [ -z "$target_lsn" ]; then
+    sets=$(sets_of "$major")
+    [ -n "$sets" ] || say "problem=the repository holds no backup of PostgreSQL $major, only of PostgreSQL $others: restore with an image of that major"
+    if [ -n "$RESTORE_TARGET_TIME" ]; then
+        epoch=$(date -d "$RESTORE_TARGET_TIME" +%s) || say "problem=the target time $RESTORE_TARGET_TIME could not be read"
+        set_label=$(echo "$sets" | awk -v t="$epoch" '$2 <= t { best = $1 } END { print best }')
+        [ -n "$set_label" ] || say "problem=the target $RESTORE_TARGET_TIME is before the end of the first backup of PostgreSQL $major \
+($(echo "$sets" | head -n 1 | cut -d ' ' -f 1))"
+    else
+        set_label=$(echo "$sets" | tail -n 1 | cut -d ' ' -f 1)
+    fi
+    [ -z "${RESTORE_SELECT_ONLY:-}" ] || { echo "set=$set_label"; exit 0; }
+fi
 if [ -n "$target_lsn" ]; then
-    dir=$repo/backup/$PGBACKREST_STANZA
     first= best= best_stop=
-    for label in $(sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p' "$dir/backup.info"); do
+    labels=$(sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p' "$dir/backup.info")
+    [ -z "$others" ] || labels=$(sets_of "$major" | cut -d ' ' -f 1)
+    for label in $labels; do
         stop=$(sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$dir/$label/backup.manifest" | head -n 1)
         [ -n "$stop" ] || continue
         [ -n "$first" ] && [ "$(lsn_number "$stop")" -ge "$(lsn_number "${first#* }")" ] || first="$label $stop"
@@ -56,8 +91,9 @@ fi
 mkdir -p -m 0700 "$PGDATA"
 [ -z "$(ls -A "$PGDATA")" ] || { echo "error: $PGDATA is not empty" >&2; exit 1; }
 
-# A time target: pgBackRest selects the newest backup that ended before it (since 2.24) and writes
-# recovery_target_time with promote; no target: the newest backup, recovered to the end of the archive.
+# A time target: pgBackRest selects the newest backup that ended before it (since 2.24; chosen above
+# when the repository holds several majors) and writes recovery_target_time with promote; no target:
+# the newest backup, recovered to the end of the archive.
 if [ -n "${RESTORE_TARGET_NAME:-}" ]; then
     pgbackrest --log-level-console=warn "--set=$set_label" --type=name "--target=$RESTORE_TARGET_NAME" --target-action=promote \
         "--target-timeline=$timeline" restore
@@ -65,9 +101,10 @@ elif [ -n "$target_lsn" ]; then
     pgbackrest --log-level-console=warn "--set=$set_label" "--recovery-option=recovery_target_lsn=$target_lsn" \
         --recovery-option=recovery_target_action=promote restore
 elif [ -n "$RESTORE_TARGET_TIME" ]; then
-    pgbackrest --log-level-console=warn --type=time "--target=$RESTORE_TARGET_TIME" --target-action=promote restore
+    pgbackrest --log-level-console=warn ${set_label:+"--set=$set_label"} --type=time "--target=$RESTORE_TARGET_TIME" \
+        --target-action=promote restore
 else
-    pgbackrest --log-level-console=warn restore
+    pgbackrest --log-level-console=warn ${set_label:+"--set=$set_label"} restore
 fi
 label=$(sed -n 's/^backup-label="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$PGDATA/backup.manifest" 2>/dev/null | head -n 1) || label=
 echo "restored backup ${label:-(label unknown)} of stanza $PGBACKREST_STANZA" >&2

@@ -100,6 +100,93 @@ describe("what the repository holds, as preview reads and says it", () => {
     });
 });
 
+// After a major upgrade (13 to 17, README "A new major"): the shape pgBackRest 2.55 printed for the
+// e2e's repository, each backup and archive naming its database, the 13 one prior.
+const UPGRADED = JSON.stringify([{
+    name: "pg-replication-src",
+    status: { code: 0, message: "ok" },
+    db: [{ id: 1, "repo-key": 1, "system-id": 7715438078056673315, version: "13" }, { id: 2, "repo-key": 1, "system-id": 7715438137756938261, version: "17" }],
+    archive: [{ database: { id: 1, "repo-key": 1 }, id: "13-1", min: "000000010000000000000003", max: "000000010000000000000005" },
+        { database: { id: 2, "repo-key": 1 }, id: "17-2", min: "00000001000000000000000B", max: "00000001000000000000000C" }],
+    backup: [
+        { label: "20261203-100000F", type: "full", database: { id: 1, "repo-key": 1 }, timestamp: { start: 1796292000, stop: 1796292010 },
+            archive: { start: "000000010000000000000003", stop: "000000010000000000000003" } },
+        { label: "20261203-120000F", type: "full", database: { id: 2, "repo-key": 1 }, timestamp: { start: 1796299200, stop: 1796299210 },
+            archive: { start: "00000001000000000000000B", stop: "00000001000000000000000C" } },
+    ],
+}]);
+
+describe("a repository a major upgrade went through: each major restores its own backups", () => {
+    const info = parseRepoInfo(UPGRADED, "pg-replication-src") as Exclude<ReturnType<typeof parseRepoInfo>, { problem: string }>;
+
+    test("each backup's major and each major's newest WAL, as pgbackrest info names their databases", () => {
+        assert.equal(info.version, "17");
+        assert.deepEqual(info.backups.map((b) => `${b.label}:${b.version}`), ["20261203-100000F:13", "20261203-120000F:17"]);
+        assert.deepEqual(info.walMaxByVersion, { 13: "000000010000000000000005", 17: "00000001000000000000000C" });
+    });
+
+    test("on the old major: its newest set, to the end of its own archive (the upgrade) or a time before it", () => {
+        const latest = planRestore(info, { kind: "latest" }, "13", 1796300000);
+        assert.ok("backup" in latest);
+        assert.equal(latest.text, "from backup 20261203-100000F (full, ended 2026-12-03T10:00:10Z), recovered to the end of its PostgreSQL 13 " +
+            "archive (where the cluster was upgraded to PostgreSQL 17) (the archive holds 2 WAL segments after it, up to 000000010000000000000005)");
+        const before = planRestore(info, { kind: "time", time: "2026-12-03 10:30:00+00" }, "13", 1796300000);
+        assert.ok("backup" in before);
+        assert.match(before.text, /from backup 20261203-100000F .*recovered to the first commit after 2026-12-03 10:30:00\+00 or the end of the PostgreSQL 13 archive, whichever comes first/);
+    });
+
+    test("on the new major: its own sets only; a time before its first is refused, pointing at the old major's", () => {
+        const latest = planRestore(info, { kind: "latest" }, "17", 1796300000);
+        assert.ok("backup" in latest);
+        assert.equal(latest.backup.label, "20261203-120000F");
+        assert.match(latest.text, /recovered to the end of its archive \(the archive holds 0 WAL segments after it, up to 00000001000000000000000C\)/);
+        assert.deepEqual(planRestore(info, { kind: "time", time: "2026-12-03 10:30:00+00" }, "17", 1796300000), { problem:
+            "the target 2026-12-03 10:30:00+00 is before the end of the first backup of PostgreSQL 17 (20261203-120000F): the earliest " +
+            "recoverable time is 2026-12-03T12:00:10Z; backups of PostgreSQL 13 cover it: restore with an image of that major" });
+        assert.deepEqual(planRestore(info, { kind: "latest" }, "15", 1796300000),
+            { problem: "the repository holds PostgreSQL 13 and 17 and the stack's image is PostgreSQL 15" });
+    });
+
+    // restore.sh's own choice, run for real by /bin/sh on backup.info as 2.55 wrote it in the e2e, with a
+    // `postgres` on PATH that says which major the image is.
+    function chooseIn(major: number, target: Record<string, string>): string {
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "restore-majors-"));
+        const dir = path.join(root, "backup", "src");
+        fs.mkdirSync(dir, { recursive: true });
+        fs.mkdirSync(path.join(root, "bin"));
+        fs.writeFileSync(path.join(root, "bin", "postgres"), `#!/bin/sh\necho "postgres (PostgreSQL) ${major}.9 (Debian)"\n`, { mode: 0o755 });
+        const set = (label: string, stop: number, db: number) => `${label}={"backrest-format":5,"backrest-version":"2.55.1",` +
+            `"backup-archive-start":"00000001000000000000000B","backup-timestamp-start":${stop - 10},"backup-timestamp-stop":${stop},` +
+            `"backup-type":"full","db-id":${db},"option-archive-check":true}`;
+        fs.writeFileSync(path.join(dir, "backup.info"), ["[backrest]", "backrest-format=5", "", "[backup:current]",
+            set("20261203-100000F", 1796292010, 1), set("20261203-110000F", 1796295610, 1), set("20261203-120000F", 1796299210, 2), "",
+            "[db]", "db-id=2", 'db-version="17"', "", "[db:history]",
+            '1={"db-catalog-version":202007201,"db-control-version":1300,"db-system-id":7715438078056673315,"db-version":"13"}',
+            '2={"db-catalog-version":202406281,"db-control-version":1700,"db-system-id":7715438137756938261,"db-version":"17"}', ""].join("\n"));
+        for (const label of ["20261203-100000F", "20261203-110000F", "20261203-120000F"]) {
+            fs.mkdirSync(path.join(dir, label));
+            fs.writeFileSync(path.join(dir, label, "backup.manifest"), `backup-lsn-stop="0/${label.slice(9, 11)}000028"\n`);
+        }
+        const r = spawnSync("/bin/sh", ["-c", fragment("restore.sh")], { encoding: "utf8", env: { PATH: `${path.join(root, "bin")}:${process.env.PATH}`,
+            PGBACKREST_STANZA: "src", PGBACKREST_CONFIG: path.join(root, "pgbackrest.conf"), RESTORE_SELECT_ONLY: "1", RESTORE_TARGET_TIME: "", ...target } });
+        fs.rmSync(root, { recursive: true, force: true });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout.trim();
+    }
+
+    test("restore.sh names the set among the image's major's: the newest, the newest ended by a time, by an LSN", () => {
+        assert.equal(chooseIn(13, {}), "set=20261203-110000F");
+        assert.equal(chooseIn(17, {}), "set=20261203-120000F");
+        assert.equal(chooseIn(13, { RESTORE_TARGET_TIME: "2026-12-03 10:30:00+00" }), "set=20261203-100000F");
+        assert.equal(chooseIn(13, { RESTORE_TARGET_TIME: "2026-12-03 13:00:00+00" }), "set=20261203-110000F");
+        assert.equal(chooseIn(17, { RESTORE_TARGET_TIME: "2026-12-03 10:30:00+00" }),
+            "problem=the target 2026-12-03 10:30:00+00 is before the end of the first backup of PostgreSQL 17 (20261203-120000F)");
+        assert.equal(chooseIn(15, {}), "problem=the repository holds no backup of PostgreSQL 15, only of PostgreSQL 13 and 17: restore with an image of that major");
+        // By LSN, among the 13 sets only: the 17 set's stop LSN (0/12000028) is the highest, and not a candidate on 13.
+        assert.match(chooseIn(13, { RESTORE_TARGET_LSN: "0/13000000" }), /^set=20261203-110000F\nset_stop=0\/11000028\n/);
+    });
+});
+
 describe("a new cluster's own repository", () => {
     test("holding its stanza already (another cluster's): refused, saying what it holds and the three ways out", () => {
         const info = parseRepoInfo(INFO, "pg-replication-src") as Exclude<ReturnType<typeof parseRepoInfo>, { problem: string }>;
