@@ -89,10 +89,23 @@ function pgbackrest(t: BackupTarget, primary: string, args: string[], timeoutMs:
     return docker(t, ["exec", "-u", "postgres", primary, "pgbackrest", ...args], timeoutMs);
 }
 
-/** The newest backup set's label in `pgbackrest info`'s text. */
+/**
+ * The newest backup set's label in `pgbackrest info`'s text, among the current database's: after a
+ * major upgrade the old major's are listed too, under "db (prior)" (backup-check.sh reads it so).
+ */
 export function newestBackup(info: string): string | undefined {
-    const labels = [...info.matchAll(/^\s*(?:full|diff|incr) backup: (\S+)/gm)].map((m) => m[1]);
-    return labels[labels.length - 1];
+    let current = true;
+    let newest: string | undefined;
+    for (const line of info.split("\n")) {
+        const db = /^\s*db \((\w+)\)/.exec(line);
+        const set = /^\s*(?:full|diff|incr) backup: (\S+)/.exec(line);
+        if (db) {
+            current = db[1] === "current";
+        } else if (set && current) {
+            newest = set[1];
+        }
+    }
+    return newest;
 }
 
 /** A backup of TYPE on the primary; its label and how long it took. */

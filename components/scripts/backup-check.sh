@@ -1,9 +1,10 @@
 # On the primary, once the topology step has made the declared primary the primary: the stanza
 # (made once; a repository holding another cluster's stanza is refused here, loudly), pgBackRest's
 # check that a WAL segment switched now reaches the repository (it waits archive-timeout, 60 s by
-# default), and a full backup when the repository has none yet, so a stack with backups on is never
-# without one. Run again when the primary changes: the new primary's archive is checked.
-# env: PRIMARY_CONTAINER STANZA
+# default), and a full backup when the repository has none yet of the current major, so a stack with
+# backups on is never without one (also right after a major upgrade). Run again when the primary
+# changes (the new primary's archive is checked) and when its container is replaced.
+# env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
 # The container's environment names the stanza and the settings file (pgbackrest.ts backupEnv).
 
 br() { docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest "$@" 2>&1; }
@@ -16,10 +17,13 @@ out=$(br stanza-create) ||
     fail "pgBackRest could not create or open the stanza $STANZA in the backup repository: $out"
 out=$(br check) ||
     fail "the primary's WAL does not reach the backup repository (pgbackrest check on $PRIMARY_CONTAINER): $out"
-if ! br info | grep -q '^ *full backup: '; then
+# Backups of the stanza's current database only: after a major upgrade (upgrade.sh), those of the
+# old major are listed under "db (prior)" and cannot be a base for the new one's.
+current_backups() { br info | awk 'BEGIN { current = 1 } /^ *db \(/ { current = /\(current\)/ } current && /^ *(full|diff|incr) backup: / { print $1, $3 }'; }
+if ! current_backups | grep -q '^full '; then
     started=$(date +%s)
     out=$(br --type=full backup) || fail "the first full backup on $PRIMARY_CONTAINER failed: $out"
     log "backup: first full backup of $STANZA taken in $(($(date +%s) - started))s"
 fi
-newest=$(br info | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/\2/p' | tail -n 1)
+newest=$(current_backups | tail -n 1 | cut -d ' ' -f 2)
 log "backup: stanza $STANZA, WAL of $PRIMARY_CONTAINER reaches the repository, newest backup $newest"

@@ -158,6 +158,12 @@ describe("the backup tool's reading of the stack and of pgBackRest", () => {
             "            timestamp start/stop: ...", "        incr backup: 20261203-200000F_20261203-201000I", ""].join("\n");
         assert.equal(newestBackup(info), "20261203-200000F_20261203-201000I");
         assert.equal(newestBackup("stanza: p\n    status: error (no valid backups)\n"), undefined);
+        // After a major upgrade (pgBackRest 2.55's layout in the e2e): the current database's, wherever the prior one is listed.
+        const upgraded = (first: string, second: string) => ["stanza: p", "    status: ok", "", `    db (${first})`,
+            "        wal archive min/max (13): 000000010000000000000004/000000010000000000000008", "",
+            "        full backup: 20261204-133304F", "", `    db (${second})`, "        full backup: 20261204-133342F", ""].join("\n");
+        assert.equal(newestBackup(upgraded("prior", "current")), "20261204-133342F");
+        assert.equal(newestBackup(upgraded("current", "prior")), "20261204-133304F");
         assert.deepEqual(parseLines("noise\nbackup=20261203-200000F\nrestore_ms=812\nerror=the restored data directory did not start: x=1\n"),
             { backup: "20261203-200000F", restore_ms: "812", error: "the restored data directory did not start: x=1" });
     });
