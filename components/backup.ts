@@ -62,6 +62,11 @@ export interface BackupArgs {
     readonly settings: BackupSettings;
     /** The declared primary's container: where the stanza is made, checked and the first backup taken. */
     readonly primaryContainer: pulumi.Input<string>;
+    /**
+     * The image the nodes run: a change replaces the primary's container, which is checked again; after
+     * a major upgrade that is where the new major's first full backup is taken.
+     */
+    readonly image: pulumi.Input<string>;
     /** What must be done first: the topology step (the declared primary is primary) and the repository. */
     readonly after: readonly pulumi.Resource[];
     /**
@@ -74,7 +79,7 @@ export interface BackupArgs {
 
 /**
  * The stanza, the archive check and the first full backup; again (stanza and check) whenever the
- * primary changes; and at destroy, before any node goes, a proven restore within the bound and a
+ * primary or the nodes' image changes (a major upgrade's new major gets its first full backup); and at destroy, before any node goes, a proven restore within the bound and a
  * final backup (scripts/backup-final.sh).
  */
 export class Backup extends pulumi.ComponentResource {
@@ -90,6 +95,7 @@ export class Backup extends pulumi.ComponentResource {
             environment: {
                 PRIMARY_CONTAINER: args.primaryContainer,
                 STANZA: args.settings.stanza,
+                IMAGE: args.image,
             },
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [...args.after] });

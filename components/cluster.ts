@@ -21,7 +21,7 @@ import { Endpoint, EndpointOutput } from "./endpoint";
 import { parseSubnet } from "./ipv4";
 import { poolerContainer } from "./pooler";
 import { labelList, labelWords, NodeSettings, PGDATA, PostgresNode, ReplicationSource } from "./node";
-import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv } from "./pgbackrest";
+import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv, CONFIG_FILE, REPO_PATH } from "./pgbackrest";
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
@@ -421,6 +421,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 TIMEOUT: String(args.readyTimeoutSeconds),
                 DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
                 HELPER_CONTAINER: `${args.namePrefix}-${primary.name}-upgrade`,
+                // With backups, the repository follows the upgrade: the old major's last segment archived, the stanza upgraded.
+                ...(args.backup && repository ? { BACKUP_VOLUME: repository.volumeName, REPO_PATH, STANZA: args.backup.stanza, CONFIG_FILE } : {}),
             },
             dockerHost: primaryEngine,
         }, { parent: this });
@@ -548,6 +550,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const backup = args.backup && repository ? new Backup(`${name}-backup`, {
             settings: args.backup,
             primaryContainer: primaryNode.containerName,
+            image: image.name,
             after: [topology, repository],
             nodes: all,
             dockerHost: primaryEngine,

@@ -34,10 +34,11 @@ if [[ "$image" =~ ^postgres:([0-9]+)$ ]]; then
     derived=()
     grep -q '^ *pg-replication:endpoints:' "Pulumi.$stack.yaml" && derived+=(--tools)
     grep -q '^ *pg-replication:backup:' "Pulumi.$stack.yaml" && derived+=(--backup)
-    # The stack's nodes on postgres:<older major>: `image` asks for a major upgrade, which runs in
+    # The stack's nodes on postgres:<older major> (or its backup image): `image` asks for a major upgrade, which runs in
     # the image of both majors (pg-replication/postgres-upgrade:<old>-<new>, built here, never pulled).
     older=$(docker ps -a --filter "label=pg-replication.stack=$stack" --filter label=pg-replication.role=node \
-        --format '{{.Image}}' 2>/dev/null | sed -n 's/^postgres:\([0-9][0-9]*\)$/\1/p' | sort -n | head -n 1)
+        --format '{{.Image}}' 2>/dev/null | sed -n 's/^\(postgres\|pg-replication\/postgres-backup\):\([0-9][0-9]*\)$/\2/p' |
+        sort -n | head -n 1)
     if [[ -n $older && $older -lt $major ]]; then
         derived+=(--upgrade)
         majors=("$older" "$major")

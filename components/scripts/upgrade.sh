@@ -9,7 +9,17 @@
 # new major on it; the standbys are cloned again from it by their seeds (node-seed-check.sh).
 # When anything fails before the new server has started, the old cluster is whole (upgrade_data
 # gives it back), its container is started again, and the up fails saying why: nothing is lost.
+# With backups on (BACKUP_VOLUME set), every commit of the old major reaches the repository by the
+# clean stop itself: a primary that archives switches to a new segment before its shutdown
+# checkpoint and its archiver makes a last pass (PostgreSQL's xlog.c ShutdownXLOG), so only the
+# checkpoint record stays unarchived. The stop is checked for that (no segment left .ready: an
+# archive failing then would leave a gap no archive_command fills after the upgrade). Once the
+# data is upgraded, before the new server starts, the stanza is upgraded (upgrade_repository:
+# pgBackRest's stanza-upgrade --no-online with the new image's pgBackRest), so the new server's
+# first segments archive at once. An up that stopped in between does it on the next up, before
+# the container is replaced (stanza-upgrade of an upgraded stanza changes nothing).
 # env: NODE NODE_CONTAINER VOLUME IMAGE KEEP_CONTAINER LONG_TX_SQL SETTINGS_SQL TIMEOUT DOCKER_LABELS HELPER_CONTAINER
+#      [BACKUP_VOLUME REPO_PATH STANZA CONFIG_FILE]
 # (LONG_TX_SQL and SETTINGS_SQL: roll.ts longTransactionsSql and upgrade.ts CLUSTER_SETTINGS_SQL, as preview asks them)
 
 data=/var/lib/postgresql/data
@@ -20,10 +30,27 @@ current=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>/dev/null) |
 [ "$current" != "$IMAGE" ] || { log "node $NODE runs $IMAGE already; no major upgrade"; exit 0; }
 new_major=$(docker run --rm --pull never --network none --entrypoint postgres "$IMAGE" --version | server_major)
 [ -n "$new_major" ] || fail "$IMAGE is not a PostgreSQL server image (postgres --version)"
+# The data's major, and the old cluster's directory an upgrade leaves until it is finished.
 # shellcheck disable=SC2046
-old_major=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" \
-    --entrypoint cat "$IMAGE" "$data/pgdata/PG_VERSION") || { log "node $NODE: no cluster in $VOLUME; no major upgrade"; exit 0; }
+found=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" --entrypoint sh "$IMAGE" \
+    -c 'cat "$0/pgdata/PG_VERSION" && { ls -d "$0"/pgdata.*-old 2>/dev/null || true; }' "$data") ||
+    { log "node $NODE: no cluster in $VOLUME; no major upgrade"; exit 0; }
+old_major=$(printf '%s\n' "$found" | head -n 1) left=$(printf '%s\n' "$found" | sed -n '2p')
+
+# upgrade_repository: the backup repository's stanza brought to the upgraded data (see above).
+upgrade_repository() {
+    [ -n "${BACKUP_VOLUME:-}" ] || return 0
+    # shellcheck disable=SC2046
+    out=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" -v "$BACKUP_VOLUME:$REPO_PATH" \
+        -e "PGBACKREST_STANZA=$STANZA" -e "PGBACKREST_CONFIG=$CONFIG_FILE" --entrypoint pgbackrest "$IMAGE" --no-online stanza-upgrade 2>&1) ||
+        fail "pgBackRest's stanza-upgrade of $STANZA for PostgreSQL $new_major failed in $IMAGE: $out
+the data is upgraded and the old cluster's copy kept; run up again once the repository takes writes"
+    log "backup repository: the stanza $STANZA upgraded to PostgreSQL $new_major (pgbackrest stanza-upgrade)"
+}
+
 if [ "$old_major" -ge "$new_major" ]; then
+    # The data upgraded by an up that stopped before the container was replaced: the repository too, now.
+    [ "$old_major" != "$new_major" ] || [ -z "$left" ] || upgrade_repository
     log "node $NODE: its data is PostgreSQL $old_major, as $IMAGE; no major upgrade"
     exit 0
 fi
@@ -59,11 +86,15 @@ log "node $NODE: writes stop now: PostgreSQL $old_major to $new_major (pg_upgrad
 trap '[ -n "$restarted" ] || [ -n "$upgraded" ] || { docker start "$NODE_CONTAINER" >/dev/null 2>&1; log "the old primary $NODE was started again"; }' EXIT
 docker stop -t 120 "$NODE_CONTAINER" >/dev/null
 # shellcheck disable=SC2046
-control=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" \
-    --entrypoint "/usr/lib/postgresql/$old_major/bin/pg_controldata" "$upgrade_image" "$data/pgdata") ||
+control=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" --entrypoint sh "$upgrade_image" \
+    -c '"$0" "$1" && echo "Segments not archived: $(ls "$1/pg_wal/archive_status" | grep -c "[.]ready$")"' \
+    "/usr/lib/postgresql/$old_major/bin/pg_controldata" "$data/pgdata") ||
     start_again "the upgrade image $upgrade_image could not read $NODE's control file"
 printf '%s\n' "$control" | grep -q '^Database cluster state: *shut down$' ||
     start_again "$NODE did not shut down cleanly"
+unarchived=$(printf '%s\n' "$control" | sed -n 's/^Segments not archived: //p')
+[ -z "${BACKUP_VOLUME:-}" ] || [ "$unarchived" = 0 ] ||
+    start_again "$NODE stopped with $unarchived WAL segments not archived, which would never reach the backup repository after the upgrade: see npm run status"
 checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *//p')
 
 # The copy kept until the new cluster has every standby: the standby that replayed the primary's
@@ -85,4 +116,5 @@ upgrade_data"; then
     start_again "pg_upgrade from PostgreSQL $old_major to $new_major failed on $NODE (its output above)"
 fi
 upgraded=1
+upgrade_repository
 log "node $NODE: its data is PostgreSQL $new_major after $(( $(date +%s) - started )) s (pg_upgrade --link); its container is replaced next"

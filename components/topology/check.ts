@@ -3,6 +3,7 @@
 // message only). The topology step at up (up.ts) decides with the same functions again.
 
 import * as pulumi from "@pulumi/pulumi";
+import { archiveFailure, archiveFailureText, ARCHIVER_SQL, archiverFromPsql } from "../archive";
 import { ClusterConfig, NAMESPACE, nodeImage, synchronousStandbyNamesFor } from "../config";
 import { dockerCli, dockerFailure } from "../docker-cli";
 import { nodeEngine, spansEngines } from "../spec";
@@ -214,10 +215,18 @@ export async function checkUpgrade(cfg: ClusterConfig, plan: UpgradePlan, image:
     const upgradeImage = upgradeImageName(plan.from, plan.to);
     const engine = engineOf(plan.primary);
     if (problems.length === 0) {
-        const [prepared, settings, long] = await Promise.all([exec(plan.primary, PREPARED_SQL), exec(plan.primary, CLUSTER_SETTINGS_SQL),
-            longTransactions(plan.primary, cfg.rollMaxTransactionSeconds, exec)]);
+        const [prepared, settings, long, archiver] = await Promise.all([exec(plan.primary, PREPARED_SQL), exec(plan.primary, CLUSTER_SETTINGS_SQL),
+            longTransactions(plan.primary, cfg.rollMaxTransactionSeconds, exec), plan.backup ? exec(plan.primary, ARCHIVER_SQL) : undefined]);
         if (long) {
             problems.push(long);
+        }
+        // The new major starts a WAL history of its own: what the old one has not archived by then never reaches the repository.
+        const row = archiver && !archiver.err ? archiverFromPsql(archiver.stdout) : undefined;
+        const failing = row ? archiveFailure(row) : undefined;
+        if (archiver && (!row || failing)) {
+            problems.push(failing ? `${archiveFailureText(plan.primary, failing)}: the old major's WAL must all reach the backup ` +
+                "repository before its data is upgraded (npm run status; archiving resumes by itself once the repository takes writes)"
+                : `the primary ${plan.primary} could not be asked how its archive stands: ${archiver.stderr.trim() || archiver.stdout.trim()}`);
         }
         if (prepared.err || Number(prepared.stdout.trim()) > 0) {
             problems.push(prepared.err ? `the primary ${plan.primary} could not be asked for prepared transactions: ${prepared.stderr.trim()}`

@@ -8,10 +8,14 @@
 // is replaced) stops the primary cleanly, waits for the first standby to have replayed its shutdown
 // checkpoint and marks that standby's old data to be kept, then runs pg_upgrade --link on the
 // primary's volume in a container of the upgrade image (pg-upgrade.sh upgrade_data); a failure
-// before the new server starts gives the old cluster back and starts it again. Then the primary's
+// before the new server starts gives the old cluster back and starts it again. With backups on, the
+// clean stop has archived every commit (checked), and the stanza is upgraded (pgBackRest
+// stanza-upgrade) before the new server starts, so its first segment archives and the old major's
+// backups stay restorable. Then the primary's
 // container on the new image; the standbys, cloned again from it by their seeds (node-seed-check.sh,
-// the marked one keeping its old data beside); the commit policy's gate; then the last step
-// (upgrade-finish.sh): statistics rebuilt, the old copies removed.
+// the marked one keeping its old data beside); the commit policy's gate; the backup check's first
+// full backup of the new major (backup-check.sh); then the last step (upgrade-finish.sh):
+// statistics rebuilt, the old copies removed.
 
 import type { RollPlan } from "./roll";
 
@@ -30,13 +34,15 @@ export interface UpgradePlan {
     readonly standbys: readonly string[];
     /** The standby whose old data is kept beside its new clone until every node runs the new major; undefined with none. */
     readonly keep?: string;
+    /** Backups are on: the repository's stanza is upgraded and a full backup of the new major taken. */
+    readonly backup: boolean;
     readonly problems: readonly string[];
 }
 
 export interface UpgradeConfig {
     readonly primary: string;
     readonly nodes: readonly { readonly name: string }[];
-    /** Whether backups are on (pg-replication:backup): their repository would need pgBackRest's stanza-upgrade. */
+    /** Whether backups are on (pg-replication:backup): their repository gets pgBackRest's stanza-upgrade. */
     readonly backup: boolean;
     /** Whether the nodes are on more than one Docker engine. */
     readonly spans: boolean;
@@ -46,11 +52,6 @@ export interface UpgradeConfig {
 export function planUpgrade(cfg: UpgradeConfig, roll: Exclude<RollPlan, { kind: "none" | "upgrade" }>, from: number, to: number): UpgradePlan {
     const problems = roll.kind === "roll" ? [...roll.problems] : [];
     const primary = roll.kind === "in-place" ? roll.node : roll.actual;
-    if (cfg.backup) {
-        problems.push(`a major upgrade with backups on (pg-replication:backup) is not built yet: the repository needs ` +
-            `pgBackRest's stanza-upgrade and a new full backup; keep an image of PostgreSQL ${from}, or move the data with ` +
-            "pg_dump/pg_restore into a new stack (README, A new major)");
-    }
     if (cfg.spans) {
         problems.push("a major upgrade of nodes on several Docker engines is not built yet: keep an image of " +
             `PostgreSQL ${from} (README, A new major)`);
@@ -60,17 +61,23 @@ export function planUpgrade(cfg: UpgradeConfig, roll: Exclude<RollPlan, { kind: 
     }
     const standbys = cfg.nodes.map((n) => n.name).filter((n) => n !== primary);
     const keep = standbys[0];
-    return { kind: "upgrade", from, to, primary, standbys, ...(keep ? { keep } : {}), problems };
+    return { kind: "upgrade", from, to, primary, standbys, ...(keep ? { keep } : {}), backup: cfg.backup, problems };
 }
 
 /** The upgrade in words, as preview says it. */
 export function describeUpgrade(plan: UpgradePlan, image: string): string {
     const steps = [`${plan.primary} stopped cleanly (writes stop)`,
         `its data upgraded in place with pg_upgrade --link in ${upgradeImageName(plan.from, plan.to)}`,
+        ...(plan.backup ? [`every PostgreSQL ${plan.from} segment archived by the stop (checked) and the backup repository's ` +
+            "stanza upgraded (pgbackrest stanza-upgrade)"] : []),
         `started on ${image} (writes resume)`];
     if (plan.standbys.length > 0) {
         steps.push(`${plan.standbys.join(", ")} cloned again from it (${plan.keep} keeps its PostgreSQL ${plan.from} data beside ` +
             "until every node streams on the new major)");
+    }
+    if (plan.backup) {
+        steps.push(`a full backup of PostgreSQL ${plan.to} taken (the PostgreSQL ${plan.from} backups stay restorable, as a new stack ` +
+            `on PostgreSQL ${plan.from}, until retentionFull expires them)`);
     }
     steps.push("statistics rebuilt (vacuumdb --analyze-in-stages) before up returns");
     return `image change to ${image}: PostgreSQL ${plan.from} to ${plan.to}, an upgrade: ${steps.join("; ")}. ` +

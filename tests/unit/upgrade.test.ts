@@ -19,7 +19,7 @@ const roll = { kind: "roll" as const, standbys: ["pg2", "pg3"], handover: "pg2",
 describe("a new major on a running cluster", () => {
     test("the primary upgraded in place, every other node cloned again, the first standby keeping the old data", () => {
         const p = planUpgrade(cfg, roll, 13, 17);
-        assert.deepEqual(p, { kind: "upgrade", from: 13, to: 17, primary: "pg1", standbys: ["pg2", "pg3"], keep: "pg2", problems: [] });
+        assert.deepEqual(p, { kind: "upgrade", from: 13, to: 17, primary: "pg1", standbys: ["pg2", "pg3"], keep: "pg2", backup: false, problems: [] });
         assert.equal(describeUpgrade(p, "postgres:17"),
             "image change to postgres:17: PostgreSQL 13 to 17, an upgrade: pg1 stopped cleanly (writes stop); its data upgraded in " +
             "place with pg_upgrade --link in pg-replication/postgres-upgrade:13-17; started on postgres:17 (writes resume); pg2, pg3 " +
@@ -30,18 +30,29 @@ describe("a new major on a running cluster", () => {
 
     test("a single node: upgraded in place, no copy kept", () => {
         const p = planUpgrade({ ...cfg, nodes: [nodes[0]] }, { kind: "in-place", node: "pg1" }, 13, 17);
-        assert.deepEqual(p, { kind: "upgrade", from: 13, to: 17, primary: "pg1", standbys: [], problems: [] });
+        assert.deepEqual(p, { kind: "upgrade", from: 13, to: 17, primary: "pg1", standbys: [], backup: false, problems: [] });
         assert.doesNotMatch(describeUpgrade(p, "postgres:17"), /cloned again/);
     });
 
-    test("refused, with what to do: backups on, several engines, a switchover in the same up, and the roll's own problems", () => {
-        const p = planUpgrade({ ...cfg, backup: true, spans: true, primary: "pg2" },
+    test("with backups on: the repository's stanza upgraded before the new server starts, a full backup of the new major after", () => {
+        const p = planUpgrade({ ...cfg, backup: true }, roll, 13, 17);
+        assert.deepEqual(p.problems, []);
+        assert.equal(p.backup, true);
+        assert.equal(describeUpgrade(p, "pg-replication/postgres-backup:17"),
+            "image change to pg-replication/postgres-backup:17: PostgreSQL 13 to 17, an upgrade: pg1 stopped cleanly (writes stop); " +
+            "its data upgraded in place with pg_upgrade --link in pg-replication/postgres-upgrade:13-17; every PostgreSQL 13 segment " +
+            "archived by the stop (checked) and the backup repository's stanza upgraded (pgbackrest stanza-upgrade); started on " +
+            "pg-replication/postgres-backup:17 (writes resume); pg2, pg3 cloned again from it (pg2 keeps its PostgreSQL 13 data beside " +
+            "until every node streams on the new major); a full backup of PostgreSQL 17 taken (the PostgreSQL 13 backups stay " +
+            "restorable, as a new stack on PostgreSQL 13, until retentionFull expires them); statistics rebuilt (vacuumdb " +
+            "--analyze-in-stages) before up returns. If pg_upgrade fails, the old cluster is started again as it was and up fails");
+    });
+
+    test("refused, with what to do: several engines, a switchover in the same up, and the roll's own problems", () => {
+        const p = planUpgrade({ ...cfg, spans: true, primary: "pg2" },
             { ...roll, problems: ["pg3 is not streaming from the primary pg1: its WAL receiver is waiting"] }, 13, 17);
         assert.deepEqual(p.problems, [
             "pg3 is not streaming from the primary pg1: its WAL receiver is waiting",
-            "a major upgrade with backups on (pg-replication:backup) is not built yet: the repository needs pgBackRest's " +
-                "stanza-upgrade and a new full backup; keep an image of PostgreSQL 13, or move the data with pg_dump/pg_restore " +
-                "into a new stack (README, A new major)",
             "a major upgrade of nodes on several Docker engines is not built yet: keep an image of PostgreSQL 13 (README, A new major)",
             "the primary changes in this up (from pg1 to pg2): switch over and upgrade in two ups",
         ]);
