@@ -76,6 +76,11 @@ export interface PostgresClusterArgs {
      * one's streaming gate; then the handover; then the declared primary's. Omitted: no roll.
      */
     readonly roll?: { readonly standbys: readonly string[] };
+    /**
+     * Nodes whose container keeps the image it runs in this up, by name (topology/roll.ts, a "hold":
+     * a failover planned while a roll is unfinished); the next up rolls them. Omitted: none.
+     */
+    readonly heldImages?: Readonly<Record<string, string>>;
     /** A new cluster's first node restored from a pgBackRest repository instead of initialised empty; none when omitted. */
     readonly restore?: RestoreSettings;
     /** A roll's handover refuses while a transaction on the primary has run longer, in seconds (default 15). */
@@ -322,7 +327,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             spec,
             settings: {
                 ...settings,
-                image: on(spec).image.name,
+                image: args.heldImages?.[spec.name] ?? on(spec).image.name,
                 networkName: on(spec).network.name,
                 dockerHost: engineOf(spec),
                 // A node with a host address is published there: that is where others reach it.
@@ -414,7 +419,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 NODE: primary.name,
                 NODE_CONTAINER: `${args.namePrefix}-${primary.name}`,
                 VOLUME: `${args.namePrefix}-${primary.name}-data`,
-                IMAGE: image.name,
+                // A held primary keeps its image: nothing to upgrade in this up.
+                IMAGE: args.heldImages?.[primary.name] ?? image.name,
                 KEEP_CONTAINER: target === undefined ? "" : `${args.namePrefix}-${target}`,
                 LONG_TX_SQL: longTransactionsSql(args.rollMaxTransactionSeconds ?? DEFAULTS.rollMaxTransactionSeconds),
                 SETTINGS_SQL: CLUSTER_SETTINGS_SQL,

@@ -135,6 +135,7 @@ export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly 
         backup: cfg.backup,
         restore: cfg.restore,
         ...(cfg.roll?.kind === "roll" ? { roll: { standbys: cfg.roll.standbys } } : {}),
+        ...(cfg.roll?.kind === "hold" ? { heldImages: cfg.roll.images } : {}),
         rollMaxTransactionSeconds: cfg.rollMaxTransactionSeconds,
     };
 }

@@ -11,7 +11,7 @@ import { NodeState } from "../node-state";
 import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { nodeSql, ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
 import {
-    describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan, runsOtherImage,
+    describeHold, describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan, runsOtherImage,
     serverMajor, versionNumMajor,
 } from "./roll";
 import {
@@ -122,6 +122,10 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
     if (first.kind === "none") {
         return first;
     }
+    if (first.kind === "hold") {
+        pulumi.log.warn(describeHold(first, image));
+        return first;
+    }
     let roll = first;
     // The server the data was written by: asked of the node running as primary (the only node when in place).
     const asked = roll.kind === "in-place" ? roll.node : roll.actual;
@@ -134,7 +138,7 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
             pulumi.log.info(`${older.join(", ")} still hold data of a major older than the primary's PostgreSQL ${dataMajor}: ` +
                 "each is cloned again from the primary when its container is replaced");
             const replanned = planRoll(cfg, states, topology, image, older);
-            roll = replanned.kind === "none" ? roll : replanned;
+            roll = replanned.kind === "none" || replanned.kind === "hold" ? roll : replanned;
         }
     }
     const problems = roll.kind === "roll" ? [...roll.problems] : [];

@@ -34,6 +34,11 @@ export type RollPlan =
         /** Why the roll must not start; empty when it may. */
         readonly problems: readonly string[];
     }
+    /**
+     * A failover is planned while containers run another image (the primary lost mid-roll): this up
+     * fails over and changes no container's image; the next up rolls. By node, the image it keeps.
+     */
+    | { readonly kind: "hold"; readonly to: string; readonly images: Readonly<Record<string, string>> }
     /** An image of a newer major than the data's: an upgrade (upgrade.ts), planned by preview from this roll. */
     | UpgradePlan;
 
@@ -71,6 +76,12 @@ export function planRoll(cfg: RollConfig, states: readonly NodeState[], topology
     }
     if (cfg.nodes.length === 1) {
         return { kind: "in-place", node: stale[0] };
+    }
+    // The primary lost before or in a roll: without a primary there is nothing to roll behind, and
+    // refusing would leave no way out by config (every image is some node's "other" one). The
+    // failover goes first, each container keeping the image it runs.
+    if (topology.kind === "failover") {
+        return { kind: "hold", to: topology.to, images: Object.fromEntries(stale.map((n) => [n, byName.get(n)!.container!.image!])) };
     }
     const problems: string[] = [];
     const actual = topology.kind === "none" ? topology.primary : topology.kind === "switchover" ? topology.from : undefined;
@@ -114,11 +125,18 @@ export function planRoll(cfg: RollConfig, states: readonly NodeState[], topology
 
 function describe(plan: TopologyPlan): string {
     switch (plan.kind) {
-        case "failover": return `a failover to ${plan.to} is planned`;
         case "several-primaries": return `${plan.primaries.join(", ")} run as primary`;
         case "stale-primaries": return `${plan.stale.map((s) => s.name).join(", ")} run as primary beside ${plan.primary}`;
         default: return `none answers as primary`;
     }
+}
+
+/** A hold in words, as preview says it. */
+export function describeHold(plan: Extract<RollPlan, { kind: "hold" }>, image: string): string {
+    const held = Object.entries(plan.images).map(([n, i]) => `${n} on ${i}`).join(", ");
+    return `a failover to ${plan.to} is planned while ${held} ${Object.keys(plan.images).length === 1 ? "runs" : "run"} another image ` +
+        `than ${image}: this up fails over and leaves every container on the image it runs; the next up rolls them onto ${image}, ` +
+        "one at a time, once every standby streams";
 }
 
 /** The roll in words, in its order, as preview says it. */

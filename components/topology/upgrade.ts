@@ -49,7 +49,7 @@ export interface UpgradeConfig {
 }
 
 /** The upgrade `up` would do for a roll (roll.ts) whose image runs major TO on data of major FROM. */
-export function planUpgrade(cfg: UpgradeConfig, roll: Exclude<RollPlan, { kind: "none" | "upgrade" }>, from: number, to: number): UpgradePlan {
+export function planUpgrade(cfg: UpgradeConfig, roll: Exclude<RollPlan, { kind: "none" | "upgrade" | "hold" }>, from: number, to: number): UpgradePlan {
     const problems = roll.kind === "roll" ? [...roll.problems] : [];
     const primary = roll.kind === "in-place" ? roll.node : roll.actual;
     if (cfg.spans) {

@@ -6,7 +6,9 @@
 // to the standbys: the standbys replaced one at a time, a handover to pg2, pg1 replaced as its
 // standby, a switchover back to pg1; every acknowledged commit on every node, the write and read
 // gaps measured, every container on the new image on its old volume, and a second up with nothing
-// to change. Subnet 172.28.60.0/24, ports 58800-58802.
+// to change. A standby that does not come back stops a roll; the next up resumes it. The primary
+// lost mid-roll: a failover by config goes first with every container on the image it runs (a
+// hold), and the up after it rolls the rest. Subnet 172.28.60.0/24, ports 58800-58802.
 
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -213,6 +215,47 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
         for (const n of ["pg2", "pg3"]) {
             await eventually(30, () => rows(urls[n], "SELECT note FROM kept WHERE id = 0"), (x) => x.length === 1);
         }
+        await s.preview(true);
+    });
+
+    test("the primary lost mid-roll: the failover by config goes first, each container on the image it runs; the next up rolls the rest", async () => {
+        // A roll stopped after pg2 (pg3 does not come back at first), pg3 back on the new image by its restart policy.
+        docker("exec", "-u", "postgres", container("pg3"), "touch", MARKER);
+        await s.setConfig({ image: ROLLED, readyTimeoutSeconds: "10" });
+        await assert.rejects(s.up(), new RegExp(`${container("pg3")}.*(is not ready after 10s|not running)`));
+        docker("run", "--rm", "-v", `${container("pg3")}-data:/var/lib/postgresql/data`, "--entrypoint", "rm", BASE, "-f", MARKER);
+        await eventually(120, () => rows(urls.pg1, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'"),
+            (x) => x[0].n === 2);
+        assert.deepEqual(NODES.map((n) => inspect(n, "{{.Config.Image}}")), [ROLLED_AGAIN, ROLLED, ROLLED]);
+        await rows(urls.pg1, "INSERT INTO kept VALUES (-1, 'the last write before the primary was lost')");
+        const [{ lsn }] = await rows(urls.pg1, "SELECT pg_current_wal_lsn()::text AS lsn");
+        for (const n of ["pg2", "pg3"]) {
+            await eventually(30, () => rows(urls[n], `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (x) => x[0].done === true);
+        }
+        // The primary lost. Its image is another than the stack's, and so is every image some node runs: before the
+        // hold, preview refused any failover ("no node runs as the one primary"), whatever image the config named.
+        docker("stop", container("pg1"));
+        const ids = Object.fromEntries(NODES.map((n) => [n, inspect(n, "{{.Id}}")]));
+        await s.setConfig({ primary: "pg2", readyTimeoutSeconds: "60" });
+        const up = await s.up();
+        log(up.stdout.split("\n").filter((l) => /failover|image change|another image/.test(l)).join("\n"));
+        assert.match(up.stdout, new RegExp(`a failover to pg2 is planned while pg1 on ${ROLLED_AGAIN} runs another image than ${ROLLED}: ` +
+            "this up fails over and leaves every container on the image it runs"));
+        assert.deepEqual(await rows(urls.pg2, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        assert.deepEqual([inspect("pg2", "{{.Id}}"), inspect("pg3", "{{.Id}}")], [ids.pg2, ids.pg3], "no rolled container replaced");
+        assert.equal(inspect("pg1", "{{.Config.Image}}"), ROLLED_AGAIN, "pg1 kept the image it ran");
+        assert.deepEqual(await rows(urls.pg2, "SELECT note FROM kept WHERE id = -1"), [{ note: "the last write before the primary was lost" }]);
+        await rows(urls.pg2, "INSERT INTO kept VALUES (-2, 'written on pg2 after the failover')");
+        await eventually(60, () => rows(urls.pg3, "SELECT count(*)::int AS n FROM kept WHERE id = -2"), (x) => x[0].n === 1);
+
+        // The next up rolls what is left: pg1, onto the stack's image, as a standby of pg2.
+        const next = await s.up();
+        log(next.stdout.split("\n").filter((l) => /image change to|handover:/.test(l)).join("\n"));
+        assert.deepEqual(NODES.map((n) => inspect(n, "{{.Config.Image}}")), [ROLLED, ROLLED, ROLLED]);
+        assert.deepEqual(await rows(urls.pg2, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
+        await eventually(60, () => rows(urls.pg2, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'"),
+            (x) => x[0].n === 2);
+        await eventually(30, () => rows(urls.pg1, "SELECT count(*)::int AS n FROM kept WHERE id IN (-1, -2)"), (x) => x[0].n === 2);
         await s.preview(true);
     });
 });

@@ -101,7 +101,7 @@ export let lastRegistered: string[] = [];
 
 /** OBSERVED stands for what the program's checks observe before declaring (program.ts checkedConfig: downNodes, roll). */
 export async function runProgram(config: StackConfig, secretKeys: string[] = [], stack = "dev",
-    observed: Pick<PostgresClusterArgs, "downNodes" | "roll"> = {}): Promise<Run> {
+    observed: Pick<PostgresClusterArgs, "downNodes" | "roll" | "heldImages"> = {}): Promise<Run> {
     const registered = new Map<string, { type: string; inputs: Record<string, any> }>();
     lastRegistered = [];
     await pulumi.runtime.setMocks({

@@ -6,7 +6,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { NodeState } from "../../components/node-state";
 import {
-    describeRoll, handoverTarget, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, planTopology, RollConfig,
+    describeHold, describeRoll, handoverTarget, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, planTopology, RollConfig,
     runsOtherImage, imageProblem, serverMajor,
 } from "../../components/topology";
 
@@ -97,6 +97,22 @@ describe("an image change on a running cluster", () => {
         const p = plan(added);
         assert.deepEqual(p.kind === "roll" && p.problems,
             ["pg2, the standby the primary hands over to, has no container yet: add nodes and change the image in two ups"]);
+    });
+
+    test("the primary lost mid-roll, a failover by config: held, every container keeping the image it runs, the roll next up", () => {
+        const lost = { name: "pg1", exists: true, unreachable: "its container is not running", container: container(OLD) };
+        const states = [lost, standby("pg2", NEW, { receiver: { status: "waiting", senderHost: "" } }),
+            standby("pg3", OLD, { receiver: { status: "waiting", senderHost: "" } })];
+        const c = { ...cfg, primary: "pg2" };
+        const topology = planTopology(c as never, states);
+        assert.equal(topology.kind, "failover");
+        const held = planRoll(c, states, topology, NEW);
+        assert.deepEqual(held, { kind: "hold", to: "pg2", images: { pg1: OLD, pg3: OLD } });
+        assert.equal(describeHold(held as Extract<typeof held, { kind: "hold" }>, NEW), "a failover to pg2 is planned while pg1 on " +
+            "postgres:17.1, pg3 on postgres:17.1 run another image than postgres:17.2: this up fails over and leaves every container on " +
+            "the image it runs; the next up rolls them onto postgres:17.2, one at a time, once every standby streams");
+        // The image set back to the old one: pg2, already rolled, is the one held.
+        assert.deepEqual(planRoll(c, states, topology, OLD), { kind: "hold", to: "pg2", images: { pg2: NEW } });
     });
 
     test("the handover target depends on the config alone: the first node that is not the declared primary", () => {

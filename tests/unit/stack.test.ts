@@ -359,6 +359,17 @@ describe("an image change on a running cluster rolls: the order is in dependenci
         assert.deepEqual(rolled.get("Command", "cluster-pg2-seed").dependsOn, ["cluster-pg2-passfile"]);
     });
 
+    test("a hold (a failover planned mid-roll): the held nodes' containers keep the image they run, the others take the stack's", async () => {
+        const held = await runProgram(THREE, [], "dev", { heldImages: { pg1: "postgres:13.1", pg3: "postgres:13.1" } });
+        assert.deepEqual(["pg1", "pg2", "pg3"].map((n) => held.get("Container", `cluster-${n}`).inputs.image),
+            ["postgres:13.1", "postgres:13.2", "postgres:13.1"]);
+        // The upgrade step looks at the primary's held image: nothing to upgrade in this up.
+        assert.equal(env(held.get("Command", "cluster-upgrade")).IMAGE, "postgres:13.1");
+        assert.equal(env(plain3.get("Command", "cluster-upgrade")).IMAGE, "postgres:13.2");
+        // No order between the nodes: the topology step's failover is what this up does.
+        assert.ok(!held.get("Container", "cluster-pg3").dependsOn.some((d) => /streaming|handover/.test(d)));
+    });
+
     test("without a roll the handover comes after every node and no container waits for another node", () => {
         assert.deepEqual(plain3.get("Command", "cluster-handover").dependsOn.sort(), ["cluster-pg1", "cluster-pg2", "cluster-pg3"]);
         for (const n of ["pg1", "pg2", "pg3"]) {
