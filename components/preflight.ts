@@ -108,14 +108,25 @@ export function publishedPorts(column: string): { ip: string; port: number; mapp
     return found;
 }
 
-async function published(cfg: OnEngine, labels: ClusterConfig["labels"], opts: PreflightOptions): Promise<Published[]> {
-    const format = `{{.Names}}\t{{.Label "${PROJECT_LABEL}"}}\t{{.Label "${STACK_LABEL}"}}\t{{.Ports}}`;
-    const lines = (await run(["ps", "--no-trunc", "--format", format], cfg, opts)).split("\n").filter(Boolean);
-    return lines.flatMap((line) => {
-        const [container, project, stack, ports] = line.split("\t");
+/**
+ * What containers publish now (a stopped or restarting one lists no ports), and which of this
+ * stack's own containers Docker is restarting: between two attempts Docker's proxy may hold the
+ * port while `ps` shows none, so such a port is this stack's, not another program's.
+ */
+async function published(cfg: OnEngine, labels: ClusterConfig["labels"], opts: PreflightOptions):
+    Promise<{ ports: Published[]; restarting: Set<string> }> {
+    const format = `{{.Names}}\t{{.Label "${PROJECT_LABEL}"}}\t{{.Label "${STACK_LABEL}"}}\t{{.Ports}}\t{{.State}}`;
+    const lines = (await run(["ps", "--no-trunc", "-a", "--format", format], cfg, opts)).split("\n").filter(Boolean);
+    const restarting = new Set<string>();
+    const ports = lines.flatMap((line) => {
+        const [container, project, stack, ports, state] = line.split("\t");
         const ours = project === labels[PROJECT_LABEL] && stack === labels[STACK_LABEL];
+        if (ours && state === "restarting") {
+            restarting.add(container);
+        }
         return publishedPorts(ports ?? "").map((p) => ({ ...p, container, ours }));
     });
+    return { ports, restarting };
 }
 
 /** The IPv4 addresses /proc/net/fib_trie lists as the host's own: each leaf followed by "/32 host LOCAL". */
@@ -240,7 +251,7 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
     // Settled, not raced: an engine that does not answer is reported once, by the calls below.
     const probe = addressed.length === 0 ? undefined
         : hostAddresses(cfg, group, opts).then((addresses) => ({ addresses }), (error: Error) => ({ error }));
-    const [nets, ports] = await Promise.all([networks(group, opts), published(group, cfg.labels, opts)]);
+    const [nets, { ports, restarting }] = await Promise.all([networks(group, opts), published(group, cfg.labels, opts)]);
     const problems: string[] = [];
     const bad = (key: string, value: unknown, why: string) =>
         problems.push(`${NAMESPACE}:${key} = ${JSON.stringify(value)} is not allowed: ${why}`);
@@ -272,7 +283,8 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
         }
     }
 
-    const wanted = group.nodes.map((n) => ({ key: `nodes[${n.index}].port`, port: n.port, bind: n.bind }));
+    const wanted: { key: string; port: number; bind: string; container?: string }[] = group.nodes.map((n) =>
+        ({ key: `nodes[${n.index}].port`, port: n.port, bind: n.bind, container: `${cfg.namePrefix}-${cfg.nodes[n.index].name}` }));
     // The endpoints are published on the stack's engine, beside the nodes.
     if (cfg.endpoints && group.engineKey === "") {
         wanted.push({ key: "endpoints.port", port: cfg.endpoints.port, bind: cfg.bindAddress },
@@ -291,7 +303,8 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
     }
     if (group.tryHere) {
         // A port the stack's own container holds is busy on purpose; anything else listening is not.
-        for (const { key, port } of wanted.filter((w) => !held.has(w.port) && w.bind === cfg.bindAddress)) {
+        for (const { key, port } of wanted.filter((w) => !held.has(w.port) && w.bind === cfg.bindAddress &&
+            !(w.container && restarting.has(w.container)))) {
             const code = await tryListen(cfg.bindAddress, port);
             if (code === "EADDRINUSE") {
                 bad(key, port, `${cfg.bindAddress}:${port} is in use on this machine (a program other than Docker ` +

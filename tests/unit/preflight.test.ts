@@ -166,6 +166,13 @@ describe("preflight: collisions fail before anything is created", () => {
             ]);
             engineAnswers([], ["pg-replication-pf-primary\tpg-replication\tpf\t127.0.0.1:58443->5432/tcp"]);
             assert.deepEqual(await check(plan({ port1: 58443 })), []);
+            // The node's own container, which Docker keeps restarting: ps lists no port for it, while its proxy may
+            // hold the port between two attempts (seen in CI: a standby that did not come back in a roll).
+            engineAnswers([], ["pg-replication-pf-pg1\tpg-replication\tpf\t\trestarting"]);
+            assert.deepEqual(await check(plan({ port1: 58443 })), []);
+            // Another stack's container restarting, or this stack's exited one, holds nothing of this node's.
+            engineAnswers([], ["pg-replication-pf-pg1\tpg-replication\tother\t\trestarting", "pg-replication-pf-pg2\tpg-replication\tpf\t\texited"]);
+            assert.equal((await check(plan({ port1: 58443 }))).length, 1);
             // A remote engine publishes on its own host: this machine's listeners do not matter.
             engineAnswers([], []);
             assert.deepEqual(await check(plan({ port1: 58443, bindAddress: "0.0.0.0" }, "tcp://10.1.2.3:2375")), []);
