@@ -236,8 +236,6 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
         // hold, preview refused any failover ("no node runs as the one primary"), whatever image the config named.
         docker("stop", container("pg1"));
         const ids = Object.fromEntries(NODES.map((n) => [n, inspect(n, "{{.Id}}")]));
-        // Only the primary changes: a changed readyTimeoutSeconds would also run pg2's streaming gate again before the
-        // failover, which waits for a receiver that has no primary to stream from (a gate runs again whenever its inputs change).
         await s.setConfig({ primary: "pg2" });
         const up = await s.up();
         log(up.stdout.split("\n").filter((l) => /failover|image change|another image/.test(l)).join("\n"));
