@@ -1,11 +1,15 @@
 # The seed's update. Its inputs changed (image tag, names, these scripts), but a node that has
 # data keeps it: seeding again is a replacement (its triggers), never an update. This checks,
 # read-only and off the network, that the volume still holds a cluster, of IMAGE's major.
-# One case clones: a major upgrade (upgrade.sh), where the primary already runs IMAGE's major and
-# this standby's data is of the older one, which no server of IMAGE can start. Its container is
-# stopped and the node cloned again from the primary (clone_node); the old data is deleted, or
-# kept beside as pgdata.<major>-old on the standby the upgrade marked (upgrade-keep), until the
-# upgrade's last step (upgrade-finish.sh) has seen every node on the new major.
+# One case clones: the primary already runs IMAGE's major and this node's data is of another one,
+# which no server of IMAGE can start. Older: a major upgrade (upgrade.sh) cloning its standbys
+# again. Newer: an upgrade given up by config (image set back after the new major's primary failed
+# to come up, and a failover to a standby still on the old major; README "A new major"). Its
+# container is stopped and the node cloned again from the primary (clone_node). Older data is
+# deleted, or kept beside as pgdata.<major>-old on the standby the upgrade marked (upgrade-keep),
+# until the upgrade's last step (upgrade-finish.sh) has seen every node on the new major. Newer
+# data is always kept beside, as pgdata.<major>-reverted-<time>, and never removed by the stack:
+# the failed upgrade's primary may hold what nobody else has (README says how to look and delete).
 # env: IMAGE VOLUME NODE DOCKER_LABELS STACK_LABELS NETWORK NODE_ADDRESS REPLICATION_USER HELPER_CONTAINER [PEERS TLS_DIR]
 
 # shellcheck disable=SC2046
@@ -28,7 +32,8 @@ primary_major=$(primary_sql "SELECT current_setting('server_version_num')::int /
     fail "node $NODE holds PostgreSQL $data_major data and $IMAGE runs $image_major, but the primary $PRIMARY_NAME runs $primary_major: the primary is upgraded first"
 KEEP_AS=
 case $found in *keep*) KEEP_AS=pgdata.$data_major-old ;; esac
+[ "$data_major" -lt "$image_major" ] || KEEP_AS=pgdata.$data_major-reverted-$(date -u +%Y%m%dT%H%M%SZ)
 # shellcheck disable=SC2046
 docker stop -t 60 $(docker ps -q --filter "volume=$VOLUME") >/dev/null 2>&1 || true
-log "node $NODE: PostgreSQL $data_major data under a primary on $image_major: cloned again${KEEP_AS:+, the old data kept as $KEEP_AS}"
+log "node $NODE: PostgreSQL $data_major data under a primary on $image_major: cloned again${KEEP_AS:+, its data kept as $KEEP_AS}"
 clone_node

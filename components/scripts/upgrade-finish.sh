@@ -3,15 +3,21 @@
 # primary with vacuumdb --analyze-in-stages (a first rough pass in a second or two, then finer
 # ones); then the old cluster's directories removed from every node's volume: the primary's
 # pgdata.<major>-old (its files are the new cluster's, linked; unusable since the new server
-# started) and the copy kept on the standby the upgrade marked. Nothing to do otherwise.
+# started) and the copy kept on the standby the upgrade marked; also after an upgrade given up by
+# config (the primary then holds only the mark). Nothing to do otherwise.
 # env: PRIMARY_CONTAINER IMAGE STACK_LABELS [PEERS]
 
 root=/var/lib/postgresql/data
-kept=$(dk "$PRIMARY_CONTAINER" exec "$PRIMARY_CONTAINER" sh -c "ls -d $root/pgdata.*-old 2>/dev/null || true")
+kept=$(dk "$PRIMARY_CONTAINER" exec "$PRIMARY_CONTAINER" sh -c "ls -d $root/pgdata.*-old $root/upgrade-keep 2>/dev/null || true")
 if [ -z "$kept" ]; then
     log "no major upgrade to finish"
     exit 0
 fi
+# Every node's copy goes at once, so every node must be there: one stopped (an upgrade given up,
+# its primary fenced until its seed clones it again) leaves the finish to the up after it.
+for container in $(node_containers); do
+    running "$container" || { log "a major upgrade to finish, but $container is not running: the next up finishes it"; exit 0; }
+done
 started=$(date +%s)
 dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" vacuumdb --all --analyze-in-stages --quiet >/dev/null
 analyzed=$(( $(date +%s) - started ))

@@ -624,16 +624,33 @@ SELECT pg_reload_conf();`);
         }
     }
 
-    /** Standbys of an older major than the primary's, left to their seeds (bringIn), not gated. */
-    private readonly olderMajors = new Set<string>();
+    /** Nodes whose data is of another major than the primary's, left to their seeds (bringIn), not gated. */
+    private readonly otherMajors = new Set<string>();
     private primaryMajor?: Promise<number>;
 
-    /** N's and the primary's PostgreSQL majors when N's is the older one (a major upgrade half done); else undefined. */
-    private async olderMajor(n: string): Promise<{ node: number; primary: number } | undefined> {
-        const major = async (x: string) => versionNumMajor(await this.sql(x, "SHOW server_version_num").catch(() => ""));
-        this.primaryMajor ??= major(this.primary);
-        const [node, primary] = await Promise.all([major(n), this.primaryMajor]);
-        return node >= 10 && primary >= 10 && node < primary ? { node, primary } : undefined;
+    /**
+     * N's and the primary's PostgreSQL majors when they differ, else undefined: a major upgrade half
+     * done (N older), or one given up by config (N newer: the failed upgrade's primary, after a
+     * failover to a standby of the old major). N's is its server's when it runs, else its volume's
+     * PG_VERSION, read by a throwaway container.
+     */
+    private async otherMajor(n: string, running: boolean): Promise<{ node: number; primary: number } | undefined> {
+        const asked = async (x: string) => versionNumMajor(await this.sql(x, "SHOW server_version_num").catch(() => ""));
+        const stored = async (x: string) => {
+            const r = await this.helper(x, "", {}, { readOnly: true, entrypoint: "cat", args: [`${PGDATA}/PG_VERSION`] });
+            return r.err ? NaN : Number(r.stdout.trim());
+        };
+        this.primaryMajor ??= asked(this.primary);
+        const [node, primary] = await Promise.all([running ? asked(n) : stored(n), this.primaryMajor]);
+        return node >= 10 && primary >= 10 && node !== primary ? { node, primary } : undefined;
+    }
+
+    /** Says why N is left to its seed, and remembers it for the gates. */
+    private leaveToSeed(n: string, majors: { node: number; primary: number }): void {
+        this.log(`${n} holds PostgreSQL ${majors.node} data and the primary ${this.primary} runs ${majors.primary}: not brought in ` +
+            `here; its seed clones it again from ${this.primary} when its container is replaced on the stack's image` +
+            (majors.node > majors.primary ? ` (its PostgreSQL ${majors.node} data kept beside, README "A new major")` : ""));
+        this.otherMajors.add(n);
     }
 
     /** Every running node that does not stream from the primary is brought in as its standby. */
@@ -658,16 +675,19 @@ SELECT pg_reload_conf();`);
                     }
                     continue;
                 }
+                const other = await this.otherMajor(n, false);
+                if (other) {
+                    this.leaveToSeed(n, other);
+                    continue;
+                }
                 this.log(`${n} is fenced and stopped on ${net}; bringing it in as a standby of ${this.primary}`);
                 this.log(`${n} rejoined as a standby of ${this.primary} ${describeRejoin(await this.rejoin(n, "rewind"))}`);
                 continue;
             }
-            const older = await this.olderMajor(n);
-            if (older) {
-                // A major upgrade's standby: no server of the old major can follow the new primary; its seed clones it again.
-                this.log(`${n} runs PostgreSQL ${older.node} and the primary ${this.primary} runs ${older.primary}: not brought in ` +
-                    "here; a major upgrade clones it again when its container is replaced");
-                this.olderMajors.add(n);
+            const other = await this.otherMajor(n, true);
+            if (other) {
+                // No server of one major can follow a primary of another; its seed clones it again.
+                this.leaveToSeed(n, other);
                 continue;
             }
             if (await this.waitFor(this.bounds.joinCheckSeconds, () => this.follows(n))) {
@@ -698,8 +718,8 @@ SELECT pg_reload_conf();`);
                 this.result.standbys[n] = "not running";
                 continue;
             }
-            if (this.olderMajors.has(n)) {
-                this.result.standbys[n] = "older major";
+            if (this.otherMajors.has(n)) {
+                this.result.standbys[n] = "another major";
                 continue;
             }
             const promised = expectedSyncState(this.input.replication, this.primary, n);

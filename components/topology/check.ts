@@ -132,12 +132,13 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
     const version = asked ? await exec(asked, "SHOW server_version_num") : undefined;
     const dataMajor = version && !version.err ? versionNumMajor(version.stdout) : NaN;
     if (roll.kind === "roll" && dataMajor >= 10) {
-        // Standbys still on an older major than the primary (an upgrade that stopped before cloning them) are cloned when replaced.
-        const older = await olderStandbys(states, roll.actual, dataMajor, exec);
-        if (older.length > 0) {
-            pulumi.log.info(`${older.join(", ")} still hold data of a major older than the primary's PostgreSQL ${dataMajor}: ` +
-                "each is cloned again from the primary when its container is replaced");
-            const replanned = planRoll(cfg, states, topology, image, older);
+        // Nodes whose data is of another major than the primary's (an upgrade that stopped before cloning them,
+        // or one given up) are cloned again when their containers are replaced.
+        const other = await otherMajorStandbys(cfg, states, roll.actual, dataMajor, image, engineOf, exec, opts);
+        if (other.length > 0) {
+            pulumi.log.info(`${other.join(", ")} hold data of another major than the primary's PostgreSQL ${dataMajor}: each is ` +
+                "cloned again from the primary when its container is replaced (data of a newer major is kept beside, README \"A new major\")");
+            const replanned = planRoll(cfg, states, topology, image, other);
             roll = replanned.kind === "none" || replanned.kind === "hold" ? roll : replanned;
         }
     }
@@ -196,14 +197,26 @@ async function longTransactions(primary: string, seconds: number, exec: NodeExec
         : longTransactionProblem(primary, parseLongTransactions(r.stdout), seconds);
 }
 
-/** The standbys (running, in recovery, not streaming) whose server is of an older major than MAJOR. */
-async function olderStandbys(states: readonly NodeState[], primary: string, major: number, exec: NodeExec): Promise<string[]> {
-    const idle = states.filter((s) => s.name !== primary && s.inRecovery === true && s.receiver?.status !== "streaming");
+/**
+ * The nodes other than the primary that do not stream and whose data is of another major than
+ * MAJOR: older (an upgrade that stopped before cloning them again) or newer (an upgrade given up by
+ * config: its primary, after a failover to a standby of the old major). A running server is asked;
+ * a stopped one's volume is read (PG_VERSION, in a throwaway container of IMAGE with no network).
+ */
+async function otherMajorStandbys(cfg: ClusterConfig, states: readonly NodeState[], primary: string, major: number, image: string,
+    engineOf: (name: string) => string, exec: NodeExec, opts: ObserveOptions): Promise<string[]> {
+    const idle = states.filter((s) => s.name !== primary && s.exists && !s.engineDown && s.receiver?.status !== "streaming");
     const majors = await Promise.all(idle.map(async (s) => {
-        const r = await exec(s.name, "SHOW server_version_num");
-        return r.err ? NaN : versionNumMajor(r.stdout);
+        if (s.inRecovery !== undefined) {
+            const r = await exec(s.name, "SHOW server_version_num");
+            return r.err ? NaN : versionNumMajor(r.stdout);
+        }
+        const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "-u", "postgres", "-v",
+            `${cfg.namePrefix}-${s.name}-data:/var/lib/postgresql/data:ro`, "--entrypoint", "cat", image,
+            "/var/lib/postgresql/data/pgdata/PG_VERSION"], engineOf(s.name), { ...opts, timeoutMs: 30_000 });
+        return r.err ? NaN : Number(r.stdout.trim());
     }));
-    return idle.filter((_, i) => majors[i] < major).map((s) => s.name);
+    return idle.filter((_, i) => majors[i] >= 10 && majors[i] !== major).map((s) => s.name);
 }
 
 /**

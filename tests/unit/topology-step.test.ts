@@ -229,6 +229,25 @@ describe("the topology step", () => {
         assert.equal(fake.index(/^(kill|stop|update|run) [^]*pg-pg3/), -1, "the standby that follows is not touched");
     });
 
+    test("a failover away from a newer major (an upgrade given up): the old primary fenced, then left to its seed, never rewound", async () => {
+        const { result, log, fake } = await step({ ...BASE, primary: "pg2" }, [
+            { when: "^inspect -f \\{\\{\\.HostConfig\\.RestartPolicy\\.Name\\}\\} \\{\\{\\.State\\.Running\\}\\} pg-pg1", out: "no false\n" },
+            { when: "^inspect -f \\{\\{\\.State\\.Status\\}\\} pg-pg1\\n", out: "restarting\n", once: true },
+            ...node("pg1", { err: "Error response from daemon: Container is restarting\n", code: 1 }, "exited|pgnet,|no"),
+            ...node("pg2", { out: standbyState("172.18.0.101", "0/5000100") }),
+            // pg1's volume: the failed upgrade's PostgreSQL 17 cluster; pg2 runs 13.
+            { when: "^run [^]*-v pg-pg1-data:[^]*--entrypoint cat [^]*PG_VERSION", out: "17\n" },
+            { when: "^exec -i -u postgres pg-pg2 psql[^]*\\nSHOW server_version_num", out: "130016\n" },
+            { when: "^run ", out: "" },
+            ...healthy("pg2", ["pg1"])]);
+        assert.equal(result.ok, true, result.error);
+        assert.equal(result.action, "failover");
+        assert.deepEqual(result.fenced, ["pg1"]);
+        assert.equal(fake.index(/-e SOURCE=/), -1, "no pg_rewind across majors");
+        assert.deepEqual(result.rejoined, []);
+        assert.match(log.join("\n"), /pg1 holds PostgreSQL 17 data and the primary pg2 runs 13: not brought in here; its seed clones it again from pg2 when its container is replaced on the stack's image \(its PostgreSQL 17 data kept beside, README "A new major"\)/);
+    });
+
     test("a node pg_rewind cannot bring back is cloned afresh as the last resort, its own pg_hba.conf kept, and said", async () => {
         const { result, log, fake } = await step(BASE, [
             ...node("pg1", { out: primaryState() }),
