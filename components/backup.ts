@@ -79,8 +79,9 @@ export interface BackupArgs {
 
 /**
  * The stanza, the archive check and the first full backup; again (stanza and check) whenever the
- * primary or the nodes' image changes (a major upgrade's new major gets its first full backup); and at destroy, before any node goes, a proven restore within the bound and a
- * final backup (scripts/backup-final.sh).
+ * primary or the nodes' image changes (a major upgrade's new major gets its first full backup); and
+ * at destroy, before any node goes, a proven restore within the bound and a final backup
+ * (scripts/backup-final.sh).
  */
 export class Backup extends pulumi.ComponentResource {
     readonly check: command.local.Command;

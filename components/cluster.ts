@@ -427,7 +427,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 TIMEOUT: String(args.readyTimeoutSeconds),
                 DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
                 HELPER_CONTAINER: `${args.namePrefix}-${primary.name}-upgrade`,
-                // With backups, the repository follows the upgrade: the old major's last segment archived, the stanza upgraded.
+                // With backups, the repository follows the upgrade: no segment left unarchived at the stop, the stanza upgraded.
                 ...(args.backup && repository ? { BACKUP_VOLUME: repository.volumeName, REPO_PATH, STANZA: args.backup.stanza, CONFIG_FILE } : {}),
             },
             dockerHost: primaryEngine,

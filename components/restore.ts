@@ -123,7 +123,8 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
     if (target.kind === "time") {
         const t = targetEpoch(target.time);
         if (t < first.stopped) {
-            const other = info.backups.find((b) => b !== first && b.stopped <= t && b.version !== undefined && b.version !== major);
+            // A set of another major that ended by the target (first is of the image's major, so never one).
+            const other = info.backups.find((b) => b.stopped <= t && b.version !== undefined && b.version !== major);
             return { problem: `the target ${target.time} is before the end of the first backup${backups.length < info.backups.length
                 ? ` of PostgreSQL ${major}` : ""} (${first.label}): the earliest recoverable time is ${iso(first.stopped)}` +
                 (other ? `; backups of PostgreSQL ${other.version} cover it: restore with an image of that major` : "") };
