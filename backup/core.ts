@@ -3,9 +3,9 @@
 // stack's outputs (outputs.backup, the nodes); everything runs through the docker CLI on the
 // stack's engine, on the node that is primary now. Used by backup/main.ts and the e2e suite.
 
-import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
-import { fragment, parseLines } from "../components/fragments";
+import { parseLines, scriptOf } from "../components/fragments";
 import { readVerified, REPO_PATH, RESTORE_POINTS_FILE, VERIFIED_FILE } from "../components/pgbackrest";
 import { RESTORE_POINT_NAME } from "../components/restore";
 
@@ -108,52 +108,62 @@ export function newestBackup(info: string): string | undefined {
     return newest;
 }
 
-/** A backup of TYPE on the primary; its label and how long it took. */
+/**
+ * A function of backup-tools.sh (backup_take, backup_verify: the scheduler container runs the same)
+ * on the Pulumi host with the docker CLI on the stack's engine, acting on PRIMARY; bounded by
+ * TIMEOUT_MS. Its stdout, or a BackupToolError with the error line it printed or its last words.
+ */
+function backupTools(t: BackupTarget, primary: string, call: string, timeoutMs: number, log?: (s: string) => void): Promise<string> {
+    const env = { ...process.env, DOCKER_HOST: t.engine, PRIMARY_CONTAINER: primary, STANZA: t.stanza, VOLUME: t.volume,
+        IMAGE: t.image, REPO_PATH, VERIFIED_FILE };
+    return new Promise((resolve, reject) => {
+        const child = execFile("/bin/sh", ["-c", scriptOf(call)], { env, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 32 << 20 },
+            (err, stdout, stderr) => {
+                if (!err) {
+                    resolve(`${stdout}`);
+                    return;
+                }
+                const why = parseLines(`${stdout}`).error ?? (err.killed ? `no end within ${timeoutMs / 1000} s`
+                    : `${stderr}`.trim().split("\n").slice(-3).join(" ") || err.message);
+                reject(new BackupToolError(why));
+            });
+        // What the script says as it goes (lib.sh log), line by line.
+        let partial = "";
+        child.stderr?.on("data", (chunk) => {
+            const lines = (partial + chunk).split("\n");
+            partial = lines.pop() ?? "";
+            lines.filter((l) => l !== "").forEach((l) => log?.(l));
+        });
+    });
+}
+
+/** A backup of TYPE on the primary (backup-tools.sh backup_take); its label and how long it took. */
 export async function takeBackup(t: BackupTarget, type: BackupType, timeoutSeconds: number): Promise<{ label: string; seconds: number; primary: string }> {
     const primary = await findPrimary(t);
     const started = Date.now();
-    // After a promotion pg_control names the old timeline until the next checkpoint, which pgBackRest refuses (backup-check.sh).
-    await docker(t, ["exec", "-u", "postgres", primary, "psql", "-X", "-q", "-c", "CHECKPOINT"], timeoutSeconds * 1000);
-    await pgbackrest(t, primary, [`--type=${type}`, "backup"], timeoutSeconds * 1000);
+    await backupTools(t, primary, `backup_take ${type}`, timeoutSeconds * 1000);
     const label = newestBackup(await pgbackrest(t, primary, ["info"], 30_000));
     return { label: label ?? "?", seconds: (Date.now() - started) / 1000, primary };
 }
 
 /**
- * The verified restore: a marker row on the primary (schema pgreplication), its WAL pushed to the
- * repository (pgbackrest check switches the segment and waits for it), then the newest backup
- * restored in a throwaway container of the backup image with no network and the repository
- * read-only, the archive replayed to its end, the marker looked for and every table and B-tree
- * index read (backup-restore.sh). The result is written next to the backups, for status.
+ * The verified restore (backup-tools.sh backup_verify, which the scheduler runs after every full
+ * backup): a marker row on the primary, its WAL pushed to the repository, the newest backup restored
+ * in a throwaway container of the backup image with no network and the repository read-only, the
+ * archive replayed to its end, the marker looked for and every table and B-tree index read. The
+ * result is written next to the backups, for status, when the marker is there.
  */
 export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: number; namePrefix?: string; log?: (s: string) => void }):
     Promise<VerifyResult> {
     const log = opts.log ?? (() => undefined);
     const primary = await findPrimary(t);
-    const token = randomBytes(8).toString("hex");
-    const writtenAt = (await docker(t, ["exec", "-i", "-u", "postgres", primary, "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
-        "-d", "postgres"], 30_000, [
-        "CREATE SCHEMA IF NOT EXISTS pgreplication;",
-        "CREATE TABLE IF NOT EXISTS pgreplication.restore_marker (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now());",
-        `INSERT INTO pgreplication.restore_marker (token) VALUES ('${token}') RETURNING written_at;`,
-    ].join("\n"))).trim();
-    log(`marker ${token} written on ${primary} at ${writtenAt}; pushing its WAL to the repository`);
-    await pgbackrest(t, primary, ["check"], 120_000);
     const name = `${opts.namePrefix ?? t.stanza}-verify`;
-    log(`restoring the newest backup in ${name} (${t.image}, no network, repository read-only)`);
-    const r = await dockerCli(["run", "--rm", "--name", name, "--network", "none", "-u", "postgres",
-        "--label", "pg-replication.role=verify-restore", "-v", `${t.volume}:${REPO_PATH}:ro`,
-        "-e", `PGBACKREST_STANZA=${t.stanza}`, "-e", `PGBACKREST_CONFIG=${REPO_PATH}/pgbackrest.conf`,
-        "--entrypoint", "bash", t.image, "-c", fragment("backup-restore.sh"), "backup-restore", token, String(opts.timeoutSeconds)], t.engine,
-    { timeoutMs: (opts.timeoutSeconds * 3 + 60) * 1000 });
-    const got = parseLines(r.stdout);
-    if (r.err || got.error) {
-        throw new BackupToolError(`the restore failed: ${got.error ?? (r.stderr.trim().split("\n").slice(-3).join(" ") || dockerFailure(r))}`);
-    }
-    const result: VerifyResult = {
-        verifiedAt: new Date().toISOString(),
+    const got = parseLines(await backupTools(t, primary, `backup_verify ${name} ${opts.timeoutSeconds}`,
+        (opts.timeoutSeconds * 3 + 240) * 1000, log));
+    return {
+        verifiedAt: new Date(got.verified_at).toISOString(),
         backup: got.backup ?? "?",
-        marker: { token, writtenAt, found: got.marker === "1" },
+        marker: { token: got.token, writtenAt: got.written_at, found: got.marker === "1" },
         restoreSeconds: Number(got.restore_ms) / 1000,
         recoverySeconds: Number(got.recovery_ms) / 1000,
         timeline: Number(got.timeline),
@@ -161,11 +171,6 @@ export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: num
         rows: Number(got.rows),
         indexesChecked: Number(got.indexes),
     };
-    if (result.marker.found) {
-        await docker(t, ["exec", "-i", "-u", "postgres", primary, "sh", "-c", 'cat > "$0.new" && mv "$0.new" "$0"', VERIFIED_FILE], 30_000,
-            JSON.stringify(result, null, 2) + "\n");
-    }
-    return result;
 }
 
 /** The last verified restore's result, when there is one (pgbackrest.ts readVerified); throws when it cannot be read. */

@@ -7,14 +7,36 @@ import * as path from "node:path";
 
 /** Each fragment and the variable a command script names it by ("$STANDBY_CONF_SH"). */
 export const FRAGMENTS: Readonly<Record<string, string>> = { STANDBY_CONF_SH: "standby-conf.sh", CLONE_SH: "clone.sh",
-    POOLER_WATCH_SH: "pooler-watch.sh", RESTORE_SH: "restore.sh", PG_UPGRADE_SH: "pg-upgrade.sh" };
+    POOLER_WATCH_SH: "pooler-watch.sh", RESTORE_SH: "restore.sh", PG_UPGRADE_SH: "pg-upgrade.sh",
+    BACKUP_RESTORE_SH: "backup-restore.sh" };
 
 /** The directory of the scripts and fragments (copied next to the compiled program by `npm run build`). */
 export const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
-/** A fragment's text. */
+const cache = new Map<string, string>();
+
+/** A fragment's (or any script file's) text. */
 export function fragment(file: string): string {
-    return fs.readFileSync(path.join(SCRIPTS_DIR, file), "utf8");
+    let text = cache.get(file);
+    if (text === undefined) {
+        text = fs.readFileSync(path.join(SCRIPTS_DIR, file), "utf8");
+        cache.set(file, text);
+    }
+    return text;
+}
+
+/** Host-side functions kept out of lib.sh, each in its own file, by the function's name: a script that names one gets its file. */
+const FUNCTIONS: Readonly<Record<string, string>> = { clone_node: "node-clone.sh", backup_take: "backup-tools.sh", backup_verify: "backup-tools.sh" };
+
+/**
+ * A host-side script of BODY: lib.sh in front, then the files of the functions it names
+ * (FUNCTIONS), then PRELUDE (variables set before the body runs), the fragments it names as
+ * variables (withFragments). The commands (shell.ts script), the backup tools (backup/core.ts) and
+ * the backup scheduler's container run scripts made so.
+ */
+export function scriptOf(body: string, prelude = ""): string {
+    const files = new Set(Object.entries(FUNCTIONS).filter(([name]) => new RegExp(`\\b${name}\\b`).test(body)).map(([, f]) => f));
+    return withFragments([fragment("lib.sh"), ...[...files].map(fragment), prelude, body].filter((part) => part !== "").join("\n"));
 }
 
 /** BODY with, in front, each fragment variable it names, set to the fragment's text (a quoted heredoc: no expansion). */

@@ -3,33 +3,15 @@
 
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import * as fs from "fs";
-import * as path from "path";
-import { withFragments } from "./fragments";
-
-const cache = new Map<string, string>();
-
-function read(file: string): string {
-    let text = cache.get(file);
-    if (text === undefined) {
-        text = fs.readFileSync(path.join(__dirname, "scripts", file), "utf8");
-        cache.set(file, text);
-    }
-    return text;
-}
-
-/** Host-side functions kept out of lib.sh, each in its own file, by the function's name: a script that calls one gets its file. */
-const FUNCTIONS: Readonly<Record<string, string>> = { clone_node: "node-clone.sh" };
+import { fragment, scriptOf } from "./fragments";
 
 /**
- * A script with lib.sh in front, then the files of the functions it calls (FUNCTIONS); `prelude`
- * sets variables before the body runs; the in-container fragments it names ($STANDBY_CONF_SH)
- * come along as variables (fragments.ts).
+ * A script with lib.sh in front, then the files of the functions it calls; `prelude` sets variables
+ * before the body runs; the in-container fragments it names ($STANDBY_CONF_SH) come along as
+ * variables (fragments.ts scriptOf).
  */
 export function script(file: string, prelude = ""): string {
-    const body = read(file);
-    const functions = Object.entries(FUNCTIONS).filter(([name]) => new RegExp(`^\\s*${name}\\b`, "m").test(body)).map(([, f]) => read(f));
-    return withFragments([read("lib.sh"), ...functions, prelude, body].filter((part) => part !== "").join("\n"));
+    return scriptOf(fragment(file), prelude);
 }
 
 export interface DockerCommandArgs {

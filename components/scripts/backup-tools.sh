@@ -1,0 +1,71 @@
+# A backup and a verified restore of a running stack, written once for both callers: the tools
+# (`npm run backup`, `npm run verify-backup`: backup/core.ts runs these functions on the Pulumi
+# host) and the stack's scheduler container (backup-schedule.sh, README "Backups"). Both act on
+# PRIMARY_CONTAINER, the node that answers as primary now, found by the caller.
+
+# backup_take TYPE: a backup of TYPE (full, diff or incr) on the primary. After a promotion
+# pg_control names the old timeline until the next checkpoint, which pgBackRest refuses
+# (backup-check.sh), so a checkpoint goes first.
+backup_take() {
+    node_sql "$PRIMARY_CONTAINER" "CHECKPOINT"
+    dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest --log-level-console=warn --type="$1" backup
+}
+
+# backup_verify NAME TIMEOUT: the verified restore. A marker row on the primary (schema
+# pgreplication), its WAL pushed to the repository (pgbackrest check switches the segment and waits
+# for it), then the newest backup restored in a throwaway container NAME of the backup image with no
+# network and the repository read-only, the archive replayed to its end, the marker looked for and
+# every table and B-tree index read (backup-restore.sh, each of its steps bounded by TIMEOUT
+# seconds). Prints key=value lines (token, written_at, backup, restore_ms, recovery_ms, timeline,
+# marker, tables, rows, indexes, verified_at; error=... when it could not finish, and returns 1);
+# when the marker is there, keeps the result next to the backups (VERIFIED_FILE, which status,
+# preview and destroy read).
+# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE
+backup_verify() {
+    _bv_name=$1 _bv_timeout=$2
+    _bv_token=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    _bv_written=$(node_sql "$PRIMARY_CONTAINER" <<SQL
+CREATE SCHEMA IF NOT EXISTS pgreplication;
+CREATE TABLE IF NOT EXISTS pgreplication.restore_marker (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO pgreplication.restore_marker (token) VALUES ('$_bv_token') RETURNING to_json(written_at)#>>'{}';
+SQL
+    ) || { echo "error=the marker could not be written on $PRIMARY_CONTAINER"; return 1; }
+    echo "token=$_bv_token"
+    echo "written_at=$_bv_written"
+    log "marker $_bv_token written on $PRIMARY_CONTAINER at $_bv_written; pushing its WAL to the repository"
+    dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" timeout 120 pgbackrest --log-level-console=warn check >&2 ||
+        { echo "error=pgbackrest check on $PRIMARY_CONTAINER failed: the marker's WAL did not reach the repository"; return 1; }
+    log "restoring the newest backup in $_bv_name ($IMAGE, no network, repository read-only)"
+    _bv_out=$(mktemp)
+    _bv_rc=0
+    # Bounded as a whole too (each step of the restore has TIMEOUT): past the bound the container is
+    # removed by name, which ends the run.
+    ( sleep $((_bv_timeout * 3 + 60)) && docker rm -f "$_bv_name" ) >/dev/null 2>&1 &
+    _bv_watch=$!
+    docker run --rm --name "$_bv_name" --network none -u postgres \
+        --label pg-replication.role=verify-restore -v "$VOLUME:$REPO_PATH:ro" \
+        -e "PGBACKREST_STANZA=$STANZA" -e "PGBACKREST_CONFIG=$REPO_PATH/pgbackrest.conf" \
+        --entrypoint bash "$IMAGE" -c "$BACKUP_RESTORE_SH" backup-restore "$_bv_token" "$_bv_timeout" > "$_bv_out" || _bv_rc=$?
+    kill "$_bv_watch" 2>/dev/null || true
+    cat "$_bv_out"
+    if [ "$_bv_rc" -ne 0 ] || grep -q '^error=' "$_bv_out"; then
+        grep -q '^error=' "$_bv_out" || echo "error=the restore container $_bv_name ended with code $_bv_rc"
+        rm -f "$_bv_out"
+        return 1
+    fi
+    _bv_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    echo "verified_at=$_bv_at"
+    if [ "$(sed -n 's/^marker=//p' "$_bv_out")" = 1 ]; then
+        # The record as JSON (pgbackrest.ts VerifiedRecord); every value is a label, a number or a time.
+        awk -F= -v at="$_bv_at" -v token="$_bv_token" -v written="$_bv_written" '
+            { v[$1] = substr($0, length($1) + 2) }
+            END {
+                printf "{\n  \"verifiedAt\": \"%s\",\n  \"backup\": \"%s\",\n", at, v["backup"]
+                printf "  \"marker\": {\n    \"token\": \"%s\",\n    \"writtenAt\": \"%s\",\n    \"found\": true\n  },\n", token, written
+                printf "  \"restoreSeconds\": %.3f,\n  \"recoverySeconds\": %.3f,\n", v["restore_ms"] / 1000, v["recovery_ms"] / 1000
+                printf "  \"timeline\": %d,\n  \"tables\": %d,\n  \"rows\": %d,\n  \"indexesChecked\": %d\n}\n", v["timeline"], v["tables"], v["rows"], v["indexes"]
+            }' "$_bv_out" |
+            dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c 'cat > "$0.new" && mv "$0.new" "$0"' "$VERIFIED_FILE"
+    fi
+    rm -f "$_bv_out"
+}
