@@ -8,10 +8,11 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { labelList } from "./node";
+import { fragment, scriptOf } from "./fragments";
+import { labelList, labelWords } from "./node";
 import { CONFIG_FILE, pgbackrestConf, REPO_PATH, VERIFIED_FILE } from "./pgbackrest";
 import { dockerCommand, script } from "./shell";
-import type { BackupSettings } from "./spec";
+import type { BackupSchedule, BackupSettings } from "./spec";
 
 export interface BackupRepositoryArgs {
     readonly settings: BackupSettings;
@@ -117,5 +118,70 @@ export class Backup extends pulumi.ComponentResource {
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [this.check, ...args.nodes] });
         this.registerOutputs({ stanza: args.settings.stanza });
+    }
+}
+
+export interface BackupSchedulerArgs {
+    readonly settings: BackupSettings;
+    readonly schedule: BackupSchedule;
+    /** The scheduler container's name (`<prefix>-backup-scheduler`). */
+    readonly containerName: string;
+    /** The stack's labels: on the container, and how it finds the stack's nodes (find_primary). */
+    readonly labels: Readonly<Record<string, string>>;
+    /**
+     * What must be there first: the Backup's destroy guard, so the scheduler starts once up's first
+     * full backup is taken, and on destroy is gone before the guard's final backup.
+     */
+    readonly after: readonly pulumi.Resource[];
+}
+
+/** How often the scheduler looks (seconds): a due backup starts within this of its time. */
+export const SCHEDULER_POLL_SECONDS = 30;
+/** Bound on each step of a scheduled verified restore (seconds), as `npm run verify-backup`'s. */
+export const SCHEDULED_VERIFY_TIMEOUT_SECONDS = 1800;
+/** Where the engine's socket is inside the scheduler container (the docker CLI's default). */
+const SOCKET_IN_CONTAINER = "/var/run/docker.sock";
+
+/** The scheduler container's environment: its settings, nothing secret. */
+export function schedulerEnv(b: BackupSettings, s: BackupSchedule, labels: Readonly<Record<string, string>>): string[] {
+    return [
+        `STACK_LABELS=${labelWords(labels)}`,
+        `STANZA=${b.stanza}`,
+        `VOLUME=${b.volume}`,
+        `IMAGE=${b.image}`,
+        `REPO_PATH=${REPO_PATH}`,
+        `VERIFIED_FILE=${VERIFIED_FILE}`,
+        `FULL_SECONDS=${s.fullSeconds}`,
+        `DIFF_SECONDS=${s.diffSeconds ?? 0}`,
+        `INCR_SECONDS=${s.incrSeconds ?? 0}`,
+        `POLL_SECONDS=${SCHEDULER_POLL_SECONDS}`,
+        `VERIFY_TIMEOUT=${SCHEDULED_VERIFY_TIMEOUT_SECONDS}`,
+    ];
+}
+
+/**
+ * Backups and proven restores on a schedule (backup.schedule; README "Backups"): one container on
+ * the stack's engine, of the scheduler image (the backup image with the docker CLI and jq), running
+ * backup-schedule.sh. It reaches the nodes through the engine's socket, mounted from the engine's
+ * host (root on that engine, as the stack's own commands have), and has no network: nothing
+ * listens in it and it reaches nothing but the engine.
+ */
+export class BackupScheduler extends pulumi.ComponentResource {
+    readonly container: docker.Container;
+
+    constructor(name: string, args: BackupSchedulerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pg-replication:index:BackupScheduler", name, {}, opts);
+        this.container = new docker.Container(name, {
+            name: args.containerName,
+            image: args.schedule.image,
+            command: ["sh", "-c", scriptOf(fragment("backup-schedule.sh"))],
+            envs: schedulerEnv(args.settings, args.schedule, args.labels),
+            labels: labelList({ ...args.labels, "pg-replication.role": "backup-scheduler" }),
+            networkMode: "none",
+            volumes: [{ hostPath: args.schedule.dockerSocket, containerPath: SOCKET_IN_CONTAINER }],
+            restart: "unless-stopped",
+            mustRun: true,
+        }, { parent: this, deleteBeforeReplace: true, dependsOn: [...args.after] });
+        this.registerOutputs({ containerName: this.container.name });
     }
 }

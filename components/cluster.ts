@@ -16,7 +16,7 @@ import {
     BackupSettings, DEFAULTS, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, RestoreSettings, spansEngines,
     SyncState, synchronousStandbyNamesFor,
 } from "./config";
-import { Backup, BackupRepository } from "./backup";
+import { Backup, BackupRepository, BackupScheduler } from "./backup";
 import { Endpoint, EndpointOutput } from "./endpoint";
 import { parseSubnet } from "./ipv4";
 import { poolerContainer } from "./pooler";
@@ -144,7 +144,11 @@ export interface ClusterOutputs {
      */
     endpoints?: { rw: EndpointOutput; ro: EndpointOutput };
     /** Only with backups: the repository volume, the stanza, the image that can restore them; `checked` once the archive was. */
-    backup?: { volume: string; stanza: string; image: string; checked: pulumi.Output<boolean>; maxVerifiedAgeHours: number };
+    backup?: {
+        volume: string; stanza: string; image: string; checked: pulumi.Output<boolean>; maxVerifiedAgeHours: number;
+        /** With backup.schedule: the intervals (seconds; 0 for none) and the scheduler's container. */
+        schedule?: { fullSeconds: number; diffSeconds: number; incrSeconds: number; containerName: pulumi.Output<string> };
+    };
 }
 
 /**
@@ -561,6 +565,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
             nodes: all,
             dockerHost: primaryEngine,
         }, { parent: this }) : undefined;
+        // Backups and proven restores on a schedule, once up's first full backup is there.
+        const scheduler = args.backup?.schedule && backup ? new BackupScheduler(`${name}-backup-scheduler`, {
+            settings: args.backup,
+            schedule: args.backup.schedule,
+            containerName: `${args.namePrefix}-backup-scheduler`,
+            labels: args.labels,
+            after: [backup.final],
+        }, { parent: this, providers: [on(primary).provider] }) : undefined;
 
         const query = caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile).replace(/%2F/g, "/")}` : "";
         const url = (n: NodeSpec) => pulumi.secret(pulumi.interpolate
@@ -602,6 +614,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
             ...(args.backup && backup ? { backup: {
                 volume: args.backup.volume, stanza: args.backup.stanza, image: args.backup.image,
                 checked: backup.check.id.apply(() => true), maxVerifiedAgeHours: args.backup.maxVerifiedAgeHours,
+                ...(args.backup.schedule && scheduler ? { schedule: {
+                    fullSeconds: args.backup.schedule.fullSeconds, diffSeconds: args.backup.schedule.diffSeconds ?? 0,
+                    incrSeconds: args.backup.schedule.incrSeconds ?? 0, containerName: scheduler.container.name,
+                } } : {}),
             } } : {}),
         };
         this.registerOutputs({ primary: primary.name });

@@ -8,7 +8,7 @@ import { isLsn } from "./lsn";
 import { RESTORE_POINT_NAME, targetEpoch } from "./restore";
 
 export * from "./spec";
-import { BackupSettings, EndpointSettings, NAMESPACE, RestoreSettings, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
+import { BackupSchedule, BackupSettings, EndpointSettings, NAMESPACE, RestoreSettings, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
 
 export interface ClusterConfig {
     readonly namePrefix: string;
@@ -90,8 +90,14 @@ export const DEFAULTS = {
 };
 
 /** The fields of pg-replication:backup. */
-const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax", "maxVerifiedAgeHours", "allowUnverifiedDestroy"];
+const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax", "maxVerifiedAgeHours", "allowUnverifiedDestroy", "schedule"];
 const BACKUP_DEFAULTS = { retentionFull: 2, processMax: 2, maxVerifiedAgeHours: 26 };
+/** The fields of pg-replication:backup.schedule, and what `schedule: true` means: a full backup a day, an incremental one an hour. */
+const SCHEDULE_FIELDS = ["full", "diff", "incr", "image", "dockerSocket"];
+const SCHEDULE_DEFAULTS = { full: "24h", incr: "1h" };
+/** A schedule's interval: a whole number of minutes, hours or days. */
+const INTERVAL = /^([1-9][0-9]{0,5})(m|h|d)$/;
+const INTERVAL_SECONDS = { m: 60, h: 3600, d: 86400 } as const;
 
 /** The fields of pg-replication:restore. */
 const RESTORE_FIELDS = ["volume", "stanza", "target", "image"];
@@ -670,7 +676,8 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
  * scripts/build-images.sh --backup), archive to the repository volume (<prefix>-backup) with
  * pgBackRest, and archiveCommand (a command of the user's own) is refused beside it.
  */
-export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix: string; spans: boolean }): Checked<{ backup?: BackupSettings }> {
+export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix: string; spans: boolean; engineHost?: string }):
+    Checked<{ backup?: BackupSettings }> {
     const p = new Problems(raw);
     const fields = p.optional("backup", BACKUP_FIELDS, { spans: ctx.spans, why: "the repository is a volume every node mounts" });
     if (!fields) {
@@ -695,8 +702,75 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
             processMax: p.integer("backup.processMax", fields.processMax, BACKUP_DEFAULTS.processMax, 1, 32),
             maxVerifiedAgeHours: p.integer("backup.maxVerifiedAgeHours", fields.maxVerifiedAgeHours, BACKUP_DEFAULTS.maxVerifiedAgeHours, 1, 8760),
             allowUnverifiedDestroy: p.flag("backup.allowUnverifiedDestroy", fields.allowUnverifiedDestroy),
+            ...scheduleOf(p, fields.schedule, { ...ctx, maxVerifiedAgeHours: fields.maxVerifiedAgeHours === undefined
+                ? BACKUP_DEFAULTS.maxVerifiedAgeHours : Number(fields.maxVerifiedAgeHours) }),
         },
     };
+}
+
+/**
+ * backup.schedule: off unless set; `true` for SCHEDULE_DEFAULTS, or an object of SCHEDULE_FIELDS.
+ * Each interval is a whole number of minutes, hours or days (at most 365 days); diff and incr must
+ * be shorter than full, incr shorter than diff, and full shorter than maxVerifiedAgeHours: a
+ * restore is proven after every full backup, so the proof would otherwise age past the bound.
+ * incr defaults to 1h when that is shorter than full (and diff). dockerSocket defaults to the
+ * engine's own socket path for a unix:// engine, else /var/run/docker.sock (on the engine's host).
+ */
+function scheduleOf(p: Problems, given: unknown, ctx: { image: string; engineHost?: string; maxVerifiedAgeHours: number }):
+    { schedule?: BackupSchedule } {
+    if (given === undefined || given === false || given === "false") {
+        return {};
+    }
+    if (given !== true && given !== "true" && (typeof given !== "object" || given === null || Array.isArray(given))) {
+        p.bad("backup.schedule", given, `expected true, false or an object with any of ${SCHEDULE_FIELDS.join(", ")}`);
+        return {};
+    }
+    const fields = (typeof given === "object" ? given : {}) as Record<string, unknown>;
+    for (const field of Object.keys(fields).filter((f) => !SCHEDULE_FIELDS.includes(f))) {
+        p.bad(`backup.schedule.${field}`, fields[field], `unknown field; backup.schedule has ${SCHEDULE_FIELDS.join(", ")}`);
+    }
+    const interval = (field: "full" | "diff" | "incr", fallback?: string): number | undefined => {
+        const value = fields[field] ?? fallback;
+        if (value === undefined || value === null || value === false || value === "false") {
+            return undefined;
+        }
+        const m = typeof value === "string" ? INTERVAL.exec(value) : null;
+        const seconds = m ? Number(m[1]) * INTERVAL_SECONDS[m[2] as keyof typeof INTERVAL_SECONDS] : 0;
+        if (!m || seconds > 365 * 86400) {
+            p.bad(`backup.schedule.${field}`, value, `expected an interval of whole minutes, hours or days, such as 30m, 6h or 7d (at most 365d)${
+                field === "full" ? "" : ", or false for none"}`);
+            return undefined;
+        }
+        return seconds;
+    };
+    const full = interval("full", SCHEDULE_DEFAULTS.full) ?? 0;
+    const diff = interval("diff");
+    const incrDefault = 3600 < Math.min(full || Infinity, diff ?? Infinity) ? SCHEDULE_DEFAULTS.incr : undefined;
+    const incr = interval("incr", incrDefault);
+    const maxAge = ctx.maxVerifiedAgeHours;
+    if (full > 0 && full >= maxAge * 3600) {
+        p.bad("backup.schedule.full", fields.full ?? SCHEDULE_DEFAULTS.full, `expected an interval shorter than backup.maxVerifiedAgeHours ` +
+            `(${maxAge}h): a restore is proven after every full backup, and the proof must not age past that bound between two`);
+    }
+    for (const [field, seconds] of [["diff", diff], ["incr", incr]] as const) {
+        if (seconds !== undefined && full > 0 && seconds >= full) {
+            p.bad(`backup.schedule.${field}`, fields[field], `expected an interval shorter than backup.schedule.full (${fields.full ?? SCHEDULE_DEFAULTS.full})`);
+        }
+    }
+    if (diff !== undefined && incr !== undefined && incr >= diff) {
+        p.bad("backup.schedule.incr", fields.incr, `expected an interval shorter than backup.schedule.diff (${fields.diff})`);
+    }
+    const socket = fields.dockerSocket ?? (ctx.engineHost?.startsWith("unix://") ? ctx.engineHost.slice("unix://".length) : "/var/run/docker.sock");
+    if (typeof socket !== "string" || !/^\/[^\s:]*$/.test(socket)) {
+        p.bad("backup.schedule.dockerSocket", socket, "expected the absolute path of the Docker engine's socket on the engine's host");
+    }
+    return { schedule: {
+        image: p.derivedImage("backup.schedule", fields.image, ctx.image, "scheduler", "pgBackRest, the docker CLI and jq"),
+        fullSeconds: full,
+        ...(diff !== undefined ? { diffSeconds: diff } : {}),
+        ...(incr !== undefined ? { incrSeconds: incr } : {}),
+        dockerSocket: String(socket),
+    } };
 }
 
 /**
@@ -766,7 +840,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     const endpoints = validateEndpoints(raw, { image: names.image, subnet: subnet.subnet, nodes: nodes.nodes,
         spans: spansEngines(nodes.nodes, engine.engine.host) });
     const backup = validateBackup(raw, { image: names.image, namePrefix: names.namePrefix,
-        spans: spansEngines(nodes.nodes, engine.engine.host) });
+        spans: spansEngines(nodes.nodes, engine.engine.host), engineHost: engine.engine.host });
     const restore = validateRestore(raw, { image: names.image, spans: spansEngines(nodes.nodes, engine.engine.host),
         ownRepository: backup.backup?.volume });
     const problems = [keys, names, engine, secrets, bind, subnet, oldForm, nodes, distinct, primary, replication, policy,

@@ -148,4 +148,20 @@ export interface BackupSettings {
     readonly maxVerifiedAgeHours: number;
     /** Destroy goes on when no restore was proven within maxVerifiedAgeHours (set by an up before the destroy). */
     readonly allowUnverifiedDestroy: boolean;
+    /** Backups and proven restores on a schedule, by the stack's scheduler container; none when unset. */
+    readonly schedule?: BackupSchedule;
+}
+
+/** backup.schedule: what the scheduler container (components/backup.ts BackupScheduler) runs and how often. */
+export interface BackupSchedule {
+    /** The backup image with the docker CLI and jq (images/scheduler, pg-replication/postgres-scheduler:<major>). */
+    readonly image: string;
+    /** A full backup when the newest is this old (seconds); a restore of it is proven right after. */
+    readonly fullSeconds: number;
+    /** A differential backup when the newest full or differential one is this old; none when unset. */
+    readonly diffSeconds?: number;
+    /** An incremental backup when the newest backup of any kind is this old; none when unset. */
+    readonly incrSeconds?: number;
+    /** The engine's socket on the engine's host, mounted into the scheduler: how it reaches the nodes. */
+    readonly dockerSocket: string;
 }

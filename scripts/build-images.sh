@@ -12,7 +12,9 @@
 # PgBouncer from the distribution, FROM postgres:<major>, whichever that is); always built here,
 # never pulled, and again whenever images/tools changed (its digest is a label of the image).
 # With --backup (a stack with backups; the tests), the same for pg-replication/postgres-backup:<major>
-# (images/backup: pgBackRest from the distribution, FROM postgres:<major>).
+# (images/backup: pgBackRest from the distribution, FROM postgres:<major>), and then for the backup
+# schedule's pg-replication/postgres-scheduler:<major> (images/scheduler: the docker CLI and jq from the
+# distribution, FROM pg-replication/postgres-backup:<major>), rebuilt also whenever that base changed.
 # With --upgrade, likewise pg-replication/postgres-upgrade:<old>-<new> (images/upgrade: postgres:<new>
 # plus the old major's binaries, for pg_upgrade), for the pair old = the lowest and new = the highest
 # of the majors given (default 13-17).
@@ -23,6 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 context=$root/images/postgres
 tools_context=$root/images/tools
 backup_context=$root/images/backup
+scheduler_context=$root/images/scheduler
 upgrade_context=$root/images/upgrade
 label=org.pg-replication.built-locally=true
 digest_label=org.pg-replication.context-digest
@@ -43,7 +46,7 @@ for arg in "$@"; do
     --tools) tools=1 ;;
     --backup) backup=1 ;;
     --upgrade) upgrade=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     [0-9]*) majors+=("$arg") ;;
     *) die "unknown argument: $arg" ;;
   esac
@@ -180,19 +183,25 @@ done
 
 # An image of the cluster's own with something more (a tool; the old major's binaries): rebuilt when
 # its context changed since it was built (its digest is a label of the image), or with --force.
-# derived NAME CONTEXT TAG BUILD-ARG... builds pg-replication/postgres-NAME:TAG.
+# derived [--on IMAGE] NAME CONTEXT TAG BUILD-ARG... builds pg-replication/postgres-NAME:TAG. With
+# --on, IMAGE (its base, one of ours) is part of the digest by its ID: rebuilt whenever that was,
+# in this run or an earlier one. Without it the digest is of the context alone, as it always was.
 derived() {
-  local name=$1 ctx=$2 tag=$3 digest image built arg build_args=()
+  local on='' name ctx tag digest image built arg build_args=()
+  if [[ $1 == --on ]]; then on=$2; shift 2; fi
+  name=$1 ctx=$2 tag=$3
   shift 3
   for arg in "$@"; do build_args+=(--build-arg "$arg"); done
-  digest=$(cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  [[ -z $on ]] || have_image "$on" || die "$on missing: pg-replication/postgres-$name:$tag is built on it"
+  digest=$( { (cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+              [[ -z $on ]] || docker image inspect -f '{{.Id}}' "$on"; } | sha256sum | cut -c1-16)
   image=pg-replication/postgres-$name:$tag
   built=$(docker image inspect -f "{{index .Config.Labels \"$digest_label\"}}" "$image" 2>/dev/null || true)
   if ((!force)) && [[ $built == "$digest" ]]; then
     say "$image present and up to date; skipping"
     return
   fi
-  say "building $image ($*)${built:+ (images/$name changed since it was built)}"
+  say "building $image ($*)${built:+ (images/$name${on:+ or $on} changed since it was built)}"
   t0=$SECONDS
   DOCKER_BUILDKIT=0 docker build -q "${build_args[@]}" \
     --label "$label" --label "$digest_label=$digest" -t "$image" "$ctx" >/dev/null
@@ -203,6 +212,8 @@ built_images=()
 for major in "${majors[@]}"; do
   ((!tools)) || derived tools "$tools_context" "$major" "BASE=postgres:$major"
   ((!backup)) || derived backup "$backup_context" "$major" "BASE=postgres:$major"
+  ((!backup)) || derived --on "pg-replication/postgres-backup:$major" scheduler "$scheduler_context" "$major" \
+    "BASE=pg-replication/postgres-backup:$major"
 done
 ((!upgrade)) || derived upgrade "$upgrade_context" "$old_major-$new_major" \
   "OLD=postgres:$old_major" "NEW=postgres:$new_major" "OLD_MAJOR=$old_major" "NEW_MAJOR=$new_major"

@@ -214,6 +214,45 @@ EOF
   docker volume rm -f "$upvol" >/dev/null 2>&1 || true
 fi
 
+# The backup schedule's image (scripts/build-images.sh --backup): the docker CLI and jq on the backup
+# image, run as root (no USER) since it talks to the engine's socket. No socket and no network here.
+for major in "${majors[@]}"; do
+  scheduler_image=pg-replication/postgres-scheduler:$major
+  if ! docker image inspect "$scheduler_image" >/dev/null 2>&1; then
+    say "WARNING: $scheduler_image NOT TESTED: missing (scripts/build-images.sh --backup $major)"
+    continue
+  fi
+  say "testing $scheduler_image"
+  check "$major: scheduler image sets no USER" equals "" docker image inspect -f '{{.Config.User}}' "$scheduler_image"
+  check "$major: scheduler runs as root" equals 0 \
+    docker run --rm --network none --name "$prefix-sched-$major" --label "$label" "$scheduler_image" id -u
+  check "$major: scheduler has the docker CLI and jq" equals 1 \
+    docker run --rm --network none --name "$prefix-sched-$major" --label "$label" "$scheduler_image" \
+      sh -c 'docker --version >/dev/null && echo "{\"a\":1}" | jq .a'
+  # Its plan (components/scripts/backup-schedule.sh plan) over `pgbackrest --output=json info` as
+  # pgBackRest writes it: which backup is due and whether the newest full one still needs a proof.
+  plan_fn=$(sed -n '/^plan() {/,/^}/p' components/scripts/backup-schedule.sh)
+  now=2000000000
+  set_json() { # set_json FULL_AGO INCR_AGO [DB_OF_BACKUPS]: a repository with a full and an incremental backup
+    printf '[{"name":"s","db":[{"id":1,"system-id":1,"version":"13"},{"id":%s,"system-id":2,"version":"17"}],"backup":[' "${4:-2}"
+    printf '{"label":"F1","type":"full","database":{"id":%s},"timestamp":{"start":%s,"stop":%s}},' "${3:-2}" $((now - $1 - 5)) $((now - $1))
+    printf '{"label":"F1_I1","type":"incr","database":{"id":%s},"timestamp":{"start":%s,"stop":%s}}]}]' "${3:-2}" $((now - $2 - 5)) $((now - $2))
+  }
+  plan_check() { # plan_check NAME EXPECTED INFO RECORD [FULL DIFF INCR]
+    check "$major: scheduler plan: $1" equals "$2" docker run --rm --network none --label "$label" \
+      -e FULL_SECONDS="${5:-86400}" -e DIFF_SECONDS="${6:-0}" -e INCR_SECONDS="${7:-3600}" "$scheduler_image" \
+      sh -c "$plan_fn"'
+plan "$0" "$1" "$2"' "$now" "$3" "$4"
+  }
+  plan_check "nothing due, the full backup proven after it ended" "- - F1" "$(set_json 600 300)" '{"verifiedAt":"2033-05-18T03:33:10.123Z"}'
+  plan_check "an incremental one due; no proof yet of the full one" "incr verify F1" "$(set_json 7200 3700)" '{}'
+  plan_check "a full one due once the newest full is FULL_SECONDS old" "full - F1" "$(set_json 86400 60)" \
+    '{"verifiedAt":"2033-05-18T03:33:19Z"}'
+  plan_check "a differential one due before an incremental one" "diff verify F1" "$(set_json 7300 3700)" \
+    '{"verifiedAt":"2033-05-18T01:00:00Z"}' 86400 7200 3600
+  plan_check "only the older major's backups (just upgraded): none, up takes the first" "none - -" "$(set_json 600 300 1 2)" '{}'
+done
+
 finished=1
 echo "$passed passed, $failed failed"
 ((failed == 0))

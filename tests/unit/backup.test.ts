@@ -34,7 +34,7 @@ describe("pg-replication:backup, validated", () => {
         assert.deepEqual(check({ retentionFull: 0, processMax: 99, volume: "/etc", colour: "blue", maxVerifiedAgeHours: 0,
             allowUnverifiedDestroy: "yes" }).problems, [
             'pg-replication:backup.colour = "blue" is not allowed: unknown field; backup has image, volume, retentionFull, processMax, ' +
-                "maxVerifiedAgeHours, allowUnverifiedDestroy",
+                "maxVerifiedAgeHours, allowUnverifiedDestroy, schedule",
             'pg-replication:backup.volume = "/etc" is not allowed: expected a Docker volume name: letters, digits, \'_\', \'.\', \'-\', starting with a letter or digit',
             "pg-replication:backup.retentionFull = 0 is not allowed: expected a whole number from 1 to 9999",
             "pg-replication:backup.processMax = 99 is not allowed: expected a whole number from 1 to 32",
@@ -42,7 +42,7 @@ describe("pg-replication:backup, validated", () => {
             'pg-replication:backup.allowUnverifiedDestroy = "yes" is not allowed: expected true or false',
         ]);
         assert.deepEqual(check("[1]").problems, ["pg-replication:backup = [1] is not allowed: expected true, false or an object " +
-            "with any of image, volume, retentionFull, processMax, maxVerifiedAgeHours, allowUnverifiedDestroy"]);
+            "with any of image, volume, retentionFull, processMax, maxVerifiedAgeHours, allowUnverifiedDestroy, schedule"]);
     });
 
     test("refused beside archiveCommand, with nodes on several engines, and without a known image", () => {

@@ -1,0 +1,126 @@
+// backup.schedule (components/config.ts scheduleOf, components/backup.ts BackupScheduler) under
+// Pulumi's mocks: validated in one place with the key, the value and what is allowed; declared as
+// one container of the scheduler image on the stack's engine with its socket and no network, after
+// the destroy guard (so up's first full backup is there first, and on destroy the scheduler goes
+// before the final backup); its script is lib.sh, the backup tools' functions and the restore
+// fragment, the same text the tools run. The plan over pgBackRest's JSON is checked in the image
+// itself (tests/images/test-entrypoint.sh), and the schedule end to end (tests/e2e/backup-schedule.e2e.test.ts).
+
+import * as assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { RawConfig, validateBackup } from "../../components/config";
+import { fragment, scriptOf } from "../../components/fragments";
+import { DEV, outputValue, plain, Run, runProgram } from "../support/mocked-program";
+
+const check = (schedule: unknown, backup: Record<string, unknown> = {}, ctx: Partial<Parameters<typeof validateBackup>[1]> = {}) =>
+    validateBackup({ backup: JSON.stringify({ ...backup, schedule }) } as RawConfig,
+        { image: "postgres:17", namePrefix: "pg-replication-pg17", spans: false, ...ctx });
+
+describe("pg-replication:backup.schedule, validated", () => {
+    test("absent or false: no scheduler; true: a full backup a day, an incremental one an hour, the engine's own socket", () => {
+        assert.equal(check(undefined).backup?.schedule, undefined);
+        assert.equal(check(false).backup?.schedule, undefined);
+        assert.deepEqual(check(true).backup?.schedule, { image: "pg-replication/postgres-scheduler:17", fullSeconds: 86400,
+            incrSeconds: 3600, dockerSocket: "/var/run/docker.sock" });
+        assert.deepEqual(check({}), check(true));
+        assert.equal(check(true, {}, { engineHost: "unix:///run/user/1000/docker.sock" }).backup?.schedule?.dockerSocket,
+            "/run/user/1000/docker.sock", "a unix:// engine's own socket");
+        assert.equal(check(true, {}, { engineHost: "ssh://me@db1" }).backup?.schedule?.dockerSocket, "/var/run/docker.sock");
+    });
+
+    test("intervals in minutes, hours or days; incr by default only when an hour is shorter than full and diff", () => {
+        assert.deepEqual(check({ full: "7d", diff: "1d", incr: "30m", image: "me/sched:17", dockerSocket: "/s.sock" }, { maxVerifiedAgeHours: 200 })
+            .backup?.schedule, { image: "me/sched:17", fullSeconds: 7 * 86400, diffSeconds: 86400, incrSeconds: 1800, dockerSocket: "/s.sock" });
+        assert.deepEqual(check({ full: "30m" }).backup?.schedule, { image: "pg-replication/postgres-scheduler:17", fullSeconds: 1800,
+            dockerSocket: "/var/run/docker.sock" }, "no incr an hour apart beside a full backup each half hour");
+        assert.equal(check({ full: "12h", incr: false }).backup?.schedule?.incrSeconds, undefined);
+        assert.equal(check({ full: "2m", incr: "1m" }).backup?.schedule?.incrSeconds, 60);
+    });
+
+    test("each bad value is named with its key, the value and what is allowed", () => {
+        assert.deepEqual(check({ full: "1w", diff: "90s", incr: 5, colour: "blue", dockerSocket: "docker.sock" }).problems, [
+            'pg-replication:backup.schedule.colour = "blue" is not allowed: unknown field; backup.schedule has full, diff, incr, image, dockerSocket',
+            'pg-replication:backup.schedule.full = "1w" is not allowed: expected an interval of whole minutes, hours or days, such as 30m, 6h or 7d (at most 365d)',
+            'pg-replication:backup.schedule.diff = "90s" is not allowed: expected an interval of whole minutes, hours or days, such as 30m, 6h or 7d ' +
+                "(at most 365d), or false for none",
+            "pg-replication:backup.schedule.incr = 5 is not allowed: expected an interval of whole minutes, hours or days, such as 30m, 6h or 7d " +
+                "(at most 365d), or false for none",
+            'pg-replication:backup.schedule.dockerSocket = "docker.sock" is not allowed: expected the absolute path of the Docker engine\'s socket ' +
+                "on the engine's host",
+        ]);
+        assert.deepEqual(check("daily").problems, ['pg-replication:backup.schedule = "daily" is not allowed: expected true, false or an object ' +
+            "with any of full, diff, incr, image, dockerSocket"]);
+        assert.deepEqual(check({ full: "366d" }, { maxVerifiedAgeHours: 8760 }).problems.length, 1);
+    });
+
+    test("full shorter than the proof's age bound, diff and incr shorter than full, incr shorter than diff", () => {
+        assert.deepEqual(check({ full: "2d" }).problems, ['pg-replication:backup.schedule.full = "2d" is not allowed: expected an interval ' +
+            "shorter than backup.maxVerifiedAgeHours (26h): a restore is proven after every full backup, and the proof must not age past " +
+            "that bound between two"]);
+        assert.deepEqual(check({ full: "2d" }, { maxVerifiedAgeHours: 49 }).problems, []);
+        assert.deepEqual(check({ full: "6h", diff: "6h", incr: "7h" }).problems, [
+            'pg-replication:backup.schedule.diff = "6h" is not allowed: expected an interval shorter than backup.schedule.full (6h)',
+            'pg-replication:backup.schedule.incr = "7h" is not allowed: expected an interval shorter than backup.schedule.full (6h)',
+            'pg-replication:backup.schedule.incr = "7h" is not allowed: expected an interval shorter than backup.schedule.diff (6h)',
+        ]);
+    });
+});
+
+describe("the scheduler as the program declares it", () => {
+    let on: Run;
+    let off: Run;
+    let weekly: Run;
+    before(async () => {
+        off = await runProgram({ ...DEV, backup: {} });
+        on = await runProgram({ ...DEV, backup: { schedule: true } });
+        weekly = await runProgram({ ...DEV, backup: { maxVerifiedAgeHours: 200, schedule: { full: "7d", diff: "1d" } } });
+    });
+
+    test("without backup.schedule: no scheduler, no schedule in the outputs", () => {
+        assert.deepEqual(off.resources.filter((r) => /scheduler/.test(r.name)), []);
+        assert.equal(off.outputs.backup?.schedule, undefined);
+    });
+
+    test("one container of the scheduler image: the engine's socket, no network, no port, restarted unless stopped", () => {
+        const c = on.get("docker:index/container:Container", "cluster-backup-scheduler");
+        const inputs = plain(c.inputs) as Record<string, any>;
+        assert.equal(inputs.name, "pg-replication-dev-backup-scheduler");
+        assert.equal(inputs.image, "pg-replication/postgres-scheduler:13");
+        assert.equal(inputs.networkMode, "none");
+        assert.deepEqual(inputs.volumes, [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }]);
+        assert.equal(inputs.ports, undefined);
+        assert.equal(inputs.networksAdvanced, undefined);
+        assert.equal(inputs.restart, "unless-stopped");
+        assert.ok(inputs.labels.some((l: any) => l.label === "pg-replication.role" && l.value === "backup-scheduler"));
+        assert.equal(c.opts.deleteBeforeReplace, true, "its name is fixed");
+        assert.deepEqual(c.dependsOn, ["cluster-backup-final"], "after up's first full backup; on destroy, gone before the final backup");
+    });
+
+    test("its environment: how to find the stack's nodes, the repository, the intervals; nothing secret", () => {
+        const env = Object.fromEntries((plain(on.get("docker:index/container:Container", "cluster-backup-scheduler").inputs) as any).envs
+            .map((e: string) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+        assert.deepEqual(env, {
+            STACK_LABELS: "pg-replication.project=pg-replication pg-replication.stack=dev",
+            STANZA: "pg-replication-dev", VOLUME: "pg-replication-dev-backup", IMAGE: "pg-replication/postgres-backup:13",
+            REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE: "/var/lib/pgbackrest/pg-replication-verified.json",
+            FULL_SECONDS: "86400", DIFF_SECONDS: "0", INCR_SECONDS: "3600", POLL_SECONDS: "30", VERIFY_TIMEOUT: "1800",
+        });
+        const weeklyEnv = (plain(weekly.get("docker:index/container:Container", "cluster-backup-scheduler").inputs) as any).envs as string[];
+        assert.ok(weeklyEnv.includes("FULL_SECONDS=604800") && weeklyEnv.includes("DIFF_SECONDS=86400") && weeklyEnv.includes("INCR_SECONDS=3600"));
+    });
+
+    test("its command: the schedule with the backup tools' functions and the restore fragment, as the tools run them", () => {
+        const [sh, c, text] = (plain(on.get("docker:index/container:Container", "cluster-backup-scheduler").inputs) as any).command as string[];
+        assert.deepEqual([sh, c], ["sh", "-c"]);
+        assert.equal(text, scriptOf(fragment("backup-schedule.sh")));
+        for (const piece of ["find_primary() {", "backup_take() {", "backup_verify() {", "BACKUP_RESTORE_SH=$(cat <<'FRAGMENT'", "plan() {"]) {
+            assert.ok(text.includes(piece), piece);
+        }
+    });
+
+    test("outputs.backup.schedule: the intervals and the container", async () => {
+        const { containerName, ...intervals } = on.outputs.backup!.schedule!;
+        assert.deepEqual(intervals, { fullSeconds: 86400, diffSeconds: 0, incrSeconds: 3600 });
+        assert.equal(await outputValue(containerName), "pg-replication-dev-backup-scheduler");
+    });
+});
