@@ -104,7 +104,11 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         ...(outputs.endpoints?.rw?.connectionString ? { endpoint: endpointPlan(outputs.endpoints.rw) } : {}),
         ...(outputs.endpoints?.ro?.connectionString ? { readEndpoint: endpointPlan(outputs.endpoints.ro) } : {}),
         ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: outputs.backup.volume, stanza: String(outputs.backup.stanza),
-            maxVerifiedAgeHours: typeof outputs.backup.maxVerifiedAgeHours === "number" ? outputs.backup.maxVerifiedAgeHours : 26 } } : {}),
+            maxVerifiedAgeHours: typeof outputs.backup.maxVerifiedAgeHours === "number" ? outputs.backup.maxVerifiedAgeHours : 26,
+            ...(typeof outputs.backup.schedule?.containerName === "string" ? { schedule: {
+                containerName: outputs.backup.schedule.containerName, fullSeconds: Number(outputs.backup.schedule.fullSeconds),
+                diffSeconds: Number(outputs.backup.schedule.diffSeconds ?? 0), incrSeconds: Number(outputs.backup.schedule.incrSeconds ?? 0),
+            } } : {}) } } : {}),
     };
 }
 
@@ -353,7 +357,10 @@ export async function observe(plan: Plan): Promise<Observation> {
     })), plan.endpoint ? probeEndpoint(plan.endpoint.connectionString) : undefined,
     plan.readEndpoint ? probeEndpoint(plan.readEndpoint.connectionString) : undefined]);
     const running = entries.find(([, e]) => e.container.state === "running")?.[0];
-    const backup = plan.backup ? await probeBackup(plan, running && plan.nodes.find((n) => n.name === running)!.containerName) : undefined;
+    const schedule = plan.backup?.schedule;
+    const [backup, backupScheduler] = await Promise.all([
+        plan.backup ? probeBackup(plan, running && plan.nodes.find((n) => n.name === running)!.containerName) : undefined,
+        schedule ? probeContainer(plan.engineHost, schedule.containerName) : undefined]);
     return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}), ...(readEndpoint ? { readEndpoint } : {}),
-        ...(backup ? { backup } : {}) };
+        ...(backup ? { backup } : {}), ...(backupScheduler ? { backupScheduler } : {}) };
 }

@@ -49,7 +49,9 @@ export interface Plan {
     /** The backup repository (outputs.backup), when the stack has backups. */
     readonly backup?: { readonly volume: string; readonly stanza: string;
         /** backup.maxVerifiedAgeHours (26 for a stack whose outputs predate it): a proof older than this is stale. */
-        readonly maxVerifiedAgeHours: number };
+        readonly maxVerifiedAgeHours: number;
+        /** backup.schedule (outputs.backup.schedule): the intervals in seconds (0 for none) and the scheduler's container. */
+        readonly schedule?: { readonly containerName: string; readonly fullSeconds: number; readonly diffSeconds: number; readonly incrSeconds: number } };
 }
 
 /** The repository as pgBackRest describes it from a running node, and the last verified restore (backup/core.ts). */
@@ -153,4 +155,6 @@ export interface Observation {
     readonly readEndpoint?: EndpointProbe;
     /** Only when the plan has backups. */
     readonly backup?: BackupProbe;
+    /** Only when the plan has a backup schedule: its container. */
+    readonly backupScheduler?: ContainerProbe;
 }

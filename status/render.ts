@@ -19,6 +19,12 @@ function archiveLine(a: ArchiveReport): string {
         `${a.ready} segment${a.ready === 1 ? "" : "s"} waiting, ${last}`;
 }
 
+/** A schedule's interval as backup.schedule spells it: whole days, hours or minutes (else seconds). */
+function interval(seconds: number): string {
+    const unit = ([[86400, "d"], [3600, "h"], [60, "m"]] as const).find(([n]) => seconds % n === 0);
+    return unit ? `${seconds / unit[0]}${unit[1]}` : `${seconds}s`;
+}
+
 function backupLine(b: BackupReport): string {
     const head = `backup    ${b.volume} (stanza ${b.stanza})`;
     if (b.error) {
@@ -26,7 +32,11 @@ function backupLine(b: BackupReport): string {
     }
     const newest = b.newest ? `newest ${b.newest.type} ${b.newest.label} ${ago(b.newest.ageSeconds)} ago` : "NO BACKUP";
     const verified = b.verified ? `restore verified ${ago(b.verified.ageSeconds)} ago (of ${b.verified.backup})` : "restore NEVER VERIFIED";
-    return `${head}: ${b.backups} backup${b.backups === 1 ? "" : "s"}, ${newest}; ${verified}`;
+    const s = b.schedule;
+    const every = s ? [["full", s.fullSeconds], ["diff", s.diffSeconds], ["incr", s.incrSeconds]].filter(([, x]) => Number(x) > 0)
+        .map(([kind, x]) => `${kind} every ${interval(Number(x))}`).join(", ") : "";
+    const schedule = s ? `; scheduled: ${every} (scheduler ${s.state === "running" ? "running" : s.state.toUpperCase()})` : "";
+    return `${head}: ${b.backups} backup${b.backups === 1 ? "" : "s"}, ${newest}; ${verified}${schedule}`;
 }
 
 function roleWords(n: NodeReport): string {

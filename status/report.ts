@@ -139,6 +139,8 @@ export interface BackupReport {
     backups: number;
     newest: { label: string; type: string; at: string; ageSeconds: number } | null;
     verified: { at: string; backup: string; ageSeconds: number } | null;
+    /** With backup.schedule: the intervals and the scheduler container's state (running, stopped, missing, unknown). */
+    schedule?: { container: string; state: string; fullSeconds: number; diffSeconds: number; incrSeconds: number };
 }
 
 /** The primary's archiver (components/archive.ts): the segments waiting, the last archived, the failure when failing now. */
@@ -465,6 +467,18 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             `backup.maxVerifiedAgeHours (${plan.backup!.maxVerifiedAgeHours} h): ${backup.verified.at}; destroy refuses meanwhile`,
             `npm run verify-backup -- ${plan.stack}`);
     }
+    if (backup?.schedule && backup.schedule.state !== "running") {
+        warn("backup-scheduler-down", null, `the backup scheduler ${backup.schedule.container} is ${backup.schedule.state}: no backup is taken ` +
+            "and no restore proven on schedule", backup.schedule.state === "stopped"
+            ? `${dockerOf(plan.engineHost)} start ${backup.schedule.container}` : `run up (${deploy}): it makes the scheduler again`);
+    }
+    // A schedule that turns: the newest backup no older than twice its shortest interval (and ten minutes' grace for a long backup).
+    const due = backup?.schedule ? Math.min(...[backup.schedule.fullSeconds, backup.schedule.diffSeconds, backup.schedule.incrSeconds].filter((x) => x > 0)) : 0;
+    if (backup?.schedule && backup.newest && backup.newest.ageSeconds > Math.max(2 * due, due + 600)) {
+        warn("backup-overdue", null, `the newest backup in ${backup.volume} (${backup.newest.label}) ended ${backup.newest.at}, longer ago than twice ` +
+            `the schedule's shortest interval (${due} s): scheduled backups are failing`,
+            `${dockerOf(plan.engineHost)} logs ${backup.schedule.container}`);
+    }
     const archive = primaryNode && primary?.archiver && primary.archiver.mode !== "off" ? archiveReport(primaryNode.name, primary.archiver, obs) : undefined;
     if (archive?.failing) {
         warn("archive-failing", archive.node, archiveFailureText(archive.node, archive.failing),
@@ -553,7 +567,9 @@ function riskInWords(primary: ReachableNode | null, best: NodeReport | undefined
 /** What the repository holds, as of the observation. */
 function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupReport {
     const seen = obs.backup ?? { reachable: false as const, error: "not probed" };
-    const base = { volume: b.volume, stanza: b.stanza };
+    const base = { volume: b.volume, stanza: b.stanza, ...(b.schedule ? { schedule: { container: b.schedule.containerName,
+        state: obs.backupScheduler?.state ?? "unknown", fullSeconds: b.schedule.fullSeconds, diffSeconds: b.schedule.diffSeconds,
+        incrSeconds: b.schedule.incrSeconds } } : {}) };
     if (!seen.reachable) {
         return { ...base, error: seen.error, stanzaStatus: null, backups: 0, newest: null, verified: null };
     }

@@ -699,6 +699,44 @@ describe("status: backups", () => {
         assert.deepEqual(codes(down), ["backup-unreadable:-"]);
         assert.match(renderText(down), /^backup    pgr-dev-backup \(stanza pgr-dev\): CANNOT BE READ \(no node's container runs to ask pgBackRest in\)$/m);
     });
+
+    describe("with backup.schedule", () => {
+        const scheduled = (schedule: Record<string, unknown>): Plan => planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup",
+            stanza: "pgr-dev", schedule: { containerName: "pgr-dev-backup-scheduler", fullSeconds: 86400, diffSeconds: 0, incrSeconds: 3600, ...schedule } } },
+        STATE);
+        const VERIFIED = { verifiedAt: "2024-12-31T23:30:00Z", backup: "20250101-000000F", marker: { found: true } };
+        const withScheduler = (state: "running" | "stopped" | "missing", backups = TWO): Observation => ({ ...seen({ reachable: true, backups,
+            stanzaStatus: "ok", verified: VERIFIED }), backupScheduler: { state } as Observation["backupScheduler"] & object });
+
+        test("the scheduler running and the newest backup within the schedule: healthy, the intervals and the scheduler on the line", () => {
+            const plan = scheduled({});
+            assert.deepEqual(plan.backup?.schedule, { containerName: "pgr-dev-backup-scheduler", fullSeconds: 86400, diffSeconds: 0, incrSeconds: 3600 });
+            const r = buildReport(plan, withScheduler("running"));
+            assert.deepEqual(codes(r), []);
+            assert.match(renderText(r), /restore verified 30m ago \(of 20250101-000000F\); scheduled: full every 1d, incr every 1h \(scheduler running\)$/m);
+        });
+
+        test("the scheduler stopped or gone: a warning naming what starts it", () => {
+            const stopped = buildReport(scheduled({}), withScheduler("stopped"));
+            assert.deepEqual(codes(stopped), ["backup-scheduler-down:-"]);
+            assert.equal(stopped.warnings[0].message, "the backup scheduler pgr-dev-backup-scheduler is stopped: no backup is taken and no restore proven on schedule");
+            assert.equal(stopped.warnings[0].action, "docker -H unix:///var/run/docker.sock start pgr-dev-backup-scheduler");
+            assert.match(renderText(stopped), /\(scheduler STOPPED\)$/m);
+            const gone = buildReport(scheduled({}), withScheduler("missing"));
+            assert.equal(gone.warnings[0].action, "run up (scripts/deploy.sh dev): it makes the scheduler again");
+        });
+
+        test("the newest backup older than twice the shortest interval (and its interval plus ten minutes): scheduled backups are failing", () => {
+            // Checked at 2025-01-01T00:00:01Z; an incr every minute: overdue past max(2 × 60, 60 + 600) = 660 s.
+            const newest = (iso: string) => [{ label: "20241231-000000F", type: "full", stoppedAt: at(iso) }];
+            assert.deepEqual(codes(buildReport(scheduled({ incrSeconds: 60 }), withScheduler("running", newest("2024-12-31T23:50:00Z")))), [], "601 s");
+            const late = buildReport(scheduled({ incrSeconds: 60 }), withScheduler("running", newest("2024-12-31T23:40:00Z")));
+            assert.deepEqual(codes(late), ["backup-overdue:-"], "1201 s");
+            assert.equal(late.warnings[0].message, "the newest backup in pgr-dev-backup (20241231-000000F) ended 2024-12-31T23:40:00.000Z, " +
+                "longer ago than twice the schedule's shortest interval (60 s): scheduled backups are failing");
+            assert.equal(late.warnings[0].action, "docker -H unix:///var/run/docker.sock logs pgr-dev-backup-scheduler");
+        });
+    });
 });
 
 describe("status: the primary's WAL archiving", () => {
