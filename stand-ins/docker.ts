@@ -31,6 +31,11 @@ const DD = "docker/docker@v28.5.2 client/";
 const DC = "docker/cli@v28.5.2 cli/connhelper/";
 const GC = "docker/go-connections@v0.6.0 sockets/";
 const SDK = "pulumi/terraform-plugin-sdk/v2@v2.0.0-20260318212141-5525259d096b helper/";
+/**
+ * The upstream SDK as pulumi/terraform-plugin-sdk mirrors it (branch upstream-v2.38.1), read where the
+ * fork's own commit was not at hand.
+ */
+const SDKU = "hashicorp/terraform-plugin-sdk@v2.38.1 (pulumi/terraform-plugin-sdk 7f1981c8674a16b6510e63e2ada3c3b13089da01) helper/";
 const GO = "go1.25.8 src/net/http/";
 export const RULES: readonly Rule[] = [
     { id: "config.host", behaviour: "The engine is docker:host, else DOCKER_HOST (non-empty), else unix:///var/run/docker.sock; the docker CLI's current context (~/.docker/config.json) is never read.", source: `${PD}resources.go:95-101; ${KW}provider.go:45-57` },
@@ -52,6 +57,7 @@ export const RULES: readonly Rule[] = [
     { id: "engine.unmodelled", behaviour: "TLS engines (certPath, caMaterial/certMaterial/keyMaterial, DOCKER_CERT_PATH and the like), npipe:// and other host forms, DOCKER_SSH_OPTS and proxies are not modelled: StandInError naming what is missing.", source: `stand-in policy; TLS is ${PD}image.go:1004-1040 and ${KW}config.go:129-165` },
     { id: "check.defaults", behaviour: "Check fills the TF schema defaults into the stored inputs (top level and inside list elements) and lists the filled names in __defaults; an old value that was a default is kept.", source: `${TB}provider.go:930-1066; ${TB}schema.go:738-973` },
     { id: "check.validate", behaviour: "restart must match ^(no|on-failure|always|unless-stopped)$ and health-check durations must parse as Go durations >= 0; otherwise a check failure with the provider's message.", source: `${KW}resource_docker_container.go:230-236, 1045-1096; ${KW}validators.go:92-140` },
+    { id: "check.validate.host-path", behaviour: "Every volumes[].hostPath that is present (\"\" too) must match ^[a-zA-Z]:[\\\\/]|^/, else a check failure \"'<v>' must be an absolute path\" at property \"volumes\" (the SDK cuts a set element's path back to the set); a volumes value holding any unknown is not validated at all (the SDK skips a list or set that is not wholly known).", source: `${KW}resource_docker_container.go:453-459; ${KW}validators.go:161-176; ${SDKU}schema/schema.go:611-630, 1825-1923, 2065-2150, 2488-2510; ${TB}provider.go:1031-1040; ${TB}adapt_check_failures.go:64-134` },
     { id: "check.unmodelled", behaviour: "Any property this stand-in does not model fails Check with a StandInError naming it (\"not modelled by the stand-in\").", source: "stand-in policy (pg-replication team rules: strict when unsure)" },
     { id: "diff.computed", behaviour: "Diff compares the checked inputs with the stored outputs; an Optional+Computed attribute left unset never diffs, an unset Optional one diffs only against a non-zero stored value; sets compare without order.", source: `${TB}provider.go:1095-1280 (TF SDK v2 schemaMap.Diff)` },
     { id: "network.diff", behaviour: "Every Network attribute we use (name, driver, ipamConfigs, labels, ipamDriver) is ForceNew: any change replaces; no DeleteBeforeReplace from the provider.", source: `${KW}resource_docker_network.go:25-130; ${TB}provider.go:1252-1253` },
@@ -67,11 +73,14 @@ export const RULES: readonly Rule[] = [
     { id: "image.nopull", behaviour: "Where the real provider would pull (no local image of that name), the stand-in fails: it never pulls.", source: `stand-in policy; the pull is ${KW}resource_docker_image_funcs.go:362-366` },
     { id: "image.diff", behaviour: "name, platform, pullTriggers, triggers replace; keepLocally and forceRemove update in place (Update re-finds the image and reads it).", source: `${KW}resource_docker_image.go:35-110; ${KW}resource_docker_image_funcs.go:129-144` },
     { id: "image.delete", behaviour: "Delete makes the client first (so keepLocally still pings unless the daemon check is off); keepLocally true: nothing more; else the image is removed by name (force=1 when forceRemove) if still local; errors \"Unable to remove Docker image: ...\".", source: `${KW}resource_docker_image_funcs.go:150-222` },
-    { id: "container.diff.replace", behaviour: "name, image, hostname, command, envs, labels, uploads, networksAdvanced, ports, volumes, stopSignal, stopTimeout, readOnly, networkMode, tty, stdinOpen are ForceNew: a change replaces.", source: `${KW}resource_docker_container.go:49-1000 (ForceNew flags)` },
+    { id: "container.diff.replace", behaviour: "name, image, hostname, command, envs, labels, uploads, networksAdvanced, ports, volumes (every field: volumeName, hostPath, containerPath, readOnly), stopSignal, stopTimeout, readOnly, networkMode, tty, stdinOpen are ForceNew: a change replaces; networkMode left unset is its default \"bridge\", so dropping \"none\" from config replaces too.", source: `${KW}resource_docker_container.go:49-1000 (ForceNew flags), 434-481, 901-907` },
     { id: "container.diff.update", behaviour: "healthcheck, wait, waitTimeout, restart, maxRetryCount, mustRun, destroyGraceSeconds, removeVolumes are not ForceNew: a change is an in-place update.", source: `${KW}resource_docker_container.go:76-128, 230-242, 826-830, 1045-1096` },
     { id: "container.diff.ports", behaviour: "ports differences are suppressed when old and new have the same length and every old port's internal port is in new with the same protocol, external and ip; a different length never suppresses.", source: `${KW}resource_docker_container.go:1192-1245` },
     { id: "container.dbr", behaviour: "A container replacement is always delete-before-replace (forced by pulumi-docker).", source: `${PD}resources.go:114-116; ${TB}provider.go:1252-1253` },
-    { id: "container.create.sequence", behaviour: "The image must be local (no pull here); ContainerCreate (Init=false, RestartPolicy, PortBindings, Binds name:path:rw, Healthcheck in ns, Env, Cmd, Labels); with networksAdvanced: disconnect from bridge, NetworkConnect each with its ipv4Address; uploads; start; wait; then Read.", source: `${KW}resource_docker_container_funcs.go:43-503, 584-628, 673` },
+    { id: "container.create.sequence", behaviour: "The image must be local (no pull here); GET /info (container.create.info); ContainerCreate (Init=false, RestartPolicy, PortBindings, NetworkMode, Binds source:path:rw|ro, Healthcheck in ns, Env, Cmd, Labels); with networksAdvanced: disconnect from bridge, NetworkConnect each with its ipv4Address; uploads; start; wait; then Read.", source: `${KW}resource_docker_container_funcs.go:43-503, 584-628, 673` },
+    { id: "container.create.info", behaviour: "network_mode always has a value (its default \"bridge\"), so Create asks GET /info after building the request (a command or volumes error comes first) and before ContainerCreate, under the operation's context (it negotiates like any request); any error is ignored; with \"bridge\" and an OSType not containing \"linux\" (\"\" when Info failed) it logs the non-Linux warning.", source: `${KW}resource_docker_container_funcs.go:83-90, 125-129, 392-399, 456; ${DD}info.go:12-26` },
+    { id: "container.network-mode", behaviour: "networkMode (Optional, ForceNew, default \"bridge\") goes to HostConfig.NetworkMode as given and reads back from HostConfig.NetworkMode. The provider passes any string; the stand-in models \"bridge\" and \"none\" and refuses any other value with a StandInError. On \"none\" the engine reports Bridge \"\", no Ports and one entry in NetworkSettings.Networks, \"none\", with empty addresses: networkDatas is [{networkName \"none\", \"\" and 0 elsewhere}], bridge \"\", ports [], and \"none\" read back against \"none\" in config does not diff.", source: `${KW}resource_docker_container.go:901-907; ${KW}resource_docker_container_funcs.go:392-399, 783-808, 950; ${KW}resource_docker_container_structures.go:35-81; docker run --network none on Docker 20.10.24, docker inspect` },
+    { id: "container.volumes.host-path", behaviour: "volumes[].hostPath (Optional, ForceNew, no default, so nothing is filled in by Check): with volumeName empty it is the bind's source, Binds \"<hostPath>:<containerPath>:rw\" (\":ro\" when readOnly) and Volumes[containerPath] = {}; volumeName wins when both are set; with neither only Volumes[containerPath]. volumes is never read back.", source: `${KW}resource_docker_container.go:434-481; ${KW}resource_docker_container_structures.go:289-328; ${KW}resource_docker_container_funcs.go:121-133, 276-278, 880` },
     { id: "container.create.uploads", behaviour: "Each upload is one tar entry named by file, mode 0644 (0744 if executable, permissions wins), copied to / before start.", source: `${KW}resource_docker_container_funcs.go:505-582` },
     { id: "container.create.wait", behaviour: "wait polls inspect every second until Health.Status is healthy; after waitTimeout seconds: \"container failed to be in healthy state\"; with no healthcheck: the 'wait' without healthcheck error.", source: `${KW}resource_docker_container_funcs.go:590-628` },
     { id: "container.create.initerror", behaviour: "A failure after ContainerCreate (network, upload, start, wait) leaves the container and is reported as an initialization error carrying its id, with the planned state as outputs.", source: `${KW}resource_docker_container_funcs.go:460; ${TB}provider.go:1335-1390` },
@@ -158,6 +167,8 @@ interface Attr {
     readonly default?: unknown;
     /** Only this value is modelled (the stand-in does not implement the others). */
     readonly onlyDefault?: boolean;
+    /** Only these values are modelled (the provider accepts others; the stand-in refuses them). */
+    readonly only?: readonly unknown[];
     /** For list/set/object of objects: the modelled fields and their defaults. */
     readonly fields?: Readonly<Record<string, { readonly default?: unknown }>>;
 }
@@ -197,7 +208,7 @@ const CONTAINER: Schema = {
     uploads: { kind: "set", forceNew: true, fields: { file: {}, content: {}, executable: { default: false }, permissions: {} } },
     networksAdvanced: { kind: "set", forceNew: true, fields: { name: {}, ipv4Address: {} } },
     ports: { kind: "list", forceNew: true, fields: { internal: {}, external: {}, ip: { default: "0.0.0.0" }, protocol: { default: "tcp" } } },
-    volumes: { kind: "set", forceNew: true, fields: { volumeName: {}, containerPath: {}, readOnly: {} } },
+    volumes: { kind: "set", forceNew: true, fields: { volumeName: {}, hostPath: {}, containerPath: {}, readOnly: {} } },
     healthcheck: {
         kind: "object", computed: true,
         fields: { tests: {}, interval: { default: "0s" }, timeout: { default: "0s" }, startPeriod: { default: "0s" }, startInterval: { default: "0s" }, retries: { default: 0 } },
@@ -212,6 +223,8 @@ const CONTAINER: Schema = {
     destroyGraceSeconds: { kind: "scalar" },
     removeVolumes: { kind: "scalar", default: true },
     containerReadRefreshTimeoutMilliseconds: { kind: "scalar", default: 15000 },
+    // Any string goes through to HostConfig.NetworkMode; only these two are modelled and tested.
+    networkMode: { kind: "scalar", forceNew: true, default: "bridge", only: ["bridge", "none"] },
     // Defaults the bridge fills in; only their default behaviour is modelled.
     rm: { kind: "scalar", default: false, onlyDefault: true },
     readOnly: { kind: "scalar", forceNew: true, default: false, onlyDefault: true },
@@ -219,7 +232,6 @@ const CONTAINER: Schema = {
     attach: { kind: "scalar", default: false, onlyDefault: true },
     logs: { kind: "scalar", default: false, onlyDefault: true },
     memoryReservation: { kind: "scalar", default: 0, onlyDefault: true },
-    networkMode: { kind: "scalar", forceNew: true, default: "bridge", onlyDefault: true },
     tty: { kind: "scalar", forceNew: true, default: false, onlyDefault: true },
     stdinOpen: { kind: "scalar", forceNew: true, default: false, onlyDefault: true },
 };
@@ -255,6 +267,9 @@ function checkInputs(type: string, schema: Schema, olds: Props, news: Props): Pr
         }
         if (attr.onlyDefault && value !== UNKNOWN && value !== attr.default) {
             throw new StandInError(`${type}: property "${key}" = ${JSON.stringify(value)} is not modelled by the stand-in (only its default ${JSON.stringify(attr.default)})`);
+        }
+        if (attr.only && value !== UNKNOWN && !attr.only.includes(value)) {
+            throw new StandInError(`${type}: property "${key}" = ${JSON.stringify(value)} is not modelled by the stand-in (only ${attr.only.map((v) => JSON.stringify(v)).join(", ")})`);
         }
         out[key] = attr.fields ? withNestedDefaults(type, key, attr, value) : value;
     }
@@ -322,6 +337,16 @@ function containerFailures(inputs: Props): { property: string; reason: string }[
                 failures.push({ property: `healthcheck.${field}`, reason: `'${v}' is not a valid duration` });
             } else if (ns < 0) {
                 failures.push({ property: `healthcheck.${field}`, reason: `'${v}' duration must not be negative` });
+            }
+        }
+    }
+    // validateDockerContainerPath on each volumes[].hostPath present (an empty one too). The SDK
+    // skips a set that holds any unknown, and reports a set element's failure at the set itself.
+    if (Array.isArray(inputs.volumes) && !hasUnknown(inputs.volumes)) {
+        for (const v of inputs.volumes) {
+            const hostPath = v && typeof v === "object" ? v.hostPath : undefined;
+            if (typeof hostPath === "string" && !/^[a-zA-Z]:[\\/]|^\//.test(hostPath)) {
+                failures.push({ property: "volumes", reason: `'${hostPath}' must be an absolute path` });
             }
         }
     }
@@ -1178,8 +1203,10 @@ function containerCreateBody(inputs: Props): { config: Props; query: Record<stri
             throw new Error("Unable to parse volumes: volume entry without container path or source container");
         }
         volumes[v.containerPath] = {};
-        if (v.volumeName) {
-            binds.push(`${v.volumeName}:${v.containerPath}:${v.readOnly ? "ro" : "rw"}`);
+        // No volumeName: the hostPath is the bind's source; with neither, only Volumes[containerPath].
+        const source = v.volumeName || v.hostPath;
+        if (source) {
+            binds.push(`${source}:${v.containerPath}:${v.readOnly ? "ro" : "rw"}`);
         }
     }
     if (Object.keys(volumes).length > 0) {
@@ -1214,6 +1241,24 @@ function containerCreateBody(inputs: Props): { config: Props; query: Record<stri
         ...(binds.length > 0 ? { Binds: binds } : {}),
     };
     return { config, query: { name: inputs.name } };
+}
+
+/**
+ * network_mode always has a value (its default "bridge"), so Create asks the engine's Info before
+ * ContainerCreate; an error is ignored (the OSType is then ""), and only warns for "bridge".
+ */
+async function askInfo(ctx: ProviderContext, e: Engine, networkMode: string): Promise<void> {
+    let osType = "";
+    try {
+        osType = String((await e.call("GET", "/info")).body?.OSType ?? "");
+    } catch (err) {
+        if (err instanceof StandInError) {
+            throw err;
+        }
+    }
+    if (networkMode === "bridge" && !osType.includes("linux")) {
+        ctx.log("[WARN] You are using a non-Linux host OS, but the network_mode is set to 'bridge'. This may not work as expected. Please set the network_mode explicitly to 'nat' or another appropriate value for your host OS.");
+    }
 }
 
 /** resourceDockerContainerRead over the state `base` (planned or stored); undefined when gone. */
@@ -1381,6 +1426,7 @@ const container: ResourceHandler = {
                 throw wrapped(`Unable to create container with image ${inputs.image}: `, err);
             }
             const { config, query } = containerCreateBody(inputs);
+            await askInfo(ctx, e, inputs.networkMode);
             let id: string;
             try {
                 id = (await e.call("POST", "/containers/create", { json: config, query, negotiateFirst: true })).body.Id;

@@ -456,6 +456,24 @@ rule(["check.validate"], "restart and health-check durations are validated with 
     ]);
 });
 
+rule(["check.validate.host-path"], "volumes[].hostPath must be absolute (\"\" too), reported at volumes; volumes holding an unknown is not validated", async () => {
+    const volumes = (v: Props[]) => check(CONTAINER, { name: "c", image: "i", volumes: v });
+    assert.deepEqual((await volumes([{ hostPath: "var/run/docker.sock", containerPath: "/var/run/docker.sock" }])).failures,
+        [{ property: "volumes", reason: "'var/run/docker.sock' must be an absolute path" }]);
+    assert.deepEqual((await volumes([{ volumeName: "v", containerPath: "/d" }, { hostPath: "", containerPath: "/x" }, { hostPath: "./x", containerPath: "/y" }])).failures, [
+        { property: "volumes", reason: "'' must be an absolute path" },
+        { property: "volumes", reason: "'./x' must be an absolute path" },
+    ]);
+    for (const absolute of ["/var/run/docker.sock", "C:\\data", "c:/data"]) {
+        assert.equal((await volumes([{ hostPath: absolute, containerPath: "/x" }])).failures, undefined, absolute);
+    }
+    // The SDK does not validate a set that is not wholly known (an unknown volume name at preview).
+    assert.equal((await volumes([{ volumeName: UNKNOWN, containerPath: "/d" }, { hostPath: "relative", containerPath: "/x" }])).failures, undefined);
+    // hostPath has no default: Check fills nothing into the element.
+    assert.deepEqual((await volumes([{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }])).inputs.volumes,
+        [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock", __defaults: [] }]);
+});
+
 rule(["check.unmodelled"], "a property the stand-in does not model fails Check naming it", async () => {
     await assert.rejects(check(CONTAINER, { name: "c", image: "i", privileged: true }), { message: /property "privileged" is not modelled by the stand-in/ });
     await assert.rejects(check(CONTAINER, { name: "c", image: "i", rm: true }), { message: /property "rm" = true is not modelled by the stand-in/ });
@@ -511,6 +529,38 @@ rule(["container.diff.replace", "container.dbr"], "name, image, hostname, comman
         const d = await diff(CONTAINER, CONFIG, STATE, { ...CONFIG, ...change });
         assert.deepEqual(d.replaces, Object.keys(change), JSON.stringify(change));
         assert.equal(d.deleteBeforeReplace, true);
+    }
+});
+
+const SOCKET_BIND = { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" };
+/** What a container on network "none" reads back (Docker 20.10.24 answers so for --network none). */
+const NONE_DATAS = [{ networkName: "none", ipAddress: "", ipPrefixLength: 0, gateway: "", globalIpv6Address: "", globalIpv6PrefixLength: 0, ipv6Gateway: "", macAddress: "" }];
+
+rule(["container.diff.replace", "container.network-mode", "container.volumes.host-path", "check.unmodelled"],
+"networkMode none and a host path bound: no diff as read back; a change of either replaces, delete first; other modes are refused", async () => {
+    const config = { ...CONFIG, networkMode: "none", volumes: [SOCKET_BIND] };
+    const state = { ...STATE, networkMode: "none", volumes: [SOCKET_BIND], bridge: "", networkDatas: NONE_DATAS };
+    const olds = (await check(CONTAINER, config)).inputs; // "none" is not a filled-in default there
+    assert.equal((await diff(CONTAINER, olds, state, config)).changes, "none");
+    for (const [change, replaces] of [
+        [{ networkMode: "bridge" }, ["networkMode"]],
+        [{ networkMode: undefined }, ["networkMode"]], // unset is the default "bridge"
+        [{ volumes: [{ ...SOCKET_BIND, hostPath: "/run/docker.sock" }] }, ["volumes"]],
+        [{ volumes: [{ ...SOCKET_BIND, readOnly: true }] }, ["volumes"]],
+        [{ volumes: [{ volumeName: "docker-sock", containerPath: SOCKET_BIND.containerPath }] }, ["volumes"]],
+        [{ volumes: undefined }, ["volumes"]],
+    ] as [Props, string[]][]) {
+        const d = await diff(CONTAINER, olds, state, { ...config, ...change });
+        assert.deepEqual([d.diffs, d.replaces, d.deleteBeforeReplace], [replaces, replaces, true], JSON.stringify(change));
+    }
+    // The provider passes any network mode through; only "bridge" and "none" are modelled.
+    for (const mode of ["host", "container:pgr-x", `pgr-${STACK}-net`, "default", ""]) {
+        await assert.rejects(check(CONTAINER, { name: "c", image: "i", networkMode: mode }),
+            { message: `docker:index/container:Container: property "networkMode" = ${JSON.stringify(mode)} is not modelled by the stand-in (only "bridge", "none")` });
+    }
+    assert.equal((await check(CONTAINER, { name: "c", image: "i", networkMode: UNKNOWN })).inputs.networkMode, UNKNOWN);
+    for (const field of ["fromContainer", "selinuxRelabel"]) {
+        await assert.rejects(check(CONTAINER, { name: "c", image: "i", volumes: [{ ...SOCKET_BIND, [field]: "z" }] }), { message: new RegExp(`"volumes.${field}" is not modelled`) });
     }
 });
 
@@ -767,6 +817,61 @@ rule(["container.read.ports", "container.read.stopped", "container.update.applie
     docker("rm", "-f", "-v", c.id);
     assert.equal(await h(CONTAINER).read(ctx, { urn: "u", type: CONTAINER, id: c.id, state: c.outputs, inputs: c.inputs }), undefined);
     await del(CONTAINER, c.id, c.outputs);
+});
+
+rule(["container.network-mode", "container.volumes.host-path", "container.create.info", "container.create.sequence"],
+"networkMode none with the engine socket bound from the host: GET /info, then the create body; read back alike, no diff", async () => {
+    const fake = await fakeEngine(HOST);
+    const log: string[] = [];
+    const c = await instance({ host: fake.host }, { ...process.env }, log);
+    const volume = await create(VOLUME, { name: `pgr-${STACK}-sched`, labels: LABELS });
+    const args = {
+        name: `pgr-${STACK}-sched`, image: "postgres:13", command: ["sleep", "300"], labels: LABELS, networkMode: "none", mustRun: true,
+        volumes: [
+            SOCKET_BIND,
+            { volumeName: volume.id, hostPath: "/nonexistent/standin-docker", containerPath: "/data", readOnly: true }, // the volume wins
+            { containerPath: "/scratch" }, // neither: only Volumes
+        ],
+    };
+    const { inputs, failures } = await check(CONTAINER, args);
+    assert.equal(failures, undefined);
+    fake.requests.length = 0;
+    const sched = await h(CONTAINER).create(c, { urn: urn(CONTAINER, "sched"), type: CONTAINER, inputs, preview: false, timeout: 0 });
+    const requests = fake.goRequests();
+    assert.deepEqual(requests.slice(requests.indexOf("GET /v1.41/info")), ["GET /v1.41/info", `POST /v1.41/containers/create?name=pgr-${STACK}-sched`,
+        `POST /v1.41/containers/${sched.id}/start`, "GET /v1.41/containers/json?all=1", `GET /v1.41/containers/${sched.id}/json`]);
+    const body = JSON.parse(fake.requests.find((r) => r.method === "POST" && r.url.startsWith("/v1.41/containers/create"))!.body);
+    assert.equal(body.HostConfig.NetworkMode, "none");
+    // Binds in the order of the set's elements (the provider's order is the set's hash order; the engine keeps either).
+    assert.deepEqual(body.HostConfig.Binds, ["/var/run/docker.sock:/var/run/docker.sock:rw", `${volume.id}:/data:ro`]);
+    assert.deepEqual(body.Volumes, { "/var/run/docker.sock": {}, "/data": {}, "/scratch": {} });
+    assert.ok(!log.some((l) => l.includes("non-Linux")), log.join("\n"));
+    // The engine: no network but "none", the socket bound in.
+    const info = inspect(sched.id);
+    assert.equal(info.HostConfig.NetworkMode, "none");
+    assert.deepEqual(Object.keys(info.NetworkSettings.Networks), ["none"]);
+    docker("exec", sched.id, "test", "-S", "/var/run/docker.sock");
+    // Read-back: networkMode "none", one networkDatas entry with nothing in it, no bridge, no ports; volumes as stored.
+    assert.equal(sched.outputs.networkMode, "none");
+    assert.deepEqual(sched.outputs.networkDatas, NONE_DATAS);
+    assert.equal(sched.outputs.bridge, "");
+    assert.deepEqual(sched.outputs.ports, []);
+    assert.deepEqual(sched.outputs.volumes, args.volumes);
+    const read = await h(CONTAINER).read(c, { urn: "u", type: CONTAINER, id: sched.id, state: sched.outputs, inputs });
+    assert.deepEqual(read?.outputs, sched.outputs);
+    assert.equal((await diff(CONTAINER, inputs, read!.outputs, args)).changes, "none");
+    // Info failing is ignored; on "bridge" its empty OSType draws the non-Linux warning.
+    fake.override = (req) => (req.url?.endsWith("/info") ? { status: 500, headers: { "Content-Type": "application/json" }, body: "{\"message\":\"boom\"}" } : undefined);
+    const bridged = (await check(CONTAINER, { name: `pgr-${STACK}-bridged`, image: "postgres:13", command: ["sleep", "300"], labels: LABELS })).inputs;
+    const plain = await h(CONTAINER).create(c, { urn: urn(CONTAINER, "bridged"), type: CONTAINER, inputs: bridged, preview: false, timeout: 0 });
+    assert.equal(plain.outputs.networkMode, "bridge");
+    assert.ok(log.includes("[WARN] You are using a non-Linux host OS, but the network_mode is set to 'bridge'. This may not work as expected. Please set the network_mode explicitly to 'nat' or another appropriate value for your host OS."), log.join("\n"));
+    fake.override = undefined;
+    await h(CONTAINER).delete(c, { urn: "u", type: CONTAINER, id: plain.id, outputs: plain.outputs, oldInputs: bridged, timeout: 0 });
+    await h(CONTAINER).delete(c, { urn: "u", type: CONTAINER, id: sched.id, outputs: sched.outputs, oldInputs: inputs, timeout: 0 });
+    assert.throws(() => inspect(sched.id));
+    await del(VOLUME, volume.id, volume.outputs);
+    await fake.close();
 });
 
 test("every RULES row is proved by a test", () => {

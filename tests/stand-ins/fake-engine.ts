@@ -1,7 +1,8 @@
 // Engines and ssh commands of the docker stand-in tests' own, to show what the stand-in does on
 // the wire: a unix-socket HTTP server that passes requests on to the real engine and records
-// them (or holds them unanswered, or answers some itself), and `ssh` executables that record
-// their argv and run the remote command here, as sshd would run it (`sh -c "<command>"`).
+// them with their bodies (or holds them unanswered, or answers some itself), and `ssh`
+// executables that record their argv and run the remote command here, as sshd would run it
+// (`sh -c "<command>"`).
 
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -16,6 +17,8 @@ export interface Recorded {
     readonly url: string;
     readonly userAgent: string;
     readonly host: string;
+    /** The request's body as far as it has arrived (JSON for a create). */
+    readonly body: string;
 }
 
 export type Override = (req: http.IncomingMessage) => { status: number; headers?: Record<string, string>; body?: string } | undefined;
@@ -74,7 +77,9 @@ export async function fakeEngine(realHost: string): Promise<FakeEngine> {
         }),
     };
     const server = http.createServer((req, res) => {
-        requests.push({ conn: connIds.get(req.socket) ?? 0, method: req.method!, url: req.url!, userAgent: String(req.headers["user-agent"] ?? ""), host: String(req.headers.host ?? "") });
+        const recorded = { conn: connIds.get(req.socket) ?? 0, method: req.method!, url: req.url!, userAgent: String(req.headers["user-agent"] ?? ""), host: String(req.headers.host ?? ""), body: "" };
+        requests.push(recorded);
+        req.on("data", (chunk: Buffer) => (recorded.body += chunk.toString("utf8")));
         if (fake.mode === "frozen") {
             return; // accepted, read, never answered
         }
