@@ -18,7 +18,8 @@ import { script } from "../../components/shell";
 // container's state, FAKE_VOLUME_USERS
 // what `docker ps --filter volume=` lists, FAKE_NODES what the node listing (label filter) lists,
 // FAKE_RUN_STATUS the exit status of `docker run` (FAKE_DATA_STATUS for the PG_VERSION check),
-// FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary).
+// FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary),
+// FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]).
 const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
@@ -42,6 +43,11 @@ case "$1" in
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
     else cat "$FAKE_DIR/reply" 2>/dev/null || true; fi
     case "$*" in *PG_VERSION*) exit "\${FAKE_DATA_STATUS:-\${FAKE_RUN_STATUS:-0}}" ;; *pg_isready*) exit "\${FAKE_ISREADY:-0}" ;; esac
+    case "$*" in *" pgbackrest "*backup*)
+      locked=$(( $(cat "$FAKE_DIR/locked" 2>/dev/null || echo 0) + 1 )); echo "$locked" > "$FAKE_DIR/locked"
+      if [ "$locked" -le "\${FAKE_PGBACKREST_LOCKED:-0}" ]; then
+        echo "ERROR: [050]: unable to acquire lock on file '/tmp/pgbackrest/p-backup.lock': Resource temporarily unavailable" >&2; exit 50
+      fi ;; esac
     case "$*" in *" pgbackrest "*) exit "\${FAKE_PGBACKREST_STATUS:-0}" ;; esac
     [ "$1" != run ] || exit "\${FAKE_RUN_STATUS:-0}" ;;
 esac
@@ -295,6 +301,17 @@ describe("backup-final.sh: the last backup at destroy", () => {
         assert.equal(r.status, 0, r.stderr);
         assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest --type=incr backup"), r.argv.join("\n"));
         assert.match(r.stderr, /^backup: final backup .* of p taken on p-pg1 before destroy; the repository is kept$/m);
+    });
+
+    test("another backup running (the scheduler's): the final backup waits for its lock, then is taken; a lock held too long fails", () => {
+        const r = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_LOCKED: "1" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --type=incr backup").length, 2, r.argv.join("\n"));
+        assert.match(r.stderr, /^backup: another backup of p is running on p-pg1 \(a scheduled one\?\): the final backup waits for it to end \(0s so far\)$/m);
+        assert.match(r.stderr, /^backup: final backup .* taken on p-pg1 before destroy/m);
+        const held = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_LOCKED: "9", LOCK_WAIT_SECONDS: "5" });
+        assert.equal(held.status, 1);
+        assert.match(held.stderr, /the final backup of p on p-pg1 failed, so nothing was destroyed: .*ERROR: \[050\]: unable to acquire lock/);
     });
 
     test("a failed backup on the running primary stops the destroy, saying how to go on without it", () => {
