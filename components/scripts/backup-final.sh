@@ -9,7 +9,7 @@
 # on (backup.allowUnverifiedDestroy, which an `up` must have stored before the destroy). The record
 # is read, and its age reckoned, in a throwaway container of the backup image (GNU date there,
 # whatever the machine running Pulumi has), the repository mounted read-only.
-# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY
+# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY [LOCK_WAIT_SECONDS]
 
 if [ "$ALLOW_UNVERIFIED_DESTROY" != true ]; then
     # shellcheck disable=SC2016
@@ -38,22 +38,9 @@ if [ "$recovery" != f ]; then
     log "backup: no final backup of $STANZA: $PRIMARY_CONTAINER is not a running primary (running: $running); the repository keeps what was archived"
     exit 0
 fi
-# A backup still running (the scheduler's, whose container went first and left its `docker exec`
-# behind, or one by hand) holds pgBackRest's backup lock ([050] unable to acquire lock): the final
-# backup waits for it to end, up to LOCK_WAIT_SECONDS (1800), saying so each minute.
-failed() {
-    fail "the final backup of $STANZA on $PRIMARY_CONTAINER failed, so nothing was destroyed: $out. Fix the repository (npm run status), or destroy without it: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy"
-}
-waited=0
-while :; do
-    rc=0
-    out=$(docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest --type=incr backup 2>&1) || rc=$?
-    [ "$rc" -ne 0 ] || break
-    case $out in *"[050]"*) ;; *) failed ;; esac
-    [ "$waited" -lt "${LOCK_WAIT_SECONDS:-1800}" ] || failed
-    [ $((waited % 60)) -ne 0 ] || log "backup: another backup of $STANZA is running on $PRIMARY_CONTAINER (a scheduled one?): the final backup waits for it to end (${waited}s so far)"
-    sleep 5
-    waited=$((waited + 5))
-done
+# backup_take (backup-tools.sh) waits for a backup still running to end: the scheduler's, whose
+# container went first and left its `docker exec` behind, or one by hand.
+backup_take incr ||
+    fail "the final backup of $STANZA on $PRIMARY_CONTAINER failed (above), so nothing was destroyed. Fix the repository (npm run status), or destroy without it: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy"
 label=$(docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest info 2>/dev/null | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/\2/p' | tail -n 1)
 log "backup: final backup $label of $STANZA taken on $PRIMARY_CONTAINER before destroy; the repository is kept"

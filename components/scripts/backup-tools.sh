@@ -5,10 +5,26 @@
 
 # backup_take TYPE: a backup of TYPE (full, diff or incr) on the primary. After a promotion
 # pg_control names the old timeline until the next checkpoint, which pgBackRest refuses
-# (backup-check.sh), so a checkpoint goes first.
+# (backup-check.sh), so a checkpoint goes first. Another backup running (the scheduler's, one by
+# hand, the one a replaced scheduler left running through `docker exec`) holds pgBackRest's backup
+# lock ([050] unable to acquire lock): this one waits for it to end, up to LOCK_WAIT_SECONDS (1800),
+# saying so each minute. Any other failure: pgBackRest's words on stderr, and the call fails.
 backup_take() {
     node_sql "$PRIMARY_CONTAINER" "CHECKPOINT"
-    dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest --log-level-console=warn --type="$1" backup
+    _bt_waited=0
+    while :; do
+        _bt_rc=0
+        _bt_out=$(dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest --log-level-console=warn --type="$1" backup 2>&1) ||
+            _bt_rc=$?
+        [ "$_bt_rc" -ne 0 ] || { [ -z "$_bt_out" ] || log "$_bt_out"; return 0; }
+        case $_bt_out in *"[050]"*) [ "$_bt_waited" -lt "${LOCK_WAIT_SECONDS:-1800}" ] || break ;; *) break ;; esac
+        [ $((_bt_waited % 60)) -ne 0 ] ||
+            log "another backup of $STANZA is running on $PRIMARY_CONTAINER: this $1 backup waits for it to end (${_bt_waited}s so far)"
+        sleep 5
+        _bt_waited=$((_bt_waited + 5))
+    done
+    log "$_bt_out"
+    return "$_bt_rc"
 }
 
 # backup_verify NAME TIMEOUT: the verified restore. A marker row on the primary (schema
@@ -25,6 +41,7 @@ backup_verify() {
     _bv_name=$1 _bv_timeout=$2
     _bv_token=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
     _bv_written=$(node_sql "$PRIMARY_CONTAINER" <<SQL
+SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS pgreplication;
 CREATE TABLE IF NOT EXISTS pgreplication.restore_marker (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now());
 INSERT INTO pgreplication.restore_marker (token) VALUES ('$_bv_token') RETURNING to_json(written_at)#>>'{}';

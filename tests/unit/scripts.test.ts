@@ -299,25 +299,30 @@ describe("backup-final.sh: the last backup at destroy", () => {
     test("on the running primary: an incremental backup, then destroy goes on", () => {
         const r = run({ FAKE_RECOVERY: "f" });
         assert.equal(r.status, 0, r.stderr);
-        assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest --type=incr backup"), r.argv.join("\n"));
+        const backup = r.argv.indexOf("exec -u postgres p-pg1 pgbackrest --log-level-console=warn --type=incr backup");
+        assert.ok(backup > 0, r.argv.join("\n"));
+        assert.ok(r.stdins.includes("CHECKPOINT\n") && r.argv[backup - 1].startsWith("exec -i -u postgres p-pg1 psql"),
+            "a checkpoint first (backup-tools.sh backup_take)");
         assert.match(r.stderr, /^backup: final backup .* of p taken on p-pg1 before destroy; the repository is kept$/m);
     });
 
     test("another backup running (the scheduler's): the final backup waits for its lock, then is taken; a lock held too long fails", () => {
+        // backup-tools.sh backup_take, which npm run backup and the scheduler run too.
         const r = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_LOCKED: "1" });
         assert.equal(r.status, 0, r.stderr);
-        assert.equal(r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --type=incr backup").length, 2, r.argv.join("\n"));
-        assert.match(r.stderr, /^backup: another backup of p is running on p-pg1 \(a scheduled one\?\): the final backup waits for it to end \(0s so far\)$/m);
+        assert.equal(r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --log-level-console=warn --type=incr backup").length, 2,
+            r.argv.join("\n"));
+        assert.match(r.stderr, /^another backup of p is running on p-pg1: this incr backup waits for it to end \(0s so far\)$/m);
         assert.match(r.stderr, /^backup: final backup .* taken on p-pg1 before destroy/m);
         const held = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_LOCKED: "9", LOCK_WAIT_SECONDS: "5" });
         assert.equal(held.status, 1);
-        assert.match(held.stderr, /the final backup of p on p-pg1 failed, so nothing was destroyed: .*ERROR: \[050\]: unable to acquire lock/);
+        assert.match(held.stderr, /ERROR: \[050\]: unable to acquire lock[^]*the final backup of p on p-pg1 failed \(above\), so nothing was destroyed/);
     });
 
     test("a failed backup on the running primary stops the destroy, saying how to go on without it", () => {
         const r = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_STATUS: "1" });
         assert.equal(r.status, 1);
-        assert.match(r.stderr, /the final backup of p on p-pg1 failed, so nothing was destroyed: .*PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy/);
+        assert.match(r.stderr, /the final backup of p on p-pg1 failed \(above\), so nothing was destroyed\. .*PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy/);
     });
 
     test("no running primary (a standby, or stopped), or the skip asked for: no backup, destroy goes on", () => {
