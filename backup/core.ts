@@ -161,7 +161,8 @@ export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: num
     const got = parseLines(await backupTools(t, primary, `backup_verify ${name} ${opts.timeoutSeconds}`,
         (opts.timeoutSeconds * 3 + 240) * 1000, log));
     return {
-        verifiedAt: new Date(got.verified_at).toISOString(),
+        // As the record next to the backups has it (backup-tools.sh): the one the status and the destroy guard read.
+        verifiedAt: got.verified_at,
         backup: got.backup ?? "?",
         marker: { token: got.token, writtenAt: got.written_at, found: got.marker === "1" },
         restoreSeconds: Number(got.restore_ms) / 1000,
