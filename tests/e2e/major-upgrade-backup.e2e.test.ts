@@ -3,7 +3,8 @@
 // archive fails (the repository made unwritable) preview refuses the upgrade, naming it. Row 3 just
 // before the upgrade, with no switch after it (the clean stop's own switch archives it), then
 // `image: postgres:17`. The up upgrades the stanza before the new server starts and takes the first
-// full backup of 17; the archive works on 17 at once. Then restores as new stacks from the one
+// full backup of 17; the archive works on 17 at once; the backup scheduler (backup.schedule), made
+// again on 17's image, proves a restore of that backup. Then restores as new stacks from the one
 // repository: on 13 to the noted time (exactly rows 1 and 2), on 13 to the end of its archive (rows
 // 1, 2 and 3), on 17 to the latest (rows 1 to 4); a 17 stack asked for the noted time is refused at
 // preview, pointing at 13's backups.
@@ -11,6 +12,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
+import { lastVerified, targetFromOutputs } from "../../backup/core";
 import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
 
 const NAME = "e2e-majorbk";
@@ -33,7 +35,8 @@ describe("a new major with backups on: the repository follows, the old major's b
     });
 
     test("13 with backups: rows 1 and 2, the time noted", async () => {
-        s = await e2eStack(NAME, oneEnginePlan(13, 72, 58850, 2, { backup: { allowUnverifiedDestroy: true } }));
+        // With the schedule on (its defaults: nothing comes due in this test), the scheduler proves each new full backup.
+        s = await e2eStack(NAME, oneEnginePlan(13, 72, 58850, 2, { backup: { allowUnverifiedDestroy: true, schedule: true } }));
         await s.up();
         const primary = await url(s, "pg1");
         await rows(primary, "CREATE TABLE pitr (id int PRIMARY KEY, note text); INSERT INTO pitr VALUES (1, 'one'), (2, 'two')");
@@ -81,7 +84,8 @@ describe("a new major with backups on: the repository follows, the old major's b
         for (const n of ["pg1", "pg2"]) {
             assert.equal(docker("inspect", "-f", "{{.Config.Image}}", container(n)).trim(), "pg-replication/postgres-backup:17");
         }
-        const primary = await url(s!, "pg1");
+        const outputs = await s!.outputs();
+        const primary = outputs.nodes.pg1.connectionString as string;
         assert.deepEqual(await ids(primary), [1, 2, 3]);
         await rows(primary, "INSERT INTO pitr VALUES (4, 'four on 17')");
         // The repository: the 13 database prior, 17 current, a full backup of each; 17's WAL archives.
@@ -94,6 +98,13 @@ describe("a new major with backups on: the repository follows, the old major's b
         const archived = await eventually(60, () => rows(primary, "SELECT last_archived_wal, failed_count::int AS failed FROM pg_stat_archiver"),
             (r) => (r[0].last_archived_wal ?? "") >= wal);
         assert.equal(archived[0].failed, 0, "17 never failed to archive");
+        // The scheduler made again on 17's image proves a restore of 17's first full backup.
+        const full17 = info.backup.filter((b: { type: string; database: { id: number } }) => b.type === "full" && version[b.database.id] === "17")
+            .pop().label as string;
+        const proof = await eventually(120, () => lastVerified(targetFromOutputs(NAME, outputs), container("pg1")), (r) => r?.backup?.startsWith(full17) === true);
+        assert.equal(proof!.marker.found, true);
+        assert.equal(docker("inspect", "-f", "{{.Config.Image}} {{.State.Running}}", `pg-replication-${NAME}-backup-scheduler`).trim(),
+            "pg-replication/postgres-scheduler:17 true");
         await s!.preview(true);
     });
 
