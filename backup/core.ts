@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
 import { parseLines, scriptOf } from "../components/fragments";
-import { readVerified, REPO_PATH, RESTORE_POINTS_FILE, VERIFIED_FILE } from "../components/pgbackrest";
+import { readVerified, REPO_PATH, RESTORE_POINTS_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE } from "../components/pgbackrest";
 import { RESTORE_POINT_NAME } from "../components/restore";
 
 /** What the tools need from the stack's outputs. */
@@ -36,6 +36,8 @@ export interface VerifyResult {
     readonly restoreSeconds: number;
     /** Replaying the archive to its end, until the restored server promoted. */
     readonly recoverySeconds: number;
+    /** The last WAL record recovery replayed: where the archive ended. */
+    readonly lsn: string;
     readonly timeline: number;
     readonly tables: number;
     readonly rows: number;
@@ -115,7 +117,7 @@ export function newestBackup(info: string): string | undefined {
  */
 function backupTools(t: BackupTarget, primary: string, call: string, timeoutMs: number, log?: (s: string) => void): Promise<string> {
     const env = { ...process.env, DOCKER_HOST: t.engine, PRIMARY_CONTAINER: primary, STANZA: t.stanza, VOLUME: t.volume,
-        IMAGE: t.image, REPO_PATH, VERIFIED_FILE };
+        IMAGE: t.image, REPO_PATH, VERIFIED_FILE, VERIFY_FAILED_FILE };
     return new Promise((resolve, reject) => {
         const child = execFile("/bin/sh", ["-c", scriptOf(call)], { env, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 32 << 20 },
             (err, stdout, stderr) => {
@@ -167,6 +169,7 @@ export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: num
         marker: { token: got.token, writtenAt: got.written_at, found: got.marker === "1" },
         restoreSeconds: Number(got.restore_ms) / 1000,
         recoverySeconds: Number(got.recovery_ms) / 1000,
+        lsn: got.lsn,
         timeline: Number(got.timeline),
         tables: Number(got.tables),
         rows: Number(got.rows),

@@ -76,7 +76,7 @@ async function main(): Promise<number> {
         } else {
             process.stdout.write(`${r.marker.found ? "VERIFIED" : "NOT VERIFIED: the restore lacks the marker written before it"}: ` +
                 `backup ${r.backup} restored in ${r.restoreSeconds.toFixed(1)} s, archive replayed to its end in ` +
-                `${r.recoverySeconds.toFixed(1)} s (timeline ${r.timeline}); ${r.tables} tables (${r.rows} rows) read, ` +
+                `${r.recoverySeconds.toFixed(1)} s (LSN ${r.lsn}, timeline ${r.timeline}); ${r.tables} tables (${r.rows} rows) read, ` +
                 `${r.indexesChecked} B-tree indexes checked\n`);
         }
         return r.marker.found ? 0 : 1;

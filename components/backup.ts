@@ -10,7 +10,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { fragment, scriptOf } from "./fragments";
 import { labelList, labelWords } from "./node";
-import { CONFIG_FILE, pgbackrestConf, REPO_PATH, VERIFIED_FILE } from "./pgbackrest";
+import { CONFIG_FILE, pgbackrestConf, REPO_PATH, VERIFIED_FILE, VERIFY_FAILED_FILE } from "./pgbackrest";
 import { dockerCommand, script } from "./shell";
 import type { BackupSchedule, BackupSettings } from "./spec";
 
@@ -151,6 +151,7 @@ export function schedulerEnv(b: BackupSettings, s: BackupSchedule, labels: Reado
         `IMAGE=${b.image}`,
         `REPO_PATH=${REPO_PATH}`,
         `VERIFIED_FILE=${VERIFIED_FILE}`,
+        `VERIFY_FAILED_FILE=${VERIFY_FAILED_FILE}`,
         `FULL_SECONDS=${s.fullSeconds}`,
         `DIFF_SECONDS=${s.diffSeconds ?? 0}`,
         `INCR_SECONDS=${s.incrSeconds ?? 0}`,

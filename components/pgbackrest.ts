@@ -13,6 +13,11 @@ export const CONFIG_FILE = `${REPO_PATH}/pgbackrest.conf`;
 /** The last verified restore's result (backup/core.ts verifyRestore), next to the backups: status and preview read it. */
 export const VERIFIED_FILE = `${REPO_PATH}/pg-replication-verified.json`;
 /**
+ * The last attempt to prove a restore, when it failed (backup-tools.sh backup_verify: when, of which
+ * backup, why); removed by the next proof that succeeds. Status and preview say it.
+ */
+export const VERIFY_FAILED_FILE = `${REPO_PATH}/pg-replication-verify-failed.json`;
+/**
  * The restore points npm run restore-point made (backup/core.ts createRestorePoint), next to the
  * backups, one per line: name, LSN, timeline, time, stanza, tab-separated; restore.sh reads it.
  */
@@ -77,14 +82,33 @@ export interface VerifiedRecord {
  * record; none when no restore was verified yet; unreadable when the file is there but not JSON;
  * error when the container could not be asked.
  */
-export async function readVerified(engine: string, container: string, timeoutMs: number):
+export function readVerified(engine: string, container: string, timeoutMs: number):
     Promise<{ record: VerifiedRecord } | { none: true } | { unreadable: string } | { error: string }> {
-    const r = await dockerCli(["exec", container, "cat", VERIFIED_FILE], engine, { timeoutMs });
+    return readRecord<VerifiedRecord>(engine, container, VERIFIED_FILE, timeoutMs);
+}
+
+/** What the last failed attempt to prove a restore left (VERIFY_FAILED_FILE). */
+export interface VerifyFailure {
+    readonly failedAt: string;
+    /** The backup it tried, when it got as far as the restore ("" before). */
+    readonly backup: string;
+    readonly error: string;
+}
+
+/** The last failed attempt to prove a restore, as readVerified reads the last success. */
+export function readVerifyFailure(engine: string, container: string, timeoutMs: number):
+    Promise<{ record: VerifyFailure } | { none: true } | { unreadable: string } | { error: string }> {
+    return readRecord<VerifyFailure>(engine, container, VERIFY_FAILED_FILE, timeoutMs);
+}
+
+async function readRecord<T>(engine: string, container: string, file: string, timeoutMs: number):
+    Promise<{ record: T } | { none: true } | { unreadable: string } | { error: string }> {
+    const r = await dockerCli(["exec", container, "cat", file], engine, { timeoutMs });
     if (r.err) {
         return /No such file/i.test(r.stderr) ? { none: true } : { error: dockerFailure(r, timeoutMs) };
     }
     try {
-        return { record: JSON.parse(r.stdout) as VerifiedRecord };
+        return { record: JSON.parse(r.stdout) as T };
     } catch (err) {
         return { unreadable: (err as Error).message };
     }
@@ -98,7 +122,13 @@ export async function readVerified(engine: string, container: string, timeoutMs:
 export async function verifiedNote(engine: string, containers: readonly string[], stack: string, volume: string,
     maxAgeHours: number, now = Date.now()): Promise<{ level: "info" | "warn"; text: string } | undefined> {
     for (const container of containers) {
-        const v = await readVerified(engine, container, 5000);
+        const [v, failed] = await Promise.all([readVerified(engine, container, 5000), readVerifyFailure(engine, container, 5000)]);
+        if ("record" in failed) {
+            return { level: "warn", text: `backup: the last attempt to prove a restore from ${volume} FAILED (${failed.record.failedAt}` +
+                `${failed.record.backup ? `, backup ${failed.record.backup}` : ""}): ${failed.record.error}; ` +
+                `${"record" in v ? `the last proven one is of ${v.record.backup} (${v.record.verifiedAt})` : "none was ever proven"}; ` +
+                `see: npm run verify-backup -- ${stack}` };
+        }
         if ("record" in v) {
             const seconds = (now - Date.parse(v.record.verifiedAt)) / 1000;
             const stale = seconds > maxAgeHours * 3600;

@@ -8,7 +8,7 @@ import { parseRepoInfo } from "../components/restore";
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
-import { readVerified } from "../components/pgbackrest";
+import { readVerified, readVerifyFailure } from "../components/pgbackrest";
 import { BackupProbe, ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
@@ -252,9 +252,9 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
     if (!container) {
         return { reachable: false, error: "no node's container runs to ask pgBackRest in" };
     }
-    const [info, verified] = await Promise.all([
+    const [info, verified, failed] = await Promise.all([
         dockerCli(plan.engineHost, ["exec", "-u", "postgres", container, "pgbackrest", "--output=json", "info"], BACKUP_INFO_TIMEOUT_MS),
-        readVerified(plan.engineHost, container, DOCKER_TIMEOUT_MS)]);
+        readVerified(plan.engineHost, container, DOCKER_TIMEOUT_MS), readVerifyFailure(plan.engineHost, container, DOCKER_TIMEOUT_MS)]);
     if (info.code !== 0) {
         return { reachable: false, error: info.timedOut ? `pgbackrest info gave no answer within ${seconds(BACKUP_INFO_TIMEOUT_MS)}`
             : info.stderr.trim().split("\n").pop() || `pgbackrest info exited with ${info.code}` };
@@ -271,6 +271,7 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
         backups: "problem" in repo ? [] : repo.backups.map((b) => ({ label: b.label, type: b.type, stoppedAt: b.stopped * 1000 })),
         stanzaStatus: "problem" in repo ? "missing stanza" : repo.status,
         verified: "record" in verified ? verified.record : null,
+        verifyFailed: "record" in failed ? failed.record : null,
     };
 }
 

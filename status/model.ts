@@ -62,6 +62,8 @@ export type BackupProbe = {
     /** pgBackRest's word on the stanza ("ok", or what is wrong). */
     readonly stanzaStatus: string;
     readonly verified: { readonly verifiedAt: string; readonly backup: string; readonly marker: { readonly found: boolean } } | null;
+    /** The last attempt to prove a restore, when it failed (and no proof succeeded since). */
+    readonly verifyFailed?: { readonly failedAt: string; readonly backup: string; readonly error: string } | null;
 } | { readonly reachable: false; readonly error: string };
 
 /** What a connection through the endpoint reached: the server's address on the cluster network, and whether it is in recovery. */

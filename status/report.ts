@@ -139,6 +139,8 @@ export interface BackupReport {
     backups: number;
     newest: { label: string; type: string; at: string; ageSeconds: number } | null;
     verified: { at: string; backup: string; ageSeconds: number } | null;
+    /** The last attempt to prove a restore, when it failed: when, of which backup, why. */
+    verifyFailed: { at: string; backup: string; error: string } | null;
     /** With backup.schedule: the intervals and the scheduler container's state (running, stopped, missing, unknown). */
     schedule?: { container: string; state: string; fullSeconds: number; diffSeconds: number; incrSeconds: number };
 }
@@ -467,6 +469,13 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             `backup.maxVerifiedAgeHours (${plan.backup!.maxVerifiedAgeHours} h): ${backup.verified.at}; destroy refuses meanwhile`,
             `npm run verify-backup -- ${plan.stack}`);
     }
+    if (backup?.verifyFailed) {
+        const f = backup.verifyFailed;
+        warn("backup-verify-failed", null, `the last attempt to prove a restore of the backups in ${backup.volume} failed at ${f.at}` +
+            `${f.backup ? ` (backup ${f.backup})` : ""}: ${f.error}`, backup.schedule
+            ? `${dockerOf(plan.engineHost)} logs ${backup.schedule.container}; then npm run verify-backup -- ${plan.stack}`
+            : `npm run verify-backup -- ${plan.stack}`);
+    }
     if (backup?.schedule && backup.schedule.state !== "running") {
         warn("backup-scheduler-down", null, `the backup scheduler ${backup.schedule.container} is ${backup.schedule.state}: no backup is taken ` +
             "and no restore proven on schedule", backup.schedule.state === "stopped"
@@ -571,7 +580,7 @@ function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupR
         state: obs.backupScheduler?.state ?? "unknown", fullSeconds: b.schedule.fullSeconds, diffSeconds: b.schedule.diffSeconds,
         incrSeconds: b.schedule.incrSeconds } } : {}) };
     if (!seen.reachable) {
-        return { ...base, error: seen.error, stanzaStatus: null, backups: 0, newest: null, verified: null };
+        return { ...base, error: seen.error, stanzaStatus: null, backups: 0, newest: null, verified: null, verifyFailed: null };
     }
     const now = Date.parse(obs.checkedAt);
     const age = (at: number) => Math.max(0, Math.round((now - at) / 1000));
@@ -581,6 +590,7 @@ function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupR
         ...base, error: null, stanzaStatus: seen.stanzaStatus, backups: seen.backups.length,
         newest: last ? { label: last.label, type: last.type, at: new Date(last.stoppedAt).toISOString(), ageSeconds: age(last.stoppedAt) } : null,
         verified: v ? { at: v.verifiedAt, backup: v.backup, ageSeconds: age(Date.parse(v.verifiedAt)) } : null,
+        verifyFailed: seen.verifyFailed ? { at: seen.verifyFailed.failedAt, backup: seen.verifyFailed.backup, error: seen.verifyFailed.error } : null,
     };
 }
 

@@ -30,6 +30,8 @@ until [ "$(sql -d postgres -c 'SELECT pg_is_in_recovery()')" = f ]; do
     sleep 0.2
 done
 echo "recovery_ms=$(($(now_ms) - started))"
+# The last WAL record recovery replayed: where the archive ended (it stays so after the promotion).
+echo "lsn=$(sql -d postgres -c "SELECT pg_last_wal_replay_lsn()")"
 echo "timeline=$(sql -d postgres -c "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")"
 echo "marker=$(sql -d postgres -c "SELECT count(*) FROM pgreplication.restore_marker WHERE token = '$token'" 2>/dev/null || echo 0)"
 

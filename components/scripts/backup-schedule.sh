@@ -13,7 +13,7 @@
 # A tick that fails is logged and the next goes on; with no primary (a failover or an upgrade in
 # progress) there is nothing to do. Backups come from the primary: pgBackRest takes them from a
 # standby only through its own remote protocol (SSH or its TLS server), which these images do not run.
-# env: STACK_LABELS STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE FULL_SECONDS DIFF_SECONDS INCR_SECONDS
+# env: STACK_LABELS STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE VERIFY_FAILED_FILE FULL_SECONDS DIFF_SECONDS INCR_SECONDS
 #      POLL_SECONDS VERIFY_TIMEOUT (DIFF_SECONDS, INCR_SECONDS: 0 for none)
 
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
@@ -63,12 +63,13 @@ tick() {
     case $KIND in
         none) log "the repository has no full backup of this cluster's major: the next up takes it" ;;
         full | diff | incr)
-            log "a $KIND backup is due: taking it on $PRIMARY_CONTAINER"
+            _words=$(case $KIND in full) echo full ;; diff) echo differential ;; *) echo incremental ;; esac)
+            log "the $_words backup is due: taking it on $PRIMARY_CONTAINER"
             if backup_take "$KIND"; then
-                log "the $KIND backup is taken"
+                log "the $_words backup is taken"
                 look || { log "error: the repository cannot be read on $PRIMARY_CONTAINER (pgbackrest info)"; return 0; }
             else
-                log "error: the $KIND backup on $PRIMARY_CONTAINER failed; tried again in ${POLL_SECONDS}s"
+                log "error: the $_words backup on $PRIMARY_CONTAINER failed; tried again in ${POLL_SECONDS}s"
                 return 0
             fi ;;
     esac

@@ -33,10 +33,11 @@ backup_take() {
 # network and the repository read-only, the archive replayed to its end, the marker looked for and
 # every table and B-tree index read (backup-restore.sh, each of its steps bounded by TIMEOUT
 # seconds). Prints key=value lines (token, written_at, backup, restore_ms, recovery_ms, timeline,
-# marker, tables, rows, indexes, verified_at; error=... when it could not finish, and returns 1);
+# marker, lsn, tables, rows, indexes, verified_at; error=... when it could not finish, and returns 1);
 # when the marker is there, keeps the result next to the backups (VERIFIED_FILE, which status,
-# preview and destroy read).
-# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE
+# preview and destroy read) and removes the record of a failed attempt; when not, writes that
+# record (VERIFY_FAILED_FILE: when, the backup, why), which status and preview say.
+# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE VERIFY_FAILED_FILE
 backup_verify() {
     _bv_name=$1 _bv_timeout=$2
     _bv_token=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
@@ -46,12 +47,12 @@ CREATE SCHEMA IF NOT EXISTS pgreplication;
 CREATE TABLE IF NOT EXISTS pgreplication.restore_marker (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now());
 INSERT INTO pgreplication.restore_marker (token) VALUES ('$_bv_token') RETURNING to_json(written_at)#>>'{}';
 SQL
-    ) || { echo "error=the marker could not be written on $PRIMARY_CONTAINER"; return 1; }
+    ) || { backup_verify_failed "" "the marker could not be written on $PRIMARY_CONTAINER"; return 1; }
     echo "token=$_bv_token"
     echo "written_at=$_bv_written"
     log "marker $_bv_token written on $PRIMARY_CONTAINER at $_bv_written; pushing its WAL to the repository"
     dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" timeout 120 pgbackrest --log-level-console=warn check >&2 ||
-        { echo "error=pgbackrest check on $PRIMARY_CONTAINER failed: the marker's WAL did not reach the repository"; return 1; }
+        { backup_verify_failed "" "pgbackrest check on $PRIMARY_CONTAINER failed: the marker's WAL did not reach the repository"; return 1; }
     log "restoring the newest backup in $_bv_name ($IMAGE, no network, repository read-only)"
     _bv_out=$(mktemp)
     _bv_rc=0
@@ -65,24 +66,41 @@ SQL
         --entrypoint bash "$IMAGE" -c "$BACKUP_RESTORE_SH" backup-restore "$_bv_token" "$_bv_timeout" > "$_bv_out" || _bv_rc=$?
     kill "$_bv_watch" 2>/dev/null || true
     cat "$_bv_out"
+    _bv_backup=$(sed -n 's/^backup=//p' "$_bv_out")
     if [ "$_bv_rc" -ne 0 ] || grep -q '^error=' "$_bv_out"; then
-        grep -q '^error=' "$_bv_out" || echo "error=the restore container $_bv_name ended with code $_bv_rc"
+        _bv_error=$(sed -n 's/^error=//p' "$_bv_out" | head -n 1)
         rm -f "$_bv_out"
+        backup_verify_failed "$_bv_backup" "${_bv_error:-the restore container $_bv_name ended with code $_bv_rc}" quiet
         return 1
     fi
     _bv_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     echo "verified_at=$_bv_at"
-    if [ "$(sed -n 's/^marker=//p' "$_bv_out")" = 1 ]; then
+    if [ "$(sed -n 's/^marker=//p' "$_bv_out")" != 1 ]; then
+        backup_verify_failed "$_bv_backup" "the restore lacks the marker written just before it: WAL is missing from the archive" quiet
+    else
         # The record as JSON (pgbackrest.ts VerifiedRecord); every value is a label, a number or a time.
         awk -F= -v at="$_bv_at" -v token="$_bv_token" -v written="$_bv_written" '
             { v[$1] = substr($0, length($1) + 2) }
             END {
                 printf "{\n  \"verifiedAt\": \"%s\",\n  \"backup\": \"%s\",\n", at, v["backup"]
                 printf "  \"marker\": {\n    \"token\": \"%s\",\n    \"writtenAt\": \"%s\",\n    \"found\": true\n  },\n", token, written
-                printf "  \"restoreSeconds\": %.3f,\n  \"recoverySeconds\": %.3f,\n", v["restore_ms"] / 1000, v["recovery_ms"] / 1000
+                printf "  \"restoreSeconds\": %.3f,\n  \"recoverySeconds\": %.3f,\n  \"lsn\": \"%s\",\n", v["restore_ms"] / 1000, v["recovery_ms"] / 1000, v["lsn"]
                 printf "  \"timeline\": %d,\n  \"tables\": %d,\n  \"rows\": %d,\n  \"indexesChecked\": %d\n}\n", v["timeline"], v["tables"], v["rows"], v["indexes"]
             }' "$_bv_out" |
-            dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c 'cat > "$0.new" && mv "$0.new" "$0"' "$VERIFIED_FILE"
+            dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c 'cat > "$0.new" && mv "$0.new" "$0" && rm -f "$1"' \
+                "$VERIFIED_FILE" "$VERIFY_FAILED_FILE"
     fi
     rm -f "$_bv_out"
+}
+
+# backup_verify_failed BACKUP ERROR [quiet]: a failed attempt, kept next to the backups
+# (VERIFY_FAILED_FILE) for status and preview, and printed as error=ERROR unless quiet (the
+# restore's own error line is printed already). The record is best effort: the repository may be
+# what failed.
+backup_verify_failed() {
+    [ "${3:-}" = quiet ] || echo "error=$2"
+    printf '{\n  "failedAt": "%s",\n  "backup": "%s",\n  "error": "%s"\n}\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" \
+        "$(printf '%s' "$2" | tr '\n\t' '  ' | sed 's/\\/\\\\/g; s/"/\\"/g')" |
+        dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c 'cat > "$0.new" && mv "$0.new" "$0"' "$VERIFY_FAILED_FILE" ||
+        log "the failed attempt could not be recorded in the repository"
 }

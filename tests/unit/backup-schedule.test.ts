@@ -10,6 +10,8 @@ import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { RawConfig, validateBackup } from "../../components/config";
 import { fragment, scriptOf } from "../../components/fragments";
+import { VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
+import { FakeDocker } from "./fake-docker";
 import { DEV, outputValue, plain, Run, runProgram } from "../support/mocked-program";
 
 const check = (schedule: unknown, backup: Record<string, unknown> = {}, ctx: Partial<Parameters<typeof validateBackup>[1]> = {}) =>
@@ -103,6 +105,7 @@ describe("the scheduler as the program declares it", () => {
             STACK_LABELS: "pg-replication.project=pg-replication pg-replication.stack=dev",
             STANZA: "pg-replication-dev", VOLUME: "pg-replication-dev-backup", IMAGE: "pg-replication/postgres-backup:13",
             REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE: "/var/lib/pgbackrest/pg-replication-verified.json",
+            VERIFY_FAILED_FILE: "/var/lib/pgbackrest/pg-replication-verify-failed.json",
             FULL_SECONDS: "86400", DIFF_SECONDS: "0", INCR_SECONDS: "3600", POLL_SECONDS: "30", VERIFY_TIMEOUT: "1800",
         });
         const weeklyEnv = (plain(weekly.get("docker:index/container:Container", "cluster-backup-scheduler").inputs) as any).envs as string[];
@@ -122,5 +125,35 @@ describe("the scheduler as the program declares it", () => {
         const { containerName, ...intervals } = on.outputs.backup!.schedule!;
         assert.deepEqual(intervals, { fullSeconds: 86400, diffSeconds: 0, incrSeconds: 3600 });
         assert.equal(await outputValue(containerName), "pg-replication-dev-backup-scheduler");
+    });
+});
+
+describe("preview's word on the proof (pgbackrest.ts verifiedNote)", () => {
+    const note = async (files: Record<string, string | undefined>) => {
+        const fake = new FakeDocker(Object.entries(files).map(([file, text]) => text === undefined
+            ? { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, err: `cat: ${file}: No such file or directory\n`, code: 1 }
+            : { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, out: text }));
+        const path = process.env.PATH;
+        process.env.PATH = fake.env.PATH;
+        try {
+            return await verifiedNote("unix:///fake.sock", ["c1"], "dev", "v", 26, Date.parse("2026-12-04T12:00:00Z"));
+        } finally {
+            process.env.PATH = path;
+            fake.cleanup();
+        }
+    };
+    const proven = JSON.stringify({ verifiedAt: "2026-12-04T11:00:00Z", backup: "F1", marker: { found: true } });
+
+    test("a proof and no failure since: when, of which backup", async () => {
+        assert.deepEqual(await note({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: undefined }), { level: "info",
+            text: "backup: a restore of F1 from v was proven 60m ago (2026-12-04T11:00:00Z); prove the newest: npm run verify-backup -- dev" });
+    });
+
+    test("the last attempt failed (the scheduler's or by hand): a warning with when, which backup, why, and the last proof", async () => {
+        const failed = JSON.stringify({ failedAt: "2026-12-04T11:30:00Z", backup: "F2", error: "the restore lacks the marker" });
+        assert.deepEqual(await note({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: failed }), { level: "warn",
+            text: "backup: the last attempt to prove a restore from v FAILED (2026-12-04T11:30:00Z, backup F2): the restore lacks the marker; " +
+                "the last proven one is of F1 (2026-12-04T11:00:00Z); see: npm run verify-backup -- dev" });
+        assert.match((await note({ [VERIFIED_FILE]: undefined, [VERIFY_FAILED_FILE]: failed }))!.text, /; none was ever proven; /);
     });
 });

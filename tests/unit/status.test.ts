@@ -700,6 +700,17 @@ describe("status: backups", () => {
         assert.match(renderText(down), /^backup    pgr-dev-backup \(stanza pgr-dev\): CANNOT BE READ \(no node's container runs to ask pgBackRest in\)$/m);
     });
 
+    test("the last attempt to prove a restore failed: a warning with when, which backup and why; LAST PROOF FAILED on the line", () => {
+        const r = buildReport(withBackup(), seen({ reachable: true, backups: TWO, stanzaStatus: "ok",
+            verified: { verifiedAt: "2024-12-31T22:00:01Z", backup: "20250101-000000F", marker: { found: true } },
+            verifyFailed: { failedAt: "2024-12-31T23:30:00Z", backup: "20250101-000000F_20250101-000001I", error: "the restore lacks the marker" } }));
+        assert.deepEqual(codes(r), ["backup-verify-failed:-"]);
+        assert.equal(r.warnings[0].message, "the last attempt to prove a restore of the backups in pgr-dev-backup failed at 2024-12-31T23:30:00Z " +
+            "(backup 20250101-000000F_20250101-000001I): the restore lacks the marker");
+        assert.equal(r.warnings[0].action, "npm run verify-backup -- dev");
+        assert.match(renderText(r), /; restore verified 2h ago \(of 20250101-000000F\), LAST PROOF FAILED 2024-12-31T23:30:00Z$/m);
+    });
+
     describe("with backup.schedule", () => {
         const scheduled = (schedule: Record<string, unknown>): Plan => planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup",
             stanza: "pgr-dev", schedule: { containerName: "pgr-dev-backup-scheduler", fullSeconds: 86400, diffSeconds: 0, incrSeconds: 3600, ...schedule } } },
