@@ -46,7 +46,7 @@ describe("backups on a schedule: the scheduler container takes them when due and
             "true none pg-replication/postgres-scheduler:17");
         // (And the anonymous volume of the postgres image's VOLUME, removed with the container.)
         assert.match(docker("inspect", "-f", "{{range .Mounts}}{{.Type}}:{{.Source}}:{{.Destination}} {{end}}", scheduler),
-            /(^| )bind:\/var\/run\/docker\.sock:\/var\/run\/docker\.sock /);
+            /(^| )bind:\/var\/run\/docker\.sock:\/var\/run\/docker\.sock( |$)/);
         const [first] = sets("pg1");
         assert.equal(first.type, "full", "up took the first full backup");
         const target = targetFromOutputs(name, out);

@@ -109,6 +109,38 @@ for (const { major, mode, count, net, port } of [
             assert.match(bad.stderr, /at most one of full, diff, incr/);
         });
 
+        if (major === 13) {
+            test("a proof that fails is kept and said (status, up); the next that succeeds clears it", async () => {
+                // The newest backup's manifest (and its copy) out of the way: pgBackRest cannot restore that set.
+                const out = await s.outputs();
+                const node = out.nodes.pg1.containerName as string;
+                const sets = backupSets();
+                const dir = `/var/lib/pgbackrest/backup/pg-replication-${name}/${sets[sets.length - 1]}`;
+                docker("exec", "-u", "postgres", node, "sh", "-c", `mv ${dir}/backup.manifest ${dir}/backup.manifest.copy /tmp/`);
+                try {
+                    await assert.rejects(verifyRestore(target, { timeoutSeconds: 120, log }), (err: Error) => {
+                        log(`the failed proof: ${err.message}`);
+                        return true;
+                    });
+                    const failed = JSON.parse(docker("exec", node, "cat", "/var/lib/pgbackrest/pg-replication-verify-failed.json"));
+                    assert.equal(failed.backup, sets[sets.length - 1]);
+                    assert.ok(failed.error.length > 0);
+                    const st = await status(s.backend, name);
+                    assert.equal(st.code, 1);
+                    assert.match(st.stdout, /, LAST PROOF FAILED \S+$/m);
+                    assert.match(st.stdout, /the last attempt to prove a restore of the backups in .* failed at /);
+                    const up = await s.up();
+                    assert.match(up.stdout, new RegExp(`backup: the last attempt to prove a restore from ${volume} FAILED \\(\\S+, backup ${sets[sets.length - 1]}\\)`));
+                } finally {
+                    docker("exec", "-u", "postgres", node, "sh", "-c", `mv /tmp/backup.manifest /tmp/backup.manifest.copy ${dir}/`);
+                }
+                const r = await verifyRestore(target, { timeoutSeconds: 120, log });
+                assert.equal(r.marker.found, true);
+                assert.throws(() => docker("exec", node, "cat", "/var/lib/pgbackrest/pg-replication-verify-failed.json"), /No such file/);
+                assert.equal((await status(s.backend, name)).code, 0);
+            });
+        }
+
         test("after a switchover the new primary archives: a restore replays across the new timeline to a marker written on it", async () => {
             await s.setConfig({ primary: "pg2" });
             const up = await s.up();
