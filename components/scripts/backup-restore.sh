@@ -3,7 +3,8 @@
 # newest backup into the container's own data directory (an anonymous volume, gone with it),
 # replay the archive to its end, and check what that gives: the marker the tool wrote on the
 # primary just before, every table of every database read whole, every B-tree index checked by
-# amcheck. Prints key=value lines; exits non-zero when a step fails (its output says which).
+# amcheck. Refused first when the disk has no room for it. Prints key=value lines; exits non-zero
+# when a step fails (its output says which).
 # args: TOKEN TIMEOUT_SECONDS   env (the container's): PGBACKREST_STANZA PGBACKREST_CONFIG
 set -eu
 token=$1
@@ -13,8 +14,24 @@ now_ms() { date +%s%3N; }
 sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
 
 started=$(now_ms)
+info=$(pgbackrest info)
+printf '%s\n' "$info" | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/backup=\2/p' | tail -n 1
+# Room first: the restore is a whole copy of the cluster (the newest set's "database size"), on the
+# engine's disk, which the nodes' volumes usually share. It is refused, before anything is written,
+# when it would leave less than 1 GiB or 5% of that filesystem free: a proof must never fill the
+# disk under the primary.
+need_kb=$(printf '%s\n' "$info" | awk '/database size:/ { v = $3; sub(",", "", v) }
+    END { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+          f = (u == "TB") ? 1073741824 : (u == "GB") ? 1048576 : (u == "MB") ? 1024 : (u == "KB") ? 1 : 1 / 1024
+          printf "%d\n", n * f + 1 }')
+set -- $(df -Pk "$(dirname "$PGDATA")" | awk 'NR == 2 { print $2, $4 }')
+keep_kb=$(( $1 / 20 > 1048576 ? $1 / 20 : 1048576 ))
+if [ $(($2 - need_kb)) -lt "$keep_kb" ]; then
+    echo "error=no room for the restore: it needs $((need_kb / 1024)) MiB and the engine's disk has $(($2 / 1024)) MiB free; after it less than" \
+        "$((keep_kb / 1024)) MiB (1 GiB or 5% of the disk) would be left, which the nodes sharing that disk need: free some space"
+    exit 1
+fi
 mkdir -m 0700 "$PGDATA"
-pgbackrest info | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/backup=\2/p' | tail -n 1
 pgbackrest --log-level-console=warn restore
 echo "restore_ms=$(($(now_ms) - started))"
 

@@ -335,6 +335,40 @@ describe("backup-final.sh: the last backup at destroy", () => {
     });
 });
 
+describe("backup-restore.sh: room for the restore first", () => {
+    // The fragment as the restore container runs it (bash -c), with pgbackrest, df and mkdir faked on PATH.
+    const INFO = ["stanza: p", "    status: ok", "        full backup: 20261204-100000F", "            database size: 2.2GB, database backup size: 2.2GB",
+        "        incr backup: 20261204-100000F_20261204-110000I", "            database size: 2.2GB, database backup size: 10.5MB"].join("\n");
+    const restore = (dfTotalKb: number, dfAvailKb: number) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-restore-room-"));
+        try {
+            const tool = (name: string, body: string) => fs.writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+            tool("pgbackrest", `echo "$*" >> ${dir}/calls; case "$*" in info) cat <<'EOF'\n${INFO}\nEOF\n;; *) exit 7 ;; esac`);
+            tool("df", `printf 'Filesystem 1024-blocks Used Available Capacity Mounted\\n/dev/x ${dfTotalKb} 1 ${dfAvailKb} 1%% /var/lib/postgresql/data\\n'`);
+            tool("mkdir", "exit 0");
+            const r = spawnSync("bash", ["-c", fragment("backup-restore.sh"), "backup-restore", "token", "10"],
+                { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: "utf8" });
+            return { ...r, calls: fs.existsSync(path.join(dir, "calls")) ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n") : [] };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    test("less than 1 GiB (or 5% of the disk) left after the newest set's database size: refused before anything is written", () => {
+        const r = restore(1_000_000_000, 3_000_000); // a 954 GiB disk with 2.9 GiB free: 5% of it must stay free
+        assert.equal(r.status, 1);
+        assert.match(r.stdout, /^backup=20261204-100000F_20261204-110000I$/m);
+        assert.match(r.stdout, /^error=no room for the restore: it needs 2252 MiB and the engine's disk has 2929 MiB free; after it less than 48828 MiB \(1 GiB or 5% of the disk\) would be left/m);
+        assert.deepEqual(r.calls, ["info"], "no restore");
+    });
+
+    test("room enough: the restore goes on", () => {
+        const r = restore(20_000_000, 4_000_000); // 19 GiB, 3.8 GiB free: 1.6 GiB left, more than 1 GiB
+        assert.doesNotMatch(r.stdout, /^error=/m);
+        assert.deepEqual(r.calls, ["info", "--log-level-console=warn restore"]);
+    });
+});
+
 describe("in-container fragments", () => {
     test("the seed sends standby-conf.sh and clone.sh along and clones with clone_into; the fragments are valid sh", () => {
         const seed = script("node-seed.sh");
