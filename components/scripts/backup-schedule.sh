@@ -18,7 +18,8 @@
 
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 trap 'log "stopping"; exit 0' TERM INT
-failed_file=/tmp/pg-replication-verify-failed
+# When a proof of LABEL failed (LABEL TIME): the same backup is tried again only after _retry.
+retry_file=/tmp/pg-replication-proof-retry
 
 # plan NOW INFO RECORD: "KIND VERIFY LABEL" from `pgbackrest --output=json info` and the last
 # verified restore's record: KIND is the backup due (full, diff, incr; none when the repository
@@ -76,16 +77,16 @@ tick() {
     [ "$VERIFY" = verify ] || return 0
     _now=$(date +%s)
     _retry=$((FULL_SECONDS < 3600 ? FULL_SECONDS : 3600))
-    if [ -s "$failed_file" ] && read -r _label _at < "$failed_file" && [ "$_label" = "$LABEL" ] && [ $((_now - _at)) -lt "$_retry" ]; then
+    if [ -s "$retry_file" ] && read -r _label _at < "$retry_file" && [ "$_label" = "$LABEL" ] && [ $((_now - _at)) -lt "$_retry" ]; then
         return 0
     fi
     log "no restore of the newest full backup $LABEL is proven yet: proving one"
     if _out=$(backup_verify "$STANZA-scheduled-verify" "$VERIFY_TIMEOUT") && [ "$(printf '%s\n' "$_out" | sed -n 's/^marker=//p')" = 1 ]; then
-        rm -f "$failed_file"
+        rm -f "$retry_file"
         log "VERIFIED: backup $(printf '%s\n' "$_out" | sed -n 's/^backup=//p') restored with the marker," \
             "$(printf '%s\n' "$_out" | sed -n 's/^tables=//p') tables and $(printf '%s\n' "$_out" | sed -n 's/^indexes=//p') indexes read"
     else
-        printf '%s %s\n' "$LABEL" "$_now" > "$failed_file"
+        printf '%s %s\n' "$LABEL" "$_now" > "$retry_file"
         log "error: NOT VERIFIED: a restore of $LABEL was not proven" \
             "($(printf '%s\n' "$_out" | sed -n 's/^error=//p' | head -n 1)$(printf '%s\n' "$_out" | grep -q '^marker=0' && echo 'the restore lacks the marker'));" \
             "tried again in $((_retry / 60)) min"
