@@ -3,12 +3,13 @@
 // image becomes the backup image, so preview plans a roll (README "Upgrades") and the nodes are
 // replaced one at a time behind a handover; the stanza and the first full backup follow. Every
 // acknowledged commit is on both nodes, both run the backup image on their old volumes, a
-// verified restore of the new repository finds its marker, and a second `up` changes nothing.
+// verified restore of the new repository finds its marker, the backup scheduler (backup.schedule,
+// made in the same up) proves the first full backup by itself, and a second `up` changes nothing.
 // Subnet 172.28.68.0/24, ports 58830-58831.
 
 import * as assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { targetFromOutputs, verifyRestore } from "../../backup/core";
+import { lastVerified, targetFromOutputs, verifyRestore } from "../../backup/core";
 import { topologyResults } from "../../components/topology/contract";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
 import { containerLog, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
@@ -39,7 +40,8 @@ describe("backups turned on for a running stack: a roll onto the backup image, t
         const before = Object.fromEntries(["pg1", "pg2"].map((n) => [n, inspect(n, "{{.Id}}")]));
 
         // A failed run's destroy must not wait for a proven restore (the test proves one when it passes).
-        await s.setConfig({ backup: { allowUnverifiedDestroy: true } });
+        // With the schedule on as well: the scheduler comes with the roll and proves the first full backup.
+        await s.setConfig({ backup: { allowUnverifiedDestroy: true, schedule: true } });
         const writes = new WriteProbe(urls);
         await writes.start();
         await new Promise((r) => setTimeout(r, 1000));
@@ -75,7 +77,11 @@ describe("backups turned on for a running stack: a roll onto the backup image, t
             assert.deepEqual(await rows(urls[n], "SELECT count(*)::int AS c FROM kept"), [{ c: 5000 }]);
         }
 
-        const r = await verifyRestore(targetFromOutputs(name, await s.outputs()), { timeoutSeconds: 300, log });
+        const target = targetFromOutputs(name, await s.outputs());
+        const proof = await eventually(120, () => lastVerified(target, container("pg1")), (v) => v?.backup === sets[0].label);
+        log(`the scheduler proved a restore of ${proof!.backup} (${proof!.rows} rows read)`);
+        assert.ok(proof!.rows >= 5000, "the kept table in the scheduler's proof");
+        const r = await verifyRestore(target, { timeoutSeconds: 300, log });
         log(`verified restore of the new repository: backup ${r.backup}, ${r.rows} rows read`);
         assert.equal(r.marker.found, true);
         await s.preview(true);
