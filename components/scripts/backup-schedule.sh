@@ -54,6 +54,9 @@ look() {
     KIND=$1 VERIFY=$2 LABEL=$3
 }
 
+# field KEY: the value of the first KEY=value line backup_verify printed (in _out).
+field() { printf '%s\n' "$_out" | sed -n "s/^$1=//p" | head -n 1; }
+
 tick() {
     find_primary
     if [ -z "$PRIMARY_CONTAINER" ]; then
@@ -81,14 +84,13 @@ tick() {
         return 0
     fi
     log "no restore of the newest full backup $LABEL is proven yet: proving one"
-    if _out=$(backup_verify "$STANZA-scheduled-verify" "$VERIFY_TIMEOUT") && [ "$(printf '%s\n' "$_out" | sed -n 's/^marker=//p')" = 1 ]; then
+    if _out=$(backup_verify "$STANZA-scheduled-verify" "$VERIFY_TIMEOUT") && [ "$(field marker)" = 1 ]; then
         rm -f "$retry_file"
-        log "VERIFIED: backup $(printf '%s\n' "$_out" | sed -n 's/^backup=//p') restored with the marker," \
-            "$(printf '%s\n' "$_out" | sed -n 's/^tables=//p') tables and $(printf '%s\n' "$_out" | sed -n 's/^indexes=//p') indexes read"
+        log "VERIFIED: backup $(field backup) restored with the marker, $(field tables) tables and $(field indexes) indexes read"
     else
         printf '%s %s\n' "$LABEL" "$_now" > "$retry_file"
         log "error: NOT VERIFIED: a restore of $LABEL was not proven" \
-            "($(printf '%s\n' "$_out" | sed -n 's/^error=//p' | head -n 1)$(printf '%s\n' "$_out" | grep -q '^marker=0' && echo 'the restore lacks the marker'));" \
+            "($(field error)$([ "$(field marker)" != 0 ] || echo 'the restore lacks the marker'));" \
             "tried again in $((_retry / 60)) min"
     fi
 }
