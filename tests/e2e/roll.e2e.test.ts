@@ -11,49 +11,37 @@
 // hold), and the up after it rolls the rest. Subnet 172.28.60.0/24, ports 58800-58802.
 
 import * as assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { Client } from "pg";
 import { after, before, describe, test } from "node:test";
 import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
 import { PROBE_TABLE, ReadProbe, WriteProbe } from "../../drill/probe";
 import { topologyResults } from "../../components/topology/contract";
+import { buildImages, removeImages, rollImage, ROLL_MARKER } from "./roll-images";
 
 const NAME = "e2e-roll17";
 const BASE = "postgres:17";
-/**
- * The same server as BASE under another image id: what a minor release or a rebuilt image looks
- * like to the roll. Its entrypoint refuses to start while a marker file is in the node's volume,
- * so a test can make one node fail to come back.
- */
+/** BASE under another image id, its entrypoint refusing to start while ROLL_MARKER is there (roll-images.ts). */
 const ROLLED = "pg-replication-e2e/postgres-roll:17";
 /** ROLLED again under yet another id: the next roll. */
 const ROLLED_AGAIN = "pg-replication-e2e/postgres-roll:17-again";
 /** No `postgres` on its PATH. */
 const NOT_POSTGRES = "pg-replication-e2e/not-postgres:17";
-const MARKER = "/var/lib/postgresql/data/fail-roll";
-/** The wrapper entrypoint's lines, each one shell word for printf '%s\n' in the Dockerfile. */
-const WRAPPER = ["#!/bin/sh", `if [ -e ${MARKER} ]; then echo ${MARKER} is there: not starting >&2; exit 1; fi`, 'exec docker-entrypoint.sh "$@"'];
+const MARKER = ROLL_MARKER;
 const IMAGES: Record<string, string> = {
-    [ROLLED]: [`FROM ${BASE}`, "LABEL pg-replication.e2e=roll",
-        `RUN printf '%s\\n' ${WRAPPER.map((l) => `'${l}'`).join(" ")} > /usr/local/bin/roll-entrypoint.sh && chmod 755 /usr/local/bin/roll-entrypoint.sh`,
-        'ENTRYPOINT ["roll-entrypoint.sh"]', ""].join("\n"),
+    [ROLLED]: rollImage(BASE),
     [ROLLED_AGAIN]: `FROM ${ROLLED}\nLABEL pg-replication.e2e=roll-again\n`,
     [NOT_POSTGRES]: `FROM ${BASE}\nENV PATH=/usr/bin:/bin\n`,
 };
 const container = (node: string) => `pg-replication-${NAME}-${node}`;
 const inspect = (node: string, format: string) => docker("inspect", "-f", format, container(node)).trim();
-const removeImages = () => execFileSync("sh", ["-c", `docker rmi -f ${Object.keys(IMAGES).reverse().join(" ")} >/dev/null 2>&1 || true`]);
 const NODES = ["pg1", "pg2", "pg3"];
 
 describe("an image change rolls node by node behind a switchover (PostgreSQL 17, sync ANY 1, 3 nodes)", { timeout: 20 * 60 * 1000 }, () => {
     let s: E2EStack;
     let urls: Record<string, string>;
     before(async () => {
-        removeImages();
-        for (const [tag, dockerfile] of Object.entries(IMAGES)) {
-            execFileSync("docker", ["build", "-q", "-t", tag, "-"], { input: dockerfile, env: { ...process.env, DOCKER_BUILDKIT: "0" },
-                stdio: ["pipe", "ignore", "inherit"] });
-        }
+        removeImages(IMAGES);
+        buildImages(IMAGES);
         assert.notEqual(docker("image", "inspect", "-f", "{{.Id}}", ROLLED), docker("image", "inspect", "-f", "{{.Id}}", BASE));
         s = await e2eStack(NAME, oneEnginePlan(17, 60, 58800, 3, { mode: "sync", maxSwitchoverLagBytes: "1MB", rollMaxTransactionSeconds: "2" }));
         await s.up();
@@ -65,7 +53,7 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
             await s?.destroyAndRemove();
             assert.deepEqual(leftovers(NAME), []);
         } finally {
-            removeImages();
+            removeImages(IMAGES);
         }
     });
 
