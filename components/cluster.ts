@@ -81,6 +81,14 @@ export interface PostgresClusterArgs {
      * a failover planned while a roll is unfinished); the next up rolls them. Omitted: none.
      */
     readonly heldImages?: Readonly<Record<string, string>>;
+    /**
+     * Docker engines that do not answer and whose every node a failover in this up speaks for
+     * (preflight.ts enginesLostInFailover: their host is lost). Their image and their nodes'
+     * containers keep the image the state has, whatever `image` says (ignoreChanges): a change would
+     * replace them, and the delete would dial the lost engine and fail the up after its failover had
+     * happened. The up after the host is back makes them what the config says. Omitted: none.
+     */
+    readonly lostEngines?: readonly string[];
     /** A new cluster's first node restored from a pgBackRest repository instead of initialised empty; none when omitted. */
     readonly restore?: RestoreSettings;
     /** A roll's handover refuses while a transaction on the primary has run longer, in seconds (default 15). */
@@ -268,7 +276,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     ipamConfigs: [{ subnet: args.network.subnet, gateway }],
                     labels: labelList({ ...args.labels }),
                 }, { ...dockerOpts, deleteBeforeReplace: true }),
-                image: new docker.RemoteImage(`${name}-image${suffix}`, { name: args.image, keepLocally: true }, dockerOpts),
+                // keepLocally: its delete removes nothing from the engine (kreuzwerker removeImage), yet
+                // the provider dials the engine first (MakeClient). retainOnDelete leaves the provider
+                // out of it: the same nothing, and a replaced image's delete, pending after an up that
+                // failed midway (a stopped roll), cannot fail a later up whose engine is lost.
+                image: new docker.RemoteImage(`${name}-image${suffix}`, { name: args.image, keepLocally: true }, {
+                    ...dockerOpts, retainOnDelete: true, ...(args.lostEngines?.includes(host) ? { ignoreChanges: ["name"] } : {}),
+                }),
             });
         }
         const on = (n: NodeSpec) => perEngine.get(engineOf(n))!;
@@ -342,6 +356,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             // With TLS, plaintext clients only from the node's own bridge (its host); others over TLS.
             clientSubnet: ca ? args.network.subnet : undefined,
             peers,
+            engineLost: args.lostEngines?.includes(engineOf(spec)) ?? false,
         });
         const nodeOpts = (spec: NodeSpec) => ({ parent: this, providers: [on(spec).provider] });
 

@@ -170,6 +170,11 @@ export interface PostgresNodeArgs {
      * node's streaming gate, or the handover. Never an input, so it changes no diff.
      */
     readonly containerAfter?: readonly pulumi.Resource[];
+    /**
+     * The node's engine is lost in this up (PostgresClusterArgs.lostEngines): its container keeps
+     * the image the state has, so nothing dials that engine. Omitted: false.
+     */
+    readonly engineLost?: boolean;
 }
 
 /**
@@ -318,7 +323,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             dependsOn: [this.passfile, ...tlsFiles, this.seed, ...(args.containerAfter ?? [])],
             // The file only seeds an empty data directory (a new password is set by the
             // superuser-password command); a changed upload would replace the node.
-            ignoreChanges: ["uploads"],
+            ignoreChanges: ["uploads", ...(args.engineLost ? ["image"] : [])],
         });
 
         this.ready = dockerCommand(`${name}-ready`, {

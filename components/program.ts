@@ -17,6 +17,8 @@ export interface CheckedConfig extends LoadedConfig {
     readonly downNodes: readonly string[];
     /** An image change on a running cluster: the nodes' order (topology/roll.ts). */
     readonly roll: RollPlan;
+    /** Engines a failover speaks for (preflight.ts enginesLostInFailover): nothing on them is changed by this up. */
+    readonly lostEngines: readonly string[];
 }
 
 /**
@@ -62,7 +64,7 @@ export async function checkedConfig(): Promise<CheckedConfig> {
             pulumi.log[note.level](note.text);
         }
     }
-    return { ...cfg, downNodes: plan!.down, roll: plan!.roll };
+    return { ...cfg, downNodes: plan!.down, roll: plan!.roll, lostEngines: [...lostEngines] };
 }
 
 export class RestoreRefused extends pulumi.RunError {
@@ -112,7 +114,7 @@ async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
 }
 
 /** The component's args from the stack's validated config (downNodes only once checked against the engine). */
-export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly string[]; readonly roll?: RollPlan }): PostgresClusterArgs {
+export function clusterArgs(cfg: LoadedConfig & Partial<Pick<CheckedConfig, "downNodes" | "roll" | "lostEngines">>): PostgresClusterArgs {
     return {
         // With backups every node runs the cluster's image with pgBackRest.
         image: nodeImage(cfg),
@@ -136,6 +138,7 @@ export function clusterArgs(cfg: LoadedConfig & { readonly downNodes?: readonly 
         restore: cfg.restore,
         ...(cfg.roll?.kind === "roll" ? { roll: { standbys: cfg.roll.standbys } } : {}),
         ...(cfg.roll?.kind === "hold" ? { heldImages: cfg.roll.images } : {}),
+        ...(cfg.lostEngines?.length ? { lostEngines: cfg.lostEngines } : {}),
         rollMaxTransactionSeconds: cfg.rollMaxTransactionSeconds,
     };
 }

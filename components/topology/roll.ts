@@ -35,10 +35,11 @@ export type RollPlan =
         readonly problems: readonly string[];
     }
     /**
-     * A failover is planned while containers run another image (the primary lost mid-roll): this up
-     * fails over and changes no container's image; the next up rolls. By node, the image it keeps.
+     * A failover is planned while containers run another image (the primary lost mid-roll), or
+     * former primaries back from a lost host are to be demoted (DEMOTED, beside the primary TO):
+     * this up does that and changes no container's image; the next up rolls. By node, the image it keeps.
      */
-    | { readonly kind: "hold"; readonly to: string; readonly images: Readonly<Record<string, string>> }
+    | { readonly kind: "hold"; readonly to: string; readonly images: Readonly<Record<string, string>>; readonly demoted?: readonly string[] }
     /** An image of a newer major than the data's: an upgrade (upgrade.ts), planned by preview from this roll. */
     | UpgradePlan;
 
@@ -79,9 +80,15 @@ export function planRoll(cfg: RollConfig, states: readonly NodeState[], topology
     }
     // The primary lost before or in a roll: without a primary there is nothing to roll behind, and
     // refusing would leave no way out by config (every image is some node's "other" one). The
-    // failover goes first, each container keeping the image it runs.
+    // failover goes first, each container keeping the image it runs. So does the demotion of a
+    // former primary back from a lost host (a roll would replace it as a standby before the
+    // topology step had rewound it).
+    const images = () => Object.fromEntries(stale.map((n) => [n, byName.get(n)!.container!.image!]));
     if (topology.kind === "failover") {
-        return { kind: "hold", to: topology.to, images: Object.fromEntries(stale.map((n) => [n, byName.get(n)!.container!.image!])) };
+        return { kind: "hold", to: topology.to, images: images() };
+    }
+    if (topology.kind === "stale-primaries") {
+        return { kind: "hold", to: topology.primary, images: images(), demoted: topology.stale.map((s) => s.name) };
     }
     const problems: string[] = [];
     const actual = topology.kind === "none" ? topology.primary : topology.kind === "switchover" ? topology.from : undefined;
@@ -134,9 +141,13 @@ function describe(plan: TopologyPlan): string {
 /** A hold in words, as preview says it. */
 export function describeHold(plan: Extract<RollPlan, { kind: "hold" }>, image: string): string {
     const held = Object.entries(plan.images).map(([n, i]) => `${n} on ${i}`).join(", ");
-    return `a failover to ${plan.to} is planned while ${held} ${Object.keys(plan.images).length === 1 ? "runs" : "run"} another image ` +
-        `than ${image}: this up fails over and leaves every container on the image it runs; the next up rolls them onto ${image}, ` +
-        "one at a time, once every standby streams";
+    const runs = (n: number) => n === 1 ? "runs" : "run";
+    const demoted = plan.demoted?.join(", ");
+    const planned = plan.demoted ? `${demoted} ${runs(plan.demoted.length)} as primary beside ${plan.to}, to be demoted,`
+        : `a failover to ${plan.to} is planned`;
+    return `${planned} while ${held} ${runs(Object.keys(plan.images).length)} another image than ${image}: this up ` +
+        `${plan.demoted ? `demotes ${demoted}` : "fails over"} and leaves every container on the image it runs; the next up rolls them ` +
+        `onto ${image}, one at a time, once every standby streams`;
 }
 
 /** The roll in words, in its order, as preview says it. */

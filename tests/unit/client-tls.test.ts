@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import {
-    caFileCopyId, caFilePath, ClusterOutputs, declareCluster, REMOVE_CA_FILE, WRITE_CA_FILE,
+    caFileCopyId, caFilePath, ClusterOutputs, declareCluster, PostgresClusterArgs, REMOVE_CA_FILE, WRITE_CA_FILE,
 } from "../../components/cluster";
 import { loadConfig, NAMESPACE } from "../../components/config";
 import { clusterArgs } from "../../components/program";
@@ -37,12 +37,15 @@ interface Declared {
     name: string;
     inputs: Record<string, any>;
     parent?: string;
+    ignoreChanges?: string[];
+    retainOnDelete?: boolean;
 }
 
 const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
 
 /** The program on mocks; the TLS commands answer with PEM as tls.ts expects. */
-async function declare(config: Record<string, unknown>, stack: string): Promise<{ declared: Declared[]; outputs: ClusterOutputs }> {
+async function declare(config: Record<string, unknown>, stack: string, observed: Pick<PostgresClusterArgs, "lostEngines"> = {}):
+    Promise<{ declared: Declared[]; outputs: ClusterOutputs }> {
     const inputs = new Map<string, Record<string, any>>();
     await pulumi.runtime.setMocks({
         newResource(a: pulumi.runtime.MockResourceArgs) {
@@ -66,10 +69,11 @@ async function declare(config: Record<string, unknown>, stack: string): Promise<
     let outputs!: ClusterOutputs;
     await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((a) => {
-            seen.push({ type: a.type, name: a.name, parent: (a.opts.parent as any)?.__name });
+            seen.push({ type: a.type, name: a.name, parent: (a.opts.parent as any)?.__name,
+                ignoreChanges: (a.opts as pulumi.CustomResourceOptions).ignoreChanges, retainOnDelete: a.opts.retainOnDelete });
             return undefined;
         });
-        outputs = declareCluster(clusterArgs(cfg));
+        outputs = declareCluster({ ...clusterArgs(cfg), ...observed });
         return outputs;
     });
     // Everything is registered once the last outputs resolve.
@@ -204,6 +208,22 @@ describe("several engines: clients across hosts over TLS", () => {
         fs.rmSync(data, { recursive: true, force: true });
     });
     const caFile = () => path.join(data, "pg-replication", "tls", "organization", "pg-replication", "multi", "cluster-ca.crt");
+
+    test("an engine lost in a failover: its image and its node's container keep what the state has (ignoreChanges)", async () => {
+        const lost = (await declare({ ...MULTI, superuserPassword: "p w" }, "multi", { lostEngines: ["unix:///run/h1/docker.sock"] })).declared;
+        assert.deepEqual(find(lost, "Container", "cluster-pg1").ignoreChanges, ["uploads", "image"]);
+        assert.deepEqual(find(lost, "RemoteImage", "cluster-image-pg1").ignoreChanges, ["name"]);
+        // Its delete (keepLocally: nothing on the engine) never reaches the provider, which would dial the engine first.
+        assert.ok(lost.filter((d) => d.type.endsWith("RemoteImage")).every((d) => d.retainOnDelete === true));
+        // The other engine's, and every one when none is lost, as always.
+        assert.deepEqual(find(lost, "Container", "cluster-pg2").ignoreChanges, ["uploads"]);
+        assert.equal(find(lost, "RemoteImage", "cluster-image-pg2").ignoreChanges, undefined);
+        assert.deepEqual(find(declared, "Container", "cluster-pg1").ignoreChanges, ["uploads"]);
+        assert.equal(find(declared, "RemoteImage", "cluster-image-pg1").ignoreChanges, undefined);
+        // The same Docker resources with the same inputs: nothing but the options differs.
+        const docker = (d: Declared[]) => d.filter((x) => x.type.startsWith("docker:")).map((x) => `${x.name} ${JSON.stringify(x.inputs)}`);
+        assert.deepEqual(docker(lost), docker(declared));
+    });
 
     test("each node admits plaintext clients only from its bridge subnet (same subnet on every engine)", () => {
         for (const n of ["pg1", "pg2"]) {

@@ -115,6 +115,24 @@ describe("an image change on a running cluster", () => {
         assert.deepEqual(planRoll(c, states, topology, OLD), { kind: "hold", to: "pg2", images: { pg2: NEW } });
     });
 
+    test("a former primary back from a lost host mid-roll, to be demoted: held too, the roll the up after", () => {
+        // pg1's host was lost with pg1 on the old image; pg2 (new) was promoted; pg1 is back on timeline 1.
+        const states = [primary("pg1", OLD), { ...primary("pg2", NEW), timeline: 2 },
+            standby("pg3", NEW, { timeline: 2, receiver: { status: "streaming", senderHost: "172.18.0.102" } })];
+        const c = { ...cfg, primary: "pg2" };
+        const topology = planTopology(c as never, states);
+        assert.equal(topology.kind, "stale-primaries");
+        const held = planRoll(c, states, topology, NEW);
+        assert.deepEqual(held, { kind: "hold", to: "pg2", images: { pg1: OLD }, demoted: ["pg1"] });
+        assert.equal(describeHold(held as Extract<typeof held, { kind: "hold" }>, NEW), "pg1 runs as primary beside pg2, to be " +
+            "demoted, while pg1 on postgres:17.1 runs another image than postgres:17.2: this up demotes pg1 and leaves every container " +
+            "on the image it runs; the next up rolls them onto postgres:17.2, one at a time, once every standby streams");
+        // Demoted and streaming from pg2: the roll.
+        const demoted = [standby("pg1", OLD, { timeline: 2, receiver: { status: "streaming", senderHost: "172.18.0.102" } }), states[1], states[2]];
+        assert.deepEqual(planRoll(c, demoted, planTopology(c as never, demoted), NEW),
+            { kind: "roll", standbys: ["pg1"], primary: "pg2", actual: "pg2", problems: [] });
+    });
+
     test("the handover target depends on the config alone: the first node that is not the declared primary", () => {
         assert.equal(handoverTarget(cfg), "pg2");
         assert.equal(handoverTarget({ ...cfg, primary: "pg2" }), "pg1");
