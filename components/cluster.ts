@@ -448,6 +448,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 HELPER_CONTAINER: `${args.namePrefix}-${primary.name}-upgrade`,
                 // With backups, the repository follows the upgrade: no segment left unarchived at the stop, the stanza upgraded.
                 ...(args.backup && repository ? { BACKUP_VOLUME: repository.volumeName, REPO_PATH, STANZA: args.backup.stanza, CONFIG_FILE } : {}),
+                // Across engines the kept standby is on its own.
+                ...(peers ? { PEERS: peers } : {}),
             },
             dockerHost: primaryEngine,
         }, { parent: this });

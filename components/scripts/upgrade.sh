@@ -18,8 +18,10 @@
 # pgBackRest's stanza-upgrade --no-online with the new image's pgBackRest), so the new server's
 # first segments archive at once. An up that stopped in between does it on the next up, before
 # the container is replaced (stanza-upgrade of an upgraded stanza changes nothing).
+# Runs on the primary's engine; with nodes on several engines (PEERS) the kept standby is reached
+# on its own (lib.sh dk).
 # env: NODE NODE_CONTAINER VOLUME IMAGE KEEP_CONTAINER LONG_TX_SQL SETTINGS_SQL TIMEOUT DOCKER_LABELS HELPER_CONTAINER
-#      [BACKUP_VOLUME REPO_PATH STANZA CONFIG_FILE]
+#      [BACKUP_VOLUME REPO_PATH STANZA CONFIG_FILE] [PEERS]
 # (LONG_TX_SQL and SETTINGS_SQL: roll.ts longTransactionsSql and upgrade.ts CLUSTER_SETTINGS_SQL, as preview asks them)
 
 data=/var/lib/postgresql/data
@@ -102,7 +104,7 @@ checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *
 if [ -n "${KEEP_CONTAINER:-}" ]; then
     replayed() { [ "$(node_sql "$KEEP_CONTAINER" "SELECT pg_last_wal_replay_lsn() >= '$checkpoint'" 2>/dev/null)" = t ]; }
     wait_for "$TIMEOUT" replayed || start_again "the standby $KEEP_CONTAINER has not replayed $NODE's shutdown checkpoint ($checkpoint) within ${TIMEOUT}s"
-    docker exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep"
+    dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep"
 fi
 
 docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
@@ -112,7 +114,7 @@ if ! docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network none 
     -e CHECKSUMS="$checksums" --entrypoint /bin/sh "$upgrade_image" -c "set -eu
 $PG_UPGRADE_SH
 upgrade_data"; then
-    [ -z "${KEEP_CONTAINER:-}" ] || docker exec -u postgres "$KEEP_CONTAINER" rm -f "$data/upgrade-keep"
+    [ -z "${KEEP_CONTAINER:-}" ] || dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" rm -f "$data/upgrade-keep"
     start_again "pg_upgrade from PostgreSQL $old_major to $new_major failed on $NODE (its output above)"
 fi
 upgraded=1

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { archiveFailure, archiveFailureText, ARCHIVER_SQL, archiverFromPsql } from "../archive";
 import { ClusterConfig, NAMESPACE, nodeImage, synchronousStandbyNamesFor } from "../config";
 import { dockerCli, dockerFailure } from "../docker-cli";
-import { nodeEngine, spansEngines } from "../spec";
+import { nodeEngine } from "../spec";
 import { NodeState } from "../node-state";
 import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { nodeSql, ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
@@ -166,8 +166,8 @@ export async function checkRoll(cfg: ClusterConfig, states: readonly NodeState[]
         }
     }
     if (newer !== undefined && problems.length === 0) {
-        return checkUpgrade(cfg, planUpgrade({ primary: cfg.primary, nodes: cfg.nodes, backup: cfg.backup !== undefined,
-            spans: spansEngines(cfg.nodes, cfg.dockerHost) }, roll, dataMajor, newer), image, engineOf, exec, opts);
+        return checkUpgrade(cfg, planUpgrade({ primary: cfg.primary, nodes: cfg.nodes, backup: cfg.backup !== undefined }, roll, dataMajor, newer),
+            image, engineOf, exec, opts);
     }
     if (roll.kind === "in-place" && problems.length === 0) {
         pulumi.log.warn(`image change to ${image}: ${roll.node} is the only node, so its container is replaced on its volume ` +

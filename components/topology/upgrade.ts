@@ -44,18 +44,12 @@ export interface UpgradeConfig {
     readonly nodes: readonly { readonly name: string }[];
     /** Whether backups are on (pg-replication:backup): their repository gets pgBackRest's stanza-upgrade. */
     readonly backup: boolean;
-    /** Whether the nodes are on more than one Docker engine. */
-    readonly spans: boolean;
 }
 
 /** The upgrade `up` would do for a roll (roll.ts) whose image runs major TO on data of major FROM. */
 export function planUpgrade(cfg: UpgradeConfig, roll: Exclude<RollPlan, { kind: "none" | "upgrade" | "hold" }>, from: number, to: number): UpgradePlan {
     const problems = roll.kind === "roll" ? [...roll.problems] : [];
     const primary = roll.kind === "in-place" ? roll.node : roll.actual;
-    if (cfg.spans) {
-        problems.push("a major upgrade of nodes on several Docker engines is not built yet: keep an image of " +
-            `PostgreSQL ${from} (README, A new major)`);
-    }
     if (roll.kind === "roll" && roll.actual !== "" && roll.actual !== cfg.primary) {
         problems.push(`the primary changes in this up (from ${roll.actual} to ${cfg.primary}): switch over and upgrade in two ups`);
     }

@@ -209,6 +209,14 @@ describe("several engines: clients across hosts over TLS", () => {
     });
     const caFile = () => path.join(data, "pg-replication", "tls", "organization", "pg-replication", "multi", "cluster-ca.crt");
 
+    test("a major upgrade's step runs on the primary's engine and knows every node's (the kept standby's mark is set on its own)", () => {
+        const e = plain(find(declared, "Command", "cluster-upgrade").inputs.environment) as Record<string, string>;
+        assert.equal(e.DOCKER_HOST, "unix:///run/h1/docker.sock");
+        assert.equal(e.KEEP_CONTAINER, "pg-replication-multi-pg2");
+        assert.equal(e.PEERS, "pg1|pg-replication-multi-pg1|unix:///run/h1/docker.sock|172.28.44.101|10.231.9.11|5432 " +
+            "pg2|pg-replication-multi-pg2|unix:///run/h2/docker.sock|172.28.44.102|10.231.9.12|5432");
+    });
+
     test("an engine lost in a failover: its image and its node's container keep what the state has (ignoreChanges)", async () => {
         const lost = (await declare({ ...MULTI, superuserPassword: "p w" }, "multi", { lostEngines: ["unix:///run/h1/docker.sock"] })).declared;
         assert.deepEqual(find(lost, "Container", "cluster-pg1").ignoreChanges, ["uploads", "image"]);
