@@ -171,6 +171,11 @@ export async function eventually<T>(seconds: number, probe: () => Promise<T>, ok
 }
 
 /** Waits until a standby has replayed everything the primary has written so far. */
+/** Each node's connection string (a stack's `nodes` output), by node name. */
+export async function nodeUrls(s: Pick<E2EStack, "outputs">): Promise<Record<string, string>> {
+    return Object.fromEntries(Object.entries((await s.outputs()).nodes).map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
+}
+
 export async function caughtUp(primaryUrl: string, standbyUrl: string): Promise<void> {
     const [{ lsn }] = await rows(primaryUrl, "SELECT pg_current_wal_lsn()::text AS lsn");
     const replayed = await eventually(30, () => rows(standbyUrl,

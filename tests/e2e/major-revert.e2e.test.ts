@@ -12,7 +12,7 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, nodeUrls, oneEnginePlan, rows } from "./harness";
 
 const NAME = "e2e-revert";
 /** PostgreSQL 17's server, whose container never starts: a new major that fails after pg_upgrade. */
@@ -34,7 +34,7 @@ describe("a major upgrade given up by config: back to 13 on the standby that kep
         stdio: ["pipe", "ignore", "inherit"] });
         s = await e2eStack(NAME, oneEnginePlan(13, 75, 58856, 2));
         await s.up();
-        urls = Object.fromEntries(Object.entries((await s.outputs()).nodes).map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
+        urls = await nodeUrls(s);
         await rows(urls.pg1, "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 5000) g");
         before13 = await hash(urls.pg1);
     });

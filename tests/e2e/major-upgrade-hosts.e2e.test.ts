@@ -10,7 +10,7 @@
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
-import { eventually, log, planOnHosts, rows, stackOnHosts } from "./harness";
+import { caughtUp, eventually, log, nodeUrls, planOnHosts, rows, stackOnHosts } from "./harness";
 
 const NODES = ["pg1", "pg2", "pg3"];
 const UPGRADE_IMAGE = "pg-replication/postgres-upgrade:13-17";
@@ -27,8 +27,7 @@ describe("a new major across three Docker hosts: PostgreSQL 13 to 17 in place, t
 
     test("up on PostgreSQL 13, one node on each host; 20000 rows", async () => {
         await on.stack.up();
-        urls = Object.fromEntries(Object.entries((await on.stack.outputs()).nodes)
-            .map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
+        urls = await nodeUrls(on.stack);
         await rows(urls.pg1, "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g");
         await rows(urls.pg1, "ALTER TABLE kept ADD PRIMARY KEY (id)");
     });
@@ -66,10 +65,10 @@ describe("a new major across three Docker hosts: PostgreSQL 13 to 17 in place, t
         const seen = await eventually(30, () => rows(urls.pg1, `SELECT r.application_name AS n, r.state, s.ssl FROM pg_stat_replication r
             JOIN pg_stat_ssl s ON s.pid = r.pid ORDER BY 1`), (x) => x.length === 2 && x.every((y) => y.state === "streaming"));
         assert.deepEqual(seen, [{ n: "pg2", state: "streaming", ssl: true }, { n: "pg3", state: "streaming", ssl: true }]);
-        const [{ lsn }] = await rows(urls.pg1, "SELECT pg_current_wal_lsn()::text AS lsn");
+        for (const n of ["pg2", "pg3"]) {
+            await caughtUp(urls.pg1, urls[n]);
+        }
         for (const n of NODES) {
-            await eventually(30, () => rows(urls[n], n === "pg1" ? "SELECT true AS done" :
-                `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (x) => x[0].done === true);
             assert.deepEqual(await hash(urls[n]), before13, `every row on ${n}`);
             const found = new Set((await rows(urls[n], `SELECT seq FROM ${PROBE_TABLE}`)).map((x) => Number(x.seq)));
             assert.deepEqual(w.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq), [], `acknowledged commits missing on ${n}`);

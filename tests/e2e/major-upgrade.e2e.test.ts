@@ -12,7 +12,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, nodeUrls, oneEnginePlan, rows } from "./harness";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
 
 const NAME = "e2e-major";
@@ -42,7 +42,7 @@ describe("a new major by config: PostgreSQL 13 to 17 in place (3 nodes, sync ANY
         // With the endpoints, as the dev stack has them: their images change with the major too.
         s = await e2eStack(NAME, oneEnginePlan(13, 71, 58845, 3, { mode: "sync", endpoints: { port: 58849, readPort: 58848 } }));
         await s.up();
-        urls = Object.fromEntries(Object.entries((await s.outputs()).nodes).map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
+        urls = await nodeUrls(s);
         await rows(urls.pg1, "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS note, now() - g * interval '1 minute' AS at FROM generate_series(1, 20000) g");
         await rows(urls.pg1, "ALTER TABLE kept ADD PRIMARY KEY (id)");
         await rows(urls.pg1, "CREATE SEQUENCE tickets START 41; SELECT nextval('tickets')");

@@ -13,7 +13,7 @@
 import * as assert from "node:assert/strict";
 import { Client } from "pg";
 import { after, before, describe, test } from "node:test";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, nodeUrls, oneEnginePlan, rows, status } from "./harness";
 import { PROBE_TABLE, ReadProbe, WriteProbe } from "../../drill/probe";
 import { topologyResults } from "../../components/topology/contract";
 import { buildImages, removeImages, rollImage, ROLL_MARKER } from "./roll-images";
@@ -45,7 +45,7 @@ describe("an image change rolls node by node behind a switchover (PostgreSQL 17,
         assert.notEqual(docker("image", "inspect", "-f", "{{.Id}}", ROLLED), docker("image", "inspect", "-f", "{{.Id}}", BASE));
         s = await e2eStack(NAME, oneEnginePlan(17, 60, 58800, 3, { mode: "sync", maxSwitchoverLagBytes: "1MB", rollMaxTransactionSeconds: "2" }));
         await s.up();
-        urls = Object.fromEntries(Object.entries((await s.outputs()).nodes).map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
+        urls = await nodeUrls(s);
         await rows(urls.pg1, "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 5000) g");
     });
     after(async () => {
