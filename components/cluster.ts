@@ -17,9 +17,9 @@ import {
     SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { Backup, BackupRepository, BackupScheduler } from "./backup";
-import { Endpoint, EndpointOutput } from "./endpoint";
+import { Endpoint, EndpointOutputs, EndpointSite } from "./endpoint";
 import { parseSubnet } from "./ipv4";
-import { poolerContainer } from "./pooler";
+import { poolerContainer, PoolerRoute } from "./pooler";
 import { labelList, labelWords, NodeSettings, PGDATA, PostgresNode, ReplicationSource } from "./node";
 import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv, CONFIG_FILE, REPO_PATH } from "./pgbackrest";
 import { CertificateAuthority } from "./tls";
@@ -66,7 +66,7 @@ export interface PostgresClusterArgs {
     readonly downNodes?: readonly string[];
     /** A failover may promote a node that cannot be shown to hold every acknowledged commit (checked at preview). */
     readonly allowDataLoss?: boolean;
-    /** A read-write endpoint (PgBouncer) that follows the primary; none when omitted. Nodes on one engine only. */
+    /** A read-write endpoint (PgBouncer) that follows the primary and a read-only one; with nodes on several engines a pair on each. None when omitted. */
     readonly endpoints?: EndpointSettings;
     /** WAL archiving and backups with pgBackRest (the nodes then run settings.image); none when omitted. Nodes on one engine only. */
     readonly backup?: BackupSettings;
@@ -148,9 +148,10 @@ export interface ClusterOutputs {
     tls?: TlsOutput;
     /**
      * Only with endpoints: `rw` always reaches the primary, through a switchover and a failover;
-     * `ro` reaches the standbys within endpoints.maxReadLagBytes (the primary when none is).
+     * `ro` reaches the standbys within endpoints.maxReadLagBytes (the primary when none is). With
+     * nodes on several engines these are the first node's host's, and `byHost` has every host's.
      */
-    endpoints?: { rw: EndpointOutput; ro: EndpointOutput };
+    endpoints?: EndpointOutputs;
     /** Only with backups: the repository volume, the stanza, the image that can restore them; `checked` once the archive was. */
     backup?: {
         volume: string; stanza: string; image: string; checked: pulumi.Output<boolean>; maxVerifiedAgeHours: number;
@@ -330,7 +331,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
             [n.name, `${args.namePrefix}-${n.name}`, engineOf(n), n.address, n.hostAddress, n.port].join("|")).join(" ") : undefined;
         // Across engines: a CA of the stack's own and a certificate per node for both its addresses.
         const ca = spans ? new CertificateAuthority(`${name}-tls`, {
-            nodes: args.nodes.map((n) => ({ name: n.name, addresses: [n.hostAddress!, n.address] })),
+            nodes: [
+                ...args.nodes.map((n) => ({ name: n.name, addresses: [n.hostAddress!, n.address] })),
+                // With endpoints, each engine's poolers: clients reach them at their host's address.
+                ...(args.endpoints ? [...perEngine.keys()].map((host) => ({
+                    name: `pooler${engineSuffix(args.nodes, args.engineHost, host)}`,
+                    addresses: [args.nodes.find((n) => engineOf(n) === host)!.hostAddress!, args.endpoints!.address, args.endpoints!.readAddress],
+                })) : []),
+            ],
             image: image.name,
             dockerHost: primaryEngine,
             labels: { ...args.labels, "pg-replication.role": "helper" },
@@ -396,6 +404,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 allowDataLoss: args.allowDataLoss ?? false,
                 ...(args.endpoints ? { endpoint: {
                     container: poolerContainer(args.namePrefix), pauseTimeoutSeconds: args.endpoints.pauseTimeoutSeconds,
+                    // Across engines a pair on each engine with a node: the step pauses and points every one.
+                    ...(spans ? { engines: [...perEngine.keys()] } : {}),
                 } } : {}),
                 ...(handover ? { handover } : {}),
             } satisfies TopologyInput));
@@ -553,25 +563,39 @@ export class PostgresCluster extends pulumi.ComponentResource {
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: [policy] });
 
+        const query = caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile).replace(/%2F/g, "/")}` : "";
         // The endpoint once the declared primary is primary and has the superuser's password; the
         // step re-points it in a switchover, its config command checks it reaches the primary.
         const endpoint = args.endpoints ? new Endpoint(`${name}-endpoint`, {
             settings: args.endpoints,
             namePrefix: args.namePrefix,
-            networkName: network.name,
-            bindAddress: args.bindAddress,
-            clientHost: args.clientHost,
-            primaryAddress: primary.address,
-            nodes: args.nodes.map((n) => ({ name: n.name, address: n.address })),
+            sites: [...perEngine.entries()].map(([host, at]): EndpointSite => {
+                const here = args.nodes.filter((n) => engineOf(n) === host);
+                const route = (n: NodeSpec): PoolerRoute => engineOf(n) === host ? { address: n.address } : { address: n.hostAddress!, port: n.port };
+                const suffix = engineSuffix(args.nodes, args.engineHost, host);
+                return {
+                    dockerHost: host,
+                    suffix,
+                    provider: at.provider,
+                    networkName: at.network.name,
+                    bindAddress: spans ? here[0].hostAddress! : args.bindAddress,
+                    clientHost: spans ? here[0].hostAddress! : args.clientHost,
+                    primary: route(primary),
+                    members: [...here, ...args.nodes.filter((n) => engineOf(n) !== host)].map((n) => ({ name: n.name, ...route(n) })),
+                    ...(ca ? { tls: { ...ca.certificates[`pooler${suffix}`], ca: ca.caCert } } : {}),
+                    lost: args.lostEngines?.includes(host) ?? false,
+                };
+            }),
             primaryContainer: primaryNode.containerName,
             sqlProvider: sql,
             roleDeletedWith: primaryNode.volume,
             after: [topology, setPassword],
             superuserPassword,
+            urlQuery: query,
             labels: args.labels,
             dockerHost: primaryEngine,
             readyTimeoutSeconds: args.readyTimeoutSeconds,
-        }, { parent: this, providers: [on(primary).provider] }) : undefined;
+        }, { parent: this }) : undefined;
 
         // Backups once the declared primary is primary: the stanza, the archive checked, the first full backup.
         const backup = args.backup && repository ? new Backup(`${name}-backup`, {
@@ -591,7 +615,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
             after: [backup.final],
         }, { parent: this, providers: [on(primary).provider] }) : undefined;
 
-        const query = caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile).replace(/%2F/g, "/")}` : "";
         const url = (n: NodeSpec) => pulumi.secret(pulumi.interpolate
             `postgresql://postgres:${superuserPassword.apply(encodeURIComponent)}@${clientHost(n)}:${n.port}/postgres${query}`);
         const nodes: Record<string, NodeOutput> = Object.fromEntries(args.nodes.map((n): [string, NodeOutput] => [n.name, {
@@ -664,10 +687,6 @@ export function checkArgs(args: PostgresClusterArgs): string[] {
     }
     if ("problem" in parseSubnet(args.network.subnet, 16, 29)) {
         problems.push(`network.subnet "${args.network.subnet}" is not an IPv4 CIDR from /16 to /29`);
-    }
-    // The endpoints run on the stack's engine, on its cluster network: nodes elsewhere are out of their reach.
-    if (args.endpoints && spansEngines(args.nodes, args.engineHost)) {
-        problems.push("endpoints need every node on the stack's Docker engine");
     }
     if (args.backup && spansEngines(args.nodes, args.engineHost)) {
         problems.push("backup needs every node on the stack's Docker engine");

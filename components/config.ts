@@ -217,7 +217,7 @@ class Problems {
      * else its fields ({} for true), each field checked against KNOWN and, with nodes on several
      * engines (SPANS), the key refused for WHY.
      */
-    optional(key: string, known: readonly string[], spans: { spans: boolean; why: string }): Record<string, unknown> | undefined {
+    optional(key: string, known: readonly string[], spans?: { spans: boolean; why: string }): Record<string, unknown> | undefined {
         const value = this.raw[key];
         if (value === undefined || value === "false") {
             return undefined;
@@ -234,7 +234,7 @@ class Problems {
         for (const field of Object.keys(fields).filter((f) => !known.includes(f))) {
             this.bad(`${key}.${field}`, fields[field], `unknown field; ${key} has ${known.join(", ")}`);
         }
-        if (spans.spans) {
+        if (spans?.spans) {
             this.bad(key, given, `not available yet when the nodes run on more than one Docker engine: ${spans.why}; ` +
                 "remove the key or keep the nodes on one engine");
         }
@@ -607,9 +607,10 @@ export function validateFailoverAndTimeout(raw: RawConfig):
  * (pg-replication/postgres-tools:<major>, scripts/build-images.sh), its address to the subnet's
  * last host; both must stay clear of the nodes.
  */
-export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?: Subnet; nodes: readonly NodeSpec[]; spans: boolean }): Checked<{ endpoints?: EndpointSettings }> {
+export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?: Subnet; nodes: readonly NodeSpec[] }): Checked<{ endpoints?: EndpointSettings }> {
     const p = new Problems(raw);
-    const fields = p.optional("endpoints", ENDPOINT_FIELDS, { spans: ctx.spans, why: "the endpoint runs on the stack's engine only" });
+    // With nodes on several engines every engine with a node gets the pair, at the same addresses on its own bridge.
+    const fields = p.optional("endpoints", ENDPOINT_FIELDS);
     if (!fields) {
         return { problems: p.found };
     }
@@ -632,7 +633,8 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
             p.bad(key, address, "already used by pg-replication:endpoints.address; the read-only endpoint needs its own");
         }
         const port = p.integer(`endpoints.${portKey}`, fields[portKey], fallbackPort, 1, 65535);
-        const taken = ctx.nodes.findIndex((n) => n.host === undefined && n.port === port);
+        // Published beside the nodes: on the stack's engine, or on every engine with a node.
+        const taken = ctx.nodes.findIndex((n) => n.port === port);
         if (taken >= 0) {
             p.bad(`endpoints.${portKey}`, fields[portKey] ?? `${port} (the default)`, `host port already used by ${NAMESPACE}:nodes[${taken}].port`);
         } else if (other && other.port === port) {
@@ -837,8 +839,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     const policy = validateCommitPolicy(raw, nodes.nodes.map((n) => n.name), primary.primary);
     const retention = validateRetention(raw);
     const failover = validateFailoverAndTimeout(raw);
-    const endpoints = validateEndpoints(raw, { image: names.image, subnet: subnet.subnet, nodes: nodes.nodes,
-        spans: spansEngines(nodes.nodes, engine.engine.host) });
+    const endpoints = validateEndpoints(raw, { image: names.image, subnet: subnet.subnet, nodes: nodes.nodes });
     const backup = validateBackup(raw, { image: names.image, namePrefix: names.namePrefix,
         spans: spansEngines(nodes.nodes, engine.engine.host), engineHost: engine.engine.host });
     const restore = validateRestore(raw, { image: names.image, spans: spansEngines(nodes.nodes, engine.engine.host),

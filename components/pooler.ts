@@ -25,18 +25,32 @@ export function poolerContainer(namePrefix: string, kind: PoolerKind = "rw"): st
 /** How often the read-only endpoint's watcher (scripts/pooler-watch.sh) measures the standbys' lag, in seconds. */
 export const READ_WATCH_INTERVAL_SECONDS = 1;
 
-/** The read-only endpoint's watcher's list of nodes: "name address" per line. */
-export function poolerMembers(nodes: readonly { name: string; address: string }[]): string {
-    return nodes.map((n) => `${n.name} ${n.address}`).join("\n");
+/** Where a pooler reaches a node: its cluster address on the pooler's own bridge, its host's address and published port from another engine. */
+export interface PoolerRoute { readonly address: string; readonly port?: number }
+
+/**
+ * The read-only endpoint's watcher's list of nodes: "name address [port]" per line (no port: 5432
+ * on the pooler's bridge), in the order it prefers them (the nodes on its own engine first: reads
+ * stay on the host when they can).
+ */
+export function poolerMembers(nodes: readonly ({ name: string } & PoolerRoute)[]): string {
+    return nodes.map((n) => [n.name, n.address, ...(n.port === undefined ? [] : [n.port])].join(" ")).join("\n");
 }
 
 /**
  * Where writes go: every database the client names, on the primary at ADDRESS (the wildcard entry;
  * no user in it, so each client logs in to the server as itself, with SCRAM pass-through).
  */
-export function poolerTarget(address: string): string {
-    return `* = host=${address} port=5432`;
+export function poolerTarget(address: string, port = 5432): string {
+    return `* = host=${address} port=${port}`;
 }
+
+/**
+ * With nodes on several engines: the files of the pooler's TLS (pooler-config.sh writes them). It
+ * verifies every node it reaches against the stack's CA (verify-full: a node's certificate names
+ * both its addresses), and takes clients over TLS only, with a certificate of its own from that CA.
+ */
+export const POOLER_TLS = { ca: `${POOLER_DIR}/ca.crt`, cert: `${POOLER_DIR}/server.crt`, key: `${POOLER_DIR}/server.key` };
 
 /**
  * pgbouncer.ini. Clients authenticate with SCRAM against the secret auth_query reads from the
@@ -46,7 +60,7 @@ export function poolerTarget(address: string): string {
  * No admin_users: the admin console answers only on the socket, to the OS user PgBouncer runs as.
  */
 export function poolerIni(s: Pick<EndpointSettings, "poolMode" | "poolSize" | "maxClientConnections" | "queryWaitTimeoutSeconds">,
-    kind: PoolerKind = "rw"): string {
+    kind: PoolerKind = "rw", tls = false): string {
     return [
         "; Managed by pg-replication: rewritten by every `pulumi up` that changes it.",
         "[databases]",
@@ -76,6 +90,18 @@ export function poolerIni(s: Pick<EndpointSettings, "poolMode" | "poolSize" | "m
         // Reads: server connections are reused round robin instead of last-in-first-out, so each
         // standby the watcher lists keeps getting its share (PgBouncer's FAQ on load balancing).
         ...(kind === "ro" ? ["server_round_robin = 1"] : []),
+        // Across engines (POOLER_TLS): every server connection verified against the stack's CA, as
+        // the standbys do; clients over TLS only, as the nodes take clients from other hosts.
+        ...(tls ? [
+            "server_tls_sslmode = verify-full",
+            `server_tls_ca_file = ${POOLER_TLS.ca}`,
+            "client_tls_sslmode = require",
+            // Loaded even when client certificates are not asked for: without it PgBouncer loads the
+            // system's default CA file, which Debian does not have ("failed to load CA"), and exits.
+            `client_tls_ca_file = ${POOLER_TLS.ca}`,
+            `client_tls_cert_file = ${POOLER_TLS.cert}`,
+            `client_tls_key_file = ${POOLER_TLS.key}`,
+        ] : []),
         "",
     ].join("\n");
 }

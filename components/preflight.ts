@@ -285,10 +285,13 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
 
     const wanted: { key: string; port: number; bind: string; container?: string }[] = group.nodes.map((n) =>
         ({ key: `nodes[${n.index}].port`, port: n.port, bind: n.bind, container: `${cfg.namePrefix}-${cfg.nodes[n.index].name}` }));
-    // The endpoints are published on the stack's engine, beside the nodes.
-    if (cfg.endpoints && group.engineKey === "") {
-        wanted.push({ key: "endpoints.port", port: cfg.endpoints.port, bind: cfg.bindAddress },
-            { key: "endpoints.readPort", port: cfg.endpoints.readPort, bind: cfg.bindAddress });
+    // The endpoints are published beside the nodes: on the stack's engine at bindAddress, or across
+    // engines on every engine with a node, at its host's address.
+    const across = spansEngines(cfg.nodes, cfg.dockerHost);
+    if (cfg.endpoints && (across || group.engineKey === "")) {
+        const bind = across ? group.nodes[0].bind : cfg.bindAddress;
+        wanted.push({ key: "endpoints.port", port: cfg.endpoints.port, bind },
+            { key: "endpoints.readPort", port: cfg.endpoints.readPort, bind });
     }
     const held = new Set<number>();
     for (const { key, port, bind } of wanted) {

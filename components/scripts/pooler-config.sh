@@ -7,10 +7,14 @@
 # The read-only endpoint's pooler (READS set) gets no fixed target: its watcher (pooler-watch.sh,
 # started beside PgBouncer by the container's command) chooses it from MEMBERS, and is run once
 # here first; the check through it then only needs an answer, from whichever node it chose.
+# Nodes on several engines (TLS=1): the stack's CA (CA_CERT, public) and the pooler's own
+# certificate and key (after the password on stdin, never in the environment) go beside them first,
+# before any setting that names them.
 # env: POOLER_CONTAINER POOLER_DIR POOLER_INI AUTH_USER TIMEOUT POOLER_PORT
 #      ADMIN_PSQL (pooler.ts adminPsql, the topology step's own)
 #      TARGET (read-write) | READS=1 MEMBERS MAX_LAG_BYTES INTERVAL (read-only)
-#      stdin: the pooler role's password
+#      TLS=1 CA_CERT (nodes on several engines)
+#      stdin: the pooler role's password; with TLS then its certificate and key (PEM)
 
 IFS= read -r password || [ -n "$password" ] || fail "no password on stdin"
 # put FILE MODE: stdin to the file in POOLER_DIR, replaced whole (PgBouncer never reads half a file).
@@ -20,11 +24,21 @@ put() {
 }
 # PgBouncer's auth_file quoting: a double quote inside a field is doubled.
 printf '"%s" "%s"\n' "$AUTH_USER" "$(printf '%s' "$password" | sed 's/"/""/g')" | put userlist.txt 600
+if [ "${TLS:-}" = 1 ]; then
+    pem=$(cat)
+    case $pem in
+        *"BEGIN CERTIFICATE"*"BEGIN PRIVATE KEY"*) ;;
+        *) fail "expected the pooler's certificate and key (PEM) on stdin after the password" ;;
+    esac
+    printf '%s\n' "$pem" | sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' | put server.crt 600
+    printf '%s\n' "$pem" | sed -n '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/p' | put server.key 600
+    printf '%s\n' "$CA_CERT" | put ca.crt 600
+fi
 if [ -n "${READS:-}" ]; then
     printf '%s\n' "$POOLER_WATCH_SH" | put watch.sh 700
     printf '%s\n' "$MEMBERS" | put members 600
-    printf "MAX_LAG_BYTES=%s\nINTERVAL=%s\nAUTH_USER='%s'\nADMIN_PSQL='%s'\n" \
-        "$MAX_LAG_BYTES" "$INTERVAL" "$AUTH_USER" "$ADMIN_PSQL" | put watch.conf 600
+    printf "MAX_LAG_BYTES=%s\nINTERVAL=%s\nAUTH_USER='%s'\nADMIN_PSQL='%s'\nTLS=%s\n" \
+        "$MAX_LAG_BYTES" "$INTERVAL" "$AUTH_USER" "$ADMIN_PSQL" "${TLS:-}" | put watch.conf 600
     # libpq's passfile escapes ":" and "\\" with a backslash.
     printf '*:*:*:%s:%s\n' "$AUTH_USER" "$(printf '%s' "$password" | sed 's/[\\:]/\\&/g')" | put pgpass 600
     chose=$(dk "$POOLER_CONTAINER" exec "$POOLER_CONTAINER" sh "$POOLER_DIR/watch.sh" "$POOLER_DIR" --once) ||

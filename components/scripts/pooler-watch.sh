@@ -11,14 +11,22 @@
 # PgBouncer 1.17 and later takes several hosts per database and spreads new server connections
 # over them (round robin, the default before and after 1.24's load_balance_hosts); older ones take
 # one host: then reads go to one fit standby, the one they went to while it stays fit.
+# Nodes on several engines: members lists the nodes on the pooler's own engine first (at their
+# cluster address, port 5432), the others at their host's address and published port, reached over
+# TLS verified against the stack's CA (TLS=1). PgBouncer takes one port for all the hosts of an
+# entry, so reads go to the fit standbys that share the port of the first fit one in that order:
+# the ones on the pooler's own host when any is fit.
 # Usage: pooler-watch.sh DIR [--once]   (--once: choose and write target.ini, no reload, exit;
-# fails when no primary answers). DIR holds: members (one "name address" per line), watch.conf
-# (MAX_LAG_BYTES INTERVAL AUTH_USER ADMIN_PSQL), pgpass (the lookup role's password), target.ini.
+# fails when no primary answers). DIR holds: members (one "name address port" per line), watch.conf
+# (MAX_LAG_BYTES INTERVAL AUTH_USER ADMIN_PSQL, TLS), pgpass (the lookup role's password), target.ini,
+# ca.crt (with TLS).
 set -u
 dir=$1
 once=${2:-}
+TLS=
 . "$dir/watch.conf"
 export PGPASSFILE="$dir/pgpass" PGCONNECT_TIMEOUT=2
+[ "$TLS" = 1 ] && export PGSSLMODE=verify-full PGSSLROOTCERT="$dir/ca.crt"
 
 say() { printf '%s pooler-watch: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -34,18 +42,18 @@ set -- $version
 # choose: prints the target line, or nothing when it cannot measure; the reason on fd 3.
 choose() {
     work=$(mktemp -d)
-    while read -r name address; do
+    while read -r name address port; do
         [ -n "$address" ] || continue
-        timeout -k 1 4 psql -X -q -A -t -F ' ' -h "$address" -p 5432 -U "$AUTH_USER" -d postgres -c \
+        timeout -k 1 4 psql -X -q -A -t -F ' ' -h "$address" -p "${port:-5432}" -U "$AUTH_USER" -d postgres -c \
             "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END" \
             > "$work/$name" 2>/dev/null < /dev/null &
     done < "$dir/members"
     wait
-    primary='' primary_address='' primaries=0 top=0
-    while read -r name address; do
+    primary='' primary_address='' primary_port='' primaries=0 top=0
+    while read -r name address port; do
         read -r recovery lsn < "$work/$name" 2>/dev/null || continue
         if [ "$recovery" = f ]; then
-            primaries=$((primaries + 1)) primary=$name primary_address=$address top=$(lsn_bytes "$lsn")
+            primaries=$((primaries + 1)) primary=$name primary_address=$address primary_port=${port:-5432} top=$(lsn_bytes "$lsn")
         fi
     done < "$dir/members"
     if [ "$primaries" -ne 1 ]; then
@@ -53,24 +61,26 @@ choose() {
         echo "$primaries primaries answer" >&3
         return 0
     fi
-    fit='' fit_names='' current=$(sed -n 's/^\* = host=\([^ ]*\) .*/\1/p' "$dir/target.ini" 2>/dev/null)
-    while read -r name address; do
+    fit='' fit_names='' fit_port='' current=$(sed -n 's/^\* = host=\([^ ]*\) .*/\1/p' "$dir/target.ini" 2>/dev/null)
+    while read -r name address port; do
+        port=${port:-5432}
         read -r recovery lsn < "$work/$name" 2>/dev/null || continue
         [ "$recovery" = t ] && [ -n "$lsn" ] || continue
         lag=$((top - $(lsn_bytes "$lsn")))
         [ "$lag" -le "$MAX_LAG_BYTES" ] || continue
         if [ "$multi" = 1 ]; then
-            fit=${fit:+$fit,}$address fit_names="$fit_names $name"
+            [ -z "$fit_port" ] || [ "$port" = "$fit_port" ] || continue
+            fit=${fit:+$fit,}$address fit_names="$fit_names $name" fit_port=$port
         elif [ -z "$fit" ] || [ "$address" = "$current" ]; then
-            fit=$address fit_names=" $name"
+            fit=$address fit_names=" $name" fit_port=$port
         fi
     done < "$dir/members"
     rm -rf "$work"
     if [ -n "$fit" ]; then
-        echo "* = host=$fit port=5432"
+        echo "* = host=$fit port=$fit_port"
         echo "standbys within ${MAX_LAG_BYTES} bytes:$fit_names" >&3
     else
-        echo "* = host=$primary_address port=5432"
+        echo "* = host=$primary_address port=$primary_port"
         echo "no standby within ${MAX_LAG_BYTES} bytes: the primary $primary" >&3
     fi
 }

@@ -27,6 +27,8 @@
 // ends, then clients wait; a transaction open past pauseTimeoutSeconds makes the switchover refuse
 // with nothing stopped) and after 4 points it at the new primary and resumes it (RELOAD, RESUME), so
 // its clients see a pause. A failover pauses it after F1 (never refusing) and does the same after F2.
+// With nodes on several engines every engine's endpoint is paused, pointed and resumed at once, but
+// a silent engine's (its host is lost), which is left alone.
 // Former primaries back after a failover that could not fence them (stale-primaries): demoteStale.
 // Then, on every up, each running node that does not stream from the primary is brought in (rejoin).
 
@@ -286,87 +288,138 @@ export class TopologyRun {
 
     // ---- the endpoint (pooler.ts) ---------------------------------------------------------------
 
-    /** `docker ARGS` on the stack's engine, where the endpoint runs. */
-    private pooler(args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<DockerRun> {
-        return dockerCli(args, this.input.dockerHost, { env: this.env, timeoutMs: opts.timeoutMs ?? this.bounds.callMs, input: opts.input });
+    /**
+     * The engines whose endpoint this run acts on: the stack's, or across engines each one with a
+     * node, but for an engine silent at the start of the run (its host is lost: nothing is sent there).
+     */
+    private endpointEngines(): string[] {
+        const e = this.input.endpoint!;
+        const all = e.engines ?? [this.input.dockerHost];
+        for (const h of all.filter((x) => this.silent.has(x))) {
+            this.log(`the endpoint on ${h} is left alone: its engine does not answer (${this.silent.get(h)}); its clients have no endpoint ` +
+                "until its host is back and an up points it");
+        }
+        return all.filter((h) => !this.silent.has(h));
     }
-    /** A command on the endpoint's admin console, bounded inside the container too (`timeout`), so a PAUSE that waits ends there. */
-    private admin(command: string, seconds = 10): Promise<DockerRun> {
-        return this.pooler(["exec", this.input.endpoint!.container, "timeout", String(seconds), ...adminPsql(), "-c", command],
+    /** The endpoint's container as the log names it: with pairs on several engines, with its engine. */
+    private poolerName(engine: string): string {
+        const e = this.input.endpoint!;
+        return e.engines ? `${e.container} on ${engine}` : e.container;
+    }
+    /** `docker ARGS` on ENGINE, where one of the endpoint's containers runs. */
+    private pooler(engine: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<DockerRun> {
+        return dockerCli(args, engine, { env: this.env, timeoutMs: opts.timeoutMs ?? this.bounds.callMs, input: opts.input });
+    }
+    /** A command on the endpoint's admin console on ENGINE, bounded inside the container too (`timeout`), so a PAUSE that waits ends there. */
+    private admin(engine: string, command: string, seconds = 10): Promise<DockerRun> {
+        return this.pooler(engine, ["exec", this.input.endpoint!.container, "timeout", String(seconds), ...adminPsql(), "-c", command],
             { timeoutMs: (seconds + 10) * 1000 });
+    }
+    /** The engines among ENGINES whose endpoint answers. */
+    private async answering(engines: readonly string[]): Promise<string[]> {
+        const up = await Promise.all(engines.map(async (h) => !(await this.admin(h, "SHOW VERSION")).err));
+        return engines.filter((_, i) => up[i]);
     }
 
     /**
-     * Pauses the endpoint, when the stack has one that answers: true once paused. PAUSE returns when
-     * every client's transaction has ended; meanwhile and after, clients' new queries wait. Past
-     * pauseTimeoutSeconds it is resumed and, unless `force` (a failover, which never waits on
-     * clients), the switchover refuses with nothing stopped.
+     * Pauses the endpoint on every engine where it answers, at once: the engines where it is
+     * paused. PAUSE returns when every client's transaction has ended; meanwhile and after,
+     * clients' new queries wait. Past pauseTimeoutSeconds, unless `force` (a failover, which never
+     * waits on clients), every one is resumed and the switchover refuses with nothing stopped.
      */
-    async pauseEndpoint(force: boolean): Promise<boolean> {
+    async pauseEndpoint(force: boolean, engines: readonly string[]): Promise<string[]> {
         const e = this.input.endpoint;
         if (!e) {
-            return false;
+            return [];
         }
-        if ((await this.admin("SHOW VERSION")).err) {
-            this.log(`the endpoint (${e.container}) does not answer; it is not paused (the up's endpoint check re-points it)`);
-            return false;
+        const answer = await this.answering(engines);
+        for (const h of engines.filter((x) => !answer.includes(x))) {
+            this.log(`the endpoint (${this.poolerName(h)}) does not answer; it is not paused (the up's endpoint check re-points it)`);
         }
         const started = Date.now();
         // A failover waits little: a transaction on the dead primary never ends by itself.
         const bound = force ? Math.min(FAILOVER_PAUSE_SECONDS, e.pauseTimeoutSeconds) : e.pauseTimeoutSeconds;
-        const r = await this.admin("PAUSE", bound);
-        // Left paused by a step that died mid-switchover (admin.c admin_cmd_pause: "already suspended/paused"): paused all the same.
-        if (!r.err || /already suspended\/paused/.test(r.stderr)) {
-            this.log(`endpoint ${e.container} paused in ${((Date.now() - started) / 1000).toFixed(2)}s: its clients wait`);
+        const runs = await Promise.all(answer.map((h) => this.admin(h, "PAUSE", bound)));
+        const paused: string[] = [];
+        const held: string[] = [];
+        runs.forEach((r, i) => {
+            // Left paused by a step that died mid-switchover (admin.c admin_cmd_pause: "already suspended/paused"): paused all the same.
+            if (!r.err || /already suspended\/paused/.test(r.stderr)) {
+                this.log(`endpoint ${this.poolerName(answer[i])} paused in ${((Date.now() - started) / 1000).toFixed(2)}s: its clients wait`);
+                paused.push(answer[i]);
+            } else if (force) {
+                // PAUSE mode is set at once; only the wait for transactions to end was cut short.
+                this.log(`endpoint ${this.poolerName(answer[i])}: transactions still open after ${bound}s (on the old primary: they fail); ` +
+                    "new queries wait meanwhile");
+                paused.push(answer[i]);
+            } else {
+                held.push(answer[i]);
+            }
+        });
+        if (paused.length > 0) {
             this.result.endpoint = { paused: true };
-            return true;
         }
-        if (force) {
-            // PAUSE mode is set at once; only the wait for transactions to end was cut short.
-            this.log(`endpoint ${e.container}: transactions still open after ${bound}s (on the old primary: they fail); new queries wait meanwhile`);
-            this.result.endpoint = { paused: true };
-            return true;
+        if (held.length === 0) {
+            return paused;
         }
-        await this.admin("RESUME");
-        throw new StepFailed(`switchover refused: clients of the endpoint (${e.container}) kept transactions open for more than ` +
-            `${e.pauseTimeoutSeconds}s (pg-replication:endpoints.pauseTimeoutSeconds), so it could not be paused; nothing was ` +
-            "stopped and the endpoint is resumed. Run up again when they are done, or raise the bound");
+        await Promise.all(answer.map((h) => this.admin(h, "RESUME")));
+        throw new StepFailed(`switchover refused: clients of the endpoint (${held.map((h) => this.poolerName(h)).join(", ")}) kept ` +
+            `transactions open for more than ${e.pauseTimeoutSeconds}s (pg-replication:endpoints.pauseTimeoutSeconds), so it could not be ` +
+            "paused; nothing was stopped and the endpoint is resumed. Run up again when they are done, or raise the bound");
     }
 
-    /** The endpoint sends writes to the primary from now on (a changed target closes each server connection as its transaction ends). */
-    async pointEndpoint(): Promise<void> {
+    /**
+     * The endpoint on ENGINES sends writes to the primary from now on (a changed target closes each
+     * server connection as its transaction ends): on the primary's engine at its cluster address, on
+     * another at its host's address and published port.
+     */
+    async pointEndpoint(engines: readonly string[]): Promise<void> {
         const e = this.input.endpoint!;
-        const target = poolerTarget(this.spec(this.primary).address);
-        const w = await this.pooler(["exec", "-i", e.container, "sh", "-c",
-            `cat > ${POOLER_DIR}/target.ini.new && mv ${POOLER_DIR}/target.ini.new ${POOLER_DIR}/target.ini`], { input: `${target}\n` });
-        const r = w.err ? w : await this.admin("RELOAD");
-        if (r.err) {
-            throw new StepFailed(`the endpoint (${e.container}) could not be pointed at ${this.primary}: ${r.stderr.trim() || r.err.message}`);
+        const p = this.spec(this.primary);
+        const failed: string[] = [];
+        await Promise.all(engines.map(async (h) => {
+            const target = !e.engines || h === this.engine(this.primary) ? poolerTarget(p.address) : poolerTarget(p.hostAddress!, p.port);
+            const w = await this.pooler(h, ["exec", "-i", e.container, "sh", "-c",
+                `cat > ${POOLER_DIR}/target.ini.new && mv ${POOLER_DIR}/target.ini.new ${POOLER_DIR}/target.ini`], { input: `${target}\n` });
+            const r = w.err ? w : await this.admin(h, "RELOAD");
+            if (r.err) {
+                failed.push(`${this.poolerName(h)}: ${r.stderr.trim() || r.err.message}`);
+            } else {
+                this.log(`endpoint ${this.poolerName(h)}: writes go to ${this.primary} (${target})`);
+            }
+        }));
+        if (failed.length > 0) {
+            throw new StepFailed(`the endpoint could not be pointed at ${this.primary}: ${failed.join("; ")}`);
         }
         this.result.endpoint = { paused: this.result.endpoint?.paused ?? false, target: this.primary };
-        this.log(`endpoint ${e.container}: writes go to ${this.primary} (${target})`);
     }
 
-    /** Clients' waiting queries go on (to the primary the endpoint now names). */
-    async resumeEndpoint(): Promise<void> {
-        const r = await this.admin("RESUME");
-        if (r.err) {
-            this.log(`the endpoint (${this.input.endpoint!.container}) could not be resumed: ${r.stderr.trim() || r.err.message}; ` +
-                "the up's endpoint check resumes it");
-        }
+    /** Clients' waiting queries go on (to the primary the endpoint now names), on ENGINES. */
+    async resumeEndpoint(engines: readonly string[]): Promise<void> {
+        await Promise.all(engines.map(async (h) => {
+            const r = await this.admin(h, "RESUME");
+            if (r.err) {
+                this.log(`the endpoint (${this.poolerName(h)}) could not be resumed: ${r.stderr.trim() || r.err.message}; ` +
+                    "the up's endpoint check resumes it");
+            }
+        }));
     }
 
     /** FN with the endpoint paused (pauseEndpoint), pointed at the primary if FN succeeds, resumed whatever happens. */
     private async withEndpointPaused(force: boolean, fn: () => Promise<void>): Promise<void> {
-        const paused = await this.pauseEndpoint(force);
+        const engines = this.input.endpoint ? this.endpointEngines() : [];
+        const paused = await this.pauseEndpoint(force, engines);
         try {
             await fn();
-            if (this.input.endpoint && (paused || !(await this.admin("SHOW VERSION")).err)) {
-                await this.pointEndpoint();
+            if (this.input.endpoint) {
+                const others = await this.answering(engines.filter((h) => !paused.includes(h)));
+                if (paused.length + others.length > 0) {
+                    await this.pointEndpoint([...paused, ...others]);
+                }
             }
         } finally {
-            if (paused) {
-                await this.resumeEndpoint();
+            if (paused.length > 0) {
+                await this.resumeEndpoint(paused);
             }
         }
     }

@@ -33,7 +33,12 @@ export interface TopologyInput {
      * The read-write endpoint, when the stack has one: paused around a switchover (bounded by
      * pauseTimeoutSeconds) and re-pointed at the new primary in a switchover or failover.
      */
-    readonly endpoint?: { readonly container: string; readonly pauseTimeoutSeconds: number };
+    readonly endpoint?: {
+        readonly container: string;
+        readonly pauseTimeoutSeconds: number;
+        /** Nodes on several engines: each engine (DOCKER_HOST form) with the container; else the stack's engine alone. */
+        readonly engines?: readonly string[];
+    };
     /**
      * Only in a roll's handover (roll.ts; the cluster's `-handover` command): `primary` is the standby
      * to hand over to, and the step acts only while the node running as primary has a container of

@@ -12,7 +12,7 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Client } from "pg";
-import { docker, drillStack, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
+import { docker, drillStack, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status, underWriteProbe } from "./harness";
 import { missingAcks, runDrill } from "../../drill/core";
 import { ProbeResult, WriteProbe } from "../../drill/probe";
 
@@ -21,12 +21,7 @@ const TIMEOUT = 20 * 60 * 1000;
 
 /** Runs ACT with the probe writing only through URL before and after it; what the probe saw. */
 async function probeThrough(url: string, act: () => Promise<unknown>): Promise<ProbeResult> {
-    const probe = new WriteProbe({ rw: url }, 90, 30_000);
-    await probe.start();
-    await new Promise((r) => setTimeout(r, 1500));
-    await act();
-    await new Promise((r) => setTimeout(r, 1500));
-    return probe.stop();
+    return (await underWriteProbe(new WriteProbe({ rw: url }, 90, 30_000), act)).writes;
 }
 
 async function assertNoneLost(url: string, result: ProbeResult): Promise<void> {

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { Client } from "pg";
 import { after, before } from "node:test";
 import type { DrillStack } from "../../drill/core";
+import type { ProbeResult, WriteProbe } from "../../drill/probe";
 import { createHostSet, HostSet, HostSetOptions, TestHost } from "../support/hosts";
 import { removeStackObjects } from "../support/docker-objects";
 import { timed as timedIn } from "../support/timed";
@@ -151,6 +152,24 @@ export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>, 
 
 export async function rows(url: string, sql: string, database?: string): Promise<any[]> {
     return withClient(url, async (c) => (await c.query(sql)).rows, database);
+}
+
+/**
+ * Runs ACT with PROBE writing from 1.5 s before it to 1.5 s after it: what ACT returned, how long
+ * it took, and what the probe saw. When ACT fails, the probe is stopped before the failure goes on.
+ */
+export async function underWriteProbe<T>(probe: WriteProbe, act: () => Promise<T>): Promise<{ value: T; seconds: number; writes: ProbeResult }> {
+    const settle = () => new Promise((r) => setTimeout(r, 1500));
+    await probe.start();
+    await settle();
+    const started = Date.now();
+    const value = await act().catch(async (e: unknown) => {
+        await probe.stop().catch(() => undefined);
+        throw e;
+    });
+    const seconds = (Date.now() - started) / 1000;
+    await settle();
+    return { value, seconds, writes: await probe.stop() };
 }
 
 /** Polls until ok(value) or the bound runs out; returns the last value (or throws the probe's last error). */

@@ -10,7 +10,7 @@
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
-import { caughtUp, eventually, log, nodeUrls, planOnHosts, rows, stackOnHosts } from "./harness";
+import { caughtUp, eventually, log, nodeUrls, planOnHosts, rows, stackOnHosts, underWriteProbe } from "./harness";
 
 const NODES = ["pg1", "pg2", "pg3"];
 const UPGRADE_IMAGE = "pg-replication/postgres-upgrade:13-17";
@@ -36,17 +36,8 @@ describe("a new major across three Docker hosts: PostgreSQL 13 to 17 in place, t
         const before13 = await hash(urls.pg1);
         const ids = NODES.map((_, i) => inspect(i, "{{.Id}}"));
         await on.stack.setConfig({ image: "postgres:17" });
-        const writes = new WriteProbe({ pg1: urls.pg1, pg2: urls.pg2, pg3: urls.pg3 });
-        await writes.start();
-        await new Promise((r) => setTimeout(r, 1500));
-        const started = Date.now();
-        const up = await on.stack.up().catch(async (e: unknown) => {
-            await writes.stop().catch(() => undefined);
-            throw e;
-        });
-        const upSeconds = (Date.now() - started) / 1000;
-        await new Promise((r) => setTimeout(r, 1500));
-        const w = await writes.stop();
+        const { value: up, seconds: upSeconds, writes: w } = await underWriteProbe(new WriteProbe({ pg1: urls.pg1, pg2: urls.pg2, pg3: urls.pg3 }),
+            () => on.stack.up());
         log(up.stdout.split("\n").filter((l) => /an upgrade:|pg_upgrade|cloned again|statistics/.test(l)).join("\n"));
         log(`major upgrade 13 -> 17 on three hosts: up ${upSeconds.toFixed(1)} s; ${w.acks.length} acknowledged writes, ` +
             `${w.errors} failed attempts, longest write gap ${(w.longestGapMs / 1000).toFixed(2)} s`);

@@ -12,7 +12,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, nodeUrls, oneEnginePlan, rows } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, nodeUrls, oneEnginePlan, rows, underWriteProbe } from "./harness";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
 
 const NAME = "e2e-major";
@@ -107,17 +107,8 @@ describe("a new major by config: PostgreSQL 13 to 17 in place (3 nodes, sync ANY
 
     test("the upgrade: the primary in place, the standbys cloned again; every row and acknowledged commit kept, 17 streaming", async () => {
         const ids = Object.fromEntries(NODES.map((n) => [n, inspect(n, "{{.Id}}")]));
-        const writes = new WriteProbe({ pg1: urls.pg1, pg2: urls.pg2, pg3: urls.pg3 });
-        await writes.start();
-        await new Promise((r) => setTimeout(r, 1500));
-        const started = Date.now();
-        const up = await s.up().catch(async (e: unknown) => {
-            await writes.stop().catch(() => undefined);
-            throw e;
-        });
-        const upSeconds = (Date.now() - started) / 1000;
-        await new Promise((r) => setTimeout(r, 1500));
-        const w = await writes.stop();
+        const { value: up, seconds: upSeconds, writes: w } = await underWriteProbe(new WriteProbe({ pg1: urls.pg1, pg2: urls.pg2, pg3: urls.pg3 }),
+            () => s.up());
         log(up.stdout.split("\n").filter((l) => /upgrade|pg_upgrade|cloned again|statistics/.test(l)).join("\n"));
         log(`major upgrade 13 -> 17: up ${upSeconds.toFixed(1)} s; ${w.acks.length} acknowledged writes, ${w.errors} failed attempts, ` +
             `longest write gap ${(w.longestGapMs / 1000).toFixed(2)} s`);

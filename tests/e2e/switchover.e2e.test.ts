@@ -8,7 +8,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, withClient } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, underWriteProbe, withClient } from "./harness";
 import { PROBE_TABLE, ProbeResult, WriteProbe } from "../../drill/probe";
 
 const TIMEOUT = 20 * 60 * 1000;
@@ -30,14 +30,8 @@ async function replicationStates(url: string): Promise<Record<string, string>> {
 async function switchUnderLoad(s: E2EStack, from: string, to: string): Promise<ProbeResult & { upSeconds: number }> {
     const out = await s.outputs();
     const probe = new WriteProbe({ [from]: out.nodes[from].connectionString, [to]: out.nodes[to].connectionString });
-    await probe.start();
-    await new Promise((r) => setTimeout(r, 1500));
     await s.setConfig({ primary: to });
-    const started = Date.now();
-    await s.up();
-    const upSeconds = (Date.now() - started) / 1000;
-    await new Promise((r) => setTimeout(r, 1500));
-    const result = await probe.stop();
+    const { seconds: upSeconds, writes: result } = await underWriteProbe(probe, () => s.up());
     log(`switchover ${from} → ${to}: ${result.acks.length} acknowledged writes, ${result.errors} failed attempts, ` +
         `write downtime ${(result.downtimeMs / 1000).toFixed(2)} s, up ${upSeconds.toFixed(1)} s`);
     return { ...result, upSeconds };

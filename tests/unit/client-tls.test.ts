@@ -274,6 +274,80 @@ describe("several engines: clients across hosts over TLS", () => {
     });
 });
 
+describe("several engines with endpoints: a pair of poolers on each engine with a node", () => {
+    let declared: Declared[];
+    let outputs: ClusterOutputs;
+    let lost: Declared[];
+    const H1 = "unix:///run/h1/docker.sock";
+    before(async () => {
+        ({ declared, outputs } = await declare({ ...MULTI, superuserPassword: "p w", endpoints: true }, "multi"));
+        lost = (await declare({ ...MULTI, superuserPassword: "p w", endpoints: true }, "multi", { lostEngines: [H1] })).declared;
+    });
+    const config = (d: Declared[], name: string) => find(d, "Command", `${name}-config`);
+
+    test("each engine's poolers on its own bridge at the same addresses, published on its host's address, through its own provider", () => {
+        for (const [site, host] of [["pg1", "10.231.9.11"], ["pg2", "10.231.9.12"]]) {
+            for (const [suffix, address, port] of [["", "172.28.44.254", 6432], ["-ro", "172.28.44.253", 6433]] as const) {
+                const c = find(declared, "Container", `cluster-endpoint-${site}${suffix}`);
+                assert.equal(c.inputs.name, suffix ? "pg-replication-multi-pooler-ro" : "pg-replication-multi-pooler");
+                assert.deepEqual(plain(c.inputs.networksAdvanced).map((n: any) => n.ipv4Address), [address]);
+                assert.deepEqual(plain(c.inputs.ports), [{ internal: 6432, external: port, ip: host }]);
+                assert.equal(plain(config(declared, `cluster-endpoint-${site}${suffix}`).inputs.environment).DOCKER_HOST,
+                    site === "pg1" ? H1 : "unix:///run/h2/docker.sock");
+            }
+        }
+        assert.equal(declared.filter((d) => d.type.endsWith("Container") && d.name.startsWith("cluster-endpoint")).length, 4);
+    });
+
+    test("writes go to the primary at its cluster address on its own engine, at its host's address and port from the other", () => {
+        assert.equal(env(config(declared, "cluster-endpoint-pg1")).TARGET, "* = host=172.28.44.101 port=5432");
+        assert.equal(env(config(declared, "cluster-endpoint-pg2")).TARGET, "* = host=10.231.9.11 port=5432");
+        // Reads: the watcher asks its own engine's node first (no port: the bridge's 5432), the others at their host.
+        assert.equal(env(config(declared, "cluster-endpoint-pg2-ro")).MEMBERS, "pg2 172.28.44.102\npg1 10.231.9.11 5432");
+        assert.equal(env(config(declared, "cluster-endpoint-pg1-ro")).MEMBERS, "pg1 172.28.44.101\npg2 10.231.9.12 5432");
+    });
+
+    test("TLS both ways: nodes verified against the stack's CA, clients over TLS with the pooler's own certificate (key on stdin, a secret)", () => {
+        for (const name of ["cluster-endpoint-pg1", "cluster-endpoint-pg2-ro"]) {
+            const c = config(declared, name);
+            const e = env(c);
+            assert.equal(e.TLS, "1");
+            assert.equal(e.CA_CERT, CA_PEM);
+            assert.match(e.POOLER_INI, /\nserver_tls_sslmode = verify-full\nserver_tls_ca_file = \/etc\/pg-replication-pooler\/ca\.crt\n/);
+            assert.match(e.POOLER_INI, /\nclient_tls_sslmode = require\nclient_tls_ca_file = [^\n]*ca\.crt\nclient_tls_cert_file = [^\n]*server\.crt\nclient_tls_key_file = [^\n]*server\.key\n/);
+            assert.ok(!JSON.stringify(plain(c.inputs.environment)).includes("PRIVATE KEY"), "no key in the environment");
+            assert.equal(isSecret(c.inputs.stdin), true);
+            assert.match(plain(c.inputs.stdin), /^[^\n]+\n-----BEGIN CERTIFICATE-----\n[^]*-----BEGIN PRIVATE KEY-----/);
+        }
+        // Each engine's poolers have a certificate for their host's address and both pooler addresses.
+        const cert = env(find(declared, "Command", "cluster-tls-pooler-pg2"));
+        assert.equal(cert.SAN, "DNS:pooler-pg2,IP:10.231.9.12,DNS:10.231.9.12,IP:172.28.44.254,DNS:172.28.44.254,IP:172.28.44.253,DNS:172.28.44.253");
+    });
+
+    test("outputs: the first node's host's endpoints as rw and ro, every host's under byHost, each URL verify-full", async () => {
+        const e = outputs.endpoints!;
+        assert.deepEqual(Object.keys(e.byHost!), ["10.231.9.11", "10.231.9.12"]);
+        assert.equal(e.rw.host, "10.231.9.11");
+        const url = await value(e.byHost!["10.231.9.12"].ro.connectionString);
+        assert.match(url, /^postgresql:\/\/postgres:p%20w@10\.231\.9\.12:6433\/postgres\?sslmode=verify-full&sslrootcert=\/.*cluster-ca\.crt$/);
+        assert.equal(await pulumi.isSecret(e.byHost!["10.231.9.12"].rw.connectionString), true);
+    });
+
+    test("the topology step pauses and points the endpoint on every engine", () => {
+        const input = JSON.parse(plain(find(declared, "Command", "cluster-topology").inputs.environment).TOPOLOGY_INPUT);
+        assert.deepEqual(input.endpoint, { container: "pg-replication-multi-pooler", pauseTimeoutSeconds: 10,
+            engines: [H1, "unix:///run/h2/docker.sock"] });
+    });
+
+    test("an engine lost in a failover: its poolers keep what the state has (nothing dials it); the other engine's as always", () => {
+        assert.deepEqual(find(lost, "Container", "cluster-endpoint-pg1").ignoreChanges, ["image"]);
+        assert.deepEqual(config(lost, "cluster-endpoint-pg1-ro").ignoreChanges, ["environment", "stdin", "triggers"]);
+        assert.equal(find(lost, "Container", "cluster-endpoint-pg2").ignoreChanges, undefined);
+        assert.equal(config(lost, "cluster-endpoint-pg2").ignoreChanges, undefined);
+        assert.equal(config(declared, "cluster-endpoint-pg1").ignoreChanges, undefined);
+    });
+});
+
 describe("the CA file on the Pulumi host", () => {
     let dir: string;
     before(() => {

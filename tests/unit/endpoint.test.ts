@@ -22,14 +22,14 @@ const SUBNET = (parseSubnet("172.18.0.0/24", 16, 29) as { subnet: Subnet }).subn
 const NODES = [{ name: "pg1", address: "172.18.0.101", port: 5432 }, { name: "pg2", address: "172.18.0.102", port: 5433 }];
 const raw = (endpoints: unknown): RawConfig => ({ endpoints: typeof endpoints === "string" ? endpoints : JSON.stringify(endpoints) });
 const check = (endpoints: unknown, more: Partial<Parameters<typeof validateEndpoints>[1]> = {}) =>
-    validateEndpoints(raw(endpoints), { image: "postgres:13", subnet: SUBNET, nodes: NODES, spans: false, ...more });
+    validateEndpoints(raw(endpoints), { image: "postgres:13", subnet: SUBNET, nodes: NODES, ...more });
 const env = (r: Recorded) => plain(r.inputs.environment) as Record<string, string>;
 const differing = (a: Run, b: Run) => a.resources.filter((r) =>
     JSON.stringify(plain(r.inputs)) !== JSON.stringify(plain(b.get(r.type, r.name).inputs))).map((r) => r.name);
 
 describe("pg-replication:endpoints, validated", () => {
     test("absent or false: no endpoint; true or {}: every default (the tools image of the major, the subnet's last host)", () => {
-        assert.deepEqual(validateEndpoints({}, { image: "postgres:13", subnet: SUBNET, nodes: NODES, spans: false }), { problems: [] });
+        assert.deepEqual(validateEndpoints({}, { image: "postgres:13", subnet: SUBNET, nodes: NODES }), { problems: [] });
         assert.deepEqual(check("false"), { problems: [] });
         const on = check("true");
         assert.deepEqual(on, check({}));
@@ -64,20 +64,24 @@ describe("pg-replication:endpoints, validated", () => {
             "with any of image, address, port, readAddress, readPort, maxReadLagBytes, poolMode, poolSize, maxClientConnections, queryWaitTimeoutSeconds, pauseTimeoutSeconds"]);
     });
 
-    test("an image of unknown make needs endpoints.image; nodes on several engines and a node named pooler are refused", () => {
+    test("an image of unknown make needs endpoints.image; a node named pooler is refused; across engines a port of any node's host clashes", () => {
         assert.match(check({}, { image: "registry.local/pg:13" }).problems[0],
             /^pg-replication:endpoints\.image = null is not allowed: expected the image of PgBouncer for registry\.local\/pg:13/);
         assert.deepEqual(check({ image: "my/pgbouncer:1" }, { image: "registry.local/pg:13" }).problems, []);
-        assert.match(check({}, { spans: true }).problems[0], /^pg-replication:endpoints = \{\} is not allowed: not available yet when the nodes run on more than one Docker engine/);
+        // Each engine with a node gets the pair, published beside its nodes: a node's port on any engine is taken.
+        const across = [NODES[0], { ...NODES[1], port: 6432, host: "ssh://pg@10.0.0.2", hostAddress: "10.0.0.2" }];
+        assert.deepEqual(check({}, { nodes: across }).problems,
+            ['pg-replication:endpoints.port = "6432 (the default)" is not allowed: host port already used by pg-replication:nodes[1].port']);
+        assert.deepEqual(check({ port: 7000 }, { nodes: across }).problems, []);
         assert.deepEqual(check({}, { nodes: [...NODES, { name: "pooler", address: "172.18.0.103", port: 5434 }] }).problems,
             ['pg-replication:nodes[2].name = "pooler" is not allowed: with endpoints the name is taken by the pooler\'s container; rename the node']);
     });
 
-    test("PostgresCluster given endpoints directly (not through a stack's config) refuses them too when nodes span engines", () => {
+    test("PostgresCluster given endpoints directly (not through a stack's config) takes them on one engine and across engines", () => {
         const args = (nodes: PostgresClusterArgs["nodes"]) => ({ nodes, primary: "pg1", network: { name: "n", subnet: "172.18.0.0/24" },
             engineHost: "unix:///var/run/docker.sock", endpoints: check({}).endpoints }) as unknown as PostgresClusterArgs;
         assert.deepEqual(checkArgs(args(NODES)), []);
-        assert.deepEqual(checkArgs(args([NODES[0], { ...NODES[1], host: "ssh://pg@10.0.0.2" }])), ["endpoints need every node on the stack's Docker engine"]);
+        assert.deepEqual(checkArgs(args([NODES[0], { ...NODES[1], host: "ssh://pg@10.0.0.2", hostAddress: "10.0.0.2" }])), []);
     });
 
     test("pgbouncer.ini: SCRAM with the lookup, the target included, the pool settings; no admin user", () => {
@@ -194,18 +198,20 @@ describe("a stack with endpoints", () => {
 describe("the read-only endpoint's watcher chooses where reads go", () => {
     const MEMBERS = poolerMembers([{ name: "pg1", address: "10.0.0.1" }, { name: "pg2", address: "10.0.0.2" }, { name: "pg3", address: "10.0.0.3" }]);
     /** Runs `watch.sh DIR --once` with each address's answer ("t 0/3000000", or absent: unreachable). */
-    function choose(answers: Record<string, string>, opts: { version?: string; current?: string; maxLag?: number } = {}) {
+    function choose(answers: Record<string, string>, opts: { version?: string; current?: string; maxLag?: number; members?: string; tls?: boolean } = {}) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-watch-"));
         const bin = path.join(dir, "bin");
         fs.mkdirSync(bin);
-        fs.writeFileSync(path.join(bin, "psql"), '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -h ] && h=$2; shift; done\n' +
+        fs.writeFileSync(path.join(bin, "psql"), '#!/bin/sh\necho "${PGSSLMODE:-none} ${PGSSLROOTCERT:-none}" > "$FAKE/ssl"\n' +
+            'while [ $# -gt 0 ]; do [ "$1" = -h ] && h=$2; [ "$1" = -p ] && echo "$2" > "$FAKE/port.$h"; shift; done\n' +
             '[ -f "$FAKE/answer.$h" ] || { echo "could not connect to $h" >&2; exit 2; }\ncat "$FAKE/answer.$h"\n', { mode: 0o755 });
         fs.writeFileSync(path.join(bin, "pgbouncer"), `#!/bin/sh\necho "${opts.version ?? "PgBouncer 1.24.1"}"\n`, { mode: 0o755 });
         for (const [address, answer] of Object.entries(answers)) {
             fs.writeFileSync(path.join(dir, `answer.${address}`), `${answer}\n`);
         }
-        fs.writeFileSync(path.join(dir, "members"), `${MEMBERS}\n`);
-        fs.writeFileSync(path.join(dir, "watch.conf"), `MAX_LAG_BYTES=${opts.maxLag ?? 16 * 1024 * 1024}\nINTERVAL=1\nAUTH_USER='pgbouncer_auth'\nADMIN_PSQL='false'\n`);
+        fs.writeFileSync(path.join(dir, "members"), `${opts.members ?? MEMBERS}\n`);
+        fs.writeFileSync(path.join(dir, "watch.conf"), `MAX_LAG_BYTES=${opts.maxLag ?? 16 * 1024 * 1024}\nINTERVAL=1\nAUTH_USER='pgbouncer_auth'\nADMIN_PSQL='false'\n` +
+            (opts.tls ? "TLS=1\n" : ""));
         if (opts.current) {
             fs.writeFileSync(path.join(dir, "target.ini"), `${opts.current}\n`);
         }
@@ -214,8 +220,11 @@ describe("the read-only endpoint's watcher chooses where reads go", () => {
             encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE: dir }, timeout: 20_000,
         });
         const target = fs.existsSync(path.join(dir, "target.ini")) ? fs.readFileSync(path.join(dir, "target.ini"), "utf8").trim() : undefined;
+        const ssl = fs.readFileSync(path.join(dir, "ssl"), "utf8").trim().replace(dir, "DIR");
+        const ports = Object.fromEntries(fs.readdirSync(dir).filter((f) => f.startsWith("port.")).map((f) =>
+            [f.slice(5), fs.readFileSync(path.join(dir, f), "utf8").trim()]));
         fs.rmSync(dir, { recursive: true, force: true });
-        return { status: run.status, stdout: run.stdout.trim(), stderr: run.stderr.trim(), target };
+        return { status: run.status, stdout: run.stdout.trim(), stderr: run.stderr.trim(), target, ssl, ports };
     }
 
     test("every standby within the bound, as one multi-host entry (PgBouncer 1.17 and later); never the primary", () => {
@@ -245,6 +254,25 @@ describe("the read-only endpoint's watcher chooses where reads go", () => {
         assert.match(none.stderr, /no single primary among the nodes \(0 primaries answer\)/);
         const two = choose({ "10.0.0.1": "f 0/3000000", "10.0.0.2": "f 0/3000000", "10.0.0.3": "t 0/3000000" }, { current });
         assert.deepEqual([two.status, two.target], [1, current]);
+    });
+
+    test("across engines: its own host's fit standbys first; else the others' that share the first fit one's port; each asked at its port over TLS", () => {
+        // pg1 and pg2 on the pooler's engine (bridge, 5432); pg3 and pg4 on other hosts, published on 5440 and 5441; pg5 on 5440.
+        const members = poolerMembers([{ name: "pg1", address: "10.0.0.1" }, { name: "pg2", address: "10.0.0.2" },
+            { name: "pg3", address: "10.9.0.3", port: 5440 }, { name: "pg4", address: "10.9.0.4", port: 5441 },
+            { name: "pg5", address: "10.9.0.5", port: 5440 }]);
+        assert.equal(members, "pg1 10.0.0.1\npg2 10.0.0.2\npg3 10.9.0.3 5440\npg4 10.9.0.4 5441\npg5 10.9.0.5 5440");
+        const fit = { "10.0.0.1": "f 0/3000000", "10.9.0.3": "t 0/3000000", "10.9.0.4": "t 0/3000000", "10.9.0.5": "t 0/3000000" };
+        const local = choose({ ...fit, "10.0.0.2": "t 0/3000000" }, { members, tls: true });
+        assert.equal(local.target, "* = host=10.0.0.2 port=5432", "the standby on its own host, not the ones across the network");
+        assert.deepEqual(local.ports, { "10.0.0.1": "5432", "10.0.0.2": "5432", "10.9.0.3": "5440", "10.9.0.4": "5441", "10.9.0.5": "5440" });
+        assert.equal(local.ssl, "verify-full DIR/ca.crt", "nodes verified against the stack's CA");
+        const remote = choose({ ...fit, "10.0.0.2": "t 0/1000000" }, { members, tls: true });
+        assert.equal(remote.target, "* = host=10.9.0.3,10.9.0.5 port=5440", "one entry takes one port: pg4 on 5441 is left out");
+        const primary = poolerMembers([{ name: "pg1", address: "10.0.0.1" }, { name: "pg2", address: "10.9.0.2", port: 5440 }]);
+        assert.equal(choose({ "10.0.0.1": "t 0/1000000", "10.9.0.2": "f 0/3000000" }, { members: primary }).target,
+            "* = host=10.9.0.2 port=5440", "no fit standby: the primary on another host, at its port");
+        assert.equal(choose({ "10.0.0.1": "f 0/3000000", "10.0.0.2": "t 0/3000000" }).ssl, "none none", "one engine: no TLS");
     });
 
     test("PgBouncer before 1.17 (one host per database): one fit standby, the one reads already go to while it stays fit", () => {

@@ -288,7 +288,31 @@ describe("the topology step", () => {
         assert.equal(answering.result.ok, false);
         assert.match(answering.result.error!, /pg1 cannot be fenced: its Docker engine \(tcp:\/\/10\.0\.0\.9:2376\) does not answer: .*but its server answers, seen from pg2/);
         assert.equal(answering.fake.index(/pg_promote|^(stop|kill|update) /), -1);
+        test("across engines: every engine's endpoint that answers is paused, pointed at its own route to the new primary, resumed; a lost host's is left alone", async () => {
+        const H9 = "tcp://10.0.0.9:2376", H8 = "tcp://10.0.0.8:2376", H7 = "tcp://10.0.0.7:2376";
+        const hosts = { ...BASE, primary: "pg2", nodes: [
+            { name: "pg1", address: "172.18.0.101", port: 5432, host: H9, hostAddress: "10.0.0.9" },
+            { name: "pg2", address: "172.18.0.102", port: 5433, host: H8, hostAddress: "10.0.0.8" }],
+            // H7: an engine of the endpoint's other than the new primary's (its node is beside the point here).
+            endpoint: { container: "pg-pooler", pauseTimeoutSeconds: 7, engines: [H9, H8, H7] } };
+        const { result, log, fake } = await step(hosts, [
+            { when: "^version ", host: H9, err: `Cannot connect to the Docker daemon at ${H9}\n`, code: 1 },
+            { when: "^version ", out: "20.10.24\n" },
+            { when: "^exec -u postgres pg-pg2 pg_isready -q -h 10\\.0\\.0\\.9 -p 5432 -t 3", code: 2 },
+            { when: "^exec pg-pooler timeout ", out: "" },
+            ...node("pg2", { out: standbyState("10.0.0.9") }), ...healthy("pg2", [])]);
+        assert.equal(result.ok, true, result.error);
+        assert.deepEqual(result.endpoint, { paused: true, target: "pg2" });
+        assert.deepEqual(fake.calls().filter((c) => c.host === H9).map((c) => c.argv.split(" ")[0]), ["version"], "nothing but the probe to the lost engine");
+        const pooler = (h: string) => fake.calls().filter((c) => c.host === h && / pg-pooler /.test(` ${c.argv}`))
+            .map((c) => /-c (PAUSE|RELOAD|RESUME|SHOW VERSION)$/.exec(c.argv.trim())?.[1] ?? c.stdin.trim());
+        assert.deepEqual(pooler(H8), ["SHOW VERSION", "PAUSE", "* = host=172.18.0.102 port=5432", "RELOAD", "RESUME"], "on pg2's engine: its cluster address");
+        assert.deepEqual(pooler(H7), ["SHOW VERSION", "PAUSE", "* = host=10.0.0.8 port=5433", "RELOAD", "RESUME"], "elsewhere: its host's address and port");
+        assert.ok(fake.index(/^exec pg-pooler timeout \d+ [^]*-c PAUSE/) < fake.index(/pg_promote/), "paused before the promotion");
+        assert.match(log.join("\n"), new RegExp(`the endpoint on ${H9.replace(/[./]/g, "\\$&")} is left alone: its engine does not answer`));
+        assert.match(log.join("\n"), /endpoint pg-pooler on tcp:\/\/10\.0\.0\.7:2376: writes go to pg2 \(\* = host=10\.0\.0\.8 port=5433\)/);
     });
+});
 });
 
 describe("what a demoted former primary committed", () => {
