@@ -103,6 +103,7 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         engineHost,
         ...(outputs.endpoints?.rw?.connectionString ? { endpoint: endpointPlan(outputs.endpoints.rw) } : {}),
         ...(outputs.endpoints?.ro?.connectionString ? { readEndpoint: endpointPlan(outputs.endpoints.ro) } : {}),
+        ...moreEndpoints(outputs.endpoints, nodes, engineHost),
         ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: outputs.backup.volume, stanza: String(outputs.backup.stanza),
             maxVerifiedAgeHours: typeof outputs.backup.maxVerifiedAgeHours === "number" ? outputs.backup.maxVerifiedAgeHours : 26,
             ...(typeof outputs.backup.schedule?.containerName === "string" ? { schedule: {
@@ -110,6 +111,17 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
                 diffSeconds: Number(outputs.backup.schedule.diffSeconds ?? 0), incrSeconds: Number(outputs.backup.schedule.incrSeconds ?? 0),
             } } : {}) } } : {}),
     };
+}
+
+/** Every host's endpoints but the first's (outputs endpoints.byHost), each on the engine of the nodes of its host. */
+function moreEndpoints(endpoints: Json | undefined, nodes: readonly PlannedNode[], engineHost: string): Pick<Plan, "moreEndpoints"> {
+    const hosts = Object.entries((endpoints?.byHost ?? {}) as Record<string, Record<string, Record<string, unknown>>>)
+        .filter(([host]) => host !== String(endpoints?.rw?.host));
+    if (hosts.length === 0) {
+        return {};
+    }
+    return { moreEndpoints: hosts.flatMap(([host, pair]) => (["rw", "ro"] as const).filter((kind) => pair[kind]?.connectionString).map((kind) =>
+        ({ ...endpointPlan(pair[kind]), kind, engine: nodes.find((n) => n.host === host)?.engine ?? engineHost }))) };
 }
 
 /** An endpoint as the outputs give it (components/endpoint.ts EndpointOutput). */
@@ -352,16 +364,18 @@ async function readNote(host: string, image: string, volume: string,
 /** Every node and container at once, each container on its node's own engine; bounded by the slowest probe's bound. */
 export async function observe(plan: Plan): Promise<Observation> {
     const checkedAt = new Date().toISOString();
-    const [entries, endpoint, readEndpoint] = await Promise.all([Promise.all(plan.nodes.map(async (n) => {
+    const [entries, endpoint, readEndpoint, moreEndpoints] = await Promise.all([Promise.all(plan.nodes.map(async (n) => {
         const [probe, container] = await Promise.all([probeNode(n.connectionString), probeContainer(n.engine, n.containerName)]);
         return [n.name, { probe, container }] as const;
     })), plan.endpoint ? probeEndpoint(plan.endpoint.connectionString) : undefined,
-    plan.readEndpoint ? probeEndpoint(plan.readEndpoint.connectionString) : undefined]);
+    plan.readEndpoint ? probeEndpoint(plan.readEndpoint.connectionString) : undefined,
+    plan.moreEndpoints ? Promise.all(plan.moreEndpoints.map((e) => probeEndpoint(e.connectionString))) : undefined]);
     const running = entries.find(([, e]) => e.container.state === "running")?.[0];
     const schedule = plan.backup?.schedule;
     const [backup, backupScheduler] = await Promise.all([
         plan.backup ? probeBackup(plan, running && plan.nodes.find((n) => n.name === running)!.containerName) : undefined,
         schedule ? probeContainer(plan.engineHost, schedule.containerName) : undefined]);
     return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}), ...(readEndpoint ? { readEndpoint } : {}),
+        ...(moreEndpoints ? { moreEndpoints } : {}),
         ...(backup ? { backup } : {}), ...(backupScheduler ? { backupScheduler } : {}) };
 }

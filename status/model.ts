@@ -46,6 +46,11 @@ export interface Plan {
     readonly endpoint?: { readonly host: string; readonly port: number; readonly containerName: string; readonly connectionString: string };
     /** The read-only endpoint (outputs endpoints.ro), when the stack has one. */
     readonly readEndpoint?: Plan["endpoint"];
+    /**
+     * With nodes on several engines, every other host's endpoints (outputs endpoints.byHost but the
+     * first host's, which are `endpoint` and `readEndpoint`): each with its kind and its engine.
+     */
+    readonly moreEndpoints?: readonly (NonNullable<Plan["endpoint"]> & { readonly kind: "rw" | "ro"; readonly engine: string })[];
     /** The backup repository (outputs.backup), when the stack has backups. */
     readonly backup?: { readonly volume: string; readonly stanza: string;
         /** backup.maxVerifiedAgeHours (26 for a stack whose outputs predate it): a proof older than this is stale. */
@@ -155,6 +160,8 @@ export interface Observation {
     readonly endpoint?: EndpointProbe;
     /** Only when the plan has a read-only endpoint. */
     readonly readEndpoint?: EndpointProbe;
+    /** Only when the plan has moreEndpoints: each one's, in the same order. */
+    readonly moreEndpoints?: readonly EndpointProbe[];
     /** Only when the plan has backups. */
     readonly backup?: BackupProbe;
     /** Only when the plan has a backup schedule: its container. */

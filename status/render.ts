@@ -2,7 +2,7 @@
 
 import Table from "cli-table3";
 import { age as ago } from "../components/pgbackrest";
-import { ArchiveReport, BackupReport, formatBytes, NodeReport, Report } from "./report";
+import { ArchiveReport, BackupReport, EndpointReport, formatBytes, NodeReport, Report } from "./report";
 
 const NO_BORDER = {
     top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "",
@@ -83,8 +83,9 @@ export function renderText(r: Report): string {
         `policy    configured ${p.configured.mode} ('${p.configured.synchronousStandbyNames}', ${p.configured.synchronousCommit})`,
         `          live ${live}`,
         `          ${needs}   satisfied now: ${p.satisfied === null ? "unknown" : p.satisfied ? "yes" : "NO"}`,
-        ...([["rw", r.endpoint], ["ro", r.readEndpoint]] as const).flatMap(([kind, e]) => e ? [`endpoint  ${kind} ${e.address} → ` +
-            (e.state === "down" ? `DOES NOT ANSWER (${e.error})` : `${e.reaches} (${e.state})`)] : []),
+        ...([["rw", r.endpoint], ["ro", r.readEndpoint], ...(r.moreEndpoints ?? []).map((e) => [e.kind, e])] as ["rw" | "ro", EndpointReport | undefined][])
+            .flatMap(([kind, e]) => e ? [`endpoint  ${kind} ${e.address} → ` +
+                (e.state === "down" ? `DOES NOT ANSWER (${e.error})` : `${e.reaches} (${e.state})`)] : []),
         ...(r.backup ? [backupLine(r.backup)] : []),
         ...(r.archive ? [archiveLine(r.archive)] : []),
         "",

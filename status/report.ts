@@ -122,6 +122,8 @@ export interface Report {
     endpoint?: EndpointReport;
     /** The read-only endpoint, the same way: which node a connection through it reached. */
     readEndpoint?: EndpointReport;
+    /** With nodes on several engines, every other host's endpoints, the same way. */
+    moreEndpoints?: (EndpointReport & { kind: "rw" | "ro" })[];
     /** The backups, when the stack has them: what the repository holds and when a restore of it was last proven. */
     backup?: BackupReport;
     /** The primary's WAL archiving, when it archives (archive_mode on): what waits and whether it is failing. */
@@ -428,25 +430,36 @@ export function buildReport(plan: Plan, obs: Observation): Report {
                 `${plan.replication.synchronousCommit})`, `re-apply the plan: pulumi up (${deploy})`);
         }
     }
-    const endpoint = plan.endpoint ? endpointReport(plan, plan.endpoint, obs.endpoint) : undefined;
-    if (endpoint?.state === "down") {
-        warn("endpoint-down", null, `the read-write endpoint ${endpoint.address} does not answer: ${endpoint.error}`,
-            `start it (${dockerOf(plan.engineHost)} start ${endpoint.containerName}), then run up (${deploy}): it re-points it`);
-    } else if (endpoint && endpoint.reaches !== primaryName) {
-        warn("endpoint-not-primary", null, `the read-write endpoint ${endpoint.address} sends writes to ${endpoint.reaches ?? "an address of no node"}` +
-            `${endpoint.state === "standby" ? " (a standby: writes fail)" : ""}, not to the primary ${primaryName ?? "(none)"}`,
-            `run up (${deploy}): the topology step points it at the declared primary`);
-    }
-    const readEndpoint = plan.readEndpoint ? endpointReport(plan, plan.readEndpoint, obs.readEndpoint) : undefined;
     const streamingStandbys = streamingNow.filter((name) => name !== primaryName);
-    if (readEndpoint?.state === "down") {
-        warn("read-endpoint-down", null, `the read-only endpoint ${readEndpoint.address} does not answer: ${readEndpoint.error}`,
-            `start it (${dockerOf(plan.engineHost)} start ${readEndpoint.containerName}); its watcher starts with it`);
-    } else if (readEndpoint?.state === "primary" && streamingStandbys.length > 0) {
-        warn("read-endpoint-primary", null, `the read-only endpoint ${readEndpoint.address} sends reads to the primary ` +
-            `${readEndpoint.reaches} while ${streamingStandbys.join(", ")} stream${streamingStandbys.length === 1 ? "s" : ""}: ` +
-            "further behind than endpoints.maxReadLagBytes, or its watcher is not running",
-            `see the watcher's lines in ${dockerOf(plan.engineHost)} logs ${readEndpoint.containerName}`);
+    /** The warnings about one endpoint: down, or sending writes elsewhere than the primary, or reads to it while standbys stream. */
+    const endpointWarnings = (kind: "rw" | "ro", e: EndpointReport, engine: string) => {
+        if (kind === "rw" && e.state === "down") {
+            warn("endpoint-down", null, `the read-write endpoint ${e.address} does not answer: ${e.error}`,
+                `start it (${dockerOf(engine)} start ${e.containerName}), then run up (${deploy}): it re-points it`);
+        } else if (kind === "rw" && e.reaches !== primaryName) {
+            warn("endpoint-not-primary", null, `the read-write endpoint ${e.address} sends writes to ${e.reaches ?? "an address of no node"}` +
+                `${e.state === "standby" ? " (a standby: writes fail)" : ""}, not to the primary ${primaryName ?? "(none)"}`,
+                `run up (${deploy}): the topology step points it at the declared primary`);
+        } else if (kind === "ro" && e.state === "down") {
+            warn("read-endpoint-down", null, `the read-only endpoint ${e.address} does not answer: ${e.error}`,
+                `start it (${dockerOf(engine)} start ${e.containerName}); its watcher starts with it`);
+        } else if (kind === "ro" && e.state === "primary" && streamingStandbys.length > 0) {
+            warn("read-endpoint-primary", null, `the read-only endpoint ${e.address} sends reads to the primary ` +
+                `${e.reaches} while ${streamingStandbys.join(", ")} stream${streamingStandbys.length === 1 ? "s" : ""}: ` +
+                "further behind than endpoints.maxReadLagBytes, or its watcher is not running",
+                `see the watcher's lines in ${dockerOf(engine)} logs ${e.containerName}`);
+        }
+    };
+    // The first host's endpoints run on the engine of that host's nodes (the stack's on one engine).
+    const firstEngine = plan.nodes.find((n) => n.host === plan.endpoint?.host)?.engine ?? plan.engineHost;
+    const endpoint = plan.endpoint ? endpointReport(plan, plan.endpoint, obs.endpoint) : undefined;
+    const readEndpoint = plan.readEndpoint ? endpointReport(plan, plan.readEndpoint, obs.readEndpoint) : undefined;
+    const moreEndpoints = plan.moreEndpoints?.map((e, i) => ({ kind: e.kind, ...endpointReport(plan, e, obs.moreEndpoints?.[i]) }));
+    for (const [kind, e, engine] of [["rw", endpoint, firstEngine], ["ro", readEndpoint, firstEngine],
+        ...(moreEndpoints ?? []).map((e, i) => [e.kind, e, plan.moreEndpoints![i].engine])] as ["rw" | "ro", EndpointReport | undefined, string][]) {
+        if (e) {
+            endpointWarnings(kind, e, engine);
+        }
     }
     // A node on another image than the stack's: a roll (an image change) that stopped midway, or a container changed by hand.
     for (const n of nodes.filter((x) => plan.image !== undefined && x.container.image !== null && x.container.image !== plan.image)) {
@@ -522,6 +535,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
         dataAtRisk,
         ...(endpoint ? { endpoint } : {}),
         ...(readEndpoint ? { readEndpoint } : {}),
+        ...(moreEndpoints ? { moreEndpoints } : {}),
         ...(backup ? { backup } : {}),
         ...(archive ? { archive } : {}),
         warnings,

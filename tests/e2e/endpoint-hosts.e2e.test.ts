@@ -5,7 +5,7 @@
 // its own host. A switchover with a write probe writing only through a third host's endpoint: no
 // client error, no acknowledged commit lost. The primary's host lost: the failover's up points the
 // other hosts' endpoints at the new primary and sends nothing to the lost host; that host's endpoint
-// is the one lost, until it is back and the next up points it too.
+// is the one lost (npm run status says so), until it is back and the next up points it too.
 // Hosts 10.231.13.11-13 (reached over ssh://), cluster subnet 172.28.58.0/24 on each engine, node
 // ports 58650-58652, endpoints 58660 (read-write) and 58661 (read-only) on every host.
 
@@ -13,7 +13,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { missingAcks } from "../../drill/core";
 import { WriteProbe } from "../../drill/probe";
-import { caughtUp, eventually, log, nodeUrls, planOnHosts, rows, stackOnHosts, underWriteProbe } from "./harness";
+import { caughtUp, eventually, log, nodeUrls, planOnHosts, rows, stackOnHosts, status, underWriteProbe } from "./harness";
 
 const NET = 58;
 const TOOLS = "pg-replication/postgres-tools:17";
@@ -93,6 +93,14 @@ describe("endpoints on three Docker hosts: a pair on each host, each following t
                 assert.deepEqual(await serverOf(rw(i)), { a: address("pg3"), r: false }, `host ${i + 1}'s rw`);
                 await rows(rw(i), `INSERT INTO kept VALUES (${2000 + i})`);
             }
+            // npm run status: host 2's endpoints do not answer, the others reach pg3.
+            const seen = await status(on.stack.backend, on.stack.name);
+            assert.equal(seen.code, 1, seen.stdout + seen.stderr);
+            for (const [port, kind] of [[58660, "rw"], [58661, "ro"]] as const) {
+                assert.match(seen.stdout, new RegExp(`^endpoint  ${kind} 10\\.231\\.13\\.12:${port} → DOES NOT ANSWER`, "m"));
+            }
+            assert.match(seen.stdout, /^endpoint  rw 10\.231\.13\.11:58660 → pg3 \(primary\)$/m);
+            assert.match(seen.stdout, /^endpoint  rw 10\.231\.13\.13:58660 → pg3 \(primary\)$/m);
         } finally {
             on.set.hosts[1].restore();
         }

@@ -653,6 +653,45 @@ describe("status: the read-only endpoint", () => {
     });
 });
 
+describe("status: the endpoints of every host (nodes on several engines)", () => {
+    // s1 and s2 on a second engine at 10.0.0.2; the primary on the first at 10.0.0.1.
+    const ENGINE2 = "ssh://root@10.0.0.2";
+    const pair = (host: string) => ({
+        rw: { host, port: 6432, containerName: "pgr-dev-pooler", connectionString: `postgresql://postgres:x@${host}:6432/postgres` },
+        ro: { host, port: 6433, containerName: "pgr-dev-pooler-ro", connectionString: `postgresql://postgres:x@${host}:6433/postgres` },
+    });
+    const acrossHosts = (): Plan => {
+        const o = outputs("async");
+        for (const [name, host, engine] of [["primary", "10.0.0.1", "ssh://root@10.0.0.1"], ["s1", "10.0.0.2", ENGINE2], ["s2", "10.0.0.2", ENGINE2]]) {
+            Object.assign(o.nodes[name], { host, engine });
+        }
+        return planFromOutputs("dev", { ...o, endpoints: { ...pair("10.0.0.1"), byHost: { "10.0.0.1": pair("10.0.0.1"), "10.0.0.2": pair("10.0.0.2") } } }, STATE);
+    };
+    const fine = { reachable: true as const, address: "172.18.0.201", inRecovery: false };
+    const reads = { reachable: true as const, address: "172.18.0.202", inRecovery: true };
+
+    test("the other hosts' endpoints in the plan with their engine, each probed and shown; all reaching their node: healthy", () => {
+        const plan = acrossHosts();
+        assert.deepEqual(plan.moreEndpoints?.map((e) => [e.kind, e.host, e.engine]), [["rw", "10.0.0.2", ENGINE2], ["ro", "10.0.0.2", ENGINE2]]);
+        const r = buildReport(plan, { ...healthyAsync()[1], endpoint: fine, readEndpoint: reads, moreEndpoints: [fine, reads] });
+        assert.equal(r.healthy, true, JSON.stringify(r.warnings));
+        assert.match(renderText(r), /^endpoint  rw 10\.0\.0\.1:6432 → primary \(primary\)\nendpoint  ro 10\.0\.0\.1:6433 → s1 \(standby\)\n/m);
+        assert.match(renderText(r), /^endpoint  rw 10\.0\.0\.2:6432 → primary \(primary\)\nendpoint  ro 10\.0\.0\.2:6433 → s1 \(standby\)$/m);
+    });
+
+    test("one host's endpoints lost: warnings for those alone, each naming its own engine", () => {
+        const down = { reachable: false as const, error: "timeout expired" };
+        const r = buildReport(acrossHosts(), { ...healthyAsync()[1], endpoint: fine, readEndpoint: reads, moreEndpoints: [down, down] });
+        assert.deepEqual(codes(r), ["endpoint-down:-", "read-endpoint-down:-"]);
+        assert.match(r.warnings[0].message, /^the read-write endpoint 10\.0\.0\.2:6432 does not answer: timeout expired$/);
+        assert.match(r.warnings[0].action, /^start it \(docker -H ssh:\/\/root@10\.0\.0\.2 start pgr-dev-pooler\)/);
+        assert.match(r.warnings[1].action, /^start it \(docker -H ssh:\/\/root@10\.0\.0\.2 start pgr-dev-pooler-ro\)/);
+        // The first host's endpoints are on the engine of its nodes, not the stack's.
+        const first = buildReport(acrossHosts(), { ...healthyAsync()[1], endpoint: down, readEndpoint: reads, moreEndpoints: [fine, reads] });
+        assert.match(first.warnings[0].action, /^start it \(docker -H ssh:\/\/root@10\.0\.0\.1 start pgr-dev-pooler\)/);
+    });
+});
+
 describe("status: backups", () => {
     const withBackup = (): Plan => planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup", stanza: "pgr-dev" } }, STATE);
     const at = (iso: string) => Date.parse(iso);
