@@ -371,28 +371,37 @@ export class TopologyRun {
     /**
      * The endpoint on ENGINES sends writes to the primary from now on (a changed target closes each
      * server connection as its transaction ends): on the primary's engine at its cluster address, on
-     * another at its host's address and published port.
+     * another at its host's address and published port. Where it is among RESUME, it is resumed in
+     * the same call (one `docker exec` per engine: over ssh each is a round trip clients wait on);
+     * the engines resumed so: `resumed`.
      */
-    async pointEndpoint(engines: readonly string[]): Promise<void> {
+    async pointEndpoint(engines: readonly string[], resume: readonly string[] = []): Promise<void> {
         const e = this.input.endpoint!;
         const p = this.spec(this.primary);
+        const admin = (command: string) => ["timeout", "10", ...adminPsql(), "-c", command].join(" ");
         const failed: string[] = [];
         await Promise.all(engines.map(async (h) => {
             const target = !e.engines || h === this.engine(this.primary) ? poolerTarget(p.address) : poolerTarget(p.hostAddress!, p.port);
-            const w = await this.pooler(h, ["exec", "-i", e.container, "sh", "-c",
-                `cat > ${POOLER_DIR}/target.ini.new && mv ${POOLER_DIR}/target.ini.new ${POOLER_DIR}/target.ini`], { input: `${target}\n` });
-            const r = w.err ? w : await this.admin(h, "RELOAD");
+            const resumeToo = resume.includes(h);
+            const r = await this.pooler(h, ["exec", "-i", e.container, "sh", "-c",
+                `cat > ${POOLER_DIR}/target.ini.new && mv ${POOLER_DIR}/target.ini.new ${POOLER_DIR}/target.ini && ${admin("RELOAD")}` +
+                (resumeToo ? ` && ${admin("RESUME")}` : "")], { input: `${target}\n`, timeoutMs: 30_000 });
             if (r.err) {
                 failed.push(`${this.poolerName(h)}: ${r.stderr.trim() || r.err.message}`);
-            } else {
-                this.log(`endpoint ${this.poolerName(h)}: writes go to ${this.primary} (${target})`);
+                return;
             }
+            if (resumeToo) {
+                this.resumed.add(h);
+            }
+            this.log(`endpoint ${this.poolerName(h)}: writes go to ${this.primary} (${target})${resumeToo ? ", resumed" : ""}`);
         }));
         if (failed.length > 0) {
             throw new StepFailed(`the endpoint could not be pointed at ${this.primary}: ${failed.join("; ")}`);
         }
         this.result.endpoint = { paused: this.result.endpoint?.paused ?? false, target: this.primary };
     }
+    /** The engines whose endpoint pointEndpoint resumed. */
+    private readonly resumed = new Set<string>();
 
     /** Clients' waiting queries go on (to the primary the endpoint now names), on ENGINES. */
     async resumeEndpoint(engines: readonly string[]): Promise<void> {
@@ -405,7 +414,7 @@ export class TopologyRun {
         }));
     }
 
-    /** FN with the endpoint paused (pauseEndpoint), pointed at the primary if FN succeeds, resumed whatever happens. */
+    /** FN with the endpoint paused (pauseEndpoint), pointed at the primary and resumed if FN succeeds, resumed whatever happens. */
     private async withEndpointPaused(force: boolean, fn: () => Promise<void>): Promise<void> {
         const engines = this.input.endpoint ? this.endpointEngines() : [];
         const paused = await this.pauseEndpoint(force, engines);
@@ -414,12 +423,13 @@ export class TopologyRun {
             if (this.input.endpoint) {
                 const others = await this.answering(engines.filter((h) => !paused.includes(h)));
                 if (paused.length + others.length > 0) {
-                    await this.pointEndpoint([...paused, ...others]);
+                    await this.pointEndpoint([...paused, ...others], paused);
                 }
             }
         } finally {
-            if (paused.length > 0) {
-                await this.resumeEndpoint(paused);
+            const left = paused.filter((h) => !this.resumed.has(h));
+            if (left.length > 0) {
+                await this.resumeEndpoint(left);
             }
         }
     }
