@@ -224,6 +224,9 @@ export function engineSuffix(nodes: readonly NodeSpec[], stackEngine: string, en
     return engine === stackEngine ? "" : `-${nodes.find((n) => nodeEngine(n, stackEngine) === engine)!.name}`;
 }
 
+/** The name, in the stack's CA, of the certificate of the poolers on the engine whose objects end in SUFFIX (node names have no "-"). */
+const poolerCertificate = (suffix: string) => `pooler${suffix}`;
+
 /** The URN of the docker provider a PostgresCluster named `component` has for `engine`, in this stack. */
 export function dockerProviderUrn(component: string, nodes: readonly NodeSpec[], stackEngine: string, engine: string): string {
     return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::pg-replication:index:PostgresCluster$pulumi:providers:docker::` +
@@ -257,7 +260,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // engine keeps the names it always had.
         const engineOf = (n: NodeSpec) => nodeEngine(n, args.engineHost);
         const spans = spansEngines(args.nodes, args.engineHost);
-        const perEngine = new Map<string, { provider: docker.Provider; network: docker.Network; image: docker.RemoteImage }>();
+        // Each engine's objects, its names' suffix, and its host's address (its first node's; across engines every node has one).
+        const perEngine = new Map<string, {
+            provider: docker.Provider; network: docker.Network; image: docker.RemoteImage; suffix: string; hostAddress?: string;
+        }>();
         for (const n of args.nodes) {
             const host = engineOf(n);
             if (perEngine.has(host)) {
@@ -270,6 +276,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             const provider = new docker.Provider(`${name}-docker${suffix}`, { host }, { parent: this });
             const dockerOpts = { parent: this, provider };
             perEngine.set(host, {
+                suffix,
+                hostAddress: n.hostAddress,
                 provider,
                 network: new docker.Network(`${name}-network${suffix}`, {
                     name: args.network.name,
@@ -334,9 +342,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             nodes: [
                 ...args.nodes.map((n) => ({ name: n.name, addresses: [n.hostAddress!, n.address] })),
                 // With endpoints, each engine's poolers: clients reach them at their host's address.
-                ...(args.endpoints ? [...perEngine.keys()].map((host) => ({
-                    name: `pooler${engineSuffix(args.nodes, args.engineHost, host)}`,
-                    addresses: [args.nodes.find((n) => engineOf(n) === host)!.hostAddress!, args.endpoints!.address, args.endpoints!.readAddress],
+                ...(args.endpoints ? [...perEngine.values()].map((at) => ({
+                    name: poolerCertificate(at.suffix),
+                    addresses: [at.hostAddress!, args.endpoints!.address, args.endpoints!.readAddress],
                 })) : []),
             ],
             image: image.name,
@@ -570,19 +578,18 @@ export class PostgresCluster extends pulumi.ComponentResource {
             settings: args.endpoints,
             namePrefix: args.namePrefix,
             sites: [...perEngine.entries()].map(([host, at]): EndpointSite => {
-                const here = args.nodes.filter((n) => engineOf(n) === host);
                 const route = (n: NodeSpec): PoolerRoute => engineOf(n) === host ? { address: n.address } : { address: n.hostAddress!, port: n.port };
-                const suffix = engineSuffix(args.nodes, args.engineHost, host);
                 return {
                     dockerHost: host,
-                    suffix,
+                    suffix: at.suffix,
                     provider: at.provider,
                     networkName: at.network.name,
-                    bindAddress: spans ? here[0].hostAddress! : args.bindAddress,
-                    clientHost: spans ? here[0].hostAddress! : args.clientHost,
+                    bindAddress: spans ? at.hostAddress! : args.bindAddress,
+                    clientHost: spans ? at.hostAddress! : args.clientHost,
                     primary: route(primary),
-                    members: [...here, ...args.nodes.filter((n) => engineOf(n) !== host)].map((n) => ({ name: n.name, ...route(n) })),
-                    ...(ca ? { tls: { ...ca.certificates[`pooler${suffix}`], ca: ca.caCert } } : {}),
+                    members: [...args.nodes.filter((n) => engineOf(n) === host), ...args.nodes.filter((n) => engineOf(n) !== host)]
+                        .map((n) => ({ name: n.name, ...route(n) })),
+                    ...(ca ? { tls: { ...ca.certificates[poolerCertificate(at.suffix)], ca: ca.caCert } } : {}),
                     lost: args.lostEngines?.includes(host) ?? false,
                 };
             }),
