@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
 import { parseLines, scriptOf } from "../components/fragments";
-import { readVerified, REPO_PATH, RESTORE_POINTS_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE } from "../components/pgbackrest";
+import { readVerified, REPO_PATH, repoNetwork, RESTORE_POINTS_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE } from "../components/pgbackrest";
 import { RESTORE_POINT_NAME } from "../components/restore";
 
 /** What the tools need from the stack's outputs. */
@@ -19,6 +19,8 @@ export interface BackupTarget {
     readonly stanza: string;
     /** The backup image: the throwaway restore runs it. */
     readonly image: string;
+    /** The throwaway restore's network: none for a volume repository, the engine's bridge for S3 (repoNetwork). */
+    readonly network: "none" | "bridge";
 }
 
 /** The kinds of backup pgBackRest takes: full, or the changes since the last full (diff) or last backup (incr). */
@@ -60,6 +62,7 @@ export function targetFromOutputs(stack: string, outputs: Record<string, any>): 
         volume: b.volume,
         stanza: String(b.stanza),
         image: String(b.image),
+        network: repoNetwork(b),
     };
 }
 
@@ -117,7 +120,7 @@ export function newestBackup(info: string): string | undefined {
  */
 function backupTools(t: BackupTarget, primary: string, call: string, timeoutMs: number, log?: (s: string) => void): Promise<string> {
     const env = { ...process.env, DOCKER_HOST: t.engine, PRIMARY_CONTAINER: primary, STANZA: t.stanza, VOLUME: t.volume,
-        IMAGE: t.image, REPO_PATH, VERIFIED_FILE, VERIFY_FAILED_FILE };
+        IMAGE: t.image, REPO_PATH, VERIFIED_FILE, VERIFY_FAILED_FILE, REPO_NETWORK: t.network };
     return new Promise((resolve, reject) => {
         const child = execFile("/bin/sh", ["-c", scriptOf(call)], { env, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 32 << 20 },
             (err, stdout, stderr) => {

@@ -10,9 +10,9 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { fragment, scriptOf } from "./fragments";
 import { labelList, labelWords } from "./node";
-import { CONFIG_FILE, pgbackrestConf, REPO_PATH, VERIFIED_FILE, VERIFY_FAILED_FILE } from "./pgbackrest";
+import { CONFIG_FILE, pgbackrestConf, REPO_PATH, repoNetwork, S3_CA_FILE, s3CredentialLines, VERIFIED_FILE, VERIFY_FAILED_FILE } from "./pgbackrest";
 import { dockerCommand, script } from "./shell";
-import type { BackupSchedule, BackupSettings } from "./spec";
+import type { BackupSchedule, BackupSettings, S3Credentials } from "./spec";
 
 export interface BackupRepositoryArgs {
     readonly settings: BackupSettings;
@@ -24,6 +24,8 @@ export interface BackupRepositoryArgs {
     readonly labels: Readonly<Record<string, string>>;
     /** The Docker engine (DOCKER_HOST form): the stack's, where every node is. */
     readonly dockerHost: string;
+    /** With settings.s3: its credentials (a secret), written into the settings file only. */
+    readonly s3Credentials?: pulumi.Input<S3Credentials>;
 }
 
 /** The repository volume and the settings file in it; `volumeName` resolves once the file is written. */
@@ -51,7 +53,10 @@ export class BackupRepository extends pulumi.ComponentResource {
                 REPO_PATH,
                 CONFIG_FILE,
                 SETTINGS: pgbackrestConf(args.settings, args.pgdata),
+                // With S3 the volume keeps the settings, the credentials and the records, the bucket the backups.
+                ...(args.settings.s3 ? { S3: "1", S3_CA_FILE, S3_CA_CERT: args.settings.s3.caCert ?? "" } : {}),
             },
+            ...(args.settings.s3 ? { stdin: pulumi.secret(pulumi.output(args.s3Credentials!).apply(s3CredentialLines)) } : {}),
             dockerHost: args.dockerHost,
         }, { parent: this });
         this.volumeName = pulumi.all([this.volume.name, this.settingsFile.id]).apply(([volume]) => volume);
@@ -150,6 +155,7 @@ export function schedulerEnv(b: BackupSettings, s: BackupSchedule, labels: Reado
         `VOLUME=${b.volume}`,
         `IMAGE=${b.image}`,
         `REPO_PATH=${REPO_PATH}`,
+        ...(b.s3 ? [`REPO_NETWORK=${repoNetwork(b)}`] : []),
         `VERIFIED_FILE=${VERIFIED_FILE}`,
         `VERIFY_FAILED_FILE=${VERIFY_FAILED_FILE}`,
         `FULL_SECONDS=${s.fullSeconds}`,

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    BackupSettings, DEFAULTS, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, RestoreSettings, spansEngines,
+    BackupSettings, DEFAULTS, S3Credentials, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, RestoreSettings, spansEngines,
     SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { Backup, BackupRepository, BackupScheduler } from "./backup";
@@ -21,7 +21,7 @@ import { Endpoint, EndpointOutputs, EndpointSite } from "./endpoint";
 import { parseSubnet } from "./ipv4";
 import { poolerContainer, PoolerRoute } from "./pooler";
 import { labelList, labelWords, NodeSettings, PGDATA, PostgresNode, ReplicationSource } from "./node";
-import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv, CONFIG_FILE, REPO_PATH } from "./pgbackrest";
+import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv, CONFIG_FILE, REPO_PATH, repoNetwork } from "./pgbackrest";
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
@@ -70,6 +70,8 @@ export interface PostgresClusterArgs {
     readonly endpoints?: EndpointSettings;
     /** WAL archiving and backups with pgBackRest (the nodes then run settings.image); none when omitted. Nodes on one engine only. */
     readonly backup?: BackupSettings;
+    /** With backup.s3: its credentials, a secret (written into the repository's settings file only). */
+    readonly s3Credentials?: pulumi.Input<S3Credentials>;
     /**
      * An image change on a running cluster (topology/roll.ts planRoll, from what preview observed):
      * these nodes' containers are replaced one at a time, in this order, each after the previous
@@ -155,6 +157,8 @@ export interface ClusterOutputs {
     /** Only with backups: the repository volume, the stanza, the image that can restore them; `checked` once the archive was. */
     backup?: {
         volume: string; stanza: string; image: string; checked: pulumi.Output<boolean>; maxVerifiedAgeHours: number;
+        /** With backup.s3: where the backups are (the volume then keeps the settings and the records). */
+        s3?: { endpoint: string; bucket: string; path: string };
         /** With backup.schedule: the intervals (seconds; 0 for none) and the scheduler's container. */
         schedule?: { fullSeconds: number; diffSeconds: number; incrSeconds: number; containerName: pulumi.Output<string> };
     };
@@ -313,6 +317,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             image: image.name,
             labels: args.labels,
             dockerHost: primaryEngine,
+            s3Credentials: args.s3Credentials,
         }, { parent: this, providers: [on(primary).provider] }) : undefined;
 
         const settings: NodeSettings = {
@@ -465,7 +470,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
                 HELPER_CONTAINER: `${args.namePrefix}-${primary.name}-upgrade`,
                 // With backups, the repository follows the upgrade: no segment left unarchived at the stop, the stanza upgraded.
-                ...(args.backup && repository ? { BACKUP_VOLUME: repository.volumeName, REPO_PATH, STANZA: args.backup.stanza, CONFIG_FILE } : {}),
+                ...(args.backup && repository ? { BACKUP_VOLUME: repository.volumeName, REPO_PATH, STANZA: args.backup.stanza, CONFIG_FILE,
+                    ...(args.backup.s3 ? { REPO_NETWORK: repoNetwork(args.backup) } : {}) } : {}),
                 // Across engines the kept standby is on its own.
                 ...(peers ? { PEERS: peers } : {}),
             },
@@ -660,6 +666,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             ...(endpoint ? { endpoints: endpoint.outputs } : {}),
             ...(args.backup && backup ? { backup: {
                 volume: args.backup.volume, stanza: args.backup.stanza, image: args.backup.image,
+                ...(args.backup.s3 ? { s3: { endpoint: args.backup.s3.endpoint, bucket: args.backup.s3.bucket, path: args.backup.s3.path } } : {}),
                 checked: backup.check.id.apply(() => true), maxVerifiedAgeHours: args.backup.maxVerifiedAgeHours,
                 ...(args.backup.schedule && scheduler ? { schedule: {
                     fullSeconds: args.backup.schedule.fullSeconds, diffSeconds: args.backup.schedule.diffSeconds ?? 0,
@@ -700,6 +707,9 @@ export function checkArgs(args: PostgresClusterArgs): string[] {
     }
     if (args.restore && spansEngines(args.nodes, args.engineHost)) {
         problems.push("restore needs every node on the stack's Docker engine");
+    }
+    if (args.backup?.s3 && !args.s3Credentials) {
+        problems.push("backup.s3 needs its credentials (s3Credentials)");
     }
     if (args.backup && args.archiveCommand) {
         problems.push("archiveCommand and backup both set archive_command; give one");

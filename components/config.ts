@@ -8,7 +8,7 @@ import { isLsn } from "./lsn";
 import { RESTORE_POINT_NAME, targetEpoch } from "./restore";
 
 export * from "./spec";
-import { BackupSchedule, BackupSettings, EndpointSettings, NAMESPACE, RestoreSettings, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
+import { BackupSchedule, BackupSettings, S3Credentials, S3Repository, EndpointSettings, NAMESPACE, RestoreSettings, nodeEngine, NodeSpec, ReplicationMode, ReplicationSettings, spansEngines, standbyNamesSetting } from "./spec";
 
 export interface ClusterConfig {
     readonly namePrefix: string;
@@ -59,13 +59,16 @@ export const KNOWN_KEYS = [
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
     "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
-    "allowDataLoss", "rollMaxTransactionSeconds", "endpoints", "backup", "restore",
+    "allowDataLoss", "rollMaxTransactionSeconds", "endpoints", "backup", "restore", "backupS3AccessKey", "backupS3SecretKey",
 ] as const;
+
+/** The S3 credentials (backup.s3): secrets of their own, never in backup.s3's plain text. */
+export const S3_SECRET_KEYS = ["backupS3AccessKey", "backupS3SecretKey"] as const;
 
 /** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
 const OLD_KEYS = ["primaryAddress", "primaryPort", "standbys"];
 
-const SECRET_KEYS = new Set(["replicationPassword", "superuserPassword"]);
+const SECRET_KEYS = new Set<string>(["replicationPassword", "superuserPassword", ...S3_SECRET_KEYS]);
 
 export const DEFAULTS = {
     image: "postgres:13",
@@ -90,11 +93,17 @@ export const DEFAULTS = {
 };
 
 /** The fields of pg-replication:backup. */
-const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax", "maxVerifiedAgeHours", "allowUnverifiedDestroy", "schedule"];
+const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax", "maxVerifiedAgeHours", "allowUnverifiedDestroy", "schedule", "s3"];
 const BACKUP_DEFAULTS = { retentionFull: 2, processMax: 2, maxVerifiedAgeHours: 26 };
 /** The fields of pg-replication:backup.schedule, and what `schedule: true` means: a full backup a day, an incremental one an hour. */
 const SCHEDULE_FIELDS = ["full", "diff", "incr", "image", "dockerSocket"];
 const SCHEDULE_DEFAULTS = { full: "24h", incr: "1h" };
+/** The fields of pg-replication:backup.s3 (pgBackRest's repo1-s3-* and repo1-storage-* settings). */
+const S3_FIELDS = ["endpoint", "bucket", "region", "path", "uriStyle", "host", "port", "caCert"];
+/** A DNS host name (the S3 endpoint): labels of letters, digits and '-', dot-separated. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** An S3 bucket name as AWS allows it (3-63 lower-case letters, digits, '.', '-'). */
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** A schedule's interval: a whole number of minutes, hours or days. */
 const INTERVAL = /^([1-9][0-9]{0,5})(m|h|d)$/;
 const INTERVAL_SECONDS = { m: 60, h: 3600, d: 86400 } as const;
@@ -683,6 +692,7 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
     const p = new Problems(raw);
     const fields = p.optional("backup", BACKUP_FIELDS, { spans: ctx.spans, why: "the repository is a volume every node mounts" });
     if (!fields) {
+        s3Of(p, undefined, raw);
         return { problems: p.found };
     }
     if (raw.archiveCommand !== undefined) {
@@ -706,6 +716,68 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
             allowUnverifiedDestroy: p.flag("backup.allowUnverifiedDestroy", fields.allowUnverifiedDestroy),
             ...scheduleOf(p, fields.schedule, { ...ctx, maxVerifiedAgeHours: fields.maxVerifiedAgeHours === undefined
                 ? BACKUP_DEFAULTS.maxVerifiedAgeHours : Number(fields.maxVerifiedAgeHours) }),
+            ...s3Of(p, fields.s3, raw),
+        },
+    };
+}
+
+/**
+ * backup.s3: the repository in an S3-compatible bucket (README "Backups"). endpoint, bucket and
+ * region are required; the credentials are the secrets backupS3AccessKey and backupS3SecretKey
+ * (`pulumi config set --secret`), both required with it and refused without it. pgBackRest speaks
+ * S3 over TLS only (before 2.58), so caCert names the CA of a server with a certificate of its own.
+ */
+function s3Of(p: Problems, given: unknown, raw: RawConfig): { s3?: S3Repository } {
+    const secretsSet = S3_SECRET_KEYS.filter((k) => raw[k] !== undefined);
+    if (given === undefined || given === false) {
+        for (const key of secretsSet) {
+            p.bad(key, "(secret)", "only with pg-replication:backup.s3, whose credentials it is; remove it or set backup.s3");
+        }
+        return {};
+    }
+    if (typeof given !== "object" || given === null || Array.isArray(given)) {
+        p.bad("backup.s3", given, `expected an object with ${S3_FIELDS.join(", ")} (endpoint, bucket and region required)`);
+        return {};
+    }
+    const f = given as Record<string, unknown>;
+    for (const field of Object.keys(f).filter((k) => !S3_FIELDS.includes(k))) {
+        p.bad(`backup.s3.${field}`, f[field], `unknown field; backup.s3 has ${S3_FIELDS.join(", ")}`);
+    }
+    for (const key of S3_SECRET_KEYS.filter((k) => raw[k] === undefined)) {
+        p.bad(key, null, "required with backup.s3: set it as a secret (pulumi config set --secret " + key + ")");
+    }
+    const text = (field: string, pattern: RegExp, allowed: string, fallback?: string): string => {
+        const value = f[field] ?? fallback;
+        if (typeof value !== "string" || !pattern.test(value)) {
+            p.bad(`backup.s3.${field}`, f[field] ?? null, allowed);
+            return "";
+        }
+        return value;
+    };
+    const endpoint = text("endpoint", HOST_NAME, "expected the S3 endpoint's host name (what its TLS certificate names), such as s3.example.internal");
+    const bucket = text("bucket", BUCKET, "expected an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-'");
+    const region = text("region", /^[a-z0-9-]{1,64}$/, "expected the bucket's region, such as us-east-1");
+    const path = text("path", /^\/[A-Za-z0-9._\/-]*$/, "expected a path in the bucket starting with '/', such as /pg-replication", "/pg-replication");
+    const uriStyle = text("uriStyle", /^(path|host)$/, "expected path (the bucket in the URL's path) or host (in its host name)", "path");
+    let host: string | undefined;
+    if (f.host !== undefined) {
+        host = text("host", HOST_NAME, "expected an address or host name to connect to instead of resolving the endpoint");
+    }
+    let caCert: string | undefined;
+    if (f.caCert !== undefined) {
+        if (typeof f.caCert !== "string" || !/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/.test(f.caCert.trim())) {
+            p.bad("backup.s3.caCert", typeof f.caCert === "string" ? `${f.caCert.slice(0, 40)}…` : f.caCert,
+                "expected the PEM text of the CA certificate that signed the server's (-----BEGIN CERTIFICATE----- …)");
+        } else {
+            caCert = `${f.caCert.trim()}\n`;
+        }
+    }
+    return {
+        s3: {
+            endpoint, bucket, region, path, uriStyle: uriStyle === "host" ? "host" : "path",
+            ...(host ? { host } : {}),
+            port: p.integer("backup.s3.port", f.port, 443, 1, 65535),
+            ...(caCert ? { caCert } : {}),
         },
     };
 }
@@ -926,6 +998,18 @@ function clientHostFor(bindAddress: string, engine: Engine): string {
 export interface LoadedConfig extends ClusterConfig {
     readonly superuserPassword?: pulumi.Output<string>;
     readonly replicationPassword?: pulumi.Output<string>;
+    /** With backup.s3: its credentials (backupS3AccessKey, backupS3SecretKey), secret. */
+    readonly s3Credentials?: pulumi.Output<S3Credentials>;
+}
+
+/**
+ * The S3 credentials as text, for preview's look at the repository (program.ts checkS3Repository,
+ * which hands them to the container on stdin): read here, never logged, never in the plan.
+ */
+export function s3CredentialsText(): S3Credentials | undefined {
+    const all = pulumi.runtime.allConfig();
+    const [accessKey, secretKey] = S3_SECRET_KEYS.map((k) => all[`${NAMESPACE}:${k}`]);
+    return accessKey !== undefined && secretKey !== undefined ? { accessKey, secretKey } : undefined;
 }
 
 /** Reads this stack's config through Pulumi and validates it. */
@@ -958,5 +1042,7 @@ export function loadConfig(): LoadedConfig {
         ...cfg,
         superuserPassword: config.getSecret("superuserPassword"),
         replicationPassword: config.getSecret("replicationPassword"),
+        ...(cfg.backup?.s3 ? { s3Credentials: pulumi.secret(pulumi.all([config.requireSecret("backupS3AccessKey"),
+            config.requireSecret("backupS3SecretKey")]).apply(([accessKey, secretKey]) => ({ accessKey, secretKey }))) } : {}),
     };
 }

@@ -4,7 +4,7 @@
 // (backup/); no Pulumi here. README "Backups".
 
 import { dockerCli, dockerFailure } from "./docker-cli";
-import type { BackupSettings } from "./spec";
+import type { BackupSettings, S3Credentials, S3Repository } from "./spec";
 
 /** Where every node (and each verified restore) mounts the repository volume. */
 export const REPO_PATH = "/var/lib/pgbackrest";
@@ -22,6 +22,17 @@ export const VERIFY_FAILED_FILE = `${REPO_PATH}/pg-replication-verify-failed.jso
  * backups, one per line: name, LSN, timeline, time, stanza, tab-separated; restore.sh reads it.
  */
 export const RESTORE_POINTS_FILE = `${REPO_PATH}/pg-replication-restore-points.tsv`;
+/** With backup.s3: the CA that signed the S3 server's certificate, next to the settings (repo1-storage-ca-file). */
+export const S3_CA_FILE = `${REPO_PATH}/s3-ca.pem`;
+/**
+ * The Docker network of a throwaway container that reads the repository (a verified restore, a
+ * restore's seed, a preview's look): none for a volume, which is mounted; the engine's default
+ * bridge for S3, whose endpoint is reached like any address outside the engine.
+ */
+export function repoNetwork(b: { readonly s3?: unknown }): "none" | "bridge" {
+    return b.s3 ? "bridge" : "none";
+}
+
 /** What a primary's archiver runs for each WAL segment (a standby archives nothing: archive_mode=on). */
 export const ARCHIVE_COMMAND = "pgbackrest archive-push %p";
 /** archive_timeout: a WAL segment with commits in it is archived within this long, even when writes are few. */
@@ -45,11 +56,11 @@ export function backupEnv(b: Pick<BackupSettings, "stanza">): string[] {
  * history file pushed before the stanza existed, while backups were being turned on). A failing
  * synchronous push only fails archive_command, which PostgreSQL retries.
  */
-export function pgbackrestConf(b: Pick<BackupSettings, "stanza" | "retentionFull" | "processMax">, pgdata: string): string {
+export function pgbackrestConf(b: Pick<BackupSettings, "stanza" | "retentionFull" | "processMax" | "s3">, pgdata: string, caFile = S3_CA_FILE): string {
     return [
         "# Managed by pg-replication: rewritten by every `pulumi up` that changes it.",
         "[global]",
-        `repo1-path=${REPO_PATH}`,
+        ...(b.s3 ? s3Lines(b.s3, caFile) : [`repo1-path=${REPO_PATH}`]),
         `repo1-retention-full=${b.retentionFull}`,
         `process-max=${b.processMax}`,
         "archive-async=n",
@@ -62,6 +73,43 @@ export function pgbackrestConf(b: Pick<BackupSettings, "stanza" | "retentionFull
         `pg1-path=${pgdata}`,
         "",
     ].join("\n");
+}
+
+/**
+ * backup.s3 as pgBackRest's repository settings (repo1-type=s3; option names as in pgBackRest 2.33
+ * and later: src/build/config/config.yaml). The credentials are not here (s3CredentialLines): the
+ * settings file's writer puts them in from a secret, right after "[global]".
+ */
+function s3Lines(s3: S3Repository, caFile: string): string[] {
+    return [
+        "repo1-type=s3",
+        `repo1-path=${s3.path}`,
+        `repo1-s3-endpoint=${s3.endpoint}`,
+        `repo1-s3-bucket=${s3.bucket}`,
+        `repo1-s3-region=${s3.region}`,
+        `repo1-s3-uri-style=${s3.uriStyle}`,
+        ...(s3.host ? [`repo1-storage-host=${s3.host}`] : []),
+        `repo1-storage-port=${s3.port}`,
+        ...(s3.caCert ? [`repo1-storage-ca-file=${caFile}`] : []),
+    ];
+}
+
+/** The S3 credentials as settings lines (repo1-s3-key, repo1-s3-key-secret): only ever written from a secret, on stdin. */
+export function s3CredentialLines(c: S3Credentials): string {
+    return `repo1-s3-key=${c.accessKey}\nrepo1-s3-key-secret=${c.secretKey}\n`;
+}
+
+/**
+ * The repository as messages name it: its volume, or with backup.s3 (stack outputs and settings alike
+ * carry endpoint, bucket and path) the bucket and where in it, at the endpoint.
+ */
+export function repositoryName(b: { readonly volume: string; readonly s3?: { readonly endpoint: string; readonly bucket: string; readonly path: string } }): string {
+    return b.s3 ? `s3://${b.s3.bucket}${b.s3.path} at ${b.s3.endpoint}` : b.volume;
+}
+
+/** SETTINGS with the credentials' lines right after "[global]", as backup-settings.sh writes the file. */
+export function withCredentials(settings: string, c: S3Credentials): string {
+    return settings.replace(/^\[global\]\n/m, (g) => g + s3CredentialLines(c));
 }
 
 /** An age in the largest whole unit: 42s, 5m, 3h, 2d. */

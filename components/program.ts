@@ -5,9 +5,10 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
-import { LoadedConfig, loadConfig, nodeEngine, nodeImage, spansEngines } from "./config";
-import { verifiedNote } from "./pgbackrest";
-import { planRestore, readRepoInfo, readRestoreSelection, stanzaTakenProblem } from "./restore";
+import { LoadedConfig, loadConfig, nodeEngine, nodeImage, s3CredentialsText, spansEngines } from "./config";
+import { PGDATA } from "./node";
+import { pgbackrestConf, repositoryName, verifiedNote, withCredentials } from "./pgbackrest";
+import { planRestore, readRepoInfo, readRestoreSelection, readS3RepoInfo, S3_LOOK_CA_FILE, stanzaTakenProblem } from "./restore";
 import { archiveFailureNote } from "./archive";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
@@ -45,20 +46,23 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     if (cfg.restore) {
         await checkRestore(cfg, plan!.kind === "new");
     }
-    if (cfg.backup && plan!.kind === "new") {
+    if (cfg.backup?.s3) {
+        await checkS3Repository(cfg.backup, plan!.kind === "new", cfg.dockerHost);
+    } else if (cfg.backup && plan!.kind === "new") {
         await checkRepositoryFree(cfg.backup, cfg.dockerHost);
     }
     // A primary that cannot archive is said in every preview and up: no backup or restore reaches past it.
     if (cfg.backup || cfg.archiveCommand) {
         const failing = await archiveFailureNote(cfg.nodes.filter((n) => !silent?.has(nodeEngine(n, cfg.dockerHost))).map((n) =>
-            ({ name: n.name, container: `${cfg.namePrefix}-${n.name}`, engine: nodeEngine(n, cfg.dockerHost) })), cfg.backup?.volume);
+            ({ name: n.name, container: `${cfg.namePrefix}-${n.name}`, engine: nodeEngine(n, cfg.dockerHost) })),
+            cfg.backup && repositoryName(cfg.backup));
         if (failing) {
             pulumi.log.warn(`archive: ${failing}`);
         }
     }
     // With backups, every preview and up says when a restore of them was last proven (README "Backups").
     if (cfg.backup) {
-        const note = await verifiedNote(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`), pulumi.getStack(), cfg.backup.volume,
+        const note = await verifiedNote(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`), pulumi.getStack(), repositoryName(cfg.backup),
             cfg.backup.maxVerifiedAgeHours);
         if (note) {
             pulumi.log[note.level](note.text);
@@ -89,6 +93,36 @@ async function checkRepositoryFree(backup: NonNullable<LoadedConfig["backup"]>, 
     const problem = "problem" in info ? undefined : stanzaTakenProblem(info, backup.volume, backup.stanza);
     if (problem) {
         throw new BackupRefused(problem);
+    }
+}
+
+/**
+ * An S3 repository (backup.s3), asked at every preview and up as the nodes will ask it: the
+ * endpoint reached over TLS, the credentials and the bucket accepted, and on a new cluster its
+ * stanza free. A new cluster is refused when it cannot use the repository (nothing made: its
+ * archive would fail from the first segment); a running one is warned (its archiving and backups
+ * fail until the repository answers again: npm run status says how far behind).
+ */
+async function checkS3Repository(backup: NonNullable<LoadedConfig["backup"]>, isNew: boolean, engine: string): Promise<void> {
+    const s3 = backup.s3!;
+    const credentials = s3CredentialsText();
+    if (!credentials) {
+        return;     // refused by the config's own check already
+    }
+    const where = `s3://${s3.bucket}${s3.path} at ${s3.endpoint}:${s3.port}${s3.host ? ` (${s3.host})` : ""}`;
+    const info = await readS3RepoInfo(backup, withCredentials(pgbackrestConf(backup, PGDATA, S3_LOOK_CA_FILE), credentials), s3.caCert, engine);
+    if ("problem" in info && !("noStanza" in info && info.noStanza)) {
+        if (isNew) {
+            throw new BackupRefused(`the S3 repository ${where} cannot be used (backup.s3, backupS3AccessKey, backupS3SecretKey): ${info.problem}`);
+        }
+        pulumi.log.warn(`backup: the S3 repository ${where} cannot be used: ${info.problem}; WAL archiving and backups fail until it can ` +
+            "(npm run status)");
+        return;
+    }
+    const taken = isNew && !("problem" in info) ? stanzaTakenProblem(info, where, backup.stanza) : undefined;
+    if (taken) {
+        throw new BackupRefused(taken.replace("another backup.volume", "another backup.s3.path").replace("give backup.volume another name",
+            "give backup.s3.path another value"));
     }
 }
 
@@ -135,6 +169,7 @@ export function clusterArgs(cfg: LoadedConfig & Partial<Pick<CheckedConfig, "dow
         allowDataLoss: cfg.allowDataLoss,
         endpoints: cfg.endpoints,
         backup: cfg.backup,
+        ...(cfg.s3Credentials ? { s3Credentials: cfg.s3Credentials } : {}),
         restore: cfg.restore,
         ...(cfg.roll?.kind === "roll" ? { roll: { standbys: cfg.roll.standbys } } : {}),
         ...(cfg.roll?.kind === "hold" ? { heldImages: cfg.roll.images } : {}),

@@ -1,13 +1,13 @@
 // A new stack restored from a pgBackRest repository (pg-replication:restore), as preview plans it:
 // what the repository holds (`pgbackrest info --output=json`, asked in a throwaway container with
-// the repository read-only and no network), which backup set covers the target, how much WAL lies
+// the repository read-only and no network; on the engine's bridge when the repository is in S3), which backup set covers the target, how much WAL lies
 // after it, and why a target cannot be reached. The restore itself is the first node's seed
 // (components/scripts/node-seed.sh and restore.sh). No Pulumi here. README "Backups".
 
-import { dockerCli, DockerCliOptions } from "./docker-cli";
+import { dockerCli, DockerCliOptions, dockerFailure } from "./docker-cli";
 import { fragment, parseLines } from "./fragments";
 import { lsnSegment, segmentNumber } from "./lsn";
-import { backupEnv, REPO_PATH } from "./pgbackrest";
+import { backupEnv, CONFIG_FILE, REPO_PATH } from "./pgbackrest";
 import type { RestoreSettings } from "./spec";
 
 /** One backup set as `pgbackrest info` lists it. */
@@ -168,13 +168,65 @@ export async function readRepoInfo(restore: Pick<RestoreSettings, "volume" | "st
     if (volume.err) {
         return { problem: `there is no volume ${restore.volume} on the Docker engine ${engine}` };
     }
-    const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "-v", `${restore.volume}:${REPO_PATH}:ro`,
+    const network = await volumeRepoNetwork(restore, engine, opts);
+    const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", network, "-v", `${restore.volume}:${REPO_PATH}:ro`,
         ...backupEnv(restore).flatMap((e) => ["-e", e]), "--entrypoint", "pgbackrest", restore.image, "info", "--output=json"], engine, opts);
     if (r.err) {
         return { problem: `pgbackrest info in ${restore.image} on ${engine} failed: ${(r.stderr.trim() || r.err.message).split("\n").pop()}` };
     }
     return parseRepoInfo(r.stdout, restore.stanza);
 }
+
+/**
+ * The network a throwaway container needs to read the repository of a stack's volume: the bridge
+ * when its settings file says the repository is in S3 (backup.s3: the volume holds only the settings),
+ * none when the volume is the repository (read in a first container with no network; node-seed.sh
+ * asks the same before a restore).
+ */
+export async function volumeRepoNetwork(r: { readonly volume: string; readonly image: string }, engine: string, opts: DockerCliOptions = {}):
+    Promise<"none" | "bridge"> {
+    const found = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "-v", `${r.volume}:${REPO_PATH}:ro`,
+        "--entrypoint", "/bin/sh", r.image, "-c", `grep -q '^repo1-type=s3$' ${CONFIG_FILE} && echo bridge || echo none`], engine, opts);
+    return found.stdout.trim() === "bridge" ? "bridge" : "none";
+}
+
+/**
+ * Bound on one S3 request in preview's look at an S3 repository (pgBackRest's io-timeout, seconds).
+ * pgBackRest retries a failed request within it, per request: an unreachable server took 19 s with 2
+ * and 46 s with 5 (tests/hosts/s3.test.ts); the look as a whole is bounded by S3_CHECK_TIMEOUT_MS.
+ */
+export const S3_CHECK_IO_TIMEOUT_SECONDS = 3;
+const S3_CHECK_TIMEOUT_MS = 90_000;
+
+/**
+ * What an S3 repository holds (backup.s3), asked at preview from a throwaway container of the
+ * backup image on ENGINE's default bridge, as the nodes will ask it: the settings and the
+ * credentials (CONF, a secret's text: it goes on stdin, never on a command line) and the CA written
+ * inside it only. First `pgbackrest repo-ls` (the endpoint reached over TLS, the credentials and the
+ * bucket accepted: a problem naming pgBackRest's error when not), then `info` of the stanza. The
+ * settings must name CA_FILE as repo1-storage-ca-file when a CA is given (pgbackrestConf's caFile).
+ */
+export async function readS3RepoInfo(b: { readonly stanza: string; readonly image: string }, conf: string, caCert: string | undefined,
+    engine: string, opts: DockerCliOptions = {}): Promise<RepoInfo | { problem: string; noStanza?: true }> {
+    const r = await dockerCli(["run", "--rm", "-i", "--pull", "never", "--network", "bridge", "-u", "postgres", "--entrypoint", "/bin/sh",
+        b.image, "-c", S3_LOOK_SH, "s3-look", b.stanza, S3_LOOK_CA_FILE, String(S3_CHECK_IO_TIMEOUT_SECONDS)], engine,
+    { timeoutMs: S3_CHECK_TIMEOUT_MS, ...opts, input: `${conf}\n#ca\n${caCert ?? ""}` });
+    if (r.err) {
+        // pgBackRest's error line ("ERROR: [039]: HTTP request failed with 403 …"); what follows it is the response's detail.
+        // (pgBackRest's console log, where its errors are, is its stdout.)
+        const lines = `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.trim());
+        const why = lines.find((l) => /ERROR: \[\d+\]/.test(l))?.replace(/^.*?ERROR: /, "ERROR: ") ?? lines.pop() ?? dockerFailure(r, opts.timeoutMs ?? S3_CHECK_TIMEOUT_MS);
+        return { problem: `pgbackrest in ${b.image} on ${engine} could not use it: ${why.trim()}` };
+    }
+    return parseRepoInfo(r.stdout, b.stanza);
+}
+
+/** Where S3_LOOK_SH writes the CA inside its container. */
+export const S3_LOOK_CA_FILE = "/tmp/s3-ca.pem";
+/** readS3RepoInfo's container: stdin is the settings, a line "#ca", the CA; $1 the stanza, $2 the CA's path, $3 io-timeout. */
+const S3_LOOK_SH = `umask 077 && cat > /tmp/in && sed '/^#ca$/,$d' /tmp/in > /tmp/pgbackrest.conf && sed '1,/^#ca$/d' /tmp/in > "$2" &&
+{ out=$(pgbackrest --config=/tmp/pgbackrest.conf --io-timeout="$3" --log-level-console=error repo-ls) || { printf '%s\n' "$out"; exit 1; }; } &&
+exec pgbackrest --config=/tmp/pgbackrest.conf --io-timeout="$3" --log-level-console=error --stanza="$1" info --output=json`;
 
 /**
  * The backup set restore.sh would restore for an LSN or restore-point target, asked as the seed
@@ -185,7 +237,8 @@ export async function readRestoreSelection(restore: RestoreSettings, engine: str
     Promise<RestoreSelection | { problem: string }> {
     const target = restore.target.kind === "lsn" ? ["-e", `RESTORE_TARGET_LSN=${restore.target.lsn}`]
         : restore.target.kind === "name" ? ["-e", `RESTORE_TARGET_NAME=${restore.target.name}`] : [];
-    const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", "none", "-u", "postgres", "-v", `${restore.volume}:${REPO_PATH}:ro`,
+    const network = await volumeRepoNetwork(restore, engine, opts);
+    const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", network, "-u", "postgres", "-v", `${restore.volume}:${REPO_PATH}:ro`,
         ...backupEnv(restore).flatMap((e) => ["-e", e]), "-e", "RESTORE_SELECT_ONLY=1", "-e", "RESTORE_TARGET_TIME=", ...target,
         "--entrypoint", "/bin/sh", restore.image, "-c", fragment("restore.sh")], engine, opts);
     return selectionFrom(r.err ? undefined : r.stdout, r.stderr);

@@ -136,8 +136,14 @@ export interface RestoreSettings {
 export interface BackupSettings {
     /** The nodes' image with pgBackRest: archive_command runs it in every node (images/backup). */
     readonly image: string;
-    /** The repository: a Docker volume on the stack's engine, kept when the stack is destroyed. */
+    /**
+     * A Docker volume on the stack's engine, kept when the stack is destroyed, that every node mounts:
+     * the repository itself, or with `s3` pgBackRest's settings (and the S3 credentials) only, the
+     * backups being in the bucket. The records of proven restores are in it either way.
+     */
     readonly volume: string;
+    /** The repository in an S3-compatible object store instead of the volume; none when unset. */
+    readonly s3?: S3Repository;
     /** pgBackRest's stanza: the stack's name prefix (one cluster per repository path). */
     readonly stanza: string;
     /** Full backups kept (repo1-retention-full); older ones and the WAL only they need are expired. */
@@ -150,6 +156,34 @@ export interface BackupSettings {
     readonly allowUnverifiedDestroy: boolean;
     /** Backups and proven restores on a schedule, by the stack's scheduler container; none when unset. */
     readonly schedule?: BackupSchedule;
+}
+
+/**
+ * backup.s3: an S3-compatible bucket as pgBackRest's repository (repo1-type=s3). The credentials are
+ * not here: they are the secrets pg-replication:backupS3AccessKey and backupS3SecretKey, written only
+ * into the settings file in the volume.
+ */
+export interface S3Repository {
+    /** The endpoint's host name (repo1-s3-endpoint): what the server's TLS certificate must name. */
+    readonly endpoint: string;
+    readonly bucket: string;
+    readonly region: string;
+    /** Where in the bucket (repo1-path): the stanza's backups and archive go under it. */
+    readonly path: string;
+    /** path (bucket in the path; what most S3-compatible servers want) or host (bucket in the host name). */
+    readonly uriStyle: "path" | "host";
+    /** Connect to this address instead of resolving the endpoint (repo1-storage-host); none when unset. */
+    readonly host?: string;
+    /** The port (repo1-storage-port): 443 unless set. */
+    readonly port: number;
+    /** PEM of the CA that signed the server's certificate (repo1-storage-ca-file); the system's CAs when unset. */
+    readonly caCert?: string;
+}
+
+/** The S3 repository's credentials (pgBackRest's repo1-s3-key, repo1-s3-key-secret): only ever inside a Pulumi secret. */
+export interface S3Credentials {
+    readonly accessKey: string;
+    readonly secretKey: string;
 }
 
 /** backup.schedule: what the scheduler container (components/backup.ts BackupScheduler) runs and how often. */

@@ -8,7 +8,7 @@ import { parseRepoInfo } from "../components/restore";
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
-import { readVerified, readVerifyFailure } from "../components/pgbackrest";
+import { readVerified, readVerifyFailure, repositoryName } from "../components/pgbackrest";
 import { BackupProbe, ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
@@ -104,7 +104,8 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         ...(outputs.endpoints?.rw?.connectionString ? { endpoint: endpointPlan(outputs.endpoints.rw) } : {}),
         ...(outputs.endpoints?.ro?.connectionString ? { readEndpoint: endpointPlan(outputs.endpoints.ro) } : {}),
         ...moreEndpoints(outputs.endpoints, nodes, engineHost),
-        ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: outputs.backup.volume, stanza: String(outputs.backup.stanza),
+        // With backup.s3 the repository is the bucket (the volume keeps only the settings): named so in every line.
+        ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: repositoryName(outputs.backup), stanza: String(outputs.backup.stanza),
             maxVerifiedAgeHours: typeof outputs.backup.maxVerifiedAgeHours === "number" ? outputs.backup.maxVerifiedAgeHours : 26,
             ...(typeof outputs.backup.schedule?.containerName === "string" ? { schedule: {
                 containerName: outputs.backup.schedule.containerName, fullSeconds: Number(outputs.backup.schedule.fullSeconds),

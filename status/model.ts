@@ -51,7 +51,10 @@ export interface Plan {
      * first host's, which are `endpoint` and `readEndpoint`): each with its kind and its engine.
      */
     readonly moreEndpoints?: readonly (NonNullable<Plan["endpoint"]> & { readonly kind: "rw" | "ro"; readonly engine: string })[];
-    /** The backup repository (outputs.backup), when the stack has backups. */
+    /**
+     * The backup repository (outputs.backup), when the stack has backups; `volume` names it in
+     * messages: the volume, or with backup.s3 the bucket (pgbackrest.ts repositoryName).
+     */
     readonly backup?: { readonly volume: string; readonly stanza: string;
         /** backup.maxVerifiedAgeHours (26 for a stack whose outputs predate it): a proof older than this is stale. */
         readonly maxVerifiedAgeHours: number;

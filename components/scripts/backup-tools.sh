@@ -30,14 +30,15 @@ backup_take() {
 # backup_verify NAME TIMEOUT: the verified restore. A marker row on the primary (schema
 # pgreplication), its WAL pushed to the repository (pgbackrest check switches the segment and waits
 # for it), then the newest backup restored in a throwaway container NAME of the backup image with no
-# network and the repository read-only, the archive replayed to its end, the marker looked for and
+# network and the repository read-only (with an S3 repository: on REPO_NETWORK, to reach it; the
+# restored server never archives), the archive replayed to its end, the marker looked for and
 # every table and B-tree index read (backup-restore.sh, each of its steps bounded by TIMEOUT
 # seconds). Prints key=value lines (token, written_at, backup, restore_ms, recovery_ms, timeline,
 # marker, lsn, tables, rows, indexes, verified_at; error=... when it could not finish, and returns 1);
 # when the marker is there, keeps the result next to the backups (VERIFIED_FILE, which status,
 # preview and destroy read) and removes the record of a failed attempt; when not, writes that
 # record (VERIFY_FAILED_FILE: when, the backup, why), which status and preview say.
-# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE VERIFY_FAILED_FILE
+# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE VERIFY_FAILED_FILE [REPO_NETWORK]
 backup_verify() {
     _bv_name=$1 _bv_timeout=$2
     _bv_token=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
@@ -53,14 +54,14 @@ SQL
     log "marker $_bv_token written on $PRIMARY_CONTAINER at $_bv_written; pushing its WAL to the repository"
     dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" timeout 120 pgbackrest --log-level-console=warn check >&2 ||
         { backup_verify_failed "" "pgbackrest check on $PRIMARY_CONTAINER failed: the marker's WAL did not reach the repository"; return 1; }
-    log "restoring the newest backup in $_bv_name ($IMAGE, no network, repository read-only)"
+    log "restoring the newest backup in $_bv_name ($IMAGE, $([ "${REPO_NETWORK:-none}" = none ] && echo "no network, repository read-only" || echo "network $REPO_NETWORK to reach the S3 repository, archiving off"))"
     _bv_out=$(mktemp)
     _bv_rc=0
     # Bounded as a whole too (each step of the restore has TIMEOUT): past the bound the container is
     # removed by name, which ends the run.
     ( sleep $((_bv_timeout * 3 + 60)) && docker rm -f "$_bv_name" ) >/dev/null 2>&1 &
     _bv_watch=$!
-    docker run --rm --name "$_bv_name" --network none -u postgres \
+    docker run --rm --name "$_bv_name" --network "${REPO_NETWORK:-none}" -u postgres \
         --label pg-replication.role=verify-restore -v "$VOLUME:$REPO_PATH:ro" \
         -e "PGBACKREST_STANZA=$STANZA" -e "PGBACKREST_CONFIG=$REPO_PATH/pgbackrest.conf" \
         --entrypoint bash "$IMAGE" -c "$BACKUP_RESTORE_SH" backup-restore "$_bv_token" "$_bv_timeout" > "$_bv_out" || _bv_rc=$?

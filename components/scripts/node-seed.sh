@@ -2,7 +2,8 @@
 #  - the volume already holds a cluster: kept as it is (the node's role is in it);
 #  - no node of the stack exists yet: this is the bootstrap primary, and the image initialises
 #    the empty data directory on first start; or, with RESTORE_VOLUME (pg-replication:restore),
-#    it is restored from that repository, recovered to the target and promoted (restore.sh);
+#    it is restored from that repository, recovered to the target and promoted (restore.sh), off
+#    the network unless the repository is in S3;
 #  - otherwise: a clone of whichever node is the primary now (found by label and
 #    pg_is_in_recovery), with pg_basebackup -R -Xs and a physical slot named after the node,
 #    from a throwaway container at the node's own address (the only address the primary
@@ -30,8 +31,12 @@ if [ -z "$PRIMARY_CONTAINER" ]; then
         exit 0
     fi
     docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+    # A repository in S3 (its settings say so; the volume holds only them) is reached over the engine's bridge.
+    # shellcheck disable=SC2016
+    restore_network=$(docker run --rm --network none -v "$RESTORE_VOLUME:${RESTORE_CONFIG%/*}:ro" --entrypoint /bin/sh "$RESTORE_IMAGE" \
+        -c 'grep -q "^repo1-type=s3\$" "$0" && echo bridge || echo none' "$RESTORE_CONFIG")
     # shellcheck disable=SC2046
-    docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network none --user postgres \
+    docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network "${restore_network:-none}" --user postgres \
         -v "$VOLUME:/var/lib/postgresql/data" -v "$RESTORE_VOLUME:${RESTORE_CONFIG%/*}:ro" \
         -e PGBACKREST_STANZA="$RESTORE_STANZA" -e PGBACKREST_CONFIG="$RESTORE_CONFIG" -e RESTORE_TARGET_TIME="${RESTORE_TARGET_TIME:-}" \
         -e RESTORE_TARGET_LSN="${RESTORE_TARGET_LSN:-}" -e RESTORE_TARGET_NAME="${RESTORE_TARGET_NAME:-}" \

@@ -21,7 +21,7 @@
 # Runs on the primary's engine; with nodes on several engines (PEERS) the kept standby is reached
 # on its own (lib.sh dk).
 # env: NODE NODE_CONTAINER VOLUME IMAGE KEEP_CONTAINER LONG_TX_SQL SETTINGS_SQL TIMEOUT DOCKER_LABELS HELPER_CONTAINER
-#      [BACKUP_VOLUME REPO_PATH STANZA CONFIG_FILE] [PEERS]
+#      [BACKUP_VOLUME REPO_PATH STANZA CONFIG_FILE [REPO_NETWORK]] [PEERS]
 # (LONG_TX_SQL and SETTINGS_SQL: roll.ts longTransactionsSql and upgrade.ts CLUSTER_SETTINGS_SQL, as preview asks them)
 
 data=/var/lib/postgresql/data
@@ -43,7 +43,7 @@ old_major=$(printf '%s\n' "$found" | head -n 1) left=$(printf '%s\n' "$found" | 
 upgrade_repository() {
     [ -n "${BACKUP_VOLUME:-}" ] || return 0
     # shellcheck disable=SC2046
-    out=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" -v "$BACKUP_VOLUME:$REPO_PATH" \
+    out=$(docker run --rm $(docker_labels) --network "${REPO_NETWORK:-none}" --user postgres -v "$VOLUME:$data:ro" -v "$BACKUP_VOLUME:$REPO_PATH" \
         -e "PGBACKREST_STANZA=$STANZA" -e "PGBACKREST_CONFIG=$CONFIG_FILE" --entrypoint pgbackrest "$IMAGE" --no-online stanza-upgrade 2>&1) ||
         fail "pgBackRest's stanza-upgrade of $STANZA for PostgreSQL $new_major failed in $IMAGE: $out
 the data is upgraded and the old cluster's copy kept; run up again once the repository takes writes"

@@ -27,7 +27,7 @@ function builtToolchain(): boolean {
 
 function configMap(values: Record<string, unknown>): ConfigMap {
     return Object.fromEntries(Object.entries(values).map(([k, v]) =>
-        [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") }]));
+        [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") || k.startsWith("backupS3") }]));
 }
 
 /** This checkout (bin/tests/e2e is three levels below it). */

@@ -223,6 +223,9 @@ for major in "${majors[@]}"; do
     continue
   fi
   say "testing $scheduler_image"
+  check "$major: the backup image has the system's CAs (an S3 repository with a public CA's certificate)" equals 1 \
+    docker run --rm --network none --name "$prefix-cas-$major" --label "$label" --entrypoint sh "pg-replication/postgres-backup:$major" \
+      -c 'test -s /etc/ssl/certs/ca-certificates.crt && echo 1'
   check "$major: scheduler image sets no USER" equals "" docker image inspect -f '{{.Config.User}}' "$scheduler_image"
   check "$major: scheduler runs as root" equals 0 \
     docker run --rm --network none --name "$prefix-sched-$major" --label "$label" "$scheduler_image" id -u

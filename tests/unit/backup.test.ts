@@ -9,8 +9,8 @@ import { before, describe, test } from "node:test";
 import { newestBackup, targetFromOutputs } from "../../backup/core";
 import { parseLines } from "../../components/fragments";
 import { RawConfig, validateBackup } from "../../components/config";
-import { pgbackrestConf } from "../../components/pgbackrest";
-import { DEV, plain, Recorded, Run, runProgram } from "../support/mocked-program";
+import { pgbackrestConf, repositoryName, repoNetwork, withCredentials } from "../../components/pgbackrest";
+import { DEV, isSecret, plain, Recorded, Run, runProgram } from "../support/mocked-program";
 
 const check = (backup: unknown, more: Partial<Parameters<typeof validateBackup>[1]> = {}, raw: RawConfig = {}) =>
     validateBackup({ ...raw, backup: typeof backup === "string" ? backup : JSON.stringify(backup) },
@@ -34,7 +34,7 @@ describe("pg-replication:backup, validated", () => {
         assert.deepEqual(check({ retentionFull: 0, processMax: 99, volume: "/etc", colour: "blue", maxVerifiedAgeHours: 0,
             allowUnverifiedDestroy: "yes" }).problems, [
             'pg-replication:backup.colour = "blue" is not allowed: unknown field; backup has image, volume, retentionFull, processMax, ' +
-                "maxVerifiedAgeHours, allowUnverifiedDestroy, schedule",
+                "maxVerifiedAgeHours, allowUnverifiedDestroy, schedule, s3",
             'pg-replication:backup.volume = "/etc" is not allowed: expected a Docker volume name: letters, digits, \'_\', \'.\', \'-\', starting with a letter or digit',
             "pg-replication:backup.retentionFull = 0 is not allowed: expected a whole number from 1 to 9999",
             "pg-replication:backup.processMax = 99 is not allowed: expected a whole number from 1 to 32",
@@ -42,7 +42,7 @@ describe("pg-replication:backup, validated", () => {
             'pg-replication:backup.allowUnverifiedDestroy = "yes" is not allowed: expected true or false',
         ]);
         assert.deepEqual(check("[1]").problems, ["pg-replication:backup = [1] is not allowed: expected true, false or an object " +
-            "with any of image, volume, retentionFull, processMax, maxVerifiedAgeHours, allowUnverifiedDestroy, schedule"]);
+            "with any of image, volume, retentionFull, processMax, maxVerifiedAgeHours, allowUnverifiedDestroy, schedule, s3"]);
     });
 
     test("refused beside archiveCommand, with nodes on several engines, and without a known image", () => {
@@ -151,7 +151,9 @@ describe("the backup tool's reading of the stack and of pgBackRest", () => {
             nodes: { pg1: { containerName: "p-pg1" }, pg2: { containerName: "p-pg2" } },
             backup: { volume: "p-backup", stanza: "p", image: "pg-replication/postgres-backup:17" },
         }), { engine: "unix:///var/run/docker.sock", containers: ["p-pg1", "p-pg2"], volume: "p-backup", stanza: "p",
-            image: "pg-replication/postgres-backup:17" });
+            image: "pg-replication/postgres-backup:17", network: "none" });
+        assert.equal(targetFromOutputs("pg17", { nodes: {}, backup: { volume: "p-backup", stanza: "p", image: "i",
+            s3: { endpoint: "s3.test", bucket: "b", path: "/x" } } }).network, "bridge", "an S3 repository's restore reaches it over the bridge");
     });
 
     test("the newest backup set in `pgbackrest info`, and the restore script's key=value lines", () => {
@@ -167,5 +169,78 @@ describe("the backup tool's reading of the stack and of pgBackRest", () => {
         assert.equal(newestBackup(upgraded("current", "prior")), "20261204-133304F");
         assert.deepEqual(parseLines("noise\nbackup=20261203-200000F\nrestore_ms=812\nerror=the restored data directory did not start: x=1\n"),
             { backup: "20261203-200000F", restore_ms: "812", error: "the restored data directory did not start: x=1" });
+    });
+});
+
+describe("backup.s3: the repository in an S3-compatible bucket", () => {
+    const S3 = { endpoint: "s3.example.internal", bucket: "pg-backups", region: "eu-west-1" };
+    const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+    const SECRETS = { backupS3AccessKey: "AKIDEXAMPLE", backupS3SecretKey: "wJalrXUtnFEMI-example-secret" };
+
+    test("validated: endpoint, bucket and region required, the rest defaulted; both credentials required, as secrets of their own", () => {
+        assert.deepEqual(check({ s3: S3 }, {}, SECRETS).backup?.s3, { ...S3, path: "/pg-replication", uriStyle: "path", port: 443 });
+        assert.deepEqual(check({ s3: { ...S3, host: "10.0.0.5", port: 9000, uriStyle: "host", path: "/a/b", caCert: CA } }, {}, SECRETS).backup?.s3,
+            { ...S3, host: "10.0.0.5", port: 9000, uriStyle: "host", path: "/a/b", caCert: `${CA}\n` });
+        assert.deepEqual(check({ s3: { endpoint: "https://x", bucket: "B", port: 0, colour: 1 } }).problems, [
+            "pg-replication:backup.s3.colour = 1 is not allowed: unknown field; backup.s3 has endpoint, bucket, region, path, uriStyle, host, port, caCert",
+            "pg-replication:backupS3AccessKey = null is not allowed: required with backup.s3: set it as a secret (pulumi config set --secret backupS3AccessKey)",
+            "pg-replication:backupS3SecretKey = null is not allowed: required with backup.s3: set it as a secret (pulumi config set --secret backupS3SecretKey)",
+            'pg-replication:backup.s3.endpoint = "https://x" is not allowed: expected the S3 endpoint\'s host name (what its TLS certificate names), such as s3.example.internal',
+            'pg-replication:backup.s3.bucket = "B" is not allowed: expected an S3 bucket name: 3-63 lower-case letters, digits, \'.\' and \'-\'',
+            "pg-replication:backup.s3.region = null is not allowed: expected the bucket's region, such as us-east-1",
+            "pg-replication:backup.s3.port = 0 is not allowed: expected a whole number from 1 to 65535",
+        ]);
+        assert.match(check({ s3: { ...S3, caCert: "not a pem" } }, {}, SECRETS).problems[0],
+            /^pg-replication:backup\.s3\.caCert = "not a pem…" is not allowed: expected the PEM text of the CA certificate/);
+    });
+
+    test("the credentials without backup.s3 are refused, naming the key, never the value", () => {
+        for (const backup of [{}, "false"]) {
+            const problems = validateBackup({ backup: typeof backup === "string" ? backup : JSON.stringify(backup), backupS3SecretKey: "(secret)" },
+                { image: "postgres:17", namePrefix: "p", spans: false }).problems;
+            assert.deepEqual(problems, ['pg-replication:backupS3SecretKey = "(secret)" is not allowed: only with pg-replication:backup.s3, ' +
+                "whose credentials it is; remove it or set backup.s3"]);
+        }
+    });
+
+    test("pgbackrest.conf: repo1-type=s3 with the endpoint, bucket, region, path, port and CA; no credentials in it", () => {
+        const b = check({ s3: { ...S3, host: "10.0.0.5", port: 9000, caCert: CA } }, {}, SECRETS).backup!;
+        const conf = pgbackrestConf(b, "/var/lib/postgresql/data/pgdata");
+        for (const line of ["repo1-type=s3", "repo1-path=/pg-replication", "repo1-s3-endpoint=s3.example.internal", "repo1-s3-bucket=pg-backups",
+            "repo1-s3-region=eu-west-1", "repo1-s3-uri-style=path", "repo1-storage-host=10.0.0.5", "repo1-storage-port=9000",
+            "repo1-storage-ca-file=/var/lib/pgbackrest/s3-ca.pem"]) {
+            assert.ok(conf.split("\n").includes(line), line);
+        }
+        assert.doesNotMatch(conf, /repo1-s3-key|AKID/);
+        assert.doesNotMatch(conf, /^repo1-path=\/var\/lib\/pgbackrest$/m, "the volume is not the repository");
+        const full = withCredentials(conf, { accessKey: "AK", secretKey: "SK" }).split("\n");
+        assert.deepEqual(full.slice(full.indexOf("[global]") + 1, full.indexOf("[global]") + 3), ["repo1-s3-key=AK", "repo1-s3-key-secret=SK"],
+            "the credentials right after [global], as backup-settings.sh puts them");
+        assert.equal(repoNetwork(b), "bridge");
+        assert.equal(repoNetwork({}), "none");
+        assert.equal(repositoryName(b), "s3://pg-backups/pg-replication at s3.example.internal", "messages name the bucket");
+        assert.equal(repositoryName({ volume: "p-backup" }), "p-backup");
+    });
+
+    test("in the stack: the credentials reach the settings file on stdin as a secret, never in its environment; outputs say where", async () => {
+        const run = await runProgram({ ...DEV, backup: { s3: { ...S3, caCert: CA } }, ...SECRETS }, Object.keys(SECRETS));
+        const settings = run.get("Command", "cluster-backup-repository-settings");
+        assert.ok(isSecret(settings.inputs.stdin), "stdin is a secret");
+        assert.equal(plain(settings.inputs.stdin), "repo1-s3-key=AKIDEXAMPLE\nrepo1-s3-key-secret=wJalrXUtnFEMI-example-secret\n");
+        const e = env(settings);
+        assert.equal(e.S3, "1");
+        assert.equal(e.S3_CA_FILE, "/var/lib/pgbackrest/s3-ca.pem");
+        assert.equal(e.S3_CA_CERT, `${CA}\n`);
+        assert.match(e.SETTINGS, /^repo1-type=s3$/m);
+        for (const r of run.resources) {
+            assert.doesNotMatch(JSON.stringify(plain(r.inputs.environment ?? {})) + JSON.stringify(plain(r.inputs.envs ?? [])) +
+                JSON.stringify(plain(r.inputs.create ?? "")), /AKIDEXAMPLE|wJalrXUtnFEMI/, `${r.name}: no credential outside stdin`);
+        }
+        assert.deepEqual(run.outputs.backup!.s3, { endpoint: "s3.example.internal", bucket: "pg-backups", path: "/pg-replication" });
+        assert.equal(env(run.get("Command", "cluster-upgrade")).REPO_NETWORK, "bridge", "the upgrade's stanza-upgrade reaches the bucket");
+        const volumeOnly = await runProgram({ ...DEV, backup: {} });
+        assert.equal(env(volumeOnly.get("Command", "cluster-backup-repository-settings")).S3, undefined);
+        assert.equal(volumeOnly.get("Command", "cluster-backup-repository-settings").inputs.stdin, undefined, "a volume repository: nothing on stdin");
+        assert.equal(env(volumeOnly.get("Command", "cluster-upgrade")).REPO_NETWORK, undefined);
     });
 });
