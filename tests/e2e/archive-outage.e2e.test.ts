@@ -12,8 +12,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { targetFromOutputs, verifyRestore } from "../../backup/core";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, provenAcrossWindow, rows, status, writeSwitched } from "./harness";
 
 /** Longer than the archiver's pause after three failures in a row (pgarch.c: it waits for the next 60 s wake-up or a new segment). */
 const OUTAGE_MS = 70_000;
@@ -42,13 +41,7 @@ describe("the archive failing for over a minute, then recovering: no WAL gap (Po
     });
 
     /** N more rows, each in its own transaction, then the segment switched so that it must be archived. */
-    async function write(n: number): Promise<void> {
-        for (let i = 0; i < n; i++) {
-            written += 1;
-            await rows(url, `INSERT INTO outage (id) VALUES (${written})`);
-        }
-        await rows(url, "SELECT pg_switch_wal()");
-    }
+    const write = async (n: number) => { written = await writeSwitched(url, (id) => `INSERT INTO outage (id) VALUES (${id})`, written, n); };
 
     const report = async () => JSON.parse((await status(s!.backend, name, "--json")).stdout);
 
@@ -87,15 +80,9 @@ describe("the archive failing for over a minute, then recovering: no WAL gap (Po
         docker("exec", "-u", "root", container, "chmod", "-R", "u+w", archiveDir);
         const caughtUp = Date.now();
         await write(2);
-        const healed = await eventually(120, report, (r) => r.archive?.failing === null && r.archive?.ready === 0);
-        log(`archiving caught up in ${((Date.now() - caughtUp) / 1000).toFixed(1)} s: last ${healed.archive.lastArchived.wal}`);
-        assert.deepEqual(healed.warnings.filter((w: { code: string }) => w.code === "archive-failing"), []);
         // The verified restore writes its marker now, after the outage, and replays the archive to its end.
-        const target = targetFromOutputs(name, await s!.outputs());
-        const r = await verifyRestore(target, { timeoutSeconds: 300, log });
-        log(`verified restore: backup ${r.backup}, replayed in ${r.recoverySeconds.toFixed(1)} s, ${r.rows} rows read`);
-        assert.equal(r.marker.found, true, "the restore replayed across the outage to the marker written after it");
-        assert.ok(r.rows >= written, `every row written before the marker is in the restore: ${r.rows} rows read, ${written} written`);
+        await provenAcrossWindow(s!, name, written, 120);
+        log(`caught up and proven ${((Date.now() - caughtUp) / 1000).toFixed(1)} s after the repository took writes again`);
     });
 
     test("destroyed (the repository kept) and made again under the same name: refused at preview, naming the repository's stanza", async () => {

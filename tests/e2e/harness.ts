@@ -3,12 +3,14 @@
 // file:// backend in a temporary folder, a Postgres client from outside, and `docker` to look at
 // what is left behind.
 
+import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
 import { after, before } from "node:test";
+import { targetFromOutputs, verifyRestore } from "../../backup/core";
 import type { DrillStack } from "../../drill/core";
 import type { ProbeResult, WriteProbe } from "../../drill/probe";
 import { createHostSet, HostSet, HostSetOptions, TestHost } from "../support/hosts";
@@ -187,6 +189,36 @@ export async function eventually<T>(seconds: number, probe: () => Promise<T>, ok
         throw last.error;
     }
     return last.value;
+}
+
+/**
+ * What the archive fault tests write through a fault: rows FROM+1 .. FROM+N, each in its own
+ * transaction (INSERT gives the statement for an id), then the WAL segment switched so that it
+ * must be archived. Returns the new count.
+ */
+export async function writeSwitched(url: string, insert: (id: number) => string, from: number, n: number): Promise<number> {
+    for (let id = from + 1; id <= from + n; id++) {
+        await rows(url, insert(id));
+    }
+    await rows(url, "SELECT pg_switch_wal()");
+    return from + n;
+}
+
+/**
+ * After an archive fault is cleared: archiving caught up by itself (status: nothing failing,
+ * nothing waiting, within SECONDS), then a restore proven (backup/core.ts verifyRestore, which
+ * writes its marker now) that replays across the window to that marker and has every one of the
+ * WRITTEN rows.
+ */
+export async function provenAcrossWindow(s: E2EStack, name: string, written: number, seconds = 180): Promise<void> {
+    const report = async () => JSON.parse((await status(s.backend, name, "--json")).stdout);
+    const healed = await eventually(seconds, report, (r) => r.archive?.failing === null && r.archive?.ready === 0);
+    log(`archiving caught up: last ${healed.archive.lastArchived.wal}`);
+    assert.deepEqual(healed.warnings.filter((w: { code: string }) => w.code === "archive-failing"), []);
+    const r = await verifyRestore(targetFromOutputs(name, await s.outputs()), { timeoutSeconds: 300, log });
+    log(`verified restore: backup ${r.backup}, replayed in ${r.recoverySeconds.toFixed(1)} s, ${r.rows} rows read`);
+    assert.equal(r.marker.found, true, "the restore replayed across the window to the marker written after it");
+    assert.ok(r.rows >= written, `every row written before the marker is in the restore: ${r.rows} rows read, ${written} written`);
 }
 
 /** Waits until a standby has replayed everything the primary has written so far. */

@@ -11,8 +11,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { targetFromOutputs, verifyRestore } from "../../backup/core";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, provenAcrossWindow, rows, status, writeSwitched } from "./harness";
 
 describe("the backup repository full, then freed: no WAL gap (PostgreSQL 17)", { timeout: 15 * 60 * 1000 }, () => {
     const name = "e2e-repo-full";
@@ -36,13 +35,9 @@ describe("the backup repository full, then freed: no WAL gap (PostgreSQL 17)", {
         assert.deepEqual(leftovers(name), []);
     });
 
-    async function write(n: number): Promise<void> {
-        for (let i = 0; i < n; i++) {
-            written += 1;
-            await rows(url, `INSERT INTO full_repo (id, pad) VALUES (${written}, repeat('x', 2000))`);
-        }
-        await rows(url, "SELECT pg_switch_wal()");
-    }
+    const write = async (n: number) => {
+        written = await writeSwitched(url, (id) => `INSERT INTO full_repo (id, pad) VALUES (${id}, repeat('x', 2000))`, written, n);
+    };
     const report = async () => JSON.parse((await status(s!.backend, name, "--json")).stdout);
 
     test("full: the archive fails with the segments kept, status names it, an up says it", async () => {
@@ -84,10 +79,6 @@ describe("the backup repository full, then freed: no WAL gap (PostgreSQL 17)", {
     test("room again: archiving catches up by itself, and a restore replays across the window to a marker after it", async () => {
         docker("exec", container, "rm", "-f", filler);
         await write(1);
-        const healed = await eventually(180, report, (r) => r.archive?.failing === null && r.archive?.ready === 0);
-        log(`archiving caught up: last ${healed.archive.lastArchived.wal}`);
-        const r = await verifyRestore(targetFromOutputs(name, await s!.outputs()), { timeoutSeconds: 300, log });
-        assert.equal(r.marker.found, true, "the restore replayed across the full window to the marker written after it");
-        assert.ok(r.rows >= written, `every row written before the marker is in the restore: ${r.rows} rows read, ${written} written`);
+        await provenAcrossWindow(s!, name, written);
     });
 });
