@@ -8,7 +8,7 @@ import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
 import { LoadedConfig, loadConfig, nodeEngine, nodeImage, s3CredentialsText, spansEngines } from "./config";
 import { PGDATA } from "./node";
 import { pgbackrestConf, repositoryName, verifiedNote, withCredentials } from "./pgbackrest";
-import { planRestore, readRepoInfo, readRestoreSelection, readS3RepoInfo, S3_LOOK_CA_FILE, stanzaTakenProblem } from "./restore";
+import { planRestore, readRepoInfo, readRestoreSelection, readS3RepoInfo, S3_LOOK_CA_FILE, stanzaTakenProblem, volumeRepoNetwork } from "./restore";
 import { archiveFailureNote } from "./archive";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
@@ -109,7 +109,7 @@ async function checkS3Repository(backup: NonNullable<LoadedConfig["backup"]>, is
     if (!credentials) {
         return;     // refused by the config's own check already
     }
-    const where = `s3://${s3.bucket}${s3.path} at ${s3.endpoint}:${s3.port}${s3.host ? ` (${s3.host})` : ""}`;
+    const where = `${repositoryName(backup)}:${s3.port}${s3.host ? ` (${s3.host})` : ""}`;
     const info = await readS3RepoInfo(backup, withCredentials(pgbackrestConf(backup, PGDATA, S3_LOOK_CA_FILE), credentials), s3.caCert, engine);
     if ("problem" in info && !("noStanza" in info && info.noStanza)) {
         if (isNew) {
@@ -136,8 +136,11 @@ async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
         pulumi.log.info(`restore is set, but the cluster exists: nothing is restored (it only seeds a new cluster's first node)`);
         return;
     }
-    const info = await readRepoInfo(restore, cfg.dockerHost);
-    const selection = restore.target.kind === "lsn" || restore.target.kind === "name" ? await readRestoreSelection(restore, cfg.dockerHost) : undefined;
+    // Asked once: whether the source volume's repository is in S3 (its containers then need the bridge).
+    const network = await volumeRepoNetwork(restore, cfg.dockerHost);
+    const info = await readRepoInfo(restore, cfg.dockerHost, network);
+    const selection = restore.target.kind === "lsn" || restore.target.kind === "name"
+        ? await readRestoreSelection(restore, cfg.dockerHost, network) : undefined;
     const plan = "problem" in info ? info
         : planRestore(info, restore.target, /^postgres:(\d+)$/.exec(cfg.image)?.[1], Date.now() / 1000, selection);
     if ("problem" in plan) {

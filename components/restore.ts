@@ -161,14 +161,17 @@ export function planRestore(info: RepoInfo, target: RestoreSettings["target"], m
     };
 }
 
-/** What the repository holds, asked on ENGINE; a problem when the volume or the stanza is not there or the image cannot ask. */
-export async function readRepoInfo(restore: Pick<RestoreSettings, "volume" | "stanza" | "image">, engine: string, opts: DockerCliOptions = {}):
+/**
+ * What the repository holds, asked on ENGINE in a container on NETWORK (none for a volume that is the
+ * repository; volumeRepoNetwork says which); a problem when the volume or the stanza is not there or the image cannot ask.
+ */
+export async function readRepoInfo(restore: Pick<RestoreSettings, "volume" | "stanza" | "image">, engine: string,
+    network: "none" | "bridge" = "none", opts: DockerCliOptions = {}):
     Promise<RepoInfo | { problem: string }> {
     const volume = await dockerCli(["volume", "inspect", "-f", "{{.Name}}", restore.volume], engine, opts);
     if (volume.err) {
         return { problem: `there is no volume ${restore.volume} on the Docker engine ${engine}` };
     }
-    const network = await volumeRepoNetwork(restore, engine, opts);
     const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", network, "-v", `${restore.volume}:${REPO_PATH}:ro`,
         ...backupEnv(restore).flatMap((e) => ["-e", e]), "--entrypoint", "pgbackrest", restore.image, "info", "--output=json"], engine, opts);
     if (r.err) {
@@ -231,13 +234,13 @@ exec pgbackrest --config=/tmp/pgbackrest.conf --io-timeout="$3" --log-level-cons
 /**
  * The backup set restore.sh would restore for an LSN or restore-point target, asked as the seed
  * asks it (its own selection, RESTORE_SELECT_ONLY) in a throwaway container with the repository
- * read-only and no network; a problem when the target cannot be reached or the image cannot ask.
+ * read-only and no network (on NETWORK, as readRepoInfo); a problem when the target cannot be reached or the image cannot ask.
  */
-export async function readRestoreSelection(restore: RestoreSettings, engine: string, opts: DockerCliOptions = {}):
+export async function readRestoreSelection(restore: RestoreSettings, engine: string, network: "none" | "bridge" = "none",
+    opts: DockerCliOptions = {}):
     Promise<RestoreSelection | { problem: string }> {
     const target = restore.target.kind === "lsn" ? ["-e", `RESTORE_TARGET_LSN=${restore.target.lsn}`]
         : restore.target.kind === "name" ? ["-e", `RESTORE_TARGET_NAME=${restore.target.name}`] : [];
-    const network = await volumeRepoNetwork(restore, engine, opts);
     const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", network, "-u", "postgres", "-v", `${restore.volume}:${REPO_PATH}:ro`,
         ...backupEnv(restore).flatMap((e) => ["-e", e]), "-e", "RESTORE_SELECT_ONLY=1", "-e", "RESTORE_TARGET_TIME=", ...target,
         "--entrypoint", "/bin/sh", restore.image, "-c", fragment("restore.sh")], engine, opts);
