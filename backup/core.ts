@@ -21,6 +21,8 @@ export interface BackupTarget {
     readonly image: string;
     /** The throwaway restore's network: none for a volume repository, the engine's bridge for S3 (repoNetwork). */
     readonly network: "none" | "bridge";
+    /** With backup.schedule: the scheduler's container, where a backup by hand runs too (from a standby, as its own). */
+    readonly scheduler?: string;
 }
 
 /** The kinds of backup pgBackRest takes: full, or the changes since the last full (diff) or last backup (incr). */
@@ -63,6 +65,7 @@ export function targetFromOutputs(stack: string, outputs: Record<string, any>): 
         stanza: String(b.stanza),
         image: String(b.image),
         network: repoNetwork(b),
+        ...(b.schedule?.containerName ? { scheduler: String(b.schedule.containerName) } : {}),
     };
 }
 
@@ -142,13 +145,25 @@ function backupTools(t: BackupTarget, primary: string, call: string, timeoutMs: 
     });
 }
 
-/** A backup of TYPE on the primary (backup-tools.sh backup_take); its label and how long it took. */
-export async function takeBackup(t: BackupTarget, type: BackupType, timeoutSeconds: number): Promise<{ label: string; seconds: number; primary: string }> {
+/**
+ * A backup of TYPE (backup-tools.sh backup_take); its label, how long it took, the primary and the
+ * node it was read from. With a scheduler running it is taken there, as the scheduler takes its
+ * own: from a standby that streams when there is one and backup.schedule.fromStandby is on (the
+ * scheduler's environment says), else from the primary. Without one, on the primary from here.
+ */
+export async function takeBackup(t: BackupTarget, type: BackupType, timeoutSeconds: number):
+    Promise<{ label: string; seconds: number; primary: string; source: string }> {
     const primary = await findPrimary(t);
     const started = Date.now();
-    await backupTools(t, primary, `backup_take ${type}`, timeoutSeconds * 1000);
+    const call = `backup_take ${type}\necho "source=$BACKUP_SOURCE"`;
+    let out: string;
+    if (t.scheduler && (await dockerCli(["inspect", "-f", "{{.State.Running}}", t.scheduler], t.engine, { timeoutMs: 10_000 })).stdout.trim() === "true") {
+        out = await docker(t, ["exec", "-e", `PRIMARY_CONTAINER=${primary}`, t.scheduler, "sh", "-c", scriptOf(call)], timeoutSeconds * 1000);
+    } else {
+        out = await backupTools(t, primary, call, timeoutSeconds * 1000);
+    }
     const label = newestBackup(await pgbackrest(t, primary, ["info"], 30_000));
-    return { label: label ?? "?", seconds: (Date.now() - started) / 1000, primary };
+    return { label: label ?? "?", seconds: (Date.now() - started) / 1000, primary, source: parseLines(out).source ?? primary };
 }
 
 /**

@@ -67,7 +67,8 @@ async function main(): Promise<number> {
         }
         if (!values.verify) {
             const b = await takeBackup(target, type as BackupType, TIMEOUT_SECONDS);
-            process.stdout.write(`${type} backup ${b.label} of ${target.stanza} taken on ${b.primary} in ${b.seconds.toFixed(1)} s\n`);
+            process.stdout.write(`${type} backup ${b.label} of ${target.stanza} taken ${b.source === b.primary ? `on the primary ${b.primary}`
+                : `from the standby ${b.source} (the primary is ${b.primary})`} in ${b.seconds.toFixed(1)} s\n`);
             return 0;
         }
         const r = await verifyRestore(target, { timeoutSeconds: TIMEOUT_SECONDS, log });

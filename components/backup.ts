@@ -163,6 +163,7 @@ export function schedulerEnv(b: BackupSettings, s: BackupSchedule, labels: Reado
         `INCR_SECONDS=${s.incrSeconds ?? 0}`,
         `POLL_SECONDS=${SCHEDULER_POLL_SECONDS}`,
         `VERIFY_TIMEOUT=${SCHEDULED_VERIFY_TIMEOUT_SECONDS}`,
+        ...(s.fromStandby ? ["FROM_STANDBY=1"] : []),
     ];
 }
 
@@ -170,8 +171,10 @@ export function schedulerEnv(b: BackupSettings, s: BackupSchedule, labels: Reado
  * Backups and proven restores on a schedule (backup.schedule; README "Backups"): one container on
  * the stack's engine, of the scheduler image (the backup image with the docker CLI and jq), running
  * backup-schedule.sh. It reaches the nodes through the engine's socket, mounted from the engine's
- * host (root on that engine, as the stack's own commands have), and has no network: nothing
- * listens in it and it reaches nothing but the engine.
+ * host (root on that engine, as the stack's own commands have). Nothing listens in it; it has no
+ * network, except the engine's default bridge with an S3 repository, which its backups from a
+ * standby (schedule.fromStandby) write to. For those it mounts the repository volume too, where
+ * pgBackRest runs in it (backup-tools.sh standby_backup).
  */
 export class BackupScheduler extends pulumi.ComponentResource {
     readonly container: docker.Container;
@@ -184,8 +187,11 @@ export class BackupScheduler extends pulumi.ComponentResource {
             command: ["sh", "-c", scriptOf(fragment("backup-schedule.sh"))],
             envs: schedulerEnv(args.settings, args.schedule, args.labels),
             labels: labelList({ ...args.labels, "pg-replication.role": "backup-scheduler" }),
-            networkMode: "none",
-            volumes: [{ hostPath: args.schedule.dockerSocket, containerPath: SOCKET_IN_CONTAINER }],
+            networkMode: args.schedule.fromStandby ? repoNetwork(args.settings) : "none",
+            volumes: [
+                { hostPath: args.schedule.dockerSocket, containerPath: SOCKET_IN_CONTAINER },
+                ...(args.schedule.fromStandby ? [{ volumeName: args.settings.volume, containerPath: REPO_PATH }] : []),
+            ],
             restart: "unless-stopped",
             mustRun: true,
         }, { parent: this, deleteBeforeReplace: true, dependsOn: [...args.after] });

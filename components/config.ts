@@ -96,7 +96,7 @@ export const DEFAULTS = {
 const BACKUP_FIELDS = ["image", "volume", "retentionFull", "processMax", "maxVerifiedAgeHours", "allowUnverifiedDestroy", "schedule", "s3"];
 const BACKUP_DEFAULTS = { retentionFull: 2, processMax: 2, maxVerifiedAgeHours: 26 };
 /** The fields of pg-replication:backup.schedule, and what `schedule: true` means: a full backup a day, an incremental one an hour. */
-const SCHEDULE_FIELDS = ["full", "diff", "incr", "image", "dockerSocket"];
+const SCHEDULE_FIELDS = ["full", "diff", "incr", "image", "dockerSocket", "fromStandby"];
 const SCHEDULE_DEFAULTS = { full: "24h", incr: "1h" };
 /** The fields of pg-replication:backup.s3 (pgBackRest's repo1-s3-* and repo1-storage-* settings). */
 const S3_FIELDS = ["endpoint", "bucket", "region", "path", "uriStyle", "host", "port", "caCert"];
@@ -789,6 +789,7 @@ function s3Of(p: Problems, given: unknown, raw: RawConfig): { s3?: S3Repository 
  * restore is proven after every full backup, so the proof would otherwise age past the bound.
  * incr defaults to 1h when that is shorter than full (and diff). dockerSocket defaults to the
  * engine's own socket path for a unix:// engine, else /var/run/docker.sock (on the engine's host).
+ * fromStandby (default true): the scheduled backups come from a streaming standby when there is one.
  */
 function scheduleOf(p: Problems, given: unknown, ctx: { image: string; engineHost?: string; maxVerifiedAgeHours: number }):
     { schedule?: BackupSchedule } {
@@ -844,6 +845,7 @@ function scheduleOf(p: Problems, given: unknown, ctx: { image: string; engineHos
         ...(diff !== undefined ? { diffSeconds: diff } : {}),
         ...(incr !== undefined ? { incrSeconds: incr } : {}),
         dockerSocket: String(socket),
+        fromStandby: fields.fromStandby === undefined ? true : p.flag("backup.schedule.fromStandby", fields.fromStandby),
     } };
 }
 

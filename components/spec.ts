@@ -198,4 +198,9 @@ export interface BackupSchedule {
     readonly incrSeconds?: number;
     /** The engine's socket on the engine's host, mounted into the scheduler: how it reaches the nodes. */
     readonly dockerSocket: string;
+    /**
+     * The scheduled backups come from a standby that streams from the primary when there is one
+     * (pgBackRest's backup-standby, its remote protocol over `docker exec`), else from the primary.
+     */
+    readonly fromStandby: boolean;
 }

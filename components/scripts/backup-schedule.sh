@@ -11,10 +11,11 @@
 # again for the same full backup only after an hour (or FULL_SECONDS, when shorter); it is logged,
 # and status and preview warn once the last proof is older than backup.maxVerifiedAgeHours.
 # A tick that fails is logged and the next goes on; with no primary (a failover or an upgrade in
-# progress) there is nothing to do. Backups come from the primary: pgBackRest takes them from a
-# standby only through its own remote protocol (SSH or its TLS server), which these images do not run.
+# progress) there is nothing to do. With FROM_STANDBY=1 a backup comes from a standby that streams
+# from the primary, when there is one (backup-tools.sh backup_take; the repository volume is
+# mounted here for it), else from the primary.
 # env: STACK_LABELS STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE VERIFY_FAILED_FILE FULL_SECONDS DIFF_SECONDS INCR_SECONDS
-#      POLL_SECONDS VERIFY_TIMEOUT (DIFF_SECONDS, INCR_SECONDS: 0 for none)
+#      POLL_SECONDS VERIFY_TIMEOUT FROM_STANDBY (DIFF_SECONDS, INCR_SECONDS: 0 for none)
 
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 trap 'log "stopping"; exit 0' TERM INT
@@ -68,12 +69,13 @@ tick() {
         none) log "the repository has no full backup of this cluster's major: the next up takes it" ;;
         full | diff | incr)
             _words=$(case $KIND in full) echo full ;; diff) echo differential ;; *) echo incremental ;; esac)
-            log "the $_words backup is due: taking it on $PRIMARY_CONTAINER"
+            log "the $_words backup is due (the primary is $PRIMARY_CONTAINER)"
             if backup_take "$KIND"; then
-                log "the $_words backup is taken"
+                log "the $_words backup is taken from $([ "$BACKUP_SOURCE" = "$PRIMARY_CONTAINER" ] &&
+                    echo "the primary $BACKUP_SOURCE" || echo "the standby $BACKUP_SOURCE")"
                 look || { log "error: the repository cannot be read on $PRIMARY_CONTAINER (pgbackrest info)"; return 0; }
             else
-                log "error: the $_words backup on $PRIMARY_CONTAINER failed; tried again in ${POLL_SECONDS}s"
+                log "error: the $_words backup from $BACKUP_SOURCE failed; tried again in ${POLL_SECONDS}s"
                 return 0
             fi ;;
     esac
@@ -99,7 +101,8 @@ tick() {
 # or stopped mid-proof) goes: there is one scheduler per stack, and its proofs run under this name.
 docker rm -f "$STANZA-scheduled-verify" >/dev/null 2>&1 || true
 log "scheduler of $STANZA: a full backup every ${FULL_SECONDS}s, differential every ${DIFF_SECONDS}s, incremental every" \
-    "${INCR_SECONDS}s (0: none), each restore of a new full backup proven; looking every ${POLL_SECONDS}s"
+    "${INCR_SECONDS}s (0: none), each restore of a new full backup proven; looking every ${POLL_SECONDS}s;" \
+    "backups from $([ "${FROM_STANDBY:-}" = 1 ] && echo "a streaming standby when there is one" || echo "the primary")"
 while :; do
     # In a subshell: a tick that fails (fail, set -e) ends there, not the schedule.
     ( tick ) || log "error: the tick failed (above); the next is in ${POLL_SECONDS}s"

@@ -8,23 +8,82 @@
 # (backup-check.sh), so a checkpoint goes first. Another backup running (the scheduler's, one by
 # hand, the one a replaced scheduler left running through `docker exec`) holds pgBackRest's backup
 # lock ([050] unable to acquire lock): this one waits for it to end, up to LOCK_WAIT_SECONDS (1800),
-# saying so each minute. Any other failure: pgBackRest's words on stderr, and the call fails.
+# saying so each minute. The lock is in the repository volume (REPO_PATH/lock), which the nodes
+# and the scheduler all mount, so a backup in a node and one in the scheduler see each other's. Any other failure: pgBackRest's words on stderr, and the call fails.
+# With FROM_STANDBY=1 (the scheduler container only: the repository volume mounted at REPO_PATH,
+# the engine's socket at /var/run/docker.sock) and a standby streaming from the primary
+# (streaming_standby), the backup comes from that standby: pgBackRest's backup-standby, run here,
+# starts and stops the backup on the primary, copies the files PostgreSQL replicates from the
+# standby and the few others from the primary ("Backup from a Standby" in pgBackRest's user guide),
+# and reaches both nodes through its remote protocol over `docker exec` (DOCKER_EXEC_SSH, its
+# cmd-ssh) instead of ssh: no sshd, no key and no listening port in the nodes. With no standby
+# streaming, from the primary as above. Sets BACKUP_SOURCE to the node's container it read from.
 backup_take() {
+    _bt_lock=$REPO_PATH/lock
     node_sql "$PRIMARY_CONTAINER" "CHECKPOINT"
+    BACKUP_SOURCE=$PRIMARY_CONTAINER
+    [ "${FROM_STANDBY:-}" != 1 ] || BACKUP_SOURCE=$(streaming_standby) || BACKUP_SOURCE=$PRIMARY_CONTAINER
     _bt_waited=0
     while :; do
         _bt_rc=0
-        _bt_out=$(dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest --log-level-console=warn --type="$1" backup 2>&1) ||
-            _bt_rc=$?
+        if [ "$BACKUP_SOURCE" = "$PRIMARY_CONTAINER" ]; then
+            _bt_out=$(dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest --log-level-console=warn \
+                --lock-path="$_bt_lock" --type="$1" backup 2>&1) || _bt_rc=$?
+        else
+            _bt_out=$(standby_backup "$1" "$BACKUP_SOURCE" 2>&1) || _bt_rc=$?
+        fi
         [ "$_bt_rc" -ne 0 ] || { [ -z "$_bt_out" ] || log "$_bt_out"; return 0; }
         case $_bt_out in *"[050]"*) [ "$_bt_waited" -lt "${LOCK_WAIT_SECONDS:-1800}" ] || break ;; *) break ;; esac
         [ $((_bt_waited % 60)) -ne 0 ] ||
-            log "another backup of $STANZA is running on $PRIMARY_CONTAINER: this $1 backup waits for it to end (${_bt_waited}s so far)"
+            log "another backup of $STANZA is running: this $1 backup waits for it to end (${_bt_waited}s so far)"
         sleep 5
         _bt_waited=$((_bt_waited + 5))
     done
     log "$_bt_out"
     return "$_bt_rc"
+}
+
+# streaming_standby: the first of the stack's running nodes other than PRIMARY_CONTAINER that is in
+# recovery with its WAL receiver streaming (pg_stat_wal_receiver); fails when there is none.
+streaming_standby() {
+    for _ss in $(node_containers); do
+        [ "$_ss" != "$PRIMARY_CONTAINER" ] && running "$_ss" || continue
+        if [ "$(node_sql "$_ss" "SELECT pg_is_in_recovery() AND EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')" \
+            2>/dev/null)" = t ]; then
+            printf '%s\n' "$_ss"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# standby_backup TYPE STANDBY (from backup_take): pgBackRest's backup of TYPE here, as postgres, with pg1 the primary's
+# container and pg2 STANDBY's, backup-standby on (pgBackRest finds which is which itself; the flag
+# without a value, as 2.33's boolean option takes it and 2.55's y/n/prefer one reads it as y). Its
+# remote protocol runs over DOCKER_EXEC_SSH: pgBackRest calls its cmd-ssh as
+# `CMD -o LogLevel=error -o Compression=no -o PasswordAuthentication=no [-p PORT] USER@HOST COMMAND`
+# (src/protocol/helper.c protocolRemoteParam in 2.33, protocolRemoteParamSsh in 2.55), and ssh would
+# run COMMAND through the remote user's shell; the file runs it so in HOST's container, as USER, its
+# stdin and stdout pgBackRest's protocol. The remote pgBackRest reads the node's own settings (its
+# PGBACKREST_CONFIG, the same file); both ends are the same pgBackRest (the scheduler image is FROM
+# the nodes' backup image), which the protocol requires. postgres gets the socket's group for docker.
+DOCKER_EXEC_SSH=/tmp/pg-replication-docker-exec-ssh
+standby_backup() {
+    [ -x "$DOCKER_EXEC_SSH" ] || {
+        cat > "$DOCKER_EXEC_SSH.new" <<'SH'
+#!/bin/sh
+# pgBackRest's cmd-ssh over `docker exec` (backup-tools.sh standby_backup).
+while [ $# -gt 2 ]; do shift; done
+exec docker exec -i -u "${1%%@*}" "${1#*@}" sh -c "$2"
+SH
+        chmod 755 "$DOCKER_EXEC_SSH.new" && mv "$DOCKER_EXEC_SSH.new" "$DOCKER_EXEC_SSH"
+    }
+    _sb_pgdata=$(sed -n 's/^pg1-path=//p' "$REPO_PATH/pgbackrest.conf")
+    setpriv --reuid=postgres --regid=postgres --groups="$(stat -c %g /var/run/docker.sock)" \
+        pgbackrest --config="$REPO_PATH/pgbackrest.conf" --stanza="$STANZA" --log-level-console=warn \
+        --lock-path="$_bt_lock" --cmd-ssh="$DOCKER_EXEC_SSH" --backup-standby \
+        --pg1-host="$PRIMARY_CONTAINER" --pg1-path="$_sb_pgdata" --pg2-host="$2" --pg2-path="$_sb_pgdata" \
+        --type="$1" backup
 }
 
 # backup_verify NAME TIMEOUT: the verified restore. A marker row on the primary (schema

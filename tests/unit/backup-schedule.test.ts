@@ -23,7 +23,7 @@ describe("pg-replication:backup.schedule, validated", () => {
         assert.equal(check(undefined).backup?.schedule, undefined);
         assert.equal(check(false).backup?.schedule, undefined);
         assert.deepEqual(check(true).backup?.schedule, { image: "pg-replication/postgres-scheduler:17", fullSeconds: 86400,
-            incrSeconds: 3600, dockerSocket: "/var/run/docker.sock" });
+            incrSeconds: 3600, dockerSocket: "/var/run/docker.sock", fromStandby: true });
         assert.deepEqual(check({}), check(true));
         assert.equal(check(true, {}, { engineHost: "unix:///run/user/1000/docker.sock" }).backup?.schedule?.dockerSocket,
             "/run/user/1000/docker.sock", "a unix:// engine's own socket");
@@ -32,16 +32,18 @@ describe("pg-replication:backup.schedule, validated", () => {
 
     test("intervals in minutes, hours or days; incr by default only when an hour is shorter than full and diff", () => {
         assert.deepEqual(check({ full: "7d", diff: "1d", incr: "30m", image: "me/sched:17", dockerSocket: "/s.sock" }, { maxVerifiedAgeHours: 200 })
-            .backup?.schedule, { image: "me/sched:17", fullSeconds: 7 * 86400, diffSeconds: 86400, incrSeconds: 1800, dockerSocket: "/s.sock" });
+            .backup?.schedule, { image: "me/sched:17", fullSeconds: 7 * 86400, diffSeconds: 86400, incrSeconds: 1800, dockerSocket: "/s.sock",
+                fromStandby: true });
+        assert.equal(check({ fromStandby: false }).backup?.schedule?.fromStandby, false, "backups from the primary only");
         assert.deepEqual(check({ full: "30m" }).backup?.schedule, { image: "pg-replication/postgres-scheduler:17", fullSeconds: 1800,
-            dockerSocket: "/var/run/docker.sock" }, "no incr an hour apart beside a full backup each half hour");
+            dockerSocket: "/var/run/docker.sock", fromStandby: true }, "no incr an hour apart beside a full backup each half hour");
         assert.equal(check({ full: "12h", incr: false }).backup?.schedule?.incrSeconds, undefined);
         assert.equal(check({ full: "2m", incr: "1m" }).backup?.schedule?.incrSeconds, 60);
     });
 
     test("each bad value is named with its key, the value and what is allowed", () => {
-        assert.deepEqual(check({ full: "1w", diff: "90s", incr: 5, colour: "blue", dockerSocket: "docker.sock" }).problems, [
-            'pg-replication:backup.schedule.colour = "blue" is not allowed: unknown field; backup.schedule has full, diff, incr, image, dockerSocket',
+        assert.deepEqual(check({ full: "1w", diff: "90s", incr: 5, colour: "blue", dockerSocket: "docker.sock", fromStandby: "yes" }).problems, [
+            'pg-replication:backup.schedule.colour = "blue" is not allowed: unknown field; backup.schedule has full, diff, incr, image, dockerSocket, fromStandby',
             'pg-replication:backup.schedule.full = "1w" is not allowed: expected an interval of whole minutes, hours or days, such as 30m, 6h or 7d (at most 365d)',
             'pg-replication:backup.schedule.diff = "90s" is not allowed: expected an interval of whole minutes, hours or days, such as 30m, 6h or 7d ' +
                 "(at most 365d), or false for none",
@@ -49,9 +51,10 @@ describe("pg-replication:backup.schedule, validated", () => {
                 "(at most 365d), or false for none",
             'pg-replication:backup.schedule.dockerSocket = "docker.sock" is not allowed: expected the absolute path of the Docker engine\'s socket ' +
                 "on the engine's host",
+            'pg-replication:backup.schedule.fromStandby = "yes" is not allowed: expected true or false',
         ]);
         assert.deepEqual(check("daily").problems, ['pg-replication:backup.schedule = "daily" is not allowed: expected true, false or an object ' +
-            "with any of full, diff, incr, image, dockerSocket"]);
+            "with any of full, diff, incr, image, dockerSocket, fromStandby"]);
         assert.deepEqual(check({ full: "366d" }, { maxVerifiedAgeHours: 8760 }).problems.length, 1);
     });
 
@@ -72,9 +75,14 @@ describe("the scheduler as the program declares it", () => {
     let on: Run;
     let off: Run;
     let weekly: Run;
+    let primaryOnly: Run;
+    let s3: Run;
     before(async () => {
         off = await runProgram({ ...DEV, backup: {} });
         on = await runProgram({ ...DEV, backup: { schedule: true } });
+        primaryOnly = await runProgram({ ...DEV, backup: { schedule: { fromStandby: false } } });
+        s3 = await runProgram({ ...DEV, backupS3AccessKey: "AKIA1", backupS3SecretKey: "s3cret",
+            backup: { schedule: true, s3: { endpoint: "s3.example.test", bucket: "backups", region: "eu-west-1" } } });
         weekly = await runProgram({ ...DEV, backup: { maxVerifiedAgeHours: 200, schedule: { full: "7d", diff: "1d" } } });
     });
 
@@ -83,19 +91,29 @@ describe("the scheduler as the program declares it", () => {
         assert.equal(off.outputs.backup?.schedule, undefined);
     });
 
-    test("one container of the scheduler image: the engine's socket, no network, no port, restarted unless stopped", () => {
+    test("one container of the scheduler image: the engine's socket and the repository, no network, no port, restarted unless stopped", () => {
         const c = on.get("docker:index/container:Container", "cluster-backup-scheduler");
         const inputs = plain(c.inputs) as Record<string, any>;
         assert.equal(inputs.name, "pg-replication-dev-backup-scheduler");
         assert.equal(inputs.image, "pg-replication/postgres-scheduler:13");
         assert.equal(inputs.networkMode, "none");
-        assert.deepEqual(inputs.volumes, [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }]);
+        assert.deepEqual(inputs.volumes, [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" },
+            { volumeName: "pg-replication-dev-backup", containerPath: "/var/lib/pgbackrest" }], "the repository, for its backups from a standby");
         assert.equal(inputs.ports, undefined);
         assert.equal(inputs.networksAdvanced, undefined);
         assert.equal(inputs.restart, "unless-stopped");
         assert.ok(inputs.labels.some((l: any) => l.label === "pg-replication.role" && l.value === "backup-scheduler"));
         assert.equal(c.opts.deleteBeforeReplace, true, "its name is fixed");
         assert.deepEqual(c.dependsOn, ["cluster-backup-final"], "after up's first full backup; on destroy, gone before the final backup");
+    });
+
+    test("fromStandby false: backups from the primary only, so neither the repository nor a network; with S3 the default bridge to reach it", () => {
+        const inputs = (r: Run) => plain(r.get("docker:index/container:Container", "cluster-backup-scheduler").inputs) as Record<string, any>;
+        assert.deepEqual(inputs(primaryOnly).volumes, [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }]);
+        assert.equal(inputs(primaryOnly).networkMode, "none");
+        assert.ok(!inputs(primaryOnly).envs.includes("FROM_STANDBY=1"));
+        assert.equal(inputs(s3).networkMode, "bridge", "pgBackRest in the scheduler writes the standby's backup to the bucket");
+        assert.ok(!JSON.stringify(inputs(s3).envs).includes("s3cret"), "the credentials stay in the settings file");
     });
 
     test("its environment: how to find the stack's nodes, the repository, the intervals; nothing secret", () => {
@@ -107,6 +125,7 @@ describe("the scheduler as the program declares it", () => {
             REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE: "/var/lib/pgbackrest/pg-replication-verified.json",
             VERIFY_FAILED_FILE: "/var/lib/pgbackrest/pg-replication-verify-failed.json",
             FULL_SECONDS: "86400", DIFF_SECONDS: "0", INCR_SECONDS: "3600", POLL_SECONDS: "30", VERIFY_TIMEOUT: "1800",
+            FROM_STANDBY: "1",
         });
         const weeklyEnv = (plain(weekly.get("docker:index/container:Container", "cluster-backup-scheduler").inputs) as any).envs as string[];
         assert.ok(weeklyEnv.includes("FULL_SECONDS=604800") && weeklyEnv.includes("DIFF_SECONDS=86400") && weeklyEnv.includes("INCR_SECONDS=3600"));

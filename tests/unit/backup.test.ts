@@ -123,7 +123,7 @@ describe("a stack with backups", () => {
         assert.equal(guard.inputs.create, undefined);
         assert.match(String(guard.inputs.delete), /maxVerifiedAgeHours/);
         assert.match(String(guard.inputs.delete), /\nbackup_take incr \|\|/);
-        assert.match(String(guard.inputs.delete), /pgbackrest --log-level-console=warn --type="\$1" backup/, "backup-tools.sh comes along");
+        assert.match(String(guard.inputs.delete), /pgbackrest --log-level-console=warn \\\n\s+--lock-path="\$_bt_lock" --type="\$1" backup/, "backup-tools.sh comes along");
         assert.deepEqual(guard.dependsOn.sort(), ["cluster-backup-check", "cluster-pg1", "cluster-pg2"]);
         assert.deepEqual([env(guard).VOLUME, env(guard).IMAGE, env(guard).MAX_VERIFIED_AGE_HOURS, env(guard).ALLOW_UNVERIFIED_DESTROY],
             ["pg-replication-dev-backup", "pg-replication/postgres-backup:13", "26", "false"]);

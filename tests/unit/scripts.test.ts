@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { alterSuperuserSql } from "../../components/cluster";
-import { fragment } from "../../components/fragments";
+import { fragment, scriptOf } from "../../components/fragments";
 import { script } from "../../components/shell";
 
 // exec/run read stdin and answer like psql would: 't' for SELECT pg_reload_conf(), else the
@@ -299,7 +299,7 @@ describe("backup-final.sh: the last backup at destroy", () => {
     test("on the running primary: an incremental backup, then destroy goes on", () => {
         const r = run({ FAKE_RECOVERY: "f" });
         assert.equal(r.status, 0, r.stderr);
-        const backup = r.argv.indexOf("exec -u postgres p-pg1 pgbackrest --log-level-console=warn --type=incr backup");
+        const backup = r.argv.indexOf("exec -u postgres p-pg1 pgbackrest --log-level-console=warn --lock-path=/var/lib/pgbackrest/lock --type=incr backup");
         assert.ok(backup > 0, r.argv.join("\n"));
         assert.ok(r.stdins.includes("CHECKPOINT\n") && r.argv[backup - 1].startsWith("exec -i -u postgres p-pg1 psql"),
             "a checkpoint first (backup-tools.sh backup_take)");
@@ -307,12 +307,13 @@ describe("backup-final.sh: the last backup at destroy", () => {
     });
 
     test("another backup running (the scheduler's): the final backup waits for its lock, then is taken; a lock held too long fails", () => {
-        // backup-tools.sh backup_take, which npm run backup and the scheduler run too.
+        // backup-tools.sh backup_take, which npm run backup and the scheduler run too. The lock is in the
+        // repository volume, which the nodes and the scheduler (its backups from a standby) all mount.
         const r = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_LOCKED: "1" });
         assert.equal(r.status, 0, r.stderr);
-        assert.equal(r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --log-level-console=warn --type=incr backup").length, 2,
+        assert.equal(r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --log-level-console=warn --lock-path=/var/lib/pgbackrest/lock --type=incr backup").length, 2,
             r.argv.join("\n"));
-        assert.match(r.stderr, /^another backup of p is running on p-pg1: this incr backup waits for it to end \(0s so far\)$/m);
+        assert.match(r.stderr, /^another backup of p is running: this incr backup waits for it to end \(0s so far\)$/m);
         assert.match(r.stderr, /^backup: final backup .* taken on p-pg1 before destroy/m);
         const held = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_LOCKED: "9", LOCK_WAIT_SECONDS: "5" });
         assert.equal(held.status, 1);
@@ -426,4 +427,64 @@ describe("on success a script prints nothing on stdout and one summary line on s
             assert.match(res.stderr.trimEnd(), summary);
         });
     }
+});
+
+describe("backup-tools.sh backup_take with FROM_STANDBY (the scheduler's backups from a standby)", () => {
+    // pgBackRest and setpriv run in the scheduler itself: stand-ins (shell functions) record them.
+    const run = (more: Record<string, string>) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-standby-"));
+        try {
+            fs.writeFileSync(path.join(dir, "pgbackrest.conf"), "[global]\nrepo1-path=/x\n\n[p]\npg1-path=/var/lib/postgresql/data\n");
+            const prelude = `DOCKER_EXEC_SSH=${dir}/docker-exec-ssh
+setpriv() { echo "setpriv $*" >> "$FAKE_DIR/argv"; }
+stat() { echo 990; }`;
+            const r = runScript(scriptOf('backup_take full\necho "source=$BACKUP_SOURCE"', prelude), { PRIMARY_CONTAINER: "p-pg1", STANZA: "p",
+                REPO_PATH: dir, STACK_LABELS: "pg-replication.stack=p", FAKE_NODES: "p-pg1 p-pg2 p-pg3", ...more }, { reply: more.REPLY ?? "t" });
+            const wrapper = fs.existsSync(path.join(dir, "docker-exec-ssh")) ? fs.readFileSync(path.join(dir, "docker-exec-ssh"), "utf8") : "";
+            return { ...r, wrapper, dir };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    test("a standby streams: pgBackRest runs here as postgres with the socket's group, pg1 the primary, pg2 the standby, over docker exec", () => {
+        const r = run({ FROM_STANDBY: "1" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /source=p-pg2\n$/, "the first running node other than the primary whose receiver streams");
+        assert.ok(r.stdins.some((x) => /SELECT pg_is_in_recovery\(\) AND EXISTS \(SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming'\)/.test(x)));
+        const line = r.argv.find((a) => a.startsWith("setpriv "))!;
+        assert.equal(line, `setpriv --reuid=postgres --regid=postgres --groups=990 pgbackrest --config=${r.dir}/pgbackrest.conf --stanza=p ` +
+            `--log-level-console=warn --lock-path=${r.dir}/lock --cmd-ssh=${r.dir}/docker-exec-ssh --backup-standby ` +
+            "--pg1-host=p-pg1 --pg1-path=/var/lib/postgresql/data --pg2-host=p-pg2 --pg2-path=/var/lib/postgresql/data --type=full backup");
+        assert.ok(!r.argv.some((a) => / pgbackrest .*backup/.test(a) && a.startsWith("exec")), "nothing taken on the primary");
+    });
+
+    test("its cmd-ssh runs pgBackRest's remote command as ssh would, in the node's container as the user, on stdin and stdout", () => {
+        const r = run({ FROM_STANDBY: "1" });
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-ssh-"));
+        try {
+            fs.writeFileSync(path.join(dir, "ssh"), r.wrapper, { mode: 0o755 });
+            fs.writeFileSync(path.join(dir, "docker"), "#!/bin/sh\nprintf '%s|' \"$@\"\n", { mode: 0o755 });
+            // As pgBackRest 2.33 and 2.55 call cmd-ssh (src/protocol/helper.c).
+            const res = spawnSync(path.join(dir, "ssh"), ["-o", "LogLevel=error", "-o", "Compression=no", "-o", "PasswordAuthentication=no",
+                "postgres@p-pg2", "pgbackrest --exec-id=1-a --pg1-path=/var/lib/postgresql/data --process=0 --remote-type=pg --stanza=p remote"],
+            { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: "utf8" });
+            assert.equal(res.status, 0, res.stderr);
+            assert.equal(res.stdout, "exec|-i|-u|postgres|p-pg2|sh|-c|pgbackrest --exec-id=1-a --pg1-path=/var/lib/postgresql/data " +
+                "--process=0 --remote-type=pg --stanza=p remote|");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    test("no standby streams, or FROM_STANDBY unset (npm run backup without a scheduler, destroy's final backup): on the primary", () => {
+        for (const more of [{ FROM_STANDBY: "1", REPLY: "f" }, {}] as Record<string, string>[]) {
+            const r = run(more);
+            assert.equal(r.status, 0, r.stderr);
+            assert.match(r.stdout, /source=p-pg1\n$/);
+            assert.ok(r.argv.includes(`exec -u postgres p-pg1 pgbackrest --log-level-console=warn --lock-path=${r.dir}/lock --type=full backup`),
+                r.argv.join("\n"));
+            assert.ok(!r.argv.some((a) => a.startsWith("setpriv")));
+        }
+    });
 });
