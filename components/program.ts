@@ -9,7 +9,7 @@ import { LoadedConfig, loadConfig, nodeEngine, nodeImage, s3CredentialsText, spa
 import { PGDATA } from "./node";
 import { pgbackrestConf, repositoryName, verifiedNote, withCredentials } from "./pgbackrest";
 import { planRestore, readRepoInfo, readRestoreSelection, readS3RepoInfo, S3_LOOK_CA_FILE, stanzaTakenProblem, volumeRepoNetwork } from "./restore";
-import { archiveFailureNote } from "./archive";
+import { archiveTroubleNote } from "./archive";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
 import { checkTopology, FailoverRefused, RollPlan, silentEngines } from "./topology";
 
@@ -51,13 +51,13 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     } else if (cfg.backup && plan!.kind === "new") {
         await checkRepositoryFree(cfg.backup, cfg.dockerHost);
     }
-    // A primary that cannot archive is said in every preview and up: no backup or restore reaches past it.
+    // A primary that cannot archive (failing or stalled) is said in every preview and up: no backup or restore reaches past it.
     if (cfg.backup || cfg.archiveCommand) {
-        const failing = await archiveFailureNote(cfg.nodes.filter((n) => !silent?.has(nodeEngine(n, cfg.dockerHost))).map((n) =>
+        const trouble = await archiveTroubleNote(cfg.nodes.filter((n) => !silent?.has(nodeEngine(n, cfg.dockerHost))).map((n) =>
             ({ name: n.name, container: `${cfg.namePrefix}-${n.name}`, engine: nodeEngine(n, cfg.dockerHost) })),
             cfg.backup && repositoryName(cfg.backup));
-        if (failing) {
-            pulumi.log.warn(`archive: ${failing}`);
+        if (trouble) {
+            pulumi.log.warn(`archive: ${trouble}`);
         }
     }
     // With backups, every preview and up says when a restore of them was last proven (README "Backups").

@@ -15,7 +15,8 @@ function seconds(s: number | null): string {
 
 function archiveLine(a: ArchiveReport): string {
     const last = a.lastArchived ? `last ${a.lastArchived.wal} ${ago(a.lastArchived.ageSeconds)} ago` : "nothing archived yet";
-    return `archive   ${a.node}: ${a.failing ? `FAILING (segment ${a.failing.wal} at ${a.failing.failedAt}), ` : ""}` +
+    return `archive   ${a.node}: ${a.failing ? `FAILING (segment ${a.failing.wal} at ${a.failing.failedAt}), `
+        : a.stalled ? `STALLED (the oldest waiting ${a.stalled.seconds}s, no attempt failed), ` : ""}` +
         `${a.ready} segment${a.ready === 1 ? "" : "s"} waiting, ${last}`;
 }
 

@@ -4,7 +4,7 @@
 // node is the primary, a former primary or one of several primaries is what components/topology/plan.ts
 // planTopology decides for `up` (status/topology-input.ts gives it the observation).
 
-import { ArchiveFailure, archiveFailure, archiveFailureAction, archiveFailureText, ArchiverRow } from "../components/archive";
+import { ArchiveFailure, archiveFailure, archiveFailureAction, archiveFailureText, ArchiverRow, ArchiveStall, archiveStall, archiveStallText } from "../components/archive";
 import { compareLsn, lsnDiff } from "../components/lsn";
 import { planTopology, TopologyPlan } from "../components/topology";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
@@ -153,6 +153,8 @@ export interface ArchiveReport {
     ready: number;
     lastArchived: { wal: string; at: string; ageSeconds: number } | null;
     failing: ArchiveFailure | null;
+    /** Segments waiting past ARCHIVE_STALL_SECONDS with no attempt failed (archive_command not ending). */
+    stalled: ArchiveStall | null;
 }
 
 /** Where an endpoint is, and which node a connection through it reached. */
@@ -505,6 +507,9 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     if (archive?.failing) {
         warn("archive-failing", archive.node, archiveFailureText(archive.node, archive.failing),
             archiveFailureAction(plan.backup?.volume, `${dockerOf(primaryNode!.engine)} logs ${primaryNode!.containerName}`));
+    } else if (archive?.stalled) {
+        warn("archive-stalled", archive.node, archiveStallText(archive.node, archive.stalled),
+            archiveFailureAction(plan.backup?.volume, `${dockerOf(primaryNode!.engine)} logs ${primaryNode!.containerName}`));
     }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);
     return {
@@ -616,6 +621,7 @@ function archiveReport(node: string, a: ArchiverRow, obs: Observation): ArchiveR
         lastArchived: a.lastArchivedWal && a.lastArchivedAt
             ? { wal: a.lastArchivedWal, at: a.lastArchivedAt, ageSeconds: Math.max(0, Math.round((now - Date.parse(a.lastArchivedAt)) / 1000)) } : null,
         failing: archiveFailure(a) ?? null,
+        stalled: archiveStall(a, now) ?? null,
     };
 }
 

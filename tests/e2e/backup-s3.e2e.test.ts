@@ -114,7 +114,8 @@ for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3
         test("the S3 server down: status and an up say it, the segments wait; back: archiving catches up, a restore replays across the outage", async () => {
             // Stopped: its port refuses connections. pgBackRest retries each request within its io-timeout
             // (60 s), so an archive-push gives up only minutes later (seen: none had after 120 s); status says
-            // at once that the repository cannot be read, and the archiver's failure once an attempt ends.
+            // at once that the repository cannot be read, that the archiver is stuck once a segment has waited
+            // 120 s, and the archiver's failure once an attempt ends.
             const h = hosts!.hosts[0];
             h.docker("stop", s3.container);
             try {
@@ -133,6 +134,12 @@ for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3
                 log(`up: ${said.trim()}`);
                 assert.match(said, new RegExp(`backup: the S3 repository s3://${s3.bucket}/pg-replication at .* cannot be used: .*ERROR: \\[\\d+\\]: .*; ` +
                     "WAL archiving and backups fail until it can"));
+                // Within ARCHIVE_STALL_SECONDS (120) of the first segment left waiting, status says the archiver is
+                // stuck (archive-stalled: no attempt has ended yet), or failing once one has given up.
+                const stuck = await eventually(200, report, (r) => r.warnings.some((w: { code: string }) => /^archive-(stalled|failing)$/.test(w.code)));
+                const word = stuck.warnings.find((w: { code: string }) => /^archive-(stalled|failing)$/.test(w.code));
+                log(`status: ${word.code}: ${word.message}`);
+                assert.match(word.message, /^pg1 (archives nothing: the oldest of the \d+ segments? waiting in pg_wal has waited \d+s|cannot archive WAL)/);
                 await write(3);
             } finally {
                 h.docker("start", s3.container);

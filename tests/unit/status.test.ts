@@ -794,13 +794,13 @@ describe("status: the primary's WAL archiving", () => {
         const obs = healthyAsync()[1];
         return observation({ ...Object.fromEntries(Object.entries(obs.nodes).map(([k, v]) => [k, [v.probe, v.container]])),
             primary: [primaryProbe({ archiver: { mode: "on", lastArchivedWal: "000000010000000000000007", lastArchivedAt: "2025-01-01T00:00:00.5+00:00",
-                lastFailedWal: null, lastFailedAt: null, failedCount: 0, ready: 0, ...over } }), running("aaa111")] });
+                lastFailedWal: null, lastFailedAt: null, failedCount: 0, ready: 0, oldestReadyAt: null, ...over } }), running("aaa111")] });
     };
 
     test("archiving: healthy, one line with what waits and the last segment's age", () => {
         const r = buildReport(healthyAsync()[0], archiving({}));
         assert.deepEqual(codes(r), []);
-        assert.deepEqual(r.archive, { node: "primary", ready: 0, failing: null,
+        assert.deepEqual(r.archive, { node: "primary", ready: 0, failing: null, stalled: null,
             lastArchived: { wal: "000000010000000000000007", at: "2025-01-01T00:00:00.5+00:00", ageSeconds: 1 } });
         assert.match(renderText(r), /^archive   primary: 0 segments waiting, last 000000010000000000000007 1s ago$/m);
         // A failure the archiver has since got past is not one now.
@@ -824,10 +824,27 @@ describe("status: the primary's WAL archiving", () => {
         assert.equal(buildReport(healthyAsync()[0], archiving({ mode: "off" })).archive, undefined);
     });
 
+    test("segments waiting longer than 120 s and no attempt failed: archive-stalled (an archive_command that does not end); a moment's wait is none", () => {
+        const plan = planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup", stanza: "pgr-dev" } }, STATE);
+        const r = buildReport(plan, { ...archiving({ ready: 4, oldestReadyAt: "2024-12-31T23:57:00+00:00" }),
+            backup: { reachable: true, backups: [], stanzaStatus: "ok", verified: null } });
+        assert.deepEqual(codes(r).filter((c) => c.startsWith("archive")), ["archive-stalled:primary"]);
+        const w = r.warnings.find((x) => x.code === "archive-stalled")!;
+        assert.match(w.message, /^primary archives nothing: the oldest of the 4 segments waiting in pg_wal has waited 18\ds \(complete at 2024-12-31T23:57:00\+00:00\), nothing archived since 2025-01-01T00:00:00.5\+00:00, and no attempt has failed: archive_command is running and not ending/);
+        assert.match(w.action, /^the repository pgr-dev-backup is full, unwritable or gone: see docker -H unix:\/\/\/var\/run\/docker.sock logs pgr-dev-primary/);
+        assert.match(renderText(r), /^archive   primary: STALLED \(the oldest waiting 18\ds, no attempt failed\), 4 segments waiting/m);
+        assert.deepEqual(codes(buildReport(healthyAsync()[0], archiving({ ready: 1, oldestReadyAt: "2024-12-31T23:59:30+00:00" }))), [],
+            "a segment complete half a minute ago is on its way");
+        // A failure after the last success is archive-failing, not both.
+        assert.deepEqual(codes(buildReport(healthyAsync()[0], archiving({ ready: 4, oldestReadyAt: "2024-12-31T23:57:00+00:00",
+            lastFailedWal: "000000010000000000000008", lastFailedAt: "2025-01-01T00:00:00.9+00:00", failedCount: 1 }))), ["archive-failing:primary"]);
+    });
+
     test("psql's answer read as the same row; a standby's empty answer is none", () => {
-        assert.deepEqual(archiverFromPsql("on|000000010000000000000007|2025-01-01T00:00:00+00:00|||0|2\n"), { mode: "on",
+        assert.deepEqual(archiverFromPsql("on|000000010000000000000007|2025-01-01T00:00:00+00:00|||0|2|2025-01-01T00:00:30+00:00\n"), { mode: "on",
             lastArchivedWal: "000000010000000000000007", lastArchivedAt: "2025-01-01T00:00:00+00:00", lastFailedWal: null, lastFailedAt: null,
-            failedCount: 0, ready: 2 });
+            failedCount: 0, ready: 2, oldestReadyAt: "2025-01-01T00:00:30+00:00" });
+        assert.equal(archiverFromPsql("on|000000010000000000000007|2025-01-01T00:00:00+00:00|||0|2\n"), undefined, "the 7 columns of before");
         assert.equal(archiverFromPsql(""), undefined);
         assert.equal(archiverFromPsql("psql: error: connection refused"), undefined);
     });
