@@ -17,13 +17,11 @@ out=$(br stanza-create) ||
     fail "pgBackRest could not create or open the stanza $STANZA in the backup repository: $out"
 out=$(br check) ||
     fail "the primary's WAL does not reach the backup repository (pgbackrest check on $PRIMARY_CONTAINER): $out"
-# Backups of the stanza's current database only: after a major upgrade (upgrade.sh), those of the
-# old major are listed under "db (prior)" and cannot be a base for the new one's.
-current_backups() { br info | awk 'BEGIN { current = 1 } /^ *db \(/ { current = /\(current\)/ } current && /^ *(full|diff|incr) backup: / { print $1, $3 }'; }
-if ! current_backups | grep -q '^full '; then
+# Backups of the stanza's current database only (backup-tools.sh current_backups).
+if ! br info | current_backups | grep -q '^full '; then
     started=$(date +%s)
     out=$(br --type=full backup) || fail "the first full backup on $PRIMARY_CONTAINER failed: $out"
     log "backup: first full backup of $STANZA taken in $(($(date +%s) - started))s"
 fi
-newest=$(current_backups | tail -n 1 | cut -d ' ' -f 2)
+newest=$(br info | current_backups | tail -n 1 | cut -d ' ' -f 2)
 log "backup: stanza $STANZA, WAL of $PRIMARY_CONTAINER reaches the repository, newest backup $newest"

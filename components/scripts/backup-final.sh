@@ -38,9 +38,10 @@ if [ "$recovery" != f ]; then
     log "backup: no final backup of $STANZA: $PRIMARY_CONTAINER is not a running primary (running: $running); the repository keeps what was archived"
     exit 0
 fi
-# backup_take (backup-tools.sh) waits for a backup still running to end: the scheduler's, whose
-# container went first and left its `docker exec` behind, or one by hand.
+# backup_take (backup-tools.sh) waits for a backup still running to end: one by hand, or the
+# scheduler's from the primary, whose container went first and left its `docker exec` behind (one
+# from a standby ran in the scheduler and ended with it).
 backup_take incr ||
     fail "the final backup of $STANZA on $PRIMARY_CONTAINER failed (above), so nothing was destroyed. Fix the repository (npm run status), or destroy without it: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy"
-label=$(docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest info 2>/dev/null | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/\2/p' | tail -n 1)
+label=$(docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest info 2>/dev/null | current_backups | tail -n 1 | cut -d ' ' -f 2)
 log "backup: final backup $label of $STANZA taken on $PRIMARY_CONTAINER before destroy; the repository is kept"

@@ -86,6 +86,13 @@ SH
         --type="$1" backup
 }
 
+# current_backups: "TYPE LABEL" for each backup set of the stanza's current database in
+# `pgbackrest info`'s text on stdin, oldest first. After a major upgrade (upgrade.sh) the old
+# major's sets are listed too, under "db (prior)", and cannot be a base for the new one's.
+current_backups() {
+    awk 'BEGIN { current = 1 } /^ *db \(/ { current = /\(current\)/ } current && /^ *(full|diff|incr) backup: / { print $1, $3 }'
+}
+
 # backup_verify NAME TIMEOUT: the verified restore. A marker row on the primary (schema
 # pgreplication), its WAL pushed to the repository (pgbackrest check switches the segment and waits
 # for it), then the newest backup restored in a throwaway container NAME of the backup image with no

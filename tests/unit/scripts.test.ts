@@ -488,3 +488,16 @@ stat() { echo 990; }`;
         }
     });
 });
+
+describe("backup-tools.sh current_backups: the sets of the stanza's current database", () => {
+    test("after a major upgrade, the old major's sets (db (prior), listed after) are not among them", () => {
+        // pgbackrest info's text after upgrade.sh's stanza-upgrade, as 2.55 prints it.
+        const info = ["stanza: p", "    status: ok", "", "    db (current)", "        wal archive min/max (17): 000000010000000000000003/000000010000000000000005", "",
+            "        full backup: 20261205-100000F", "            timestamp start/stop: 2026-12-05 10:00:00+00 / 2026-12-05 10:00:05+00", "",
+            "        incr backup: 20261205-100000F_20261205-110000I", "", "    db (prior)", "        wal archive min/max (13): 000000010000000000000001/000000010000000000000009", "",
+            "        full backup: 20261204-090000F", "        diff backup: 20261204-090000F_20261204-120000D", ""].join("\n");
+        const r = runScript(scriptOf("current_backups"), {}, { stdin: info });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, "full 20261205-100000F\nincr 20261205-100000F_20261205-110000I\n");
+    });
+});
