@@ -68,7 +68,8 @@ export const S3_SECRET_KEYS = ["backupS3AccessKey", "backupS3SecretKey"] as cons
 /** The keys of the form before nodes had names (one fixed primary, a list of standbys). */
 const OLD_KEYS = ["primaryAddress", "primaryPort", "standbys"];
 
-const SECRET_KEYS = new Set<string>(["replicationPassword", "superuserPassword", ...S3_SECRET_KEYS]);
+/** The keys whose values are secrets: set with `pulumi config set --secret`, refused in plain text (secretProblems). */
+export const SECRET_KEYS: ReadonlySet<string> = new Set<string>(["replicationPassword", "superuserPassword", ...S3_SECRET_KEYS]);
 
 export const DEFAULTS = {
     image: "postgres:13",
@@ -149,12 +150,26 @@ export interface ConfigContext {
  * used by resource_postgresql_role.go:299 and :808), and with standard_conforming_strings on
  * the server keeps both: the role would get another password than the standbys' passfiles.
  */
-export function secretProblems(secrets: { readonly replicationPassword?: string }): string[] {
-    return secrets.replicationPassword?.includes("\\")
-        ? [`${NAMESPACE}:replicationPassword (secret) contains a backslash, which is not allowed: the postgresql ` +
-            "provider stores each backslash doubled in the role's password, so the standbys could not log in; " +
-            "choose a password without '\\'"]
-        : [];
+export function secretProblems(secrets: { readonly replicationPassword?: string; readonly plain?: readonly string[] }): string[] {
+    return [
+        ...(secrets.plain ?? []).map((key) => `${NAMESPACE}:${key} is set in plain text (in the stack's settings file), which is not ` +
+            `allowed: it is a secret; set it again with pulumi config set --secret ${key}`),
+        ...(secrets.replicationPassword?.includes("\\")
+            ? [`${NAMESPACE}:replicationPassword (secret) contains a backslash, which is not allowed: the postgresql ` +
+                "provider stores each backslash doubled in the role's password, so the standbys could not log in; " +
+                "choose a password without '\\'"]
+            : []),
+    ];
+}
+
+/**
+ * The secret keys (SECRET_KEYS) of ALL that were set without --secret, as the engine tells the
+ * program (Pulumi's runtime isConfigSecret: the Node.js SDK exports it, its typings do not declare
+ * it; without it, none can be told).
+ */
+function plainSecrets(all: Readonly<Record<string, string>>): string[] {
+    const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+    return isSecret ? [...SECRET_KEYS].filter((k) => all[`${NAMESPACE}:${k}`] !== undefined && !isSecret(`${NAMESPACE}:${k}`)) : [];
 }
 
 export class ConfigError extends pulumi.RunError {
@@ -1037,7 +1052,7 @@ export function loadConfig(): LoadedConfig {
     }
     const cfg = validateConfig(raw, {
         project: pulumi.getProject(), stack: pulumi.getStack(), engine, engineProblems,
-        secretProblems: secretProblems({ replicationPassword: all[`${NAMESPACE}:replicationPassword`] }),
+        secretProblems: secretProblems({ replicationPassword: all[`${NAMESPACE}:replicationPassword`], plain: plainSecrets(all) }),
     });
     const config = new pulumi.Config(NAMESPACE);
     return {

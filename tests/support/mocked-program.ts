@@ -4,7 +4,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "../../components/cluster";
-import { loadConfig, NAMESPACE } from "../../components/config";
+import { loadConfig, NAMESPACE, SECRET_KEYS } from "../../components/config";
 import { clusterArgs } from "../../components/program";
 
 // Pulumi's wire markers for a secret value (sdk/nodejs/runtime/rpc.ts).
@@ -99,9 +99,14 @@ export type StackConfig = Record<string, unknown>;
 /** Types registered by the latest run, in order, including a run that threw. */
 export let lastRegistered: string[] = [];
 
-/** OBSERVED stands for what the program's checks observe before declaring (program.ts checkedConfig: downNodes, roll). */
+/**
+ * OBSERVED stands for what the program's checks observe before declaring (program.ts checkedConfig:
+ * downNodes, roll). The secret keys of CONFIG (config.ts SECRET_KEYS) are marked secret as
+ * `pulumi config set --secret` marks them, unless listed in PLAIN (set without --secret); SECRETKEYS
+ * marks more.
+ */
 export async function runProgram(config: StackConfig, secretKeys: string[] = [], stack = "dev",
-    observed: Pick<PostgresClusterArgs, "downNodes" | "roll" | "heldImages"> = {}): Promise<Run> {
+    observed: Pick<PostgresClusterArgs, "downNodes" | "roll" | "heldImages"> = {}, plain: string[] = []): Promise<Run> {
     const registered = new Map<string, { type: string; inputs: Record<string, any> }>();
     lastRegistered = [];
     await pulumi.runtime.setMocks({
@@ -125,7 +130,8 @@ export async function runProgram(config: StackConfig, secretKeys: string[] = [],
     for (const [key, value] of Object.entries(config)) {
         flat[`${NAMESPACE}:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
     }
-    pulumi.runtime.setAllConfig(flat, secretKeys.map((k) => `${NAMESPACE}:${k}`));
+    const secrets = new Set([...secretKeys, ...Object.keys(config).filter((k) => SECRET_KEYS.has(k) && !plain.includes(k))]);
+    pulumi.runtime.setAllConfig(flat, [...secrets].map((k) => `${NAMESPACE}:${k}`));
 
     // As in program.ts: config is loaded (and may throw) before anything is declared.
     const cfg = loadConfig();

@@ -14,7 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     caFileCopyId, caFilePath, ClusterOutputs, declareCluster, PostgresClusterArgs, REMOVE_CA_FILE, WRITE_CA_FILE,
 } from "../../components/cluster";
-import { loadConfig, NAMESPACE } from "../../components/config";
+import { loadConfig, NAMESPACE, SECRET_KEYS } from "../../components/config";
 import { clusterArgs } from "../../components/program";
 import { script } from "../../components/shell";
 import { DEV, isSecret, plain } from "../support/mocked-program";
@@ -63,7 +63,8 @@ async function declare(config: Record<string, unknown>, stack: string, observed:
         call: (a: pulumi.runtime.MockCallArgs) => a.inputs,
     }, "pg-replication", stack, false, "organization");
     pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) =>
-        [`${NAMESPACE}:${k}`, typeof v === "string" ? v : JSON.stringify(v)])), []);
+        [`${NAMESPACE}:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
+    Object.keys(config).filter((k) => SECRET_KEYS.has(k)).map((k) => `${NAMESPACE}:${k}`)); // as set with --secret
     const cfg = loadConfig();
     const seen: Omit<Declared, "inputs">[] = [];
     let outputs!: ClusterOutputs;

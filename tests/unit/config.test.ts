@@ -317,4 +317,16 @@ describe("secrets", () => {
             return true;
         });
     });
+    test("a secret key set without --secret (plain in the stack's settings file) is refused at preview, naming the key, never the value", async () => {
+        const s3 = { backup: { s3: { endpoint: "s3.example.test", bucket: "backups", region: "eu-west-1" } } };
+        await assert.rejects(runProgram({ superuserPassword: "hunter2-plain", backupS3AccessKey: "AKIAPLAIN", backupS3SecretKey: "s3cret-ok", ...s3 },
+            [], "dev", {}, ["superuserPassword", "backupS3AccessKey"]), (err: unknown) => {
+            assert.ok(err instanceof ConfigError);
+            assert.deepEqual(err.problems, ["superuserPassword", "backupS3AccessKey"].map((k) => `pg-replication:${k} is set in plain text ` +
+                `(in the stack's settings file), which is not allowed: it is a secret; set it again with pulumi config set --secret ${k}`));
+            assert.doesNotMatch(err.message, /hunter2|AKIAPLAIN/);
+            return true;
+        });
+        await runProgram({ superuserPassword: "hunter2-secret", backupS3AccessKey: "AKIA1", backupS3SecretKey: "s3cret", ...s3 });
+    });
 });
