@@ -17,7 +17,9 @@
 # standby and the few others from the primary ("Backup from a Standby" in pgBackRest's user guide),
 # and reaches both nodes through its remote protocol over `docker exec` (DOCKER_EXEC_SSH, its
 # cmd-ssh) instead of ssh: no sshd, no key and no listening port in the nodes. With no standby
-# streaming, from the primary as above. Sets BACKUP_SOURCE to the node's container it read from.
+# streaming, or when the backup from the standby fails (it lags past pgBackRest's wait, it stopped
+# meanwhile, the engine's socket refuses postgres), from the primary as above, said: a backup is
+# never skipped for want of a standby. Sets BACKUP_SOURCE to the node's container it read from.
 backup_take() {
     _bt_lock=$REPO_PATH/lock
     node_sql "$PRIMARY_CONTAINER" "CHECKPOINT"
@@ -33,7 +35,14 @@ backup_take() {
             _bt_out=$(standby_backup "$1" "$BACKUP_SOURCE" 2>&1) || _bt_rc=$?
         fi
         [ "$_bt_rc" -ne 0 ] || { [ -z "$_bt_out" ] || log "$_bt_out"; return 0; }
-        case $_bt_out in *"[050]"*) [ "$_bt_waited" -lt "${LOCK_WAIT_SECONDS:-1800}" ] || break ;; *) break ;; esac
+        case $_bt_out in
+            *"[050]"*) [ "$_bt_waited" -lt "${LOCK_WAIT_SECONDS:-1800}" ] || break ;;
+            *) [ "$BACKUP_SOURCE" != "$PRIMARY_CONTAINER" ] || break
+               log "$_bt_out"
+               log "the $1 backup from the standby $BACKUP_SOURCE failed (above): taking it from the primary $PRIMARY_CONTAINER"
+               BACKUP_SOURCE=$PRIMARY_CONTAINER
+               continue ;;
+        esac
         [ $((_bt_waited % 60)) -ne 0 ] ||
             log "another backup of $STANZA is running: this $1 backup waits for it to end (${_bt_waited}s so far)"
         sleep 5

@@ -436,7 +436,7 @@ describe("backup-tools.sh backup_take with FROM_STANDBY (the scheduler's backups
         try {
             fs.writeFileSync(path.join(dir, "pgbackrest.conf"), "[global]\nrepo1-path=/x\n\n[p]\npg1-path=/var/lib/postgresql/data\n");
             const prelude = `DOCKER_EXEC_SSH=${dir}/docker-exec-ssh
-setpriv() { echo "setpriv $*" >> "$FAKE_DIR/argv"; }
+setpriv() { echo "setpriv $*" >> "$FAKE_DIR/argv"; [ -z "\${FAILING_SETPRIV:-}" ] || { echo "ERROR: [082]: unable to find standby" >&2; return 82; }; }
 stat() { echo 990; }`;
             const r = runScript(scriptOf('backup_take full\necho "source=$BACKUP_SOURCE"', prelude), { PRIMARY_CONTAINER: "p-pg1", STANZA: "p",
                 REPO_PATH: dir, STACK_LABELS: "pg-replication.stack=p", FAKE_NODES: "p-pg1 p-pg2 p-pg3", ...more }, { reply: more.REPLY ?? "t" });
@@ -475,6 +475,16 @@ stat() { echo 990; }`;
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+
+    test("the backup from the standby fails: said, and taken from the primary at once", () => {
+        const r = run({ FROM_STANDBY: "1", FAILING_SETPRIV: "1" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /source=p-pg1\n$/);
+        assert.match(r.stderr, /ERROR: \[082\]: unable to find standby[^]*the full backup from the standby p-pg2 failed \(above\): taking it from the primary p-pg1/);
+        const standby = r.argv.findIndex((a) => a.startsWith("setpriv "));
+        const primary = r.argv.indexOf(`exec -u postgres p-pg1 pgbackrest --log-level-console=warn --lock-path=${r.dir}/lock --type=full backup`);
+        assert.ok(standby >= 0 && primary > standby, r.argv.join("\n"));
     });
 
     test("no standby streams, or FROM_STANDBY unset (npm run backup without a scheduler, destroy's final backup): on the primary", () => {
