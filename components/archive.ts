@@ -99,7 +99,7 @@ export function archiveStall(a: ArchiverRow, now: number): ArchiveStall | undefi
 
 /** The stall in the words status and preview both use. */
 export function archiveStallText(node: string, s: ArchiveStall): string {
-    return `${node} archives nothing: the oldest of the ${s.ready} ${s.ready === 1 ? "segment" : "segments"} waiting in pg_wal has waited ` +
+    return `${node} archives nothing: ${s.ready === 1 ? "the one segment" : `the oldest of the ${s.ready} segments`} waiting in pg_wal has waited ` +
         `${s.seconds}s (complete at ${s.since}), ${s.lastArchivedAt ? `nothing archived since ${s.lastArchivedAt}` : "nothing archived yet"}, ` +
         "and no attempt has failed: archive_command is running and not ending (a repository that does not answer); " +
         "a restore cannot reach past them meanwhile";
