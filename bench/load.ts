@@ -193,11 +193,14 @@ export function archiveLags(statusListing: string, repoListing: string, first: s
     return { lags, missing };
 }
 
-/** The seconds `npm run backup` reports for the backup it took ("full backup LABEL of STANZA taken on NODE in 12.3 s"). */
+/**
+ * The seconds `npm run backup` reports for the backup it took ("full backup LABEL of STANZA taken on
+ * the primary NODE in 12.3 s", or "… taken from the standby NODE (the primary is NODE) in 12.3 s").
+ */
 export function backupToolSeconds(output: string): number {
-    const found = /backup \S+ of \S+ taken on \S+ in ([\d.]+) s$/m.exec(output);
+    const found = /backup \S+ of \S+ taken (?:on the primary \S+|from the standby \S+ \(the primary is \S+\)) in ([\d.]+) s$/m.exec(output);
     if (!found) {
-        throw new Error(`no "taken on … in N s" in npm run backup's output:\n${output}`);
+        throw new Error(`no "taken … in N s" in npm run backup's output:\n${output}`);
     }
     return Number(found[1]);
 }

@@ -103,7 +103,7 @@ for (const { major, mode, count, net, port } of [
             const run = await backupTool(s.backend, name, "incr");
             log(`npm run backup: ${run.stdout.trim()}`);
             assert.equal(run.code, 0, run.stdout + run.stderr);
-            assert.match(run.stdout, new RegExp(`^incr backup \\S+I of pg-replication-${name} taken on pg-replication-${name}-pg1 in [\\d.]+ s$`, "m"));
+            assert.match(run.stdout, new RegExp(`^incr backup \\S+I of pg-replication-${name} taken on the primary pg-replication-${name}-pg1 in [\\d.]+ s$`, "m"));
             const bad = await backupTool(s.backend, name, "weekly");
             assert.equal(bad.code, 2);
             assert.match(bad.stderr, /at most one of full, diff, incr/);

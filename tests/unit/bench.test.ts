@@ -185,9 +185,10 @@ describe("npm run bench", () => {
     });
 
     test("what npm run backup and npm run verify-backup --json print", () => {
-        assert.equal(backupToolSeconds("backup: something\nfull backup 20261204-031500F of pg-replication-bench-backup taken on " +
+        assert.equal(backupToolSeconds("backup: something\nfull backup 20261204-031500F of pg-replication-bench-backup taken on the primary " +
             "pg-replication-bench-backup-pg1 in 12.3 s\n"), 12.3);
-        assert.throws(() => backupToolSeconds("backup: expected one primary"), /no "taken on … in N s"/);
+        assert.equal(backupToolSeconds("full backup 20261204-031500F of s taken from the standby s-pg2 (the primary is s-pg1) in 7.5 s\n"), 7.5);
+        assert.throws(() => backupToolSeconds("backup: expected one primary"), /no "taken … in N s"/);
         const json = JSON.stringify({ marker: { token: "ab", found: true }, restoreSeconds: 1.5, recoverySeconds: 2 }, null, 2);
         assert.deepEqual(verifyToolResult(`backup: marker ab written on pg1\n${json}\n`),
             { marker: { token: "ab", found: true }, restoreSeconds: 1.5, recoverySeconds: 2 });
