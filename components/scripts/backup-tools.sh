@@ -9,7 +9,8 @@
 # hand, the one a replaced scheduler left running through `docker exec`) holds pgBackRest's backup
 # lock ([050] unable to acquire lock): this one waits for it to end, up to LOCK_WAIT_SECONDS (1800),
 # saying so each minute. The lock is in the repository volume (REPO_PATH/lock), which the nodes
-# and the scheduler all mount, so a backup in a node and one in the scheduler see each other's. Any other failure: pgBackRest's words on stderr, and the call fails.
+# and the scheduler all mount, so a backup in a node and one in the scheduler see each other's.
+# Any other failure: pgBackRest's words on stderr, and the call fails.
 # With FROM_STANDBY=1 (the scheduler container only: the repository volume mounted at REPO_PATH,
 # the engine's socket at /var/run/docker.sock) and a standby streaming from the primary
 # (streaming_standby), the backup comes from that standby: pgBackRest's backup-standby, run here,
@@ -66,16 +67,17 @@ streaming_standby() {
     return 1
 }
 
-# standby_backup TYPE STANDBY (from backup_take): pgBackRest's backup of TYPE here, as postgres, with pg1 the primary's
-# container and pg2 STANDBY's, backup-standby on (pgBackRest finds which is which itself; the flag
-# without a value, as 2.33's boolean option takes it and 2.55's y/n/prefer one reads it as y). Its
-# remote protocol runs over DOCKER_EXEC_SSH: pgBackRest calls its cmd-ssh as
+# standby_backup TYPE STANDBY (from backup_take): pgBackRest's backup of TYPE here, as postgres,
+# with pg1 the primary's container and pg2 STANDBY's, backup-standby on (pgBackRest finds which is
+# which itself; the flag without a value, as 2.33's boolean option takes it and 2.55's y/n/prefer
+# one reads it as y). Its remote protocol runs over DOCKER_EXEC_SSH: pgBackRest calls its cmd-ssh as
 # `CMD -o LogLevel=error -o Compression=no -o PasswordAuthentication=no [-p PORT] USER@HOST COMMAND`
 # (src/protocol/helper.c protocolRemoteParam in 2.33, protocolRemoteParamSsh in 2.55), and ssh would
 # run COMMAND through the remote user's shell; the file runs it so in HOST's container, as USER, its
 # stdin and stdout pgBackRest's protocol. The remote pgBackRest reads the node's own settings (its
 # PGBACKREST_CONFIG, the same file); both ends are the same pgBackRest (the scheduler image is FROM
-# the nodes' backup image), which the protocol requires. postgres gets the socket's group for docker.
+# the nodes' backup image), which the protocol requires. postgres gets the socket's group for
+# docker.
 DOCKER_EXEC_SSH=/tmp/pg-replication-docker-exec-ssh
 standby_backup() {
     [ -x "$DOCKER_EXEC_SSH" ] || {
