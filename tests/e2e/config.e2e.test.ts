@@ -4,6 +4,7 @@
 
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { PLAIN_SECRETS } from "./plain-secrets";
 import { e2eStack, leftovers } from "./harness";
 
 describe("bad config on the real engine", { timeout: 5 * 60 * 1000 }, () => {
@@ -24,6 +25,27 @@ describe("bad config on the real engine", { timeout: 5 * 60 * 1000 }, () => {
             assert.deepEqual(await s.resourceTypes(), ["pulumi:pulumi:Stack"], "only the stack itself is in the state");
         } finally {
             await s.removeOnly();
+        }
+    });
+
+    test("a password set without --secret is refused naming the key, never the value; set with --secret it is not", async () => {
+        // Both plans also have a bad mode, so neither makes anything: what differs is the secret's word alone.
+        const plan = { nodes: [{ name: "pg1", address: "172.18.0.101", port: 5432 }], primary: "pg1", mode: "sometimes",
+            superuserPassword: "plain-hunter2" };
+        for (const [name, plain] of [["e2e-plain-secret", true], ["e2e-secret-secret", false]] as const) {
+            const s = await e2eStack(name, { ...plan, ...(plain ? { [PLAIN_SECRETS]: ["superuserPassword"] } : {}) });
+            try {
+                await assert.rejects(s.up(), (err: Error) => {
+                    assert.match(err.message, /pg-replication:mode = "sometimes" is not allowed/);
+                    (plain ? assert.match : assert.doesNotMatch)(err.message, new RegExp("pg-replication:superuserPassword is set in plain text " +
+                        "\\(in the stack's settings file\\), which is not allowed: it is a secret; set it again with pulumi config set --secret superuserPassword"));
+                    assert.doesNotMatch(err.message, /hunter2/, "the value is never said");
+                    return true;
+                });
+                assert.deepEqual(await s.resourceTypes(), ["pulumi:pulumi:Stack"]);
+            } finally {
+                await s.removeOnly();
+            }
         }
     });
 

@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
 import { program } from "../../components/program";
 import { startStandIns, StandIns } from "../../stand-ins/launch";
+import { PLAIN_SECRETS } from "./plain-secrets";
 
 function builtToolchain(): boolean {
     const cache = process.env.PG_REPLICATION_CACHE ?? path.join(os.homedir(), ".cache", "pg-replication");
@@ -25,9 +26,15 @@ function builtToolchain(): boolean {
     return found !== undefined && path.resolve(found).startsWith(path.resolve(cache) + path.sep);
 }
 
+/**
+ * The stack's config as `pulumi config set` would write it: the passwords and the S3 credentials with
+ * --secret, unless listed in the reserved key PLAIN_SECRETS (set without it, as a user might).
+ */
 function configMap(values: Record<string, unknown>): ConfigMap {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) =>
-        [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v), secret: k.endsWith("Password") || k.startsWith("backupS3") }]));
+    const plain = (values[PLAIN_SECRETS] ?? []) as string[];
+    return Object.fromEntries(Object.entries(values).filter(([k]) => k !== PLAIN_SECRETS).map(([k, v]) =>
+        [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v),
+            secret: (k.endsWith("Password") || k.startsWith("backupS3")) && !plain.includes(k) }]));
 }
 
 /** This checkout (bin/tests/e2e is three levels below it). */
