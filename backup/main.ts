@@ -2,8 +2,9 @@
 // npm run verify-backup -- STACK [--json] [--cwd DIR]
 // npm run restore-point -- STACK NAME [--cwd DIR]
 //
-// backup: a backup of the running stack on the node that is primary now (pgBackRest; default
-// incr, or full when the repository has none). verify-backup: the verified restore
+// backup: a backup of the running stack (pgBackRest; default incr, or full when the repository
+// has none): in the backup scheduler while it runs, as it takes its own (from a streaming standby
+// with backup.schedule.fromStandby), else on the node that is primary now. verify-backup: the verified restore
 // (backup/core.ts verifyRestore): exit 0 only when the restore reached the marker written just
 // before it and read every table and index; 1 when it did not; 2 when it could not run. The stack
 // is found as the status tool finds it (components/project.ts). restore-point: a named restore
