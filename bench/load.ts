@@ -20,6 +20,20 @@ async function docker(args: string[], timeoutMs: number): Promise<string> {
     return r.stdout;
 }
 
+/**
+ * CONTAINER's CPU time so far (ms), from its own cgroup as the container sees it: cgroup v2's
+ * cpu.stat usage_usec, else v1's cpuacct.usage (ns).
+ */
+export async function containerCpuMs(container: string): Promise<number> {
+    const out = await docker(["exec", container, "sh", "-c", "if [ -r /sys/fs/cgroup/cpu.stat ]; then " +
+        "sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat; else echo $(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 )); fi"], 30_000);
+    const usec = Number(out.trim());
+    if (!Number.isFinite(usec) || out.trim() === "") {
+        throw new Error(`no CPU time of ${container} in its cgroup: ${JSON.stringify(out)}`);
+    }
+    return usec / 1000;
+}
+
 /** `pgbench -i -s SCALE` (pgbench's tables, filled server-side) in CONTAINER's database postgres. */
 export async function pgbenchInit(container: string, scale: number): Promise<void> {
     await docker(["exec", "-u", "postgres", container, "pgbench", "-i", "-q", "-I", "dtGvp", "-s", String(scale), "postgres"],

@@ -30,12 +30,15 @@
 //   data       a primary holding pgbench's tables at scale 150 (about 2.2 GiB, made once per run):
 //              the `up` that adds a standby against a bare pg_basebackup of the same primary
 //   backup     a primary (PostgreSQL 13) with the stack's backups on (pg-replication:backup: its `up`
-//              made the stanza and the first full backup), holding pgbench's tables at --backup-scale
+//              made the stanza and the first full backup) and a standby streaming from it, holding
+//              pgbench's tables at --backup-scale
 //              (made once per run, its WAL archived before the first round), then in each round
 //              (bench/scale.ts backupRound): a bare pg_basebackup of it (-X stream -c fast, from its own
 //              container to its own filesystem, on the disk of the repository volume) and
 //              `npm run backup -- STACK full` (pgBackRest on the primary with the stack's settings, as
-//              the first `up` runs it), the bare one first in odd rounds; a new stack restored from
+//              the first `up` runs it), the bare one first in odd rounds; a full backup the way the
+//              backup scheduler takes it, from the standby and on the primary (standby first in odd
+//              rounds), with the primary's CPU time during each; a new stack restored from
 //              that repository (`pulumi up` with pg-replication:restore, one node, to the end of the
 //              archive: what a user runs to restore), destroyed untimed; `npm run verify-backup`;
 //              then --load-seconds of pgbench's write load (16 clients) with each WAL segment's
@@ -530,6 +533,10 @@ async function main(): Promise<void> {
                     add("backup bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
                     add("backup full, as npm run backup reports it", { ms: r.backupToolMs, standInLog: [] });
                     add("backup npm run backup -- full", { ms: r.backupMs, standInLog: [] });
+                    add("backup full from the standby, the scheduler's way", { ms: r.standbyBackupMs, standInLog: [] });
+                    add("backup full on the primary, the scheduler's way", { ms: r.primaryBackupMs, standInLog: [] });
+                    note("backup primary cpu ms, standby backup", r.standbyBackupPrimaryCpuMs);
+                    note("backup primary cpu ms, primary backup", r.primaryBackupPrimaryCpuMs);
                     add("backup restore stack up", { ms: r.restoreUpMs, standInLog: [] });
                     add("backup npm run verify-backup", { ms: r.verifyMs, standInLog: [] });
                     add("backup verify-backup's pgbackrest restore", { ms: r.verifyRestoreMs, standInLog: [] });
@@ -658,6 +665,12 @@ async function main(): Promise<void> {
             `    full backup (npm run backup -- STACK full, as it reports it) / bare pg_basebackup of the same primary to the same disk: ` +
             `${r("backup full, as npm run backup reports it", "backup bare pg_basebackup")} (goal ≤ 1.0; backup ${s("backup full, as npm run backup reports it")} s, ` +
             `bare ${s("backup bare pg_basebackup")} s); the whole command: ${r("backup npm run backup -- full", "backup bare pg_basebackup")}`,
+            `    full backup from the standby / on the primary, both the scheduler's way (backup.schedule.fromStandby; pgBackRest in the ` +
+            `scheduler image, its remote protocol over docker exec): ${r("backup full from the standby, the scheduler's way", "backup full on the primary, the scheduler's way")} ` +
+            `(${s("backup full from the standby, the scheduler's way")} s, ${s("backup full on the primary, the scheduler's way")} s); ` +
+            `the primary's CPU time during it: ${(fig("backup primary cpu ms, standby backup") / 1000).toFixed(1)} s from the standby, ` +
+            `${(fig("backup primary cpu ms, primary backup") / 1000).toFixed(1)} s on the primary (` +
+            `${(fig("backup primary cpu ms, standby backup") / fig("backup primary cpu ms, primary backup")).toFixed(2)})`,
             `    restore as a new stack (pulumi up, pg-replication:restore, one node, to the end of the archive) / the same bare pg_basebackup: ` +
             `${r("backup restore stack up", "backup bare pg_basebackup")} (goal ≤ 1.0; up ${s("backup restore stack up")} s); ` +
             `verify-backup's pgbackrest restore alone / bare: ${r("backup verify-backup's pgbackrest restore", "backup bare pg_basebackup")}`,

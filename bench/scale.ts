@@ -9,9 +9,11 @@ import { PASSFILE } from "../components/topology/act";
 import { missingAcks, runDrill } from "../drill/core";
 import { ReadProbe, WriteProbe } from "../drill/probe";
 import {
-    archivedUpToNow, archiveLags, backupToolSeconds, bareBasebackup, clusterBytes, ENGINE, LagSampler, pgbench, pgbenchInit, queryOne,
-    verifyToolResult,
+    archivedUpToNow, archiveLags, backupToolSeconds, bareBasebackup, clusterBytes, containerCpuMs, ENGINE, LagSampler, pgbench, pgbenchInit,
+    queryOne, verifyToolResult,
 } from "./load";
+import { scriptOf } from "../components/fragments";
+import { engineSocketPath } from "../components/config";
 import { ARCHIVE_TIMEOUT_SECONDS, REPO_PATH } from "../components/pgbackrest";
 import { POOLER_PORT } from "../components/pooler";
 
@@ -316,18 +318,51 @@ export async function rollRound(ctx: BenchContext, stack: string): Promise<{ swi
 
 /**
  * The backup rows' /24, 172.31.BACKUP_NET.0/24, in two halves: the stack with backups on the
- * lower (pg1 on 56850), the stack restored from its repository on the upper (pg1 on 56851).
+ * lower (pg1 on 56850, pg2 on 56852), the stack restored from its repository on the upper (pg1 on 56851).
  */
 const BACKUP_NET = 86;
 
 /**
- * The backup rows' cluster: pg1 alone (PostgreSQL 13) with backups on, every setting the
- * stack's own (pgBackRest's settings file, synchronous archive-push, lz4, process-max 2); destroy without a
- * proven restore allowed, so that the bench's clean-up never stops at the final backup's check.
+ * The backup rows' cluster: pg1 (PostgreSQL 13) with backups on, every setting the stack's own
+ * (pgBackRest's settings file, synchronous archive-push, lz4, process-max 2), and pg2 streaming
+ * from it, for the backup from a standby; destroy without a proven restore allowed, so that the
+ * bench's clean-up never stops at the final backup's check. No scheduler: its own proofs would
+ * restore in the middle of a round; the round runs its backup the scheduler's way (schedulerBackup).
  */
 export const BACKUP_PLAN = `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${BACKUP_NET}.0/25\n` +
-    `  pg-replication:nodes:\n${node(BACKUP_NET, 56850, 0)}  pg-replication:primary: pg1\n` +
+    `  pg-replication:nodes:\n${node(BACKUP_NET, 56850, 0)}${node(BACKUP_NET, 56851, 1)}  pg-replication:primary: pg1\n` +
     "  pg-replication:backup:\n    allowUnverifiedDestroy: true\n";
+
+/**
+ * A full backup the way the backup scheduler takes it (backup-tools.sh backup_take in a throwaway
+ * container of the scheduler image, with the engine's socket and the repository volume mounted and
+ * the scheduler's environment), from a streaming standby (FROM_STANDBY) or on the primary; how long
+ * it took, which node it read, and the primary container's CPU time meanwhile (its cgroup's).
+ */
+export async function schedulerBackup(out: Record<string, any>, fromStandby: boolean):
+    Promise<{ ms: number; primaryCpuMs: number; source: string }> {
+    const pg1 = out.nodes.pg1.containerName as string;
+    const labels = await dockerCli(["inspect", "-f", "pg-replication.project={{index .Config.Labels \"pg-replication.project\"}} " +
+        "pg-replication.stack={{index .Config.Labels \"pg-replication.stack\"}}", pg1], ENGINE, { timeoutMs: 30_000 });
+    const image = String(out.backup.image).replace("/postgres-backup:", "/postgres-scheduler:");
+    const socket = engineSocketPath(ENGINE);
+    const args = ["run", "--rm", "--network", "none", "-v", `${socket}:/var/run/docker.sock`, "-v", `${out.backup.volume}:${REPO_PATH}`,
+        "-e", `STACK_LABELS=${labels.stdout.trim()}`, "-e", `STANZA=${out.backup.stanza}`, "-e", `REPO_PATH=${REPO_PATH}`,
+        "-e", `PRIMARY_CONTAINER=${pg1}`, ...(fromStandby ? ["-e", "FROM_STANDBY=1"] : []),
+        "--entrypoint", "sh", image, "-c", scriptOf('backup_take full\necho "source=$BACKUP_SOURCE"')];
+    const cpu = await containerCpuMs(pg1);
+    const started = Date.now();
+    const r = await dockerCli(args, ENGINE, { timeoutMs: 60 * 60 * 1000 });
+    const ms = Date.now() - started;
+    if (r.err) {
+        throw new Error(`the scheduler's full backup${fromStandby ? " from a standby" : ""} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}`);
+    }
+    const source = /source=(\S+)/.exec(r.stdout)?.[1] ?? "?";
+    if ((source === pg1) === fromStandby) {
+        throw new Error(`the scheduler's full backup${fromStandby ? " from a standby" : " on the primary"} read ${source}: ${r.stderr.trim()}`);
+    }
+    return { ms, primaryCpuMs: await containerCpuMs(pg1) - cpu, source };
+}
 
 /** The restore row's stack: one node, restored from VOLUME's stanza STANZA to the end of its archive (pg-replication:restore). */
 export function restorePlan(volume: string, stanza: string): string {
@@ -358,6 +393,11 @@ export interface BackupRound {
     /** `npm run backup -- STACK full`, the whole command; and the backup as the tool reports it. */
     readonly backupMs: number;
     readonly backupToolMs: number;
+    /** A full backup as the scheduler takes it, from pg2 (the standby) and on pg1; and pg1's CPU time during each. */
+    readonly standbyBackupMs: number;
+    readonly standbyBackupPrimaryCpuMs: number;
+    readonly primaryBackupMs: number;
+    readonly primaryBackupPrimaryCpuMs: number;
     /** `pulumi up` of the restore stack (pg-replication:restore, one node): restored, recovered, promoted and serving. */
     readonly restoreUpMs: number;
     /** `npm run verify-backup -- STACK --json`, the whole command; and its own `pgbackrest restore` and replay. */
@@ -373,7 +413,8 @@ export interface BackupRound {
  * A round of the backup rows: a bare pg_basebackup of STACK's pg1 (`-X stream -c fast`, plain,
  * from pg1's own container to its address on the network, into that container's filesystem, on the disk that
  * holds the repository volume) and a full backup with `npm run backup -- STACK full` (pgBackRest
- * on pg1, as the stack's settings file has it), in the order BARE_FIRST says; then RESTORE_STACK
+ * on pg1, as the stack's settings file has it), in the order BARE_FIRST says; a full backup the
+ * scheduler's way from pg2 and on pg1 (schedulerBackup), likewise; then RESTORE_STACK
  * made from that backup (`pulumi up`, then destroyed, untimed); then `npm run verify-backup`;
  * then SECONDS of pgbench's write load on pg1 with its WAL archive lag.
  */
@@ -400,6 +441,12 @@ export async function backupRound(ctx: BenchContext, stack: string, restoreStack
         bareMs = await bare();
     }
 
+    // The scheduler's way, from the standby and on the primary, in the same alternating order.
+    ctx.log(`backup: the scheduler's full backup ${bareFirst ? "from the standby, then on the primary" : "on the primary, then from the standby"}`);
+    const fromStandby = bareFirst ? await schedulerBackup(out, true) : undefined;
+    const onPrimary = await schedulerBackup(out, false);
+    const standby = fromStandby ?? await schedulerBackup(out, true);
+
     ctx.log(`backup: ${restoreStack} restored from ${out.backup.volume} (pulumi up)`);
     ctx.writePlan(restoreStack, restorePlan(out.backup.volume, out.backup.stanza));
     const restoreUpMs = await ctx.time(() => ctx.pulumi(restoreStack, "up", "--yes"));
@@ -416,7 +463,8 @@ export async function backupRound(ctx: BenchContext, stack: string, restoreStack
 
     ctx.log(`backup: WAL archive lag under pgbench (${LOAD_CLIENTS} clients, ${seconds} s)`);
     const lag = await archiveLagUnderLoad(pg1.containerName, pg1.connectionString, out.backup.stanza, seconds);
-    return { bareMs, backupMs, backupToolMs, restoreUpMs, verifyMs, verifyRestoreMs: verified!.restoreSeconds * 1000,
+    return { bareMs, backupMs, backupToolMs, standbyBackupMs: standby.ms, standbyBackupPrimaryCpuMs: standby.primaryCpuMs,
+        primaryBackupMs: onPrimary.ms, primaryBackupPrimaryCpuMs: onPrimary.primaryCpuMs, restoreUpMs, verifyMs, verifyRestoreMs: verified!.restoreSeconds * 1000,
         verifyRecoveryMs: verified!.recoverySeconds * 1000, archiveLagSeconds: lag.lags, tps: lag.tps };
 }
 

@@ -797,6 +797,11 @@ function s3Of(p: Problems, given: unknown, raw: RawConfig): { s3?: S3Repository 
     };
 }
 
+/** The engine's socket on the engine's host: a unix:// engine's own path, else Docker's default. */
+export function engineSocketPath(engineHost: string | undefined): string {
+    return engineHost?.startsWith("unix://") ? engineHost.slice("unix://".length) : "/var/run/docker.sock";
+}
+
 /**
  * backup.schedule: off unless set; `true` for SCHEDULE_DEFAULTS, or an object of SCHEDULE_FIELDS.
  * Each interval is a whole number of minutes, hours or days (at most 365 days); diff and incr must
@@ -850,7 +855,7 @@ function scheduleOf(p: Problems, given: unknown, ctx: { image: string; engineHos
     if (diff !== undefined && incr !== undefined && incr >= diff) {
         p.bad("backup.schedule.incr", fields.incr, `expected an interval shorter than backup.schedule.diff (${fields.diff})`);
     }
-    const socket = fields.dockerSocket ?? (ctx.engineHost?.startsWith("unix://") ? ctx.engineHost.slice("unix://".length) : "/var/run/docker.sock");
+    const socket = fields.dockerSocket ?? engineSocketPath(ctx.engineHost);
     if (typeof socket !== "string" || !/^\/[^\s:]*$/.test(socket)) {
         p.bad("backup.schedule.dockerSocket", socket, "expected the absolute path of the Docker engine's socket on the engine's host");
     }

@@ -134,10 +134,11 @@ describe("npm run bench", () => {
         assert.deepEqual([roll.image, roll.primary, roll.replication.mode, roll.replication.syncCount, roll.nodes.length],
             [ROLL_IMAGE, "pg2", "sync", 1, 3]);
         assert.equal(configOf(rollPlan("postgres:17", "pg1")).image, "postgres:17");
-        // The backup rows: pg1 with backups on, and the stack restored from its repository, on the two halves of one /24.
+        // The backup rows: pg1 with backups on and pg2 streaming from it (the backup from a standby), and the stack
+        // restored from its repository, on the two halves of one /24; no scheduler (its proofs would run mid-round).
         const backup = configOf(BACKUP_PLAN);
-        assert.deepEqual([backup.nodes.map((n) => [n.name, n.address, n.port]), backup.backup?.allowUnverifiedDestroy, backup.restore],
-            [[["pg1", "172.31.86.101", 56850]], true, undefined]);
+        assert.deepEqual([backup.nodes.map((n) => [n.name, n.address, n.port]), backup.backup?.allowUnverifiedDestroy, backup.restore,
+            backup.backup?.schedule], [[["pg1", "172.31.86.101", 56850], ["pg2", "172.31.86.102", 56852]], true, undefined, undefined]);
         const restored = configOf(restorePlan("pg-replication-bench-backup-backup", "pg-replication-bench-backup"));
         assert.deepEqual([restored.nodes.map((n) => [n.name, n.address, n.port]), restored.backup, restored.restore?.volume,
             restored.restore?.stanza, restored.restore?.target], [[["pg1", "172.31.86.229", 56851]], undefined,
