@@ -105,6 +105,19 @@ export function archiveStallText(node: string, s: ArchiveStall): string {
         "a restore cannot reach past them meanwhile";
 }
 
+/**
+ * What is wrong with the archive now, in the words status, preview and the upgrade check use, and
+ * status's warning code: failing (archiveFailure), else stalled (archiveStall); none while it keeps up.
+ */
+export function archiveTrouble(node: string, a: ArchiverRow, now: number): { code: "archive-failing" | "archive-stalled"; text: string } | undefined {
+    const failure = archiveFailure(a);
+    if (failure) {
+        return { code: "archive-failing", text: archiveFailureText(node, failure) };
+    }
+    const stall = archiveStall(a, now);
+    return stall ? { code: "archive-stalled", text: archiveStallText(node, stall) } : undefined;
+}
+
 /** The failure in the words status and preview both use. */
 export function archiveFailureText(node: string, f: ArchiveFailure): string {
     return `${node} cannot archive WAL: its last attempt (segment ${f.wal}, ${f.failedAt}) failed, ` +
@@ -128,10 +141,8 @@ export async function archiveTroubleNote(nodes: readonly { name: string; contain
     const answers = await Promise.all(nodes.map(async (n) => {
         const r = await nodeSql(n.container, n.engine, ARCHIVER_SQL, { timeoutMs });
         const row = r.err ? undefined : archiverFromPsql(r.stdout);
-        const failure = row ? archiveFailure(row) : undefined;
-        const stall = row ? archiveStall(row, Date.now()) : undefined;
-        const action = archiveFailureAction(repository, `docker -H ${n.engine} logs ${n.container}`);
-        return failure ? `${archiveFailureText(n.name, failure)}; ${action}` : stall ? `${archiveStallText(n.name, stall)}; ${action}` : undefined;
+        const trouble = row ? archiveTrouble(n.name, row, Date.now()) : undefined;
+        return trouble ? `${trouble.text}; ${archiveFailureAction(repository, `docker -H ${n.engine} logs ${n.container}`)}` : undefined;
     }));
     return answers.find((a) => a !== undefined);
 }

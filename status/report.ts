@@ -4,7 +4,7 @@
 // node is the primary, a former primary or one of several primaries is what components/topology/plan.ts
 // planTopology decides for `up` (status/topology-input.ts gives it the observation).
 
-import { ArchiveFailure, archiveFailure, archiveFailureAction, archiveFailureText, ArchiverRow, ArchiveStall, archiveStall, archiveStallText } from "../components/archive";
+import { ArchiveFailure, archiveFailure, archiveFailureAction, ArchiverRow, ArchiveStall, archiveStall, archiveTrouble } from "../components/archive";
 import { compareLsn, lsnDiff } from "../components/lsn";
 import { planTopology, TopologyPlan } from "../components/topology";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
@@ -504,11 +504,9 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             `${dockerOf(plan.engineHost)} logs ${backup.schedule.container}`);
     }
     const archive = primaryNode && primary?.archiver && primary.archiver.mode !== "off" ? archiveReport(primaryNode.name, primary.archiver, obs) : undefined;
-    if (archive?.failing) {
-        warn("archive-failing", archive.node, archiveFailureText(archive.node, archive.failing),
-            archiveFailureAction(plan.backup?.volume, `${dockerOf(primaryNode!.engine)} logs ${primaryNode!.containerName}`));
-    } else if (archive?.stalled) {
-        warn("archive-stalled", archive.node, archiveStallText(archive.node, archive.stalled),
+    const trouble = archive ? archiveTrouble(archive.node, primary!.archiver!, Date.parse(obs.checkedAt)) : undefined;
+    if (trouble) {
+        warn(trouble.code, archive!.node, trouble.text,
             archiveFailureAction(plan.backup?.volume, `${dockerOf(primaryNode!.engine)} logs ${primaryNode!.containerName}`));
     }
     const sysIds = nodes.map((n) => n.systemIdentifier).filter((x): x is string => x !== null);

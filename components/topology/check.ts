@@ -3,7 +3,7 @@
 // message only). The topology step at up (up.ts) decides with the same functions again.
 
 import * as pulumi from "@pulumi/pulumi";
-import { archiveFailure, archiveFailureText, ARCHIVER_SQL, archiverFromPsql, archiveStall, archiveStallText } from "../archive";
+import { ARCHIVER_SQL, archiverFromPsql, archiveTrouble } from "../archive";
 import { ClusterConfig, NAMESPACE, nodeImage, synchronousStandbyNamesFor } from "../config";
 import { dockerCli, dockerFailure } from "../docker-cli";
 import { nodeEngine } from "../spec";
@@ -239,10 +239,9 @@ export async function checkUpgrade(cfg: ClusterConfig, plan: UpgradePlan, image:
         }
         // The new major starts a WAL history of its own: what the old one has not archived by then never reaches the repository.
         const row = archiver && !archiver.err ? archiverFromPsql(archiver.stdout) : undefined;
-        const failing = row ? archiveFailure(row) : undefined;
-        const stalled = row ? archiveStall(row, Date.now()) : undefined;
-        if (archiver && (!row || failing || stalled)) {
-            problems.push(failing || stalled ? `${failing ? archiveFailureText(plan.primary, failing) : archiveStallText(plan.primary, stalled!)}: ` +
+        const trouble = row ? archiveTrouble(plan.primary, row, Date.now()) : undefined;
+        if (archiver && (!row || trouble)) {
+            problems.push(trouble ? `${trouble.text}: ` +
                 "the old major's WAL must all reach the backup repository before its data is upgraded (npm run status; archiving " +
                 "resumes by itself once the repository takes writes)"
                 : `the primary ${plan.primary} could not be asked how its archive stands: ${archiver.stderr.trim() || archiver.stdout.trim()}`);
