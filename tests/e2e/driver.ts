@@ -16,6 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as fs from "node:fs";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
+import { SECRET_KEYS } from "../../components/config";
 import { program } from "../../components/program";
 import { startStandIns, StandIns } from "../../stand-ins/launch";
 import { PLAIN_SECRETS } from "./plain-secrets";
@@ -27,14 +28,14 @@ function builtToolchain(): boolean {
 }
 
 /**
- * The stack's config as `pulumi config set` would write it: the passwords and the S3 credentials with
+ * The stack's config as `pulumi config set` would write it: the secret keys (config.ts SECRET_KEYS) with
  * --secret, unless listed in the reserved key PLAIN_SECRETS (set without it, as a user might).
  */
 function configMap(values: Record<string, unknown>): ConfigMap {
     const plain = (values[PLAIN_SECRETS] ?? []) as string[];
     return Object.fromEntries(Object.entries(values).filter(([k]) => k !== PLAIN_SECRETS).map(([k, v]) =>
         [`pg-replication:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v),
-            secret: (k.endsWith("Password") || k.startsWith("backupS3")) && !plain.includes(k) }]));
+            secret: SECRET_KEYS.has(k) && !plain.includes(k) }]));
 }
 
 /** This checkout (bin/tests/e2e is three levels below it). */

@@ -99,6 +99,11 @@ export type StackConfig = Record<string, unknown>;
 /** Types registered by the latest run, in order, including a run that threw. */
 export let lastRegistered: string[] = [];
 
+/** The keys of CONFIG that `pulumi config set --secret` would mark (config.ts SECRET_KEYS), but those in PLAIN. */
+export function secretConfigKeys(config: StackConfig, plain: readonly string[] = []): string[] {
+    return Object.keys(config).filter((k) => SECRET_KEYS.has(k) && !plain.includes(k));
+}
+
 /**
  * OBSERVED stands for what the program's checks observe before declaring (program.ts checkedConfig:
  * downNodes, roll). The secret keys of CONFIG (config.ts SECRET_KEYS) are marked secret as
@@ -130,7 +135,7 @@ export async function runProgram(config: StackConfig, secretKeys: string[] = [],
     for (const [key, value] of Object.entries(config)) {
         flat[`${NAMESPACE}:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
     }
-    const secrets = new Set([...secretKeys, ...Object.keys(config).filter((k) => SECRET_KEYS.has(k) && !plain.includes(k))]);
+    const secrets = new Set([...secretKeys, ...secretConfigKeys(config, plain)]);
     pulumi.runtime.setAllConfig(flat, [...secrets].map((k) => `${NAMESPACE}:${k}`));
 
     // As in program.ts: config is loaded (and may throw) before anything is declared.

@@ -14,10 +14,10 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     caFileCopyId, caFilePath, ClusterOutputs, declareCluster, PostgresClusterArgs, REMOVE_CA_FILE, WRITE_CA_FILE,
 } from "../../components/cluster";
-import { loadConfig, NAMESPACE, SECRET_KEYS } from "../../components/config";
+import { loadConfig, NAMESPACE } from "../../components/config";
 import { clusterArgs } from "../../components/program";
 import { script } from "../../components/shell";
-import { DEV, isSecret, plain } from "../support/mocked-program";
+import { DEV, isSecret, plain, secretConfigKeys } from "../support/mocked-program";
 
 const PEM = (what: string) => `-----BEGIN ${what}-----\nAAAA\n-----END ${what}-----\n`;
 const CA_PEM = PEM("CERTIFICATE");
@@ -64,7 +64,7 @@ async function declare(config: Record<string, unknown>, stack: string, observed:
     }, "pg-replication", stack, false, "organization");
     pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) =>
         [`${NAMESPACE}:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
-    Object.keys(config).filter((k) => SECRET_KEYS.has(k)).map((k) => `${NAMESPACE}:${k}`)); // as set with --secret
+    secretConfigKeys(config).map((k) => `${NAMESPACE}:${k}`)); // as set with --secret
     const cfg = loadConfig();
     const seen: Omit<Declared, "inputs">[] = [];
     let outputs!: ClusterOutputs;
