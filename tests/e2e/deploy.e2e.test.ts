@@ -5,32 +5,35 @@
 // moved to its own subnet and ports, and a file:// backend of its own.
 
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { caughtUp, leftovers, rows, withClient } from "./harness";
-import { ProjectCopy, projectCopy } from "./project-copy";
+import { ProjectCopy, projectCopy, ROOT } from "./project-copy";
 
 const STACK = "e2e-deploy";
 
-const STACK_FILE = `config:
-  pg-replication:image: postgres:13
-  pg-replication:networkName: pg-replication-e2e-deploy
-  pg-replication:subnet: 172.30.80.0/24
-  pg-replication:nodes:
-    - name: pg1
-      address: 172.30.80.101
-      port: 55800
-    - name: pg2
-      address: 172.30.80.102
-      port: 55801
-  pg-replication:primary: pg1
-  pg-replication:replicationUser: repuser
-  pg-replication:replicationConnectionLimit: 5
-`;
+/**
+ * The README's main job runs Pulumi.dev.yaml as committed: the test runs that file, moved off the
+ * tutorial's network name, subnet and ports (which a user's own run of it may hold) and nothing
+ * else, so a committed stack file that fails on a new machine fails here (as one with an
+ * `encryptionsalt` of its author's passphrase did).
+ */
+function devPlanMoved(): string {
+    let text = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
+    for (const [from, to] of [["networkName: dockernetwork", "networkName: pg-replication-e2e-deploy"], ["172.18.0.", "172.30.80."],
+        ["port: 5432\n", "port: 55800\n"], ["port: 5433\n", "port: 55801\n"], ["port: 6432\n", "port: 55802\n"], ["readPort: 6433\n", "readPort: 55803\n"]]) {
+        assert.ok(text.includes(from), `Pulumi.dev.yaml has "${from.trim()}" to move`);
+        text = text.replaceAll(from, to);
+    }
+    assert.doesNotMatch(text, /172\.18\.|: (5432|5433|6432|6433)\b/, "nothing of the tutorial's addresses and ports is left");
+    return text;
+}
 
 describe("scripts/deploy.sh: the user's path through the CLI and the language host", { timeout: 10 * 60 * 1000 }, () => {
     let copy: ProjectCopy;
     before(() => {
-        copy = projectCopy(STACK, STACK_FILE);
+        copy = projectCopy(STACK, devPlanMoved());
     });
     after(async () => {
         try {
@@ -62,6 +65,8 @@ describe("scripts/deploy.sh: the user's path through the CLI and the language ho
         const onPrimary = await rows(primary, "SELECT id, value FROM test ORDER BY id", "test");
         assert.equal(onPrimary.length, 10);
         assert.deepEqual(await rows(standby, "SELECT id, value FROM test ORDER BY id", "test"), onPrimary);
+        assert.deepEqual(await rows(out.endpoints.rw.connectionString, "SELECT pg_is_in_recovery() AS standby"), [{ standby: false }],
+            "the plan's read-write endpoint reaches the primary");
 
         const again = await copy.deploy("up");
         assert.doesNotMatch(again.stdout, /[+~-] \d+ (created|updated|deleted|replaced)/, "a second up changes nothing");
