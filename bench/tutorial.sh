@@ -57,7 +57,7 @@ EOF'
     docker exec -u postgres -e PGPASSWORD=123456 "$prefix-slave" pg_basebackup -R \
         -D /var/lib/postgresql/repl -Fp -Xs -h "$net.101" -p 5432 -U repuser
     # 10. the slave again, on the copy (repl renamed to slave)
-    docker rm -f "$prefix-slave" >/dev/null
+    docker rm -f -v "$prefix-slave" >/dev/null
     docker run -d "${label[@]}" --network "$prefix-net" --ip "$net.102" -p "127.0.0.1:$((port + 1)):5432" \
         --name "$prefix-slave" -h slave -e POSTGRES_DB=postgres -e POSTGRES_USER=postgres \
         -e POSTGRES_PASSWORD=postgres -v "$prefix-repl:/var/lib/postgresql/data" postgres:13 >/dev/null

@@ -99,7 +99,7 @@ tick() {
 
 # A restore the previous scheduler container started and did not see to its end (it was replaced
 # or stopped mid-proof) goes: there is one scheduler per stack, and its proofs run under this name.
-docker rm -f "$STANZA-scheduled-verify" >/dev/null 2>&1 || true
+docker rm -f -v "$STANZA-scheduled-verify" >/dev/null 2>&1 || true
 log "scheduler of $STANZA: a full backup every ${FULL_SECONDS}s, differential every ${DIFF_SECONDS}s, incremental every" \
     "${INCR_SECONDS}s (0: none), each restore of a new full backup proven; looking every ${POLL_SECONDS}s;" \
     "backups from $([ "${FROM_STANDBY:-}" = 1 ] && echo "a streaming standby when there is one" || echo "the primary")"

@@ -136,7 +136,7 @@ SQL
     _bv_rc=0
     # Bounded as a whole too (each step of the restore has TIMEOUT): past the bound the container is
     # removed by name, which ends the run.
-    ( sleep $((_bv_timeout * 3 + 60)) && docker rm -f "$_bv_name" ) >/dev/null 2>&1 &
+    ( sleep $((_bv_timeout * 3 + 60)) && docker rm -f -v "$_bv_name" ) >/dev/null 2>&1 &
     _bv_watch=$!
     docker run --rm --name "$_bv_name" --network "${REPO_NETWORK:-none}" -u postgres \
         --label pg-replication.role=verify-restore -v "$VOLUME:$REPO_PATH:ro" \

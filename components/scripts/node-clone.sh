@@ -24,7 +24,7 @@ clone_into "$pgdata" "$PRIMARY_ROUTE user=$REPLICATION_USER application_name=$NO
 IN_CONTAINER
 )
 clone_node() {
-    docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+    docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
     # A slot left by an attempt that failed after creating it would make --create-slot fail.
     primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
                  WHERE slot_name = '$NODE' AND NOT active" >/dev/null

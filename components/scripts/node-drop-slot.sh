@@ -6,7 +6,7 @@
 # env: STACK_LABELS NODE HELPER_CONTAINER
 
 SLOT_RELEASE_SECONDS=${SLOT_RELEASE_SECONDS:-90}
-docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
 find_primary
 if [ -z "$PRIMARY_CONTAINER" ]; then
     log "no node runs as primary; slot $NODE goes with the cluster"

@@ -30,7 +30,7 @@ if [ -z "$PRIMARY_CONTAINER" ]; then
         log "node $NODE: the first node of the stack; its container initialises the cluster"
         exit 0
     fi
-    docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+    docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
     # A repository in S3 (its settings say so; the volume holds only them) is reached over the engine's bridge.
     # shellcheck disable=SC2016
     restore_network=$(docker run --rm --network none -v "$RESTORE_VOLUME:${RESTORE_CONFIG%/*}:ro" --entrypoint /bin/sh "$RESTORE_IMAGE" \

@@ -107,7 +107,7 @@ if [ -n "${KEEP_CONTAINER:-}" ]; then
     dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep"
 fi
 
-docker rm -f "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
 # shellcheck disable=SC2046
 if ! docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network none --user postgres -v "$VOLUME:$data" \
     -e OLD_MAJOR="$old_major" -e NEW_MAJOR="$new_major" -e ENCODING="$encoding" -e COLLATE="$collate" -e CTYPE="$ctype" \

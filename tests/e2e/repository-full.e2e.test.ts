@@ -29,7 +29,7 @@ describe("the backup repository full, then freed: no WAL gap (PostgreSQL 17)", {
             try { docker("exec", container, "rm", "-f", filler); } catch { /* gone */ }
             await s?.destroyAndRemove();
         } finally {
-            try { docker("rm", "-f", holder); } catch { /* none */ }
+            try { docker("rm", "-f", "-v", holder); } catch { /* none */ }
             try { docker("volume", "rm", "-f", volume); } catch { /* none */ }
         }
         assert.deepEqual(leftovers(name), []);
@@ -41,7 +41,7 @@ describe("the backup repository full, then freed: no WAL gap (PostgreSQL 17)", {
     const report = async () => JSON.parse((await status(s!.backend, name, "--json")).stdout);
 
     test("full: the archive fails with the segments kept, status names it, an up says it", async () => {
-        try { docker("rm", "-f", holder); } catch { /* none */ }
+        try { docker("rm", "-f", "-v", holder); } catch { /* none */ }
         try { docker("volume", "rm", "-f", volume); } catch { /* none */ }
         // With the labels the stack puts on its repository: preflight refuses a volume of that name that is not the stack's.
         docker("volume", "create", "--label", "pg-replication.project=pg-replication", "--label", `pg-replication.stack=${name}`,

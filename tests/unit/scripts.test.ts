@@ -511,3 +511,37 @@ describe("backup-tools.sh current_backups: the sets of the stanza's current data
         assert.equal(r.stdout, "full 20261205-100000F\nincr 20261205-100000F_20261205-110000I\n");
     });
 });
+
+// `docker rm -f` of a container made from a postgres image (its VOLUME /var/lib/postgresql/data)
+// leaves that anonymous volume behind unless -v is given, even for a `docker run --rm` container
+// (seen on Docker 20.10: `--rm` removes it only when the container exits by itself). Our helper,
+// verify and holder containers are removed that way when they are left over or hang, so each such
+// call must pass -v, which removes anonymous volumes only, never a named one.
+test("every forced removal of a container, in the stack's scripts and in the tests, drops its anonymous volumes (-v)", () => {
+    const root = path.resolve(__dirname, "..", "..", "..");
+    const files = (dir: string, ext: RegExp): string[] => fs.readdirSync(path.join(root, dir), { recursive: true, encoding: "utf8" })
+        .filter((f) => ext.test(f)).map((f) => path.join(dir, f));
+    const shell = [...files("components", /\.sh$/), ...files("scripts", /\.sh$/), ...files("bench", /\.sh$/)];
+    const ts = [...files("tests", /\.ts$/), ...files("bench", /\.ts$/), ...files("backup", /\.ts$/), ...files("status", /\.ts$/), ...files("drill", /\.ts$/)]
+        .filter((f) => !f.endsWith("scripts.test.ts"));
+    const found: string[] = [];
+    let seen = 0;
+    for (const f of shell) {
+        for (const line of fs.readFileSync(path.join(root, f), "utf8").split("\n")) {
+            if (/docker rm -f\b/.test(line)) {
+                seen++;
+                if (!/docker rm -f -v\b/.test(line)) found.push(`${f}: ${line.trim()}`);
+            }
+        }
+    }
+    for (const f of ts) {
+        for (const line of fs.readFileSync(path.join(root, f), "utf8").split("\n")) {
+            if (/"rm", "-f"/.test(line) && !/"volume", "rm"|"exec"/.test(line)) {
+                seen++;
+                if (!/"rm", "-f", "-v"/.test(line)) found.push(`${f}: ${line.trim()}`);
+            }
+        }
+    }
+    assert.ok(seen >= 10, `${seen} forced removals found: the search itself must find the known ones`);
+    assert.deepEqual(found, []);
+});
