@@ -72,15 +72,7 @@ export function archiveFailure(a: ArchiverRow): ArchiveFailure | undefined {
     return { wal: a.lastFailedWal, failedAt: a.lastFailedAt, lastArchivedAt: a.lastArchivedAt, ready: a.ready };
 }
 
-/**
- * A segment waiting this long with no attempt failed since the last success means archive_command
- * is running and not ending: a segment normally leaves within seconds of being complete, and
- * pgBackRest retries each request to a repository that does not answer (an S3 host that drops
- * packets) within its io-timeout (60 s) before an attempt fails, minutes later.
- */
-export const ARCHIVE_STALL_SECONDS = 120;
-
-/** The archive stalled: segments wait longer than ARCHIVE_STALL_SECONDS and no attempt has failed (archiveFailure says those). */
+/** The archive stalled: segments wait longer than the bound and no attempt has failed (archiveFailure says those). */
 export interface ArchiveStall {
     /** When the oldest waiting segment was complete. */
     readonly since: string;
@@ -89,12 +81,19 @@ export interface ArchiveStall {
     readonly lastArchivedAt: string | null;
 }
 
-export function archiveStall(a: ArchiverRow, now: number): ArchiveStall | undefined {
+/**
+ * A segment waiting longer than BOUND_SECONDS (pg-replication:archiveStallSeconds, 120 by default) with
+ * no attempt failed since the last success means archive_command is running and not ending: a segment
+ * normally leaves within seconds of being complete, and pgBackRest retries each request to a
+ * repository that does not answer (an S3 host that drops packets) within its io-timeout (60 s) before
+ * an attempt fails, minutes later.
+ */
+export function archiveStall(a: ArchiverRow, now: number, boundSeconds: number): ArchiveStall | undefined {
     if (a.mode === "off" || a.oldestReadyAt === null || archiveFailure(a)) {
         return undefined;
     }
     const seconds = Math.round((now - Date.parse(a.oldestReadyAt)) / 1000);
-    return seconds > ARCHIVE_STALL_SECONDS ? { since: a.oldestReadyAt, seconds, ready: a.ready, lastArchivedAt: a.lastArchivedAt } : undefined;
+    return seconds > boundSeconds ? { since: a.oldestReadyAt, seconds, ready: a.ready, lastArchivedAt: a.lastArchivedAt } : undefined;
 }
 
 /** The stall in the words status and preview both use. */
@@ -109,12 +108,13 @@ export function archiveStallText(node: string, s: ArchiveStall): string {
  * What is wrong with the archive now, in the words status, preview and the upgrade check use, and
  * status's warning code: failing (archiveFailure), else stalled (archiveStall); none while it keeps up.
  */
-export function archiveTrouble(node: string, a: ArchiverRow, now: number): { code: "archive-failing" | "archive-stalled"; text: string } | undefined {
+export function archiveTrouble(node: string, a: ArchiverRow, now: number, stallSeconds: number):
+    { code: "archive-failing" | "archive-stalled"; text: string } | undefined {
     const failure = archiveFailure(a);
     if (failure) {
         return { code: "archive-failing", text: archiveFailureText(node, failure) };
     }
-    const stall = archiveStall(a, now);
+    const stall = archiveStall(a, now, stallSeconds);
     return stall ? { code: "archive-stalled", text: archiveStallText(node, stall) } : undefined;
 }
 
@@ -137,11 +137,11 @@ export function archiveFailureAction(repository: string | undefined, logsCommand
  * all is well. Never throws: a node that cannot be asked is the topology check's business.
  */
 export async function archiveTroubleNote(nodes: readonly { name: string; container: string; engine: string }[], repository: string | undefined,
-    timeoutMs = 5000): Promise<string | undefined> {
+    stallSeconds: number, timeoutMs = 5000): Promise<string | undefined> {
     const answers = await Promise.all(nodes.map(async (n) => {
         const r = await nodeSql(n.container, n.engine, ARCHIVER_SQL, { timeoutMs });
         const row = r.err ? undefined : archiverFromPsql(r.stdout);
-        const trouble = row ? archiveTrouble(n.name, row, Date.now()) : undefined;
+        const trouble = row ? archiveTrouble(n.name, row, Date.now(), stallSeconds) : undefined;
         return trouble ? `${trouble.text}; ${archiveFailureAction(repository, `docker -H ${n.engine} logs ${n.container}`)}` : undefined;
     }));
     return answers.find((a) => a !== undefined);

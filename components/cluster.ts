@@ -60,6 +60,8 @@ export interface PostgresClusterArgs {
     readonly labels: Readonly<Record<string, string>>;
     /** archive_command; archiving is off without it. */
     readonly archiveCommand?: string;
+    /** pg-replication:archiveStallSeconds, for the outputs (status's bound on a stalled archive). */
+    readonly archiveStallSeconds: number;
     /** Bound, in seconds, on each readiness check, gate and switchover step. */
     readonly readyTimeoutSeconds: number;
     /** Nodes found down before the update (topology/plan.ts downNodes); a change re-runs the topology step, so a node back rejoins as a standby. */
@@ -140,6 +142,8 @@ export interface ClusterOutputs {
         synchronousCommit: string;
         walKeepSize: string;
         maxSlotWalKeepSize: string;
+        /** A segment waiting longer than this (s) with no attempt failed is a stalled archive (pg-replication:archiveStallSeconds). */
+        archiveStallSeconds: number;
     };
     network: { name: pulumi.Output<string>; subnet: string };
     /** The image every node is to run (by name); status names a node whose container runs another (a roll stopped midway). */
@@ -658,6 +662,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 synchronousCommit: r.synchronousCommit,
                 walKeepSize: r.walKeepSize,
                 maxSlotWalKeepSize: r.maxSlotWalKeepSize,
+                archiveStallSeconds: args.archiveStallSeconds,
             },
             network: { name: network.name, subnet: args.network.subnet },
             image: args.image,

@@ -25,6 +25,11 @@ export interface ClusterConfig {
     readonly primary: string;
     readonly replication: ReplicationSettings;
     readonly archiveCommand?: string;
+    /**
+     * A completed WAL segment waiting longer than this, in seconds, with no archive attempt failed,
+     * is a stalled archive (archive.ts archiveStall): status, preview and up warn, a major upgrade refuses.
+     */
+    readonly archiveStallSeconds: number;
     readonly readyTimeoutSeconds: number;
     /** The Docker engine (components/engine.ts) that the docker provider and every command use. */
     readonly engine: Engine;
@@ -58,7 +63,8 @@ export const KNOWN_KEYS = [
     "nodes", "primary",
     "replicationUser", "replicationPassword", "replicationConnectionLimit", "superuserPassword",
     "mode", "synchronousCommit", "syncStandbys", "syncCount",
-    "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "readyTimeoutSeconds",
+    "walKeepSize", "maxSlotWalKeepSize", "maxWalSenders", "maxSwitchoverLagBytes", "archiveCommand", "archiveStallSeconds",
+    "readyTimeoutSeconds",
     "allowDataLoss", "rollMaxTransactionSeconds", "endpoints", "backup", "restore", "backupS3AccessKey", "backupS3SecretKey",
 ] as const;
 
@@ -85,6 +91,7 @@ export const DEFAULTS = {
     maxSlotWalKeepSize: "1GB",
     maxWalSenders: 10,
     maxSwitchoverLagBytes: 16 * 1024 * 1024,
+    archiveStallSeconds: 120,
     readyTimeoutSeconds: 120,
     rollMaxTransactionSeconds: 15,
     endpoints: {
@@ -597,9 +604,9 @@ export function validateCommitPolicy(raw: RawConfig, nodeNames: readonly string[
     return { problems: p.found, mode, synchronousCommit, syncStandbys, syncCount, synchronousStandbyNames };
 }
 
-/** The WAL kept for standbys and slots, and the archive command. */
+/** The WAL kept for standbys and slots, the archive command, and how long a segment may wait for it. */
 export function validateRetention(raw: RawConfig):
-    Checked<{ walKeepSize: string; maxSlotWalKeepSize: string; archiveCommand?: string }> {
+    Checked<{ walKeepSize: string; maxSlotWalKeepSize: string; archiveCommand?: string; archiveStallSeconds: number }> {
     const p = new Problems(raw);
     const walKeepSize = p.text("walKeepSize", DEFAULTS.walKeepSize, WAL_SIZE, "expected a size such as 128MB (units kB, MB, GB, TB)");
     const maxSlotWalKeepSize = p.text("maxSlotWalKeepSize", DEFAULTS.maxSlotWalKeepSize, WAL_SIZE,
@@ -608,7 +615,10 @@ export function validateRetention(raw: RawConfig):
     if (archiveCommand !== undefined && (archiveCommand.trim() === "" || /[\n\r']/.test(archiveCommand))) {
         p.bad("archiveCommand", archiveCommand, "expected a one-line shell command without single quotes, using %p and %f");
     }
-    return { problems: p.found, walKeepSize, maxSlotWalKeepSize, archiveCommand };
+    // At least 30 s: a segment normally leaves within seconds, and a shorter bound would call a slow repository's one
+    // attempt a stall.
+    const archiveStallSeconds = p.integer("archiveStallSeconds", raw.archiveStallSeconds, DEFAULTS.archiveStallSeconds, 30, 86400);
+    return { problems: p.found, walKeepSize, maxSlotWalKeepSize, archiveCommand, archiveStallSeconds };
 }
 
 /** Whether a failover may lose data, and the bound on each readiness check and switchover step. */
@@ -961,6 +971,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
             maxSwitchoverLagBytes: replication.maxSwitchoverLagBytes,
         },
         archiveCommand: retention.archiveCommand,
+        archiveStallSeconds: retention.archiveStallSeconds,
         readyTimeoutSeconds: failover.readyTimeoutSeconds,
         engine: engine.engine,
         dockerHost: engine.engine.host,

@@ -55,7 +55,7 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     if (cfg.backup || cfg.archiveCommand) {
         const trouble = await archiveTroubleNote(cfg.nodes.filter((n) => !silent?.has(nodeEngine(n, cfg.dockerHost))).map((n) =>
             ({ name: n.name, container: `${cfg.namePrefix}-${n.name}`, engine: nodeEngine(n, cfg.dockerHost) })),
-            cfg.backup && repositoryName(cfg.backup));
+            cfg.backup && repositoryName(cfg.backup), cfg.archiveStallSeconds);
         if (trouble) {
             pulumi.log.warn(`archive: ${trouble}`);
         }
@@ -167,6 +167,7 @@ export function clusterArgs(cfg: LoadedConfig & Partial<Pick<CheckedConfig, "dow
         namePrefix: cfg.namePrefix,
         labels: cfg.labels,
         archiveCommand: cfg.archiveCommand,
+        archiveStallSeconds: cfg.archiveStallSeconds,
         readyTimeoutSeconds: cfg.readyTimeoutSeconds,
         downNodes: cfg.downNodes,
         allowDataLoss: cfg.allowDataLoss,

@@ -4,6 +4,7 @@
 // and each within a bound, so an engine that does not answer (a lost host) never hangs it.
 
 import { ARCHIVER_SQL, archiverFromRow } from "../components/archive";
+import { DEFAULTS } from "../components/config";
 import { parseRepoInfo } from "../components/restore";
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
@@ -97,6 +98,7 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
             synchronousCommit: String(rep.synchronousCommit ?? "on"),
             walKeepSize: rep.walKeepSize,
             maxSlotWalKeepSize: rep.maxSlotWalKeepSize,
+            archiveStallSeconds: typeof rep.archiveStallSeconds === "number" ? rep.archiveStallSeconds : DEFAULTS.archiveStallSeconds,
         },
         network: outputs.network,
         ...(typeof outputs.image === "string" ? { image: outputs.image } : {}),

@@ -36,6 +36,8 @@ export interface Plan {
         readonly synchronousCommit: string;
         readonly walKeepSize?: string;
         readonly maxSlotWalKeepSize?: string;
+        /** pg-replication:archiveStallSeconds (its default for a stack whose outputs predate it). */
+        readonly archiveStallSeconds: number;
     };
     readonly network?: { readonly name?: string; readonly subnet?: string };
     /** The image the stack's nodes are to run (outputs.image); absent in outputs made before it was one. */

@@ -153,7 +153,7 @@ export interface ArchiveReport {
     ready: number;
     lastArchived: { wal: string; at: string; ageSeconds: number } | null;
     failing: ArchiveFailure | null;
-    /** Segments waiting past ARCHIVE_STALL_SECONDS with no attempt failed (archive_command not ending). */
+    /** Segments waiting past pg-replication:archiveStallSeconds with no attempt failed (archive_command not ending). */
     stalled: ArchiveStall | null;
 }
 
@@ -503,8 +503,8 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             `the schedule's shortest interval (${due} s): scheduled backups are failing`,
             `${dockerOf(plan.engineHost)} logs ${backup.schedule.container}`);
     }
-    const archive = primaryNode && primary?.archiver && primary.archiver.mode !== "off" ? archiveReport(primaryNode.name, primary.archiver, obs) : undefined;
-    const trouble = archive ? archiveTrouble(archive.node, primary!.archiver!, Date.parse(obs.checkedAt)) : undefined;
+    const archive = primaryNode && primary?.archiver && primary.archiver.mode !== "off" ? archiveReport(primaryNode.name, primary.archiver, obs, plan.replication.archiveStallSeconds) : undefined;
+    const trouble = archive ? archiveTrouble(archive.node, primary!.archiver!, Date.parse(obs.checkedAt), plan.replication.archiveStallSeconds) : undefined;
     if (trouble) {
         warn(trouble.code, archive!.node, trouble.text,
             archiveFailureAction(plan.backup?.volume, `${dockerOf(primaryNode!.engine)} logs ${primaryNode!.containerName}`));
@@ -611,7 +611,7 @@ function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupR
     };
 }
 
-function archiveReport(node: string, a: ArchiverRow, obs: Observation): ArchiveReport {
+function archiveReport(node: string, a: ArchiverRow, obs: Observation, stallSeconds: number): ArchiveReport {
     const now = Date.parse(obs.checkedAt);
     return {
         node,
@@ -619,7 +619,7 @@ function archiveReport(node: string, a: ArchiverRow, obs: Observation): ArchiveR
         lastArchived: a.lastArchivedWal && a.lastArchivedAt
             ? { wal: a.lastArchivedWal, at: a.lastArchivedAt, ageSeconds: Math.max(0, Math.round((now - Date.parse(a.lastArchivedAt)) / 1000)) } : null,
         failing: archiveFailure(a) ?? null,
-        stalled: archiveStall(a, now) ?? null,
+        stalled: archiveStall(a, now, stallSeconds) ?? null,
     };
 }
 

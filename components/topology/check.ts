@@ -239,7 +239,7 @@ export async function checkUpgrade(cfg: ClusterConfig, plan: UpgradePlan, image:
         }
         // The new major starts a WAL history of its own: what the old one has not archived by then never reaches the repository.
         const row = archiver && !archiver.err ? archiverFromPsql(archiver.stdout) : undefined;
-        const trouble = row ? archiveTrouble(plan.primary, row, Date.now()) : undefined;
+        const trouble = row ? archiveTrouble(plan.primary, row, Date.now(), cfg.archiveStallSeconds) : undefined;
         if (archiver && (!row || trouble)) {
             problems.push(trouble ? `${trouble.text}: ` +
                 "the old major's WAL must all reach the backup repository before its data is upgraded (npm run status; archiving " +

@@ -5,19 +5,22 @@
 
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ARCHIVE_STALL_SECONDS, archiveTroubleNote } from "../../components/archive";
+import { archiveTroubleNote } from "../../components/archive";
+import { DEFAULTS } from "../../components/config";
+
+const STALL = DEFAULTS.archiveStallSeconds;
 import { FakeDocker } from "./fake-docker";
 
 const NODES = [{ name: "pg1", container: "p-pg1", engine: "unix:///fake.sock" }, { name: "pg2", container: "p-pg2", engine: "unix:///fake.sock" }];
 const iso = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
 
 /** The note when pg1 answers ROW (psql's unaligned fields) and pg2, a standby, answers nothing. */
-async function note(row: string): Promise<string | undefined> {
+async function note(row: string, stallSeconds = STALL): Promise<string | undefined> {
     const fake = new FakeDocker([{ when: "^exec -u postgres p-pg1 psql", out: `${row}\n` }, { when: "^exec -u postgres p-pg2 psql", out: "" }]);
     const path = process.env.PATH;
     process.env.PATH = fake.env.PATH;
     try {
-        return await archiveTroubleNote(NODES, "p-backup");
+        return await archiveTroubleNote(NODES, "p-backup", stallSeconds);
     } finally {
         process.env.PATH = path;
         fake.cleanup();
@@ -38,9 +41,15 @@ describe("preview's word on the primary's archive", () => {
         assert.match(said ?? "", /; the repository p-backup is full, unwritable or gone: see docker -H unix:\/\/\/fake.sock logs p-pg1;/);
     });
 
-    test(`no attempt failed but a segment waits longer than ${ARCHIVE_STALL_SECONDS} s: pg1 archives nothing (archive_command not ending)`, async () => {
-        const said = await note(`on|000000010000000000000007|${iso(400)}|||0|3|${iso(ARCHIVE_STALL_SECONDS + 30)}`);
+    test(`no attempt failed but a segment waits longer than ${STALL} s (the default): pg1 archives nothing (archive_command not ending)`, async () => {
+        const said = await note(`on|000000010000000000000007|${iso(400)}|||0|3|${iso(STALL + 30)}`);
         assert.match(said ?? "", /^pg1 archives nothing: the oldest of the 3 segments waiting in pg_wal has waited 15\ds \(complete at .*\), nothing archived since .*, and no attempt has failed: archive_command is running and not ending/);
         assert.match(said ?? "", /; the repository p-backup is full, unwritable or gone: see docker -H unix:\/\/\/fake.sock logs p-pg1;/);
+    });
+
+    test("the bound is pg-replication:archiveStallSeconds: a wait of 60 s is a stall past a bound of 45, not of the default", async () => {
+        const row = `on|000000010000000000000007|${iso(400)}|||0|2|${iso(60)}`;
+        assert.equal(await note(row), undefined);
+        assert.match(await note(row, 45) ?? "", /^pg1 archives nothing: the oldest of the 2 segments waiting in pg_wal has waited 6\ds/);
     });
 });

@@ -149,7 +149,14 @@ describe("section validators", () => {
     });
 
     test("retention: the defaults; an archive command that spans lines is its only problem", () => {
-        assert.deepEqual(validateRetention({}), { problems: [], walKeepSize: "128MB", maxSlotWalKeepSize: "1GB", archiveCommand: undefined });
+        assert.deepEqual(validateRetention({}), { problems: [], walKeepSize: "128MB", maxSlotWalKeepSize: "1GB", archiveCommand: undefined,
+            archiveStallSeconds: 120 });
+        assert.equal(validateRetention(raw({ archiveStallSeconds: "30" })).archiveStallSeconds, 30);
+        for (const bad of ["29", "86401", "2m", "-1"]) {
+            const r = validateRetention(raw({ archiveStallSeconds: bad }));
+            assert.equal(r.problems.length, 1, bad);
+            assert.match(r.problems[0], new RegExp(`^pg-replication:archiveStallSeconds = "?${bad}"? is not allowed: .*30.*86400`));
+        }
         assert.deepEqual(validateRetention(raw({ archiveCommand: "cp %p /a\ncp %p /b" })).problems, ['pg-replication:archiveCommand = ' +
             '"cp %p /a\\ncp %p /b" is not allowed: expected a one-line shell command without single quotes, using %p and %f']);
     });

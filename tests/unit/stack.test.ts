@@ -298,7 +298,7 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         assert.equal(out.nodes.pg1.role, "primary");
         assert.equal(out.nodes.pg1.syncState, undefined);
         assert.deepEqual(out.replication, { mode: "async", user: "repuser", synchronousStandbyNames: "", synchronousCommit: "on",
-            walKeepSize: "128MB", maxSlotWalKeepSize: "1GB" });
+            walKeepSize: "128MB", maxSlotWalKeepSize: "1GB", archiveStallSeconds: 120 });
         assert.equal(out.network.subnet, "172.18.0.0/24");
         assert.deepEqual(out.engine, { host: "unix:///var/run/docker.sock" });
         for (const url of [out.primary.connectionString, out.nodes.pg2.connectionString]) {
