@@ -13,7 +13,7 @@ import {
     queryOne, verifyToolResult,
 } from "./load";
 import { scriptOf } from "../components/fragments";
-import { engineSocketPath } from "../components/config";
+import { derivedImageName, engineSocketPath } from "../components/config";
 import { ARCHIVE_TIMEOUT_SECONDS, REPO_PATH } from "../components/pgbackrest";
 import { POOLER_PORT } from "../components/pooler";
 
@@ -329,7 +329,10 @@ const BACKUP_NET = 86;
  * bench's clean-up never stops at the final backup's check. No scheduler: its own proofs would
  * restore in the middle of a round; the round runs its backup the scheduler's way (schedulerBackup).
  */
-export const BACKUP_PLAN = `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${BACKUP_NET}.0/25\n` +
+/** The backup rows' cluster image. */
+const BACKUP_IMAGE = "postgres:13";
+
+export const BACKUP_PLAN = `config:\n  pg-replication:image: ${BACKUP_IMAGE}\n  pg-replication:subnet: 172.31.${BACKUP_NET}.0/25\n` +
     `  pg-replication:nodes:\n${node(BACKUP_NET, 56850, 0)}${node(BACKUP_NET, 56851, 1)}  pg-replication:primary: pg1\n` +
     "  pg-replication:backup:\n    allowUnverifiedDestroy: true\n";
 
@@ -344,7 +347,8 @@ export async function schedulerBackup(out: Record<string, any>, fromStandby: boo
     const pg1 = out.nodes.pg1.containerName as string;
     const labels = await dockerCli(["inspect", "-f", "pg-replication.project={{index .Config.Labels \"pg-replication.project\"}} " +
         "pg-replication.stack={{index .Config.Labels \"pg-replication.stack\"}}", pg1], ENGINE, { timeoutMs: 30_000 });
-    const image = String(out.backup.image).replace("/postgres-backup:", "/postgres-scheduler:");
+    // The image backup.schedule would run for the plan's cluster image (the plan has no schedule, so no output names it).
+    const image = derivedImageName("scheduler", BACKUP_IMAGE)!;
     const socket = engineSocketPath(ENGINE);
     const args = ["run", "--rm", "--network", "none", "-v", `${socket}:/var/run/docker.sock`, "-v", `${out.backup.volume}:${REPO_PATH}`,
         "-e", `STACK_LABELS=${labels.stdout.trim()}`, "-e", `STANZA=${out.backup.stanza}`, "-e", `REPO_PATH=${REPO_PATH}`,
@@ -366,7 +370,7 @@ export async function schedulerBackup(out: Record<string, any>, fromStandby: boo
 
 /** The restore row's stack: one node, restored from VOLUME's stanza STANZA to the end of its archive (pg-replication:restore). */
 export function restorePlan(volume: string, stanza: string): string {
-    return `config:\n  pg-replication:image: postgres:13\n  pg-replication:subnet: 172.31.${BACKUP_NET}.128/25\n` +
+    return `config:\n  pg-replication:image: ${BACKUP_IMAGE}\n  pg-replication:subnet: 172.31.${BACKUP_NET}.128/25\n` +
         `  pg-replication:nodes:\n    - name: pg1\n      address: 172.31.${BACKUP_NET}.229\n      port: 56851\n` +
         `  pg-replication:primary: pg1\n  pg-replication:restore:\n    volume: ${volume}\n    stanza: ${stanza}\n`;
 }

@@ -57,6 +57,15 @@ export interface ClusterConfig {
     readonly restore?: RestoreSettings;
 }
 
+/**
+ * The image of ours derived from a cluster image postgres:<major>: pg-replication/postgres-<NAME>:<major>
+ * (images/<NAME>, which scripts/build-images.sh builds); none for any other cluster image.
+ */
+export function derivedImageName(name: "backup" | "scheduler" | "tools", clusterImage: string): string | undefined {
+    const major = /^postgres:(\d+)$/.exec(clusterImage)?.[1];
+    return major ? `pg-replication/postgres-${name}:${major}` : undefined;
+}
+
 /** Keys this program understands; anything else under the namespace is a typo worth stopping for. */
 export const KNOWN_KEYS = [
     "image", "namePrefix", "networkName", "subnet", "bindAddress",
@@ -276,9 +285,8 @@ class Problems {
      * KEY.image: given, else pg-replication/postgres-<NAME>:<major> for a cluster image postgres:<major>
      * (images/<NAME>, which scripts/build-images.sh builds); "" with a problem when neither.
      */
-    derivedImage(key: string, given: unknown, clusterImage: string, name: string, tool: string): string {
-        const major = /^postgres:(\d+)$/.exec(clusterImage)?.[1];
-        const image = given === undefined ? (major ? `pg-replication/postgres-${name}:${major}` : "") : given;
+    derivedImage(key: string, given: unknown, clusterImage: string, name: "backup" | "scheduler" | "tools", tool: string): string {
+        const image = given === undefined ? derivedImageName(name, clusterImage) ?? "" : given;
         if (typeof image === "string" && IMAGE_REF.test(image)) {
             return image;
         }
