@@ -98,25 +98,6 @@ function pgbackrest(t: BackupTarget, primary: string, args: string[], timeoutMs:
 }
 
 /**
- * The newest backup set's label in `pgbackrest info`'s text, among the current database's: after a
- * major upgrade the old major's are listed too, under "db (prior)" (backup-check.sh reads it so).
- */
-export function newestBackup(info: string): string | undefined {
-    let current = true;
-    let newest: string | undefined;
-    for (const line of info.split("\n")) {
-        const db = /^\s*db \((\w+)\)/.exec(line);
-        const set = /^\s*(?:full|diff|incr) backup: (\S+)/.exec(line);
-        if (db) {
-            current = db[1] === "current";
-        } else if (set && current) {
-            newest = set[1];
-        }
-    }
-    return newest;
-}
-
-/**
  * A function of backup-tools.sh (backup_take, backup_verify: the scheduler container runs the same)
  * on the Pulumi host with the docker CLI on the stack's engine, acting on PRIMARY; bounded by
  * TIMEOUT_MS. Its stdout, or a BackupToolError with the error line it printed or its last words.
@@ -155,15 +136,15 @@ export async function takeBackup(t: BackupTarget, type: BackupType, timeoutSecon
     Promise<{ label: string; seconds: number; primary: string; source: string }> {
     const primary = await findPrimary(t);
     const started = Date.now();
-    const call = `backup_take ${type}\necho "source=$BACKUP_SOURCE"`;
+    const call = `backup_take ${type}\necho "source=$BACKUP_SOURCE"\necho "label=$(newest_backup)"`;
     let out: string;
     if (t.scheduler && (await dockerCli(["inspect", "-f", "{{.State.Running}}", t.scheduler], t.engine, { timeoutMs: 10_000 })).stdout.trim() === "true") {
         out = await docker(t, ["exec", "-e", `PRIMARY_CONTAINER=${primary}`, t.scheduler, "sh", "-c", scriptOf(call)], timeoutSeconds * 1000);
     } else {
         out = await backupTools(t, primary, call, timeoutSeconds * 1000);
     }
-    const label = newestBackup(await pgbackrest(t, primary, ["info"], 30_000));
-    return { label: label ?? "?", seconds: (Date.now() - started) / 1000, primary, source: parseLines(out).source ?? primary };
+    const said = parseLines(out);
+    return { label: said.label || "?", seconds: (Date.now() - started) / 1000, primary, source: said.source ?? primary };
 }
 
 /**

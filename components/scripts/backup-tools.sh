@@ -104,6 +104,13 @@ current_backups() {
     awk 'BEGIN { current = 1 } /^ *db \(/ { current = /\(current\)/ } current && /^ *(full|diff|incr) backup: / { print $1, $3 }'
 }
 
+# newest_backup: the label of the newest backup set of the current database, as the primary's
+# pgBackRest lists them (nothing when there is none); fails when pgBackRest cannot say.
+newest_backup() {
+    _nb_info=$(dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest info) || return 1
+    printf '%s\n' "$_nb_info" | current_backups | tail -n 1 | cut -d' ' -f2
+}
+
 # backup_verify NAME TIMEOUT: the verified restore. A marker row on the primary (schema
 # pgreplication), its WAL pushed to the repository (pgbackrest check switches the segment and waits
 # for it), then the newest backup restored in a throwaway container NAME of the backup image with no

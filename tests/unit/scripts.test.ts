@@ -510,6 +510,20 @@ describe("backup-tools.sh current_backups: the sets of the stanza's current data
         assert.equal(r.status, 0, r.stderr);
         assert.equal(r.stdout, "full 20261205-100000F\nincr 20261205-100000F_20261205-110000I\n");
     });
+
+    test("newest_backup: the newest of them as the primary's pgBackRest lists them (npm run backup's label); fails when it cannot say", () => {
+        const info = ["stanza: p", "    status: ok", "", "    db (prior)", "        full backup: 20261204-090000F", "",
+            "    db (current)", "        full backup: 20261205-100000F", "        incr backup: 20261205-100000F_20261205-110000I", ""].join("\n");
+        const r = runScript(scriptOf("newest_backup"), { PRIMARY_CONTAINER: "p-pg1" }, { reply: info });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, "20261205-100000F_20261205-110000I\n");
+        assert.deepEqual(r.argv, ["exec -u postgres p-pg1 pgbackrest info"]);
+        const none = runScript(scriptOf("newest_backup"), { PRIMARY_CONTAINER: "p-pg1" }, { reply: "stanza: p\n    status: error (no valid backups)\n" });
+        assert.deepEqual([none.status, none.stdout], [0, ""]);
+        const failed = runScript(scriptOf("newest_backup"), { PRIMARY_CONTAINER: "p-pg1", FAKE_PGBACKREST_STATUS: "1" }, { reply: info });
+        assert.notEqual(failed.status, 0);
+        assert.equal(failed.stdout, "");
+    });
 });
 
 // `docker rm -f` of a container made from a postgres image (its VOLUME /var/lib/postgresql/data)
