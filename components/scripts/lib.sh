@@ -69,6 +69,53 @@ route() {
     fi
 }
 
+# bounded SECONDS CMD...: CMD (a command or a function), with no standard input, ended when it has
+# not ended by itself within SECONDS (status 124 then, as timeout(1), which macOS lacks). For the calls
+# that ask every node on its own engine: an engine whose host is lost or frozen may never answer (an
+# ssh engine whose sshd accepts while dockerd is stopped; a tcp one that took the connection), and one
+# such node must not hold up what the others can say. What CMD printed is printed after it ends: its
+# output goes to files meanwhile. Past the bound CMD is ended with everything it started
+# (kill_tree): a shell of it left running would keep the caller's stderr open (the shell's copy of
+# it, saved around a redirection), and whoever reads that pipe to its end would wait on.
+bounded() {
+    _bd_limit=$1
+    shift
+    _bd_out=$(mktemp)
+    _bd_err=$(mktemp)
+    { exec >"$_bd_out" 2>"$_bd_err" </dev/null; "$@"; } &
+    _bd_pid=$!
+    # The watcher: ends CMD after SECONDS; ended itself (with its sleep) when CMD ends first.
+    ( exec >/dev/null 2>&1 </dev/null; sleep "$_bd_limit" & _bd_sleep=$!
+      trap 'kill "$_bd_sleep"; exit 0' TERM; wait "$_bd_sleep"; kill_tree "$_bd_pid" ) &
+    _bd_watch=$!
+    _bd_rc=0
+    # (wait's own stderr: the shell's "Killed" for a job ended so.)
+    wait "$_bd_pid" 2>/dev/null || _bd_rc=$?
+    kill "$_bd_watch" 2>/dev/null || true
+    if [ "$_bd_rc" -eq 137 ]; then
+        _bd_rc=124
+        printf 'no answer within %ss: %s\n' "$_bd_limit" "$*" >> "$_bd_err"
+    fi
+    cat "$_bd_out"
+    cat "$_bd_err" >&2
+    rm -f "$_bd_out" "$_bd_err"
+    return "$_bd_rc"
+}
+
+# kill_tree PID: PID and every process under it, ended at once (SIGKILL), the deepest first; with
+# no pgrep (procps) on the machine, PID only.
+kill_tree() {
+    for _kt in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$_kt"; done
+    kill -9 "$1" 2>/dev/null || true
+}
+
+# ask_node CMD...: CMD about one node where every node is asked (find_primary, node_containers):
+# bounded by NODE_ASK_SECONDS (20 s) when the nodes are on several engines (PEERS); on one
+# engine, all answer or none does.
+ask_node() {
+    if [ -n "${PEERS:-}" ]; then bounded "${NODE_ASK_SECONDS:-20}" "$@"; else "$@"; fi
+}
+
 running() { [ "$(dk "$1" inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 
 # node_sql CONTAINER [SQL]: runs SQL (argument or stdin) on a node, prints unaligned tuples.
@@ -101,7 +148,7 @@ find_primary() {
             --format '{{.Names}}:{{.Label "pg-replication.node"}}:{{.Label "pg-replication.address"}}')
     fi
     for _node in $_nodes; do
-        if [ "$(node_sql "${_node%%:*}" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
+        if [ "$(ask_node node_sql "${_node%%:*}" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
             [ -z "$PRIMARY_CONTAINER" ] ||
                 fail "two nodes run as primary: $PRIMARY_CONTAINER and ${_node%%:*}; stop one of them first"
             PRIMARY_CONTAINER=${_node%%:*} PRIMARY_ADDRESS=${_node##*:}
@@ -115,7 +162,7 @@ node_containers() {
     if [ -n "${PEERS:-}" ]; then
         for _p in $PEERS; do
             _c=$(printf '%s' "$_p" | cut -d'|' -f2)
-            if dk "$_c" inspect "$_c" >/dev/null 2>&1; then printf '%s\n' "$_c"; fi
+            if ask_node dk "$_c" inspect "$_c" >/dev/null 2>&1; then printf '%s\n' "$_c"; fi
         done
         return 0
     fi

@@ -38,6 +38,8 @@ case "$1" in
       esac ;;
   logs) printf '%s\\n' 'LOG:  started streaming' 'FATAL:  password authentication failed for user "repuser"' ;;
   exec|run)
+    # FAKE_HANG: an exec in this container never answers (its engine lost or frozen); stdin is not read.
+    case " $* " in *" \${FAKE_HANG:-no-such-container} "*) exec sleep 30 ;; esac
     cat > "$FAKE_DIR/stdin.$n"
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
@@ -496,6 +498,37 @@ stat() { echo 990; }`;
                 r.argv.join("\n"));
             assert.ok(!r.argv.some((a) => a.startsWith("setpriv")));
         }
+    });
+});
+
+describe("lib.sh find_primary across engines: a node whose engine never answers holds nothing up", () => {
+    const PEERS = "pg1|p-pg1|tcp://10.9.0.1:2376|172.18.0.101|10.9.0.1|5432 pg2|p-pg2|tcp://10.9.0.2:2376|172.18.0.102|10.9.0.2|5432";
+    // As node-streaming.sh calls it: with its stderr redirected (the shell keeps a copy of the caller's meanwhile).
+    const call = 'find_primary 2>/dev/null; echo "primary=$PRIMARY_CONTAINER name=$PRIMARY_NAME"';
+
+    test("pg1's engine hangs: pg2 is found the primary once NODE_ASK_SECONDS is up, and nothing left behind holds the caller's output", () => {
+        const r = runScript(scriptOf(call), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_HANG: "p-pg1" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, "primary=p-pg2 name=pg2\n");
+        // The fake docker for pg1 sleeps 30 s: a pipe of the caller's left with it would hold the script that long.
+        assert.ok(r.seconds < 10, `${r.seconds} s`);
+        assert.deepEqual(r.argv.map((a) => a.split(" psql")[0]), ["exec -i -u postgres p-pg1", "exec -i -u postgres p-pg2"]);
+    });
+
+    test("every node answers: the bound changes nothing (two primaries still refused)", () => {
+        const one = runScript(scriptOf('find_primary'), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "5", FAKE_RECOVERY: "f" });
+        assert.notEqual(one.status, 0);
+        assert.match(one.stderr, /two nodes run as primary: p-pg1 and p-pg2/);
+        assert.ok(one.seconds < 5, `${one.seconds} s: no call waited for its bound`);
+    });
+
+    test("bounded: a command's output, status and standard error pass through; past its bound, status 124 and why", () => {
+        const ok = runScript(scriptOf('bounded 5 sh -c "echo out; echo err >&2; exit 3" || echo "status=$?"'), {});
+        assert.deepEqual([ok.stdout, ok.stderr], ["out\nstatus=3\n", "err\n"]);
+        const late = runScript(scriptOf('bounded 1 sh -c "echo early; sleep 20" || echo "status=$?"'), {});
+        assert.equal(late.stdout, "early\nstatus=124\n");
+        assert.match(late.stderr, /no answer within 1s: sh -c echo early; sleep 20/);
+        assert.ok(late.seconds < 10, `${late.seconds} s`);
     });
 });
 
