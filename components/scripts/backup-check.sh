@@ -23,5 +23,4 @@ if ! br info | current_backups | grep -q '^full '; then
     out=$(br --type=full backup) || fail "the first full backup on $PRIMARY_CONTAINER failed: $out"
     log "backup: first full backup of $STANZA taken in $(($(date +%s) - started))s"
 fi
-newest=$(br info | current_backups | tail -n 1 | cut -d ' ' -f 2)
-log "backup: stanza $STANZA, WAL of $PRIMARY_CONTAINER reaches the repository, newest backup $newest"
+log "backup: stanza $STANZA, WAL of $PRIMARY_CONTAINER reaches the repository, newest backup $(newest_backup)"

@@ -9,7 +9,19 @@
 # on (backup.allowUnverifiedDestroy, which an `up` must have stored before the destroy). The record
 # is read, and its age reckoned, in a throwaway container of the backup image (GNU date there,
 # whatever the machine running Pulumi has), the repository mounted read-only.
+# Not on destroy but when backups are turned off (pg-replication:backup removed from a running
+# stack): Pulumi deletes a removed resource after the update's other steps, so the nodes have been
+# rolled onto an image without pgBackRest by then. Nothing of the cluster is destroyed and nothing is
+# left to back up with: no proof is asked, no final backup taken, and the repository is kept. Told
+# apart only by a running primary's container answering that it has no pgBackRest; any other answer
+# (not running, gone, no answer) goes on as a destroy.
 # env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY [LOCK_WAIT_SECONDS]
+
+tools=$(docker exec "$PRIMARY_CONTAINER" sh -c 'command -v pgbackrest >/dev/null && echo "has pgbackrest" || echo "no pgbackrest"' 2>/dev/null || true)
+if [ "$tools" = "no pgbackrest" ]; then
+    log "backup: turned off for this stack ($PRIMARY_CONTAINER runs $(docker inspect -f '{{.Config.Image}}' "$PRIMARY_CONTAINER" 2>/dev/null), without pgBackRest): no final backup; the repository $VOLUME is kept with everything archived until now"
+    exit 0
+fi
 
 if [ "$ALLOW_UNVERIFIED_DESTROY" != true ]; then
     # shellcheck disable=SC2016
@@ -43,5 +55,4 @@ fi
 # from a standby ran in the scheduler and ended with it).
 backup_take incr ||
     fail "the final backup of $STANZA on $PRIMARY_CONTAINER failed (above), so nothing was destroyed. Fix the repository (npm run status), or destroy without it: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy"
-label=$(docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest info 2>/dev/null | current_backups | tail -n 1 | cut -d ' ' -f 2)
-log "backup: final backup $label of $STANZA taken on $PRIMARY_CONTAINER before destroy; the repository is kept"
+log "backup: final backup $(newest_backup 2>/dev/null) of $STANZA taken on $PRIMARY_CONTAINER before destroy; the repository is kept"

@@ -5,11 +5,15 @@
 // acknowledged commit is on both nodes, both run the backup image on their old volumes, a
 // verified restore of the new repository finds its marker, the backup scheduler (backup.schedule,
 // made in the same up) proves the first full backup by itself, and a second `up` changes nothing.
+// Then turned off again (the key removed): a roll back onto postgres:17 under a write probe, with
+// no proven restore on record and none asked (nothing of the cluster is destroyed), no final
+// backup, the scheduler gone, archiving off and the repository kept with its backups.
 // Subnet 172.28.68.0/24, ports 58830-58831.
 
 import * as assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { lastVerified, targetFromOutputs, verifyRestore } from "../../backup/core";
+import { REPO_PATH, VERIFIED_FILE } from "../../components/pgbackrest";
 import { topologyResults } from "../../components/topology/contract";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
 import { containerLog, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
@@ -85,5 +89,49 @@ describe("backups turned on for a running stack: a roll onto the backup image, t
         log(`verified restore of the new repository: backup ${r.backup}, ${r.rows} rows read`);
         assert.equal(r.marker.found, true);
         await s.preview(true);
+    });
+
+    test("turned off again: a roll back onto postgres:17 under a write probe; no proof asked, no final backup; archiving off, the repository kept", async () => {
+        const urls = Object.fromEntries(Object.entries((await s!.outputs()).nodes).map(([n, o]) => [n, (o as { connectionString: string }).connectionString]));
+        const repositoryInfo = () => JSON.parse(docker("run", "--rm", "--network", "none", "-u", "postgres", "-v", `${volume}:${REPO_PATH}:ro`,
+            "-e", `PGBACKREST_STANZA=pg-replication-${name}`, "-e", `PGBACKREST_CONFIG=${REPO_PATH}/pgbackrest.conf`,
+            "pg-replication/postgres-backup:17", "pgbackrest", "--output=json", "info"))[0].backup as { label: string }[];
+        const kept = repositoryInfo().map((b) => b.label);
+        // The schedule off first (its scheduler would prove a restore again), the destroy guard armed,
+        // then the proof removed: turning backups off must neither ask for one nor take a backup.
+        await s!.setConfig({ backup: { allowUnverifiedDestroy: false } });
+        await s!.up();
+        docker("exec", "-u", "postgres", container("pg1"), "rm", "-f", VERIFIED_FILE);
+
+        await s!.setConfig({ backup: undefined });
+        const writes = new WriteProbe(urls);
+        await writes.start();
+        await new Promise((r) => setTimeout(r, 1000));
+        const up = await s!.up().catch(async (err: Error) => {
+            await writes.stop().catch(() => undefined);
+            throw err;
+        });
+        await new Promise((r) => setTimeout(r, 1000));
+        const w = await writes.stop();
+        log(`backup off: ${w.acks.length} acknowledged writes, ${w.errors} failed attempts, longest write gap ${(w.longestGapMs / 1000).toFixed(2)} s`);
+        assert.match(up.stdout, new RegExp(`backup: turned off for this stack \\(${container("pg1")} runs postgres:17, without pgBackRest\\): no final backup; ` +
+            `the repository ${volume} is kept`));
+        for (const n of ["pg1", "pg2"]) {
+            assert.equal(inspect(n, "{{.Config.Image}}"), "postgres:17", `${n} runs the plain image again`);
+            assert.match(inspect(n, "{{range .Mounts}}{{.Name}} {{end}}"), new RegExp(`${container(n)}-data`), `${n} on its old volume`);
+            assert.doesNotMatch(inspect(n, "{{range .Mounts}}{{.Name}} {{end}}"), new RegExp(volume), `${n} no longer mounts the repository`);
+            assert.deepEqual(await rows(urls[n], "SELECT current_setting('archive_mode') AS m"), [{ m: "off" }]);
+        }
+        const [{ lsn }] = await rows(urls.pg1, "SELECT pg_current_wal_lsn()::text AS lsn");
+        await eventually(30, () => rows(urls.pg2, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (x) => x[0].done === true);
+        for (const n of ["pg1", "pg2"]) {
+            const found = new Set((await rows(urls[n], `SELECT seq FROM ${PROBE_TABLE}`)).map((x) => Number(x.seq)));
+            assert.deepEqual(w.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq), [], `acknowledged commits missing on ${n}`);
+            assert.deepEqual(await rows(urls[n], "SELECT count(*)::int AS c FROM kept"), [{ c: 5000 }]);
+        }
+        assert.throws(() => docker("inspect", `pg-replication-${name}-backup-scheduler`), /No such object/, "the scheduler is gone");
+        assert.deepEqual(repositoryInfo().map((b) => b.label), kept, "the repository keeps every backup, and no final one was added");
+        assert.equal((await s!.outputs()).backup, undefined);
+        await s!.preview(true);
     });
 });

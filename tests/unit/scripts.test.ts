@@ -40,6 +40,8 @@ case "$1" in
   exec|run)
     # FAKE_HANG: an exec in this container never answers (its engine lost or frozen); stdin is not read.
     case " $* " in *" \${FAKE_HANG:-no-such-container} "*) exec sleep 30 ;; esac
+    # FAKE_EXEC_STATUS: every exec fails as in a container that does not run.
+    if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_STATUS:-}" ]; then echo "Error response from daemon: container is not running" >&2; exit "$FAKE_EXEC_STATUS"; fi
     cat > "$FAKE_DIR/stdin.$n"
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
@@ -274,13 +276,16 @@ describe("backup-final.sh: the last backup at destroy", () => {
     const proven = "7200 2026-12-03T21:00:00.000Z";
     const run = (more: Record<string, string> = {}, reply = proven) =>
         runScript(script("backup-final.sh"), { ALLOW_UNVERIFIED_DESTROY: "false", ...env, ...more }, { reply });
+    /** pgBackRest's calls, but the first question (whether the primary has it at all). */
+    const pgbackrestCalls = (r: ShellRun) => r.argv.filter((a) => / pgbackrest /.test(a) && !a.includes("command -v pgbackrest"));
 
     test("a restore proven within backup.maxVerifiedAgeHours: read in the backup image, repository read-only, no network", () => {
         const r = run({ FAKE_RECOVERY: "f" });
         assert.equal(r.status, 0, r.stderr);
-        assert.ok(r.argv[0].startsWith("run --rm --network none -v p-backup:/var/lib/pgbackrest:ro --entrypoint /bin/sh pg-replication/postgres-backup:17 -c"),
-            r.argv[0]);
-        assert.ok(r.argv[0].endsWith(" /var/lib/pgbackrest/pg-replication-verified.json"), r.argv[0]);
+        assert.ok(r.argv[0].startsWith("exec p-pg1 sh -c command -v pgbackrest"), "first: whether backups were turned off (below)");
+        assert.ok(r.argv[1].startsWith("run --rm --network none -v p-backup:/var/lib/pgbackrest:ro --entrypoint /bin/sh pg-replication/postgres-backup:17 -c"),
+            r.argv[1]);
+        assert.ok(r.argv[1].endsWith(" /var/lib/pgbackrest/pg-replication-verified.json"), r.argv[1]);
         assert.match(r.stderr, /^backup: a restore of the backups in p-backup was proven 7200s ago$/m);
     });
 
@@ -291,7 +296,7 @@ describe("backup-final.sh: the last backup at destroy", () => {
             assert.equal(r.status, 1);
             assert.match(r.stderr, said);
             assert.match(r.stderr, /set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy/);
-            assert.ok(!r.argv.some((a) => / pgbackrest /.test(a)), "no backup taken");
+            assert.deepEqual(pgbackrestCalls(r), [], "no backup taken");
         }
         const allowed = run({ FAKE_RECOVERY: "f", ALLOW_UNVERIFIED_DESTROY: "true" }, "none");
         assert.equal(allowed.status, 0, allowed.stderr);
@@ -322,6 +327,17 @@ describe("backup-final.sh: the last backup at destroy", () => {
         assert.match(held.stderr, /ERROR: \[050\]: unable to acquire lock[^]*the final backup of p on p-pg1 failed \(above\), so nothing was destroyed/);
     });
 
+    test("backups turned off (the primary rolled onto an image without pgBackRest): no proof asked, no backup, the repository kept", () => {
+        const r = run({ FAKE_RECOVERY: "f" }, "no pgbackrest");
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /^backup: turned off for this stack \(p-pg1 runs .*, without pgBackRest\): no final backup; the repository p-backup is kept/m);
+        assert.deepEqual(r.argv.filter((a) => !a.startsWith("inspect ")).map((a) => a.split(" -c")[0]), ["exec p-pg1 sh"], "nothing after the question");
+        // Any other answer (the container stopped or gone: docker exec fails) is a destroy, guarded as ever.
+        const gone = run({ FAKE_RECOVERY: "f", FAKE_EXEC_STATUS: "1" }, "none");
+        assert.equal(gone.status, 1);
+        assert.match(gone.stderr, /no restore of the backups in p-backup has been proven, so nothing was destroyed/);
+    });
+
     test("a failed backup on the running primary stops the destroy, saying how to go on without it", () => {
         const r = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_STATUS: "1" });
         assert.equal(r.status, 1);
@@ -332,7 +348,7 @@ describe("backup-final.sh: the last backup at destroy", () => {
         for (const more of [{ FAKE_RECOVERY: "t" }, { PG_REPLICATION_SKIP_FINAL_BACKUP: "1", FAKE_RECOVERY: "f" }] as Record<string, string>[]) {
             const r = run(more);
             assert.equal(r.status, 0, r.stderr);
-            assert.ok(!r.argv.some((a) => / pgbackrest /.test(a)), r.argv.join("\n"));
+            assert.deepEqual(pgbackrestCalls(r), []);
             assert.match(r.stderr, /^backup: no final backup of p/m);
         }
     });
