@@ -13,13 +13,16 @@
 # stack): Pulumi deletes a removed resource after the update's other steps, so the nodes have been
 # rolled onto an image without pgBackRest by then. Nothing of the cluster is destroyed and nothing is
 # left to back up with: no proof is asked, no final backup taken, and the repository is kept. Told
-# apart only by a running primary's container answering that it has no pgBackRest; any other answer
-# (not running, gone, no answer) goes on as a destroy.
+# apart only by a running primary's container of another image than the backup image (IMAGE)
+# answering that it has no pgBackRest; anything else (not running, gone, no answer, the backup
+# image) goes on as a destroy.
 # env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY [LOCK_WAIT_SECONDS]
 
-tools=$(docker exec "$PRIMARY_CONTAINER" sh -c 'command -v pgbackrest >/dev/null && echo "has pgbackrest" || echo "no pgbackrest"' 2>/dev/null || true)
+runs=$(docker inspect -f '{{.Config.Image}}' "$PRIMARY_CONTAINER" 2>/dev/null || true)
+tools=$([ -z "$runs" ] || [ "$runs" = "$IMAGE" ] ||
+    docker exec "$PRIMARY_CONTAINER" sh -c 'command -v pgbackrest >/dev/null && echo "has pgbackrest" || echo "no pgbackrest"' 2>/dev/null || true)
 if [ "$tools" = "no pgbackrest" ]; then
-    log "backup: turned off for this stack ($PRIMARY_CONTAINER runs $(docker inspect -f '{{.Config.Image}}' "$PRIMARY_CONTAINER" 2>/dev/null), without pgBackRest): no final backup; the repository $VOLUME is kept with everything archived until now"
+    log "backup: turned off for this stack ($PRIMARY_CONTAINER runs $runs, without pgBackRest): no final backup; the repository $VOLUME is kept with everything archived until now"
     exit 0
 fi
 

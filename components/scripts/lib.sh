@@ -84,9 +84,12 @@ bounded() {
     _bd_err=$(mktemp)
     { exec >"$_bd_out" 2>"$_bd_err" </dev/null; "$@"; } &
     _bd_pid=$!
-    # The watcher: ends CMD after SECONDS; ended itself (with its sleep) when CMD ends first.
-    ( exec >/dev/null 2>&1 </dev/null; sleep "$_bd_limit" & _bd_sleep=$!
-      trap 'kill "$_bd_sleep"; exit 0' TERM; wait "$_bd_sleep"; kill_tree "$_bd_pid" ) &
+    # The watcher: ends CMD after SECONDS; ended itself (with its sleep) when CMD ends first. Its trap
+    # is set before the sleep starts, so a CMD that ends at once leaves no sleep behind.
+    ( exec >/dev/null 2>&1 </dev/null; _bd_sleep=
+      trap '[ -z "$_bd_sleep" ] || kill "$_bd_sleep"; exit 0' TERM
+      sleep "$_bd_limit" & _bd_sleep=$!
+      wait "$_bd_sleep"; kill_tree "$_bd_pid" ) &
     _bd_watch=$!
     _bd_rc=0
     # (wait's own stderr: the shell's "Killed" for a job ended so.)
@@ -102,10 +105,10 @@ bounded() {
     return "$_bd_rc"
 }
 
-# kill_tree PID: PID and every process under it, ended at once (SIGKILL), the deepest first; with
-# no pgrep (procps) on the machine, PID only.
+# kill_tree PID: PID and every process under it (ps -A, as on Linux and macOS), ended at once
+# (SIGKILL), the deepest first.
 kill_tree() {
-    for _kt in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$_kt"; done
+    for _kt in $(ps -A -o pid= -o ppid= 2>/dev/null | awk -v parent="$1" '$2 == parent { print $1 }'); do kill_tree "$_kt"; done
     kill -9 "$1" 2>/dev/null || true
 }
 
@@ -157,12 +160,21 @@ find_primary() {
     done
 }
 
-# node_containers: every node container of the stack, running or not.
+# node_containers: every node container of the stack, running or not. Across engines a node is left
+# out only when its engine says it has no such container; one whose engine does not answer fails it
+# (a seed must not take "no answer" for "no other node" and start a second cluster).
 node_containers() {
     if [ -n "${PEERS:-}" ]; then
         for _p in $PEERS; do
             _c=$(printf '%s' "$_p" | cut -d'|' -f2)
-            if ask_node dk "$_c" inspect "$_c" >/dev/null 2>&1; then printf '%s\n' "$_c"; fi
+            if _nc_err=$(ask_node dk "$_c" inspect -f '{{.Id}}' "$_c" 2>&1 >/dev/null); then
+                printf '%s\n' "$_c"
+                continue
+            fi
+            case $_nc_err in
+                *"No such object"*|*"No such container"*) ;;
+                *) fail "node $_c: its engine did not say whether the container is there: $(printf '%s' "$_nc_err" | tail -n 1)" ;;
+            esac
         done
         return 0
     fi

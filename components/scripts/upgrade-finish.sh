@@ -15,13 +15,14 @@ if [ -z "$kept" ]; then
 fi
 # Every node's copy goes at once, so every node must be there: one stopped (an upgrade given up,
 # its primary fenced until its seed clones it again) leaves the finish to the up after it.
-for container in $(node_containers); do
+nodes=$(node_containers) || { log "a major upgrade to finish, but not every node's engine answers: the next up finishes it"; exit 0; }
+for container in $nodes; do
     running "$container" || { log "a major upgrade to finish, but $container is not running: the next up finishes it"; exit 0; }
 done
 started=$(date +%s)
 dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" vacuumdb --all --analyze-in-stages --quiet >/dev/null
 analyzed=$(( $(date +%s) - started ))
-for container in $(node_containers); do
+for container in $nodes; do
     dk "$container" exec -u postgres "$container" sh -c "rm -rf $root/pgdata.*-old $root/upgrade-keep" ||
         fail "the old cluster's copy on $container could not be removed"
 done

@@ -23,6 +23,10 @@ import { script } from "../../components/shell";
 const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
+# FAKE_HANG: every call about this container never answers (its engine lost or frozen); stdin is not read.
+case " $* " in *" \${FAKE_HANG:-no-such-container} "*) exec sleep 30 ;; esac
+# FAKE_MISSING: this container does not exist (inspect says so).
+case "$1 $*" in "inspect "*" \${FAKE_MISSING:-no-such-container}") echo "Error: No such object: $FAKE_MISSING" >&2; exit 1 ;; esac
 case "$1" in
   version) [ -z "\${FAKE_ENGINE_DOWN:-}" ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; } ;;
   inspect) case "$*" in
@@ -30,6 +34,7 @@ case "$1" in
              *State.Status*Networks*) echo "\${FAKE_UP:-running on}" ;;
              *RestartPolicy.Name*State.Running*) echo "no false" ;;
              *State.Status*) echo "\${FAKE_STATE:-running}" ;;
+             *Config.Image*) echo "\${FAKE_IMAGE:-true}" ;;
              *) echo true ;;
            esac ;;
   ps) case "$*" in
@@ -38,8 +43,6 @@ case "$1" in
       esac ;;
   logs) printf '%s\\n' 'LOG:  started streaming' 'FATAL:  password authentication failed for user "repuser"' ;;
   exec|run)
-    # FAKE_HANG: an exec in this container never answers (its engine lost or frozen); stdin is not read.
-    case " $* " in *" \${FAKE_HANG:-no-such-container} "*) exec sleep 30 ;; esac
     # FAKE_EXEC_STATUS: every exec fails as in a container that does not run.
     if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_STATUS:-}" ]; then echo "Error response from daemon: container is not running" >&2; exit "$FAKE_EXEC_STATUS"; fi
     cat > "$FAKE_DIR/stdin.$n"
@@ -282,10 +285,11 @@ describe("backup-final.sh: the last backup at destroy", () => {
     test("a restore proven within backup.maxVerifiedAgeHours: read in the backup image, repository read-only, no network", () => {
         const r = run({ FAKE_RECOVERY: "f" });
         assert.equal(r.status, 0, r.stderr);
-        assert.ok(r.argv[0].startsWith("exec p-pg1 sh -c command -v pgbackrest"), "first: whether backups were turned off (below)");
-        assert.ok(r.argv[1].startsWith("run --rm --network none -v p-backup:/var/lib/pgbackrest:ro --entrypoint /bin/sh pg-replication/postgres-backup:17 -c"),
-            r.argv[1]);
-        assert.ok(r.argv[1].endsWith(" /var/lib/pgbackrest/pg-replication-verified.json"), r.argv[1]);
+        assert.deepEqual(r.argv.slice(0, 2).map((a) => a.split(" -c")[0]), ["inspect -f {{.Config.Image}} p-pg1", "exec p-pg1 sh"],
+            "first: whether backups were turned off (below)");
+        assert.ok(r.argv[2].startsWith("run --rm --network none -v p-backup:/var/lib/pgbackrest:ro --entrypoint /bin/sh pg-replication/postgres-backup:17 -c"),
+            r.argv[2]);
+        assert.ok(r.argv[2].endsWith(" /var/lib/pgbackrest/pg-replication-verified.json"), r.argv[2]);
         assert.match(r.stderr, /^backup: a restore of the backups in p-backup was proven 7200s ago$/m);
     });
 
@@ -328,14 +332,18 @@ describe("backup-final.sh: the last backup at destroy", () => {
     });
 
     test("backups turned off (the primary rolled onto an image without pgBackRest): no proof asked, no backup, the repository kept", () => {
-        const r = run({ FAKE_RECOVERY: "f" }, "no pgbackrest");
+        const r = run({ FAKE_RECOVERY: "f", FAKE_IMAGE: "postgres:17" }, "no pgbackrest");
         assert.equal(r.status, 0, r.stderr);
-        assert.match(r.stderr, /^backup: turned off for this stack \(p-pg1 runs .*, without pgBackRest\): no final backup; the repository p-backup is kept/m);
+        assert.match(r.stderr, /^backup: turned off for this stack \(p-pg1 runs postgres:17, without pgBackRest\): no final backup; the repository p-backup is kept/m);
         assert.deepEqual(r.argv.filter((a) => !a.startsWith("inspect ")).map((a) => a.split(" -c")[0]), ["exec p-pg1 sh"], "nothing after the question");
         // Any other answer (the container stopped or gone: docker exec fails) is a destroy, guarded as ever.
         const gone = run({ FAKE_RECOVERY: "f", FAKE_EXEC_STATUS: "1" }, "none");
         assert.equal(gone.status, 1);
         assert.match(gone.stderr, /no restore of the backups in p-backup has been proven, so nothing was destroyed/);
+        // A primary on the backup image is never taken for one without pgBackRest, whatever it answers: not even asked.
+        const backupImage = run({ FAKE_RECOVERY: "f", FAKE_IMAGE: env.IMAGE }, "no pgbackrest");
+        assert.ok(!backupImage.argv.some((a) => a.includes("command -v pgbackrest")), backupImage.argv.join("\n"));
+        assert.doesNotMatch(backupImage.stderr, /turned off/);
     });
 
     test("a failed backup on the running primary stops the destroy, saying how to go on without it", () => {
@@ -536,6 +544,23 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
         assert.notEqual(one.status, 0);
         assert.match(one.stderr, /two nodes run as primary: p-pg1 and p-pg2/);
         assert.ok(one.seconds < 5, `${one.seconds} s: no call waited for its bound`);
+    });
+
+    test("node_containers: a node left out only when its engine says it has no such container; no answer fails it, and the seed with it", () => {
+        const list = 'node_containers; echo "end"';
+        const missing = runScript(scriptOf(list), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_MISSING: "p-pg2" });
+        assert.deepEqual([missing.status, missing.stdout], [0, "p-pg1\nend\n"], missing.stderr);
+        const hung = runScript(scriptOf('nodes=$(node_containers); echo "nodes=$nodes"'), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_HANG: "p-pg2" });
+        assert.notEqual(hung.status, 0);
+        assert.equal(hung.stdout, "");
+        assert.match(hung.stderr, /error: node p-pg2: its engine did not say whether the container is there: no answer within 1s/);
+        assert.ok(hung.seconds < 10, `${hung.seconds} s`);
+        // node-seed.sh for a new pg3 while pg1 and pg2 cannot be asked: never "the first node of the stack".
+        const seed = runScript(script("node-seed.sh"), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_HANG: "p-pg1", FAKE_DATA_STATUS: "1",
+            NODE: "pg3", VOLUME: "p-pg3-data", IMAGE: "postgres:17", DOCKER_LABELS: "", HELPER_CONTAINER: "p-pg3-seed", FAKE_RECOVERY: "t" });
+        assert.notEqual(seed.status, 0, seed.stderr);
+        assert.doesNotMatch(seed.stderr, /the first node of the stack/);
+        assert.match(seed.stderr, /its engine did not say whether the container is there/);
     });
 
     test("bounded: a command's output, status and standard error pass through; past its bound, status 124 and why", () => {
