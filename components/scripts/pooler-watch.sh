@@ -10,7 +10,9 @@
 # nothing and keeps the choice it has.
 # PgBouncer 1.17 and later takes several hosts per database and spreads new server connections
 # over them (round robin, the default before and after 1.24's load_balance_hosts); older ones take
-# one host: then reads go to one fit standby, the one they went to while it stays fit.
+# one host: then reads go to one fit standby, the one they went to while it stays fit, unless it is
+# on another host and one on the pooler's own host is fit (as when that one caught up after the
+# first choice was made).
 # Nodes on several engines: members lists the nodes on the pooler's own engine first (at their
 # cluster address, port 5432), the others at their host's address and published port, reached over
 # TLS verified against the stack's CA (TLS=1). PgBouncer takes one port for all the hosts of an
@@ -61,8 +63,11 @@ choose() {
         echo "$primaries primaries answer" >&3
         return 0
     fi
-    fit='' fit_names='' fit_port='' current=$(sed -n 's/^\* = host=\([^ ]*\) .*/\1/p' "$dir/target.ini" 2>/dev/null)
+    fit='' fit_names='' fit_port='' fit_rank=-1 current=$(sed -n 's/^\* = host=\([^ ]*\) .*/\1/p' "$dir/target.ini" 2>/dev/null)
     while read -r name address port; do
+        # A member without a port is on the pooler's own engine (its bridge, 5432).
+        own=0
+        [ -n "$port" ] || own=1
         port=${port:-5432}
         read -r recovery lsn < "$work/$name" 2>/dev/null || continue
         [ "$recovery" = t ] && [ -n "$lsn" ] || continue
@@ -71,8 +76,13 @@ choose() {
         if [ "$multi" = 1 ]; then
             [ -z "$fit_port" ] || [ "$port" = "$fit_port" ] || continue
             fit=${fit:+$fit,}$address fit_names="$fit_names $name" fit_port=$port
-        elif [ -z "$fit" ] || [ "$address" = "$current" ]; then
-            fit=$address fit_names=" $name" fit_port=$port
+        else
+            # One host: its own host's before another's, then the one reads go to, then the first.
+            rank=$((own * 2))
+            [ "$address" != "$current" ] || rank=$((rank + 1))
+            if [ "$rank" -gt "$fit_rank" ]; then
+                fit=$address fit_names=" $name" fit_port=$port fit_rank=$rank
+            fi
         fi
     done < "$dir/members"
     rm -rf "$work"

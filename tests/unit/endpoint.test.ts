@@ -281,4 +281,19 @@ describe("the read-only endpoint's watcher chooses where reads go", () => {
         assert.equal(choose(answers, { version: "PgBouncer 1.15.0", current: "* = host=10.0.0.3 port=5432" }).target,
             "* = host=10.0.0.3 port=5432");
     });
+
+    test("PgBouncer before 1.17 across engines: a fit standby on its own host takes the reads from one on another host (seen in CI on 13)", () => {
+        // pg2 on the pooler's engine had not caught up at the first choice, so reads went to pg3 across the network.
+        const members = poolerMembers([{ name: "pg2", address: "10.0.0.2" }, { name: "pg1", address: "10.9.0.1", port: 5440 },
+            { name: "pg3", address: "10.9.0.3", port: 5442 }]);
+        const answers = { "10.9.0.1": "f 0/3000000", "10.0.0.2": "t 0/3000000", "10.9.0.3": "t 0/3000000" };
+        const across = "* = host=10.9.0.3 port=5442";
+        assert.equal(choose(answers, { version: "PgBouncer 1.15.0", members, current: across }).target, "* = host=10.0.0.2 port=5432");
+        // While its own is not fit, it stays where it is; another host's fit standby does not take them from it either.
+        const behind = { ...answers, "10.0.0.2": "t 0/1000000" };
+        assert.equal(choose(behind, { version: "PgBouncer 1.15.0", members, current: across, maxLag: 1024 }).target, across);
+        const pg4 = poolerMembers([{ name: "pg4", address: "10.9.0.4", port: 5443 }]);
+        assert.equal(choose({ ...behind, "10.9.0.4": "t 0/3000000" }, { version: "PgBouncer 1.15.0", members: `${members}\n${pg4}`, current: across,
+            maxLag: 1024 }).target, across);
+    });
 });
