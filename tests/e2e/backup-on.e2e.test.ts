@@ -18,6 +18,17 @@ import { topologyResults } from "../../components/topology/contract";
 import { PROBE_TABLE, WriteProbe } from "../../drill/probe";
 import { containerLog, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
 
+/** pg2 caught up with pg1, then every commit the probe saw acknowledged, and the kept table, on both nodes. */
+async function everyCommitOnBoth(urls: Record<string, string>, acks: readonly { seq: number }[]): Promise<void> {
+    const [{ lsn }] = await rows(urls.pg1, "SELECT pg_current_wal_lsn()::text AS lsn");
+    await eventually(30, () => rows(urls.pg2, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (x) => x[0].done === true);
+    for (const n of ["pg1", "pg2"]) {
+        const found = new Set((await rows(urls[n], `SELECT seq FROM ${PROBE_TABLE}`)).map((x) => Number(x.seq)));
+        assert.deepEqual(acks.filter((a) => !found.has(a.seq)).map((a) => a.seq), [], `acknowledged commits missing on ${n}`);
+        assert.deepEqual(await rows(urls[n], "SELECT count(*)::int AS c FROM kept"), [{ c: 5000 }]);
+    }
+}
+
 describe("backups turned on for a running stack: a roll onto the backup image, then the first full backup (PostgreSQL 17)", { timeout: 15 * 60 * 1000 }, () => {
     const name = "e2e-backup-on";
     const volume = `pg-replication-${name}-backup`;
@@ -73,13 +84,7 @@ describe("backups turned on for a running stack: a roll onto the backup image, t
             assert.match(inspect(n, "{{range .Mounts}}{{.Name}} {{end}}"), new RegExp(`${container(n)}-data`), `${n} on its old volume`);
         }
         assert.deepEqual(await rows(urls.pg1, "SELECT pg_is_in_recovery() AS r"), [{ r: false }]);
-        const [{ lsn }] = await rows(urls.pg1, "SELECT pg_current_wal_lsn()::text AS lsn");
-        await eventually(30, () => rows(urls.pg2, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (x) => x[0].done === true);
-        for (const n of ["pg1", "pg2"]) {
-            const found = new Set((await rows(urls[n], `SELECT seq FROM ${PROBE_TABLE}`)).map((x) => Number(x.seq)));
-            assert.deepEqual(w.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq), [], `acknowledged commits missing on ${n}`);
-            assert.deepEqual(await rows(urls[n], "SELECT count(*)::int AS c FROM kept"), [{ c: 5000 }]);
-        }
+        await everyCommitOnBoth(urls, w.acks);
 
         const target = targetFromOutputs(name, await s.outputs());
         const proof = await eventually(120, () => lastVerified(target, container("pg1")), (v) => v?.backup === sets[0].label);
@@ -122,13 +127,7 @@ describe("backups turned on for a running stack: a roll onto the backup image, t
             assert.doesNotMatch(inspect(n, "{{range .Mounts}}{{.Name}} {{end}}"), new RegExp(volume), `${n} no longer mounts the repository`);
             assert.deepEqual(await rows(urls[n], "SELECT current_setting('archive_mode') AS m"), [{ m: "off" }]);
         }
-        const [{ lsn }] = await rows(urls.pg1, "SELECT pg_current_wal_lsn()::text AS lsn");
-        await eventually(30, () => rows(urls.pg2, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`), (x) => x[0].done === true);
-        for (const n of ["pg1", "pg2"]) {
-            const found = new Set((await rows(urls[n], `SELECT seq FROM ${PROBE_TABLE}`)).map((x) => Number(x.seq)));
-            assert.deepEqual(w.acks.filter((a) => !found.has(a.seq)).map((a) => a.seq), [], `acknowledged commits missing on ${n}`);
-            assert.deepEqual(await rows(urls[n], "SELECT count(*)::int AS c FROM kept"), [{ c: 5000 }]);
-        }
+        await everyCommitOnBoth(urls, w.acks);
         assert.throws(() => docker("inspect", `pg-replication-${name}-backup-scheduler`), /No such object/, "the scheduler is gone");
         assert.deepEqual(repositoryInfo().map((b) => b.label), kept, "the repository keeps every backup, and no final one was added");
         assert.equal((await s!.outputs()).backup, undefined);
