@@ -10,7 +10,10 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { fragment, scriptOf } from "./fragments";
 import { labelList, labelWords } from "./node";
-import { CONFIG_FILE, pgbackrestConf, REPO_PATH, repoNetwork, S3_CA_FILE, s3CredentialLines, VERIFIED_FILE, VERIFY_FAILED_FILE } from "./pgbackrest";
+import {
+    CONFIG_FILE, pgbackrestConf, REPO_PATH, repoNetwork, repositoryName, REPOSITORY_FILE, RESTORE_POINTS_FILE, S3_CA_FILE, s3CredentialLines,
+    VERIFIED_FILE, VERIFY_FAILED_FILE,
+} from "./pgbackrest";
 import { dockerCommand, script } from "./shell";
 import type { BackupSchedule, BackupSettings, S3Credentials } from "./spec";
 
@@ -103,6 +106,11 @@ export class Backup extends pulumi.ComponentResource {
                 PRIMARY_CONTAINER: args.primaryContainer,
                 STANZA: args.settings.stanza,
                 IMAGE: args.image,
+                // Where the backups go: a new repository (backup.s3 set, removed or moved; a single node's
+                // new volume) runs the check again, which makes its stanza and takes its first full backup.
+                REPOSITORY: repositoryName(args.settings),
+                REPOSITORY_FILE,
+                RECORDS: [VERIFIED_FILE, VERIFY_FAILED_FILE, RESTORE_POINTS_FILE].join(" "),
             },
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [...args.after] });

@@ -13,6 +13,12 @@ export const CONFIG_FILE = `${REPO_PATH}/pgbackrest.conf`;
 /** The last verified restore's result (backup/core.ts verifyRestore), next to the backups: status and preview read it. */
 export const VERIFIED_FILE = `${REPO_PATH}/pg-replication-verified.json`;
 /**
+ * Which repository the records beside the settings (VERIFIED_FILE, VERIFY_FAILED_FILE,
+ * RESTORE_POINTS_FILE) are of (repositoryName): with backup.s3 set, removed or moved the volume
+ * stays, and backup-check.sh sets the old repository's records aside rather than take them for this one's.
+ */
+export const REPOSITORY_FILE = `${REPO_PATH}/pg-replication-repository`;
+/**
  * The last attempt to prove a restore, when it failed (backup-tools.sh backup_verify: when, of which
  * backup, why); removed by the next proof that succeeds. Status and preview say it.
  */

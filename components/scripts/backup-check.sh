@@ -3,11 +3,25 @@
 # check that a WAL segment switched now reaches the repository (it waits archive-timeout, 60 s by
 # default), and a full backup when the repository has none yet of the current major, so a stack with
 # backups on is never without one (also right after a major upgrade). Run again when the primary
-# changes (the new primary's archive is checked) and when its container is replaced.
+# changes (the new primary's archive is checked), when its container is replaced, and when the
+# repository does (REPOSITORY: backup.s3 set, removed or moved): the records the volume keeps of the
+# old repository (RECORDS: its proven restore, a failed proof, its restore points) are then set aside
+# with the suffix .of-previous-repository, never taken for this repository's.
 # env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
+#      REPOSITORY REPOSITORY_FILE RECORDS
 # The container's environment names the stanza and the settings file (pgbackrest.ts backupEnv).
 
 br() { docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest "$@" 2>&1; }
+# shellcheck disable=SC2016
+out=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'repository=$1 file=$2; shift 2
+previous=$(cat "$file" 2>/dev/null || true)
+if [ -n "$previous" ] && [ "$previous" != "$repository" ]; then
+    for record in "$@"; do [ ! -e "$record" ] || mv "$record" "$record.of-previous-repository" || exit 1; done
+    echo "$previous"
+fi
+printf "%s\n" "$repository" > "$file.new" && mv "$file.new" "$file"' sh "$REPOSITORY" "$REPOSITORY_FILE" $RECORDS 2>&1) ||
+    fail "could not note the repository ($REPOSITORY_FILE) in $PRIMARY_CONTAINER: $out"
+[ -z "$out" ] || log "backup: the repository is now $REPOSITORY (was $out): the records of the old one are set aside (.of-previous-repository)"
 # Right after a promotion pg_control still names the old timeline until the next checkpoint, and
 # pgBackRest's backup refuses that ("WAL timeline 3 does not match pg_control timeline 1"): seen
 # when backups were turned on by a roll, whose switchovers end just before this runs.

@@ -71,11 +71,13 @@ describe("a stack with backups", () => {
     let on: Run;
     let retained: Run;
     let switched: Run;
+    let moved: Run;
     before(async () => {
         off = await runProgram(DEV);
         on = await runProgram(ON);
         retained = await runProgram({ ...DEV, backup: { retentionFull: 5 } });
         switched = await runProgram({ ...ON, primary: "pg2" });
+        moved = await runProgram({ ...DEV, backup: { volume: "other-backup" } });
     });
 
     test("without the key: no repository, no backup, archive_mode off", () => {
@@ -116,6 +118,10 @@ describe("a stack with backups", () => {
         assert.deepEqual(checkCmd.dependsOn.sort(), ["cluster-backup-repository", "cluster-topology"]);
         assert.equal(env(switched.get("Command", "cluster-backup-check")).PRIMARY_CONTAINER, "pg-replication-dev-pg2",
             "a switchover checks the new primary's archive");
+        assert.equal(env(checkCmd).REPOSITORY, "pg-replication-dev-backup");
+        assert.equal(env(moved.get("Command", "cluster-backup-check")).REPOSITORY, "other-backup",
+            "another repository is checked again: its stanza and its first full backup");
+        assert.equal(env(retained.get("Command", "cluster-backup-check")).REPOSITORY, "pg-replication-dev-backup");
     });
 
     test("the destroy guard: nothing on create; its delete checks the proof and takes the final backup before any node goes", () => {

@@ -19,7 +19,8 @@ import { script } from "../../components/shell";
 // what `docker ps --filter volume=` lists, FAKE_NODES what the node listing (label filter) lists,
 // FAKE_RUN_STATUS the exit status of `docker run` (FAKE_DATA_STATUS for the PG_VERSION check),
 // FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary),
-// FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]).
+// FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]);
+// with FAKE_EXEC_SH an exec of `sh -c SCRIPT ...` runs SCRIPT here, on this machine's files.
 const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
@@ -45,6 +46,10 @@ case "$1" in
   exec|run)
     # FAKE_EXEC_STATUS: every exec fails as in a container that does not run.
     if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_STATUS:-}" ]; then echo "Error response from daemon: container is not running" >&2; exit "$FAKE_EXEC_STATUS"; fi
+    if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_SH:-}" ]; then
+      shift; while :; do case "$1" in -u|-e|-w) shift 2 ;; -*) shift ;; *) break ;; esac; done; shift
+      if [ "$1 $2" = "sh -c" ]; then exec "$@"; fi
+    fi
     cat > "$FAKE_DIR/stdin.$n"
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
@@ -269,6 +274,42 @@ describe("command scripts", () => {
             HELPER_CONTAINER: "pg-standby1-seed" });
         assert.equal(res.status, 0, res.stderr);
         assert.match(res.stderr, /no node runs as primary; slot standby1 goes with the cluster/);
+    });
+});
+
+describe("backup-check.sh: the repository's records when the repository changes", () => {
+    test("noted the first time; set aside (never taken for the new one's) when the repository is another; kept when the same", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-records-"));
+        try {
+            const file = path.join(dir, "pg-replication-repository");
+            const records = ["verified.json", "verify-failed.json", "restore-points.tsv"].map((f) => path.join(dir, f));
+            const run = (repository: string) => runScript(script("backup-check.sh"), {
+                PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17", FAKE_EXEC_SH: "1",
+                REPOSITORY: repository, REPOSITORY_FILE: file, RECORDS: records.join(" "),
+            });
+            fs.writeFileSync(records[0], "{\"backup\":\"old\"}");
+            fs.writeFileSync(records[2], "point\n");
+            // A stack made before the file existed: noted, its records kept.
+            let r = run("p-backup");
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fs.readFileSync(file, "utf8"), "p-backup\n");
+            assert.ok(fs.existsSync(records[0]) && fs.existsSync(records[2]));
+            assert.doesNotMatch(r.stderr, /set aside/);
+            r = run("p-backup");
+            assert.ok(fs.existsSync(records[0]), "the same repository keeps its records");
+            // backup.s3 set: the volume stays, its records are the old repository's.
+            r = run("s3://bucket/pg at s3.example.internal");
+            assert.equal(r.status, 0, r.stderr);
+            assert.match(r.stderr, /^backup: the repository is now s3:\/\/bucket\/pg at s3.example.internal \(was p-backup\): the records of the old one are set aside \(.of-previous-repository\)$/m);
+            assert.deepEqual(fs.readdirSync(dir).sort(), ["pg-replication-repository", "restore-points.tsv.of-previous-repository",
+                "verified.json.of-previous-repository"]);
+            assert.equal(fs.readFileSync(file, "utf8"), "s3://bucket/pg at s3.example.internal\n");
+            // Then the stanza, the check and (none yet) the first full backup, as always.
+            assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest stanza-create"), r.argv.join("\n"));
+            assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest --type=full backup"), r.argv.join("\n"));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 
