@@ -28,7 +28,9 @@ export interface NodeState {
     /** What Docker says about its container (undefined when Docker could not be asked). */
     readonly container?: { readonly status: string; readonly onNetwork: boolean; readonly restartPolicy: string;
         /** The image the container was created from, by the name it was given (Config.Image): a roll replaces those of another. */
-        readonly image?: string };
+        readonly image?: string;
+        /** The volume mounted at the backup repository's path (pgbackrest.ts REPO_PATH), "" when none. */
+        readonly repository?: string };
     /** Why its Docker engine could not be asked at all (no answer, refused); undefined when it answered. */
     readonly engineDown?: string;
     /**

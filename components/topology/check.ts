@@ -11,7 +11,7 @@ import { NodeState } from "../node-state";
 import { downNodes, FailoverPlan, Refusal, refusalOf, refusalText, TopologyPlan } from "./plan";
 import { nodeSql, ObserveOptions, observeAndPlan, staleDivergence } from "./observe";
 import {
-    describeHold, describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, RollPlan, runsOtherImage,
+    describeHold, describeRoll, imageProblem, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, repositoryMove, RollPlan, runsOtherImage,
     serverMajor, versionNumMajor,
 } from "./roll";
 import {
@@ -28,6 +28,12 @@ export class SwitchoverRefused extends pulumi.RunError {
 export class RollRefused extends pulumi.RunError {
     constructor(readonly problems: readonly string[]) {
         super(`the image change is refused, nothing was changed:\n  - ${problems.join("\n  - ")}`);
+    }
+}
+
+export class RepositoryMoveRefused extends pulumi.RunError {
+    constructor(problem: string) {
+        super(`the change of backup.volume is refused, nothing was changed: ${problem}`);
     }
 }
 
@@ -56,6 +62,12 @@ function refuse(plan: TopologyPlan, allowDataLoss: boolean): void {
  */
 export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[]; roll: RollPlan }> {
     const { states, plan: planned } = await observeAndPlan(cfg, opts);
+    const move = repositoryMove(cfg.backup?.volume, states, cfg.nodes.length);
+    if (move?.problem) {
+        throw new RepositoryMoveRefused(move.problem);
+    } else if (move?.warning) {
+        pulumi.log.warn(move.warning);
+    }
     const roll = await checkRoll(cfg, states, planned, opts);
     const plan = { ...planned, down: downNodes(states, planned), roll };
     if (plan.kind === "switchover") {

@@ -6,14 +6,17 @@ import { dockerCli as runDocker, dockerFailure, DockerRun } from "../docker-cli"
 import type { ClusterConfig } from "../config";
 import { nodeEngine, NodeSpec } from "../spec";
 import { lsnDiff } from "../lsn";
+import { REPO_PATH } from "../pgbackrest";
 import { NodeState, parseStateAnswer, STATE_SQL } from "../node-state";
 import { PlanConfig, planTopology, Refusal, switchpointIn, TopologyPlan } from "./plan";
 
 /**
- * "status|network,network|restart policy|image" of a container; its networks say whether it is cut
- * off, its image (by the name it was created with) whether an image change still has to replace it.
+ * "status|network,network|restart policy|image|repository volume" of a container; its networks say
+ * whether it is cut off, its image (by the name it was created with) whether an image change still
+ * has to replace it, the volume at the repository's path which backup repository it archives to.
  */
-const INSPECT_FORMAT = "{{.State.Status}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}|{{.HostConfig.RestartPolicy.Name}}|{{.Config.Image}}";
+const INSPECT_FORMAT = "{{.State.Status}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}|{{.HostConfig.RestartPolicy.Name}}|{{.Config.Image}}|" +
+    `{{range .Mounts}}{{if eq .Destination "${REPO_PATH}"}}{{.Name}}{{end}}{{end}}`;
 
 export interface ObserveOptions {
     /** Environment for the docker CLI (tests put a fake `docker` first on PATH). */
@@ -76,8 +79,9 @@ async function observeNode(node: NodeSpec, container: string, network: string, d
         engineDown = `its Docker engine (${dockerHost}) does not answer: ${failure(inspect, opts)}`;
     }
     if (!inspect.err) {
-        const [status, networks, restartPolicy, image] = inspect.stdout.trim().split("|");
-        docker = { status, onNetwork: (networks ?? "").split(",").includes(network), restartPolicy, ...(image ? { image } : {}) };
+        const [status, networks, restartPolicy, image, repository] = inspect.stdout.trim().split("|");
+        docker = { status, onNetwork: (networks ?? "").split(",").includes(network), restartPolicy, ...(image ? { image } : {}),
+            repository: repository ?? "" };
     }
     if (sql.err) {
         const text = sql.stderr.trim();

@@ -49,6 +49,34 @@ export interface RollConfig {
     readonly replication: Pick<ReplicationSettings, "maxSwitchoverLagBytes">;
 }
 
+/**
+ * backup.volume changed on a running cluster: the nodes whose container mounts another repository
+ * volume than VOLUME (none when backups are off, or are being turned on). Every such container is
+ * replaced to mount the new one, all at once rather than in a roll's order (a roll follows images),
+ * so with more than one node this is refused, naming the two ways there; a single node is replaced
+ * in place, the database down meanwhile, as for an image (said, not refused). Undefined when none.
+ */
+export function repositoryMove(volume: string | undefined, states: readonly NodeState[], nodeCount: number):
+    { readonly problem?: string; readonly warning?: string } | undefined {
+    if (volume === undefined) {
+        return undefined;
+    }
+    const moved = states.filter((s) => s.container?.repository && s.container.repository !== volume);
+    if (moved.length === 0) {
+        return undefined;
+    }
+    const from = [...new Set(moved.map((s) => s.container!.repository!))].join(", ");
+    const what = `backup.volume is ${JSON.stringify(volume)} but ${moved.map((s) => s.name).join(", ")} ` +
+        `${moved.length === 1 ? "mounts" : "mount"} the repository volume ${from}`;
+    if (nodeCount === 1) {
+        return { warning: `${what}: the only node's container is replaced on its volume to mount the new repository ` +
+            "(the database down meanwhile); the old repository volume is kept, and the new one gets a stanza and a full backup" };
+    }
+    return { problem: `${what}; moving a running cluster's repository would replace every node's container at once, ` +
+        `not one at a time. Keep backup.volume ${JSON.stringify(from)}, or move in two ups, each a roll: turn backups off ` +
+        "(remove pg-replication:backup), then on with the new volume (the old volume is kept either way)" };
+}
+
 /** Whether a node's container exists and was created from another image than IMAGE. */
 export function runsOtherImage(state: NodeState | undefined, image: string): boolean {
     const current = state?.container?.image;

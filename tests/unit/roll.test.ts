@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { NodeState } from "../../components/node-state";
 import {
     describeHold, describeRoll, handoverTarget, longTransactionProblem, longTransactionsSql, parseLongTransactions, planRoll, planTopology, RollConfig,
-    runsOtherImage, imageProblem, serverMajor,
+    repositoryMove, runsOtherImage, imageProblem, serverMajor,
 } from "../../components/topology";
 
 const OLD = "postgres:17.1";
@@ -178,5 +178,27 @@ describe("the new image's PostgreSQL version against the data's", () => {
         assert.match(imageProblem("nosuch:1", e, { error: "docker: Error response from daemon: No such image: nosuch:1" }, 17)!,
             /^nosuch:1 is not on the Docker engine unix:\/\/\/var\/run\/docker.sock: pull or build it there \(docker pull nosuch:1\)/);
         assert.match(imageProblem("busybox", e, { stdout: "something else" }, 17)!, /^busybox is not a PostgreSQL server image: `postgres --version` in it said "something else"/);
+    });
+});
+
+describe("backup.volume changed on a running cluster", () => {
+    const mounting = (state: NodeState, repository: string): NodeState => ({ ...state, container: { ...state.container!, repository } });
+    test("refused with more than one node, naming the key, both volumes, the nodes and the two ways there", () => {
+        const states = [mounting(primary("pg1"), "old-backup"), mounting(standby("pg2"), "old-backup"), mounting(standby("pg3"), "new-backup")];
+        const move = repositoryMove("new-backup", states, 3)!;
+        assert.equal(move.warning, undefined);
+        assert.match(move.problem!, /^backup\.volume is "new-backup" but pg1, pg2 mount the repository volume old-backup; moving a running cluster's repository would replace every node's container at once, not one at a time\. Keep backup\.volume "old-backup", or move in two ups, each a roll: turn backups off \(remove pg-replication:backup\), then on with the new volume/);
+    });
+    test("a single node: said, not refused (replaced in place, as for an image)", () => {
+        const move = repositoryMove("new-backup", [mounting(primary("pg1"), "old-backup")], 1)!;
+        assert.equal(move.problem, undefined);
+        assert.match(move.warning!, /^backup\.volume is "new-backup" but pg1 mounts the repository volume old-backup: the only node's container is replaced on its volume/);
+    });
+    test("nothing when the volume is the one mounted, when backups are turned on or off, or nothing exists yet", () => {
+        const states = [mounting(primary("pg1"), "b"), mounting(standby("pg2"), "b")];
+        assert.equal(repositoryMove("b", states, 2), undefined);
+        assert.equal(repositoryMove(undefined, states, 2), undefined, "turned off: a roll back to the plain image");
+        assert.equal(repositoryMove("b", [mounting(primary("pg1"), ""), standby("pg2")], 2), undefined, "turned on: none mounted");
+        assert.equal(repositoryMove("b", [{ name: "pg1", exists: false }], 2), undefined);
     });
 });
