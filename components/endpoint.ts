@@ -124,11 +124,14 @@ export class Endpoint extends pulumi.ComponentResource {
             login: true,
             password,
         }, { parent: this, provider: args.sqlProvider, dependsOn: [...args.after], deletedWith: args.roleDeletedWith });
+        // Endpoints turned off: the lookup goes from every database before the role (which the
+        // provider could not drop with a grant left in another database); at destroy both go with the cluster.
         const lookup = dockerCommand(`${name}-auth-lookup`, {
             create: script("pooler-auth.sh"),
+            delete: script("pooler-auth-drop.sh"),
             environment: { PRIMARY_CONTAINER: args.primaryContainer, AUTH_USER: POOLER_AUTH_USER },
             dockerHost: args.dockerHost,
-        }, { parent: this, dependsOn: [role] });
+        }, { parent: this, dependsOn: [role], deletedWith: args.roleDeletedWith });
 
         const s = args.settings;
         const sites = args.sites.map((site) => {

@@ -11,6 +11,8 @@
 //   itself, and a restore proven from the bucket replays across the outage to a marker written after it;
 // - rows 1 and 2, a time noted, row 3: a new stack restored from the bucket to that time has
 //   exactly rows 1 and 2, on a new timeline;
+// - (17) the repository moved on the running stack, to the volume and back: each time the old
+//   one's proof set aside, a full backup of its own and the archive there, a restore proven again;
 // - destroy takes its final backup into the bucket and keeps the settings volume.
 // 17: host set "bs3" (10.231.16.11), subnet 172.28.78.0/24, port 58870 (the restored stack: 172.28.79.0/24,
 // 58875); 13: "bs13" (10.231.17.11), 172.28.81.0/24, 58890 (172.28.82.0/24, 58895); the S3 server on the host's :9443.
@@ -173,6 +175,52 @@ for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3
             restored = undefined;
             assert.deepEqual(leftovers(RESTORED), []);
         });
+
+        if (major === 17) {
+            test("the repository moved on a running stack, from the bucket to the volume and back: each time a full backup of its own, the archive there, the old one's proof set aside", async () => {
+                const manifests = () => s3.keys(`pg-replication/backup/${STANZA}/`).filter((k) => k.endsWith("/backup.manifest")).length;
+                const inBucket = manifests();
+                const lastSegment = async () => {
+                    const [{ wal }] = await rows(url, "SELECT pg_walfile_name(pg_switch_wal()) AS wal");
+                    await eventually(90, () => rows(url, "SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver"),
+                        (r) => (r[0].last_archived_wal ?? "") >= wal);
+                    return wal as string;
+                };
+                const bucketName = new RegExp(`s3://${s3.bucket}/pg-replication at ${s3.endpoint.replace(/\./g, "\\.")}`).source;
+
+                // backup.s3 removed: the same volume, now the repository itself.
+                await s!.setConfig({ backup: {}, backupS3AccessKey: undefined, backupS3SecretKey: undefined });
+                const toVolume = await s!.up();
+                log(toVolume.stdout.split("\n").filter((l) => /backup: /.test(l)).join("\n"));
+                assert.match(toVolume.stdout, new RegExp(`backup: the repository is now ${VOLUME} \\(was ${bucketName}\\): the records of the old one are set aside`));
+                assert.match(toVolume.stdout, new RegExp(`backup: first full backup of ${STANZA} since the repository moved taken in \\d+s`));
+                await write(2);
+                const wal = await lastSegment();
+                const inVolume = docker("run", "--rm", "--network", "none", "-v", `${VOLUME}:/r:ro`, "--entrypoint", "sh", IMAGE, "-c",
+                    `ls /r; ls /r/backup/${STANZA}; ls /r/archive/${STANZA}/${major}-1/*/`);
+                assert.match(inVolume, /^pg-replication-verified\.json\.of-previous-repository$/m, "the bucket's proof set aside");
+                assert.doesNotMatch(inVolume, /^pg-replication-verified\.json$/m, "never taken for the volume's");
+                assert.match(inVolume, /^\d{8}-\d{6}F$/m, `a full backup in the volume: ${inVolume}`);
+                assert.match(inVolume, new RegExp(`^${wal}-[0-9a-f]{40}`, "m"), "the newest segment archived into the volume");
+                assert.equal(manifests(), inBucket, "nothing more in the bucket");
+                const unproven = await report();
+                assert.ok(unproven.warnings.some((w: { code: string }) => w.code === "backup-unverified"),
+                    `status: no restore of the new repository proven yet: ${JSON.stringify(unproven.warnings)}`);
+                await s!.preview(true);
+
+                // And back: the bucket's older backups cannot replay past the WAL archived into the volume meanwhile.
+                await s!.setConfig({ backup: plan.backup, backupS3AccessKey: plan.backupS3AccessKey, backupS3SecretKey: s3.secretKey });
+                const toBucket = await s!.up();
+                log(toBucket.stdout.split("\n").filter((l) => /backup: /.test(l)).join("\n"));
+                assert.match(toBucket.stdout, new RegExp(`backup: the repository is now ${bucketName} \\(was ${VOLUME}\\)`));
+                assert.equal(manifests(), inBucket + 1, "a full backup of its own in the bucket");
+                await write(2);
+                const back = await lastSegment();
+                assert.ok(s3.keys(`pg-replication/archive/${STANZA}/${major}-1/`).some((k) => k.includes(`/${back}-`)), `${back} in the bucket`);
+                await provenAcrossWindow(s!, NAME, written, 120);
+                await s!.preview(true);
+            });
+        }
 
         test("destroy: the final backup goes into the bucket; the settings volume is kept", async () => {
             const before = s3.keys(`pg-replication/backup/${STANZA}/`).filter((k) => k.endsWith("/backup.manifest")).length;

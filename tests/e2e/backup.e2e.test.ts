@@ -5,7 +5,8 @@
 // backup on demand (`npm run backup`); after a switchover the new primary archives, and a restore
 // replays across the new timeline to a marker written on it; on 17 the same after the drill's kill
 // and failover; each `up` says when a restore was last proven; a second `up` changes nothing;
-// `destroy` takes a final backup and keeps the repository volume and nothing else.
+// `destroy` takes a final backup and keeps the repository volume and nothing else. On 13 another
+// backup.volume for the running cluster is refused at preview (it would replace every node at once).
 // Subnets 172.28.58-59.0/24, ports 58700-58719.
 
 import * as assert from "node:assert/strict";
@@ -78,6 +79,24 @@ for (const { major, mode, count, net, port } of [
             assert.match(st.stdout, new RegExp(`^backup    ${volume} \\(stanza pg-replication-${name}\\): 1 backup, newest full \\S+F \\d+s ago; restore NEVER VERIFIED$`, "m"));
             assert.match(st.stdout, /no restore of the backups in .* has been proven/);
         });
+
+        if (count === 2) {
+            test("another backup.volume on the running cluster: preview refuses, naming the key, both volumes and the two-ups way; nothing changed", async () => {
+                await s.setConfig({ backup: { retentionFull: 2, volume: `${volume}-moved` } });
+                try {
+                    await assert.rejects(s.preview(), (err: Error) => {
+                        assert.match(err.message, new RegExp(`the change of backup\\.volume is refused, nothing was changed: backup\\.volume is ` +
+                            `"${volume}-moved" but pg1, pg2 mount the repository volume ${volume}; moving a running cluster's repository would ` +
+                            `replace every node's container at once, not one at a time\\. Keep backup\\.volume "${volume}", or move in two ups`));
+                        return true;
+                    });
+                } finally {
+                    await s.setConfig({ backup: { retentionFull: 2 } });
+                }
+                assert.throws(() => docker("volume", "inspect", `${volume}-moved`), /No such volume/, "nothing made");
+                await s.preview(true);
+            });
+        }
 
         test("a verified restore of a cluster with data: the marker written just before it, every table and index read", async () => {
             const out = await s.outputs();

@@ -7,7 +7,9 @@
 // acknowledged commit lost, the stall measured; on PostgreSQL 17 (quorum) the fault drill's kill,
 // which probes through the endpoint as well as straight to the nodes: nothing acknowledged lost
 // on either, the endpoint's client errors and stall measured; it then reaches the new primary. On
-// 13: PgBouncer killed (Docker restarts it with its settings); pool settings changed by reload. Subnets 172.28.56-57.0/24, ports 58600-58619.
+// 13: PgBouncer killed (Docker restarts it with its settings); pool settings changed by reload;
+// the endpoints turned off (the poolers, their role and its lookup in every database go; no node
+// is touched). Subnets 172.28.56-57.0/24, ports 58600-58619.
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -192,6 +194,32 @@ for (const { major, mode, count, net, port } of [
                 assert.match(config, /^default_pool_size\|7\|/m);
                 assert.match(config, /^query_wait_timeout\|33\|/m);
                 assert.deepEqual(await serverOf(out.endpoints.rw.connectionString), { a: address("pg2"), r: false });
+            });
+        }
+
+        if (count === 2) {
+            test("endpoints turned off: both poolers and their role go, the lookup from every database (a user's too); no node touched; a second up changes nothing", async () => {
+                const out = await s.outputs();
+                const primary = out.nodes.pg2.connectionString;
+                // Made from template1, so it has the lookup as well.
+                await rows(primary, "CREATE DATABASE app");
+                const nodeIds = () => ["pg1", "pg2"].map((n) => docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", `pg-replication-${name}-${n}`));
+                const ids = nodeIds();
+                await s.setConfig({ endpoints: undefined });
+                const up = await s.up();
+                assert.match(up.stdout, /pooler's password lookup \(pgbouncer\.get_auth\) removed from: app postgres template1; its role pgbouncer_auth goes next/);
+                for (const c of [out.endpoints.rw.containerName, out.endpoints.ro.containerName]) {
+                    assert.equal(docker("ps", "-a", "--filter", `name=^${c}$`, "--format", "{{.Names}}"), "", `${c} is gone`);
+                }
+                assert.equal((await s.outputs()).endpoints, undefined);
+                assert.deepEqual(await rows(primary, "SELECT count(*)::int AS n FROM pg_roles WHERE rolname = 'pgbouncer_auth'"), [{ n: 0 }]);
+                for (const db of ["postgres", "template1", "app"]) {
+                    assert.equal(docker("exec", "-u", "postgres", `pg-replication-${name}-pg2`, "psql", "-X", "-A", "-t", "-d", db, "-c",
+                        "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbouncer'"), "0", `no lookup left in ${db}`);
+                }
+                assert.deepEqual(nodeIds(), ids, "the same node containers, never restarted");
+                assert.deepEqual(await serverOf(primary), { a: address("pg2"), r: false });
+                await s.preview(true);
             });
         }
 

@@ -132,6 +132,17 @@ describe("a stack with endpoints", () => {
         }
     });
 
+    test("endpoints turned off: the lookup goes from every database before the poolers' role; at destroy both go with the primary's volume", () => {
+        const lookup = on.get("Command", "cluster-endpoint-auth-lookup");
+        const role = on.get("postgresql:index/role:Role", "cluster-endpoint-auth-role");
+        assert.deepEqual(lookup.dependsOn, ["cluster-endpoint-auth-role"], "deleted before the role");
+        assert.match(String(lookup.inputs.delete), /DROP SCHEMA IF EXISTS pgbouncer CASCADE;/);
+        assert.match(String(lookup.inputs.delete), /SELECT datname FROM pg_database WHERE datallowconn/, "in every database, as pooler-auth.sh made it");
+        for (const r of [lookup, role]) {
+            assert.equal((r.opts.deletedWith as any)?.__name, "cluster-pg1-data", r.name);
+        }
+    });
+
     test("its container: the tools image, the cluster network at the subnet's last host, published on 127.0.0.1, no secret in its inputs", () => {
         const c = on.get("docker:index/container:Container", "cluster-endpoint");
         const i = plain(c.inputs) as Record<string, unknown>;

@@ -46,10 +46,9 @@ case "$1" in
   exec|run)
     # FAKE_EXEC_STATUS: every exec fails as in a container that does not run.
     if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_STATUS:-}" ]; then echo "Error response from daemon: container is not running" >&2; exit "$FAKE_EXEC_STATUS"; fi
-    if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_SH:-}" ]; then
-      shift; while :; do case "$1" in -u|-e|-w) shift 2 ;; -*) shift ;; *) break ;; esac; done; shift
-      if [ "$1 $2" = "sh -c" ]; then exec "$@"; fi
-    fi
+    run_sh() { shift; while :; do case "$1" in -u|-e|-w) shift 2 ;; -*) shift ;; *) break ;; esac; done; shift
+      if [ "$1 $2" = "sh -c" ]; then exec "$@"; fi; }
+    if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_SH:-}" ]; then run_sh "$@"; fi
     cat > "$FAKE_DIR/stdin.$n"
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
@@ -112,7 +111,7 @@ function runScript(text: string, env: Record<string, string>, opts: { stdin?: st
 }
 
 const SCRIPTS = ["node-ready.sh", "superuser-password.sh", "node-access.sh", "node-passfile.sh", "node-seed.sh",
-    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "sync-policy.sh", "sync-policy-reset.sh", "upgrade.sh", "upgrade-finish.sh"];
+    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "pooler-auth.sh", "pooler-auth-drop.sh", "sync-policy.sh", "sync-policy-reset.sh", "upgrade.sh", "upgrade-finish.sh"];
 
 const helperEnv = {
     IMAGE: "postgres:13", VOLUME: "pg-standby1-data", NODE: "standby1",
@@ -277,36 +276,60 @@ describe("command scripts", () => {
     });
 });
 
+describe("pooler-auth-drop.sh: endpoints turned off", () => {
+    test("the lookup schema dropped in every database that takes connections, as postgres on the declared primary", () => {
+        const r = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: "app\npostgres\ntemplate1\n" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdins.filter((x) => x === "DROP SCHEMA IF EXISTS pgbouncer CASCADE;\n").length, 3, r.stdins.join("|"));
+        for (const db of ["app", "postgres", "template1"]) {
+            assert.ok(r.argv.includes(`exec -i -u postgres p-pg1 psql -X -q -A -t -v ON_ERROR_STOP=1 -d ${db}`), `${db}: ${r.argv.join("\n")}`);
+        }
+        assert.match(r.stderr, /^pooler's password lookup \(pgbouncer.get_auth\) removed from: app postgres template1; its role pgbouncer_auth goes next$/m);
+        const failed = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth", FAKE_EXEC_STATUS: "1" });
+        assert.equal(failed.status, 1, "a primary that cannot be asked fails the delete (the role's would fail next)");
+    });
+});
+
 describe("backup-check.sh: the repository's records when the repository changes", () => {
-    test("noted the first time; set aside (never taken for the new one's) when the repository is another; kept when the same", () => {
+    test("noted once checked; when the repository is another, the old one's records set aside and a full backup taken in the new one", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-records-"));
         try {
             const file = path.join(dir, "pg-replication-repository");
             const records = ["verified.json", "verify-failed.json", "restore-points.tsv"].map((f) => path.join(dir, f));
+            // Every repository already holds a full backup of the current database (pgbackrest info, as the fake answers it).
+            const info = ["stanza: p", "    status: ok", "", "    db (current)", "        full backup: 20261205-100000F", ""].join("\n");
             const run = (repository: string) => runScript(script("backup-check.sh"), {
                 PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17", FAKE_EXEC_SH: "1",
                 REPOSITORY: repository, REPOSITORY_FILE: file, RECORDS: records.join(" "),
-            });
+            }, { reply: info });
+            const fullBackups = (r: ShellRun) => r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --type=full backup").length;
             fs.writeFileSync(records[0], "{\"backup\":\"old\"}");
             fs.writeFileSync(records[2], "point\n");
-            // A stack made before the file existed: noted, its records kept.
+            // A stack made before the note: noted, its records kept, no backup (it has one).
             let r = run("p-backup");
             assert.equal(r.status, 0, r.stderr);
             assert.equal(fs.readFileSync(file, "utf8"), "p-backup\n");
             assert.ok(fs.existsSync(records[0]) && fs.existsSync(records[2]));
             assert.doesNotMatch(r.stderr, /set aside/);
+            assert.equal(fullBackups(r), 0);
             r = run("p-backup");
             assert.ok(fs.existsSync(records[0]), "the same repository keeps its records");
+            assert.equal(fullBackups(r), 0);
             // backup.s3 set: the volume stays, its records are the old repository's.
             r = run("s3://bucket/pg at s3.example.internal");
             assert.equal(r.status, 0, r.stderr);
             assert.match(r.stderr, /^backup: the repository is now s3:\/\/bucket\/pg at s3.example.internal \(was p-backup\): the records of the old one are set aside \(.of-previous-repository\)$/m);
             assert.deepEqual(fs.readdirSync(dir).sort(), ["pg-replication-repository", "restore-points.tsv.of-previous-repository",
                 "verified.json.of-previous-repository"]);
-            assert.equal(fs.readFileSync(file, "utf8"), "s3://bucket/pg at s3.example.internal\n");
-            // Then the stanza, the check and (none yet) the first full backup, as always.
             assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest stanza-create"), r.argv.join("\n"));
-            assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest --type=full backup"), r.argv.join("\n"));
+            assert.equal(fullBackups(r), 1, "a full backup of its own although it holds one: it lacks the WAL archived elsewhere");
+            assert.match(r.stderr, /^backup: first full backup of p since the repository moved taken in \d+s$/m);
+            assert.equal(fs.readFileSync(file, "utf8"), "s3://bucket/pg at s3.example.internal\n", "noted after its full backup");
+            // A check that fails before the backup leaves the old note: the next one is a move again.
+            const failed = runScript(script("backup-check.sh"), { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "i", FAKE_EXEC_SH: "1",
+                FAKE_PGBACKREST_STATUS: "28", REPOSITORY: "p-backup", REPOSITORY_FILE: file, RECORDS: records.join(" ") }, { reply: info });
+            assert.equal(failed.status, 1);
+            assert.equal(fs.readFileSync(file, "utf8"), "s3://bucket/pg at s3.example.internal\n");
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
