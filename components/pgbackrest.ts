@@ -176,7 +176,15 @@ async function readRecord<T>(engine: string, container: string, file: string, ti
 export async function verifiedNote(engine: string, containers: readonly string[], stack: string, volume: string,
     maxAgeHours: number, now = Date.now()): Promise<{ level: "info" | "warn"; text: string } | undefined> {
     for (const container of containers) {
-        const [v, failed] = await Promise.all([readVerified(engine, container, 5000), readVerifyFailure(engine, container, 5000)]);
+        const [v, failed, noted] = await Promise.all([readVerified(engine, container, 5000), readVerifyFailure(engine, container, 5000),
+            dockerCli(["exec", container, "cat", REPOSITORY_FILE], engine, { timeoutMs: 5000 })]);
+        const previous = noted.err ? "" : noted.stdout.trim();
+        if (previous && previous !== volume && !("error" in v)) {
+            // The records are of the repository the backups move from; this up's check sets them aside (backup-check.sh).
+            return { level: "warn", text: `backup: the backups move from ${previous} to ${volume} in this up, which takes a full ` +
+                `backup there; no restore of it is proven yet (those proven of ${previous} do not count for it): prove one after ` +
+                `the up: npm run verify-backup -- ${stack}` };
+        }
         if ("record" in failed) {
             return { level: "warn", text: `backup: the last attempt to prove a restore from ${volume} FAILED (${failed.record.failedAt}` +
                 `${failed.record.backup ? `, backup ${failed.record.backup}` : ""}): ${failed.record.error}; ` +

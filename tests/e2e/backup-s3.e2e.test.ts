@@ -194,6 +194,8 @@ for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3
                 log(toVolume.stdout.split("\n").filter((l) => /backup: /.test(l)).join("\n"));
                 assert.match(toVolume.stdout, new RegExp(`backup: the repository is now ${VOLUME} \\(was ${bucketName}\\): the records of the old one are set aside`));
                 assert.match(toVolume.stdout, new RegExp(`backup: first full backup of ${STANZA} since the repository moved taken in \\d+s`));
+                assert.match(toVolume.stdout, new RegExp(`backup: the backups move from ${bucketName} to ${VOLUME} in this up, which takes a full backup there; ` +
+                    "no restore of it is proven yet"), "preview does not say the bucket's proof as the volume's");
                 await write(2);
                 const wal = await lastSegment();
                 const inVolume = docker("run", "--rm", "--network", "none", "-v", `${VOLUME}:/r:ro`, "--entrypoint", "sh", IMAGE, "-c",

@@ -10,7 +10,7 @@ import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { RawConfig, validateBackup } from "../../components/config";
 import { fragment, scriptOf } from "../../components/fragments";
-import { VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
+import { REPOSITORY_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
 import { FakeDocker } from "./fake-docker";
 import { DEV, outputValue, plain, Run, runProgram } from "../support/mocked-program";
 
@@ -174,5 +174,14 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote)", () => {
             text: "backup: the last attempt to prove a restore from v FAILED (2026-12-04T11:30:00Z, backup F2): the restore lacks the marker; " +
                 "the last proven one is of F1 (2026-12-04T11:00:00Z); see: npm run verify-backup -- dev" });
         assert.match((await note({ [VERIFIED_FILE]: undefined, [VERIFY_FAILED_FILE]: failed }))!.text, /; none was ever proven; /);
+    });
+
+    test("the backups move to another repository in this up (backup.s3 set or removed): the old one's proof is not said as this one's", async () => {
+        assert.deepEqual(await note({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: undefined, [REPOSITORY_FILE]: "s3://b/p at s3.example\n" }), {
+            level: "warn", text: "backup: the backups move from s3://b/p at s3.example to v in this up, which takes a full backup there; no " +
+                "restore of it is proven yet (those proven of s3://b/p at s3.example do not count for it): prove one after the up: " +
+                "npm run verify-backup -- dev" });
+        assert.equal((await note({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: undefined, [REPOSITORY_FILE]: "v\n" }))!.level, "info",
+            "the same repository: its proof");
     });
 });
