@@ -100,7 +100,8 @@ export class Backup extends pulumi.ComponentResource {
     constructor(name: string, args: BackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:Backup", name, {}, opts);
         this.check = dockerCommand(`${name}-check`, {
-            create: script("backup-check.sh"),
+            // Its create is backups turned on (or on again): the repository may hold older backups, before a gap in its archive.
+            create: `CHECK_RUN=create\n${script("backup-check.sh")}`,
             update: script("backup-check.sh"),
             environment: {
                 PRIMARY_CONTAINER: args.primaryContainer,

@@ -4,26 +4,33 @@
 # default), and a full backup when the repository has none yet of the current major, so a stack with
 # backups on is never without one (also right after a major upgrade). Run again when the primary
 # changes (the new primary's archive is checked), when its container is replaced, and when the
-# repository does (REPOSITORY: backup.s3 set, removed or moved): the records the volume keeps of the
-# old repository (RECORDS: its proven restore, a failed proof, its restore points) are then set aside
-# with the suffix .of-previous-repository, never taken for this repository's, and the repository
-# gets a full backup of its own even when it holds older ones (it lacks the WAL archived elsewhere).
+# repository does (REPOSITORY: backup.s3 set, removed or moved; a single node's new backup.volume).
+# A repository the backups come to with a gap in its archive, moved to (or back to) or with backups
+# turned on (again: this command's create, CHECK_RUN=create), gets a full backup of its own even when
+# it holds older ones, which cannot replay past the gap; and the records the volume keeps (RECORDS:
+# the proven restore, a failed proof, the restore points) are then set aside with the suffix
+# .of-previous-repository once that backup is taken, never taken for proofs of the backups now.
+# Which repository the last check was of: the line it printed (stdout, kept in the state and given
+# back on update as PULUMI_COMMAND_STDOUT), else the note in the volume (REPOSITORY_FILE: a check
+# before that line existed; preview reads the note too, pgbackrest.ts verifiedNote).
 # env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
-#      REPOSITORY REPOSITORY_FILE RECORDS
+#      REPOSITORY REPOSITORY_FILE RECORDS [CHECK_RUN PULUMI_COMMAND_STDOUT]
 # The container's environment names the stanza and the settings file (pgbackrest.ts backupEnv).
 
 br() { docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest "$@" 2>&1; }
-# The repository the volume's records are of (none noted: a stack made before the note, taken as this one).
-# shellcheck disable=SC2016
-previous=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'cat "$0" 2>/dev/null || true' "$REPOSITORY_FILE" 2>&1) ||
-    fail "could not read which repository $REPOSITORY_FILE names, in $PRIMARY_CONTAINER: $previous"
-[ "$previous" != "$REPOSITORY" ] || previous=
-if [ -n "$previous" ]; then
-    # shellcheck disable=SC2016,SC2086
-    out=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'for record in "$@"; do
-        [ ! -e "$record" ] || mv "$record" "$record.of-previous-repository" || exit 1; done' sh $RECORDS 2>&1) ||
-        fail "could not set the records of the previous repository $previous aside, in $PRIMARY_CONTAINER: $out"
-    log "backup: the repository is now $REPOSITORY (was $previous): the records of the old one are set aside (.of-previous-repository)"
+gap=
+if [ "${CHECK_RUN:-}" = create ]; then
+    gap="backups were turned on"
+else
+    previous=$(printf '%s\n' "${PULUMI_COMMAND_STDOUT:-}" | sed -n 's/^repository=//p' | tail -n 1)
+    if [ -z "$previous" ]; then
+        # shellcheck disable=SC2016
+        previous=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'cat "$0" 2>/dev/null || true' "$REPOSITORY_FILE") ||
+            fail "could not read which repository $REPOSITORY_FILE names, in $PRIMARY_CONTAINER"
+    fi
+    if [ -n "$previous" ] && [ "$previous" != "$REPOSITORY" ]; then
+        gap="the backups moved from $previous to $REPOSITORY"
+    fi
 fi
 # Right after a promotion pg_control still names the old timeline until the next checkpoint, and
 # pgBackRest's backup refuses that ("WAL timeline 3 does not match pg_control timeline 1"): seen
@@ -34,16 +41,21 @@ out=$(br stanza-create) ||
     fail "pgBackRest could not create or open the stanza $STANZA in the backup repository: $out"
 out=$(br check) ||
     fail "the primary's WAL does not reach the backup repository (pgbackrest check on $PRIMARY_CONTAINER): $out"
-# Backups of the stanza's current database only (backup-tools.sh current_backups). A repository the
-# cluster moved to (or back to) lacks the WAL archived elsewhere meanwhile, so its older backups
-# cannot replay to now: it gets a full backup of its own too.
-if [ -n "$previous" ] || ! br info | current_backups | grep -q '^full '; then
+# Backups of the stanza's current database only (backup-tools.sh current_backups).
+if [ -n "$gap" ] || ! br info | current_backups | grep -q '^full '; then
     started=$(date +%s)
     out=$(br --type=full backup) || fail "the first full backup on $PRIMARY_CONTAINER failed: $out"
-    log "backup: first full backup of $STANZA${previous:+ since the repository moved} taken in $(($(date +%s) - started))s"
+    log "backup: first full backup of $STANZA${gap:+ since $gap,} taken in $(($(date +%s) - started))s"
 fi
-# Noted once the repository has its full backup: a check that failed before is run again as a move.
+if [ -n "$gap" ]; then
+    # shellcheck disable=SC2016,SC2086
+    out=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'for record in "$@"; do
+        [ ! -e "$record" ] || { mv "$record" "$record.of-previous-repository" && echo "${record##*/}"; } || exit 1; done' sh $RECORDS 2>&1) ||
+        fail "could not set the records of the backups before the gap aside, in $PRIMARY_CONTAINER: $out"
+    [ -z "$out" ] || log "backup: $gap: the records of the backups before that are set aside ($(echo $out), as .of-previous-repository)"
+fi
 # shellcheck disable=SC2016
 out=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'printf "%s\n" "$1" > "$0.new" && mv "$0.new" "$0"' "$REPOSITORY_FILE" "$REPOSITORY" 2>&1) ||
     fail "could not note the repository in $REPOSITORY_FILE, in $PRIMARY_CONTAINER: $out"
 log "backup: stanza $STANZA, WAL of $PRIMARY_CONTAINER reaches the repository, newest backup $(newest_backup)"
+echo "repository=$REPOSITORY"

@@ -1,16 +1,37 @@
 # Endpoints turned off: the password lookup pooler-auth.sh put in every database that takes
 # connections goes again, with the pooler role's privileges on it. The postgresql provider deletes
 # the role next, and its REASSIGN OWNED and DROP OWNED act in its own database only: a grant left in
-# any other (template1 always) fails DROP ROLE ("some objects depend on it"). Run on the declared
-# primary, as the provider is; not at destroy (the role and the lookup go with the cluster).
+# any other (template1 always) fails DROP ROLE ("some objects depend on it"). Only what pooler-auth.sh
+# made goes: the function, the role's privileges on the schema, and the schema when nothing else is
+# in it. Run on the declared primary, as the provider is (the container this command's state names:
+# a primary changed in the same up has not been made primary yet, so that is refused, loudly); not at
+# destroy (the role and the lookup go with the cluster).
 # env: PRIMARY_CONTAINER AUTH_USER
 
+recovery=$(primary_sql "SELECT pg_is_in_recovery()") ||
+    fail "could not ask $PRIMARY_CONTAINER whether it is the primary, to remove the pooler's password lookup: $recovery"
+[ "$recovery" = f ] ||
+    fail "$PRIMARY_CONTAINER is not the primary, so the pooler's password lookup cannot be removed there: turn the endpoints off and change the primary in two ups"
 databases=$(primary_sql "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname") ||
     fail "could not list the databases on $PRIMARY_CONTAINER to remove the pooler's password lookup from"
 for db in $databases; do
     dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL ||
-DROP SCHEMA IF EXISTS pgbouncer CASCADE;
+DO \$\$
+BEGIN
+    IF to_regnamespace('pgbouncer') IS NOT NULL THEN
+        DROP FUNCTION IF EXISTS pgbouncer.get_auth(text);
+        IF to_regrole('$AUTH_USER') IS NOT NULL THEN
+            REVOKE ALL ON SCHEMA pgbouncer FROM "$AUTH_USER";
+        END IF;
+        BEGIN
+            DROP SCHEMA pgbouncer;
+        EXCEPTION WHEN dependent_objects_still_exist THEN
+            RAISE NOTICE 'schema pgbouncer kept: it holds objects of its own';
+        END;
+    END IF;
+END
+\$\$;
 SQL
-        fail "could not remove the pooler's password lookup (schema pgbouncer) from database $db on $PRIMARY_CONTAINER"
+        fail "could not remove the pooler's password lookup (pgbouncer.get_auth) from database $db on $PRIMARY_CONTAINER"
 done
 log "pooler's password lookup (pgbouncer.get_auth) removed from: $(echo $databases); its role $AUTH_USER goes next"

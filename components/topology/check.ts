@@ -62,7 +62,7 @@ function refuse(plan: TopologyPlan, allowDataLoss: boolean): void {
  */
 export async function checkTopology(cfg: ClusterConfig, opts: ObserveOptions = {}): Promise<TopologyPlan & { down: string[]; roll: RollPlan }> {
     const { states, plan: planned } = await observeAndPlan(cfg, opts);
-    const move = repositoryMove(cfg.backup?.volume, states, cfg.nodes.length);
+    const move = repositoryMove(cfg.backup?.volume, states, nodeImage(cfg));
     if (move?.problem) {
         throw new RepositoryMoveRefused(move.problem);
     } else if (move?.warning) {

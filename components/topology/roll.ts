@@ -50,31 +50,37 @@ export interface RollConfig {
 }
 
 /**
- * backup.volume changed on a running cluster: the nodes whose container mounts another repository
- * volume than VOLUME (none when backups are off, or are being turned on). Every such container is
- * replaced to mount the new one, all at once rather than in a roll's order (a roll follows images),
- * so with more than one node this is refused, naming the two ways there; a single node is replaced
- * in place, the database down meanwhile, as for an image (said, not refused). Undefined when none.
+ * The backup repository the nodes mount changes while their image does not: backup.volume changed
+ * on a running cluster, or backups turned on or off with backup.image the cluster's own image. Every
+ * such container is replaced to mount the new one (or none), all at once rather than in a roll's
+ * order (a roll follows images; a node whose image changes too is replaced in its roll). More than
+ * one: a move is refused, naming the key, the volumes and the two-ups way (backups off, then on with
+ * the new volume, each a roll); turning backups on or off with one image is said (it cannot be a
+ * roll: an outage while the containers are replaced). One alone is replaced in place, said as for
+ * an image. Undefined when no container is replaced so.
  */
-export function repositoryMove(volume: string | undefined, states: readonly NodeState[], nodeCount: number):
+export function repositoryMove(volume: string | undefined, states: readonly NodeState[], image: string):
     { readonly problem?: string; readonly warning?: string } | undefined {
-    if (volume === undefined) {
+    const mounts = (s: NodeState) => s.container?.repository;
+    const outside = states.filter((s) => mounts(s) !== undefined && mounts(s) !== (volume ?? "") && !runsOtherImage(s, image));
+    if (outside.length === 0) {
         return undefined;
     }
-    const moved = states.filter((s) => s.container?.repository && s.container.repository !== volume);
-    if (moved.length === 0) {
-        return undefined;
+    const what = `${outside.map((s) => `${s.name} mounts ${mounts(s) || "no backup repository"}`).join(", ")}, ` +
+        (volume === undefined ? "and backups are off" : `and backup.volume is ${JSON.stringify(volume)}`);
+    if (outside.length === 1) {
+        return { warning: `${what}: ${outside[0].name}'s container is replaced on its volume to mount ${volume ?? "none"} ` +
+            "(the database on it down meanwhile)" };
     }
-    const from = [...new Set(moved.map((s) => s.container!.repository!))].join(", ");
-    const what = `backup.volume is ${JSON.stringify(volume)} but ${moved.map((s) => s.name).join(", ")} ` +
-        `${moved.length === 1 ? "mounts" : "mount"} the repository volume ${from}`;
-    if (nodeCount === 1) {
-        return { warning: `${what}: the only node's container is replaced on its volume to mount the new repository ` +
-            "(the database down meanwhile); the old repository volume is kept, and the new one gets a stanza and a full backup" };
+    const moved = [...new Set(outside.map(mounts).filter((m): m is string => !!m))];
+    if (volume === undefined || outside.some((s) => !mounts(s))) {
+        return { warning: `${what}, while their image stays ${image}: backups turned ${volume === undefined ? "off" : "on"} with ` +
+            "backup.image the cluster's own image change no image, so this is no roll: every one of these containers is replaced " +
+            "at once, the cluster down meanwhile (give backup.image an image of its own to make it a roll)" };
     }
-    return { problem: `${what}; moving a running cluster's repository would replace every node's container at once, ` +
-        `not one at a time. Keep backup.volume ${JSON.stringify(from)}, or move in two ups, each a roll: turn backups off ` +
-        "(remove pg-replication:backup), then on with the new volume (the old volume is kept either way)" };
+    return { problem: `${what}; moving a running cluster's repository would replace every node's container at once, not one ` +
+        `at a time.${moved.length === 1 ? ` Keep backup.volume ${JSON.stringify(moved[0])}, or` : ""} Move in two ups, each a roll: ` +
+        "turn backups off (remove pg-replication:backup), then on with the new volume (the old volume is kept either way)" };
 }
 
 /** Whether a node's container exists and was created from another image than IMAGE. */

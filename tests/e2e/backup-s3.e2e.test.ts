@@ -196,8 +196,9 @@ for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3
                 await s!.setConfig({ backup: {}, backupS3AccessKey: undefined, backupS3SecretKey: undefined });
                 const toVolume = await s!.up();
                 log(toVolume.stdout.split("\n").filter((l) => /backup: /.test(l)).join("\n"));
-                assert.match(toVolume.stdout, new RegExp(`backup: the repository is now ${VOLUME} \\(was ${bucketName}\\): the records of the old one are set aside`));
-                assert.match(toVolume.stdout, new RegExp(`backup: first full backup of ${STANZA} since the repository moved taken in \\d+s`));
+                assert.match(toVolume.stdout, new RegExp(`backup: first full backup of ${STANZA} since the backups moved from ${bucketName} to ${VOLUME}, taken in \\d+s`));
+                assert.match(toVolume.stdout, new RegExp(`backup: the backups moved from ${bucketName} to ${VOLUME}: the records of the backups before that are set aside ` +
+                    "\\(pg-replication-verified\\.json"));
                 assert.match(toVolume.stdout, new RegExp(`backup: the backups move from ${bucketName} to ${VOLUME} in this up, which takes a full backup there; ` +
                     "no restore of it is proven yet"), "preview does not say the bucket's proof as the volume's");
                 await write(2);
@@ -218,7 +219,7 @@ for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3
                 await s!.setConfig({ backup: plan.backup, backupS3AccessKey: plan.backupS3AccessKey, backupS3SecretKey: s3.secretKey });
                 const toBucket = await s!.up();
                 log(toBucket.stdout.split("\n").filter((l) => /backup: /.test(l)).join("\n"));
-                assert.match(toBucket.stdout, new RegExp(`backup: the repository is now ${bucketName} \\(was ${VOLUME}\\)`));
+                assert.match(toBucket.stdout, new RegExp(`backup: first full backup of ${STANZA} since the backups moved from ${VOLUME} to ${bucketName}, taken in \\d+s`));
                 assert.equal(manifests(), inBucket + 1, "a full backup of its own in the bucket");
                 await write(2);
                 const back = await lastSegment();

@@ -85,9 +85,9 @@ for (const { major, mode, count, net, port } of [
                 await s.setConfig({ backup: { retentionFull: 2, volume: `${volume}-moved` } });
                 try {
                     await assert.rejects(s.preview(), (err: Error) => {
-                        assert.match(err.message, new RegExp(`the change of backup\\.volume is refused, nothing was changed: backup\\.volume is ` +
-                            `"${volume}-moved" but pg1, pg2 mount the repository volume ${volume}; moving a running cluster's repository would ` +
-                            `replace every node's container at once, not one at a time\\. Keep backup\\.volume "${volume}", or move in two ups`));
+                        assert.match(err.message, new RegExp(`the change of backup\\.volume is refused, nothing was changed: pg1 mounts ${volume}, ` +
+                            `pg2 mounts ${volume}, and backup\\.volume is "${volume}-moved"; moving a running cluster's repository would ` +
+                            `replace every node's container at once, not one at a time\\. Keep backup\\.volume "${volume}", or Move in two ups`));
                         return true;
                     });
                 } finally {

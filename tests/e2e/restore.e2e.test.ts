@@ -1,7 +1,8 @@
 // A new stack restored from another stack's repository (pg-replication:restore), on PostgreSQL 13
 // and 17, the way CloudNativePG's PITR test does it: rows 1 and 2, the time noted, row 3, the WAL
 // archived; a new stack restored to the noted time has exactly rows 1 and 2, on a new timeline, its
-// standby streaming and the replication role its own. A target before the first backup is refused
+// standby streaming and the replication role its own; the restore key removed afterwards changes no
+// container and loses nothing. A target before the first backup is refused
 // at preview, naming the earliest recoverable time. The source's destroy is refused while no
 // restore of its backups is proven (backup.allowUnverifiedDestroy lets it go on); then it is
 // destroyed (its final backup taken) and the restored one made again to `latest`: rows 1, 2 and 3.
@@ -103,6 +104,14 @@ for (const { major, net, port, pointNet } of [{ major: 17 as const, net: 61, por
             const standby = await url(dst, "pg2");
             await eventually(30, () => rows(standby, "SELECT count(*)::int AS n FROM pitr"), (r) => r[0].n === 3);
             assert.deepEqual(await rows(primary, "SELECT application_name, state FROM pg_stat_replication"), [{ application_name: "pg2", state: "streaming" }]);
+            await dst.preview(true);
+            // The restore key removed once the stack runs: nothing is seeded again or replaced, nothing lost.
+            const nodeIds = () => ["pg1", "pg2"].map((n) => docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", `pg-replication-${target}-${n}`));
+            const ids = nodeIds();
+            await dst.setConfig({ restore: undefined });
+            await dst.up();
+            assert.deepEqual(nodeIds(), ids, "the same containers, never restarted");
+            assert.deepEqual((await rows(primary, "SELECT id FROM pitr ORDER BY id")).map((r) => r.id), [1, 2, 4]);
             await dst.preview(true);
         });
 

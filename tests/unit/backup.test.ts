@@ -119,6 +119,8 @@ describe("a stack with backups", () => {
         assert.equal(env(switched.get("Command", "cluster-backup-check")).PRIMARY_CONTAINER, "pg-replication-dev-pg2",
             "a switchover checks the new primary's archive");
         assert.equal(env(checkCmd).REPOSITORY, "pg-replication-dev-backup");
+        assert.match(String(checkCmd.inputs.create), /^CHECK_RUN=create\n/, "its create: backups turned on (again)");
+        assert.doesNotMatch(String(checkCmd.inputs.update), /^CHECK_RUN=/m);
         assert.equal(env(moved.get("Command", "cluster-backup-check")).REPOSITORY, "other-backup",
             "another repository is checked again: its stanza and its first full backup");
         assert.equal(env(retained.get("Command", "cluster-backup-check")).REPOSITORY, "pg-replication-dev-backup");

@@ -136,7 +136,7 @@ describe("a stack with endpoints", () => {
         const lookup = on.get("Command", "cluster-endpoint-auth-lookup");
         const role = on.get("postgresql:index/role:Role", "cluster-endpoint-auth-role");
         assert.deepEqual(lookup.dependsOn, ["cluster-endpoint-auth-role"], "deleted before the role");
-        assert.match(String(lookup.inputs.delete), /DROP SCHEMA IF EXISTS pgbouncer CASCADE;/);
+        assert.match(String(lookup.inputs.delete), /DROP FUNCTION IF EXISTS pgbouncer\.get_auth\(text\);/);
         assert.match(String(lookup.inputs.delete), /SELECT datname FROM pg_database WHERE datallowconn/, "in every database, as pooler-auth.sh made it");
         for (const r of [lookup, role]) {
             assert.equal((r.opts.deletedWith as any)?.__name, "cluster-pg1-data", r.name);

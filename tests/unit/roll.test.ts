@@ -181,24 +181,40 @@ describe("the new image's PostgreSQL version against the data's", () => {
     });
 });
 
-describe("backup.volume changed on a running cluster", () => {
-    const mounting = (state: NodeState, repository: string): NodeState => ({ ...state, container: { ...state.container!, repository } });
-    test("refused with more than one node, naming the key, both volumes, the nodes and the two ways there", () => {
+describe("the backup repository the nodes mount changes while their image does not", () => {
+    const mounting = (state: NodeState, repository: string, image = OLD): NodeState =>
+        ({ ...state, container: { ...state.container!, image, repository } });
+    test("a new backup.volume on more than one node: refused, naming the key, both volumes, the nodes and the two ways there", () => {
         const states = [mounting(primary("pg1"), "old-backup"), mounting(standby("pg2"), "old-backup"), mounting(standby("pg3"), "new-backup")];
-        const move = repositoryMove("new-backup", states, 3)!;
+        const move = repositoryMove("new-backup", states, OLD)!;
         assert.equal(move.warning, undefined);
-        assert.match(move.problem!, /^backup\.volume is "new-backup" but pg1, pg2 mount the repository volume old-backup; moving a running cluster's repository would replace every node's container at once, not one at a time\. Keep backup\.volume "old-backup", or move in two ups, each a roll: turn backups off \(remove pg-replication:backup\), then on with the new volume/);
+        assert.equal(move.problem, "pg1 mounts old-backup, pg2 mounts old-backup, and backup.volume is \"new-backup\"; moving a running " +
+            "cluster's repository would replace every node's container at once, not one at a time. Keep backup.volume \"old-backup\", or " +
+            "Move in two ups, each a roll: turn backups off (remove pg-replication:backup), then on with the new volume (the old volume is kept either way)");
+        // Mounts that differ already (an up that failed midway): no one volume to keep.
+        const mixed = repositoryMove("c", [mounting(primary("pg1"), "a"), mounting(standby("pg2"), "b")], OLD)!;
+        assert.match(mixed.problem!, /^pg1 mounts a, pg2 mounts b, and backup\.volume is "c"; .* at a time\. Move in two ups/);
     });
-    test("a single node: said, not refused (replaced in place, as for an image)", () => {
-        const move = repositoryMove("new-backup", [mounting(primary("pg1"), "old-backup")], 1)!;
-        assert.equal(move.problem, undefined);
-        assert.match(move.warning!, /^backup\.volume is "new-backup" but pg1 mounts the repository volume old-backup: the only node's container is replaced on its volume/);
+    test("one container alone (a single node, or the one an earlier up left behind): said, not refused, as for an image", () => {
+        const single = repositoryMove("new-backup", [mounting(primary("pg1"), "old-backup")], OLD)!;
+        assert.equal(single.problem, undefined);
+        assert.equal(single.warning, "pg1 mounts old-backup, and backup.volume is \"new-backup\": pg1's container is replaced on its volume to " +
+            "mount new-backup (the database on it down meanwhile)");
+        assert.equal(repositoryMove("b", [mounting(primary("pg1"), "a"), mounting(standby("pg2"), "b")], OLD)!.problem, undefined);
     });
-    test("nothing when the volume is the one mounted, when backups are turned on or off, or nothing exists yet", () => {
+    test("nothing when each mounts the volume, or a roll replaces them: backups turned on or off with an image of their own", () => {
         const states = [mounting(primary("pg1"), "b"), mounting(standby("pg2"), "b")];
-        assert.equal(repositoryMove("b", states, 2), undefined);
-        assert.equal(repositoryMove(undefined, states, 2), undefined, "turned off: a roll back to the plain image");
-        assert.equal(repositoryMove("b", [mounting(primary("pg1"), ""), standby("pg2")], 2), undefined, "turned on: none mounted");
-        assert.equal(repositoryMove("b", [{ name: "pg1", exists: false }], 2), undefined);
+        assert.equal(repositoryMove("b", states, OLD), undefined);
+        assert.equal(repositoryMove(undefined, states, NEW), undefined, "turned off: a roll back to the plain image");
+        assert.equal(repositoryMove("b", [mounting(primary("pg1"), ""), mounting(standby("pg2"), "")], NEW), undefined, "turned on: a roll");
+        assert.equal(repositoryMove("b", [{ name: "pg1", exists: false }], OLD), undefined, "no container yet");
+        assert.equal(repositoryMove("b", [{ name: "pg1", exists: true, unreachable: "engine down" }], OLD), undefined, "Docker not asked");
+    });
+    test("backups turned on or off with backup.image the cluster's own image: said, since it cannot be a roll", () => {
+        const on = repositoryMove("b", [mounting(primary("pg1"), ""), mounting(standby("pg2"), "")], OLD)!;
+        assert.equal(on.problem, undefined);
+        assert.match(on.warning!, /^pg1 mounts no backup repository, pg2 mounts no backup repository, and backup\.volume is "b", while their image stays postgres:17\.1: backups turned on with backup\.image the cluster's own image change no image, so this is no roll: every one of these containers is replaced at once/);
+        const off = repositoryMove(undefined, [mounting(primary("pg1"), "b"), mounting(standby("pg2"), "b")], OLD)!;
+        assert.match(off.warning!, /^pg1 mounts b, pg2 mounts b, and backups are off, while their image stays postgres:17\.1: backups turned off /);
     });
 });

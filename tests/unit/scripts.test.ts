@@ -277,59 +277,84 @@ describe("command scripts", () => {
 });
 
 describe("pooler-auth-drop.sh: endpoints turned off", () => {
-    test("the lookup schema dropped in every database that takes connections, as postgres on the declared primary", () => {
+    test("the lookup dropped in every database that takes connections, as postgres on the declared primary, once it is the primary", () => {
         const r = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: "app\npostgres\ntemplate1\n" });
         assert.equal(r.status, 0, r.stderr);
-        assert.equal(r.stdins.filter((x) => x === "DROP SCHEMA IF EXISTS pgbouncer CASCADE;\n").length, 3, r.stdins.join("|"));
+        const drops = r.stdins.filter((x) => x.includes("DROP FUNCTION IF EXISTS pgbouncer.get_auth(text);"));
+        assert.equal(drops.length, 3, r.stdins.join("|"));
+        // Only what pooler-auth.sh made: never CASCADE, which would take a user's own objects in a schema of that name.
+        assert.match(drops[0], /REVOKE ALL ON SCHEMA pgbouncer FROM "pgbouncer_auth";\n\s+END IF;\n\s+BEGIN\n\s+DROP SCHEMA pgbouncer;\n\s+EXCEPTION WHEN dependent_objects_still_exist THEN/);
+        assert.doesNotMatch(drops[0], /CASCADE/);
+        assert.match(drops[0], /^DO \$\$\n/, "the dollar quotes reach psql as such");
         for (const db of ["app", "postgres", "template1"]) {
             assert.ok(r.argv.includes(`exec -i -u postgres p-pg1 psql -X -q -A -t -v ON_ERROR_STOP=1 -d ${db}`), `${db}: ${r.argv.join("\n")}`);
         }
         assert.match(r.stderr, /^pooler's password lookup \(pgbouncer.get_auth\) removed from: app postgres template1; its role pgbouncer_auth goes next$/m);
         const failed = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth", FAKE_EXEC_STATUS: "1" });
         assert.equal(failed.status, 1, "a primary that cannot be asked fails the delete (the role's would fail next)");
+        const standby = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth", FAKE_RECOVERY: "t" });
+        assert.equal(standby.status, 1);
+        assert.match(standby.stderr, /p-pg1 is not the primary, so the pooler's password lookup cannot be removed there: turn the endpoints off and change the primary in two ups/);
+        assert.ok(!standby.stdins.some((x) => x.includes("DROP")), "nothing dropped");
     });
 });
 
-describe("backup-check.sh: the repository's records when the repository changes", () => {
-    test("noted once checked; when the repository is another, the old one's records set aside and a full backup taken in the new one", () => {
+describe("backup-check.sh: a repository the backups come to with a gap in its archive", () => {
+    test("moved (the last check's repository from its output, else the volume's note), or turned on: a full backup of its own, then the old records set aside", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-records-"));
         try {
             const file = path.join(dir, "pg-replication-repository");
             const records = ["verified.json", "verify-failed.json", "restore-points.tsv"].map((f) => path.join(dir, f));
             // Every repository already holds a full backup of the current database (pgbackrest info, as the fake answers it).
             const info = ["stanza: p", "    status: ok", "", "    db (current)", "        full backup: 20261205-100000F", ""].join("\n");
-            const run = (repository: string) => runScript(script("backup-check.sh"), {
+            const run = (repository: string, more: Record<string, string> = {}, text = script("backup-check.sh")) => runScript(text, {
                 PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17", FAKE_EXEC_SH: "1",
-                REPOSITORY: repository, REPOSITORY_FILE: file, RECORDS: records.join(" "),
+                REPOSITORY: repository, REPOSITORY_FILE: file, RECORDS: records.join(" "), ...more,
             }, { reply: info });
             const fullBackups = (r: ShellRun) => r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --type=full backup").length;
-            fs.writeFileSync(records[0], "{\"backup\":\"old\"}");
-            fs.writeFileSync(records[2], "point\n");
-            // A stack made before the note: noted, its records kept, no backup (it has one).
+            const writeRecords = () => { fs.writeFileSync(records[0], "{\"backup\":\"old\"}"); fs.writeFileSync(records[2], "point\n"); };
+            const kept = () => records.filter((f) => fs.existsSync(f)).map((f) => path.basename(f));
+            writeRecords();
+
+            // An update of a stack whose last check printed no line and left no note (made before both): nothing known moved.
             let r = run("p-backup");
             assert.equal(r.status, 0, r.stderr);
-            assert.equal(fs.readFileSync(file, "utf8"), "p-backup\n");
-            assert.ok(fs.existsSync(records[0]) && fs.existsSync(records[2]));
-            assert.doesNotMatch(r.stderr, /set aside/);
-            assert.equal(fullBackups(r), 0);
-            r = run("p-backup");
-            assert.ok(fs.existsSync(records[0]), "the same repository keeps its records");
-            assert.equal(fullBackups(r), 0);
-            // backup.s3 set: the volume stays, its records are the old repository's.
-            r = run("s3://bucket/pg at s3.example.internal");
+            assert.equal(r.stdout, "repository=p-backup\n", "the line the next update reads back");
+            assert.equal(fs.readFileSync(file, "utf8"), "p-backup\n", "and the note preview reads");
+            assert.deepEqual([fullBackups(r), kept()], [0, ["verified.json", "restore-points.tsv"]]);
+            // The same repository in the last check's output: nothing.
+            r = run("p-backup", { PULUMI_COMMAND_STDOUT: "repository=p-backup" });
+            assert.deepEqual([fullBackups(r), kept()], [0, ["verified.json", "restore-points.tsv"]]);
+
+            // backup.s3 set: the last check's output names the volume. Its own full backup first, then the records aside.
+            r = run("s3://bucket/pg at s3.example.internal", { PULUMI_COMMAND_STDOUT: "repository=p-backup" });
             assert.equal(r.status, 0, r.stderr);
-            assert.match(r.stderr, /^backup: the repository is now s3:\/\/bucket\/pg at s3.example.internal \(was p-backup\): the records of the old one are set aside \(.of-previous-repository\)$/m);
-            assert.deepEqual(fs.readdirSync(dir).sort(), ["pg-replication-repository", "restore-points.tsv.of-previous-repository",
-                "verified.json.of-previous-repository"]);
-            assert.ok(r.argv.some((a) => a === "exec -u postgres p-pg1 pgbackrest stanza-create"), r.argv.join("\n"));
             assert.equal(fullBackups(r), 1, "a full backup of its own although it holds one: it lacks the WAL archived elsewhere");
-            assert.match(r.stderr, /^backup: first full backup of p since the repository moved taken in \d+s$/m);
-            assert.equal(fs.readFileSync(file, "utf8"), "s3://bucket/pg at s3.example.internal\n", "noted after its full backup");
-            // A check that fails before the backup leaves the old note: the next one is a move again.
-            const failed = runScript(script("backup-check.sh"), { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "i", FAKE_EXEC_SH: "1",
-                FAKE_PGBACKREST_STATUS: "28", REPOSITORY: "p-backup", REPOSITORY_FILE: file, RECORDS: records.join(" ") }, { reply: info });
+            assert.match(r.stderr, /^backup: first full backup of p since the backups moved from p-backup to s3:\/\/bucket\/pg at s3.example.internal, taken in \d+s$/m);
+            assert.match(r.stderr, /^backup: the backups moved from p-backup to s3:\/\/bucket\/pg at s3.example.internal: the records of the backups before that are set aside \(verified.json restore-points.tsv, as .of-previous-repository\)$/m);
+            assert.ok(r.argv.indexOf("exec -u postgres p-pg1 pgbackrest --type=full backup") < r.argv.findIndex((a) => a.includes(".of-previous-repository")),
+                "set aside only once the new repository has its backup");
+            assert.deepEqual(kept(), []);
+            assert.equal(r.stdout, "repository=s3://bucket/pg at s3.example.internal\n");
+
+            // No line in the last output (a check before it): the volume's note says where the records are from.
+            writeRecords();
+            r = run("p-backup");
+            assert.deepEqual([fullBackups(r), kept()], [1, []], "the note named the bucket: a move back");
+
+            // A check that fails before its backup changes nothing: the records stay, the note too, the next run is a move again.
+            writeRecords();
+            const failed = run("s3://other/pg at s3.example.internal", { PULUMI_COMMAND_STDOUT: "repository=p-backup", FAKE_PGBACKREST_STATUS: "28" });
             assert.equal(failed.status, 1);
-            assert.equal(fs.readFileSync(file, "utf8"), "s3://bucket/pg at s3.example.internal\n");
+            assert.deepEqual(kept(), ["verified.json", "restore-points.tsv"]);
+            assert.equal(fs.readFileSync(file, "utf8"), "p-backup\n");
+
+            // Its create: backups turned on (again), the repository perhaps holding backups from before archiving stopped.
+            r = run("p-backup", {}, `CHECK_RUN=create\n${script("backup-check.sh")}`);
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fullBackups(r), 1);
+            assert.match(r.stderr, /^backup: first full backup of p since backups were turned on, taken in \d+s$/m);
+            assert.deepEqual(kept(), []);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -504,6 +529,10 @@ describe("on success a script prints nothing on stdout and one summary line on s
             /^no major upgrade to finish$/],
         ["node-drop-slot.sh", { STACK_LABELS: "pg-replication.stack=s", NODE: "standby1", HELPER_CONTAINER: "pg-standby1-seed",
             FAKE_NODES: "pg-pg1:pg1:172.18.0.101" }, { reply: "0\n" }, /^dropped replication slot standby1 on pg-pg1$/],
+        ["pooler-auth.sh", { PRIMARY_CONTAINER: "pg-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: "postgres\n" },
+            /^pooler's password lookup \(pgbouncer.get_auth\) in: postgres$/],
+        ["pooler-auth-drop.sh", { PRIMARY_CONTAINER: "pg-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: "postgres\n" },
+            /^pooler's password lookup \(pgbouncer.get_auth\) removed from: postgres; its role pgbouncer_auth goes next$/],
     ];
     test("every script has a case here", () => {
         assert.deepEqual(cases.map(([file]) => file).sort(), [...SCRIPTS].sort());
