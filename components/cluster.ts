@@ -21,7 +21,7 @@ import { Endpoint, EndpointOutputs, EndpointSite } from "./endpoint";
 import { parseSubnet } from "./ipv4";
 import { poolerContainer, PoolerRoute } from "./pooler";
 import { labelList, labelWords, NodeSettings, PGDATA, PostgresNode, ReplicationSource } from "./node";
-import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv, CONFIG_FILE, REPO_PATH, repoNetwork } from "./pgbackrest";
+import { ARCHIVE_COMMAND, ARCHIVE_TIMEOUT_SECONDS, backupEnv, CONFIG_FILE, ProofOutput, REPO_PATH, repoNetwork } from "./pgbackrest";
 import { CertificateAuthority } from "./tls";
 import { configuredOrGenerated } from "./secrets";
 import { dockerCommand, script } from "./shell";
@@ -74,6 +74,8 @@ export interface PostgresClusterArgs {
     readonly backup?: BackupSettings;
     /** With backup.s3: its credentials, a secret (written into the repository's settings file only). */
     readonly s3Credentials?: pulumi.Input<S3Credentials>;
+    /** With backups: the repository's proof records as the up found them (program.ts), carried by outputs.backup.proof. */
+    readonly backupProof?: ProofOutput;
     /**
      * An image change on a running cluster (topology/roll.ts planRoll, from what preview observed):
      * these nodes' containers are replaced one at a time, in this order, each after the previous
@@ -161,6 +163,11 @@ export interface ClusterOutputs {
     /** Only with backups: the repository volume, the stanza, the image that can restore them; `checked` once the archive was. */
     backup?: {
         volume: string; stanza: string; image: string; checked: pulumi.Output<boolean>; maxVerifiedAgeHours: number;
+        /**
+         * The last verified restore and a failed attempt since, as the repository's records had them when
+         * the last up began (empty before the first proof; npm run status says how old it is now).
+         */
+        proof: ProofOutput;
         /** With backup.s3: where the backups are (the volume then keeps the settings and the records). */
         s3?: { endpoint: string; bucket: string; path: string };
         /** With backup.schedule: the intervals (seconds; 0 for none) and the scheduler's container. */
@@ -673,6 +680,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 volume: args.backup.volume, stanza: args.backup.stanza, image: args.backup.image,
                 ...(args.backup.s3 ? { s3: { endpoint: args.backup.s3.endpoint, bucket: args.backup.s3.bucket, path: args.backup.s3.path } } : {}),
                 checked: backup.check.id.apply(() => true), maxVerifiedAgeHours: args.backup.maxVerifiedAgeHours,
+                proof: args.backupProof ?? {},
                 ...(args.backup.schedule && scheduler ? { schedule: {
                     fullSeconds: args.backup.schedule.fullSeconds, diffSeconds: args.backup.schedule.diffSeconds ?? 0,
                     incrSeconds: args.backup.schedule.incrSeconds ?? 0, containerName: scheduler.container.name,

@@ -157,53 +157,111 @@ export function readVerifyFailure(engine: string, container: string, timeoutMs: 
 
 async function readRecord<T>(engine: string, container: string, file: string, timeoutMs: number):
     Promise<{ record: T } | { none: true } | { unreadable: string } | { error: string }> {
-    const r = await dockerCli(["exec", container, "cat", file], engine, { timeoutMs });
-    if (r.err) {
-        return /No such file/i.test(r.stderr) ? { none: true } : { error: dockerFailure(r, timeoutMs) };
+    const r = await readText(engine, container, file, timeoutMs);
+    if (!("text" in r)) {
+        return r;
     }
     try {
-        return { record: JSON.parse(r.stdout) as T };
+        return { record: JSON.parse(r.text) as T };
     } catch (err) {
         return { unreadable: (err as Error).message };
     }
 }
 
+/** A file in CONTAINER: its text; none when it is not there; error when the container could not be asked. */
+async function readText(engine: string, container: string, file: string, timeoutMs: number):
+    Promise<{ text: string } | { none: true } | { error: string }> {
+    const r = await dockerCli(["exec", container, "cat", file], engine, { timeoutMs });
+    if (r.err) {
+        return /No such file/i.test(r.stderr) ? { none: true } : { error: dockerFailure(r, timeoutMs) };
+    }
+    return { text: r.stdout };
+}
+
+/** The repository's records of its proofs, as one node read them (readProof). */
+export interface BackupProof {
+    readonly verified: Awaited<ReturnType<typeof readVerified>>;
+    readonly failed: Awaited<ReturnType<typeof readVerifyFailure>>;
+    /** The repository the records are of (REPOSITORY_FILE), "" when not written yet. */
+    readonly recordsOf: string;
+}
+
 /**
- * What a preview says about the backups' proof: when a restore of them was last verified (read in
- * the first of CONTAINERS that answers; each mounts the repository), a warning when never; nothing
- * before the nodes exist. Never throws.
+ * The proof records, read in the first of CONTAINERS that answers (each mounts the repository);
+ * none before the nodes exist. Never throws.
  */
-export async function verifiedNote(engine: string, containers: readonly string[], stack: string, volume: string,
-    maxAgeHours: number, now = Date.now()): Promise<{ level: "info" | "warn"; text: string } | undefined> {
+export async function readProof(engine: string, containers: readonly string[]): Promise<BackupProof | undefined> {
     for (const container of containers) {
-        const [v, failed, noted] = await Promise.all([readVerified(engine, container, 5000), readVerifyFailure(engine, container, 5000),
-            dockerCli(["exec", container, "cat", REPOSITORY_FILE], engine, { timeoutMs: 5000 })]);
-        const previous = noted.err ? "" : noted.stdout.trim();
-        if (previous && previous !== volume && !("error" in v)) {
-            // The records are of the repository the backups move from; this up's check sets them aside (backup-check.sh).
-            return { level: "warn", text: `backup: the backups move from ${previous} to ${volume} in this up, which takes a full ` +
-                `backup there; no restore of it is proven yet (those proven of ${previous} do not count for it): prove one after ` +
-                `the up: npm run verify-backup -- ${stack}` };
-        }
-        if ("record" in failed) {
-            return { level: "warn", text: `backup: the last attempt to prove a restore from ${volume} FAILED (${failed.record.failedAt}` +
-                `${failed.record.backup ? `, backup ${failed.record.backup}` : ""}): ${failed.record.error}; ` +
-                `${"record" in v ? `the last proven one is of ${v.record.backup} (${v.record.verifiedAt})` : "none was ever proven"}; ` +
-                `see: npm run verify-backup -- ${stack}` };
-        }
-        if ("record" in v) {
-            const seconds = (now - Date.parse(v.record.verifiedAt)) / 1000;
-            const stale = seconds > maxAgeHours * 3600;
-            return { level: stale ? "warn" : "info", text: `backup: a restore of ${v.record.backup} from ${volume} was proven ` +
-                `${age(seconds)} ago (${v.record.verifiedAt})${stale ? `, longer ago than backup.maxVerifiedAgeHours (${maxAgeHours} h): ` +
-                    "destroy refuses until one is proven again" : ""}; prove the newest: npm run verify-backup -- ${stack}` };
-        }
-        if ("unreadable" in v) {
-            return { level: "warn", text: `backup: the last verified restore's record in ${volume} cannot be read; prove one: npm run verify-backup -- ${stack}` };
-        }
-        if ("none" in v) {
-            return { level: "warn", text: `backup: no restore of the backups in ${volume} has been proven yet; prove one: npm run verify-backup -- ${stack}` };
+        const [verified, failed, noted] = await Promise.all([readVerified(engine, container, 5000),
+            readVerifyFailure(engine, container, 5000), readText(engine, container, REPOSITORY_FILE, 5000)]);
+        if (!("error" in verified)) {
+            return { verified, failed, recordsOf: "text" in noted ? noted.text.trim() : "" };
         }
     }
     return undefined;
+}
+
+/** The records are another repository's: the backups move to VOLUME in this up, whose check sets them aside (backup-check.sh). */
+function movedFrom(proof: BackupProof, volume: string): string | undefined {
+    return proof.recordsOf && proof.recordsOf !== volume ? proof.recordsOf : undefined;
+}
+
+/**
+ * What a preview says about the backups' proof: when a restore of them was last verified, a
+ * warning when never, when the last attempt failed or when the backups move to another
+ * repository; nothing before the nodes exist.
+ */
+export function verifiedNote(proof: BackupProof | undefined, stack: string, volume: string, maxAgeHours: number,
+    now = Date.now()): { level: "info" | "warn"; text: string } | undefined {
+    if (!proof) {
+        return undefined;
+    }
+    const { verified: v, failed } = proof;
+    const previous = movedFrom(proof, volume);
+    if (previous) {
+        return { level: "warn", text: `backup: the backups move from ${previous} to ${volume} in this up, which takes a full ` +
+            `backup there; no restore of it is proven yet (those proven of ${previous} do not count for it): prove one after ` +
+            `the up: npm run verify-backup -- ${stack}` };
+    }
+    if ("record" in failed) {
+        return { level: "warn", text: `backup: the last attempt to prove a restore from ${volume} FAILED (${failed.record.failedAt}` +
+            `${failed.record.backup ? `, backup ${failed.record.backup}` : ""}): ${failed.record.error}; ` +
+            `${"record" in v ? `the last proven one is of ${v.record.backup} (${v.record.verifiedAt})` : "none was ever proven"}; ` +
+            `see: npm run verify-backup -- ${stack}` };
+    }
+    if ("record" in v) {
+        const seconds = (now - Date.parse(v.record.verifiedAt)) / 1000;
+        const stale = seconds > maxAgeHours * 3600;
+        return { level: stale ? "warn" : "info", text: `backup: a restore of ${v.record.backup} from ${volume} was proven ` +
+            `${age(seconds)} ago (${v.record.verifiedAt})${stale ? `, longer ago than backup.maxVerifiedAgeHours (${maxAgeHours} h): ` +
+                "destroy refuses until one is proven again" : ""}; prove the newest: npm run verify-backup -- ${stack}` };
+    }
+    if ("unreadable" in v) {
+        return { level: "warn", text: `backup: the last verified restore's record in ${volume} cannot be read; prove one: npm run verify-backup -- ${stack}` };
+    }
+    return { level: "warn", text: `backup: no restore of the backups in ${volume} has been proven yet; prove one: npm run verify-backup -- ${stack}` };
+}
+
+/**
+ * The stack outputs' word on the proof (outputs.backup.proof): the last verified restore and the
+ * last failed attempt since, as the repository's records had them when the up began; neither
+ * when the backups move to VOLUME in this up (the records are the old repository's).
+ */
+export function proofOutput(proof: BackupProof | undefined, volume: string): ProofOutput {
+    if (!proof || movedFrom(proof, volume)) {
+        return {};
+    }
+    const { verified: v, failed } = proof;
+    return {
+        ...("record" in v ? { lastVerified: { backup: v.record.backup, verifiedAt: v.record.verifiedAt } } : {}),
+        ...("record" in failed ? { lastFailed: { ...failed.record } } : {}),
+    };
+}
+
+/** outputs.backup.proof (proofOutput). */
+export interface ProofOutput {
+    /** The newest restore proven (npm run verify-backup or the scheduler): of which backup, when (ISO 8601). */
+    readonly lastVerified?: { readonly backup: string; readonly verifiedAt: string };
+    /** The last attempt to prove one, when it failed after the last success. */
+    readonly lastFailed?: VerifyFailure;
 }

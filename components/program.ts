@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
 import { LoadedConfig, loadConfig, nodeEngine, nodeImage, s3CredentialsText, spansEngines } from "./config";
 import { PGDATA } from "./node";
-import { pgbackrestConf, repositoryName, verifiedNote, withCredentials } from "./pgbackrest";
+import { pgbackrestConf, proofOutput, ProofOutput, readProof, repositoryName, verifiedNote, withCredentials } from "./pgbackrest";
 import { planRestore, readRepoInfo, readRestoreSelection, readS3RepoInfo, S3_LOOK_CA_FILE, stanzaTakenProblem, volumeRepoNetwork } from "./restore";
 import { archiveTroubleNote } from "./archive";
 import { collisionsByEngine, lostEngineNote, refuseCollisions } from "./preflight";
@@ -20,6 +20,8 @@ export interface CheckedConfig extends LoadedConfig {
     readonly roll: RollPlan;
     /** Engines a failover speaks for (preflight.ts enginesLostInFailover): nothing on them is changed by this up. */
     readonly lostEngines: readonly string[];
+    /** With backups: the repository's records of its proofs as this up found them (outputs.backup.proof). */
+    readonly backupProof?: ProofOutput;
 }
 
 /**
@@ -60,15 +62,17 @@ export async function checkedConfig(): Promise<CheckedConfig> {
             pulumi.log.warn(`archive: ${trouble}`);
         }
     }
-    // With backups, every preview and up says when a restore of them was last proven (README "Backups").
+    // With backups, every preview and up says when a restore of them was last proven (README "Backups"), and the outputs carry it.
+    let backupProof: ProofOutput | undefined;
     if (cfg.backup) {
-        const note = await verifiedNote(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`), pulumi.getStack(), repositoryName(cfg.backup),
-            cfg.backup.maxVerifiedAgeHours);
+        const proof = await readProof(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`));
+        const note = verifiedNote(proof, pulumi.getStack(), repositoryName(cfg.backup), cfg.backup.maxVerifiedAgeHours);
         if (note) {
             pulumi.log[note.level](note.text);
         }
+        backupProof = proofOutput(proof, repositoryName(cfg.backup));
     }
-    return { ...cfg, downNodes: plan!.down, roll: plan!.roll, lostEngines: [...lostEngines] };
+    return { ...cfg, downNodes: plan!.down, roll: plan!.roll, lostEngines: [...lostEngines], ...(backupProof ? { backupProof } : {}) };
 }
 
 export class RestoreRefused extends pulumi.RunError {
@@ -151,7 +155,7 @@ async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
 }
 
 /** The component's args from the stack's validated config (downNodes only once checked against the engine). */
-export function clusterArgs(cfg: LoadedConfig & Partial<Pick<CheckedConfig, "downNodes" | "roll" | "lostEngines">>): PostgresClusterArgs {
+export function clusterArgs(cfg: LoadedConfig & Partial<Pick<CheckedConfig, "downNodes" | "roll" | "lostEngines" | "backupProof">>): PostgresClusterArgs {
     return {
         // With backups every node runs the cluster's image with pgBackRest.
         image: nodeImage(cfg),
@@ -173,6 +177,7 @@ export function clusterArgs(cfg: LoadedConfig & Partial<Pick<CheckedConfig, "dow
         allowDataLoss: cfg.allowDataLoss,
         endpoints: cfg.endpoints,
         backup: cfg.backup,
+        ...(cfg.backupProof ? { backupProof: cfg.backupProof } : {}),
         ...(cfg.s3Credentials ? { s3Credentials: cfg.s3Credentials } : {}),
         restore: cfg.restore,
         ...(cfg.roll?.kind === "roll" ? { roll: { standbys: cfg.roll.standbys } } : {}),

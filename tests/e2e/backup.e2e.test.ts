@@ -74,6 +74,7 @@ for (const { major, mode, count, net, port } of [
             await s.preview(true);
             const again = await s.up();
             assert.match(again.stdout, new RegExp(`backup: no restore of the backups in ${volume} has been proven yet; prove one: npm run verify-backup -- ${name}`));
+            assert.deepEqual((await s.outputs()).backup.proof, {}, "the outputs carry no proof before the first");
             const st = await status(s.backend, name);
             assert.equal(st.code, 1, "a backup whose restore was never proven is a warning");
             assert.match(st.stdout, new RegExp(`^backup    ${volume} \\(stanza pg-replication-${name}\\): 1 backup, newest full \\S+F \\d+s ago; restore NEVER VERIFIED$`, "m"));
@@ -149,6 +150,9 @@ for (const { major, mode, count, net, port } of [
                     assert.match(st.stdout, /the last attempt to prove a restore of the backups in .* failed at /);
                     const up = await s.up();
                     assert.match(up.stdout, new RegExp(`backup: the last attempt to prove a restore from ${volume} FAILED \\(\\S+, backup ${sets[sets.length - 1]}\\)`));
+                    const proof = (await s.outputs()).backup.proof;
+                    assert.deepEqual([proof.lastFailed?.backup, proof.lastFailed?.failedAt], [failed.backup, failed.failedAt], "the outputs carry the failure");
+                    assert.ok(proof.lastVerified, "and the last proof before it");
                 } finally {
                     docker("exec", "-u", "postgres", node, "sh", "-c", `mv /tmp/backup.manifest /tmp/backup.manifest.copy ${dir}/`);
                 }
@@ -160,10 +164,12 @@ for (const { major, mode, count, net, port } of [
         }
 
         test("after a switchover the new primary archives: a restore replays across the new timeline to a marker written on it", async () => {
+            const proven = await lastVerified(target, (await s.outputs()).primary.containerName);
             await s.setConfig({ primary: "pg2" });
             const up = await s.up();
-            assert.match(up.stdout, new RegExp(`backup: a restore of \\S+ from ${volume} was proven \\d+s ago`), "the up says when a restore was last proven");
+            assert.match(up.stdout, new RegExp(`backup: a restore of ${proven!.backup} from ${volume} was proven \\d+s ago`), "the up says when a restore was last proven");
             const out = await s.outputs();
+            assert.deepEqual(out.backup.proof, { lastVerified: { backup: proven!.backup, verifiedAt: proven!.verifiedAt } }, "and so do the outputs");
             await rows(out.nodes.pg2.connectionString, "INSERT INTO orders SELECT g, 'after' FROM generate_series(5001, 6000) g");
             const r = await verifyRestore(target, { timeoutSeconds: 120, log });
             log(`verified restore after the switchover on ${major}: ${JSON.stringify(r)}`);

@@ -10,7 +10,7 @@ import * as assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { RawConfig, validateBackup } from "../../components/config";
 import { fragment, scriptOf } from "../../components/fragments";
-import { REPOSITORY_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
+import { proofOutput, readProof, REPOSITORY_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
 import { FakeDocker } from "./fake-docker";
 import { DEV, outputValue, plain, Run, runProgram } from "../support/mocked-program";
 
@@ -147,20 +147,22 @@ describe("the scheduler as the program declares it", () => {
     });
 });
 
-describe("preview's word on the proof (pgbackrest.ts verifiedNote)", () => {
-    const note = async (files: Record<string, string | undefined>) => {
+describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outputs' (proofOutput)", () => {
+    const read = async (files: Record<string, string | undefined>) => {
         const fake = new FakeDocker(Object.entries(files).map(([file, text]) => text === undefined
             ? { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, err: `cat: ${file}: No such file or directory\n`, code: 1 }
             : { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, out: text }));
         const path = process.env.PATH;
         process.env.PATH = fake.env.PATH;
         try {
-            return await verifiedNote("unix:///fake.sock", ["c1"], "dev", "v", 26, Date.parse("2026-12-04T12:00:00Z"));
+            return await readProof("unix:///fake.sock", ["c1"]);
         } finally {
             process.env.PATH = path;
             fake.cleanup();
         }
     };
+    const note = async (files: Record<string, string | undefined>) =>
+        verifiedNote(await read(files), "dev", "v", 26, Date.parse("2026-12-04T12:00:00Z"));
     const proven = JSON.stringify({ verifiedAt: "2026-12-04T11:00:00Z", backup: "F1", marker: { found: true } });
 
     test("a proof and no failure since: when, of which backup", async () => {
@@ -183,5 +185,16 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote)", () => {
                 "npm run verify-backup -- dev" });
         assert.equal((await note({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: undefined, [REPOSITORY_FILE]: "v\n" }))!.level, "info",
             "the same repository: its proof");
+    });
+
+    test("the outputs: the last proof and a failure since, as read; nothing of another repository's records, nor before the nodes", async () => {
+        const failed = { failedAt: "2026-12-04T11:30:00Z", backup: "F2", error: "the restore lacks the marker" };
+        assert.deepEqual(proofOutput(await read({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: undefined, [REPOSITORY_FILE]: "v\n" }), "v"),
+            { lastVerified: { backup: "F1", verifiedAt: "2026-12-04T11:00:00Z" } }, "the marker's detail stays in the record");
+        assert.deepEqual(proofOutput(await read({ [VERIFIED_FILE]: undefined, [VERIFY_FAILED_FILE]: JSON.stringify(failed) }), "v"),
+            { lastFailed: failed });
+        assert.deepEqual(proofOutput(await read({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: undefined, [REPOSITORY_FILE]: "w\n" }), "v"), {},
+            "the backups move from w to v: w's proof is not v's");
+        assert.deepEqual(proofOutput(undefined, "v"), {}, "no node answered (a new cluster)");
     });
 });
