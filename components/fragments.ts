@@ -27,7 +27,7 @@ export function fragment(file: string): string {
 
 /** Host-side functions kept out of lib.sh, each in its own file, by the function's name: a script that names one gets its file. */
 const FUNCTIONS: Readonly<Record<string, string>> = { clone_node: "node-clone.sh", backup_take: "backup-tools.sh", backup_verify: "backup-tools.sh",
-    current_backups: "backup-tools.sh", newest_backup: "backup-tools.sh" };
+    current_backups: "backup-tools.sh", newest_backup: "backup-tools.sh", in_each_database: "each-database.sh" };
 
 /**
  * A host-side script of BODY: lib.sh in front, then the files of the functions it names

@@ -12,10 +12,7 @@ recovery=$(primary_sql "SELECT pg_is_in_recovery()") ||
     fail "could not ask $PRIMARY_CONTAINER whether it is the primary, to remove the pooler's password lookup: $recovery"
 [ "$recovery" = f ] ||
     fail "$PRIMARY_CONTAINER is not the primary, so the pooler's password lookup cannot be removed there: turn the endpoints off and change the primary in two ups"
-databases=$(primary_sql "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname") ||
-    fail "could not list the databases on $PRIMARY_CONTAINER to remove the pooler's password lookup from"
-for db in $databases; do
-    dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL ||
+in_each_database "remove the pooler's password lookup (pgbouncer.get_auth)" <<SQL
 DO \$\$
 BEGIN
     IF to_regnamespace('pgbouncer') IS NOT NULL THEN
@@ -32,6 +29,4 @@ BEGIN
 END
 \$\$;
 SQL
-        fail "could not remove the pooler's password lookup (pgbouncer.get_auth) from database $db on $PRIMARY_CONTAINER"
-done
-log "pooler's password lookup (pgbouncer.get_auth) removed from: $(echo $databases); its role $AUTH_USER goes next"
+log "pooler's password lookup (pgbouncer.get_auth) removed from: $(echo $DATABASES); its role $AUTH_USER goes next"

@@ -5,9 +5,7 @@
 # declared primary; the standbys get it by replication.
 # env: PRIMARY_CONTAINER PRIMARY_CONTAINER_ID AUTH_USER
 
-databases=$(primary_sql "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname")
-for db in $databases; do
-    dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL
+in_each_database "put the pooler's password lookup (pgbouncer.get_auth)" <<SQL
 CREATE SCHEMA IF NOT EXISTS pgbouncer;
 CREATE OR REPLACE FUNCTION pgbouncer.get_auth(p_usename text) RETURNS TABLE (username text, password text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS
@@ -17,5 +15,4 @@ REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgbouncer TO "$AUTH_USER";
 GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO "$AUTH_USER";
 SQL
-done
-log "pooler's password lookup (pgbouncer.get_auth) in: $(echo $databases)"
+log "pooler's password lookup (pgbouncer.get_auth) in: $(echo $DATABASES)"
