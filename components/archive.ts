@@ -108,14 +108,20 @@ export function archiveStallText(node: string, s: ArchiveStall): string {
  * What is wrong with the archive now, in the words status, preview and the upgrade check use, and
  * status's warning code: failing (archiveFailure), else stalled (archiveStall); none while it keeps up.
  */
-export function archiveTrouble(node: string, a: ArchiverRow, now: number, stallSeconds: number):
-    { code: "archive-failing" | "archive-stalled"; text: string } | undefined {
-    const failure = archiveFailure(a);
-    if (failure) {
-        return { code: "archive-failing", text: archiveFailureText(node, failure) };
-    }
-    const stall = archiveStall(a, now, stallSeconds);
-    return stall ? { code: "archive-stalled", text: archiveStallText(node, stall) } : undefined;
+export function archiveTrouble(node: string, a: ArchiverRow, now: number, stallSeconds: number): ArchiveTrouble | undefined {
+    return troubleOf(node, archiveFailure(a), archiveStall(a, now, stallSeconds));
+}
+
+export interface ArchiveTrouble {
+    readonly code: "archive-failing" | "archive-stalled";
+    readonly text: string;
+}
+
+/** archiveTrouble from a failure and a stall already found (status's report has both). */
+export function troubleOf(node: string, failure: ArchiveFailure | null | undefined, stall: ArchiveStall | null | undefined):
+    ArchiveTrouble | undefined {
+    return failure ? { code: "archive-failing", text: archiveFailureText(node, failure) }
+        : stall ? { code: "archive-stalled", text: archiveStallText(node, stall) } : undefined;
 }
 
 /** The failure in the words status and preview both use. */

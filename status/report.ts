@@ -4,7 +4,7 @@
 // node is the primary, a former primary or one of several primaries is what components/topology/plan.ts
 // planTopology decides for `up` (status/topology-input.ts gives it the observation).
 
-import { ArchiveFailure, archiveFailure, archiveFailureAction, ArchiverRow, ArchiveStall, archiveStall, archiveTrouble } from "../components/archive";
+import { ArchiveFailure, archiveFailure, archiveFailureAction, ArchiverRow, ArchiveStall, archiveStall, troubleOf } from "../components/archive";
 import { compareLsn, lsnDiff } from "../components/lsn";
 import { planTopology, TopologyPlan } from "../components/topology";
 import { ContainerProbe, DIVERGED_NOTE, NodeProbe, Observation, Plan, PlannedNode, ReachableNode, ReplicationRow, SlotRow } from "./model";
@@ -504,7 +504,7 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             `${dockerOf(plan.engineHost)} logs ${backup.schedule.container}`);
     }
     const archive = primaryNode && primary?.archiver && primary.archiver.mode !== "off" ? archiveReport(primaryNode.name, primary.archiver, obs, plan.replication.archiveStallSeconds) : undefined;
-    const trouble = archive ? archiveTrouble(archive.node, primary!.archiver!, Date.parse(obs.checkedAt), plan.replication.archiveStallSeconds) : undefined;
+    const trouble = archive ? troubleOf(archive.node, archive.failing, archive.stalled) : undefined;
     if (trouble) {
         warn(trouble.code, archive!.node, trouble.text,
             archiveFailureAction(plan.backup?.volume, `${dockerOf(primaryNode!.engine)} logs ${primaryNode!.containerName}`));
