@@ -42,10 +42,14 @@ out=$(br stanza-create) ||
 out=$(br check) ||
     fail "the primary's WAL does not reach the backup repository (pgbackrest check on $PRIMARY_CONTAINER): $out"
 # Backups of the stanza's current database only (backup-tools.sh current_backups).
-if [ -n "$gap" ] || ! br info | current_backups | grep -q '^full '; then
+if br info | current_backups | grep -q '^full '; then had_full=1; else had_full=; fi
+if [ -n "$gap" ] || [ -z "$had_full" ]; then
+    # Backups turned on over a repository with none (a new stack's first up) is simply its first full backup.
+    said=$gap
+    [ "${CHECK_RUN:-}" != create ] || [ -n "$had_full" ] || said=
     started=$(date +%s)
     out=$(br --type=full backup) || fail "the first full backup on $PRIMARY_CONTAINER failed: $out"
-    log "backup: first full backup of $STANZA${gap:+ since $gap,} taken in $(($(date +%s) - started))s"
+    log "backup: first full backup of $STANZA${said:+ since $said,} taken in $(($(date +%s) - started))s"
 fi
 if [ -n "$gap" ]; then
     # shellcheck disable=SC2016,SC2086

@@ -307,10 +307,10 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
             const records = ["verified.json", "verify-failed.json", "restore-points.tsv"].map((f) => path.join(dir, f));
             // Every repository already holds a full backup of the current database (pgbackrest info, as the fake answers it).
             const info = ["stanza: p", "    status: ok", "", "    db (current)", "        full backup: 20261205-100000F", ""].join("\n");
-            const run = (repository: string, more: Record<string, string> = {}, text = script("backup-check.sh")) => runScript(text, {
+            const run = (repository: string, more: Record<string, string> = {}, text = script("backup-check.sh"), reply = info) => runScript(text, {
                 PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17", FAKE_EXEC_SH: "1",
                 REPOSITORY: repository, REPOSITORY_FILE: file, RECORDS: records.join(" "), ...more,
-            }, { reply: info });
+            }, { reply });
             const fullBackups = (r: ShellRun) => r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --type=full backup").length;
             const writeRecords = () => { fs.writeFileSync(records[0], "{\"backup\":\"old\"}"); fs.writeFileSync(records[2], "point\n"); };
             const kept = () => records.filter((f) => fs.existsSync(f)).map((f) => path.basename(f));
@@ -355,6 +355,15 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
             assert.equal(fullBackups(r), 1);
             assert.match(r.stderr, /^backup: first full backup of p since backups were turned on, taken in \d+s$/m);
             assert.deepEqual(kept(), []);
+            // A new stack's create, its repository empty: simply its first full backup, no gap to speak of.
+            r = run("p-backup", {}, `CHECK_RUN=create\n${script("backup-check.sh")}`, "stanza: p\n    status: error (no valid backups)\n");
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fullBackups(r), 1);
+            assert.match(r.stderr, /^backup: first full backup of p taken in \d+s$/m);
+            // A move to a repository with none: the move is still said.
+            r = run("s3://bucket/pg at s3.example.internal", { PULUMI_COMMAND_STDOUT: "repository=p-backup" }, script("backup-check.sh"),
+                "stanza: p\n    status: error (no valid backups)\n");
+            assert.match(r.stderr, /^backup: first full backup of p since the backups moved from p-backup to s3:\/\/bucket\/pg at s3.example.internal, taken in \d+s$/m);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
