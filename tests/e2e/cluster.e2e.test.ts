@@ -4,7 +4,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { caughtUp, docker, e2eStack, E2EStack, eventually, leftovers, log, rows, withClient } from "./harness";
+import { caughtUp, docker, e2eStack, E2EStack, eventually, identity, leftovers, log, rows, withClient } from "./harness";
 
 const TIMEOUT = 15 * 60 * 1000;
 
@@ -25,7 +25,7 @@ function plan(major: 13 | 17, net: number, portBase: number, standbys: number, e
 }
 
 function inspect(container: string): { id: string; startedAt: string } {
-    const [id, startedAt] = docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container).split(" ");
+    const [id, startedAt] = identity(container).split(" ");
     return { id, startedAt };
 }
 

@@ -14,7 +14,7 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Client } from "pg";
-import { docker, drillStack, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, status, underWriteProbe } from "./harness";
+import { docker, drillStack, E2EStack, e2eStack, eventually, identity, leftovers, log, oneEnginePlan, rows, status, underWriteProbe } from "./harness";
 import { missingAcks, runDrill } from "../../drill/core";
 import { ProbeResult, WriteProbe } from "../../drill/probe";
 
@@ -185,10 +185,10 @@ for (const { major, mode, count, net, port } of [
             test("pool settings are applied by reload: PgBouncer reports them, the same process still runs", async () => {
                 const out = await s.outputs();
                 const pooler = out.endpoints.rw.containerName;
-                const started = docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", pooler).trim();
+                const started = identity(pooler);
                 await s.setConfig({ endpoints: { port: endpointPort, readPort: endpointPort - 1, poolSize: 7, queryWaitTimeoutSeconds: 33 } });
                 await s.up();
-                assert.equal(docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", pooler).trim(), started, "the same process");
+                assert.equal(identity(pooler), started, "the same process");
                 const config = docker("exec", pooler, "psql", "-X", "-A", "-t", "-h", "/var/run/postgresql", "-p", "6432", "-U", "pgbouncer",
                     "-d", "pgbouncer", "-c", "SHOW CONFIG");
                 assert.match(config, /^default_pool_size\|7\|/m);
@@ -203,7 +203,7 @@ for (const { major, mode, count, net, port } of [
                 const primary = out.nodes.pg2.connectionString;
                 // Made from template1, so it has the lookup as well.
                 await rows(primary, "CREATE DATABASE app");
-                const nodeIds = () => ["pg1", "pg2"].map((n) => docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", `pg-replication-${name}-${n}`));
+                const nodeIds = () => ["pg1", "pg2"].map((n) => identity(`pg-replication-${name}-${n}`));
                 const ids = nodeIds();
                 await s.setConfig({ endpoints: undefined });
                 const up = await s.up();

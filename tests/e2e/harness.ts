@@ -236,7 +236,7 @@ export async function caughtUp(primaryUrl: string, standbyUrl: string): Promise<
     }
 }
 
-export { containerLog, docker, stackObjects as leftovers } from "../support/docker-objects";
+export { containerLog, docker, identity, stackObjects as leftovers } from "../support/docker-objects";
 
 /** The drill's view of an e2e stack (drill/core.ts): failover = set the primary and up. */
 export function drillStack(s: E2EStack): DrillStack {

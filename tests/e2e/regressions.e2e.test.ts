@@ -7,7 +7,7 @@
 
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { containerLog, docker, e2eStack, E2EStack, eventually, leftovers, rows, withClient } from "./harness";
+import { containerLog, docker, e2eStack, E2EStack, eventually, identity, leftovers, rows, withClient } from "./harness";
 
 const TIMEOUT = 15 * 60 * 1000;
 const NAME = "e2e-regressions";
@@ -28,11 +28,6 @@ const CONFIG = {
     superuserPassword: "first-super:pw",
     replicationPassword: "first-repl:pw",
 };
-
-/** Id and start time of a container: equal before and after means not replaced, not restarted. */
-function identity(container: string): string {
-    return docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container);
-}
 
 /** Resource changes of an `up` other than "same", e.g. { update: 2 }. */
 function changes(result: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> {

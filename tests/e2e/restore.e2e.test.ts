@@ -16,7 +16,7 @@
 import * as assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { createRestorePoint, targetFromOutputs } from "../../backup/core";
-import { docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
+import { docker, E2EStack, e2eStack, eventually, identity, leftovers, log, oneEnginePlan, rows } from "./harness";
 
 for (const { major, net, port, pointNet } of [{ major: 17 as const, net: 61, port: 58810, pointNet: 65 },
     { major: 13 as const, net: 63, port: 58815, pointNet: 66 }]) {
@@ -106,7 +106,7 @@ for (const { major, net, port, pointNet } of [{ major: 17 as const, net: 61, por
             assert.deepEqual(await rows(primary, "SELECT application_name, state FROM pg_stat_replication"), [{ application_name: "pg2", state: "streaming" }]);
             await dst.preview(true);
             // The restore key removed once the stack runs: nothing is seeded again or replaced, nothing lost.
-            const nodeIds = () => ["pg1", "pg2"].map((n) => docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", `pg-replication-${target}-${n}`));
+            const nodeIds = () => ["pg1", "pg2"].map((n) => identity(`pg-replication-${target}-${n}`));
             const ids = nodeIds();
             await dst.setConfig({ restore: undefined });
             await dst.up();

@@ -8,6 +8,11 @@ export function docker(...args: string[]): string {
 }
 
 /** A container's log, both streams (PostgreSQL writes its log to stderr). */
+/** A container's id and start time: the same before and after means neither replaced nor restarted. */
+export function identity(container: string): string {
+    return docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container);
+}
+
 export function containerLog(container: string): string {
     return execFileSync("sh", ["-c", 'docker logs "$1" 2>&1', "sh", container], { encoding: "utf8" });
 }
