@@ -490,9 +490,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
         }, { parent: this });
 
         // The declared primary first: on a new cluster it is the bootstrap node, and everything
-        // that talks to the primary waits for its readiness gate. Its passfile and seed wait for the upgrade step.
+        // that talks to the primary waits for its readiness gate. Its passfile and seed wait for the
+        // upgrade step, its seed not for the network (a restore runs during the network's create).
         const primaryNode = new PostgresNode(nodeName(primary), {
-            ...nodeArgs(primary), after: [upgrade], ...(rollHandover ? { containerAfter: [rollHandover] } : {}),
+            ...nodeArgs(primary), after: [upgrade], seedNetworkName: args.network.name,
+            ...(rollHandover ? { containerAfter: [rollHandover] } : {}),
         }, nodeOpts(primary));
         byName[primary.name] = primaryNode;
 

@@ -166,6 +166,16 @@ export interface PostgresNodeArgs {
      */
     readonly after?: readonly pulumi.Resource[];
     /**
+     * The declared primary's node: the network's name as configured, for its seed alone. Its seed makes
+     * a new cluster (initdb, or a restore, which runs over no network or the default bridge) and needs
+     * no network, so it does not wait for the network's create, which the docker provider ends with a
+     * 2 s wait (a restore's seed runs meanwhile). Every other node's seed may clone over the network:
+     * it gets the network's name from the network resource, and so waits for it. (A declared primary
+     * whose seed clones has a running cluster, hence a network, on its engine: a switchover or
+     * failover to a node that has no container yet is refused at preview.)
+     */
+    readonly seedNetworkName?: string;
+    /**
      * What the container alone waits for: in an image change's roll (topology/roll.ts), the previous
      * node's streaming gate, or the handover. Never an input, so it changes no diff.
      */
@@ -257,7 +267,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             environment: {
                 ...helper,
                 STACK_LABELS: labelWords(s.labels),
-                NETWORK: s.networkName,
+                NETWORK: args.seedNetworkName ?? s.networkName,
                 NODE_ADDRESS: spec.address,
                 REPLICATION_USER: user,
                 HELPER_CONTAINER: `${prefix}-seed`,

@@ -177,6 +177,14 @@ describe("the dev stack (the tutorial's plan: pg1 primary, pg2 standby)", () => 
         assert.ok(after([run.get("Container", "cluster-pg2")]).has("cluster-pg2-seed"));
     });
 
+    test("the declared primary's seed does not wait for the network's create (the provider waits 2 s after it): a restore runs meanwhile", () => {
+        const seed = (n: string) => run.get("Command", `cluster-${n}-seed`);
+        assert.ok(!seed("pg1").dataDeps.includes("cluster-network"), seed("pg1").dataDeps.join(" "));
+        assert.equal(plain(seed("pg1").inputs.environment).NETWORK, plain(seed("pg2").inputs.environment).NETWORK, "the same name");
+        assert.ok(seed("pg2").dataDeps.includes("cluster-network"), "a standby's seed clones over the network: it waits for it");
+        assert.ok(run.get("Container", "cluster-pg1").dataDeps.includes("cluster-network"), "the container joins it");
+    });
+
     test("every node's passfile matches any host (it follows whichever node is primary), as a secret", () => {
         const passfile = run.get("Command", "cluster-pg2-passfile");
         assert.ok(isSecret(passfile.inputs.stdin));
