@@ -64,6 +64,7 @@
 //
 // Options (after `npm run bench --`):
 //   ROUNDS            how many rounds (default 3)
+//   --only main       only the tutorial, dev, pg17 and empty rows (with --baseline: a change's before/after on them)
 //   --only hosts      only the hosts rows (`npm run bench:hosts`); fails when the hosts cannot be made
 //   --only standbys   only the standbys rows (likewise: --only load, --only endpoint, --only roll, --only data,
 //                     --only backup, --only major)
@@ -97,10 +98,10 @@ import { ARCHIVE_TIMEOUT_SECONDS } from "../components/pgbackrest";
 const ROOT = projectRoot();
 
 /** Which rows `--only` can pick. */
-export const ONLY = ["hosts", "standbys", "load", "endpoint", "roll", "data", "backup", "major"] as const;
+export const ONLY = ["main", "hosts", "standbys", "load", "endpoint", "roll", "data", "backup", "major"] as const;
 export type Only = (typeof ONLY)[number];
 
-/** `[ROUNDS] [--only hosts|standbys|load|endpoint|roll|data|backup|major] [--baseline DIR] [--load-seconds N] [--backup-scale N] [--major-scale N]`. */
+/** `[ROUNDS] [--only main|hosts|standbys|load|endpoint|roll|data|backup|major] [--baseline DIR] [--load-seconds N] [--backup-scale N] [--major-scale N]`. */
 export function benchOptions(argv: string[]): { rounds: number; only?: Only; baseline?: string; loadSeconds: number; backupScale: number;
     majorScale: number } {
     const { values, positionals } = parseArgs({ args: argv, options: { only: { type: "string" }, baseline: { type: "string" },
@@ -260,8 +261,8 @@ async function main(): Promise<void> {
     const { rounds: ROUNDS, only: ONLY_ROWS, baseline: BASELINE, loadSeconds: LOAD_SECONDS, backupScale: BACKUP_SCALE, majorScale: MAJOR_SCALE } =
         benchOptions(process.argv.slice(2));
     const ONLY_HOSTS = ONLY_ROWS === "hosts";
-    /** The dev, pg17, empty and tutorial rows (and the baseline's): all but --only. */
-    const MAIN_ROWS = ONLY_ROWS === undefined;
+    /** The dev, pg17, empty and tutorial rows (and the baseline's): without --only, or with --only main. */
+    const MAIN_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "main";
     const STANDBY_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "standbys";
     const HOST_ROWS = ONLY_ROWS === undefined || ONLY_HOSTS;
     const LOAD_ROWS = ONLY_ROWS === undefined || ONLY_ROWS === "load";
