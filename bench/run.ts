@@ -75,7 +75,8 @@
 //   --major-scale N   pgbench's scale of the major rows' cluster (default 150, about 2.2 GiB: the issue's 2 GB)
 //   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
-//                     node_modules), in the same rounds: a change's before/after as ratios
+//                     node_modules), in the same rounds: a change's before/after as ratios; with the
+//                     backup rows, also the restore as a new stack (the same repository, in turn)
 
 import { execFile, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -313,11 +314,13 @@ async function main(): Promise<void> {
         child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`))));
     });
     const withConfig = ["up", "preview", "destroy", "refresh"];
+    /** The stacks of the baseline's checkout (--baseline): its dev plan, and with the backup rows its restore. */
+    const BASELINE_STACKS = ["bench-base", "bench-restore-base"];
     const projectDir = (stack: string) => (stack === "bench-empty" ? path.join(ROOT, "bench", "empty-project")
-        : stack === "bench-base" ? BASELINE! : ROOT);
+        : BASELINE_STACKS.includes(stack) ? BASELINE! : ROOT);
     const pulumi = (stack: string, ...args: string[]) => run("pulumi", [...args, "--stack", stack, "--non-interactive",
         ...(withConfig.includes(args[0]) ? ["--config-file", path.join(work, `${stack}.yaml`)] : [])], projectDir(stack),
-        stack === "bench-base" && baselineStandIns ? { PULUMI_DEBUG_PROVIDERS: baselineStandIns.debugProviders } : {});
+        BASELINE_STACKS.includes(stack) && baselineStandIns ? { PULUMI_DEBUG_PROVIDERS: baselineStandIns.debugProviders } : {});
     // `stack init` writes Pulumi.<stack>.yaml (the passphrase's salt) into the project; it moves to
     // the run's own config file, so the repository is left as it was.
     const salts = new Map<string, string>();
@@ -378,7 +381,7 @@ async function main(): Promise<void> {
         ...(ENDPOINT_ROWS ? ["bench-endpoint"] : []),
         ...(ROLL_ROWS ? ["bench-roll"] : []),
         ...(DATA_ROWS ? ["bench-data"] : []),
-        ...(BACKUP_ROWS ? ["bench-backup", "bench-restore"] : []),
+        ...(BACKUP_ROWS ? ["bench-backup", "bench-restore", ...(BASELINE ? ["bench-restore-base"] : [])] : []),
         ...(MAJOR_ROWS ? ["bench-major"] : []),
         ...(hostSet ? ["bench-hosts1", "bench-hosts3"] : []),
     ];
@@ -530,7 +533,8 @@ async function main(): Promise<void> {
             if (BACKUP_ROWS) {
                 await unmeasured.guard("backup", `round ${round}`, async () => {
                     // The bare copy first in odd rounds, the backup first in even ones: neither always reads a warmer cache.
-                    const r = await backupRound(ctx, "bench-backup", "bench-restore", LOAD_SECONDS, round % 2 === 1);
+                    const r = await backupRound(ctx, "bench-backup", "bench-restore", LOAD_SECONDS, round % 2 === 1,
+                        BASELINE ? "bench-restore-base" : undefined);
                     add("backup bare pg_basebackup", { ms: r.bareMs, standInLog: [] });
                     add("backup full, as npm run backup reports it", { ms: r.backupToolMs, standInLog: [] });
                     add("backup npm run backup -- full", { ms: r.backupMs, standInLog: [] });
@@ -539,6 +543,9 @@ async function main(): Promise<void> {
                     note("backup primary cpu ms, standby backup", r.standbyBackupPrimaryCpuMs);
                     note("backup primary cpu ms, primary backup", r.primaryBackupPrimaryCpuMs);
                     add("backup restore stack up", { ms: r.restoreUpMs, standInLog: [] });
+                    if (r.baselineRestoreUpMs !== undefined) {
+                        add("baseline backup restore stack up", { ms: r.baselineRestoreUpMs, standInLog: [] });
+                    }
                     add("backup npm run verify-backup", { ms: r.verifyMs, standInLog: [] });
                     add("backup verify-backup's pgbackrest restore", { ms: r.verifyRestoreMs, standInLog: [] });
                     add("backup verify-backup's replay", { ms: r.verifyRecoveryMs, standInLog: [] });
@@ -688,12 +695,13 @@ async function main(): Promise<void> {
             [`${ratio("three-host plan up", "one-host plan up")}  (three nodes either way; three engines work in parallel, with TLS)`]));
     }
     if (BASELINE) {
-        lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`,
+        lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`, ...(MAIN_ROWS ? [
             ratio("dev up", "baseline dev up"),
             ratio("dev no-op up", "baseline dev no-op up"),
             ratio("dev destroy", "baseline dev destroy"),
             ratio("dev switchover up", "baseline dev switchover up"),
-            ratio("dev switchover write downtime", "baseline dev switchover write downtime"));
+            ratio("dev switchover write downtime", "baseline dev switchover write downtime")] : []),
+            ...(results.has("baseline backup restore stack up") ? [ratio("backup restore stack up", "baseline backup restore stack up")] : []));
     }
     if (standIns && MAIN_ROWS) {
         // Where dev up's time goes: each resource's create, from the stand-ins' own log.

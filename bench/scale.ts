@@ -404,6 +404,8 @@ export interface BackupRound {
     readonly primaryBackupPrimaryCpuMs: number;
     /** `pulumi up` of the restore stack (pg-replication:restore, one node): restored, recovered, promoted and serving. */
     readonly restoreUpMs: number;
+    /** With a baseline restore stack: the same `up` from the baseline's checkout (bench --baseline). */
+    readonly baselineRestoreUpMs?: number;
     /** `npm run verify-backup -- STACK --json`, the whole command; and its own `pgbackrest restore` and replay. */
     readonly verifyMs: number;
     readonly verifyRestoreMs: number;
@@ -422,7 +424,8 @@ export interface BackupRound {
  * made from that backup (`pulumi up`, then destroyed, untimed); then `npm run verify-backup`;
  * then SECONDS of pgbench's write load on pg1 with its WAL archive lag.
  */
-export async function backupRound(ctx: BenchContext, stack: string, restoreStack: string, seconds: number, bareFirst: boolean): Promise<BackupRound> {
+export async function backupRound(ctx: BenchContext, stack: string, restoreStack: string, seconds: number, bareFirst: boolean,
+    baselineRestoreStack?: string): Promise<BackupRound> {
     const out = await ctx.outputs(stack);
     const pg1 = out.nodes.pg1;
     // From pg1's own container (where pgBackRest runs) to its own address: pg_hba.conf admits the
@@ -451,10 +454,17 @@ export async function backupRound(ctx: BenchContext, stack: string, restoreStack
     const onPrimary = await schedulerBackup(out, false);
     const standby = fromStandby ?? await schedulerBackup(out, true);
 
-    ctx.log(`backup: ${restoreStack} restored from ${out.backup.volume} (pulumi up)`);
-    ctx.writePlan(restoreStack, restorePlan(out.backup.volume, out.backup.stanza));
-    const restoreUpMs = await ctx.time(() => ctx.pulumi(restoreStack, "up", "--yes"));
-    await ctx.pulumi(restoreStack, "destroy", "--yes");
+    // The same restore from the baseline's checkout too (one after the other, at the same address), first in even rounds.
+    const restoreUp = async (name: string) => {
+        ctx.log(`backup: ${name} restored from ${out.backup.volume} (pulumi up)`);
+        ctx.writePlan(name, restorePlan(out.backup.volume, out.backup.stanza));
+        const ms = await ctx.time(() => ctx.pulumi(name, "up", "--yes"));
+        await ctx.pulumi(name, "destroy", "--yes");
+        return ms;
+    };
+    const baselineFirst = baselineRestoreStack && !bareFirst ? await restoreUp(baselineRestoreStack) : undefined;
+    const restoreUpMs = await restoreUp(restoreStack);
+    const baselineRestoreUpMs = baselineFirst ?? (baselineRestoreStack ? await restoreUp(baselineRestoreStack) : undefined);
 
     ctx.log("backup: npm run verify-backup");
     let verified: ReturnType<typeof verifyToolResult> | undefined;
@@ -468,7 +478,8 @@ export async function backupRound(ctx: BenchContext, stack: string, restoreStack
     ctx.log(`backup: WAL archive lag under pgbench (${LOAD_CLIENTS} clients, ${seconds} s)`);
     const lag = await archiveLagUnderLoad(pg1.containerName, pg1.connectionString, out.backup.stanza, seconds);
     return { bareMs, backupMs, backupToolMs, standbyBackupMs: standby.ms, standbyBackupPrimaryCpuMs: standby.primaryCpuMs,
-        primaryBackupMs: onPrimary.ms, primaryBackupPrimaryCpuMs: onPrimary.primaryCpuMs, restoreUpMs, verifyMs, verifyRestoreMs: verified!.restoreSeconds * 1000,
+        primaryBackupMs: onPrimary.ms, primaryBackupPrimaryCpuMs: onPrimary.primaryCpuMs, restoreUpMs,
+        ...(baselineRestoreUpMs === undefined ? {} : { baselineRestoreUpMs }), verifyMs, verifyRestoreMs: verified!.restoreSeconds * 1000,
         verifyRecoveryMs: verified!.recoverySeconds * 1000, archiveLagSeconds: lag.lags, tps: lag.tps };
 }
 
