@@ -188,17 +188,22 @@ export interface BackupProof {
 
 /**
  * The proof records, read in the first of CONTAINERS that answers (each mounts the repository);
- * none before the nodes exist. Never throws.
+ * none before the nodes exist; `unread` when a node's container is there but none answered (an
+ * engine or a container in trouble: the records may hold a proof). Never throws.
  */
-export async function readProof(engine: string, containers: readonly string[]): Promise<BackupProof | undefined> {
+export async function readProof(engine: string, containers: readonly string[]): Promise<BackupProof | { unread: string } | undefined> {
+    let unread: string | undefined;
     for (const container of containers) {
         const [verified, failed, noted] = await Promise.all([readVerified(engine, container, 5000),
             readVerifyFailure(engine, container, 5000), readText(engine, container, REPOSITORY_FILE, 5000)]);
         if (!("error" in verified)) {
             return { verified, failed, recordsOf: "text" in noted ? noted.text.trim() : "" };
         }
+        if (!/No such container/i.test(verified.error)) {
+            unread ??= `${container}: ${verified.error}`;
+        }
     }
-    return undefined;
+    return unread === undefined ? undefined : { unread };
 }
 
 /** The records are another repository's: the backups move to VOLUME in this up, whose check sets them aside (backup-check.sh). */
@@ -211,10 +216,10 @@ function movedFrom(proof: BackupProof, volume: string): string | undefined {
  * warning when never, when the last attempt failed or when the backups move to another
  * repository; nothing before the nodes exist.
  */
-export function verifiedNote(proof: BackupProof | undefined, stack: string, volume: string, maxAgeHours: number,
+export function verifiedNote(proof: BackupProof | { unread: string } | undefined, stack: string, volume: string, maxAgeHours: number,
     now = Date.now()): { level: "info" | "warn"; text: string } | undefined {
-    if (!proof) {
-        return undefined;
+    if (!proof || "unread" in proof) {
+        return undefined;   // a node that does not answer is the topology check's to say
     }
     const { verified: v, failed } = proof;
     const previous = movedFrom(proof, volume);
@@ -245,15 +250,20 @@ export function verifiedNote(proof: BackupProof | undefined, stack: string, volu
 /**
  * The stack outputs' word on the proof (outputs.backup.proof): the last verified restore and the
  * last failed attempt since, as the repository's records had them when the up began; neither
- * when the backups move to VOLUME in this up (the records are the old repository's).
+ * when the backups move to VOLUME in this up (the records are the old repository's); `unread`,
+ * never an empty answer, when they could not be read.
  */
-export function proofOutput(proof: BackupProof | undefined, volume: string): ProofOutput {
+export function proofOutput(proof: BackupProof | { unread: string } | undefined, volume: string): ProofOutput {
+    if (proof && "unread" in proof) {
+        return { unread: `the records could not be read when the up began (${proof.unread}); npm run status reads them now` };
+    }
     if (!proof || movedFrom(proof, volume)) {
         return {};
     }
     const { verified: v, failed } = proof;
     return {
         ...("record" in v ? { lastVerified: { backup: v.record.backup, verifiedAt: v.record.verifiedAt } } : {}),
+        ...("unreadable" in v ? { unread: `the last verified restore's record cannot be read (${v.unreadable}); prove one: npm run verify-backup` } : {}),
         ...("record" in failed ? { lastFailed: { ...failed.record } } : {}),
     };
 }
@@ -264,4 +274,6 @@ export interface ProofOutput {
     readonly lastVerified?: { readonly backup: string; readonly verifiedAt: string };
     /** The last attempt to prove one, when it failed after the last success. */
     readonly lastFailed?: VerifyFailure;
+    /** Why the records could not be read (a node that did not answer, a record that is not JSON): a proof may exist. */
+    readonly unread?: string;
 }

@@ -148,10 +148,9 @@ describe("the scheduler as the program declares it", () => {
 });
 
 describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outputs' (proofOutput)", () => {
-    const read = async (files: Record<string, string | undefined>) => {
-        const fake = new FakeDocker(Object.entries(files).map(([file, text]) => text === undefined
-            ? { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, err: `cat: ${file}: No such file or directory\n`, code: 1 }
-            : { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, out: text }));
+    /** readProof of container c1 with the fake docker answering by RULES. */
+    const readWith = async (rules: ConstructorParameters<typeof FakeDocker>[0]) => {
+        const fake = new FakeDocker(rules);
         const path = process.env.PATH;
         process.env.PATH = fake.env.PATH;
         try {
@@ -161,6 +160,9 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
             fake.cleanup();
         }
     };
+    const read = (files: Record<string, string | undefined>) => readWith(Object.entries(files).map(([file, text]) => text === undefined
+        ? { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, err: `cat: ${file}: No such file or directory\n`, code: 1 }
+        : { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, out: text }));
     const note = async (files: Record<string, string | undefined>) =>
         verifiedNote(await read(files), "dev", "v", 26, Date.parse("2026-12-04T12:00:00Z"));
     const proven = JSON.stringify({ verifiedAt: "2026-12-04T11:00:00Z", backup: "F1", marker: { found: true } });
@@ -195,6 +197,18 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
             { lastFailed: failed });
         assert.deepEqual(proofOutput(await read({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: undefined, [REPOSITORY_FILE]: "w\n" }), "v"), {},
             "the backups move from w to v: w's proof is not v's");
-        assert.deepEqual(proofOutput(undefined, "v"), {}, "no node answered (a new cluster)");
+        assert.deepEqual(proofOutput(undefined, "v"), {}, "no node's container (a new cluster)");
+        const garbled = proofOutput(await read({ [VERIFIED_FILE]: "{not json", [VERIFY_FAILED_FILE]: undefined }), "v");
+        assert.deepEqual(Object.keys(garbled), ["unread"]);
+        assert.match(garbled.unread!, /^the last verified restore's record cannot be read \(.*JSON.*\); prove one: npm run verify-backup$/);
+    });
+
+    test("the outputs when the nodes' containers do not answer: unread, never the empty answer of a new cluster", async () => {
+        const ask = (err: string) => readWith([{ when: "^exec c1 cat ", err, code: 1 }]);
+        const stopped = await ask("Error response from daemon: container c1 is not running\n");
+        assert.deepEqual(proofOutput(stopped, "v"), { unread: "the records could not be read when the up began " +
+            "(c1: Error response from daemon: container c1 is not running); npm run status reads them now" });
+        assert.equal(verifiedNote(stopped, "dev", "v", 26), undefined, "the preview's note leaves it to the topology check");
+        assert.equal(await ask("Error: No such container: c1\n"), undefined, "no container: a new cluster");
     });
 });
