@@ -695,7 +695,8 @@ async function main(): Promise<void> {
             [`${ratio("three-host plan up", "one-host plan up")}  (three nodes either way; three engines work in parallel, with TLS)`]));
     }
     if (BASELINE) {
-        lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`, ...(MAIN_ROWS ? [
+        lines.push(`  this checkout against the baseline ${BASELINE} (same rounds):`, ...(!MAIN_ROWS && !results.has("baseline backup restore stack up")
+            ? ["    nothing: the baseline is measured only with the main rows and the backup rows"] : []), ...(MAIN_ROWS ? [
             ratio("dev up", "baseline dev up"),
             ratio("dev no-op up", "baseline dev no-op up"),
             ratio("dev destroy", "baseline dev destroy"),

@@ -12,7 +12,7 @@
 # .of-previous-repository once that backup is taken, never taken for proofs of the backups now.
 # Which repository the last check was of: the line it printed (stdout, kept in the state and given
 # back on update as PULUMI_COMMAND_STDOUT), else the note in the volume (REPOSITORY_FILE: a check
-# before that line existed; preview reads the note too, pgbackrest.ts verifiedNote).
+# before that line existed; preview reads the note too, pgbackrest.ts readProof).
 # env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
 #      REPOSITORY REPOSITORY_FILE RECORDS [CHECK_RUN PULUMI_COMMAND_STDOUT]
 # The container's environment names the stanza and the settings file (pgbackrest.ts backupEnv).

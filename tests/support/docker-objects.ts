@@ -7,12 +7,12 @@ export function docker(...args: string[]): string {
     return execFileSync("docker", args, { encoding: "utf8" }).trim();
 }
 
-/** A container's log, both streams (PostgreSQL writes its log to stderr). */
 /** A container's id and start time: the same before and after means neither replaced nor restarted. */
 export function identity(container: string): string {
     return docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container);
 }
 
+/** A container's log, both streams (PostgreSQL writes its log to stderr). */
 export function containerLog(container: string): string {
     return execFileSync("sh", ["-c", 'docker logs "$1" 2>&1', "sh", container], { encoding: "utf8" });
 }
