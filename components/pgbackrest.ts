@@ -150,7 +150,7 @@ export interface VerifyFailure {
 }
 
 /** The last failed attempt to prove a restore, as readVerified reads the last success. */
-export function readVerifyFailure(engine: string, container: string, timeoutMs: number):
+function readVerifyFailure(engine: string, container: string, timeoutMs: number):
     Promise<{ record: VerifyFailure } | { none: true } | { unreadable: string } | { error: string }> {
     return readRecord<VerifyFailure>(engine, container, VERIFY_FAILED_FILE, timeoutMs);
 }
@@ -187,20 +187,24 @@ export interface BackupProof {
 }
 
 /**
- * The proof records, read in the first of CONTAINERS that answers (each mounts the repository);
- * none before the nodes exist; `unread` when a node's container is there but none answered (an
- * engine or a container in trouble: the records may hold a proof). Never throws.
+ * The proof records, read in the first of CONTAINERS that answers both reads (each mounts the
+ * repository): a container that answers one and not the other is passed over, so that a failure
+ * record is never lost to a read that failed; none before the nodes exist; `unread` when a node's
+ * container is there but none answered (an engine or a container in trouble: the records may hold
+ * a proof). Each read is bounded by TIMEOUTMS. Never throws.
  */
-export async function readProof(engine: string, containers: readonly string[]): Promise<BackupProof | { unread: string } | undefined> {
+export async function readProof(engine: string, containers: readonly string[], timeoutMs = 5000):
+    Promise<BackupProof | { unread: string } | undefined> {
     let unread: string | undefined;
     for (const container of containers) {
-        const [verified, failed, noted] = await Promise.all([readVerified(engine, container, 5000),
-            readVerifyFailure(engine, container, 5000), readText(engine, container, REPOSITORY_FILE, 5000)]);
-        if (!("error" in verified)) {
+        const [verified, failed, noted] = await Promise.all([readVerified(engine, container, timeoutMs),
+            readVerifyFailure(engine, container, timeoutMs), readText(engine, container, REPOSITORY_FILE, timeoutMs)]);
+        const error = "error" in verified ? verified.error : "error" in failed ? failed.error : undefined;
+        if (error === undefined) {
             return { verified, failed, recordsOf: "text" in noted ? noted.text.trim() : "" };
         }
-        if (!/No such container/i.test(verified.error)) {
-            unread ??= `${container}: ${verified.error}`;
+        if (!/No such container/i.test(error)) {
+            unread ??= `${container}: ${error}`;
         }
     }
     return unread === undefined ? undefined : { unread };

@@ -9,7 +9,7 @@ import { parseRepoInfo } from "../components/restore";
 import { Client } from "pg";
 import { dockerCli as runDocker } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
-import { readVerified, readVerifyFailure, repositoryName } from "../components/pgbackrest";
+import { readProof, repositoryName } from "../components/pgbackrest";
 import { BackupProbe, ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
@@ -267,15 +267,20 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
     if (!container) {
         return { reachable: false, error: "no node's container runs to ask pgBackRest in" };
     }
-    const [info, verified, failed] = await Promise.all([
+    const [info, proof] = await Promise.all([
         dockerCli(plan.engineHost, ["exec", "-u", "postgres", container, "pgbackrest", "--output=json", "info"], BACKUP_INFO_TIMEOUT_MS),
-        readVerified(plan.engineHost, container, DOCKER_TIMEOUT_MS), readVerifyFailure(plan.engineHost, container, DOCKER_TIMEOUT_MS)]);
+        readProof(plan.engineHost, [container], DOCKER_TIMEOUT_MS)]);
     if (info.code !== 0) {
         return { reachable: false, error: info.timedOut ? `pgbackrest info gave no answer within ${seconds(BACKUP_INFO_TIMEOUT_MS)}`
             : info.stderr.trim().split("\n").pop() || `pgbackrest info exited with ${info.code}` };
     }
+    // Records that could not be read are not "never verified": say why instead.
+    if (!proof || "unread" in proof) {
+        return { reachable: false, error: `the proof records could not be read: ${proof?.unread ?? `no container ${container}`}` };
+    }
+    const { verified, failed } = proof;
     if ("unreadable" in verified) {
-        return { reachable: false, error: `pgbackrest info: ${verified.unreadable}` };
+        return { reachable: false, error: `the last verified restore's record is not JSON: ${verified.unreadable}` };
     }
     const repo = parseRepoInfo(info.stdout, plan.backup!.stanza);
     if ("problem" in repo && !repo.noStanza) {

@@ -211,4 +211,12 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
         assert.equal(verifiedNote(stopped, "dev", "v", 26), undefined, "the preview's note leaves it to the topology check");
         assert.equal(await ask("Error: No such container: c1\n"), undefined, "no container: a new cluster");
     });
+
+    test("a container that answers the proof's read but not the failure's is passed over: a failure is never lost to a failed read", async () => {
+        const failedRead = [{ when: `^exec c1 cat ${VERIFIED_FILE}\n`, out: proven },
+            { when: `^exec c1 cat ${VERIFY_FAILED_FILE}\n`, err: "Error response from daemon: container c1 is restarting\n", code: 1 }];
+        const proof = await readWith(failedRead);
+        assert.deepEqual(proof, { unread: "c1: Error response from daemon: container c1 is restarting" });
+        assert.equal(verifiedNote(proof, "dev", "v", 26), undefined, "no 'proven 60m ago' that would hide a failure since");
+    });
 });

@@ -9,7 +9,8 @@ import { after, before, describe, test } from "node:test";
 import { ArchiverRow, archiverFromPsql } from "../../components/archive";
 import { lsnDiff } from "../../components/lsn";
 import { planTopology } from "../../components/topology";
-import { helperLabels, planFromOutputs, probeContainer, StackUnreadable } from "../../status/collect";
+import { helperLabels, planFromOutputs, probeBackup, probeContainer, StackUnreadable } from "../../status/collect";
+import { FakeDocker, Rule } from "./fake-docker";
 import { ContainerProbe, NodeProbe, Observation, Plan, ReachableNode, ReplicationRow } from "../../status/model";
 import { renderText, watchFrame } from "../../status/render";
 import { buildReport, exitCode, formatBytes, parsePolicy, Report } from "../../status/report";
@@ -737,6 +738,31 @@ describe("status: backups", () => {
         const down = buildReport(withBackup(), seen({ reachable: false, error: "no node's container runs to ask pgBackRest in" }));
         assert.deepEqual(codes(down), ["backup-unreadable:-"]);
         assert.match(renderText(down), /^backup    pgr-dev-backup \(stanza pgr-dev\): CANNOT BE READ \(no node's container runs to ask pgBackRest in\)$/m);
+    });
+
+    test("proof records that cannot be read are not 'never verified': the repository's line says why (collect.ts probeBackup through readProof)", async () => {
+        const info = { when: "^exec -u postgres c1 pgbackrest --output=json info\n", out: "[]" };
+        const probe = async (rules: Rule[]) => {
+            const fake = new FakeDocker([info, ...rules]);
+            const saved = process.env.PATH;
+            process.env.PATH = fake.env.PATH;
+            try {
+                return await probeBackup(withBackup(), "c1");
+            } finally {
+                process.env.PATH = saved;
+                fake.cleanup();
+            }
+        };
+        const restarting = await probe([{ when: "^exec c1 cat ", err: "Error response from daemon: container c1 is restarting\n", code: 1 }]);
+        assert.deepEqual(restarting, { reachable: false,
+            error: "the proof records could not be read: c1: Error response from daemon: container c1 is restarting" });
+        assert.deepEqual(codes(buildReport(withBackup(), seen(restarting))), ["backup-unreadable:-"], "not backup-unverified");
+        const garbled = await probe([{ when: "^exec c1 cat \\S+verified\\.json\n", out: "{not json" },
+            { when: "^exec c1 cat ", err: "cat: x: No such file or directory\n", code: 1 }]);
+        assert.match((garbled as { error: string }).error, /^the last verified restore's record is not JSON: .*JSON/);
+        const none = await probe([{ when: "^exec c1 cat ", err: "cat: x: No such file or directory\n", code: 1 }]);
+        assert.deepEqual(none, { reachable: true, backups: [], stanzaStatus: "missing stanza", verified: null, verifyFailed: null },
+            "no record yet: never verified, said as such");
     });
 
     test("the last attempt to prove a restore failed: a warning with when, which backup and why; LAST PROOF FAILED on the line", () => {
