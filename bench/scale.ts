@@ -317,8 +317,10 @@ export async function rollRound(ctx: BenchContext, stack: string): Promise<{ swi
 }
 
 /**
- * The backup rows' /24, 172.31.BACKUP_NET.0/24, in two halves: the stack with backups on the
- * lower (pg1 on 56850, pg2 on 56852), the stack restored from its repository on the upper (pg1 on 56851).
+ * The backup rows' /24, 172.31.BACKUP_NET.0/24: the stack with backups on the lower half (pg1 on
+ * 56850, pg2 on 56852); the stack restored from its repository on .192/26 (pg1 on 56851), and with
+ * --baseline the baseline's restored stack on .128/26 (pg1 on 56853), so that one left by a round
+ * that failed mid-up never collides with the other.
  */
 const BACKUP_NET = 86;
 
@@ -368,10 +370,14 @@ export async function schedulerBackup(out: Record<string, any>, fromStandby: boo
     return { ms, primaryCpuMs: await containerCpuMs(pg1) - cpu, source };
 }
 
-/** The restore row's stack: one node, restored from VOLUME's stanza STANZA to the end of its archive (pg-replication:restore). */
-export function restorePlan(volume: string, stanza: string): string {
-    return `config:\n  pg-replication:image: ${BACKUP_IMAGE}\n  pg-replication:subnet: 172.31.${BACKUP_NET}.128/25\n` +
-        `  pg-replication:nodes:\n    - name: pg1\n      address: 172.31.${BACKUP_NET}.229\n      port: 56851\n` +
+/**
+ * The restore row's stack: one node, restored from VOLUME's stanza STANZA to the end of its archive
+ * (pg-replication:restore); the baseline's on a subnet and port of its own (BACKUP_NET).
+ */
+export function restorePlan(volume: string, stanza: string, baseline = false): string {
+    const [subnet, host, port] = baseline ? [128, 165, 56853] : [192, 229, 56851];
+    return `config:\n  pg-replication:image: ${BACKUP_IMAGE}\n  pg-replication:subnet: 172.31.${BACKUP_NET}.${subnet}/26\n` +
+        `  pg-replication:nodes:\n    - name: pg1\n      address: 172.31.${BACKUP_NET}.${host}\n      port: ${port}\n` +
         `  pg-replication:primary: pg1\n  pg-replication:restore:\n    volume: ${volume}\n    stanza: ${stanza}\n`;
 }
 
@@ -454,10 +460,10 @@ export async function backupRound(ctx: BenchContext, stack: string, restoreStack
     const onPrimary = await schedulerBackup(out, false);
     const standby = fromStandby ?? await schedulerBackup(out, true);
 
-    // The same restore from the baseline's checkout too (one after the other, at the same address), first in even rounds.
+    // The same restore from the baseline's checkout too (one after the other, each at its own address), first in even rounds.
     const restoreUp = async (name: string) => {
         ctx.log(`backup: ${name} restored from ${out.backup.volume} (pulumi up)`);
-        ctx.writePlan(name, restorePlan(out.backup.volume, out.backup.stanza));
+        ctx.writePlan(name, restorePlan(out.backup.volume, out.backup.stanza, name === baselineRestoreStack));
         const ms = await ctx.time(() => ctx.pulumi(name, "up", "--yes"));
         await ctx.pulumi(name, "destroy", "--yes");
         return ms;

@@ -136,7 +136,7 @@ describe("npm run bench", () => {
             [ROLL_IMAGE, "pg2", "sync", 1, 3]);
         assert.equal(configOf(rollPlan("postgres:17", "pg1")).image, "postgres:17");
         // The backup rows: pg1 with backups on and pg2 streaming from it (the backup from a standby), and the stack
-        // restored from its repository, on the two halves of one /24; no scheduler (its proofs would run mid-round).
+        // restored from its repository (and the baseline's), on the halves of one /24; no scheduler (its proofs would run mid-round).
         const backup = configOf(BACKUP_PLAN);
         assert.deepEqual([backup.nodes.map((n) => [n.name, n.address, n.port]), backup.backup?.allowUnverifiedDestroy, backup.restore,
             backup.backup?.schedule], [[["pg1", "172.31.86.101", 56850], ["pg2", "172.31.86.102", 56852]], true, undefined, undefined]);
@@ -144,7 +144,10 @@ describe("npm run bench", () => {
         assert.deepEqual([restored.nodes.map((n) => [n.name, n.address, n.port]), restored.backup, restored.restore?.volume,
             restored.restore?.stanza, restored.restore?.target], [[["pg1", "172.31.86.229", 56851]], undefined,
             "pg-replication-bench-backup-backup", "pg-replication-bench-backup", { kind: "latest" }]);
-        assert.deepEqual([backup.subnet, restored.subnet], ["172.31.86.0/25", "172.31.86.128/25"]);
+        const base = configOf(restorePlan("pg-replication-bench-backup-backup", "pg-replication-bench-backup", true));
+        assert.deepEqual(base.nodes.map((n) => [n.name, n.address, n.port]), [["pg1", "172.31.86.165", 56853]],
+            "the baseline's restored stack at an address and a port of its own");
+        assert.deepEqual([backup.subnet, restored.subnet, base.subnet], ["172.31.86.0/25", "172.31.86.192/26", "172.31.86.128/26"]);
         const subnets = [async.subnet, configOf(SOLO_PLAN).subnet, data.subnet, endpoint.subnet, roll.subnet,
             ...STANDBY_COUNTS.map((n) => configOf(standbysPlan(n)).subnet)];
         assert.equal(new Set(subnets).size, subnets.length, "every plan on a subnet of its own");
