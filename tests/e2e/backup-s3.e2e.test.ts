@@ -16,14 +16,15 @@
 // - destroy takes its final backup into the bucket and keeps the settings volume.
 // 17: host set "bs3" (10.231.16.11), subnet 172.28.78.0/24, port 58870 (the restored stack: 172.28.79.0/24,
 // 58875); 13: "bs13" (10.231.17.11), 172.28.81.0/24, 58890 (172.28.82.0/24, 58895); the S3 server on the host's :9443.
+// The two majors run side by side (harness.ts sideBySide: much of each is waiting on the archive and the outage).
 
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, test } from "node:test";
 import { createHostSet, HostSet } from "../support/hosts";
 import { ensureS3Image, S3_IMAGE, S3Server, startS3Server } from "../support/s3";
-import { backupTool, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, provenAcrossWindow, rows, status, writeSwitched } from "./harness";
+import { backupTool, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, provenAcrossWindow, rows, sideBySide, status, writeSwitched } from "./harness";
 
 const PORT = 9443;
 
@@ -33,9 +34,9 @@ function filesUnder(dir: string): string {
         .map((e) => fs.readFileSync(path.join(e.parentPath, e.name), "utf8")).join("\n");
 }
 
-for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3", subnet: 16, net: 78, port: 58870 },
-    { major: 13 as const, set: "bs13", subnet: 17, net: 81, port: 58890 }]) {
-    describe(`backups to an S3 repository on another host (PostgreSQL ${major})`, { timeout: 20 * 60 * 1000 }, () => {
+sideBySide([{ major: 17 as const, set: "bs3", subnet: 16, net: 78, port: 58870 }, { major: 13 as const, set: "bs13", subnet: 17, net: 81, port: 58890 }],
+    ({ major }) => `backups to an S3 repository on another host (PostgreSQL ${major})`, { timeout: 20 * 60 * 1000 },
+    ({ major, set, subnet, net, port }) => {
         const NAME = `e2e-backup-s3-${major}`;
         const STANZA = `pg-replication-${NAME}`;
         const VOLUME = `${STANZA}-backup`;
@@ -238,5 +239,4 @@ for (const { major, set, subnet, net, port } of [{ major: 17 as const, set: "bs3
             assert.equal(afterDestroy, before + 1, "one more backup: destroy's final one");
             assert.deepEqual(leftovers(NAME).map((o) => o.split(" ")[0]), ["volume"]);
         });
-    });
-}
+});

@@ -5,18 +5,19 @@
 // incremental and the next full backups when due, from the standby (pgBackRest's backup-standby over
 // `docker exec`), and proves that one too; after a switchover it follows the new primary and takes
 // them from the new standby, and from the primary while no standby streams. The destroy then needs no allowUnverifiedDestroy: the
-// scheduler's proof is recent. Subnets 172.28.76.0/24 (17) and 172.28.83.0/24 (13), ports
+// scheduler's proof is recent. The two majors run side by side (harness.ts sideBySide: most of each is waiting for a due time). Subnets 172.28.76.0/24 (17) and 172.28.83.0/24 (13), ports
 // 58858-58859 and 58896-58897.
 
 import * as assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
+import { after, test } from "node:test";
 import { lastVerified, takeBackup, targetFromOutputs } from "../../backup/core";
-import { containerLog, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows } from "./harness";
+import { containerLog, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, rows, sideBySide } from "./harness";
 
 interface Set { label: string; type: string; timestamp: { start: number; stop: number } }
 
-for (const [major, net, port] of [[17, 76, 58858], [13, 83, 58896]] as const) {
-    describe(`backups on a schedule: the scheduler container takes them when due and proves every full one (PostgreSQL ${major})`, { timeout: 15 * 60 * 1000 }, () => {
+sideBySide([[17, 76, 58858], [13, 83, 58896]] as const,
+    ([major]) => `backups on a schedule: the scheduler container takes them when due and proves every full one (PostgreSQL ${major})`,
+    { timeout: 15 * 60 * 1000 }, ([major, net, port]) => {
         const name = major === 17 ? "e2e-backup-schedule" : `e2e-backup-schedule-${major}`;
         const volume = `pg-replication-${name}-backup`;
         const container = (n: string) => `pg-replication-${name}-${n}`;
@@ -129,5 +130,4 @@ for (const [major, net, port] of [[17, 76, 58858], [13, 83, 58896]] as const) {
             assert.ok(final.length > before, "the destroy's final backup is in the repository");
             await s!.removeOnly();
         });
-    });
-}
+});

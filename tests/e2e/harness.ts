@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
-import { after, before } from "node:test";
+import { after, before, describe } from "node:test";
 import { targetFromOutputs, verifyRestore } from "../../backup/core";
 import type { DrillStack } from "../../drill/core";
 import type { ProbeResult, WriteProbe } from "../../drill/probe";
@@ -36,6 +36,20 @@ export interface E2EStack {
     resourceTypes(): Promise<string[]>;
     /** `pulumi state delete --target-dependents URN` through the CLI; its output. */
     stateDelete(urn: string): Promise<string>;
+}
+
+/**
+ * One suite per case, the suites side by side and the tests within each one after another: for
+ * suites that mostly wait on the clock (a backup's due time, an archive bound), each with its own
+ * stack, subnet, ports and repository, so that CI's time is not the sum of their waits.
+ */
+export function sideBySide<T>(cases: readonly T[], title: (c: T) => string, options: { timeout: number }, body: (c: T) => void): void {
+    describe(`side by side: ${cases.map(title).join("; ")}`, { concurrency: cases.length }, () => {
+        for (const c of cases) {
+            // concurrency 1: a suite's tests would otherwise take the one above and run at once.
+            describe(title(c), { ...options, concurrency: 1 }, () => body(c));
+        }
+    });
 }
 
 export function log(message: string): void {
