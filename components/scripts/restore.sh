@@ -30,7 +30,12 @@ if [ -n "${RESTORE_TARGET_NAME:-}" ]; then
 (npm run restore-point makes and records them); give restore.target {lsn: ...} or {time: ...} instead"
     target_lsn=$(echo "$point" | cut -f 2) timeline=$(echo "$point" | cut -f 3)
 fi
-dir=$repo/backup/$PGBACKREST_STANZA
+# The stanza's backup.info and a set's manifest through pgBackRest (repo-get), the same for a volume and
+# an S3 bucket, whose settings volume holds no backup: info is backup.info's text, or empty with why
+# in info_error (a time or the latest target needs none of it: pgBackRest reads it itself).
+repo_get() { pgbackrest --log-level-console=off --log-level-stderr=error --log-level-file=off repo-get "backup/$PGBACKREST_STANZA/$1"; }
+info_error=
+info=$(repo_get backup.info 2>/tmp/repo-get.err) || { info=; info_error=$(tail -n 1 /tmp/repo-get.err); }
 
 # A repository a major upgrade went through (upgrade.sh) holds backup sets of two majors, and this
 # image's pgBackRest and server can restore only those of its own: 2.33 (bullseye) asserts on a 17
@@ -41,16 +46,16 @@ dir=$repo/backup/$PGBACKREST_STANZA
 major=$(postgres --version | sed -n 's/.*(PostgreSQL) \([0-9]*\).*/\1/p')
 # sets_of MAJOR: "label stop-epoch" of each backup set of PostgreSQL MAJOR backup.info lists as current, oldest first.
 sets_of() {
-    awk -v major="$1" '/^\[/ { section = $0; next }
+    printf '%s\n' "$info" | awk -v major="$1" '/^\[/ { section = $0; next }
         section == "[db:history]" && /"db-version":"/ {
             v = $0; sub(/.*"db-version":"/, "", v); sub(/".*/, "", v); version[substr($0, 1, index($0, "=") - 1)] = v }
         section == "[backup:current]" && /=\{/ {
             n++; label[n] = substr($0, 1, index($0, "=") - 1)
             s = $0; sub(/.*"backup-timestamp-stop":/, "", s); sub(/[,}].*/, "", s); stop[n] = s
             d = $0; sub(/.*"db-id":/, "", d); sub(/[,}].*/, "", d); db[n] = d }
-        END { for (i = 1; i <= n; i++) if (version[db[i]] == major) print label[i], stop[i] }' "$dir/backup.info"
+        END { for (i = 1; i <= n; i++) if (version[db[i]] == major) print label[i], stop[i] }'
 }
-others=$(sed -n '/^\[db:history\]/,/^\[/s/.*"db-version":"\([0-9]*\)".*/\1/p' "$dir/backup.info" 2>/dev/null | grep -vx "$major" | sort -nu | tr '\n' ' ' | sed 's/ $//; s/ / and /g')
+others=$(printf '%s\n' "$info" | sed -n '/^\[db:history\]/,/^\[/s/.*"db-version":"\([0-9]*\)".*/\1/p' | grep -vx "$major" | sort -nu | tr '\n' ' ' | sed 's/ $//; s/ / and /g')
 set_label=
 if [ -n "$others" ] && [ -z "$target_lsn" ]; then
     sets=$(sets_of "$major")
@@ -67,10 +72,11 @@ if [ -n "$others" ] && [ -z "$target_lsn" ]; then
 fi
 if [ -n "$target_lsn" ]; then
     first= best= best_stop=
-    labels=$(sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p' "$dir/backup.info")
+    [ -n "$info" ] || say "problem=the repository's list of backups (backup/$PGBACKREST_STANZA/backup.info) could not be read: $info_error"
+    labels=$(printf '%s\n' "$info" | sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p')
     [ -z "$others" ] || labels=$(sets_of "$major" | cut -d ' ' -f 1)
     for label in $labels; do
-        stop=$(sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$dir/$label/backup.manifest" | head -n 1)
+        stop=$(repo_get "$label/backup.manifest" 2>/dev/null | sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1)
         [ -n "$stop" ] || continue
         [ -n "$first" ] && [ "$(lsn_number "$stop")" -ge "$(lsn_number "${first#* }")" ] || first="$label $stop"
         if [ "$(lsn_number "$stop")" -le "$(lsn_number "$target_lsn")" ] &&

@@ -9,8 +9,8 @@
 // - the S3 server down: status says the repository cannot be read and an up warns, naming it,
 //   while writes go on and their segments wait in pg_wal; up again: archiving catches up by
 //   itself, and a restore proven from the bucket replays across the outage to a marker written after it;
-// - rows 1 and 2, a time noted, row 3: a new stack restored from the bucket to that time has
-//   exactly rows 1 and 2, on a new timeline;
+// - rows 1 and 2, a time (17) or an LSN (13) noted, row 3: a new stack restored from the bucket to it
+//   has exactly rows 1 and 2, on a new timeline;
 // - (17) the repository moved on the running stack, to the volume and back: each time the old
 //   one's proof set aside, a full backup of its own and the archive there, a restore proven again;
 // - destroy takes its final backup into the bucket and keeps the settings volume.
@@ -157,17 +157,22 @@ sideBySide([{ major: 17 as const, set: "bs3", subnet: 16, net: 78, port: 58870 }
             await provenAcrossWindow(s!, NAME, written, 240);
         });
 
-        test("restored from the bucket to a noted time as a new stack: exactly the rows before it, on a new timeline", async () => {
+        // 17 to a time (pgBackRest chooses the set), 13 to an LSN (restore.sh chooses it, reading the
+        // sets' manifests in the bucket through pgBackRest: the settings volume holds none).
+        test(`restored from the bucket to a noted ${major === 13 ? "LSN" : "time"} as a new stack: exactly the rows before it, on a new timeline`, async () => {
             await rows(url, "CREATE TABLE pitr (id int PRIMARY KEY); INSERT INTO pitr VALUES (1), (2)");
             await new Promise((r) => setTimeout(r, 1100));
-            const [{ noted }] = await rows(url, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS noted");
+            const [{ noted, lsn }] = await rows(url,
+                "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS noted, pg_current_wal_lsn()::text AS lsn");
+            const target = major === 13 ? { lsn } : { time: noted };
             await new Promise((r) => setTimeout(r, 1100));
             await rows(url, "INSERT INTO pitr VALUES (3)");
             const [{ wal }] = await rows(url, "SELECT pg_walfile_name(pg_switch_wal()) AS wal");
             await eventually(120, () => rows(url, "SELECT last_archived_wal FROM pg_stat_archiver"), (r) => (r[0].last_archived_wal ?? "") >= wal);
-            restored = await e2eStack(RESTORED, oneEnginePlan(major, net + 1, port + 5, 1, { restore: { volume: VOLUME, stanza: STANZA, target: { time: noted } } }));
+            restored = await e2eStack(RESTORED, oneEnginePlan(major, net + 1, port + 5, 1, { restore: { volume: VOLUME, stanza: STANZA, target } }));
             const up = await restored.up();
-            assert.match(up.stdout, new RegExp(`restore planned: pg1 restored from volume ${VOLUME} \\(stanza ${STANZA}\\) from backup \\S+`));
+            assert.match(up.stdout, new RegExp(`restore planned: pg1 restored from volume ${VOLUME} \\(stanza ${STANZA}\\) from backup \\S+` +
+                (major === 13 ? `.*recovered to LSN ${lsn.replace("/", "\\/")}` : "")));
             const primary = (await restored.outputs()).nodes.pg1.connectionString;
             assert.deepEqual((await rows(primary, "SELECT id FROM pitr ORDER BY id")).map((r) => r.id), [1, 2]);
             const [{ tli }] = await rows(primary, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli");

@@ -148,13 +148,14 @@ describe("a repository a major upgrade went through: each major restores its own
     });
 
     // restore.sh's own choice, run for real by /bin/sh on backup.info as 2.55 wrote it in the e2e, with a
-    // `postgres` on PATH that says which major the image is.
+    // `postgres` on PATH that says which major the image is, and a `pgbackrest` that reads the repository (fakeRepoGet).
     function chooseIn(major: number, target: Record<string, string>): string {
         const root = fs.mkdtempSync(path.join(os.tmpdir(), "restore-majors-"));
         const dir = path.join(root, "backup", "src");
         fs.mkdirSync(dir, { recursive: true });
         fs.mkdirSync(path.join(root, "bin"));
         fs.writeFileSync(path.join(root, "bin", "postgres"), `#!/bin/sh\necho "postgres (PostgreSQL) ${major}.9 (Debian)"\n`, { mode: 0o755 });
+        fakeRepoGet(path.join(root, "bin"), root);
         const set = (label: string, stop: number, db: number) => `${label}={"backrest-format":5,"backrest-version":"2.55.1",` +
             `"backup-archive-start":"00000001000000000000000B","backup-timestamp-start":${stop - 10},"backup-timestamp-stop":${stop},` +
             `"backup-type":"full","db-id":${db},"option-archive-check":true}`;
@@ -186,6 +187,18 @@ describe("a repository a major upgrade went through: each major restores its own
         assert.match(chooseIn(13, { RESTORE_TARGET_LSN: "0/13000000" }), /^set=20261203-110000F\nset_stop=0\/11000028\n/);
     });
 });
+
+/**
+ * A `pgbackrest` in BIN whose repo-get prints the file under REPO, as pgBackRest's repo-get prints a
+ * repository's file (a volume or a bucket alike), and fails on a missing one with its error 055;
+ * anything else, or other options than restore.sh gives, fails.
+ */
+function fakeRepoGet(bin: string, repo: string): void {
+    fs.writeFileSync(path.join(bin, "pgbackrest"), "#!/bin/sh\n" +
+        '[ "$1 $2 $3 $4" = "--log-level-console=off --log-level-stderr=error --log-level-file=off repo-get" ] || ' +
+        '{ echo "fake pgbackrest: not restore.sh\'s repo-get: $*" >&2; exit 1; }\n' +
+        `cat "${repo}/$5" 2>/dev/null || { echo "ERROR: [055]: unable to open missing file '${repo}/$5' for read" >&2; exit 55; }\n`, { mode: 0o755 });
+}
 
 describe("a new cluster's own repository", () => {
     test("holding its stanza already (another cluster's): refused, saying what it holds and the three ways out", () => {
@@ -231,13 +244,19 @@ describe("an LSN or a restore point as the target", () => {
 
     // restore.sh's selection, run for real by /bin/sh on a repository laid out as pgBackRest lays it
     // out (backup.info's [backup:current], each set's backup.manifest with backup-lsn-stop quoted).
-    function select(target: Record<string, string>, points = ""): RestoreSelection | { problem: string } {
+    function select(target: Record<string, string>, points = "", info = true): RestoreSelection | { problem: string } {
         const repo = fs.mkdtempSync(path.join(os.tmpdir(), "restore-select-"));
         const dir = path.join(repo, "backup", "src");
+        // The settings (pgbackrest.conf, the restore points) apart from the repository, as with backup.s3: backup.info
+        // and the manifests are read through pgBackRest only.
+        const settings = fs.mkdtempSync(path.join(os.tmpdir(), "restore-settings-"));
+        fakeRepoGet(settings, repo);
         const sets = [["20261203-100000F", "0/3000100"], ["20261203-100000F_20261203-110000I", "1/6000028"], ["20261203-120000F", "0/FFFFFFF8"]];
         fs.mkdirSync(dir, { recursive: true });
-        fs.writeFileSync(path.join(dir, "backup.info"), `[backrest]\nbackrest-format=5\n\n[backup:current]\n${sets.map(([l]) =>
-            `${l}={"backup-type":"x"}`).join("\n")}\n\n[db]\ndb-id=1\n`);
+        if (info) {
+            fs.writeFileSync(path.join(dir, "backup.info"), `[backrest]\nbackrest-format=5\n\n[backup:current]\n${sets.map(([l]) =>
+                `${l}={"backup-type":"x"}`).join("\n")}\n\n[db]\ndb-id=1\n`);
+        }
         for (const [label, stop] of sets) {
             fs.mkdirSync(path.join(dir, label));
             fs.writeFileSync(path.join(dir, label, "backup.manifest"), `[backup]\nbackup-label="${label}"\nbackup-lsn-start="0/2000028"\n` +
@@ -246,10 +265,11 @@ describe("an LSN or a restore point as the target", () => {
         // An expired set's directory left behind is not a candidate: backup.info does not list it.
         fs.mkdirSync(path.join(dir, "20261202-000000F"));
         fs.writeFileSync(path.join(dir, "20261202-000000F", "backup.manifest"), 'backup-lsn-stop="0/1000000"\n');
-        fs.writeFileSync(path.join(repo, path.basename(RESTORE_POINTS_FILE)), points);
-        const r = spawnSync("/bin/sh", ["-c", fragment("restore.sh")], { encoding: "utf8", env: { PATH: process.env.PATH,
-            PGBACKREST_STANZA: "src", PGBACKREST_CONFIG: path.join(repo, "pgbackrest.conf"), RESTORE_SELECT_ONLY: "1", RESTORE_TARGET_TIME: "", ...target } });
+        fs.writeFileSync(path.join(settings, path.basename(RESTORE_POINTS_FILE)), points);
+        const r = spawnSync("/bin/sh", ["-c", fragment("restore.sh")], { encoding: "utf8", env: { PATH: `${settings}:${process.env.PATH}`,
+            PGBACKREST_STANZA: "src", PGBACKREST_CONFIG: path.join(settings, "pgbackrest.conf"), RESTORE_SELECT_ONLY: "1", RESTORE_TARGET_TIME: "", ...target } });
         fs.rmSync(repo, { recursive: true, force: true });
+        fs.rmSync(settings, { recursive: true, force: true });
         assert.equal(r.status, 0, r.stderr);
         return selectionFrom(r.stdout, r.stderr);
     }
@@ -260,6 +280,11 @@ describe("an LSN or a restore point as the target", () => {
         assert.equal((select({ RESTORE_TARGET_LSN: "1/6000028" }) as RestoreSelection).set, "20261203-100000F_20261203-110000I");
         assert.deepEqual(select({ RESTORE_TARGET_LSN: "0/30000FF" }), { problem: "the target LSN 0/30000FF is before the end of the first backup " +
             "(20261203-100000F): the earliest recoverable LSN is 0/3000100" });
+    });
+
+    test("restore.sh reads the sets through pgBackRest: backup.info it cannot read refuses an LSN target, naming the file and why", () => {
+        assert.match((select({ RESTORE_TARGET_LSN: "0/3000100" }, "", false) as { problem: string }).problem,
+            /^the repository's list of backups \(backup\/src\/backup\.info\) could not be read: ERROR: \[055\]: unable to open missing file '.*\/backup\/src\/backup\.info' for read$/);
     });
 
     test("restore.sh finds a restore point of the stanza in the repository's record, and refuses one it lacks", () => {
