@@ -123,10 +123,9 @@ async function checkS3Repository(backup: NonNullable<LoadedConfig["backup"]>, is
             "(npm run status)");
         return;
     }
-    const taken = isNew && !("problem" in info) ? stanzaTakenProblem(info, where, backup.stanza) : undefined;
+    const taken = isNew && !("problem" in info) ? stanzaTakenProblem(info, where, backup.stanza, backup.volume) : undefined;
     if (taken) {
-        throw new BackupRefused(taken.replace("another backup.volume", "another backup.s3.path").replace("give backup.volume another name",
-            "give backup.s3.path another value"));
+        throw new BackupRefused(taken);
     }
 }
 

@@ -260,18 +260,26 @@ export function selectionFrom(stdout: string | undefined, stderr = ""): RestoreS
 }
 
 /**
- * Why a new cluster cannot use this repository for its own backups: it already holds the stanza,
- * made by another cluster (a stack destroyed and made again under the same name keeps its
- * repository). pgBackRest refuses to archive a cluster of another system identifier into it, so
- * the new cluster would run with its archive failing. Undefined when the stanza is not there.
+ * Why a new cluster cannot use this repository (WHERE: its volume, or its bucket) for its own
+ * backups: it already holds the stanza, made by another cluster (a stack destroyed and made again
+ * under the same name keeps its repository). pgBackRest refuses to archive a cluster of another
+ * system identifier into it, so the new cluster would run with its archive failing. Undefined when
+ * the stanza is not there. With S3SETTINGS (backup.s3: the volume that holds only the settings) the
+ * ways out are the bucket's: a restore names that volume, whose name is the new stack's own
+ * backup.volume unless it gets another, and removing the volume leaves the stanza in the bucket.
  */
-export function stanzaTakenProblem(info: RepoInfo, volume: string, stanza: string): string | undefined {
+export function stanzaTakenProblem(info: RepoInfo, where: string, stanza: string, s3Settings?: string): string | undefined {
     if (info.version === undefined && info.backups.length === 0) {
         return undefined;
     }
     const newest = info.backups[info.backups.length - 1];
-    return `the backup repository ${volume} already holds stanza ${stanza}, of another cluster (PostgreSQL ${info.version ?? "?"}, ` +
+    const ways = s3Settings === undefined
+        ? "Restore from it (pg-replication:restore with this volume and stanza, and another backup.volume), give backup.volume another " +
+            "name, or delete it on purpose (README \"Backups\")"
+        : `Restore from it (pg-replication:restore with the settings volume ${s3Settings} and this stanza, and another backup.volume ` +
+            `and backup.s3.path), give backup.s3.path another value, or delete the stanza's backup/ and archive/ in the bucket on ` +
+            `purpose (README "Backups"; removing the volume ${s3Settings} leaves them)`;
+    return `the backup repository ${where} already holds stanza ${stanza}, of another cluster (PostgreSQL ${info.version ?? "?"}, ` +
         `${info.backups.length} backup${info.backups.length === 1 ? "" : "s"}${newest ? `, the newest ${newest.label} ended ${iso(newest.stopped)}` : ""}), ` +
-        "and pgBackRest will not archive a new cluster into it. Restore from it (pg-replication:restore with this volume and stanza, " +
-        "and another backup.volume), give backup.volume another name, or delete it on purpose (README \"Backups\")";
+        `and pgBackRest will not archive a new cluster into it. ${ways}`;
 }

@@ -212,6 +212,16 @@ describe("a new cluster's own repository", () => {
         assert.match(stanzaTakenProblem({ ...info, backups: [] }, "v", "s") ?? "", /holds stanza s, of another cluster \(PostgreSQL 17, 0 backups\)/);
         assert.equal(stanzaTakenProblem({ status: "missing stanza path", backups: [] }, "v", "s"), undefined);
     });
+
+    test("in an S3 bucket: the ways out are the bucket's (the settings volume to restore from, another backup.volume too; removing it is not enough)", () => {
+        const info = parseRepoInfo(INFO, "pg-replication-src") as Exclude<ReturnType<typeof parseRepoInfo>, { problem: string }>;
+        assert.equal(stanzaTakenProblem(info, "s3://b/pg-replication:9443", "pg-replication-src", "pg-replication-src-backup"),
+            "the backup repository s3://b/pg-replication:9443 already holds stanza pg-replication-src, of another cluster (PostgreSQL 17, " +
+            "2 backups, the newest 20261203-100000F_20261203-110000I ended 2026-12-03T11:00:05Z), and pgBackRest will not archive a new " +
+            "cluster into it. Restore from it (pg-replication:restore with the settings volume pg-replication-src-backup and this stanza, " +
+            "and another backup.volume and backup.s3.path), give backup.s3.path another value, or delete the stanza's backup/ and archive/ " +
+            "in the bucket on purpose (README \"Backups\"; removing the volume pg-replication-src-backup leaves them)");
+    });
 });
 
 describe("an LSN or a restore point as the target", () => {
