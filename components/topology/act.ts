@@ -150,6 +150,26 @@ export function countCommits(waldump: string, promoted: string | undefined): Com
     return { after, before, end, first };
 }
 
+/**
+ * Whether a pg_waldump listing (stdout and stderr) read the WAL to its end. pg_waldump always stops
+ * with an error, which says where: "error in WAL record at …" or "could not find a valid record
+ * after …" is the end of the valid WAL; "could not find file …" after a record was listed is the end
+ * of the WAL at a segment's end (segments are removed oldest first, so none is missing between the
+ * first and the last). That file missing before any record (the first segment recycled or removed:
+ * a node that wrote more than its WAL keeps), no such line or any other error: what the WAL holds
+ * from there is unknown, and the reason is given.
+ */
+export function walReadToEnd(listing: string): { readonly end: true } | { readonly unread: string } {
+    const lines = listing.split("\n").map((l) => l.trim()).filter(Boolean);
+    const last = lines[lines.length - 1] ?? "";
+    const records = lines.some((l) => l.startsWith("rmgr: "));
+    if (/^pg_waldump: (fatal|error): (error in WAL record at |could not find a valid record after )/.test(last) ||
+        (records && /^pg_waldump: (fatal|error): could not find file /.test(last))) {
+        return { end: true };
+    }
+    return { unread: last || "pg_waldump printed nothing" };
+}
+
 /** The END_OF_RECOVERY record's time in a pg_waldump listing: when a promotion happened. */
 export function promotionTime(waldump: string): string | undefined {
     return /END_OF_RECOVERY.*; time (\d{4}-[0-9-]* [0-9:.]*)/.exec(waldump)?.[1];
@@ -207,6 +227,22 @@ export class TopologyRun {
                 `${(opts.timeoutMs ?? this.bounds.callMs) / 1000} s` : r.stderr.trim() || r.err.message}`);
         }
         return r.stdout;
+    }
+    /**
+     * Whether `docker ARGS` (an inspect) on NODE's engine finds WHAT: false only when the engine says
+     * there is no such object; any other failure (no answer within the bound, a daemon error) throws
+     * StepFailed, so that a fence never passes over a container it could not see.
+     */
+    private async exists(node: string, args: readonly string[], what: string): Promise<boolean> {
+        const r = await this.docker(node, args);
+        if (!r.err) {
+            return true;
+        }
+        if (!r.err.killed && /no such (container|object|volume)/i.test(r.stderr)) {
+            return false;
+        }
+        throw new StepFailed(`${node}: whether its ${what} exists could not be read (${r.err.killed
+            ? `no answer within ${this.bounds.callMs / 1000} s` : r.stderr.trim() || r.err.message}); it is not fenced and nothing was promoted`);
     }
     /** SQL on NODE through `docker exec psql` as the OS user postgres (peer auth: no password anywhere); unaligned tuples. */
     async sql(node: string, text: string, timeoutMs?: number): Promise<string> {
@@ -543,7 +579,7 @@ SELECT pg_reload_conf();`);
                 "(and says what it wrote meanwhile)");
             return;
         }
-        if (!(await this.docker(node, ["inspect", c])).err) {
+        if (await this.exists(node, ["inspect", c], `container ${c}`)) {
             await this.setRestart(node, "no");
             // Killed, not stopped: a server cut off from its standbys would hold a clean shutdown until its
             // walsenders gave up, and the node diverged anyway (it is rewound when it comes back).
@@ -556,7 +592,7 @@ SELECT pg_reload_conf();`);
                 throw new StepFailed(`${node} (${c}) could not be fenced (restart policy, running: ${seen}); nothing was promoted`);
             }
         }
-        if (!(await this.docker(node, ["volume", "inspect", this.volume(node)])).err && !await this.rewrite(node)) {
+        if (await this.exists(node, ["volume", "inspect", this.volume(node)], `volume ${this.volume(node)}`) && !await this.rewrite(node)) {
             throw new StepFailed(`${node}'s volume ${this.volume(node)} could not be rewritten as a standby of ${this.primary}; nothing was promoted`);
         }
         this.result.fenced.push(node);
@@ -664,19 +700,26 @@ SELECT pg_reload_conf();`);
         const dump = await this.docker(this.primary, ["exec", "-u", "postgres", this.container(this.primary), "sh", "-c",
             `pg_waldump -p "$PGDATA/pg_wal" -t ${child} -s ${switchpoint} -n 20 2>/dev/null`]);
         const promoted = promotionTime(dump.stdout);
-        const own = await this.helper(node, `pg_waldump -p ${PGDATA}/pg_wal -t ${timeline} -s ${switchpoint} 2>/dev/null || true`, {},
+        // Its WAL must be read to the end: a listing cut short (its first segment gone, the helper
+        // failing) counts nothing it did not show, and a count of none would let the rewind discard.
+        const own = await this.helper(node, `pg_waldump -p ${PGDATA}/pg_wal -t ${timeline} -s ${switchpoint} 2>&1 || true`, {},
             { readOnly: true, timeoutMs: 0 });
+        const read = own.err ? { unread: `the helper container failed: ${own.stderr.trim() || own.err.message}` } : walReadToEnd(own.stdout);
         const seen = countCommits(own.stdout, promoted);
-        this.result.demoted.push({ node, committedBefore: seen.before, committedAfter: seen.after });
+        this.result.demoted.push({ node, committedBefore: seen.before, committedAfter: seen.after, ...("unread" in read ? { unread: read.unread } : {}) });
         if (seen.before > 0) {
             this.log(`${node} holds ${seen.before} transaction(s) writing user data committed before ${this.primary} was promoted` +
                 `${promoted ? ` (${promoted})` : ""} that ${this.primary} does not have: the loss the failover announced; its rewind discards them`);
         }
-        if (seen.after > 0) {
-            const note = `${node} committed ${seen.after} transaction(s) writing user data after ${this.primary} was promoted` +
-                (promoted ? ` (${promoted}; the first at ${seen.first}), while it was cut off`
-                    : ", or may have: the time of the promotion could not be read, so every one counts") +
-                ` (its WAL on timeline ${timeline} from ${switchpoint} up to ${seen.end ?? switchpoint})`;
+        if (seen.after > 0 || "unread" in read) {
+            const note = "unread" in read
+                ? `${node} may have committed transactions writing user data after ${this.primary} was promoted: its WAL on timeline ` +
+                    `${timeline} from ${switchpoint} could not be read to its end (${read.unread}), so what it holds counts as diverged` +
+                    (seen.after > 0 ? ` (${seen.after} such transaction(s) among what was read, up to ${seen.end})` : "")
+                : `${node} committed ${seen.after} transaction(s) writing user data after ${this.primary} was promoted` +
+                    (promoted ? ` (${promoted}; the first at ${seen.first}), while it was cut off`
+                        : ", or may have: the time of the promotion could not be read, so every one counts") +
+                    ` (its WAL on timeline ${timeline} from ${switchpoint} up to ${seen.end ?? switchpoint})`;
             const w = await this.helper(node, `printf '%s\\n' "$NOTE" > ${DIVERGED}`, { NOTE: note });
             if (w.err) {
                 throw new StepFailed(`${node}: the note of what it committed could not be written to its volume: ${w.stderr.trim()}`);

@@ -73,7 +73,9 @@ export interface TopologyResult {
     /** Nodes whose host was lost (neither engine nor server answers): not fenced, not asked. */
     readonly lost: readonly string[];
     /** Former primaries back after a failover that could not fence them, demoted by this run. */
-    readonly demoted: readonly { readonly node: string; readonly committedBefore: number; readonly committedAfter: number }[];
+    readonly demoted: readonly { readonly node: string; readonly committedBefore: number; readonly committedAfter: number;
+        /** Why its WAL could not be read to the end (act.ts walReadToEnd): then it counts as diverged, whatever was counted. */
+        readonly unread?: string }[];
     /** Nodes brought in as standbys by this run, and how. */
     readonly rejoined: readonly { readonly node: string; readonly path: RejoinPath }[];
     /** A node not brought in because that would discard what it committed after the promotion: its note. */

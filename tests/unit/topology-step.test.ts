@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, test } from "node:test";
-import { Bounds, countCommits, promotionTime, TopologyRun } from "../../components/topology/act";
+import { Bounds, countCommits, promotionTime, TopologyRun, walReadToEnd } from "../../components/topology/act";
 import { fragment, SCRIPTS_DIR } from "../../components/fragments";
 import { TopologyInput, TopologyResult } from "../../components/topology/contract";
 import { runTopologyStep } from "../../components/topology/up";
@@ -317,6 +317,32 @@ describe("the topology step", () => {
 });
 });
 
+describe("fencing a node whose container or volume cannot be seen", () => {
+    const fenceWith = async (rules: Rule[]) => {
+        fake = new FakeDocker(rules);
+        const log: string[] = [];
+        const run = new TopologyRun({ ...BASE, primary: "pg2" }, new Map(), (l) => log.push(l), FAST, fake.env);
+        const outcome = await run.fence("pg1").then(() => "fenced", (e: Error) => e.message);
+        return { outcome, log, changes: fake.calls().filter((c) => CHANGES.test(c.argv)).map((c) => c.argv) };
+    };
+    test("an engine that errs on the inspect: the step fails, nothing is said fenced", async () => {
+        const r = await fenceWith([{ when: "^inspect pg-pg1\n", err: "Error response from daemon: i/o timeout\n", code: 1 }]);
+        assert.equal(r.outcome, "pg1: whether its container pg-pg1 exists could not be read (Error response from daemon: i/o timeout); " +
+            "it is not fenced and nothing was promoted");
+        assert.deepEqual(r.log, []);
+        const v = await fenceWith([{ when: "^inspect pg-pg1\n", err: "Error: No such object: pg-pg1\n", code: 1 },
+            { when: "^volume inspect pg-pg1-data\n", err: "Error response from daemon: context deadline exceeded\n", code: 1 }]);
+        assert.match(v.outcome, /^pg1: whether its volume pg-pg1-data exists could not be read \(Error response from daemon: context deadline exceeded\)/);
+    });
+    test("no container and no volume (the engine says so): nothing to fence, fenced as before", async () => {
+        const r = await fenceWith([{ when: "^inspect pg-pg1\n", err: "Error: No such object: pg-pg1\n", code: 1 },
+            { when: "^volume inspect pg-pg1-data\n", err: "Error response from daemon: get pg-pg1-data: no such volume\n", code: 1 }]);
+        assert.equal(r.outcome, "fenced");
+        assert.deepEqual(r.changes, []);
+        assert.deepEqual(r.log, ["pg1 fenced: restart policy no, stopped, its volume a standby of pg2"]);
+    });
+});
+
 describe("what a demoted former primary committed", () => {
     const dump = [
         "rmgr: Heap        len (rec/tot):     59/    59, tx:        735, lsn: 0/03000120, prev 0/030000E8, desc: INSERT off 3, blkref #0: rel 1663/13481/16384 blk 0",
@@ -332,6 +358,21 @@ describe("what a demoted former primary committed", () => {
         assert.deepEqual(countCommits(dump, undefined), { after: 2, before: 0, end: "0/03000240", first: "2026-12-03 05:00:00.100000" },
             "without the promotion's time every one counts as after");
         assert.deepEqual(countCommits("", "x"), { after: 0, before: 0, end: undefined, first: undefined });
+    });
+    test("a listing read to the WAL's end, or not (pg_waldump's own last lines on 13 and 17): cut short, nothing counts as none", () => {
+        const end13 = "pg_waldump: fatal: error in WAL record at 0/15E0710: invalid record length at 0/15E0788: wanted 24, got 0";
+        const end17 = "pg_waldump: error: error in WAL record at 0/151FA80: invalid record length at 0/151FAF8: expected at least 24, got 0";
+        for (const last of [end13, end17, "pg_waldump: error: could not find a valid record after 0/3000240"]) {
+            assert.deepEqual(walReadToEnd(`${dump}\n${last}\n`), { end: true }, last);
+            assert.deepEqual(walReadToEnd(`${last}\n`), { end: true }, `${last}, nothing written after the switchpoint`);
+        }
+        const gone = 'pg_waldump: error: could not find file "000000010000000000000003": No such file or directory';
+        assert.deepEqual(walReadToEnd(`${dump}\n${gone}\n`), { end: true }, "the next segment not there: the WAL ends at a segment's end");
+        assert.deepEqual(walReadToEnd(`${gone}\n`), { unread: gone }, "the switchpoint's segment gone: unknown, not none");
+        assert.deepEqual(walReadToEnd(`${dump}\npg_waldump: error: could not read file "000000010000000000000003": Input/output error\n`),
+            { unread: 'pg_waldump: error: could not read file "000000010000000000000003": Input/output error' });
+        assert.deepEqual(walReadToEnd(""), { unread: "pg_waldump printed nothing" });
+        assert.deepEqual(walReadToEnd(dump), { unread: dump.split("\n").pop() }, "no end line: cut short");
     });
     test("the promotion's time from the END_OF_RECOVERY record", () => {
         assert.equal(promotionTime("rmgr: XLOG len (rec/tot): 42/42, tx: 0, lsn: 0/03000100, prev 0/030000C8, desc: END_OF_RECOVERY tli 2; " +
