@@ -1,8 +1,8 @@
 # On destroy (the Backup component's command is deleted before the nodes): a last backup on the
 # primary, incremental (it archives the last WAL too), so the repository that destroy keeps holds
 # the cluster as it was at the end. When that container does not run or is not the primary there
-# is nothing more to save: said, and the destroy goes on. When it is the primary and the backup
-# fails, the destroy stops here, with nothing removed; PG_REPLICATION_SKIP_FINAL_BACKUP=1 in the
+# is nothing more to save: said, and the destroy goes on. When that cannot be told, or it is the
+# primary and the backup fails, the destroy stops here, with nothing removed; PG_REPLICATION_SKIP_FINAL_BACKUP=1 in the
 # environment of `pulumi destroy` goes on without it.
 # First of all: a restore of the backups must have been proven (npm run verify-backup) within
 # MAX_VERIFIED_AGE_HOURS, or the destroy stops, with nothing removed, naming the key that lets it go
@@ -47,8 +47,19 @@ if [ "${PG_REPLICATION_SKIP_FINAL_BACKUP:-}" = 1 ]; then
     log "backup: no final backup of $STANZA (PG_REPLICATION_SKIP_FINAL_BACKUP=1); the repository keeps what was archived"
     exit 0
 fi
-running=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>/dev/null || echo missing)
-recovery=$([ "$running" = true ] && echo "SELECT pg_is_in_recovery()" | docker exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t 2>/dev/null || true)
+# Only an answer skips the backup: a container the engine says is not there, one not running, a
+# server in recovery. A question that fails (the engine, the server starting or stopping) is not
+# taken for "nothing to save": the destroy stops, naming the way to go on without the backup.
+skip="destroy without the final backup: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy"
+running=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>&1) || case $running in
+    *"No such object"*|*"No such container"*) running=missing ;;
+    *) fail "could not tell whether $PRIMARY_CONTAINER runs ($running), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip" ;;
+esac
+recovery=
+if [ "$running" = true ]; then
+    recovery=$(echo "SELECT pg_is_in_recovery()" | docker exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t 2>&1) ||
+        fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary ($(printf '%s\n' "$recovery" | tail -n 1)), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
+fi
 if [ "$recovery" != f ]; then
     log "backup: no final backup of $STANZA: $PRIMARY_CONTAINER is not a running primary (running: $running); the repository keeps what was archived"
     exit 0

@@ -28,6 +28,8 @@ n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_
 case " $* " in *" \${FAKE_HANG:-no-such-container} "*) exec sleep 30 ;; esac
 # FAKE_MISSING: this container does not exist (inspect says so).
 case "$1 $*" in "inspect "*" \${FAKE_MISSING:-no-such-container}") echo "Error: No such object: $FAKE_MISSING" >&2; exit 1 ;; esac
+# FAKE_INSPECT_ERR: every inspect fails with this error of the engine's.
+[ "$1" != inspect ] || [ -z "\${FAKE_INSPECT_ERR:-}" ] || { echo "$FAKE_INSPECT_ERR" >&2; exit 1; }
 case "$1" in
   version) [ -z "\${FAKE_ENGINE_DOWN:-}" ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; } ;;
   inspect) case "$*" in
@@ -448,6 +450,19 @@ describe("backup-final.sh: the last backup at destroy", () => {
         const r = run({ FAKE_RECOVERY: "f", FAKE_PGBACKREST_STATUS: "1" });
         assert.equal(r.status, 1);
         assert.match(r.stderr, /the final backup of p on p-pg1 failed \(above\), so nothing was destroyed\. .*PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy/);
+    });
+
+    test("whether the primary runs, or is a primary, cannot be told: the destroy stops; only an answer means nothing to save", () => {
+        const engine = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_INSPECT_ERR: "Error response from daemon: i/o timeout" });
+        assert.equal(engine.status, 1);
+        assert.match(engine.stderr, /could not tell whether p-pg1 runs \(Error response from daemon: i\/o timeout\), so nothing was destroyed and no final backup of p taken\. Bring its engine back, or destroy without the final backup: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy/);
+        const server = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_EXEC_STATUS: "1" });
+        assert.equal(server.status, 1);
+        assert.match(server.stderr, /p-pg1 runs but its server did not say whether it is a primary \(Error response from daemon: container is not running\), so nothing was destroyed and no final backup of p taken\. Wait for it \(npm run status\), or destroy without the final backup/);
+        assert.deepEqual(pgbackrestCalls(server), []);
+        const missing = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_MISSING: "p-pg1" });
+        assert.equal(missing.status, 0, missing.stderr);
+        assert.match(missing.stderr, /^backup: no final backup of p: p-pg1 is not a running primary \(running: missing\)/m);
     });
 
     test("no running primary (a standby, or stopped), or the skip asked for: no backup, destroy goes on", () => {
