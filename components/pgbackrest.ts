@@ -187,9 +187,10 @@ export interface BackupProof {
 }
 
 /**
- * The proof records, read in the first of CONTAINERS that answers both reads (each mounts the
- * repository): a container that answers one and not the other is passed over, so that a failure
- * record is never lost to a read that failed; none before the nodes exist; `unread` when a node's
+ * The proof records, read in the first of CONTAINERS that answers all three reads (each mounts the
+ * repository): a container that answers some and not the others is passed over, so that a failure
+ * record, or the note that the records are another repository's, is never lost to a read that
+ * failed; none before the nodes exist; `unread` when a node's
  * container is there but none answered (an engine or a container in trouble: the records may hold
  * a proof). Each read is bounded by TIMEOUTMS. Never throws.
  */
@@ -199,7 +200,7 @@ export async function readProof(engine: string, containers: readonly string[], t
     for (const container of containers) {
         const [verified, failed, noted] = await Promise.all([readVerified(engine, container, timeoutMs),
             readVerifyFailure(engine, container, timeoutMs), readText(engine, container, REPOSITORY_FILE, timeoutMs)]);
-        const error = "error" in verified ? verified.error : "error" in failed ? failed.error : undefined;
+        const error = [verified, failed, noted].map((r) => "error" in r ? r.error : undefined).find((e) => e !== undefined);
         if (error === undefined) {
             return { verified, failed, recordsOf: "text" in noted ? noted.text.trim() : "" };
         }

@@ -160,7 +160,8 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
             fake.cleanup();
         }
     };
-    const read = (files: Record<string, string | undefined>) => readWith(Object.entries(files).map(([file, text]) => text === undefined
+    // (No note of which repository unless given: a volume's records before any move.)
+    const read = (files: Record<string, string | undefined>) => readWith(Object.entries({ [REPOSITORY_FILE]: undefined, ...files }).map(([file, text]) => text === undefined
         ? { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, err: `cat: ${file}: No such file or directory\n`, code: 1 }
         : { when: `^exec c1 cat ${file.replace(/\./g, "\\.")}\n`, out: text }));
     const note = async (files: Record<string, string | undefined>) =>
@@ -212,11 +213,16 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
         assert.equal(await ask("Error: No such container: c1\n"), undefined, "no container: a new cluster");
     });
 
-    test("a container that answers the proof's read but not the failure's is passed over: a failure is never lost to a failed read", async () => {
+    test("a container that answers the proof's read but not the failure's, or the repository note's, is passed over: nothing lost to a failed read", async () => {
         const failedRead = [{ when: `^exec c1 cat ${VERIFIED_FILE}\n`, out: proven },
             { when: `^exec c1 cat ${VERIFY_FAILED_FILE}\n`, err: "Error response from daemon: container c1 is restarting\n", code: 1 }];
         const proof = await readWith(failedRead);
         assert.deepEqual(proof, { unread: "c1: Error response from daemon: container c1 is restarting" });
         assert.equal(verifiedNote(proof, "dev", "v", 26), undefined, "no 'proven 60m ago' that would hide a failure since");
+        const notedUnread = await readWith([{ when: `^exec c1 cat ${VERIFIED_FILE}\n`, out: proven },
+            { when: `^exec c1 cat ${VERIFY_FAILED_FILE}\n`, err: `cat: ${VERIFY_FAILED_FILE}: No such file or directory\n`, code: 1 },
+            { when: `^exec c1 cat ${REPOSITORY_FILE}\n`, err: "Error response from daemon: container c1 is restarting\n", code: 1 }]);
+        assert.deepEqual(notedUnread, { unread: "c1: Error response from daemon: container c1 is restarting" },
+            "nor the old repository's proof said as the new one's because the note of which repository could not be read");
     });
 });
