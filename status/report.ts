@@ -491,7 +491,12 @@ export function buildReport(plan: Plan, obs: Observation): Report {
             ? `${dockerOf(plan.engineHost)} logs ${backup.schedule.container}; then npm run verify-backup -- ${plan.stack}`
             : `npm run verify-backup -- ${plan.stack}`);
     }
-    if (backup?.schedule && backup.schedule.state !== "running") {
+    if (backup?.schedule?.state === "unknown") {
+        // Not asked is not down: its engine did not answer (engine-unreachable says the rest).
+        warn("backup-scheduler-unknown", null, `the backup scheduler ${backup.schedule.container} could not be checked` +
+            `${obs.backupScheduler?.error ? ` (${obs.backupScheduler.error})` : ""}: whether backups are taken on schedule is unknown`,
+            `bring the engine back (${dockerOf(plan.engineHost)} version), then npm run status again`);
+    } else if (backup?.schedule && backup.schedule.state !== "running") {
         warn("backup-scheduler-down", null, `the backup scheduler ${backup.schedule.container} is ${backup.schedule.state}: no backup is taken ` +
             "and no restore proven on schedule", backup.schedule.state === "stopped"
             ? `${dockerOf(plan.engineHost)} start ${backup.schedule.container}` : `run up (${deploy}): it makes the scheduler again`);

@@ -781,7 +781,7 @@ describe("status: backups", () => {
             stanza: "pgr-dev", schedule: { containerName: "pgr-dev-backup-scheduler", fullSeconds: 86400, diffSeconds: 0, incrSeconds: 3600, ...schedule } } },
         STATE);
         const VERIFIED = { verifiedAt: "2024-12-31T23:30:00Z", backup: "20250101-000000F", marker: { found: true } };
-        const withScheduler = (state: "running" | "stopped" | "missing", backups = TWO): Observation => ({ ...seen({ reachable: true, backups,
+        const withScheduler = (state: "running" | "stopped" | "missing" | "unknown", backups = TWO): Observation => ({ ...seen({ reachable: true, backups,
             stanzaStatus: "ok", verified: VERIFIED }), backupScheduler: { state } as Observation["backupScheduler"] & object });
 
         test("the scheduler running and the newest backup within the schedule: healthy, the intervals and the scheduler on the line", () => {
@@ -800,6 +800,15 @@ describe("status: backups", () => {
             assert.match(renderText(stopped), /\(scheduler STOPPED\)$/m);
             const gone = buildReport(scheduled({}), withScheduler("missing"));
             assert.equal(gone.warnings[0].action, "run up (scripts/deploy.sh dev): it makes the scheduler again");
+        });
+
+        test("the scheduler's engine not answering: unknown, not said down nor to be made again", () => {
+            const obs = withScheduler("unknown");
+            const r = buildReport(scheduled({}), { ...obs, backupScheduler: { state: "unknown", error: "no answer within 10 s" } });
+            assert.deepEqual(codes(r), ["backup-scheduler-unknown:-"]);
+            assert.equal(r.warnings[0].message, "the backup scheduler pgr-dev-backup-scheduler could not be checked (no answer within 10 s): " +
+                "whether backups are taken on schedule is unknown");
+            assert.equal(r.warnings[0].action, "bring the engine back (docker -H unix:///var/run/docker.sock version), then npm run status again");
         });
 
         test("the newest backup older than twice the shortest interval (and its interval plus ten minutes): scheduled backups are failing", () => {
