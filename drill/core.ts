@@ -61,7 +61,8 @@ export interface DrillResult {
      * After a `host` fault A could not be fenced: WRITABLE there is the window a lost host leaves,
      * closed by the next up (see demotedByUp).
      */
-    fencedAfterRestart: "read-only" | "not running" | "WRITABLE";
+    /** "NO ANSWER": the container runs but its server did not say within the bound; not counted as fenced. */
+    fencedAfterRestart: "read-only" | "not running" | "WRITABLE" | "NO ANSWER";
     /** The same after `docker restart` of A ("not applicable" after a `host` fault: its host came back as it was). */
     fencedAfterDockerRestart: DrillResult["fencedAfterRestart"] | "not applicable";
     /** After the second up: A is a standby (pg_is_in_recovery). */
@@ -157,7 +158,7 @@ export async function fencedState(host: string, container: string, seconds = 60)
             return "WRITABLE";
         }
         if (Date.now() > deadline) {
-            return "not running";
+            return "NO ANSWER";   // it runs: a server still recovering may yet come up writable
         }
         await sleep(250);
     }

@@ -113,7 +113,9 @@ async function main(argv: string[]): Promise<number> {
         const r = await runDrill(asDrillStack(stack), fault as Fault, log, hosts);
         process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${renderTable(r)}\n`);
         // After a host fault A could not be fenced: writable until the second up is the documented window.
-        const fencedOk = r.fault === "host" || (r.fencedAfterRestart !== "WRITABLE" && r.fencedAfterDockerRestart !== "WRITABLE");
+        // A server that never answered is not shown fenced: the drill fails rather than pass on an unknown.
+        const fenced = (f: string) => f === "read-only" || f === "not running" || f === "not applicable";
+        const fencedOk = r.fault === "host" || (fenced(r.fencedAfterRestart) && fenced(r.fencedAfterDockerRestart));
         const ok = r.lost === 0 && (r.endpoint?.lost ?? 0) === 0 && fencedOk && r.demotedByUp && r.consistentAfterRejoin;
         return ok ? 0 : 1;
     } finally {
