@@ -51,14 +51,18 @@ fi
 # server in recovery. A question that fails (the engine, the server starting or stopping) is not
 # taken for "nothing to save": the destroy stops, naming the way to go on without the backup.
 skip="destroy without the final backup: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy"
-running=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>&1) || case $running in
-    *"No such object"*|*"No such container"*) running=missing ;;
-    *) fail "could not tell whether $PRIMARY_CONTAINER runs ($running), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip" ;;
-esac
+# (Each answer is read without stderr; on a failure the question is asked again for its words.)
+if ! running=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>/dev/null); then
+    why=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>&1 | tail -n 1)
+    case $why in
+        *"No such object"*|*"No such container"*) running=missing ;;
+        *) fail "could not tell whether $PRIMARY_CONTAINER runs ($why), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip" ;;
+    esac
+fi
 recovery=
-if [ "$running" = true ]; then
-    recovery=$(echo "SELECT pg_is_in_recovery()" | docker exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t 2>&1) ||
-        fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary ($(printf '%s\n' "$recovery" | tail -n 1)), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
+ask_recovery() { echo "SELECT pg_is_in_recovery()" | docker exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t; }
+if [ "$running" = true ] && ! recovery=$(ask_recovery 2>/dev/null); then
+    fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary ($(ask_recovery 2>&1 | tail -n 1)), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
 fi
 if [ "$recovery" != f ]; then
     log "backup: no final backup of $STANZA: $PRIMARY_CONTAINER is not a running primary (running: $running); the repository keeps what was archived"

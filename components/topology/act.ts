@@ -161,13 +161,14 @@ export function countCommits(waldump: string, promoted: string | undefined): Com
  */
 export function walReadToEnd(listing: string): { readonly end: true } | { readonly unread: string } {
     const lines = listing.split("\n").map((l) => l.trim()).filter(Boolean);
-    const last = lines[lines.length - 1] ?? "";
+    // Its one error line, wherever stderr fell among the records (PostgreSQL flushes stdout first).
+    const stop = lines.find((l) => /^pg_waldump: (fatal|error): /.test(l));
     const records = lines.some((l) => l.startsWith("rmgr: "));
-    if (/^pg_waldump: (fatal|error): (error in WAL record at |could not find a valid record after )/.test(last) ||
-        (records && /^pg_waldump: (fatal|error): could not find file /.test(last))) {
+    if (stop && (/^pg_waldump: (fatal|error): (error in WAL record at |could not find a valid record after )/.test(stop) ||
+        (records && /^pg_waldump: (fatal|error): could not find file /.test(stop)))) {
         return { end: true };
     }
-    return { unread: last || "pg_waldump printed nothing" };
+    return { unread: stop ?? lines[lines.length - 1] ?? "pg_waldump printed nothing" };
 }
 
 /** The END_OF_RECOVERY record's time in a pg_waldump listing: when a promotion happened. */

@@ -373,6 +373,7 @@ describe("what a demoted former primary committed", () => {
             { unread: 'pg_waldump: error: could not read file "000000010000000000000003": Input/output error' });
         assert.deepEqual(walReadToEnd(""), { unread: "pg_waldump printed nothing" });
         assert.deepEqual(walReadToEnd(dump), { unread: dump.split("\n").pop() }, "no end line: cut short");
+        assert.deepEqual(walReadToEnd(`${end17}\n${dump}\n`), { end: true }, "the error line before the last records (stderr and stdout apart)");
     });
     test("the promotion's time from the END_OF_RECOVERY record", () => {
         assert.equal(promotionTime("rmgr: XLOG len (rec/tot): 42/42, tx: 0, lsn: 0/03000100, prev 0/030000C8, desc: END_OF_RECOVERY tli 2; " +
