@@ -54,10 +54,10 @@ skip="destroy without the final backup: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulum
 # (Each answer is read without stderr; on a failure the question is asked again for its words.)
 if ! running=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>/dev/null); then
     why=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>&1 | tail -n 1)
-    case $why in
-        *"No such object"*|*"No such container"*) running=missing ;;
-        *) fail "could not tell whether $PRIMARY_CONTAINER runs ($why), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip" ;;
-    esac
+    # (The CLI's words: "Error: No such object", "error: no such object" in newer ones.)
+    printf '%s\n' "$why" | grep -qiE 'no such (object|container)' ||
+        fail "could not tell whether $PRIMARY_CONTAINER runs ($why), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip"
+    running=missing
 fi
 recovery=
 ask_recovery() { echo "SELECT pg_is_in_recovery()" | docker exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t; }

@@ -463,6 +463,10 @@ describe("backup-final.sh: the last backup at destroy", () => {
         const missing = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_MISSING: "p-pg1" });
         assert.equal(missing.status, 0, missing.stderr);
         assert.match(missing.stderr, /^backup: no final backup of p: p-pg1 is not a running primary \(running: missing\)/m);
+        // A newer CLI's wording of the same answer.
+        const lower = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_INSPECT_ERR: "error: no such object: p-pg1" });
+        assert.equal(lower.status, 0, lower.stderr);
+        assert.match(lower.stderr, /^backup: no final backup of p: p-pg1 is not a running primary \(running: missing\)/m);
     });
 
     test("no running primary (a standby, or stopped), or the skip asked for: no backup, destroy goes on", () => {
