@@ -289,7 +289,8 @@ describe("the topology step", () => {
         assert.equal(answering.result.ok, false);
         assert.match(answering.result.error!, /pg1 cannot be fenced: its Docker engine \(tcp:\/\/10\.0\.0\.9:2376\) does not answer: .*but its server answers, seen from pg2/);
         assert.equal(answering.fake.index(/pg_promote|^(stop|kill|update) /), -1);
-        test("across engines: every engine's endpoint that answers is paused, pointed at its own route to the new primary, resumed; a lost host's is left alone", async () => {
+    });
+    test("across engines: every engine's endpoint that answers is paused, pointed at its own route to the new primary, resumed; a lost host's is left alone", async () => {
         const H9 = "tcp://10.0.0.9:2376", H8 = "tcp://10.0.0.8:2376", H7 = "tcp://10.0.0.7:2376";
         const hosts = { ...BASE, primary: "pg2", nodes: [
             { name: "pg1", address: "172.18.0.101", port: 5432, host: H9, hostAddress: "10.0.0.9" },
@@ -314,7 +315,6 @@ describe("the topology step", () => {
         assert.match(log.join("\n"), new RegExp(`the endpoint on ${H9.replace(/[./]/g, "\\$&")} is left alone: its engine does not answer`));
         assert.match(log.join("\n"), /endpoint pg-pooler on tcp:\/\/10\.0\.0\.7:2376: writes go to pg2 \(\* = host=10\.0\.0\.8 port=5433\), resumed/);
     });
-});
 });
 
 describe("fencing a node whose container or volume cannot be seen", () => {
