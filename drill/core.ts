@@ -58,10 +58,10 @@ export interface DrillResult {
     restartPolicyAfterFailover: string;
     /**
      * After the fault was undone and A started: was A read-only (pg_is_in_recovery) or not running?
+     * NO ANSWER: it runs but its server did not say within the bound; not counted as fenced.
      * After a `host` fault A could not be fenced: WRITABLE there is the window a lost host leaves,
      * closed by the next up (see demotedByUp).
      */
-    /** "NO ANSWER": the container runs but its server did not say within the bound; not counted as fenced. */
     fencedAfterRestart: "read-only" | "not running" | "WRITABLE" | "NO ANSWER";
     /** The same after `docker restart` of A ("not applicable" after a `host` fault: its host came back as it was). */
     fencedAfterDockerRestart: DrillResult["fencedAfterRestart"] | "not applicable";
