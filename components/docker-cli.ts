@@ -68,3 +68,12 @@ export async function dockerCli(args: readonly string[], host: string, opts: Doc
 export function dockerFailure(r: DockerRun, timeoutMs = 10_000): string {
     return r.err?.killed ? `no answer within ${timeoutMs / 1000} s` : r.stderr.trim().split("\n").pop() || `${r.err?.message}`;
 }
+
+/**
+ * Whether a failed inspect's STDERR is the engine saying the object is not there ("Error: No such
+ * object", "error: no such object" in newer CLIs, "No such container", "no such volume"), as
+ * against a failure to ask it.
+ */
+export function saysNoSuch(stderr: string): boolean {
+    return /no such (container|object|volume)/i.test(stderr);
+}

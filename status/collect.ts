@@ -7,7 +7,7 @@ import { ARCHIVER_SQL, archiverFromRow } from "../components/archive";
 import { DEFAULTS } from "../components/config";
 import { parseRepoInfo } from "../components/restore";
 import { Client } from "pg";
-import { dockerCli as runDocker } from "../components/docker-cli";
+import { dockerCli as runDocker, saysNoSuch } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
 import { readProof, repositoryName } from "../components/pgbackrest";
 import { BackupProbe, ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
@@ -319,7 +319,7 @@ export async function probeContainer(host: string, name: string, bounds = { dock
         return { state: "unknown", silent: true, error: `does not answer within ${seconds(bounds.dockerMs)}` };
     }
     if (r.code !== 0) {
-        return /no such (container|object)/i.test(r.stderr)
+        return saysNoSuch(r.stderr)
             ? { state: "missing" }
             : { state: "unknown", error: r.stderr.trim() || `docker exited with ${r.code}` };
     }

@@ -32,7 +32,7 @@
 // Former primaries back after a failover that could not fence them (stale-primaries): demoteStale.
 // Then, on every up, each running node that does not stream from the primary is brought in (rejoin).
 
-import { dockerCli, DockerRun } from "../docker-cli";
+import { dockerCli, DockerRun, saysNoSuch } from "../docker-cli";
 import { fragment } from "../fragments";
 import { expectedSyncState, nodeEngine, NodeSpec, spansEngines, synchronousStandbyNamesFor } from "../spec";
 import { NodeState } from "../node-state";
@@ -239,7 +239,7 @@ export class TopologyRun {
         if (!r.err) {
             return true;
         }
-        if (!r.err.killed && /no such (container|object|volume)/i.test(r.stderr)) {
+        if (!r.err.killed && saysNoSuch(r.stderr)) {
             return false;
         }
         throw new StepFailed(`${node}: whether its ${what} exists could not be read (${r.err.killed
