@@ -34,6 +34,7 @@
 
 import { dockerCli, DockerRun, saysNoSuch } from "../docker-cli";
 import { fragment } from "../fragments";
+import { compareLsn } from "../lsn";
 import { expectedSyncState, nodeEngine, NodeSpec, spansEngines, synchronousStandbyNamesFor } from "../spec";
 import { NodeState } from "../node-state";
 import { adminPsql, POOLER_DIR, poolerTarget } from "../pooler";
@@ -155,20 +156,33 @@ export function countCommits(waldump: string, promoted: string | undefined): Com
  * with an error, which says where: "error in WAL record at …" or "could not find a valid record
  * after …" is the end of the valid WAL; "could not find file …" after a record was listed is the end
  * of the WAL at a segment's end (segments are removed oldest first, so none is missing between the
- * first and the last). That file missing before any record (the first segment recycled or removed:
- * a node that wrote more than its WAL keeps), no such line or any other error: what the WAL holds
- * from there is unknown, and the reason is given.
+ * first and the last). That file missing before any record is the end too when the listing also
+ * holds pg_controldata's "Latest checkpoint's REDO location" and it is before SWITCHPOINT: a
+ * segment is removed only by a checkpoint whose redo lies in a later segment, so the switchpoint's
+ * segment was never made (a node killed right after a segment switch). Otherwise (the first
+ * segment recycled or removed: a node that wrote more than its WAL keeps), no such line or any
+ * other error: what the WAL holds from there is unknown, and the reason is given.
  */
-export function walReadToEnd(listing: string): { readonly end: true } | { readonly unread: string } {
+export function walReadToEnd(listing: string, switchpoint?: string): { readonly end: true } | { readonly unread: string } {
     const lines = listing.split("\n").map((l) => l.trim()).filter(Boolean);
     // Its one error line, wherever stderr fell among the records (PostgreSQL flushes stdout first).
     const stop = lines.find((l) => /^pg_waldump: (fatal|error): /.test(l));
     const records = lines.some((l) => l.startsWith("rmgr: "));
     if (stop && (/^pg_waldump: (fatal|error): (error in WAL record at |could not find a valid record after )/.test(stop) ||
-        (records && /^pg_waldump: (fatal|error): could not find file /.test(stop)))) {
+        (/^pg_waldump: (fatal|error): could not find file /.test(stop) && (records || neverMade(lines, switchpoint))))) {
         return { end: true };
     }
     return { unread: stop ?? lines[lines.length - 1] ?? "pg_waldump printed nothing" };
+}
+
+/** Whether LINES hold a last checkpoint's redo before SWITCHPOINT (walReadToEnd). */
+function neverMade(lines: readonly string[], switchpoint: string | undefined): boolean {
+    const redo = lines.map((l) => /^Latest checkpoint's REDO location:\s+(\S+)$/.exec(l)?.[1]).find(Boolean);
+    try {
+        return !!redo && !!switchpoint && compareLsn(redo, switchpoint) < 0;
+    } catch {
+        return false;   // not a WAL position: nothing is known
+    }
 }
 
 /** The END_OF_RECOVERY record's time in a pg_waldump listing: when a promotion happened. */
@@ -703,9 +717,10 @@ SELECT pg_reload_conf();`);
         const promoted = promotionTime(dump.stdout);
         // Its WAL must be read to the end: a listing cut short (its first segment gone, the helper
         // failing) counts nothing it did not show, and a count of none would let the rewind discard.
-        const own = await this.helper(node, `pg_waldump -p ${PGDATA}/pg_wal -t ${timeline} -s ${switchpoint} 2>&1 || true`, {},
-            { readOnly: true, timeoutMs: 0 });
-        const read = own.err ? { unread: `the helper container failed: ${own.stderr.trim() || own.err.message}` } : walReadToEnd(own.stdout);
+        const own = await this.helper(node, `pg_waldump -p ${PGDATA}/pg_wal -t ${timeline} -s ${switchpoint} 2>&1 || true; ` +
+            `pg_controldata ${PGDATA} | grep '^Latest checkpoint.s REDO location:' || true`, {}, { readOnly: true, timeoutMs: 0 });
+        const read = own.err ? { unread: `the helper container failed: ${own.stderr.trim() || own.err.message}` }
+            : walReadToEnd(own.stdout, switchpoint);
         const seen = countCommits(own.stdout, promoted);
         this.result.demoted.push({ node, committedBefore: seen.before, committedAfter: seen.after, ...("unread" in read ? { unread: read.unread } : {}) });
         if (seen.before > 0) {

@@ -369,6 +369,17 @@ describe("what a demoted former primary committed", () => {
         const gone = 'pg_waldump: error: could not find file "000000010000000000000003": No such file or directory';
         assert.deepEqual(walReadToEnd(`${dump}\n${gone}\n`), { end: true }, "the next segment not there: the WAL ends at a segment's end");
         assert.deepEqual(walReadToEnd(`${gone}\n`), { unread: gone }, "the switchpoint's segment gone: unknown, not none");
+        // The switchpoint at a segment's start, and that segment never made: no checkpoint since, so none was removed.
+        const redo = (at: string) => `Latest checkpoint's REDO location:    ${at}`;
+        assert.deepEqual(walReadToEnd(`${gone}\n${redo("0/2FFFF28")}\n`, "0/3000000"), { end: true }, "redo before the switchpoint: never made");
+        assert.deepEqual(walReadToEnd(`${gone}\n${redo("0/5000028")}\n`, "0/3000000"), { unread: gone },
+            "a checkpoint after the switchpoint may have removed it");
+        assert.deepEqual(walReadToEnd(`${gone}\n${redo("0/3000000")}\n`, "0/3000000"), { unread: gone }, "redo at the switchpoint: not before it");
+        assert.deepEqual(walReadToEnd(`${gone}\n${redo("0/2FFFF28")}\n`), { unread: gone }, "no switchpoint to compare with");
+        assert.deepEqual(walReadToEnd(`${gone}\n${redo("garbage")}\n`, "0/3000000"), { unread: gone }, "a redo that is not a position");
+        assert.deepEqual(walReadToEnd(`pg_waldump: error: could not open file "000000010000000000000003": Permission denied\n${redo("0/2FFFF28")}\n`,
+            "0/3000000"), { unread: 'pg_waldump: error: could not open file "000000010000000000000003": Permission denied' },
+            "only a file not there counts as never made");
         assert.deepEqual(walReadToEnd(`${dump}\npg_waldump: error: could not read file "000000010000000000000003": Input/output error\n`),
             { unread: 'pg_waldump: error: could not read file "000000010000000000000003": Input/output error' });
         assert.deepEqual(walReadToEnd(""), { unread: "pg_waldump printed nothing" });
