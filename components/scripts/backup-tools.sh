@@ -120,7 +120,8 @@ newest_backup() {
 # seconds). Prints key=value lines (token, written_at, backup, restore_ms, recovery_ms, timeline,
 # marker, lsn, tables, rows, indexes, verified_at; error=... when it could not finish, and returns 1);
 # when the marker is there, keeps the result next to the backups (VERIFIED_FILE, which status,
-# preview and destroy read) and removes the record of a failed attempt; when not, writes that
+# preview and destroy read; a proof it could not record fails, as nothing would show it) and
+# removes the record of a failed attempt; when not, writes that
 # record (VERIFY_FAILED_FILE: when, the backup, why), which status and preview say.
 # env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE VERIFY_FAILED_FILE [REPO_NETWORK]
 backup_verify() {
@@ -173,7 +174,9 @@ SQL
                 printf "  \"timeline\": %d,\n  \"tables\": %d,\n  \"rows\": %d,\n  \"indexesChecked\": %d\n}\n", v["timeline"], v["tables"], v["rows"], v["indexes"]
             }' "$_bv_out" |
             dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c 'cat > "$0.new" && mv "$0.new" "$0" && rm -f "$1"' \
-                "$VERIFIED_FILE" "$VERIFY_FAILED_FILE"
+                "$VERIFIED_FILE" "$VERIFY_FAILED_FILE" ||
+            { echo "error=the restore of $_bv_backup was proven, but its record could not be written to the repository ($VERIFIED_FILE)"
+              rm -f "$_bv_out"; return 1; }
     fi
     rm -f "$_bv_out"
 }

@@ -7,6 +7,7 @@
 // itself (tests/images/test-entrypoint.sh), and the schedule end to end (tests/e2e/backup-schedule.e2e.test.ts).
 
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { before, describe, test } from "node:test";
 import { RawConfig, validateBackup } from "../../components/config";
 import { fragment, scriptOf } from "../../components/fragments";
@@ -224,5 +225,41 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
             { when: `^exec c1 cat ${REPOSITORY_FILE}\n`, err: "Error response from daemon: container c1 is restarting\n", code: 1 }]);
         assert.deepEqual(notedUnread, { unread: "c1: Error response from daemon: container c1 is restarting" },
             "nor the old repository's proof said as the new one's because the note of which repository could not be read");
+    });
+});
+
+describe("backup-tools.sh backup_verify: a proof is recorded or it failed", () => {
+    const restored = ["backup=20261206-010000F", "restore_ms=1000", "recovery_ms=500", "marker=1", "lsn=0/5000000", "timeline=1",
+        "tables=3", "rows=10", "indexes=2"].join("\n") + "\n";
+    /** backup_verify as the scheduler calls it (in an `if`, where `set -e` does not act), the record's write answered by WRITE. */
+    const verify = (write: { code?: number; err?: string }) => {
+        const fake = new FakeDocker([
+            { when: "^exec -i -u postgres p-pg1 psql[^]*INSERT INTO pgreplication\\.restore_marker", out: "2026-12-06T01:00:00+00:00\n" },
+            { when: "^exec -u postgres p-pg1 timeout 120 pgbackrest --log-level-console=warn check\n", out: "" },
+            { when: "^run --rm --name p-verify ", out: restored },
+            { when: "^rm -f -v p-verify", out: "" },
+            { when: "^exec -i -u postgres p-pg1 sh -c cat > \"\\$0\\.new\" && mv \"\\$0\\.new\" \"\\$0\" && rm -f \"\\$1\" ", ...write },
+        ]);
+        try {
+            const r = spawnSync("/bin/sh", ["-c", scriptOf('if out=$(backup_verify p-verify 5); then echo "ok"; else echo "failed"; fi; printf "%s\\n" "$out"')], {
+                encoding: "utf8", timeout: 30_000, env: { ...fake.env, PRIMARY_CONTAINER: "p-pg1", STANZA: "p", VOLUME: "p-backup",
+                    IMAGE: "pg-replication/postgres-backup:17", REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE, VERIFY_FAILED_FILE } });
+            return { ...r, written: fake.calls().filter((c) => c.argv.startsWith("exec -i -u postgres p-pg1 sh -c cat")) };
+        } finally {
+            fake.cleanup();
+        }
+    };
+
+    test("the record written: the proof succeeds, with its record as JSON", () => {
+        const r = verify({});
+        assert.equal(r.stdout.split("\n")[0], "ok", r.stderr);
+        assert.equal(r.written.length, 1);
+        assert.equal(JSON.parse(r.written[0].stdin).backup, "20261206-010000F");
+    });
+
+    test("the record not written: the proof fails, saying the restore was proven but not recorded", () => {
+        const r = verify({ code: 1, err: "Error response from daemon: container p-pg1 is not running\n" });
+        assert.equal(r.stdout.split("\n")[0], "failed", r.stdout);
+        assert.match(r.stdout, /^error=the restore of 20261206-010000F was proven, but its record could not be written to the repository \(\/var\/lib\/pgbackrest\/pg-replication-verified\.json\)$/m);
     });
 });
