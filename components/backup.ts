@@ -123,6 +123,8 @@ export class Backup extends pulumi.ComponentResource {
                 PRIMARY_CONTAINER: args.primaryContainer,
                 STANZA: args.settings.stanza,
                 VOLUME: args.settings.volume,
+                // What the messages name as the backups' place: with backup.s3 the volume holds only the settings and records.
+                REPOSITORY: repositoryName(args.settings),
                 IMAGE: args.settings.image,
                 REPO_PATH,
                 VERIFIED_FILE,

@@ -16,13 +16,13 @@
 # apart only by a running primary's container of another image than the backup image (IMAGE)
 # answering that it has no pgBackRest; anything else (not running, gone, no answer, the backup
 # image) goes on as a destroy.
-# env: PRIMARY_CONTAINER STANZA VOLUME IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY [LOCK_WAIT_SECONDS]
+# env: PRIMARY_CONTAINER STANZA VOLUME REPOSITORY IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY [LOCK_WAIT_SECONDS]
 
 runs=$(docker inspect -f '{{.Config.Image}}' "$PRIMARY_CONTAINER" 2>/dev/null || true)
 tools=$([ -z "$runs" ] || [ "$runs" = "$IMAGE" ] ||
     docker exec "$PRIMARY_CONTAINER" sh -c 'command -v pgbackrest >/dev/null && echo "has pgbackrest" || echo "no pgbackrest"' 2>/dev/null || true)
 if [ "$tools" = "no pgbackrest" ]; then
-    log "backup: turned off for this stack ($PRIMARY_CONTAINER runs $runs, without pgBackRest): no final backup; the repository $VOLUME is kept with everything archived until now"
+    log "backup: turned off for this stack ($PRIMARY_CONTAINER runs $runs, without pgBackRest): no final backup; the repository $REPOSITORY is kept with everything archived until now"
     exit 0
 fi
 
@@ -32,15 +32,15 @@ if [ "$ALLOW_UNVERIFIED_DESTROY" != true ]; then
         at=$(sed -n "s/^ *\"verifiedAt\": *\"\([^\"]*\)\".*/\1/p" "$0" 2>/dev/null | head -n 1)
         [ -n "$at" ] || { echo none; exit 0; }
         echo "$(( $(date +%s) - $(date -d "$at" +%s) )) $at"' "$VERIFIED_FILE") ||
-        fail "the backups' last verified restore could not be read from $VOLUME, so nothing was destroyed; prove one (npm run verify-backup), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
+        fail "the backups' last verified restore could not be read from $VOLUME (the records of $REPOSITORY), so nothing was destroyed; prove one (npm run verify-backup), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
     if [ "$verified" = none ]; then
-        fail "no restore of the backups in $VOLUME has been proven, so nothing was destroyed: the backups are all that will be left of this cluster. Prove one (npm run verify-backup -- <stack>), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
+        fail "no restore of the backups in $REPOSITORY has been proven, so nothing was destroyed: the backups are all that will be left of this cluster. Prove one (npm run verify-backup -- <stack>), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
     fi
     seconds=${verified%% *}
     if [ "$seconds" -gt $((MAX_VERIFIED_AGE_HOURS * 3600)) ]; then
-        fail "the last restore of the backups in $VOLUME was proven ${seconds}s ago (${verified#* }), longer ago than backup.maxVerifiedAgeHours ($MAX_VERIFIED_AGE_HOURS h), so nothing was destroyed. Prove one (npm run verify-backup -- <stack>), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
+        fail "the last restore of the backups in $REPOSITORY was proven ${seconds}s ago (${verified#* }), longer ago than backup.maxVerifiedAgeHours ($MAX_VERIFIED_AGE_HOURS h), so nothing was destroyed. Prove one (npm run verify-backup -- <stack>), or set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy"
     fi
-    log "backup: a restore of the backups in $VOLUME was proven ${seconds}s ago"
+    log "backup: a restore of the backups in $REPOSITORY was proven ${seconds}s ago"
 fi
 
 if [ "${PG_REPLICATION_SKIP_FINAL_BACKUP:-}" = 1 ]; then

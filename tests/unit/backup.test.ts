@@ -135,6 +135,7 @@ describe("a stack with backups", () => {
         assert.deepEqual(guard.dependsOn.sort(), ["cluster-backup-check", "cluster-pg1", "cluster-pg2"]);
         assert.deepEqual([env(guard).VOLUME, env(guard).IMAGE, env(guard).MAX_VERIFIED_AGE_HOURS, env(guard).ALLOW_UNVERIFIED_DESTROY],
             ["pg-replication-dev-backup", "pg-replication/postgres-backup:13", "26", "false"]);
+        assert.equal(env(guard).REPOSITORY, "pg-replication-dev-backup", "what its messages call the backups' place: the volume");
         assert.equal(on.get("Command", "cluster-backup-check").inputs.delete, undefined);
     });
 

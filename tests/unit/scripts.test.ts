@@ -373,7 +373,7 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
 });
 
 describe("backup-final.sh: the last backup at destroy", () => {
-    const env = { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", VOLUME: "p-backup", IMAGE: "pg-replication/postgres-backup:17",
+    const env = { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", VOLUME: "p-backup", REPOSITORY: "p-backup", IMAGE: "pg-replication/postgres-backup:17",
         REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE: "/var/lib/pgbackrest/pg-replication-verified.json", MAX_VERIFIED_AGE_HOURS: "26" };
     // The verified restore's age is reckoned in the backup image; the fake docker answers it from its reply file.
     const proven = "7200 2026-12-03T21:00:00.000Z";
@@ -402,6 +402,9 @@ describe("backup-final.sh: the last backup at destroy", () => {
             assert.match(r.stderr, /set pg-replication:backup.allowUnverifiedDestroy to true, run pulumi up, then destroy/);
             assert.deepEqual(pgbackrestCalls(r), [], "no backup taken");
         }
+        const bucket = run({ FAKE_RECOVERY: "f", REPOSITORY: "s3://b/pg at s3.example" }, "none");
+        assert.match(bucket.stderr, /no restore of the backups in s3:\/\/b\/pg at s3\.example has been proven/,
+            "with backup.s3 the bucket is named, not the volume that holds only the settings");
         const allowed = run({ FAKE_RECOVERY: "f", ALLOW_UNVERIFIED_DESTROY: "true" }, "none");
         assert.equal(allowed.status, 0, allowed.stderr);
         assert.ok(!allowed.argv.some((a) => a.includes("verified.json")), "not even read when allowed");
