@@ -262,7 +262,11 @@ export function probeEndpoint(connectionString: string): Promise<EndpointProbe> 
 /** pgBackRest is slower to answer than a query: it reads the repository. */
 export const BACKUP_INFO_TIMEOUT_MS = 15_000;
 
-/** The repository as pgBackRest describes it, asked in a running node's container (each mounts it), and the last verified restore; never throws. */
+/**
+ * The repository as pgBackRest describes it, asked in a running node's container (each mounts it),
+ * and the last verified restore; unreachable only when pgBackRest's answer is missing or not
+ * understood. Never throws.
+ */
 export async function probeBackup(plan: Plan, container: string | undefined): Promise<BackupProbe> {
     if (!container) {
         return { reachable: false, error: "no node's container runs to ask pgBackRest in" };
@@ -274,25 +278,33 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
         return { reachable: false, error: info.timedOut ? `pgbackrest info gave no answer within ${seconds(BACKUP_INFO_TIMEOUT_MS)}`
             : info.stderr.trim().split("\n").pop() || `pgbackrest info exited with ${info.code}` };
     }
-    // Records that could not be read are not "never verified": say why instead.
-    if (!proof || "unread" in proof) {
-        return { reachable: false, error: `the proof records could not be read: ${proof?.unread ?? `no container ${container}`}` };
-    }
-    const { verified, failed } = proof;
-    if ("unreadable" in verified) {
-        return { reachable: false, error: `the last verified restore's record is not JSON: ${verified.unreadable}` };
-    }
     const repo = parseRepoInfo(info.stdout, plan.backup!.stanza);
     if ("problem" in repo && !repo.noStanza) {
         return { reachable: false, error: repo.problem };
     }
+    const read = proofRecords(proof, container);
     return {
         reachable: true,
         backups: "problem" in repo ? [] : repo.backups.map((b) => ({ label: b.label, type: b.type, stoppedAt: b.stopped * 1000 })),
         stanzaStatus: "problem" in repo ? "missing stanza" : repo.status,
-        verified: "record" in verified ? verified.record : null,
-        verifyFailed: "record" in failed ? failed.record : null,
+        ...("unread" in read ? { verified: null, verifyFailed: null, proofUnread: read.unread } : read),
     };
+}
+
+/**
+ * The proof records as status says them, or why they could not be read: records that could not be
+ * read are not "never verified", and take nothing from what pgBackRest said of the repository.
+ */
+function proofRecords(proof: Awaited<ReturnType<typeof readProof>>, container: string):
+    Pick<Extract<BackupProbe, { reachable: true }>, "verified" | "verifyFailed"> | { unread: string } {
+    if (!proof || "unread" in proof) {
+        return { unread: proof?.unread ?? `no container ${container}` };
+    }
+    const { verified, failed } = proof;
+    if ("unreadable" in verified) {
+        return { unread: `the last verified restore's record is not JSON: ${verified.unreadable}` };
+    }
+    return { verified: "record" in verified ? verified.record : null, verifyFailed: "record" in failed ? failed.record : null };
 }
 
 /** Where a node's volume is mounted (components/node.ts). */

@@ -74,6 +74,11 @@ export type BackupProbe = {
     readonly verified: { readonly verifiedAt: string; readonly backup: string; readonly marker: { readonly found: boolean } } | null;
     /** The last attempt to prove a restore, when it failed (and no proof succeeded since). */
     readonly verifyFailed?: { readonly failedAt: string; readonly backup: string; readonly error: string } | null;
+    /**
+     * Why the proof records could not be read (a container that did not answer, a record that is not
+     * JSON): `verified` and `verifyFailed` then say nothing, and a proof may exist.
+     */
+    readonly proofUnread?: string;
 } | { readonly reachable: false; readonly error: string };
 
 /** What a connection through the endpoint reached: the server's address on the cluster network, and whether it is in recovery. */

@@ -32,7 +32,8 @@ function backupLine(b: BackupReport): string {
         return `${head}: CANNOT BE READ (${b.error})`;
     }
     const newest = b.newest ? `newest ${b.newest.type} ${b.newest.label} ${ago(b.newest.ageSeconds)} ago` : "NO BACKUP";
-    const verified = (b.verified ? `restore verified ${ago(b.verified.ageSeconds)} ago (of ${b.verified.backup})` : "restore NEVER VERIFIED") +
+    const verified = b.proofUnread ? `PROOF RECORDS CANNOT BE READ (${b.proofUnread})`
+        : (b.verified ? `restore verified ${ago(b.verified.ageSeconds)} ago (of ${b.verified.backup})` : "restore NEVER VERIFIED") +
         (b.verifyFailed ? `, LAST PROOF FAILED ${b.verifyFailed.at}` : "");
     const s = b.schedule;
     const every = s ? [["full", s.fullSeconds], ["diff", s.diffSeconds], ["incr", s.incrSeconds]].filter(([, x]) => Number(x) > 0)

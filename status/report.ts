@@ -143,6 +143,8 @@ export interface BackupReport {
     verified: { at: string; backup: string; ageSeconds: number } | null;
     /** The last attempt to prove a restore, when it failed: when, of which backup, why. */
     verifyFailed: { at: string; backup: string; error: string } | null;
+    /** Why the proof records could not be read, when pgBackRest could: `verified` and `verifyFailed` are unknown then, not none. */
+    proofUnread: string | null;
     /** With backup.schedule: the intervals and the scheduler container's state (running, stopped, missing, unknown). */
     schedule?: { container: string; state: string; fullSeconds: number; diffSeconds: number; incrSeconds: number };
 }
@@ -476,6 +478,11 @@ export function buildReport(plan: Plan, obs: Observation): Report {
     } else if (backup && backup.backups === 0) {
         warn("backup-none", null, `the backup repository ${backup.volume} holds no backup (stanza ${backup.stanza}: ${backup.stanzaStatus})`,
             `run up (${deploy}): it takes the first full backup; or npm run backup -- ${plan.stack} full`);
+    } else if (backup?.proofUnread) {
+        // Unknown is neither never proven nor fresh: a warning of its own, not backup-unverified and not silence.
+        warn("backup-proof-unreadable", null, `the records of the restores proven from ${backup.volume} could not be read ` +
+            `(${backup.proofUnread}): whether one is proven, and how long ago, is unknown`,
+            `npm run status again; a record that stays unreadable is written anew by a proof: npm run verify-backup -- ${plan.stack}`);
     } else if (backup && backup.verified === null) {
         warn("backup-unverified", null, `no restore of the backups in ${backup.volume} has been proven`,
             `npm run verify-backup -- ${plan.stack}`);
@@ -602,7 +609,7 @@ function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupR
         state: obs.backupScheduler?.state ?? "unknown", fullSeconds: b.schedule.fullSeconds, diffSeconds: b.schedule.diffSeconds,
         incrSeconds: b.schedule.incrSeconds } } : {}) };
     if (!seen.reachable) {
-        return { ...base, error: seen.error, stanzaStatus: null, backups: 0, newest: null, verified: null, verifyFailed: null };
+        return { ...base, error: seen.error, stanzaStatus: null, backups: 0, newest: null, verified: null, verifyFailed: null, proofUnread: null };
     }
     const now = Date.parse(obs.checkedAt);
     const age = (at: number) => Math.max(0, Math.round((now - at) / 1000));
@@ -613,6 +620,7 @@ function backupReport(b: NonNullable<Plan["backup"]>, obs: Observation): BackupR
         newest: last ? { label: last.label, type: last.type, at: new Date(last.stoppedAt).toISOString(), ageSeconds: age(last.stoppedAt) } : null,
         verified: v ? { at: v.verifiedAt, backup: v.backup, ageSeconds: age(Date.parse(v.verifiedAt)) } : null,
         verifyFailed: seen.verifyFailed ? { at: seen.verifyFailed.failedAt, backup: seen.verifyFailed.backup, error: seen.verifyFailed.error } : null,
+        proofUnread: seen.proofUnread ?? null,
     };
 }
 

@@ -740,29 +740,94 @@ describe("status: backups", () => {
         assert.match(renderText(down), /^backup    pgr-dev-backup \(stanza pgr-dev\): CANNOT BE READ \(no node's container runs to ask pgBackRest in\)$/m);
     });
 
-    test("proof records that cannot be read are not 'never verified': the repository's line says why (collect.ts probeBackup through readProof)", async () => {
-        const info = { when: "^exec -u postgres c1 pgbackrest --output=json info\n", out: "[]" };
-        const probe = async (rules: Rule[]) => {
-            const fake = new FakeDocker([info, ...rules]);
-            const saved = process.env.PATH;
-            process.env.PATH = fake.env.PATH;
-            try {
-                return await probeBackup(withBackup(), "c1");
-            } finally {
-                process.env.PATH = saved;
-                fake.cleanup();
-            }
-        };
-        const restarting = await probe([{ when: "^exec c1 cat ", err: "Error response from daemon: container c1 is restarting\n", code: 1 }]);
-        assert.deepEqual(restarting, { reachable: false,
-            error: "the proof records could not be read: c1: Error response from daemon: container c1 is restarting" });
-        assert.deepEqual(codes(buildReport(withBackup(), seen(restarting))), ["backup-unreadable:-"], "not backup-unverified");
-        const garbled = await probe([{ when: "^exec c1 cat \\S+verified\\.json\n", out: "{not json" },
-            { when: "^exec c1 cat ", err: "cat: x: No such file or directory\n", code: 1 }]);
-        assert.match((garbled as { error: string }).error, /^the last verified restore's record is not JSON: .*JSON/);
-        const none = await probe([{ when: "^exec c1 cat ", err: "cat: x: No such file or directory\n", code: 1 }]);
+    // pgbackrest info as it answers for the stanza with TWO's backups (components/restore.ts parseRepoInfo).
+    const INFO = JSON.stringify([{ name: "pgr-dev", status: { message: "ok" }, db: [{ id: 1, version: "13" }],
+        backup: TWO.map((b) => ({ label: b.label, type: b.type, timestamp: { start: b.stoppedAt / 1000 - 1, stop: b.stoppedAt / 1000 }, database: { id: 1 } })) }]);
+    const probeWith = async (rules: Rule[]) => {
+        const fake = new FakeDocker(rules);
+        const saved = process.env.PATH;
+        process.env.PATH = fake.env.PATH;
+        try {
+            return await probeBackup(withBackup(), "c1");
+        } finally {
+            process.env.PATH = saved;
+            fake.cleanup();
+        }
+    };
+    const infoSays = (out: string): Rule => ({ when: "^exec -u postgres c1 pgbackrest --output=json info\n", out });
+    const noRecord: Rule = { when: "^exec c1 cat ", err: "cat: x: No such file or directory\n", code: 1 };
+
+    test("proof records that cannot be read are not 'never verified' and hide nothing pgBackRest said (collect.ts probeBackup through readProof)", async () => {
+        const restarting = await probeWith([infoSays(INFO), { when: "^exec c1 cat ", err: "Error response from daemon: container c1 is restarting\n", code: 1 }]);
+        assert.deepEqual(restarting, { reachable: true, backups: TWO, stanzaStatus: "ok", verified: null, verifyFailed: null,
+            proofUnread: "c1: Error response from daemon: container c1 is restarting" });
+        assert.deepEqual(codes(buildReport(withBackup(), seen(restarting))), ["backup-proof-unreadable:-"], "not backup-unverified nor backup-unreadable");
+        // Every container gone by the time its records were read (readProof: none): said too, never "none proven".
+        const gone = await probeWith([infoSays(INFO), { when: "^exec c1 cat ", err: "Error response from daemon: No such container: c1\n", code: 1 }]);
+        assert.deepEqual(gone, { reachable: true, backups: TWO, stanzaStatus: "ok", verified: null, verifyFailed: null, proofUnread: "no container c1" });
+        const none = await probeWith([infoSays("[]"), noRecord]);
         assert.deepEqual(none, { reachable: true, backups: [], stanzaStatus: "missing stanza", verified: null, verifyFailed: null },
             "no record yet: never verified, said as such");
+    });
+
+    test("the last verified restore's record not JSON: the backups kept, the proof unread; a failure record beside it not taken", async () => {
+        const garbled = await probeWith([infoSays(INFO), { when: "^exec c1 cat \\S+verified\\.json\n", out: "{not json" },
+            { when: "^exec c1 cat \\S+verify-failed\\.json\n", out: JSON.stringify({ failedAt: "2024-12-31T23:30:00Z", backup: "", error: "x" }) },
+            noRecord]);
+        assert.ok(garbled.reachable);
+        assert.deepEqual(garbled.backups, TWO);
+        assert.equal(garbled.stanzaStatus, "ok");
+        assert.equal(garbled.verified, null);
+        assert.equal(garbled.verifyFailed, null);
+        assert.match(garbled.proofUnread ?? "", /^the last verified restore's record is not JSON: .*JSON/);
+    });
+
+    test("pgbackrest info failing or not understood: unreachable as before, whatever the proof records say", async () => {
+        const VERIFIED = { when: "^exec c1 cat \\S+verified\\.json\n", out: JSON.stringify({ verifiedAt: "2024-12-31T22:00:01Z",
+            backup: "20250101-000000F", marker: { found: true } }) };
+        const failing = await probeWith([{ when: "^exec -u postgres c1 pgbackrest ", err: "ERROR: [039]: HTTP request failed\n", code: 39 },
+            VERIFIED, noRecord]);
+        assert.deepEqual(failing, { reachable: false, error: "ERROR: [039]: HTTP request failed" });
+        const garbled = await probeWith([infoSays("not json"), VERIFIED, noRecord]);
+        assert.deepEqual(garbled, { reachable: false, error: 'pgbackrest info did not answer in JSON: "not json"' });
+        const both = await probeWith([{ when: "^exec -u postgres c1 pgbackrest ", err: "ERROR: [039]: HTTP request failed\n", code: 39 },
+            { when: "^exec c1 cat ", err: "Error response from daemon: container c1 is restarting\n", code: 1 }]);
+        assert.deepEqual(both, { reachable: false, error: "ERROR: [039]: HTTP request failed" });
+        assert.deepEqual(codes(buildReport(withBackup(), seen(both))), ["backup-unreadable:-"]);
+    });
+
+    test("proof records unread: backup-proof-unreadable, not unverified nor fresh; the backups, the stanza and the schedule still said", () => {
+        const unread = { reachable: true as const, backups: TWO, stanzaStatus: "ok", verified: null, verifyFailed: null,
+            proofUnread: "c1: Error response from daemon: container c1 is restarting" };
+        const r = buildReport(withBackup(), seen(unread));
+        assert.deepEqual(codes(r), ["backup-proof-unreadable:-"], "not backup-unverified, not healthy");
+        assert.equal(r.healthy, false);
+        assert.equal(r.warnings[0].message, "the records of the restores proven from pgr-dev-backup could not be read " +
+            "(c1: Error response from daemon: container c1 is restarting): whether one is proven, and how long ago, is unknown");
+        assert.equal(r.warnings[0].action, "npm run status again; a record that stays unreadable is written anew by a proof: npm run verify-backup -- dev");
+        assert.equal(r.backup?.error, null);
+        assert.equal(r.backup?.backups, 2);
+        assert.equal(r.backup?.stanzaStatus, "ok");
+        assert.equal(r.backup?.verified, null);
+        assert.equal(r.backup?.proofUnread, "c1: Error response from daemon: container c1 is restarting");
+        assert.match(renderText(r), /^backup    pgr-dev-backup \(stanza pgr-dev\): 2 backups, newest incr 20250101-000000F_20250101-000001I 1s ago; PROOF RECORDS CANNOT BE READ \(c1: Error response from daemon: container c1 is restarting\)$/m);
+        assert.doesNotMatch(renderText(r), /NEVER VERIFIED|\(stanza pgr-dev\): CANNOT BE READ/);
+        // With a schedule, its overdue check and scheduler still count; with no backup, backup-none says the more pressing.
+        const plan = planFromOutputs("dev", { ...outputs("async"), backup: { volume: "pgr-dev-backup", stanza: "pgr-dev",
+            schedule: { containerName: "pgr-dev-backup-scheduler", fullSeconds: 86400, diffSeconds: 0, incrSeconds: 60 } } }, STATE);
+        const late = buildReport(plan, { ...seen({ ...unread, backups: [{ label: "20241231-000000F", type: "full", stoppedAt: at("2024-12-31T23:40:00Z") }] }),
+            backupScheduler: { state: "stopped" } });
+        assert.deepEqual(codes(late), ["backup-proof-unreadable:-", "backup-scheduler-down:-", "backup-overdue:-"]);
+        assert.match(renderText(late), /; PROOF RECORDS CANNOT BE READ \(c1: .*\); scheduled: full every 1d, incr every 1m \(scheduler STOPPED\)$/m);
+        assert.deepEqual(codes(buildReport(withBackup(), seen({ ...unread, backups: [] }))), ["backup-none:-"]);
+    });
+
+    test("a repository pgBackRest could describe: proofUnread null in the JSON, the field always there", () => {
+        const r = buildReport(withBackup(), seen({ reachable: true, backups: TWO, stanzaStatus: "ok",
+            verified: { verifiedAt: "2024-12-31T22:00:01Z", backup: "20250101-000000F", marker: { found: true } } }));
+        assert.equal(JSON.parse(JSON.stringify(r)).backup.proofUnread, null);
+        const down = buildReport(withBackup(), seen({ reachable: false, error: "x" }));
+        assert.equal(JSON.parse(JSON.stringify(down)).backup.proofUnread, null);
     });
 
     test("the last attempt to prove a restore failed: a warning with when, which backup and why; LAST PROOF FAILED on the line", () => {
