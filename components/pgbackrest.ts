@@ -233,6 +233,10 @@ export function verifiedNote(proof: BackupProof | { unread: string } | undefined
             `backup there; no restore of it is proven yet (those proven of ${previous} do not count for it): prove one after ` +
             `the up: npm run verify-backup -- ${stack}` };
     }
+    if ("unreadable" in failed) {
+        return { level: "warn", text: `backup: the record of the last failed attempt to prove a restore from ${volume} cannot be read ` +
+            `(${failed.unreadable}): a proof may have failed since the last one that succeeded; see: npm run verify-backup -- ${stack}` };
+    }
     if ("record" in failed) {
         return { level: "warn", text: `backup: the last attempt to prove a restore from ${volume} FAILED (${failed.record.failedAt}` +
             `${failed.record.backup ? `, backup ${failed.record.backup}` : ""}): ${failed.record.error}; ` +
@@ -266,10 +270,14 @@ export function proofOutput(proof: BackupProof | { unread: string } | undefined,
         return {};
     }
     const { verified: v, failed } = proof;
+    const unread = [
+        ...("unreadable" in v ? [`the last verified restore's record cannot be read (${v.unreadable}); prove one: npm run verify-backup`] : []),
+        ...("unreadable" in failed ? [`the last failed proof's record cannot be read (${failed.unreadable})`] : []),
+    ];
     return {
         ...("record" in v ? { lastVerified: { backup: v.record.backup, verifiedAt: v.record.verifiedAt } } : {}),
-        ...("unreadable" in v ? { unread: `the last verified restore's record cannot be read (${v.unreadable}); prove one: npm run verify-backup` } : {}),
         ...("record" in failed ? { lastFailed: { ...failed.record } } : {}),
+        ...(unread.length ? { unread: unread.join("; ") } : {}),
     };
 }
 

@@ -304,6 +304,9 @@ function proofRecords(proof: Awaited<ReturnType<typeof readProof>>, container: s
     if ("unreadable" in verified) {
         return { unread: `the last verified restore's record is not JSON: ${verified.unreadable}` };
     }
+    if ("unreadable" in failed) {
+        return { unread: `the last failed proof's record is not JSON: ${failed.unreadable}` };
+    }
     return { verified: "record" in verified ? verified.record : null, verifyFailed: "record" in failed ? failed.record : null };
 }
 

@@ -203,6 +203,16 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
         const garbled = proofOutput(await read({ [VERIFIED_FILE]: "{not json", [VERIFY_FAILED_FILE]: undefined }), "v");
         assert.deepEqual(Object.keys(garbled), ["unread"]);
         assert.match(garbled.unread!, /^the last verified restore's record cannot be read \(.*JSON.*\); prove one: npm run verify-backup$/);
+        // A failure's record that is not JSON: a proof may have failed since the last success, which must not look fresh.
+        const failedGarbled = await read({ [VERIFIED_FILE]: proven, [VERIFY_FAILED_FILE]: "{not json" });
+        const out = proofOutput(failedGarbled, "v");
+        assert.deepEqual(out.lastVerified, { backup: "F1", verifiedAt: "2026-12-04T11:00:00Z" });
+        assert.match(out.unread!, /^the last failed proof's record cannot be read \(.*JSON.*\)$/);
+        const note = verifiedNote(failedGarbled, "dev", "v", 26)!;
+        assert.equal(note.level, "warn");
+        assert.match(note.text, /^backup: the record of the last failed attempt to prove a restore from v cannot be read \(.*\): a proof may have failed since/);
+        const both = proofOutput(await read({ [VERIFIED_FILE]: "{x", [VERIFY_FAILED_FILE]: "{y" }), "v");
+        assert.match(both.unread!, /^the last verified restore's record cannot be read .*; the last failed proof's record cannot be read /);
     });
 
     test("the outputs when the nodes' containers do not answer: unread, never the empty answer of a new cluster", async () => {

@@ -780,6 +780,14 @@ describe("status: backups", () => {
         assert.equal(garbled.verified, null);
         assert.equal(garbled.verifyFailed, null);
         assert.match(garbled.proofUnread ?? "", /^the last verified restore's record is not JSON: .*JSON/);
+        // The failure's record garbled beside a good proof: a proof may have failed since, so the proof is not fresh either.
+        const failedGarbled = await probeWith([infoSays(INFO), { when: "^exec c1 cat \\S+verified\\.json\n",
+            out: JSON.stringify({ verifiedAt: "2024-12-31T22:00:01Z", backup: "20250101-000000F", marker: { found: true } }) },
+            { when: "^exec c1 cat \\S+verify-failed\\.json\n", out: "{not json" }, noRecord]);
+        assert.ok(failedGarbled.reachable);
+        assert.deepEqual(failedGarbled.backups, TWO);
+        assert.match(failedGarbled.proofUnread ?? "", /^the last failed proof's record is not JSON: .*JSON/);
+        assert.deepEqual(codes(buildReport(withBackup(), seen(failedGarbled))), ["backup-proof-unreadable:-"]);
     });
 
     test("pgbackrest info failing or not understood: unreachable as before, whatever the proof records say", async () => {
