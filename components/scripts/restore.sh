@@ -76,7 +76,10 @@ if [ -n "$target_lsn" ]; then
     labels=$(printf '%s\n' "$info" | sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p')
     [ -z "$others" ] || labels=$(sets_of "$major" | cut -d ' ' -f 1)
     for label in $labels; do
-        stop=$(repo_get "$label/backup.manifest" 2>/dev/null | sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1)
+        # A manifest that cannot be read refuses: passing over its set would choose an older one, or none.
+        manifest=$(repo_get "$label/backup.manifest" 2>/tmp/repo-get.err) ||
+            say "problem=the manifest of backup set $label (backup/$PGBACKREST_STANZA/$label/backup.manifest) could not be read: $(tail -n 1 /tmp/repo-get.err)"
+        stop=$(printf '%s\n' "$manifest" | sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1)
         [ -n "$stop" ] || continue
         [ -n "$first" ] && [ "$(lsn_number "$stop")" -ge "$(lsn_number "${first#* }")" ] || first="$label $stop"
         if [ "$(lsn_number "$stop")" -le "$(lsn_number "$target_lsn")" ] &&

@@ -190,13 +190,15 @@ describe("a repository a major upgrade went through: each major restores its own
 
 /**
  * A `pgbackrest` in BIN whose repo-get prints the file under REPO, as pgBackRest's repo-get prints a
- * repository's file (a volume or a bucket alike), and fails on a missing one with its error 055;
+ * repository's file (a volume or a bucket alike), and fails on a missing one with its error 055, and
+ * on the one FAKE_REPO_GET_FAIL names (its path in the repository, exactly) as on a file it may not read;
  * anything else, or other options than restore.sh gives, fails.
  */
 function fakeRepoGet(bin: string, repo: string): void {
     fs.writeFileSync(path.join(bin, "pgbackrest"), "#!/bin/sh\n" +
         '[ "$1 $2 $3 $4" = "--log-level-console=off --log-level-stderr=error --log-level-file=off repo-get" ] || ' +
         '{ echo "fake pgbackrest: not restore.sh\'s repo-get: $*" >&2; exit 1; }\n' +
+        `[ "$5" != "\${FAKE_REPO_GET_FAIL:-}" ] || { echo "ERROR: [041]: unable to open file '${repo}/$5' for read: [13] Permission denied" >&2; exit 41; }\n` +
         `cat "${repo}/$5" 2>/dev/null || { echo "ERROR: [055]: unable to open missing file '${repo}/$5' for read" >&2; exit 55; }\n`, { mode: 0o755 });
 }
 
@@ -254,7 +256,7 @@ describe("an LSN or a restore point as the target", () => {
 
     // restore.sh's selection, run for real by /bin/sh on a repository laid out as pgBackRest lays it
     // out (backup.info's [backup:current], each set's backup.manifest with backup-lsn-stop quoted).
-    function select(target: Record<string, string>, points = "", info = true): RestoreSelection | { problem: string } {
+    function select(target: Record<string, string>, points = "", { info = true, manifests = true } = {}): RestoreSelection | { problem: string } {
         const repo = fs.mkdtempSync(path.join(os.tmpdir(), "restore-select-"));
         const dir = path.join(repo, "backup", "src");
         // The settings (pgbackrest.conf, the restore points) apart from the repository, as with backup.s3: backup.info
@@ -269,8 +271,10 @@ describe("an LSN or a restore point as the target", () => {
         }
         for (const [label, stop] of sets) {
             fs.mkdirSync(path.join(dir, label));
-            fs.writeFileSync(path.join(dir, label, "backup.manifest"), `[backup]\nbackup-label="${label}"\nbackup-lsn-start="0/2000028"\n` +
-                `backup-lsn-stop="${stop}"\n`);
+            if (manifests) {
+                fs.writeFileSync(path.join(dir, label, "backup.manifest"), `[backup]\nbackup-label="${label}"\nbackup-lsn-start="0/2000028"\n` +
+                    `backup-lsn-stop="${stop}"\n`);
+            }
         }
         // An expired set's directory left behind is not a candidate: backup.info does not list it.
         fs.mkdirSync(path.join(dir, "20261202-000000F"));
@@ -293,8 +297,17 @@ describe("an LSN or a restore point as the target", () => {
     });
 
     test("restore.sh reads the sets through pgBackRest: backup.info it cannot read refuses an LSN target, naming the file and why", () => {
-        assert.match((select({ RESTORE_TARGET_LSN: "0/3000100" }, "", false) as { problem: string }).problem,
+        assert.match((select({ RESTORE_TARGET_LSN: "0/3000100" }, "", { info: false }) as { problem: string }).problem,
             /^the repository's list of backups \(backup\/src\/backup\.info\) could not be read: ERROR: \[055\]: unable to open missing file '.*\/backup\/src\/backup\.info' for read$/);
+    });
+
+    test("restore.sh refuses an LSN target when a set's manifest cannot be read, naming the set, the file and why, rather than choosing an older set", () => {
+        // 20261203-120000F is the set for 1/0; passed over, 20261203-100000F would be chosen, with more WAL to replay.
+        assert.match((select({ RESTORE_TARGET_LSN: "1/0", FAKE_REPO_GET_FAIL: "backup/src/20261203-120000F/backup.manifest" }) as { problem: string }).problem,
+            /^the manifest of backup set 20261203-120000F \(backup\/src\/20261203-120000F\/backup\.manifest\) could not be read: ERROR: \[041\]: unable to open file '.*\/backup\/src\/20261203-120000F\/backup\.manifest' for read: \[13\] Permission denied$/);
+        // None readable: refused on the first, not said to hold no backup.
+        assert.match((select({ RESTORE_TARGET_LSN: "1/0" }, "", { manifests: false }) as { problem: string }).problem,
+            /^the manifest of backup set 20261203-100000F \(backup\/src\/20261203-100000F\/backup\.manifest\) could not be read: ERROR: \[055\]: unable to open missing file '.*\/backup\/src\/20261203-100000F\/backup\.manifest' for read$/);
     });
 
     test("restore.sh finds a restore point of the stanza in the repository's record, and refuses one it lacks", () => {
