@@ -75,11 +75,13 @@ if [ -n "$target_lsn" ]; then
     [ -n "$info" ] || say "problem=the repository's list of backups (backup/$PGBACKREST_STANZA/backup.info) could not be read: $info_error"
     labels=$(printf '%s\n' "$info" | sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p')
     [ -z "$others" ] || labels=$(sets_of "$major" | cut -d ' ' -f 1)
+    [ -n "$labels" ] || say "problem=the repository holds no backup yet"
     for label in $labels; do
         # A manifest that cannot be read refuses: passing over its set would choose an older one, or none.
         manifest=$(repo_get "$label/backup.manifest" 2>/tmp/repo-get.err) ||
             say "problem=the manifest of backup set $label (backup/$PGBACKREST_STANZA/$label/backup.manifest) could not be read: $(tail -n 1 /tmp/repo-get.err)"
         stop=$(printf '%s\n' "$manifest" | sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1)
+        # An offline backup records no stop LSN: its set cannot be placed, and an older one reaches the target as well.
         [ -n "$stop" ] || continue
         [ -n "$first" ] && [ "$(lsn_number "$stop")" -ge "$(lsn_number "${first#* }")" ] || first="$label $stop"
         if [ "$(lsn_number "$stop")" -le "$(lsn_number "$target_lsn")" ] &&
@@ -87,7 +89,8 @@ if [ -n "$target_lsn" ]; then
             best=$label best_stop=$stop
         fi
     done
-    [ -n "$first" ] || say "problem=the repository holds no backup yet"
+    [ -n "$first" ] || say "problem=none of the repository's backup sets records the LSN it ended at (backup-lsn-stop in its \
+backup.manifest; an offline backup records none), so none can be chosen for an LSN: give restore.target {time: ...} instead"
     [ -n "$best" ] || say "problem=the target LSN $target_lsn is before the end of the first backup (${first% *}): \
 the earliest recoverable LSN is ${first#* }"
     set_label=$best

@@ -256,7 +256,7 @@ describe("an LSN or a restore point as the target", () => {
 
     // restore.sh's selection, run for real by /bin/sh on a repository laid out as pgBackRest lays it
     // out (backup.info's [backup:current], each set's backup.manifest with backup-lsn-stop quoted).
-    function select(target: Record<string, string>, points = "", { info = true, manifests = true } = {}): RestoreSelection | { problem: string } {
+    function select(target: Record<string, string>, points = "", { info = true, manifests = true, noStop = [] as string[] } = {}): RestoreSelection | { problem: string } {
         const repo = fs.mkdtempSync(path.join(os.tmpdir(), "restore-select-"));
         const dir = path.join(repo, "backup", "src");
         // The settings (pgbackrest.conf, the restore points) apart from the repository, as with backup.s3: backup.info
@@ -273,7 +273,7 @@ describe("an LSN or a restore point as the target", () => {
             fs.mkdirSync(path.join(dir, label));
             if (manifests) {
                 fs.writeFileSync(path.join(dir, label, "backup.manifest"), `[backup]\nbackup-label="${label}"\nbackup-lsn-start="0/2000028"\n` +
-                    `backup-lsn-stop="${stop}"\n`);
+                    (noStop.includes(label) ? "" : `backup-lsn-stop="${stop}"\n`));
             }
         }
         // An expired set's directory left behind is not a candidate: backup.info does not list it.
@@ -308,6 +308,15 @@ describe("an LSN or a restore point as the target", () => {
         // None readable: refused on the first, not said to hold no backup.
         assert.match((select({ RESTORE_TARGET_LSN: "1/0" }, "", { manifests: false }) as { problem: string }).problem,
             /^the manifest of backup set 20261203-100000F \(backup\/src\/20261203-100000F\/backup\.manifest\) could not be read: ERROR: \[055\]: unable to open missing file '.*\/backup\/src\/20261203-100000F\/backup\.manifest' for read$/);
+    });
+
+    test("restore.sh passes over a set whose manifest has no stop LSN (an offline backup), and says so when no set has one", () => {
+        assert.deepEqual(select({ RESTORE_TARGET_LSN: "1/0" }, "", { noStop: ["20261203-120000F"] }),
+            { set: "20261203-100000F", setStop: "0/3000100", lsn: "1/0", timeline: "" });
+        const all = ["20261203-100000F", "20261203-100000F_20261203-110000I", "20261203-120000F"];
+        assert.deepEqual(select({ RESTORE_TARGET_LSN: "1/0" }, "", { noStop: all }), { problem: "none of the repository's backup sets records " +
+            "the LSN it ended at (backup-lsn-stop in its backup.manifest; an offline backup records none), so none can be chosen for an LSN: " +
+            "give restore.target {time: ...} instead" });
     });
 
     test("restore.sh finds a restore point of the stanza in the repository's record, and refuses one it lacks", () => {
