@@ -34,8 +34,11 @@ fi
 # an S3 bucket, whose settings volume holds no backup: info is backup.info's text, or empty with why
 # in info_error (a time or the latest target needs none of it: pgBackRest reads it itself).
 repo_get() { pgbackrest --log-level-console=off --log-level-stderr=error --log-level-file=off repo-get "backup/$PGBACKREST_STANZA/$1"; }
+# Why the last repo-get failed: pgBackRest's ERROR line (an S3 error goes on with the request's and
+# the response's headers and body: storage/http/request.c httpRequestError), else its last words.
+repo_get_error() { grep -m 1 '^ERROR' /tmp/repo-get.err || tail -n 1 /tmp/repo-get.err; }
 info_error=
-info=$(repo_get backup.info 2>/tmp/repo-get.err) || { info=; info_error=$(tail -n 1 /tmp/repo-get.err); }
+info=$(repo_get backup.info 2>/tmp/repo-get.err) || { info=; info_error=$(repo_get_error); }
 
 # A repository a major upgrade went through (upgrade.sh) holds backup sets of two majors, and this
 # image's pgBackRest and server can restore only those of its own: 2.33 (bullseye) asserts on a 17
@@ -79,7 +82,7 @@ if [ -n "$target_lsn" ]; then
     for label in $labels; do
         # A manifest that cannot be read refuses: passing over its set would choose an older one, or none.
         manifest=$(repo_get "$label/backup.manifest" 2>/tmp/repo-get.err) ||
-            say "problem=the manifest of backup set $label (backup/$PGBACKREST_STANZA/$label/backup.manifest) could not be read: $(tail -n 1 /tmp/repo-get.err)"
+            say "problem=the manifest of backup set $label (backup/$PGBACKREST_STANZA/$label/backup.manifest) could not be read: $(repo_get_error)"
         stop=$(printf '%s\n' "$manifest" | sed -n 's/^backup-lsn-stop="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1)
         # An offline backup records no stop LSN: its set cannot be placed, and an older one reaches the target as well.
         [ -n "$stop" ] || continue

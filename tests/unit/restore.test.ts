@@ -198,6 +198,9 @@ function fakeRepoGet(bin: string, repo: string): void {
     fs.writeFileSync(path.join(bin, "pgbackrest"), "#!/bin/sh\n" +
         '[ "$1 $2 $3 $4" = "--log-level-console=off --log-level-stderr=error --log-level-file=off repo-get" ] || ' +
         '{ echo "fake pgbackrest: not restore.sh\'s repo-get: $*" >&2; exit 1; }\n' +
+        // An S3 server's refusal, as pgBackRest words it (storage/http/request.c httpRequestError): the ERROR line, then the exchange.
+        `[ "$5" != "\${FAKE_REPO_GET_FAIL:-}" ] || [ -z "\${FAKE_REPO_GET_HTTP:-}" ] || { printf '%s\\n' "ERROR: [039]: HTTP request failed with 403 (Forbidden):" ` +
+        `"*** URI/Query ***:" "/$5" "*** Response Content ***:" "<Error><Code>AccessDenied</Code></Error>" >&2; exit 39; }\n` +
         `[ "$5" != "\${FAKE_REPO_GET_FAIL:-}" ] || { echo "ERROR: [041]: unable to open file '${repo}/$5' for read: [13] Permission denied" >&2; exit 41; }\n` +
         `cat "${repo}/$5" 2>/dev/null || { echo "ERROR: [055]: unable to open missing file '${repo}/$5' for read" >&2; exit 55; }\n`, { mode: 0o755 });
 }
@@ -305,6 +308,9 @@ describe("an LSN or a restore point as the target", () => {
         // 20261203-120000F is the set for 1/0; passed over, 20261203-100000F would be chosen, with more WAL to replay.
         assert.match((select({ RESTORE_TARGET_LSN: "1/0", FAKE_REPO_GET_FAIL: "backup/src/20261203-120000F/backup.manifest" }) as { problem: string }).problem,
             /^the manifest of backup set 20261203-120000F \(backup\/src\/20261203-120000F\/backup\.manifest\) could not be read: ERROR: \[041\]: unable to open file '.*\/backup\/src\/20261203-120000F\/backup\.manifest' for read: \[13\] Permission denied$/);
+        // From a bucket: pgBackRest's ERROR line, not the response body that ends its message.
+        assert.match((select({ RESTORE_TARGET_LSN: "1/0", FAKE_REPO_GET_FAIL: "backup/src/20261203-120000F/backup.manifest", FAKE_REPO_GET_HTTP: "1" }) as
+            { problem: string }).problem, /could not be read: ERROR: \[039\]: HTTP request failed with 403 \(Forbidden\):$/);
         // None readable: refused on the first, not said to hold no backup.
         assert.match((select({ RESTORE_TARGET_LSN: "1/0" }, "", { manifests: false }) as { problem: string }).problem,
             /^the manifest of backup set 20261203-100000F \(backup\/src\/20261203-100000F\/backup\.manifest\) could not be read: ERROR: \[055\]: unable to open missing file '.*\/backup\/src\/20261203-100000F\/backup\.manifest' for read$/);
