@@ -166,10 +166,19 @@ export interface ConfigContext {
  * used by resource_postgresql_role.go:299 and :808), and with standard_conforming_strings on
  * the server keeps both: the role would get another password than the standbys' passfiles.
  */
-export function secretProblems(secrets: { readonly replicationPassword?: string; readonly plain?: readonly string[] }): string[] {
+export function secretProblems(secrets: { readonly replicationPassword?: string; readonly plain?: readonly string[];
+    readonly values?: Readonly<Record<string, string | undefined>>; readonly misplaced?: readonly string[] }): string[] {
     return [
         ...(secrets.plain ?? []).map((key) => `${NAMESPACE}:${key} is set in plain text (in the stack's settings file), which is not ` +
             `allowed: it is a secret; set it again with pulumi config set --secret ${key}`),
+        ...(secrets.misplaced ?? []).map((key) => `${NAMESPACE}:${key} is set as a secret, which is not allowed: it is not one of the ` +
+            `secret keys (${[...SECRET_KEYS].join(", ")}), so its value would be used, stored and shown in plain text; ` +
+            `check its spelling, or set it again without --secret`),
+        // An empty password is refused by the image's entrypoint (or clears the role's); a line break
+        // ends a passfile's line and a pgbackrest.conf value early.
+        ...Object.entries(secrets.values ?? {}).flatMap(([key, value]) => value === undefined ? []
+            : value === "" ? [`${NAMESPACE}:${key} (secret) is empty, which is not allowed: expected at least one character`]
+                : /[\r\n]/.test(value) ? [`${NAMESPACE}:${key} (secret) contains a line break, which is not allowed: expected one line`] : []),
         ...(secrets.replicationPassword?.includes("\\")
             ? [`${NAMESPACE}:replicationPassword (secret) contains a backslash, which is not allowed: the postgresql ` +
                 "provider stores each backslash doubled in the role's password, so the standbys could not log in; " +
@@ -184,8 +193,24 @@ export function secretProblems(secrets: { readonly replicationPassword?: string;
  * it; without it, none can be told).
  */
 function plainSecrets(all: Readonly<Record<string, string>>): string[] {
-    const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+    const isSecret = configIsSecret();
     return isSecret ? [...SECRET_KEYS].filter((k) => all[`${NAMESPACE}:${k}`] !== undefined && !isSecret(`${NAMESPACE}:${k}`)) : [];
+}
+
+/**
+ * The other keys of ALL that were set with --secret (a misspelt secret key; `--path` on a part of a
+ * structured key marks all of it): their values must not reach the validators, whose messages show
+ * values, nor the resources, which take them as plain text.
+ */
+function misplacedSecrets(all: Readonly<Record<string, string>>): string[] {
+    const isSecret = configIsSecret();
+    return isSecret ? Object.keys(all).filter((k) => k.startsWith(`${NAMESPACE}:`) && isSecret(k))
+        .map((k) => k.slice(NAMESPACE.length + 1)).filter((k) => !SECRET_KEYS.has(k)) : [];
+}
+
+/** Pulumi's runtime isConfigSecret (the Node.js SDK exports it, its typings do not declare it). */
+function configIsSecret(): ((key: string) => boolean) | undefined {
+    return (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
 }
 
 export class ConfigError extends pulumi.RunError {
@@ -844,7 +869,8 @@ function scheduleOf(p: Problems, given: unknown, ctx: { image: string; engineHos
     }
     const interval = (field: "full" | "diff" | "incr", fallback?: string): number | undefined => {
         const value = fields[field] ?? fallback;
-        if (value === undefined || value === null || value === false || value === "false") {
+        // No full backups would leave full at 0: the scheduler would take one, and prove it, at every poll.
+        if (field !== "full" && (value === undefined || value === null || value === false || value === "false")) {
             return undefined;
         }
         const m = typeof value === "string" ? INTERVAL.exec(value) : null;
@@ -1056,12 +1082,15 @@ export function s3CredentialsText(): S3Credentials | undefined {
 /** Reads this stack's config through Pulumi and validates it. */
 export function loadConfig(): LoadedConfig {
     const all = pulumi.runtime.allConfig();
+    const misplaced = misplacedSecrets(all);
     const raw: Record<string, string> = {};
     for (const [fullKey, value] of Object.entries(all)) {
         if (fullKey.startsWith(`${NAMESPACE}:`)) {
             const key = fullKey.slice(NAMESPACE.length + 1);
-            // A secret's text never enters the plan: only that it is set.
-            raw[key] = SECRET_KEYS.has(key) ? "(secret)" : value;
+            // A secret's text never enters the plan: only that it is set (another key's, not even that: refused).
+            if (!misplaced.includes(key)) {
+                raw[key] = SECRET_KEYS.has(key) ? "(secret)" : value;
+            }
         }
     }
     let engine: Engine | undefined;
@@ -1076,7 +1105,8 @@ export function loadConfig(): LoadedConfig {
     }
     const cfg = validateConfig(raw, {
         project: pulumi.getProject(), stack: pulumi.getStack(), engine, engineProblems,
-        secretProblems: secretProblems({ replicationPassword: all[`${NAMESPACE}:replicationPassword`], plain: plainSecrets(all) }),
+        secretProblems: secretProblems({ replicationPassword: all[`${NAMESPACE}:replicationPassword`], plain: plainSecrets(all), misplaced,
+            values: Object.fromEntries([...SECRET_KEYS].map((k) => [k, all[`${NAMESPACE}:${k}`]])) }),
     });
     const config = new pulumi.Config(NAMESPACE);
     return {

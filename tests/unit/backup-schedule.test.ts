@@ -57,6 +57,11 @@ describe("pg-replication:backup.schedule, validated", () => {
         assert.deepEqual(check("daily").problems, ['pg-replication:backup.schedule = "daily" is not allowed: expected true, false or an object ' +
             "with any of full, diff, incr, image, dockerSocket, fromStandby"]);
         assert.deepEqual(check({ full: "366d" }, { maxVerifiedAgeHours: 8760 }).problems.length, 1);
+        // Full backups cannot be turned off inside a schedule (that would be a full backup and a proof at every poll).
+        for (const full of [false, "false"]) {
+            assert.deepEqual(check({ full }).problems, [`pg-replication:backup.schedule.full = ${JSON.stringify(full)} is not allowed: expected an ` +
+                "interval of whole minutes, hours or days, such as 30m, 6h or 7d (at most 365d)"]);
+        }
     });
 
     test("full shorter than the proof's age bound, diff and incr shorter than full, incr shorter than diff", () => {

@@ -309,6 +309,26 @@ describe("secrets", () => {
         assert.deepEqual(secretProblems({ replicationPassword: "a'b:c@d" }), []);
         assert.deepEqual(secretProblems({}), [], "a generated password has no backslash");
     });
+    test("an empty secret or one with a line break is refused, naming the key only", () => {
+        assert.deepEqual(secretProblems({ values: { superuserPassword: "", replicationPassword: "a\nb", backupS3SecretKey: "x\r", backupS3AccessKey: "ok" } }), [
+            "pg-replication:superuserPassword (secret) is empty, which is not allowed: expected at least one character",
+            "pg-replication:replicationPassword (secret) contains a line break, which is not allowed: expected one line",
+            "pg-replication:backupS3SecretKey (secret) contains a line break, which is not allowed: expected one line",
+        ]);
+    });
+    test("another key set as a secret (a misspelt password, a structured key with a secret part) is refused, never showing its value", async () => {
+        await assert.rejects(runProgram({ superUserPassword: "hunter2-typo", archiveCommand: "cp %p /x/s3cret-path" }, ["superUserPassword", "archiveCommand"]),
+            (err: unknown) => {
+                assert.ok(err instanceof ConfigError);
+                assert.deepEqual(err.problems, ["superUserPassword", "archiveCommand"].map((k) => `pg-replication:${k} is set as a secret, which is ` +
+                    "not allowed: it is not one of the secret keys (replicationPassword, superuserPassword, backupS3AccessKey, backupS3SecretKey), " +
+                    "so its value would be used, stored and shown in plain text; check its spelling, or set it again without --secret"));
+                assert.doesNotMatch(err.message, /hunter2|s3cret-path/);
+                return true;
+            });
+        await assert.rejects(runProgram({ superuserPassword: "" }, ["superuserPassword"]), (err: unknown) =>
+            err instanceof ConfigError && err.problems.includes("pg-replication:superuserPassword (secret) is empty, which is not allowed: expected at least one character"));
+    });
     test("the program stops at preview with that message, before any resource", async () => {
         await assert.rejects(runProgram({ replicationPassword: "top\\secret" }, ["replicationPassword"]), (err: unknown) => {
             assert.ok(err instanceof ConfigError);
