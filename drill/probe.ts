@@ -52,13 +52,23 @@ export class WriteProbe {
             await c.connect();
             await c.query(`CREATE TABLE IF NOT EXISTS ${this.table} (seq bigint PRIMARY KEY, node text, at timestamptz DEFAULT now())`);
             const { rows } = await c.query(`SELECT coalesce(max(seq), 0)::bigint AS last FROM ${this.table}`);
-            this.running = this.loop(Number(rows[0].last) + 1);
+            this.begin(Number(rows[0].last) + 1);
         } finally {
             await c.end().catch(() => undefined);
         }
     }
 
-    private async loop(firstSeq: number): Promise<void> {
+    /**
+     * The writing loop from FIRSTSEQ, its failure (no writable node within retrySeconds) kept for
+     * stop(): until then nothing awaits it, and an unhandled rejection would end the process with
+     * the drill's fault still in place.
+     */
+    protected begin(firstSeq: number): void {
+        this.running = this.loop(firstSeq);
+        this.running.catch(() => undefined);
+    }
+
+    protected async loop(firstSeq: number): Promise<void> {
         const names = Object.keys(this.candidates);
         let i = 0;
         let seq = firstSeq;
