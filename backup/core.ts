@@ -158,7 +158,8 @@ export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: num
     Promise<VerifyResult> {
     const log = opts.log ?? (() => undefined);
     const primary = await findPrimary(t);
-    const name = `${opts.namePrefix ?? t.stanza}-verify`;
+    // With a dash after the prefix: no node's container (<prefix>-<node>, node names have none) can hold the name.
+    const name = `${opts.namePrefix ?? t.stanza}-manual-verify`;
     const got = parseLines(await backupTools(t, primary, `backup_verify ${name} ${opts.timeoutSeconds}`,
         (opts.timeoutSeconds * 3 + 240) * 1000, log));
     return {
