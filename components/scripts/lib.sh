@@ -119,6 +119,11 @@ ask_node() {
     if [ -n "${PEERS:-}" ]; then bounded "${NODE_ASK_SECONDS:-20}" "$@"; else "$@"; fi
 }
 
+# says_no_such TEXT: whether TEXT, a failed docker call's standard error, is the engine saying the
+# container is not there, in any CLI's wording ("No such object", "no such object" in newer CLIs,
+# "No such container"), as components/docker-cli.ts saysNoSuch reads it.
+says_no_such() { printf '%s' "$1" | grep -qiE 'no such (object|container)'; }
+
 running() { [ "$(dk "$1" inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 
 # node_sql CONTAINER [SQL]: runs SQL (argument or stdin) on a node, prints unaligned tuples.
@@ -171,10 +176,8 @@ node_containers() {
                 printf '%s\n' "$_c"
                 continue
             fi
-            case $_nc_err in
-                *"No such object"*|*"No such container"*) ;;
-                *) fail "node $_c: its engine did not say whether the container is there: $(printf '%s' "$_nc_err" | tail -n 1)" ;;
-            esac
+            says_no_such "$_nc_err" ||
+                fail "node $_c: its engine did not say whether the container is there: $(printf '%s' "$_nc_err" | tail -n 1)"
         done
         return 0
     fi

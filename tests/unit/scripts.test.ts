@@ -674,6 +674,9 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
         const list = 'node_containers; echo "end"';
         const missing = runScript(scriptOf(list), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_MISSING: "p-pg2" });
         assert.deepEqual([missing.status, missing.stdout], [0, "p-pg1\nend\n"], missing.stderr);
+        // The same answer in a newer CLI's words, in lower case.
+        const lower = runScript(scriptOf(list), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_INSPECT_ERR: "error: no such object: p-pg1" });
+        assert.deepEqual([lower.status, lower.stdout], [0, "end\n"], lower.stderr);
         const hung = runScript(scriptOf('nodes=$(node_containers); echo "nodes=$nodes"'), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_HANG: "p-pg2" });
         assert.notEqual(hung.status, 0);
         assert.equal(hung.stdout, "");
