@@ -57,7 +57,8 @@ backup_take() {
 # recovery with its WAL receiver streaming (pg_stat_wal_receiver); fails when there is none.
 streaming_standby() {
     for _ss in $(node_containers); do
-        [ "$_ss" != "$PRIMARY_CONTAINER" ] && running "$_ss" || continue
+        # In a subshell: one whose engine does not say whether it runs is passed over, said, and the next asked.
+        [ "$_ss" != "$PRIMARY_CONTAINER" ] && ( running "$_ss" ) || continue
         if [ "$(node_sql "$_ss" "SELECT pg_is_in_recovery() AND EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')" \
             2>/dev/null)" = t ]; then
             printf '%s\n' "$_ss"

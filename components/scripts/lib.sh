@@ -124,7 +124,19 @@ ask_node() {
 # "No such container"), as components/docker-cli.ts saysNoSuch reads it.
 says_no_such() { printf '%s' "$1" | grep -qiE 'no such (object|container)'; }
 
-running() { [ "$(dk "$1" inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+# running CONTAINER: whether CONTAINER runs, as its engine answers: not when it is stopped or the
+# engine says it is not there. Fails, naming it, when the engine does not answer that (an engine
+# error, no connection): a container that could not be asked is not one that does not run.
+running() {
+    _rn_err=$(mktemp)
+    _rn_rc=0
+    _rn=$(dk "$1" inspect -f '{{.State.Running}}' "$1" 2>"$_rn_err") || _rn_rc=$?
+    _rn_why=$(cat "$_rn_err")
+    rm -f "$_rn_err"
+    [ "$_rn_rc" -eq 0 ] || says_no_such "$_rn_why" ||
+        fail "node $1: its engine did not say whether the container runs: $(printf '%s' "${_rn_why:-docker inspect exited $_rn_rc}" | tail -n 1)"
+    [ "$_rn" = true ]
+}
 
 # node_sql CONTAINER [SQL]: runs SQL (argument or stdin) on a node, prints unaligned tuples.
 node_sql() {

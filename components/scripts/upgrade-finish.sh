@@ -17,7 +17,9 @@ fi
 # its primary fenced until its seed clones it again) leaves the finish to the up after it.
 nodes=$(node_containers) || { log "a major upgrade to finish, but not every node's engine answers: the next up finishes it"; exit 0; }
 for container in $nodes; do
-    running "$container" || { log "a major upgrade to finish, but $container is not running: the next up finishes it"; exit 0; }
+    # In a subshell: a node whose engine does not say whether it runs leaves the finish to the next up too, said.
+    why=$(running "$container" 2>&1) ||
+        { why=${why#error: }; log "a major upgrade to finish, but ${why:-$container is not running}: the next up finishes it"; exit 0; }
 done
 started=$(date +%s)
 dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" vacuumdb --all --analyze-in-stages --quiet >/dev/null

@@ -15,7 +15,7 @@ import { script } from "../../components/shell";
 
 // exec/run read stdin and answer like psql would: 't' for SELECT pg_reload_conf(), else the
 // reply file. FAKE_HEALTH is what `docker inspect` reports for a health status, FAKE_STATE for a
-// container's state, FAKE_VOLUME_USERS
+// container's state, FAKE_RUNNING for whether it runs (true by default), FAKE_VOLUME_USERS
 // what `docker ps --filter volume=` lists, FAKE_NODES what the node listing (label filter) lists,
 // FAKE_RUN_STATUS the exit status of `docker run` (FAKE_DATA_STATUS for the PG_VERSION check),
 // FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary),
@@ -36,6 +36,7 @@ case "$1" in
              *Health*) echo "\${FAKE_HEALTH:-healthy}" ;;
              *State.Status*Networks*) echo "\${FAKE_UP:-running on}" ;;
              *RestartPolicy.Name*State.Running*) echo "no false" ;;
+             *State.Running*) echo "\${FAKE_RUNNING:-true}" ;;
              *State.Status*) echo "\${FAKE_STATE:-running}" ;;
              *Config.Image*) echo "\${FAKE_IMAGE:-true}" ;;
              *) echo true ;;
@@ -124,6 +125,8 @@ const seedEnv = {
     NODE_ADDRESS: "172.18.0.102", REPLICATION_USER: "repuser", HELPER_CONTAINER: "pg-standby1-seed",
 };
 const PASSLINE = "*:5432:*:repuser:Very\\:Secret\n";
+/** What the CLI says when its engine cannot be reached: no answer about any container. */
+const ENGINE_DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
 
 describe("command scripts", () => {
     for (const file of SCRIPTS) {
@@ -637,6 +640,15 @@ stat() { echo 990; }`;
         assert.ok(standby >= 0 && primary > standby, r.argv.join("\n"));
     });
 
+    test("a standby whose engine does not say whether it runs is passed over, said; with no other, the backup is the primary's", () => {
+        const r = run({ FROM_STANDBY: "1", FAKE_INSPECT_ERR: ENGINE_DOWN });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /source=p-pg1\n$/);
+        for (const c of ["p-pg2", "p-pg3"]) {
+            assert.match(r.stderr, new RegExp(`^error: node ${c}: its engine did not say whether the container runs: Cannot connect`, "m"));
+        }
+    });
+
     test("no standby streams, or FROM_STANDBY unset (npm run backup without a scheduler, destroy's final backup): on the primary", () => {
         for (const more of [{ FROM_STANDBY: "1", REPLY: "f" }, {}] as Record<string, string>[]) {
             const r = run(more);
@@ -697,6 +709,46 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
         assert.equal(late.stdout, "early\nstatus=124\n");
         assert.match(late.stderr, /no answer within 1s: sh -c echo early; sleep 20/);
         assert.ok(late.seconds < 10, `${late.seconds} s`);
+    });
+});
+
+describe("lib.sh running: a container its engine did not answer about is not one that does not run", () => {
+    const policy = { PRIMARY_CONTAINER: "pg-primary", SYNC_NAMES: 'ANY 1 ("a", "b")', SYNC_COMMIT: "on", EXPECTED: "a=quorum b=quorum", TIMEOUT: "1" };
+    const gate = { NODE_CONTAINER: "pg-standby1", NODE: "standby1", MAX_LAG_BYTES: "0", TIMEOUT: "1", STACK_LABELS: "pg-replication.stack=s" };
+
+    test("the commit policy's gate: an engine that does not answer fails it, naming the node; a stopped or missing standby is not waited for", () => {
+        const r = runScript(script("sync-policy.sh"), { ...policy, FAKE_INSPECT_ERR: ENGINE_DOWN }, { reply: "streaming/quorum\n" });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: node pg-a: its engine did not say whether the container runs: Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?$/m);
+        assert.doesNotMatch(r.stderr, /not waited for/);
+        for (const more of [{ FAKE_RUNNING: "false" }, { FAKE_MISSING: "pg-a" }, { FAKE_INSPECT_ERR: "error: no such object: pg-a" }] as Record<string, string>[]) {
+            const down = runScript(script("sync-policy.sh"), { ...policy, ...more }, { reply: "streaming/quorum\n" });
+            assert.equal(down.status, 0, down.stderr);
+            assert.match(down.stderr, /^a is not running; not waited for$/m);
+        }
+    });
+
+    test("a node's streaming gate: an engine that does not answer fails it, naming the node; a stopped or missing container has nothing to wait for", () => {
+        const r = runScript(script("node-streaming.sh"), { ...gate, FAKE_INSPECT_ERR: ENGINE_DOWN });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: node pg-standby1: its engine did not say whether the container runs: Cannot connect to the Docker daemon/m);
+        assert.doesNotMatch(r.stderr, /nothing to wait for/);
+        for (const more of [{ FAKE_RUNNING: "false" }, { FAKE_MISSING: "pg-standby1" }] as Record<string, string>[]) {
+            const down = runScript(script("node-streaming.sh"), { ...gate, ...more });
+            assert.equal(down.status, 0, down.stderr);
+            assert.equal(down.stderr, "node standby1 is not running: nothing to wait for\n");
+        }
+    });
+
+    test("a major upgrade's finish is left to the next up, saying whether a node is down or its engine did not answer", () => {
+        const env = { PRIMARY_CONTAINER: "pg-pg1", IMAGE: "postgres:17", STACK_LABELS: "pg-replication.stack=s", FAKE_NODES: "pg-pg1 pg-pg2" };
+        const reply = "/var/lib/postgresql/data/pgdata.13-old\n";
+        const r = runScript(script("upgrade-finish.sh"), { ...env, FAKE_INSPECT_ERR: ENGINE_DOWN }, { reply });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stderr, `a major upgrade to finish, but node pg-pg1: its engine did not say whether the container runs: ${ENGINE_DOWN}: the next up finishes it\n`);
+        const stopped = runScript(script("upgrade-finish.sh"), { ...env, FAKE_RUNNING: "false" }, { reply });
+        assert.equal(stopped.stderr, "a major upgrade to finish, but pg-pg1 is not running: the next up finishes it\n");
+        assert.ok(![...r.argv, ...stopped.argv].some((a) => a.includes("vacuumdb")), "nothing finished");
     });
 });
 
