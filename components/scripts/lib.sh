@@ -112,7 +112,7 @@ kill_tree() {
     kill -9 "$1" 2>/dev/null || true
 }
 
-# ask_node CMD...: CMD about one node where every node is asked (find_primary, node_containers):
+# ask_node CMD...: CMD about one node where every node is asked (ask_primary, node_containers):
 # bounded by NODE_ASK_SECONDS (20 s) when the nodes are on several engines (PEERS); on one
 # engine, all answer or none does.
 ask_node() {
@@ -152,12 +152,16 @@ node_sql() {
 # primary_sql [SQL]: node_sql on $PRIMARY_CONTAINER.
 primary_sql() { node_sql "$PRIMARY_CONTAINER" "$@"; }
 
-# find_primary: sets PRIMARY_CONTAINER, PRIMARY_NAME and PRIMARY_ADDRESS to the stack's one
+# ask_primary: sets PRIMARY_CONTAINER, PRIMARY_NAME and PRIMARY_ADDRESS to the stack's one
 # running node that is not in recovery (all empty when there is none; fails when there are two).
 # The role is state in the data directory, so it is asked for, never taken from stored inputs.
+# A node is taken for no primary only on an answer: its server's (in recovery), or its engine's
+# (the container is not running, restarting, or not there). The others are named in NOT_ASKED
+# ("container (why); ..."): in ENGINE_SILENT those whose engine did not say whether they run, in
+# SERVER_SILENT those that run but whose server did not answer.
 # env: STACK_LABELS ("key=value ..." of the stack's node containers), or PEERS
-find_primary() {
-    PRIMARY_CONTAINER= PRIMARY_NAME= PRIMARY_ADDRESS=
+ask_primary() {
+    PRIMARY_CONTAINER= PRIMARY_NAME= PRIMARY_ADDRESS= NOT_ASKED= ENGINE_SILENT= SERVER_SILENT=
     _filters=
     for _label in $STACK_LABELS; do _filters="$_filters --filter label=$_label"; done
     if [ -n "${PEERS:-}" ]; then
@@ -165,16 +169,47 @@ find_primary() {
     else
         # shellcheck disable=SC2086
         _nodes=$(docker ps $_filters --filter label=pg-replication.role=node \
-            --format '{{.Names}}:{{.Label "pg-replication.node"}}:{{.Label "pg-replication.address"}}')
+            --format '{{.Names}}:{{.Label "pg-replication.node"}}:{{.Label "pg-replication.address"}}') ||
+            { NOT_ASKED="the stack's nodes (the engine did not list them, above)"; return 0; }
     fi
     for _node in $_nodes; do
-        if [ "$(ask_node node_sql "${_node%%:*}" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
-            [ -z "$PRIMARY_CONTAINER" ] ||
-                fail "two nodes run as primary: $PRIMARY_CONTAINER and ${_node%%:*}; stop one of them first"
-            PRIMARY_CONTAINER=${_node%%:*} PRIMARY_ADDRESS=${_node##*:}
-            PRIMARY_NAME=${_node#*:} PRIMARY_NAME=${PRIMARY_NAME%%:*}
-        fi
+        _c=${_node%%:*}
+        _fp_rc=0
+        _fp=$(ask_node node_sql "$_c" "SELECT pg_is_in_recovery()" 2>/dev/null) || _fp_rc=$?
+        case $_fp_rc:$_fp in
+            0:t) ;;
+            0:f)
+                [ -z "$PRIMARY_CONTAINER" ] ||
+                    fail "two nodes run as primary: $PRIMARY_CONTAINER and $_c; stop one of them first"
+                PRIMARY_CONTAINER=$_c PRIMARY_ADDRESS=${_node##*:}
+                PRIMARY_NAME=${_node#*:} PRIMARY_NAME=${PRIMARY_NAME%%:*} ;;
+            124:*)
+                # Past ask_node's bound: its engine is not asked again, to wait as long once more.
+                NOT_ASKED="${NOT_ASKED:+$NOT_ASKED; }$_c (no answer within ${NODE_ASK_SECONDS:-20}s)"
+                ENGINE_SILENT="$ENGINE_SILENT $_c" ;;
+            *)
+                # Its server did not answer: its engine says whether it runs. Restarting counts as down: no
+                # server runs in it until Docker has started it again (State.Running says true meanwhile).
+                if _fp=$(ask_node dk "$_c" inspect -f '{{.State.Status}}' "$_c" 2>&1); then
+                    case $_fp in
+                        running | paused)
+                            NOT_ASKED="${NOT_ASKED:+$NOT_ASKED; }$_c (its container is $_fp, its server did not answer)"
+                            SERVER_SILENT="$SERVER_SILENT $_c" ;;
+                    esac
+                elif ! says_no_such "$_fp"; then
+                    NOT_ASKED="${NOT_ASKED:+$NOT_ASKED; }$_c (its engine did not say whether it runs: $(printf '%s' "$_fp" | tail -n 1))"
+                    ENGINE_SILENT="$ENGINE_SILENT $_c"
+                fi ;;
+        esac
     done
+}
+
+# find_primary: ask_primary, failing when no node answers as primary but one could not be asked:
+# that is not "no primary", and the caller must not go on as if it were.
+find_primary() {
+    ask_primary
+    [ -n "$PRIMARY_CONTAINER" ] || [ -z "$NOT_ASKED" ] ||
+        fail "no node answers as primary, but not every node could be asked, so there may be one: $NOT_ASKED"
 }
 
 # node_containers: every node container of the stack, running or not. Across engines a node is left

@@ -47,6 +47,9 @@ case "$1" in
       esac ;;
   logs) printf '%s\\n' 'LOG:  started streaming' 'FATAL:  password authentication failed for user "repuser"' ;;
   exec|run)
+    # FAKE_NO_SERVER: this container runs, but its server does not answer psql.
+    case "$1 $*" in "exec "*" \${FAKE_NO_SERVER:-no-such-container} "*)
+      echo 'psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: No such file or directory' >&2; exit 2 ;; esac
     # FAKE_EXEC_STATUS: every exec fails as in a container that does not run.
     if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_STATUS:-}" ]; then echo "Error response from daemon: container is not running" >&2; exit "$FAKE_EXEC_STATUS"; fi
     run_sh() { shift; while :; do case "$1" in -u|-e|-w) shift 2 ;; -*) shift ;; *) break ;; esac; done; shift
@@ -114,7 +117,7 @@ function runScript(text: string, env: Record<string, string>, opts: { stdin?: st
 }
 
 const SCRIPTS = ["node-ready.sh", "superuser-password.sh", "node-access.sh", "node-passfile.sh", "node-seed.sh",
-    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "pooler-auth.sh", "pooler-auth-drop.sh", "sync-policy.sh", "sync-policy-reset.sh", "upgrade.sh", "upgrade-finish.sh"];
+    "node-seed-check.sh", "node-drop-slot.sh", "node-tls.sh", "pooler-auth.sh", "pooler-auth-drop.sh", "sync-policy.sh", "sync-policy-reset.sh", "upgrade.sh", "upgrade-finish.sh", "node-streaming.sh"];
 
 const helperEnv = {
     IMAGE: "postgres:13", VOLUME: "pg-standby1-data", NODE: "standby1",
@@ -555,6 +558,8 @@ describe("on success a script prints nothing on stdout and one summary line on s
         ["sync-policy.sh", { PRIMARY_CONTAINER: "pg-primary", SYNC_NAMES: "", SYNC_COMMIT: "on", EXPECTED: "standby1=async", TIMEOUT: "5" },
             { reply: "streaming/async\n" }, /^commit policy applied \(synchronous_standby_names='', synchronous_commit=on\); standbys: standby1=async$/],
         ["sync-policy-reset.sh", { PRIMARY_CONTAINER: "pg-primary" }, {}, /^commit policy on pg-primary reset to asynchronous$/],
+        ["node-streaming.sh", { NODE_CONTAINER: "pg-pg1", NODE: "pg1", MAX_LAG_BYTES: "0", TIMEOUT: "5", STACK_LABELS: "pg-replication.stack=s" },
+            { reply: "f|no receiver|0/3000000\n" }, /^node pg1: primary$/],
         // The fake engine's inspect answers "true" for a container's image: the container runs IMAGE already.
         ["upgrade.sh", { NODE: "pg1", NODE_CONTAINER: "pg-pg1", VOLUME: "pg-pg1-data", IMAGE: "true", KEEP_CONTAINER: "pg-pg2",
             LONG_TX_SQL: "SELECT 1", SETTINGS_SQL: "SELECT 1", TIMEOUT: "5", DOCKER_LABELS: "a=b", HELPER_CONTAINER: "pg-pg1-upgrade" }, {},
@@ -699,7 +704,8 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
             NODE: "pg3", VOLUME: "p-pg3-data", IMAGE: "postgres:17", DOCKER_LABELS: "", HELPER_CONTAINER: "p-pg3-seed", FAKE_RECOVERY: "t" });
         assert.notEqual(seed.status, 0, seed.stderr);
         assert.doesNotMatch(seed.stderr, /the first node of the stack/);
-        assert.match(seed.stderr, /its engine did not say whether the container is there/);
+        // find_primary refuses first: no node answered as primary, and pg1 could not be asked.
+        assert.match(seed.stderr, /no node answers as primary, but not every node could be asked, so there may be one: p-pg1 \(no answer within 1s\)/);
     });
 
     test("bounded: a command's output, status and standard error pass through; past its bound, status 124 and why", () => {
@@ -749,6 +755,72 @@ describe("lib.sh running: a container its engine did not answer about is not one
         const stopped = runScript(script("upgrade-finish.sh"), { ...env, FAKE_RUNNING: "false" }, { reply });
         assert.equal(stopped.stderr, "a major upgrade to finish, but pg-pg1 is not running: the next up finishes it\n");
         assert.ok(![...r.argv, ...stopped.argv].some((a) => a.includes("vacuumdb")), "nothing finished");
+    });
+});
+
+describe("lib.sh find_primary: a node that could not be asked is not taken for no primary", () => {
+    const one = { STACK_LABELS: "pg-replication.stack=s", FAKE_NODES: "pg-pg1:pg1:172.18.0.101" };
+    const call = 'find_primary; echo "primary=$PRIMARY_CONTAINER"';
+
+    test("a node that runs but whose server does not answer, or whose engine does not say whether it runs: refused, naming it", () => {
+        for (const [more, why] of [[{}, "its container is running, its server did not answer"], [{ FAKE_STATE: "paused" }, "its container is paused, its server did not answer"],
+            [{ FAKE_INSPECT_ERR: ENGINE_DOWN }, `its engine did not say whether it runs: ${ENGINE_DOWN}`]] as [Record<string, string>, string][]) {
+            const r = runScript(scriptOf(call), { ...one, FAKE_EXEC_STATUS: "1", ...more });
+            assert.equal(r.status, 1, why);
+            assert.equal(r.stdout, "");
+            assert.equal(r.stderr, `error: no node answers as primary, but not every node could be asked, so there may be one: pg-pg1 (${why})\n`);
+        }
+    });
+
+    test("no primary on an answer: a standby's, or the engine's that the node is stopped, restarting (no server in it) or not there", () => {
+        for (const more of [{ FAKE_RECOVERY: "t" }, { FAKE_EXEC_STATUS: "1", FAKE_STATE: "exited" }, { FAKE_EXEC_STATUS: "1", FAKE_STATE: "restarting" },
+            { FAKE_EXEC_STATUS: "1", FAKE_MISSING: "pg-pg1" }, { FAKE_EXEC_STATUS: "1", FAKE_INSPECT_ERR: "error: no such object: pg-pg1" }] as Record<string, string>[]) {
+            const r = runScript(scriptOf(call), { ...one, ...more });
+            assert.deepEqual([r.status, r.stdout, r.stderr], [0, "primary=\n", ""], JSON.stringify(more));
+        }
+    });
+
+    test("a removed node's slot is not said to go with the cluster while a node could not be asked", () => {
+        const env = { ...one, NODE: "standby1", HELPER_CONTAINER: "pg-standby1-seed", FAKE_EXEC_STATUS: "1" };
+        const r = runScript(script("node-drop-slot.sh"), env);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: no node answers as primary, but not every node could be asked, so there may be one: pg-pg1 \(its container is running, its server did not answer\)$/m);
+        assert.doesNotMatch(r.stderr, /goes with the cluster/);
+        const stopped = runScript(script("node-drop-slot.sh"), { ...env, FAKE_STATE: "exited" });
+        assert.equal(stopped.status, 0, stopped.stderr);
+        assert.match(stopped.stderr, /^no node runs as primary; slot standby1 goes with the cluster$/m);
+    });
+
+    test("a standby's streaming gate waits for a node that could not be asked, rather than pass for want of a primary", () => {
+        const gate = { NODE_CONTAINER: "pg-standby1", NODE: "standby1", MAX_LAG_BYTES: "0", TIMEOUT: "1", STACK_LABELS: "pg-replication.stack=s",
+            FAKE_NODES: "pg-pg1:pg1:172.18.0.101 pg-standby1:standby1:172.18.0.102", FAKE_RECOVERY: "t", FAKE_NO_SERVER: "pg-pg1" };
+        const reply = "t|no receiver|0/3000000\n";
+        const r = runScript(script("node-streaming.sh"), gate, { reply });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: node standby1 \(pg-standby1\) did not catch up within 1s: its WAL receiver: no receiver; no node answers as primary, but not every node could be asked: pg-pg1 \(its container is running, its server did not answer\)/m);
+        // Stopped, or restarting (a primary whose server never comes up, README "A new major"): none to stream from; passed, said.
+        for (const state of ["exited", "restarting"]) {
+            const down = runScript(script("node-streaming.sh"), { ...gate, FAKE_STATE: state }, { reply });
+            assert.equal(down.status, 0, down.stderr);
+            assert.equal(down.stderr, "node standby1: no WAL receiver, and no node answers as primary to stream from: not waited for (the topology step's gates wait once there is one)\n");
+        }
+    });
+
+    test("across engines the gate waits for a node whose engine does not answer while its server does; its host lost (neither answers), it passes, said", () => {
+        const PEERS = "pg1|p-pg1|tcp://10.9.0.1:2376|172.18.0.101|10.9.0.1|5432 pg2|p-pg2|tcp://10.9.0.2:2376|172.18.0.102|10.9.0.2|5433";
+        const gate = { NODE_CONTAINER: "p-pg2", NODE: "pg2", MAX_LAG_BYTES: "0", TIMEOUT: "1", STACK_LABELS: "", PEERS, NODE_ASK_SECONDS: "1",
+            FAKE_HANG: "p-pg1", FAKE_RECOVERY: "t" };
+        const reply = "t|no receiver|0/3000000\n";
+        const answers = runScript(script("node-streaming.sh"), { ...gate, FAKE_ISREADY: "0" }, { reply });
+        assert.equal(answers.status, 1);
+        assert.match(answers.stderr, /its WAL receiver: no receiver; no node answers as primary, but not every node could be asked: p-pg1 \(no answer within 1s\)/);
+        // Asked as the topology step asks it (observe.ts probeServers): from this node, at its published address across engines.
+        assert.ok(answers.argv.includes("exec -u postgres p-pg2 pg_isready -q -h 10.9.0.1 -p 5432 -t 3"), answers.argv.join("\n"));
+        const lost = runScript(script("node-streaming.sh"), { ...gate, FAKE_ISREADY: "2" }, { reply });
+        assert.equal(lost.status, 0, lost.stderr);
+        assert.equal(lost.stderr, "node pg2: no WAL receiver, and no node answers as primary to stream from (host lost: p-pg1, neither its engine nor " +
+            "its server answers): not waited for (the topology step's gates wait once there is one)\n");
+        assert.ok(lost.seconds < 10, `${lost.seconds} s`);
     });
 });
 
