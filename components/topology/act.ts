@@ -32,7 +32,7 @@
 // Former primaries back after a failover that could not fence them (stale-primaries): demoteStale.
 // Then, on every up, each running node that does not stream from the primary is brought in (rejoin).
 
-import { dockerCli, DockerRun, saysNoSuch } from "../docker-cli";
+import { dockerCli, dockerFailure, DockerRun, saysNoSuch } from "../docker-cli";
 import { fragment } from "../fragments";
 import { compareLsn } from "../lsn";
 import { expectedSyncState, nodeEngine, NodeSpec, spansEngines, synchronousStandbyNamesFor } from "../spec";
@@ -290,14 +290,22 @@ export class TopologyRun {
 
     // ---- what a node is ------------------------------------------------------------------------
 
-    /** Running, not paused, and on the cluster network (a node cut off from it reaches nobody). */
-    async up(node: string): Promise<boolean> {
+    /**
+     * Whether NODE is up: running, not paused, and on the cluster network (a node cut off from it
+     * reaches nobody). Down only on its engine's answer (another state, or no such container); when
+     * the inspect fails otherwise (no answer within the bound, a daemon error), or its engine has been
+     * silent since the start of the run, why it could not be told: never taken for down.
+     */
+    async upState(node: string): Promise<"up" | "down" | { readonly unknown: string }> {
         if (this.lost(node)) {
-            return false;
+            return { unknown: "its Docker engine does not answer" };
         }
         const r = await this.docker(node, ["inspect", "-f",
             `{{.State.Status}} {{if index .NetworkSettings.Networks "${this.input.networkName}"}}on{{end}}`, this.container(node)]);
-        return !r.err && r.stdout.trim() === "running on";
+        if (!r.err) {
+            return r.stdout.trim() === "running on" ? "up" : "down";
+        }
+        return !r.err.killed && saysNoSuch(r.stderr) ? "down" : { unknown: dockerFailure(r, this.bounds.callMs) };
     }
     private async restartPolicy(node: string): Promise<string> {
         return (await this.must(node, ["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", this.container(node)])).trim();
@@ -510,11 +518,17 @@ export class TopologyRun {
         }
     }
 
-    /** Every other running standby follows the primary, by reload (no restart). */
+    /**
+     * Every other running standby follows the primary, by reload (no restart). One that could not be
+     * told running is said and passed over, not the end of the step: the primary is promoted by now,
+     * and the others (the old primary's rejoin too) are still to follow it; the gates fail on it.
+     */
     async repoint(skip?: string): Promise<void> {
         for (const n of this.input.nodes.map((x) => x.name).filter((x) => x !== this.primary && x !== skip)) {
-            if (!await this.up(n)) {
-                this.log(`${n} (${this.container(n)}) is not running; it is not repointed`);
+            const up = await this.upState(n);
+            if (up !== "up") {
+                this.log(up === "down" ? `${n} (${this.container(n)}) is not running; it is not repointed`
+                    : `${n}: whether its container ${this.container(n)} runs could not be read (${up.unknown}); it is not repointed`);
                 continue;
             }
             await this.sql(n, `ALTER SYSTEM SET primary_conninfo = '${this.conninfo(n)}';
@@ -784,7 +798,13 @@ SELECT pg_reload_conf();`);
                 continue;
             }
             const c = this.container(n);
-            if (!await this.up(n)) {
+            const up = await this.upState(n);
+            if (typeof up === "object") {
+                // The gates, after, fail on it unless it answers by then.
+                this.log(`${n}: whether its container ${c} runs could not be read (${up.unknown}); it is not brought in now`);
+                continue;
+            }
+            if (up === "down") {
                 // A fenced node that is stopped on the cluster network (killed, or its fault undone) is back:
                 // it is rewound now. One still paused or cut off waits for the up after its fault is undone.
                 const r = await this.docker(n, ["inspect", "-f",
@@ -835,9 +855,21 @@ SELECT pg_reload_conf();`);
     async gates(): Promise<void> {
         const live = await this.sql(this.primary, "SHOW synchronous_standby_names").catch(() => undefined);
         for (const n of this.input.nodes.map((x) => x.name).filter((x) => x !== this.primary)) {
-            if (!await this.up(n)) {
+            const up = await this.upState(n);
+            if (up === "down") {
                 this.log(`${n} is not running; not waited for`);
                 this.result.standbys[n] = "not running";
+                continue;
+            }
+            if (up !== "up") {
+                // A node whose engine was silent when the run began is left alone, said (nothing is sent there);
+                // any other could be running without streaming.
+                if (!this.lost(n)) {
+                    throw new StepFailed(`${n}: whether its container ${this.container(n)} runs could not be read (${up.unknown}), so whether ` +
+                        `it streams from ${this.primary} is not known`);
+                }
+                this.log(`${n} is not waited for: its Docker engine does not answer`);
+                this.result.standbys[n] = "its engine does not answer";
                 continue;
             }
             if (this.otherMajors.has(n)) {

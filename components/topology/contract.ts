@@ -82,7 +82,7 @@ export interface TopologyResult {
     readonly kept?: { readonly node: string; readonly note: string };
     /** With an endpoint: whether this run paused it, and the node it was pointed at. */
     readonly endpoint?: { readonly paused: boolean; readonly target?: string };
-    /** The node's standbys as the gates saw them ("streaming/async", ...; "not running"). */
+    /** The node's standbys as the gates saw them ("streaming/async", ...; "not running"; "its engine does not answer": a lost host's). */
     readonly standbys: Record<string, string>;
     /** A roll's handover (TopologyInput.handover): what it found to do. */
     readonly handover?: "switched over" | "nothing to hand over";

@@ -283,6 +283,10 @@ describe("the topology step", () => {
         assert.match(gone.log.join("\n"), /pg1's host is lost: its engine does not answer and its server at 10\.0\.0\.9:5432 does not answer from pg2/);
         assert.match(gone.log.join("\n"), /pg1 is not brought in now: its Docker engine does not answer/);
         assert.deepEqual(gone.fake.calls().filter((c) => c.host === "tcp://10.0.0.9:2376").map((c) => c.argv.split(" ")[0]), ["version"]);
+        // Not asked, so not said to be down.
+        assert.deepEqual(gone.result.standbys, { pg1: "its engine does not answer" });
+        assert.match(gone.log.join("\n"), /pg1: whether its container pg-pg1 runs could not be read \(its Docker engine does not answer\); it is not repointed/);
+        assert.match(gone.log.join("\n"), /pg1 is not waited for: its Docker engine does not answer/);
         assert.ok(gone.fake.index(/pg_promote/) >= 0);
         gone.fake.cleanup();
         const answering = await step(hosts, rules(0));
@@ -314,6 +318,38 @@ describe("the topology step", () => {
         assert.ok(fake.index(/^exec pg-pooler timeout \d+ [^]*-c PAUSE/) < fake.index(/pg_promote/), "paused before the promotion");
         assert.match(log.join("\n"), new RegExp(`the endpoint on ${H9.replace(/[./]/g, "\\$&")} is left alone: its engine does not answer`));
         assert.match(log.join("\n"), /endpoint pg-pooler on tcp:\/\/10\.0\.0\.7:2376: writes go to pg2 \(\* = host=10\.0\.0\.8 port=5433\), resumed/);
+    });
+});
+
+describe("a standby whose container cannot be seen is not taken for one that is down", () => {
+    const three = { ...BASE, primary: "pg2", nodes: [...BASE.nodes, { name: "pg3", address: "172.18.0.103", port: 5434 }] };
+    const switchover = (pg3: Partial<Rule>): Rule[] => [
+        { when: "^inspect -f \\{\\{\\.State\\.Status\\}\\} \\{\\{if index[^]* pg-pg3\\n", ...pg3 },
+        ...node("pg1", { out: primaryState() }), ...node("pg2", { out: standbyState("172.18.0.101") }), ...node("pg3", { out: standbyState("172.18.0.101") }),
+        { when: "^run [^]*--entrypoint pg_controldata", out: "Database cluster state:               shut down\nLatest checkpoint location:           0/5000100\n" },
+        { when: "^run ", out: "" },
+        ...healthy("pg2", ["pg1", "pg3"])];
+
+    test("an engine error on its inspect: not repointed, said, the switchover goes on (the old primary rejoins); the gates fail on it", async () => {
+        const { result, log, fake } = await step(three, switchover({ err: "Error response from daemon: i/o timeout\n", code: 1 }));
+        assert.equal(result.ok, false);
+        assert.equal(result.error, "pg3: whether its container pg-pg3 runs could not be read (Error response from daemon: i/o timeout), so whether it " +
+            "streams from pg2 is not known");
+        assert.match(log.join("\n"), /pg3: whether its container pg-pg3 runs could not be read \(Error response from daemon: i\/o timeout\); it is not repointed/);
+        assert.match(log.join("\n"), /pg3: whether its container pg-pg3 runs could not be read \(Error response from daemon: i\/o timeout\); it is not brought in now/);
+        assert.ok(fake.index(/^start pg-pg1\n/) > fake.index(/pg_promote/), "pg1 rejoined after the promotion");
+        assert.equal(fake.index(/^exec -i -u postgres pg-pg3 [^]*ALTER SYSTEM SET primary_conninfo/), -1);
+        assert.deepEqual(result.standbys, { pg1: "streaming/async" });
+    });
+
+    test("the engine's answer that it is not there (in any case), or not running: not running, not waited for, as before", async () => {
+        for (const pg3 of [{ err: "Error: No such object: pg-pg3\n", code: 1 }, { err: "error: no such object: pg-pg3\n", code: 1 }, { out: "exited on\n" }]) {
+            const { result, log } = await step(three, switchover(pg3));
+            assert.equal(result.ok, true, result.error);
+            assert.deepEqual(result.standbys, { pg1: "streaming/async", pg3: "not running" });
+            assert.match(log.join("\n"), /pg3 \(pg-pg3\) is not running; it is not repointed/);
+            fake?.cleanup();
+        }
     });
 });
 
