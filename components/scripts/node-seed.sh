@@ -15,12 +15,30 @@
 #      [RESTORE_VOLUME RESTORE_STANZA RESTORE_CONFIG RESTORE_TARGET_TIME RESTORE_TARGET_LSN RESTORE_TARGET_NAME RESTORE_IMAGE AUTH_USER]
 
 
-# shellcheck disable=SC2046
-if docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:/var/lib/postgresql/data:ro" \
-    --entrypoint /bin/sh "$IMAGE" -c 'test -f /var/lib/postgresql/data/pgdata/PG_VERSION'; then
-    log "node $NODE: volume $VOLUME already holds a cluster; kept"
-    exit 0
-fi
+# What the volume holds: a cluster, a restore that did not finish (restore.sh's note: it failed,
+# or the up was cancelled, mid-way), or nothing. Asked so that a failed look is not taken for an
+# empty volume.
+# shellcheck disable=SC2046,SC2016
+holds=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:/var/lib/postgresql/data:ro" \
+    --entrypoint /bin/sh "$IMAGE" -c 'if [ -e /var/lib/postgresql/data/restore-incomplete ]; then echo restore-incomplete
+        elif [ -f /var/lib/postgresql/data/pgdata/PG_VERSION ]; then echo cluster; else echo none; fi') ||
+    fail "node $NODE: what volume $VOLUME holds could not be read (above), so it is neither seeded nor kept"
+case $holds in
+    cluster) log "node $NODE: volume $VOLUME already holds a cluster; kept"; exit 0 ;;
+    restore-incomplete)
+        # Only ever a copy from the repository that never served a client (restore.sh keeps it off
+        # the network until its clean stop): started again from the repository, never started as is.
+        [ -n "${RESTORE_VOLUME:-}" ] || fail "node $NODE: volume $VOLUME holds a restore that did not finish, and" \
+            "pg-replication:restore is not set any more: set it again and run up to finish it, or remove the volume"
+        docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+        # shellcheck disable=SC2046
+        docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
+            --entrypoint /bin/sh "$IMAGE" -c 'rm -rf /var/lib/postgresql/data/pgdata && rm /var/lib/postgresql/data/restore-incomplete' ||
+            fail "node $NODE: the restore that did not finish in volume $VOLUME could not be cleared (above)"
+        log "node $NODE: volume $VOLUME held a restore that did not finish: cleared, restored again" ;;
+    none) ;;
+    *) fail "node $NODE: what volume $VOLUME holds could not be read: $holds" ;;
+esac
 
 find_primary
 if [ -z "$PRIMARY_CONTAINER" ]; then

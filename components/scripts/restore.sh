@@ -10,6 +10,7 @@
 set -eu
 umask 077
 export PGDATA=/var/lib/postgresql/data/pgdata PGHOST=/tmp
+RESTORE_INCOMPLETE=/var/lib/postgresql/data/restore-incomplete
 sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
 
 # An LSN or a restore point: the backup set is chosen here, as the newest whose stop LSN (its
@@ -105,6 +106,10 @@ fi
 [ -z "${RESTORE_SELECT_ONLY:-}" ] || exit 0
 mkdir -p -m 0700 "$PGDATA"
 [ -z "$(ls -A "$PGDATA")" ] || { echo "error: $PGDATA is not empty" >&2; exit 1; }
+# Until the clean stop at the end, the data directory is a restore under way: PG_VERSION is there
+# from pgBackRest's first files on, so the seed's next run tells it from a cluster by this note
+# (node-seed.sh), and never starts a node on it.
+touch "$RESTORE_INCOMPLETE"
 
 # A time target: pgBackRest selects the newest backup that ended before it (since 2.24; chosen above
 # when the repository holds several majors) and writes recovery_target_time with promote; no target:
@@ -152,3 +157,4 @@ for role in "$REPLICATION_USER" "$AUTH_USER"; do
 done
 echo "recovered to $(sql -d postgres -c "SELECT coalesce(pg_last_xact_replay_timestamp()::text, 'the end of the backup')") on timeline $(sql -d postgres -c "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")" >&2
 pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+rm "$RESTORE_INCOMPLETE"

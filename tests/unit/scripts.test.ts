@@ -55,6 +55,9 @@ case "$1" in
     run_sh() { shift; while :; do case "$1" in -u|-e|-w) shift 2 ;; -*) shift ;; *) break ;; esac; done; shift
       if [ "$1 $2" = "sh -c" ]; then exec "$@"; fi; }
     if [ "$1" = exec ] && [ -n "\${FAKE_EXEC_SH:-}" ]; then run_sh "$@"; fi
+    # The seed's look at its volume (node-seed.sh): FAKE_HOLDS, else a cluster unless FAKE_DATA_STATUS says none.
+    case "$*" in *restore-incomplete*PG_VERSION*)
+      [ "\${FAKE_DATA_STATUS:-0}" = 0 ] && holds=cluster || holds=none; echo "\${FAKE_HOLDS:-$holds}"; exit "\${FAKE_LOOK_STATUS:-0}" ;; esac
     cat > "$FAKE_DIR/stdin.$n"
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
@@ -229,6 +232,29 @@ describe("command scripts", () => {
         assert.equal(first.status, 0, first.stderr);
         assert.match(first.stderr, /node standby1: the first node of the stack; its container initialises the cluster/);
         assert.ok(!first.argv.some((a) => a.includes("pg_basebackup")));
+    });
+
+    test("the seed never keeps a restore that did not finish: cleared and restored again, or refused once restore is unset", () => {
+        const restoreEnv = { ...seedEnv, RESTORE_VOLUME: "src-backup", RESTORE_STANZA: "src", RESTORE_CONFIG: "/var/lib/pgbackrest/pgbackrest.conf",
+            RESTORE_TARGET_TIME: "", RESTORE_IMAGE: "pg-replication/postgres-backup:13", AUTH_USER: "pgbouncer_auth", RESTORE_SH: "true" };
+        const again = runScript(script("node-seed.sh"), { ...restoreEnv, FAKE_HOLDS: "restore-incomplete" });
+        assert.equal(again.status, 0, again.stderr);
+        const cleared = again.argv.findIndex((a) => a.includes("rm -rf /var/lib/postgresql/data/pgdata && rm /var/lib/postgresql/data/restore-incomplete"));
+        const helperGone = again.argv.indexOf("rm -f -v pg-standby1-seed");
+        const restored = again.argv.findIndex((a) => a.startsWith("run --rm") && a.includes("--name pg-standby1-seed"));
+        assert.ok(helperGone > 0 && cleared > helperGone && restored > cleared, again.argv.join("\n"));
+        assert.match(again.argv[cleared], /^run --rm .*--network none --user postgres -v pg-standby1-data:\/var\/lib\/postgresql\/data --entrypoint/);
+        assert.match(again.stderr, /node standby1: volume pg-standby1-data held a restore that did not finish: cleared, restored again/);
+        assert.match(again.stderr, /restored from src-backup \(stanza src\)/);
+        const unset = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_HOLDS: "restore-incomplete" });
+        assert.equal(unset.status, 1);
+        assert.match(unset.stderr, /node standby1: volume pg-standby1-data holds a restore that did not finish, and pg-replication:restore is not set any more/);
+        assert.equal(unset.argv.length, 1, "nothing but the look");
+        // The look failing is neither a cluster nor an empty volume.
+        const unread = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_LOOK_STATUS: "125" });
+        assert.equal(unread.status, 1);
+        assert.match(unread.stderr, /node standby1: what volume pg-standby1-data holds could not be read \(above\), so it is neither seeded nor kept/);
+        assert.ok(!unread.argv.some((a) => a.includes("pg_basebackup") || a.includes("rm -rf")));
     });
 
     test("the seed refuses when nodes exist but none runs as primary", () => {
