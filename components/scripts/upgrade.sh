@@ -28,15 +28,22 @@ data=/var/lib/postgresql/data
 
 # Nothing to upgrade in a cluster not made yet, on a container of IMAGE already (a switchover, a
 # changed bound: one look), or whose primary's data is already of IMAGE's major.
-current=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>/dev/null) || { log "node $NODE: no container yet; no major upgrade"; exit 0; }
+# Only the engine saying so is "no container": an engine error would otherwise let the new major's
+# image replace the primary's container on the old major's data, and the next up see IMAGE there.
+current=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>/dev/null) || {
+    why=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>&1 >/dev/null) || true
+    says_no_such "$why" || fail "node $NODE: whether its container $NODE_CONTAINER exists could not be read ($(printf '%s' "$why" | tail -n 1)), so whether a major upgrade is due is not known"
+    log "node $NODE: no container yet; no major upgrade"; exit 0; }
 [ "$current" != "$IMAGE" ] || { log "node $NODE runs $IMAGE already; no major upgrade"; exit 0; }
 new_major=$(docker run --rm --pull never --network none --entrypoint postgres "$IMAGE" --version | server_major)
 [ -n "$new_major" ] || fail "$IMAGE is not a PostgreSQL server image (postgres --version)"
 # The data's major, and the old cluster's directory an upgrade leaves until it is finished.
 # shellcheck disable=SC2046
 found=$(docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:$data:ro" --entrypoint sh "$IMAGE" \
-    -c 'cat "$0/pgdata/PG_VERSION" && { ls -d "$0"/pgdata.*-old 2>/dev/null || true; }' "$data") ||
-    { log "node $NODE: no cluster in $VOLUME; no major upgrade"; exit 0; }
+    -c 'if [ -f "$0/pgdata/PG_VERSION" ]; then cat "$0/pgdata/PG_VERSION" && { ls -d "$0"/pgdata.*-old 2>/dev/null || true; }
+        else echo none; fi' "$data") ||
+    fail "node $NODE: what volume $VOLUME holds could not be read (above), so whether a major upgrade is due is not known"
+[ "$found" != none ] || { log "node $NODE: no cluster in $VOLUME; no major upgrade"; exit 0; }
 old_major=$(printf '%s\n' "$found" | head -n 1) left=$(printf '%s\n' "$found" | sed -n '2p')
 
 # upgrade_repository: the backup repository's stanza brought to the upgraded data (see above).

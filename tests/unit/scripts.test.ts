@@ -910,3 +910,24 @@ test("every forced removal of a container, in the stack's scripts and in the tes
     assert.ok(seen >= 10, `${seen} forced removals found: the search itself must find the known ones`);
     assert.deepEqual(found, []);
 });
+
+describe("upgrade.sh: only the engine's answer means nothing to upgrade", () => {
+    const env = { NODE: "pg1", NODE_CONTAINER: "pg-pg1", VOLUME: "pg-pg1-data", IMAGE: "postgres:17", KEEP_CONTAINER: "pg-pg2",
+        LONG_TX_SQL: "SELECT 1", SETTINGS_SQL: "SELECT 1", TIMEOUT: "5", DOCKER_LABELS: "a=b", HELPER_CONTAINER: "pg-pg1-upgrade" };
+
+    test("no such container: no upgrade, said; an engine that does not answer: refused, the container not replaced", () => {
+        const gone = runScript(script("upgrade.sh"), { ...env, FAKE_MISSING: "pg-pg1" });
+        assert.equal(gone.status, 0, gone.stderr);
+        assert.match(gone.stderr, /^node pg1: no container yet; no major upgrade$/m);
+        const silent = runScript(script("upgrade.sh"), { ...env, FAKE_INSPECT_ERR: "Cannot connect to the Docker daemon at tcp://10.0.0.2:2376. Is the docker daemon running?" });
+        assert.equal(silent.status, 1);
+        assert.match(silent.stderr, /^error: node pg1: whether its container pg-pg1 exists could not be read \(Cannot connect to the Docker daemon at tcp:\/\/10\.0\.0\.2:2376\. Is the docker daemon running\?\), so whether a major upgrade is due is not known$/m);
+    });
+
+    test("the volume's look failing is not 'no cluster'", () => {
+        // The container runs another image than IMAGE; the server image answers its major; the look at the volume fails.
+        const r = runScript(script("upgrade.sh"), { ...env, FAKE_IMAGE: "postgres:13", FAKE_DATA_STATUS: "125" }, { reply: "postgres (PostgreSQL) 17.2\n" });
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, /^error: node pg1: what volume pg-pg1-data holds could not be read \(above\), so whether a major upgrade is due is not known$/m);
+    });
+});
