@@ -27,26 +27,35 @@ peer_field() {
 # (docker/cli v28.5.2 cli/command/cli.go initializeFromClient), and when that ping is late (an
 # ssh engine on a loaded machine) an older engine refuses its own ("client version 1.50 is too
 # new. Maximum supported API version is 1.41"). Standard input, when the call reads it (-i), is
-# kept for the second ask. As components/docker-cli.ts does for the program.
+# kept in memory for the second ask, never in a file: it carries passwords and TLS keys. As
+# components/docker-cli.ts does for the program.
 docker() {
     _da_err=$(mktemp)
-    _da_in=/dev/null
+    _da_reads=0 _da_in=
     case " $* " in
-        *" -i "*) _da_in=$(mktemp) && cat > "$_da_in" ;;
+        # (The x keeps the input's trailing newlines, which $(...) would drop.)
+        *" -i "*) _da_reads=1 _da_in=$(cat; echo x) && _da_in=${_da_in%x} ;;
     esac
     _da_rc=0
-    command docker "$@" < "$_da_in" 2> "$_da_err" || _da_rc=$?
+    _da_feed "$@" 2> "$_da_err" || _da_rc=$?
     if [ "$_da_rc" -ne 0 ] && [ -z "${DOCKER_API_VERSION:-}" ]; then
         _da_v=$(sed -n 's/.*client version [^ ]* is too new\. Maximum supported API version is \([0-9][0-9.]*\).*/\1/p' "$_da_err" | head -n 1)
         if [ -n "$_da_v" ]; then
             _da_rc=0
-            DOCKER_API_VERSION=$_da_v command docker "$@" < "$_da_in" 2> "$_da_err" || _da_rc=$?
+            DOCKER_API_VERSION=$_da_v _da_feed "$@" 2> "$_da_err" || _da_rc=$?
         fi
     fi
     cat "$_da_err" >&2
     rm -f "$_da_err"
-    [ "$_da_in" = /dev/null ] || rm -f "$_da_in"
     return "$_da_rc"
+}
+# The docker CLI with the kept input on stdin, or none.
+_da_feed() {
+    if [ "$_da_reads" = 1 ]; then
+        printf '%s' "$_da_in" | command docker "$@"
+    else
+        command docker "$@" < /dev/null
+    fi
 }
 
 # dk CONTAINER ARGS...: the docker CLI on CONTAINER's engine.

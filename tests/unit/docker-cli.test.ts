@@ -3,12 +3,14 @@
 // observe() never taking an answer it cannot read for a primary's.
 
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { validateConfig } from "../../components/config";
 import { dockerCli, engineApiVersion } from "../../components/docker-cli";
+import { fragment } from "../../components/fragments";
 import { observe } from "../../components/topology";
 
 // Refuses like dockerd 20.10 unless DOCKER_API_VERSION is given; answers `exec` with $FAKE_DIR/exec.
@@ -69,6 +71,28 @@ describe("the docker runner", () => {
         assert.ok(r.err);
         assert.match(r.stderr, /No such container/);
         assert.equal(calls().length, 1);
+    });
+});
+
+describe("lib.sh's docker: the same, for the stack's commands", () => {
+    // Each call also looks for the input in the temporary directory: a copy of a password on disk, however brief.
+    const SCANNING = `#!/bin/sh
+grep -rl "s3cret-line" "$TMPDIR" >> "$FAKE_DIR/copies" 2>/dev/null || true
+${FAKE_DOCKER.split("\n").slice(1).join("\n")}`;
+
+    test("standard input reaches the second ask whole, trailing newlines kept, and never touches a file", () => {
+        fs.writeFileSync(path.join(dir, "docker"), SCANNING, { mode: 0o755 });
+        fs.writeFileSync(path.join(dir, "old-engine"), "");
+        const tmp = fs.mkdtempSync(path.join(dir, "tmp-"));
+        const input = "ALTER ROLE postgres PASSWORD 's3cret-line';\n\n";
+        const r = spawnSync("/bin/sh", ["-c", `${fragment("lib.sh")}\ndocker run -i pg1 psql`], { input, encoding: "utf8",
+            env: { ...env(), TMPDIR: tmp } });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, input, "the second ask read it all");
+        assert.deepEqual(calls().map((c) => c.split(" ").slice(1, 2)[0]), ["DOCKER_API_VERSION=", "DOCKER_API_VERSION=1.41"]);
+        assert.equal(fs.existsSync(path.join(dir, "copies")) ? fs.readFileSync(path.join(dir, "copies"), "utf8") : "", "", "no copy of the input on disk");
+        const none = spawnSync("/bin/sh", ["-c", `${fragment("lib.sh")}\ndocker ps`], { input: "not read", encoding: "utf8", env: { ...env(), TMPDIR: tmp } });
+        assert.equal(none.stdout, "", "without -i the call reads nothing");
     });
 });
 
