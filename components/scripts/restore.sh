@@ -78,7 +78,10 @@ if [ -n "$target_lsn" ]; then
     first= best= best_stop=
     [ -n "$info" ] || say "problem=the repository's list of backups (backup/$PGBACKREST_STANZA/backup.info) could not be read: $info_error"
     labels=$(printf '%s\n' "$info" | sed -n '/^\[backup:current\]/,/^\[/s/^\([0-9A-Z_-]*\)=.*/\1/p')
-    [ -z "$others" ] || labels=$(sets_of "$major" | cut -d ' ' -f 1)
+    if [ -n "$others" ]; then
+        labels=$(sets_of "$major" | cut -d ' ' -f 1)
+        [ -n "$labels" ] || say "problem=the repository holds no backup of PostgreSQL $major, only of PostgreSQL $others: restore with an image of that major"
+    fi
     [ -n "$labels" ] || say "problem=the repository holds no backup yet"
     for label in $labels; do
         # A manifest that cannot be read refuses: passing over its set would choose an older one, or none.

@@ -183,6 +183,8 @@ describe("a repository a major upgrade went through: each major restores its own
         assert.equal(chooseIn(17, { RESTORE_TARGET_TIME: "2026-12-03 10:30:00+00" }),
             "problem=the target 2026-12-03 10:30:00+00 is before the end of the first backup of PostgreSQL 17 (20261203-120000F)");
         assert.equal(chooseIn(15, {}), "problem=the repository holds no backup of PostgreSQL 15, only of PostgreSQL 13 and 17: restore with an image of that major");
+        assert.equal(chooseIn(15, { RESTORE_TARGET_LSN: "0/13000000" }), "problem=the repository holds no backup of PostgreSQL 15, only of " +
+            "PostgreSQL 13 and 17: restore with an image of that major", "an LSN target too, not 'no backup yet'");
         // By LSN, among the 13 sets only: the 17 set's stop LSN (0/12000028) is the highest, and not a candidate on 13.
         assert.match(chooseIn(13, { RESTORE_TARGET_LSN: "0/13000000" }), /^set=20261203-110000F\nset_stop=0\/11000028\n/);
     });
