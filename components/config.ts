@@ -644,6 +644,14 @@ export function validateRetention(raw: RawConfig):
     const walKeepSize = p.text("walKeepSize", DEFAULTS.walKeepSize, WAL_SIZE, "expected a size such as 128MB (units kB, MB, GB, TB)");
     const maxSlotWalKeepSize = p.text("maxSlotWalKeepSize", DEFAULTS.maxSlotWalKeepSize, WAL_SIZE,
         "expected a size such as 1GB (units kB, MB, GB, TB); it bounds the WAL a slot may hold for an absent standby");
+    // Both settings are in MB on the server, at most MAX_KILOBYTES, INT_MAX on 64-bit (guc_tables.c: wal_keep_size and
+    // max_slot_wal_keep_size, GUC_UNIT_MB): more is refused by ALTER SYSTEM ("Value exceeds integer range"), after the nodes exist.
+    for (const [key, size] of [["walKeepSize", walKeepSize], ["maxSlotWalKeepSize", maxSlotWalKeepSize]] as const) {
+        const m = /^(\d+)(kB|MB|GB|TB)$/.exec(size);
+        if (m && Number(m[1]) * { kB: 1 / 1024, MB: 1, GB: 1024, TB: 1024 * 1024 }[m[2] as "kB"] > 2147483647) {
+            p.bad(key, size, "expected at most 2147483647MB (2047TB), PostgreSQL's limit for the setting");
+        }
+    }
     const archiveCommand = raw.archiveCommand;
     if (archiveCommand !== undefined && (archiveCommand.trim() === "" || /[\n\r']/.test(archiveCommand))) {
         p.bad("archiveCommand", archiveCommand, "expected a one-line shell command without single quotes, using %p and %f");

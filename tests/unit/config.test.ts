@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import * as yaml from "js-yaml";
 import {
     ConfigContext, ConfigError, expectedSyncState, RawConfig, secretProblems, standbyNamesSetting, synchronousStandbyNamesFor,
-    validateConfig,
+    validateConfig, validateRetention,
 } from "../../components/config";
 import { runProgram } from "../support/mocked-program";
 import { Engine, resolveEngine } from "../../components/engine";
@@ -227,6 +227,13 @@ describe("validation names the key, the value and what is allowed", () => {
             "        - name: standby1\n" +
             "          address: 172.18.0.102\n" +
             "          port: 5433",
+        ]);
+    });
+    test("WAL sizes beyond PostgreSQL's integer range of MB are refused at preview, not by ALTER SYSTEM", () => {
+        assert.deepEqual(validateRetention({ walKeepSize: "2047TB", maxSlotWalKeepSize: "2097151GB" }).problems, []);
+        assert.deepEqual(validateRetention({ walKeepSize: "2048TB", maxSlotWalKeepSize: "2097152GB" }).problems, [
+            'pg-replication:walKeepSize = "2048TB" is not allowed: expected at most 2147483647MB (2047TB), PostgreSQL\'s limit for the setting',
+            'pg-replication:maxSlotWalKeepSize = "2097152GB" is not allowed: expected at most 2147483647MB (2047TB), PostgreSQL\'s limit for the setting',
         ]);
     });
     test("WAL size without a unit", () => rejects({ walKeepSize: "16" },
