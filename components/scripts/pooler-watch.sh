@@ -22,13 +22,25 @@
 # fails when no primary answers). DIR holds: members (one "name address port" per line), watch.conf
 # (MAX_LAG_BYTES INTERVAL AUTH_USER ADMIN_PSQL, TLS), pgpass (the lookup role's password), target.ini,
 # ca.crt (with TLS).
+# An update (pooler-config.sh) rewrites these files under the running loop, then runs --once: the
+# loop reads members and watch.conf again at each pass, so it never undoes the new choice with the
+# old settings, and runs a rewritten watch.sh in its place.
 set -u
 dir=$1
 once=${2:-}
-TLS=
-. "$dir/watch.conf"
 export PGPASSFILE="$dir/pgpass" PGCONNECT_TIMEOUT=2
-[ "$TLS" = 1 ] && export PGSSLMODE=verify-full PGSSLROOTCERT="$dir/ca.crt"
+
+# settings: watch.conf, and libpq's TLS as it says (off again when it no longer does).
+settings() {
+    TLS=
+    . "$dir/watch.conf"
+    if [ "$TLS" = 1 ]; then
+        export PGSSLMODE=verify-full PGSSLROOTCERT="$dir/ca.crt"
+    else
+        unset PGSSLMODE PGSSLROOTCERT
+    fi
+}
+settings
 
 say() { printf '%s pooler-watch: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -95,28 +107,37 @@ choose() {
     fi
 }
 
-# apply: writes a changed target; returns 0 when it changed.
+# apply: writes a changed target; returns 0 when it changed. The files of this process's own
+# (--once runs beside the loop): neither reads the other's reason nor publishes its half-written file.
 apply() {
     [ -n "$1" ] || return 1
     [ "$1" != "$(cat "$dir/target.ini" 2>/dev/null)" ] || return 1
-    printf '%s\n' "$1" > "$dir/target.ini.new" && mv "$dir/target.ini.new" "$dir/target.ini"
+    printf '%s\n' "$1" > "$dir/target.ini.new.$$" && mv "$dir/target.ini.new.$$" "$dir/target.ini"
 }
+why_file=$dir/why.$$
 
 if [ "$once" = --once ]; then
-    target=$(choose 3>"$dir/why")
-    why=$(cat "$dir/why")
+    target=$(choose 3>"$why_file")
+    why=$(cat "$why_file")
+    rm -f "$why_file"
     [ -n "$target" ] || { echo "no single primary among the nodes ($why)" >&2; exit 1; }
     apply "$target" || true
     echo "$why"
     exit 0
 fi
 
+code=$(cksum < "$0")
 while :; do
-    target=$(choose 3>"$dir/why")
+    if now=$(cksum < "$0") && [ "$now" != "$code" ]; then
+        say "watch.sh changed: running the new one"
+        exec sh "$0" "$dir"
+    fi
+    settings
+    target=$(choose 3>"$why_file")
     if apply "$target"; then
         # shellcheck disable=SC2086  # ADMIN_PSQL is an argument list without blanks inside its words
         $ADMIN_PSQL -c RELOAD >/dev/null 2>&1 || say "RELOAD failed"
-        say "reads go to ${target#* = } ($(cat "$dir/why"))"
+        say "reads go to ${target#* = } ($(cat "$why_file"))"
     fi
     sleep "$INTERVAL"
 done

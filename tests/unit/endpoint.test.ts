@@ -4,7 +4,7 @@
 // (config.ts validateEndpoints), each bad value named with its key.
 
 import * as assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -208,8 +208,12 @@ describe("a stack with endpoints", () => {
 // and its WAL position), or fails as an unreachable node does, and a stand-in pgbouncer --version.
 describe("the read-only endpoint's watcher chooses where reads go", () => {
     const MEMBERS = poolerMembers([{ name: "pg1", address: "10.0.0.1" }, { name: "pg2", address: "10.0.0.2" }, { name: "pg3", address: "10.0.0.3" }]);
-    /** Runs `watch.sh DIR --once` with each address's answer ("t 0/3000000", or absent: unreachable). */
-    function choose(answers: Record<string, string>, opts: { version?: string; current?: string; maxLag?: number; members?: string; tls?: boolean } = {}) {
+    type WatchOpts = { version?: string; current?: string; maxLag?: number; members?: string; tls?: boolean; interval?: string };
+    /** watch.conf as pooler-config.sh writes it. */
+    const watchConf = (opts: WatchOpts) => `MAX_LAG_BYTES=${opts.maxLag ?? 16 * 1024 * 1024}\nINTERVAL=${opts.interval ?? "1"}\n` +
+        `AUTH_USER='pgbouncer_auth'\nADMIN_PSQL='false'\nTLS=${opts.tls ? "1" : ""}\n`;
+    /** A watcher's directory with each address's answer ("t 0/3000000", or absent: unreachable), and the stand-ins' environment. */
+    function watchDir(answers: Record<string, string>, opts: WatchOpts) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-watch-"));
         const bin = path.join(dir, "bin");
         fs.mkdirSync(bin);
@@ -221,21 +225,24 @@ describe("the read-only endpoint's watcher chooses where reads go", () => {
             fs.writeFileSync(path.join(dir, `answer.${address}`), `${answer}\n`);
         }
         fs.writeFileSync(path.join(dir, "members"), `${opts.members ?? MEMBERS}\n`);
-        fs.writeFileSync(path.join(dir, "watch.conf"), `MAX_LAG_BYTES=${opts.maxLag ?? 16 * 1024 * 1024}\nINTERVAL=1\nAUTH_USER='pgbouncer_auth'\nADMIN_PSQL='false'\n` +
-            (opts.tls ? "TLS=1\n" : ""));
+        fs.writeFileSync(path.join(dir, "watch.conf"), watchConf(opts));
         if (opts.current) {
             fs.writeFileSync(path.join(dir, "target.ini"), `${opts.current}\n`);
         }
         fs.writeFileSync(path.join(dir, "watch.sh"), fragment("pooler-watch.sh"));
-        const run = spawnSync("sh", [path.join(dir, "watch.sh"), dir, "--once"], {
-            encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE: dir }, timeout: 20_000,
-        });
+        return { dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE: dir } };
+    }
+    /** Runs `watch.sh DIR --once` with each address's answer ("t 0/3000000", or absent: unreachable). */
+    function choose(answers: Record<string, string>, opts: WatchOpts = {}) {
+        const { dir, env } = watchDir(answers, opts);
+        const run = spawnSync("sh", [path.join(dir, "watch.sh"), dir, "--once"], { encoding: "utf8", env, timeout: 20_000 });
         const target = fs.existsSync(path.join(dir, "target.ini")) ? fs.readFileSync(path.join(dir, "target.ini"), "utf8").trim() : undefined;
         const ssl = fs.readFileSync(path.join(dir, "ssl"), "utf8").trim().replace(dir, "DIR");
         const ports = Object.fromEntries(fs.readdirSync(dir).filter((f) => f.startsWith("port.")).map((f) =>
             [f.slice(5), fs.readFileSync(path.join(dir, f), "utf8").trim()]));
+        const left = fs.readdirSync(dir).filter((f) => /^(why|target\.ini\.new)/.test(f));
         fs.rmSync(dir, { recursive: true, force: true });
-        return { status: run.status, stdout: run.stdout.trim(), stderr: run.stderr.trim(), target, ssl, ports };
+        return { status: run.status, stdout: run.stdout.trim(), stderr: run.stderr.trim(), target, ssl, ports, left };
     }
 
     test("every standby within the bound, as one multi-host entry (PgBouncer 1.17 and later); never the primary", () => {
@@ -250,6 +257,70 @@ describe("the read-only endpoint's watcher chooses where reads go", () => {
         const within = choose({ "10.0.0.1": "f 1/00000000", "10.0.0.2": "t 0/FF000000", "10.0.0.3": "t 0/FFFFF000" },
             { current: behind.target });
         assert.equal(within.target, "* = host=10.0.0.2,10.0.0.3 port=5432", "exactly 16 MB behind is within it");
+    });
+
+    test("--once leaves no file of its own behind: the running loop beside it has its own", () => {
+        const r = choose({ "10.0.0.1": "f 0/3000000", "10.0.0.2": "t 0/3000000" });
+        assert.deepEqual([r.status, r.left], [0, []]);
+        assert.deepEqual(choose({ "10.0.0.2": "t 0/3000000" }).left, [], "nor when it fails");
+    });
+
+    /** Polls READ (a file's text, trimmed; "" when absent) every 50 ms until it is WANT; gives up after 10 s. */
+    async function until(read: () => string, want: string): Promise<string> {
+        const deadline = Date.now() + 10_000;
+        let got = read();
+        while (got !== want && Date.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            got = read();
+        }
+        return got;
+    }
+    const text = (file: string) => () => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : "");
+    /** The loop in the background, in a process group of its own; `stop` ends it with its children, then removes DIR. */
+    function loop(dir: string, env: NodeJS.ProcessEnv) {
+        const child = spawn("sh", [path.join(dir, "watch.sh"), dir], { env, stdio: "ignore", detached: true });
+        const ended = new Promise((resolve) => child.once("exit", resolve));
+        const stop = async () => {
+            try {
+                process.kill(-child.pid!, "SIGKILL");
+            } catch {
+                // Ended already.
+            }
+            await ended;
+            fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+        };
+        return { pid: child.pid, stop };
+    }
+
+    test("the loop follows a rewritten watch.conf (an update's new maxReadLagBytes, TLS turned off) at its next pass", async () => {
+        // pg2 is 96 MiB behind: over a 1 KiB bound, within a 1 GiB one.
+        const { dir, env } = watchDir({ "10.0.0.1": "f 0/9000000", "10.0.0.2": "t 0/3000000" }, { maxLag: 1024, tls: true, interval: "0.1" });
+        const watcher = loop(dir, env);
+        try {
+            assert.equal(await until(text(path.join(dir, "target.ini")), "* = host=10.0.0.1 port=5432"), "* = host=10.0.0.1 port=5432");
+            assert.equal(await until(text(path.join(dir, "ssl")), `verify-full ${dir}/ca.crt`), `verify-full ${dir}/ca.crt`);
+            // As pooler-config.sh puts it: the whole file replaced.
+            fs.writeFileSync(path.join(dir, "watch.conf.new"), watchConf({ maxLag: 1024 * 1024 * 1024, interval: "0.1" }));
+            fs.renameSync(path.join(dir, "watch.conf.new"), path.join(dir, "watch.conf"));
+            assert.equal(await until(text(path.join(dir, "target.ini")), "* = host=10.0.0.2 port=5432"), "* = host=10.0.0.2 port=5432",
+                "the new bound, not the one the loop started with");
+            assert.equal(await until(text(path.join(dir, "ssl")), "none none"), "none none", "TLS off again");
+        } finally {
+            await watcher.stop();
+        }
+    });
+
+    test("the loop runs a rewritten watch.sh (an update's new code) in its own process", async () => {
+        const { dir, env } = watchDir({ "10.0.0.1": "f 0/3000000", "10.0.0.2": "t 0/3000000" }, { interval: "0.1" });
+        const watcher = loop(dir, env);
+        try {
+            assert.equal(await until(text(path.join(dir, "target.ini")), "* = host=10.0.0.2 port=5432"), "* = host=10.0.0.2 port=5432");
+            fs.writeFileSync(path.join(dir, "watch.sh.new"), 'echo "$$ $*" > "$1/new-code"\n');
+            fs.renameSync(path.join(dir, "watch.sh.new"), path.join(dir, "watch.sh"));
+            assert.equal(await until(text(path.join(dir, "new-code")), `${watcher.pid} ${dir}`), `${watcher.pid} ${dir}`);
+        } finally {
+            await watcher.stop();
+        }
     });
 
     test("no standby within the bound, or none answering: the primary takes the reads", () => {
