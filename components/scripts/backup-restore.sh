@@ -53,7 +53,11 @@ echo "timeline=$(sql -d postgres -c "SELECT ('x' || substr(pg_walfile_name(pg_cu
 echo "marker=$(sql -d postgres -c "SELECT count(*) FROM pgreplication.restore_marker WHERE token = '$token'" 2>/dev/null || echo 0)"
 
 tables=0 rows=0 indexes=0
-for db in $(sql -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1"); do
+# One name a line, each taken whole: a name may hold blanks or glob characters.
+names=$(sql -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
+mapfile -t databases <<< "$names"
+for db in "${databases[@]}"; do
+    [ -n "$db" ] || continue
     sql -d "$db" -c "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null
     # Every table read whole (count(*) of each through query_to_xml); every valid B-tree index, the
     # catalogs' included, checked (bt_index_check: its structure and order).

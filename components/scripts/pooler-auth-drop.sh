@@ -29,4 +29,4 @@ BEGIN
 END
 \$\$;
 SQL
-log "pooler's password lookup (pgbouncer.get_auth) removed from: $(echo $DATABASES); its role $AUTH_USER goes next"
+log "pooler's password lookup (pgbouncer.get_auth) removed from: $(printf '%s\n' "$DATABASES" | paste -s -d ' ' -); its role $AUTH_USER goes next"

@@ -15,4 +15,4 @@ REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgbouncer TO "$AUTH_USER";
 GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO "$AUTH_USER";
 SQL
-log "pooler's password lookup (pgbouncer.get_auth) in: $(echo $DATABASES)"
+log "pooler's password lookup (pgbouncer.get_auth) in: $(printf '%s\n' "$DATABASES" | paste -s -d ' ' -)"

@@ -153,9 +153,14 @@ done
 # copies of the source's go (with what they were granted; they own nothing).
 for role in "$REPLICATION_USER" "$AUTH_USER"; do
     [ "$(sql -d postgres -c "SELECT count(*) FROM pg_roles WHERE rolname = '$role'")" = 1 ] || continue
-    for db in $(sql -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1"); do
-        sql -d "$db" -c "DROP OWNED BY \"$role\""
-    done
+    databases=$(sql -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
+    # One name a line, each taken whole: a name may hold blanks or glob characters.
+    while IFS= read -r db; do
+        [ -n "$db" ] || continue
+        sql -d "$db" -c "DROP OWNED BY \"$role\"" < /dev/null
+    done <<EOF
+$databases
+EOF
     sql -d postgres -c "DROP ROLE \"$role\""
 done
 echo "recovered to $(sql -d postgres -c "SELECT coalesce(pg_last_xact_replay_timestamp()::text, 'the end of the backup')") on timeline $(sql -d postgres -c "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")" >&2

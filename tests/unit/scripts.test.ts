@@ -20,7 +20,8 @@ import { script } from "../../components/shell";
 // FAKE_RUN_STATUS the exit status of `docker run` (FAKE_DATA_STATUS for the PG_VERSION check),
 // FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary),
 // FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]);
-// with FAKE_EXEC_SH an exec of `sh -c SCRIPT ...` runs SCRIPT here, on this machine's files.
+// with FAKE_EXEC_SH an exec of `sh -c SCRIPT ...` runs SCRIPT here, on this machine's files;
+// FAKE_FAIL_DB: an exec whose last arguments are `-d FAKE_FAIL_DB` fails as psql refusing the SQL.
 const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
@@ -59,6 +60,7 @@ case "$1" in
     case "$*" in *restore-incomplete*PG_VERSION*)
       [ "\${FAKE_DATA_STATUS:-0}" = 0 ] && holds=cluster || holds=none; echo "\${FAKE_HOLDS:-$holds}"; exit "\${FAKE_LOOK_STATUS:-0}" ;; esac
     cat > "$FAKE_DIR/stdin.$n"
+    case "$*" in *" -d \${FAKE_FAIL_DB:-no-such-database}") echo "ERROR:  permission denied for database" >&2; exit 3 ;; esac
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
     else cat "$FAKE_DIR/reply" 2>/dev/null || true; fi
@@ -330,6 +332,32 @@ describe("pooler-auth-drop.sh: endpoints turned off", () => {
         assert.equal(standby.status, 1);
         assert.match(standby.stderr, /p-pg1 is not the primary, so the pooler's password lookup cannot be removed there: turn the endpoints off and change the primary in two ups/);
         assert.ok(!standby.stdins.some((x) => x.includes("DROP")), "nothing dropped");
+    });
+});
+
+describe("each-database.sh in_each_database: every database by its whole name", () => {
+    const databases = "app\nmy app\n*\ntemplate1\n";
+    /** The databases the lookup's SQL went to, in order (every call of these scripts is an exec, each with its stdin). */
+    const ranIn = (r: ShellRun) => r.argv.filter((a, i) => r.stdins[i].includes("pgbouncer.get_auth"))
+        .map((a) => a.replace(/^exec -i -u postgres p-pg1 psql -X -q -A -t -v ON_ERROR_STOP=1 -d /, ""));
+
+    test("a name with a blank is one database, one named * is not a glob; the log line says each as it is", () => {
+        const r = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: databases });
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(ranIn(r), ["app", "my app", "*", "template1"]);
+        assert.match(r.stderr, /^pooler's password lookup \(pgbouncer.get_auth\) removed from: app my app \* template1; its role pgbouncer_auth goes next$/m);
+        const put = runScript(script("pooler-auth.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: databases });
+        assert.equal(put.status, 0, put.stderr);
+        assert.deepEqual(ranIn(put), ["app", "my app", "*", "template1"]);
+        assert.match(put.stderr, /^pooler's password lookup \(pgbouncer.get_auth\) in: app my app \* template1$/m);
+    });
+
+    test("a database that refuses fails the script, naming it; none after it is tried", () => {
+        const r = runScript(script("pooler-auth.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth", FAKE_FAIL_DB: "my app" },
+            { reply: databases });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: could not put the pooler's password lookup \(pgbouncer.get_auth\) in database my app on p-pg1$/m);
+        assert.deepEqual(ranIn(r), ["app", "my app"]);
     });
 });
 
