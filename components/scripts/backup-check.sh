@@ -41,8 +41,16 @@ out=$(br stanza-create) ||
     fail "pgBackRest could not create or open the stanza $STANZA in the backup repository: $out"
 out=$(br check) ||
     fail "the primary's WAL does not reach the backup repository (pgbackrest check on $PRIMARY_CONTAINER): $out"
+# pgBackRest exits 0 when it cannot read the repository and says so in the stanza's status
+# (command/info/info.c): only "ok" and "error (no valid backups)" (none yet) are a repository read.
+# Any other (its path or backup.info missing, an S3 error) fails here, not as "no full backup yet".
+info=$(br info) || fail "pgBackRest could not list the backups in the repository (pgbackrest info on $PRIMARY_CONTAINER): $info"
+case $(printf '%s\n' "$info" | sed -n 's/^ *status: //p' | head -n 1) in
+    ok | "ok ("* | "error (no valid backups"*) ;;
+    *) fail "pgBackRest could not read the backup repository (pgbackrest info on $PRIMARY_CONTAINER): $info" ;;
+esac
 # Backups of the stanza's current database only (backup-tools.sh current_backups).
-if br info | current_backups | grep -q '^full '; then had_full=1; else had_full=; fi
+if printf '%s\n' "$info" | current_backups | grep -q '^full '; then had_full=1; else had_full=; fi
 if [ -n "$gap" ] || [ -z "$had_full" ]; then
     # Backups turned on over a repository with none (a new stack's first up) is simply its first full backup.
     said=$gap

@@ -44,9 +44,27 @@ $2
 EOF
 }
 
-# look: the plan on the primary now (sets KIND, VERIFY, LABEL); fails when the repository cannot be read.
+# unread INFO: why `pgbackrest --output=json info` did not read the repository; nothing when it did.
+# pgBackRest exits 0 either way and says it in the stanza's status (command/info/info.c
+# INFO_STANZA_STATUS_CODE_*, the same in 2.33 and 2.55): 0 (ok) and 2 (no valid backups) are a
+# repository read; 1 and 3 are the stanza's path or its backup.info missing, 99 an error (the S3
+# server unreachable, credentials refused), whose words are in the repository's own status.
+unread() {
+    jq -r '.[0].status as $s
+        | if $s.code == 0 or $s.code == 2 then empty
+          else [.[0].repo[]?.status | select(.code == 99) | .message | split("\n")[0]]
+              | if . == [] then $s.message // "no status" else join("; ") end end' <<EOF
+$1
+EOF
+}
+
+# look: the plan on the primary now (sets KIND, VERIFY, LABEL); fails when the repository cannot be
+# read, with pgBackRest's words in UNREAD when it said why.
 look() {
+    UNREAD=
     _info=$(dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest --output=json info) || return 1
+    UNREAD=$(unread "$_info") || UNREAD="its answer is not JSON"
+    [ -z "$UNREAD" ] || return 1
     _record=$(dk "$PRIMARY_CONTAINER" exec "$PRIMARY_CONTAINER" cat "$VERIFIED_FILE" 2>/dev/null) || _record='{}'
     printf '%s' "$_record" | jq -e 'type == "object"' >/dev/null 2>&1 || _record='{}'
     # shellcheck disable=SC2046
@@ -64,7 +82,7 @@ tick() {
         log "no node answers as primary: nothing to do now"
         return 0
     fi
-    look || { log "error: the repository cannot be read on $PRIMARY_CONTAINER (pgbackrest info)"; return 0; }
+    look || { log "error: the repository cannot be read on $PRIMARY_CONTAINER (pgbackrest info${UNREAD:+: $UNREAD})"; return 0; }
     case $KIND in
         none) log "the repository has no full backup of this cluster's major: the next up takes it" ;;
         full | diff | incr)
@@ -73,7 +91,7 @@ tick() {
             if backup_take "$KIND"; then
                 log "the $_words backup is taken from $([ "$BACKUP_SOURCE" = "$PRIMARY_CONTAINER" ] &&
                     echo "the primary $BACKUP_SOURCE" || echo "the standby $BACKUP_SOURCE")"
-                look || { log "error: the repository cannot be read on $PRIMARY_CONTAINER (pgbackrest info)"; return 0; }
+                look || { log "error: the repository cannot be read on $PRIMARY_CONTAINER (pgbackrest info${UNREAD:+: $UNREAD})"; return 0; }
             else
                 log "error: the $_words backup from $BACKUP_SOURCE failed; tried again in ${POLL_SECONDS}s"
                 return 0

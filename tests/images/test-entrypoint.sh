@@ -254,6 +254,18 @@ plan "$0" "$1" "$2"' "$now" "$3" "$4"
   plan_check "a differential one due before an incremental one" "diff verify F1" "$(set_json 7300 3700)" \
     '{"verifiedAt":"2033-05-18T01:00:00Z"}' 86400 7200 3600
   plan_check "only the older major's backups (just upgraded): none, up takes the first" "none - -" "$(set_json 600 300 1 2)" '{}'
+  # Its reading of the stanza's status (backup-schedule.sh unread): pgBackRest exits 0 when it cannot
+  # read the repository, so only "ok" and "no valid backups" are a repository read.
+  unread_fn=$(sed -n '/^unread() {/,/^}/p' components/scripts/backup-schedule.sh)
+  unread_check() { # unread_check NAME EXPECTED INFO
+    check "$major: scheduler unread: $1" equals "$2" docker run --rm --network none --label "$label" "$scheduler_image" \
+      sh -c "$unread_fn"'
+unread "$0"' "$3"
+  }
+  unread_check "no valid backups: read" "" '[{"status":{"code":2,"message":"no valid backups"}}]'
+  unread_check "missing stanza path: not read" "missing stanza path" '[{"status":{"code":1,"message":"missing stanza path"}}]'
+  unread_check "an error: the repository's first line" "[HostConnectError] unable to connect" \
+    '[{"status":{"code":99,"message":"other"},"repo":[{"key":1,"status":{"code":99,"message":"[HostConnectError] unable to connect\nretried"}}]}]'
 done
 
 finished=1

@@ -326,3 +326,58 @@ sql() {
         assert.equal(r.stdout, "");
     });
 });
+
+describe("backup-schedule.sh: a tick reads the repository, or says it cannot", () => {
+    // The scheduler's functions (the script up to its loop) and one tick, against the fake docker: one
+    // node that answers as primary, whose `pgbackrest --output=json info` is INFO. jq runs here, as in
+    // the scheduler image.
+    const text = fragment("backup-schedule.sh");
+    const functions = text.slice(0, text.indexOf("# A restore the previous scheduler container started"));
+    const hasJq = spawnSync("jq", ["--version"]).status === 0;
+    const tick = (info: { out?: string; code?: number; err?: string }) => {
+        const fake = new FakeDocker([
+            { when: "^ps ", out: "p-pg1:pg1:10.0.0.1\n" },
+            { when: "^exec -i -u postgres p-pg1 psql [^\\n]*\nSELECT pg_is_in_recovery\\(\\)", out: "f\n" },
+            { when: "^exec -u postgres p-pg1 pgbackrest --output=json info\n", ...info },
+            { when: "^exec p-pg1 cat ", err: `cat: ${VERIFIED_FILE}: No such file or directory\n`, code: 1 },
+        ]);
+        try {
+            const r = spawnSync("/bin/sh", ["-c", scriptOf(`${functions}\ntick`)], {
+                encoding: "utf8", timeout: 30_000, env: { ...fake.env, STACK_LABELS: "pg-replication.stack=p", STANZA: "p",
+                    REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE, VERIFY_FAILED_FILE, FULL_SECONDS: "86400", DIFF_SECONDS: "0",
+                    INCR_SECONDS: "3600", POLL_SECONDS: "30", VERIFY_TIMEOUT: "60" } });
+            return { ...r, calls: fake.calls().map((c) => c.argv) };
+        } finally {
+            fake.cleanup();
+        }
+    };
+    // As pgBackRest 2.55 answers for one repository (command/info/info.c): the stanza's status, and the repository's.
+    const stanza = (code: number, message: string, repoMessage = message, db = [{ id: 1, "system-id": 1, version: "17" }]) =>
+        JSON.stringify([{ archive: [], backup: [], cipher: "none", db, name: "p", repo: [{ cipher: "none", key: 1, status: { code, message: repoMessage } }],
+            status: { code, lock: { backup: { held: false } }, message } }]);
+
+    test("a repository with no backup yet (no valid backups): none of this major, up takes the first", { skip: !hasJq && "no jq here" }, () => {
+        const r = tick({ out: stanza(2, "no valid backups") });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /the repository has no full backup of this cluster's major: the next up takes it$/m);
+        assert.doesNotMatch(r.stderr, /cannot be read/);
+    });
+
+    test("a repository pgBackRest could not read (it exits 0 and says so in the status): said with its words, never taken for no backups",
+        { skip: !hasJq && "no jq here" }, () => {
+            const s3 = "[HostConnectError] unable to get address for 's3.example.test': [-2] Name or service not known\n" +
+                "[HostConnectError] on 2 retries from 100-200ms";
+            const down = tick({ out: stanza(99, "other", s3, []) });
+            assert.equal(down.status, 0, down.stderr);
+            assert.match(down.stderr, /error: the repository cannot be read on p-pg1 \(pgbackrest info: \[HostConnectError\] unable to get address for 's3\.example\.test': \[-2\] Name or service not known\)$/m);
+            assert.doesNotMatch(down.stderr, /no full backup/);
+            assert.ok(!down.calls.some((c) => / cat | backup$/.test(c)), down.calls.join("\n"));
+            for (const [code, message] of [[1, "missing stanza path"], [3, "missing stanza data"]] as const) {
+                const r = tick({ out: stanza(code, message, message, []) });
+                assert.match(r.stderr, new RegExp(`error: the repository cannot be read on p-pg1 \\(pgbackrest info: ${message}\\)$`, "m"));
+                assert.doesNotMatch(r.stderr, /no full backup/);
+            }
+            const failed = tick({ code: 1, err: "Error response from daemon: container p-pg1 is not running\n" });
+            assert.match(failed.stderr, /error: the repository cannot be read on p-pg1 \(pgbackrest info\)$/m);
+        });
+});

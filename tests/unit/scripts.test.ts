@@ -19,7 +19,8 @@ import { script } from "../../components/shell";
 // what `docker ps --filter volume=` lists, FAKE_NODES what the node listing (label filter) lists,
 // FAKE_RUN_STATUS the exit status of `docker run` (FAKE_DATA_STATUS for the PG_VERSION check),
 // FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary),
-// FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]);
+// FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]),
+// FAKE_PGBACKREST_STATUS the exit status of every pgbackrest call (FAKE_PGBACKREST_INFO_STATUS of `pgbackrest info`);
 // with FAKE_EXEC_SH an exec of `sh -c SCRIPT ...` runs SCRIPT here, on this machine's files;
 // FAKE_FAIL_DB: an exec whose last arguments are `-d FAKE_FAIL_DB` fails as psql refusing the SQL.
 const FAKE_DOCKER = `#!/bin/sh
@@ -70,6 +71,7 @@ case "$1" in
       if [ "$locked" -le "\${FAKE_PGBACKREST_LOCKED:-0}" ]; then
         echo "ERROR: [050]: unable to acquire lock on file '/tmp/pgbackrest/p-backup.lock': Resource temporarily unavailable" >&2; exit 50
       fi ;; esac
+    case "$*" in *" pgbackrest info") exit "\${FAKE_PGBACKREST_INFO_STATUS:-\${FAKE_PGBACKREST_STATUS:-0}}" ;; esac
     case "$*" in *" pgbackrest "*) exit "\${FAKE_PGBACKREST_STATUS:-0}" ;; esac
     [ "$1" != run ] || exit "\${FAKE_RUN_STATUS:-0}" ;;
 esac
@@ -429,6 +431,51 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("backup-check.sh: a repository pgBackRest cannot read", () => {
+    const run = (info: string, more: Record<string, string> = {}) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-unread-"));
+        try {
+            const file = path.join(dir, "pg-replication-repository");
+            const r = runScript(script("backup-check.sh"), { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17",
+                FAKE_EXEC_SH: "1", REPOSITORY: "s3://bucket/pg at s3.example.test", REPOSITORY_FILE: file, RECORDS: path.join(dir, "verified.json"),
+                PULUMI_COMMAND_STDOUT: "repository=s3://bucket/pg at s3.example.test", ...more }, { reply: info });
+            return { ...r, noted: fs.existsSync(file), backups: r.argv.filter((a) => / pgbackrest .*backup$/.test(a)) };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    test("pgBackRest says so in the stanza's status (exiting 0): the check fails with its words, no backup taken, nothing noted", () => {
+        // As pgBackRest prints it (command/info/info.c, 2.33 and 2.55): an error's words on the lines under the status.
+        for (const info of ["stanza: p\n    status: error (other)\n            [HostConnectError] unable to get address for 's3.example.test'\n",
+            "stanza: p\n    status: error (missing stanza data)\n    cipher: none\n", "stanza: p\n    status: error (missing stanza path)\n"]) {
+            const r = run(info);
+            assert.equal(r.status, 1, info);
+            assert.match(r.stderr, /^error: pgBackRest could not read the backup repository \(pgbackrest info on p-pg1\): stanza: p\n    status: error \(/m);
+            assert.deepEqual([r.backups, r.noted, r.stdout], [[], false, ""], "not taken for a repository with no full backup yet");
+        }
+        assert.match(run("stanza: p\n    status: error (other)\n            [HostConnectError] unable to get address for 's3.example.test'\n").stderr,
+            /\[HostConnectError\] unable to get address for 's3\.example\.test'/);
+    });
+
+    test("pgbackrest info fails: the check fails, saying so", () => {
+        const r = run("ERROR: [103]: unable to find a valid repository\n", { FAKE_PGBACKREST_INFO_STATUS: "103" });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: pgBackRest could not list the backups in the repository \(pgbackrest info on p-pg1\): ERROR: \[103\]/m);
+        assert.deepEqual([r.backups, r.noted], [[], false]);
+    });
+
+    test("read while a backup runs (its lock held): as read; none yet: the first full backup", () => {
+        const held = run("stanza: p\n    status: ok (backup/expire running)\n\n    db (current)\n        full backup: 20261205-100000F\n",
+            { PULUMI_COMMAND_STDOUT: "", REPOSITORY: "p-backup" });
+        assert.equal(held.status, 0, held.stderr);
+        assert.deepEqual(held.backups, []);
+        const none = run("stanza: p\n    status: error (no valid backups, backup/expire running)\n", { PULUMI_COMMAND_STDOUT: "", REPOSITORY: "p-backup" });
+        assert.equal(none.status, 0, none.stderr);
+        assert.equal(none.backups.length, 1);
     });
 });
 
