@@ -112,6 +112,8 @@ export class Backup extends pulumi.ComponentResource {
                 REPOSITORY: repositoryName(args.settings),
                 REPOSITORY_FILE,
                 RECORDS: [VERIFIED_FILE, VERIFY_FAILED_FILE, RESTORE_POINTS_FILE].join(" "),
+                // Its backup's lock is there, where every other backup of the stanza takes it.
+                REPO_PATH,
             },
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [...args.after] });

@@ -14,7 +14,7 @@
 # back on update as PULUMI_COMMAND_STDOUT), else the note in the volume (REPOSITORY_FILE: a check
 # before that line existed; preview reads the note too, pgbackrest.ts readProof).
 # env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
-#      REPOSITORY REPOSITORY_FILE RECORDS [CHECK_RUN PULUMI_COMMAND_STDOUT]
+#      REPOSITORY REPOSITORY_FILE RECORDS REPO_PATH [CHECK_RUN PULUMI_COMMAND_STDOUT]
 # The container's environment names the stanza and the settings file (pgbackrest.ts backupEnv).
 
 br() { docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest "$@" 2>&1; }
@@ -56,7 +56,9 @@ if [ -n "$gap" ] || [ -z "$had_full" ]; then
     said=$gap
     [ "${CHECK_RUN:-}" != create ] || [ -n "$had_full" ] || said=
     started=$(date +%s)
-    out=$(br --type=full backup) || fail "the first full backup on $PRIMARY_CONTAINER failed: $out"
+    # Through backup_take (backup-tools.sh), as every other backup: under the lock in the repository
+    # volume, so that it waits for one the scheduler or a hand is taking instead of running beside it.
+    backup_take full || fail "the first full backup on $PRIMARY_CONTAINER failed (above)"
     log "backup: first full backup of $STANZA${said:+ since $said,} taken in $(($(date +%s) - started))s"
 fi
 if [ -n "$gap" ]; then

@@ -119,6 +119,7 @@ describe("a stack with backups", () => {
         assert.equal(env(switched.get("Command", "cluster-backup-check")).PRIMARY_CONTAINER, "pg-replication-dev-pg2",
             "a switchover checks the new primary's archive");
         assert.equal(env(checkCmd).REPOSITORY, "pg-replication-dev-backup");
+        assert.equal(env(checkCmd).REPO_PATH, "/var/lib/pgbackrest", "its backup's lock is in the repository volume, as every backup's");
         assert.match(String(checkCmd.inputs.create), /^CHECK_RUN=create\n/, "its create: backups turned on (again)");
         assert.doesNotMatch(String(checkCmd.inputs.update), /^CHECK_RUN=/m);
         assert.equal(env(moved.get("Command", "cluster-backup-check")).REPOSITORY, "other-backup",

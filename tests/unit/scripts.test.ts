@@ -13,7 +13,7 @@ import { alterSuperuserSql } from "../../components/cluster";
 import { fragment, scriptOf } from "../../components/fragments";
 import { script } from "../../components/shell";
 
-// exec/run read stdin and answer like psql would: 't' for SELECT pg_reload_conf(), else the
+// exec/run read stdin and answer like psql would: 't' for SELECT pg_reload_conf(), nothing for CHECKPOINT, else the
 // reply file. FAKE_HEALTH is what `docker inspect` reports for a health status, FAKE_STATE for a
 // container's state, FAKE_RUNNING for whether it runs (true by default), FAKE_VOLUME_USERS
 // what `docker ps --filter volume=` lists, FAKE_NODES what the node listing (label filter) lists,
@@ -64,6 +64,7 @@ case "$1" in
     case "$*" in *" -d \${FAKE_FAIL_DB:-no-such-database}") echo "ERROR:  permission denied for database" >&2; exit 3 ;; esac
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
+    elif grep -qx 'CHECKPOINT' "$FAKE_DIR/stdin.$n"; then :
     else cat "$FAKE_DIR/reply" 2>/dev/null || true; fi
     case "$*" in *PG_VERSION*) exit "\${FAKE_DATA_STATUS:-\${FAKE_RUN_STATUS:-0}}" ;; *pg_isready*) exit "\${FAKE_ISREADY:-0}" ;; esac
     case "$*" in *" pgbackrest "*backup*)
@@ -364,6 +365,9 @@ describe("each-database.sh in_each_database: every database by its whole name", 
 });
 
 describe("backup-check.sh: a repository the backups come to with a gap in its archive", () => {
+    // backup-tools.sh backup_take's call, under the lock every backup of the stanza takes (REPO_PATH/lock).
+    const FULL_BACKUP = "exec -u postgres p-pg1 pgbackrest --log-level-console=warn --lock-path=/var/lib/pgbackrest/lock --type=full backup";
+
     test("moved (the last check's repository from its output, else the volume's note), or turned on: a full backup of its own, then the old records set aside", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-records-"));
         try {
@@ -373,9 +377,9 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
             const info = ["stanza: p", "    status: ok", "", "    db (current)", "        full backup: 20261205-100000F", ""].join("\n");
             const run = (repository: string, more: Record<string, string> = {}, text = script("backup-check.sh"), reply = info) => runScript(text, {
                 PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17", FAKE_EXEC_SH: "1",
-                REPOSITORY: repository, REPOSITORY_FILE: file, RECORDS: records.join(" "), ...more,
+                REPOSITORY: repository, REPOSITORY_FILE: file, RECORDS: records.join(" "), REPO_PATH: "/var/lib/pgbackrest", ...more,
             }, { reply });
-            const fullBackups = (r: ShellRun) => r.argv.filter((a) => a === "exec -u postgres p-pg1 pgbackrest --type=full backup").length;
+            const fullBackups = (r: ShellRun) => r.argv.filter((a) => a === FULL_BACKUP).length;
             const writeRecords = () => { fs.writeFileSync(records[0], "{\"backup\":\"old\"}"); fs.writeFileSync(records[2], "point\n"); };
             const kept = () => records.filter((f) => fs.existsSync(f)).map((f) => path.basename(f));
             writeRecords();
@@ -396,7 +400,7 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
             assert.equal(fullBackups(r), 1, "a full backup of its own although it holds one: it lacks the WAL archived elsewhere");
             assert.match(r.stderr, /^backup: first full backup of p since the backups moved from p-backup to s3:\/\/bucket\/pg at s3.example.internal, taken in \d+s$/m);
             assert.match(r.stderr, /^backup: the backups moved from p-backup to s3:\/\/bucket\/pg at s3.example.internal: the records of the backups before that are set aside \(verified.json restore-points.tsv, as .of-previous-repository\)$/m);
-            assert.ok(r.argv.indexOf("exec -u postgres p-pg1 pgbackrest --type=full backup") < r.argv.findIndex((a) => a.includes(".of-previous-repository")),
+            assert.ok(r.argv.indexOf(FULL_BACKUP) < r.argv.findIndex((a) => a.includes(".of-previous-repository")),
                 "set aside only once the new repository has its backup");
             assert.deepEqual(kept(), []);
             assert.equal(r.stdout, "repository=s3://bucket/pg at s3.example.internal\n");
@@ -428,6 +432,16 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
             r = run("s3://bucket/pg at s3.example.internal", { PULUMI_COMMAND_STDOUT: "repository=p-backup" }, script("backup-check.sh"),
                 "stanza: p\n    status: error (no valid backups)\n");
             assert.match(r.stderr, /^backup: first full backup of p since the backups moved from p-backup to s3:\/\/bucket\/pg at s3.example.internal, taken in \d+s$/m);
+
+            // Another backup of the stanza running (the scheduler's, one by hand) holds the lock: the first full backup waits for it
+            // instead of running beside it, and a checkpoint goes first (a promotion just before leaves pg_control on the old timeline).
+            r = run("p-backup", { FAKE_PGBACKREST_LOCKED: "1" }, `CHECK_RUN=create\n${script("backup-check.sh")}`,
+                "stanza: p\n    status: error (no valid backups)\n");
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fullBackups(r), 2, r.argv.join("\n"));
+            assert.match(r.stderr, /^another backup of p is running: this full backup waits for it to end \(0s so far\)$/m);
+            assert.ok(r.stdins.includes("CHECKPOINT\n") && r.argv[r.argv.indexOf(FULL_BACKUP) - 1].startsWith("exec -i -u postgres p-pg1 psql"));
+            assert.equal(r.stdout, "repository=p-backup\n");
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -441,7 +455,7 @@ describe("backup-check.sh: a repository pgBackRest cannot read", () => {
             const file = path.join(dir, "pg-replication-repository");
             const r = runScript(script("backup-check.sh"), { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17",
                 FAKE_EXEC_SH: "1", REPOSITORY: "s3://bucket/pg at s3.example.test", REPOSITORY_FILE: file, RECORDS: path.join(dir, "verified.json"),
-                PULUMI_COMMAND_STDOUT: "repository=s3://bucket/pg at s3.example.test", ...more }, { reply: info });
+                PULUMI_COMMAND_STDOUT: "repository=s3://bucket/pg at s3.example.test", REPO_PATH: "/var/lib/pgbackrest", ...more }, { reply: info });
             return { ...r, noted: fs.existsSync(file), backups: r.argv.filter((a) => / pgbackrest .*backup$/.test(a)) };
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
