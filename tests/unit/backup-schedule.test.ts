@@ -334,6 +334,10 @@ describe("backup-schedule.sh: a tick reads the repository, or says it cannot", (
     const text = fragment("backup-schedule.sh");
     const functions = text.slice(0, text.indexOf("# A restore the previous scheduler container started"));
     const hasJq = spawnSync("jq", ["--version"]).status === 0;
+    const NO_JQ = "NOT RUN: jq is not on this machine (the scheduler image has it, and tests/images checks the same reading there)";
+    if (!hasJq) {
+        console.error(`!!!!!!!!!!!!!!!!!!!! ${NO_JQ} !!!!!!!!!!!!!!!!!!!!`);
+    }
     const tick = (info: { out?: string; code?: number; err?: string }) => {
         const fake = new FakeDocker([
             { when: "^ps ", out: "p-pg1:pg1:10.0.0.1\n" },
@@ -356,7 +360,7 @@ describe("backup-schedule.sh: a tick reads the repository, or says it cannot", (
         JSON.stringify([{ archive: [], backup: [], cipher: "none", db, name: "p", repo: [{ cipher: "none", key: 1, status: { code, message: repoMessage } }],
             status: { code, lock: { backup: { held: false } }, message } }]);
 
-    test("a repository with no backup yet (no valid backups): none of this major, up takes the first", { skip: !hasJq && "no jq here" }, () => {
+    test("a repository with no backup yet (no valid backups): none of this major, up takes the first", { skip: !hasJq && NO_JQ }, () => {
         const r = tick({ out: stanza(2, "no valid backups") });
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stderr, /the repository has no full backup of this cluster's major: the next up takes it$/m);
@@ -364,7 +368,7 @@ describe("backup-schedule.sh: a tick reads the repository, or says it cannot", (
     });
 
     test("a repository pgBackRest could not read (it exits 0 and says so in the status): said with its words, never taken for no backups",
-        { skip: !hasJq && "no jq here" }, () => {
+        { skip: !hasJq && NO_JQ }, () => {
             const s3 = "[HostConnectError] unable to get address for 's3.example.test': [-2] Name or service not known\n" +
                 "[HostConnectError] on 2 retries from 100-200ms";
             const down = tick({ out: stanza(99, "other", s3, []) });
