@@ -8,14 +8,12 @@
 
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { RawConfig, validateBackup } from "../../components/config";
 import { fragment, scriptOf } from "../../components/fragments";
 import { proofOutput, readProof, REPOSITORY_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
 import { FakeDocker } from "./fake-docker";
+import { DATABASES, runDatabaseLoop } from "../support/database-loop";
 import { DEV, outputValue, plain, Run, runProgram } from "../support/mocked-program";
 
 const check = (schedule: unknown, backup: Record<string, unknown> = {}, ctx: Partial<Parameters<typeof validateBackup>[1]> = {}) =>
@@ -283,39 +281,19 @@ describe("backup-tools.sh backup_verify: a proof is recorded or it failed", () =
 });
 
 describe("backup-restore.sh: every database of the restored copy read, by its whole name", () => {
-    // Its loop over the databases, as it is in the script, run by bash (as backup_verify runs it) with a stand-in for its `sql`
-    // (psql in the restored server) that records each call's arguments and lists a database with a blank in its name and one named *.
-    const text = fragment("backup-restore.sh");
-    const start = text.indexOf("tables=0 rows=0 indexes=0");
-    const loop = text.slice(start, text.indexOf('pg_ctl -D "$PGDATA" -m fast -w stop', start));
+    // Its loop over the databases, run by bash as backup_verify runs it (tests/support/database-loop.ts).
     const run = (failIn = "") => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-databases-"));
-        try {
-            const prelude = `set -eu
-sql() {
-    printf '%s|' "$@" >> "$FAKE/calls"; echo >> "$FAKE/calls"
-    case "$*" in
-        *"SELECT datname"*) printf '%s\\n' app 'my app' '*' postgres template1 ;;
+        const r = runDatabaseLoop({ shell: "bash", text: fragment("backup-restore.sh"), start: "tables=0 rows=0 indexes=0",
+            end: 'pg_ctl -D "$PGDATA" -m fast -w stop', env: { FAIL_IN: failIn }, cases: `
         *"CREATE EXTENSION"*) [ "$2" != "$FAIL_IN" ] || { echo "ERROR:  permission denied" >&2; return 3; } ;;
-        *) cat > /dev/null; echo "1 10 2" ;;
-    esac
-}
-`;
-            // Run in DIR, which holds a file: a name taken for a glob would become that file's name.
-            const r = spawnSync("bash", ["-c", prelude + loop], { cwd: dir, encoding: "utf8",
-                env: { PATH: process.env.PATH, FAKE: dir, FAIL_IN: failIn } });
-            const calls = fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n").map((l) => l.split("|").slice(0, -1));
-            return { status: r.status, stdout: r.stdout, stderr: r.stderr, checked: calls.filter((c) => c[3] === "CREATE EXTENSION IF NOT EXISTS amcheck").map((c) => c[1]) };
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        *) cat > /dev/null; echo "1 10 2" ;;` });
+        return { ...r, checked: r.calls.filter((c) => c[3] === "CREATE EXTENSION IF NOT EXISTS amcheck").map((c) => c[1]) };
     };
 
     test("a name with a blank is one database, one named * is not a glob: five databases, each counted once", () => {
-        assert.ok(start >= 0 && loop.includes("bt_index_check"), "the loop is where this test looks for it");
         const r = run();
         assert.equal(r.status, 0, r.stderr);
-        assert.deepEqual(r.checked, ["app", "my app", "*", "postgres", "template1"]);
+        assert.deepEqual(r.checked, DATABASES);
         assert.equal(r.stdout, "tables=5\nrows=50\nindexes=10\n");
     });
 

@@ -14,6 +14,7 @@ import { fragment } from "../../components/fragments";
 import { RESTORE_POINTS_FILE } from "../../components/pgbackrest";
 import { lsnSegment, segmentNumber } from "../../components/lsn";
 import { parseRepoInfo, planRestore, RestoreSelection, segmentsBetween, selectionFrom, stanzaTakenProblem } from "../../components/restore";
+import { DATABASES, runDatabaseLoop } from "../support/database-loop";
 import { DEV, plain, runProgram } from "../support/mocked-program";
 
 const check = (restore: unknown, ownRepository?: string) =>
@@ -337,39 +338,19 @@ describe("an LSN or a restore point as the target", () => {
 });
 
 describe("restore.sh after recovery: the source's copies of the stack's roles go from every database", () => {
-    // restore.sh's loop over the roles, as it is in the script, run by /bin/sh with a stand-in for its `sql` (psql in the
-    // restored server) that records each call's arguments and lists a database with a blank in its name and one named *.
-    const text = fragment("restore.sh");
-    const start = text.indexOf('for role in "$REPLICATION_USER" "$AUTH_USER"; do');
-    const loop = text.slice(start, text.indexOf('echo "recovered to', start));
+    // restore.sh's loop over the roles, run by /bin/sh as the seed runs it (tests/support/database-loop.ts).
     const run = (failIn = "") => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-roles-"));
-        try {
-            const prelude = `set -eu
-sql() {
-    printf '%s|' "$@" >> "$FAKE/calls"; echo >> "$FAKE/calls"
-    case "$*" in
+        const r = runDatabaseLoop({ shell: "/bin/sh", text: fragment("restore.sh"), start: 'for role in "$REPLICATION_USER" "$AUTH_USER"; do',
+            end: 'echo "recovered to', env: { FAIL_IN: failIn, REPLICATION_USER: "repuser", AUTH_USER: "pgbouncer_auth" }, cases: `
         *"FROM pg_roles"*) echo 1 ;;
-        *"SELECT datname"*) printf '%s\\n' app 'my app' '*' postgres template1 ;;
-        *"DROP OWNED"*) [ "$2" != "$FAIL_IN" ] || { echo "ERROR:  permission denied" >&2; return 3; } ;;
-    esac
-}
-`;
-            // Run in DIR, which holds a file: a name taken for a glob would become that file's name.
-            const r = spawnSync("/bin/sh", ["-c", prelude + loop], { cwd: dir, encoding: "utf8",
-                env: { PATH: process.env.PATH, FAKE: dir, FAIL_IN: failIn, REPLICATION_USER: "repuser", AUTH_USER: "pgbouncer_auth" } });
-            const calls = fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n").map((l) => l.split("|").slice(0, -1));
-            return { status: r.status, stderr: r.stderr, drops: calls.filter((c) => /^DROP /.test(c[3] ?? "")).map((c) => `${c[1]}: ${c[3]}`) };
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        *"DROP OWNED"*) [ "$2" != "$FAIL_IN" ] || { echo "ERROR:  permission denied" >&2; return 3; } ;;` });
+        return { ...r, drops: r.calls.filter((c) => /^DROP /.test(c[3] ?? "")).map((c) => `${c[1]}: ${c[3]}`) };
     };
 
     test("each role's privileges dropped in each database by its whole name, then the role", () => {
-        assert.ok(start >= 0 && loop.includes("DROP OWNED BY"), "the loop is where this test looks for it");
         const r = run();
         assert.equal(r.status, 0, r.stderr);
-        const owned = (role: string) => ["app", "my app", "*", "postgres", "template1"].map((db) => `${db}: DROP OWNED BY "${role}"`);
+        const owned = (role: string) => DATABASES.map((db) => `${db}: DROP OWNED BY "${role}"`);
         assert.deepEqual(r.drops, [...owned("repuser"), 'postgres: DROP ROLE "repuser"', ...owned("pgbouncer_auth"),
             'postgres: DROP ROLE "pgbouncer_auth"']);
     });
