@@ -73,7 +73,7 @@
 //                     2.2 GiB; the real figures want ≥ 2 GB); a small one (5: about 0.1 GiB) checks that the
 //                     rows run, and the output then says it is below 2 GiB
 //   --major-scale N   pgbench's scale of the major rows' cluster (default 150, about 2.2 GiB: the issue's 2 GB)
-//   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR, another
+//   --baseline DIR    also measure the dev plan's up, no-op up, switchovers and destroy from DIR (each pair in turn first), another
 //                     checkout of this project (e.g. `git worktree add DIR <commit>` plus its
 //                     node_modules), in the same rounds: a change's before/after as ratios; with the
 //                     backup rows, also the restore as a new stack (the same repository, in turn)
@@ -429,32 +429,34 @@ async function main(): Promise<void> {
             if (MAIN_ROWS) {
                 add("tutorial up", await timed(() => tutorial("up", "bench-tutorial", "172.31.60", "56600")));
                 add("tutorial down", await timed(() => tutorial("down", "bench-tutorial")));
-                add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes")));
-                if (BASELINE) {
-                    add("baseline dev up", await timed(() => pulumi("bench-base", "up", "--yes")));
-                }
-                add("dev no-op up", await timed(() => pulumi("bench-dev", "up", "--yes")));
-                if (BASELINE) {
-                    add("baseline dev no-op up", await timed(() => pulumi("bench-base", "up", "--yes")));
-                }
+                // This checkout's step and the baseline's, each first in turn: the one right after the tutorial's
+                // down (or the other's step) would otherwise always meet what that leaves the engine to do.
+                const inTurn = async (mine: () => Promise<unknown>, theirs: () => Promise<unknown>) => {
+                    for (const step of !BASELINE ? [mine] : round % 2 === 1 ? [mine, theirs] : [theirs, mine]) {
+                        await step();
+                    }
+                };
+                await inTurn(async () => add("dev up", await timed(() => pulumi("bench-dev", "up", "--yes"))),
+                    async () => add("baseline dev up", await timed(() => pulumi("bench-base", "up", "--yes"))));
+                await inTurn(async () => add("dev no-op up", await timed(() => pulumi("bench-dev", "up", "--yes"))),
+                    async () => add("baseline dev no-op up", await timed(() => pulumi("bench-base", "up", "--yes"))));
                 // As before pulumi-entry.js: the program through ts-node (transpile only) on each of up's two runs.
                 add("dev no-op up, through ts-node", await timed(() => run("pulumi", ["up", "--yes", "--stack", "bench-dev",
                     "--non-interactive", "--config-file", path.join(work, "bench-dev.yaml")], ROOT, { PG_REPLICATION_PROGRAM: "ts-node" })));
                 add("dev preview", await timed(() => pulumi("bench-dev", "preview")));
                 for (const [from, to] of [["pg1", "pg2"], ["pg2", "pg1"]]) {
-                    const { up, downtime } = await switchover("bench-dev", from, to);
-                    add("dev switchover up", up);
-                    add("dev switchover write downtime", downtime);
-                    if (BASELINE) {
+                    await inTurn(async () => {
+                        const { up, downtime } = await switchover("bench-dev", from, to);
+                        add("dev switchover up", up);
+                        add("dev switchover write downtime", downtime);
+                    }, async () => {
                         const base = await switchover("bench-base", from, to);
                         add("baseline dev switchover up", base.up);
                         add("baseline dev switchover write downtime", base.downtime);
-                    }
+                    });
                 }
-                add("dev destroy", await timed(() => pulumi("bench-dev", "destroy", "--yes")));
-                if (BASELINE) {
-                    add("baseline dev destroy", await timed(() => pulumi("bench-base", "destroy", "--yes")));
-                }
+                await inTurn(async () => add("dev destroy", await timed(() => pulumi("bench-dev", "destroy", "--yes"))),
+                    async () => add("baseline dev destroy", await timed(() => pulumi("bench-base", "destroy", "--yes"))));
                 add("pg17 up", await timed(() => pulumi("bench-pg17", "up", "--yes")));
                 add("pg17 destroy", await timed(() => pulumi("bench-pg17", "destroy", "--yes")));
                 add("empty up", await timed(() => pulumi("bench-empty", "up", "--yes")));
