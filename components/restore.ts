@@ -47,6 +47,10 @@ export function parseRepoInfo(json: string, stanza: string): RepoInfo | { proble
     if (!entry) {
         return { problem: `the repository has no stanza ${stanza}`, noStanza: true };
     }
+    const unread = stanzaUnread(entry, stanza);
+    if (unread) {
+        return unread;
+    }
     const dbs = Array.isArray(entry.db) ? entry.db : [];
     const archives = Array.isArray(entry.archive) ? entry.archive : [];
     // Each database of the stanza's history by its id: backups and archives name theirs.
@@ -71,6 +75,27 @@ export function parseRepoInfo(json: string, stanza: string): RepoInfo | { proble
         walMax: archives.length > 0 && archives[archives.length - 1].max ? String(archives[archives.length - 1].max) : undefined,
         ...(Object.keys(walMaxByVersion).length > 0 ? { walMaxByVersion } : {}),
     };
+}
+
+/**
+ * Why pgBackRest did not read the stanza: `pgbackrest info` exits 0 either way and says it in the
+ * stanza's status (command/info/info.c INFO_STANZA_STATUS_CODE_*, the same in 2.33 and 2.55). 0 (ok)
+ * and 2 (no valid backups) are a read; 1 (missing stanza path) is no stanza; any other (3, its
+ * backup.info missing; 99, an error such as an S3 server that refused, whose words are in the
+ * repository's own status) is not a read, never "no backups" (backup-schedule.sh unread says the same).
+ */
+function stanzaUnread(entry: Record<string, any>, stanza: string): { problem: string; noStanza?: true } | undefined {
+    const code = entry.status?.code;
+    if (code === 0 || code === 2) {
+        return undefined;
+    }
+    if (code === 1) {
+        return { problem: `the repository has no stanza ${stanza} (missing stanza path)`, noStanza: true };
+    }
+    const errors = (Array.isArray(entry.repo) ? entry.repo : []).filter((r: any) => r?.status?.code === 99)
+        .map((r: any) => String(r.status.message ?? "").split("\n")[0]).filter(Boolean);
+    const why = errors.length > 0 ? errors.join("; ") : typeof entry.status?.message === "string" ? entry.status.message : "no status given";
+    return { problem: `pgBackRest could not read the stanza ${stanza} in the repository (status ${code ?? "missing"}): ${why}` };
 }
 
 /** A target time (config.ts TARGET_TIME: a zone of Z, ±HH, ±HHMM or ±HH:MM) as epoch seconds. */

@@ -74,6 +74,23 @@ describe("what the repository holds, as preview reads and says it", () => {
         assert.match((parseRepoInfo("not json", "x") as { problem: string }).problem, /^pgbackrest info did not answer in JSON/);
     });
 
+    test("a stanza pgBackRest could not read (it exits 0 and says it in the status) is never one without backups", () => {
+        const said = (code: number | undefined, message: string, repoMessage = message) => JSON.stringify([{
+            name: "s", ...(code === undefined ? {} : { status: { code, message, lock: { backup: { held: false } } } }),
+            repo: [{ key: 1, cipher: "none", status: { code, message: repoMessage } }], db: [], archive: [], backup: [] }]);
+        assert.deepEqual(parseRepoInfo(said(99, "other", "[FileMissingError] unable to open missing file '/r/backup/s/backup.info' for read\nmore"), "s"),
+            { problem: "pgBackRest could not read the stanza s in the repository (status 99): [FileMissingError] unable to open missing file " +
+                "'/r/backup/s/backup.info' for read" });
+        assert.deepEqual(parseRepoInfo(said(3, "missing stanza data"), "s"),
+            { problem: "pgBackRest could not read the stanza s in the repository (status 3): missing stanza data" });
+        assert.deepEqual(parseRepoInfo(said(undefined, ""), "s"),
+            { problem: "pgBackRest could not read the stanza s in the repository (status missing): no status given" });
+        assert.deepEqual(parseRepoInfo(said(1, "missing stanza path"), "s"),
+            { problem: "the repository has no stanza s (missing stanza path)", noStanza: true });
+        const none = parseRepoInfo(said(2, "no valid backups"), "s");
+        assert.ok(!("problem" in none) && none.backups.length === 0 && none.status === "no valid backups");
+    });
+
     test("latest: the newest set and the WAL after it; a time: the newest set that ended by it", () => {
         const info = parseRepoInfo(INFO, "pg-replication-src") as Exclude<ReturnType<typeof parseRepoInfo>, { problem: string }>;
         const latest = planRestore(info, { kind: "latest" }, "17", 1796300000);

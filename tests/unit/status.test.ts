@@ -741,7 +741,7 @@ describe("status: backups", () => {
     });
 
     // pgbackrest info as it answers for the stanza with TWO's backups (components/restore.ts parseRepoInfo).
-    const INFO = JSON.stringify([{ name: "pgr-dev", status: { message: "ok" }, db: [{ id: 1, version: "13" }],
+    const INFO = JSON.stringify([{ name: "pgr-dev", status: { code: 0, message: "ok" }, db: [{ id: 1, version: "13" }],
         backup: TWO.map((b) => ({ label: b.label, type: b.type, timestamp: { start: b.stoppedAt / 1000 - 1, stop: b.stoppedAt / 1000 }, database: { id: 1 } })) }]);
     const probeWith = async (rules: Rule[]) => {
         const fake = new FakeDocker(rules);
@@ -768,6 +768,17 @@ describe("status: backups", () => {
         const none = await probeWith([infoSays("[]"), noRecord]);
         assert.deepEqual(none, { reachable: true, backups: [], stanzaStatus: "missing stanza", verified: null, verifyFailed: null },
             "no record yet: never verified, said as such");
+    });
+
+    test("a repository pgBackRest says it cannot read (status 99, exit 0) is not one without backups (collect.ts probeBackup)", async () => {
+        // The shape pgBackRest prints when the S3 server refuses (command/info/info.c: the error in the repository's status).
+        const refused = JSON.stringify([{ name: "pgr-dev", status: { code: 99, message: "other", lock: { backup: { held: false } } },
+            repo: [{ key: 1, cipher: "none", status: { code: 99, message: "[ProtocolError] HTTP request failed with 403 (Forbidden):\n*** Path/Query ***" } }],
+            db: [], archive: [], backup: [] }]);
+        const r = await probeWith([infoSays(refused), noRecord]);
+        assert.deepEqual(r, { reachable: false, error: "pgBackRest could not read the stanza pgr-dev in the repository (status 99): " +
+            "[ProtocolError] HTTP request failed with 403 (Forbidden):" });
+        assert.deepEqual(codes(buildReport(withBackup(), seen(r))), ["backup-unreadable:-"], "never backup-none");
     });
 
     test("the last verified restore's record not JSON: the backups kept, the proof unread; a failure record beside it not taken", async () => {
