@@ -138,6 +138,13 @@ const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 // Node names double as replication slot names, application_name and container suffixes.
 const NODE_NAME = /^[a-z][a-z0-9_]{0,30}$/;
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * The oldest PostgreSQL the nodes run on (13: wal_keep_size and max_slot_wal_keep_size, node-access.sh),
+ * and the major an official image's tag names (postgres:12, postgres:9.6-alpine, …/postgres:11.22);
+ * other images are not asked at preview (their server refuses the settings at up).
+ */
+const OLDEST_MAJOR = 13;
+const OFFICIAL_MAJOR = /(?:^|\/)postgres:(\d+)(?:$|[.\-_])/;
 const IMAGE_REF = /^[a-z0-9][a-z0-9._\/:-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 const WAL_SIZE = /^[1-9][0-9]{0,8}(kB|MB|GB|TB)$/;
 const UNIT_BYTES: Record<string, number> = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
@@ -381,6 +388,11 @@ export function validateNames(raw: RawConfig, ctx: Pick<ConfigContext, "project"
     const namePrefix = p.text("namePrefix", defaultPrefix, /^[a-z0-9][a-z0-9_.-]{0,39}$/,
         "expected 1 to 40 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit");
     const image = p.text("image", DEFAULTS.image, IMAGE_REF, "expected a Docker image reference such as postgres:13");
+    const major = OFFICIAL_MAJOR.exec(image)?.[1];
+    if (major !== undefined && Number(major) < OLDEST_MAJOR) {
+        p.bad("image", image, `expected PostgreSQL ${OLDEST_MAJOR} or later, such as postgres:${OLDEST_MAJOR}: the nodes are set with ` +
+            "wal_keep_size and max_slot_wal_keep_size, which older servers do not have");
+    }
     const networkName = p.text("networkName", `${namePrefix}-net`, DOCKER_NAME,
         "expected a Docker network name: letters, digits, '_', '.', '-', up to 63 characters");
     return { problems: p.found, namePrefix, image, networkName };
