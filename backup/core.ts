@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
 import { parseLines, scriptOf } from "../components/fragments";
-import { readVerified, REPO_PATH, repoNetwork, RESTORE_POINTS_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE } from "../components/pgbackrest";
+import { readVerified, REPO_PATH, repoNetwork, RESTORE_POINTS_FILE, unreadableRecord, VERIFIED_FILE, VERIFY_FAILED_FILE } from "../components/pgbackrest";
 import { RESTORE_POINT_NAME } from "../components/restore";
 
 /** What the tools need from the stack's outputs. */
@@ -181,7 +181,7 @@ export async function verifyRestore(t: BackupTarget, opts: { timeoutSeconds: num
 export async function lastVerified(t: BackupTarget, container: string): Promise<VerifyResult | undefined> {
     const v = await readVerified(t.engine, container, 10_000);
     if ("unreadable" in v) {
-        throw new BackupToolError(`the last verified restore's record cannot be read: ${v.unreadable}`);
+        throw new BackupToolError(unreadableRecord("verified", v.unreadable));
     }
     return "record" in v ? v.record as VerifyResult : undefined;
 }

@@ -211,8 +211,16 @@ export async function readProof(engine: string, containers: readonly string[], t
     return unread === undefined ? undefined : { unread };
 }
 
+/**
+ * The words for a proof record that is there but not JSON (a write cut short, a hand's edit), the
+ * same in preview, the stack outputs, status and npm run backup: a proof may exist, or have failed.
+ */
+export function unreadableRecord(which: "verified" | "failed", why: string): string {
+    return `${which === "verified" ? "the last verified restore's record" : "the last failed proof's record"} cannot be read (${why})`;
+}
+
 /** The records are another repository's: the backups move to VOLUME in this up, whose check sets them aside (backup-check.sh). */
-function movedFrom(proof: BackupProof, volume: string): string | undefined {
+export function movedFrom(proof: BackupProof, volume: string): string | undefined {
     return proof.recordsOf && proof.recordsOf !== volume ? proof.recordsOf : undefined;
 }
 
@@ -234,8 +242,8 @@ export function verifiedNote(proof: BackupProof | { unread: string } | undefined
             `the up: npm run verify-backup -- ${stack}` };
     }
     if ("unreadable" in failed) {
-        return { level: "warn", text: `backup: the record of the last failed attempt to prove a restore from ${volume} cannot be read ` +
-            `(${failed.unreadable}): a proof may have failed since the last one that succeeded; see: npm run verify-backup -- ${stack}` };
+        return { level: "warn", text: `backup: ${unreadableRecord("failed", failed.unreadable)} in ${volume}: a proof may have failed ` +
+            `since the last one that succeeded; see: npm run verify-backup -- ${stack}` };
     }
     if ("record" in failed) {
         return { level: "warn", text: `backup: the last attempt to prove a restore from ${volume} FAILED (${failed.record.failedAt}` +
@@ -251,7 +259,7 @@ export function verifiedNote(proof: BackupProof | { unread: string } | undefined
                 "destroy refuses until one is proven again" : ""}; prove the newest: npm run verify-backup -- ${stack}` };
     }
     if ("unreadable" in v) {
-        return { level: "warn", text: `backup: the last verified restore's record in ${volume} cannot be read; prove one: npm run verify-backup -- ${stack}` };
+        return { level: "warn", text: `backup: ${unreadableRecord("verified", v.unreadable)} in ${volume}; prove one: npm run verify-backup -- ${stack}` };
     }
     return { level: "warn", text: `backup: no restore of the backups in ${volume} has been proven yet; prove one: npm run verify-backup -- ${stack}` };
 }
@@ -271,8 +279,8 @@ export function proofOutput(proof: BackupProof | { unread: string } | undefined,
     }
     const { verified: v, failed } = proof;
     const unread = [
-        ...("unreadable" in v ? [`the last verified restore's record cannot be read (${v.unreadable}); prove one: npm run verify-backup`] : []),
-        ...("unreadable" in failed ? [`the last failed proof's record cannot be read (${failed.unreadable})`] : []),
+        ...("unreadable" in v ? [`${unreadableRecord("verified", v.unreadable)}; prove one: npm run verify-backup`] : []),
+        ...("unreadable" in failed ? [unreadableRecord("failed", failed.unreadable)] : []),
     ];
     return {
         ...("record" in v ? { lastVerified: { backup: v.record.backup, verifiedAt: v.record.verifiedAt } } : {}),

@@ -9,7 +9,7 @@ import { parseRepoInfo } from "../components/restore";
 import { Client } from "pg";
 import { dockerCli as runDocker, saysNoSuch } from "../components/docker-cli";
 import { openWorkspace, PulumiCliMissing, WorkspaceOptions } from "../components/project";
-import { readProof, repositoryName } from "../components/pgbackrest";
+import { movedFrom, readProof, repositoryName, unreadableRecord } from "../components/pgbackrest";
 import { BackupProbe, ContainerProbe, DIVERGED_NOTE, EndpointProbe, NodeProbe, Observation, Plan, PlannedNode, ReplicationRow, SlotRow } from "./model";
 
 /** Bounds on each probe: connecting, one statement, a whole node, one docker call. */
@@ -282,7 +282,7 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
     if ("problem" in repo && !repo.noStanza) {
         return { reachable: false, error: repo.problem };
     }
-    const read = proofRecords(proof, container);
+    const read = proofRecords(proof, container, repositoryName(plan.backup!));
     return {
         reachable: true,
         backups: "problem" in repo ? [] : repo.backups.map((b) => ({ label: b.label, type: b.type, stoppedAt: b.stopped * 1000 })),
@@ -294,18 +294,23 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
 /**
  * The proof records as status says them, or why they could not be read: records that could not be
  * read are not "never verified", and take nothing from what pgBackRest said of the repository.
+ * Records of another repository than REPOSITORY (the config moved the backups, the next up sets
+ * them aside: backup-check.sh) prove nothing of it, as preview says (pgbackrest.ts movedFrom).
  */
-function proofRecords(proof: Awaited<ReturnType<typeof readProof>>, container: string):
+function proofRecords(proof: Awaited<ReturnType<typeof readProof>>, container: string, repository: string):
     Pick<Extract<BackupProbe, { reachable: true }>, "verified" | "verifyFailed"> | { unread: string } {
     if (!proof || "unread" in proof) {
         return { unread: proof?.unread ?? `no container ${container}` };
     }
+    if (movedFrom(proof, repository)) {
+        return { verified: null, verifyFailed: null };
+    }
     const { verified, failed } = proof;
     if ("unreadable" in verified) {
-        return { unread: `the last verified restore's record is not JSON: ${verified.unreadable}` };
+        return { unread: unreadableRecord("verified", verified.unreadable) };
     }
     if ("unreadable" in failed) {
-        return { unread: `the last failed proof's record is not JSON: ${failed.unreadable}` };
+        return { unread: unreadableRecord("failed", failed.unreadable) };
     }
     return { verified: "record" in verified ? verified.record : null, verifyFailed: "record" in failed ? failed.record : null };
 }

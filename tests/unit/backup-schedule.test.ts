@@ -216,7 +216,7 @@ describe("preview's word on the proof (pgbackrest.ts verifiedNote) and the outpu
         assert.match(out.unread!, /^the last failed proof's record cannot be read \(.*JSON.*\)$/);
         const note = verifiedNote(failedGarbled, "dev", "v", 26)!;
         assert.equal(note.level, "warn");
-        assert.match(note.text, /^backup: the record of the last failed attempt to prove a restore from v cannot be read \(.*\): a proof may have failed since/);
+        assert.match(note.text, /^backup: the last failed proof's record cannot be read \(.*JSON.*\) in v: a proof may have failed since/);
         const both = proofOutput(await read({ [VERIFIED_FILE]: "{x", [VERIFY_FAILED_FILE]: "{y" }), "v");
         assert.match(both.unread!, /^the last verified restore's record cannot be read .*; the last failed proof's record cannot be read /);
     });

@@ -770,6 +770,16 @@ describe("status: backups", () => {
             "no record yet: never verified, said as such");
     });
 
+    test("records of another repository (the config moved the backups; the next up sets them aside) prove nothing of this one", async () => {
+        const proven = JSON.stringify({ verifiedAt: "2025-01-01T00:10:00Z", backup: TWO[1].label, marker: { found: true } });
+        const moved = await probeWith([infoSays(INFO), { when: "^exec c1 cat \\S+pg-replication-repository\n", out: "pgr-old-backup\n" },
+            { when: "^exec c1 cat \\S+verified\\.json\n", out: proven }, noRecord]);
+        assert.deepEqual(moved, { reachable: true, backups: TWO, stanzaStatus: "ok", verified: null, verifyFailed: null });
+        const own = await probeWith([infoSays(INFO), { when: "^exec c1 cat \\S+pg-replication-repository\n", out: "pgr-dev-backup\n" },
+            { when: "^exec c1 cat \\S+verified\\.json\n", out: proven }, noRecord]);
+        assert.equal(own.reachable && own.verified?.backup, TWO[1].label, "the records of this repository are its proof");
+    });
+
     test("a repository pgBackRest says it cannot read (status 99, exit 0) is not one without backups (collect.ts probeBackup)", async () => {
         // The shape pgBackRest prints when the S3 server refuses (command/info/info.c: the error in the repository's status).
         const refused = JSON.stringify([{ name: "pgr-dev", status: { code: 99, message: "other", lock: { backup: { held: false } } },
@@ -790,14 +800,14 @@ describe("status: backups", () => {
         assert.equal(garbled.stanzaStatus, "ok");
         assert.equal(garbled.verified, null);
         assert.equal(garbled.verifyFailed, null);
-        assert.match(garbled.proofUnread ?? "", /^the last verified restore's record is not JSON: .*JSON/);
+        assert.match(garbled.proofUnread ?? "", /^the last verified restore's record cannot be read \(.*JSON.*\)$/);
         // The failure's record garbled beside a good proof: a proof may have failed since, so the proof is not fresh either.
         const failedGarbled = await probeWith([infoSays(INFO), { when: "^exec c1 cat \\S+verified\\.json\n",
             out: JSON.stringify({ verifiedAt: "2024-12-31T22:00:01Z", backup: "20250101-000000F", marker: { found: true } }) },
             { when: "^exec c1 cat \\S+verify-failed\\.json\n", out: "{not json" }, noRecord]);
         assert.ok(failedGarbled.reachable);
         assert.deepEqual(failedGarbled.backups, TWO);
-        assert.match(failedGarbled.proofUnread ?? "", /^the last failed proof's record is not JSON: .*JSON/);
+        assert.match(failedGarbled.proofUnread ?? "", /^the last failed proof's record cannot be read \(.*JSON.*\)$/);
         assert.deepEqual(codes(buildReport(withBackup(), seen(failedGarbled))), ["backup-proof-unreadable:-"]);
     });
 
