@@ -133,18 +133,40 @@ ask_node() {
 # "No such container"), as components/docker-cli.ts saysNoSuch reads it.
 says_no_such() { printf '%s' "$1" | grep -qiE 'no such (object|container)'; }
 
+# inspect_field CONTAINER FORMAT: CONTAINER's FORMAT (docker inspect -f), as its engine (dk) answers.
+#   0: the field, on stdout;
+#   1: the engine says there is no such container (says_no_such): nothing printed;
+#   2: it did not answer that (an engine error, no connection): nothing on stdout, and on stderr
+#      the engine's words, one line (the last line of its error, or "docker inspect exited N").
+# Nothing else ever goes to stderr, so `v=$(inspect_field C F 2>&1) || rc=$?` holds the field, nothing,
+# or the engine's words. Only that last line is taken for "no such": the CLI says its error last. The
+# CLI's stderr is held in a temporary file meanwhile, which holds nothing else.
+inspect_field() {
+    _if_err=$(mktemp)
+    _if_rc=0
+    _if=$(dk "$1" inspect -f "$2" "$1" 2>"$_if_err") || _if_rc=$?
+    _if_why=$(grep -v '^[[:space:]]*$' "$_if_err" | tail -n 1)
+    rm -f "$_if_err"
+    if [ "$_if_rc" -eq 0 ]; then
+        printf '%s\n' "$_if"
+        return 0
+    fi
+    ! says_no_such "$_if_why" || return 1
+    printf '%s\n' "${_if_why:-docker inspect exited $_if_rc}" >&2
+    return 2
+}
+
 # running CONTAINER: whether CONTAINER runs, as its engine answers: not when it is stopped or the
 # engine says it is not there. Fails, naming it, when the engine does not answer that (an engine
 # error, no connection): a container that could not be asked is not one that does not run.
 running() {
-    _rn_err=$(mktemp)
     _rn_rc=0
-    _rn=$(dk "$1" inspect -f '{{.State.Running}}' "$1" 2>"$_rn_err") || _rn_rc=$?
-    _rn_why=$(cat "$_rn_err")
-    rm -f "$_rn_err"
-    [ "$_rn_rc" -eq 0 ] || says_no_such "$_rn_why" ||
-        fail "node $1: its engine did not say whether the container runs: $(printf '%s' "${_rn_why:-docker inspect exited $_rn_rc}" | tail -n 1)"
-    [ "$_rn" = true ]
+    _rn=$(inspect_field "$1" '{{.State.Running}}' 2>&1) || _rn_rc=$?
+    case $_rn_rc in
+        0) [ "$_rn" = true ] ;;
+        1) return 1 ;;
+        *) fail "node $1: its engine did not say whether the container runs: $_rn" ;;
+    esac
 }
 
 # node_sql CONTAINER [SQL]: runs SQL (argument or stdin) on a node, prints unaligned tuples.

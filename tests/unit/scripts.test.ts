@@ -833,6 +833,49 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
     });
 });
 
+describe("lib.sh inspect_field: the engine's answer told from its failure, in one ask", () => {
+    const call = 'rc=0; v=$(inspect_field pg-pg1 "{{.State.Status}}" 2>&1) || rc=$?; echo "rc=$rc v=$v"';
+    /** A first line that reads like "no such" and the CLI's error after it: only the error, its last line, is judged. */
+    const NOT_LAST = "warning: no such object cache\nError response from daemon: i/o timeout";
+
+    test("found: 0 and the field; no such container (either wording): 1 and nothing; else 2 and the engine's last line", () => {
+        for (const [more, said] of [[{}, "rc=0 v=running"], [{ FAKE_STATE: "exited" }, "rc=0 v=exited"],
+            [{ FAKE_MISSING: "pg-pg1" }, "rc=1 v="], [{ FAKE_INSPECT_ERR: "error: no such object: pg-pg1" }, "rc=1 v="],
+            [{ FAKE_INSPECT_ERR: ENGINE_DOWN }, `rc=2 v=${ENGINE_DOWN}`], [{ FAKE_INSPECT_ERR: NOT_LAST }, "rc=2 v=Error response from daemon: i/o timeout"],
+            // The engine's failure with no words: said so, never taken for "no such".
+            [{ FAKE_INSPECT_ERR: " " }, "rc=2 v=docker inspect exited 1"]] as [Record<string, string>, string][]) {
+            const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-inspect-"));
+            try {
+                const r = runScript(scriptOf(call), { TMPDIR: tmp, ...more });
+                assert.deepEqual([r.status, r.stdout, r.stderr], [0, `${said}\n`, ""], JSON.stringify(more));
+                assert.deepEqual(r.argv, ["inspect -f {{.State.Status}} pg-pg1"], "asked once");
+                assert.deepEqual(fs.readdirSync(tmp), [], "no temporary file left");
+            } finally {
+                fs.rmSync(tmp, { recursive: true, force: true });
+            }
+        }
+    });
+
+    test("the engine's words go to stderr only on its failure, never with the field or a 'no such'", () => {
+        const apart = 'rc=0; v=$(inspect_field pg-pg1 "{{.State.Status}}") || rc=$?; echo "rc=$rc v=$v"';
+        const failed = runScript(scriptOf(apart), { FAKE_INSPECT_ERR: ENGINE_DOWN });
+        assert.deepEqual([failed.stdout, failed.stderr], ["rc=2 v=\n", `${ENGINE_DOWN}\n`]);
+        const missing = runScript(scriptOf(apart), { FAKE_MISSING: "pg-pg1" });
+        assert.deepEqual([missing.stdout, missing.stderr], ["rc=1 v=\n", ""]);
+    });
+
+    test("running: an engine error whose first line reads 'no such' is still an engine error, naming the node and its words", () => {
+        const r = runScript(scriptOf("running pg-pg1 || echo not running"), { FAKE_INSPECT_ERR: NOT_LAST });
+        assert.equal(r.status, 1);
+        assert.equal(r.stdout, "");
+        assert.equal(r.stderr, "error: node pg-pg1: its engine did not say whether the container runs: Error response from daemon: i/o timeout\n");
+        for (const more of [{ FAKE_MISSING: "pg-pg1" }, { FAKE_RUNNING: "false" }] as Record<string, string>[]) {
+            const down = runScript(scriptOf("running pg-pg1 || echo not running"), more);
+            assert.deepEqual([down.status, down.stdout, down.stderr], [0, "not running\n", ""], JSON.stringify(more));
+        }
+    });
+});
+
 describe("lib.sh running: a container its engine did not answer about is not one that does not run", () => {
     const policy = { PRIMARY_CONTAINER: "pg-primary", SYNC_NAMES: 'ANY 1 ("a", "b")', SYNC_COMMIT: "on", EXPECTED: "a=quorum b=quorum", TIMEOUT: "1" };
     const gate = { NODE_CONTAINER: "pg-standby1", NODE: "standby1", MAX_LAG_BYTES: "0", TIMEOUT: "1", STACK_LABELS: "pg-replication.stack=s" };
