@@ -30,10 +30,13 @@ data=/var/lib/postgresql/data
 # changed bound: one look), or whose primary's data is already of IMAGE's major.
 # Only the engine saying so is "no container": an engine error would otherwise let the new major's
 # image replace the primary's container on the old major's data, and the next up see IMAGE there.
-current=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>/dev/null) || {
-    why=$(docker inspect -f '{{.Config.Image}}' "$NODE_CONTAINER" 2>&1 >/dev/null) || true
-    says_no_such "$why" || fail "node $NODE: whether its container $NODE_CONTAINER exists could not be read ($(printf '%s' "$why" | tail -n 1)), so whether a major upgrade is due is not known"
-    log "node $NODE: no container yet; no major upgrade"; exit 0; }
+looked=0
+current=$(inspect_field "$NODE_CONTAINER" '{{.Config.Image}}' 2>&1) || looked=$?
+case $looked in
+    0) ;;
+    1) log "node $NODE: no container yet; no major upgrade"; exit 0 ;;
+    *) fail "node $NODE: whether its container $NODE_CONTAINER exists could not be read ($current), so whether a major upgrade is due is not known" ;;
+esac
 [ "$current" != "$IMAGE" ] || { log "node $NODE runs $IMAGE already; no major upgrade"; exit 0; }
 new_major=$(docker run --rm --pull never --network none --entrypoint postgres "$IMAGE" --version | server_major)
 [ -n "$new_major" ] || fail "$IMAGE is not a PostgreSQL server image (postgres --version)"

@@ -1056,6 +1056,17 @@ describe("upgrade.sh: only the engine's answer means nothing to upgrade", () => 
         assert.match(silent.stderr, /^error: node pg1: whether its container pg-pg1 exists could not be read \(Cannot connect to the Docker daemon at tcp:\/\/10\.0\.0\.2:2376\. Is the docker daemon running\?\), so whether a major upgrade is due is not known$/m);
     });
 
+    test("the container is looked at once: its engine's words come from that one look, a newer CLI's 'no such' is still no container", () => {
+        const silent = runScript(script("upgrade.sh"), { ...env, FAKE_INSPECT_ERR: "Error response from daemon: i/o timeout" });
+        assert.equal(silent.status, 1);
+        assert.equal(silent.stderr, "error: node pg1: whether its container pg-pg1 exists could not be read (Error response from daemon: i/o timeout), " +
+            "so whether a major upgrade is due is not known\n");
+        assert.deepEqual(silent.argv, ["inspect -f {{.Config.Image}} pg-pg1"], "one look, nothing run, nothing stopped");
+        const lower = runScript(script("upgrade.sh"), { ...env, FAKE_INSPECT_ERR: "error: no such object: pg-pg1" });
+        assert.deepEqual([lower.status, lower.stderr], [0, "node pg1: no container yet; no major upgrade\n"]);
+        assert.deepEqual(lower.argv, ["inspect -f {{.Config.Image}} pg-pg1"]);
+    });
+
     test("the volume's look failing is not 'no cluster'", () => {
         // The container runs another image than IMAGE; the server image answers its major; the look at the volume fails.
         const r = runScript(script("upgrade.sh"), { ...env, FAKE_IMAGE: "postgres:13", FAKE_DATA_STATUS: "125" }, { reply: "postgres (PostgreSQL) 17.2\n" });
