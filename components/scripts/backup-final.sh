@@ -51,14 +51,13 @@ fi
 # server in recovery. A question that fails (the engine, the server starting or stopping) is not
 # taken for "nothing to save": the destroy stops, naming the way to go on without the backup.
 skip="destroy without the final backup: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy"
-# (Each answer is read without stderr; on a failure the question is asked again for its words.)
-if ! running=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>/dev/null); then
-    why=$(docker inspect -f '{{.State.Running}}' "$PRIMARY_CONTAINER" 2>&1 | tail -n 1)
-    # (The CLI's words: "Error: No such object", "error: no such object" in newer ones.)
-    printf '%s\n' "$why" | grep -qiE 'no such (object|container)' ||
-        fail "could not tell whether $PRIMARY_CONTAINER runs ($why), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip"
-    running=missing
-fi
+looked=0
+running=$(inspect_field "$PRIMARY_CONTAINER" '{{.State.Running}}' 2>&1) || looked=$?
+case $looked in
+    0) ;;
+    1) running=missing ;;
+    *) fail "could not tell whether $PRIMARY_CONTAINER runs ($running), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip" ;;
+esac
 recovery=
 ask_recovery() { echo "SELECT pg_is_in_recovery()" | docker exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t; }
 if [ "$running" = true ] && ! recovery=$(ask_recovery 2>/dev/null); then

@@ -593,6 +593,19 @@ describe("backup-final.sh: the last backup at destroy", () => {
         assert.match(lower.stderr, /^backup: no final backup of p: p-pg1 is not a running primary \(running: missing\)/m);
     });
 
+    test("whether the primary runs is asked once: the engine's words in the refusal come from that one ask", () => {
+        const asks = (r: ShellRun) => r.argv.filter((a) => a === "inspect -f {{.State.Running}} p-pg1");
+        const engine = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_INSPECT_ERR: ENGINE_DOWN });
+        assert.equal(engine.status, 1);
+        assert.equal(engine.stderr, `error: could not tell whether p-pg1 runs (${ENGINE_DOWN}), so nothing was destroyed and no final backup of p taken. ` +
+            "Bring its engine back, or destroy without the final backup: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy\n");
+        assert.equal(asks(engine).length, 1, engine.argv.join("\n"));
+        assert.ok(!engine.argv.some((a) => a.startsWith("exec")), "nothing asked of the server");
+        const missing = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_MISSING: "p-pg1" });
+        assert.equal(asks(missing).length, 1, missing.argv.join("\n"));
+        assert.deepEqual(pgbackrestCalls(missing), []);
+    });
+
     test("no running primary (a standby, or stopped), or the skip asked for: no backup, destroy goes on", () => {
         for (const more of [{ FAKE_RECOVERY: "t" }, { PG_REPLICATION_SKIP_FINAL_BACKUP: "1", FAKE_RECOVERY: "f" }] as Record<string, string>[]) {
             const r = run(more);
