@@ -221,16 +221,17 @@ ask_primary() {
             *)
                 # Its server did not answer: its engine says whether it runs. Restarting counts as down: no
                 # server runs in it until Docker has started it again (State.Running says true meanwhile).
-                if _fp=$(ask_node dk "$_c" inspect -f '{{.State.Status}}' "$_c" 2>&1); then
-                    case $_fp in
-                        running | paused)
-                            NOT_ASKED="${NOT_ASKED:+$NOT_ASKED; }$_c (its container is $_fp, its server did not answer)"
-                            SERVER_SILENT="$SERVER_SILENT $_c" ;;
-                    esac
-                elif ! says_no_such "$_fp"; then
-                    NOT_ASKED="${NOT_ASKED:+$NOT_ASKED; }$_c (its engine did not say whether it runs: $(printf '%s' "$_fp" | tail -n 1))"
-                    ENGINE_SILENT="$ENGINE_SILENT $_c"
-                fi ;;
+                _fp_rc=0
+                _fp=$(ask_node inspect_field "$_c" '{{.State.Status}}' 2>&1) || _fp_rc=$?
+                case $_fp_rc:$_fp in
+                    0:running | 0:paused)
+                        NOT_ASKED="${NOT_ASKED:+$NOT_ASKED; }$_c (its container is $_fp, its server did not answer)"
+                        SERVER_SILENT="$SERVER_SILENT $_c" ;;
+                    0:* | 1:*) ;;
+                    *)
+                        NOT_ASKED="${NOT_ASKED:+$NOT_ASKED; }$_c (its engine did not say whether it runs: $(printf '%s' "$_fp" | tail -n 1))"
+                        ENGINE_SILENT="$ENGINE_SILENT $_c" ;;
+                esac ;;
         esac
     done
 }
@@ -250,12 +251,13 @@ node_containers() {
     if [ -n "${PEERS:-}" ]; then
         for _p in $PEERS; do
             _c=$(printf '%s' "$_p" | cut -d'|' -f2)
-            if _nc_err=$(ask_node dk "$_c" inspect -f '{{.Id}}' "$_c" 2>&1 >/dev/null); then
-                printf '%s\n' "$_c"
-                continue
-            fi
-            says_no_such "$_nc_err" ||
-                fail "node $_c: its engine did not say whether the container is there: $(printf '%s' "$_nc_err" | tail -n 1)"
+            _nc_rc=0
+            _nc=$(ask_node inspect_field "$_c" '{{.Id}}' 2>&1) || _nc_rc=$?
+            case $_nc_rc in
+                0) printf '%s\n' "$_c" ;;
+                1) ;;
+                *) fail "node $_c: its engine did not say whether the container is there: $(printf '%s' "$_nc" | tail -n 1)" ;;
+            esac
         done
         return 0
     fi

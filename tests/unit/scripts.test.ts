@@ -138,6 +138,8 @@ const seedEnv = {
 const PASSLINE = "*:5432:*:repuser:Very\\:Secret\n";
 /** What the CLI says when its engine cannot be reached: no answer about any container. */
 const ENGINE_DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
+/** An engine error with a first line that reads like "no such": only the CLI's error, its last line, is taken for an answer. */
+const NOT_LAST = "warning: no such object cache\nError response from daemon: i/o timeout";
 
 describe("command scripts", () => {
     for (const file of SCRIPTS) {
@@ -822,6 +824,10 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
         // The same answer in a newer CLI's words, in lower case.
         const lower = runScript(scriptOf(list), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_INSPECT_ERR: "error: no such object: p-pg1" });
         assert.deepEqual([lower.status, lower.stdout], [0, "end\n"], lower.stderr);
+        // An engine error, though a line before it reads "no such": not left out, failed, in the error's words.
+        const notLast = runScript(scriptOf(list), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_INSPECT_ERR: NOT_LAST });
+        assert.deepEqual([notLast.status, notLast.stdout], [1, ""]);
+        assert.equal(notLast.stderr, "error: node p-pg1: its engine did not say whether the container is there: Error response from daemon: i/o timeout\n");
         const hung = runScript(scriptOf('nodes=$(node_containers); echo "nodes=$nodes"'), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", FAKE_HANG: "p-pg2" });
         assert.notEqual(hung.status, 0);
         assert.equal(hung.stdout, "");
@@ -848,8 +854,6 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
 
 describe("lib.sh inspect_field: the engine's answer told from its failure, in one ask", () => {
     const call = 'rc=0; v=$(inspect_field pg-pg1 "{{.State.Status}}" 2>&1) || rc=$?; echo "rc=$rc v=$v"';
-    /** A first line that reads like "no such" and the CLI's error after it: only the error, its last line, is judged. */
-    const NOT_LAST = "warning: no such object cache\nError response from daemon: i/o timeout";
 
     test("found: 0 and the field; no such container (either wording): 1 and nothing; else 2 and the engine's last line", () => {
         for (const [more, said] of [[{}, "rc=0 v=running"], [{ FAKE_STATE: "exited" }, "rc=0 v=exited"],
@@ -935,7 +939,8 @@ describe("lib.sh find_primary: a node that could not be asked is not taken for n
 
     test("a node that runs but whose server does not answer, or whose engine does not say whether it runs: refused, naming it", () => {
         for (const [more, why] of [[{}, "its container is running, its server did not answer"], [{ FAKE_STATE: "paused" }, "its container is paused, its server did not answer"],
-            [{ FAKE_INSPECT_ERR: ENGINE_DOWN }, `its engine did not say whether it runs: ${ENGINE_DOWN}`]] as [Record<string, string>, string][]) {
+            [{ FAKE_INSPECT_ERR: ENGINE_DOWN }, `its engine did not say whether it runs: ${ENGINE_DOWN}`],
+            [{ FAKE_INSPECT_ERR: NOT_LAST }, "its engine did not say whether it runs: Error response from daemon: i/o timeout"]] as [Record<string, string>, string][]) {
             const r = runScript(scriptOf(call), { ...one, FAKE_EXEC_STATUS: "1", ...more });
             assert.equal(r.status, 1, why);
             assert.equal(r.stdout, "");
