@@ -7,10 +7,17 @@
 # output: kept in state as the version this container started with (nothing secret).
 # env: NODE_CONTAINER TIMEOUT
 
+# An engine error is looked past until the bound (the next look may be answered), but never
+# reported as a container that is not there.
 state=
 ready() {
-    state=$(docker inspect -f '{{.State.Status}}' "$NODE_CONTAINER" 2>/dev/null) || state="no such container"
-    [ "$state" = running ] &&
+    looked=0
+    state=$(inspect_field "$NODE_CONTAINER" '{{.State.Status}}' 2>&1) || looked=$?
+    case $looked in
+        1) state="no such container" ;;
+        2) state="its engine did not say its state: $state" ;;
+    esac
+    [ "$looked" = 0 ] && [ "$state" = running ] &&
         docker exec "$NODE_CONTAINER" pg_isready -q -h 127.0.0.1 -p 5432 -U postgres -d postgres >/dev/null 2>&1
 }
 if ! wait_for "$TIMEOUT" ready; then

@@ -195,6 +195,17 @@ describe("command scripts", () => {
         assert.ok(!res.argv.some((a) => a.includes("pg_isready")));
     });
 
+    test("a node's gate tells a container that is not there from an engine that did not answer", () => {
+        const missing = runScript(script("node-ready.sh"), { NODE_CONTAINER: "pg-pg1", TIMEOUT: "1", FAKE_MISSING: "pg-pg1" });
+        assert.equal(missing.status, 1);
+        assert.match(missing.stderr, /^error: node pg-pg1 is not ready after 1s \(container: no such container\)\. Its last log lines:\n/m);
+        const engine = runScript(script("node-ready.sh"), { NODE_CONTAINER: "pg-pg1", TIMEOUT: "1", FAKE_INSPECT_ERR: ENGINE_DOWN });
+        assert.equal(engine.status, 1);
+        const said = `error: node pg-pg1 is not ready after 1s (container: its engine did not say its state: ${ENGINE_DOWN}). Its last log lines:\n`;
+        assert.ok(engine.stderr.startsWith(said), engine.stderr);
+        assert.ok(![...missing.argv, ...engine.argv].some((a) => a.includes("pg_isready")), "no server asked in a container not known to run");
+    });
+
     test("the superuser password goes to psql on stdin through peer auth, never in argv", () => {
         const sql = alterSuperuserSql("it's Very:Secret");
         assert.equal(sql, "ALTER ROLE postgres PASSWORD 'it''s Very:Secret';\n");
