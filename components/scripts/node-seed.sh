@@ -30,6 +30,8 @@ case $holds in
         # the network until its clean stop): started again from the repository, never started as is.
         [ -n "${RESTORE_VOLUME:-}" ] || fail "node $NODE: volume $VOLUME holds a restore that did not finish, and" \
             "pg-replication:restore is not set any more: set it again and run up to finish it, or remove the volume"
+        # The helper of a cancelled up may still be restoring into the volume: removed before it is
+        # cleared, and so not again before the restore below.
         docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
         # shellcheck disable=SC2046
         docker run --rm $(docker_labels) --network none --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
@@ -48,7 +50,7 @@ if [ -z "$PRIMARY_CONTAINER" ]; then
         log "node $NODE: the first node of the stack; its container initialises the cluster"
         exit 0
     fi
-    docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+    [ "$holds" = restore-incomplete ] || docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
     # A repository in S3 (its settings say so; the volume holds only them) is reached over the engine's bridge.
     # shellcheck disable=SC2016
     restore_network=$(docker run --rm --network none -v "$RESTORE_VOLUME:${RESTORE_CONFIG%/*}:ro" --entrypoint /bin/sh "$RESTORE_IMAGE" \

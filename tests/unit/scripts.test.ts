@@ -264,6 +264,15 @@ describe("command scripts", () => {
         assert.match(again.argv[cleared], /^run --rm .*--network none --user postgres -v pg-standby1-data:\/var\/lib\/postgresql\/data --entrypoint/);
         assert.match(again.stderr, /node standby1: volume pg-standby1-data held a restore that did not finish: cleared, restored again/);
         assert.match(again.stderr, /restored from src-backup \(stanza src\)/);
+        // The helper (a cancelled up's may still be restoring) is removed once, before the clear; not again before the restore.
+        assert.equal(again.argv.filter((a) => a === "rm -f -v pg-standby1-seed").length, 1, again.argv.join("\n"));
+        // A first restore into an empty volume: the helper removed once, before it runs.
+        const fresh = runScript(script("node-seed.sh"), { ...restoreEnv, FAKE_HOLDS: "none" });
+        assert.equal(fresh.status, 0, fresh.stderr);
+        const removals = fresh.argv.flatMap((a, i) => a === "rm -f -v pg-standby1-seed" ? [i] : []);
+        const restoring = fresh.argv.findIndex((a) => a.startsWith("run --rm") && a.includes("--name pg-standby1-seed"));
+        assert.ok(removals.length === 1 && restoring > removals[0], fresh.argv.join("\n"));
+        assert.ok(!fresh.argv.some((a) => a.includes("rm -rf")), "nothing to clear");
         const unset = runScript(script("node-seed.sh"), { ...seedEnv, FAKE_HOLDS: "restore-incomplete" });
         assert.equal(unset.status, 1);
         assert.match(unset.stderr, /node standby1: volume pg-standby1-data holds a restore that did not finish, and pg-replication:restore is not set any more/);
