@@ -25,25 +25,47 @@ export function fragment(file: string): string {
     return text;
 }
 
+/** Functions the host-side scripts and the in-container fragments both call, each in its own file, by the function's name. */
+const SHARED: Readonly<Record<string, string>> = { dbname_conninfo: "dbname.sh" };
+
 /** Host-side functions kept out of lib.sh, each in its own file, by the function's name: a script that names one gets its file. */
 const FUNCTIONS: Readonly<Record<string, string>> = { clone_node: "node-clone.sh", backup_take: "backup-tools.sh", backup_verify: "backup-tools.sh",
-    current_backups: "backup-tools.sh", newest_backup: "backup-tools.sh", in_each_database: "each-database.sh" };
+    current_backups: "backup-tools.sh", newest_backup: "backup-tools.sh", in_each_database: "each-database.sh", ...SHARED };
+
+/** The files of the functions of TABLE that TEXT names, then those of the functions their files name. */
+function functionFiles(text: string, table: Readonly<Record<string, string>>): string[] {
+    const files: string[] = [];
+    const visit = (t: string): void => {
+        for (const [name, file] of Object.entries(table)) {
+            if (!files.includes(file) && new RegExp(`\\b${name}\\b`).test(t)) {
+                files.push(file);
+                visit(fragment(file));
+            }
+        }
+    };
+    visit(text);
+    return files;
+}
 
 /**
  * A host-side script of BODY: lib.sh in front, then the files of the functions it names
- * (FUNCTIONS), then PRELUDE (variables set before the body runs), the fragments it names as
- * variables (withFragments). The commands (shell.ts script), the backup tools (backup/core.ts) and
+ * (FUNCTIONS, and those their files name), then PRELUDE (variables set before the body runs), the
+ * fragments it names as variables (withFragments). The commands (shell.ts script), the backup tools (backup/core.ts) and
  * the backup scheduler's container run scripts made so.
  */
 export function scriptOf(body: string, prelude = ""): string {
-    const files = new Set(Object.entries(FUNCTIONS).filter(([name]) => new RegExp(`\\b${name}\\b`).test(body)).map(([, f]) => f));
-    return withFragments([fragment("lib.sh"), ...[...files].map(fragment), prelude, body].filter((part) => part !== "").join("\n"));
+    return withFragments([fragment("lib.sh"), ...functionFiles(body, FUNCTIONS).map(fragment), prelude, body].filter((part) => part !== "").join("\n"));
 }
 
-/** BODY with, in front, each fragment variable it names, set to the fragment's text (a quoted heredoc: no expansion). */
+/** An in-container fragment as it runs: the files of the shared functions it names (SHARED) in front of its own text. */
+export function inContainer(file: string): string {
+    return [...functionFiles(fragment(file), SHARED).map(fragment), fragment(file)].join("\n");
+}
+
+/** BODY with, in front, each fragment variable it names, set to the fragment's text as it runs (inContainer; a quoted heredoc: no expansion). */
 export function withFragments(body: string): string {
     const used = Object.entries(FRAGMENTS).filter(([name]) => body.includes(`$${name}`));
-    return [...used.map(([name, file]) => `${name}=$(cat <<'FRAGMENT'\n${fragment(file).trimEnd()}\nFRAGMENT\n)`), body].join("\n");
+    return [...used.map(([name, file]) => `${name}=$(cat <<'FRAGMENT'\n${inContainer(file).trimEnd()}\nFRAGMENT\n)`), body].join("\n");
 }
 
 /** key=value lines a fragment prints (backup-restore.sh, restore.sh's selection) as a record; other lines are ignored. */

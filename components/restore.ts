@@ -5,7 +5,7 @@
 // (components/scripts/node-seed.sh and restore.sh). No Pulumi here. README "Backups".
 
 import { dockerCli, DockerCliOptions, dockerFailure } from "./docker-cli";
-import { fragment, parseLines } from "./fragments";
+import { inContainer, parseLines } from "./fragments";
 import { lsnSegment, segmentNumber } from "./lsn";
 import { backupEnv, CONFIG_FILE, REPO_PATH } from "./pgbackrest";
 import type { RestoreSettings } from "./spec";
@@ -268,7 +268,7 @@ export async function readRestoreSelection(restore: RestoreSettings, engine: str
         : restore.target.kind === "name" ? ["-e", `RESTORE_TARGET_NAME=${restore.target.name}`] : [];
     const r = await dockerCli(["run", "--rm", "--pull", "never", "--network", network, "-u", "postgres", "-v", `${restore.volume}:${REPO_PATH}:ro`,
         ...backupEnv(restore).flatMap((e) => ["-e", e]), "-e", "RESTORE_SELECT_ONLY=1", "-e", "RESTORE_TARGET_TIME=", ...target,
-        "--entrypoint", "/bin/sh", restore.image, "-c", fragment("restore.sh")], engine, opts);
+        "--entrypoint", "/bin/sh", restore.image, "-c", inContainer("restore.sh")], engine, opts);
     return selectionFrom(r.err ? undefined : r.stdout, r.stderr);
 }
 

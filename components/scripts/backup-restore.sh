@@ -53,15 +53,16 @@ echo "timeline=$(sql -d postgres -c "SELECT ('x' || substr(pg_walfile_name(pg_cu
 echo "marker=$(sql -d postgres -c "SELECT count(*) FROM pgreplication.restore_marker WHERE token = '$token'" 2>/dev/null || echo 0)"
 
 tables=0 rows=0 indexes=0
-# One name a line, each taken whole: a name may hold blanks or glob characters.
+# One name a line, each taken whole: a name may hold blanks or glob characters, and is passed as
+# itself, never read as a connection string (dbname_conninfo).
 names=$(sql -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
 mapfile -t databases <<< "$names"
 for db in "${databases[@]}"; do
     [ -n "$db" ] || continue
-    sql -d "$db" -c "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null
+    sql -d "$(dbname_conninfo "$db")" -c "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null
     # Every table read whole (count(*) of each through query_to_xml); every valid B-tree index, the
     # catalogs' included, checked (bt_index_check: its structure and order).
-    counts=$(sql -d "$db" -F ' ' <<'SQL'
+    counts=$(sql -d "$(dbname_conninfo "$db")" -F ' ' <<'SQL'
 SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'),
        (SELECT coalesce(sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname),

@@ -6,10 +6,12 @@ in_each_database() {
     DATABASES=$(primary_sql "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname") ||
         fail "could not list the databases on $PRIMARY_CONTAINER to $1 in each"
     _sql=$(cat)
-    # Each name taken whole: a name may hold blanks or glob characters.
+    # Each name taken whole: a name may hold blanks or glob characters, and is passed as itself, never
+    # read as a connection string (dbname_conninfo).
     while IFS= read -r _db; do
         [ -n "$_db" ] || continue
-        printf '%s\n' "$_sql" | dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$_db" >/dev/null ||
+        printf '%s\n' "$_sql" | dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -q -A -t -v ON_ERROR_STOP=1 \
+            -d "$(dbname_conninfo "$_db")" >/dev/null ||
             fail "could not $1 in database $_db on $PRIMARY_CONTAINER"
     done <<EOF
 $DATABASES

@@ -154,10 +154,11 @@ done
 for role in "$REPLICATION_USER" "$AUTH_USER"; do
     [ "$(sql -d postgres -c "SELECT count(*) FROM pg_roles WHERE rolname = '$role'")" = 1 ] || continue
     databases=$(sql -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
-    # One name a line, each taken whole: a name may hold blanks or glob characters.
+    # One name a line, each taken whole: a name may hold blanks or glob characters, and is passed as
+    # itself, never read as a connection string (dbname_conninfo).
     while IFS= read -r db; do
         [ -n "$db" ] || continue
-        sql -d "$db" -c "DROP OWNED BY \"$role\"" < /dev/null
+        sql -d "$(dbname_conninfo "$db")" -c "DROP OWNED BY \"$role\"" < /dev/null
     done <<EOF
 $databases
 EOF

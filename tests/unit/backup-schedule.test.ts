@@ -13,7 +13,7 @@ import { RawConfig, validateBackup } from "../../components/config";
 import { fragment, scriptOf } from "../../components/fragments";
 import { proofOutput, readProof, REPOSITORY_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
 import { FakeDocker } from "./fake-docker";
-import { DATABASES, runDatabaseLoop } from "../support/database-loop";
+import { DATABASES, libpqDatabase, runDatabaseLoop } from "../support/database-loop";
 import { DEV, outputValue, plain, Run, runProgram } from "../support/mocked-program";
 
 const check = (schedule: unknown, backup: Record<string, unknown> = {}, ctx: Partial<Parameters<typeof validateBackup>[1]> = {}) =>
@@ -283,18 +283,23 @@ describe("backup-tools.sh backup_verify: a proof is recorded or it failed", () =
 describe("backup-restore.sh: every database of the restored copy read, by its whole name", () => {
     // Its loop over the databases, run by bash as backup_verify runs it (tests/support/database-loop.ts).
     const run = (failIn = "") => {
-        const r = runDatabaseLoop({ shell: "bash", text: fragment("backup-restore.sh"), start: "tables=0 rows=0 indexes=0",
+        const r = runDatabaseLoop({ shell: "bash", file: "backup-restore.sh", start: "tables=0 rows=0 indexes=0",
             end: 'pg_ctl -D "$PGDATA" -m fast -w stop', env: { FAIL_IN: failIn }, cases: `
-        *"CREATE EXTENSION"*) [ "$2" != "$FAIL_IN" ] || { echo "ERROR:  permission denied" >&2; return 3; } ;;
+        *"CREATE EXTENSION"*) [ "$2" != "dbname='$FAIL_IN'" ] || { echo "ERROR:  permission denied" >&2; return 3; } ;;
         *) cat > /dev/null; echo "1 10 2" ;;` });
-        return { ...r, checked: r.calls.filter((c) => c[3] === "CREATE EXTENSION IF NOT EXISTS amcheck").map((c) => c[1]) };
+        const ext = r.calls.filter((c) => c[3] === "CREATE EXTENSION IF NOT EXISTS amcheck");
+        const counted = r.calls.filter((c) => c[2] === "-F");
+        return { ...r, checked: ext.map((c) => libpqDatabase(c[1])), counted: counted.map((c) => libpqDatabase(c[1])) };
     };
 
-    test("a name with a blank is one database, one named * is not a glob: five databases, each counted once", () => {
+    test("a name with a blank is one database, one named * is not a glob, one libpq would take for a connection string is that database: each counted once", () => {
         const r = run();
         assert.equal(r.status, 0, r.stderr);
+        // Each call's -d as libpq reads it: a name passed bare that holds "=" or starts with postgresql:// would throw here.
         assert.deepEqual(r.checked, DATABASES);
-        assert.equal(r.stdout, "tables=5\nrows=50\nindexes=10\n");
+        assert.deepEqual(r.counted, DATABASES);
+        const n = DATABASES.length;
+        assert.equal(r.stdout, `tables=${n}\nrows=${n * 10}\nindexes=${n * 2}\n`);
     });
 
     test("a database that cannot be checked fails the proof: no counts printed", () => {

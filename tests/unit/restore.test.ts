@@ -10,11 +10,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { validateRestore } from "../../components/config";
-import { fragment } from "../../components/fragments";
+import { inContainer } from "../../components/fragments";
 import { RESTORE_POINTS_FILE } from "../../components/pgbackrest";
 import { lsnSegment, segmentNumber } from "../../components/lsn";
 import { parseRepoInfo, planRestore, RestoreSelection, segmentsBetween, selectionFrom, stanzaTakenProblem } from "../../components/restore";
-import { DATABASES, runDatabaseLoop } from "../support/database-loop";
+import { DATABASES, libpqDatabase, runDatabaseLoop } from "../support/database-loop";
 import { DEV, plain, runProgram } from "../support/mocked-program";
 
 const check = (restore: unknown, ownRepository?: string) =>
@@ -186,7 +186,7 @@ describe("a repository a major upgrade went through: each major restores its own
             fs.mkdirSync(path.join(dir, label));
             fs.writeFileSync(path.join(dir, label, "backup.manifest"), `backup-lsn-stop="0/${label.slice(9, 11)}000028"\n`);
         }
-        const r = spawnSync("/bin/sh", ["-c", fragment("restore.sh")], { encoding: "utf8", env: { PATH: `${path.join(root, "bin")}:${process.env.PATH}`,
+        const r = spawnSync("/bin/sh", ["-c", inContainer("restore.sh")], { encoding: "utf8", env: { PATH: `${path.join(root, "bin")}:${process.env.PATH}`,
             PGBACKREST_STANZA: "src", PGBACKREST_CONFIG: path.join(root, "pgbackrest.conf"), RESTORE_SELECT_ONLY: "1", RESTORE_TARGET_TIME: "", ...target } });
         fs.rmSync(root, { recursive: true, force: true });
         assert.equal(r.status, 0, r.stderr);
@@ -303,7 +303,7 @@ describe("an LSN or a restore point as the target", () => {
         fs.mkdirSync(path.join(dir, "20261202-000000F"));
         fs.writeFileSync(path.join(dir, "20261202-000000F", "backup.manifest"), 'backup-lsn-stop="0/1000000"\n');
         fs.writeFileSync(path.join(settings, path.basename(RESTORE_POINTS_FILE)), points);
-        const r = spawnSync("/bin/sh", ["-c", fragment("restore.sh")], { encoding: "utf8", env: { PATH: `${settings}:${process.env.PATH}`,
+        const r = spawnSync("/bin/sh", ["-c", inContainer("restore.sh")], { encoding: "utf8", env: { PATH: `${settings}:${process.env.PATH}`,
             PGBACKREST_STANZA: "src", PGBACKREST_CONFIG: path.join(settings, "pgbackrest.conf"), RESTORE_SELECT_ONLY: "1", RESTORE_TARGET_TIME: "", ...target } });
         fs.rmSync(repo, { recursive: true, force: true });
         fs.rmSync(settings, { recursive: true, force: true });
@@ -357,14 +357,15 @@ describe("an LSN or a restore point as the target", () => {
 describe("restore.sh after recovery: the source's copies of the stack's roles go from every database", () => {
     // restore.sh's loop over the roles, run by /bin/sh as the seed runs it (tests/support/database-loop.ts).
     const run = (failIn = "") => {
-        const r = runDatabaseLoop({ shell: "/bin/sh", text: fragment("restore.sh"), start: 'for role in "$REPLICATION_USER" "$AUTH_USER"; do',
+        const r = runDatabaseLoop({ shell: "/bin/sh", file: "restore.sh", start: 'for role in "$REPLICATION_USER" "$AUTH_USER"; do',
             end: 'echo "recovered to', env: { FAIL_IN: failIn, REPLICATION_USER: "repuser", AUTH_USER: "pgbouncer_auth" }, cases: `
         *"FROM pg_roles"*) echo 1 ;;
-        *"DROP OWNED"*) [ "$2" != "$FAIL_IN" ] || { echo "ERROR:  permission denied" >&2; return 3; } ;;` });
-        return { ...r, drops: r.calls.filter((c) => /^DROP /.test(c[3] ?? "")).map((c) => `${c[1]}: ${c[3]}`) };
+        *"DROP OWNED"*) [ "$2" != "dbname='$FAIL_IN'" ] || { echo "ERROR:  permission denied" >&2; return 3; } ;;` });
+        // Each call's -d as libpq reads it: a name passed bare that holds "=" or starts with postgresql:// would throw here.
+        return { ...r, drops: r.calls.filter((c) => /^DROP /.test(c[3] ?? "")).map((c) => `${libpqDatabase(c[1])}: ${c[3]}`) };
     };
 
-    test("each role's privileges dropped in each database by its whole name, then the role", () => {
+    test("each role's privileges dropped in each database by its whole name, never read as a connection string, then the role", () => {
         const r = run();
         assert.equal(r.status, 0, r.stderr);
         const owned = (role: string) => DATABASES.map((db) => `${db}: DROP OWNED BY "${role}"`);

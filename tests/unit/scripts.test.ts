@@ -10,8 +10,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { alterSuperuserSql } from "../../components/cluster";
-import { fragment, scriptOf } from "../../components/fragments";
+import { fragment, inContainer, scriptOf } from "../../components/fragments";
 import { script } from "../../components/shell";
+import { libpqDatabase } from "../support/database-loop";
 
 // exec/run read stdin and answer like psql would: 't' for SELECT pg_reload_conf(), nothing for CHECKPOINT, else the
 // reply file. FAKE_HEALTH is what `docker inspect` reports for a health status, FAKE_STATE for a
@@ -22,7 +23,7 @@ import { script } from "../../components/shell";
 // FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]),
 // FAKE_PGBACKREST_STATUS the exit status of every pgbackrest call (FAKE_PGBACKREST_INFO_STATUS of `pgbackrest info`);
 // with FAKE_EXEC_SH an exec of `sh -c SCRIPT ...` runs SCRIPT here, on this machine's files;
-// FAKE_FAIL_DB: an exec whose last arguments are `-d FAKE_FAIL_DB` fails as psql refusing the SQL.
+// FAKE_FAIL_DB: an exec whose last arguments are `-d FAKE_FAIL_DB` (a dbname='...' conninfo) fails as psql refusing the SQL.
 const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
@@ -348,7 +349,7 @@ describe("pooler-auth-drop.sh: endpoints turned off", () => {
         assert.doesNotMatch(drops[0], /CASCADE/);
         assert.match(drops[0], /^DO \$\$\n/, "the dollar quotes reach psql as such");
         for (const db of ["app", "postgres", "template1"]) {
-            assert.ok(r.argv.includes(`exec -i -u postgres p-pg1 psql -X -q -A -t -v ON_ERROR_STOP=1 -d ${db}`), `${db}: ${r.argv.join("\n")}`);
+            assert.ok(r.argv.includes(`exec -i -u postgres p-pg1 psql -X -q -A -t -v ON_ERROR_STOP=1 -d dbname='${db}'`), `${db}: ${r.argv.join("\n")}`);
         }
         assert.match(r.stderr, /^pooler's password lookup \(pgbouncer.get_auth\) removed from: app postgres template1; its role pgbouncer_auth goes next$/m);
         const failed = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth", FAKE_EXEC_STATUS: "1" });
@@ -361,24 +362,28 @@ describe("pooler-auth-drop.sh: endpoints turned off", () => {
 });
 
 describe("each-database.sh in_each_database: every database by its whole name", () => {
-    const databases = "app\nmy app\n*\ntemplate1\n";
-    /** The databases the lookup's SQL went to, in order (every call of these scripts is an exec, each with its stdin). */
+    const names = ["app", "my app", "*", "a=b", "dbname=postgres", "postgresql://x", "postgres://y", "it's", "back\\slash", "template1"];
+    const databases = `${names.join("\n")}\n`;
+    /**
+     * The databases the lookup's SQL went to, in order, as libpq reads each call's -d (every call of these
+     * scripts is an exec, each with its stdin): a name passed bare that libpq takes for a connection string throws.
+     */
     const ranIn = (r: ShellRun) => r.argv.filter((a, i) => r.stdins[i].includes("pgbouncer.get_auth"))
-        .map((a) => a.replace(/^exec -i -u postgres p-pg1 psql -X -q -A -t -v ON_ERROR_STOP=1 -d /, ""));
+        .map((a) => libpqDatabase(a.replace(/^exec -i -u postgres p-pg1 psql -X -q -A -t -v ON_ERROR_STOP=1 -d /, "")));
 
-    test("a name with a blank is one database, one named * is not a glob; the log line says each as it is", () => {
+    test("a name with a blank is one database, one named * is not a glob, one libpq would read as a connection string is that database; the log line says each as it is", () => {
         const r = runScript(script("pooler-auth-drop.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: databases });
         assert.equal(r.status, 0, r.stderr);
-        assert.deepEqual(ranIn(r), ["app", "my app", "*", "template1"]);
-        assert.match(r.stderr, /^pooler's password lookup \(pgbouncer.get_auth\) removed from: app my app \* template1; its role pgbouncer_auth goes next$/m);
+        assert.deepEqual(ranIn(r), names);
+        assert.ok(r.stderr.includes(`pooler's password lookup (pgbouncer.get_auth) removed from: ${names.join(" ")}; its role pgbouncer_auth goes next\n`), r.stderr);
         const put = runScript(script("pooler-auth.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth" }, { reply: databases });
         assert.equal(put.status, 0, put.stderr);
-        assert.deepEqual(ranIn(put), ["app", "my app", "*", "template1"]);
-        assert.match(put.stderr, /^pooler's password lookup \(pgbouncer.get_auth\) in: app my app \* template1$/m);
+        assert.deepEqual(ranIn(put), names);
+        assert.ok(put.stderr.includes(`pooler's password lookup (pgbouncer.get_auth) in: ${names.join(" ")}\n`), put.stderr);
     });
 
     test("a database that refuses fails the script, naming it; none after it is tried", () => {
-        const r = runScript(script("pooler-auth.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth", FAKE_FAIL_DB: "my app" },
+        const r = runScript(script("pooler-auth.sh"), { PRIMARY_CONTAINER: "p-pg1", AUTH_USER: "pgbouncer_auth", FAKE_FAIL_DB: "dbname='my app'" },
             { reply: databases });
         assert.equal(r.status, 1);
         assert.match(r.stderr, /^error: could not put the pooler's password lookup \(pgbouncer.get_auth\) in database my app on p-pg1$/m);
@@ -649,7 +654,7 @@ describe("backup-restore.sh: room for the restore first", () => {
             tool("pgbackrest", `echo "$*" >> ${dir}/calls; case "$*" in info) cat <<'EOF'\n${INFO}\nEOF\n;; *) exit 7 ;; esac`);
             tool("df", `printf 'Filesystem 1024-blocks Used Available Capacity Mounted\\n/dev/x ${dfTotalKb} 1 ${dfAvailKb} 1%% /var/lib/postgresql/data\\n'`);
             tool("mkdir", "exit 0");
-            const r = spawnSync("bash", ["-c", fragment("backup-restore.sh"), "backup-restore", "token", "10"],
+            const r = spawnSync("bash", ["-c", inContainer("backup-restore.sh"), "backup-restore", "token", "10"],
                 { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: "utf8" });
             return { ...r, calls: fs.existsSync(path.join(dir, "calls")) ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n") : [] };
         } finally {
@@ -684,6 +689,29 @@ describe("in-container fragments", () => {
             assert.equal(spawnSync("/bin/sh", ["-n"], { input: fragment(f), encoding: "utf8" }).status, 0, f);
         }
         assert.match(fragment("clone.sh"), /pg_basebackup -D "\$_staging" -R -X stream -C -S "\$3" -c fast -d "\$2"/);
+    });
+
+    test("dbname_conninfo: any database name, as libpq reads it back from psql's -d; sent along wherever a script or fragment calls it", () => {
+        const names = ["app", "my app", "*", "a=b", "dbname=postgres", "postgresql://x", "postgres://y", "it's", "back\\slash", "'\\'", " lead", "x'; host=evil"];
+        for (const shell of ["/bin/sh", "bash"]) {
+            const r = spawnSync(shell, ["-c", `${fragment("dbname.sh")}\nfor n in "$@"; do dbname_conninfo "$n"; echo; done`, "sh", ...names],
+                { encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            const args = r.stdout.split("\n").slice(0, -1);
+            assert.deepEqual(args.map(libpqDatabase), names, `${shell}: ${args.join(" | ")}`);
+        }
+        assert.equal(spawnSync("/bin/sh", ["-n"], { input: fragment("dbname.sh"), encoding: "utf8" }).status, 0);
+        const helper = fragment("dbname.sh").trimEnd();
+        // Host-side: through in_each_database (each-database.sh), which names it.
+        assert.ok(script("pooler-auth.sh").includes(helper) && script("pooler-auth-drop.sh").includes(helper));
+        assert.ok(!script("node-ready.sh").includes(helper), "only scripts that call it get it");
+        // In the containers: restore.sh (the seed's restore, the preview's selection) and backup-restore.sh (the verified restore).
+        for (const file of ["restore.sh", "backup-restore.sh"]) {
+            assert.ok(inContainer(file).startsWith(helper), file);
+        }
+        assert.ok(script("node-seed.sh").includes(`RESTORE_SH=$(cat <<'FRAGMENT'\n${helper}\n`));
+        assert.ok(scriptOf("backup_verify v 60").includes(`BACKUP_RESTORE_SH=$(cat <<'FRAGMENT'\n${helper}\n`));
+        assert.ok(!inContainer("clone.sh").includes(helper));
     });
 });
 
