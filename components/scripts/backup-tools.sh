@@ -5,10 +5,11 @@
 
 # backup_take TYPE: a backup of TYPE (full, diff or incr) on the primary. After a promotion
 # pg_control names the old timeline until the next checkpoint, which pgBackRest refuses
-# (backup-check.sh), so a checkpoint goes first. Another backup running (the scheduler's, one by
-# hand, the one a replaced scheduler left running through `docker exec`) holds pgBackRest's backup
-# lock ([050] unable to acquire lock): this one waits for it to end, up to LOCK_WAIT_SECONDS (1800),
-# saying so each minute. The lock is in the repository volume (REPO_PATH/lock), which the nodes
+# (backup-check.sh), so a checkpoint goes first; when it fails, so does the call, saying so (its
+# callers call it in `if` and `||`, where set -e would not stop at the failure). Another backup
+# running (the scheduler's, one by hand, the one a replaced scheduler left running through `docker
+# exec`) holds pgBackRest's backup lock ([050] unable to acquire lock): this one waits for it to
+# end, up to LOCK_WAIT_SECONDS (1800), saying so each minute. The lock is in the repository volume (REPO_PATH/lock), which the nodes
 # and the scheduler all mount, so a backup in a node and one in the scheduler see each other's.
 # Any other failure: pgBackRest's words on stderr, and the call fails.
 # With FROM_STANDBY=1 (the scheduler container only: the repository volume mounted at REPO_PATH,
@@ -23,8 +24,9 @@
 # never skipped for want of a standby. Sets BACKUP_SOURCE to the node's container it read from.
 backup_take() {
     _bt_lock=$REPO_PATH/lock
-    node_sql "$PRIMARY_CONTAINER" "CHECKPOINT"
     BACKUP_SOURCE=$PRIMARY_CONTAINER
+    _bt_out=$(node_sql "$PRIMARY_CONTAINER" "CHECKPOINT" 2>&1) ||
+        { log "CHECKPOINT on $PRIMARY_CONTAINER before the $1 backup failed: $_bt_out"; return 1; }
     [ "${FROM_STANDBY:-}" != 1 ] || BACKUP_SOURCE=$(streaming_standby) || BACKUP_SOURCE=$PRIMARY_CONTAINER
     _bt_waited=0
     while :; do

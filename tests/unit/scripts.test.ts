@@ -22,6 +22,7 @@ import { libpqDatabase } from "../support/database-loop";
 // FAKE_RECOVERY what every node answers to SELECT pg_is_in_recovery() (f: a primary),
 // FAKE_PGBACKREST_LOCKED how many `pgbackrest ... backup` calls meet another backup's lock ([050]),
 // FAKE_PGBACKREST_STATUS the exit status of every pgbackrest call (FAKE_PGBACKREST_INFO_STATUS of `pgbackrest info`);
+// FAKE_CHECKPOINT_ERR: a CHECKPOINT on stdin fails, psql saying this;
 // with FAKE_EXEC_SH an exec of `sh -c SCRIPT ...` runs SCRIPT here, on this machine's files;
 // FAKE_FAIL_DB: an exec whose last arguments are `-d FAKE_FAIL_DB` (a dbname='...' conninfo) fails as psql refusing the SQL.
 const FAKE_DOCKER = `#!/bin/sh
@@ -65,7 +66,7 @@ case "$1" in
     case "$*" in *" -d \${FAKE_FAIL_DB:-no-such-database}") echo "ERROR:  permission denied for database" >&2; exit 3 ;; esac
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
-    elif grep -qx 'CHECKPOINT' "$FAKE_DIR/stdin.$n"; then :
+    elif grep -qx 'CHECKPOINT' "$FAKE_DIR/stdin.$n"; then [ -z "\${FAKE_CHECKPOINT_ERR:-}" ] || { echo "$FAKE_CHECKPOINT_ERR" >&2; exit 2; }
     else cat "$FAKE_DIR/reply" 2>/dev/null || true; fi
     case "$*" in *PG_VERSION*) exit "\${FAKE_DATA_STATUS:-\${FAKE_RUN_STATUS:-0}}" ;; *pg_isready*) exit "\${FAKE_ISREADY:-0}" ;; esac
     case "$*" in *" pgbackrest "*backup*)
@@ -582,6 +583,15 @@ describe("backup-final.sh: the last backup at destroy", () => {
         assert.match(held.stderr, /ERROR: \[050\]: unable to acquire lock[^]*the final backup of p on p-pg1 failed \(above\), so nothing was destroyed/);
     });
 
+    test("the checkpoint before the final backup fails: no backup taken, the destroy stops, saying why", () => {
+        // backup_take is called in `||` here, where set -e would not stop at a failed command inside it.
+        const r = run({ FAKE_RECOVERY: "f", FAKE_CHECKPOINT_ERR: "psql: error: connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed" });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^CHECKPOINT on p-pg1 before the incr backup failed: psql: error: connection to server on socket "\/var\/run\/postgresql\/\.s\.PGSQL\.5432" failed$/m);
+        assert.match(r.stderr, /^error: the final backup of p on p-pg1 failed \(above\), so nothing was destroyed/m);
+        assert.deepEqual(r.argv.filter((a) => / pgbackrest .*backup$/.test(a)), [], "no backup after a failed checkpoint");
+    });
+
     test("backups turned off (the primary rolled onto an image without pgBackRest): no proof asked, no backup, the repository kept", () => {
         const r = run({ FAKE_RECOVERY: "f", FAKE_IMAGE: "postgres:17" }, "no pgbackrest");
         assert.equal(r.status, 0, r.stderr);
@@ -763,6 +773,23 @@ describe("on success a script prints nothing on stdout and one summary line on s
             assert.match(res.stderr.trimEnd(), summary);
         });
     }
+});
+
+describe("backup-tools.sh backup_take: the checkpoint before the backup", () => {
+    test("it fails: so does the call, in `if` and `||` (where set -e does not stop at it), saying so; no backup taken", () => {
+        const env = { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", REPO_PATH: "/var/lib/pgbackrest", FAKE_CHECKPOINT_ERR: "ERROR:  must be superuser or have privileges of pg_checkpoint to do CHECKPOINT" };
+        for (const body of ['if backup_take full; then echo taken; else echo "failed $?"; fi', 'backup_take diff || echo "failed $?"']) {
+            const r = runScript(scriptOf(body), env);
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(r.stdout, "failed 1\n", body);
+            assert.match(r.stderr, /^CHECKPOINT on p-pg1 before the (full|diff) backup failed: ERROR:  must be superuser or have privileges of pg_checkpoint to do CHECKPOINT$/m);
+            assert.deepEqual(r.argv.filter((a) => / pgbackrest /.test(a)), [], body);
+        }
+        const ok = runScript(scriptOf('backup_take full || echo "failed $?"'), { ...env, FAKE_CHECKPOINT_ERR: "" });
+        assert.equal(ok.stdout, "", ok.stderr);
+        assert.deepEqual(ok.argv.filter((a) => / pgbackrest /.test(a)),
+            ["exec -u postgres p-pg1 pgbackrest --log-level-console=warn --lock-path=/var/lib/pgbackrest/lock --type=full backup"]);
+    });
 });
 
 describe("backup-tools.sh backup_take with FROM_STANDBY (the scheduler's backups from a standby)", () => {
