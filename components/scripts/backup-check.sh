@@ -32,11 +32,6 @@ else
         gap="the backups moved from $previous to $REPOSITORY"
     fi
 fi
-# Right after a promotion pg_control still names the old timeline until the next checkpoint, and
-# pgBackRest's backup refuses that ("WAL timeline 3 does not match pg_control timeline 1"): seen
-# when backups were turned on by a roll, whose switchovers end just before this runs.
-out=$(docker exec -u postgres "$PRIMARY_CONTAINER" psql -X -q -c CHECKPOINT 2>&1) ||
-    fail "CHECKPOINT on $PRIMARY_CONTAINER before the backup check failed: $out"
 out=$(br stanza-create) ||
     fail "pgBackRest could not create or open the stanza $STANZA in the backup repository: $out"
 out=$(br check) ||
@@ -57,7 +52,9 @@ if [ -n "$gap" ] || [ -z "$had_full" ]; then
     [ "${CHECK_RUN:-}" != create ] || [ -n "$had_full" ] || said=
     started=$(date +%s)
     # Through backup_take (backup-tools.sh), as every other backup: under the lock in the repository
-    # volume, so that it waits for one the scheduler or a hand is taking instead of running beside it.
+    # volume, so that it waits for one the scheduler or a hand is taking instead of running beside it;
+    # its checkpoint first, which a backup right after a promotion needs (seen when backups were
+    # turned on by a roll, whose switchovers end just before this runs).
     backup_take full || fail "the first full backup on $PRIMARY_CONTAINER failed (above)"
     log "backup: first full backup of $STANZA${said:+ since $said,} taken in $(($(date +%s) - started))s"
 fi

@@ -4,12 +4,13 @@
 # PRIMARY_CONTAINER, the node that answers as primary now, found by the caller.
 
 # backup_take TYPE: a backup of TYPE (full, diff or incr) on the primary. After a promotion
-# pg_control names the old timeline until the next checkpoint, which pgBackRest refuses
-# (backup-check.sh), so a checkpoint goes first; when it fails, so does the call, saying so (its
-# callers call it in `if` and `||`, where set -e would not stop at the failure). Another backup
-# running (the scheduler's, one by hand, the one a replaced scheduler left running through `docker
-# exec`) holds pgBackRest's backup lock ([050] unable to acquire lock): this one waits for it to
-# end, up to LOCK_WAIT_SECONDS (1800), saying so each minute. The lock is in the repository volume (REPO_PATH/lock), which the nodes
+# pg_control names the old timeline until the next checkpoint, which pgBackRest's backup refuses
+# ("WAL timeline 3 does not match pg_control timeline 1": db/db.c dbBackupStart), so a checkpoint
+# goes first; when it fails, so does the call, saying so (its callers call it in `if` and `||`,
+# where set -e would not stop at the failure). Another backup running (the scheduler's, one by hand,
+# the one a replaced scheduler left running through `docker exec`) holds pgBackRest's backup lock
+# ([050] unable to acquire lock): this one waits for it to end, up to LOCK_WAIT_SECONDS (1800),
+# saying so each minute. The lock is in the repository volume (REPO_PATH/lock), which the nodes
 # and the scheduler all mount, so a backup in a node and one in the scheduler see each other's.
 # Any other failure: pgBackRest's words on stderr, and the call fails.
 # With FROM_STANDBY=1 (the scheduler container only: the repository volume mounted at REPO_PATH,

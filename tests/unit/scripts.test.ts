@@ -521,6 +521,36 @@ describe("backup-check.sh: a repository pgBackRest cannot read", () => {
     });
 });
 
+describe("backup-check.sh: one checkpoint, backup_take's, and only before a backup", () => {
+    /** The CHECKPOINTs sent to the primary, as an argument (psql -c) or on stdin (node_sql). */
+    const checkpoints = (r: ShellRun) => r.argv.filter((a) => /\bCHECKPOINT\b/.test(a)).length + r.stdins.filter((x) => /^CHECKPOINT$/m.test(x)).length;
+    const run = (info: string) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-checkpoint-"));
+        try {
+            return runScript(script("backup-check.sh"), { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", IMAGE: "pg-replication/postgres-backup:17",
+                FAKE_EXEC_SH: "1", REPOSITORY: "p-backup", REPOSITORY_FILE: path.join(dir, "pg-replication-repository"), RECORDS: path.join(dir, "verified.json"),
+                PULUMI_COMMAND_STDOUT: "repository=p-backup", REPO_PATH: "/var/lib/pgbackrest" }, { reply: info });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    test("the first full backup: exactly one CHECKPOINT, right before it", () => {
+        const r = run("stanza: p\n    status: error (no valid backups)\n");
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(checkpoints(r), 1, r.argv.join("\n"));
+        const backup = r.argv.indexOf("exec -u postgres p-pg1 pgbackrest --log-level-console=warn --lock-path=/var/lib/pgbackrest/lock --type=full backup");
+        assert.ok(backup > 0 && r.argv[backup - 1].startsWith("exec -i -u postgres p-pg1 psql") && r.stdins.includes("CHECKPOINT\n"), r.argv.join("\n"));
+    });
+
+    test("a full backup there already: no backup and no CHECKPOINT (pgbackrest stanza-create and check need none)", () => {
+        const r = run("stanza: p\n    status: ok\n\n    db (current)\n        full backup: 20261205-100000F\n");
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(r.argv.filter((a) => / pgbackrest .*backup$/.test(a)), []);
+        assert.equal(checkpoints(r), 0, r.argv.join("\n"));
+    });
+});
+
 describe("backup-final.sh: the last backup at destroy", () => {
     const env = { PRIMARY_CONTAINER: "p-pg1", STANZA: "p", VOLUME: "p-backup", REPOSITORY: "p-backup", IMAGE: "pg-replication/postgres-backup:17",
         REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE: "/var/lib/pgbackrest/pg-replication-verified.json", MAX_VERIFIED_AGE_HOURS: "26" };
