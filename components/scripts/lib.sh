@@ -121,12 +121,22 @@ kill_tree() {
     kill -9 "$1" 2>/dev/null || true
 }
 
-# ask_node CMD...: CMD about one node where every node is asked (ask_primary, node_containers):
-# bounded by NODE_ASK_SECONDS (20 s) when the nodes are on several engines (PEERS); on one
-# engine, all answer or none does.
-ask_node() {
-    if [ -n "${PEERS:-}" ]; then bounded "${NODE_ASK_SECONDS:-20}" "$@"; else "$@"; fi
+# ask_node CMD...: CMD about one node, on that node's engine: bounded by NODE_ASK_SECONDS (20 s)
+# when the nodes are on several engines (PEERS), where one engine may stop answering while the
+# others do; on one engine, all answer or none does, so nothing is bounded. For the short asks
+# (a look, a query); work that may take minutes goes through node_within with its own bound.
+# Status 124 past the bound: say it with no_answer, never as "not running" or "no such container".
+ask_node() { node_within "${NODE_ASK_SECONDS:-20}" "$@"; }
+
+# node_within SECONDS CMD...: CMD bounded by SECONDS when PEERS is set (as ask_node), else as it is.
+node_within() {
+    _nw_limit=$1
+    shift
+    if [ -n "${PEERS:-}" ]; then bounded "$_nw_limit" "$@"; else "$@"; fi
 }
+
+# no_answer CONTAINER [SECONDS]: how a node whose call ran out of its bound is named in a message.
+no_answer() { printf 'node %s: no answer within %ss' "$1" "${2:-${NODE_ASK_SECONDS:-20}}"; }
 
 # says_no_such TEXT: whether TEXT, a failed docker call's standard error, is the engine saying the
 # container is not there, in any CLI's wording ("No such object", "no such object" in newer CLIs,
@@ -158,13 +168,15 @@ inspect_field() {
 
 # running CONTAINER: whether CONTAINER runs, as its engine answers: not when it is stopped or the
 # engine says it is not there. Fails, naming it, when the engine does not answer that (an engine
-# error, no connection): a container that could not be asked is not one that does not run.
+# error, no connection, or across engines no answer within NODE_ASK_SECONDS: ask_node): a
+# container that could not be asked is not one that does not run.
 running() {
     _rn_rc=0
-    _rn=$(inspect_field "$1" '{{.State.Running}}' 2>&1) || _rn_rc=$?
+    _rn=$(ask_node inspect_field "$1" '{{.State.Running}}' 2>&1) || _rn_rc=$?
     case $_rn_rc in
         0) [ "$_rn" = true ] ;;
         1) return 1 ;;
+        124) fail "$(no_answer "$1") from its engine, so whether the container runs is not known" ;;
         *) fail "node $1: its engine did not say whether the container runs: $_rn" ;;
     esac
 }

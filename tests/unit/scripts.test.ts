@@ -30,6 +30,8 @@ n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
 # FAKE_HANG: every call about this container never answers (its engine lost or frozen); stdin is not read.
 case " $* " in *" \${FAKE_HANG:-no-such-container} "*) exec sleep 30 ;; esac
+# FAKE_HANG_CALL: a call whose arguments match this glob never answers (one call of a node's: its engine lost meanwhile).
+case "$*" in \${FAKE_HANG_CALL:-no-such-call}) exec sleep 30 ;; esac
 # FAKE_MISSING: this container does not exist (inspect says so).
 case "$1 $*" in "inspect "*" \${FAKE_MISSING:-no-such-container}") echo "Error: No such object: $FAKE_MISSING" >&2; exit 1 ;; esac
 # FAKE_INSPECT_ERR: every inspect fails with this error of the engine's.
@@ -63,6 +65,14 @@ case "$1" in
     case "$*" in *restore-incomplete*PG_VERSION*)
       [ "\${FAKE_DATA_STATUS:-0}" = 0 ] && holds=cluster || holds=none; echo "\${FAKE_HOLDS:-$holds}"; exit "\${FAKE_LOOK_STATUS:-0}" ;; esac
     cat > "$FAKE_DIR/stdin.$n"
+    # FAKE_HANG_SQL: an exec or run whose input has a line matching this (grep) never answers.
+    if [ -n "\${FAKE_HANG_SQL:-}" ] && grep -q -e "$FAKE_HANG_SQL" "$FAKE_DIR/stdin.$n"; then exec sleep 30; fi
+    # Replies by call (runScript's replies): the first whose pattern (grep -E) matches a line of the
+    # arguments or the input is printed, and the call exits with its status.
+    i=0; while [ -f "$FAKE_DIR/replies/$i.pattern" ]; do
+      if { printf '%s\n' "$*"; cat "$FAKE_DIR/stdin.$n"; } | grep -qE -e "$(cat "$FAKE_DIR/replies/$i.pattern")"; then
+        cat "$FAKE_DIR/replies/$i.text"; exit "$(cat "$FAKE_DIR/replies/$i.status")"; fi
+      i=$((i + 1)); done
     case "$*" in *" -d \${FAKE_FAIL_DB:-no-such-database}") echo "ERROR:  permission denied for database" >&2; exit 3 ;; esac
     if grep -q 'pg_reload_conf' "$FAKE_DIR/stdin.$n"; then echo t
     elif grep -q '^SELECT pg_is_in_recovery()$' "$FAKE_DIR/stdin.$n"; then echo "\${FAKE_RECOVERY:-f}"
@@ -90,19 +100,32 @@ interface ShellRun {
     seconds: number;
 }
 
-function runScript(text: string, env: Record<string, string>, opts: { stdin?: string; reply?: string } = {}): ShellRun {
+/**
+ * replies: [pattern (grep -E, on a line of a call's arguments or input), what it prints, its exit status]:
+ * the first that matches answers an exec or run. timeoutMs: the script is killed then (30 s by default).
+ */
+interface RunOptions { stdin?: string; reply?: string; replies?: [string, string, number?][]; timeoutMs?: number }
+
+function runScript(text: string, env: Record<string, string>, opts: RunOptions = {}): ShellRun {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-scripts-"));
     try {
         fs.writeFileSync(path.join(dir, "docker"), FAKE_DOCKER, { mode: 0o755 });
         if (opts.reply !== undefined) {
             fs.writeFileSync(path.join(dir, "reply"), opts.reply);
         }
+        fs.mkdirSync(path.join(dir, "replies"));
+        (opts.replies ?? []).forEach(([pattern, text, status], i) => {
+            fs.writeFileSync(path.join(dir, "replies", `${i}.pattern`), pattern);
+            fs.writeFileSync(path.join(dir, "replies", `${i}.text`), text);
+            fs.writeFileSync(path.join(dir, "replies", `${i}.status`), String(status ?? 0));
+        });
         const started = Date.now();
         const res = spawnSync("/bin/sh", ["-c", text], {
             input: opts.stdin ?? "",
             env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_DIR: dir, ...env },
             encoding: "utf8",
-            timeout: 30_000,
+            timeout: opts.timeoutMs ?? 30_000,
+            killSignal: "SIGKILL",
         });
         const calls = Number(fs.existsSync(path.join(dir, "count")) ? fs.readFileSync(path.join(dir, "count"), "utf8") : 0);
         const stdins: string[] = [];
@@ -1195,5 +1218,27 @@ describe("upgrade.sh: only the engine's answer means nothing to upgrade", () => 
         const r = runScript(script("upgrade.sh"), { ...env, FAKE_IMAGE: "postgres:13", FAKE_DATA_STATUS: "125" }, { reply: "postgres (PostgreSQL) 17.2\n" });
         assert.equal(r.status, 1, r.stderr);
         assert.match(r.stderr, /^error: node pg1: what volume pg-pg1-data holds could not be read \(above\), so whether a major upgrade is due is not known$/m);
+    });
+});
+
+// Across engines (PEERS) a node's engine may stop answering without refusing (a TCP black hole): a
+// docker call to it would wait until the OS gives up, minutes later. Each test below makes one call
+// of another node's hang (the fake sleeps 30 s) with NODE_ASK_SECONDS=1: the script must end within a
+// few seconds, naming the node and saying it gave no answer, never taking it for a stopped or missing
+// container. The script is killed at 15 s (and the test at 20 s), so a call left unbounded fails the
+// test instead of holding the suite.
+describe("across engines, a call to another node's engine that never answers ends at its bound, said so", () => {
+    const PEERS = "pg1|p-pg1|tcp://10.9.0.1:2376|172.18.0.101|10.9.0.1|5432 pg2|p-pg2|tcp://10.9.0.2:2376|172.18.0.102|10.9.0.2|5433";
+    const hung = (r: ShellRun) => assert.ok(r.status !== null && r.seconds < 10, `status ${r.status} after ${r.seconds} s:\n${r.stderr}`);
+    const opts = { timeout: 20_000 };
+
+    test("lib.sh running: no answer within NODE_ASK_SECONDS is an error naming the node, not 'not running'", opts, () => {
+        const r = runScript(scriptOf("running p-pg2 || echo not running"), { PEERS, NODE_ASK_SECONDS: "1", FAKE_HANG: "p-pg2" }, { timeoutMs: 15_000 });
+        hung(r);
+        assert.deepEqual([r.status, r.stdout], [1, ""]);
+        assert.equal(r.stderr, "error: node p-pg2: no answer within 1s from its engine, so whether the container runs is not known\n");
+        // On one engine nothing is bounded: the same look, unwrapped.
+        const one = runScript(scriptOf("running p-pg2 && echo runs"), { NODE_ASK_SECONDS: "1" });
+        assert.deepEqual([one.status, one.stdout, one.stderr], [0, "runs\n", ""]);
     });
 });
