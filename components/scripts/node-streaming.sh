@@ -57,7 +57,14 @@ caught_up() {
     fi
     ask_primary
     [ -n "$PRIMARY_CONTAINER" ] || { seen="streaming; no node answers as primary${NOT_ASKED:+, but not every node could be asked: $NOT_ASKED}"; return 1; }
-    _behind=$(primary_sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$_replayed')::bigint" 2>/dev/null) || { seen="streaming; $PRIMARY_NAME did not answer"; return 1; }
+    # The primary may be on another engine: bounded (ask_node), and past it said so; asked again next time round.
+    _behind_rc=0
+    _behind=$(ask_node primary_sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$_replayed')::bigint" 2>/dev/null) || _behind_rc=$?
+    case $_behind_rc in
+        0) ;;
+        124) seen="streaming; $(no_answer "$PRIMARY_CONTAINER") (the primary, $PRIMARY_NAME)"; return 1 ;;
+        *) seen="streaming; $PRIMARY_NAME did not answer"; return 1 ;;
+    esac
     seen="streaming, $_behind bytes behind $PRIMARY_NAME"
     [ "$_behind" -le "$MAX_LAG_BYTES" ]
 }

@@ -1241,4 +1241,14 @@ describe("across engines, a call to another node's engine that never answers end
         const one = runScript(scriptOf("running p-pg2 && echo runs"), { NODE_ASK_SECONDS: "1" });
         assert.deepEqual([one.status, one.stdout, one.stderr], [0, "runs\n", ""]);
     });
+
+    test("node-streaming.sh: the primary's lag query unanswered is said so, and the gate ends at its TIMEOUT", opts, () => {
+        const gate = { NODE_CONTAINER: "p-pg2", NODE: "pg2", MAX_LAG_BYTES: "0", TIMEOUT: "1", STACK_LABELS: "", PEERS, NODE_ASK_SECONDS: "1",
+            FAKE_RECOVERY: "t", FAKE_HANG_SQL: "pg_wal_lsn_diff" };
+        // pg1 answers as the primary, pg2 streams; then pg1's engine takes the lag query and never answers.
+        const r = runScript(script("node-streaming.sh"), gate, { reply: "t|streaming|0/3000000\n", replies: [["p-pg1 psql", "f\n"]], timeoutMs: 15_000 });
+        hung(r);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: node pg2 \(p-pg2\) did not catch up within 1s: streaming; node p-pg1: no answer within 1s \(the primary, pg1\)/m);
+    });
 });
