@@ -25,12 +25,18 @@ IN_CONTAINER
 )
 clone_node() {
     docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
-    # A slot left by an attempt that failed after creating it would make --create-slot fail.
-    primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-                 WHERE slot_name = '$NODE' AND NOT active" >/dev/null
+    # A slot left by an attempt that failed after creating it would make --create-slot fail. The
+    # primary may be on another engine: bounded (ask_node), and past it said so.
+    _cn_rc=0
+    ask_node primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                 WHERE slot_name = '$NODE' AND NOT active" >/dev/null || _cn_rc=$?
+    [ "$_cn_rc" -ne 124 ] || fail "$(no_answer "$PRIMARY_CONTAINER") (the primary), so no slot $NODE left by an earlier attempt could be dropped; node $NODE not cloned"
+    [ "$_cn_rc" -eq 0 ] || fail "node $NODE: a slot $NODE left by an earlier attempt could not be dropped on $PRIMARY_CONTAINER (above); not cloned"
     _route=$(route "$NODE" "$PRIMARY_NAME" "$PRIMARY_ADDRESS")
     _via=
     case $_route in *sslmode=*) _via=", over TLS at ${_route%% sslrootcert=*}" ;; esac
+    # Not bounded: the helper runs on this node's own engine (docker, not dk), and pg_basebackup takes
+    # as long as the data does; no fixed bound fits every cluster, and a clone cut short is no clone.
     # shellcheck disable=SC2046
     docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network "$NETWORK" --ip "$NODE_ADDRESS" \
         --user postgres -v "$VOLUME:/var/lib/postgresql/data" \
