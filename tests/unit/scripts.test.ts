@@ -1251,4 +1251,43 @@ describe("across engines, a call to another node's engine that never answers end
         assert.equal(r.status, 1);
         assert.match(r.stderr, /^error: node pg2 \(p-pg2\) did not catch up within 1s: streaming; node p-pg1: no answer within 1s \(the primary, pg1\)/m);
     });
+
+    // pg1 answers as the primary, pg2 as a standby; then pg1's engine stops answering.
+    const standbyPg2: [string, string][] = [["p-pg2 psql", "t\n"]];
+
+    test("node-drop-slot.sh: the slot's look, or its drop, unanswered ends the delete at once, said so", opts, () => {
+        const env = { PEERS, STACK_LABELS: "", NODE: "pg3", HELPER_CONTAINER: "p-pg3-seed", NODE_ASK_SECONDS: "1" };
+        const look = runScript(script("node-drop-slot.sh"), { ...env, FAKE_HANG_SQL: "AND active" }, { replies: standbyPg2, timeoutMs: 15_000 });
+        hung(look);
+        assert.equal(look.status, 1);
+        assert.match(look.stderr, /^error: node p-pg1: no answer within 1s \(the primary\), so whether replication slot pg3 is in use is not known; it was not dropped$/m);
+        assert.ok(!look.argv.some((a) => a.includes("pg_drop_replication_slot")) && !look.stdins.some((s) => s.includes("pg_drop_replication_slot")));
+        const drop = runScript(script("node-drop-slot.sh"), { ...env, FAKE_HANG_SQL: "pg_drop_replication_slot" },
+            { reply: "0\n", replies: standbyPg2, timeoutMs: 15_000 });
+        hung(drop);
+        assert.equal(drop.status, 1);
+        assert.match(drop.stderr, /^error: node p-pg1: no answer within 1s \(the primary\), so whether replication slot pg3 was dropped is not known$/m);
+        assert.doesNotMatch(drop.stderr, /^dropped replication slot/m);
+    });
+
+    test("clone_node: the primary's engine not answering the drop of a stale slot: nothing cloned, said so", opts, () => {
+        const env = { ...seedEnv, PEERS, NODE: "pg2", VOLUME: "p-pg2-data", HELPER_CONTAINER: "p-pg2-seed", NODE_ASK_SECONDS: "1",
+            PRIMARY_CONTAINER: "p-pg1", PRIMARY_NAME: "pg1", PRIMARY_ADDRESS: "172.18.0.101", FAKE_HANG_SQL: "pg_drop_replication_slot" };
+        const r = runScript(scriptOf("clone_node"), env, { timeoutMs: 15_000 });
+        hung(r);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: node p-pg1: no answer within 1s \(the primary\), so no slot pg2 left by an earlier attempt could be dropped; node pg2 not cloned$/m);
+        assert.ok(!r.argv.some((a) => a.startsWith("run ")), r.argv.join("\n"));
+    });
+
+    test("node-seed-check.sh: the primary's major unanswered in a major upgrade's clone: not cloned, said so", opts, () => {
+        const env = { ...seedEnv, PEERS, STACK_LABELS: "", NODE: "pg2", VOLUME: "p-pg2-data", HELPER_CONTAINER: "p-pg2-seed", IMAGE: "postgres:17",
+            TLS_DIR: "/var/lib/postgresql/data/tls", NODE_ASK_SECONDS: "1", FAKE_HANG_SQL: "server_version_num" };
+        // pg2's volume holds PostgreSQL 13 data under a 17 image: cloned again from the primary, once its major is known.
+        const r = runScript(script("node-seed-check.sh"), env, { replies: [["PG_VERSION", "13\npostgres (PostgreSQL) 17.2\n"], ...standbyPg2], timeoutMs: 15_000 });
+        hung(r);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^error: node p-pg1: no answer within 1s \(the primary pg1\), so its major is not known; node pg2 not cloned$/m);
+        assert.ok(!r.argv.some((a) => a.startsWith("stop ") || a.includes("p-pg2-seed")), r.argv.join("\n"));
+    });
 });
