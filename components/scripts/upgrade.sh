@@ -111,20 +111,38 @@ checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *
 
 # The copy kept until the new cluster has every standby: the standby that replayed the primary's
 # shutdown checkpoint, i.e. everything the old primary ever acknowledged.
+# It may be on another engine: each call to it bounded (ask_node); one past its bound gives up at
+# once, the primary started again (writes are stopped meanwhile), said so.
 if [ -n "${KEEP_CONTAINER:-}" ]; then
-    replayed() { [ "$(node_sql "$KEEP_CONTAINER" "SELECT pg_last_wal_replay_lsn() >= '$checkpoint'" 2>/dev/null)" = t ]; }
+    replayed() {
+        _rp_rc=0
+        _rp=$(ask_node node_sql "$KEEP_CONTAINER" "SELECT pg_last_wal_replay_lsn() >= '$checkpoint'" 2>/dev/null) || _rp_rc=$?
+        [ "$_rp_rc" -ne 124 ] ||
+            start_again "the standby $(no_answer "$KEEP_CONTAINER"), so whether it replayed $NODE's shutdown checkpoint ($checkpoint) is not known"
+        [ "$_rp_rc" -eq 0 ] && [ "$_rp" = t ]
+    }
     wait_for "$TIMEOUT" replayed || start_again "the standby $KEEP_CONTAINER has not replayed $NODE's shutdown checkpoint ($checkpoint) within ${TIMEOUT}s"
-    dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep"
+    marked=0
+    ask_node dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep" || marked=$?
+    [ "$marked" -ne 124 ] || start_again "the standby $(no_answer "$KEEP_CONTAINER"), so it may not be marked as the copy to keep"
+    [ "$marked" -eq 0 ] || start_again "the standby $KEEP_CONTAINER could not be marked as the copy to keep (above)"
 fi
 
 docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
+# pg_upgrade is not bounded: it runs on this command's own engine (the primary's) and takes as long as
+# the catalog and the --link of every file do; cut short it would leave the old cluster to upgrade_data's
+# own giving back, which only runs when it ends.
 # shellcheck disable=SC2046
 if ! docker run --rm $(docker_labels) --name "$HELPER_CONTAINER" --network none --user postgres -v "$VOLUME:$data" \
     -e OLD_MAJOR="$old_major" -e NEW_MAJOR="$new_major" -e ENCODING="$encoding" -e COLLATE="$collate" -e CTYPE="$ctype" \
     -e CHECKSUMS="$checksums" --entrypoint /bin/sh "$upgrade_image" -c "set -eu
 $PG_UPGRADE_SH
 upgrade_data"; then
-    [ -z "${KEEP_CONTAINER:-}" ] || dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" rm -f "$data/upgrade-keep"
+    # The mark taken back, bounded as above; one left (no answer) only keeps the standby's old copy beside
+    # its next clone until upgrade-finish.sh removes it, so the primary is started again either way.
+    unmarked=0
+    [ -z "${KEEP_CONTAINER:-}" ] || ask_node dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" rm -f "$data/upgrade-keep" || unmarked=$?
+    [ "$unmarked" -ne 124 ] || log "the standby $(no_answer "$KEEP_CONTAINER"): its mark $data/upgrade-keep may stay"
     start_again "pg_upgrade from PostgreSQL $old_major to $new_major failed on $NODE (its output above)"
 fi
 upgraded=1
