@@ -22,10 +22,20 @@ for container in $nodes; do
         { why=${why#error: }; log "a major upgrade to finish, but ${why:-$container is not running}: the next up finishes it"; exit 0; }
 done
 started=$(date +%s)
+# Not bounded: PRIMARY_CONTAINER is the declared primary, on this command's own engine, and the
+# statistics take as long as the data does.
 dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" vacuumdb --all --analyze-in-stages --quiet >/dev/null
 analyzed=$(( $(date +%s) - started ))
+# The other nodes may be on other engines: each removal bounded (node_within), but not by
+# NODE_ASK_SECONDS: a whole cluster's copy on a large volume takes minutes to delete. Past
+# NODE_REMOVE_SECONDS (10 min) it is said so; the removal may go on in the container (ending the
+# CLI does not end what it started there).
+remove_seconds=${NODE_REMOVE_SECONDS:-600}
 for container in $nodes; do
-    dk "$container" exec -u postgres "$container" sh -c "rm -rf $root/pgdata.*-old $root/upgrade-keep" ||
-        fail "the old cluster's copy on $container could not be removed"
+    removed=0
+    node_within "$remove_seconds" dk "$container" exec -u postgres "$container" sh -c "rm -rf $root/pgdata.*-old $root/upgrade-keep" || removed=$?
+    [ "$removed" -ne 124 ] ||
+        fail "the old cluster's copy on $container: $(no_answer "$container" "$remove_seconds") to its removal (it may go on there); run up again"
+    [ "$removed" -eq 0 ] || fail "the old cluster's copy on $container could not be removed"
 done
 log "major upgrade finished: statistics rebuilt on $PRIMARY_CONTAINER in ${analyzed}s (vacuumdb --analyze-in-stages); the old cluster's copies removed"
