@@ -1290,4 +1290,47 @@ describe("across engines, a call to another node's engine that never answers end
         assert.match(r.stderr, /^error: node p-pg1: no answer within 1s \(the primary pg1\), so its major is not known; node pg2 not cloned$/m);
         assert.ok(!r.argv.some((a) => a.startsWith("stop ") || a.includes("p-pg2-seed")), r.argv.join("\n"));
     });
+
+    test("upgrade-finish.sh: a node's look or its copy's removal unanswered is said so, never taken for a stopped node", opts, () => {
+        const env = { PRIMARY_CONTAINER: "p-pg1", IMAGE: "postgres:17", STACK_LABELS: "", PEERS, NODE_ASK_SECONDS: "1" };
+        const reply = "/var/lib/postgresql/data/pgdata.13-old\n";
+        const look = runScript(script("upgrade-finish.sh"), { ...env, FAKE_HANG_CALL: "*State.Running*p-pg2" }, { reply, timeoutMs: 15_000 });
+        hung(look);
+        assert.equal(look.status, 0, look.stderr);
+        assert.equal(look.stderr, "a major upgrade to finish, but node p-pg2: no answer within 1s from its engine, so whether the container runs is not known: " +
+            "the next up finishes it\n");
+        assert.ok(!look.argv.some((a) => a.includes("vacuumdb")), "nothing finished");
+        // The removal has its own, longer bound (NODE_REMOVE_SECONDS), never NODE_ASK_SECONDS.
+        const rm = runScript(script("upgrade-finish.sh"), { ...env, NODE_REMOVE_SECONDS: "2", FAKE_HANG_CALL: "*p-pg2 sh -c rm -rf*" }, { reply, timeoutMs: 15_000 });
+        hung(rm);
+        assert.equal(rm.status, 1);
+        assert.match(rm.stderr, /^error: the old cluster's copy on p-pg2: node p-pg2: no answer within 2s to its removal \(it may go on there\); run up again$/m);
+    });
+
+    test("upgrade.sh: the kept standby's engine unanswered while the primary is stopped: the primary started again at once, said so", opts, () => {
+        const env = { NODE: "pg1", NODE_CONTAINER: "p-pg1", VOLUME: "p-pg1-data", IMAGE: "postgres:17", KEEP_CONTAINER: "p-pg2", LONG_TX_SQL: "SELECT 1",
+            SETTINGS_SQL: "SELECT 2", TIMEOUT: "5", DOCKER_LABELS: "a=b", HELPER_CONTAINER: "p-pg1-upgrade", PEERS, NODE_ASK_SECONDS: "1", FAKE_IMAGE: "postgres:13" };
+        // pg1 runs 13 on 13 data, the image is 17's; it stops cleanly at 0/3000028; pg_upgrade (upgrade_data) fails when asked to.
+        const replies = (upgrade: number): [string, string, number?][] => [["^upgrade_data$", "", upgrade],
+            ["pg_controldata", "Database cluster state: shut down\nLatest checkpoint location: 0/3000028\nSegments not archived: 0\n"],
+            ["PG_VERSION", "13\n"], ["--version", "postgres (PostgreSQL) 17.2\n"], ["^SELECT 1$", ""], ["^SELECT 2$", "UTF8|C|C|on\n"]];
+        const back = /; nothing is lost: the old primary pg1 runs PostgreSQL 13 again on its own data$/m;
+        const replay = runScript(script("upgrade.sh"), { ...env, FAKE_HANG_SQL: "pg_last_wal_replay_lsn" }, { replies: replies(0), timeoutMs: 15_000 });
+        hung(replay);
+        assert.equal(replay.status, 1);
+        assert.match(replay.stderr, /^error: the standby node p-pg2: no answer within 1s, so whether it replayed pg1's shutdown checkpoint \(0\/3000028\) is not known; nothing is lost/m);
+        assert.match(replay.stderr, back);
+        assert.ok(replay.argv.includes("start p-pg1") && !replay.argv.some((a) => a.includes("p-pg1-upgrade")), replay.argv.join("\n"));
+        const mark = runScript(script("upgrade.sh"), { ...env, FAKE_HANG_CALL: "*p-pg2 touch*" }, { reply: "t\n", replies: replies(0), timeoutMs: 15_000 });
+        hung(mark);
+        assert.equal(mark.status, 1);
+        assert.match(mark.stderr, /^error: the standby node p-pg2: no answer within 1s, so it may not be marked as the copy to keep; nothing is lost/m);
+        assert.ok(!mark.argv.some((a) => a.includes("p-pg1-upgrade")), "no pg_upgrade");
+        // pg_upgrade failed, and the mark cannot be taken back: said, and the primary started again all the same.
+        const unmark = runScript(script("upgrade.sh"), { ...env, FAKE_HANG_CALL: "*p-pg2 rm -f*" }, { reply: "t\n", replies: replies(1), timeoutMs: 15_000 });
+        hung(unmark);
+        assert.equal(unmark.status, 1);
+        assert.match(unmark.stderr, /^the standby node p-pg2: no answer within 1s: its mark \/var\/lib\/postgresql\/data\/upgrade-keep may stay$/m);
+        assert.match(unmark.stderr, /^error: pg_upgrade from PostgreSQL 13 to 17 failed on pg1 \(its output above\); nothing is lost/m);
+    });
 });
