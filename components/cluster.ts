@@ -562,7 +562,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
         }
 
         // The commit policy on the declared primary once every node streams, and the last gate:
-        // each standby in the promised sync_state.
+        // each standby in the promised sync_state; those on an engine found lost are not asked.
+        const lostNodes = args.nodes.filter((n) => args.lostEngines?.includes(engineOf(n))).map((n) => n.name).join(" ");
         const policy = dockerCommand(`${name}-replication-policy`, {
             create: script("sync-policy.sh"),
             delete: script("sync-policy-reset.sh"),
@@ -573,6 +574,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 SYNC_COMMIT: r.synchronousCommit,
                 EXPECTED: expected,
                 TIMEOUT: String(args.readyTimeoutSeconds),
+                // Each standby's container is asked on its own engine (lib.sh dk); without it one on
+                // another engine was asked on the primary's, "not there", and never waited for.
+                ...(peers ? { PEERS: peers } : {}),
+                ...(lostNodes ? { LOST_NODES: lostNodes } : {}),
             },
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: all });

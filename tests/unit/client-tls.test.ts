@@ -218,6 +218,13 @@ describe("several engines: clients across hosts over TLS", () => {
             "pg2|pg-replication-multi-pg2|unix:///run/h2/docker.sock|172.28.44.102|10.231.9.12|5432");
     });
 
+    test("the commit policy's gate asks each standby's container on its own engine (PEERS), never only the primary's", () => {
+        const e = plain(find(declared, "Command", "cluster-replication-policy").inputs.environment) as Record<string, string>;
+        assert.equal(e.DOCKER_HOST, "unix:///run/h1/docker.sock");
+        assert.equal(e.PEERS, "pg1|pg-replication-multi-pg1|unix:///run/h1/docker.sock|172.28.44.101|10.231.9.11|5432 " +
+            "pg2|pg-replication-multi-pg2|unix:///run/h2/docker.sock|172.28.44.102|10.231.9.12|5432");
+    });
+
     test("an engine lost in a failover: its image and its node's container keep what the state has (ignoreChanges)", async () => {
         const lost = (await declare({ ...MULTI, superuserPassword: "p w" }, "multi", { lostEngines: ["unix:///run/h1/docker.sock"] })).declared;
         assert.deepEqual(find(lost, "Container", "cluster-pg1").ignoreChanges, ["uploads", "image"]);

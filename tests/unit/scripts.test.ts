@@ -28,6 +28,7 @@ import { libpqDatabase } from "../support/database-loop";
 const FAKE_DOCKER = `#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/count"
 { printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$FAKE_DIR/argv"
+echo "\${DOCKER_HOST:-}" >> "$FAKE_DIR/hosts"
 # FAKE_HANG: every call about this container never answers (its engine lost or frozen); stdin is not read.
 case " $* " in *" \${FAKE_HANG:-no-such-container} "*) exec sleep 30 ;; esac
 # FAKE_HANG_CALL: a call whose arguments match this glob never answers (one call of a node's: its engine lost meanwhile).
@@ -95,6 +96,8 @@ interface ShellRun {
     stdout: string;
     stderr: string;
     argv: string[];
+    /** The engine (DOCKER_HOST) of each call, in call order. */
+    hosts: string[];
     /** What each `docker exec`/`docker run` read on stdin, in call order. */
     stdins: string[];
     seconds: number;
@@ -136,7 +139,9 @@ function runScript(text: string, env: Record<string, string>, opts: RunOptions =
             }
         }
         const argvFile = path.join(dir, "argv");
+        const hostsFile = path.join(dir, "hosts");
         return {
+            hosts: fs.existsSync(hostsFile) ? fs.readFileSync(hostsFile, "utf8").replace(/\n$/, "").split("\n") : [],
             status: res.status,
             stdout: res.stdout,
             stderr: res.stderr,
@@ -342,6 +347,19 @@ describe("command scripts", () => {
         const bad = runScript(script("sync-policy.sh"), env, { reply: "streaming/async\n" });
         assert.notEqual(bad.status, 0);
         assert.match(bad.stderr, /standby a should be streaming\/quorum under synchronous_standby_names='ANY 1 \("a", "b"\)' but is streaming\/async after 1s/);
+    });
+
+    test("the policy asks each standby on its own engine (PEERS) and passes over those on a lost host (LOST_NODES)", () => {
+        const peers = "pg1|p-pg1|unix:///h1.sock|172.18.0.101|10.0.0.1|5432 a|p-a|unix:///h2.sock|172.18.0.102|10.0.0.2|5432 " +
+            "b|p-b|unix:///h3.sock|172.18.0.103|10.0.0.3|5432";
+        const env = { PRIMARY_CONTAINER: "p-pg1", SYNC_NAMES: '"a"', SYNC_COMMIT: "on", EXPECTED: "a=sync b=async", TIMEOUT: "1",
+            PEERS: peers, LOST_NODES: "b" };
+        const res = runScript(script("sync-policy.sh"), env, { reply: "streaming/sync\n" });
+        assert.equal(res.status, 0, res.stderr);
+        assert.match(res.stderr, /b is on a lost host; not waited for/);
+        const looks = res.argv.filter((a) => /^inspect /.test(a));
+        assert.deepEqual(looks.map((a) => a.trim()), ["inspect -f {{.State.Running}} p-a"], "a asked, b never");
+        assert.deepEqual(res.hosts.filter((_, i) => /^inspect /.test(res.argv[i])), ["unix:///h2.sock"], "a asked on its own engine");
     });
 
     test("a removed node's slot is dropped on whichever node answers as primary", () => {
