@@ -6,10 +6,19 @@
 # place, so whatever is found at PGDATA.clone is a clone that died half way and never a cluster a
 # server has run on. With keep-hba, PGDATA's own pg_hba.conf is kept: across hosts each node admits
 # the others' addresses, not its own, so the source's copy would shut out the source's host.
+# The source may be on another host that stops answering mid-clone (lost, or its link down): with
+# the OS's defaults pg_basebackup's connections would wait hours (keepalives after 2 h idle). So
+# libpq bounds the connect (CLONE_CONNECT_TIMEOUT) and probes a silent peer: a source whose host no
+# longer answers ends the clone within about CLONE_KEEPALIVE seconds, as its error. A live
+# source's kernel answers the probes however long the server itself is silent (its checkpoint).
+# Only pg_basebackup gets them: primary_conninfo is CONNINFO as given (standby_conf).
+CLONE_CONNECT_TIMEOUT=15
+CLONE_KEEPALIVE=60
 clone_into() {
     _staging=$1.clone
     rm -rf "$_staging"
-    if ! _out=$(pg_basebackup -D "$_staging" -R -X stream -C -S "$3" -c fast -d "$2" 2>&1); then
+    _bounds="connect_timeout=$CLONE_CONNECT_TIMEOUT keepalives=1 keepalives_idle=15 keepalives_interval=5 keepalives_count=$(( (CLONE_KEEPALIVE - 15) / 5 ))"
+    if ! _out=$(pg_basebackup -D "$_staging" -R -X stream -C -S "$3" -c fast -d "$2 $_bounds" 2>&1); then
         printf '%s\n' "$_out" >&2
         rm -rf "$_staging"
         return 1

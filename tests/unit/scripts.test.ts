@@ -769,7 +769,32 @@ describe("in-container fragments", () => {
         for (const f of ["standby-conf.sh", "clone.sh"]) {
             assert.equal(spawnSync("/bin/sh", ["-n"], { input: fragment(f), encoding: "utf8" }).status, 0, f);
         }
-        assert.match(fragment("clone.sh"), /pg_basebackup -D "\$_staging" -R -X stream -C -S "\$3" -c fast -d "\$2"/);
+        assert.match(fragment("clone.sh"), /pg_basebackup -D "\$_staging" -R -X stream -C -S "\$3" -c fast -d "\$2 \$_bounds"/);
+    });
+
+    test("clone_into: pg_basebackup's connect is bounded and a silent source's host is probed; primary_conninfo is the conninfo as given", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-clone-"));
+        try {
+            // A pg_basebackup that records its arguments and writes what -R writes.
+            fs.writeFileSync(path.join(dir, "pg_basebackup"), `#!/bin/sh
+printf '%s\\n' "$@" > "${dir}/args"
+while [ $# -gt 0 ]; do [ "$1" = -D ] && d=$2; shift; done
+mkdir -p "$d" && printf "primary_conninfo = 'from -R password=x'\\n" > "$d/postgresql.auto.conf"
+`, { mode: 0o755 });
+            const conninfo = "host=10.0.0.1 port=5433 sslmode=verify-full user=repuser application_name=pg2 passfile=/p";
+            const r = spawnSync("/bin/sh", ["-c", `set -eu\n${fragment("standby-conf.sh")}\n${fragment("clone.sh")}\nclone_into "$1" "$2" pg2`,
+                "sh", path.join(dir, "pgdata"), conninfo], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            const args = fs.readFileSync(path.join(dir, "args"), "utf8").split("\n");
+            const d = args[args.indexOf("-d") + 1];
+            assert.ok(d.startsWith(`${conninfo} `), d);
+            assert.match(d, / connect_timeout=15 keepalives=1 keepalives_idle=15 keepalives_interval=5 keepalives_count=9$/);
+            const auto = fs.readFileSync(path.join(dir, "pgdata", "postgresql.auto.conf"), "utf8");
+            assert.match(auto, new RegExp(`^primary_conninfo = '${conninfo}'$`, "m"));
+            assert.ok(!/keepalives|connect_timeout|password/.test(auto), auto);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     test("dbname_conninfo: any database name, as libpq reads it back from psql's -d; sent along wherever a script or fragment calls it", () => {
