@@ -592,6 +592,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 STACK_LABELS: labelWords(args.labels),
                 ...(peers ? { PEERS: peers } : {}),
             },
+            // It leaves the finish to a later up while a node is down or its engine lost (said so):
+            // that up runs it again once they are back, as what preview found changes.
+            triggers: [JSON.stringify({ down: [...(args.downNodes ?? [])].sort(), lost: [...(args.lostEngines ?? [])].sort() })],
             dockerHost: primaryEngine,
         }, { parent: this, dependsOn: [policy] });
 

@@ -5,9 +5,13 @@
 # pgdata.<major>-old (its files are the new cluster's, linked; unusable since the new server
 # started) and the copy kept on the standby the upgrade marked; also after an upgrade given up by
 # config (the primary then holds only the mark). Nothing to do otherwise.
+# Left to a later up (said, exit 0) while a node is down or its engine does not answer: this step
+# runs again once the nodes found down or on a lost engine at preview change (its triggers,
+# cluster.ts), i.e. when the node or its host is back.
 # env: PRIMARY_CONTAINER IMAGE STACK_LABELS [PEERS]
 
 root=/var/lib/postgresql/data
+# The primary's leftovers are removed last (below), so while any node's are left, so are its.
 kept=$(dk "$PRIMARY_CONTAINER" exec "$PRIMARY_CONTAINER" sh -c "ls -d $root/pgdata.*-old $root/upgrade-keep 2>/dev/null || true")
 if [ -z "$kept" ]; then
     log "no major upgrade to finish"
@@ -30,8 +34,11 @@ analyzed=$(( $(date +%s) - started ))
 # NODE_ASK_SECONDS: a whole cluster's copy on a large volume takes minutes to delete. Past
 # NODE_REMOVE_SECONDS (10 min) it is said so; the removal may go on in the container (ending the
 # CLI does not end what it started there).
+# The primary's last: a removal that fails stops here (and the up), and the primary's leftovers
+# make the next run of this step (the failed up's) do it again; removed first, they would say
+# "no major upgrade to finish" over a standby's copy left for good.
 remove_seconds=${NODE_REMOVE_SECONDS:-600}
-for container in $nodes; do
+for container in $(printf '%s\n' $nodes | grep -vxF "$PRIMARY_CONTAINER") $PRIMARY_CONTAINER; do
     removed=0
     node_within "$remove_seconds" dk "$container" exec -u postgres "$container" sh -c "rm -rf $root/pgdata.*-old $root/upgrade-keep" || removed=$?
     [ "$removed" -ne 124 ] ||

@@ -233,6 +233,10 @@ describe("several engines: clients across hosts over TLS", () => {
         assert.ok(lost.filter((d) => d.type.endsWith("RemoteImage")).every((d) => d.retainOnDelete === true));
         // The other engine's, and every one when none is lost, as always.
         assert.deepEqual(find(lost, "Container", "cluster-pg2").ignoreChanges, ["uploads"]);
+        // A major upgrade's finish, left to a later up while an engine is lost, runs again once it is back.
+        const finish = (d: Declared[]) => plain(find(d, "Command", "cluster-upgrade-finish").inputs.triggers);
+        assert.deepEqual(finish(lost), [JSON.stringify({ down: [], lost: ["unix:///run/h1/docker.sock"] })]);
+        assert.deepEqual(finish(declared), [JSON.stringify({ down: [], lost: [] })]);
         assert.equal(find(lost, "RemoteImage", "cluster-image-pg2").ignoreChanges, undefined);
         assert.deepEqual(find(declared, "Container", "cluster-pg1").ignoreChanges, ["uploads"]);
         assert.equal(find(declared, "RemoteImage", "cluster-image-pg1").ignoreChanges, undefined);

@@ -1102,6 +1102,19 @@ describe("lib.sh running: a container its engine did not answer about is not one
         assert.equal(stopped.stderr, "a major upgrade to finish, but pg-pg1 is not running: the next up finishes it\n");
         assert.ok(![...r.argv, ...stopped.argv].some((a) => a.includes("vacuumdb")), "nothing finished");
     });
+
+    test("a major upgrade's leftovers: the primary's removed last, so a standby's that could not be removed is removed by the next run", () => {
+        const env = { PRIMARY_CONTAINER: "pg-pg1", IMAGE: "postgres:17", STACK_LABELS: "pg-replication.stack=s", FAKE_NODES: "pg-pg1 pg-pg2 pg-pg3" };
+        const reply = "/var/lib/postgresql/data/pgdata.13-old\n";
+        const removals = (argv: string[]) => argv.filter((a) => / sh -c rm -rf /.test(a)).map((a) => a.split(" ")[3]);
+        const ok = runScript(script("upgrade-finish.sh"), env, { reply });
+        assert.equal(ok.status, 0, ok.stderr);
+        assert.deepEqual(removals(ok.argv), ["pg-pg2", "pg-pg3", "pg-pg1"]);
+        const failed = runScript(script("upgrade-finish.sh"), env, { reply, replies: [["pg-pg3 sh -c rm -rf", "rm: cannot remove\n", 1]] });
+        assert.equal(failed.status, 1);
+        assert.match(failed.stderr, /^error: the old cluster's copy on pg-pg3 could not be removed$/m);
+        assert.deepEqual(removals(failed.argv), ["pg-pg2", "pg-pg3"], "the primary's leftovers kept: the next run sees them and removes pg3's");
+    });
 });
 
 describe("lib.sh find_primary: a node that could not be asked is not taken for no primary", () => {
