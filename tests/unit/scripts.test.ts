@@ -788,10 +788,10 @@ mkdir -p "$d" && printf "primary_conninfo = 'from -R password=x'\\n" > "$d/postg
             const args = fs.readFileSync(path.join(dir, "args"), "utf8").split("\n");
             const d = args[args.indexOf("-d") + 1];
             assert.ok(d.startsWith(`${conninfo} `), d);
-            assert.match(d, / connect_timeout=15 keepalives=1 keepalives_idle=15 keepalives_interval=5 keepalives_count=9$/);
+            assert.match(d, / connect_timeout=15 keepalives=1 keepalives_idle=15 keepalives_interval=5 keepalives_count=9 tcp_user_timeout=60000$/);
             const auto = fs.readFileSync(path.join(dir, "pgdata", "postgresql.auto.conf"), "utf8");
             assert.match(auto, new RegExp(`^primary_conninfo = '${conninfo}'$`, "m"));
-            assert.ok(!/keepalives|connect_timeout|password/.test(auto), auto);
+            assert.ok(!/keepalives|connect_timeout|tcp_user_timeout|password/.test(auto), auto);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
