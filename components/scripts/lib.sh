@@ -98,19 +98,21 @@ bounded() {
     ( exec >/dev/null 2>&1 </dev/null; _bd_sleep=
       trap '[ -z "$_bd_sleep" ] || kill "$_bd_sleep"; exit 0' TERM
       sleep "$_bd_limit" & _bd_sleep=$!
-      wait "$_bd_sleep"; kill_tree "$_bd_pid" ) &
+      wait "$_bd_sleep"; : > "$_bd_out.fired"; kill_tree "$_bd_pid" ) &
     _bd_watch=$!
     _bd_rc=0
     # (wait's own stderr: the shell's "Killed" for a job ended so.)
     wait "$_bd_pid" 2>/dev/null || _bd_rc=$?
     kill "$_bd_watch" 2>/dev/null || true
-    if [ "$_bd_rc" -eq 137 ]; then
+    # Only the watcher's kill is "no answer" (it marks that it fired before it kills): a CMD killed by
+    # anything else (its container stopped under a `docker exec`, the OOM killer) keeps its 137.
+    if [ "$_bd_rc" -eq 137 ] && [ -e "$_bd_out.fired" ]; then
         _bd_rc=124
         printf 'no answer within %ss: %s\n' "$_bd_limit" "$*" >> "$_bd_err"
     fi
     cat "$_bd_out"
     cat "$_bd_err" >&2
-    rm -f "$_bd_out" "$_bd_err"
+    rm -f "$_bd_out" "$_bd_err" "$_bd_out.fired"
     return "$_bd_rc"
 }
 

@@ -1020,6 +1020,10 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
         assert.equal(late.stdout, "early\nstatus=124\n");
         assert.match(late.stderr, /no answer within 1s: sh -c echo early; sleep 20/);
         assert.ok(late.seconds < 10, `${late.seconds} s`);
+        // Killed by something else within its bound (a `docker exec` whose container stopped): its own 137, never "no answer".
+        const killed = runScript(scriptOf('bounded 5 sh -c "echo early; kill -9 \\$\\$" || echo "status=$?"'), {});
+        assert.equal(killed.stdout, "early\nstatus=137\n");
+        assert.doesNotMatch(killed.stderr, /no answer/);
     });
 });
 
