@@ -140,11 +140,12 @@ const NODE_NAME = /^[a-z][a-z0-9_]{0,30}$/;
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /**
  * The oldest PostgreSQL the nodes run on (13: wal_keep_size and max_slot_wal_keep_size, node-access.sh),
- * and the major an official image's tag names (postgres:12, postgres:9.6-alpine, …/postgres:11.22);
- * other images are not asked at preview (their server refuses the settings at up).
+ * and the major an official image's tag names (postgres:12, library/postgres:9.6-alpine). Any other
+ * image, another repository named postgres included (its tags may count its own versions), is not
+ * asked at preview: its server refuses the settings at up.
  */
 const OLDEST_MAJOR = 13;
-const OFFICIAL_MAJOR = /(?:^|\/)postgres:(\d+)(?:$|[.\-_])/;
+const OFFICIAL_MAJOR = /^(?:library\/)?postgres:(\d+)(?:$|[.\-_])/;
 const IMAGE_REF = /^[a-z0-9][a-z0-9._\/:-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 const WAL_SIZE = /^[1-9][0-9]{0,8}(kB|MB|GB|TB)$/;
 const UNIT_BYTES: Record<string, number> = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };

@@ -248,12 +248,13 @@ describe("validation names the key, the value and what is allowed", () => {
         'pg-replication:bindAddress = "localhost" is not allowed: expected an IPv4 address of this host, such as 127.0.0.1 (or 0.0.0.0 for all)'));
     test("image reference", () => rejects({ image: "Postgres 13" },
         'pg-replication:image = "Postgres 13" is not allowed: expected a Docker image reference such as postgres:13'));
-    test("an official image older than PostgreSQL 13, by its tag; 13, later ones and other images are not refused", () => {
-        for (const image of ["postgres:12", "postgres:9.6-alpine", "example/postgres:11.22", "postgres:12_custom"]) {
+    test("an official image older than PostgreSQL 13, by its tag; 13, later ones and other images (another repository named postgres too) are not refused", () => {
+        for (const image of ["postgres:12", "postgres:9.6-alpine", "library/postgres:11.22", "postgres:12_custom"]) {
             rejects({ image }, `pg-replication:image = ${JSON.stringify(image)} is not allowed: expected PostgreSQL 13 or later, such as ` +
                 "postgres:13: the nodes are set with wal_keep_size and max_slot_wal_keep_size, which older servers do not have");
         }
-        for (const image of ["postgres:13", "postgres:17.2-bookworm", "postgres:130", "example/postgres-backup:12x", "postgres:latest"]) {
+        for (const image of ["postgres:13", "postgres:17.2-bookworm", "postgres:130", "example/postgres-backup:12x", "postgres:latest",
+            "example/postgres:2", "example.org/team/postgres:1.4.0"]) {
             assert.doesNotThrow(() => validateConfig(raw({ image }), ctx), image);
         }
     });
