@@ -1,7 +1,8 @@
 // Backups of a running stack (README "Backups"): an on-demand backup, and a verified restore: the
 // proof that the repository gives back the cluster as it was. What they act on comes from the
-// stack's outputs (outputs.backup, the nodes); everything runs through the docker CLI on the
-// stack's engine, on the node that is primary now. Used by backup/main.ts and the e2e suite.
+// stack's outputs (outputs.backup, the nodes); everything runs through the docker CLI, on the node
+// that is primary now on its own engine, the records and the throwaway restore on the records'
+// engine (every node's; across engines the first node's). Used by backup/main.ts and the e2e suite.
 
 import { execFile } from "node:child_process";
 import { dockerCli, dockerFailure } from "../components/docker-cli";
@@ -11,10 +12,17 @@ import { RESTORE_POINT_NAME } from "../components/restore";
 
 /** What the tools need from the stack's outputs. */
 export interface BackupTarget {
-    /** The stack's Docker engine (outputs.engine.host): the repository and every node are there. */
+    /**
+     * The engine of the records of proven restores and of the throwaway restore: every node's, or
+     * with the nodes on several engines (backup.s3) the first node's (outputs.backup.engine).
+     */
     readonly engine: string;
     /** Every node's container; the primary is found among them. */
     readonly containers: readonly string[];
+    /** Each container's engine. */
+    readonly engines: Readonly<Record<string, string>>;
+    /** With the nodes on several engines: every node as lib.sh's PEERS, for the scripts. */
+    readonly peers?: string;
     readonly volume: string;
     readonly stanza: string;
     /** The backup image: the throwaway restore runs it. */
@@ -57,10 +65,16 @@ export function targetFromOutputs(stack: string, outputs: Record<string, any>): 
     if (!b || typeof b.volume !== "string") {
         throw new BackupToolError(`stack ${stack} has no backups (set pg-replication:backup and run scripts/deploy.sh ${stack})`);
     }
-    const nodes = Object.values(outputs.nodes ?? {}) as { containerName?: string }[];
+    const nodes = Object.values(outputs.nodes ?? {}) as Record<string, unknown>[];
+    // Stacks deployed before nodes could have engines of their own name none: the stack's.
+    const stackEngine = String(outputs.engine?.host ?? "unix:///var/run/docker.sock");
+    const engineOf = (n: Record<string, unknown>) => typeof n.engine === "string" && n.engine !== "" ? n.engine : stackEngine;
+    const spans = new Set(nodes.map(engineOf)).size > 1;
     return {
-        engine: String(outputs.engine?.host ?? "unix:///var/run/docker.sock"),
+        engine: typeof b.engine === "string" ? b.engine : nodes.length > 0 ? engineOf(nodes[0]) : stackEngine,
         containers: nodes.map((n) => String(n.containerName)),
+        engines: Object.fromEntries(nodes.map((n) => [String(n.containerName), engineOf(n)])),
+        ...(spans ? { peers: nodes.map((n) => [n.name, n.containerName, engineOf(n), n.address, n.host, n.port].join("|")).join(" ") } : {}),
         volume: b.volume,
         stanza: String(b.stanza),
         image: String(b.image),
@@ -69,8 +83,9 @@ export function targetFromOutputs(stack: string, outputs: Record<string, any>): 
     };
 }
 
-async function docker(t: BackupTarget, args: string[], timeoutMs: number, input?: string): Promise<string> {
-    const r = await dockerCli(args, t.engine, { timeoutMs, ...(input !== undefined ? { input } : {}) });
+/** The docker CLI on the records' engine, or with ON on that container's engine. */
+async function docker(t: BackupTarget, args: string[], timeoutMs: number, input?: string, on?: string): Promise<string> {
+    const r = await dockerCli(args, on ? engineOf(t, on) : t.engine, { timeoutMs, ...(input !== undefined ? { input } : {}) });
     if (r.err) {
         throw new BackupToolError(`docker ${args.slice(0, 3).join(" ")} …: ${r.stderr.trim() || dockerFailure(r, timeoutMs)}`);
     }
@@ -80,7 +95,7 @@ async function docker(t: BackupTarget, args: string[], timeoutMs: number, input?
 /** The node that is primary now: the one whose server answers that it is not in recovery. */
 export async function findPrimary(t: BackupTarget): Promise<string> {
     const answers = await Promise.all(t.containers.map(async (c) => {
-        const r = await dockerCli(["exec", "-u", "postgres", c, "psql", "-X", "-A", "-t", "-c", "SELECT pg_is_in_recovery()"], t.engine,
+        const r = await dockerCli(["exec", "-u", "postgres", c, "psql", "-X", "-A", "-t", "-c", "SELECT pg_is_in_recovery()"], engineOf(t, c),
             { timeoutMs: 10_000 });
         return { c, primary: !r.err && r.stdout.trim() === "f" };
     }));
@@ -94,7 +109,26 @@ export async function findPrimary(t: BackupTarget): Promise<string> {
 
 /** pgBackRest on the primary, as postgres (the container names the stanza and the settings file). */
 function pgbackrest(t: BackupTarget, primary: string, args: string[], timeoutMs: number): Promise<string> {
-    return docker(t, ["exec", "-u", "postgres", primary, "pgbackrest", ...args], timeoutMs);
+    return docker(t, ["exec", "-u", "postgres", primary, "pgbackrest", ...args], timeoutMs, undefined, primary);
+}
+
+/** A node container's engine (the records' when the outputs name none). */
+function engineOf(t: BackupTarget, container: string): string {
+    return t.engines?.[container] ?? t.engine;
+}
+
+/**
+ * SCRIPT run by sh as postgres where the records are (backup-tools.sh records_sh, the same two
+ * ways): in the primary's container, or across engines in a throwaway container on the records'
+ * engine with the settings volume mounted.
+ */
+function records(t: BackupTarget, primary: string, script: string, args: string[], timeoutMs: number, input?: string):
+    ReturnType<typeof dockerCli> {
+    return t.peers
+        ? dockerCli(["run", "--rm", "-i", "--network", "none", "-u", "postgres", "--label", "pg-replication.role=backup-records",
+            "-v", `${t.volume}:${REPO_PATH}`, "--entrypoint", "/bin/sh", t.image, "-c", script, ...args], t.engine,
+        { timeoutMs, input: input ?? "" })
+        : dockerCli(["exec", "-i", "-u", "postgres", primary, "sh", "-c", script, ...args], engineOf(t, primary), { timeoutMs, input: input ?? "" });
 }
 
 /**
@@ -104,7 +138,7 @@ function pgbackrest(t: BackupTarget, primary: string, args: string[], timeoutMs:
  */
 function backupTools(t: BackupTarget, primary: string, call: string, timeoutMs: number, log?: (s: string) => void): Promise<string> {
     const env = { ...process.env, DOCKER_HOST: t.engine, PRIMARY_CONTAINER: primary, STANZA: t.stanza, VOLUME: t.volume,
-        IMAGE: t.image, REPO_PATH, VERIFIED_FILE, VERIFY_FAILED_FILE, REPO_NETWORK: t.network };
+        IMAGE: t.image, REPO_PATH, VERIFIED_FILE, VERIFY_FAILED_FILE, REPO_NETWORK: t.network, ...(t.peers ? { PEERS: t.peers } : {}) };
     return new Promise((resolve, reject) => {
         const child = execFile("/bin/sh", ["-c", scriptOf(call)], { env, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 32 << 20 },
             (err, stdout, stderr) => {
@@ -215,7 +249,7 @@ export async function createRestorePoint(t: BackupTarget, name: string): Promise
             "underscores, starting with a letter or digit");
     }
     const primary = await findPrimary(t);
-    const recorded = await dockerCli(["exec", "-u", "postgres", primary, "cat", RESTORE_POINTS_FILE], t.engine, { timeoutMs: 30_000 });
+    const recorded = await records(t, primary, 'cat "$0"', [RESTORE_POINTS_FILE], 30_000);
     if (recorded.err && !/No such file/i.test(recorded.stderr)) {
         throw new BackupToolError(`the repository's record of restore points cannot be read: ${recorded.stderr.trim() || dockerFailure(recorded)}`);
     }
@@ -227,10 +261,13 @@ export async function createRestorePoint(t: BackupTarget, name: string): Promise
     const [lsn, timeline, time] = (await docker(t, ["exec", "-i", "-u", "postgres", primary, "psql", "-X", "-A", "-t", "-q", "-F", "\t",
         "-v", "ON_ERROR_STOP=1", "-d", "postgres"], 30_000,
     `SELECT lsn, ('x' || substr(pg_walfile_name(lsn), 1, 8))::bit(32)::int, to_json(now())#>>'{}' ` +
-        `FROM pg_create_restore_point('${name}') AS lsn;\n`)).trim().split("\t");
+        `FROM pg_create_restore_point('${name}') AS lsn;\n`, primary)).trim().split("\t");
     await pgbackrest(t, primary, ["check"], 120_000);
     const point: RestorePoint = { name, lsn, timeline: Number(timeline), time, stanza: t.stanza };
-    await docker(t, ["exec", "-i", "-u", "postgres", primary, "sh", "-c", 'cat >> "$0"', RESTORE_POINTS_FILE], 30_000,
+    const appended = await records(t, primary, 'cat >> "$0"', [RESTORE_POINTS_FILE], 30_000,
         `${[point.name, point.lsn, point.timeline, point.time, point.stanza].join("\t")}\n`);
+    if (appended.err) {
+        throw new BackupToolError(`the restore point ${name} was made, but not recorded in the repository: ${appended.stderr.trim() || dockerFailure(appended)}`);
+    }
     return { ...point, primary };
 }

@@ -25,10 +25,16 @@ export interface BackupRepositoryArgs {
     readonly image: pulumi.Input<string>;
     /** Put on the volume. */
     readonly labels: Readonly<Record<string, string>>;
-    /** The Docker engine (DOCKER_HOST form): the stack's, where every node is. */
+    /** The Docker engine (DOCKER_HOST form) the volume is on: every node's, or across engines one of them (cluster.ts). */
     readonly dockerHost: string;
     /** With settings.s3: its credentials (a secret), written into the settings file only. */
     readonly s3Credentials?: pulumi.Input<S3Credentials>;
+    /**
+     * Whether destroy keeps the volume (the default): the repository, or with S3 the records of its
+     * proven restores. Across engines only the records engine's is kept; another engine's holds only
+     * the settings and credentials, which any up writes again.
+     */
+    readonly keep?: boolean;
 }
 
 /** The repository volume and the settings file in it; `volumeName` resolves once the file is written. */
@@ -46,7 +52,7 @@ export class BackupRepository extends pulumi.ComponentResource {
         this.volume = new docker.Volume(name, {
             name: args.settings.volume,
             labels: labelList({ ...args.labels, "pg-replication.role": "backup-repository" }),
-        }, { parent: this, retainOnDelete: true });
+        }, { parent: this, retainOnDelete: args.keep ?? true });
         this.settingsFile = dockerCommand(`${name}-settings`, {
             create: script("backup-settings.sh"),
             update: script("backup-settings.sh"),
@@ -83,7 +89,10 @@ export interface BackupArgs {
      * removed before the guard has checked the proof and taken the final backup.
      */
     readonly nodes: readonly pulumi.Resource[];
+    /** Where the records of proven restores are: the primary's engine, or across engines the first node's (cluster.ts). */
     readonly dockerHost: string;
+    /** Across engines: every node as lib.sh's PEERS, so the primary is asked on its own engine. */
+    readonly peers?: string;
 }
 
 /**
@@ -114,6 +123,8 @@ export class Backup extends pulumi.ComponentResource {
                 RECORDS: [VERIFIED_FILE, VERIFY_FAILED_FILE, RESTORE_POINTS_FILE].join(" "),
                 // Its backup's lock is there, where every other backup of the stanza takes it.
                 REPO_PATH,
+                // Across engines the records are in this engine's volume (backup-tools.sh records_sh).
+                ...(args.peers ? { PEERS: args.peers, VOLUME: args.settings.volume } : {}),
             },
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [...args.after] });
@@ -132,6 +143,7 @@ export class Backup extends pulumi.ComponentResource {
                 VERIFIED_FILE,
                 MAX_VERIFIED_AGE_HOURS: String(args.settings.maxVerifiedAgeHours),
                 ALLOW_UNVERIFIED_DESTROY: String(args.settings.allowUnverifiedDestroy),
+                ...(args.peers ? { PEERS: args.peers } : {}),
             },
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [this.check, ...args.nodes] });

@@ -163,6 +163,8 @@ export interface ClusterOutputs {
     /** Only with backups: the repository volume, the stanza, the image that can restore them; `checked` once the archive was. */
     backup?: {
         volume: string; stanza: string; image: string; checked: pulumi.Output<boolean>; maxVerifiedAgeHours: number;
+        /** With the nodes on several engines: the engine whose settings volume keeps the records (the first node's). */
+        engine?: string;
         /**
          * The last verified restore and a failed attempt since, as the repository's records had them when
          * the last up began (empty before the first proof; npm run status says how old it is now).
@@ -322,14 +324,24 @@ export class PostgresCluster extends pulumi.ComponentResource {
             ? pulumi.secret(args.replicationPassword) : configuredOrGenerated(`${name}-replication-password`, undefined, this);
 
         // With backups, the repository and its settings come first: every node mounts it and archives to it.
-        const repository = args.backup ? new BackupRepository(`${name}-backup-repository`, {
-            settings: args.backup,
-            pgdata: PGDATA,
-            image: image.name,
-            labels: args.labels,
-            dockerHost: primaryEngine,
-            s3Credentials: args.s3Credentials,
-        }, { parent: this, providers: [on(primary).provider] }) : undefined;
+        // Across engines (backup.s3 only) each engine with a node has a settings volume of its own, of
+        // the same name, which its nodes mount; the records of proven restores are in the one on the
+        // first node's engine (recordsEngine), kept on destroy, where the verified restores run too.
+        const recordsEngine = spans ? engineOf(args.nodes[0]) : primaryEngine;
+        const repositories = new Map<string, BackupRepository>();
+        for (const host of args.backup ? [recordsEngine, ...[...perEngine.keys()].filter((e) => e !== recordsEngine)] : []) {
+            const first = args.nodes.find((n) => engineOf(n) === host)!;
+            repositories.set(host, new BackupRepository(`${name}-backup-repository${host === recordsEngine ? "" : `-${first.name}`}`, {
+                settings: args.backup!,
+                pgdata: PGDATA,
+                image: on(first).image.name,
+                labels: args.labels,
+                dockerHost: host,
+                s3Credentials: args.s3Credentials,
+                keep: host === recordsEngine,
+            }, { parent: this, providers: [on(first).provider] }));
+        }
+        const repository = repositories.get(recordsEngine);
 
         const settings: NodeSettings = {
             namePrefix: args.namePrefix,
@@ -383,6 +395,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 // A node with a host address is published there: that is where others reach it.
                 bindAddress: spec.hostAddress ?? args.bindAddress,
             },
+            ...(settings.backup ? { backup: { ...settings.backup, volume: repositories.get(engineOf(spec))!.volumeName } } : {}),
             replicationSources: sources(spec),
             tls: ca ? { ...ca.certificates[spec.name], ca: ca.caCert } : undefined,
             // With TLS, plaintext clients only from the node's own bridge (its host); others over TLS.
@@ -481,7 +494,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 DOCKER_LABELS: labelWords({ ...args.labels, "pg-replication.role": "helper" }),
                 HELPER_CONTAINER: `${args.namePrefix}-${primary.name}-upgrade`,
                 // With backups, the repository follows the upgrade: no segment left unarchived at the stop, the stanza upgraded.
-                ...(args.backup && repository ? { BACKUP_VOLUME: repository.volumeName, REPO_PATH, STANZA: args.backup.stanza, CONFIG_FILE,
+                ...(args.backup && repository ? { BACKUP_VOLUME: repositories.get(primaryEngine)!.volumeName, REPO_PATH, STANZA: args.backup.stanza, CONFIG_FILE,
                     ...(args.backup.s3 ? { REPO_NETWORK: repoNetwork(args.backup) } : {}) } : {}),
                 // Across engines the kept standby is on its own.
                 ...(peers ? { PEERS: peers } : {}),
@@ -636,9 +649,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
             settings: args.backup,
             primaryContainer: primaryNode.containerName,
             image: image.name,
-            after: [topology, repository],
+            after: [topology, ...repositories.values()],
             nodes: all,
-            dockerHost: primaryEngine,
+            dockerHost: recordsEngine,
+            ...(spans ? { peers } : {}),
         }, { parent: this }) : undefined;
         // Backups and proven restores on a schedule, once up's first full backup is there.
         const scheduler = args.backup?.schedule && backup ? new BackupScheduler(`${name}-backup-scheduler`, {
@@ -688,6 +702,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             ...(endpoint ? { endpoints: endpoint.outputs } : {}),
             ...(args.backup && backup ? { backup: {
                 volume: args.backup.volume, stanza: args.backup.stanza, image: args.backup.image,
+                // Across engines: where the records and the verified restores are (on one engine, every node's).
+                ...(spans ? { engine: recordsEngine } : {}),
                 ...(args.backup.s3 ? { s3: { endpoint: args.backup.s3.endpoint, bucket: args.backup.s3.bucket, path: args.backup.s3.path } } : {}),
                 checked: backup.check.id.apply(() => true), maxVerifiedAgeHours: args.backup.maxVerifiedAgeHours,
                 proof: args.backupProof ?? {},
@@ -725,8 +741,11 @@ export function checkArgs(args: PostgresClusterArgs): string[] {
     if ("problem" in parseSubnet(args.network.subnet, 16, 29)) {
         problems.push(`network.subnet "${args.network.subnet}" is not an IPv4 CIDR from /16 to /29`);
     }
-    if (args.backup && spansEngines(args.nodes, args.engineHost)) {
-        problems.push("backup needs every node on the stack's Docker engine");
+    if (args.backup && !args.backup.s3 && spansEngines(args.nodes, args.engineHost)) {
+        problems.push("backup with the nodes on several Docker engines needs backup.s3");
+    }
+    if (args.backup?.schedule && spansEngines(args.nodes, args.engineHost)) {
+        problems.push("backup.schedule needs every node on one Docker engine");
     }
     if (args.restore && spansEngines(args.nodes, args.engineHost)) {
         problems.push("restore needs every node on the stack's Docker engine");

@@ -769,10 +769,21 @@ export function validateEndpoints(raw: RawConfig, ctx: { image: string; subnet?:
 export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix: string; spans: boolean; engineHost?: string }):
     Checked<{ backup?: BackupSettings }> {
     const p = new Problems(raw);
-    const fields = p.optional("backup", BACKUP_FIELDS, { spans: ctx.spans, why: "the repository is a volume every node mounts" });
+    const fields = p.optional("backup", BACKUP_FIELDS);
     if (!fields) {
         s3Of(p, undefined, raw);
         return { problems: p.found };
+    }
+    // Across engines every node archives to, and every backup reads from, a bucket all of them reach;
+    // each engine with a node gets a settings volume of its own (cluster.ts), the stack's engine the records.
+    if (ctx.spans && fields.s3 === undefined) {
+        p.bad("backup", fields, "with the nodes on more than one Docker engine the repository must be an S3 bucket every node " +
+            "reaches (backup.s3): a volume repository is on one engine, and every node mounts it; set backup.s3, or keep the nodes on one engine");
+    }
+    if (ctx.spans && fields.schedule !== undefined && fields.schedule !== false && fields.schedule !== "false") {
+        p.bad("backup.schedule", fields.schedule, "not available yet when the nodes run on more than one Docker engine: the scheduler " +
+            "reaches the nodes through its own engine's socket; take backups with npm run backup and prove them with npm run verify-backup, " +
+            "or keep the nodes on one engine");
     }
     if (raw.archiveCommand !== undefined) {
         p.bad("archiveCommand", raw.archiveCommand, "not with pg-replication:backup, whose archive_command is pgBackRest's; " +

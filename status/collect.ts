@@ -108,6 +108,7 @@ export function planFromOutputs(stack: string, outputs: Json, resources: Json[] 
         ...moreEndpoints(outputs.endpoints, nodes, engineHost),
         // With backup.s3 the repository is the bucket (the volume keeps only the settings): named so in every line.
         ...(typeof outputs.backup?.volume === "string" ? { backup: { volume: repositoryName(outputs.backup), stanza: String(outputs.backup.stanza),
+            ...(typeof outputs.backup.engine === "string" ? { engine: outputs.backup.engine } : {}),
             maxVerifiedAgeHours: typeof outputs.backup.maxVerifiedAgeHours === "number" ? outputs.backup.maxVerifiedAgeHours : 26,
             ...(typeof outputs.backup.schedule?.containerName === "string" ? { schedule: {
                 containerName: outputs.backup.schedule.containerName, fullSeconds: Number(outputs.backup.schedule.fullSeconds),
@@ -267,13 +268,17 @@ export const BACKUP_INFO_TIMEOUT_MS = 15_000;
  * and the last verified restore; unreachable only when pgBackRest's answer is missing or not
  * understood. Never throws.
  */
-export async function probeBackup(plan: Plan, container: string | undefined): Promise<BackupProbe> {
-    if (!container) {
+export async function probeBackup(plan: Plan, at: Pick<PlannedNode, "containerName" | "engine"> | undefined,
+    records: Pick<PlannedNode, "containerName" | "engine"> | undefined = at): Promise<BackupProbe> {
+    if (!at) {
         return { reachable: false, error: "no node's container runs to ask pgBackRest in" };
     }
+    const container = at.containerName;
     const [info, proof] = await Promise.all([
-        dockerCli(plan.engineHost, ["exec", "-u", "postgres", container, "pgbackrest", "--output=json", "info"], BACKUP_INFO_TIMEOUT_MS),
-        readProof(plan.engineHost, [container], DOCKER_TIMEOUT_MS)]);
+        dockerCli(at.engine, ["exec", "-u", "postgres", container, "pgbackrest", "--output=json", "info"], BACKUP_INFO_TIMEOUT_MS),
+        // Across engines the records are in the settings volume on the first node's engine (plan.backup.engine).
+        records ? readProof(records.engine, [records.containerName], DOCKER_TIMEOUT_MS)
+            : Promise.resolve({ unread: `no node's container runs on ${plan.backup!.engine}, where the records are` })]);
     if (info.code !== 0) {
         return { reachable: false, error: info.timedOut ? `pgbackrest info gave no answer within ${seconds(BACKUP_INFO_TIMEOUT_MS)}`
             : info.stderr.trim().split("\n").pop() || `pgbackrest info exited with ${info.code}` };
@@ -282,7 +287,7 @@ export async function probeBackup(plan: Plan, container: string | undefined): Pr
     if ("problem" in repo && !repo.noStanza) {
         return { reachable: false, error: repo.problem };
     }
-    const read = proofRecords(proof, container, repositoryName(plan.backup!));
+    const read = proofRecords(proof, records?.containerName ?? container, repositoryName(plan.backup!));
     return {
         reachable: true,
         backups: "problem" in repo ? [] : repo.backups.map((b) => ({ label: b.label, type: b.type, stoppedAt: b.stopped * 1000 })),
@@ -398,10 +403,11 @@ export async function observe(plan: Plan): Promise<Observation> {
     })), plan.endpoint ? probeEndpoint(plan.endpoint.connectionString) : undefined,
     plan.readEndpoint ? probeEndpoint(plan.readEndpoint.connectionString) : undefined,
     plan.moreEndpoints ? Promise.all(plan.moreEndpoints.map((e) => probeEndpoint(e.connectionString))) : undefined]);
-    const running = entries.find(([, e]) => e.container.state === "running")?.[0];
+    const running = plan.nodes.filter((n) => entries.find(([name]) => name === n.name)?.[1].container.state === "running");
+    const recordsEngine = plan.backup?.engine ?? running[0]?.engine;
     const schedule = plan.backup?.schedule;
     const [backup, backupScheduler] = await Promise.all([
-        plan.backup ? probeBackup(plan, running && plan.nodes.find((n) => n.name === running)!.containerName) : undefined,
+        plan.backup ? probeBackup(plan, running[0], running.find((n) => n.engine === recordsEngine)) : undefined,
         schedule ? probeContainer(plan.engineHost, schedule.containerName) : undefined]);
     return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}), ...(readEndpoint ? { readEndpoint } : {}),
         ...(moreEndpoints ? { moreEndpoints } : {}),

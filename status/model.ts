@@ -58,6 +58,8 @@ export interface Plan {
      * messages: the volume, or with backup.s3 the bucket (pgbackrest.ts repositoryName).
      */
     readonly backup?: { readonly volume: string; readonly stanza: string;
+        /** With the nodes on several engines (outputs.backup.engine): the engine whose settings volume keeps the records. */
+        readonly engine?: string;
         /** backup.maxVerifiedAgeHours (26 for a stack whose outputs predate it): a proof older than this is stale. */
         readonly maxVerifiedAgeHours: number;
         /** backup.schedule (outputs.backup.schedule): the intervals in seconds (0 for none) and the scheduler's container. */

@@ -15,9 +15,10 @@
 # before that line existed; preview reads the note too, pgbackrest.ts readProof).
 # env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
 #      REPOSITORY REPOSITORY_FILE RECORDS REPO_PATH [CHECK_RUN PULUMI_COMMAND_STDOUT]
+#      [PEERS VOLUME: the nodes on several engines, the records in VOLUME on this command's engine (records_sh)]
 # The container's environment names the stanza and the settings file (pgbackrest.ts backupEnv).
 
-br() { docker exec -u postgres "$PRIMARY_CONTAINER" pgbackrest "$@" 2>&1; }
+br() { dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest "$@" 2>&1; }
 gap=
 if [ "${CHECK_RUN:-}" = create ]; then
     gap="backups were turned on"
@@ -25,8 +26,8 @@ else
     previous=$(printf '%s\n' "${PULUMI_COMMAND_STDOUT:-}" | sed -n 's/^repository=//p' | tail -n 1)
     if [ -z "$previous" ]; then
         # shellcheck disable=SC2016
-        previous=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'cat "$0" 2>/dev/null || true' "$REPOSITORY_FILE") ||
-            fail "could not read which repository $REPOSITORY_FILE names, in $PRIMARY_CONTAINER"
+        previous=$(records_sh 'cat "$0" 2>/dev/null || true' "$REPOSITORY_FILE" </dev/null) ||
+            fail "could not read which repository $REPOSITORY_FILE names, $(records_at)"
     fi
     if [ -n "$previous" ] && [ "$previous" != "$REPOSITORY" ]; then
         gap="the backups moved from $previous to $REPOSITORY"
@@ -60,13 +61,13 @@ if [ -n "$gap" ] || [ -z "$had_full" ]; then
 fi
 if [ -n "$gap" ]; then
     # shellcheck disable=SC2016,SC2086
-    out=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'for record in "$@"; do
-        [ ! -e "$record" ] || { mv "$record" "$record.of-previous-repository" && echo "${record##*/}"; } || exit 1; done' sh $RECORDS 2>&1) ||
-        fail "could not set the records of the backups before the gap aside, in $PRIMARY_CONTAINER: $out"
+    out=$(records_sh 'for record in "$@"; do
+        [ ! -e "$record" ] || { mv "$record" "$record.of-previous-repository" && echo "${record##*/}"; } || exit 1; done' sh $RECORDS </dev/null 2>&1) ||
+        fail "could not set the records of the backups before the gap aside, $(records_at): $out"
     [ -z "$out" ] || log "backup: $gap: the records of the backups before that are set aside ($(echo $out), as .of-previous-repository)"
 fi
 # shellcheck disable=SC2016
-out=$(docker exec -u postgres "$PRIMARY_CONTAINER" sh -c 'printf "%s\n" "$1" > "$0.new" && mv "$0.new" "$0"' "$REPOSITORY_FILE" "$REPOSITORY" 2>&1) ||
-    fail "could not note the repository in $REPOSITORY_FILE, in $PRIMARY_CONTAINER: $out"
+out=$(records_sh 'printf "%s\n" "$1" > "$0.new" && mv "$0.new" "$0"' "$REPOSITORY_FILE" "$REPOSITORY" </dev/null 2>&1) ||
+    fail "could not note the repository in $REPOSITORY_FILE, $(records_at): $out"
 log "backup: stanza $STANZA, WAL of $PRIMARY_CONTAINER reaches the repository, newest backup $(newest_backup)"
 echo "repository=$REPOSITORY"

@@ -16,11 +16,14 @@
 # apart only by a running primary's container of another image than the backup image (IMAGE)
 # answering that it has no pgBackRest; anything else (not running, gone, no answer, the backup
 # image) goes on as a destroy.
-# env: PRIMARY_CONTAINER STANZA VOLUME REPOSITORY IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY [LOCK_WAIT_SECONDS]
+# With the nodes on several engines (PEERS) the primary is asked on its own engine, and the records
+# are read in VOLUME on this command's engine (the first node's), as everywhere else.
+# env: PRIMARY_CONTAINER STANZA VOLUME REPOSITORY IMAGE REPO_PATH VERIFIED_FILE MAX_VERIFIED_AGE_HOURS ALLOW_UNVERIFIED_DESTROY
+#      [LOCK_WAIT_SECONDS PEERS]
 
-runs=$(docker inspect -f '{{.Config.Image}}' "$PRIMARY_CONTAINER" 2>/dev/null || true)
+runs=$(dk "$PRIMARY_CONTAINER" inspect -f '{{.Config.Image}}' "$PRIMARY_CONTAINER" 2>/dev/null || true)
 tools=$([ -z "$runs" ] || [ "$runs" = "$IMAGE" ] ||
-    docker exec "$PRIMARY_CONTAINER" sh -c 'command -v pgbackrest >/dev/null && echo "has pgbackrest" || echo "no pgbackrest"' 2>/dev/null || true)
+    dk "$PRIMARY_CONTAINER" exec "$PRIMARY_CONTAINER" sh -c 'command -v pgbackrest >/dev/null && echo "has pgbackrest" || echo "no pgbackrest"' 2>/dev/null || true)
 if [ "$tools" = "no pgbackrest" ]; then
     log "backup: turned off for this stack ($PRIMARY_CONTAINER runs $runs, without pgBackRest): no final backup; the repository $REPOSITORY is kept with everything archived until now"
     exit 0
@@ -59,7 +62,7 @@ case $looked in
     *) fail "could not tell whether $PRIMARY_CONTAINER runs ($running), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip" ;;
 esac
 recovery=
-ask_recovery() { echo "SELECT pg_is_in_recovery()" | docker exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t; }
+ask_recovery() { echo "SELECT pg_is_in_recovery()" | dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t; }
 if [ "$running" = true ] && ! recovery=$(ask_recovery 2>/dev/null); then
     fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary ($(ask_recovery 2>&1 | tail -n 1)), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
 fi

@@ -115,6 +115,26 @@ newest_backup() {
     printf '%s\n' "$_nb_info" | current_backups | tail -n 1 | cut -d' ' -f2
 }
 
+# records_sh SCRIPT [ARG...]: SCRIPT run by sh as postgres where the repository's records are (under
+# REPO_PATH: the proven restore, a failed proof, the restore points, which repository they are of),
+# with this call's standard input: in the primary's container, which mounts the settings volume. With
+# the nodes on several engines (PEERS) every engine has a settings volume of its own and the records
+# are in the one on this command's engine (the first node's: cluster.ts), so there a throwaway
+# container of IMAGE mounts VOLUME, with no network. A call with nothing to pass gives </dev/null.
+records_sh() {
+    if [ -n "${PEERS:-}" ]; then
+        docker run --rm -i --network none -u postgres --label pg-replication.role=backup-records -v "$VOLUME:$REPO_PATH" \
+            --entrypoint /bin/sh "$IMAGE" -c "$@"
+    else
+        dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c "$@"
+    fi
+}
+
+# records_at: where records_sh acts, for a message.
+records_at() {
+    if [ -n "${PEERS:-}" ]; then echo "in the volume $VOLUME on ${DOCKER_HOST:-the local engine}"; else echo "in $PRIMARY_CONTAINER"; fi
+}
+
 # backup_verify NAME TIMEOUT: the verified restore. A marker row on the primary (schema
 # pgreplication), its WAL pushed to the repository (pgbackrest check switches the segment and waits
 # for it), then the newest backup restored in a throwaway container NAME of the backup image with no
@@ -177,8 +197,7 @@ SQL
                 printf "  \"restoreSeconds\": %.3f,\n  \"recoverySeconds\": %.3f,\n  \"lsn\": \"%s\",\n", v["restore_ms"] / 1000, v["recovery_ms"] / 1000, v["lsn"]
                 printf "  \"timeline\": %d,\n  \"tables\": %d,\n  \"rows\": %d,\n  \"indexesChecked\": %d\n}\n", v["timeline"], v["tables"], v["rows"], v["indexes"]
             }' "$_bv_out" |
-            dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c 'cat > "$0.new" && mv "$0.new" "$0" && rm -f "$1"' \
-                "$VERIFIED_FILE" "$VERIFY_FAILED_FILE" ||
+            records_sh 'cat > "$0.new" && mv "$0.new" "$0" && rm -f "$1"' "$VERIFIED_FILE" "$VERIFY_FAILED_FILE" ||
             { echo "error=the restore of $_bv_backup was proven, but its record could not be written to the repository ($VERIFIED_FILE)"
               rm -f "$_bv_out"; return 1; }
     fi
@@ -193,6 +212,6 @@ backup_verify_failed() {
     [ "${3:-}" = quiet ] || echo "error=$2"
     printf '{\n  "failedAt": "%s",\n  "backup": "%s",\n  "error": "%s"\n}\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" \
         "$(printf '%s' "$2" | tr '\n\t' '  ' | sed 's/\\/\\\\/g; s/"/\\"/g')" |
-        dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" sh -c 'cat > "$0.new" && mv "$0.new" "$0"' "$VERIFY_FAILED_FILE" ||
+        records_sh 'cat > "$0.new" && mv "$0.new" "$0"' "$VERIFY_FAILED_FILE" ||
         log "the failed attempt could not be recorded in the repository"
 }

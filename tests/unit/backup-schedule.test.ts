@@ -280,6 +280,38 @@ describe("backup-tools.sh backup_verify: a proof is recorded or it failed", () =
     });
 });
 
+describe("backup-tools.sh backup_verify with the nodes on several engines (PEERS, backup.s3)", () => {
+    const H1 = "unix:///run/h1/docker.sock";
+    const H2 = "unix:///run/h2/docker.sock";
+    const restored = ["backup=20261206-010000F", "restore_ms=1000", "recovery_ms=500", "marker=1", "lsn=0/5000000", "timeline=2",
+        "tables=3", "rows=10", "indexes=2"].join("\n") + "\n";
+
+    test("the marker on the primary's own engine; the restore and the record on the records' engine (the command's), the record through a throwaway on the settings volume", () => {
+        const fake = new FakeDocker([
+            { host: H2, when: "^exec -i -u postgres p-pg2 psql[^]*INSERT INTO pgreplication\\.restore_marker", out: "2026-12-06T01:00:00+00:00\n" },
+            { host: H2, when: "^exec -u postgres p-pg2 timeout 120 pgbackrest --log-level-console=warn check\n", out: "" },
+            { host: H1, when: "^run --rm --name p-verify ", out: restored },
+            { host: H1, when: "^rm -f -v p-verify", out: "" },
+            { host: H1, when: "^run --rm -i --network none -u postgres --label pg-replication.role=backup-records -v p-backup:/var/lib/pgbackrest " +
+                "--entrypoint /bin/sh pg-replication/postgres-backup:13 -c cat > \"\\$0\\.new\" && mv \"\\$0\\.new\" \"\\$0\" && rm -f \"\\$1\" ", out: "" },
+        ]);
+        try {
+            const r = spawnSync("/bin/sh", ["-c", scriptOf('if out=$(backup_verify p-verify 5); then echo "ok"; else echo "failed"; fi; printf "%s\\n" "$out"')], {
+                encoding: "utf8", timeout: 30_000, env: { ...fake.env, DOCKER_HOST: H1, PRIMARY_CONTAINER: "p-pg2", STANZA: "p", VOLUME: "p-backup",
+                    IMAGE: "pg-replication/postgres-backup:13", REPO_PATH: "/var/lib/pgbackrest", VERIFIED_FILE, VERIFY_FAILED_FILE, REPO_NETWORK: "bridge",
+                    PEERS: `pg1|p-pg1|${H1}|172.28.0.101|10.0.0.11|5432 pg2|p-pg2|${H2}|172.28.0.102|10.0.0.12|5432` } });
+            assert.equal(r.stdout.split("\n")[0], "ok", r.stderr + r.stdout);
+            const written = fake.calls().filter((c) => /role=backup-records/.test(c.argv));
+            assert.equal(written.length, 1);
+            assert.equal(written[0].host, H1);
+            assert.equal(JSON.parse(written[0].stdin).timeline, 2);
+            assert.ok(!fake.calls().some((c) => c.host === H2 && /sh -c cat/.test(c.argv)), "nothing recorded in the primary's own engine's volume");
+        } finally {
+            fake.cleanup();
+        }
+    });
+});
+
 describe("backup-restore.sh: every database of the restored copy read, by its whole name", () => {
     // Its loop over the databases, run by bash as backup_verify runs it (tests/support/database-loop.ts).
     const run = (failIn = "") => {

@@ -48,7 +48,9 @@ describe("pg-replication:backup, validated", () => {
     test("refused beside archiveCommand, with nodes on several engines, and without a known image", () => {
         assert.deepEqual(check({}, {}, { archiveCommand: "cp %p /x/%f" }).problems, ['pg-replication:archiveCommand = "cp %p /x/%f" ' +
             "is not allowed: not with pg-replication:backup, whose archive_command is pgBackRest's; remove one of the two"]);
-        assert.match(check({}, { spans: true }).problems[0], /^pg-replication:backup = \{\} is not allowed: not available yet when the nodes run on more than one Docker engine/);
+        assert.deepEqual(check({}, { spans: true }).problems, ["pg-replication:backup = {} is not allowed: with the nodes on more than " +
+            "one Docker engine the repository must be an S3 bucket every node reaches (backup.s3): a volume repository is on one engine, " +
+            "and every node mounts it; set backup.s3, or keep the nodes on one engine"]);
         assert.match(check({}, { image: "registry.local/pg:17" }).problems[0], /^pg-replication:backup\.image = null is not allowed: expected the image of pgBackRest for registry\.local\/pg:17/);
         assert.deepEqual(check({ image: "my/pg-backrest:17" }, { image: "registry.local/pg:17" }).problems, []);
     });
@@ -161,7 +163,20 @@ describe("the backup tool's reading of the stack and of pgBackRest", () => {
             nodes: { pg1: { containerName: "p-pg1" }, pg2: { containerName: "p-pg2" } },
             backup: { volume: "p-backup", stanza: "p", image: "pg-replication/postgres-backup:17" },
         }), { engine: "unix:///var/run/docker.sock", containers: ["p-pg1", "p-pg2"], volume: "p-backup", stanza: "p",
+            engines: { "p-pg1": "unix:///var/run/docker.sock", "p-pg2": "unix:///var/run/docker.sock" },
             image: "pg-replication/postgres-backup:17", network: "none" });
+        // Nodes on one engine other than the stack's (each node names it): the records and the restore are there.
+        assert.equal(targetFromOutputs("pg17", { engine: { host: "unix:///var/run/docker.sock" },
+            nodes: { pg1: { containerName: "p-pg1", engine: "ssh://db1" }, pg2: { containerName: "p-pg2", engine: "ssh://db1" } },
+            backup: { volume: "p-backup", stanza: "p", image: "i" } }).engine, "ssh://db1");
+        // Across engines: the records' engine as the outputs name it, each container's own, and every node as PEERS.
+        const across = targetFromOutputs("hosts", { engine: { host: "unix:///var/run/docker.sock" },
+            nodes: { pg1: { name: "pg1", containerName: "p-pg1", engine: "tcp://10.0.0.11:2376", address: "172.28.0.101", host: "10.0.0.11", port: 5432 },
+                pg2: { name: "pg2", containerName: "p-pg2", engine: "tcp://10.0.0.12:2376", address: "172.28.0.102", host: "10.0.0.12", port: 5433 } },
+            backup: { volume: "p-backup", stanza: "p", image: "i", engine: "tcp://10.0.0.11:2376", s3: { endpoint: "s3.test", bucket: "b", path: "/x" } } });
+        assert.deepEqual([across.engine, across.engines, across.peers], ["tcp://10.0.0.11:2376",
+            { "p-pg1": "tcp://10.0.0.11:2376", "p-pg2": "tcp://10.0.0.12:2376" },
+            "pg1|p-pg1|tcp://10.0.0.11:2376|172.28.0.101|10.0.0.11|5432 pg2|p-pg2|tcp://10.0.0.12:2376|172.28.0.102|10.0.0.12|5433"]);
         assert.equal(targetFromOutputs("pg17", { nodes: {}, backup: { volume: "p-backup", stanza: "p", image: "i",
             s3: { endpoint: "s3.test", bucket: "b", path: "/x" } } }).network, "bridge", "an S3 repository's restore reaches it over the bridge");
     });
@@ -192,6 +207,15 @@ describe("backup.s3: the repository in an S3-compatible bucket", () => {
         ]);
         assert.match(check({ s3: { ...S3, caCert: "not a pem" } }, {}, SECRETS).problems[0],
             /^pg-replication:backup\.s3\.caCert = "not a pem…" is not allowed: expected the PEM text of the CA certificate/);
+    });
+
+    test("nodes on several engines: taken with backup.s3 (a bucket every node reaches); its schedule refused, naming why", () => {
+        assert.deepEqual(check({ s3: S3 }, { spans: true }, SECRETS).problems, []);
+        assert.deepEqual(check({ s3: S3, schedule: false }, { spans: true }, SECRETS).problems, []);
+        assert.deepEqual(check({ s3: S3, schedule: true }, { spans: true }, SECRETS).problems, ["pg-replication:backup.schedule = true is " +
+            "not allowed: not available yet when the nodes run on more than one Docker engine: the scheduler reaches the nodes through its " +
+            "own engine's socket; take backups with npm run backup and prove them with npm run verify-backup, or keep the nodes on one engine"]);
+        assert.deepEqual(check({ s3: S3, schedule: true }, { spans: false }, SECRETS).problems, [], "on one engine the schedule is taken");
     });
 
     test("the credentials without backup.s3 are refused, naming the key, never the value", () => {

@@ -286,6 +286,57 @@ describe("several engines: clients across hosts over TLS", () => {
     });
 });
 
+describe("several engines with backups (backup.s3): a settings volume on each engine, the records on the first node's", () => {
+    const H1 = "unix:///run/h1/docker.sock";
+    const H2 = "unix:///run/h2/docker.sock";
+    const S3 = { s3: { endpoint: "s3.example.internal", bucket: "pg-backups", region: "eu-west-1" } };
+    const SECRETS = { backupS3AccessKey: "AKIDEXAMPLE", backupS3SecretKey: "wJalrXUtnFEMI-example-secret" };
+    let declared: Declared[];
+    let outputs: ClusterOutputs;
+    before(async () => {
+        ({ declared, outputs } = await declare({ ...MULTI, superuserPassword: "p w", primary: "pg2", backup: S3, ...SECRETS }, "multi"));
+    });
+
+    test("one volume of the same name on each engine, written with the credentials; only the records' one (pg1's engine) kept on destroy", () => {
+        const volumes = declared.filter((d) => d.type === "docker:index/volume:Volume" && /backup-repository/.test(d.name));
+        assert.deepEqual(volumes.map((v) => [v.name, v.inputs.name, v.retainOnDelete ?? false]), [
+            ["cluster-backup-repository", "pg-replication-multi-backup", true],
+            ["cluster-backup-repository-pg2", "pg-replication-multi-backup", false],
+        ], "the records' volume on the first node's engine, though pg2 is the primary");
+        for (const [suffix, host] of [["", H1], ["-pg2", H2]]) {
+            const settings = find(declared, "Command", `cluster-backup-repository${suffix}-settings`);
+            assert.equal(plain(settings.inputs.environment).DOCKER_HOST, host);
+            assert.equal(plain(settings.inputs.stdin), "repo1-s3-key=AKIDEXAMPLE\nrepo1-s3-key-secret=wJalrXUtnFEMI-example-secret\n");
+        }
+        for (const node of ["pg1", "pg2"]) {
+            const c = find(declared, "Container", `cluster-${node}`);
+            assert.ok(plain(c.inputs.volumes).some((v: any) => v.volumeName === "pg-replication-multi-backup" && v.containerPath === "/var/lib/pgbackrest"),
+                `${node} mounts its engine's settings volume`);
+        }
+    });
+
+    test("the check and the destroy's final backup: on the records' engine, the primary asked on its own (PEERS)", () => {
+        for (const name of ["cluster-backup-check", "cluster-backup-final"]) {
+            const e = plain(find(declared, "Command", name).inputs.environment) as Record<string, string>;
+            assert.equal(e.DOCKER_HOST, H1, `${name}: on the records' engine`);
+            assert.equal(e.PRIMARY_CONTAINER, "pg-replication-multi-pg2");
+            assert.equal(e.PEERS, `pg1|pg-replication-multi-pg1|${H1}|172.28.44.101|10.231.9.11|5432 ` +
+                `pg2|pg-replication-multi-pg2|${H2}|172.28.44.102|10.231.9.12|5432`);
+            assert.equal(e.VOLUME, "pg-replication-multi-backup");
+        }
+        assert.equal(outputs.backup!.engine, H1, "the tools find the records there");
+        assert.equal(plain(find(declared, "Command", "cluster-upgrade").inputs.environment).BACKUP_VOLUME, "pg-replication-multi-backup");
+    });
+
+    test("on one engine none of it: no PEERS for the check, no engine in the outputs", async () => {
+        const one = await declare({ ...DEV, superuserPassword: "p w", backup: S3, ...SECRETS }, "one");
+        assert.equal(plain(find(one.declared, "Command", "cluster-backup-check").inputs.environment).PEERS, undefined);
+        assert.equal(one.outputs.backup!.engine, undefined);
+        assert.deepEqual(one.declared.filter((d) => d.type === "docker:index/volume:Volume" && /backup-repository/.test(d.name)).map((v) => v.name),
+            ["cluster-backup-repository"]);
+    });
+});
+
 describe("several engines with endpoints: a pair of poolers on each engine with a node", () => {
     let declared: Declared[];
     let outputs: ClusterOutputs;

@@ -748,7 +748,7 @@ describe("status: backups", () => {
         const saved = process.env.PATH;
         process.env.PATH = fake.env.PATH;
         try {
-            return await probeBackup(withBackup(), "c1");
+            return await probeBackup(withBackup(), { containerName: "c1", engine: "unix:///var/run/docker.sock" });
         } finally {
             process.env.PATH = saved;
             fake.cleanup();
