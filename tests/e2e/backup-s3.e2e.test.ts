@@ -19,20 +19,12 @@
 // The two majors run side by side (harness.ts sideBySide: much of each is waiting on the archive and the outage).
 
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { createHostSet, HostSet } from "../support/hosts";
 import { ensureS3Image, S3_IMAGE, S3Server, startS3Server } from "../support/s3";
-import { backupTool, docker, E2EStack, e2eStack, eventually, leftovers, log, oneEnginePlan, provenAcrossWindow, rows, sideBySide, status, writeSwitched } from "./harness";
+import { backupTool, docker, E2EStack, e2eStack, eventually, filesUnder, leftovers, log, oneEnginePlan, provenAcrossWindow, rows, sideBySide, status, writeSwitched } from "./harness";
 
 const PORT = 9443;
-
-/** Every file under DIR, as text. */
-function filesUnder(dir: string): string {
-    return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
-        .map((e) => fs.readFileSync(path.join(e.parentPath, e.name), "utf8")).join("\n");
-}
 
 sideBySide([{ major: 17 as const, set: "bs3", subnet: 16, net: 78, port: 58870 }, { major: 13 as const, set: "bs13", subnet: 17, net: 81, port: 58890 }],
     ({ major }) => `backups to an S3 repository on another host (PostgreSQL ${major})`, { timeout: 20 * 60 * 1000 },

@@ -151,6 +151,12 @@ export function oneEnginePlan(major: 13 | 17, net: number, portBase: number, cou
     };
 }
 
+/** Every file under DIR (a stack's backend, say), as text: for checks that a secret is nowhere plain in it. */
+export function filesUnder(dir: string): string {
+    return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+        .map((e) => fs.readFileSync(path.join(e.parentPath, e.name), "utf8")).join("\n");
+}
+
 /** Runs fn with a connected client; the URL comes from the stack's (secret) outputs. */
 export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>, database?: string): Promise<T> {
     const u = new URL(url);
