@@ -140,6 +140,34 @@ node_within() {
 # no_answer CONTAINER [SECONDS]: how a node whose call ran out of its bound is named in a message.
 no_answer() { printf 'node %s: no answer within %ss' "$1" "${2:-${NODE_ASK_SECONDS:-20}}"; }
 
+# ask_or_fail [--with FAIL] NODE WHAT THEN CMD...: CMD, an ask about one node, through ask_node; its
+# standard output printed when it succeeds. When it does not, the script fails (fail, or FAIL when
+# given: upgrade.sh's start_again), in one wording for every such ask:
+#   past the bound (124): "node NODE: no answer within Ns, so WHAT is not known; THEN"
+#   any other failure:    "node NODE: the ask failed (above), so WHAT is not known; THEN"
+# (CMD's own standard error passes through, above the message). NODE: the node as messages name it,
+# its container and what it is ("p-pg1 (the primary)"); WHAT: what its answer would have told;
+# THEN: what was therefore not done, or empty. Called as `v=$(ask_or_fail ...)`, fail ends only that
+# subshell: a plain assignment (never `v=$(...) || ...`, where set -e does not act), so the script
+# ends with it.
+ask_or_fail() {
+    _af_with=fail
+    if [ "$1" = --with ]; then
+        _af_with=$2
+        shift 2
+    fi
+    _af_node=$1 _af_what=$2 _af_then=$3
+    shift 3
+    _af_rc=0
+    ask_node "$@" || _af_rc=$?
+    case $_af_rc in
+        0) return 0 ;;
+        124) "$_af_with" "$(no_answer "$_af_node"), so $_af_what is not known${_af_then:+; $_af_then}" ;;
+        *) "$_af_with" "node $_af_node: the ask failed (above), so $_af_what is not known${_af_then:+; $_af_then}" ;;
+    esac
+    exit 1
+}
+
 # says_no_such TEXT: whether TEXT, a failed docker call's standard error, is the engine saying the
 # container is not there, in any CLI's wording ("No such object", "no such object" in newer CLIs,
 # "No such container"), as components/docker-cli.ts saysNoSuch reads it.

@@ -26,12 +26,10 @@ IN_CONTAINER
 clone_node() {
     docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true
     # A slot left by an attempt that failed after creating it would make --create-slot fail. The
-    # primary may be on another engine: bounded (ask_node), and past it said so.
-    _cn_rc=0
-    ask_node primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-                 WHERE slot_name = '$NODE' AND NOT active" >/dev/null || _cn_rc=$?
-    [ "$_cn_rc" -ne 124 ] || fail "$(no_answer "$PRIMARY_CONTAINER") (the primary), so no slot $NODE left by an earlier attempt could be dropped; node $NODE not cloned"
-    [ "$_cn_rc" -eq 0 ] || fail "node $NODE: a slot $NODE left by an earlier attempt could not be dropped on $PRIMARY_CONTAINER (above); not cloned"
+    # primary may be on another engine: bounded, and past it or on an error said so (ask_or_fail).
+    ask_or_fail "$PRIMARY_CONTAINER (the primary)" "whether a slot $NODE left by an earlier attempt was dropped" "node $NODE not cloned" \
+        primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                 WHERE slot_name = '$NODE' AND NOT active" >/dev/null
     _route=$(route "$NODE" "$PRIMARY_NAME" "$PRIMARY_ADDRESS")
     _via=
     case $_route in *sslmode=*) _via=", over TLS at ${_route%% sslrootcert=*}" ;; esac

@@ -13,18 +13,18 @@ if [ -z "$PRIMARY_CONTAINER" ]; then
     exit 0
 fi
 # The primary may be on another engine: each ask bounded (ask_node); one past its bound ends the wait
-# at once, said so (its host is most likely lost, and a slot is never taken for released).
+# at once, said so as ask_or_fail does (its host is most likely lost, and a slot is never taken for
+# released). Not ask_or_fail itself: any other failure is only asked again (wait_for), as a slot in use.
 slot_released() {
     _sr_rc=0
     _sr=$(ask_node primary_sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$NODE' AND active") || _sr_rc=$?
     [ "$_sr_rc" -ne 124 ] ||
-        fail "$(no_answer "$PRIMARY_CONTAINER") (the primary), so whether replication slot $NODE is in use is not known; it was not dropped"
+        fail "$(no_answer "$PRIMARY_CONTAINER (the primary)"), so whether replication slot $NODE is in use is not known; it was not dropped"
     [ "$_sr_rc" -eq 0 ] && [ "$_sr" = 0 ]
 }
 wait_for "$SLOT_RELEASE_SECONDS" slot_released ||
     fail "replication slot $NODE on $PRIMARY_CONTAINER is still in use after ${SLOT_RELEASE_SECONDS}s"
-dropped=0
-ask_node primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$NODE'" >/dev/null || dropped=$?
-[ "$dropped" -ne 124 ] || fail "$(no_answer "$PRIMARY_CONTAINER") (the primary), so whether replication slot $NODE was dropped is not known"
-[ "$dropped" -eq 0 ] || fail "replication slot $NODE on $PRIMARY_CONTAINER could not be dropped (above)"
+# The drop, bounded likewise; past it, or on an error, said so (ask_or_fail).
+ask_or_fail "$PRIMARY_CONTAINER (the primary)" "whether replication slot $NODE was dropped" "" \
+    primary_sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$NODE'" >/dev/null
 log "dropped replication slot $NODE on $PRIMARY_CONTAINER"

@@ -27,11 +27,10 @@ fi
 find_primary
 [ -n "$PRIMARY_CONTAINER" ] || fail "node $NODE holds PostgreSQL $data_major data and $IMAGE runs $image_major, and no node runs as primary to clone it from"
 [ "$PRIMARY_NAME" != "$NODE" ] || fail "node $NODE is the primary and holds PostgreSQL $data_major data: its upgrade (upgrade.sh) has not run"
-# The primary may be on another engine: bounded (ask_node), and past it said so.
-looked=0
-primary_major=$(ask_node primary_sql "SELECT current_setting('server_version_num')::int / 10000") || looked=$?
-[ "$looked" -ne 124 ] || fail "$(no_answer "$PRIMARY_CONTAINER") (the primary $PRIMARY_NAME), so its major is not known; node $NODE not cloned"
-[ "$looked" -eq 0 ] || fail "the primary $PRIMARY_NAME did not say its major (above); node $NODE not cloned"
+# The primary may be on another engine: bounded, and past it or on an error said so (ask_or_fail; its
+# fail ends only the $(...), and the plain assignment then ends the script: set -e).
+primary_major=$(ask_or_fail "$PRIMARY_CONTAINER (the primary $PRIMARY_NAME)" "its major" "node $NODE not cloned" \
+    primary_sql "SELECT current_setting('server_version_num')::int / 10000")
 [ "$primary_major" = "$image_major" ] ||
     fail "node $NODE holds PostgreSQL $data_major data and $IMAGE runs $image_major, but the primary $PRIMARY_NAME runs $primary_major: the primary is upgraded first"
 KEEP_AS=

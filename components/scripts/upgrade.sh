@@ -112,7 +112,8 @@ checkpoint=$(printf '%s\n' "$control" | sed -n 's/^Latest checkpoint location: *
 # The copy kept until the new cluster has every standby: the standby that replayed the primary's
 # shutdown checkpoint, i.e. everything the old primary ever acknowledged.
 # It may be on another engine: each call to it bounded (ask_node); one past its bound gives up at
-# once, the primary started again (writes are stopped meanwhile), said so.
+# once, the primary started again (writes are stopped meanwhile), said so; the mark also on an error
+# (ask_or_fail --with start_again).
 if [ -n "${KEEP_CONTAINER:-}" ]; then
     replayed() {
         _rp_rc=0
@@ -122,10 +123,8 @@ if [ -n "${KEEP_CONTAINER:-}" ]; then
         [ "$_rp_rc" -eq 0 ] && [ "$_rp" = t ]
     }
     wait_for "$TIMEOUT" replayed || start_again "the standby $KEEP_CONTAINER has not replayed $NODE's shutdown checkpoint ($checkpoint) within ${TIMEOUT}s"
-    marked=0
-    ask_node dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep" || marked=$?
-    [ "$marked" -ne 124 ] || start_again "the standby $(no_answer "$KEEP_CONTAINER"), so it may not be marked as the copy to keep"
-    [ "$marked" -eq 0 ] || start_again "the standby $KEEP_CONTAINER could not be marked as the copy to keep (above)"
+    ask_or_fail --with start_again "$KEEP_CONTAINER (the standby to keep)" "whether it is marked as the copy to keep" "" \
+        dk "$KEEP_CONTAINER" exec -u postgres "$KEEP_CONTAINER" touch "$data/upgrade-keep"
 fi
 
 docker rm -f -v "$HELPER_CONTAINER" >/dev/null 2>&1 || true

@@ -370,6 +370,13 @@ describe("command scripts", () => {
         assert.ok(res.stdins.some((x) => /SELECT pg_drop_replication_slot\(slot_name\) FROM pg_replication_slots WHERE slot_name = 'standby1'/.test(x)));
         assert.match(res.stderr, /dropped replication slot standby1 on pg-pg2/);
         assert.match(script("node-drop-slot.sh"), /^SLOT_RELEASE_SECONDS=\$\{SLOT_RELEASE_SECONDS:-90\}$/m);
+        // The drop failing (its error above) fails the delete, said so (lib.sh ask_or_fail).
+        const failed = runScript(script("node-drop-slot.sh"), {
+            STACK_LABELS: "pg-replication.stack=s", NODE: "standby1", HELPER_CONTAINER: "pg-standby1-seed", FAKE_NODES: "pg-pg2:pg2:172.18.0.102",
+        }, { reply: "0\n", replies: [["pg_drop_replication_slot", "", 1]] });
+        assert.equal(failed.status, 1);
+        assert.match(failed.stderr, /^error: node pg-pg2 \(the primary\): the ask failed \(above\), so whether replication slot standby1 was dropped is not known$/m);
+        assert.doesNotMatch(failed.stderr, /^dropped replication slot/m);
     });
 
     test("with no primary running, a removed node's slot goes with the cluster", () => {
@@ -1121,6 +1128,40 @@ describe("lib.sh running: a container its engine did not answer about is not one
     });
 });
 
+describe("lib.sh ask_or_fail: one ask of a node, its answer printed, or the script ends saying why", () => {
+    const PEERS = "x|c1|tcp://10.9.0.1:2376|172.18.0.101|10.9.0.1|5432";
+    const ask = (cmd: string) => `v=$(ask_or_fail "c1 (the x)" "its answer" "nothing done" ${cmd}); echo "after v=$v"`;
+
+    test("its answer: CMD's stdout printed, its stderr passed through, on one engine and across engines", () => {
+        for (const env of [{}, { PEERS, NODE_ASK_SECONDS: "5" }] as Record<string, string>[]) {
+            const r = runScript(scriptOf(ask(`sh -c "echo yes; echo note >&2"`)), env);
+            assert.deepEqual([r.status, r.stdout, r.stderr], [0, "after v=yes\n", "note\n"]);
+        }
+    });
+
+    test("past the bound (124): the script ends, the node named, no answer and what is not known", { timeout: 20_000 }, () => {
+        const r = runScript(scriptOf(ask(`sh -c "echo early; sleep 20"`)), { PEERS, NODE_ASK_SECONDS: "1" }, { timeoutMs: 15_000 });
+        assert.ok(r.seconds < 10, `${r.seconds} s`);
+        assert.deepEqual([r.status, r.stdout], [1, ""]);
+        assert.match(r.stderr, /^error: node c1 \(the x\): no answer within 1s, so its answer is not known; nothing done$/m);
+    });
+
+    test("any other failure: the script ends, CMD's error above the message; THEN left out when empty", () => {
+        const r = runScript(scriptOf(`v=$(ask_or_fail "c1 (the x)" "its answer" "" sh -c "echo oops >&2; exit 3"); echo "after v=$v"`), {});
+        assert.deepEqual([r.status, r.stdout, r.stderr], [1, "", "oops\nerror: node c1 (the x): the ask failed (above), so its answer is not known\n"]);
+        // Called as a command (no $(...)), even where set -e does not act.
+        const plain = runScript(scriptOf(`ask_or_fail c1 "its answer" "nothing done" false || true; echo after`), {});
+        assert.deepEqual([plain.status, plain.stdout, plain.stderr], [1, "", "error: node c1: the ask failed (above), so its answer is not known; nothing done\n"]);
+    });
+
+    test("--with FAIL: FAIL says it instead of fail; the script ends even when FAIL returns", () => {
+        const own = runScript(scriptOf(`say() { log "said: $1"; exit 7; }\nask_or_fail --with say c1 "its answer" "" false; echo after`), {});
+        assert.deepEqual([own.status, own.stdout, own.stderr], [7, "", "said: node c1: the ask failed (above), so its answer is not known\n"]);
+        const back = runScript(scriptOf(`say() { log "said: $1"; }\nask_or_fail --with say c1 "its answer" "" false; echo after`), {});
+        assert.deepEqual([back.status, back.stdout], [1, ""]);
+    });
+});
+
 describe("lib.sh find_primary: a node that could not be asked is not taken for no primary", () => {
     const one = { STACK_LABELS: "pg-replication.stack=s", FAKE_NODES: "pg-pg1:pg1:172.18.0.101" };
     const call = 'find_primary; echo "primary=$PRIMARY_CONTAINER"';
@@ -1320,13 +1361,13 @@ describe("across engines, a call to another node's engine that never answers end
         const look = runScript(script("node-drop-slot.sh"), { ...env, FAKE_HANG_SQL: "AND active" }, { replies: standbyPg2, timeoutMs: 15_000 });
         hung(look);
         assert.equal(look.status, 1);
-        assert.match(look.stderr, /^error: node p-pg1: no answer within 1s \(the primary\), so whether replication slot pg3 is in use is not known; it was not dropped$/m);
+        assert.match(look.stderr, /^error: node p-pg1 \(the primary\): no answer within 1s, so whether replication slot pg3 is in use is not known; it was not dropped$/m);
         assert.ok(!look.argv.some((a) => a.includes("pg_drop_replication_slot")) && !look.stdins.some((s) => s.includes("pg_drop_replication_slot")));
         const drop = runScript(script("node-drop-slot.sh"), { ...env, FAKE_HANG_SQL: "pg_drop_replication_slot" },
             { reply: "0\n", replies: standbyPg2, timeoutMs: 15_000 });
         hung(drop);
         assert.equal(drop.status, 1);
-        assert.match(drop.stderr, /^error: node p-pg1: no answer within 1s \(the primary\), so whether replication slot pg3 was dropped is not known$/m);
+        assert.match(drop.stderr, /^error: node p-pg1 \(the primary\): no answer within 1s, so whether replication slot pg3 was dropped is not known$/m);
         assert.doesNotMatch(drop.stderr, /^dropped replication slot/m);
     });
 
@@ -1336,7 +1377,7 @@ describe("across engines, a call to another node's engine that never answers end
         const r = runScript(scriptOf("clone_node"), env, { timeoutMs: 15_000 });
         hung(r);
         assert.equal(r.status, 1);
-        assert.match(r.stderr, /^error: node p-pg1: no answer within 1s \(the primary\), so no slot pg2 left by an earlier attempt could be dropped; node pg2 not cloned$/m);
+        assert.match(r.stderr, /^error: node p-pg1 \(the primary\): no answer within 1s, so whether a slot pg2 left by an earlier attempt was dropped is not known; node pg2 not cloned$/m);
         assert.ok(!r.argv.some((a) => a.startsWith("run ")), r.argv.join("\n"));
     });
 
@@ -1347,7 +1388,7 @@ describe("across engines, a call to another node's engine that never answers end
         const r = runScript(script("node-seed-check.sh"), env, { replies: [["PG_VERSION", "13\npostgres (PostgreSQL) 17.2\n"], ...standbyPg2], timeoutMs: 15_000 });
         hung(r);
         assert.equal(r.status, 1);
-        assert.match(r.stderr, /^error: node p-pg1: no answer within 1s \(the primary pg1\), so its major is not known; node pg2 not cloned$/m);
+        assert.match(r.stderr, /^error: node p-pg1 \(the primary pg1\): no answer within 1s, so its major is not known; node pg2 not cloned$/m);
         assert.ok(!r.argv.some((a) => a.startsWith("stop ") || a.includes("p-pg2-seed")), r.argv.join("\n"));
     });
 
@@ -1384,8 +1425,14 @@ describe("across engines, a call to another node's engine that never answers end
         const mark = runScript(script("upgrade.sh"), { ...env, FAKE_HANG_CALL: "*p-pg2 touch*" }, { reply: "t\n", replies: replies(0), timeoutMs: 15_000 });
         hung(mark);
         assert.equal(mark.status, 1);
-        assert.match(mark.stderr, /^error: the standby node p-pg2: no answer within 1s, so it may not be marked as the copy to keep; nothing is lost/m);
+        assert.match(mark.stderr, /^error: node p-pg2 \(the standby to keep\): no answer within 1s, so whether it is marked as the copy to keep is not known; nothing is lost/m);
         assert.ok(!mark.argv.some((a) => a.includes("p-pg1-upgrade")), "no pg_upgrade");
+        // The mark failing (its error above): the same, by start_again.
+        const markFailed = runScript(script("upgrade.sh"), env, { reply: "t\n", replies: [["touch", "", 1], ...replies(0)], timeoutMs: 15_000 });
+        assert.equal(markFailed.status, 1);
+        assert.match(markFailed.stderr, /^error: node p-pg2 \(the standby to keep\): the ask failed \(above\), so whether it is marked as the copy to keep is not known; nothing is lost/m);
+        assert.match(markFailed.stderr, back);
+        assert.ok(!markFailed.argv.some((a) => a.includes("p-pg1-upgrade")), "no pg_upgrade");
         // pg_upgrade failed, and the mark cannot be taken back: said, and the primary started again all the same.
         const unmark = runScript(script("upgrade.sh"), { ...env, FAKE_HANG_CALL: "*p-pg2 rm -f*" }, { reply: "t\n", replies: replies(1), timeoutMs: 15_000 });
         hung(unmark);
