@@ -1,22 +1,22 @@
 // Backups (pgBackRest, README "Backups") with the nodes on two Docker engines of our own
 // (tests/support/hosts.ts) and the repository an S3 bucket (backup.s3) on a third: the S3 server
-// (Versity Gateway, tests/support/s3.ts) over TLS. The stack's own engine (this machine's, where no
-// node runs) keeps the records of proven restores. PostgreSQL 13, pg1 on host 1, pg2 on host 2.
+// (Versity Gateway, tests/support/s3.ts) over TLS. The first node's engine (host 1's) keeps the
+// records of proven restores, even once pg2 is the primary. PostgreSQL 13, pg1 on host 1, pg2 on host 2.
 // - backup without backup.s3, the nodes on two engines: preview refuses, naming pg-replication:backup
 //   and backup.s3; nothing made on any engine;
 // - with backup.s3: up makes the stanza and the first full backup in the bucket, WAL archived there;
 //   the settings volume on each node's engine, its pgbackrest.conf postgres's only (600) with the
-//   bucket and the credentials; the same-named volume on the stack's engine, nothing else of the
-//   stack there; the S3 keys nowhere plain in the stack's state;
-// - npm run verify-backup: its marker written on pg1, the throwaway restore started on the stack's
-//   engine (not a node's) and reaching the bucket; the record in the stack engine's volume and in no
-//   node's; npm run status shows the proof;
+//   bucket and the credentials; nothing of the stack on the stack's own engine (this machine's);
+//   the S3 keys nowhere plain in the stack's state;
+// - npm run verify-backup: its marker written on pg1, the throwaway restore started on host 1's
+//   engine (the records') and reaching the bucket; the record in host 1's volume and not in host 2's;
+//   npm run status shows the proof;
 // - switchover to pg2 on host 2 by config: pg2 archives from its engine (00000002.history and its
 //   segments in the bucket); npm run backup -- STACK incr taken on pg2; npm run verify-backup again,
-//   its marker written on pg2, the record replaced;
+//   its marker written on pg2 (host 2), the restore and the record still on host 1;
 // - destroy: the final backup (incremental) taken on pg2 through host 2's engine, one more in the
-//   bucket; the stack engine's volume kept with the records, the node engines' settings volumes
-//   removed with everything else of the stack there.
+//   bucket; host 1's volume kept with the records, host 2's settings volume removed with everything
+//   else of the stack there.
 // Host set "bhosts": hosts 10.231.18.11-13 (the S3 server on host 3's :9443), cluster subnet
 // 172.28.84.0/24 on each node's engine, ports 58920-58921.
 
@@ -65,8 +65,6 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
 
     before(async () => {
         ensureS3Image(log);
-        // The records volume a run before this one kept on the stack's engine would hold another cluster's proofs.
-        try { docker("volume", "rm", "-f", VOLUME); } catch { /* none */ }
         hosts = await createHostSet({ set: "bhosts", subnet: 18, count: 3, images: [IMAGE, S3_IMAGE] });
         nodeHosts = hosts.hosts.slice(0, 2);
         const h3 = hosts.hosts[2];
@@ -81,7 +79,6 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
             // engines to the teardown below; what is on this machine's engine is removed by its label.
             await s?.destroyAndRemove().catch((err: Error) => log(`destroy in after(): ${err.message.split("\n")[0]}`));
             removeStackObjects(NAME);
-            try { docker("volume", "rm", "-f", VOLUME); } catch { /* none */ }
             assert.deepEqual(leftovers(NAME), [], "nothing of the stack left on the stack's engine");
         } finally {
             try { s3?.remove(); } catch { /* gone with the host */ }
@@ -100,7 +97,7 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
         nodeHosts.forEach((h) => assert.deepEqual(leftovers(NAME, h.socketHost), [], `nothing on ${h.name}`));
     });
 
-    test("with backup.s3: up makes the stanza and a full backup in the bucket, WAL archived; a settings volume on each node's engine, the records' on the stack's", async () => {
+    test("with backup.s3: up makes the stanza and a full backup in the bucket, WAL archived; a settings volume on each node's engine", async () => {
         const b = s3!;
         await s!.setConfig({
             backup: { s3: { endpoint: b.endpoint, bucket: b.bucket, region: b.region, host: b.address, port: b.port, caCert: b.caCert } },
@@ -135,15 +132,15 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
             assert.ok(conf.split("\n").includes(`repo1-s3-key-secret=${b.secretKey}`), `${h.name}: the secret key in the settings`);
             assert.ok(leftovers(NAME, h.socketHost).includes(`volume ${VOLUME}`), `${h.name}: the volume carries the stack's label`);
         }
-        // The stack's engine: no node, the same-named volume (the records') and nothing else of the stack.
-        assert.deepEqual(leftovers(NAME), [`volume ${VOLUME}`], "on the stack's engine only the records' volume");
+        // The stack's engine: no node, nothing of the stack.
+        assert.deepEqual(leftovers(NAME), [], "nothing on the stack's engine");
 
         const state = filesUnder(s!.backend);
         assert.ok(!state.includes(b.secretKey), "the secret key is nowhere plain in the stack's state");
         assert.ok(!state.includes(b.accessKey), "nor the access key");
     });
 
-    test("npm run verify-backup: the marker written on pg1, the restore on the stack's engine from the bucket, the record on the stack's engine; status shows it", async () => {
+    test("npm run verify-backup: the marker written on pg1, the restore on host 1 (the records' engine) from the bucket, the record there; status shows it", async () => {
         const out = await s!.outputs();
         const since = Math.floor(Date.now() / 1000) - 1;
         const run = await backupTool(s!.backend, NAME, "--verify", "--json");
@@ -157,16 +154,16 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
 
         const restores = (run2: (...a: string[]) => string) =>
             events(run2, since, ["type=container", "event=start", "label=pg-replication.role=verify-restore"], "{{.Actor.Attributes.name}}");
-        assert.deepEqual(restores(docker), [`${STANZA}-manual-verify`], "the throwaway restore ran on the stack's engine");
-        nodeHosts.forEach((h) => assert.deepEqual(restores((...a) => h.docker(...a)), [], `and not on ${h.name}`));
+        const [h1, h2] = nodeHosts;
+        assert.deepEqual(restores((...a) => h1.docker(...a)), [`${STANZA}-manual-verify`], "the throwaway restore ran on host 1's engine");
+        assert.deepEqual(restores(docker), [], "not on the stack's engine");
+        assert.deepEqual(restores((...a) => h2.docker(...a)), [], "nor on host 2's");
 
-        const record = JSON.parse(inVolume(docker, `cat ${VERIFIED_FILE}`));
+        const record = JSON.parse(inVolume((...a) => h1.docker(...a), `cat ${VERIFIED_FILE}`));
         assert.deepEqual([record.backup, record.verifiedAt, record.marker.token], [r.backup, r.verifiedAt, r.marker.token],
-            "the record in the stack engine's volume");
-        for (const h of nodeHosts) {
-            assert.doesNotMatch(inVolume((...a) => h.docker(...a), `ls -A ${REPO_PATH}`), new RegExp(`^${path.basename(VERIFIED_FILE)}$`, "m"),
-                `no record in ${h.name}'s settings volume`);
-        }
+            "the record in host 1's volume");
+        assert.doesNotMatch(inVolume((...a) => h2.docker(...a), `ls -A ${REPO_PATH}`), new RegExp(`^${path.basename(VERIFIED_FILE)}$`, "m"),
+            "no record in host 2's settings volume");
 
         const st = await eventually(30, () => status(s!.backend, NAME), (x) => x.code === 0);
         log(`status:\n${st.stdout}${st.stderr}`);
@@ -211,11 +208,11 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
         assert.equal(r.backup, taken[1], "restored from the incremental backup");
         assert.equal(r.timeline, 3, "the backup on timeline 2, the restore's own 3");
         assert.ok(r.rows >= 2000, `${r.rows} rows read`);
-        const record = JSON.parse(inVolume(docker, `cat ${VERIFIED_FILE}`));
-        assert.deepEqual([record.backup, record.marker.token], [r.backup, r.marker.token], "the record in the stack engine's volume replaced");
+        const record = JSON.parse(inVolume((...a) => nodeHosts[0].docker(...a), `cat ${VERIFIED_FILE}`));
+        assert.deepEqual([record.backup, record.marker.token], [r.backup, r.marker.token], "the record in host 1's volume replaced, pg2 the primary");
     });
 
-    test("destroy: the final backup taken on pg2 through host 2's engine; the stack engine's volume kept with the records, the node engines' removed", async () => {
+    test("destroy: the final backup taken on pg2 through host 2's engine; host 1's volume kept with the records, host 2's removed", async () => {
         const before = backupLabels(s3!);
         const pg2 = (await s!.outputs()).nodes.pg2.containerName;
         const since = Math.floor(Date.now() / 1000) - 1;
@@ -229,12 +226,12 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
         assert.ok(execs.some((e) => e.startsWith(`${pg2}|exec_start: pgbackrest `) && / --type=incr backup$/.test(e)),
             `pgBackRest's backup ran in ${pg2} on host 2: ${execs.filter((e) => e.includes("pgbackrest")).join("; ")}`);
 
-        assert.deepEqual(leftovers(NAME), [`volume ${VOLUME}`], "the stack's engine keeps the records' volume and nothing else");
-        const record = JSON.parse(inVolume(docker, `cat ${VERIFIED_FILE}`));
+        const [h1, h2] = nodeHosts;
+        assert.deepEqual(leftovers(NAME), [], "nothing of the stack on the stack's engine");
+        assert.deepEqual(leftovers(NAME, h1.socketHost), [`volume ${VOLUME}`], "host 1 keeps the records' volume and nothing else");
+        const record = JSON.parse(inVolume((...a) => h1.docker(...a), `cat ${VERIFIED_FILE}`));
         assert.equal(record.backup, before[before.length - 1], "with the last proof in it");
-        for (const h of nodeHosts) {
-            assert.deepEqual(leftovers(NAME, h.socketHost), [], `nothing of the stack left on ${h.name}`);
-            assert.equal(h.docker("volume", "ls", "-q", "--filter", `name=^${VOLUME}$`), "", `${h.name}'s settings volume removed`);
-        }
+        assert.deepEqual(leftovers(NAME, h2.socketHost), [], "nothing of the stack left on host 2");
+        assert.equal(h2.docker("volume", "ls", "-q", "--filter", `name=^${VOLUME}$`), "", "host 2's settings volume removed");
     });
 });
