@@ -51,7 +51,8 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     if (cfg.backup?.s3) {
         await checkS3Repository(cfg.backup, plan!.kind === "new", cfg.dockerHost);
     } else if (cfg.backup && plan!.kind === "new") {
-        await checkRepositoryFree(cfg.backup, cfg.dockerHost);
+        // A volume repository is on the nodes' one engine.
+        await checkRepositoryFree(cfg.backup, nodeEngine(cfg.nodes[0], cfg.dockerHost));
     }
     // A primary that cannot archive (failing or stalled) is said in every preview and up: no backup or restore reaches past it.
     if (cfg.backup || cfg.archiveCommand) {
@@ -65,7 +66,10 @@ export async function checkedConfig(): Promise<CheckedConfig> {
     // With backups, every preview and up says when a restore of them was last proven (README "Backups"), and the outputs carry it.
     let backupProof: ProofOutput | undefined;
     if (cfg.backup) {
-        const proof = await readProof(cfg.dockerHost, cfg.nodes.map((n) => `${cfg.namePrefix}-${n.name}`));
+        // In the volume on the first node's engine (every node's, or across engines the records': cluster.ts), read through a node there.
+        const recordsEngine = nodeEngine(cfg.nodes[0], cfg.dockerHost);
+        const proof = await readProof(recordsEngine, cfg.nodes.filter((n) => nodeEngine(n, cfg.dockerHost) === recordsEngine)
+            .map((n) => `${cfg.namePrefix}-${n.name}`));
         const note = verifiedNote(proof, pulumi.getStack(), repositoryName(cfg.backup), cfg.backup.maxVerifiedAgeHours);
         if (note) {
             pulumi.log[note.level](note.text);
@@ -139,11 +143,13 @@ async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
         pulumi.log.info(`restore is set, but the cluster exists: nothing is restored (it only seeds a new cluster's first node)`);
         return;
     }
+    // On the nodes' engine (a restore's are on one), where the seed restores from the volume.
+    const engine = nodeEngine(cfg.nodes[0], cfg.dockerHost);
     // Asked once: whether the source volume's repository is in S3 (its containers then need the bridge).
-    const network = await volumeRepoNetwork(restore, cfg.dockerHost);
-    const info = await readRepoInfo(restore, cfg.dockerHost, network);
+    const network = await volumeRepoNetwork(restore, engine);
+    const info = await readRepoInfo(restore, engine, network);
     const selection = restore.target.kind === "lsn" || restore.target.kind === "name"
-        ? await readRestoreSelection(restore, cfg.dockerHost, network) : undefined;
+        ? await readRestoreSelection(restore, engine, network) : undefined;
     const plan = "problem" in info ? info
         : planRestore(info, restore.target, /^postgres:(\d+)$/.exec(cfg.image)?.[1], Date.now() / 1000, selection);
     if ("problem" in plan) {

@@ -35,10 +35,12 @@ mkdir -m 0700 "$PGDATA"
 pgbackrest --log-level-console=warn restore
 echo "restore_ms=$(($(now_ms) - started))"
 
-# Recovery replays the archive to its end, then promotes (no target: the end is the target).
+# Recovery replays the archive to its end, then promotes (no target: the end is the target). No TLS:
+# nothing listens on TCP, and the certificates of a cluster across engines (node-access.sh, ssl=on
+# in postgresql.auto.conf) are beside its data directory, not in the backup.
 started=$(now_ms)
 pg_ctl -D "$PGDATA" -l /tmp/restored.log -w -t "$timeout" -o "-c listen_addresses='' -c unix_socket_directories=/tmp \
--c archive_mode=off -c synchronous_standby_names=''" start >/dev/null ||
+-c archive_mode=off -c synchronous_standby_names='' -c ssl=off" start >/dev/null ||
     { echo "error=the restored data directory did not start: $(tail -n 5 /tmp/restored.log | tr '\n' ' ')"; exit 1; }
 deadline=$(($(date +%s) + timeout))
 until [ "$(sql -d postgres -c 'SELECT pg_is_in_recovery()')" = f ]; do

@@ -134,7 +134,7 @@ echo "restored backup ${label:-(label unknown)} of stanza $PGBACKREST_STANZA" >&
 
 # Recovery takes as long as the WAL it replays: no bound, but the server must stay up until it promotes.
 pg_ctl -D "$PGDATA" -l /tmp/restore.log -w -t 3600 -o "-c listen_addresses='' -c unix_socket_directories=/tmp \
--c archive_mode=off -c synchronous_standby_names=''" start >/dev/null ||
+-c archive_mode=off -c synchronous_standby_names='' -c ssl=off" start >/dev/null ||
     { echo "error: the restored data directory did not start: $(tail -n 5 /tmp/restore.log | tr '\n' ' ')" >&2; exit 1; }
 until [ "$(sql -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
     pg_ctl -D "$PGDATA" status >/dev/null 2>&1 ||
@@ -143,10 +143,12 @@ until [ "$(sql -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; 
 done
 
 # Recovery settings pgBackRest wrote, and what a former node's role left, go: this is a primary
-# now, and a later switchover writes its own standby settings.
+# now, and a later switchover writes its own standby settings. So does TLS (started without it
+# above): a cluster across engines turns it on with certificates beside its data directory, which
+# are not in the backup; this stack's nodes get their own (node-access.sh) when it spans engines.
 for setting in restore_command recovery_target recovery_target_time recovery_target_action recovery_target_name \
     recovery_target_lsn recovery_target_xid recovery_target_inclusive recovery_target_timeline primary_conninfo \
-    primary_slot_name synchronous_standby_names; do
+    primary_slot_name synchronous_standby_names ssl ssl_cert_file ssl_key_file ssl_ca_file; do
     sql -d postgres -c "ALTER SYSTEM RESET $setting"
 done
 # The stack makes its replication role and its pooler's role itself, with its own passwords: the

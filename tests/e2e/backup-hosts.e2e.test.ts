@@ -17,8 +17,10 @@
 // - destroy: the final backup (incremental) taken on pg2 through host 2's engine, one more in the
 //   bucket; host 1's volume kept with the records, host 2's settings volume removed with everything
 //   else of the stack there.
+// - a restore of the latest from the bucket as a new stack of one node on host 1, through the kept
+//   volume's settings: every row, TLS off on its own (the backup came from a cluster with TLS on).
 // Host set "bhosts": hosts 10.231.18.11-13 (the S3 server on host 3's :9443), cluster subnet
-// 172.28.84.0/24 on each node's engine, ports 58920-58921.
+// 172.28.84.0/24 on each node's engine, ports 58920-58921; the restored stack 172.28.85.0/24, 58925.
 
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
@@ -61,6 +63,7 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
     let hosts: HostSet | undefined;
     let s3: S3Server | undefined;
     let s: E2EStack | undefined;
+    let restored: E2EStack | undefined;
     let nodeHosts: TestHost[] = [];
 
     before(async () => {
@@ -77,6 +80,7 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
         try {
             // A destroy that cannot finish (a test failed before a restore was proven) leaves the node
             // engines to the teardown below; what is on this machine's engine is removed by its label.
+            await restored?.destroyAndRemove().catch((err: Error) => log(`destroy of the restored stack in after(): ${err.message.split("\n")[0]}`));
             await s?.destroyAndRemove().catch((err: Error) => log(`destroy in after(): ${err.message.split("\n")[0]}`));
             removeStackObjects(NAME);
             assert.deepEqual(leftovers(NAME), [], "nothing of the stack left on the stack's engine");
@@ -233,5 +237,20 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
         assert.equal(record.backup, before[before.length - 1], "with the last proof in it");
         assert.deepEqual(leftovers(NAME, h2.socketHost), [], "nothing of the stack left on host 2");
         assert.equal(h2.docker("volume", "ls", "-q", "--filter", `name=^${VOLUME}$`), "", "host 2's settings volume removed");
+    });
+    test("restored from the bucket as a new stack on host 1, through the kept volume's settings: every row, without the old cluster's TLS", async () => {
+        const h1 = nodeHosts[0];
+        const RESTORED = `${NAME}-restored`;
+        restored = await e2eStack(RESTORED, { image: "postgres:13", subnet: "172.28.85.0/24", readyTimeoutSeconds: "60", primary: "pg1",
+            nodes: [{ name: "pg1", address: "172.28.85.101", port: PORT + 5, host: h1.dockerHost, hostAddress: h1.address }],
+            restore: { volume: VOLUME, stanza: STANZA, target: "latest" } });
+        const up = await restored.up();
+        assert.match(up.stdout, new RegExp(`restore planned: pg1 restored from volume ${VOLUME} \\(stanza ${STANZA}\\) from backup \\S+`));
+        const primary = (await restored.outputs()).nodes.pg1.connectionString;
+        assert.deepEqual(await rows(primary, "SELECT count(*)::int AS n, max(id) AS top FROM hostrows"), [{ n: 2000, top: 2000 }]);
+        assert.deepEqual(await rows(primary, "SHOW ssl"), [{ ssl: "off" }], "the old cluster's ssl=on (its certificates not in the backup) reset");
+        await restored.destroyAndRemove();
+        restored = undefined;
+        assert.deepEqual(leftovers(RESTORED, h1.socketHost), [], "nothing of the restored stack left on host 1");
     });
 });
