@@ -10,7 +10,7 @@
 
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, NAMESPACE, nodeEngine, spansEngines } from "./config";
+import { ClusterConfig, NAMESPACE, nodeEngine, nodeImage, spansEngines } from "./config";
 import { dockerCli } from "./docker-cli";
 import { dialedAtStart } from "./engine";
 import { dockerProviderUrn, STACK_CLUSTER } from "./cluster";
@@ -145,14 +145,14 @@ export function localAddresses(fibTrie: string): string[] {
 }
 
 /**
- * The engine's host's own addresses, from a throwaway container of the stack's image in the
+ * The engine's host's own addresses, from a throwaway container of the nodes' image (with backups, the backup image) in the
  * host's network namespace (the image is on the engine once the stack is up; `--pull never`, so a
  * preview never pulls). Labelled as the stack's, so a leftover of a killed run is findable.
  */
 async function hostAddresses(cfg: ClusterConfig, group: OnEngine, opts: PreflightOptions): Promise<string[]> {
     const labels = Object.entries(cfg.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
     return localAddresses(await run(["run", "--rm", "--pull", "never", "--network", "host", "--log-driver", "none",
-        ...labels, "--entrypoint", "cat", cfg.image, "/proc/net/fib_trie"], group, opts));
+        ...labels, "--entrypoint", "cat", nodeImage(cfg), "/proc/net/fib_trie"], group, opts));
 }
 
 /** Two host bindings clash when they name the same address or either takes all addresses. */
@@ -324,7 +324,7 @@ async function engineCollisions(cfg: ClusterConfig, group: OnEngine, opts: Prefl
         const keys = addressed.map((n) => `${NAMESPACE}:nodes[${n.index}].hostAddress`).join(", ");
         const why = local.error instanceof PreflightError ? local.error.problems.join("; ") : local.error.message;
         (opts.warn ?? ((m: string) => pulumi.log.warn(m)))(`${keys} not checked against the addresses of its engine's ` +
-            `host: ${why}` + (/No such image/.test(why) ? ` (up pulls ${cfg.image}; the next preview checks)` : ""));
+            `host: ${why}` + (/No such image/.test(why) ? ` (up pulls ${nodeImage(cfg)}; the next preview checks)` : ""));
     } else if (local) {
         const listed = local.addresses.filter((a) => !isLoopback(a));
         for (const n of addressed) {

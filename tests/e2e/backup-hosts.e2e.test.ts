@@ -68,7 +68,8 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
 
     before(async () => {
         ensureS3Image(log);
-        hosts = await createHostSet({ set: "bhosts", subnet: 18, count: 3, images: [IMAGE, S3_IMAGE] });
+        // postgres:13 for the restored stack's node (it runs the cluster's image; the seed the backup image).
+        hosts = await createHostSet({ set: "bhosts", subnet: 18, count: 3, images: [IMAGE, S3_IMAGE, "postgres:13"] });
         nodeHosts = hosts.hosts.slice(0, 2);
         const h3 = hosts.hosts[2];
         s3 = startS3Server({ docker: (...a) => h3.docker(...a), name: "pg-replication-e2e-s3-hosts", address: h3.address, port: S3_PORT,

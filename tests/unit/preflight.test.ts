@@ -343,6 +343,14 @@ describe("preflight: a node's hostAddress is an address of its engine's host", (
         assert.equal(calls().length, 6, "per engine: network ls (no network to inspect), ps and the probe");
     });
 
+    test("with backups the probe runs the nodes' image, the backup image: the one on the engine once the stack is up", async () => {
+        const cfg = twoEngines("10.0.0.11", "10.0.0.12");
+        assert.deepEqual(await checkAddresses({ ...cfg, backup: { image: "pg-replication/postgres-backup:13" } as ClusterConfig["backup"] }), []);
+        for (const c of probes()) {
+            assert.match(c, / --entrypoint cat pg-replication\/postgres-backup:13 \/proc\/net\/fib_trie$/);
+        }
+    });
+
     test("an address of another host fails naming the node, the key, the value and the host's addresses", async () => {
         assert.deepEqual(await checkAddresses(twoEngines("10.0.0.11", "10.0.0.13")), [
             'pg-replication:nodes[1].hostAddress = "10.0.0.13" is not allowed: pg2 runs on the Docker engine ' +
