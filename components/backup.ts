@@ -93,6 +93,8 @@ export interface BackupArgs {
     readonly dockerHost: string;
     /** Across engines: every node as lib.sh's PEERS, so the primary is asked on its own engine. */
     readonly peers?: string;
+    /** Across engines: the records' engine (dockerHost) found lost at preview; the check leaves the records alone. */
+    readonly recordsLost?: boolean;
 }
 
 /**
@@ -125,6 +127,7 @@ export class Backup extends pulumi.ComponentResource {
                 REPO_PATH,
                 // Across engines the records are in this engine's volume (backup-tools.sh records_sh).
                 ...(args.peers ? { PEERS: args.peers, VOLUME: args.settings.volume } : {}),
+                ...(args.recordsLost ? { RECORDS_LOST: "1" } : {}),
             },
             dockerHost: args.dockerHost,
         }, { parent: this, dependsOn: [...args.after] });

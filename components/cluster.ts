@@ -653,6 +653,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             nodes: all,
             dockerHost: recordsEngine,
             ...(spans ? { peers } : {}),
+            ...(args.lostEngines?.includes(recordsEngine) ? { recordsLost: true } : {}),
         }, { parent: this }) : undefined;
         // Backups and proven restores on a schedule, once up's first full backup is there.
         const scheduler = args.backup?.schedule && backup ? new BackupScheduler(`${name}-backup-scheduler`, {

@@ -15,7 +15,9 @@
 # before that line existed; preview reads the note too, pgbackrest.ts readProof).
 # env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
 #      REPOSITORY REPOSITORY_FILE RECORDS REPO_PATH [CHECK_RUN PULUMI_COMMAND_STDOUT]
-#      [PEERS VOLUME: the nodes on several engines, the records in VOLUME on this command's engine (records_sh)]
+#      [PEERS VOLUME: the nodes on several engines, the records in VOLUME on this command's engine (records_sh);
+#       RECORDS_LOST=1: that engine found lost at preview (its host down): the records are left alone, a
+#       failover's check goes on without them, a move of the repository is refused until it is back]
 # The container's environment names the stanza and the settings file (pgbackrest.ts backupEnv).
 
 br() { dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" pgbackrest "$@" 2>&1; }
@@ -24,7 +26,7 @@ if [ "${CHECK_RUN:-}" = create ]; then
     gap="backups were turned on"
 else
     previous=$(printf '%s\n' "${PULUMI_COMMAND_STDOUT:-}" | sed -n 's/^repository=//p' | tail -n 1)
-    if [ -z "$previous" ]; then
+    if [ -z "$previous" ] && [ -z "${RECORDS_LOST:-}" ]; then
         # shellcheck disable=SC2016
         previous=$(records_sh 'cat "$0" 2>/dev/null || true' "$REPOSITORY_FILE" </dev/null) ||
             fail "could not read which repository $REPOSITORY_FILE names, $(records_at)"
@@ -59,15 +61,21 @@ if [ -n "$gap" ] || [ -z "$had_full" ]; then
     backup_take full || fail "the first full backup on $PRIMARY_CONTAINER failed (above)"
     log "backup: first full backup of $STANZA${said:+ since $said,} taken in $(($(date +%s) - started))s"
 fi
-if [ -n "$gap" ]; then
+if [ -n "$gap" ] && [ -n "${RECORDS_LOST:-}" ]; then
+    fail "$gap, but the records of the backups before that cannot be set aside: they are in the volume $VOLUME on ${DOCKER_HOST:-the local engine}, an engine the preview found lost; bring it back and run pulumi up"
+elif [ -n "$gap" ]; then
     # shellcheck disable=SC2016,SC2086
     out=$(records_sh 'for record in "$@"; do
         [ ! -e "$record" ] || { mv "$record" "$record.of-previous-repository" && echo "${record##*/}"; } || exit 1; done' sh $RECORDS </dev/null 2>&1) ||
         fail "could not set the records of the backups before the gap aside, $(records_at): $out"
     [ -z "$out" ] || log "backup: $gap: the records of the backups before that are set aside ($(echo $out), as .of-previous-repository)"
 fi
-# shellcheck disable=SC2016
-out=$(records_sh 'printf "%s\n" "$1" > "$0.new" && mv "$0.new" "$0"' "$REPOSITORY_FILE" "$REPOSITORY" </dev/null 2>&1) ||
-    fail "could not note the repository in $REPOSITORY_FILE, $(records_at): $out"
+if [ -n "${RECORDS_LOST:-}" ]; then
+    log "backup: the records' volume $VOLUME is on ${DOCKER_HOST:-the local engine}, an engine the preview found lost: left as it was"
+else
+    # shellcheck disable=SC2016
+    out=$(records_sh 'printf "%s\n" "$1" > "$0.new" && mv "$0.new" "$0"' "$REPOSITORY_FILE" "$REPOSITORY" </dev/null 2>&1) ||
+        fail "could not note the repository in $REPOSITORY_FILE, $(records_at): $out"
+fi
 log "backup: stanza $STANZA, WAL of $PRIMARY_CONTAINER reaches the repository, newest backup $(newest_backup)"
 echo "repository=$REPOSITORY"

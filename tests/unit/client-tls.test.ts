@@ -325,7 +325,15 @@ describe("several engines with backups (backup.s3): a settings volume on each en
             assert.equal(e.VOLUME, "pg-replication-multi-backup");
         }
         assert.equal(outputs.backup!.engine, H1, "the tools find the records there");
+        assert.equal(plain(find(declared, "Command", "cluster-backup-check").inputs.environment).RECORDS_LOST, undefined);
         assert.equal(plain(find(declared, "Command", "cluster-upgrade").inputs.environment).BACKUP_VOLUME, "pg-replication-multi-backup");
+    });
+
+    test("the records' engine lost (a failover's up): the check is told to leave the records alone; another engine lost: not", async () => {
+        const lost = await declare({ ...MULTI, superuserPassword: "p w", backup: S3, ...SECRETS }, "multi", { lostEngines: [H1] });
+        assert.equal(plain(find(lost.declared, "Command", "cluster-backup-check").inputs.environment).RECORDS_LOST, "1");
+        const other = await declare({ ...MULTI, superuserPassword: "p w", backup: S3, ...SECRETS }, "multi", { lostEngines: [H2] });
+        assert.equal(plain(find(other.declared, "Command", "cluster-backup-check").inputs.environment).RECORDS_LOST, undefined);
     });
 
     test("on one engine none of it: no PEERS for the check, no engine in the outputs", async () => {

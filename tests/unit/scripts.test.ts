@@ -524,6 +524,27 @@ describe("backup-check.sh: a repository the backups come to with a gap in its ar
     });
 });
 
+describe("backup-check.sh with the records' engine lost (RECORDS_LOST, nodes on several engines)", () => {
+    const info = ["stanza: p", "    status: ok", "", "    db (current)", "        full backup: 20261205-100000F", ""].join("\n");
+    const run = (more: Record<string, string>) => runScript(script("backup-check.sh"), {
+        PRIMARY_CONTAINER: "p-pg2", STANZA: "p", IMAGE: "pg-replication/postgres-backup:13", FAKE_EXEC_SH: "1", VOLUME: "p-backup",
+        REPOSITORY: "s3://bucket/pg at s3.example.internal", REPOSITORY_FILE: "/var/lib/pgbackrest/pg-replication-repository",
+        RECORDS: "/var/lib/pgbackrest/verified.json", REPO_PATH: "/var/lib/pgbackrest", RECORDS_LOST: "1", DOCKER_HOST: "unix:///run/h1/docker.sock", ...more,
+    }, { reply: info });
+
+    test("a failover's check goes on: the primary's archive checked, the records left alone, said; a move of the repository refused", () => {
+        const r = run({ PULUMI_COMMAND_STDOUT: "repository=s3://bucket/pg at s3.example.internal" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, "repository=s3://bucket/pg at s3.example.internal\n");
+        assert.ok(r.argv.includes("exec -u postgres p-pg2 pgbackrest check"), r.argv.join("\n"));
+        assert.deepEqual(r.argv.filter((a) => / sh -c |^run /.test(a)), [], "nothing asked of the records' volume");
+        assert.match(r.stderr, /^backup: the records' volume p-backup is on unix:\/\/\/run\/h1\/docker\.sock, an engine the preview found lost: left as it was$/m);
+        const moved = run({ PULUMI_COMMAND_STDOUT: "repository=p-backup" });
+        assert.equal(moved.status, 1);
+        assert.match(moved.stderr, /^error: the backups moved from p-backup to s3:\/\/bucket\/pg at s3\.example\.internal, but the records of the backups before that cannot be set aside: they are in the volume p-backup on unix:\/\/\/run\/h1\/docker\.sock, an engine the preview found lost; bring it back and run pulumi up$/m);
+    });
+});
+
 describe("backup-check.sh: a repository pgBackRest cannot read", () => {
     const run = (info: string, more: Record<string, string> = {}) => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-unread-"));
