@@ -748,9 +748,6 @@ export function checkArgs(args: PostgresClusterArgs): string[] {
     if (args.backup?.schedule && spansEngines(args.nodes, args.engineHost)) {
         problems.push("backup.schedule needs every node on one Docker engine");
     }
-    if (args.restore && spansEngines(args.nodes, args.engineHost)) {
-        problems.push("restore needs every node on the stack's Docker engine");
-    }
     if (args.backup?.s3 && !args.s3Credentials) {
         problems.push("backup.s3 needs its credentials (s3Credentials)");
     }

@@ -287,10 +287,9 @@ class Problems {
     /** A WAL size as bytes: a whole number of bytes, or a number with kB, MB, GB or TB. */
     /**
      * A key that is off unless set: undefined when absent or false (or bad: the problem is recorded),
-     * else its fields ({} for true), each field checked against KNOWN and, with nodes on several
-     * engines (SPANS), the key refused for WHY.
+     * else its fields ({} for true), each field checked against KNOWN.
      */
-    optional(key: string, known: readonly string[], spans?: { spans: boolean; why: string }): Record<string, unknown> | undefined {
+    optional(key: string, known: readonly string[]): Record<string, unknown> | undefined {
         const value = this.raw[key];
         if (value === undefined || value === "false") {
             return undefined;
@@ -306,10 +305,6 @@ class Problems {
         const fields = given as Record<string, unknown>;
         for (const field of Object.keys(fields).filter((f) => !known.includes(f))) {
             this.bad(`${key}.${field}`, fields[field], `unknown field; ${key} has ${known.join(", ")}`);
-        }
-        if (spans?.spans) {
-            this.bad(key, given, `not available yet when the nodes run on more than one Docker engine: ${spans.why}; ` +
-                "remove the key or keep the nodes on one engine");
         }
         return fields;
     }
@@ -950,13 +945,14 @@ function scheduleOf(p: Problems, given: unknown, ctx: { image: string; engineHos
  * stanza are required (another stack's `backup` outputs); the target is `latest` (the default),
  * `{time: "2026-12-03 10:00:00+00"}`, `{lsn: "0/3000060"}` or `{name: <a recorded restore point>}`; the image defaults to the backup image of the cluster's major.
  */
-export function validateRestore(raw: RawConfig, ctx: { image: string; spans: boolean; ownRepository?: string }):
+export function validateRestore(raw: RawConfig, ctx: { image: string; ownRepository?: string }):
     Checked<{ restore?: RestoreSettings }> {
     const p = new Problems(raw);
     if (raw.restore === undefined) {
         return { problems: [] };
     }
-    const fields = p.optional("restore", RESTORE_FIELDS, { spans: ctx.spans, why: "the repository is a volume on the stack's engine" });
+    // Across engines too: the declared primary is restored on its engine (the volume must be there), the others clone from it.
+    const fields = p.optional("restore", RESTORE_FIELDS);
     if (!fields) {
         return { problems: p.found };
     }
@@ -1012,8 +1008,7 @@ export function validateConfig(raw: RawConfig, ctx: ConfigContext): ClusterConfi
     const endpoints = validateEndpoints(raw, { image: names.image, subnet: subnet.subnet, nodes: nodes.nodes });
     const backup = validateBackup(raw, { image: names.image, namePrefix: names.namePrefix,
         spans: spansEngines(nodes.nodes, engine.engine.host), engineHost: engine.engine.host });
-    const restore = validateRestore(raw, { image: names.image, spans: spansEngines(nodes.nodes, engine.engine.host),
-        ownRepository: backup.backup?.volume });
+    const restore = validateRestore(raw, { image: names.image, ownRepository: backup.backup?.volume });
     const problems = [keys, names, engine, secrets, bind, subnet, oldForm, nodes, distinct, primary, replication, policy,
         retention, failover, endpoints, backup, restore].flatMap((section) => section.problems);
     if (problems.length > 0) {

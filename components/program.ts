@@ -5,7 +5,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs, declareCluster, PostgresClusterArgs } from "./cluster";
-import { LoadedConfig, loadConfig, nodeEngine, nodeImage, s3CredentialsText, spansEngines } from "./config";
+import { LoadedConfig, loadConfig, nodeEngine, nodeImage, primaryNode, s3CredentialsText, spansEngines } from "./config";
 import { PGDATA } from "./node";
 import { pgbackrestConf, proofOutput, ProofOutput, readProof, repositoryName, verifiedNote, withCredentials } from "./pgbackrest";
 import { planRestore, readRepoInfo, readRestoreSelection, readS3RepoInfo, S3_LOOK_CA_FILE, stanzaTakenProblem, volumeRepoNetwork } from "./restore";
@@ -143,8 +143,8 @@ async function checkRestore(cfg: LoadedConfig, isNew: boolean): Promise<void> {
         pulumi.log.info(`restore is set, but the cluster exists: nothing is restored (it only seeds a new cluster's first node)`);
         return;
     }
-    // On the nodes' engine (a restore's are on one), where the seed restores from the volume.
-    const engine = nodeEngine(cfg.nodes[0], cfg.dockerHost);
+    // On the declared primary's engine, where its seed restores from the volume (the others clone from it).
+    const engine = nodeEngine(primaryNode(cfg), cfg.dockerHost);
     // Asked once: whether the source volume's repository is in S3 (its containers then need the bridge).
     const network = await volumeRepoNetwork(restore, engine);
     const info = await readRepoInfo(restore, engine, network);

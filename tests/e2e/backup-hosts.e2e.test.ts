@@ -17,10 +17,11 @@
 // - destroy: the final backup (incremental) taken on pg2 through host 2's engine, one more in the
 //   bucket; host 1's volume kept with the records, host 2's settings volume removed with everything
 //   else of the stack there.
-// - a restore of the latest from the bucket as a new stack of one node on host 1, through the kept
-//   volume's settings: every row, TLS off on its own (the backup came from a cluster with TLS on).
+// - a restore of the latest from the bucket as a new stack on both hosts: pg1 restored on host 1
+//   through the kept volume's settings (the backup came from a cluster with TLS on: its ssl settings
+//   are reset, and set again with the new stack's certificates), pg2 cloned on host 2 over TLS.
 // Host set "bhosts": hosts 10.231.18.11-13 (the S3 server on host 3's :9443), cluster subnet
-// 172.28.84.0/24 on each node's engine, ports 58920-58921; the restored stack 172.28.85.0/24, 58925.
+// 172.28.84.0/24 on each node's engine, ports 58920-58921; the restored stack 172.28.85.0/24, 58925-58926.
 
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
@@ -68,7 +69,7 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
 
     before(async () => {
         ensureS3Image(log);
-        // postgres:13 for the restored stack's node (it runs the cluster's image; the seed the backup image).
+        // postgres:13 for the restored stack's nodes (they run the cluster's image; the seed the backup image).
         hosts = await createHostSet({ set: "bhosts", subnet: 18, count: 3, images: [IMAGE, S3_IMAGE, "postgres:13"] });
         nodeHosts = hosts.hosts.slice(0, 2);
         const h3 = hosts.hosts[2];
@@ -239,19 +240,24 @@ describe("backups to an S3 bucket with the nodes on two Docker hosts (PostgreSQL
         assert.deepEqual(leftovers(NAME, h2.socketHost), [], "nothing of the stack left on host 2");
         assert.equal(h2.docker("volume", "ls", "-q", "--filter", `name=^${VOLUME}$`), "", "host 2's settings volume removed");
     });
-    test("restored from the bucket as a new stack on host 1, through the kept volume's settings: every row, without the old cluster's TLS", async () => {
-        const h1 = nodeHosts[0];
+    test("restored from the bucket as a new stack across both hosts: pg1 on host 1 through the kept volume, pg2 cloned on host 2 over TLS; every row", async () => {
+        const [h1, h2] = nodeHosts;
         const RESTORED = `${NAME}-restored`;
-        restored = await e2eStack(RESTORED, { image: "postgres:13", subnet: "172.28.85.0/24", readyTimeoutSeconds: "60", primary: "pg1",
-            nodes: [{ name: "pg1", address: "172.28.85.101", port: PORT + 5, host: h1.dockerHost, hostAddress: h1.address }],
+        restored = await e2eStack(RESTORED, { ...planOnHosts(nodeHosts, { net: NET + 1, port: PORT + 5, readyTimeoutSeconds: "60" }),
             restore: { volume: VOLUME, stanza: STANZA, target: "latest" } });
         const up = await restored.up();
         assert.match(up.stdout, new RegExp(`restore planned: pg1 restored from volume ${VOLUME} \\(stanza ${STANZA}\\) from backup \\S+`));
-        const primary = (await restored.outputs()).nodes.pg1.connectionString;
-        assert.deepEqual(await rows(primary, "SELECT count(*)::int AS n, max(id) AS top FROM hostrows"), [{ n: 2000, top: 2000 }]);
-        assert.deepEqual(await rows(primary, "SHOW ssl"), [{ ssl: "off" }], "the old cluster's ssl=on (its certificates not in the backup) reset");
+        const out = await restored.outputs();
+        assert.deepEqual(await rows(out.nodes.pg1.connectionString, "SELECT count(*)::int AS n, max(id) AS top FROM hostrows"), [{ n: 2000, top: 2000 }]);
+        const seen = await eventually(30, () => rows(out.nodes.pg2.connectionString, "SELECT count(*)::int AS n FROM hostrows"), (r) => r[0].n === 2000);
+        assert.equal(seen[0].n, 2000, "pg2 on host 2 has every row");
+        // TLS on again, with this stack's own certificates (the old cluster's ssl settings were reset by the restore).
+        const [repl] = await rows(out.nodes.pg1.connectionString, `SELECT r.state, s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s ON s.pid = r.pid
+            WHERE r.application_name = 'pg2'`);
+        assert.deepEqual(repl, { state: "streaming", ssl: true }, "pg2 streams from host 2 over TLS");
         await restored.destroyAndRemove();
         restored = undefined;
         assert.deepEqual(leftovers(RESTORED, h1.socketHost), [], "nothing of the restored stack left on host 1");
+        assert.deepEqual(leftovers(RESTORED, h2.socketHost), [], "nor on host 2");
     });
 });

@@ -151,6 +151,12 @@ describe("validation names the key, the value and what is allowed", () => {
         assert.deepEqual(cfg.nodes.map((n) => [n.host, n.hostAddress, n.port]),
             [["unix:///run/a.sock", "10.0.0.11", 5432], ["ssh://pg@10.0.0.12", "10.0.0.12", 5432]]);
     });
+    test("nodes on several engines: a restore is taken (the declared primary restored on its engine), backups only with backup.s3", () => {
+        const nodes = [{ ...P1, host: "unix:///run/a.sock", hostAddress: "10.0.0.11" }, { ...S1, port: 5432, host: "ssh://pg@10.0.0.12", hostAddress: "10.0.0.12" }];
+        const cfg = validateConfig(raw({ nodes, primary: "pg1", restore: { volume: "old-backup", stanza: "old" } }), ctx);
+        assert.deepEqual([cfg.restore?.volume, cfg.restore?.stanza, cfg.restore?.target], ["old-backup", "old", { kind: "latest" }]);
+        assert.match(problems({ nodes, primary: "pg1", backup: {} })[0], /^pg-replication:backup = \{\} is not allowed: with the nodes on more than one Docker engine the repository must be an S3 bucket/);
+    });
     test("two nodes on one engine with the same port", () => rejects(
         with_({ ...S1, port: 5432, host: "unix:///var/run/docker.sock" }),
         "pg-replication:nodes[1].port = 5432 is not allowed: host port already used by pg-replication:nodes[0].port on the same Docker engine (unix:///var/run/docker.sock); each node on an engine needs its own"));

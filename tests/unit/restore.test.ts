@@ -18,7 +18,7 @@ import { DATABASES, libpqDatabase, runDatabaseLoop } from "../support/database-l
 import { DEV, plain, runProgram } from "../support/mocked-program";
 
 const check = (restore: unknown, ownRepository?: string) =>
-    validateRestore({ restore: JSON.stringify(restore) }, { image: "postgres:17", spans: false, ownRepository });
+    validateRestore({ restore: JSON.stringify(restore) }, { image: "postgres:17", ownRepository });
 
 // The shape pgBackRest 2.55 prints (command/info/info.c): one entry per stanza.
 const INFO = JSON.stringify([{
