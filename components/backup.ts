@@ -29,12 +29,6 @@ export interface BackupRepositoryArgs {
     readonly dockerHost: string;
     /** With settings.s3: its credentials (a secret), written into the settings file only. */
     readonly s3Credentials?: pulumi.Input<S3Credentials>;
-    /**
-     * Whether destroy keeps the volume (the default): the repository, or with S3 the records of its
-     * proven restores. Across engines only the records engine's is kept; another engine's holds only
-     * the settings and credentials, which any up writes again.
-     */
-    readonly keep?: boolean;
 }
 
 /** The repository volume and the settings file in it; `volumeName` resolves once the file is written. */
@@ -52,7 +46,7 @@ export class BackupRepository extends pulumi.ComponentResource {
         this.volume = new docker.Volume(name, {
             name: args.settings.volume,
             labels: labelList({ ...args.labels, "pg-replication.role": "backup-repository" }),
-        }, { parent: this, retainOnDelete: args.keep ?? true });
+        }, { parent: this, retainOnDelete: true });
         this.settingsFile = dockerCommand(`${name}-settings`, {
             create: script("backup-settings.sh"),
             update: script("backup-settings.sh"),

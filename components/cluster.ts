@@ -326,7 +326,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // With backups, the repository and its settings come first: every node mounts it and archives to it.
         // Across engines (backup.s3 only) each engine with a node has a settings volume of its own, of
         // the same name, which its nodes mount; the records of proven restores are in the one on the
-        // first node's engine (recordsEngine), kept on destroy, where the verified restores run too.
+        // first node's engine (recordsEngine), where the verified restores run too. Every one is kept
+        // by destroy and by a change of the nodes (Pulumi never removes a volume a node may mount).
         const recordsEngine = spans ? engineOf(args.nodes[0]) : primaryEngine;
         const repositories = new Map<string, BackupRepository>();
         for (const host of args.backup ? [recordsEngine, ...[...perEngine.keys()].filter((e) => e !== recordsEngine)] : []) {
@@ -338,7 +339,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 labels: args.labels,
                 dockerHost: host,
                 s3Credentials: args.s3Credentials,
-                keep: host === recordsEngine,
             }, { parent: this, providers: [on(first).provider] }));
         }
         const repository = repositories.get(recordsEngine);
@@ -394,8 +394,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 dockerHost: engineOf(spec),
                 // A node with a host address is published there: that is where others reach it.
                 bindAddress: spec.hostAddress ?? args.bindAddress,
+                // Its own engine's settings volume (the same name on every engine): the node waits for it to be written.
+                ...(settings.backup ? { backup: { ...settings.backup, volume: repositories.get(engineOf(spec))!.volumeName } } : {}),
             },
-            ...(settings.backup ? { backup: { ...settings.backup, volume: repositories.get(engineOf(spec))!.volumeName } } : {}),
             replicationSources: sources(spec),
             tls: ca ? { ...ca.certificates[spec.name], ca: ca.caCert } : undefined,
             // With TLS, plaintext clients only from the node's own bridge (its host); others over TLS.
@@ -653,7 +654,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             nodes: all,
             dockerHost: recordsEngine,
             ...(spans ? { peers } : {}),
-            ...(args.lostEngines?.includes(recordsEngine) ? { recordsLost: true } : {}),
+            ...(spans && args.lostEngines?.includes(recordsEngine) ? { recordsLost: true } : {}),
         }, { parent: this }) : undefined;
         // Backups and proven restores on a schedule, once up's first full backup is there.
         const scheduler = args.backup?.schedule && backup ? new BackupScheduler(`${name}-backup-scheduler`, {

@@ -770,7 +770,7 @@ export function validateBackup(raw: RawConfig, ctx: { image: string; namePrefix:
         return { problems: p.found };
     }
     // Across engines every node archives to, and every backup reads from, a bucket all of them reach;
-    // each engine with a node gets a settings volume of its own (cluster.ts), the stack's engine the records.
+    // each engine with a node gets a settings volume of its own (cluster.ts), the first node's keeps the records.
     if (ctx.spans && fields.s3 === undefined) {
         p.bad("backup", fields, "with the nodes on more than one Docker engine the repository must be an S3 bucket every node " +
             "reaches (backup.s3): a volume repository is on one engine, and every node mounts it; set backup.s3, or keep the nodes on one engine");

@@ -145,14 +145,24 @@ export function localAddresses(fibTrie: string): string[] {
 }
 
 /**
- * The engine's host's own addresses, from a throwaway container of the nodes' image (with backups, the backup image) in the
- * host's network namespace (the image is on the engine once the stack is up; `--pull never`, so a
- * preview never pulls). Labelled as the stack's, so a leftover of a killed run is findable.
+ * The engine's host's own addresses, from a throwaway container of the nodes' image (with backups,
+ * the backup image; the cluster's when that is not there yet) in the host's network namespace (the
+ * image is on the engine once the stack is up; `--pull never`, so a preview never pulls). Labelled
+ * as the stack's, so a leftover of a killed run is findable.
  */
 async function hostAddresses(cfg: ClusterConfig, group: OnEngine, opts: PreflightOptions): Promise<string[]> {
     const labels = Object.entries(cfg.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
-    return localAddresses(await run(["run", "--rm", "--pull", "never", "--network", "host", "--log-driver", "none",
-        ...labels, "--entrypoint", "cat", nodeImage(cfg), "/proc/net/fib_trie"], group, opts));
+    const probe = (image: string) => run(["run", "--rm", "--pull", "never", "--network", "host", "--log-driver", "none",
+        ...labels, "--entrypoint", "cat", image, "/proc/net/fib_trie"], group, opts);
+    try {
+        return localAddresses(await probe(nodeImage(cfg)));
+    } catch (err) {
+        // Backups turned on for a running stack: its engines have the cluster's image until the roll.
+        if (nodeImage(cfg) === cfg.image || !(err instanceof PreflightError && /No such image/i.test(err.problems.join(" ")))) {
+            throw err;
+        }
+        return localAddresses(await probe(cfg.image));
+    }
 }
 
 /** Two host bindings clash when they name the same address or either takes all addresses. */

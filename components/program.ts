@@ -49,7 +49,9 @@ export async function checkedConfig(): Promise<CheckedConfig> {
         await checkRestore(cfg, plan!.kind === "new");
     }
     if (cfg.backup?.s3) {
-        await checkS3Repository(cfg.backup, plan!.kind === "new", cfg.dockerHost);
+        // From every engine with a node (each one's nodes archive to the bucket), but those found lost or silent.
+        await checkS3Repository(cfg.backup, plan!.kind === "new", [...new Set(cfg.nodes.map((n) => nodeEngine(n, cfg.dockerHost)))]
+            .filter((e) => !lostEngines.has(e) && !silent?.has(e)));
     } else if (cfg.backup && plan!.kind === "new") {
         // A volume repository is on the nodes' one engine.
         await checkRepositoryFree(cfg.backup, nodeEngine(cfg.nodes[0], cfg.dockerHost));
@@ -111,14 +113,17 @@ async function checkRepositoryFree(backup: NonNullable<LoadedConfig["backup"]>, 
  * archive would fail from the first segment); a running one is warned (its archiving and backups
  * fail until the repository answers again: npm run status says how far behind).
  */
-async function checkS3Repository(backup: NonNullable<LoadedConfig["backup"]>, isNew: boolean, engine: string): Promise<void> {
+async function checkS3Repository(backup: NonNullable<LoadedConfig["backup"]>, isNew: boolean, engines: readonly string[]): Promise<void> {
     const s3 = backup.s3!;
     const credentials = s3CredentialsText();
-    if (!credentials) {
-        return;     // refused by the config's own check already
+    if (!credentials || engines.length === 0) {
+        return;     // refused by the config's own check already; or no engine to ask from (all lost: said already)
     }
     const where = `${repositoryName(backup)}:${s3.port}${s3.host ? ` (${s3.host})` : ""}`;
-    const info = await readS3RepoInfo(backup, withCredentials(pgbackrestConf(backup, PGDATA, S3_LOOK_CA_FILE), credentials), s3.caCert, engine);
+    const conf = withCredentials(pgbackrestConf(backup, PGDATA, S3_LOOK_CA_FILE), credentials);
+    const infos = await Promise.all(engines.map((engine) => readS3RepoInfo(backup, conf, s3.caCert, engine)));
+    // The first engine's answer, unless another could not use the repository: that one is said.
+    const info = infos.find((i) => "problem" in i && !("noStanza" in i && i.noStanza)) ?? infos[0];
     if ("problem" in info && !("noStanza" in info && info.noStanza)) {
         if (isNew) {
             throw new BackupRefused(`the S3 repository ${where} cannot be used (backup.s3, backupS3AccessKey, backupS3SecretKey): ${info.problem}`);

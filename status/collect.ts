@@ -408,7 +408,8 @@ export async function observe(plan: Plan): Promise<Observation> {
     const schedule = plan.backup?.schedule;
     const [backup, backupScheduler] = await Promise.all([
         plan.backup ? probeBackup(plan, running[0], running.find((n) => n.engine === recordsEngine)) : undefined,
-        schedule ? probeContainer(plan.engineHost, schedule.containerName) : undefined]);
+        // The scheduler runs on the nodes' engine (a schedule is on one), which a stack's own engine need not be.
+        schedule ? probeContainer(plan.nodes[0]?.engine ?? plan.engineHost, schedule.containerName) : undefined]);
     return { checkedAt, nodes: Object.fromEntries(entries), ...(endpoint ? { endpoint } : {}), ...(readEndpoint ? { readEndpoint } : {}),
         ...(moreEndpoints ? { moreEndpoints } : {}),
         ...(backup ? { backup } : {}), ...(backupScheduler ? { backupScheduler } : {}) };

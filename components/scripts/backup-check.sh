@@ -13,7 +13,7 @@
 # Which repository the last check was of: the line it printed (stdout, kept in the state and given
 # back on update as PULUMI_COMMAND_STDOUT), else the note in the volume (REPOSITORY_FILE: a check
 # before that line existed; preview reads the note too, pgbackrest.ts readProof).
-# env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: not read here; a new one runs this again)
+# env: PRIMARY_CONTAINER STANZA IMAGE (the nodes' image: a new one runs this again; across engines records_sh runs it)
 #      REPOSITORY REPOSITORY_FILE RECORDS REPO_PATH [CHECK_RUN PULUMI_COMMAND_STDOUT]
 #      [PEERS VOLUME: the nodes on several engines, the records in VOLUME on this command's engine (records_sh);
 #       RECORDS_LOST=1: that engine found lost at preview (its host down): the records are left alone, a
@@ -34,6 +34,10 @@ else
     if [ -n "$previous" ] && [ "$previous" != "$REPOSITORY" ]; then
         gap="the backups moved from $previous to $REPOSITORY"
     fi
+fi
+# Before anything is taken: a gap whose old records cannot be set aside is refused.
+if [ -n "$gap" ] && [ -n "${RECORDS_LOST:-}" ]; then
+    fail "$gap, but the records of the backups before that cannot be set aside: they are in the volume $VOLUME on ${DOCKER_HOST:-the local engine}, an engine the preview found lost; bring it back and run pulumi up"
 fi
 out=$(br stanza-create) ||
     fail "pgBackRest could not create or open the stanza $STANZA in the backup repository: $out"
@@ -61,9 +65,7 @@ if [ -n "$gap" ] || [ -z "$had_full" ]; then
     backup_take full || fail "the first full backup on $PRIMARY_CONTAINER failed (above)"
     log "backup: first full backup of $STANZA${said:+ since $said,} taken in $(($(date +%s) - started))s"
 fi
-if [ -n "$gap" ] && [ -n "${RECORDS_LOST:-}" ]; then
-    fail "$gap, but the records of the backups before that cannot be set aside: they are in the volume $VOLUME on ${DOCKER_HOST:-the local engine}, an engine the preview found lost; bring it back and run pulumi up"
-elif [ -n "$gap" ]; then
+if [ -n "$gap" ]; then
     # shellcheck disable=SC2016,SC2086
     out=$(records_sh 'for record in "$@"; do
         [ ! -e "$record" ] || { mv "$record" "$record.of-previous-repository" && echo "${record##*/}"; } || exit 1; done' sh $RECORDS </dev/null 2>&1) ||

@@ -123,14 +123,17 @@ export async function runProgram(config: StackConfig, secretKeys: string[] = [],
                 state.imageId = `sha256:0123456789ab${args.inputs.name}`;
             }
             if (args.type === "command:local:Command") {
-                state.stdout = `stdout-of-${args.name}`;
+                // Across engines the TLS commands answer with PEM as tls.ts expects; every other command with its name.
+                const pem = (what: string) => `-----BEGIN ${what}-----\nAAAA\n-----END ${what}-----\n`;
+                state.stdout = args.name.endsWith("-tls-ca") ? JSON.stringify({ caCert: pem("CERTIFICATE"), caKey: pem("PRIVATE KEY") })
+                    : /-tls-/.test(args.name) ? JSON.stringify({ cert: pem("CERTIFICATE"), key: pem("PRIVATE KEY") }) : `stdout-of-${args.name}`;
             }
             return { id: `${args.name}-id`, state };
         },
         call(args: pulumi.runtime.MockCallArgs) {
             return args.inputs;
         },
-    }, "pg-replication", stack, false);
+    }, "pg-replication", stack, false, "organization");
     const flat: Record<string, string> = {};
     for (const [key, value] of Object.entries(config)) {
         flat[`${NAMESPACE}:${key}`] = typeof value === "string" ? value : JSON.stringify(value);

@@ -267,4 +267,21 @@ describe("backup.s3: the repository in an S3-compatible bucket", () => {
         assert.equal(volumeOnly.get("Command", "cluster-backup-repository-settings").inputs.stdin, undefined, "a volume repository: nothing on stdin");
         assert.equal(env(volumeOnly.get("Command", "cluster-upgrade")).REPO_NETWORK, undefined);
     });
+
+    test("nodes on two engines: each node's container waits for its own engine's settings volume, which it mounts", async () => {
+        const run = await runProgram({ ...DEV, subnet: "172.28.44.0/24", nodes: [
+            { name: "pg1", address: "172.28.44.101", port: 5432, host: "unix:///run/h1/docker.sock", hostAddress: "10.231.9.11" },
+            { name: "pg2", address: "172.28.44.102", port: 5432, host: "unix:///run/h2/docker.sock", hostAddress: "10.231.9.12" },
+        ], backup: { s3: S3 }, ...SECRETS }, Object.keys(SECRETS));
+        for (const [node, own, other] of [["pg1", "cluster-backup-repository", "cluster-backup-repository-pg2"],
+            ["pg2", "cluster-backup-repository-pg2", "cluster-backup-repository"]]) {
+            const deps = run.get("docker:index/container:Container", `cluster-${node}`).dataDeps;
+            assert.ok(deps.includes(`${own}-settings`), `${node} waits for ${own}'s settings: ${deps.join(", ")}`);
+            assert.ok(!deps.includes(`${other}-settings`), `${node} does not wait for another engine's`);
+        }
+        const volumes = run.resources.filter((r) => r.type === "docker:index/volume:Volume" && /backup-repository/.test(r.name));
+        assert.deepEqual(volumes.map((v) => [v.name, plain(v.inputs).name, v.opts.retainOnDelete]), [
+            ["cluster-backup-repository", "pg-replication-dev-backup", true], ["cluster-backup-repository-pg2", "pg-replication-dev-backup", true]],
+        "every settings volume kept: Pulumi never removes one a node may still mount");
+    });
 });

@@ -297,12 +297,12 @@ describe("several engines with backups (backup.s3): a settings volume on each en
         ({ declared, outputs } = await declare({ ...MULTI, superuserPassword: "p w", primary: "pg2", backup: S3, ...SECRETS }, "multi"));
     });
 
-    test("one volume of the same name on each engine, written with the credentials; only the records' one (pg1's engine) kept on destroy", () => {
+    test("one volume of the same name on each engine, written with the credentials, each kept on destroy; the records in pg1's engine's", () => {
         const volumes = declared.filter((d) => d.type === "docker:index/volume:Volume" && /backup-repository/.test(d.name));
         assert.deepEqual(volumes.map((v) => [v.name, v.inputs.name, v.retainOnDelete ?? false]), [
             ["cluster-backup-repository", "pg-replication-multi-backup", true],
-            ["cluster-backup-repository-pg2", "pg-replication-multi-backup", false],
-        ], "the records' volume on the first node's engine, though pg2 is the primary");
+            ["cluster-backup-repository-pg2", "pg-replication-multi-backup", true],
+        ], "the records' volume on the first node's engine, though pg2 is the primary; every one kept");
         for (const [suffix, host] of [["", H1], ["-pg2", H2]]) {
             const settings = find(declared, "Command", `cluster-backup-repository${suffix}-settings`);
             assert.equal(plain(settings.inputs.environment).DOCKER_HOST, host);

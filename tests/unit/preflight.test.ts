@@ -29,6 +29,8 @@ case "$1 $2" in
   ps*) cat "$FAKE_DIR/ps" 2>/dev/null ;;
   "volume ls") cat "$FAKE_DIR/volumes" 2>/dev/null ;;
   run*) [ -f "$FAKE_DIR/noimage" ] && { printf 'docker: Error response from daemon: No such image: postgres:13\n\nRun %s for more information\n' "'docker run --help'" >&2; exit 125; }
+     [ -f "$FAKE_DIR/missing" ] && case " $* " in *" $(cat "$FAKE_DIR/missing") "*)
+         printf 'docker: Error response from daemon: No such image: %s\n' "$(cat "$FAKE_DIR/missing")" >&2; exit 125 ;; esac
      cat "$FAKE_DIR/fib-$(printf %s "$DOCKER_HOST" | tr -c 'A-Za-z0-9' _)" ;;
 esac
 `;
@@ -344,10 +346,23 @@ describe("preflight: a node's hostAddress is an address of its engine's host", (
     });
 
     test("with backups the probe runs the nodes' image, the backup image: the one on the engine once the stack is up", async () => {
-        const cfg = twoEngines("10.0.0.11", "10.0.0.12");
-        assert.deepEqual(await checkAddresses({ ...cfg, backup: { image: "pg-replication/postgres-backup:13" } as ClusterConfig["backup"] }), []);
+        const cfg = { ...twoEngines("10.0.0.11", "10.0.0.12"), backup: { image: "pg-replication/postgres-backup:13" } as ClusterConfig["backup"] };
+        assert.deepEqual(await checkAddresses(cfg), []);
+        assert.equal(probes().length, 2);
         for (const c of probes()) {
             assert.match(c, / --entrypoint cat pg-replication\/postgres-backup:13 \/proc\/net\/fib_trie$/);
+        }
+        // Backups turned on for a running stack: the backup image not on the engines yet, the cluster's is, and the check still runs.
+        fs.writeFileSync(path.join(dir, "missing"), "pg-replication/postgres-backup:13");
+        try {
+            fs.writeFileSync(path.join(dir, "calls"), "");
+            const found = await checkAddresses({ ...cfg, nodes: twoEngines("10.0.0.11", "10.0.0.13").nodes });
+            assert.match(found[0] ?? "", /^pg-replication:nodes\[1\]\.hostAddress = "10\.0\.0\.13" is not allowed: pg2 runs on the Docker engine /);
+            assert.deepEqual(warnings, []);
+            assert.deepEqual(probes().map((c) => / cat (\S+) \/proc/.exec(c)![1]).sort(), ["pg-replication/postgres-backup:13",
+                "pg-replication/postgres-backup:13", "postgres:13", "postgres:13"]);
+        } finally {
+            fs.rmSync(path.join(dir, "missing"));
         }
     });
 

@@ -541,6 +541,7 @@ describe("backup-check.sh with the records' engine lost (RECORDS_LOST, nodes on 
         assert.match(r.stderr, /^backup: the records' volume p-backup is on unix:\/\/\/run\/h1\/docker\.sock, an engine the preview found lost: left as it was$/m);
         const moved = run({ PULUMI_COMMAND_STDOUT: "repository=p-backup" });
         assert.equal(moved.status, 1);
+        assert.deepEqual(moved.argv.filter((a) => /pgbackrest/.test(a)), [], "refused before the stanza, the check or a full backup");
         assert.match(moved.stderr, /^error: the backups moved from p-backup to s3:\/\/bucket\/pg at s3\.example\.internal, but the records of the backups before that cannot be set aside: they are in the volume p-backup on unix:\/\/\/run\/h1\/docker\.sock, an engine the preview found lost; bring it back and run pulumi up$/m);
     });
 });
