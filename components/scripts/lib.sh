@@ -173,6 +173,10 @@ ask_or_fail() {
 # "No such container"), as components/docker-cli.ts saysNoSuch reads it.
 says_no_such() { printf '%s' "$1" | grep -qiE 'no such (object|container)'; }
 
+# last_line < TEXT: TEXT's last line that is not blank: of a failed docker call's standard error,
+# the CLI's own error (it says it last), the line an answer is read from.
+last_line() { grep -v '^[[:space:]]*$' | tail -n 1; }
+
 # inspect_field CONTAINER FORMAT: CONTAINER's FORMAT (docker inspect -f), as its engine (dk) answers.
 #   0: the field, on stdout;
 #   1: the engine says there is no such container (says_no_such): nothing printed;
@@ -185,7 +189,7 @@ inspect_field() {
     _if_err=$(mktemp)
     _if_rc=0
     _if=$(dk "$1" inspect -f "$2" "$1" 2>"$_if_err") || _if_rc=$?
-    _if_why=$(grep -v '^[[:space:]]*$' "$_if_err" | tail -n 1)
+    _if_why=$(last_line < "$_if_err")
     rm -f "$_if_err"
     if [ "$_if_rc" -eq 0 ]; then
         printf '%s\n' "$_if"

@@ -69,8 +69,16 @@ fi
 
 # The image of both majors' binaries (scripts/build-images.sh --upgrade), as preview named it.
 upgrade_image=pg-replication/postgres-upgrade:$old_major-$new_major
-docker image inspect "$upgrade_image" >/dev/null 2>&1 ||
+# Only the engine saying so is "not on this engine": "No such image", the CLI's error (its last line,
+# as inspect_field reads "no such container"); any other failure is the engine not answering, in its words.
+present=0
+why=$(docker image inspect "$upgrade_image" 2>&1 >/dev/null) || present=$?
+if [ "$present" -ne 0 ]; then
+    why=$(printf '%s\n' "$why" | last_line)
+    printf '%s' "$why" | grep -qi 'no such image' ||
+        fail "node $NODE: its engine did not answer whether the upgrade image $upgrade_image is on it (${why:-docker image inspect exited $present}); nothing was stopped"
     fail "$upgrade_image is not on this engine: build it (scripts/build-images.sh --upgrade $old_major $new_major); nothing was stopped"
+fi
 running "$NODE_CONTAINER" || fail "node $NODE holds PostgreSQL $old_major data and is not running: start it (the upgrade stops it cleanly itself)"
 [ "$(node_sql "$NODE_CONTAINER" "SELECT pg_is_in_recovery()")" = f ] ||
     fail "node $NODE is not the primary: the upgrade runs on the primary, with the standbys cloned again from it"

@@ -37,6 +37,8 @@ case "$*" in \${FAKE_HANG_CALL:-no-such-call}) exec sleep 30 ;; esac
 case "$1 $*" in "inspect "*" \${FAKE_MISSING:-no-such-container}") echo "Error: No such object: $FAKE_MISSING" >&2; exit 1 ;; esac
 # FAKE_INSPECT_ERR: every inspect fails with this error of the engine's.
 [ "$1" != inspect ] || [ -z "\${FAKE_INSPECT_ERR:-}" ] || { echo "$FAKE_INSPECT_ERR" >&2; exit 1; }
+# FAKE_IMAGE_ERR: every "image inspect" (whether an image is on the engine) fails with this error.
+[ "$1 \${2:-}" != "image inspect" ] || [ -z "\${FAKE_IMAGE_ERR:-}" ] || { printf '%s\\n' "$FAKE_IMAGE_ERR" >&2; exit 1; }
 case "$1" in
   version) [ -z "\${FAKE_ENGINE_DOWN:-}" ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; } ;;
   inspect) case "$*" in
@@ -1334,6 +1336,27 @@ describe("upgrade.sh: only the engine's answer means nothing to upgrade", () => 
         const lower = runScript(script("upgrade.sh"), { ...env, FAKE_INSPECT_ERR: "error: no such object: pg-pg1" });
         assert.deepEqual([lower.status, lower.stderr], [0, "node pg1: no container yet; no major upgrade\n"]);
         assert.deepEqual(lower.argv, ["inspect -f {{.Config.Image}} pg-pg1"]);
+    });
+
+    test("the upgrade image: 'No such image' (the CLI's last line) is not on this engine; any other failure is the engine not answering, in its words", () => {
+        // pg1 runs 13 on 13 data, the image is 17's: the upgrade image is looked for next, before anything is stopped.
+        const replies: [string, string][] = [["PG_VERSION", "13\n"], ["--version", "postgres (PostgreSQL) 17.2\n"]];
+        const look = (err: string) => runScript(script("upgrade.sh"), { ...env, FAKE_IMAGE: "postgres:13", FAKE_IMAGE_ERR: err }, { replies });
+        const image = "pg-replication/postgres-upgrade:13-17";
+        for (const err of [`Error response from daemon: No such image: ${image}`, `error: no such image: ${image}`]) {
+            const absent = look(err);
+            assert.deepEqual([absent.status, absent.stderr], [1, `error: ${image} is not on this engine: build it ` +
+                "(scripts/build-images.sh --upgrade 13 17); nothing was stopped\n"], err);
+        }
+        for (const [err, said] of [[ENGINE_DOWN, ENGINE_DOWN], [NOT_LAST, "Error response from daemon: i/o timeout"],
+            ["warning: No such image cache\nerror during connect: Get \"http://127.0.0.1:2375/v1.41/images/json\": EOF",
+                "error during connect: Get \"http://127.0.0.1:2375/v1.41/images/json\": EOF"], [" ", "docker image inspect exited 1"]]) {
+            const silent = look(err);
+            assert.deepEqual([silent.status, silent.stderr], [1, `error: node pg1: its engine did not answer whether the upgrade image ${image} ` +
+                `is on it (${said}); nothing was stopped\n`], err);
+            assert.equal(silent.argv.filter((a) => a === `image inspect ${image}`).length, 1, silent.argv.join("\n"));
+            assert.ok(!silent.argv.some((a) => /^(stop|exec|start) /.test(a)), silent.argv.join("\n"));
+        }
     });
 
     test("the volume's look failing is not 'no cluster'", () => {
