@@ -61,10 +61,21 @@ case $looked in
     1) running=missing ;;
     *) fail "could not tell whether $PRIMARY_CONTAINER runs ($running), so nothing was destroyed and no final backup of $STANZA taken. Bring its engine back, or $skip" ;;
 esac
-recovery=
-ask_recovery() { echo "SELECT pg_is_in_recovery()" | dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t; }
-if [ "$running" = true ] && ! recovery=$(ask_recovery 2>/dev/null); then
-    fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary ($(ask_recovery 2>&1 | tail -n 1)), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
+# ask_recovery: the server's answer to pg_is_in_recovery() (its standard error dropped); when the ask
+# fails, its standard error instead, and its status. Asked once: the words of the refusal are the
+# failed ask's own. Meanwhile its standard error is held in memory (_ar_err, through fd 3), its
+# answer passed out on fd 4, the caller's standard output; the docker call holds neither.
+ask_recovery() {
+    _ar_rc=0
+    { _ar_err=$( { _ar=$(echo "SELECT pg_is_in_recovery()" |
+        dk "$PRIMARY_CONTAINER" exec -i -u postgres "$PRIMARY_CONTAINER" psql -X -A -t 2>&3 3>&- 4>&-) &&
+        printf '%s' "$_ar" >&4; } 3>&1 ) || _ar_rc=$?; } 4>&1
+    [ "$_ar_rc" -eq 0 ] || { printf '%s' "$_ar_err"; return "$_ar_rc"; }
+}
+recovery= asked=0
+[ "$running" != true ] || recovery=$(ask_recovery) || asked=$?
+if [ "$asked" -ne 0 ]; then
+    fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary ($(printf '%s\n' "$recovery" | last_line)), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
 fi
 if [ "$recovery" != f ]; then
     log "backup: no final backup of $STANZA: $PRIMARY_CONTAINER is not a running primary (running: $running); the repository keeps what was archived"

@@ -745,6 +745,24 @@ describe("backup-final.sh: the last backup at destroy", () => {
         assert.deepEqual(pgbackrestCalls(missing), []);
     });
 
+    test("whether the running primary is a primary is asked once: a refusal quotes that ask's own words", () => {
+        const asks = (r: ShellRun) => r.argv.filter((a) => a === "exec -i -u postgres p-pg1 psql -X -A -t");
+        const server = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_NO_SERVER: "p-pg1" });
+        assert.equal(server.status, 1);
+        assert.equal(server.stderr, "error: p-pg1 runs but its server did not say whether it is a primary (psql: error: connection to server on socket " +
+            "\"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory), so nothing was destroyed and no final backup of p taken. " +
+            "Wait for it (npm run status), or destroy without the final backup: PG_REPLICATION_SKIP_FINAL_BACKUP=1 pulumi destroy\n");
+        assert.equal(asks(server).length, 1, server.argv.join("\n"));
+        assert.deepEqual(pgbackrestCalls(server), []);
+        // Answered: once as well, and the answer taken as before.
+        const standby = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_RECOVERY: "t" });
+        assert.deepEqual([standby.status, asks(standby).length], [0, 1], standby.stderr);
+        assert.match(standby.stderr, /^backup: no final backup of p: p-pg1 is not a running primary \(running: true\)/m);
+        const primary = run({ ALLOW_UNVERIFIED_DESTROY: "true", FAKE_RECOVERY: "f" });
+        assert.deepEqual([primary.status, asks(primary).length], [0, 1], primary.stderr);
+        assert.match(primary.stderr, /^backup: final backup .* of p taken on p-pg1 before destroy/m);
+    });
+
     test("no running primary (a standby, or stopped), or the skip asked for: no backup, destroy goes on", () => {
         for (const more of [{ FAKE_RECOVERY: "t" }, { PG_REPLICATION_SKIP_FINAL_BACKUP: "1", FAKE_RECOVERY: "f" }] as Record<string, string>[]) {
             const r = run(more);
