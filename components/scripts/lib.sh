@@ -86,33 +86,39 @@ route() {
 # output goes to files meanwhile. Past the bound CMD is ended with everything it started
 # (kill_tree): a shell of it left running would keep the caller's stderr open (the shell's copy of
 # it, saved around a redirection), and whoever reads that pipe to its end would wait on.
+# Each call has its own directory, removed when it ends: CMD's output and standard error, the
+# watcher's mark, and, as CMD's TMPDIR (mktemp makes its files there), every temporary file CMD
+# makes: one killed past the bound (docker's for the CLI's error, inspect_field's, a bounded's
+# within) is ended before it removes its own, and would leave them behind.
 bounded() {
     _bd_limit=$1
     shift
-    _bd_out=$(mktemp)
-    _bd_err=$(mktemp)
-    { exec >"$_bd_out" 2>"$_bd_err" </dev/null; "$@"; } &
+    _bd_dir=$(mktemp -d)
+    _bd_out=$_bd_dir/out _bd_err=$_bd_dir/err
+    { exec >"$_bd_out" 2>"$_bd_err" </dev/null; TMPDIR=$_bd_dir; export TMPDIR; "$@"; } &
     _bd_pid=$!
     # The watcher: ends CMD after SECONDS; ended itself (with its sleep) when CMD ends first. Its trap
     # is set before the sleep starts, so a CMD that ends at once leaves no sleep behind.
     ( exec >/dev/null 2>&1 </dev/null; _bd_sleep=
       trap '[ -z "$_bd_sleep" ] || kill "$_bd_sleep"; exit 0' TERM
       sleep "$_bd_limit" & _bd_sleep=$!
-      wait "$_bd_sleep"; : > "$_bd_out.fired"; kill_tree "$_bd_pid" ) &
+      wait "$_bd_sleep"; : > "$_bd_dir/fired"; kill_tree "$_bd_pid" ) &
     _bd_watch=$!
     _bd_rc=0
     # (wait's own stderr: the shell's "Killed" for a job ended so.)
     wait "$_bd_pid" 2>/dev/null || _bd_rc=$?
     kill "$_bd_watch" 2>/dev/null || true
+    # Waited for too: a watcher that fired as CMD ended by itself writes its mark before the directory goes.
+    wait "$_bd_watch" 2>/dev/null || true
     # Only the watcher's kill is "no answer" (it marks that it fired before it kills): a CMD killed by
     # anything else (its container stopped under a `docker exec`, the OOM killer) keeps its 137.
-    if [ "$_bd_rc" -eq 137 ] && [ -e "$_bd_out.fired" ]; then
+    if [ "$_bd_rc" -eq 137 ] && [ -e "$_bd_dir/fired" ]; then
         _bd_rc=124
         printf 'no answer within %ss: %s\n' "$_bd_limit" "$*" >> "$_bd_err"
     fi
     cat "$_bd_out"
     cat "$_bd_err" >&2
-    rm -f "$_bd_out" "$_bd_err" "$_bd_out.fired"
+    rm -rf "$_bd_dir"
     return "$_bd_rc"
 }
 

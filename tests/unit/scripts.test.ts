@@ -1074,6 +1074,40 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
         assert.equal(killed.stdout, "early\nstatus=137\n");
         assert.doesNotMatch(killed.stderr, /no answer/);
     });
+
+    test("bounded: past its bound nothing is left in TMPDIR, though CMD (docker's wrapper, inspect_field, a bounded within) was killed before removing its own files", () => {
+        const late = /no answer within 1s/;
+        for (const [call, more, out] of [
+            // inspect_field's file for the CLI's error, and the docker wrapper's, under a CLI that never answers.
+            ["running p-pg2 || echo not running", { FAKE_HANG: "p-pg2" }, ""],
+            // The wrapper holding a call's input (-i) in memory, its error in a file.
+            ['ask_node node_sql p-pg2 "SELECT 1" || echo "status=$?"', { FAKE_HANG: "p-pg2" }, "status=124\n"],
+            ['ask_node dk p-pg2 exec -u postgres p-pg2 true || echo "status=$?"', { FAKE_HANG_CALL: "exec*p-pg2 true" }, "status=124\n"],
+            // A bounded inside CMD, ended with it: its own files too.
+            ["bounded 1 bounded 20 inspect_field p-pg2 '{{.Id}}' || echo \"status=$?\"", { FAKE_HANG: "p-pg2" }, "status=124\n"],
+        ] as [string, Record<string, string>, string][]) {
+            const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-bounded-"));
+            try {
+                const r = runScript(scriptOf(call), { PEERS, STACK_LABELS: "", NODE_ASK_SECONDS: "1", TMPDIR: tmp, ...more });
+                assert.ok(r.seconds < 10, `${call}: ${r.seconds} s`);
+                assert.equal(r.stdout, out, `${call}: ${r.stderr}`);
+                assert.match(r.stderr, late, call);
+                assert.deepEqual(fs.readdirSync(tmp), [], `${call}: no temporary file left`);
+            } finally {
+                fs.rmSync(tmp, { recursive: true, force: true });
+            }
+        }
+        // Within the bound, as before: nothing left either, and CMD's own temporary files are its to remove.
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pg-replication-bounded-"));
+        try {
+            const r = runScript(scriptOf('bounded 5 sh -c \'f=$(mktemp) && echo "$f"\''), { TMPDIR: tmp });
+            assert.equal(r.status, 0, r.stderr);
+            assert.ok(r.stdout.startsWith(tmp + "/"), `${r.stdout}: CMD's files made under the call's own directory, in TMPDIR`);
+            assert.deepEqual(fs.readdirSync(tmp), [], "the call's directory removed, with what CMD left in it");
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    });
 });
 
 describe("lib.sh inspect_field: the engine's answer told from its failure, in one ask", () => {
