@@ -9,6 +9,7 @@
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { before, describe, test } from "node:test";
+import { createRestorePoint, targetFromOutputs } from "../../backup/core";
 import { RawConfig, validateBackup } from "../../components/config";
 import { fragment, scriptOf } from "../../components/fragments";
 import { proofOutput, readProof, REPOSITORY_FILE, VERIFIED_FILE, VERIFY_FAILED_FILE, verifiedNote } from "../../components/pgbackrest";
@@ -307,6 +308,41 @@ describe("backup-tools.sh backup_verify with the nodes on several engines (PEERS
             assert.equal(JSON.parse(written[0].stdin).timeline, 2);
             assert.ok(!fake.calls().some((c) => c.host === H2 && /sh -c cat/.test(c.argv)), "nothing recorded in the primary's own engine's volume");
         } finally {
+            fake.cleanup();
+        }
+    });
+});
+
+describe("npm run restore-point with the nodes on several engines (backup/core.ts createRestorePoint)", () => {
+    const H1 = "unix:///run/h1/docker.sock";
+    const H2 = "unix:///run/h2/docker.sock";
+    test("the point made on the primary through its own engine, recorded in the records' volume on the first node's engine", async () => {
+        const fake = new FakeDocker([
+            { host: H1, when: "^exec -u postgres p-pg1 psql -X -A -t -c SELECT pg_is_in_recovery\\(\\)", out: "t\n" },
+            { host: H2, when: "^exec -u postgres p-pg2 psql -X -A -t -c SELECT pg_is_in_recovery\\(\\)", out: "f\n" },
+            { host: H1, when: "^run --rm -i --network none -u postgres --label pg-replication.role=backup-records -v p-backup:/var/lib/pgbackrest " +
+                "--entrypoint /bin/sh pg-replication/postgres-backup:13 -c cat \"\\$0\"", err: "cat: x: No such file or directory\n", code: 1 },
+            { host: H2, when: "^exec -i -u postgres p-pg2 psql [^]*pg_create_restore_point\\('before-migration'\\)", out: "0/5000060\t2\t2026-12-06T10:00:00+00:00\n" },
+            { host: H2, when: "^exec -u postgres p-pg2 pgbackrest check", out: "" },
+            { host: H1, when: "^run --rm -i --network none -u postgres --label pg-replication.role=backup-records -v p-backup:/var/lib/pgbackrest " +
+                "--entrypoint /bin/sh pg-replication/postgres-backup:13 -c cat >> \"\\$0\"", out: "" },
+        ]);
+        const saved = process.env.PATH;
+        process.env.PATH = fake.env.PATH;
+        try {
+            const t = targetFromOutputs("hosts", { engine: { host: "unix:///var/run/docker.sock" },
+                nodes: { pg1: { name: "pg1", containerName: "p-pg1", engine: H1, address: "172.28.0.101", host: "10.0.0.11", port: 5432 },
+                    pg2: { name: "pg2", containerName: "p-pg2", engine: H2, address: "172.28.0.102", host: "10.0.0.12", port: 5432 } },
+                backup: { volume: "p-backup", stanza: "p", image: "pg-replication/postgres-backup:13", engine: H1,
+                    s3: { endpoint: "s3.test", bucket: "b", path: "/x" } } });
+            const point = await createRestorePoint(t, "before-migration");
+            assert.deepEqual([point.primary, point.lsn, point.timeline], ["p-pg2", "0/5000060", 2]);
+            const appended = fake.calls().filter((c) => /cat >> /.test(c.argv));
+            assert.equal(appended.length, 1);
+            assert.equal(appended[0].host, H1);
+            assert.equal(appended[0].stdin, "before-migration\t0/5000060\t2\t2026-12-06T10:00:00+00:00\tp\n");
+        } finally {
+            process.env.PATH = saved;
             fake.cleanup();
         }
     });
