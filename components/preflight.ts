@@ -161,7 +161,10 @@ async function hostAddresses(cfg: ClusterConfig, group: OnEngine, opts: Prefligh
         if (nodeImage(cfg) === cfg.image || !(err instanceof PreflightError && /No such image/i.test(err.problems.join(" ")))) {
             throw err;
         }
-        return localAddresses(await probe(cfg.image));
+        // Neither there: said of the nodes' image, which the up pulls.
+        return localAddresses(await probe(cfg.image).catch((again) => {
+            throw again instanceof PreflightError && /No such image/i.test(again.problems.join(" ")) ? err : again;
+        }));
     }
 }
 

@@ -75,7 +75,8 @@ ask_recovery() {
 recovery= asked=0
 [ "$running" != true ] || recovery=$(ask_recovery) || asked=$?
 if [ "$asked" -ne 0 ]; then
-    fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary ($(printf '%s\n' "$recovery" | last_line)), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
+    said=$(printf '%s\n' "$recovery" | last_line)
+    fail "$PRIMARY_CONTAINER runs but its server did not say whether it is a primary (${said:-exit status $asked}), so nothing was destroyed and no final backup of $STANZA taken. Wait for it (npm run status), or $skip"
 fi
 if [ "$recovery" != f ]; then
     log "backup: no final backup of $STANZA: $PRIMARY_CONTAINER is not a running primary (running: $running); the repository keeps what was archived"

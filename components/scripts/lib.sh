@@ -93,22 +93,20 @@ route() {
 bounded() {
     _bd_limit=$1
     shift
-    _bd_dir=$(mktemp -d)
+    # (Checked: with no directory everything below would land in /, and callers ignore set -e here.)
+    _bd_dir=$(mktemp -d) && [ -d "$_bd_dir" ] || { log "bounded: no temporary directory for: $*"; return 2; }
     _bd_out=$_bd_dir/out _bd_err=$_bd_dir/err
     { exec >"$_bd_out" 2>"$_bd_err" </dev/null; TMPDIR=$_bd_dir; export TMPDIR; "$@"; } &
     _bd_pid=$!
-    # The watcher: ends CMD after SECONDS; ended itself (with its sleep) when CMD ends first. Its trap
-    # is set before the sleep starts, so a CMD that ends at once leaves no sleep behind.
-    ( exec >/dev/null 2>&1 </dev/null; _bd_sleep=
-      trap '[ -z "$_bd_sleep" ] || kill "$_bd_sleep"; exit 0' TERM
-      sleep "$_bd_limit" & _bd_sleep=$!
-      wait "$_bd_sleep"; : > "$_bd_dir/fired"; kill_tree "$_bd_pid" ) &
+    # The watcher: ends CMD after SECONDS. When CMD ends first, the watcher is ended with its sleep
+    # (kill_tree: SIGKILL, which no inherited disposition ignores and no race with a trap loses).
+    ( exec >/dev/null 2>&1 </dev/null; sleep "$_bd_limit"; : > "$_bd_dir/fired"; kill_tree "$_bd_pid" ) &
     _bd_watch=$!
     _bd_rc=0
     # (wait's own stderr: the shell's "Killed" for a job ended so.)
     wait "$_bd_pid" 2>/dev/null || _bd_rc=$?
-    kill "$_bd_watch" 2>/dev/null || true
-    # Waited for too: a watcher that fired as CMD ended by itself writes its mark before the directory goes.
+    kill_tree "$_bd_watch"
+    # Waited for too (it is gone at once): a watcher that fired as CMD ended by itself wrote its mark before the directory goes.
     wait "$_bd_watch" 2>/dev/null || true
     # Only the watcher's kill is "no answer" (it marks that it fired before it kills): a CMD killed by
     # anything else (its container stopped under a `docker exec`, the OOM killer) keeps its 137.
@@ -118,7 +116,8 @@ bounded() {
     fi
     cat "$_bd_out"
     cat "$_bd_err" >&2
-    rm -rf "$_bd_dir"
+    # Never the call's status (dash keeps set -e inside $(...)): a file made while this runs can fail it.
+    rm -rf "$_bd_dir" 2>/dev/null || true
     return "$_bd_rc"
 }
 

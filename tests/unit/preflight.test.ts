@@ -28,7 +28,8 @@ case "$1 $2" in
      cat "$FAKE_DIR/inspect" ;;
   ps*) cat "$FAKE_DIR/ps" 2>/dev/null ;;
   "volume ls") cat "$FAKE_DIR/volumes" 2>/dev/null ;;
-  run*) [ -f "$FAKE_DIR/noimage" ] && { printf 'docker: Error response from daemon: No such image: postgres:13\n\nRun %s for more information\n' "'docker run --help'" >&2; exit 125; }
+  run*) [ -f "$FAKE_DIR/noimage" ] && { printf 'docker: Error response from daemon: No such image: %s\n\nRun %s for more information\n' \
+         "$(printf '%s\n' "$@" | awk 'p { print; exit } $0 == "cat" { p = 1 }')" "'docker run --help'" >&2; exit 125; }
      [ -f "$FAKE_DIR/missing" ] && case " $* " in *" $(cat "$FAKE_DIR/missing") "*)
          printf 'docker: Error response from daemon: No such image: %s\n' "$(cat "$FAKE_DIR/missing")" >&2; exit 125 ;; esac
      cat "$FAKE_DIR/fib-$(printf %s "$DOCKER_HOST" | tr -c 'A-Za-z0-9' _)" ;;
@@ -363,6 +364,17 @@ describe("preflight: a node's hostAddress is an address of its engine's host", (
                 "pg-replication/postgres-backup:13", "postgres:13", "postgres:13"]);
         } finally {
             fs.rmSync(path.join(dir, "missing"));
+        }
+        // Neither image there: warned of the nodes' image, in the CLI's words and the hint alike.
+        fs.writeFileSync(path.join(dir, "noimage"), "");
+        try {
+            assert.deepEqual(await checkAddresses(cfg), []);
+            assert.ok(warnings.length > 0);
+            for (const w of warnings) {
+                assert.doesNotMatch(w, /No such image: postgres:13/, "the error of the fallback is not the one said");
+            }
+        } finally {
+            fs.rmSync(path.join(dir, "noimage"));
         }
     });
 

@@ -1075,6 +1075,21 @@ describe("lib.sh find_primary across engines: a node whose engine never answers 
         assert.doesNotMatch(killed.stderr, /no answer/);
     });
 
+    test("bounded: a CMD that ends first ends the watcher with its sleep at once, also when SIGTERM came ignored; no directory, no call", () => {
+        // The shell started with TERM ignored (which a trap cannot undo): the watcher must still go at once.
+        const r = spawnSync("/bin/sh", ["-c", "trap '' TERM; exec /bin/sh -c \"$0\"", scriptOf(
+            "s=$(date +%s); for i in 1 2 3; do bounded 7 true; done; echo \"took $(( $(date +%s) - s ))\"; " +
+            "sleep 0.2; ps -A -o args= | grep -c '^sleep 7$' || true")], { encoding: "utf8", timeout: 30_000 });
+        assert.equal(r.status, 0, r.stderr);
+        const [took, sleeps] = r.stdout.trim().split("\n");
+        assert.ok(Number(took.split(" ")[1]) < 3, `${took}: no bound waited out`);
+        assert.equal(sleeps, "0", "no watcher's sleep left running");
+        // No temporary directory to be had: the call fails (2) before running anything, said.
+        const none = runScript(scriptOf('bounded 5 sh -c "echo ran" || echo "status=$?"'), { TMPDIR: "/nonexistent/pg-replication" });
+        assert.equal(none.stdout, "status=2\n");
+        assert.match(none.stderr, /^bounded: no temporary directory for: sh -c echo ran$/m);
+    });
+
     test("bounded: past its bound nothing is left in TMPDIR, though CMD (docker's wrapper, inspect_field, a bounded within) was killed before removing its own files", () => {
         const late = /no answer within 1s/;
         for (const [call, more, out] of [
