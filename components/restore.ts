@@ -244,6 +244,11 @@ export async function readS3RepoInfo(b: { readonly stanza: string; readonly imag
         // (pgBackRest's console log, where its errors are, is its stdout.)
         const lines = `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.trim());
         const why = lines.find((l) => /ERROR: \[\d+\]/.test(l))?.replace(/^.*?ERROR: /, "ERROR: ") ?? lines.pop() ?? dockerFailure(r, opts.timeoutMs ?? S3_CHECK_TIMEOUT_MS);
+        // Not the repository's fault: the image that asks it is not on that engine (never pulled by a preview).
+        if (/No such image/i.test(r.stderr)) {
+            return { problem: `pgbackrest could not be asked on ${engine}: the backup image ${b.image} is not there (scripts/build-images.sh --backup ` +
+                "builds it; load it onto that engine)" };
+        }
         return { problem: `pgbackrest in ${b.image} on ${engine} could not use it: ${why.trim()}` };
     }
     return parseRepoInfo(r.stdout, b.stanza);

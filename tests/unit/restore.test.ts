@@ -13,9 +13,10 @@ import { validateRestore } from "../../components/config";
 import { inContainer } from "../../components/fragments";
 import { RESTORE_POINTS_FILE } from "../../components/pgbackrest";
 import { lsnSegment, segmentNumber } from "../../components/lsn";
-import { parseRepoInfo, planRestore, RestoreSelection, segmentsBetween, selectionFrom, stanzaTakenProblem } from "../../components/restore";
+import { parseRepoInfo, planRestore, readS3RepoInfo, RestoreSelection, segmentsBetween, selectionFrom, stanzaTakenProblem } from "../../components/restore";
 import { DATABASES, libpqDatabase, runDatabaseLoop } from "../support/database-loop";
 import { DEV, plain, runProgram } from "../support/mocked-program";
+import { FakeDocker } from "./fake-docker";
 
 const check = (restore: unknown, ownRepository?: string) =>
     validateRestore({ restore: JSON.stringify(restore) }, { image: "postgres:17", ownRepository });
@@ -396,6 +397,23 @@ describe("the seeds of a stack with restore", () => {
         for (const n of ["pg1", "pg2"]) {
             const env = plain(plainRun.get("Command", `cluster-${n}-seed`).inputs.environment) as Record<string, string>;
             assert.deepEqual(Object.keys(env).filter((k) => k.startsWith("RESTORE_") || k === "AUTH_USER"), []);
+        }
+    });
+});
+
+describe("the S3 repository asked at preview (readS3RepoInfo)", () => {
+    test("the backup image not on the engine is said so, never as the repository failing", async () => {
+        const fake = new FakeDocker([{ when: "^run --rm -i --pull never --network bridge ", code: 125,
+            err: "Unable to find image 'pg-replication/postgres-backup:13' locally\ndocker: Error response from daemon: No such image: pg-replication/postgres-backup:13\n" }]);
+        const saved = process.env.PATH;
+        process.env.PATH = fake.env.PATH;
+        try {
+            const info = await readS3RepoInfo({ stanza: "p", image: "pg-replication/postgres-backup:13" }, "[global]\n", undefined, "unix:///run/h2/docker.sock");
+            assert.deepEqual(info, { problem: "pgbackrest could not be asked on unix:///run/h2/docker.sock: the backup image " +
+                "pg-replication/postgres-backup:13 is not there (scripts/build-images.sh --backup builds it; load it onto that engine)" });
+        } finally {
+            process.env.PATH = saved;
+            fake.cleanup();
         }
     });
 });
