@@ -27,7 +27,9 @@ for container in $nodes; do
 done
 started=$(date +%s)
 # Not bounded: PRIMARY_CONTAINER is the declared primary, on this command's own engine, and the
-# statistics take as long as the data does.
+# statistics take as long as the data does. Every database's name reaches libpq as itself: vacuumdb
+# --all connects to each with "dbname=" and the name quoted (src/bin/scripts/vacuumdb.c,
+# vacuum_all_databases, appendConnStrVal), so one holding "=" or a URI prefix is not a connection string.
 dk "$PRIMARY_CONTAINER" exec -u postgres "$PRIMARY_CONTAINER" vacuumdb --all --analyze-in-stages --quiet >/dev/null
 analyzed=$(( $(date +%s) - started ))
 # The other nodes may be on other engines: each removal bounded (node_within), but not by
