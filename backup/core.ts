@@ -9,6 +9,7 @@ import { dockerCli, dockerFailure } from "../components/docker-cli";
 import { parseLines, scriptOf } from "../components/fragments";
 import { readVerified, REPO_PATH, repoNetwork, RESTORE_POINTS_FILE, unreadableRecord, VERIFIED_FILE, VERIFY_FAILED_FILE } from "../components/pgbackrest";
 import { RESTORE_POINT_NAME } from "../components/restore";
+import { peersValue } from "../components/spec";
 
 /** What the tools need from the stack's outputs. */
 export interface BackupTarget {
@@ -74,7 +75,9 @@ export function targetFromOutputs(stack: string, outputs: Record<string, any>): 
         engine: typeof b.engine === "string" ? b.engine : nodes.length > 0 ? engineOf(nodes[0]) : stackEngine,
         containers: nodes.map((n) => String(n.containerName)),
         engines: Object.fromEntries(nodes.map((n) => [String(n.containerName), engineOf(n)])),
-        ...(spans ? { peers: nodes.map((n) => [n.name, n.containerName, engineOf(n), n.address, n.host, n.port].join("|")).join(" ") } : {}),
+        // The outputs' host is the node's host address across engines (cluster.ts clientHost).
+        ...(spans ? { peers: peersValue(nodes.map((n) => ({ name: n.name, container: n.containerName, engine: engineOf(n),
+            address: n.address, hostAddress: n.host, port: n.port }))) } : {}),
         volume: b.volume,
         stanza: String(b.stanza),
         image: String(b.image),

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    BackupSettings, DEFAULTS, S3Credentials, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, ReplicationSettings, RestoreSettings, spansEngines,
+    BackupSettings, DEFAULTS, S3Credentials, EndpointSettings, expectedSyncState, nodeEngine, NodeSpec, peersValue, ReplicationSettings, RestoreSettings, spansEngines,
     SyncState, synchronousStandbyNamesFor,
 } from "./config";
 import { Backup, BackupRepository, BackupScheduler } from "./backup";
@@ -363,8 +363,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             replicationPassword,
         };
         const nodeName = (n: NodeSpec) => `${name}-${n.name}`;
-        const peers = spans ? args.nodes.map((n) =>
-            [n.name, `${args.namePrefix}-${n.name}`, engineOf(n), n.address, n.hostAddress, n.port].join("|")).join(" ") : undefined;
+        const peers = spans ? peersValue(args.nodes.map((n) =>
+            ({ name: n.name, container: `${args.namePrefix}-${n.name}`, engine: engineOf(n), address: n.address, hostAddress: n.hostAddress, port: n.port })))
+            : undefined;
         // Across engines: a CA of the stack's own and a certificate per node for both its addresses.
         const ca = spans ? new CertificateAuthority(`${name}-tls`, {
             nodes: [

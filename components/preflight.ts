@@ -154,17 +154,16 @@ async function hostAddresses(cfg: ClusterConfig, group: OnEngine, opts: Prefligh
     const labels = Object.entries(cfg.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
     const probe = (image: string) => run(["run", "--rm", "--pull", "never", "--network", "host", "--log-driver", "none",
         ...labels, "--entrypoint", "cat", image, "/proc/net/fib_trie"], group, opts);
+    const noImage = (e: unknown) => e instanceof PreflightError && /No such image/i.test(e.problems.join(" "));
     try {
         return localAddresses(await probe(nodeImage(cfg)));
     } catch (err) {
         // Backups turned on for a running stack: its engines have the cluster's image until the roll.
-        if (nodeImage(cfg) === cfg.image || !(err instanceof PreflightError && /No such image/i.test(err.problems.join(" ")))) {
+        if (nodeImage(cfg) === cfg.image || !noImage(err)) {
             throw err;
         }
         // Neither there: said of the nodes' image, which the up pulls.
-        return localAddresses(await probe(cfg.image).catch((again) => {
-            throw again instanceof PreflightError && /No such image/i.test(again.problems.join(" ")) ? err : again;
-        }));
+        return localAddresses(await probe(cfg.image).catch((again) => { throw noImage(again) ? err : again; }));
     }
 }
 

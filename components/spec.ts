@@ -38,6 +38,17 @@ export function spansEngines(nodes: readonly Pick<NodeSpec, "host">[], stackEngi
     return new Set(nodes.map((n) => nodeEngine(n, stackEngine))).size > 1;
 }
 
+/** One node as lib.sh's PEERS reads it (peer_field): its fields in this order. */
+export interface Peer {
+    readonly name: unknown; readonly container: unknown; readonly engine: string;
+    readonly address: unknown; readonly hostAddress: unknown; readonly port: unknown;
+}
+
+/** lib.sh's PEERS: every node as "name|container|engine|address|hostAddress|port", separated by blanks. */
+export function peersValue(nodes: readonly Peer[]): string {
+    return nodes.map((n) => [n.name, n.container, n.engine, n.address, n.hostAddress, n.port].join("|")).join(" ");
+}
+
 /** The pooler that gives clients one address for writes (README "Endpoints"); config.ts validateEndpoints. */
 export interface EndpointSettings {
     /** Its image: PgBouncer on the cluster's PostgreSQL image (images/tools). */
